@@ -1,0 +1,89 @@
+"""The `xdimo-jobs` command: one click group, one module per verb. No torch import on any path here."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from xdimo import __version__
+from xdimo.cli.common import App
+from xdimo.errors import XdimoError
+
+# verb -> module under xdimo.cli; each module defines a click command with the verb's name.
+VERBS = ("hosts", "plan", "submit", "status", "kill", "logs", "collect", "models", "demo", "init")
+
+
+class LazyGroup(click.Group):
+    """Imports a verb's module only when that verb (or the verb list) is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(VERBS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in VERBS:
+            return None
+        try:
+            module = importlib.import_module(f"xdimo.cli.{name}")
+        except ImportError as exc:  # a verb whose module is not installed: say so, do not crash the group
+            return click.Command(name, help=f"(unavailable: {exc})")
+        return getattr(module, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--cluster", metavar="NAME", help="Cluster file clusters/NAME.yaml (default: local, this machine).")
+@click.option("--workdir", metavar="DIR", help="The workspace (default: nearest folder upwards with clusters/).")
+@click.option("--ledger", metavar="PATH", help="Ledger file (default: queue/ledger.sqlite; env XDIMO_LEDGER). "
+              "Put it on local disk when the workspace is on NFS.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output (every verb).")
+@click.version_option(__version__, prog_name="xdimo-jobs")
+@click.pass_context
+def cli(ctx: click.Context, cluster: str | None, workdir: str | None, ledger: str | None, as_json: bool) -> None:
+    """Plan, submit, track and harvest GPU training studies on LSF-style clusters.
+
+    \b
+    A study is a matrix file (jobs/*.yaml) run on a cluster (clusters/*.yaml):
+      xdimo-jobs demo                                    # a small scaling study on this machine
+      xdimo-jobs --cluster xdimo-jh hosts                # free/total cards per pool, the site rules
+      xdimo-jobs --cluster xdimo-jh plan jobs/table1-scaling.yaml
+      xdimo-jobs --cluster xdimo-jh submit jobs/hw-4gpu.yaml --batch first --dry-run
+      xdimo-jobs --cluster xdimo-jh submit jobs/hw-4gpu.yaml --batch first
+      xdimo-jobs status --watch                          # until every run has ended
+      xdimo-jobs kill 12345                              # a run id or a scheduler job id
+      xdimo-jobs collect --plots plots/                  # the seeds' tables, from the runs' metrics
+    """
+    ctx.obj = App(workdir=workdir, ledger_path=ledger, cluster_name=cluster, json=as_json)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every failure is one `error:` line on stderr and a non-zero exit, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="xdimo-jobs", standalone_mode=False)
+    except XdimoError as exc:
+        fail(str(exc), 2)
+    except click.exceptions.Abort:
+        fail("aborted", 130)
+    except click.ClickException as exc:
+        fail(exc.format_message(), exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted; the ledger is consistent (`submit --batch next` carries on)", 130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as exc:  # a bug: still one line, the traceback only on request
+        if os.environ.get("XDIMO_DEBUG"):
+            raise
+        fail(f"internal error: {type(exc).__name__}: {exc} (set XDIMO_DEBUG=1 for the traceback)", 3)
+
+
+def fail(message: str, code: int) -> None:
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    click.echo(f"error: {first}", err=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from xdimo.cli import main
+
+main()

@@ -1,0 +1,96 @@
+"""What every verb shares: the app context, the options accepted before or after the verb, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, TypeVar
+
+import click
+
+from xdimo.config import Cluster
+from xdimo.workspace import Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class App:
+    workdir: str | None = None
+    ledger_path: str | None = None
+    cluster_name: str | None = None
+    json: bool = False
+
+    @cached_property
+    def ws(self) -> Workspace:
+        return Workspace.open(self.workdir, self.ledger_path)
+
+    @property
+    def cluster(self) -> Cluster:
+        return self.ws.load_cluster(self.cluster_name or "local")
+
+    def emit(self, data: Any, text: Callable[[], str] | str) -> None:
+        """JSON for scripts (--json), or the human text."""
+        if self.json:
+            click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+        else:
+            click.echo(text() if callable(text) else text)
+
+
+def _merge(ctx: click.Context, cluster: str | None, as_json: bool) -> App:
+    app = ctx.ensure_object(App)
+    if cluster:
+        app.cluster_name = cluster
+    if as_json:
+        app.json = True
+    return app
+
+
+def verb(func: F) -> F:
+    """Accept --cluster and --json after the verb too, and pass the App as the first argument."""
+
+    @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+    @click.option("--cluster", "cluster", metavar="NAME", help="clusters/NAME.yaml (default: local).")
+    @click.pass_context
+    def wrapper(ctx: click.Context, cluster: str | None, as_json: bool, **kwargs: Any) -> Any:
+        return func(_merge(ctx, cluster, as_json), **kwargs)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper  # type: ignore[return-value]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain aligned text table (CJK-width aware enough for the users' headers)."""
+    cells = [[str(h) for h in headers]] + [["-" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(display_width(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for n, row in enumerate(cells):
+        lines.append("  ".join(pad(v, w) for v, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def display_width(text: str) -> int:
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def pad(text: str, width: int) -> str:
+    return text + " " * (width - display_width(text))
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr (stdout stays clean for --json and pipes)."""
+    if sys.stderr.isatty():
+        click.echo(f"\r\033[K{message}", nl=False, err=True)
+    else:
+        click.echo(message, err=True)
+
+
+def progress_done() -> None:
+    if sys.stderr.isatty():
+        click.echo("", err=True)

@@ -1,0 +1,88 @@
+"""`xdimo-jobs demo`: a small scaling study on this machine, end to end, with the user's table at the end."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from xdimo.cli.common import App, progress, progress_done, verb
+from xdimo.errors import XdimoError
+from xdimo.plan import Matrix, check_matrix, load_matrix
+from xdimo.spec import RunSpec
+from xdimo.status import refresh
+from xdimo.submit import submit_once
+
+
+@click.command()
+@click.option("--matrix", "matrix_arg", default="demo", show_default=True, help="The matrix to run.")
+@click.option("--plots", "plots_dir", default="plots", show_default=True, help="Where the PNG plots go.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True,
+              help="Seconds to wait for each run before giving up.")
+@verb
+def demo(app: App, matrix_arg: str, plots_dir: str, timeout: float) -> None:
+    """Run a small scaling study on this machine and print seed 000's table 1 for it.
+
+    Plans jobs/demo.yaml on the local cluster (a tiny Latte on 1, then 2 processes, one after the other so the
+    speedup is measured, not contended), submits with the rules honoured, shows progress while it waits,
+    collects, prints the table and writes a PNG plot of speedup vs ideal.
+
+    \b
+    Examples:
+      xdimo-jobs demo
+      xdimo-jobs demo --plots /tmp/plots --json
+    """
+    ctx = click.get_current_context()
+    ws = app.ws
+    cluster = ws.load_cluster("local")
+    m = load_matrix(ws.matrix_path(matrix_arg))
+    check_matrix(m, cluster)
+    for spec in sorted(m.runs, key=lambda s: s.gpus):
+        run_one(app, m, spec, timeout)
+    progress_done()
+    from xdimo.cli.collect import collect
+
+    ctx.invoke(collect, matrix=m.name, plots=plots_dir)
+
+
+def run_one(app: App, m: Matrix, spec: RunSpec, timeout: float) -> None:
+    """Submit one run (fresh: --again) and wait for it, showing its latest metrics."""
+    ws = app.ws
+    cluster = ws.load_cluster("local")
+    single = replace(m, runs=(spec,))
+    result = submit_once(ws, cluster, single, again=True)
+    if result.refused:
+        raise XdimoError(f"the local cluster refused {spec.run_id}: {result.refused}")
+    if not result.submitted:
+        raise XdimoError(f"{spec.run_id} is still active from an earlier demo; `xdimo-jobs kill --all` first")
+    job = result.submitted[0].job_id
+    label = f"{spec.model_name} on {spec.gpus} process(es) (run {spec.run_id}, job {job})"
+    deadline = time.time() + timeout
+    while True:
+        (run,) = [r for r in ws.ledger.runs(matrix=m.name) if r.run_id == spec.run_id]
+        refresh(ws, ws.ledger, [run])
+        run = ws.ledger.get(spec.run_id)
+        if not run.state.active:
+            break
+        if time.time() > deadline:
+            raise XdimoError(f"{label} did not finish in {timeout:g} s; see `xdimo-jobs logs {job}`")
+        progress(f"{label}: {run.state.value} {latest(Path(run.log_dir), spec.steps)}")
+        time.sleep(1.0)
+    if run.state.value != "DONE":
+        raise XdimoError(f"{label} ended {run.state.value} (exit {run.exit_code}); see `xdimo-jobs logs {job}`")
+    progress(f"{label}: DONE {latest(Path(run.log_dir), spec.steps)}")
+    progress_done()
+
+
+def latest(log_dir: Path, steps: int) -> str:
+    """The last metrics line, as a short progress note."""
+    try:
+        last = (log_dir / "metrics.jsonl").read_text().strip().splitlines()[-1]
+        row = json.loads(last)
+    except (OSError, IndexError, ValueError):
+        return "(starting)"
+    rate = row.get("samples_per_s")
+    return f"step {row.get('step')}/{steps}" + (f", {rate:.1f} samples/s" if rate else "")

@@ -1,0 +1,48 @@
+"""`xdimo-jobs init [DIR]`: a new workspace with the default clusters, matrices and templates."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+
+from xdimo.cli.common import App, verb
+from xdimo.errors import XdimoError
+from xdimo.workspace import PACKAGE_DATA
+
+
+@click.command()
+@click.argument("directory", metavar="[DIR]", default=".")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@verb
+def init(app: App, directory: str, force: bool) -> None:
+    """Create a workspace in DIR: clusters/, jobs/ (with templates/), queue/ and logs/.
+
+    Edit clusters/*.yaml for your site (pools, cards taken, setup lines) and jobs/templates/*.j2 if your site
+    needs other directives. logs/ must be on a filesystem the compute nodes share.
+
+    \b
+    Examples:
+      xdimo-jobs init my-study && cd my-study && xdimo-jobs hosts
+      xdimo-jobs init . --force                # refresh the defaults in place
+    """
+    root = Path(directory).resolve()
+    copied, kept = [], []
+    for folder in ("clusters", "jobs"):
+        source = PACKAGE_DATA / folder
+        if not source.is_dir():
+            raise XdimoError(f"the installed package has no default {folder}/ ({source})")
+        for src in sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            dst = root / folder / src.relative_to(source)
+            if dst.exists() and not force:
+                kept.append(str(dst))
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+            copied.append(str(dst))
+    for folder in ("queue", "logs"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    app.emit({"workspace": str(root), "copied": copied, "kept": kept},
+             f"workspace {root}: {len(copied)} file(s) written, {len(kept)} kept (use --force to overwrite)\n"
+             f"next: cd {directory} && xdimo-jobs hosts && xdimo-jobs demo")

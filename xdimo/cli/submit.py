@@ -1,0 +1,77 @@
+"""`xdimo-jobs submit MATRIX --batch first|next|all`: submit while honouring the site rules."""
+
+from __future__ import annotations
+
+import click
+
+from xdimo.cli.common import App, progress, progress_done, verb
+from xdimo.plan import check_matrix, load_matrix
+from xdimo.submit import SubmitResult, submit_all, submit_once
+
+
+@click.command()
+@click.argument("matrix")
+@click.option("--batch", "mode", type=click.Choice(["first", "next", "all"]), default="first", show_default=True,
+              help="first: what starts now on free cards plus up to max_pending that wait; next: the same "
+                   "over the runs not yet submitted; all: keep going until every run is submitted.")
+@click.option("--dry-run", is_flag=True, help="Print the job scripts; submit nothing, change nothing.")
+@click.option("--again", is_flag=True, help="Resubmit runs the ledger already has, if they have ended.")
+@click.option("--poll", "poll_s", type=click.FloatRange(min=0.1), default=None,
+              help="Seconds between tries with --batch all (default: 2 locally, 20 on a real scheduler).")
+@verb
+def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s: float | None) -> None:
+    """Submit the runs of MATRIX in batches that fit the free cards and the pending limit.
+
+    Each run is recorded in the ledger before the scheduler is called and its job id after, so nothing is
+    lost or submitted twice; a second `submit` running at the same time waits for this one.
+
+    \b
+    Examples:
+      xdimo-jobs submit demo --batch first
+      xdimo-jobs --cluster xdimo-jh submit jobs/hw-4gpu.yaml --batch first --dry-run
+      xdimo-jobs --cluster xdimo-jh submit jobs/hw-4gpu.yaml --batch next
+      xdimo-jobs --cluster xdimo-jh submit jobs/table1-scaling.yaml --batch all   # Ctrl-C is safe
+    """
+    cluster = app.cluster
+    m = load_matrix(app.ws.matrix_path(matrix))
+    check_matrix(m, cluster)
+    if mode == "all" and not dry_run:
+        interval = poll_s or (2.0 if cluster.scheduler == "local" else 20.0)
+
+        def report(result: SubmitResult, left: int) -> None:
+            for s in result.submitted:
+                progress(f"submitted {s.spec.run_id} as job {s.job_id} ({'starts' if s.starts_now else 'waits'})")
+            if left:
+                progress(f"{left} run(s) left: waiting for cards or pending room (every {interval:g} s)")
+
+        total = submit_all(app.ws, cluster, m, again=again, poll_s=interval, progress=report)
+        progress_done()
+        app.emit({"matrix": m.name, "submitted": total, "left": 0},
+                 f"all runs of {m.name} are submitted ({total} this time); follow with `xdimo-jobs status --watch`")
+        return
+    result = submit_once(app.ws, cluster, m, dry_run=dry_run, again=again)
+    app.emit({**result.to_dict(), "dry_run": dry_run, "scripts": result.scripts if dry_run else {}},
+             lambda: describe(result, m.name, dry_run))
+
+
+def describe(result: SubmitResult, matrix: str, dry_run: bool) -> str:
+    lines = []
+    if dry_run:
+        for run_id, script in result.scripts.items():
+            lines += [f"# ---- {run_id} ----", script.rstrip(), ""]
+        lines.append(f"dry run: {len(result.batch.start)} would start now, {len(result.batch.wait)} would wait, "
+                     f"{len(result.batch.held)} held for a later batch; nothing was submitted")
+    for s in result.submitted:
+        lines.append(f"submitted {s.spec.run_id} as job {s.job_id}: {s.spec.model_name}, {s.spec.gpus} x "
+                     f"{s.spec.pool} ({'starts now' if s.starts_now else 'waits for cards'})")
+    if result.refused:
+        lines.append(f"the scheduler refused more: {result.refused}")
+    if result.already:
+        lines.append(f"{len(result.already)} run(s) of {matrix} are already in the ledger (see `status`; "
+                     "`--again` resubmits ended ones)")
+    if result.batch.held and not dry_run:
+        lines.append(f"{len(result.batch.held)} run(s) wait for a later batch: "
+                     f"`xdimo-jobs submit {matrix} --batch next` when cards free up, or `--batch all`")
+    if not lines:
+        lines.append("nothing to submit")
+    return "\n".join(lines)

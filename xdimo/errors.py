@@ -1,0 +1,31 @@
+"""The one exception family the CLI turns into a one-line ``error:`` message."""
+
+
+class XdimoError(Exception):
+    """A user-facing error: the message is one line that says what is wrong and where."""
+
+
+class ConfigError(XdimoError):
+    """A cluster or matrix file is missing, malformed, or breaks a rule."""
+
+
+class RuleError(XdimoError):
+    """A run breaks a site rule (CPU slots, cards, pending limit)."""
+
+
+class SchedulerError(XdimoError):
+    """The scheduler's command failed or answered something we cannot read."""
+
+
+class SubmitRefused(SchedulerError):
+    """The scheduler definitely did NOT take the job (it said so). Any other SchedulerError during a submit
+    (a timeout, garbage output) leaves it unknown whether the job exists, and the ledger keeps the run as
+    SUBMITTING rather than risk a duplicate."""
+
+
+class PendingLimitError(SubmitRefused):
+    """The site refused the submission because the user already has the maximum of pending jobs."""
+
+
+class NotFoundError(XdimoError):
+    """A run id or job id that the ledger does not know."""

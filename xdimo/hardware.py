@@ -1,0 +1,119 @@
+"""GPU peak throughput (dense tensor TFLOP/s by precision) and MFU (no torch import: collect uses it).
+
+Every figure is the vendor's dense peak (no 2:4 sparsity) with FP32 accumulate, because that is what PyTorch
+runs. MFU divides achieved model FLOP/s by the peak of the precision actually run: BF16 under bf16 autocast,
+TF32 for fp32 weights with TF32 matmuls, FP32 (no tensor cores) otherwise. It is never clamped: a value
+above 1 means the FLOP count or the peak is wrong, and hiding that is how MFU tables go 17x astray.
+
+API (stable; collect imports it):
+- ``match_gpu(name) -> GpuSpec | None``: from ``torch.cuda.get_device_name()`` / ``nvidia-smi`` strings
+  ("NVIDIA H100 80GB HBM3") or a cluster pool's model ("RTX 6000 Ada", "H200", "pro6000").
+- ``peak_tflops(gpu, precision) -> float | None``: ``gpu`` a GpuSpec or a name; precision bf16|fp16|tf32|fp32.
+- ``achieved_tflops(flops_per_sample, samples_per_s, gpus)`` and ``mfu(achieved, peak) -> float | None``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PRECISIONS = ("bf16", "fp16", "tf32", "fp32")
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    key: str  # short stable id, e.g. "h100-sxm"
+    name: str  # human name, e.g. "H100 SXM"
+    bf16: float  # dense TFLOP/s, FP32 accumulate (also the FP16 figure)
+    tf32: float
+    fp32: float  # CUDA cores, no tensor cores
+    memory_gib: float
+    source: str
+
+    def peak(self, precision: str) -> float:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        return {"bf16": self.bf16, "fp16": self.bf16, "tf32": self.tf32, "fp32": self.fp32}[precision]
+
+
+# Order matters for matching: more specific names (NVL, PCIe, PRO) are tried before their families.
+GPUS: tuple[GpuSpec, ...] = (
+    # NVIDIA H200 NVL product brief: 1,671 TFLOPS FP16 "with sparsity" -> ~835 dense; TF32 835 sparse -> ~417.
+    GpuSpec("h200-nvl", "H200 NVL", 835.0, 417.0, 60.0, 141,
+            "NVIDIA H200 NVL product brief (sparse figures halved)"),
+    # NVIDIA H200 datasheet (SXM): same GH100 silicon and clocks as H100 SXM: 989 / 494.7 / 66.9 dense.
+    GpuSpec("h200-sxm", "H200 SXM", 989.0, 494.7, 66.9, 141, "NVIDIA H200 datasheet (SXM), dense"),
+    # NVIDIA H100 NVL product brief: 1,671 sparse FP16 -> ~835 dense, TF32 ~417, FP32 60.
+    GpuSpec("h100-nvl", "H100 NVL", 835.0, 417.0, 60.0, 94,
+            "NVIDIA H100 datasheet (NVL, sparse figures halved)"),
+    # NVIDIA H100 datasheet: PCIe 1,513 sparse FP16 -> 756 dense, TF32 378, FP32 51.2; torchtitan uses 756e12.
+    GpuSpec("h100-pcie", "H100 PCIe", 756.0, 378.0, 51.2, 80,
+            "NVIDIA H100 datasheet (PCIe); torchtitan 756e12"),
+    # NVIDIA H100 datasheet: SXM5 1,979 sparse FP16 -> 989.4 dense, TF32 494.7, FP32 66.9; torchtitan 989e12.
+    GpuSpec("h100-sxm", "H100 SXM", 989.4, 494.7, 66.9, 80,
+            "NVIDIA H100 datasheet (SXM5); torchtitan 989e12"),
+    # NVIDIA RTX PRO 6000 Blackwell datasheet: 188 SMs; ~503.8 dense BF16 (FP32 acc), TF32 ~251.9, FP32 ~126.
+    # Measured BF16 GEMMs reach 368-417, so MFU near 80% of this peak is the practical ceiling.
+    GpuSpec("rtx-pro-6000", "RTX PRO 6000 Blackwell", 503.8, 251.9, 126.0, 96,
+            "NVIDIA RTX PRO 6000 Blackwell datasheet (188 SMs), dense"),
+    # NVIDIA Ada Lovelace whitepaper (RTX 6000 Ada): 364.2 dense FP16/BF16 tensor with FP32 accumulate
+    # (728.5 sparse), TF32 182.1, FP32 91.1 (the figure the user's old table used as if it were BF16).
+    GpuSpec("rtx-6000-ada", "RTX 6000 Ada", 364.2, 182.1, 91.1, 48, "NVIDIA Ada Lovelace whitepaper, dense"),
+    # NVIDIA A100 datasheet: 312 BF16/FP16 dense, TF32 156, FP32 19.5.
+    GpuSpec("a100", "A100", 312.0, 156.0, 19.5, 80, "NVIDIA A100 datasheet, dense"),
+    # Ada whitepaper (GeForce RTX 4090): 330.3 FP16 with FP16 accumulate, 165.2 with FP32 accumulate (GeForce
+    # runs it at half rate; PyTorch accumulates in FP32, pytorch#123157). TF32 82.6, FP32 82.6.
+    GpuSpec("rtx-4090", "RTX 4090", 165.2, 82.6, 82.6, 24,
+            "NVIDIA Ada Lovelace whitepaper (FP32 accumulate rate), dense"),
+)
+
+# (pattern over the normalised name, key). Normalisation lowercases and turns every non-alphanumeric run
+# into one space; patterns allow a missing space, so "NVIDIA RTX 6000 Ada Generation", "gpu_6000ada" and
+# "pro6000" all match.
+_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"h200 ?nvl", "h200-nvl"),
+    (r"h200", "h200-sxm"),
+    (r"h100 ?nvl", "h100-nvl"),
+    (r"h100 ?(pcie|pci e)", "h100-pcie"),
+    (r"h100", "h100-sxm"),  # "NVIDIA H100 80GB HBM3" is the SXM part
+    (r"(rtx ?)?pro ?6000", "rtx-pro-6000"),
+    (r"(rtx ?)?6000 ?ada", "rtx-6000-ada"),
+    (r"a100", "a100"),
+    (r"(rtx ?)?4090", "rtx-4090"),
+)
+_BY_KEY = {g.key: g for g in GPUS}
+
+
+def _normalise(name: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", name.lower()).split())
+
+
+def match_gpu(name: str | None) -> GpuSpec | None:
+    """The table entry for a device or pool name; None for unknown names and for "cpu"."""
+    if not name:
+        return None
+    if name in _BY_KEY:
+        return _BY_KEY[name]
+    text = _normalise(name)
+    for pattern, key in _PATTERNS:
+        if re.search(rf"(^| ){pattern}( |$)", text):
+            return _BY_KEY[key]
+    return None
+
+
+def peak_tflops(gpu: GpuSpec | str | None, precision: str) -> float | None:
+    """Dense peak TFLOP/s of ``gpu`` at ``precision``; None when the GPU is unknown (e.g. CPU)."""
+    spec = match_gpu(gpu) if isinstance(gpu, str) or gpu is None else gpu
+    return spec.peak(precision) if spec else None
+
+
+def achieved_tflops(flops_per_sample: float, samples_per_s: float, gpus: int = 1) -> float:
+    """Model TFLOP/s per GPU: total model FLOPs per second divided evenly over ``gpus``."""
+    return flops_per_sample * samples_per_s / max(gpus, 1) / 1e12
+
+
+def mfu(achieved_tflops_per_gpu: float, peak: float | None) -> float | None:
+    """Model FLOPs utilisation as a fraction (0.45 = 45%); None without a peak. Never clamped."""
+    if not peak:
+        return None
+    return achieved_tflops_per_gpu / peak

@@ -1,0 +1,251 @@
+"""The ledger: every run's spec, script, scheduler job id and state history, in SQLite.
+
+Intent is recorded BEFORE the scheduler is called (state SUBMITTING) and the job id AFTER it, each in its own
+transaction, so a crash in between leaves a visible SUBMITTING row, never a forgotten job. WAL mode lets
+`status` read while a `submit` writes; a file lock serialises whole submissions across processes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from xdimo.errors import NotFoundError, XdimoError
+from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.spec import RunSpec
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id       TEXT PRIMARY KEY,
+    matrix       TEXT NOT NULL,
+    cluster      TEXT NOT NULL,
+    pool         TEXT NOT NULL,
+    gpus         INTEGER NOT NULL,
+    spec         TEXT NOT NULL,
+    script       TEXT NOT NULL,
+    log_dir      TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    job_id       TEXT,
+    exit_code    INTEGER,
+    reason       TEXT NOT NULL DEFAULT '',
+    attempt      INTEGER NOT NULL DEFAULT 1,
+    created_at   REAL NOT NULL,
+    submitted_at REAL,
+    started_at   REAL,
+    ended_at     REAL,
+    updated_at   REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_job_id ON runs(job_id);
+CREATE INDEX IF NOT EXISTS runs_state ON runs(state);
+CREATE TABLE IF NOT EXISTS events (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id  TEXT NOT NULL,
+    at      REAL NOT NULL,
+    state   TEXT NOT NULL,
+    job_id  TEXT,
+    note    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_run ON events(run_id);
+"""
+
+COLUMNS = ("run_id", "matrix", "cluster", "pool", "gpus", "spec", "script", "log_dir", "state", "job_id",
+           "exit_code", "reason", "attempt", "created_at", "submitted_at", "started_at", "ended_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class LedgerRun:
+    run_id: str
+    matrix: str
+    cluster: str
+    pool: str
+    gpus: int
+    spec_json: str
+    script: str
+    log_dir: str
+    state: JobState
+    job_id: str | None
+    exit_code: int | None
+    reason: str
+    attempt: int
+    created_at: float
+    submitted_at: float | None
+    started_at: float | None
+    ended_at: float | None
+    updated_at: float
+
+    @cached_property
+    def spec(self) -> RunSpec:
+        return RunSpec.from_dict(json.loads(self.spec_json))
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> LedgerRun:
+        values = dict(zip(COLUMNS, row, strict=True))
+        values["spec_json"] = values.pop("spec")
+        values["state"] = JobState(values["state"])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {c: getattr(self, c) for c in COLUMNS if c not in ("spec", "script")}
+        d["state"] = self.state.value
+        d["spec"] = self.spec.to_dict()
+        return d
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(SCHEMA)
+            except (sqlite3.Error, OSError) as exc:
+                raise XdimoError(f"ledger {self.path}: cannot open ({exc})") from None
+            self._db = db
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @contextmanager
+    def submit_lock(self) -> Iterator[None]:
+        """Serialise whole submissions across processes: a second `submit` waits, never duplicates."""
+        lock_path = self.path.with_name(self.path.name + ".submit.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def record_intent(self, spec: RunSpec, cluster: str, script: str, log_dir: str) -> LedgerRun | None:
+        """Mark a run SUBMITTING before the scheduler is called. Returns the row it replaces (a resubmission)."""
+        now = time.time()
+        with self.transaction() as db:
+            previous = self._fetch_one(db, "run_id = ?", (spec.run_id,))
+            if previous is not None and previous.state.active:
+                raise XdimoError(f"run {spec.run_id} is already {previous.state.value} as job {previous.job_id}")
+            attempt = previous.attempt + 1 if previous else 1
+            db.execute("DELETE FROM runs WHERE run_id = ?", (spec.run_id,))
+            db.execute(
+                "INSERT INTO runs (run_id, matrix, cluster, pool, gpus, spec, script, log_dir, state, attempt,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (spec.run_id, spec.matrix, cluster, spec.pool, spec.gpus, json.dumps(spec.to_dict()), script,
+                 log_dir, JobState.SUBMITTING.value, attempt, now, now),
+            )
+            self._event(db, spec.run_id, JobState.SUBMITTING, None, f"attempt {attempt}")
+        return previous
+
+    def record_submitted(self, run_id: str, job_id: str) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET state = ?, job_id = ?, submitted_at = ?, updated_at = ? WHERE run_id = ?",
+                       (JobState.PENDING.value, job_id, now, now, run_id))
+            self._event(db, run_id, JobState.PENDING, job_id, "submitted")
+
+    def record_refused(self, run_id: str, previous: LedgerRun | None, why: str) -> None:
+        """The scheduler said no: the run goes back to what it was (or away), so `--batch next` retries it."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+            if previous is not None:
+                values = [getattr(previous, c) if c != "spec" else previous.spec_json for c in COLUMNS]
+                values[COLUMNS.index("state")] = previous.state.value
+                db.execute(f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                           values)
+            db.execute("INSERT INTO events (run_id, at, state, job_id, note) VALUES (?,?,?,?,?)",
+                       (run_id, time.time(), "REFUSED", None, why[:500]))
+
+    def update(self, run_id: str, status: JobStatus) -> bool:
+        """Apply a polled status; returns True when the state changed (and records it in the history)."""
+        now = time.time()
+        with self.transaction() as db:
+            row = self._fetch_one(db, "run_id = ?", (run_id,))
+            if row is None:
+                return False
+            changed = row.state != status.state
+            if not changed and row.exit_code == status.exit_code:
+                return False
+            started = row.started_at
+            if started is None and status.state in (JobState.RUNNING, JobState.DONE, JobState.FAILED):
+                started = now
+            ended = now if status.state.terminal and row.ended_at is None else row.ended_at
+            db.execute("UPDATE runs SET state = ?, exit_code = ?, reason = ?, started_at = ?, ended_at = ?,"
+                       " updated_at = ? WHERE run_id = ?",
+                       (status.state.value, status.exit_code, status.reason, started, ended, now, run_id))
+            if changed:
+                self._event(db, run_id, status.state, row.job_id, status.reason)
+        return changed
+
+    @staticmethod
+    def _event(db: sqlite3.Connection, run_id: str, state: JobState, job_id: str | None, note: str) -> None:
+        db.execute("INSERT INTO events (run_id, at, state, job_id, note) VALUES (?,?,?,?,?)",
+                   (run_id, time.time(), state.value, job_id, note))
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _fetch_one(db: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> LedgerRun | None:
+        row = db.execute(f"SELECT {', '.join(COLUMNS)} FROM runs WHERE {where}", args).fetchone()
+        return LedgerRun.from_row(row) if row else None
+
+    def runs(self, cluster: str | None = None, matrix: str | None = None,
+             states: tuple[JobState, ...] | None = None) -> list[LedgerRun]:
+        where, args = ["1=1"], []
+        if cluster:
+            where.append("cluster = ?")
+            args.append(cluster)
+        if matrix:
+            where.append("matrix = ?")
+            args.append(matrix)
+        if states:
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            args.extend(s.value for s in states)
+        sql = f"SELECT {', '.join(COLUMNS)} FROM runs WHERE {' AND '.join(where)} ORDER BY created_at, run_id"
+        return [LedgerRun.from_row(r) for r in self.db.execute(sql, args)]
+
+    def get(self, ident: str) -> LedgerRun:
+        """A run by run id, scheduler job id, or a unique run id prefix."""
+        db = self.db
+        run = self._fetch_one(db, "run_id = ?", (ident,)) or self._fetch_one(db, "job_id = ?", (ident,))
+        if run:
+            return run
+        rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM runs WHERE run_id LIKE ? ESCAPE '\\' LIMIT 2",
+                          (ident.replace("%", r"\%").replace("_", r"\_") + "%",)).fetchall()
+        if len(rows) == 1:
+            return LedgerRun.from_row(rows[0])
+        raise NotFoundError(f"no run or job {ident!r} in the ledger {self.path}")
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT at, state, job_id, note FROM events WHERE run_id = ? ORDER BY id",
+                               (run_id,))
+        return [dict(zip(("at", "state", "job_id", "note"), r, strict=True)) for r in rows]

@@ -1,0 +1,115 @@
+"""Render a RunSpec into a job script from jobs/templates/<scheduler>.sh.j2 (Jinja2, StrictUndefined).
+
+Every value that reaches the shell is quoted here (or with the `q` filter in a template), so a matrix
+value can never inject a command. Templates decide the layout; this module decides the values.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from xdimo.config import Cluster
+from xdimo.errors import ConfigError
+from xdimo.rules import cpu_slots
+from xdimo.spec import RunSpec
+
+if TYPE_CHECKING:
+    from xdimo.workspace import Workspace
+
+MARKER = "job.exit"  # the script writes its launch's exit code here: a job that left the queue is settled by it
+
+
+def workload_args(spec: RunSpec, log_dir: Path) -> list[str]:
+    """argv after `torchrun ...` for the reference workload."""
+    args = ["-m", "xdimo.train", "--run-dir", str(log_dir), "--model", spec.model]
+    if spec.moe:
+        args += ["--moe", spec.moe]
+    args += ["--parallel", spec.parallel, "--local-batch", str(spec.local_batch),
+             "--grad-accum", str(spec.grad_accum), "--steps", str(spec.steps), "--precision", spec.precision,
+             "--data", spec.data, "--frames", str(spec.frames), "--image-size", str(spec.image_size),
+             "--log-every", str(spec.log_every)]
+    for key, value in spec.train_args:
+        args += [f"--{key.replace('_', '-')}", value]
+    return args
+
+
+def program(spec: RunSpec, log_dir: Path) -> str:
+    """What torchrun launches: the reference workload, or the user's own command (taken as written)."""
+    if spec.command:
+        return spec.command
+    return shlex.join(workload_args(spec, log_dir))
+
+
+def interpreter(cluster: Cluster) -> str:
+    return sys.executable if cluster.python == "auto" else cluster.python
+
+
+def context(spec: RunSpec, cluster: Cluster, root: Path) -> dict[str, Any]:
+    pool = cluster.pool(spec.pool)
+    log_dir = (root / "logs" / spec.run_id).resolve()
+    python = interpreter(cluster)
+    exports = {
+        "XDIMO_RUN_ID": spec.run_id,
+        "XDIMO_MATRIX": spec.matrix,
+        "XDIMO_CLUSTER": cluster.name,
+        "XDIMO_POOL": spec.pool,
+        "XDIMO_LOG_DIR": str(log_dir),
+        "XDIMO_GPU_MODEL": pool.gpu_model,
+    }
+    cpus = cpu_slots(cluster, spec)
+    return {
+        "job_name": spec.run_id,
+        "run_id": spec.run_id,
+        "matrix": spec.matrix,
+        "cluster": cluster.name,
+        "pool": spec.pool,
+        "queue": pool.queue_name,
+        "gpu_model": pool.gpu_model,
+        "gpus": spec.gpus,
+        "nodes": spec.nodes,
+        "gpus_per_node": spec.gpus_per_node,
+        "cpus": cpus,
+        "cpus_per_node": cpus // spec.nodes,
+        "log_dir": str(log_dir),
+        "workdir": cluster.workdir or str(root),
+        "setup": list(cluster.setup) + list(spec.env),
+        "exports": [f"export {k}={shlex.quote(v)}" for k, v in exports.items()],
+        "python": shlex.quote(python),
+        "torchrun": f"{shlex.quote(python)} -m torch.distributed.run",
+        "program": program(spec, log_dir),
+        "walltime_min": spec.walltime_min,
+        "marker": str(log_dir / MARKER),
+        "options": dict(cluster.options),
+    }
+
+
+def environment(templates: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # shell, not HTML: quoting is explicit (the `q` filter)
+    )
+    env.filters["q"] = lambda v: shlex.quote(str(v))
+    return env
+
+
+def render_script(spec: RunSpec, cluster: Cluster, ws: Workspace) -> str:
+    name = f"{cluster.scheduler}.sh.j2"
+    templates = ws.templates_dir
+    try:
+        template = environment(templates).get_template(name)
+        return template.render(**context(spec, cluster, ws.root))
+    except jinja2.TemplateNotFound:
+        raise ConfigError(f"no template {templates / name} for scheduler {cluster.scheduler}") from None
+    except jinja2.UndefinedError as exc:
+        raise ConfigError(f"{templates / name}: {exc.message}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(f"{templates / name}:{exc.lineno}: template error: {exc.message}") from None

@@ -1,0 +1,37 @@
+"""Site rules as pure functions. A run that can never fit is an error at plan time, not a hang."""
+
+from __future__ import annotations
+
+from xdimo.config import Cluster
+from xdimo.errors import RuleError
+from xdimo.spec import RunSpec
+
+
+def cpu_slots(cluster: Cluster, spec: RunSpec) -> int:
+    """CPU slots a job asks for: exactly cpu_per_gpu x GPUs (more and it never starts at the user's site)."""
+    return cluster.cpu_per_gpu * spec.gpus
+
+
+def check_run(cluster: Cluster, spec: RunSpec, where: str = "") -> None:
+    """Raise RuleError (one line) if the run breaks a rule or can never fit its pool."""
+    at = f"{where + ': ' if where else ''}run {spec.run_id} ({spec.model_name}, {spec.gpus} GPUs on {spec.pool})"
+    pool = cluster.pool(spec.pool)
+    if spec.gpus < 1 or spec.nodes < 1:
+        raise RuleError(f"{at}: gpus and nodes must be >= 1")
+    if spec.gpus % spec.nodes:
+        raise RuleError(f"{at}: {spec.gpus} GPUs do not split evenly over {spec.nodes} nodes")
+    if spec.gpus > pool.usable:
+        raise RuleError(f"{at}: asks for {spec.gpus} GPUs, but pool {pool.name} has only {pool.usable} usable "
+                        f"({pool.cards} cards, {pool.taken} taken); it could never start")
+    if spec.gpus_per_node > pool.per_node:
+        raise RuleError(f"{at}: {spec.gpus_per_node} GPUs per node, but a {pool.name} node has {pool.per_node}")
+    want = cpu_slots(cluster, spec)
+    if spec.cpus is not None and spec.cpus != want:
+        raise RuleError(f"{at}: cpus {spec.cpus} breaks the site rule cpus = {cluster.cpu_per_gpu} x GPUs = {want}")
+    if spec.parallel == "single" and spec.gpus != 1:
+        raise RuleError(f"{at}: parallel 'single' needs gpus 1")
+
+
+def pending_room(cluster: Cluster, pending_now: int) -> int:
+    """How many more jobs may wait in the queue (the site refuses past max_pending)."""
+    return max(0, cluster.max_pending - pending_now)

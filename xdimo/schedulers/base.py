@@ -1,0 +1,94 @@
+"""The one small interface every scheduler backend implements, and the types it speaks.
+
+Backends are thin runners over pure parse functions; states are normalised to JobState.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from xdimo.spec import RunSpec
+
+
+class JobState(str, Enum):
+    SUBMITTING = "SUBMITTING"  # intent recorded in the ledger, scheduler not yet answered
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUSPENDED = "SUSPENDED"  # not a failure (PSUSP/USUSP/SSUSP)
+    DONE = "DONE"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+    UNKNOWN = "UNKNOWN"  # LSF/JH UNKWN: not terminal, ask again later
+    LOST = "LOST"  # gone from the queue with no summary or marker to settle it
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+    @property
+    def active(self) -> bool:
+        """Holds or waits for cards."""
+        return self in (JobState.PENDING, JobState.RUNNING, JobState.SUSPENDED, JobState.UNKNOWN,
+                        JobState.SUBMITTING)
+
+
+TERMINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.KILLED, JobState.LOST})
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    """Live view of a pool: what is free for a new job right now."""
+
+    name: str
+    gpu_model: str
+    total: int  # cards in the pool
+    taken: int  # held outside the scheduler's view (cluster file)
+    used: int  # GPUs held by running jobs of all users
+    pending_jobs: int = 0  # this user's pending jobs in the pool
+    source: str = ""  # where `used` came from: "jjobs -u all", "cluster file", ...
+
+    @property
+    def free(self) -> int:
+        return max(0, self.total - self.taken - self.used)
+
+
+@dataclass(frozen=True)
+class LedgerJob:
+    """What poll() needs to settle a job, even one that has left the scheduler's queue."""
+
+    run_id: str
+    job_id: str
+    log_dir: str  # logs/<run_id>: the -o/-e files and the marker the script writes live here
+    pool: str = ""
+    gpus: int = 0
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    state: JobState
+    exit_code: int | None = None
+    reason: str = ""  # pending reason, or how a vanished job was settled
+    hosts: tuple[str, ...] = field(default=())
+
+
+class Scheduler(Protocol):
+    """One backend per scheduler; the CLI only ever talks to this."""
+
+    kind: str
+
+    def pools(self) -> list[PoolStatus]:
+        """Free / total cards per pool, live (one scheduler call where the scheduler can tell)."""
+        ...
+
+    def submit(self, script: str, run: RunSpec) -> str:
+        """Submit the rendered script; return the scheduler's job id. Raises SchedulerError/PendingLimitError."""
+        ...
+
+    def poll(self, jobs: list[LedgerJob]) -> dict[str, JobStatus]:
+        """States of many jobs with ONE scheduler call; keyed by job id."""
+        ...
+
+    def kill(self, job_id: str) -> None:
+        ...

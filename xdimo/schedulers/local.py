@@ -1,0 +1,204 @@
+"""The embedded default: this machine as a cluster.
+
+Each job is a detached runner process (its own session and process group) that waits in FIFO order for
+cards, starts the job script with CUDA_VISIBLE_DEVICES set to the cards it got, and records the exit code.
+Job records live in queue/local/jobs/<id>.json, changed only under queue/local/state.lock, so several CLIs
+and runners agree on which cards are free. Pending jobs start when cards free up, like a real scheduler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from xdimo.config import Cluster
+from xdimo.errors import NotFoundError, SchedulerError
+from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.spec import RunSpec
+
+
+@dataclass
+class LocalJob:
+    job_id: str
+    run_id: str
+    pool: str
+    gpus: int
+    script: str  # path of the job script
+    log_dir: str
+    state: str = JobState.PENDING.value
+    submitted_at: float = field(default_factory=time.time)
+    runner_pid: int | None = None
+    cards: list[int] = field(default_factory=list)
+    exit_code: int | None = None
+    kill_requested: bool = False
+
+
+class LocalState:
+    """The job records, read and changed under one file lock."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "queue" / "local"
+        self.jobs_dir = self.dir / "jobs"
+
+    @contextmanager
+    def locked(self) -> Iterator[LocalState]:
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "state.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield self
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def next_id(self) -> str:
+        counter = self.dir / "last_id"
+        last = int(counter.read_text()) if counter.exists() else 0
+        write_atomic(counter, str(last + 1))
+        return str(last + 1)
+
+    def load(self, job_id: str) -> LocalJob:
+        path = self.jobs_dir / f"{job_id}.json"
+        try:
+            return LocalJob(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise NotFoundError(f"no local job {job_id}") from None
+
+    def save(self, job: LocalJob) -> None:
+        write_atomic(self.jobs_dir / f"{job.job_id}.json", json.dumps(asdict(job)))
+
+    def all(self) -> list[LocalJob]:
+        jobs = []
+        for path in self.jobs_dir.glob("*.json"):
+            try:
+                jobs.append(LocalJob(**json.loads(path.read_text())))
+            except (OSError, ValueError, TypeError):
+                continue  # a record being replaced right now; the next poll reads it
+        return sorted(jobs, key=lambda j: int(j.job_id))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by its parent) is not alive for our purpose.
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+class LocalScheduler:
+    kind = "local"
+
+    def __init__(self, cluster: Cluster, root: Path) -> None:
+        self.cluster = cluster
+        self.root = root
+        self.state = LocalState(root)
+
+    def pools(self) -> list[PoolStatus]:
+        with self.state.locked() as st:
+            jobs = [j for j in st.all() if not JobState(j.state).terminal]
+        out = []
+        for pool in self.cluster.pools.values():
+            mine = [j for j in jobs if j.pool == pool.name]
+            out.append(PoolStatus(
+                name=pool.name, gpu_model=pool.gpu_model, total=pool.cards, taken=pool.taken,
+                used=sum(j.gpus for j in mine if j.state == JobState.RUNNING.value),
+                pending_jobs=sum(1 for j in mine if j.state == JobState.PENDING.value),
+                source="local job records"))
+        return out
+
+    def submit(self, script: str, run: RunSpec) -> str:
+        log_dir = self.root / "logs" / run.run_id
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with self.state.locked() as st:
+            job_id = st.next_id()
+            script_path = log_dir / f"job-{job_id}.sh"
+            script_path.write_text(script)
+            job = LocalJob(job_id=job_id, run_id=run.run_id, pool=run.pool, gpus=run.gpus,
+                           script=str(script_path), log_dir=str(log_dir))
+            st.save(job)
+            try:
+                with open(log_dir / f"runner-{job_id}.log", "w") as runner_log:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "xdimo.schedulers.local_runner", str(self.root), job_id],
+                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=runner_log,
+                        start_new_session=True, close_fds=True, cwd=str(self.root), env=runner_env())
+            except OSError as exc:
+                (st.jobs_dir / f"{job_id}.json").unlink(missing_ok=True)
+                raise SchedulerError(f"cannot start the local runner: {exc}") from None
+            job.runner_pid = proc.pid
+            st.save(job)
+        return job_id
+
+    def poll(self, jobs: list[LedgerJob]) -> dict[str, JobStatus]:
+        out = {}
+        with self.state.locked() as st:
+            for lj in jobs:
+                try:
+                    job = st.load(lj.job_id)
+                except NotFoundError:
+                    out[lj.job_id] = settle_from_marker(Path(lj.log_dir))
+                    continue
+                state = JobState(job.state)
+                if not state.terminal and not alive(job.runner_pid):
+                    # The runner died without recording an end (machine reboot, SIGKILL).
+                    status = settle_from_marker(Path(job.log_dir))
+                    job.state, job.exit_code = status.state.value, status.exit_code
+                    st.save(job)
+                    out[lj.job_id] = status
+                    continue
+                reason = "waiting for cards" if state == JobState.PENDING else ""
+                out[lj.job_id] = JobStatus(state, job.exit_code, reason)
+        return out
+
+    def kill(self, job_id: str) -> None:
+        with self.state.locked() as st:
+            job = st.load(job_id)
+            if JobState(job.state).terminal:
+                return
+            job.kill_requested = True
+            st.save(job)
+            pid = job.runner_pid
+        if pid and alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)  # the runner leads its own process group
+
+
+def runner_env() -> dict[str, str]:
+    """The runner and its job import this very xdimo, installed or not (a checkout run in place)."""
+    package_parent = str(Path(__file__).resolve().parents[2])
+    paths = [package_parent, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)))
+
+
+def settle_from_marker(log_dir: Path) -> JobStatus:
+    """A job without a live runner or record: its script's exit-code marker decides, else it is LOST."""
+    marker = log_dir / "job.exit"
+    try:
+        code = int(marker.read_text().strip())
+    except (OSError, ValueError):
+        return JobStatus(JobState.LOST, None, "no runner and no exit marker")
+    return JobStatus(JobState.DONE if code == 0 else JobState.FAILED, code, "settled from the exit marker")

@@ -1,0 +1,132 @@
+"""The detached process behind one local job: wait for cards (FIFO per pool), run the script, record the end.
+
+Started by LocalScheduler.submit as `python -m xdimo.schedulers.local_runner ROOT JOB_ID` in a new session,
+so `kill` can signal the runner and the job's whole process tree at once (os.killpg).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from xdimo.config import Cluster
+from xdimo.schedulers.base import JobState
+from xdimo.schedulers.local import LocalJob, LocalState
+
+POLL_S = 0.5
+
+
+def free_cards(jobs: list[LocalJob], job: LocalJob, cluster_cards: int, taken: int) -> list[int]:
+    """Card indices of the job's pool that no running job holds; the first `taken` are never handed out."""
+    busy = {c for j in jobs if j.pool == job.pool and j.state == JobState.RUNNING.value for c in j.cards}
+    return [c for c in range(taken, cluster_cards) if c not in busy]
+
+
+def first_in_line(jobs: list[LocalJob], job: LocalJob) -> bool:
+    """Strict FIFO per pool: an older pending job of the same pool goes first (no starvation)."""
+    older = [j for j in jobs if j.pool == job.pool and j.state == JobState.PENDING.value
+             and int(j.job_id) < int(job.job_id) and not j.kill_requested]
+    return not older
+
+
+def wait_for_cards(state: LocalState, job_id: str, cards: int, taken: int) -> LocalJob | None:
+    while True:
+        with state.locked() as st:
+            job = st.load(job_id)
+            if job.kill_requested:
+                job.state = JobState.KILLED.value
+                st.save(job)
+                return None
+            jobs = st.all()
+            free = free_cards(jobs, job, cards, taken)
+            if first_in_line(jobs, job) and len(free) >= job.gpus:
+                job.cards = free[: job.gpus]
+                job.state = JobState.RUNNING.value
+                st.save(job)
+                return job
+        time.sleep(POLL_S)
+
+
+def run(root: Path, job_id: str) -> int:
+    state = LocalState(root)
+    with state.locked() as st:
+        job = st.load(job_id)
+    cluster = load_cluster_for(root, job)
+    pool = cluster.pools[job.pool]
+    killed = {"flag": False}
+
+    child: dict[str, int] = {}
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        killed["flag"] = True
+        if "pid" in child:  # pass the warning on, so the training can checkpoint
+            signal_group(child["pid"], signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_term)
+    started = wait_for_cards(state, job_id, pool.cards, pool.taken)
+    if started is None or killed["flag"]:
+        finish(state, job_id, JobState.KILLED, None)
+        return 0
+    env = dict(os.environ, XDIMO_JOB_ID=job_id)
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, started.cards)) if pool.gpu_model != "cpu" else ""
+    log_dir = Path(started.log_dir)
+    with open(log_dir / f"{job_id}.output", "ab") as out, open(log_dir / f"{job_id}.error", "ab") as err:
+        proc = subprocess.Popen(["bash", started.script], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                cwd=str(root), env=env, start_new_session=True)
+        child["pid"] = proc.pid
+        if killed["flag"]:
+            signal_group(proc.pid, signal.SIGTERM)
+        code = wait_child(proc, killed)
+    if killed["flag"]:
+        finish(state, job_id, JobState.KILLED, code)
+    else:
+        finish(state, job_id, JobState.DONE if code == 0 else JobState.FAILED, code)
+    return 0
+
+
+def wait_child(proc: subprocess.Popen[bytes], killed: dict[str, bool]) -> int:
+    """Wait for the job; after a kill give it 10 s to save a checkpoint, then SIGKILL the group."""
+    deadline: float | None = None
+    while True:
+        try:
+            return proc.wait(timeout=POLL_S)
+        except subprocess.TimeoutExpired:
+            pass
+        if killed["flag"]:
+            deadline = deadline or time.time() + 10
+            if time.time() > deadline:
+                signal_group(proc.pid, signal.SIGKILL)
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def finish(state: LocalState, job_id: str, end: JobState, code: int | None) -> None:
+    with state.locked() as st:
+        job = st.load(job_id)
+        job.state, job.exit_code = end.value, code
+        st.save(job)
+
+
+def load_cluster_for(root: Path, job: LocalJob) -> Cluster:
+    """The pool's card count: from the ledger's cluster file, found through the job script's exports."""
+    from xdimo.workspace import Workspace
+
+    ws = Workspace.open(str(root))
+    name = "local"
+    for line in Path(job.script).read_text().splitlines():
+        if line.startswith("export XDIMO_CLUSTER="):
+            name = line.split("=", 1)[1].strip("'\"")
+    return ws.load_cluster(name)
+
+
+if __name__ == "__main__":
+    sys.exit(run(Path(sys.argv[1]), sys.argv[2]))

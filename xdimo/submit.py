@@ -1,0 +1,139 @@
+"""Submit a matrix in batches, honouring the rules; the ledger records intent before and the job id after.
+
+Submissions hold the ledger's submit lock, so two concurrent `submit`s serialise and never submit a run twice
+(the second sees the first's rows). Ctrl-C is held back while one job is being handed to the scheduler, so the
+ledger never ends up with a job the scheduler has but the ledger does not know.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from xdimo.config import Cluster
+from xdimo.errors import PendingLimitError, SubmitRefused
+from xdimo.plan import Batch, Matrix, choose_batch
+from xdimo.render import render_script
+from xdimo.schedulers import get_scheduler
+from xdimo.schedulers.base import JobState, Scheduler
+from xdimo.spec import RunSpec
+from xdimo.status import refresh
+from xdimo.workspace import Workspace
+
+
+@dataclass
+class Submitted:
+    spec: RunSpec
+    job_id: str
+    starts_now: bool
+
+
+@dataclass
+class SubmitResult:
+    submitted: list[Submitted] = field(default_factory=list)
+    batch: Batch = field(default_factory=Batch)
+    already: list[str] = field(default_factory=list)  # run ids the ledger has (resubmit with --again)
+    scripts: dict[str, str] = field(default_factory=dict)  # run id -> script, for --dry-run
+    refused: str = ""  # the site's pending-limit refusal, if it came
+
+    @property
+    def remaining(self) -> int:
+        return len(self.batch.held) + (1 if self.refused else 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "submitted": [{"run_id": s.spec.run_id, "job_id": s.job_id, "starts_now": s.starts_now,
+                           "pool": s.spec.pool, "gpus": s.spec.gpus} for s in self.submitted],
+            "start": [s.run_id for s in self.batch.start],
+            "wait": [s.run_id for s in self.batch.wait],
+            "held": [s.run_id for s in self.batch.held],
+            "already_in_ledger": self.already,
+            "refused": self.refused,
+        }
+
+
+@contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends (one job handed over and recorded), then deliver it."""
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
+def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: bool = False,
+                again: bool = False, scheduler: Scheduler | None = None) -> SubmitResult:
+    """One batch: what starts now on free cards, plus what may wait under max_pending."""
+    scheduler = scheduler or get_scheduler(cluster, ws.root)
+    ledger = ws.ledger
+    result = SubmitResult()
+    with ledger.submit_lock():
+        known = {r.run_id: r for r in ledger.runs(matrix=matrix.name)}
+        if not dry_run:
+            refresh(ws, ledger, ledger.runs(cluster=cluster.name))
+            known = {r.run_id: r for r in ledger.runs(matrix=matrix.name)}
+        todo = []
+        for spec in matrix.runs:
+            old = known.get(spec.run_id)
+            if old is None or (again and old.state.terminal):
+                todo.append(spec)
+            else:
+                result.already.append(spec.run_id)
+        pools = scheduler.pools()
+        ledger_pending = len(ledger.runs(cluster=cluster.name, states=(JobState.PENDING, JobState.SUBMITTING)))
+        pending_now = max(ledger_pending, sum(p.pending_jobs for p in pools))
+        result.batch = choose_batch(todo, {p.name: p.free for p in pools}, cluster, pending_now)
+        for spec in result.batch.submit:
+            script = render_script(spec, cluster, ws)
+            if dry_run:
+                result.scripts[spec.run_id] = script
+                continue
+            try:
+                job_id = hand_over(ws, scheduler, cluster, spec, script)
+            except PendingLimitError as exc:
+                result.refused = str(exc)
+                break
+            result.submitted.append(Submitted(spec, job_id, spec in result.batch.start))
+    return result
+
+
+def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSpec, script: str) -> str:
+    """Intent, then the scheduler's command, then the job id: each step its own transaction."""
+    ledger = ws.ledger
+    with sigint_deferred():
+        previous = ledger.record_intent(spec, cluster.name, script, str(ws.log_dir(spec.run_id)))
+        # Only a definite refusal undoes the intent. Any other failure leaves the SUBMITTING row: we cannot
+        # know whether the scheduler took the job, so `status` shows it and it is never submitted twice.
+        try:
+            job_id = scheduler.submit(script, spec)
+        except SubmitRefused as exc:
+            ledger.record_refused(spec.run_id, previous, str(exc))
+            raise
+        ledger.record_submitted(spec.run_id, job_id)
+    return job_id
+
+
+def submit_all(ws: Workspace, cluster: Cluster, matrix: Matrix, *, again: bool = False,
+               poll_s: float = 20.0, progress: Callable[[SubmitResult, int], None] | None = None) -> int:
+    """Keep submitting batches until every run is submitted, never past max_pending. Returns jobs submitted."""
+    scheduler = get_scheduler(cluster, ws.root)
+    total = 0
+    first = True
+    while True:
+        result = submit_once(ws, cluster, matrix, again=again and first, scheduler=scheduler)
+        first = False
+        total += len(result.submitted)
+        left = len(result.batch.held) + (1 if result.refused else 0)
+        if progress:
+            progress(result, left)
+        if not result.batch.held and not result.refused:
+            return total
+        time.sleep(poll_s)

@@ -1,0 +1,96 @@
+"""The workspace: the folder holding clusters/, jobs/, queue/ and logs/.
+
+It is the current directory or the nearest parent with a clusters/ folder; --workdir overrides. The ledger
+may live elsewhere (--ledger / XDIMO_LEDGER) because SQLite WAL is unsafe on the NFS that logs/ sits on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from xdimo.config import Cluster, load_cluster
+from xdimo.errors import ConfigError
+
+if TYPE_CHECKING:
+    from xdimo.ledger import Ledger
+
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+
+
+def find_root(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / "clusters").is_dir():
+            return folder
+    return None
+
+
+@dataclass
+class Workspace:
+    root: Path
+    ledger_path: Path
+
+    @classmethod
+    def open(cls, workdir: str | None = None, ledger: str | None = None) -> Workspace:
+        if workdir:
+            root = Path(workdir).resolve()
+            if not root.is_dir():
+                raise ConfigError(f"--workdir {workdir}: no such folder")
+        else:
+            root = find_root(Path.cwd().resolve()) or Path.cwd().resolve()
+        ledger_path = Path(ledger or os.environ.get("XDIMO_LEDGER") or root / "queue" / "ledger.sqlite")
+        return cls(root=root, ledger_path=ledger_path.resolve())
+
+    @property
+    def clusters_dir(self) -> Path:
+        return self.root / "clusters"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.root / "jobs"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def queue_dir(self) -> Path:
+        return self.root / "queue"
+
+    def log_dir(self, run_id: str) -> Path:
+        return self.logs_dir / run_id
+
+    @property
+    def templates_dir(self) -> Path:
+        """The workspace's templates (users may edit them), else the packaged defaults."""
+        own = self.jobs_dir / "templates"
+        return own if own.is_dir() else PACKAGE_DATA / "jobs" / "templates"
+
+    def cluster_path(self, name: str) -> Path:
+        own = self.clusters_dir / f"{name}.yaml"
+        if own.exists() or self.clusters_dir.is_dir():
+            return own
+        return PACKAGE_DATA / "clusters" / f"{name}.yaml"
+
+    def load_cluster(self, name: str) -> Cluster:
+        path = self.cluster_path(name)
+        if not path.exists():
+            known = sorted(p.stem for p in path.parent.glob("*.yaml"))
+            raise ConfigError(f"unknown cluster {name!r}: no {path} (known: {', '.join(known) or 'none'})")
+        return load_cluster(path)
+
+    def matrix_path(self, arg: str) -> Path:
+        """A matrix given as a path, or as a bare name under jobs/."""
+        path = Path(arg)
+        if path.exists() or path.suffix in (".yaml", ".yml"):
+            return path
+        return self.jobs_dir / f"{arg}.yaml"
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        from xdimo.ledger import Ledger
+
+        return Ledger(self.ledger_path)
