@@ -95,7 +95,7 @@ class LedgerRun:
     def to_dict(self) -> dict[str, Any]:
         d = {c: getattr(self, c) for c in COLUMNS if c not in ("spec", "script")}
         d["state"] = self.state.value
-        d["spec"] = self.spec.to_dict()
+        d["spec"] = json.loads(self.spec_json)
         return d
 
 
@@ -219,7 +219,19 @@ class Ledger:
         return LedgerRun.from_row(row) if row else None
 
     def runs(self, cluster: str | None = None, matrix: str | None = None,
-             states: tuple[JobState, ...] | None = None) -> list[LedgerRun]:
+             states: tuple[JobState, ...] | None = None, limit: int | None = None) -> list[LedgerRun]:
+        """Runs oldest first; with `limit`, the most recently updated ones (still oldest first)."""
+        where, args = self._where(cluster, matrix, states)
+        if limit is not None:
+            sql = (f"SELECT * FROM (SELECT {', '.join(COLUMNS)} FROM runs WHERE {where} ORDER BY updated_at DESC "
+                   f"LIMIT {int(limit)}) ORDER BY created_at, run_id")
+        else:
+            sql = f"SELECT {', '.join(COLUMNS)} FROM runs WHERE {where} ORDER BY created_at, run_id"
+        return [LedgerRun.from_row(r) for r in self.db.execute(sql, args)]
+
+    @staticmethod
+    def _where(cluster: str | None, matrix: str | None,
+               states: tuple[JobState, ...] | None) -> tuple[str, list[Any]]:
         where, args = ["1=1"], []
         if cluster:
             where.append("cluster = ?")
@@ -230,8 +242,7 @@ class Ledger:
         if states:
             where.append(f"state IN ({', '.join('?' * len(states))})")
             args.extend(s.value for s in states)
-        sql = f"SELECT {', '.join(COLUMNS)} FROM runs WHERE {' AND '.join(where)} ORDER BY created_at, run_id"
-        return [LedgerRun.from_row(r) for r in self.db.execute(sql, args)]
+        return " AND ".join(where), args
 
     def get(self, ident: str) -> LedgerRun:
         """A run by run id, scheduler job id, or a unique run id prefix."""
@@ -244,6 +255,11 @@ class Ledger:
         if len(rows) == 1:
             return LedgerRun.from_row(rows[0])
         raise NotFoundError(f"no run or job {ident!r} in the ledger {self.path}")
+
+    def count_by_state(self, cluster: str | None = None, matrix: str | None = None) -> dict[str, int]:
+        where, args = self._where(cluster, matrix, None)
+        rows = self.db.execute(f"SELECT state, count(*) FROM runs WHERE {where} GROUP BY state", args)
+        return dict(rows.fetchall())
 
     def history(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT at, state, job_id, note FROM events WHERE run_id = ? ORDER BY id",

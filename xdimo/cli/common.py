@@ -33,8 +33,9 @@ class App:
         return self.ws.load_cluster(self.cluster_name or "local")
 
     def emit(self, data: Any, text: Callable[[], str] | str) -> None:
-        """JSON for scripts (--json), or the human text."""
+        """JSON for scripts (--json), or the human text. Either may be a callable, built only when asked."""
         if self.json:
+            data = data() if callable(data) else data
             click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
         else:
             click.echo(text() if callable(text) else text)
@@ -76,6 +77,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def display_width(text: str) -> int:
+    if text.isascii():
+        return len(text)
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 

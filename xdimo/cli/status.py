@@ -1,29 +1,36 @@
-"""`xdimo-jobs status [--watch]`: one batched poll per cluster, the ledger updated, every run shown."""
+"""`xdimo-jobs status [--watch]`: one batched poll per cluster, the ledger updated, every run accounted for."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import click
 
 from xdimo.cli.common import App, progress, table, verb
-from xdimo.ledger import LedgerRun
+from xdimo.ledger import Ledger, LedgerRun
 from xdimo.schedulers.backoff import PollBackoff
+from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES
 from xdimo.status import refresh
+
+RECENT = 30  # ended runs shown without --all (the summary line counts every run)
 
 
 @click.command()
 @click.option("--matrix", metavar="NAME", help="Only the runs of this matrix.")
 @click.option("--active", is_flag=True, help="Only runs that hold or wait for cards.")
-@click.option("--watch", is_flag=True, help="Poll until every shown run has ended, printing each change.")
+@click.option("--all", "show_all", is_flag=True, help=f"Every run (default: active ones and the {RECENT} "
+              "most recently ended).")
+@click.option("--watch", is_flag=True, help="Poll until every active run has ended, printing each change.")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=None,
               help="Seconds between polls with --watch (default: 2 locally; on a scheduler 20 s growing to "
                    "3 min while nothing changes).")
 @verb
-def status(app: App, matrix: str | None, active: bool, watch: bool, interval: float | None) -> None:
-    """Poll the schedulers (once per cluster, for all runs) and show every run in the ledger.
+def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bool, interval: float | None) -> None:
+    """Poll the schedulers (once per cluster, for all active runs) and show the runs in the ledger.
 
-    Runs act on their own cluster as stored in the ledger; --cluster only filters.
+    Runs act on their own cluster as stored in the ledger; --cluster only filters. --json lists every
+    selected run.
 
     \b
     Examples:
@@ -33,30 +40,40 @@ def status(app: App, matrix: str | None, active: bool, watch: bool, interval: fl
     """
     ledger = app.ws.ledger
 
-    def select() -> list[LedgerRun]:
-        runs = ledger.runs(cluster=app.cluster_name, matrix=matrix)
-        return [r for r in runs if r.state.active] if active else runs
+    def live() -> list[LedgerRun]:
+        return ledger.runs(cluster=app.cluster_name, matrix=matrix, states=ACTIVE_STATES)
 
-    runs = select()
+    runs = live()
     refresh(app.ws, ledger, runs)
-    runs = select()
     if watch:
-        backoff = None
-        if interval is None and any(r.cluster != "local" for r in runs):
-            backoff = PollBackoff()
-        while any(r.state.active for r in runs):
-            n = sum(r.state.active for r in runs)
-            wait = backoff.next_delay({r.run_id: r.state for r in runs}) if backoff else (interval or 2.0)
-            progress(f"{n} run(s) still active; next poll in {wait:.0f} s")
-            time.sleep(wait)
-            for change in refresh(app.ws, ledger, runs):
-                progress(f"{change.run_id} (job {change.job_id}): {change.old.value} -> {change.new.value}")
-            runs = select()
-    app.emit([r.to_dict() for r in runs], lambda: render(runs))
+        watch_until_ended(app, ledger, live, interval)
+
+    def shown() -> list[LedgerRun]:
+        if active:
+            return live()
+        if show_all or app.json:
+            return ledger.runs(cluster=app.cluster_name, matrix=matrix)
+        ended = ledger.runs(cluster=app.cluster_name, matrix=matrix, states=tuple(TERMINAL_STATES), limit=RECENT)
+        return sorted(live() + ended, key=lambda r: (r.created_at, r.run_id))
+
+    counts = ledger.count_by_state(cluster=app.cluster_name, matrix=matrix)
+    app.emit(lambda: [r.to_dict() for r in shown()], lambda: render(shown(), counts))
 
 
-def render(runs: list[LedgerRun]) -> str:
-    if not runs:
+def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRun]], interval: float | None) -> None:
+    runs = live()
+    backoff = PollBackoff() if interval is None and any(r.cluster != "local" for r in runs) else None
+    while runs:
+        wait = backoff.next_delay({r.run_id: r.state for r in runs}) if backoff else (interval or 2.0)
+        progress(f"{len(runs)} run(s) still active; next poll in {wait:.0f} s")
+        time.sleep(wait)
+        for change in refresh(app.ws, ledger, runs):
+            progress(f"{change.run_id} (job {change.job_id}): {change.old.value} -> {change.new.value}")
+        runs = live()
+
+
+def render(runs: list[LedgerRun], counts: dict[str, int]) -> str:
+    if not counts:
         return "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
     now = time.time()
     rows = []
@@ -66,12 +83,12 @@ def render(runs: list[LedgerRun]) -> str:
         rows.append((r.run_id, r.job_id or "-", r.state.value, r.cluster, r.pool, r.gpus,
                      r.spec.model_name, fmt_duration(end - start) if start else "-",
                      "" if r.exit_code is None else r.exit_code, r.reason))
-    counts: dict[str, int] = {}
-    for r in runs:
-        counts[r.state.value] = counts.get(r.state.value, 0) + 1
+    total = sum(counts.values())
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    hidden = total - len(runs)
+    more = f"; {hidden} older ended run(s) not shown (--all)" if hidden > 0 else ""
     return table(["run", "job", "state", "cluster", "pool", "gpus", "model", "time", "exit", "note"], rows) \
-        + f"\n{len(runs)} run(s): {summary}"
+        + f"\n{total} run(s): {summary}{more}"
 
 
 def fmt_duration(seconds: float) -> str:

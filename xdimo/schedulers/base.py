@@ -29,12 +29,12 @@ class JobState(str, Enum):
 
     @property
     def active(self) -> bool:
-        """Holds or waits for cards."""
-        return self in (JobState.PENDING, JobState.RUNNING, JobState.SUSPENDED, JobState.UNKNOWN,
-                        JobState.SUBMITTING)
+        """Holds or waits for cards (or may: UNKNOWN, SUBMITTING)."""
+        return self in ACTIVE_STATES
 
 
 TERMINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.KILLED, JobState.LOST})
+ACTIVE_STATES = (JobState.SUBMITTING, JobState.PENDING, JobState.RUNNING, JobState.SUSPENDED, JobState.UNKNOWN)
 
 
 @dataclass(frozen=True)
