@@ -85,6 +85,7 @@ def context(spec: RunSpec, cluster: Cluster, root: Path) -> dict[str, Any]:
         "walltime_min": spec.walltime_min,
         "marker": str(log_dir / MARKER),
         "options": dict(cluster.options),
+        "launcher": cluster.launcher,
     }
 
 

@@ -1,0 +1,127 @@
+"""Legacy XDiMo / Latte logs and the JH / LSF job summaries, on fixtures in the real formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from xdimo.collect import legacy
+from xdimo.collect.summary import parse_summary
+
+FIX = Path(__file__).parent / "fixtures"
+
+LSF = """Sender: LSF System <lsfadmin@hostA>
+Subject: Job 1131: <train> in cluster <c1> Exited
+
+Job <train> was submitted from host <login1> by user <u> in cluster <c1> at Mon Jun 30 20:30:00 2025
+Job was executed on host(s) <8*hostA>, in queue <normal>, as user <u> in cluster <c1> at Mon Jun 30 20:32:46 2025
+                            <8*hostB>
+</home/u> was used as the home directory.
+Started at Mon Jun 30 20:32:46 2025
+Terminated at Mon Jun 30 21:32:46 2025
+Results reported at Mon Jun 30 21:32:47 2025
+
+Your job looked like:
+------------------------------------------------------------
+Exited with exit code 1.
+
+Resource usage summary:
+    Max Memory :                                 12 GB
+"""
+
+
+def test_jh_summary_from_the_users_logs() -> None:
+    s = parse_summary((FIX / "jh" / "10061.output").read_text())
+    assert s is not None
+    assert (s.job_id, s.queue, s.hosts, s.state, s.exit_code) == ("10061", "gpu_6000ada", [("gpu13", 64)], "DONE", 0)
+    assert s.wall_s == 8 * 60 + 3
+    assert s.max_mem_gib == 57
+
+
+def test_lsf_summary_with_continuation_hosts_and_failure() -> None:
+    s = parse_summary(LSF)
+    assert s is not None
+    assert s.hosts == [("hostA", 8), ("hostB", 8)] and s.slots == 16 and s.queue == "normal"
+    assert s.state == "FAILED" and s.exit_code == 1
+    assert s.wall_s == 3601
+
+
+def test_no_summary() -> None:
+    assert parse_summary("just some output\n") is None
+
+
+def test_xdimo_line() -> None:
+    iv = legacy.parse_interval("(step=0000100/epoch=0003) Loss: 0.1234 | GradNorm: 0.5678 | Steps/Sec: 1.46 | "
+                               "Samples/s: 1.46 | Achieved: 79.71 TFLOPs/s | MFU: 87.50%", None)
+    assert iv is not None
+    assert (iv.step, iv.loss, iv.grad_norm, iv.steps_per_s, iv.samples_per_s, iv.achieved_tflops) == \
+        (100, 0.1234, 0.5678, 1.46, 1.46, 79.71)
+    assert iv.mfu == pytest.approx(0.875)
+
+
+def test_official_latte_line() -> None:
+    iv = legacy.parse_interval("(step=0002000/epoch=0045) Train Loss: 0.1234, Gradient Norm: 0.5000, "
+                               "Train Steps/Sec: 2.15", None)
+    assert iv is not None and (iv.step, iv.loss, iv.grad_norm, iv.steps_per_s) == (2000, 0.1234, 0.5, 2.15)
+    assert legacy.parse_interval("Experiment directory created at ./results/000-x", None) is None
+
+
+@given(st.integers(0, 10**7), st.floats(0, 100, allow_nan=False), st.floats(0.01, 1000, allow_nan=False),
+       st.floats(0, 100, allow_nan=False))
+def test_xdimo_line_roundtrip(step: int, loss: float, rate: float, mfu: float) -> None:
+    line = (f"(step={step:07d}/epoch=0001) Loss: {loss:.4f} | GradNorm: 0.5 | Steps/Sec: {rate:.2f} | "
+            f"Samples/s: {rate:.2f} | MFU: {mfu:.2f}%")
+    iv = legacy.parse_interval(line, None)
+    assert iv is not None and iv.step == step
+    assert iv.loss == pytest.approx(float(f"{loss:.4f}")) and iv.steps_per_s == pytest.approx(float(f"{rate:.2f}"))
+    assert iv.mfu == pytest.approx(float(f"{mfu:.2f}") / 100)
+
+
+def test_pairing_by_job_id_and_what_the_logs_say() -> None:
+    files = legacy.find_log_files([FIX / "jh"])
+    groups = legacy.group_by_job(files)
+    assert list(groups) == ["job:10061"] and len(groups["job:10061"]) == 2
+    facts = legacy.read_facts("job:10061", groups["job:10061"])
+    assert facts.world_size == 2 and facts.ranks == 2 and facts.params_logged == 1_061_540_896
+    assert facts.model == "Latte-L/2" and facts.moe_hint and len(facts.intervals) == 9
+    assert facts.intervals[0].ts is not None  # the coloured timestamp was read
+    rec = legacy.to_record(facts, legacy.LegacyContext(queue_gpu={"gpu_6000ada": "RTX 6000 Ada"}))
+    assert (rec.run_id, rec.gpus, rec.pool, rec.state, rec.moe) == ("legacy-10061", 2, "gpu_6000ada", "DONE", "4E2A")
+    assert (rec.local_batch, rec.global_batch, rec.precision, rec.peak_tflops) == (1, 2, "tf32", 182.1)
+    assert rec.steady is not None and rec.steady.steps_per_s == 1.25 and rec.steady.warmup == 1
+    assert rec.steady.logged_mfu == pytest.approx(0.745)
+    assert rec.wall_s == 8 * 60 + 3
+    assert any("identified from" in n for n in rec.notes)
+
+
+def test_gpus_from_slots_when_nothing_else(tmp_path: Path) -> None:
+    (tmp_path / "77.output").write_text((FIX / "jh" / "10061.output").read_text().split("\n\n", 1)[1])
+    facts = legacy.read_facts("job:77", [tmp_path / "77.output"])
+    rec = legacy.to_record(facts)
+    assert rec.gpus == 8 and any("CPU slots" in n for n in rec.notes)
+    assert rec.steady is None and legacy.is_run(facts)  # a summary alone is a run (with 待填 figures)
+
+
+def test_per_rank_samples_per_second(tmp_path: Path) -> None:
+    """A log whose Samples/s is per rank (= steps/s x local batch) still gives the global throughput."""
+    lines = ["Starting rank=0, local rank=0, seed=1, world_size=4."]
+    lines += [f"[2025-01-01 00:00:0{i}] (step={i}00) Loss: 0.1 | Steps/Sec: 1.00 | Samples/s: 2.00" for i in range(5)]
+    (tmp_path / "5.error").write_text("\n".join(lines))
+    rec = legacy.to_record(legacy.read_facts("job:5", [tmp_path / "5.error"]))
+    assert (rec.local_batch, rec.global_batch) == (2, 8)
+
+
+def test_milliseconds_and_uncoloured_timestamps(tmp_path: Path) -> None:
+    (tmp_path / "log.txt").write_text("[2025-01-01 00:00:00,123] (step=0000010) Train Loss: 0.5, "
+                                      "Train Steps/Sec: 3.00\n[2025-01-01 00:00:10,456] (step=0000020) "
+                                      "Train Loss: 0.4, Train Steps/Sec: 3.10\n")
+    facts = legacy.read_facts(f"file:{tmp_path / 'log.txt'}", [tmp_path / "log.txt"])
+    assert [iv.step for iv in facts.intervals] == [10, 20] and facts.last_ts - facts.first_ts == 10
+
+
+def test_an_error_file_given_alone_brings_its_output() -> None:
+    files = legacy.find_log_files([FIX / "jh" / "10061.error"])
+    assert sorted(f.name for f in files) == ["10061.error", "10061.output"]

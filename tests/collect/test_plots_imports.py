@@ -1,0 +1,36 @@
+"""Plots are written and are PNGs; the collect path imports neither torch nor (without --plots) matplotlib."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.collect.helpers import record
+from xdimo.collect import plots
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_plots_are_written(tmp_path: Path) -> None:
+    runs = [record("a1", 1, 1.46), record("a2", 2, 1.25), record("a4", 4, 1.15),
+            record("b4", 4, 3.0, model="Latte-B/2", moe=None)]
+    runs[0].loss_curve = [(10, 1.0), (20, 0.8), (30, 0.7)]
+    written = plots.write_plots(runs, tmp_path)
+    names = sorted(p.relative_to(tmp_path).as_posix() for p in written)
+    assert names == ["efficiency.png", "loss.png", "loss/a1.png", "models.png", "speedup.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+
+
+def test_scaling_points_follow_the_table() -> None:
+    runs = [record("a1", 1, 1.46), record("a2", 2, 1.25), record("h4", 4, 2.0, pool="gpu_h200", gpu_name="H200")]
+    pts = plots.scaling_points(runs)
+    assert list(pts) == ["6000ada"]  # H200 has no 1-card baseline: no point is invented for it
+    assert [(g, round(s, 2), round(e, 3)) for g, s, e, _ in pts["6000ada"]] == [(1, 1.0, 1.0), (2, 1.71, 0.856)]
+
+
+def test_no_torch_no_matplotlib_on_import() -> None:
+    code = ("import sys, xdimo.cli.collect, xdimo.collect.report, xdimo.collect.fill, xdimo.collect.gather; "
+            "bad = [m for m in ('torch', 'matplotlib') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -1,0 +1,171 @@
+"""`xdimo-jobs collect`: the runs' metrics (and the user's legacy logs) -> the seeds' tables, plots, sheets."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from xdimo.cli.common import App, verb
+from xdimo.collect import report
+from xdimo.collect.cache import Cache
+from xdimo.collect.gather import ledger_records, legacy_context, legacy_records
+from xdimo.collect.lang import LANGS
+from xdimo.collect.records import RunRecord
+from xdimo.config import Cluster, load_cluster
+from xdimo.errors import XdimoError
+
+
+@click.command()
+@click.option("--matrix", metavar="NAME", help="Only the runs of this matrix.")
+@click.option("--logs", "logs", multiple=True, metavar="PATH",
+              help="Legacy logs (files or folders; repeatable): XDiMo/Latte -e files paired with the -o files "
+                   "holding the scheduler's summary by job id. Alone, it collects only these logs.")
+@click.option("--table", "which", default="auto", show_default=True, metavar="1|2|hw|cost|all",
+              help="Which tables (comma-separated). auto: table 1, plus the others the runs can fill.")
+@click.option("--lang", type=click.Choice(LANGS), default="zh", show_default=True, help="Table language.")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True)
+@click.option("--out", "out", metavar="FILE", help="Write the tables to FILE (atomically) instead of stdout.")
+@click.option("--plots", "plots", metavar="DIR", help="Write PNG plots into DIR.")
+@click.option("--fill", "fill", metavar="SHEET.md",
+              help="Fill the 待填 cells of your own markdown sheet in place (backup SHEET.md.bak).")
+@click.option("--cost-steps", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Steps the cost table prices.")
+@click.option("--legacy-precision", type=click.Choice(["bf16", "fp16", "tf32", "fp32"]),
+              help="Precision legacy runs trained in, for their MFU (default: bf16 where the log says mixed "
+                   "precision, else tf32: Latte's fp32 weights with TF32 matmuls).")
+@click.option("--no-refresh", is_flag=True, help="Do not poll the schedulers first.")
+@click.option("--no-cache", is_flag=True, help="Parse every run again (ignore the per-run cache).")
+@verb
+def collect(app: App, matrix: str | None, logs: tuple[str, ...], which: str, lang: str, fmt: str,
+            out: str | None, plots: str | None, fill: str | None, cost_steps: int,
+            legacy_precision: str | None, no_refresh: bool, no_cache: bool) -> None:
+    """Print the user's own tables from the runs' metrics (seed 000's table 1 at least).
+
+    Polls each cluster once first (so finished runs count), then reads logs/<run>/run.json and
+    metrics.jsonl of the ledger's runs (all, or --matrix / --cluster). Steady state = median after warm-up;
+    speedup by samples/s against the 1-card run on the same hardware; MFU from exact FLOPs and the dense peak
+    of the precision run; a missing baseline is written 待填(缺1卡基准), never guessed.
+
+    \b
+    Examples:
+      xdimo-jobs collect
+      xdimo-jobs collect --matrix table1-scaling --plots plots/
+      xdimo-jobs collect --table all --lang en --format csv --out results.csv
+      xdimo-jobs collect --logs ./output/logs --table 1       # the user's existing XDiMo/Latte logs
+      xdimo-jobs collect --matrix table1-scaling --fill 实验结果.md
+    """
+    ws = app.ws
+    fmt = "json" if app.json else fmt
+    cache = Cache(None if no_cache else ws.logs_dir / ".collect-cache")
+    runs: list[RunRecord] = []
+    if not logs or matrix or app.cluster_name:
+        runs += from_ledger(app, matrix, cache, refresh_first=not no_refresh)
+    if logs:
+        runs += from_logs(ws.clusters_dir, logs, cache, legacy_precision)
+    try:
+        tables = report.build_tables(runs, which, lang, cost_steps) if runs else []
+    except ValueError as exc:
+        raise XdimoError(f"--table: {exc}") from None
+    extra: dict[str, Any] = {}
+    if plots:
+        from xdimo.collect.plots import write_plots
+
+        extra["plots"] = [str(p) for p in write_plots(runs, Path(plots))]
+        note(app, f"plots: {len(extra['plots'])} PNG file(s) in {plots}")
+    if fill:
+        extra["fill"] = fill_sheet(app, Path(fill), runs)
+    emit(app, out, fmt, tables, runs, extra)
+
+
+def from_ledger(app: App, matrix: str | None, cache: Cache, refresh_first: bool) -> list[RunRecord]:
+    ws = app.ws
+    ledger = ws.ledger
+    runs = ledger.runs(cluster=app.cluster_name, matrix=matrix)
+    if refresh_first and any(r.state.active for r in runs):
+        try:
+            from xdimo.status import refresh
+
+            refresh(ws, ledger, runs)
+            runs = ledger.runs(cluster=app.cluster_name, matrix=matrix)
+        except XdimoError as exc:  # the table is still worth printing from what the ledger knows
+            note(app, f"warning: could not poll the scheduler ({exc}); states are the ledger's last known")
+    pool_gpu: dict[tuple[str, str], str] = {}
+    for name in sorted({r.cluster for r in runs}):
+        try:
+            cluster = ws.load_cluster(name)
+        except XdimoError:
+            continue
+        pool_gpu.update({(name, p.name): p.gpu_model for p in cluster.pools.values()})
+    if matrix and not runs:
+        raise XdimoError(f"no runs of matrix {matrix!r} in the ledger {ledger.path}")
+    return ledger_records(runs, ws.logs_dir, cache, pool_gpu)
+
+
+def workspace_clusters(folder: Path) -> list[Cluster]:
+    """Every readable cluster file: legacy logs name a queue, the cluster files say its GPU model."""
+    found = []
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        try:
+            found.append(load_cluster(path))
+        except XdimoError:
+            continue
+    return found
+
+
+def from_logs(clusters_dir: Path, logs: tuple[str, ...], cache: Cache, precision: str | None) -> list[RunRecord]:
+    paths = [Path(p) for p in logs]
+    for p in paths:
+        if not p.exists():
+            raise XdimoError(f"--logs {p}: no such file or folder")
+    ctx = legacy_context(workspace_clusters(clusters_dir), precision)
+    records = legacy_records(paths, ctx, cache)
+    if not records:
+        raise XdimoError(f"--logs {', '.join(logs)}: no training log lines or scheduler summaries found")
+    return records
+
+
+def fill_sheet(app: App, path: Path, runs: list[RunRecord]) -> dict[str, Any]:
+    from xdimo.collect.fill import fill_sheet as fill_into
+
+    result = fill_into(path, runs)
+    where = f" (backup {result.backup})" if result.backup else ""
+    note(app, f"filled {len(result.filled)} cell(s) in {path}{where}")
+    for line in result.skipped:
+        note(app, f"  not filled: {line}")
+    return {"sheet": str(path), "backup": str(result.backup) if result.backup else None,
+            "filled": [vars(f) for f in result.filled], "skipped": result.skipped}
+
+
+def emit(app: App, out: str | None, fmt: str, tables: list[report.Table], runs: list[RunRecord],
+         extra: dict[str, Any]) -> None:
+    if fmt == "json":
+        text = json.dumps({**report.json_data(tables, runs), **extra}, ensure_ascii=False, indent=2)
+    elif not runs:
+        text = "no runs to collect (submit a matrix first, or point --logs at existing logs)"
+    else:
+        text = report.render(tables, runs, fmt)
+    if out:
+        write_atomic(Path(out), text if text.endswith("\n") else text + "\n")
+        note(app, f"wrote {out}")
+    else:
+        click.echo(text.rstrip("\n"))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise XdimoError(f"--out {path}: cannot write ({exc.strerror})") from None
+
+
+def note(app: App, message: str) -> None:
+    """Side information on stderr, so stdout stays the table (or the JSON)."""
+    click.echo(message, err=True)

@@ -1,0 +1,109 @@
+"""The words of the tables: Chinese as the user writes them (the default), and English (``--lang en``)."""
+
+from __future__ import annotations
+
+LANGS = ("zh", "en")
+
+TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "tbd": "待填",
+        "no_base1": "待填(缺1卡基准)",
+        "no_base_hw": "待填(缺{hw}基准)",
+        "baseline": "1.0(基准)",
+        "single": "单卡",
+        "one_node": "{p} 单机",
+        "n_nodes": "{p} {n}机",
+        "na": "—",
+        "logged": "日志 {v}",
+        "active": "激活 {v}",
+        "dense": "无MoE",
+        "experts": "{n} experts, top_k={k}",
+        "sep": "；",
+        "per_gpu": "TFLOPs/卡",
+        "t1_title": "表一-{letter}：{hw}",
+        "t1_cols": "模型|卡数|并行方式|Steps/s|Samples/s|MFU|完成 10k steps 耗时(s)|加速比(按Samples/s)|理想加速比|"
+                   "并行效率(%)",
+        "t2_title": "表二：不同模型结构与规模（{setting}）",
+        "t2_cols": "模型代号|结构/配置|具体参数(参数量与关键结构)|MFU|Steps/Sec|收敛步数|FFS FVD",
+        "hw_title": "结果汇总表（{gpus} 卡，{model}）",
+        "hw_cols": "硬件|模型参数|显存占用|硬件浮点峰值|token/样本吞吐量|MFU(浮点利用率)|加速比",
+        "cost_title": "成本对比（{model}，{hw}，{steps} 步）",
+        "cost_cols": "配置|机器数|总GPU|训练时间({steps}步)|GPU小时数|相对成本|每小时步数|本次实测GPU小时",
+        "note_steady": "稳态取值：排除预热区间后取中位数；波动 = (P90−P10)/中位数，超过 {wide} 标 ⚠。",
+        "note_row": "{cards} `{run}`：{n} 个区间（除去预热 {w} 个），波动 {spread}{flag}",
+        "note_row_state": "{cards} `{run}`：暂无指标（状态 {state}）",
+        "note_wide": " ⚠ 波动大",
+        "note_mfu": "MFU = samples/s × 每样本训练 FLOPs ÷ (卡数 × 所用精度的稠密峰值)，不截断。",
+        "note_peak": "{gpu}：{prec} 峰值 {peak} TFLOP/s",
+        "note_cpu": "CPU 运行无 GPU 峰值，MFU 记为 —。",
+        "note_legacy_mfu": "括号内为原日志自报的 MFU（按 FP32 峰值、乘加计数、截断在 100% 算得），仅供对照。",
+        "note_speedup": "加速比 = 本配置 Samples/s ÷ 同硬件同模型 1 卡 Samples/s（迭代相同数据量）；"
+                        "理想加速比 = 卡数；并行效率 = 加速比 ÷ 理想加速比。",
+        "note_s2": "用户原表 S/2 行的“75.14M；无MoE”实为 S/2 每块 4 个专家的 MoE（全部专家计入）= 75,140,000；"
+                   "稠密 S/2 为 {dense}（含固定的 sin-cos 位置/时间嵌入），见下方 S/2 4E2A 行。",
+        "note_eval": "收敛步数、FFS FVD 在评估运行后（logs/<run>/eval.json）填入。",
+        "note_hw": "加速比以 {hw} 为 1.0（按 Samples/s）；峰值为所用精度的稠密峰值。",
+        "note_cost": "训练时间 = {steps} ÷ 稳态 Steps/s；GPU小时数 = 总GPU × 训练时间；相对成本以 {base} 为 1.00x；"
+                     "本次实测 GPU小时 = 总GPU × 作业实际墙钟时间。",
+        "note_run": "`{run}`：{note}",
+        "note_cost_batch": "各配置 global_batch 不同：相同步数处理的样本数不同，比较相同数据量请看表一的加速比。",
+    },
+    "en": {
+        "tbd": "TBD",
+        "no_base1": "TBD (no 1-GPU baseline)",
+        "no_base_hw": "TBD (no {hw} baseline)",
+        "baseline": "1.0 (baseline)",
+        "single": "single GPU",
+        "one_node": "{p}, 1 node",
+        "n_nodes": "{p}, {n} nodes",
+        "na": "—",
+        "logged": "logged {v}",
+        "active": "active {v}",
+        "dense": "dense",
+        "experts": "{n} experts, top_k={k}",
+        "sep": "; ",
+        "per_gpu": "TFLOP/s per GPU",
+        "t1_title": "Table 1-{letter}: {hw}",
+        "t1_cols": "Model|GPUs|Parallelism|Steps/s|Samples/s|MFU|Time for 10k steps (s)|Speedup (by Samples/s)|"
+                   "Ideal speedup|Parallel efficiency (%)",
+        "t2_title": "Table 2: model size and structure ({setting})",
+        "t2_cols": "Model|Structure|Parameters (count and key shape)|MFU|Steps/Sec|Steps to converge|FFS FVD",
+        "hw_title": "Summary ({gpus}-GPU runs, {model})",
+        "hw_cols": "Hardware|Model params|GPU memory|Peak FLOP/s|Token/sample throughput|MFU|Speedup",
+        "cost_title": "Cost ({model}, {hw}, {steps} steps)",
+        "cost_cols": "Config|Nodes|GPUs|Time for {steps} steps|GPU-hours|Relative cost|Steps per hour|"
+                     "GPU-hours of this run",
+        "note_steady": "Steady state: median over the log intervals after warm-up; spread = (P90-P10)/median, "
+                       "flagged ⚠ above {wide}.",
+        "note_row": "{cards} `{run}`: {n} intervals ({w} warm-up excluded), spread {spread}{flag}",
+        "note_row_state": "{cards} `{run}`: no metrics yet (state {state})",
+        "note_wide": " ⚠ wide spread",
+        "note_mfu": "MFU = samples/s x train FLOPs per sample / (GPUs x dense peak of the precision run); "
+                    "never clamped.",
+        "note_peak": "{gpu}: {prec} peak {peak} TFLOP/s",
+        "note_cpu": "CPU runs have no GPU peak: MFU shown as —.",
+        "note_legacy_mfu": "In brackets: the MFU the old log reported (FP32 peak, multiply-adds, clamped at "
+                           "100%), for comparison only.",
+        "note_speedup": "Speedup = Samples/s of this config / Samples/s of the 1-GPU run of the same model on the "
+                        "same hardware (same amount of data); ideal = GPUs; efficiency = speedup / ideal.",
+        "note_s2": "The user's sheet lists S/2 as \"75.14M; no MoE\": 75,140,000 is S/2 with a 4-expert MoE in "
+                   "every block (all experts counted); dense S/2 is {dense} (fixed sin-cos position/time "
+                   "embeddings included), see the S/2 4E2A row.",
+        "note_eval": "Steps to converge and FFS FVD are filled once evaluation has run (logs/<run>/eval.json).",
+        "note_hw": "Speedup relative to {hw} = 1.0 (by Samples/s); peaks are dense, at the precision run.",
+        "note_cost": "Time = {steps} / steady Steps/s; GPU-hours = GPUs x time; relative cost vs {base} = 1.00x; "
+                     "GPU-hours of this run = GPUs x the job's actual wall time.",
+        "note_run": "`{run}`: {note}",
+        "note_cost_batch": "Global batches differ: the same number of steps is a different amount of data; "
+                           "for the same data compare table 1's speedup.",
+    },
+}
+
+
+def t(lang: str, key: str, **kw: object) -> str:
+    text = TEXT[lang][key]
+    return text.format(**kw) if kw else text
+
+
+def columns(lang: str, key: str, **kw: object) -> list[str]:
+    return t(lang, key, **kw).split("|")

@@ -1,0 +1,353 @@
+"""The user's existing runs: XDiMo / official Latte text logs and the scheduler's job summaries.
+
+What their code prints (the logger writes to stderr, so these sit in the job's -e file ``<jobid>.error``)::
+
+    [2025-06-30 20:33:10] (step=0000100/epoch=0003) Loss: 0.1234 | GradNorm: 0.5678 | Steps/Sec: 1.46 |
+        Samples/s: 1.46 | Achieved: 79.71 TFLOPs/s | MFU: 87.50%                        (XDiMo, one line)
+    [2025-06-30 20:33:10] (step=0000100/epoch=0003) Train Loss: 0.1234, Gradient Norm: 0.5678,
+        Train Steps/Sec: 2.15                                                           (official Latte)
+
+Latte's logger colours the timestamp (``[\\x1b[34m2025-...\\x1b[0m]``): escapes are stripped. Stdout prints
+(``Starting rank=0, local rank=0, seed=3407, world_size=4.``) and the scheduler's summary sit in the -o file
+``<jobid>.output``; the two are paired by job id. The logged MFU is kept beside the corrected one because the
+user's used the FP32 peak, counted multiply-adds and clamped at 100%.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from xdimo.collect import metrics
+from xdimo.collect.facts import enrich, identify_by_params
+from xdimo.collect.parse import downsample
+from xdimo.collect.records import RunRecord
+from xdimo.collect.summary import JobSummary, parse_summary
+
+LOG_SUFFIXES = (".error", ".err", ".output", ".out", ".log", ".txt")
+PAIR_SUFFIXES = (".error", ".err", ".output", ".out")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_PREFIX = re.compile(r"^\[(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:[,.]\d+)?\]\s?")
+_STEP = re.compile(r"\(step=(\d+)(?:/epoch=(\d+))?\)")
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf"
+_KV = re.compile(rf"([A-Za-z][A-Za-z /_-]*?)\s*[:=]\s*({_NUMBER})\s*(%|TFLOPs/s|TFLOPS)?", re.I)
+_KEYS = {
+    "loss": "loss", "train loss": "loss",
+    "gradnorm": "grad_norm", "gradient norm": "grad_norm", "grad norm": "grad_norm", "grad_norm": "grad_norm",
+    "steps/sec": "steps_per_s", "train steps/sec": "steps_per_s", "steps/s": "steps_per_s",
+    "samples/s": "samples_per_s", "samples/sec": "samples_per_s", "train samples/sec": "samples_per_s",
+    "achieved": "achieved_tflops", "mfu": "mfu",
+}
+_WORLD = re.compile(r"world_size\s*[=:]\s*(\d+)")
+_RANK = re.compile(r"Starting rank\s*=\s*(\d+)")
+_MODEL = re.compile(r"Latte-(T|S|B|L|XL)[-/](\d)\b")
+_MOE_NAME = re.compile(r"(?<![A-Za-z0-9])(\d+)E(\d+)A(?![A-Za-z0-9])")
+_EXPERTS = re.compile(r"num_experts\s*[=:]\s*(\d+)")
+_TOPK = re.compile(r"(?:top_k|topk|moe_top_k)\s*[=:]\s*(\d+)")
+_MOE_HINT = re.compile(r"\bMoE\b|moe", re.I)
+_PARAMS = re.compile(r"Model Parameters\s*:\s*([\d,]+)")
+_LOCAL_BATCH = re.compile(r"local_batch_size\s*[=:]\s*(\d+)")
+_GLOBAL_BATCH = re.compile(r"global_batch_size\s*[=:]\s*(\d+)")
+_CONFIG_BS = re.compile(r"_bs(\d+)\.ya?ml\b")
+_MIXED = re.compile(r"(?:mixed_precision|use_amp|amp)\s*[=:]\s*(True|False|true|false|1|0|bf16|fp16|no)")
+_JOB_IN_NAME = re.compile(r"(\d{2,})(?=\.(?:error|err|output|out|log|txt)$)")
+
+
+@dataclass
+class Interval:
+    step: int
+    ts: float | None = None
+    loss: float | None = None
+    grad_norm: float | None = None
+    steps_per_s: float | None = None
+    samples_per_s: float | None = None
+    achieved_tflops: float | None = None
+    mfu: float | None = None  # a fraction (the log's percent / 100)
+
+
+@dataclass
+class LogFacts:
+    """What one job's log files say, before any inference."""
+
+    key: str  # job id, or the file's path when it has none
+    job_id: str = ""
+    paths: list[str] = field(default_factory=list)
+    intervals: list[Interval] = field(default_factory=list)
+    world_size: int | None = None
+    ranks: int = 0  # distinct "Starting rank=N" prints
+    model: str | None = None
+    moe: str | None = None
+    moe_hint: bool = False
+    params_logged: int | None = None
+    local_batch: int | None = None
+    global_batch: int | None = None
+    mixed_precision: bool | None = None
+    first_ts: float | None = None
+    last_ts: float | None = None
+    summary: JobSummary | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LogFacts:
+        d = dict(d)
+        d["intervals"] = [Interval(**i) for i in d.get("intervals") or ()]
+        if d.get("summary"):
+            s = dict(d["summary"])
+            s["hosts"] = [(h, n) for h, n in s.get("hosts") or ()]
+            d["summary"] = JobSummary(**s)
+        return cls(**d)
+
+
+def _float(text: str) -> float | None:
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _ts(text: str) -> float:
+    when = datetime.strptime(text.replace("T", " "), "%Y-%m-%d %H:%M:%S")
+    return when.replace(tzinfo=timezone.utc).timestamp()  # site-local time; only differences matter
+
+
+def parse_interval(message: str, ts: float | None) -> Interval | None:
+    """One ``(step=...)`` line's figures; None for any other line."""
+    m = _STEP.search(message)
+    if not m:
+        return None
+    iv = Interval(step=int(m.group(1)), ts=ts)
+    for key, value, unit in _KV.findall(message[m.end():]):
+        attr = _KEYS.get(" ".join(key.lower().split()))
+        if attr is None:
+            continue
+        v = _float(value)
+        if attr == "mfu" and v is not None and unit == "%":
+            v /= 100
+        setattr(iv, attr, v)
+    return iv
+
+
+def _first_int(pattern: re.Pattern[str], text: str) -> int | None:
+    m = pattern.search(text)
+    return int(m.group(1).replace(",", "")) if m else None
+
+
+def parse_log_text(text: str, facts: LogFacts) -> None:
+    """Add what ``text`` (one file) says to ``facts``."""
+    text = _ANSI.sub("", text)
+    ranks: set[int] = set()
+    for raw in text.splitlines():
+        ts = None
+        line = raw
+        if m := _PREFIX.match(raw):
+            ts = _ts(m.group(1))
+            line = raw[m.end():]
+            facts.first_ts = ts if facts.first_ts is None else min(facts.first_ts, ts)
+            facts.last_ts = ts if facts.last_ts is None else max(facts.last_ts, ts)
+        if "step=" in line and (iv := parse_interval(line, ts)):
+            facts.intervals.append(iv)
+            continue
+        if "world_size" in line and (w := _first_int(_WORLD, line)):
+            facts.world_size = max(facts.world_size or 0, w)
+        if (r := _first_int(_RANK, line)) is not None:
+            ranks.add(r)
+    facts.ranks = max(facts.ranks, len(ranks))
+    _parse_setup(text, facts)
+    summary = parse_summary(text)
+    if summary is not None:
+        facts.summary = summary
+        facts.job_id = facts.job_id or summary.job_id
+
+
+def _parse_setup(text: str, facts: LogFacts) -> None:
+    """Model, MoE layout, batch and precision from whatever setup lines the run printed."""
+    if facts.model is None and (m := _MODEL.search(text)):
+        facts.model = f"Latte-{m.group(1)}/{m.group(2)}"
+    if facts.moe is None:
+        experts, topk = _first_int(_EXPERTS, text), _first_int(_TOPK, text)
+        if m := _MOE_NAME.search(text):
+            facts.moe = f"{int(m.group(1))}E{int(m.group(2))}A"
+        elif experts and topk:
+            facts.moe = f"{experts}E{topk}A"
+    facts.moe_hint = facts.moe_hint or bool(_MOE_HINT.search(text))
+    facts.params_logged = facts.params_logged or _first_int(_PARAMS, text)
+    facts.local_batch = facts.local_batch or _first_int(_LOCAL_BATCH, text) or _first_int(_CONFIG_BS, text)
+    facts.global_batch = facts.global_batch or _first_int(_GLOBAL_BATCH, text)
+    if facts.mixed_precision is None and (m := _MIXED.search(text)):
+        facts.mixed_precision = m.group(1).lower() in ("true", "1", "bf16", "fp16")
+
+
+# -- files and folders -------------------------------------------------------------------------------
+
+
+def job_id_from_name(path: Path) -> str:
+    m = _JOB_IN_NAME.search(path.name)
+    return m.group(1) if m else ""
+
+
+def find_log_files(paths: Iterable[Path]) -> list[Path]:
+    """The log files under each path (a file is taken as given; a folder is walked for log suffixes)."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in LOG_SUFFIXES
+                              and not any(part.startswith(".") for part in f.relative_to(p).parts)))
+        elif p.is_file():
+            out.append(p)
+            # <jobid>.error given alone: its <jobid>.output (prints + the summary) is read with it
+            if job_id_from_name(p):
+                out.extend(p.with_suffix(s) for s in PAIR_SUFFIXES if s != p.suffix and p.with_suffix(s).is_file())
+    seen: set[Path] = set()
+    unique = []
+    for f in out:
+        r = f.resolve()
+        if r not in seen:
+            seen.add(r)
+            unique.append(f)
+    return unique
+
+
+def group_by_job(files: list[Path], peek: dict[Path, str] | None = None) -> dict[str, list[Path]]:
+    """``<jobid>.error`` with ``<jobid>.output``: files sharing a job id form one run; others stand alone.
+
+    ``peek`` maps a file to the job id its own summary names, for files whose name carries none.
+    """
+    groups: dict[str, list[Path]] = {}
+    for f in files:
+        job = job_id_from_name(f) or (peek or {}).get(f, "")
+        key = f"job:{job}" if job else f"file:{f.resolve()}"
+        groups.setdefault(key, []).append(f)
+    return groups
+
+
+def read_facts(key: str, files: list[Path]) -> LogFacts:
+    job = key[4:] if key.startswith("job:") else ""
+    facts = LogFacts(key=key, job_id=job, paths=[str(f) for f in files])
+    for f in sorted(files, key=lambda p: (p.suffix not in (".output", ".out"), str(p))):
+        try:
+            text = f.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        parse_log_text(text, facts)
+    # Every rank may print the same step line; a step is one interval.
+    by_step: dict[int, Interval] = {}
+    for iv in facts.intervals:
+        by_step.setdefault(iv.step, iv)
+    facts.intervals = sorted(by_step.values(), key=lambda iv: iv.step)
+    return facts
+
+
+def is_run(facts: LogFacts) -> bool:
+    """A file set is a run when it logged training steps or the scheduler summarised it."""
+    return bool(facts.intervals) or facts.summary is not None
+
+
+# -- from facts to a record ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LegacyContext:
+    """Site facts legacy logs do not carry: queue -> GPU model (cluster files), the CPU rule, precision."""
+
+    queue_gpu: dict[str, str] = field(default_factory=dict)
+    cpu_per_gpu: int = 8
+    precision: str | None = None  # override; default: bf16 when the log says mixed precision, else tf32
+
+
+def _batches(facts: LogFacts, gpus: int, notes: list[str]) -> tuple[int | None, int | None]:
+    """(local, global) batch: printed config first, else the logged samples/steps ratio."""
+    local, glob = facts.local_batch, facts.global_batch
+    if local and gpus and not glob:
+        glob = local * gpus
+    if glob and gpus and not local and glob % gpus == 0:
+        local = glob // gpus
+    if local and glob:
+        return local, glob
+    ratios = [iv.samples_per_s / iv.steps_per_s for iv in facts.intervals
+              if iv.samples_per_s and iv.steps_per_s]
+    if not ratios or not gpus:
+        if gpus:
+            notes.append("local batch not in the log: assumed 1")
+            return 1, gpus
+        return None, None
+    r = round(sorted(ratios)[len(ratios) // 2])
+    if r >= gpus and r % gpus == 0:
+        return r // gpus, r  # the log's samples/s is global
+    notes.append("the log's Samples/s is per rank: global = per rank x world size")
+    return max(r, 1), max(r, 1) * gpus
+
+
+def _gpus(facts: LogFacts, ctx: LegacyContext, notes: list[str]) -> int:
+    if facts.world_size:
+        return facts.world_size
+    if facts.ranks:
+        notes.append(f"GPUs counted from {facts.ranks} 'Starting rank' prints")
+        return facts.ranks
+    if facts.summary and facts.summary.slots and ctx.cpu_per_gpu:
+        gpus = max(1, facts.summary.slots // ctx.cpu_per_gpu)
+        notes.append(f"GPUs inferred from {facts.summary.slots} CPU slots / {ctx.cpu_per_gpu} per GPU")
+        return gpus
+    notes.append("GPU count not in the log")
+    return 0
+
+
+def _model(facts: LogFacts, notes: list[str]) -> tuple[str, str | None]:
+    model, moe = facts.model, facts.moe
+    if facts.params_logged and (model is None or (facts.moe_hint and moe is None)):
+        hit = identify_by_params(facts.params_logged)
+        if hit and (model is None or hit[0] == model):
+            model, moe = hit
+            if moe:
+                notes.append(f"MoE layout {moe} identified from {facts.params_logged:,} logged parameters "
+                             "(top-k assumed as in the user's naming)")
+    if model and facts.moe_hint and moe is None and not facts.params_logged:
+        notes.append("the log mentions MoE but not its layout: FLOPs counted as dense")
+    return model or "", moe
+
+
+def to_record(facts: LogFacts, ctx: LegacyContext | None = None) -> RunRecord:
+    ctx = ctx or LegacyContext()
+    notes: list[str] = []
+    summary = facts.summary
+    queue = summary.queue if summary else ""
+    gpus = _gpus(facts, ctx, notes)
+    local, glob = _batches(facts, gpus, notes)
+    model, moe = _model(facts, notes)
+    if ctx.precision:
+        precision = ctx.precision
+    elif facts.mixed_precision:
+        precision = "bf16"
+    else:
+        precision = "tf32"  # Latte's train.py runs fp32 weights with TF32 matmuls switched on
+        notes.append("precision: fp32 weights with TF32 matmuls (Latte's default) -> TF32 peak")
+    job = facts.job_id or (summary.job_id if summary else "")
+    name = job or (Path(facts.paths[0]).stem if facts.paths else "log")
+    rec = RunRecord(
+        run_id=f"legacy-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}",
+        source="legacy", matrix="legacy", pool=queue, gpu_name=ctx.queue_gpu.get(queue, queue),
+        job_id=job, state=summary.state if summary else "", exit_code=summary.exit_code if summary else None,
+        model=model, moe=moe, precision=precision, gpus=gpus,
+        nodes=max(1, len(summary.hosts)) if summary and summary.hosts else 1,
+        local_batch=local, global_batch=glob, parallel="single" if gpus == 1 else ("ddp" if gpus else ""),
+        log_paths=list(facts.paths), notes=notes,
+    )
+    iv = facts.intervals
+    rec.steady = metrics.steady_state([i.steps_per_s for i in iv], None,
+                                      samples_per_s=[i.samples_per_s for i in iv],
+                                      logged_mfu=[i.mfu for i in iv])
+    if rec.steady:
+        rec.steady.logged_samples_per_s = rec.steady.samples_per_s
+    rec.last_step = iv[-1].step if iv else None
+    rec.loss_curve = downsample([i.step for i in iv], [i.loss for i in iv])
+    rec.wall_s = summary.wall_s if summary and summary.wall_s is not None else (
+        facts.last_ts - facts.first_ts if facts.first_ts is not None and facts.last_ts is not None else None)
+    enrich(rec)
+    return rec

@@ -1,0 +1,211 @@
+"""Figures derived from a run's log intervals: steady state, MFU, speedup, efficiency, GPU-hours.
+
+All pure functions. Steady state = the median over the log intervals after warm-up, because one slow
+interval (a checkpoint save, a data-loader stall) must not move the figure, and the spread (P90 - P10 over
+the median) is kept so a jittery run is flagged instead of silently averaged.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from functools import cached_property, lru_cache
+
+from xdimo import hardware
+from xdimo.collect.records import RunRecord, Steady
+
+WIDE_SPREAD = 0.10  # a run whose steady steps/s vary more than this (P90-P10 over median) is flagged
+WARMUP_SHARE = 0.10  # without warm-up flags (legacy logs): the first 10% of intervals, at least one
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (0 <= q <= 1) of an already sorted, non-empty sequence."""
+    pos = (len(sorted_values) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def median(values: Sequence[float]) -> float:
+    return percentile(sorted(values), 0.5)
+
+
+def default_warmup(n: int) -> int:
+    """Intervals to drop when the log does not say which are warm-up: the first one holds start-up."""
+    if n <= 1:
+        return 0
+    return max(1, math.ceil(n * WARMUP_SHARE)) if n > 2 else 1
+
+
+_NUMERIC = (int, float)
+
+
+def _good(x: object) -> bool:
+    return type(x) in _NUMERIC and math.isfinite(x)  # type: ignore[arg-type]  # bool is not numeric here
+
+
+def _median_of(values: Sequence[float | None] | None, keep: list[int]) -> float | None:
+    if not values:
+        return None
+    n = len(values)
+    picked = [v for v in (values[i] for i in keep if i < n) if type(v) in _NUMERIC and math.isfinite(v)]
+    return median(picked) if picked else None
+
+
+def steady_state(
+    steps_per_s: Sequence[float | None],
+    warmup: Sequence[bool | None] | None = None,
+    *,
+    samples_per_s: Sequence[float | None] | None = None,
+    tokens_per_s: Sequence[float | None] | None = None,
+    mem_peak_gib: Sequence[float | None] | None = None,
+    logged_mfu: Sequence[float | None] | None = None,
+) -> Steady | None:
+    """The steady state of one run's intervals; None when no interval has a throughput.
+
+    ``warmup`` holds the run's own flags (metrics.jsonl); without them the first intervals are dropped
+    by ``default_warmup``. A run that is all warm-up keeps its last interval (better than nothing, and the
+    record says how many intervals the figure rests on).
+    """
+    valid = [i for i, v in enumerate(steps_per_s) if type(v) in _NUMERIC and math.isfinite(v) and v > 0]
+    if not valid:
+        return None
+    if warmup is not None and any(w is not None for w in warmup):
+        keep = [i for i in valid if not (i < len(warmup) and warmup[i])]
+        if not keep:
+            keep = valid[-1:]
+    else:
+        keep = valid[default_warmup(len(valid)):]
+    rates = sorted(steps_per_s[i] for i in keep)  # type: ignore[misc]
+    mid = percentile(rates, 0.5)
+    spread = (percentile(rates, 0.9) - percentile(rates, 0.1)) / mid if len(rates) > 1 else 0.0
+    mem = mem_peak_gib or []
+    mems = [v for v in (mem[i] for i in keep if i < len(mem)) if type(v) in _NUMERIC and math.isfinite(v)]
+    return Steady(
+        intervals=len(keep),
+        warmup=len(valid) - len(keep),
+        steps_per_s=mid,
+        samples_per_s=_median_of(samples_per_s, keep),
+        tokens_per_s=_median_of(tokens_per_s, keep),
+        spread=spread,
+        mem_peak_gib=max(mems) if mems else None,
+        logged_mfu=_median_of(logged_mfu, keep),
+    )
+
+
+# -- per-run figures ---------------------------------------------------------------------------------
+
+
+def samples_per_s(rec: RunRecord) -> float | None:
+    """Global samples/s: steps/s x global batch where the batch is known, else what the log measured."""
+    if rec.steady is None:
+        return None
+    if rec.global_batch:
+        return rec.steady.steps_per_s * rec.global_batch
+    return rec.steady.samples_per_s
+
+
+def tokens_per_s(rec: RunRecord, tokens_per_sample: int | None = None) -> float | None:
+    if rec.steady is None:
+        return None
+    if rec.steady.tokens_per_s:
+        return rec.steady.tokens_per_s
+    sps = samples_per_s(rec)
+    return sps * tokens_per_sample if sps and tokens_per_sample else None
+
+
+def mfu(rec: RunRecord) -> float | None:
+    """Model FLOPs utilisation from exact FLOPs and the dense peak of the precision run; never clamped."""
+    sps = samples_per_s(rec)
+    if sps is None or not rec.flops_per_sample or not rec.peak_tflops or rec.gpus < 1:
+        return None
+    return hardware.mfu(hardware.achieved_tflops(rec.flops_per_sample, sps, rec.gpus), rec.peak_tflops)
+
+
+def achieved_tflops(rec: RunRecord) -> float | None:
+    sps = samples_per_s(rec)
+    if sps is None or not rec.flops_per_sample or rec.gpus < 1:
+        return None
+    return hardware.achieved_tflops(rec.flops_per_sample, sps, rec.gpus)
+
+
+def time_for_steps(rec: RunRecord, steps: int) -> float | None:
+    """Seconds to run ``steps`` optimizer steps at the steady rate."""
+    return steps / rec.steady.steps_per_s if rec.steady else None
+
+
+def gpu_hours(rec: RunRecord) -> float | None:
+    """GPUs x wall time of the job, in hours (what the site bills)."""
+    return rec.gpus * rec.wall_s / 3600 if rec.wall_s and rec.gpus else None
+
+
+def wide_spread(rec: RunRecord) -> bool:
+    return rec.steady is not None and rec.steady.spread > WIDE_SPREAD
+
+
+# -- comparisons -------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def hardware_label(pool: str, gpu_name: str = "") -> str:
+    """How the user's tables name a pool's hardware: gpu_6000ada -> 6000ada, gpu_h200 -> H200."""
+    name = pool or gpu_name or "?"
+    name = re.sub(r"^gpu[_-]", "", name)
+    return name.upper() if re.fullmatch(r"[a-z]\d+[a-z]?", name) else name
+
+
+def same_model(a: RunRecord, b: RunRecord) -> bool:
+    return a.model == b.model and (a.moe or None) == (b.moe or None)
+
+
+BaselineIndex = dict[tuple[str, str, str | None, int], list[RunRecord]]
+
+
+def baseline_index(runs: Sequence[RunRecord]) -> BaselineIndex:
+    """(hardware, model, moe, gpus) -> runs with a throughput: built once, so a table is linear in runs."""
+    index: BaselineIndex = {}
+    for r in runs:
+        if r.has_metrics and samples_per_s(r):
+            index.setdefault((hardware_label(r.pool, r.gpu_name), r.model, r.moe or None, r.gpus), []).append(r)
+    return index
+
+
+class RunSet(list):
+    """The runs of one report, with their baseline index built once (tables stay linear in the runs)."""
+
+    @cached_property
+    def baselines(self) -> BaselineIndex:
+        return baseline_index(self)
+
+
+def baseline_for(rec: RunRecord, runs: Sequence[RunRecord], *, gpus: int = 1,
+                 index: BaselineIndex | None = None) -> RunRecord | None:
+    """The ``gpus``-card run on the same hardware and model that ``rec`` is compared with.
+
+    Among several candidates the one closest in setup wins: same precision, then same local batch, then
+    the smallest local batch (the user's "baseline" scripts run bs 1).
+    """
+    if index is None:
+        index = runs.baselines if isinstance(runs, RunSet) else baseline_index(runs)
+    pool = index.get((hardware_label(rec.pool, rec.gpu_name), rec.model, rec.moe or None, gpus))
+    if not pool:
+        return None
+    return min(pool, key=lambda r: (r.precision != rec.precision, r.local_batch != rec.local_batch,
+                                    r.local_batch or 0, r.run_id))
+
+
+def speedup(rec: RunRecord, base: RunRecord) -> float | None:
+    """Speedup for the same amount of data: (Bn x steps/s_n) / (B1 x steps/s_1), i.e. the samples/s ratio."""
+    a, b = samples_per_s(rec), samples_per_s(base)
+    return a / b if a and b else None
+
+
+def ideal_speedup(rec: RunRecord, base: RunRecord | None = None) -> float:
+    return rec.gpus / (base.gpus if base else 1)
+
+
+def efficiency(rec: RunRecord, base: RunRecord) -> float | None:
+    """Parallel efficiency as a fraction: actual speedup over ideal speedup."""
+    s = speedup(rec, base)
+    return s / ideal_speedup(rec, base) if s is not None and rec.gpus else None

@@ -1,0 +1,194 @@
+"""Read what a run of the reference workload writes: logs/<run_id>/run.json and metrics.jsonl.
+
+The contract is ARCHITECTURE.md's. A run that is still writing may end in a half line; a run killed early
+may have no run.json: both are read as far as they go, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xdimo.collect.metrics import steady_state
+from xdimo.collect.records import RunRecord, Steady
+
+RUN_JSON = "run.json"
+METRICS = "metrics.jsonl"
+EVAL_JSON = "eval.json"  # written by evaluation: {"fvd": float, "convergence_steps": int}
+LOSS_POINTS = 400  # loss curve points kept per run (plots need no more; the cache stays small)
+
+
+@dataclass
+class Series:
+    """metrics.jsonl as columns (one entry per log interval)."""
+
+    step: list[int] = field(default_factory=list)
+    elapsed_s: list[float | None] = field(default_factory=list)
+    loss: list[float | None] = field(default_factory=list)
+    steps_per_s: list[float | None] = field(default_factory=list)
+    samples_per_s: list[float | None] = field(default_factory=list)
+    tokens_per_s: list[float | None] = field(default_factory=list)
+    mfu: list[float | None] = field(default_factory=list)
+    mem_peak_gib: list[float | None] = field(default_factory=list)
+    warmup: list[bool | None] = field(default_factory=list)
+    logged_samples_per_s: list[float | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+
+def _objects(text: str) -> list[dict[str, Any]]:
+    """JSON lines -> objects. Fast path: the whole file as one array; slow path skips bad lines."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return []
+    try:
+        objs = json.loads("[" + ",".join(lines) + "]")
+        return [o for o in objs if isinstance(o, dict)]
+    except ValueError:
+        pass
+    out = []
+    for ln in lines:
+        try:
+            obj = json.loads(ln)
+        except ValueError:
+            continue  # the half line of a run still writing, or garbage: skip it
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def series_from_objects(objs: list[dict[str, Any]]) -> Series:
+    """Columns as written; values are checked where they are used (steady_state), not one by one here."""
+    objs = [o for o in objs if type(o.get("step")) is int]
+    return Series(
+        step=[o["step"] for o in objs],
+        elapsed_s=[o.get("elapsed_s") for o in objs],
+        loss=[o.get("loss") for o in objs],
+        steps_per_s=[o.get("steps_per_s") for o in objs],
+        samples_per_s=[o.get("samples_per_s") for o in objs],
+        tokens_per_s=[o.get("tokens_per_s") for o in objs],
+        mfu=[o.get("mfu") for o in objs],
+        mem_peak_gib=[o.get("mem_peak_gib") for o in objs],
+        warmup=[o.get("warmup") for o in objs],
+    )
+
+
+def read_metrics(path: Path) -> Series:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return Series()
+    return series_from_objects(_objects(text))
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; {} when missing, unreadable or not an object (a run still starting)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def downsample(steps: list[int], values: list[Any], limit: int = LOSS_POINTS) -> list[tuple[int, float]]:
+    """At most ``limit`` (step, value) points, evenly spaced, the last one kept; non-numbers dropped."""
+    pts = [(s, v) for s, v in zip(steps, values, strict=False) if _num(v) is not None]
+    if len(pts) <= limit:
+        return pts
+    stride = len(pts) / limit
+    return [pts[int(i * stride)] for i in range(limit - 1)] + [pts[-1]]
+
+
+# run.json key -> RunRecord field; values from run.json are what actually ran, so they win over the spec.
+_RUN_JSON_FIELDS = {
+    "run_id": "run_id", "matrix": "matrix", "cluster": "cluster", "pool": "pool", "job_id": "job_id",
+    "model": "model", "moe": "moe", "params_total": "params_total", "params_active": "params_active",
+    "flops_per_sample": "flops_per_sample", "precision": "precision", "gpu_name": "gpu_name",
+    "peak_tflops": "peak_tflops", "world_size": "gpus", "nodes": "nodes", "local_batch": "local_batch",
+    "grad_accum": "grad_accum", "global_batch": "global_batch", "parallel": "parallel", "frames": "frames",
+    "image_size": "image_size",
+}
+# Keys where an explicit null in run.json is meaningful (no peak on CPU) and must not be filled in later.
+NULL_MEANS_NONE = ("peak_tflops",)
+
+
+def apply_run_json(rec: RunRecord, info: dict[str, Any]) -> None:
+    for key, attr in _RUN_JSON_FIELDS.items():
+        if key not in info:
+            continue
+        value = info[key]
+        if value is None and key not in NULL_MEANS_NONE:
+            continue
+        if attr == "job_id" and value is not None:
+            value = str(value)
+        setattr(rec, attr, value)
+
+
+@dataclass
+class RunFiles:
+    """What a run folder holds, boiled down: the expensive part of collecting, and what the cache keeps."""
+
+    run_json: dict[str, Any] = field(default_factory=dict)
+    steady: Steady | None = None
+    last_step: int | None = None
+    elapsed_s: float | None = None  # the last interval's elapsed time: the training wall time
+    loss_curve: list[tuple[int, float]] = field(default_factory=list)
+    eval: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_json": self.run_json, "steady": vars(self.steady) if self.steady else None,
+                "last_step": self.last_step, "elapsed_s": self.elapsed_s, "loss_curve": self.loss_curve,
+                "eval": self.eval}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunFiles:
+        steady = Steady.from_dict(d["steady"]) if d.get("steady") else None
+        curve = [(int(s), float(v)) for s, v in d.get("loss_curve") or ()]
+        return cls(run_json=d.get("run_json") or {}, steady=steady, last_step=d.get("last_step"),
+                   elapsed_s=d.get("elapsed_s"), loss_curve=curve, eval=d.get("eval") or {})
+
+
+def digest_series(series: Series) -> tuple[Steady | None, int | None, float | None, list[tuple[int, float]]]:
+    steady = steady_state(series.steps_per_s, series.warmup, samples_per_s=series.samples_per_s,
+                          tokens_per_s=series.tokens_per_s, mem_peak_gib=series.mem_peak_gib)
+    if not len(series):
+        return steady, None, None, []
+    elapsed = next((e for e in reversed(series.elapsed_s) if _num(e) is not None), None)
+    return steady, series.step[-1], elapsed, downsample(series.step, series.loss)
+
+
+def digest_run_dir(run_dir: Path) -> RunFiles:
+    steady, last, elapsed, curve = digest_series(read_metrics(run_dir / METRICS))
+    return RunFiles(run_json=read_json(run_dir / RUN_JSON), steady=steady, last_step=last, elapsed_s=elapsed,
+                    loss_curve=curve, eval=read_json(run_dir / EVAL_JSON))
+
+
+def apply_eval(rec: RunRecord, info: dict[str, Any]) -> None:
+    rec.fvd = _num(info.get("fvd"))
+    conv = info.get("convergence_steps", info.get("convergence_step"))
+    rec.convergence_steps = conv if isinstance(conv, int) and not isinstance(conv, bool) else None
+
+
+def record_from_files(base: RunRecord, files: RunFiles, run_dir: Path | str = "") -> RunRecord:
+    """``base`` (from the ledger's spec) completed by what the run wrote; ``base`` is not changed."""
+    rec = RunRecord.from_dict(base.to_dict())
+    apply_run_json(rec, files.run_json)
+    rec.steady = files.steady
+    rec.last_step = files.last_step
+    rec.loss_curve = list(files.loss_curve)
+    if rec.wall_s is None:
+        rec.wall_s = files.elapsed_s
+    apply_eval(rec, files.eval)
+    if run_dir:
+        rec.log_paths = [str(run_dir)]
+    return rec

@@ -1,0 +1,192 @@
+"""PNG plots of a study (matplotlib, Agg backend, imported only here and only when plotting).
+
+speedup.png (speedup vs ideal per hardware), efficiency.png (parallel efficiency), models.png (MFU and
+samples/s by model), loss.png (all runs) and loss/<run_id>.png (one per run). Labels are English: the
+default matplotlib fonts have no CJK glyphs, and a plot of empty boxes helps nobody.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from xdimo.collect import metrics
+from xdimo.collect.records import RunRecord
+from xdimo.collect.report import hw, hw_sort_key, model_display, model_sort_key, table2_settings
+
+MAX_COMBINED_LOSS = 12  # more curves than this on one axis is a plate of spaghetti
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Atomic: a reader never sees half a PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def scaling_points(runs: Sequence[RunRecord]) -> dict[str, list[tuple[int, float, float, str]]]:
+    """hardware/model -> [(gpus, speedup, efficiency, run_id)] for runs that have a 1-card baseline."""
+    out: dict[str, list[tuple[int, float, float, str]]] = {}
+    runs = metrics.RunSet(runs)
+    points = []
+    for r in runs:
+        base = metrics.baseline_for(r, runs) if r.has_metrics else None
+        s = metrics.speedup(r, base) if base else None
+        e = metrics.efficiency(r, base) if base else None
+        if s is not None and e is not None:
+            points.append((r, s, e))
+    several_models = len({(r.model, r.moe) for r, _, _ in points}) > 1
+    for r, s, e in points:
+        key = f"{hw(r)} {model_display(r.model, r.moe)}" if several_models else hw(r)
+        out.setdefault(key, []).append((r.gpus, s, e, r.run_id))
+    for pts in out.values():
+        pts.sort()
+    return dict(sorted(out.items(), key=lambda kv: hw_sort_key(kv[0].split(" ")[0])))
+
+
+def plot_speedup(runs: Sequence[RunRecord], path: Path) -> Path | None:
+    series = scaling_points(runs)
+    if not series:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    top = max(g for pts in series.values() for g, *_ in pts)
+    ax.plot([1, top], [1, top], "--", color="grey", label="ideal (= GPUs)")
+    for label, pts in series.items():
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        ax.plot(xs, ys, "o-", label=label)
+        for x, y in zip(xs, ys, strict=True):
+            ax.annotate(f"{y:.2f}", (x, y), textcoords="offset points", xytext=(4, -12), fontsize=8)
+    ax.set_xlabel("GPUs (cards)")
+    ax.set_ylabel("speedup over 1 GPU (x, by samples/s)")
+    ax.set_title("Speedup vs ideal, same amount of data")
+    ax.set_xticks(sorted({g for pts in series.values() for g, *_ in pts} | {1}))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_efficiency(runs: Sequence[RunRecord], path: Path) -> Path | None:
+    series = scaling_points(runs)
+    if not series:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    gpus = sorted({g for pts in series.values() for g, *_ in pts})
+    width = 0.8 / len(series)
+    for i, (label, pts) in enumerate(series.items()):
+        by_g = {g: e * 100 for g, _, e, _ in pts}
+        xs = [gpus.index(g) + (i - (len(series) - 1) / 2) * width for g in by_g]
+        bars = ax.bar(xs, list(by_g.values()), width=width, label=label)
+        ax.bar_label(bars, fmt="%.1f%%", fontsize=8)
+    ax.axhline(100, ls="--", color="grey", label="ideal (100%)")
+    ax.set_xticks(range(len(gpus)), [str(g) for g in gpus])
+    ax.set_xlabel("GPUs (cards)")
+    ax.set_ylabel("parallel efficiency (%)")
+    ax.set_title("Parallel efficiency = speedup / GPUs")
+    ax.set_ylim(0, 115)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8)
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_models(runs: Sequence[RunRecord], path: Path) -> Path | None:
+    """MFU and samples/s by model in the setting(s) that compare models (table 2)."""
+    picked: list[tuple[str, RunRecord]] = []
+    for (label, gpus), group in table2_settings(runs).items():
+        if len({(r.model, r.moe) for r in group if r.has_metrics}) < 2:
+            continue  # one model is no comparison (a scaling study's runs, the demo)
+        best: dict[tuple[str, str | None], RunRecord] = {}
+        for r in group:
+            if r.has_metrics and ((r.model, r.moe) not in best or (r.last_step or 0) > (best[(r.model, r.moe)]
+                                                                                     .last_step or 0)):
+                best[(r.model, r.moe)] = r
+        for key in sorted(best, key=lambda k: model_sort_key(*k)):
+            picked.append((f"{model_display(*key)}\n{gpus}x{label}", best[key]))
+    if not picked:
+        return None
+    plt = _pyplot()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(8.0, 1.3 * len(picked) * 2), 4.8))
+    names = [n for n, _ in picked]
+    mfus = [metrics.mfu(r) for _, r in picked]
+    bars = ax1.bar(names, [m * 100 if m is not None else 0 for m in mfus], color="tab:blue")
+    ax1.bar_label(bars, labels=[f"{m * 100:.1f}%" if m is not None else "n/a" for m in mfus], fontsize=8)
+    if all(m is None for m in mfus):
+        ax1.set_ylim(0, 1)
+        ax1.text(0.5, 0.5, "no GPU peak (CPU runs): MFU not applicable", ha="center", transform=ax1.transAxes)
+    ax1.set_ylabel("MFU (% of dense peak at the precision run)")
+    ax1.set_title("MFU by model")
+    sps = [metrics.samples_per_s(r) or 0 for _, r in picked]
+    bars = ax2.bar(names, sps, color="tab:orange")
+    ax2.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax2.set_ylabel("throughput (samples/s, all GPUs)")
+    ax2.set_title("Samples/s by model")
+    for ax in (ax1, ax2):
+        ax.set_xlabel("model")
+        ax.tick_params(axis="x", labelsize=8, rotation=30)
+    fig.tight_layout()
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def _loss_axes(ax: Any, title: str) -> None:
+    ax.set_xlabel("step (optimizer steps)")
+    ax.set_ylabel("training loss (as logged, no unit)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+
+
+def plot_loss(runs: Sequence[RunRecord], out_dir: Path) -> list[Path]:
+    curves = [r for r in runs if len(r.loss_curve) >= 1]
+    if not curves:
+        return []
+    plt = _pyplot()
+    written = []
+    for r in curves:
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        ax.plot([s for s, _ in r.loss_curve], [v for _, v in r.loss_curve], ".-" if len(r.loss_curve) < 30 else "-")
+        _loss_axes(ax, f"{r.run_id}: {model_display(r.model, r.moe)}, {r.gpus}x{hw(r)}")
+        try:
+            written.append(_save(fig, out_dir / "loss" / f"{r.run_id}.png"))
+        finally:
+            plt.close(fig)
+    if len(curves) <= MAX_COMBINED_LOSS:
+        fig, ax = plt.subplots(figsize=(7.2, 4.8))
+        for r in curves:
+            ax.plot([s for s, _ in r.loss_curve], [v for _, v in r.loss_curve],
+                    label=f"{r.gpus}x{hw(r)} {model_display(r.model, r.moe)}")
+        _loss_axes(ax, "Training loss per run")
+        ax.legend(fontsize=8)
+        try:
+            written.append(_save(fig, out_dir / "loss.png"))
+        finally:
+            plt.close(fig)
+    return written
+
+
+def write_plots(runs: Sequence[RunRecord], out_dir: Path) -> list[Path]:
+    """Every plot the runs can fill; returns the files written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [plot_speedup(runs, out_dir / "speedup.png"), plot_efficiency(runs, out_dir / "efficiency.png"),
+               plot_models(runs, out_dir / "models.png")]
+    return [p for p in written if p] + plot_loss(runs, out_dir)

@@ -1,0 +1,281 @@
+"""The LSF-family backend: JH UniScheduler and IBM LSF differ only in command names and a few site facts.
+
+A thin runner (runner.run_command) over the pure parsers in lsf_parse.py / jh_parse.py:
+
+- submit: the script on stdin (`jsub < script`, never `jsub script`: dask-jobqueue #372); the job id is
+  `Job <N>` anywhere in stdout+stderr; never retried (submitting is not idempotent).
+- poll: ONE `jjobs -a` call for all the ledger's jobs; a job the answer does not list is settled from the
+  summary the scheduler appended to its -o file, else from the marker file the script wrote, else LOST.
+- pools: ONE `jjobs -u all` call; GPUs in use per queue = sum over jobs holding slots (RUN, suspended,
+  UNKWN) of the job's GPU field when the site's `-o` has one (options.jobs_gpu_field), else of
+  ceil(slots / cpu_per_gpu) from EXEC_HOST (the site rule is slots = cpu_per_gpu x GPUs).
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import re
+import shlex
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from xdimo.config import Cluster
+from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
+from xdimo.schedulers import lsf_parse as P
+from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.runner import CommandResult, looks_transient, run_command
+from xdimo.spec import RunSpec
+
+log = logging.getLogger(__name__)
+
+MARKER = "job.exit"
+O_FIELDS = ("jobid", "user", "stat", "queue", "exec_host", "job_name")  # job_name last: it may hold '|'
+MAX_IDS = 200  # above this, one `-u all -a` answer is cheaper than a long argv
+GONE_RE = re.compile(r"is not found|No (unfinished|matching) job|already finished|has already", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Commands:
+    submit: tuple[str, ...]
+    jobs: tuple[str, ...]
+    hosts: tuple[str, ...]
+    kill: tuple[str, ...]
+    directive: str  # "#JSUB" / "#BSUB"
+    max_script_bytes: int | None = None  # JH refuses longer scripts
+
+
+class LSFFamilyScheduler:
+    """Scheduler protocol over one LSF-family command set (subclasses fill `kind` and `commands`)."""
+
+    kind = "lsf"
+    commands = Commands(("bsub",), ("bjobs",), ("bhosts",), ("bkill",), "#BSUB")
+
+    def __init__(self, cluster: Cluster, root: Path) -> None:
+        self.cluster = cluster
+        self.root = Path(root)
+        opts = cluster.options
+        self.timeout = float(opts.get("timeout_s", 60))
+        self.retries = int(opts.get("retries", 2))
+        self.use_o_format = bool(opts.get("jobs_o_format", True))
+        self.gpu_field = str(opts.get("jobs_gpu_field") or "")
+        self.user = str(opts.get("user") or _whoami())
+        self.settle_grace_s = float(opts.get("settle_grace_s", 120))
+
+    # -- running commands ---------------------------------------------------------------------------
+
+    def run(self, argv: list[str], stdin: str | None = None, retries: int | None = None,
+            env: dict[str, str] | None = None) -> CommandResult:
+        return run_command(argv, stdin=stdin, timeout=self.timeout, env=env,
+                           retries=self.retries if retries is None else retries)
+
+    def submit_env(self) -> dict[str, str] | None:
+        """Environment for the submit command (None: inherit)."""
+        return None
+
+    def jobs_argv(self, extra: list[str], o_format: bool) -> list[str]:
+        argv = list(self.commands.jobs) + extra
+        if o_format:
+            fields = O_FIELDS[:-1] + ((self.gpu_field,) if self.gpu_field else ()) + O_FIELDS[-1:]
+            return argv + ["-o", P.jobs_o_format(fields)]
+        return argv + ["-w"]
+
+    def query_jobs(self, extra: list[str]) -> P.JobsAnswer:
+        """One jobs call; the `-o` form where the site supports it, the default table otherwise."""
+        if self.use_o_format:
+            res = self.run(self.jobs_argv(extra, True))
+            answer = P.parse_jobs_delimited(res.output)
+            if _answered(res, answer):
+                return answer
+            log.warning("`%s -o` not understood (%s); using the default format from now on",
+                        self.commands.jobs[0], _first_line(res.output))
+            self.use_o_format = False
+        res = self.run(self.jobs_argv(extra, False))
+        answer = P.parse_jobs_default(res.output)
+        if not _answered(res, answer):
+            raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): "
+                                 f"{_first_line(res.output)}")
+        return answer
+
+    # -- the Scheduler protocol -----------------------------------------------------------------------
+
+    def submit(self, script: str, run: RunSpec) -> str:
+        self.check_script(script, run)
+        for folder in output_dirs(script, self.commands.directive):
+            folder.mkdir(parents=True, exist_ok=True)  # the scheduler does not create the -o/-e folder
+        res = self.run(list(self.commands.submit) + self.submit_args(run), stdin=script, retries=0,
+                       env=self.submit_env())
+        answer = P.parse_submit(res.output)
+        for warning in answer.warnings:
+            log.warning("%s: %s", self.commands.submit[0], warning)
+        if answer.job_id:
+            return answer.job_id
+        name = self.commands.submit[0]
+        if answer.pending_limit:
+            raise PendingLimitError(f"{name} refused run {run.run_id}: {answer.first_problem} "
+                                    f"(at most {self.cluster.max_pending} pending job(s) at this site)")
+        if res.returncode != 0 and res.output.strip() and not looks_transient(res):
+            raise SubmitRefused(f"{name} refused run {run.run_id} (exit {res.returncode}): "
+                                f"{answer.first_problem}")
+        # We cannot tell whether the job exists: the ledger keeps the run as SUBMITTING, never resubmits it.
+        raise SchedulerError(f"{name} gave no job id for run {run.run_id} (exit {res.returncode}): "
+                             f"{answer.first_problem}; check `{self.commands.jobs[0]}` before resubmitting")
+
+    def submit_args(self, run: RunSpec) -> list[str]:
+        """Command-line options that cannot go into the script (none on LSF)."""
+        return []
+
+    def check_script(self, script: str, run: RunSpec) -> None:
+        limit = self.commands.max_script_bytes
+        size = len(script.encode())
+        if limit and size > limit:
+            raise SubmitRefused(f"job script for run {run.run_id} is {size} bytes; {self.commands.submit[0]} "
+                                f"refuses scripts over {limit} bytes (shorten the cluster's setup lines or "
+                                "the run's env)")
+
+    def poll(self, jobs: list[LedgerJob]) -> dict[str, JobStatus]:
+        if not jobs:
+            return {}
+        ids = sorted({j.job_id for j in jobs if j.job_id}, key=_id_key)
+        extra = ["-a"] + (ids if len(ids) <= MAX_IDS else ["-u", "all"])
+        answer = self.query_jobs(extra)
+        rows = answer.by_id()
+        definite = answer.no_jobs or answer.header_only or bool(answer.rows) or bool(answer.not_found)
+        out = {}
+        for job in jobs:
+            row = rows.get(job.job_id)
+            if row is not None and row.stat not in P.FINAL:
+                out[job.job_id] = JobStatus(row.state, reason=row.stat, hosts=row.hosts)
+            else:
+                out[job.job_id] = self.settle(job, row, gone=definite or job.job_id in answer.not_found)
+        return out
+
+    def settle(self, job: LedgerJob, row: P.JobRow | None, gone: bool) -> JobStatus:
+        """A job in a final state, or no longer listed: its -o summary, else its marker, else LOST."""
+        return settle_from_logs(Path(job.log_dir), job.job_id, row, gone, self.settle_grace_s)
+
+    def kill(self, job_id: str) -> None:
+        res = self.run(list(self.commands.kill) + [job_id])
+        text = res.output
+        if res.ok or GONE_RE.search(text):
+            # "not found" / "No unfinished job" / "already finished": it ended on its own; poll settles it.
+            log.info("%s %s: %s", self.commands.kill[-1], job_id, _first_line(text))
+            return
+        raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): {_first_line(text)}")
+
+    def pools(self) -> list[PoolStatus]:
+        if shutil.which(self.commands.jobs[0]) is None:
+            # Not on a login node (a laptop's --dry-run, `hosts`): the cluster file is all we know, and
+            # saying so beats failing; a real submit fails anyway with "command not found".
+            return [PoolStatus(p.name, p.gpu_model, p.cards, p.taken, 0,
+                               source=f"cluster file ({self.commands.jobs[0]} not on PATH)")
+                    for p in self.cluster.pools.values()]
+        answer = self.query_jobs(["-u", "all"])
+        used: dict[str, int] = {}
+        mine_pending: dict[str, int] = {}
+        for row in answer.rows:
+            if row.stat in P.HOLDING:
+                used[row.queue] = used.get(row.queue, 0) + self.job_gpus(row)
+            elif row.stat in ("PEND", "PSUSP") and row.user == self.user:
+                mine_pending[row.queue] = mine_pending.get(row.queue, 0) + 1
+        how = "gpu field" if self.gpu_field else f"slots / {self.cluster.cpu_per_gpu}"
+        source = f"{self.commands.jobs[0]} -u all ({how})"
+        return [PoolStatus(name=p.name, gpu_model=p.gpu_model, total=p.cards, taken=p.taken,
+                           used=used.get(p.queue_name, 0), pending_jobs=mine_pending.get(p.queue_name, 0),
+                           source=source)
+                for p in self.cluster.pools.values()]
+
+    def job_gpus(self, row: P.JobRow) -> int:
+        """A job's GPUs: the site's gpu field when configured, else its slots / cpu_per_gpu rounded up."""
+        return row.gpus if row.gpus is not None else P.gpus_from_slots(row.slots, self.cluster.cpu_per_gpu)
+
+    def hosts(self) -> list[P.HostRow]:
+        """Hosts and their status (`jhosts -w` / `bhosts -w`), with GPU models where the site tells."""
+        res = self.run(list(self.commands.hosts) + ["-w"])
+        rows = P.parse_hosts(res.output)
+        if not rows and not res.ok:
+            raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): "
+                                 f"{_first_line(res.output)}")
+        return rows
+
+
+# -- settling a job from its logs ---------------------------------------------------------------------------
+
+
+def settle_from_logs(log_dir: Path, job_id: str, row: P.JobRow | None, gone: bool,
+                     grace_s: float = 120.0, now: float | None = None) -> JobStatus:
+    """The summary appended to ``<log_dir>/<job_id>.output`` decides; then ``<log_dir>/job.exit``.
+
+    A row in a final state without either: DONE -> DONE 0, EXIT -> FAILED (code unknown), ZOMBI -> KILLED,
+    except that EXIT/ZOMBI stay UNKNOWN while the -o file changed within ``grace_s`` (the summary may follow).
+    No row and no evidence: LOST when the scheduler definitely no longer knows the job, UNKNOWN when the
+    answer was not definite, or when the -o file changed within ``grace_s`` (the summary may still come).
+    """
+    out_file = log_dir / f"{job_id}.output"
+    text = _read(out_file)
+    summary = P.parse_summary(text) if text else None
+    hosts = tuple(h.host for h in summary.hosts) if summary else (row.hosts if row else ())
+    if summary is not None:
+        return JobStatus(summary.state, summary.exit_code, f"summary: {summary.reason}", hosts)
+    code = P.parse_marker(_read(log_dir / MARKER))
+    if code is not None:
+        killed = code in P.KILL_EXIT_CODES
+        state = JobState.DONE if code == 0 else JobState.KILLED if killed else JobState.FAILED
+        return JobStatus(state, code, f"marker: exit {code}", hosts)
+    recent = out_file.exists() and (now or time.time()) - out_file.stat().st_mtime < grace_s
+    if row is not None:
+        state = P.map_state(row.stat)
+        if state is not JobState.DONE and recent:  # the exit code (and whether it was a kill) may still come
+            return JobStatus(JobState.UNKNOWN, reason=f"{row.stat}; waiting for its summary", hosts=hosts)
+        return JobStatus(state, 0 if state is JobState.DONE else None, f"{row.stat}, no summary", hosts)
+    if not gone or recent:
+        return JobStatus(JobState.UNKNOWN, reason="not in the scheduler's answer yet; will ask again")
+    return JobStatus(JobState.LOST, reason="left the queue without a summary or marker")
+
+
+def output_dirs(script: str, directive: str) -> list[Path]:
+    """Folders of the -o/-e files named on the script's directive lines (``%J`` stays in the file name)."""
+    cwd, files = "", []
+    for line in script.splitlines():
+        if not line.startswith(directive):
+            continue
+        words = shlex.split(line[len(directive):], posix=True)
+        for flag, value in zip(words, words[1:], strict=False):
+            if flag in ("-o", "-e", "-oo", "-eo"):
+                files.append(value)
+            elif flag == "-cwd":
+                cwd = value
+    return [(Path(cwd) / f).parent if cwd and not os.path.isabs(f) else Path(f).parent for f in files]
+
+
+def _answered(res: CommandResult, answer: P.JobsAnswer) -> bool:
+    """The tool answered something we understood (rows, a header, or a definite 'none')."""
+    return bool(answer.rows or answer.header_only or answer.no_jobs or answer.not_found) or (
+        res.ok and not res.output.strip())
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _first_line(text: str) -> str:
+    stripped = text.strip()
+    return stripped.splitlines()[0][:200] if stripped else "(no output)"
+
+
+def _id_key(job_id: str) -> tuple[int, str]:
+    digits = re.match(r"\d+", job_id)
+    return (int(digits.group(0)) if digits else 0, job_id)
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "")

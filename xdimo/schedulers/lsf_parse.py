@@ -1,0 +1,455 @@
+"""Pure parsers for the LSF family (IBM LSF and JH UniScheduler speak one dialect): text in, dataclasses out.
+
+Formats and where each one was seen: /work/shared/reference/scheduler-formats.md. Where a format was only
+inferred, the parser is tolerant (unknown lines are skipped, never fatal) so a site's real output can be added
+as a fixture without code changes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from xdimo.schedulers.base import JobState
+
+# -- states -------------------------------------------------------------------------------------------------
+
+STATE_MAP: dict[str, JobState] = {
+    "PEND": JobState.PENDING,
+    "WAIT": JobState.PENDING,  # LSF chunk job waiting for its chunk
+    "PROV": JobState.PENDING,  # LSF: host being provisioned
+    "RUN": JobState.RUNNING,
+    "PSUSP": JobState.SUSPENDED,  # suspended while pending: not a failure
+    "USUSP": JobState.SUSPENDED,
+    "SSUSP": JobState.SUSPENDED,
+    "DONE": JobState.DONE,
+    "EXIT": JobState.FAILED,  # refined to KILLED from the job summary where it says so
+    "UNKWN": JobState.UNKNOWN,  # sbatchd unreachable: not terminal, ask again later (nextflow #5666)
+    "UNKNOWN": JobState.UNKNOWN,
+    "ZOMBI": JobState.KILLED,  # killed while its host was unreachable
+}
+# States in which a job holds its slots and GPUs (suspended jobs keep their allocation).
+HOLDING = frozenset({"RUN", "USUSP", "SSUSP", "UNKWN", "UNKNOWN"})
+# Final states: the job left the run queue; only its summary tells the exit code.
+FINAL = frozenset({"DONE", "EXIT", "ZOMBI"})
+
+
+def map_state(stat: str) -> JobState:
+    """Scheduler STAT -> JobState; an unheard-of STAT is UNKNOWN (not terminal), never a guess at failure."""
+    return STATE_MAP.get(stat.strip().upper(), JobState.UNKNOWN)
+
+
+# -- jsub / bsub answer -------------------------------------------------------------------------------------
+
+JOB_ID_RE = re.compile(r"Job <(\d+)>")
+REPEATED_RE = re.compile(r"Repeated argument .*? ignored\.?")
+# JH's site limit (real, from the user), and LSF's wording for the same limit (MAX_PEND_JOBS).
+PENDING_LIMIT_RE = re.compile(r"待提交任务数达上限|Pending job threshold reached", re.IGNORECASE)
+QUEUE_RE = re.compile(r"queue <([^>]+)>")
+
+
+@dataclass(frozen=True)
+class SubmitAnswer:
+    job_id: str | None
+    queue: str | None = None
+    warnings: tuple[str, ...] = ()
+    pending_limit: bool = False
+    text: str = ""
+
+    @property
+    def first_problem(self) -> str:
+        """The line most likely to explain a refusal, for a one-line error."""
+        lines = [ln.strip() for ln in self.text.splitlines() if ln.strip()]
+        lines = [ln for ln in lines if not REPEATED_RE.search(ln)] or lines
+        return lines[0] if lines else "(no output)"
+
+
+def parse_submit(text: str) -> SubmitAnswer:
+    """``Job <12345> is submitted to queue <q>.`` anywhere in stdout+stderr; never 'the first number'."""
+    m = JOB_ID_RE.search(text)
+    q = QUEUE_RE.search(text)
+    warnings = tuple(w.group(0) for w in REPEATED_RE.finditer(text))
+    limited = bool(PENDING_LIMIT_RE.search(text))
+    return SubmitAnswer(job_id=m.group(1) if m and not limited else None, queue=q.group(1) if q else None,
+                        warnings=warnings, pending_limit=limited, text=text)
+
+
+# -- hosts and slots ----------------------------------------------------------------------------------------
+
+SLOT_RE = re.compile(r"^(\d+)\*(.+)$")
+
+
+@dataclass(frozen=True)
+class HostSlots:
+    host: str
+    slots: int
+
+
+def parse_exec_host(text: str) -> tuple[HostSlots, ...]:
+    """``64*gpu13:64*gpu14`` / ``4*hostB 4*hostC`` / ``host1 host1 host2`` -> hosts with slot counts.
+
+    Repeated bare names add one slot each (old LSF lists one name per slot); ``-`` (a pending job) is none.
+    """
+    counts: dict[str, int] = {}
+    for token in re.split(r"[\s:,]+", text.strip()):
+        if not token or token == "-":
+            continue
+        m = SLOT_RE.match(token)
+        host, n = (m.group(2), int(m.group(1))) if m else (token, 1)
+        counts[host] = counts.get(host, 0) + n
+    return tuple(HostSlots(h, n) for h, n in counts.items())
+
+
+def parse_host_pairs(text: str) -> tuple[HostSlots, ...]:
+    """``JH_HOSTS`` / ``LSB_MCPU_HOSTS``: ``"host1 4 host2 4"`` (name, slots pairs)."""
+    words = text.split()
+    return tuple(HostSlots(words[i], int(words[i + 1])) for i in range(0, len(words) - 1, 2)
+                 if words[i + 1].isdigit())
+
+
+def gpus_from_slots(slots: int, cpu_per_gpu: int) -> int:
+    """GPUs a job holds, judged from its CPU slots. The site rule is slots = cpu_per_gpu x GPUs; a job
+    that asked for fewer CPUs still holds at least one GPU, so round up (over-counting keeps us from
+    submitting into cards that are not free)."""
+    return math.ceil(slots / cpu_per_gpu) if slots > 0 else 0
+
+
+# -- jjobs / bjobs ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRow:
+    job_id: str
+    stat: str
+    queue: str = ""
+    user: str = ""
+    exec_hosts: tuple[HostSlots, ...] = ()
+    name: str = ""
+    gpus: int | None = None  # from a gpu field of `-o` where the site has one; None = judge from slots
+    name_truncated: bool = False  # default format without -w cuts long names to `*tail`
+
+    @property
+    def state(self) -> JobState:
+        return map_state(self.stat)
+
+    @property
+    def slots(self) -> int:
+        return sum(h.slots for h in self.exec_hosts)
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return tuple(h.host for h in self.exec_hosts)
+
+
+@dataclass(frozen=True)
+class JobsAnswer:
+    rows: tuple[JobRow, ...] = ()
+    not_found: frozenset[str] = frozenset()  # ids the scheduler said it does not know
+    no_jobs: bool = False  # `No unfinished job found` / `No job found`
+    header_only: bool = False  # a header and nothing else (UniScheduler's answer for a vanished job)
+
+    def by_id(self) -> dict[str, JobRow]:
+        return {r.job_id: r for r in self.rows}
+
+
+NOT_FOUND_RE = re.compile(r"Job <(\d+(?:\[\d+\])?)> is not found")
+NO_JOBS_RE = re.compile(r"No (?:unfinished |matching )?job(?:s)? found", re.IGNORECASE)
+# SUBMIT_TIME in the default format: `Oct 22 09:22`, sometimes with seconds and/or a year.
+SUBMIT_TIME_RE = re.compile(r"\s([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{1,2}:\d{2}(?::\d{2})?)(?:\s+(\d{4}))?")
+HEADER_START = "JOBID"
+NO_EXEC_HOST = frozenset({"PEND", "PSUSP", "WAIT", "PROV"})
+HOST_TOKEN_RE = re.compile(r"^(\d+\*)?\*?[A-Za-z0-9][\w.\-]*(:(\d+\*)?[\w.\-]+)*$")
+
+
+def _notices(text: str) -> tuple[frozenset[str], bool]:
+    return frozenset(NOT_FOUND_RE.findall(text)), bool(NO_JOBS_RE.search(text))
+
+
+def parse_jobs_default(text: str) -> JobsAnswer:
+    """The default (or ``-w``) table: ``JOBID USER STAT QUEUE FROM_HOST EXEC_HOST JOB_NAME SUBMIT_TIME``
+    (JH adds a queue-position column).
+
+    Whitespace splitting is only safe for the first five columns. The tail is anchored on the LAST
+    submit-time match; JOB_NAME is what lies between EXEC_HOST and it (it may contain spaces). A pending job
+    has no EXEC_HOST. A line that starts with blanks continues the previous job's EXEC_HOST (LSF wraps one
+    host per line).
+    """
+    not_found, no_jobs = _notices(text)
+    rows: list[dict] = []
+    header = False
+    for line in text.splitlines():
+        if not line.strip() or NOT_FOUND_RE.search(line) or NO_JOBS_RE.search(line):
+            continue
+        if line.lstrip().startswith(HEADER_START):
+            header = True
+            continue
+        if line[0].isspace():
+            if rows and all(HOST_TOKEN_RE.match(t) for t in line.split()):
+                rows[-1]["exec"] += " " + line.strip()
+            continue
+        row = _default_row(line)
+        if row is not None:
+            rows.append(row)
+    built = tuple(_row_from(r) for r in rows)
+    return JobsAnswer(built, not_found, no_jobs, header_only=header and not built)
+
+
+def _default_row(line: str) -> dict | None:
+    words = line.split()
+    if len(words) < 5 or not re.fullmatch(r"\d+(\[\d+\])?", words[0]):
+        return None
+    job_id, user, stat, queue = words[:4]
+    # columns after FROM_HOST, up to the submit time (if one is there)
+    rest = line.split(None, 5)[5] if len(words) > 5 else ""
+    times = list(SUBMIT_TIME_RE.finditer(" " + rest))
+    middle = (" " + rest)[: times[-1].start()] if times else rest
+    tail = middle.split()
+    exec_host = ""
+    if stat.upper() not in NO_EXEC_HOST and len(tail) >= 2 and HOST_TOKEN_RE.match(tail[0]):
+        exec_host, tail = tail[0], tail[1:]
+    name = " ".join(tail)
+    return {"id": job_id, "user": user, "stat": stat, "queue": queue, "exec": exec_host, "name": name}
+
+
+def _row_from(r: dict) -> JobRow:
+    name = r["name"]
+    return JobRow(job_id=r["id"], stat=r["stat"].upper(), queue=r["queue"], user=r["user"],
+                  exec_hosts=parse_exec_host(r["exec"]), name=name, gpus=r.get("gpus"),
+                  name_truncated=name.startswith("*"))
+
+
+# `-o` field names as the tools print them in the header, mapped to our row keys.
+O_FIELDS = {"JOBID": "id", "USER": "user", "STAT": "stat", "QUEUE": "queue", "EXEC_HOST": "exec",
+            "JOB_NAME": "name", "GPU_NUM": "gpus", "NGPUS": "gpus", "GPUS": "gpus"}
+
+
+def parse_jobs_delimited(text: str, delimiter: str = "|") -> JobsAnswer:
+    """``-o "jobid stat queue exec_host job_name delimiter='|'"``: a header line of field names, then values.
+
+    The header decides the order. JOB_NAME is split off last when it is the last field, so a name that
+    contains the delimiter survives. ``-`` means empty (a pending job's EXEC_HOST).
+    """
+    not_found, no_jobs = _notices(text)
+    keys: list[str] | None = None
+    rows: list[JobRow] = []
+    for line in text.splitlines():
+        if not line.strip() or ("found" in line and (NOT_FOUND_RE.search(line) or NO_JOBS_RE.search(line))):
+            continue
+        if keys is None:
+            fields = [f.strip().upper() for f in line.strip().split(delimiter)]
+            if HEADER_START in fields:
+                keys = [O_FIELDS.get(f, f.lower()) for f in fields]
+            continue  # values before a header: not a shape we know
+        row = _delimited_row(keys, line.split(delimiter, len(keys) - 1))
+        if row is not None:
+            rows.append(row)
+    return JobsAnswer(tuple(rows), not_found, no_jobs, header_only=keys is not None and not rows)
+
+
+JOB_ID_FULL_RE = re.compile(r"\d+(\[\d+\])?")
+
+
+def _delimited_row(keys: list[str], values: list[str]) -> JobRow | None:
+    got = {k: v.strip() for k, v in zip(keys, values, strict=False)}
+    if not JOB_ID_FULL_RE.fullmatch(got.get("id", "")):
+        return None
+    gpus_text = got.get("gpus", "")
+    gpus = int(gpus_text) if gpus_text.isdigit() else None
+    r = {"id": got["id"], "user": got.get("user", ""), "stat": got.get("stat", ""),
+         "queue": got.get("queue", ""), "exec": "" if got.get("exec", "-") == "-" else got.get("exec", ""),
+         "name": got.get("name", ""), "gpus": gpus}
+    return _row_from(r)
+
+
+def jobs_o_format(fields: Iterable[str], delimiter: str = "|") -> str:
+    """The ``-o`` argument for the fields we read."""
+    return " ".join(fields) + f" delimiter='{delimiter}'"
+
+
+# -- the job summary appended to the -o file ----------------------------------------------------------------
+
+SUMMARY_START_RE = re.compile(r"^Sender: ", re.MULTILINE)
+EXEC_ON_RE = re.compile(r"Job was executed on host\(s\) (.*?)in queue <([^>]+)>", re.S)
+HOSTS_IN_RE = re.compile(r"<([^<>]+)>")
+EXIT_CODE_RE = re.compile(r"Exited with exit code (\d+)\.")
+SIGNAL_RE = re.compile(r"Exited with signal termination: ([\w ]+?)\.?$", re.MULTILINE)
+TERM_RE = re.compile(r"^(TERM_[A-Z_]+): (.*)$", re.MULTILINE)
+STARTED_RE = re.compile(r"^Started at (.+)$", re.MULTILINE)
+REPORTED_RE = re.compile(r"^Results reported at (.+)$", re.MULTILINE)
+CPU_TIME_RE = re.compile(r"CPU time\s*:\s*([\d.]+)\s*sec")
+MAX_MEM_RE = re.compile(r"Max Memory\s*:\s*([\d.]+)\s*([KMGT]?B)", re.IGNORECASE)
+SIGNALS = {"hangup": 1, "interrupt": 2, "quit": 3, "killed": 9, "terminated": 15, "kill": 9, "term": 15}
+# Exit codes 128+N of the signals a scheduler's kill sequence sends (SIGINT, then SIGTERM): a job that died
+# of one of these was stopped on request. SIGKILL (137) is also the OOM killer's and a memory limit's
+# signal, so 137 alone is FAILED; with a TERM_OWNER/TERM_ADMIN line (or after our own kill) it is KILLED.
+KILL_EXIT_CODES = frozenset({130, 143})
+KILLED_TERMS = frozenset({"TERM_OWNER", "TERM_ADMIN", "TERM_FORCE_OWNER", "TERM_FORCE_ADMIN",
+                          "TERM_REQUEUE_OWNER", "TERM_REQUEUE_ADMIN"})
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    state: JobState
+    exit_code: int | None
+    job_id: str = ""
+    hosts: tuple[HostSlots, ...] = ()
+    queue: str = ""
+    started_at: float | None = None
+    ended_at: float | None = None
+    cpu_time_s: float | None = None
+    max_memory_gib: float | None = None
+    term: str = ""  # LSF's TERM_* reason, when given
+    reason: str = ""
+
+
+def parse_summary(text: str) -> JobSummary | None:
+    """The LAST summary block in a job's -o file (a requeued job has several); None if there is none."""
+    starts = [m.start() for m in SUMMARY_START_RE.finditer(text)]
+    block = text[starts[-1]:] if starts else text
+    # LSF puts its report first and the job's own output after this line: never read the output as report.
+    block = block.split("The output (if any) follows:")[0]
+    done = "Successfully completed." in block
+    code_m = EXIT_CODE_RE.search(block)
+    sig_m = SIGNAL_RE.search(block)
+    if not (done or code_m or sig_m):
+        return None
+    term_m = TERM_RE.search(block)
+    term = term_m.group(1) if term_m else ""
+    state, code, reason = _judge(done, code_m, sig_m, term, term_m.group(2).strip() if term_m else "")
+    exec_m = EXEC_ON_RE.search(block)
+    subj = re.search(r"Subject: Job (\d+)", block)
+    return JobSummary(
+        state=state, exit_code=code, job_id=subj.group(1) if subj else "",
+        hosts=_summary_hosts(block, exec_m),
+        queue=exec_m.group(2) if exec_m else "",
+        started_at=_time(STARTED_RE, block), ended_at=_time(REPORTED_RE, block),
+        cpu_time_s=_float(CPU_TIME_RE, block), max_memory_gib=_memory_gib(block), term=term, reason=reason,
+    )
+
+
+CONT_HOSTS_RE = re.compile(r"\A(?:[ \t]+<[^<>]+>)+[ \t]*(?:\n|\Z)")
+
+
+def _summary_hosts(block: str, exec_m: re.Match | None) -> tuple[HostSlots, ...]:
+    """Hosts before ``in queue``, plus LSF's continuation lines that hold only ``<4*hostC>`` tokens."""
+    if exec_m is None:
+        return ()
+    tokens = HOSTS_IN_RE.findall(exec_m.group(1))
+    rest = block[block.find("\n", exec_m.end()) + 1:] if "\n" in block[exec_m.end():] else ""
+    while (m := CONT_HOSTS_RE.match(rest)) is not None:
+        tokens += HOSTS_IN_RE.findall(m.group(0))
+        rest = rest[m.end():]
+    return parse_exec_host(" ".join(tokens))
+
+
+def _judge(done: bool, code_m: re.Match | None, sig_m: re.Match | None, term: str,
+           term_text: str) -> tuple[JobState, int | None, str]:
+    if done:
+        return JobState.DONE, 0, "Successfully completed."
+    if code_m:
+        code = int(code_m.group(1))
+    else:
+        sig = sig_m.group(1).strip().lower() if sig_m else ""
+        num = int(sig) if sig.isdigit() else SIGNALS.get(sig)
+        code = 128 + num if num else None
+    why = f"{term}: {term_text}" if term else f"exit code {code}"
+    if term in KILLED_TERMS or (code in KILL_EXIT_CODES and not term):
+        return JobState.KILLED, code, why
+    return JobState.FAILED, code, why
+
+
+def _float(rx: re.Pattern, text: str) -> float | None:
+    m = rx.search(text)
+    return float(m.group(1)) if m else None
+
+
+def _memory_gib(text: str) -> float | None:
+    m = MAX_MEM_RE.search(text)
+    if not m:
+        return None
+    scale = {"B": 1 / 2**30, "KB": 1 / 2**20, "MB": 1 / 2**10, "GB": 1.0, "TB": 2**10}[m.group(2).upper()]
+    return float(m.group(1)) * scale
+
+
+TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%a %b %d %H:%M:%S %Y", "%a %b  %d %H:%M:%S %Y", "%b %d %H:%M:%S %Y")
+
+
+def _time(rx: re.Pattern, text: str) -> float | None:
+    """JH writes ``2025-06-30 20:32:46``, LSF ``Mon Oct 22 09:22:03 2023`` (local time of the cluster)."""
+    m = rx.search(text)
+    if not m:
+        return None
+    raw = re.sub(r"\s+", " ", m.group(1).strip())
+    for fmt in TIME_FORMATS:
+        try:
+            return datetime.strptime(raw, fmt).timestamp()
+        except ValueError:
+            continue
+    return None
+
+
+def parse_marker(text: str) -> int | None:
+    """The exit code the job script wrote to ``<log_dir>/job.exit`` as its last act."""
+    m = re.match(r"\s*(-?\d+)\s*$", text)
+    return int(m.group(1)) if m else None
+
+
+# -- jhosts / bhosts ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostRow:
+    name: str
+    status: str
+    max_slots: int | None = None
+    njobs: int | None = None
+    run: int | None = None
+    gpu_models: tuple[str, ...] = field(default=())
+    ngpus: int | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.status.lower() in ("ok", "closed_full", "closed_excl", "closed_busy")
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+def parse_hosts(text: str) -> tuple[HostRow, ...]:
+    """``jhosts -w`` / ``bhosts -w``: ``HOST_NAME STATUS JL/U MAX NJOBS RUN SSUSP USUSP RSV``."""
+    rows = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 2 or words[0] == "HOST_NAME" or line[0].isspace():
+            continue
+        nums = words[2:] + [""] * 4
+        rows.append(HostRow(words[0], words[1], max_slots=_int(nums[1]), njobs=_int(nums[2]),
+                            run=_int(nums[3])))
+    return tuple(rows)
+
+
+@dataclass(frozen=True)
+class GpuRow:
+    host: str
+    index: int
+    model: str
+    memory_mib: int | None = None
+
+
+def parse_bhosts_gpu(text: str) -> tuple[GpuRow, ...]:
+    """``bhosts -w -gpu``: ``HOST_NAME GPU_ID MODEL MUSED ...``; continuation rows have no host name."""
+    rows: list[GpuRow] = []
+    host = ""
+    for line in text.splitlines():
+        words = line.split()
+        if not words or words[0] == "HOST_NAME":
+            continue
+        if not line[0].isspace():
+            host, words = words[0], words[1:]
+        if host and len(words) >= 2 and words[0].isdigit():
+            rows.append(GpuRow(host, int(words[0]), words[1]))
+    return tuple(rows)

@@ -1,0 +1,133 @@
+"""Run a scheduler command with a timeout, retrying with back-off on transient failure only.
+
+The one place every backend (JH, LSF, Slurm) runs its scheduler's tools. API:
+
+    result = run_command(["jjobs", "-u", "all"], timeout=30, retries=2)
+    result.returncode, result.stdout, result.stderr, result.output (stdout + stderr), result.attempts
+
+- It never raises on a non-zero exit: the backend's parser decides what the answer means (``bjobs 7``
+  answers "Job <7> is not found" with exit 255, which is news, not an error).
+- A *transient* answer (``transient(result)`` is true; default :func:`looks_transient`: a non-zero exit with
+  no output at all, or a daemon/connection hiccup message) is retried up to ``retries`` times with
+  exponential back-off and jitter. A definite refusal (e.g. ``待提交任务数达上限``) is not transient, so it
+  is returned at once: resubmitting a refused job could double-submit once the refusal clears.
+- A timeout is retried like a transient failure; when the last attempt also times out it raises
+  SchedulerError. A missing executable raises SchedulerError at once (no retry can fix PATH).
+- Submitting is not idempotent: a backend passes ``retries=0`` (or a ``transient`` that only accepts
+  answers where the scheduler certainly did nothing) for the submit command.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from xdimo.errors import SchedulerError
+
+log = logging.getLogger(__name__)
+
+# Messages that mean "the scheduler daemon could not be reached this time", not "no".
+TRANSIENT_PATTERNS = re.compile(
+    r"connection (reset|refused|timed out)|timed? ?out|temporarily unavailable|try again"
+    r"|cannot connect|can ?not contact|unable to contact|not responding|daemon.*(down|not)"
+    r"|LSF is down|failed in an LSF library call|batch system.*(down|busy)|socket|broken pipe"
+    r"|resource temporarily|server busy|too many open files",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command answered (the last attempt's answer when it was retried)."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    attempts: int = 1
+
+    @property
+    def output(self) -> str:
+        """stdout then stderr: schedulers split their messages between the two inconsistently."""
+        if self.stdout and self.stderr and not self.stdout.endswith("\n"):
+            return self.stdout + "\n" + self.stderr
+        return self.stdout + self.stderr
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def looks_transient(result: CommandResult) -> bool:
+    """A failed command with no answer at all, or one whose answer is a connection/daemon hiccup."""
+    if result.returncode == 0:
+        return False
+    text = result.output.strip()
+    return not text or bool(TRANSIENT_PATTERNS.search(text))
+
+
+def retry_delay(attempt: int, base: float = 1.0, cap: float = 30.0,
+                rng: random.Random | None = None) -> float:
+    """Seconds before retry number ``attempt`` (1-based): base * 2^(attempt-1), capped, +-25 % jitter."""
+    raw = min(cap, base * 2 ** max(0, attempt - 1))
+    r = (rng or random).uniform(0.75, 1.25)
+    return raw * r
+
+
+def run_command(
+    argv: Sequence[str],
+    *,
+    stdin: str | None = None,
+    timeout: float = 60.0,
+    retries: int = 2,
+    transient: Callable[[CommandResult], bool] = looks_transient,
+    backoff: float = 1.0,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CommandResult:
+    """Run ``argv`` (no shell), feeding ``stdin``; retry transient failures ``retries`` times."""
+    argv = tuple(str(a) for a in argv)
+    attempt = 0
+    while True:
+        attempt += 1
+        result = _run_once(argv, stdin, timeout, env, cwd, attempt)
+        if result is not None and not transient(result):
+            return result
+        if attempt > retries:
+            if result is None:
+                raise SchedulerError(f"`{_show(argv)}` timed out after {timeout:g} s ({attempt} attempts)")
+            return result
+        delay = retry_delay(attempt, base=backoff)
+        why = "timed out" if result is None else f"exit {result.returncode}: {_first_line(result.output)}"
+        log.warning("`%s` %s; retry %d/%d in %.1f s", _show(argv), why, attempt, retries, delay)
+        sleep(delay)
+
+
+def _run_once(argv: tuple[str, ...], stdin: str | None, timeout: float, env: Mapping[str, str] | None,
+              cwd: str | None, attempt: int) -> CommandResult | None:
+    """One attempt; None on timeout."""
+    try:
+        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout,
+                              env=dict(env) if env is not None else None, cwd=cwd, errors="replace")
+    except FileNotFoundError:
+        raise SchedulerError(f"command not found: {argv[0]} (is the scheduler's client on PATH?)") from None
+    except PermissionError:
+        raise SchedulerError(f"cannot execute {argv[0]} (permission denied)") from None
+    except subprocess.TimeoutExpired:
+        return None
+    return CommandResult(argv, proc.returncode, proc.stdout or "", proc.stderr or "", attempt)
+
+
+def _show(argv: Sequence[str]) -> str:
+    return " ".join(argv)
+
+
+def _first_line(text: str) -> str:
+    stripped = text.strip()
+    return stripped.splitlines()[0][:200] if stripped else "(no output)"

@@ -1,0 +1,485 @@
+"""The training loop: torchrun ranks, DDP or FSDP2, bf16/TF32/fp32, accumulation, clipping, EMA, AdamW,
+warm-up and linear LR scaling, checkpoint/resume (bit-exact on CPU), signals, and metrics from rank 0.
+
+Everything random in a step is drawn from a generator seeded by (seed, rank, step, micro-batch) and the data
+stream is a pure function of (seed, epoch, index) (data.py), so a resumed run needs no RNG state and repeats
+an uninterrupted run's losses exactly on CPU. The step never reads a device value: losses, norms and MoE
+statistics stay on the device and are read once per log interval, where the timing is taken too.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from xdimo.hardware import match_gpu, mfu, peak_tflops
+from xdimo.train.diffusion import GaussianDiffusion, create_diffusion
+from xdimo.train.flops import tokens_per_sample, train_flops_per_sample
+from xdimo.train.metrics_writer import MetricsWriter, git_rev, job_id_from_env
+from xdimo.train.models import Latte, build_model
+from xdimo.train.registry import ClipShape, ModelConfig, get_model, param_counts
+
+CKPT_NAME = "last.pt"
+
+
+@dataclass
+class TrainConfig:
+    run_dir: Path
+    model: str = "Latte-S/2"
+    moe: str | None = None
+    parallel: str = "ddp"  # single | ddp | fsdp
+    local_batch: int = 1
+    grad_accum: int = 1
+    steps: int = 100
+    precision: str = "bf16"  # bf16 (autocast) | tf32 | fp32
+    data: str = "synthetic"
+    frames: int = 16
+    image_size: int = 256
+    log_every: int = 10
+    resume: bool = False
+    # Shape overrides (tests and demos shrink a family through the same code path).
+    depth: int | None = None
+    hidden: int | None = None
+    heads: int | None = None
+    # Optimisation (Latte's FFS recipe by default: AdamW 1e-4, wd 0, EMA 0.9999, clip 0.1 after 20k steps).
+    lr: float = 1e-4
+    lr_base_batch: int = 0  # >0: lr is for this global batch and scales linearly with the real one
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    ema_decay: float = 0.9999
+    clip_grad: float = 0.1
+    clip_after: int = 20000
+    moe_aux_weight: float = 0.01
+    capacity_factor: float | None = None
+    # Runtime.
+    seed: int = 0
+    ckpt_every: int = 0  # 0: only at the end and on SIGTERM/SIGUSR1
+    workers: int | None = None  # data loader workers; None: 0 for synthetic data, else 4
+    compile: str = "auto"  # auto (on for CUDA) | on | off
+    recompute_blocks: int = 0  # activation checkpointing of the first N blocks (-1: all)
+    nccl_timeout_s: int = 1800
+    warmup_intervals: int = 2
+    extra: dict[str, str] = field(default_factory=dict)  # unknown --key value flags, kept in run.json
+
+    def model_config(self) -> ModelConfig:
+        cfg = get_model(self.model, self.moe)
+        overrides = {k: v for k, v in (("depth", self.depth), ("hidden", self.hidden), ("heads", self.heads))
+                     if v is not None}
+        return replace(cfg, **overrides) if overrides else cfg
+
+    @property
+    def clip(self) -> ClipShape:
+        return ClipShape(frames=self.frames, image_size=self.image_size)
+
+
+# --------------------------------------------------------------------------------------------- processes
+
+@dataclass
+class Dist:
+    rank: int
+    local_rank: int
+    world: int
+    local_world: int
+    device: torch.device
+    flag_group: Any = None  # a gloo group for the per-step "stop?" vote (CPU, no device sync)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def nodes(self) -> int:
+        return max(1, self.world // max(1, self.local_world))
+
+
+def setup_distributed(cfg: TrainConfig) -> Dist:
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    local_rank, local_world = int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    if cfg.parallel == "single" and world > 1:
+        raise ValueError("--parallel single runs one process; launch it with --nproc_per_node=1")
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    flag_group = None
+    if world > 1:
+        backend = "nccl" if cuda else "gloo"
+        dist.init_process_group(backend, timeout=timedelta(seconds=cfg.nccl_timeout_s),
+                                device_id=device if cuda else None)
+        flag_group = dist.new_group(backend="gloo") if cuda else dist.group.WORLD
+    return Dist(rank, local_rank, world, local_world, device, flag_group)
+
+
+class StopSignal:
+    """SIGTERM/SIGUSR1 (what schedulers send before a kill) ask for a checkpoint at the next step boundary."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+
+    def agreed(self, d: Dist) -> int:
+        """The signal any rank received (0: none); every rank must stop together, so they vote."""
+        if d.world == 1:
+            return self.signum
+        vote = torch.tensor([self.signum], dtype=torch.int64)
+        dist.all_reduce(vote, op=dist.ReduceOp.MAX, group=d.flag_group)
+        return int(vote.item())
+
+
+# --------------------------------------------------------------------------------------------- numerics
+
+def set_precision(precision: str) -> None:
+    # "high" lets fp32 matmuls run on TF32 tensor cores; bf16 runs under autocast with TF32 for the rest.
+    torch.set_float32_matmul_precision("highest" if precision == "fp32" else "high")
+    torch.backends.cudnn.allow_tf32 = precision != "fp32"
+
+
+def autocast(precision: str, device: torch.device):
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def lr_at(cfg: TrainConfig, step: int, global_batch: int) -> float:
+    """Linear warm-up to the (optionally batch-scaled) learning rate, then constant, as Latte trains."""
+    lr = cfg.lr * global_batch / cfg.lr_base_batch if cfg.lr_base_batch > 0 else cfg.lr
+    if cfg.warmup_steps > 0:
+        lr *= min(1.0, (step + 1) / cfg.warmup_steps)
+    return lr
+
+
+def step_generator(seed: int, rank: int, step: int, micro: int, device: torch.device) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(((seed * 1_000_003 + rank) * 1_000_003 + step) * 1_009 + micro)
+    return g
+
+
+class Ema:
+    """Exponential moving average of the parameters (fp32), sharded like them under FSDP."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = decay
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.shadow = [p.detach().clone().float() for p in self.params]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        torch._foreach_lerp_(self.shadow, [p.detach().float() for p in self.params], 1.0 - self.decay)
+
+    def state(self) -> list[torch.Tensor]:
+        return [_full(t).cpu() for t in self.shadow]
+
+    def load(self, tensors: list[torch.Tensor]) -> None:
+        for mine, saved in zip(self.shadow, tensors, strict=True):
+            mine.copy_(_local_like(saved, mine))
+
+
+def _full(t: torch.Tensor) -> torch.Tensor:
+    return t.full_tensor() if hasattr(t, "full_tensor") else t
+
+
+def _local_like(full: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``full`` cut to ``like``'s shard when ``like`` is a DTensor (FSDP2), else as is."""
+    if hasattr(like, "device_mesh"):
+        from torch.distributed.tensor import distribute_tensor
+        return distribute_tensor(full.to(like.device), like.device_mesh, like.placements)
+    return full.to(like.device)
+
+
+# --------------------------------------------------------------------------------------------- model
+
+def build(cfg: TrainConfig, d: Dist) -> tuple[nn.Module, Latte]:
+    """The model for this rank, wrapped for its parallelism; returns (wrapped, inner Latte)."""
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    model = build_model(cfg.model_config(), cfg.clip, capacity_factor=cfg.capacity_factor).to(d.device)
+    n = len(model.blocks) if cfg.recompute_blocks < 0 else cfg.recompute_blocks
+    model.recompute = set(range(min(n, len(model.blocks))))
+    if _compile_on(cfg, d):
+        for block in model.blocks:
+            block.compile()
+    if cfg.parallel == "fsdp" and d.world > 1:
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+        # fp32 master weights; under bf16 autocast the matmuls still run in bf16.
+        mp = MixedPrecisionPolicy(param_dtype=None, reduce_dtype=torch.float32)
+        for block in model.blocks:
+            fully_shard(block, mp_policy=mp)
+        fully_shard(model, mp_policy=mp)
+        return model, model
+    if cfg.parallel == "ddp" and d.world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        ids = [d.local_rank] if d.device.type == "cuda" else None
+        return DDP(model, device_ids=ids, gradient_as_bucket_view=True), model
+    return model, model
+
+
+def _compile_on(cfg: TrainConfig, d: Dist) -> bool:
+    return cfg.compile == "on" or (cfg.compile == "auto" and d.device.type == "cuda")
+
+
+def make_optimizer(cfg: TrainConfig, model: nn.Module, d: Dist) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    fused = d.device.type == "cuda"
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+
+
+def no_sync(model: nn.Module, sync: bool):
+    """With ``sync=False``, skip the gradient all-reduce (all but the last micro-batch of an accumulation)."""
+    if hasattr(model, "no_sync") and not sync:  # DDP
+        return model.no_sync()
+    if hasattr(model, "set_requires_gradient_sync"):  # FSDP2
+        model.set_requires_gradient_sync(sync)
+    return nullcontext()
+
+
+# --------------------------------------------------------------------------------------------- checkpoints
+
+def save_checkpoint(path: Path, step: int, elapsed: float, model: nn.Module, opt: torch.optim.Optimizer,
+                    ema: Ema, d: Dist) -> None:
+    """Full (unsharded) states, written by rank 0 atomically; collective: every rank calls it."""
+    from torch.distributed.checkpoint import state_dict as dcp_sd
+
+    opts = dcp_sd.StateDictOptions(full_state_dict=True, cpu_offload=True)
+    state = {"step": step, "elapsed_s": elapsed,
+             "model": dcp_sd.get_model_state_dict(model, options=opts),
+             "optimizer": dcp_sd.get_optimizer_state_dict(model, opt, options=opts),
+             "ema": ema.state()}
+    if d.main:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+    if d.world > 1:
+        dist.barrier()
+
+
+def load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, ema: Ema) -> tuple[int, float]:
+    from torch.distributed.checkpoint import state_dict as dcp_sd
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    opts = dcp_sd.StateDictOptions(full_state_dict=True)
+    dcp_sd.set_model_state_dict(model, state["model"], options=opts)
+    dcp_sd.set_optimizer_state_dict(model, opt, state["optimizer"], options=opts)
+    ema.load(state["ema"])
+    return int(state["step"]), float(state["elapsed_s"])
+
+
+# --------------------------------------------------------------------------------------------- metrics
+
+def run_info(cfg: TrainConfig, mcfg: ModelConfig, d: Dist) -> dict[str, Any]:
+    counts = param_counts(mcfg, cfg.clip)
+    gpu_name = torch.cuda.get_device_name(d.device) if d.device.type == "cuda" else "cpu"
+    global_batch = cfg.local_batch * d.world * cfg.grad_accum
+    return {
+        "run_id": os.environ.get("XDIMO_RUN_ID") or cfg.run_dir.name,
+        "matrix": os.environ.get("XDIMO_MATRIX"),
+        "cluster": os.environ.get("XDIMO_CLUSTER"),
+        "pool": os.environ.get("XDIMO_POOL"),
+        "job_id": job_id_from_env(),
+        "model": cfg.model, "moe": cfg.moe,
+        "depth": mcfg.depth, "hidden": mcfg.hidden, "heads": mcfg.heads, "patch": mcfg.patch,
+        "params_total": counts.total, "params_active": counts.active,
+        "flops_per_sample": train_flops_per_sample(mcfg, cfg.clip),
+        "tokens_per_sample": tokens_per_sample(mcfg, cfg.clip),
+        "frames": cfg.frames, "image_size": cfg.image_size,
+        "precision": cfg.precision, "gpu_name": gpu_name,
+        "peak_tflops": peak_tflops(match_gpu(gpu_name), cfg.precision),
+        "world_size": d.world, "nodes": d.nodes,
+        "local_batch": cfg.local_batch, "grad_accum": cfg.grad_accum, "global_batch": global_batch,
+        "parallel": cfg.parallel if d.world > 1 else "single",
+        "steps": cfg.steps, "data": cfg.data, "lr": lr_at(cfg, 10**9, global_batch),
+        "torch_version": torch.__version__, "git_rev": git_rev(Path(__file__).parent),
+        "extra": cfg.extra,
+    }
+
+
+def memory_gib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    import psutil
+    # RSS now; ru_maxrss (KiB on Linux) keeps the peak between intervals.
+    now = psutil.Process().memory_info().rss
+    return max(now, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**30
+
+
+@dataclass
+class Interval:
+    """Device-side sums over one log interval (read once, at its end)."""
+
+    loss: torch.Tensor
+    moe: torch.Tensor
+    micro: int = 0
+    steps: int = 0
+
+    @classmethod
+    def zero(cls, device: torch.device) -> Interval:
+        return cls(torch.zeros((), device=device), torch.zeros(3, device=device))
+
+
+# --------------------------------------------------------------------------------------------- the step
+
+def micro_step(model: nn.Module, diffusion: GaussianDiffusion, x0: torch.Tensor, g: torch.Generator,
+               precision: str, aux_weight: float, scale: float, sync: bool = True
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Forward and backward of one micro-batch of clean latents ``x0``; returns (loss, MoE stats), detached.
+
+    ``scale`` divides the gradient over an accumulation; ``sync=False`` defers the gradient all-reduce.
+    """
+    t = torch.randint(0, diffusion.num_timesteps, (x0.shape[0],), device=x0.device, generator=g)
+    noise = torch.randn(x0.shape, device=x0.device, generator=g)
+    xt = diffusion.q_sample(x0, t, noise)
+    with no_sync(model, sync):
+        with autocast(precision, x0.device):
+            out, moe = model(xt, t)
+        loss = diffusion.training_losses(out, x0, xt, t, noise)["loss"].mean()
+        if moe is not None:
+            loss = loss + aux_weight * moe[0]
+        (loss * scale).backward()
+    return loss.detach(), (moe.detach() if moe is not None else None)
+
+
+def optimizer_step(params: list[torch.Tensor], opt: torch.optim.Optimizer, ema: Ema,
+                   max_norm: float) -> torch.Tensor:
+    """Clip (max_norm=inf only measures), step, zero, update the EMA; returns the grad norm (on device)."""
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    ema.update()
+    return grad_norm
+
+
+# --------------------------------------------------------------------------------------------- the loop
+
+def train(cfg: TrainConfig) -> int:
+    """Run training; returns the process exit code (0, or 128+signal after a signal checkpoint)."""
+    d = setup_distributed(cfg)
+    stop = StopSignal()
+    try:
+        return _train(cfg, d, stop)
+    finally:
+        stop.restore()
+        if d.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, d: Dist, stop: StopSignal) -> int:
+    from xdimo.train.data import batches, make_loader, open_dataset
+
+    set_precision(cfg.precision)
+    mcfg = cfg.model_config()
+    writer = MetricsWriter(cfg.run_dir, enabled=d.main)
+    info = run_info(cfg, mcfg, d)
+    writer.write_run(info)
+
+    model, inner = build(cfg, d)
+    opt = make_optimizer(cfg, model, d)
+    ema = Ema(inner, cfg.ema_decay)
+    diffusion = create_diffusion()
+    ckpt = cfg.run_dir / "checkpoints" / CKPT_NAME
+    step, elapsed_before = 0, 0.0
+    if cfg.resume and ckpt.is_file():
+        step, elapsed_before = load_checkpoint(ckpt, model, opt, ema)
+        if d.main:
+            print(f"resumed from {ckpt} at step {step}", flush=True)
+
+    dataset = open_dataset(cfg.data, cfg.frames, cfg.clip.latent_size, mcfg.in_channels)
+    workers = cfg.workers if cfg.workers is not None else (0 if cfg.data == "synthetic" else 4)
+    loader = make_loader(dataset, cfg.local_batch, d.rank, d.world, cfg.seed, workers)
+    stream = batches(loader, start_step=step * cfg.grad_accum)
+
+    global_batch = info["global_batch"]
+    flops, tokens, peak = info["flops_per_sample"], info["tokens_per_sample"], info["peak_tflops"]
+    n_intervals = math.ceil(max(cfg.steps - step, 0) / cfg.log_every)
+    warm = min(cfg.warmup_intervals, max(n_intervals - 1, 1))
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    acc = Interval.zero(d.device)
+    grad_norm = torch.zeros((), device=d.device)
+    t_start = t_last = time.perf_counter()
+    interval_index = 0
+    while step < cfg.steps:
+        lr = lr_at(cfg, step, global_batch)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        for micro in range(cfg.grad_accum):
+            x0 = next(stream).to(d.device, non_blocking=True)
+            g = step_generator(cfg.seed, d.rank, step, micro, d.device)
+            loss, moe = micro_step(model, diffusion, x0, g, cfg.precision, cfg.moe_aux_weight,
+                                   1.0 / cfg.grad_accum, sync=micro == cfg.grad_accum - 1)
+            acc.loss += loss
+            if moe is not None:
+                acc.moe += moe
+            acc.micro += 1
+        grad_norm = optimizer_step(params, opt, ema, cfg.clip_grad if step >= cfg.clip_after else math.inf)
+        step += 1
+        acc.steps += 1
+
+        signum = stop.agreed(d)
+        if step % cfg.log_every == 0 or step == cfg.steps or signum:
+            now = time.perf_counter()
+            row = interval_row(acc, grad_norm, d, now - t_last, elapsed_before + now - t_start, step, lr,
+                               global_batch, flops, tokens, peak, mcfg.experts > 0)
+            row["warmup"] = interval_index < warm
+            writer.log(row)
+            if row["loss"] is None or not math.isfinite(row["loss"]):
+                print(f"error: loss is not finite at step {step}", file=sys.stderr, flush=True)
+                return 3
+            acc, t_last, interval_index = Interval.zero(d.device), time.perf_counter(), interval_index + 1
+        elapsed = elapsed_before + time.perf_counter() - t_start
+        if signum or (cfg.ckpt_every and step % cfg.ckpt_every == 0) or step == cfg.steps:
+            save_checkpoint(ckpt, step, elapsed, model, opt, ema, d)
+            t_last = time.perf_counter()  # checkpoint time is not training throughput
+        if signum:
+            if d.main:
+                print(f"signal {signum}: checkpoint at step {step} written to {ckpt}; stopping", flush=True)
+            return 128 + signum
+    return 0
+
+
+def interval_row(acc: Interval, grad_norm: torch.Tensor, d: Dist, seconds: float, elapsed: float, step: int,
+                 lr: float, global_batch: int, flops: int, tokens: int, peak: float | None,
+                 moe_on: bool) -> dict[str, Any]:
+    """The metrics.jsonl object for one interval (the only place the loop reads device values)."""
+    sums = torch.cat([acc.loss.reshape(1), acc.moe]).float()
+    if d.world > 1:
+        dist.all_reduce(sums)  # mean over ranks of the per-rank sums
+        sums /= d.world
+    sums = sums.tolist()
+    micro = max(acc.micro, 1)
+    steps_per_s = acc.steps / seconds if seconds > 0 else 0.0
+    samples_per_s = steps_per_s * global_batch
+    tflops_per_gpu = samples_per_s * flops / d.world / 1e12
+    row: dict[str, Any] = {
+        "step": step, "elapsed_s": round(elapsed, 3), "loss": sums[0] / micro,
+        "grad_norm": float(_full(grad_norm).item()), "lr": lr,
+        "steps_per_s": steps_per_s, "samples_per_s": samples_per_s, "tokens_per_s": samples_per_s * tokens,
+        "tflops_per_gpu": tflops_per_gpu, "mfu": mfu(tflops_per_gpu, peak),
+        "mem_peak_gib": round(memory_gib(d.device), 3),
+    }
+    if moe_on:
+        row["moe_balance"] = sums[1] / micro  # Switch aux loss, mean over layers: 1.0 = balanced
+        row["moe_max_load"] = sums[2] / micro  # busiest expert's share x N: 1.0 = balanced
+        row["moe_dropped"] = sums[3] / micro  # share of assignments over capacity
+    return row
+
