@@ -193,7 +193,7 @@ class Ledger:
             if row is None:
                 return False
             changed = row.state != status.state
-            if not changed and row.exit_code == status.exit_code:
+            if not changed and row.exit_code == status.exit_code and row.reason == status.reason:
                 return False
             started = row.started_at
             if started is None and status.state in (JobState.RUNNING, JobState.DONE, JobState.FAILED):

@@ -1,0 +1,184 @@
+"""SlurmScheduler over a scripted command runner: which commands it runs, how it reads their answers.
+
+The answers are the fixtures copied from Slurm 22.05; tests/slurm/ runs the same code against the real thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from xdimo.config import load_cluster
+from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
+from xdimo.schedulers import slurm
+from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.runner import CommandResult
+from xdimo.spec import RunSpec
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+@dataclass
+class FakeRunner:
+    """Stands in for runner.run_command: answers by command name, records every call."""
+
+    answers: dict[str, tuple[int, str, str]]
+    calls: list[tuple[tuple[str, ...], dict]] = field(default_factory=list)
+
+    def __call__(self, argv, **kwargs) -> CommandResult:
+        argv = tuple(argv)
+        self.calls.append((argv, kwargs))
+        code, out, err = self.answers[argv[0]]
+        return CommandResult(argv, code, out, err)
+
+    def names(self) -> list[str]:
+        return [argv[0] for argv, _ in self.calls]
+
+
+@pytest.fixture
+def backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[slurm.SlurmScheduler,
+                                                                                      FakeRunner]]:
+    cluster = load_cluster(REPO / "clusters" / "slurm-local.yaml")
+
+    def make(**answers: tuple[int, str, str]) -> tuple[slurm.SlurmScheduler, FakeRunner]:
+        fake = FakeRunner(answers)
+        monkeypatch.setattr(slurm, "run_command", fake)
+        return slurm.SlurmScheduler(cluster, tmp_path), fake
+
+    return make
+
+
+RUN = RunSpec(matrix="t", pool="gpu_h200", gpus=2)
+
+
+def test_submit_feeds_the_script_on_stdin(backend, tmp_path: Path) -> None:
+    sched, fake = backend(sbatch=(0, "13\n", ""))
+    assert sched.submit("#!/bin/bash\necho hi\n", RUN) == "13"
+    (argv, kwargs), = fake.calls
+    assert argv == ("sbatch", "--parsable") and kwargs["stdin"] == "#!/bin/bash\necho hi\n"
+    assert (tmp_path / "logs" / RUN.run_id).is_dir()  # Slurm opens --output there before the script runs
+
+
+def test_submit_limit_is_its_own_error(backend) -> None:
+    sched, _ = backend(sbatch=(1, "", fixture("slurm_sbatch_qos_submit_limit.txt")))
+    with pytest.raises(PendingLimitError, match="QOSMaxSubmitJobPerUserLimit.*gpu_h200|gpu_h200.*QOSMax"):
+        sched.submit("#!/bin/bash\n", RUN)
+
+
+def test_bad_partition_is_a_refusal(backend) -> None:
+    sched, _ = backend(sbatch=(1, "", fixture("slurm_sbatch_invalid_partition.txt")))
+    with pytest.raises(SubmitRefused, match="Invalid partition name"):
+        sched.submit("#!/bin/bash\n", RUN)
+
+
+def test_submit_retries_only_when_the_controller_was_never_reached(backend) -> None:
+    sched, fake = backend(sbatch=(1, "", "sbatch: error: Batch job submission failed: Socket timed out on "
+                                         "send/recv operation\n"))
+    with pytest.raises(SchedulerError) as info:
+        sched.submit("#!/bin/bash\n", RUN)
+    assert not isinstance(info.value, SubmitRefused)  # unknown whether it exists: never "refused"
+    transient = fake.calls[0][1]["transient"]
+    timed_out = fake.calls[0]
+    assert not transient(CommandResult(timed_out[0], 1, "", "Socket timed out on send/recv operation"))
+    assert transient(CommandResult(timed_out[0], 1, "", "sbatch: error: Batch job submission failed: "
+                                                        "Unable to contact slurm controller (connect failure)"))
+
+
+def test_submit_without_an_id_is_an_error(backend) -> None:
+    sched, _ = backend(sbatch=(0, "Submitted batch job 12\n", ""))
+    with pytest.raises(SchedulerError, match="without a job id"):
+        sched.submit("#!/bin/bash\n", RUN)
+
+
+def _job(tmp_path: Path, job_id: str, marker: str | None = None) -> LedgerJob:
+    log_dir = tmp_path / "logs" / f"run{job_id}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    if marker is not None:
+        (log_dir / "job.exit").write_text(marker)
+    return LedgerJob(f"run{job_id}", job_id, str(log_dir))
+
+
+def test_poll_is_one_squeue_and_one_sacct(backend, tmp_path: Path) -> None:
+    sched, fake = backend(squeue=(0, fixture("slurm_squeue_all.txt"), ""),
+                          sacct=(0, fixture("slurm_sacct.txt"), ""))
+    jobs = [_job(tmp_path, i) for i in ("10", "12", "1", "4", "3", "555")] + [_job(tmp_path, "556", "0\n")]
+    out = sched.poll(jobs)
+    assert fake.names() == ["squeue", "sacct"]
+    squeue_argv, sacct_argv = fake.calls[0][0], fake.calls[1][0]
+    assert squeue_argv[squeue_argv.index("-j") + 1] == "10,12,1,4,3,555,556"
+    # Only the jobs that are no longer queued or running go to sacct.
+    assert sacct_argv[sacct_argv.index("-j") + 1] == "1,4,3,555,556"
+    assert out["10"].state is JobState.RUNNING and out["10"].hosts == ("localhost",)
+    assert out["12"].state is JobState.PENDING and "waiting for free cards" in out["12"].reason
+    assert (out["1"].state, out["1"].exit_code) == (JobState.DONE, 0)
+    assert (out["4"].state, out["4"].exit_code) == (JobState.FAILED, 3)
+    assert out["3"].state is JobState.KILLED and "CANCELLED" in out["3"].reason
+    assert out["555"].state is JobState.LOST
+    assert (out["556"].state, out["556"].exit_code) == (JobState.DONE, 0)  # from its marker
+
+
+def test_poll_one_forgotten_job_and_no_accounting(backend, tmp_path: Path) -> None:
+    sched, fake = backend(squeue=(1, "", fixture("slurm_squeue_invalid.txt")),
+                          sacct=(1, "", "sacct: error: Slurm accounting storage is disabled\n"))
+    out = sched.poll([_job(tmp_path, "7"), _job(tmp_path, "8", "2\n")])
+    assert fake.names() == ["squeue", "sacct"]
+    assert out["7"].state is JobState.UNKNOWN  # not terminal: asked again next cycle
+    assert (out["8"].state, out["8"].exit_code) == (JobState.FAILED, 2)
+
+
+def test_poll_marker_overrides_a_completed_batch_script(backend, tmp_path: Path) -> None:
+    sched, _ = backend(squeue=(0, "", ""), sacct=(0, "1|COMPLETED|0:0|None|localhost\n", ""))
+    out = sched.poll([_job(tmp_path, "1", "1\n")])
+    assert (out["1"].state, out["1"].exit_code) == (JobState.FAILED, 1)
+
+
+def test_poll_squeue_failure_is_an_error(backend, tmp_path: Path) -> None:
+    sched, _ = backend(squeue=(1, "", "squeue: error: Unable to contact slurm controller (connect failure)\n"))
+    with pytest.raises(SchedulerError, match="squeue failed.*Unable to contact"):
+        sched.poll([_job(tmp_path, "7")])
+
+
+def test_poll_nothing_runs_nothing(backend) -> None:
+    sched, fake = backend()
+    assert sched.poll([]) == {} and fake.calls == []
+
+
+def test_pools_from_sinfo_and_my_pending_jobs(backend) -> None:
+    sched, fake = backend(sinfo=(0, fixture("slurm_sinfo_mixed_6used.txt"), ""),
+                          squeue=(0, "gpu_6000ada\ngpu_6000ada\n", ""))
+    pools = {p.name: p for p in sched.pools()}
+    assert fake.names() == ["sinfo", "squeue"]
+    assert "--me" in fake.calls[1][0]
+    ada, h200 = pools["gpu_6000ada"], pools["gpu_h200"]
+    assert (ada.total, ada.used, ada.free, ada.pending_jobs) == (8, 6, 2, 2)
+    assert (h200.total, h200.used, h200.free, h200.pending_jobs) == (8, 6, 2, 0)
+    assert ada.gpu_model == "RTX 6000 Ada" and h200.gpu_model == "H200"
+
+
+def test_pools_name_a_missing_partition(backend) -> None:
+    sched, _ = backend(sinfo=(0, "debug|n1|gpu:2|gpu:0|idle|\n", ""), squeue=(0, "", ""))
+    with pytest.raises(SchedulerError, match="no partition 'gpu_6000ada'.*debug"):
+        sched.pools()
+
+
+@pytest.mark.parametrize("name", ["slurm_scancel_ok.txt", "slurm_scancel_finished.txt",
+                                  "slurm_scancel_invalid.txt"])
+def test_kill_of_a_running_or_ended_job_is_quiet(backend, name: str) -> None:
+    # scancel exits 0 even when it fails; an ended or forgotten job is settled by the next poll.
+    sched, fake = backend(scancel=(0, "", fixture(name)))
+    sched.kill("9")
+    assert fake.calls[0][0] == ("scancel", "-v", "9")
+
+
+def test_kill_failure_is_an_error(backend) -> None:
+    sched, _ = backend(scancel=(1, "", "scancel: error: Unable to contact slurm controller (connect failure)\n"))
+    with pytest.raises(SchedulerError, match="scancel failed"):
+        sched.kill("9")

@@ -1,0 +1,212 @@
+"""Slurm parsers on output copied from Slurm 22.05 (the cluster scripts/slurm-ci.sh starts).
+
+slurm_sinfo_multinode.txt is the one hand-made fixture: the same `sinfo -O` format with several nodes,
+typed GRES, a second GRES (mps), a drained and a non-responding node, as a larger site prints them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
+from xdimo.schedulers import slurm_parse as sp
+from xdimo.schedulers.base import JobState
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+# --- states and exit codes ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "state"), [
+    ("PENDING", JobState.PENDING), ("PD", JobState.PENDING), ("REQUEUED", JobState.PENDING),
+    ("RUNNING", JobState.RUNNING), ("R", JobState.RUNNING), ("COMPLETING", JobState.RUNNING),
+    ("CONFIGURING", JobState.RUNNING), ("SUSPENDED", JobState.SUSPENDED), ("STOPPED", JobState.SUSPENDED),
+    ("COMPLETED", JobState.DONE), ("CD", JobState.DONE),
+    ("FAILED", JobState.FAILED), ("TIMEOUT", JobState.FAILED), ("NODE_FAIL", JobState.FAILED),
+    ("OUT_OF_MEMORY", JobState.FAILED), ("OOM", JobState.FAILED), ("BOOT_FAIL", JobState.FAILED),
+    ("CANCELLED by 0", JobState.KILLED), ("CANCELLED+", JobState.KILLED), ("PREEMPTED", JobState.KILLED),
+    ("SOMETHING_NEW", JobState.UNKNOWN), ("", JobState.UNKNOWN),
+])
+def test_job_state(text: str, state: JobState) -> None:
+    assert sp.job_state(text) is state
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("0:0", 0), ("3:0", 3), ("0:15", 143), ("0:9", 137), ("1:9", 1), ("", None), ("n/a", None),
+])
+def test_exit_code(text: str, code: int | None) -> None:
+    assert sp.exit_code(text) == code
+
+
+# --- hostlists and gres ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "hosts"), [
+    ("localhost", ["localhost"]),
+    ("gpu[01-03,07],cpu5", ["gpu01", "gpu02", "gpu03", "gpu07", "cpu5"]),
+    ("n[8-11]", ["n8", "n9", "n10", "n11"]),
+    ("a[1-2]b[3-4]", ["a1b3", "a1b4", "a2b3", "a2b4"]),
+    ("None assigned", []), ("(null)", []), ("", []),
+])
+def test_expand_hostlist(text: str, hosts: list[str]) -> None:
+    assert sp.expand_hostlist(text) == hosts
+
+
+@given(prefix=st.sampled_from(["gpu", "node-", "h"]), lo=st.integers(0, 50), n=st.integers(1, 30),
+       width=st.integers(1, 4))
+def test_expand_hostlist_ranges_are_complete_and_padded(prefix: str, lo: int, n: int, width: int) -> None:
+    # Slurm pads every number to the width of the range's low bound ("n[08-11]" -> n08 ... n11).
+    hi = lo + n - 1
+    a, b = str(lo).zfill(width), str(hi).zfill(width)
+    assert sp.expand_hostlist(f"{prefix}[{a}-{b}]") == [prefix + str(k).zfill(len(a)) for k in range(lo, hi + 1)]
+
+
+@given(names=st.lists(st.from_regex(r"[a-z]{1,6}[0-9]{0,3}", fullmatch=True), min_size=1, max_size=8,
+                      unique=True))
+def test_expand_hostlist_plain_names_round_trip(names: list[str]) -> None:
+    assert sp.expand_hostlist(",".join(names)) == names
+
+
+@pytest.mark.parametrize(("text", "count"), [
+    ("gpu:8", 8), ("gpu:0", 0), ("gpu:4(IDX:0-3)", 4), ("gpu:rtx6000ada:8(S:0-1)", 8),
+    ("gpu:a100:4(S:0-1),gpu:v100:2", 6), ("gpu:h200:1(IDX:4),mps:0(IDX:N/A)", 1), ("mps:400", 0),
+    ("(null)", 0), ("", 0), ("gpu", 1), ("gpu:3g.20gb", 1), ("gpu:3g.20gb:2", 2),
+])
+def test_gres_count(text: str, count: int) -> None:
+    assert sp.gres_count(text) == count
+
+
+@given(counts=st.lists(st.integers(0, 64), min_size=1, max_size=5),
+       kind=st.sampled_from(["", "a100:", "h200:"]))
+def test_gres_count_sums_every_gpu_item(counts: list[int], kind: str) -> None:
+    text = ",".join(f"gpu:{kind}{c}(IDX:0-{max(c - 1, 0)})" for c in counts) + ",mps:100"
+    assert sp.gres_count(text) == sum(counts)
+
+
+# --- sbatch ---------------------------------------------------------------------------------------------
+
+def test_sbatch_parsable_id() -> None:
+    assert sp.parse_sbatch_id(fixture("slurm_sbatch_parsable.txt")) == "13"
+    assert sp.parse_sbatch_id("42;xdimo\n") == "42"
+    assert sp.parse_sbatch_id("sbatch: warning: something 7\n1234\n") == "1234"
+    assert sp.parse_sbatch_id("Submitted batch job 12\n") is None  # not --parsable: refuse to guess
+    assert sp.parse_sbatch_id("") is None
+
+
+def test_qos_submit_limit_is_a_pending_limit_error() -> None:
+    err = sp.submit_error(1, fixture("slurm_sbatch_qos_submit_limit.txt"), "gpu_h200")
+    assert isinstance(err, PendingLimitError)
+    text = str(err)
+    assert "QOSMaxSubmitJobPerUserLimit" in text and "gpu_h200" in text and "submit limit" in text
+    assert "\n" not in text
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("slurm_sbatch_invalid_partition.txt", "Invalid partition name specified"),
+    ("slurm_sbatch_node_config.txt", "Requested node configuration is not available"),
+    ("slurm_sbatch_bad_gres.txt", "Invalid generic resource"),
+])
+def test_other_refusals_are_submit_refused_with_a_hint(name: str, words: str) -> None:
+    err = sp.submit_error(1, fixture(name), "gpu_6000ada")
+    assert isinstance(err, SubmitRefused) and not isinstance(err, PendingLimitError)
+    assert words in str(err) and "(" in str(err) and "\n" not in str(err)
+
+
+def test_socket_timeout_is_not_a_refusal() -> None:
+    # slurmctld may have taken the job before the socket timed out: the ledger must keep it as SUBMITTING.
+    out = "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation\n"
+    err = sp.submit_error(1, out, "gpu_6000ada")
+    assert type(err) is SchedulerError
+    assert not sp.submit_unreached(out)
+
+
+def test_unreachable_controller_is_safe_to_retry() -> None:
+    out = ("sbatch: error: Batch job submission failed: Unable to contact slurm controller "
+           "(connect failure)\n")
+    assert sp.submit_unreached(out)
+    assert not sp.submit_unreached(fixture("slurm_sbatch_qos_submit_limit.txt"))
+
+
+# --- squeue / sacct -------------------------------------------------------------------------------------
+
+def test_parse_squeue() -> None:
+    jobs = sp.parse_squeue(fixture("slurm_squeue_all.txt"))
+    assert set(jobs) == {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"}
+    assert jobs["10"].state is JobState.RUNNING and jobs["10"].hosts == ("localhost",)
+    assert jobs["12"].state is JobState.PENDING and jobs["12"].reason == "Resources" and jobs["12"].hosts == ()
+    assert jobs["3"].state is JobState.KILLED
+    assert jobs["11"].state is JobState.FAILED and jobs["11"].reason == "BadConstraints"
+    assert jobs["8"].reason == ""  # "None" is no reason
+
+
+def test_squeue_forgotten_job() -> None:
+    out = fixture("slurm_squeue_invalid.txt")
+    assert sp.squeue_no_such_job(out)
+    assert sp.parse_squeue(out) == {}
+
+
+def test_parse_sacct() -> None:
+    jobs = sp.parse_sacct(fixture("slurm_sacct.txt"))
+    assert jobs["1"].state is JobState.DONE and jobs["1"].exit_code == 0
+    assert jobs["4"].state is JobState.FAILED and jobs["4"].exit_code == 3
+    assert jobs["3"].state is JobState.KILLED and jobs["3"].raw_state == "CANCELLED by 0"
+    assert jobs["3"].hosts == ()
+    assert jobs["10"].state is JobState.RUNNING
+    assert "99999" not in jobs
+
+
+def test_parse_sacct_last_record_wins_and_steps_are_skipped() -> None:
+    out = "5|REQUEUED|0:0|None|n1\n5|COMPLETED|0:0|None|n2\n5.batch|COMPLETED|0:0||n2\n"
+    jobs = sp.parse_sacct(out)
+    assert list(jobs) == ["5"] and jobs["5"].state is JobState.DONE and jobs["5"].hosts == ("n2",)
+
+
+# --- scancel --------------------------------------------------------------------------------------------
+
+def test_scancel_outcomes() -> None:
+    assert sp.scancel_outcome(fixture("slurm_scancel_ok.txt")) == "ok"
+    assert sp.scancel_outcome(fixture("slurm_scancel_finished.txt")) == "finished"
+    assert sp.scancel_outcome(fixture("slurm_scancel_invalid.txt")) == "unknown"
+    assert sp.scancel_outcome("scancel: error: Unable to contact slurm controller") == "error"
+
+
+# --- sinfo ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "used"), [
+    ("slurm_sinfo_idle.txt", 0), ("slurm_sinfo_mixed_4used.txt", 4), ("slurm_sinfo_mixed_6used.txt", 6),
+    ("slurm_sinfo_drained.txt", 8),  # a drained node's cards are not free
+])
+def test_single_node_partitions_share_the_node(name: str, used: int) -> None:
+    parts = sp.partition_gpus(sp.parse_sinfo_nodes(fixture(name)))
+    assert set(parts) == {"gpu_6000ada", "gpu_h200"}
+    for part in parts.values():
+        assert part.total == 8 and part.used == used and part.nodes == ["localhost"]
+
+
+def test_multinode_partitions() -> None:
+    parts = sp.partition_gpus(sp.parse_sinfo_nodes(fixture("slurm_sinfo_multinode.txt")))
+    ada, h200, cpu = parts["gpu_6000ada"], parts["gpu_h200"], parts["cpu"]
+    assert (ada.total, ada.used) == (24, 8 + 3 + 8)  # gpu03 drained: all 8 count as used
+    assert (h200.total, h200.used) == (10, 1 + 5)  # gpu12 down*: not responding
+    assert (cpu.total, cpu.used) == (0, 0)
+
+
+@pytest.mark.parametrize(("state", "ok"), [
+    ("idle", True), ("mixed", True), ("allocated", True), ("idle~", True), ("completing", True),
+    ("planned", True), ("down*", False), ("idle*", False), ("drained", False), ("draining", False),
+    ("drained*", False), ("fail", False), ("inval", False), ("maint", False), ("reserved", False),
+])
+def test_node_available(state: str, ok: bool) -> None:
+    assert sp.node_available(state) is ok
+
+
+def test_pending_partitions() -> None:
+    assert sp.parse_pending_partitions("gpu_6000ada\ngpu_h200\ngpu_6000ada,gpu_h200\n\n") == {
+        "gpu_6000ada": 2, "gpu_h200": 2}

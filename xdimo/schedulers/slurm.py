@@ -1,0 +1,211 @@
+"""Slurm: sbatch of the rendered script (stdin), sinfo for pools, one squeue + one sacct per poll, scancel.
+
+A thin runner over the pure parsers in slurm_parse.py. Every command goes through the shared runner
+(timeout + retry on transient failure); sbatch is retried only when it certainly never reached slurmctld,
+because a retry after a socket timeout could submit the job twice.
+
+submitit serves where the workload is a Python function rather than a script: :meth:`submit_function`
+hands it to submitit's executor with the same partition / GPU / CPU rules, the job's files under
+logs/<run_id>/submitit. The experiment matrices go through sbatch like every other backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from xdimo.config import Cluster
+from xdimo.errors import ConfigError, SchedulerError
+from xdimo.render import MARKER
+from xdimo.rules import cpu_slots
+from xdimo.schedulers import slurm_parse as sp
+from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.runner import CommandResult, looks_transient, run_command
+from xdimo.spec import RunSpec
+
+QUERY_TIMEOUT = 60.0
+SUBMIT_TIMEOUT = 120.0
+
+
+class SlurmScheduler:
+    kind = "slurm"
+
+    def __init__(self, cluster: Cluster, root: Path) -> None:
+        self.cluster = cluster
+        self.root = root
+
+    # --- pools ----------------------------------------------------------------------------------------
+
+    def pools(self) -> list[PoolStatus]:
+        """Cards per pool from one ``sinfo`` (node GRES and GRES used, all users) and this user's pending
+        jobs from one ``squeue``. Partitions that share nodes each see the shared cards as used."""
+        rows = sp.parse_sinfo_nodes(self._query(["sinfo", "-h", "-N", "-O", sp.SINFO_FIELDS], "sinfo").stdout)
+        parts = sp.partition_gpus(rows)
+        pending = sp.parse_pending_partitions(
+            self._query(["squeue", "-h", "--me", "-t", "PENDING", "-o", "%P"], "squeue").stdout)
+        out = []
+        for pool in self.cluster.pools.values():
+            part = parts.get(pool.queue_name)
+            if part is None:
+                known = ", ".join(sorted(parts)) or "none"
+                raise SchedulerError(f"pool {pool.name}: Slurm has no partition {pool.queue_name!r} "
+                                     f"(sinfo shows: {known}); fix {self.cluster.path}")
+            out.append(PoolStatus(name=pool.name, gpu_model=pool.gpu_model, total=part.total,
+                                  taken=pool.taken, used=part.used,
+                                  pending_jobs=pending.get(pool.queue_name, 0),
+                                  source="sinfo GresUsed (all users)"))
+        return out
+
+    # --- submit ---------------------------------------------------------------------------------------
+
+    def submit(self, script: str, run: RunSpec) -> str:
+        """``sbatch --parsable`` with the script on stdin; the job's output folder must exist first."""
+        (self.root / "logs" / run.run_id).resolve().mkdir(parents=True, exist_ok=True)
+        partition = self.cluster.pool(run.pool).queue_name
+        result = run_command(["sbatch", "--parsable"], stdin=script, timeout=SUBMIT_TIMEOUT, retries=2,
+                             transient=_submit_unreached, cwd=str(self.root))
+        job_id = sp.parse_sbatch_id(result.stdout) if result.ok else None
+        if job_id is None:
+            if result.ok:
+                raise SchedulerError(f"sbatch answered without a job id: {result.output.strip()[:200]!r}")
+            raise sp.submit_error(result.returncode, result.output, partition)
+        return job_id
+
+    def submit_function(self, run: RunSpec, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a Python function as a Slurm job through submitit, under the site rules of ``run``'s pool.
+
+        Returns submitit's Job (``.job_id``, ``.result()``, ``.cancel()``); its pickles and logs go to
+        logs/<run_id>/submitit. One task per node; torch.distributed users can build on
+        ``submitit.helpers.TorchDistributedEnvironment`` inside ``fn``.
+        """
+        try:
+            import submitit
+        except ImportError:
+            raise ConfigError("submitit is not installed: pip install 'xdimo-jobs[slurm]'") from None
+        folder = (self.root / "logs" / run.run_id / "submitit").resolve()
+        executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+        params: dict[str, Any] = {
+            "name": run.run_id,
+            "slurm_partition": self.cluster.pool(run.pool).queue_name,
+            "nodes": run.nodes,
+            "tasks_per_node": 1,
+            "gpus_per_node": run.gpus_per_node,
+            "cpus_per_task": cpu_slots(self.cluster, run) // run.nodes,
+        }
+        if run.walltime_min:
+            params["timeout_min"] = run.walltime_min
+        executor.update_parameters(**params)
+        return executor.submit(fn, *args, **kwargs)
+
+    # --- poll -----------------------------------------------------------------------------------------
+
+    def poll(self, jobs: list[LedgerJob]) -> dict[str, JobStatus]:
+        """ONE squeue for the jobs still queued or running, ONE sacct for those that left the queue; a job
+        neither knows is settled from the marker its script writes, else LOST (UNKNOWN if sacct is down)."""
+        by_id = {j.job_id: j for j in jobs if j.job_id}
+        if not by_id:
+            return {}
+        live = self._squeue(list(by_id))
+        active = {i: row for i, row in live.items() if i in by_id and not row.state.terminal}
+        left = [i for i in by_id if i not in active]
+        finished, accounting_ok = self._sacct(left) if left else ({}, True)
+        out = {}
+        for job_id, job in by_id.items():
+            if job_id in active:
+                row = active[job_id]
+                out[job_id] = JobStatus(row.state, reason=pending_note(row.reason), hosts=row.hosts)
+            else:
+                out[job_id] = settle(job, finished.get(job_id) or live.get(job_id), accounting_ok)
+        return out
+
+    def _squeue(self, ids: list[str]) -> dict[str, sp.SlurmJob]:
+        argv = ["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", sp.SQUEUE_FORMAT]
+        result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query)
+        if not result.ok:
+            if sp.squeue_no_such_job(result.output):
+                return {}
+            raise _query_error("squeue", result)
+        return sp.parse_squeue(result.stdout)
+
+    def _sacct(self, ids: list[str]) -> tuple[dict[str, sp.SlurmJob], bool]:
+        argv = ["sacct", "-n", "-P", "-X", "-j", ",".join(ids), "-o", sp.SACCT_FIELDS]
+        result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query)
+        if not result.ok:
+            return {}, False  # accounting off or slurmdbd down: fall back on the markers
+        return sp.parse_sacct(result.stdout), True
+
+    # --- kill -----------------------------------------------------------------------------------------
+
+    def kill(self, job_id: str) -> None:
+        # Without -v scancel says nothing at all when the job is unknown or already over.
+        result = run_command(["scancel", "-v", job_id], timeout=QUERY_TIMEOUT, transient=_transient_query)
+        outcome = sp.scancel_outcome(result.output)
+        if outcome == "error" or (not result.ok and outcome != "unknown"):
+            raise _query_error("scancel", result)
+        # "finished" (it ended before the signal came) and "unknown" (Slurm has forgotten it: it ended long
+        # ago) are not errors: the ledger knew the job id, and the next poll settles the run.
+
+    # --- helpers --------------------------------------------------------------------------------------
+
+    def _query(self, argv: list[str], name: str) -> CommandResult:
+        result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query)
+        if not result.ok:
+            raise _query_error(name, result)
+        return result
+
+
+def settle(job: LedgerJob, row: sp.SlurmJob | None, accounting_ok: bool) -> JobStatus:
+    """The state of a job that is no longer queued: from accounting, refined by its marker file."""
+    marker = read_marker(Path(job.log_dir) / MARKER)
+    if row is not None and row.state is not JobState.UNKNOWN:
+        code = row.exit_code if row.exit_code is not None else marker
+        reason = row.raw_state if row.state is not JobState.DONE else ""
+        if row.state is JobState.DONE and marker not in (None, 0):
+            return JobStatus(JobState.FAILED, marker, f"marker says exit {marker}", row.hosts)
+        return JobStatus(row.state, code, reason, row.hosts)
+    if marker is not None:
+        state = JobState.DONE if marker == 0 else JobState.FAILED
+        return JobStatus(state, marker, "settled from the job's marker file")
+    if not accounting_ok:
+        return JobStatus(JobState.UNKNOWN, reason="not in squeue and sacct unavailable; no marker yet")
+    return JobStatus(JobState.LOST, reason="not in squeue or sacct, and no marker file")
+
+
+def read_marker(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+# Why a job waits, in words; anything else is shown as Slurm says it.
+_PENDING_NOTES = {
+    "Resources": "Resources (waiting for free cards)",
+    "Priority": "Priority (other jobs are ahead)",
+    "QOSMaxJobsPerUserLimit": "QOSMaxJobsPerUserLimit (your running-jobs cap in this QOS)",
+    "ReqNodeNotAvail": "ReqNodeNotAvail (nodes down, drained or reserved)",
+    "PartitionConfig": "PartitionConfig (asks more than the partition allows: it will never start)",
+    "BadConstraints": "BadConstraints (no node can ever satisfy it: it will never start)",
+}
+
+
+def pending_note(reason: str) -> str:
+    if not reason:
+        return ""
+    key = reason.split(",", 1)[0].strip("()").split(" ", 1)[0]
+    return _PENDING_NOTES.get(key, reason)
+
+
+def _transient_query(result: CommandResult) -> bool:
+    """Read-only commands are safe to retry on any hiccup, but "invalid job id" is an answer."""
+    return looks_transient(result) and not sp.squeue_no_such_job(result.output)
+
+
+def _submit_unreached(result: CommandResult) -> bool:
+    return not result.ok and sp.submit_unreached(result.output)
+
+
+def _query_error(name: str, result: CommandResult) -> SchedulerError:
+    text = " ".join(result.output.split())[:300] or "no output"
+    return SchedulerError(f"{name} failed (exit {result.returncode}): {text}")

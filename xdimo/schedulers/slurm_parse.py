@@ -1,0 +1,360 @@
+"""Pure parsers for Slurm's tools (sbatch, squeue, sacct, sinfo, scancel): text in, dataclasses out.
+
+The commands are always asked for a fixed delimited format (``--parsable``, ``-o "%i|%T|..."``,
+``sacct -n -P``, ``sinfo -O "Field:|"``), so parsing is splitting on ``|``; nothing depends on column widths.
+The fixtures under tests/schedulers/fixtures/slurm_* are copied from Slurm 22.05.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
+from xdimo.schedulers.base import JobState
+
+# The exact formats the backend asks for; the parsers below read these and nothing else.
+SQUEUE_FORMAT = "%i|%T|%r|%N"
+SACCT_FIELDS = "JobIDRaw,State,ExitCode,Reason,NodeList"
+SINFO_FIELDS = "PartitionName:|,NodeList:|,Gres:|,GresUsed:|,StateLong:|"
+GPU_GRES = "gpu"
+
+# Slurm's long state names (squeue %T, sacct State) and compact codes (squeue %t) -> our states.
+_STATES: dict[str, JobState] = {}
+for _names, _state in (
+    (("PENDING", "PD", "REQUEUED", "RQ", "REQUEUE_HOLD", "RH", "REQUEUE_FED", "RF", "RESV_DEL_HOLD", "RD"),
+     JobState.PENDING),
+    # COMPLETING: the job ended but still holds its nodes (epilog); SIGNALING, STAGE_OUT likewise.
+    (("RUNNING", "R", "CONFIGURING", "CF", "COMPLETING", "CG", "RESIZING", "RS", "SIGNALING", "SI",
+      "STAGE_OUT", "SO"), JobState.RUNNING),
+    (("SUSPENDED", "S", "STOPPED", "ST"), JobState.SUSPENDED),
+    (("COMPLETED", "CD"), JobState.DONE),
+    (("FAILED", "F", "TIMEOUT", "TO", "NODE_FAIL", "NF", "OUT_OF_MEMORY", "OOM", "BOOT_FAIL", "BF",
+      "DEADLINE", "DL", "SPECIAL_EXIT", "SE"), JobState.FAILED),
+    (("CANCELLED", "CA", "PREEMPTED", "PR", "REVOKED", "RV"), JobState.KILLED),
+):
+    for _name in _names:
+        _STATES[_name] = _state
+
+
+def job_state(text: str) -> JobState:
+    """``"CANCELLED by 0"``, ``"COMPLETED"``, ``"PD"``, ``"RUNNING+"`` -> JobState; UNKNOWN if unheard of."""
+    word = text.strip().split(" ", 1)[0].rstrip("+*").upper()
+    return _STATES.get(word, JobState.UNKNOWN)
+
+
+def exit_code(text: str) -> int | None:
+    """sacct's ``ExitCode`` ``"code:signal"`` -> the shell's convention: code, or 128 + signal if killed."""
+    m = re.fullmatch(r"\s*(\d+):(\d+)\s*", text)
+    if not m:
+        return None
+    code, signal = int(m.group(1)), int(m.group(2))
+    return code if code or not signal else 128 + signal
+
+
+# --- hostlists ------------------------------------------------------------------------------------------
+
+def expand_hostlist(text: str) -> list[str]:
+    """``"gpu[01-03,07],cpu5"`` -> ``["gpu01", "gpu02", "gpu03", "gpu07", "cpu5"]`` (zero padding kept).
+
+    Slurm's placeholders for "no node" (``""``, ``"(null)"``, ``"None assigned"``) give ``[]``.
+    """
+    text = text.strip()
+    if text in ("", "(null)", "None assigned", "n/a"):
+        return []
+    hosts: list[str] = []
+    for item in _split_top(text):
+        hosts.extend(_expand_one(item))
+    return hosts
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas that are not inside brackets."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return [s for s in items if s]
+
+
+def _expand_one(item: str) -> list[str]:
+    m = re.match(r"^([^\[]*)\[([^\]]*)\](.*)$", item)
+    if not m:
+        return [item]
+    prefix, ranges, rest = m.groups()
+    out = []
+    for part in ranges.split(","):
+        lo, _, hi = part.partition("-")
+        if not hi:
+            values = [lo]
+        else:
+            width = len(lo) if lo.startswith("0") else 0
+            values = [str(n).zfill(width) for n in range(int(lo), int(hi) + 1)]
+        for value in values:
+            out.extend(prefix + value + tail for tail in (_expand_one(rest) if rest else [""]))
+    return out
+
+
+# --- gres -----------------------------------------------------------------------------------------------
+
+def gres_count(text: str, name: str = GPU_GRES) -> int:
+    """GPUs in a gres string: ``"gpu:8"``, ``"gpu:a100:4(S:0-1),gpu:v100:2"``, ``"gpu:4(IDX:0-3),mps:0"``.
+
+    Items of other names (mps, shard, license-like gres) do not count; ``"(null)"`` is 0.
+    """
+    total = 0
+    for item in _split_gres(text):
+        base = item.split("(", 1)[0]
+        parts = base.split(":")
+        if parts[0] != name:
+            continue
+        count = parts[-1] if len(parts) > 1 else ""
+        # "gpu" / "gpu:a100" without a count mean one card; "gpu:8" / "gpu:a100:8" carry it last.
+        total += _gres_number(count) if re.fullmatch(r"\d+[KMG]?", count) else 1
+    return total
+
+
+def _split_gres(text: str) -> list[str]:
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append(text[start:i].strip())
+            start = i + 1
+    items.append(text[start:].strip())
+    return [s for s in items if s and s != "(null)"]
+
+
+def _gres_number(text: str) -> int:
+    m = re.fullmatch(r"(\d+)([KMG]?)", text.strip())
+    if not m:
+        return 0
+    return int(m.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[m.group(2)]
+
+
+# --- sbatch ---------------------------------------------------------------------------------------------
+
+def parse_sbatch_id(output: str) -> str | None:
+    """``sbatch --parsable`` prints ``"<id>"`` or ``"<id>;<cluster>"``; warnings may come first."""
+    for line in reversed(output.strip().splitlines()):
+        m = re.fullmatch(r"\s*(\d+)(?:;\S+)?\s*", line)
+        if m:
+            return m.group(1)
+    return None
+
+
+# The reason codes sbatch names when a limit on *submitted* jobs (running + pending) refuses a job.
+_SUBMIT_LIMIT = re.compile(r"\b(QOSMaxSubmitJobPerUserLimit|QOSMaxSubmitJobPerAccountLimit"
+                           r"|AssocMaxSubmitJobLimit|AssocGrpSubmitJobsLimit|QOSGrpSubmitJobsLimit"
+                           r"|MaxSubmitJobs\w*)\b")
+# "Unable to contact slurm controller" means the job certainly did not reach slurmctld: safe to retry.
+_UNREACHED = re.compile(r"unable to contact slurm controller|connection refused|slurmctld.*not responding",
+                        re.IGNORECASE)
+# A socket timeout may come after slurmctld took the job: never retried, never called a refusal.
+_UNCERTAIN = re.compile(r"socket timed out|timed out on send/recv|timeout", re.IGNORECASE)
+
+
+def submit_unreached(output: str) -> bool:
+    """True when sbatch failed before the controller could have taken the job (retrying cannot duplicate)."""
+    return bool(_UNREACHED.search(output)) and not _UNCERTAIN.search(output)
+
+
+def submit_error(returncode: int, output: str, partition: str) -> SchedulerError:
+    """What a failed ``sbatch`` means, as the exception to raise (one clear line).
+
+    PendingLimitError for Slurm's submit limits (they count running + pending jobs); SubmitRefused when sbatch
+    said the job was refused; a plain SchedulerError when we cannot know whether the job was taken.
+    """
+    text = " ".join(line.strip() for line in output.strip().splitlines())
+    m = _SUBMIT_LIMIT.search(text)
+    if m:
+        return PendingLimitError(
+            f"Slurm refused the job: submit limit reached on partition {partition} ({m.group(1)}: the QOS or "
+            "account caps your running + pending jobs); submit the rest when some finish (--batch next)")
+    if _UNCERTAIN.search(text) or not text:
+        return SchedulerError(f"sbatch did not answer clearly (exit {returncode}): {text or 'no output'}; "
+                              "the job may or may not exist: check `squeue --me` before resubmitting")
+    reason = _refusal_reason(text)
+    hint = _REFUSAL_HINTS.get(_hint_key(text), "")
+    return SubmitRefused(f"Slurm refused the job on partition {partition}: {reason}{hint}")
+
+
+_REFUSAL_HINTS = {
+    "partition": " (is the pool's queue a Slurm partition? see `sinfo`)",
+    "config": " (no node in the partition has that many GPUs/CPUs: check the pool's cards and cpu_per_gpu)",
+    "account": " (your user has no Slurm account for this partition: ask the admins, or set options.account)",
+    "gres": " (the partition's nodes declare no such GRES: check `sinfo -o %G`)",
+}
+
+
+def _hint_key(text: str) -> str:
+    low = text.lower()
+    if "invalid partition" in low:
+        return "partition"
+    if "requested node configuration is not available" in low:
+        return "config"
+    if "invalid account" in low:
+        return "account"
+    if "invalid generic resource" in low:
+        return "gres"
+    return ""
+
+
+def _refusal_reason(text: str) -> str:
+    m = re.search(r"Batch job submission failed:\s*(.+?)(?:\s*sbatch: error:|$)", text)
+    if m:
+        return m.group(1).strip()
+    errors = re.findall(r"sbatch: error:\s*(.+?)(?=\s*sbatch: error:|$)", text)
+    return "; ".join(e.strip() for e in errors) if errors else text
+
+
+# --- squeue / sacct -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SlurmJob:
+    """One row of squeue or sacct."""
+
+    job_id: str
+    state: JobState
+    raw_state: str
+    reason: str = ""
+    hosts: tuple[str, ...] = ()
+    exit_code: int | None = None
+
+
+def parse_squeue(output: str) -> dict[str, SlurmJob]:
+    """``squeue -h -t all -o "%i|%T|%r|%N"`` -> job id -> row."""
+    jobs = {}
+    for line in output.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) < 4 or not parts[0]:
+            continue
+        job_id, raw, reason, nodes = parts[0], parts[1], parts[2], "|".join(parts[3:])
+        reason = "" if reason in ("None", "(null)") else reason
+        jobs[job_id] = SlurmJob(job_id, job_state(raw), raw, reason, tuple(expand_hostlist(nodes)))
+    return jobs
+
+
+def squeue_no_such_job(output: str) -> bool:
+    """squeue asked for one job id Slurm has forgotten exits 1 with this; it means "not in the queue"."""
+    return "invalid job id" in output.lower()
+
+
+def parse_sacct(output: str) -> dict[str, SlurmJob]:
+    """``sacct -n -P -X -o JobIDRaw,State,ExitCode,Reason,NodeList`` -> job id -> row (the last record wins:
+    a requeued job has one per attempt)."""
+    jobs = {}
+    for line in output.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) < 5 or not parts[0] or "." in parts[0]:
+            continue  # a step row (123.batch) when -X was not honoured
+        job_id, raw, code, reason, nodes = parts[:5]
+        reason = "" if reason in ("None", "(null)") else reason
+        jobs[job_id] = SlurmJob(job_id, job_state(raw), raw.strip(), reason, tuple(expand_hostlist(nodes)),
+                                exit_code(code))
+    return jobs
+
+
+# --- scancel --------------------------------------------------------------------------------------------
+
+def scancel_outcome(output: str) -> str:
+    """``scancel`` exits 0 even when it fails; its stderr says what happened.
+
+    Returns "ok", "finished" (already completing/completed), "unknown" (invalid job id) or "error".
+    """
+    low = output.lower()
+    if "error" not in low:
+        return "ok"
+    if "already completing or completed" in low or "already completed" in low:
+        return "finished"
+    if "invalid job id" in low:
+        return "unknown"
+    return "error"
+
+
+# --- sinfo ----------------------------------------------------------------------------------------------
+
+# Node states in which the node's cards cannot be given to a new job (sinfo StateLong, lower case).
+_UNAVAILABLE = ("down", "drain", "fail", "inval", "maint", "reserved", "future", "unknown", "not_responding",
+                "powered_down", "powering_down", "reboot")
+
+
+def node_available(state: str) -> bool:
+    """sinfo ``StateLong``: ``idle``, ``mixed``, ``allocated`` are; ``down*``, ``drained``, ``draining``
+    are not.
+
+    A trailing ``*`` means the node does not respond; ``~`` (powered off, boots on demand) is available.
+    """
+    s = state.strip().lower()
+    if s.endswith("*"):
+        return False
+    base = s.rstrip("~#!%$@^-+")
+    return not any(base.startswith(word) for word in _UNAVAILABLE)
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    partition: str
+    node: str
+    gpus: int
+    gpus_used: int
+    state: str
+
+    @property
+    def available(self) -> bool:
+        return node_available(self.state)
+
+
+@dataclass
+class PartitionGpus:
+    name: str
+    total: int = 0
+    used: int = 0  # held by jobs of all users, plus every card on a node that cannot take jobs
+    nodes: list[str] = field(default_factory=list)
+
+
+def parse_sinfo_nodes(output: str) -> list[NodeRow]:
+    """``sinfo -h -N -O "PartitionName:|,NodeList:|,Gres:|,GresUsed:|,StateLong:|"`` -> one row per node
+    per partition (a node in two partitions appears twice)."""
+    rows = []
+    for line in output.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) < 5 or not parts[0] or not parts[1]:
+            continue
+        partition, node, gres, used, state = parts[:5]
+        rows.append(NodeRow(partition.rstrip("*"), node, gres_count(gres), gres_count(used), state))
+    return rows
+
+
+def partition_gpus(rows: Iterable[NodeRow]) -> dict[str, PartitionGpus]:
+    """GPUs per partition. Cards on a down/drained node count as used: a job cannot get them now, and the
+    pool's size stays what the site declares (so a run sized for the whole pool waits rather than fails)."""
+    out: dict[str, PartitionGpus] = {}
+    for row in rows:
+        part = out.setdefault(row.partition, PartitionGpus(row.partition))
+        if row.node in part.nodes:
+            continue  # sinfo may list a node twice when it is in two states at once
+        part.nodes.append(row.node)
+        part.total += row.gpus
+        part.used += min(row.gpus, row.gpus_used) if row.available else row.gpus
+    return out
+
+
+def parse_pending_partitions(output: str) -> dict[str, int]:
+    """``squeue -h -t PENDING -o %P`` -> partition -> pending jobs (a job asking for "a,b" counts in both)."""
+    counts: dict[str, int] = {}
+    for line in output.splitlines():
+        for part in line.strip().split(","):
+            if part:
+                counts[part] = counts.get(part, 0) + 1
+    return counts
