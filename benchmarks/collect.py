@@ -11,47 +11,24 @@ import json
 import os
 import random
 import shutil
+import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from xdimo.collect import report
-from xdimo.collect.cache import Cache
-from xdimo.collect.gather import ledger_records
-from xdimo.spec import RunSpec
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: xdimo and tests.collect
+
+from tests.collect.helpers import FakeLedgerRun  # noqa: E402  the ledger fields collect reads
+from xdimo.collect import report  # noqa: E402
+from xdimo.collect.cache import Cache  # noqa: E402
+from xdimo.collect.gather import ledger_records  # noqa: E402
+from xdimo.spec import RunSpec  # noqa: E402
 
 POOLS = (("gpu_6000ada", "NVIDIA RTX 6000 Ada Generation", 364.2), ("gpu_h200", "NVIDIA H200", 989.0),
          ("gpu_pro6000", "NVIDIA RTX PRO 6000 Blackwell Server Edition", 503.8))
 
 
-@dataclass
-class Run:
-    """The ledger fields collect reads (xdimo.ledger.LedgerRun has these and more)."""
-
-    spec: RunSpec
-    log_dir: str
-    cluster: str = "xdimo-jh"
-    state: str = "DONE"
-    job_id: str | None = "1"
-    exit_code: int | None = 0
-    started_at: float | None = 0.0
-    ended_at: float | None = 3600.0
-
-    @property
-    def run_id(self) -> str:
-        return self.spec.run_id
-
-    @property
-    def matrix(self) -> str:
-        return self.spec.matrix
-
-    @property
-    def pool(self) -> str:
-        return self.spec.pool
-
-
-def make_runs(root: Path, n_runs: int, n_lines: int) -> list[Run]:
+def make_runs(root: Path, n_runs: int, n_lines: int) -> list[FakeLedgerRun]:
     rng = random.Random(0)
     runs = []
     for i in range(n_runs):
@@ -79,11 +56,11 @@ def make_runs(root: Path, n_runs: int, n_lines: int) -> list[Run]:
                 "tokens_per_s": round(rate * gpus * 4096, 1), "tflops_per_gpu": 10.0, "mfu": 0.05,
                 "mem_peak_gib": 30.5, "warmup": k < 3, "moe_balance": 0.98}))
         (d / "metrics.jsonl").write_text("\n".join(lines) + "\n")
-        runs.append(Run(spec=spec, log_dir=str(d)))
+        runs.append(FakeLedgerRun(spec=spec, log_dir=str(d)))
     return runs
 
 
-def collect(runs: list[Run], root: Path, cache: Cache) -> tuple[float, int]:
+def collect(runs: list[FakeLedgerRun], root: Path, cache: Cache) -> tuple[float, int]:
     start = time.perf_counter()
     records = ledger_records(runs, root, cache)
     text = report.render(report.build_tables(records, "all"), records, "md")

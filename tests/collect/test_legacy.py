@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from xdimo.collect import legacy
-from xdimo.collect.summary import parse_summary
+from xdimo.schedulers.lsf_parse import HostSlots, parse_summary
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -36,15 +36,16 @@ Resource usage summary:
 def test_jh_summary_from_the_users_logs() -> None:
     s = parse_summary((FIX / "jh" / "10061.output").read_text())
     assert s is not None
-    assert (s.job_id, s.queue, s.hosts, s.state, s.exit_code) == ("10061", "gpu_6000ada", [("gpu13", 64)], "DONE", 0)
+    assert (s.job_id, s.queue, s.hosts, s.state, s.exit_code) == \
+        ("10061", "gpu_6000ada", (HostSlots("gpu13", 64),), "DONE", 0)
     assert s.wall_s == 8 * 60 + 3
-    assert s.max_mem_gib == 57
+    assert s.max_memory_gib == 57
 
 
 def test_lsf_summary_with_continuation_hosts_and_failure() -> None:
     s = parse_summary(LSF)
     assert s is not None
-    assert s.hosts == [("hostA", 8), ("hostB", 8)] and s.slots == 16 and s.queue == "normal"
+    assert s.hosts == (HostSlots("hostA", 8), HostSlots("hostB", 8)) and s.slots == 16 and s.queue == "normal"
     assert s.state == "FAILED" and s.exit_code == 1
     assert s.wall_s == 3601
 

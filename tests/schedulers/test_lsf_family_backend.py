@@ -200,6 +200,14 @@ def test_settle_waits_for_a_summary_that_may_still_come(tmp_path: Path) -> None:
     assert settle_from_logs(tmp_path, "9", None, gone=False, grace_s=60).state is JobState.UNKNOWN
 
 
+def test_a_summary_without_its_verdict_does_not_settle(tmp_path: Path) -> None:
+    out = tmp_path / "9.output"
+    out.write_text("Sender: X <a@b>\nSubject: Job 9: <x> Done\nJob was executed on host(s) <8*h1>, in queue <q>.\n")
+    assert settle_from_logs(tmp_path, "9", None, gone=True, grace_s=60).state is JobState.UNKNOWN
+    (tmp_path / "job.exit").write_text("0\n")
+    assert settle_from_logs(tmp_path, "9", None, gone=True, grace_s=60).state is JobState.DONE  # the marker
+
+
 def test_final_row_without_summary(tmp_path: Path) -> None:
     from xdimo.schedulers.lsf_parse import JobRow
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,29 @@ def test_requeued_job_uses_the_last_summary() -> None:
     second = fixture("jh_summary_done.txt")
     s = P.parse_summary(first + second)
     assert s is not None and s.state is JobState.DONE
+
+
+def test_summary_without_its_verdict_yet_settles_nothing() -> None:
+    """A requeued job's second summary still being written: the first one's verdict must not be used."""
+    head = "Sender: X <a@b>\nSubject: Job 5: <x> Done\nJob was executed on host(s) <8*h1>, in queue <q>, as user <u>.\n"
+    s = P.parse_summary(fixture("jh_summary_exit137.txt") + head)
+    assert s is not None and s.state is None and s.exit_code is None and s.queue == "q" and s.slots == 8
+
+
+def test_a_verdict_line_in_the_jobs_own_output_is_no_summary() -> None:
+    assert P.parse_summary("Successfully completed.\nExited with exit code 1.\n") is None
+    assert [s.state for s in P.parse_summaries(fixture("jh_summary_exit137.txt") + fixture("jh_summary_done.txt"))] \
+        == [JobState.FAILED, JobState.DONE]
+
+
+def test_summary_dict_round_trip() -> None:
+    s = P.parse_summary(fixture("lsf_summary_killed.txt"))
+    assert s is not None and P.JobSummary.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+    as_cached = {"job_id": "7", "queue": "q", "hosts": [["h1", 8], ["h2", 8]], "started_at": 0.0, "ended_at": 60.0,
+                 "exit_code": 1, "state": "FAILED", "max_memory_gib": 2.0}
+    got = P.JobSummary.from_dict(as_cached)
+    assert (got.state, got.slots, got.wall_s, got.max_memory_gib) == (JobState.FAILED, 16, 60.0, 2.0)
+    assert P.JobSummary.from_dict({**as_cached, "state": ""}).state is None
 
 
 @pytest.mark.parametrize(("text", "code"), [("0\n", 0), ("137", 137), ("", None), ("x", None)])

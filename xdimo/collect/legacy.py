@@ -27,7 +27,7 @@ from xdimo.collect import metrics
 from xdimo.collect.facts import enrich, identify_by_params
 from xdimo.collect.parse import downsample
 from xdimo.collect.records import RunRecord
-from xdimo.collect.summary import JobSummary, parse_summary
+from xdimo.schedulers.lsf_parse import JobSummary, parse_summary
 
 LOG_SUFFIXES = (".error", ".err", ".output", ".out", ".log", ".txt")
 PAIR_SUFFIXES = (".error", ".err", ".output", ".out")
@@ -99,9 +99,7 @@ class LogFacts:
         d = dict(d)
         d["intervals"] = [Interval(**i) for i in d.get("intervals") or ()]
         if d.get("summary"):
-            s = dict(d["summary"])
-            s["hosts"] = [(h, n) for h, n in s.get("hosts") or ()]
-            d["summary"] = JobSummary(**s)
+            d["summary"] = JobSummary.from_dict(d["summary"])
         return cls(**d)
 
 
@@ -333,7 +331,8 @@ def to_record(facts: LogFacts, ctx: LegacyContext | None = None) -> RunRecord:
     rec = RunRecord(
         run_id=f"legacy-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}",
         source="legacy", matrix="legacy", pool=queue, gpu_name=ctx.queue_gpu.get(queue, queue),
-        job_id=job, state=summary.state if summary else "", exit_code=summary.exit_code if summary else None,
+        job_id=job, state=summary.state.value if summary and summary.state else "",
+        exit_code=summary.exit_code if summary else None,
         model=model, moe=moe, precision=precision, gpus=gpus,
         nodes=max(1, len(summary.hosts)) if summary and summary.hosts else 1,
         local_batch=local, global_batch=glob, parallel="single" if gpus == 1 else ("ddp" if gpus else ""),

@@ -217,9 +217,11 @@ def settle_from_logs(log_dir: Path, job_id: str, row: P.JobRow | None, gone: boo
     out_file = log_dir / f"{job_id}.output"
     text = _read(out_file)
     summary = P.parse_summary(text) if text else None
-    hosts = tuple(h.host for h in summary.hosts) if summary else (row.hosts if row else ())
-    if summary is not None:
+    # A summary without its verdict line (still being written) settles nothing.
+    if summary is not None and summary.state is not None:
+        hosts = tuple(h.host for h in summary.hosts)
         return JobStatus(summary.state, summary.exit_code, f"summary: {summary.reason}", hosts)
+    hosts = row.hosts if row else ()
     code = P.parse_marker(_read(log_dir / MARKER))
     if code is not None:
         killed = code in P.KILL_EXIT_CODES

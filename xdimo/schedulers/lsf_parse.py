@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any
 
 from xdimo.schedulers.base import JobState
 
@@ -270,17 +271,39 @@ def jobs_o_format(fields: Iterable[str], delimiter: str = "|") -> str:
 
 
 # -- the job summary appended to the -o file ----------------------------------------------------------------
+#
+# One parser for both readers: the JH/LSF backends settle a job that left the queue from it (state, exit
+# code), and collect's legacy path reads the user's old -o files with it (queue, hosts x slots, wall time,
+# memory). Real JH form (the user's job logs)::
+#
+#     Sender: Unischeduler System <user@login01>
+#     Subject: Job 10061: </public/home/.../.jhjobs/1751286766.10061.1.shell> Done
+#     Job was executed on host(s) <64*gpu13>, in queue <gpu_6000ada>, as user <...>.
+#     Started at 2025-06-30 20:32:46
+#     Results reported at 2025-06-30 20:40:49
+#     Successfully completed.
+#
+# LSF writes the same shape with ``Mon Jun 30 20:32:46 2025`` dates, more hosts on continuation lines
+# (``                <8*hostB>``), ``TERM_OWNER: ...`` lines for kills, and the job's own output after
+# ``The output (if any) follows:``.
 
-SUMMARY_START_RE = re.compile(r"^Sender: ", re.MULTILINE)
-EXEC_ON_RE = re.compile(r"Job was executed on host\(s\) (.*?)in queue <([^>]+)>", re.S)
+# A summary starts at its mail header: Sender + Subject, or either alone (a header cut by a mail filter).
+SUMMARY_START_RE = re.compile(r"^(?:Sender: [^\n]*\n)?Subject:\s*Job\b|^Sender: ", re.MULTILINE)
+SUBJECT_RE = re.compile(r"^Subject:\s*Job\s*<?(\d+)(?:\[\d+\])?>?\s*:", re.MULTILINE)
+EXEC_ON_RE = re.compile(r"^Job was executed on host\(s\)(.*)$", re.MULTILINE)
+IN_QUEUE_RE = re.compile(r"in queue <([^>]+)>")
 HOSTS_IN_RE = re.compile(r"<([^<>]+)>")
-EXIT_CODE_RE = re.compile(r"Exited with exit code (\d+)\.")
-SIGNAL_RE = re.compile(r"Exited with signal termination: ([\w ]+?)\.?$", re.MULTILINE)
-TERM_RE = re.compile(r"^(TERM_[A-Z_]+): (.*)$", re.MULTILINE)
-STARTED_RE = re.compile(r"^Started at (.+)$", re.MULTILINE)
-REPORTED_RE = re.compile(r"^Results reported at (.+)$", re.MULTILINE)
+CONT_HOSTS_RE = re.compile(r"^(?:[ \t]+<[^<>]+>)+[ \t]*$")
+# Verdict lines sit at the start of a line: the echoed script ("Your job looked like:") may quote them.
+DONE_RE = re.compile(r"^[ \t]*Successfully completed\.", re.MULTILINE)
+EXIT_CODE_RE = re.compile(r"^[ \t]*Exited with exit code (\d+)\b", re.MULTILINE)
+SIGNAL_RE = re.compile(r"^[ \t]*Exited with signal termination: ([\w ]+?)\.?[ \t]*$", re.MULTILINE)
+TERM_RE = re.compile(r"^[ \t]*(TERM_[A-Z_]+)\b:?[ \t]*(.*)$", re.MULTILINE)
+STARTED_RE = re.compile(r"^Started at (.+?)\s*$", re.MULTILINE)
+ENDED_RE = re.compile(r"^(?:Results reported at|Terminated at) (.+?)\s*$", re.MULTILINE)
 CPU_TIME_RE = re.compile(r"CPU time\s*:\s*([\d.]+)\s*sec")
-MAX_MEM_RE = re.compile(r"Max Memory\s*:\s*([\d.]+)\s*([KMGT]?B)", re.IGNORECASE)
+MAX_MEM_RE = re.compile(r"Max Memory\s*:\s*([\d.]+)\s*([KMGT]?B)\b", re.IGNORECASE)
+OUTPUT_FOLLOWS = "The output (if any) follows:"
 SIGNALS = {"hangup": 1, "interrupt": 2, "quit": 3, "killed": 9, "terminated": 15, "kill": 9, "term": 15}
 # Exit codes 128+N of the signals a scheduler's kill sequence sends (SIGINT, then SIGTERM): a job that died
 # of one of these was stopped on request. SIGKILL (137) is also the OOM killer's and a memory limit's
@@ -288,15 +311,19 @@ SIGNALS = {"hangup": 1, "interrupt": 2, "quit": 3, "killed": 9, "terminated": 15
 KILL_EXIT_CODES = frozenset({130, 143})
 KILLED_TERMS = frozenset({"TERM_OWNER", "TERM_ADMIN", "TERM_FORCE_OWNER", "TERM_FORCE_ADMIN",
                           "TERM_REQUEUE_OWNER", "TERM_REQUEUE_ADMIN"})
+MEM_GIB = {"B": 1 / 2**30, "KB": 1 / 2**20, "MB": 1 / 2**10, "GB": 1.0, "TB": 2**10}
+TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%a %b %d %H:%M:%S %Y", "%a %b %d %H:%M:%S %Z %Y", "%b %d %H:%M:%S %Y",
+                "%Y/%m/%d %H:%M:%S")
 
 
 @dataclass(frozen=True)
 class JobSummary:
-    state: JobState
-    exit_code: int | None
+    state: JobState | None = None  # None: no verdict line (yet): the summary settles nothing
+    exit_code: int | None = None
     job_id: str = ""
-    hosts: tuple[HostSlots, ...] = ()
+    hosts: tuple[HostSlots, ...] = ()  # in the order given, repeated hosts merged
     queue: str = ""
+    # The cluster's naive local times read as UTC: only differences are meaningful (and no DST jump).
     started_at: float | None = None
     ended_at: float | None = None
     cpu_time_s: float | None = None
@@ -304,57 +331,89 @@ class JobSummary:
     term: str = ""  # LSF's TERM_* reason, when given
     reason: str = ""
 
+    @property
+    def slots(self) -> int:
+        return sum(h.slots for h in self.hosts)
+
+    @property
+    def wall_s(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return max(0.0, self.ended_at - self.started_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobSummary:
+        """Back from ``to_dict`` (collect's cache, where JSON turned the host pairs into lists)."""
+        d["state"] = JobState(d["state"]) if d.get("state") else None
+        d["hosts"] = tuple(HostSlots(**h) if isinstance(h, dict) else HostSlots(*h) for h in d.get("hosts") or ())
+        return cls(**{k: v for k, v in d.items() if k in SUMMARY_FIELDS})
+
+
+SUMMARY_FIELDS = frozenset(f.name for f in fields(JobSummary))
+
+
+def parse_summaries(text: str) -> list[JobSummary]:
+    """Every summary in ``text`` (a requeued job has several), oldest first."""
+    starts = [m.start() for m in SUMMARY_START_RE.finditer(text)]
+    return [_parse_one(text[begin:end]) for begin, end in zip(starts, [*starts[1:], len(text)], strict=False)]
+
 
 def parse_summary(text: str) -> JobSummary | None:
-    """The LAST summary block in a job's -o file (a requeued job has several); None if there is none."""
-    starts = [m.start() for m in SUMMARY_START_RE.finditer(text)]
-    block = text[starts[-1]:] if starts else text
+    """The LAST summary in a job's -o file (a requeued job has several); None if there is none.
+
+    Its ``state`` is None while it has no verdict line: only a summary with a state settles a job."""
+    found = parse_summaries(text)
+    return found[-1] if found else None
+
+
+def _parse_one(block: str) -> JobSummary:
     # LSF puts its report first and the job's own output after this line: never read the output as report.
-    block = block.split("The output (if any) follows:")[0]
-    done = "Successfully completed." in block
-    code_m = EXIT_CODE_RE.search(block)
-    sig_m = SIGNAL_RE.search(block)
-    if not (done or code_m or sig_m):
-        return None
+    block = block.split(OUTPUT_FOLLOWS)[0]
+    subject = SUBJECT_RE.search(block)
+    exec_m = EXEC_ON_RE.search(block)
+    queue = IN_QUEUE_RE.search(block, exec_m.start()) if exec_m else None
+    ended = [t for m in ENDED_RE.finditer(block) if (t := _parse_time(m.group(1))) is not None]
     term_m = TERM_RE.search(block)
     term = term_m.group(1) if term_m else ""
-    state, code, reason = _judge(done, code_m, sig_m, term, term_m.group(2).strip() if term_m else "")
-    exec_m = EXEC_ON_RE.search(block)
-    subj = re.search(r"Subject: Job (\d+)", block)
+    state, code, reason = _judge(block, term, term_m.group(2).strip() if term_m else "")
     return JobSummary(
-        state=state, exit_code=code, job_id=subj.group(1) if subj else "",
-        hosts=_summary_hosts(block, exec_m),
-        queue=exec_m.group(2) if exec_m else "",
-        started_at=_time(STARTED_RE, block), ended_at=_time(REPORTED_RE, block),
+        state=state, exit_code=code, job_id=subject.group(1) if subject else "",
+        hosts=_summary_hosts(block, exec_m), queue=queue.group(1) if queue else "",
+        started_at=_time(STARTED_RE, block), ended_at=max(ended) if ended else None,
         cpu_time_s=_float(CPU_TIME_RE, block), max_memory_gib=_memory_gib(block), term=term, reason=reason,
     )
 
 
-CONT_HOSTS_RE = re.compile(r"\A(?:[ \t]+<[^<>]+>)+[ \t]*(?:\n|\Z)")
-
-
 def _summary_hosts(block: str, exec_m: re.Match | None) -> tuple[HostSlots, ...]:
-    """Hosts before ``in queue``, plus LSF's continuation lines that hold only ``<4*hostC>`` tokens."""
+    """Hosts before ``in queue`` on the 'executed on' line, plus LSF's continuation lines that hold only
+    ``<4*hostC>`` tokens."""
     if exec_m is None:
         return ()
-    tokens = HOSTS_IN_RE.findall(exec_m.group(1))
-    rest = block[block.find("\n", exec_m.end()) + 1:] if "\n" in block[exec_m.end():] else ""
-    while (m := CONT_HOSTS_RE.match(rest)) is not None:
-        tokens += HOSTS_IN_RE.findall(m.group(0))
-        rest = rest[m.end():]
+    first = re.split(r"\bin queue\b|\bas user\b", exec_m.group(1))[0]
+    tokens = HOSTS_IN_RE.findall(first)
+    for line in block[exec_m.end():].splitlines()[1:]:
+        if not CONT_HOSTS_RE.match(line):
+            break
+        tokens += HOSTS_IN_RE.findall(line)
     return parse_exec_host(" ".join(tokens))
 
 
-def _judge(done: bool, code_m: re.Match | None, sig_m: re.Match | None, term: str,
-           term_text: str) -> tuple[JobState, int | None, str]:
-    if done:
+def _judge(block: str, term: str, term_text: str) -> tuple[JobState | None, int | None, str]:
+    """(state, exit code, why) from the verdict lines; (None, None, "") when the block has none."""
+    if DONE_RE.search(block):
         return JobState.DONE, 0, "Successfully completed."
+    code_m, sig_m = EXIT_CODE_RE.search(block), SIGNAL_RE.search(block)
     if code_m:
-        code = int(code_m.group(1))
-    else:
-        sig = sig_m.group(1).strip().lower() if sig_m else ""
+        code: int | None = int(code_m.group(1))
+    elif sig_m:
+        sig = sig_m.group(1).strip().lower()
         num = int(sig) if sig.isdigit() else SIGNALS.get(sig)
         code = 128 + num if num else None
+    else:
+        return None, None, ""
     why = f"{term}: {term_text}" if term else f"exit code {code}"
     if term in KILLED_TERMS or (code in KILL_EXIT_CODES and not term):
         return JobState.KILLED, code, why
@@ -368,27 +427,23 @@ def _float(rx: re.Pattern, text: str) -> float | None:
 
 def _memory_gib(text: str) -> float | None:
     m = MAX_MEM_RE.search(text)
-    if not m:
-        return None
-    scale = {"B": 1 / 2**30, "KB": 1 / 2**20, "MB": 1 / 2**10, "GB": 1.0, "TB": 2**10}[m.group(2).upper()]
-    return float(m.group(1)) * scale
+    return float(m.group(1)) * MEM_GIB[m.group(2).upper()] if m else None
 
 
-TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%a %b %d %H:%M:%S %Y", "%a %b  %d %H:%M:%S %Y", "%b %d %H:%M:%S %Y")
-
-
-def _time(rx: re.Pattern, text: str) -> float | None:
-    """JH writes ``2025-06-30 20:32:46``, LSF ``Mon Oct 22 09:22:03 2023`` (local time of the cluster)."""
-    m = rx.search(text)
-    if not m:
-        return None
-    raw = re.sub(r"\s+", " ", m.group(1).strip())
+def _parse_time(raw: str) -> float | None:
+    """JH writes ``2025-06-30 20:32:46``, LSF ``Mon Oct 22 09:22:03 2023`` (the cluster's local time)."""
+    raw = " ".join(raw.split())
     for fmt in TIME_FORMATS:
         try:
-            return datetime.strptime(raw, fmt).timestamp()
+            return datetime.strptime(raw, fmt).replace(tzinfo=timezone.utc).timestamp()
         except ValueError:
             continue
     return None
+
+
+def _time(rx: re.Pattern, text: str) -> float | None:
+    m = rx.search(text)
+    return _parse_time(m.group(1)) if m else None
 
 
 def parse_marker(text: str) -> int | None:

@@ -1,0 +1,17 @@
+"""What the JH and LSF end-to-end files share: the scheduler double's harness on the import path, and a fake
+site of the flavour the requesting file names in its module-level ``KIND``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
+import harness  # noqa: E402
+
+
+@pytest.fixture
+def site(request: pytest.FixtureRequest, tmp_path: Path) -> harness.FakeSite:
+    return harness.FakeSite(tmp_path, request.module.KIND)

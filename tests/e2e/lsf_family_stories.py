@@ -1,0 +1,22 @@
+"""The end-to-end stories every LSF-family backend must pass. A test file imports them and sets ``KIND``;
+the ``site`` fixture (conftest.py) builds that flavour's fake site. Not collected on its own (no test_ prefix)."""
+
+from __future__ import annotations
+
+import harness
+
+
+def test_seed_001_batches_kill_vanished_and_collect(site: harness.FakeSite) -> None:
+    harness.story_seed_001(site)
+
+
+def test_pending_limit_refusal_reaches_the_user(site: harness.FakeSite) -> None:
+    harness.story_pending_refusal(site)
+
+
+def test_dry_run_prints_the_users_scripts(site: harness.FakeSite) -> None:
+    harness.story_dry_run(site)
+
+
+def test_multi_node_run_launches_per_node(site: harness.FakeSite) -> None:
+    harness.story_multi_node(site)
