@@ -347,8 +347,8 @@ class JobSummary:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JobSummary:
         """Back from ``to_dict`` (collect's cache, where JSON turned the host pairs into lists)."""
-        d["state"] = JobState(d["state"]) if d.get("state") else None
-        d["hosts"] = tuple(HostSlots(**h) if isinstance(h, dict) else HostSlots(*h) for h in d.get("hosts") or ())
+        d = {**d, "state": JobState(d["state"]) if d.get("state") else None,
+             "hosts": tuple(HostSlots(**h) if isinstance(h, dict) else HostSlots(*h) for h in d.get("hosts") or ())}
         return cls(**{k: v for k, v in d.items() if k in SUMMARY_FIELDS})
 
 
