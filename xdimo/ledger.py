@@ -185,19 +185,21 @@ class Ledger:
             db.execute("INSERT INTO events (run_id, at, state, job_id, note) VALUES (?,?,?,?,?)",
                        (run_id, time.time(), "REFUSED", None, why[:500]))
 
-    def update(self, run_id: str, status: JobStatus) -> bool:
-        """Apply a polled status; returns True when the state changed (and records it in the history)."""
+    def update(self, run_id: str, status: JobStatus, job_id: str | None = None) -> bool:
+        """Apply a polled status; returns True when the state changed (and records it in the history).
+
+        With `job_id`, a status that belongs to an earlier attempt (the run was resubmitted since the poll
+        began) is ignored rather than written over the new attempt."""
         now = time.time()
         with self.transaction() as db:
             row = self._fetch_one(db, "run_id = ?", (run_id,))
-            if row is None:
+            if row is None or (job_id is not None and row.job_id != job_id):
                 return False
             changed = row.state != status.state
             if not changed and row.exit_code == status.exit_code and row.reason == status.reason:
                 return False
-            started = row.started_at
-            if started is None and status.state in (JobState.RUNNING, JobState.DONE, JobState.FAILED):
-                started = now
+            # Only a RUNNING sighting dates the start: a job seen PENDING then DONE has no known start time.
+            started = now if row.started_at is None and status.state == JobState.RUNNING else row.started_at
             ended = now if status.state.terminal and row.ended_at is None else row.ended_at
             db.execute("UPDATE runs SET state = ?, exit_code = ?, reason = ?, started_at = ?, ended_at = ?,"
                        " updated_at = ? WHERE run_id = ?",
@@ -244,12 +246,19 @@ class Ledger:
             args.extend(s.value for s in states)
         return " AND ".join(where), args
 
-    def get(self, ident: str) -> LedgerRun:
-        """A run by run id, scheduler job id, or a unique run id prefix."""
+    def get(self, ident: str, cluster: str | None = None) -> LedgerRun:
+        """A run by run id, scheduler job id (of `cluster`, if given), or a unique run id prefix."""
         db = self.db
-        run = self._fetch_one(db, "run_id = ?", (ident,)) or self._fetch_one(db, "job_id = ?", (ident,))
+        run = self._fetch_one(db, "run_id = ?", (ident,))
         if run:
             return run
+        where, args = ("job_id = ? AND cluster = ?", (ident, cluster)) if cluster else ("job_id = ?", (ident,))
+        rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM runs WHERE {where}", args).fetchall()
+        if len(rows) > 1:
+            clusters = ", ".join(sorted({r[COLUMNS.index("cluster")] for r in rows}))
+            raise NotFoundError(f"job {ident} is known on clusters {clusters}: give --cluster, or the run id")
+        if rows:
+            return LedgerRun.from_row(rows[0])
         rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM runs WHERE run_id LIKE ? ESCAPE '\\' LIMIT 2",
                           (ident.replace("%", r"\%").replace("_", r"\_") + "%",)).fetchall()
         if len(rows) == 1:

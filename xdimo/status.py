@@ -1,14 +1,23 @@
-"""Refresh the ledger from the schedulers: ONE poll per cluster for all of its active runs."""
+"""Refresh the ledger from the schedulers: ONE poll per cluster for all of its active runs.
+
+A cluster whose scheduler fails this time is reported, not fatal: the other clusters are still polled and
+the ledger keeps the failing cluster's last known states.
+"""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from xdimo.errors import XdimoError
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, Scheduler
 from xdimo.workspace import Workspace
+
+# A SUBMITTING row older than this lost its submitter mid-hand-over (crash, kill -9): look for the job by name.
+SUBMIT_GRACE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -19,20 +28,53 @@ class Change:
     new: JobState
 
 
-def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None) -> list[Change]:
-    """Poll every cluster that has active runs once; write what changed; return the changes."""
+@dataclass
+class Refresh:
+    changes: list[Change] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # one line per cluster that could not be polled
+
+
+def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None) -> Refresh:
+    """Poll every cluster that has active runs once; write what changed; return changes and failures."""
     runs = ledger.runs() if runs is None else runs
     by_cluster: dict[str, list[LedgerRun]] = defaultdict(list)
     for run in runs:
-        if run.state.active and run.job_id:
+        if run.state.active:
             by_cluster[run.cluster].append(run)
-    changes = []
+    out = Refresh()
     for cluster_name, active in by_cluster.items():
-        scheduler = get_scheduler(ws.load_cluster(cluster_name), ws.root)
-        jobs = [LedgerJob(r.run_id, r.job_id or "", r.log_dir, r.pool, r.gpus) for r in active]
-        statuses = scheduler.poll(jobs)
-        for run in active:
-            status = statuses.get(run.job_id or "")
-            if status is not None and ledger.update(run.run_id, status):
-                changes.append(Change(run.run_id, run.job_id or "", run.state, status.state))
+        try:
+            scheduler = get_scheduler(ws.load_cluster(cluster_name), ws.root)
+            reconcile_submitting(ledger, scheduler, [r for r in active if not r.job_id])
+            polled = [ledger.get(r.run_id) for r in active]
+            out.changes += poll_cluster(ledger, scheduler, [r for r in polled if r.job_id])
+        except XdimoError as exc:
+            out.failures.append(f"cluster {cluster_name}: {exc}")
+    return out
+
+
+def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) -> list[Change]:
+    if not active:
+        return []
+    jobs = [LedgerJob(r.run_id, r.job_id or "", r.log_dir, r.pool, r.gpus) for r in active]
+    statuses = scheduler.poll(jobs)
+    changes = []
+    for run in active:
+        status = statuses.get(run.job_id or "")
+        if status is not None and ledger.update(run.run_id, status, job_id=run.job_id):
+            changes.append(Change(run.run_id, run.job_id or "", run.state, status.state))
     return changes
+
+
+def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[LedgerRun]) -> None:
+    """Runs whose submitter died between the scheduler's answer and the ledger's write: find the job by its
+    name (the run id) where the backend can; a backend that cannot leaves the row visible as SUBMITTING."""
+    find = getattr(scheduler, "find", None)
+    for run in stuck:
+        if find is None or time.time() - run.updated_at < SUBMIT_GRACE_S:
+            continue
+        job_id = find(run.run_id)
+        if job_id:
+            ledger.record_submitted(run.run_id, job_id)
+        else:
+            ledger.update(run.run_id, JobStatus(JobState.LOST, None, "never reached the scheduler"))

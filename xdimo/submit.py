@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xdimo.config import Cluster
-from xdimo.errors import PendingLimitError, SubmitRefused
+from xdimo.errors import PendingLimitError, SubmitRefused, XdimoError
 from xdimo.plan import Batch, Matrix, choose_batch
 from xdimo.render import render_script
 from xdimo.schedulers import get_scheduler
@@ -56,22 +56,32 @@ class SubmitResult:
         }
 
 
+DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextmanager
-def sigint_deferred() -> Iterator[None]:
-    """Hold Ctrl-C until the block ends (one job handed over and recorded), then deliver it."""
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP (an ssh drop) until one job is handed over and recorded, then act."""
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in DEFERRED_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if caught:
-            raise KeyboardInterrupt
+            if caught[0] == signal.SIGINT:
+                raise KeyboardInterrupt
+            signal.raise_signal(caught[0])
 
 
 def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: bool = False,
-                again: bool = False, scheduler: Scheduler | None = None) -> SubmitResult:
-    """One batch: what starts now on free cards, plus what may wait under max_pending."""
+                again: bool = False, scheduler: Scheduler | None = None,
+                submitted_here: set[str] | None = None) -> SubmitResult:
+    """One batch: what starts now on free cards, plus what may wait under max_pending.
+
+    `again` resubmits runs that have ended, except those in `submitted_here` (this session's own)."""
+    submitted_here = submitted_here or set()
     scheduler = scheduler or get_scheduler(cluster, ws.root)
     ledger = ws.ledger
     result = SubmitResult()
@@ -83,7 +93,7 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
         todo = []
         for spec in matrix.runs:
             old = known.get(spec.run_id)
-            if old is None or (again and old.state.terminal):
+            if old is None or (again and old.state.terminal and spec.run_id not in submitted_here):
                 todo.append(spec)
             else:
                 result.already.append(spec.run_id)
@@ -108,7 +118,7 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
 def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSpec, script: str) -> str:
     """Intent, then the scheduler's command, then the job id: each step its own transaction."""
     ledger = ws.ledger
-    with sigint_deferred():
+    with signals_deferred():
         previous = ledger.record_intent(spec, cluster.name, script, str(ws.log_dir(spec.run_id)))
         # Only a definite refusal undoes the intent. Any other failure leaves the SUBMITTING row: we cannot
         # know whether the scheduler took the job, so `status` shows it and it is never submitted twice.
@@ -117,7 +127,10 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
         except SubmitRefused as exc:
             ledger.record_refused(spec.run_id, previous, str(exc))
             raise
-        ledger.record_submitted(spec.run_id, job_id)
+        try:
+            ledger.record_submitted(spec.run_id, job_id)
+        except XdimoError as exc:  # the job exists: never lose its id, even if the ledger is unwritable now
+            raise XdimoError(f"job {job_id} ({spec.run_id}) was submitted but not recorded: {exc}") from None
     return job_id
 
 
@@ -125,15 +138,13 @@ def submit_all(ws: Workspace, cluster: Cluster, matrix: Matrix, *, again: bool =
                poll_s: float = 20.0, progress: Callable[[SubmitResult, int], None] | None = None) -> int:
     """Keep submitting batches until every run is submitted, never past max_pending. Returns jobs submitted."""
     scheduler = get_scheduler(cluster, ws.root)
-    total = 0
-    first = True
+    mine: set[str] = set()
     while True:
-        result = submit_once(ws, cluster, matrix, again=again and first, scheduler=scheduler)
-        first = False
-        total += len(result.submitted)
+        result = submit_once(ws, cluster, matrix, again=again, scheduler=scheduler, submitted_here=mine)
+        mine.update(s.spec.run_id for s in result.submitted)
         left = len(result.batch.held) + (1 if result.refused else 0)
         if progress:
             progress(result, left)
         if not result.batch.held and not result.refused:
-            return total
+            return len(mine)
         time.sleep(poll_s)

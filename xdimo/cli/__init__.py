@@ -63,8 +63,13 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="xdimo-jobs", standalone_mode=False)
     except XdimoError as exc:
         fail(str(exc), 2)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:  # click turns Ctrl-C into Abort
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            fail("interrupted; the ledger is consistent (`submit --batch next` carries on)", 130)
         fail("aborted", 130)
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `xdimo-jobs` (or a group): show the help
+        click.echo(exc.ctx.get_help() if exc.ctx else "try xdimo-jobs --help")
+        sys.exit(0)
     except click.ClickException as exc:
         fail(exc.format_message(), exc.exit_code)
     except click.exceptions.Exit as exc:

@@ -36,6 +36,9 @@ def demo(app: App, matrix_arg: str, plots_dir: str, timeout: float) -> None:
       xdimo-jobs demo --plots /tmp/plots --json
     """
     ctx = click.get_current_context()
+    if app.cluster_name not in (None, "local"):
+        raise XdimoError(f"the demo runs on this machine (cluster local), not on {app.cluster_name}: "
+                         f"try `xdimo-jobs --cluster {app.cluster_name} plan demo`")
     ws = app.ws
     cluster = ws.load_cluster("local")
     m = load_matrix(ws.matrix_path(matrix_arg))
@@ -57,13 +60,14 @@ def run_one(app: App, m: Matrix, spec: RunSpec, timeout: float) -> None:
     if result.refused:
         raise XdimoError(f"the local cluster refused {spec.run_id}: {result.refused}")
     if not result.submitted:
-        raise XdimoError(f"{spec.run_id} is still active from an earlier demo; `xdimo-jobs kill --all` first")
+        busy = [r.run_id for r in ws.ledger.runs(cluster="local") if r.state.active]
+        raise XdimoError(f"{spec.run_id} could not start: this machine's slots are held by {', '.join(busy)}; "
+                         "wait for them (`xdimo-jobs status --watch`) or `xdimo-jobs kill --all`")
     job = result.submitted[0].job_id
     label = f"{spec.model_name} on {spec.gpus} process(es) (run {spec.run_id}, job {job})"
     deadline = time.time() + timeout
     while True:
-        (run,) = [r for r in ws.ledger.runs(matrix=m.name) if r.run_id == spec.run_id]
-        refresh(ws, ws.ledger, [run])
+        refresh(ws, ws.ledger, [ws.ledger.get(spec.run_id)])
         run = ws.ledger.get(spec.run_id)
         if not run.state.active:
             break

@@ -6,7 +6,9 @@ import click
 
 from xdimo.cli.common import App, verb
 from xdimo.errors import XdimoError
+from xdimo.ledger import LedgerRun
 from xdimo.schedulers import get_scheduler
+from xdimo.schedulers.base import JobState, JobStatus
 from xdimo.status import refresh
 
 
@@ -18,26 +20,41 @@ from xdimo.status import refresh
 def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -> None:
     """Kill runs by run id (or a unique prefix) or scheduler job id.
 
+    A run still SUBMITTING (its submitter died before the scheduler's answer was recorded) has no job id to
+    kill: it is marked LOST so it can be resubmitted; check the queue for a job named after the run id.
+
     \b
     Examples:
       xdimo-jobs kill 10061                     # a scheduler job id
       xdimo-jobs kill demo-1a2b3c4d             # a run id
+      xdimo-jobs --cluster xdimo-jh kill 10061  # a job id two clusters share
       xdimo-jobs kill --all --matrix hw-4gpu
     """
     ledger = app.ws.ledger
     if bool(ids) == everything:
         raise XdimoError("give run/job ids or --all (not both, not neither)")
     runs = ([r for r in ledger.runs(cluster=app.cluster_name, matrix=matrix) if r.state.active] if everything
-            else [ledger.get(i) for i in ids])  # every id is checked before anything is killed
-    killed = []
+            else [ledger.get(i, cluster=app.cluster_name) for i in ids])  # every id checked before any kill
+    killed, ended, failed = [], [], []
     for run in runs:
-        if not run.state.active or not run.job_id:
-            continue
-        get_scheduler(app.ws.load_cluster(run.cluster), app.ws.root).kill(run.job_id)
-        killed.append(run)
+        if not run.state.active:
+            ended.append(run.run_id)
+        elif not run.job_id:
+            ledger.update(run.run_id, JobStatus(JobState.LOST, None, "kill: no job id was ever recorded"))
+            ended.append(run.run_id)
+        else:
+            try:
+                get_scheduler(app.ws.load_cluster(run.cluster), app.ws.root).kill(run.job_id)
+                killed.append(run)
+            except XdimoError as exc:  # go on with the others; say which failed at the end
+                failed.append(f"{run.run_id} (job {run.job_id}): {exc}")
     refresh(app.ws, ledger, killed)
-    data = [{"run_id": r.run_id, "job_id": r.job_id, "cluster": r.cluster} for r in killed]
-    skipped = [r.run_id for r in runs if r not in killed]
-    text = "\n".join([f"kill sent to job {r.job_id} ({r.run_id}) on {r.cluster}" for r in killed]
-                     + [f"{rid}: already ended, nothing to kill" for rid in skipped]) or "no active runs"
-    app.emit({"killed": data, "skipped": skipped}, text)
+    app.emit({"killed": [describe(r) for r in killed], "skipped": ended, "failed": failed},
+             lambda: "\n".join([f"kill sent to job {r.job_id} ({r.run_id}) on {r.cluster}" for r in killed]
+                               + [f"{rid}: not running, nothing to kill" for rid in ended]) or "no active runs")
+    if failed:
+        raise XdimoError("could not kill " + "; ".join(failed))
+
+
+def describe(run: LedgerRun) -> dict[str, str | None]:
+    return {"run_id": run.run_id, "job_id": run.job_id, "cluster": run.cluster}

@@ -34,7 +34,7 @@ def logs(app: App, ident: str, follow: bool, err: bool) -> None:
       xdimo-jobs logs demo-1a2b -f
     """
     ledger = app.ws.ledger
-    run = ledger.get(ident)
+    run = ledger.get(ident, cluster=app.cluster_name)
     files = [p for p in log_files(Path(run.log_dir), run.job_id) if err or p.suffix != ".error"]
     if app.json:
         app.emit({"run_id": run.run_id, "job_id": run.job_id, "state": run.state.value,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import click
 
 from xdimo.cli.common import App, progress, table, verb
+from xdimo.errors import XdimoError
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.schedulers.backoff import PollBackoff
 from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES
@@ -43,10 +44,9 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
     def live() -> list[LedgerRun]:
         return ledger.runs(cluster=app.cluster_name, matrix=matrix, states=ACTIVE_STATES)
 
-    runs = live()
-    refresh(app.ws, ledger, runs)
+    failures = refresh(app.ws, ledger, live()).failures
     if watch:
-        watch_until_ended(app, ledger, live, interval)
+        failures = watch_until_ended(app, ledger, live, interval)
 
     def shown() -> list[LedgerRun]:
         if active:
@@ -58,18 +58,28 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
 
     counts = ledger.count_by_state(cluster=app.cluster_name, matrix=matrix)
     app.emit(lambda: [r.to_dict() for r in shown()], lambda: render(shown(), counts))
+    if failures:  # the table shows the last known states; the exit code says they may be stale
+        raise XdimoError("could not poll " + "; ".join(failures))
 
 
-def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRun]], interval: float | None) -> None:
+def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRun]],
+                      interval: float | None) -> list[str]:
+    """Poll until nothing is active; a scheduler that fails is reported and asked again next time."""
     runs = live()
+    failures: list[str] = []
     backoff = PollBackoff() if interval is None and any(r.cluster != "local" for r in runs) else None
     while runs:
         wait = backoff.next_delay({r.run_id: r.state for r in runs}) if backoff else (interval or 2.0)
         progress(f"{len(runs)} run(s) still active; next poll in {wait:.0f} s")
         time.sleep(wait)
-        for change in refresh(app.ws, ledger, runs):
+        result = refresh(app.ws, ledger, live())
+        for change in result.changes:
             progress(f"{change.run_id} (job {change.job_id}): {change.old.value} -> {change.new.value}")
+        failures = result.failures
+        for line in failures:
+            progress(f"warning: could not poll {line}; trying again")
         runs = live()
+    return failures
 
 
 def render(runs: list[LedgerRun], counts: dict[str, int]) -> str:

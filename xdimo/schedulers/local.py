@@ -38,6 +38,9 @@ class LocalJob:
     state: str = JobState.PENDING.value
     submitted_at: float = field(default_factory=time.time)
     runner_pid: int | None = None
+    runner_start: int | None = None  # the pid's start time: a reused pid is not our runner
+    child_pid: int | None = None  # the job script's process group (its own session)
+    child_start: int | None = None
     cards: list[int] = field(default_factory=list)
     exit_code: int | None = None
     kill_requested: bool = False
@@ -92,21 +95,31 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def alive(pid: int | None) -> bool:
+def start_time(pid: int | None) -> int | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22); None if it is gone or a
+    zombie (exited, not yet reaped: not alive for our purpose)."""
     if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped by its parent) is not alive for our purpose.
+        return None
     try:
         with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+            fields_after_name = handle.read().rsplit(")", 1)[1].split()
     except OSError:
-        return True
+        return None
+    return None if fields_after_name[0] == "Z" else int(fields_after_name[19])
+
+
+def alive(pid: int | None, started: int | None = None) -> bool:
+    """Is this our process still running? With `started`, a pid the kernel reused for another is not."""
+    now = start_time(pid)
+    return now is not None and (started is None or now == started)
+
+
+def runner_alive(job: LocalJob) -> bool:
+    return alive(job.runner_pid, job.runner_start)
+
+
+def child_alive(job: LocalJob) -> bool:
+    return alive(job.child_pid, job.child_start)
 
 
 class LocalScheduler:
@@ -149,7 +162,7 @@ class LocalScheduler:
             except OSError as exc:
                 (st.jobs_dir / f"{job_id}.json").unlink(missing_ok=True)
                 raise SchedulerError(f"cannot start the local runner: {exc}") from None
-            job.runner_pid = proc.pid
+            job.runner_pid, job.runner_start = proc.pid, start_time(proc.pid)
             st.save(job)
         return job_id
 
@@ -163,16 +176,27 @@ class LocalScheduler:
                     out[lj.job_id] = settle_from_marker(Path(lj.log_dir))
                     continue
                 state = JobState(job.state)
-                if not state.terminal and not alive(job.runner_pid):
-                    # The runner died without recording an end (machine reboot, SIGKILL).
-                    status = settle_from_marker(Path(job.log_dir))
-                    job.state, job.exit_code = status.state.value, status.exit_code
-                    st.save(job)
-                    out[lj.job_id] = status
-                    continue
+                if not state.terminal and not runner_alive(job):
+                    state = self._settle_orphan(st, job)
                 reason = "waiting for cards" if state == JobState.PENDING else ""
+                if state == JobState.RUNNING and not runner_alive(job):
+                    reason = "runner gone; the job itself still runs"
                 out[lj.job_id] = JobStatus(state, job.exit_code, reason)
         return out
+
+    @staticmethod
+    def _settle_orphan(st: LocalState, job: LocalJob) -> JobState:
+        """The runner died without recording an end (SIGKILL, reboot). A job still running keeps its cards;
+        otherwise a requested kill, or the script's exit marker, decides."""
+        if child_alive(job):
+            return JobState(job.state)
+        if job.kill_requested:
+            job.state = JobState.KILLED.value
+        else:
+            status = settle_from_marker(Path(job.log_dir))
+            job.state, job.exit_code = status.state.value, status.exit_code
+        st.save(job)
+        return JobState(job.state)
 
     def kill(self, job_id: str) -> None:
         with self.state.locked() as st:
@@ -181,10 +205,17 @@ class LocalScheduler:
                 return
             job.kill_requested = True
             st.save(job)
-            pid = job.runner_pid
-        if pid and alive(pid):
+        # The runner forwards the signal to the job and records KILLED; without a runner, signal the job.
+        target = job.runner_pid if runner_alive(job) else (job.child_pid if child_alive(job) else None)
+        if target:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)  # the runner leads its own process group
+                os.killpg(target, signal.SIGTERM)  # each leads its own process group
+
+    def find(self, run_id: str) -> str | None:
+        """The newest local job of a run: reconciles a run whose submitter died before recording the id."""
+        with self.state.locked() as st:
+            ids = [j.job_id for j in st.all() if j.run_id == run_id]
+        return ids[-1] if ids else None
 
 
 def runner_env() -> dict[str, str]:

@@ -17,7 +17,7 @@ from types import FrameType
 
 from xdimo.config import Cluster
 from xdimo.schedulers.base import JobState
-from xdimo.schedulers.local import LocalJob, LocalState
+from xdimo.schedulers.local import LocalJob, LocalState, runner_alive, start_time
 
 POLL_S = 0.5
 
@@ -29,9 +29,10 @@ def free_cards(jobs: list[LocalJob], job: LocalJob, cluster_cards: int, taken: i
 
 
 def first_in_line(jobs: list[LocalJob], job: LocalJob) -> bool:
-    """Strict FIFO per pool: an older pending job of the same pool goes first (no starvation)."""
+    """Strict FIFO per pool: an older pending job of the same pool goes first (no starvation); one whose
+    runner has died waits for nothing and holds no one up."""
     older = [j for j in jobs if j.pool == job.pool and j.state == JobState.PENDING.value
-             and int(j.job_id) < int(job.job_id) and not j.kill_requested]
+             and int(j.job_id) < int(job.job_id) and not j.kill_requested and runner_alive(j)]
     return not older
 
 
@@ -80,6 +81,7 @@ def run(root: Path, job_id: str) -> int:
         proc = subprocess.Popen(["bash", started.script], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                 cwd=str(root), env=env, start_new_session=True)
         child["pid"] = proc.pid
+        record_child(state, job_id, proc.pid)
         if killed["flag"]:
             signal_group(proc.pid, signal.SIGTERM)
         code = wait_child(proc, killed)
@@ -107,6 +109,14 @@ def wait_child(proc: subprocess.Popen[bytes], killed: dict[str, bool]) -> int:
 def signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
+
+
+def record_child(state: LocalState, job_id: str, pid: int) -> None:
+    """So `poll` and `kill` can still find the job if this runner dies."""
+    with state.locked() as st:
+        job = st.load(job_id)
+        job.child_pid, job.child_start = pid, start_time(pid)
+        st.save(job)
 
 
 def finish(state: LocalState, job_id: str, end: JobState, code: int | None) -> None:
