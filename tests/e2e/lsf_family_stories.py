@@ -20,3 +20,7 @@ def test_dry_run_prints_the_users_scripts(site: harness.FakeSite) -> None:
 
 def test_multi_node_run_launches_per_node(site: harness.FakeSite) -> None:
     harness.story_multi_node(site)
+
+
+def test_a_submitter_that_died_mid_hand_over_is_reconciled(site: harness.FakeSite) -> None:
+    harness.story_reconcile_submitting(site)

@@ -413,7 +413,7 @@ def new_job(st: State, flavour: str, script: str, opts: dict[str, str], fl: dict
 
 
 def parse_jobs_args(argv: list[str]) -> dict:
-    a: dict = {"all_states": False, "user": None, "o": None, "wide": False, "ids": [], "queue": None}
+    a: dict = {"all_states": False, "user": None, "o": None, "wide": False, "ids": [], "queue": None, "name": None}
     i = 0
     while i < len(argv):
         w = argv[i]
@@ -421,8 +421,8 @@ def parse_jobs_args(argv: list[str]) -> dict:
             a["all_states"] = True
         elif w == "-w":
             a["wide"] = True
-        elif w in ("-u", "-o", "-q") and i + 1 < len(argv):
-            a[{"-u": "user", "-o": "o", "-q": "queue"}[w]] = argv[i + 1]
+        elif w in ("-u", "-o", "-q", "-J") and i + 1 < len(argv):
+            a[{"-u": "user", "-o": "o", "-q": "queue", "-J": "name"}[w]] = argv[i + 1]
             i += 1
         elif re.fullmatch(r"\d+", w):
             a["ids"].append(w)
@@ -452,6 +452,8 @@ def visible_rows(st: State, cfg: dict, a: dict) -> tuple[list[dict], list[str]]:
         every = [j for j in every if j["stat"] not in ("DONE", "EXIT", "ZOMBI")]
     if a["queue"]:
         every = [j for j in every if j["queue"] == a["queue"]]
+    if a["name"]:
+        every = [j for j in every if j["name"] == a["name"]]
     return every, []
 
 

@@ -67,8 +67,8 @@ class FakeSite:
     def finished(self, job_id: str) -> bool:
         return (self.state / "jobs" / f"{job_id}.rc").exists()
 
-    def tool(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(list(argv), capture_output=True, text=True, env=self.env, timeout=60)
+    def tool(self, *argv: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(argv), capture_output=True, text=True, env=self.env, timeout=60, input=input)
 
     # -- the CLI ---------------------------------------------------------------------------------------
 
@@ -216,3 +216,33 @@ def story_multi_node(site: FakeSite) -> None:
         assert "--nnodes=2" in x["argv"] and "--nproc_per_node=8" in x["argv"]
     run = site.runs()[run_id]
     assert (run["state"], run["exit_code"]) == ("DONE", 0)
+
+
+def story_reconcile_submitting(site: FakeSite) -> None:
+    """The CLI died after the scheduler took a job but before the ledger recorded its id: the next status
+    finds the job by its name (the run id); a run the scheduler never saw is marked LOST."""
+    import sqlite3
+
+    sys.path.insert(0, str(REPO))
+    from xdimo.ledger import Ledger
+    from xdimo.spec import RunSpec
+    from xdimo.status import SUBMIT_GRACE_S
+
+    site.hold()
+    taken = RunSpec(matrix="m", pool="gpu_h200", gpus=4)
+    never = RunSpec(matrix="m", pool="gpu_h200", gpus=2)
+    ledger = Ledger(site.ws / "queue" / "ledger.sqlite")
+    script = (f"#!/bin/bash\n#{'JSUB' if site.kind == 'jh' else 'BSUB'} -J {taken.run_id}\n"
+              f"#{'JSUB' if site.kind == 'jh' else 'BSUB'} -q gpu_h200\n#{'JSUB' if site.kind == 'jh' else 'BSUB'} -n 32\n"
+              "sleep 30\n")
+    for spec in (taken, never):
+        ledger.record_intent(spec, site.cluster, script, str(site.ws / "logs" / spec.run_id))
+    out = site.tool("jsub" if site.kind == "jh" else "bsub", input=script)
+    job_id = out.stdout.split("<", 1)[1].split(">", 1)[0]
+    db = sqlite3.connect(ledger.path)
+    db.execute("UPDATE runs SET updated_at = updated_at - ?", (SUBMIT_GRACE_S + 1,))
+    db.commit()
+    runs = site.runs()
+    assert runs[taken.run_id]["job_id"] == job_id and runs[taken.run_id]["state"] in ("PENDING", "RUNNING")
+    assert runs[never.run_id]["state"] == "LOST"
+    site.cli("kill", "--all")

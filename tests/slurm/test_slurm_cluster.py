@@ -153,3 +153,15 @@ def test_submitit_runs_a_python_function_under_the_pool_rules(ws: Path) -> None:
     info = sh("scontrol", "show", "job", "-o", str(job.job_id)).stdout.split()
     assert "Partition=gpu_h200" in info and "NumCPUs=16" in info
     assert any(f.startswith("TRES=") and "gres/gpu=2" in f for f in info), info
+
+
+def test_find_reconciles_a_job_whose_id_was_never_recorded(ws: Path) -> None:
+    """The job name is the run id, so a submitter that died before writing the job id can be reconciled."""
+    w = Workspace.open(str(ws))
+    cluster = load_cluster(ws / "clusters" / "slurm-local.yaml")
+    scheduler = SlurmScheduler(cluster, ws)
+    spec = RunSpec(matrix="find", pool="gpu_6000ada", gpus=1, command="sleeper.py 60")
+    job_id = scheduler.submit(render_script(spec, cluster, w), spec)
+    assert scheduler.find(spec.run_id) == job_id
+    assert scheduler.find("find-00000000") is None
+    scheduler.kill(job_id)

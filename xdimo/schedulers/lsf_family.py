@@ -153,6 +153,12 @@ class LSFFamilyScheduler:
                 out[job.job_id] = self.settle(job, row, gone=definite or job.job_id in answer.not_found)
         return out
 
+    def find(self, run_id: str) -> str | None:
+        """The newest job named `run_id` (job names are run ids): reconciles a run whose submitter died
+        between the scheduler's answer and the ledger's write."""
+        rows = [r for r in self.query_jobs(["-a", "-J", run_id]).rows if r.name == run_id]
+        return max((r.job_id for r in rows), key=_id_key, default=None)
+
     def settle(self, job: LedgerJob, row: P.JobRow | None, gone: bool) -> JobStatus:
         """A job in a final state, or no longer listed: its -o summary, else its marker, else LOST."""
         return settle_from_logs(Path(job.log_dir), job.job_id, row, gone, self.settle_grace_s)
