@@ -232,9 +232,8 @@ def story_reconcile_submitting(site: FakeSite) -> None:
     taken = RunSpec(matrix="m", pool="gpu_h200", gpus=4)
     never = RunSpec(matrix="m", pool="gpu_h200", gpus=2)
     ledger = Ledger(site.ws / "queue" / "ledger.sqlite")
-    script = (f"#!/bin/bash\n#{'JSUB' if site.kind == 'jh' else 'BSUB'} -J {taken.run_id}\n"
-              f"#{'JSUB' if site.kind == 'jh' else 'BSUB'} -q gpu_h200\n#{'JSUB' if site.kind == 'jh' else 'BSUB'} -n 32\n"
-              "sleep 30\n")
+    tag = "#JSUB" if site.kind == "jh" else "#BSUB"
+    script = f"#!/bin/bash\n{tag} -J {taken.run_id}\n{tag} -q gpu_h200\n{tag} -n 32\nsleep 30\n"
     for spec in (taken, never):
         ledger.record_intent(spec, site.cluster, script, str(site.ws / "logs" / spec.run_id))
     out = site.tool("jsub" if site.kind == "jh" else "bsub", input=script)

@@ -51,9 +51,11 @@ def test_block_attends_along_one_axis_only(temporal):
         assert changed[0].all() and not changed[1:].any()
 
 
+@pytest.mark.parametrize("matmul", [False, True])
 @pytest.mark.parametrize("temporal", [False, True])
-def test_attention_matches_latte_rearrange_reference(temporal):
+def test_attention_matches_latte_rearrange_reference(temporal, matmul):
     attn = Attention(32, 4)
+    attn.matmul = matmul
     x = torch.randn(2, 4, 16, 32)
     got = attn(x, temporal)
     # Latte's formulation: rearrange into (groups, seq, d), plain softmax attention, rearrange back.

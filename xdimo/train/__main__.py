@@ -60,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
     a("--workers", type=int, default=None, help="data loader workers (default: 0 synthetic, 4 otherwise)")
     a("--compile", choices=("auto", "on", "off"), default="auto", help="torch.compile the blocks")
     a("--recompute-blocks", type=int, default=0, help="activation checkpointing of the first N blocks (-1 all)")
+    a("--temporal-attention", choices=("sdpa", "matmul"), default="matmul",
+      help="attention kernel of the temporal blocks (16 frames): fused SDPA or explicit matmuls")
     a("--nccl-timeout-s", type=int, default=1800)
     a("--warmup-intervals", type=int, default=2, help="log intervals marked warm-up in metrics.jsonl")
     return p

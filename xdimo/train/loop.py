@@ -70,6 +70,7 @@ class TrainConfig:
     workers: int | None = None  # data loader workers; None: 0 for synthetic data, else 4
     compile: str = "auto"  # auto (on for CUDA) | on | off
     recompute_blocks: int = 0  # activation checkpointing of the first N blocks (-1: all)
+    temporal_attention: str = "matmul"  # matmul (measured faster for 16 frames, benchmarks/RESULTS.md) | sdpa
     nccl_timeout_s: int = 1800
     warmup_intervals: int = 2
     extra: dict[str, str] = field(default_factory=dict)  # unknown --key value flags, kept in run.json
@@ -216,6 +217,8 @@ def build(cfg: TrainConfig, d: Dist) -> tuple[nn.Module, Latte]:
     model = build_model(cfg.model_config(), cfg.clip, capacity_factor=cfg.capacity_factor).to(d.device)
     n = len(model.blocks) if cfg.recompute_blocks < 0 else cfg.recompute_blocks
     model.recompute = set(range(min(n, len(model.blocks))))
+    for block in model.blocks:
+        block.attn.matmul = block.temporal and cfg.temporal_attention == "matmul"
     if _compile_on(cfg, d):
         for block in model.blocks:
             block.compile()

@@ -40,13 +40,20 @@ class Attention(nn.Module):
         self.heads = heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
+        # Plain matmuls instead of SDPA: for the 16-frame temporal axis a fused attention kernel is mostly
+        # padding; explicit matmuls let torch.compile fuse the softmax (chosen by a benchmark, not assumed).
+        self.matmul = False
 
     def forward(self, x: torch.Tensor, temporal: bool) -> torch.Tensor:
         if temporal:  # attend over frames: put them on the sequence axis
             x = x.transpose(1, 2)
         B, G, L, d = x.shape  # G groups (frames or positions) of L tokens
         q, k, v = self.qkv(x).view(B * G, L, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)  # (B*G, heads, L, d_head)
+        if self.matmul:
+            weights = torch.softmax((q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5, dim=-1)
+            out = weights.to(v.dtype) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v)  # (B*G, heads, L, d_head)
         out = out.transpose(1, 2).reshape(B, G, L, d)
         if temporal:
             out = out.transpose(1, 2)
