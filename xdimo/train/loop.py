@@ -379,7 +379,10 @@ def train(cfg: TrainConfig) -> int:
     d = setup_distributed(cfg)
     stop = StopSignal()
     try:
-        return _train(cfg, d, stop)
+        code = _train(cfg, d, stop)
+        if d.world > 1:
+            dist.barrier()  # no rank tears its sockets down while another still talks (gloo aborts)
+        return code
     finally:
         stop.restore()
         if d.world > 1 and dist.is_initialized():
