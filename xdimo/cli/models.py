@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import click
 
+from xdimo.cli.common import App, verb
 from xdimo.errors import ConfigError
 from xdimo.train.flops import train_flops_per_sample
 from xdimo.train.registry import ClipShape, ModelConfig, check_shape, get_model, model_names, param_counts
@@ -70,9 +70,8 @@ def _table(rows: list[ModelRow]) -> str:
               help="MLP variant (repeatable): NEkA or 'dense'. Default: dense, plus 4E2A and 2E1A on /2.")
 @click.option("--frames", default=16, show_default=True, help="Clip frames for the counts.")
 @click.option("--image-size", default=256, show_default=True, help="Clip side in pixels (latents are 1/8).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-def models(names: tuple[str, ...], moes: tuple[str, ...], frames: int, image_size: int,
-           as_json: bool) -> None:
+@verb
+def models(app: App, names: tuple[str, ...], moes: tuple[str, ...], frames: int, image_size: int) -> None:
     """List the reference workload's models: shape, parameters (total and active) and train FLOPs.
 
     Parameters include Latte's fixed sin-cos position/time tables, as Latte counts them. "active" counts
@@ -92,7 +91,4 @@ def models(names: tuple[str, ...], moes: tuple[str, ...], frames: int, image_siz
         rows = registry_rows(list(names) or model_names(), variants, clip)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    if as_json:
-        click.echo(json.dumps([r.__dict__ for r in rows], indent=2))
-    else:
-        click.echo(_table(rows))
+    app.emit(lambda: [asdict(r) for r in rows], lambda: _table(rows))
