@@ -106,3 +106,22 @@ def test_dry_run_prints_scripts_and_changes_nothing(workspace):
     assert "--nproc_per_node=2" in out.stdout and "-m xdimo.train" in out.stdout
     assert "export XDIMO_RUN_ID=study-" in out.stdout and "nothing was submitted" in out.stdout
     assert ledger_rows(workspace) == []
+
+
+def test_collect_of_a_matrix_takes_the_runs_its_file_defines_now(workspace):
+    matrix = write_matrix(workspace, [{"gpus": 1}])
+    assert run_cli(workspace, "submit", matrix).returncode == 0
+    wait_all_ended(workspace)
+    write_matrix(workspace, [{"gpus": 1, "steps": 6}])  # edited: a new spec, so a new run
+    assert run_cli(workspace, "submit", matrix).returncode == 0
+    wait_all_ended(workspace)
+
+    def collected(*extra):
+        out = run_cli(workspace, "collect", "--matrix", "study", "--json", *extra)
+        assert out.returncode == 0, out.stderr
+        return {r["run_id"] for r in json.loads(out.stdout)["runs"]}
+
+    rows = ledger_rows(workspace)
+    newest = max(rows, key=lambda r: r["created_at"])["run_id"]
+    assert collected() == {newest}
+    assert collected("--every-version") == {r["run_id"] for r in rows}

@@ -17,10 +17,13 @@ from xdimo.collect.lang import LANGS
 from xdimo.collect.records import RunRecord
 from xdimo.config import Cluster, load_cluster
 from xdimo.errors import XdimoError
+from xdimo.ledger import LedgerRun
 
 
 @click.command()
-@click.option("--matrix", metavar="NAME", help="Only the runs of this matrix.")
+@click.option("--matrix", metavar="NAME", help="Only the runs of this matrix: those its file defines now (a run "
+              "whose spec was edited since is another run), or every run of that name without the file.")
+@click.option("--every-version", is_flag=True, help="With --matrix: also runs of earlier versions of the file.")
 @click.option("--logs", "logs", multiple=True, metavar="PATH",
               help="Legacy logs (files or folders; repeatable): XDiMo/Latte -e files paired with the -o files "
                    "holding the scheduler's summary by job id. Alone, it collects only these logs.")
@@ -40,8 +43,8 @@ from xdimo.errors import XdimoError
 @click.option("--no-refresh", is_flag=True, help="Do not poll the schedulers first.")
 @click.option("--no-cache", is_flag=True, help="Parse every run again (ignore the per-run cache).")
 @verb
-def collect(app: App, matrix: str | None, logs: tuple[str, ...], which: str, lang: str, fmt: str,
-            out: str | None, plots: str | None, fill: str | None, cost_steps: int,
+def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, ...], which: str, lang: str,
+            fmt: str, out: str | None, plots: str | None, fill: str | None, cost_steps: int,
             legacy_precision: str | None, no_refresh: bool, no_cache: bool) -> None:
     """Print the user's own tables from the runs' metrics (seed 000's table 1 at least).
 
@@ -63,7 +66,7 @@ def collect(app: App, matrix: str | None, logs: tuple[str, ...], which: str, lan
     cache = Cache(None if no_cache else ws.logs_dir / ".collect-cache")
     runs: list[RunRecord] = []
     if not logs or matrix or app.cluster_name:
-        runs += from_ledger(app, matrix, cache, refresh_first=not no_refresh)
+        runs += from_ledger(app, matrix, cache, refresh_first=not no_refresh, every_version=every_version)
     if logs:
         runs += from_logs(ws.clusters_dir, logs, cache, legacy_precision)
     try:
@@ -81,18 +84,23 @@ def collect(app: App, matrix: str | None, logs: tuple[str, ...], which: str, lan
     emit(app, out, fmt, tables, runs, extra)
 
 
-def from_ledger(app: App, matrix: str | None, cache: Cache, refresh_first: bool) -> list[RunRecord]:
+def from_ledger(app: App, matrix: str | None, cache: Cache, refresh_first: bool,
+                every_version: bool = False) -> list[RunRecord]:
     ws = app.ws
     ledger = ws.ledger
-    runs = ledger.runs(cluster=app.cluster_name, matrix=matrix)
-    if refresh_first and any(r.state.active for r in runs):
-        try:
-            from xdimo.status import refresh
+    current = None if every_version or not matrix else current_run_ids(app, matrix)
 
-            refresh(ws, ledger, runs)
-            runs = ledger.runs(cluster=app.cluster_name, matrix=matrix)
-        except XdimoError as exc:  # the table is still worth printing from what the ledger knows
-            note(app, f"warning: could not poll the scheduler ({exc}); states are the ledger's last known")
+    def select() -> list[LedgerRun]:
+        runs = ledger.runs(cluster=app.cluster_name, matrix=matrix)
+        return runs if current is None else [r for r in runs if r.run_id in current]
+
+    runs = select()
+    if refresh_first and any(r.state.active for r in runs):
+        from xdimo.status import refresh
+
+        for failure in refresh(ws, ledger, runs).failures:  # the table is still worth printing
+            note(app, f"warning: could not poll {failure}; states are the ledger's last known")
+        runs = select()
     pool_gpu: dict[tuple[str, str], str] = {}
     for name in sorted({r.cluster for r in runs}):
         try:
@@ -103,6 +111,19 @@ def from_ledger(app: App, matrix: str | None, cache: Cache, refresh_first: bool)
     if matrix and not runs:
         raise XdimoError(f"no runs of matrix {matrix!r} in the ledger {ledger.path}")
     return ledger_records(runs, ws.logs_dir, cache, pool_gpu)
+
+
+def current_run_ids(app: App, matrix: str) -> set[str] | None:
+    """The run ids the matrix file defines now; None when there is no readable file of that name."""
+    from xdimo.plan import load_matrix
+
+    path = app.ws.matrix_path(matrix)
+    if not path.exists():
+        return None
+    try:
+        return {s.run_id for s in load_matrix(path).runs}
+    except XdimoError:
+        return None
 
 
 def workspace_clusters(folder: Path) -> list[Cluster]:
