@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_run ON events(run_id);
 """
 
+KILL_REQUESTED = "KILL_REQUESTED"  # an event, not a state: the run's state comes from the scheduler
+
 COLUMNS = ("run_id", "matrix", "cluster", "pool", "gpus", "spec", "script", "log_dir", "state", "job_id",
            "exit_code", "reason", "attempt", "created_at", "submitted_at", "started_at", "ended_at", "updated_at")
 
@@ -169,9 +171,30 @@ class Ledger:
     def record_submitted(self, run_id: str, job_id: str) -> None:
         now = time.time()
         with self.transaction() as db:
-            db.execute("UPDATE runs SET state = ?, job_id = ?, submitted_at = ?, updated_at = ? WHERE run_id = ?",
+            db.execute("UPDATE runs SET state = ?, job_id = ?, submitted_at = ?, updated_at = ?, started_at = NULL,"
+                       " ended_at = NULL, exit_code = NULL, reason = '' WHERE run_id = ?",
                        (JobState.PENDING.value, job_id, now, now, run_id))
             self._event(db, run_id, JobState.PENDING, job_id, "submitted")
+
+    def record_kill(self, run_id: str, job_id: str) -> None:
+        """`kill` asked the scheduler to stop this job: how it then ends is KILLED, whatever the exit code."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO events (run_id, at, state, job_id, note) VALUES (?,?,?,?,?)",
+                       (run_id, time.time(), KILL_REQUESTED, job_id, "kill requested"))
+
+    def kill_requested(self, run_ids: list[str]) -> set[tuple[str, str]]:
+        """(run id, job id) pairs that `kill` was asked to stop."""
+        if not run_ids:
+            return set()
+        rows = self.db.execute(f"SELECT run_id, job_id FROM events WHERE state = ? AND run_id IN "
+                               f"({', '.join('?' * len(run_ids))})", (KILL_REQUESTED, *run_ids))
+        return {(r, j) for r, j in rows}
+
+    def job_ids(self, run_id: str) -> set[str]:
+        """Every job id this run has had (all attempts)."""
+        rows = self.db.execute("SELECT DISTINCT job_id FROM events WHERE run_id = ? AND job_id IS NOT NULL",
+                               (run_id,))
+        return {r[0] for r in rows}
 
     def record_refused(self, run_id: str, previous: LedgerRun | None, why: str) -> None:
         """The scheduler said no: the run goes back to what it was (or away), so `--batch next` retries it."""

@@ -17,7 +17,8 @@ from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, Scheduler
 from xdimo.workspace import Workspace
 
 # A SUBMITTING row older than this lost its submitter mid-hand-over (crash, kill -9): look for the job by name.
-SUBMIT_GRACE_S = 60.0
+# Longer than any backend's submit command may take (timeout x tries), so a live submitter is never overtaken.
+SUBMIT_GRACE_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,20 @@ def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) 
         return []
     jobs = [LedgerJob(r.run_id, r.job_id or "", r.log_dir, r.pool, r.gpus) for r in active]
     statuses = scheduler.poll(jobs)
+    killed = ledger.kill_requested([r.run_id for r in active])
     changes = []
     for run in active:
         status = statuses.get(run.job_id or "")
+        if status is not None and (run.run_id, run.job_id) in killed and status.state in ENDED_BY_KILL:
+            # Our own kill: a pending job leaves no summary and a slow checkpoint ends in SIGKILL (137);
+            # the scheduler's answer alone would call those FAILED or LOST.
+            status = JobStatus(JobState.KILLED, status.exit_code, "killed by xdimo-jobs kill", status.hosts)
         if status is not None and ledger.update(run.run_id, status, job_id=run.job_id):
             changes.append(Change(run.run_id, run.job_id or "", run.state, status.state))
     return changes
+
+
+ENDED_BY_KILL = (JobState.FAILED, JobState.LOST)
 
 
 def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[LedgerRun]) -> None:
@@ -73,8 +82,9 @@ def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[Ledge
     for run in stuck:
         if find is None or time.time() - run.updated_at < SUBMIT_GRACE_S:
             continue
-        job_id = find(run.run_id)
-        if job_id:
-            ledger.record_submitted(run.run_id, job_id)
+        earlier = ledger.job_ids(run.run_id)  # an earlier attempt's job has the same name: not this one
+        fresh = [job_id for job_id in find(run.run_id) if job_id not in earlier]
+        if fresh:
+            ledger.record_submitted(run.run_id, fresh[-1])
         else:
             ledger.update(run.run_id, JobStatus(JobState.LOST, None, "never reached the scheduler"))

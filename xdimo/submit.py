@@ -17,7 +17,7 @@ from typing import Any
 from xdimo.config import Cluster
 from xdimo.errors import PendingLimitError, SubmitRefused, XdimoError
 from xdimo.plan import Batch, Matrix, choose_batch
-from xdimo.render import render_script
+from xdimo.render import MARKER, render_script
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, Scheduler
 from xdimo.spec import RunSpec
@@ -120,6 +120,8 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
     ledger = ws.ledger
     with signals_deferred():
         previous = ledger.record_intent(spec, cluster.name, script, str(ws.log_dir(spec.run_id)))
+        # An earlier attempt's exit marker must not settle this one (same run, same log folder).
+        (ws.log_dir(spec.run_id) / MARKER).unlink(missing_ok=True)
         # Only a definite refusal undoes the intent. Any other failure leaves the SUBMITTING row: we cannot
         # know whether the scheduler took the job, so `status` shows it and it is never submitted twice.
         try:

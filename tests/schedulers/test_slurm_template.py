@@ -32,7 +32,8 @@ def ws(tmp_path: Path) -> Workspace:
 
 
 def sbatch_options(script: str) -> dict[str, str]:
-    return dict(re.findall(r"^#SBATCH --([\w-]+)=(\S+)$", script, re.MULTILINE))
+    # sbatch reads a double-quoted value as one word, quotes removed (paths may hold spaces)
+    return {k: v.strip('"') for k, v in re.findall(r'^#SBATCH --([\w-]+)=("[^"]*"|\S+)$', script, re.MULTILINE)}
 
 
 @pytest.mark.parametrize(("gpus", "nodes", "per_node", "cpus"), [(1, 1, 1, 8), (4, 1, 4, 32), (8, 2, 4, 32)])

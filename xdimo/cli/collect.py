@@ -77,7 +77,10 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
     if plots:
         from xdimo.collect.plots import write_plots
 
-        extra["plots"] = [str(p) for p in write_plots(runs, Path(plots))]
+        try:
+            extra["plots"] = [str(p) for p in write_plots(runs, Path(plots))]
+        except OSError as exc:
+            raise XdimoError(f"--plots {plots}: cannot write there ({exc.strerror})") from None
         note(app, f"plots: {len(extra['plots'])} PNG file(s) in {plots}")
     if fill:
         extra["fill"] = fill_sheet(app, Path(fill), runs)

@@ -44,6 +44,7 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
             ended.append(run.run_id)
         else:
             try:
+                ledger.record_kill(run.run_id, run.job_id)
                 get_scheduler(app.ws.load_cluster(run.cluster), app.ws.root).kill(run.job_id)
                 killed.append(run)
             except XdimoError as exc:  # go on with the others; say which failed at the end

@@ -273,6 +273,7 @@ def fill_lines(lines: list[str], runs: Sequence[RunRecord]) -> tuple[list[str], 
             cells = split_cells(out[i])
             if not any(is_tbd(c) for c in cells):
                 continue
+            cells += [""] * (len(table.header) - len(cells))  # a short row: its missing cells are empty
             rec = MATCHERS[kind](table, cells, runs)
             if not isinstance(rec, RunRecord):
                 if rec == "ambiguous":

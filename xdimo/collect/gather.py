@@ -15,6 +15,7 @@ from xdimo.collect.cache import Cache, signature
 from xdimo.collect.facts import enrich
 from xdimo.collect.parse import EVAL_JSON, METRICS, RUN_JSON, RunFiles, digest_run_dir, record_from_files
 from xdimo.collect.records import RunRecord
+from xdimo.schedulers.lsf_parse import parse_summary
 from xdimo.spec import RunSpec
 
 
@@ -42,14 +43,32 @@ def base_record(run: LedgerRunLike, gpu_model: str = "") -> RunRecord:
     """What the ledger knows of a run before reading its files: the spec as planned."""
     spec = run.spec
     state = getattr(run.state, "value", run.state)
-    wall = run.ended_at - run.started_at if run.started_at and run.ended_at else None
     return RunRecord(
         run_id=run.run_id, source="ledger", matrix=run.matrix, cluster=run.cluster, pool=run.pool,
         gpu_name=gpu_model, job_id=run.job_id or "", state=str(state or ""), exit_code=run.exit_code,
         model=spec.model, moe=spec.moe, frames=spec.frames, image_size=spec.image_size, precision=spec.precision,
         gpus=spec.gpus, nodes=spec.nodes, local_batch=spec.local_batch, grad_accum=spec.grad_accum,
-        global_batch=spec.global_batch, parallel=spec.parallel, wall_s=wall, label=spec.label,
+        global_batch=spec.global_batch, parallel=spec.parallel, wall_s=None, label=spec.label,
     )
+
+
+SUMMARY_TAIL_BYTES = 16_384  # the scheduler appends its summary at the end of the -o file
+
+
+def summary_wall_s(run_dir: Path, job_id: str | None) -> float | None:
+    """The job's wall time as the scheduler reported it (JH/LSF summary in <job>.output), if there is one.
+    Poll times are not used first: a job that ended hours before the next poll would look hours long."""
+    if not job_id:
+        return None
+    path = run_dir / f"{job_id}.output"
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, path.stat().st_size - SUMMARY_TAIL_BYTES))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    summary = parse_summary(tail)
+    return summary.wall_s if summary else None
 
 
 def run_files(run_dir: Path, cache: Cache) -> RunFiles:
@@ -72,8 +91,11 @@ def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
         if not run_dir.is_absolute():
             run_dir = logs_dir.parent / run_dir
         base = base_record(run, (pool_gpu or {}).get((run.cluster, run.pool), ""))
+        base.wall_s = summary_wall_s(run_dir, run.job_id)
         files = run_files(run_dir, cache)
-        rec = record_from_files(base, files, run_dir)
+        rec = record_from_files(base, files, run_dir)  # no summary: the training log's own span
+        if rec.wall_s is None and run.started_at and run.ended_at:
+            rec.wall_s = run.ended_at - run.started_at  # last resort: when polls saw it start and end
         peak_absent = "peak_tflops" in files.run_json and files.run_json["peak_tflops"] is None
         enrich(rec, peak_is_known_absent=peak_absent)
         out.append(rec)

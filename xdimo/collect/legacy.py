@@ -55,7 +55,7 @@ _LOCAL_BATCH = re.compile(r"local_batch_size\s*[=:]\s*(\d+)")
 _GLOBAL_BATCH = re.compile(r"global_batch_size\s*[=:]\s*(\d+)")
 _CONFIG_BS = re.compile(r"_bs(\d+)\.ya?ml\b")
 _MIXED = re.compile(r"(?:mixed_precision|use_amp|amp)\s*[=:]\s*(True|False|true|false|1|0|bf16|fp16|no)")
-_JOB_IN_NAME = re.compile(r"(\d{2,})(?=\.(?:error|err|output|out|log|txt)$)")
+_JOB_IN_NAME = re.compile(r"^(\d+)(?=\.(?:error|err|output|out)$)")  # the scheduler's %J.error / %J.output
 
 
 @dataclass

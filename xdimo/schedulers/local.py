@@ -211,11 +211,11 @@ class LocalScheduler:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(target, signal.SIGTERM)  # each leads its own process group
 
-    def find(self, run_id: str) -> str | None:
-        """The newest local job of a run: reconciles a run whose submitter died before recording the id."""
+    def find(self, run_id: str) -> list[str]:
+        """Every local job of a run, oldest first: reconciles a run whose submitter died before recording
+        the job id."""
         with self.state.locked() as st:
-            ids = [j.job_id for j in st.all() if j.run_id == run_id]
-        return ids[-1] if ids else None
+            return [j.job_id for j in st.all() if j.run_id == run_id]
 
 
 def runner_env() -> dict[str, str]:

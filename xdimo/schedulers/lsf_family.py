@@ -105,7 +105,10 @@ class LSFFamilyScheduler:
     def submit(self, script: str, run: RunSpec) -> str:
         self.check_script(script, run)
         for folder in output_dirs(script, self.commands.directive):
-            folder.mkdir(parents=True, exist_ok=True)  # the scheduler does not create the -o/-e folder
+            try:
+                folder.mkdir(parents=True, exist_ok=True)  # the scheduler does not create the -o/-e folder
+            except OSError as exc:  # nothing was sent: a definite no, so the ledger undoes the intent
+                raise SubmitRefused(f"cannot create the log folder {folder}: {exc.strerror}") from None
         res = self.run(list(self.commands.submit) + self.submit_args(run), stdin=script, retries=0,
                        env=self.submit_env())
         answer = P.parse_submit(res.output)
@@ -153,11 +156,11 @@ class LSFFamilyScheduler:
                 out[job.job_id] = self.settle(job, row, gone=definite or job.job_id in answer.not_found)
         return out
 
-    def find(self, run_id: str) -> str | None:
-        """The newest job named `run_id` (job names are run ids): reconciles a run whose submitter died
-        between the scheduler's answer and the ledger's write."""
+    def find(self, run_id: str) -> list[str]:
+        """Every job the scheduler still lists under the name `run_id` (job names are run ids), oldest
+        first: reconciles a run whose submitter died between the scheduler's answer and the ledger's write."""
         rows = [r for r in self.query_jobs(["-a", "-J", run_id]).rows if r.name == run_id]
-        return max((r.job_id for r in rows), key=_id_key, default=None)
+        return sorted({r.job_id for r in rows}, key=_id_key)
 
     def settle(self, job: LedgerJob, row: P.JobRow | None, gone: bool) -> JobStatus:
         """A job in a final state, or no longer listed: its -o summary, else its marker, else LOST."""

@@ -297,7 +297,7 @@ CONT_HOSTS_RE = re.compile(r"^(?:[ \t]+<[^<>]+>)+[ \t]*$")
 # Verdict lines sit at the start of a line: the echoed script ("Your job looked like:") may quote them.
 DONE_RE = re.compile(r"^[ \t]*Successfully completed\.", re.MULTILINE)
 EXIT_CODE_RE = re.compile(r"^[ \t]*Exited with exit code (\d+)\b", re.MULTILINE)
-SIGNAL_RE = re.compile(r"^[ \t]*Exited with signal termination: ([\w ]+?)\.?[ \t]*$", re.MULTILINE)
+SIGNAL_RE = re.compile(r"^[ \t]*Exited with signal termination: ([\w ]+?)\.?\s*$", re.MULTILINE)
 TERM_RE = re.compile(r"^[ \t]*(TERM_[A-Z_]+)\b:?[ \t]*(.*)$", re.MULTILINE)
 STARTED_RE = re.compile(r"^Started at (.+?)\s*$", re.MULTILINE)
 ENDED_RE = re.compile(r"^(?:Results reported at|Terminated at) (.+?)\s*$", re.MULTILINE)

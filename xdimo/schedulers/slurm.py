@@ -135,15 +135,15 @@ class SlurmScheduler:
             return {}, False  # accounting off or slurmdbd down: fall back on the markers
         return sp.parse_sacct(result.stdout), True
 
-    def find(self, run_id: str) -> str | None:
-        """The newest job named `run_id` in the queue or, failing that, in a week of accounting."""
+    def find(self, run_id: str) -> list[str]:
+        """Every job named `run_id` in the queue or, failing that, in a week of accounting, oldest first."""
         live = self._query(["squeue", "-h", "-t", "all", f"--name={run_id}", "-o", sp.SQUEUE_FORMAT], "squeue")
         ids = list(sp.parse_squeue(live.stdout))
         if not ids:
             argv = ["sacct", "-n", "-P", "-X", "-S", "now-7days", f"--name={run_id}", "-o", sp.SACCT_FIELDS]
             done = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query)
             ids = list(sp.parse_sacct(done.stdout)) if done.ok else []
-        return max(ids, key=lambda i: (len(i), i), default=None)
+        return sorted(set(ids), key=lambda i: (len(i), i))
 
     # --- kill -----------------------------------------------------------------------------------------
 

@@ -4,9 +4,10 @@ Example (two CPU processes, the demo's tiny model):
     torchrun --standalone --nproc_per_node=2 -m xdimo.train --run-dir logs/try --model Latte-T/2 \
         --parallel ddp --local-batch 2 --steps 30 --precision fp32 --data synthetic --frames 4 --image-size 64
 
-Writes <run-dir>/run.json, <run-dir>/metrics.jsonl and <run-dir>/checkpoints/last.pt. Flags it does not know
-(``--key value``) are accepted, kept in run.json under ``extra`` and reported, so a matrix can carry
-settings for a newer workload without breaking an older one.
+Writes <run-dir>/run.json, <run-dir>/metrics.jsonl and <run-dir>/checkpoints/last.pt (and, with
+--tensorboard / --wandb, the same interval metrics as TensorBoard events or an offline W&B run; needs
+``pip install -e ".[track]"``). Flags it does not know (``--key value``) are accepted, kept in run.json
+under ``extra`` and reported, so a matrix can carry settings for a newer workload without breaking an older one.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def parser() -> argparse.ArgumentParser:
       help="attention kernel of the temporal blocks (16 frames): fused SDPA or explicit matmuls")
     a("--nccl-timeout-s", type=int, default=1800)
     a("--warmup-intervals", type=int, default=2, help="log intervals marked warm-up in metrics.jsonl")
+    a("--tensorboard", action="store_true", help="also write TensorBoard events to <run-dir>/tensorboard")
+    a("--wandb", action="store_true", help="also log to Weights & Biases, offline, under <run-dir>/wandb")
+    a("--wandb-project", default="xdimo", help="W&B project of the offline run")
     return p
 
 
@@ -99,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = parse(sys.argv[1:] if argv is None else argv)
         for key in cfg.extra:
             print(f"warning: --{key.replace('_', '-')} is not a workload flag; kept in run.json", file=sys.stderr)
+        from xdimo.train.metrics_writer import check_trackers
+
+        check_trackers(cfg.trackers)  # a missing package fails here, before any process group or model
         from xdimo.train.loop import train
 
         return train(cfg)

@@ -28,7 +28,7 @@ from torch import nn
 from xdimo.hardware import match_gpu, mfu, peak_tflops
 from xdimo.train.diffusion import GaussianDiffusion, create_diffusion
 from xdimo.train.flops import tokens_per_sample, train_flops_per_sample
-from xdimo.train.metrics_writer import MetricsWriter, git_rev, job_id_from_env
+from xdimo.train.metrics_writer import MetricsWriter, Trackers, git_rev, job_id_from_env
 from xdimo.train.models import Latte, build_model
 from xdimo.train.registry import ClipShape, ModelConfig, get_model, param_counts
 
@@ -73,7 +73,15 @@ class TrainConfig:
     temporal_attention: str = "matmul"  # matmul (measured faster for 16 frames, benchmarks/RESULTS.md) | sdpa
     nccl_timeout_s: int = 1800
     warmup_intervals: int = 2
+    # Optional extra metric sinks (rank 0, off by default); metrics.jsonl is written either way.
+    tensorboard: bool = False
+    wandb: bool = False  # offline only
+    wandb_project: str = "xdimo"
     extra: dict[str, str] = field(default_factory=dict)  # unknown --key value flags, kept in run.json
+
+    @property
+    def trackers(self) -> Trackers:
+        return Trackers(self.tensorboard, self.wandb, self.wandb_project)
 
     def model_config(self) -> ModelConfig:
         cfg = get_model(self.model, self.moe)
@@ -377,26 +385,28 @@ def optimizer_step(params: list[torch.Tensor], opt: torch.optim.Optimizer, ema: 
 def train(cfg: TrainConfig) -> int:
     """Run training; returns the process exit code (0, or 128+signal after a signal checkpoint)."""
     d = setup_distributed(cfg)
+    writer = MetricsWriter(cfg.run_dir, enabled=d.main, trackers=cfg.trackers)
     stop = StopSignal()
     try:
-        code = _train(cfg, d, stop)
+        code = _train(cfg, d, stop, writer)
         if d.world > 1:
             dist.barrier()  # no rank tears its sockets down while another still talks (gloo aborts)
         return code
     finally:
+        writer.close()  # the extra sinks flush at the end, on a signal stop and on errors alike
         stop.restore()
         if d.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(cfg: TrainConfig, d: Dist, stop: StopSignal) -> int:
+def _train(cfg: TrainConfig, d: Dist, stop: StopSignal, writer: MetricsWriter) -> int:
     from xdimo.train.data import batches, make_loader, open_dataset
 
     set_precision(cfg.precision)
     mcfg = cfg.model_config()
-    writer = MetricsWriter(cfg.run_dir, enabled=d.main)
     info = run_info(cfg, mcfg, d)
     writer.write_run(info)
+    writer.open_trackers(info)
 
     model, inner = build(cfg, d)
     opt = make_optimizer(cfg, model, d)

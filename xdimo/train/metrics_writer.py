@@ -3,6 +3,10 @@
 run.json describes the run once (rewritten atomically at each start, so a resumed run keeps one file);
 metrics.jsonl gets one JSON object per log interval, appended and flushed at once so collect and
 `xdimo-jobs logs` can read a run while it trains, and a killed run keeps every interval it finished.
+
+metrics.jsonl is the source of truth. TensorBoard and Weights & Biases (offline only) are optional extra sinks,
+off by default: each gets the same interval rows, renamed to the ``train/...`` tags users already chart
+(TRACKER_TAGS), through the small Sink interface below, so no metric is computed twice.
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ import json
 import math
 import os
 import subprocess
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from xdimo.errors import XdimoError
 
 JOB_ID_VARS = ("XDIMO_JOB_ID", "LSB_JOBID", "JH_JOBID", "SLURM_JOB_ID")
 
@@ -40,10 +47,129 @@ def _finite(value: Any) -> Any:
     return value
 
 
+# metrics.jsonl key -> tracker tag. The first four are the names the user's W&B charts use (seed 003);
+# the rest follow the same pattern. Null or missing values (mfu on CPU, moe_* on dense models) are left out.
+TRACKER_TAGS = {
+    "loss": "train/loss",
+    "lr": "train/learning_rate",
+    "grad_norm": "train/grad_norm",
+    "samples_per_s": "train/samples_per_second",
+    "steps_per_s": "train/steps_per_second",
+    "tokens_per_s": "train/tokens_per_second",
+    "mfu": "train/mfu",
+    "mem_peak_gib": "train/mem_peak_gib",
+    "moe_balance": "train/moe_balance",
+}
+TRACK_INSTALL = 'pip install -e ".[track]"'
+
+
+def tracker_scalars(row: dict[str, Any]) -> dict[str, float]:
+    """The finite numbers of one metrics.jsonl row under their tracker tags."""
+    out = {}
+    for key, tag in TRACKER_TAGS.items():
+        value = row.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            out[tag] = float(value)
+    return out
+
+
+@dataclass(frozen=True)
+class Trackers:
+    """Which extra sinks to open (the --tensorboard / --wandb / --wandb-project flags)."""
+
+    tensorboard: bool = False
+    wandb: bool = False
+    wandb_project: str = "xdimo"
+
+    @property
+    def any(self) -> bool:
+        return self.tensorboard or self.wandb
+
+
+class Sink(Protocol):
+    def log(self, scalars: dict[str, float], step: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _wandb_offline_env() -> None:
+    # Never online, whatever the job's environment says: clusters' compute nodes often have no network, and
+    # a run must not block on it. `wandb sync <dir>` uploads later from a login node.
+    os.environ["WANDB_MODE"] = "offline"
+    os.environ["WANDB_SILENT"] = "true"
+
+
+def check_trackers(trackers: Trackers) -> None:
+    """Fail before training (one line, naming the extra) when an asked-for tracker is not installed."""
+    wanted = [("--tensorboard", "torch.utils.tensorboard", trackers.tensorboard), ("--wandb", "wandb", trackers.wandb)]
+    for flag, module, on in wanted:
+        if not on:
+            continue
+        if module == "wandb":
+            _wandb_offline_env()
+        try:
+            __import__(module)
+        except ImportError as e:
+            raise XdimoError(f"{flag} needs a package that is not installed ({e}); run: {TRACK_INSTALL}") from e
+
+
+class TensorBoardSink:
+    def __init__(self, log_dir: Path):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.log_dir = log_dir
+        self._writer = SummaryWriter(str(log_dir))
+
+    def log(self, scalars: dict[str, float], step: int) -> None:
+        for tag, value in scalars.items():
+            self._writer.add_scalar(tag, value, step)
+        self._writer.flush()  # readable while the run trains, like metrics.jsonl
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class WandbSink:
+    def __init__(self, run_dir: Path, project: str, name: str, config: dict[str, Any]):
+        _wandb_offline_env()
+        import wandb
+
+        # console="off": the job's stdout log already holds every line; wrapping it under torchrun only adds risk.
+        self._run = wandb.init(mode="offline", dir=str(run_dir), project=project, name=name, config=config,
+                               settings=wandb.Settings(console="off"))
+        self.run_dir = Path(self._run.dir).parent  # <run-dir>/wandb/offline-run-<time>-<id>
+
+    def log(self, scalars: dict[str, float], step: int) -> None:
+        self._run.log(scalars, step=step)
+
+    def close(self) -> None:
+        import wandb
+
+        self._run.finish()
+        # finish() only asks wandb's service process to close the run's file; teardown waits until it has, so
+        # the offline run is complete on disk when close returns (a kill right after cannot cut its tail).
+        wandb.teardown()
+
+
+def open_sinks(run_dir: Path, trackers: Trackers, info: dict[str, Any]) -> list[Sink]:
+    sinks: list[Sink] = []
+    if trackers.tensorboard:
+        tb = TensorBoardSink(run_dir / "tensorboard")
+        print(f"tensorboard: event files in {tb.log_dir}", flush=True)
+        sinks.append(tb)
+    if trackers.wandb:
+        wb = WandbSink(run_dir, trackers.wandb_project, str(info.get("run_id") or run_dir.name), info)
+        print(f"wandb (offline): {wb.run_dir}; upload later with `wandb sync {wb.run_dir}`", flush=True)
+        sinks.append(wb)
+    return sinks
+
+
 @dataclass
 class MetricsWriter:
     run_dir: Path
     enabled: bool = True  # False on ranks other than 0
+    trackers: Trackers = field(default_factory=Trackers)
+    sinks: list[Sink] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.enabled:
@@ -60,6 +186,11 @@ class MetricsWriter:
         tmp.write_text(json.dumps({k: _finite(v) for k, v in info.items()}, indent=2) + "\n")
         tmp.replace(self.run_dir / "run.json")
 
+    def open_trackers(self, info: dict[str, Any]) -> None:
+        """Open the asked-for extra sinks (rank 0); W&B's config is run.json's content."""
+        if self.enabled and self.trackers.any and not self.sinks:
+            self.sinks = open_sinks(self.run_dir, self.trackers, {k: _finite(v) for k, v in info.items()})
+
     def log(self, row: dict[str, Any]) -> None:
         if not self.enabled:
             return
@@ -68,6 +199,27 @@ class MetricsWriter:
             f.write(line + "\n")
             f.flush()
         print(summary_line(row), flush=True)
+        self._to_sinks(tracker_scalars(row), int(row["step"]))
+
+    def _to_sinks(self, scalars: dict[str, float], step: int) -> None:
+        # An extra sink that fails is dropped with a warning: metrics.jsonl already holds the row, and a
+        # dashboard hiccup must not cost a training run.
+        for sink in list(self.sinks):
+            try:
+                sink.log(scalars, step)
+            except Exception as e:  # any tracker failure, see above
+                print(f"warning: {type(sink).__name__} failed ({e}); no longer logging to it", file=sys.stderr,
+                      flush=True)
+                self.sinks.remove(sink)
+
+    def close(self) -> None:
+        """Flush and close the extra sinks (at the end, on a signal stop, and on errors); safe to repeat."""
+        sinks, self.sinks = self.sinks, []
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception as e:  # closing the others still matters
+                print(f"warning: closing {type(sink).__name__} failed ({e})", file=sys.stderr, flush=True)
 
 
 def summary_line(row: dict[str, Any]) -> str:
