@@ -34,7 +34,9 @@ def workload_args(spec: RunSpec, log_dir: Path) -> list[str]:
              "--data", spec.data, "--frames", str(spec.frames), "--image-size", str(spec.image_size),
              "--log-every", str(spec.log_every)]
     for key, value in spec.train_args:
-        args += [f"--{key.replace('_', '-')}", value]
+        flag = f"--{key.replace('_', '-')}"
+        # `tensorboard: true` in a matrix is a switch: the flag alone, no value
+        args += [flag] if value.lower() in ("", "true") else [flag, value]
     return args
 
 

@@ -38,6 +38,12 @@ def test_user_command_replaces_the_reference_workload(workspace):
     assert "xdimo.train" not in script
 
 
+def test_a_true_train_arg_is_a_switch():
+    spec = RunSpec(matrix="m", pool="p", train_args=(("tensorboard", "True"), ("workers", "0")))
+    args = workload_args(spec, Path("/logs/x"))
+    assert args[-3:] == ["--tensorboard", "--workers", "0"]
+
+
 def test_workload_args_carry_every_training_choice():
     spec = RunSpec(matrix="m", pool="p", model="Latte-L/2", moe="4E2A", parallel="fsdp", local_batch=3,
                    grad_accum=2, steps=7, precision="tf32", frames=8, image_size=128, log_every=3)
