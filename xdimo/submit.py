@@ -86,10 +86,9 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
     ledger = ws.ledger
     result = SubmitResult()
     with ledger.submit_lock():
-        known = {r.run_id: r for r in ledger.runs(matrix=matrix.name)}
-        if not dry_run:
+        if not dry_run:  # the states the decisions rest on are this moment's (a dry run changes nothing)
             refresh(ws, ledger, ledger.runs(cluster=cluster.name))
-            known = {r.run_id: r for r in ledger.runs(matrix=matrix.name)}
+        known = {r.run_id: r for r in ledger.runs(matrix=matrix.name)}
         todo = []
         for spec in matrix.runs:
             old = known.get(spec.run_id)
@@ -131,8 +130,9 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
             raise
         try:
             ledger.record_submitted(spec.run_id, job_id)
-        except XdimoError as exc:  # the job exists: never lose its id, even if the ledger is unwritable now
-            raise XdimoError(f"job {job_id} ({spec.run_id}) was submitted but not recorded: {exc}") from None
+        except Exception as exc:  # the job exists: never lose its id, even if the ledger is unwritable now
+            raise XdimoError(f"job {job_id} ({spec.run_id}) was submitted but not recorded ({exc}); "
+                             "`status` will find it by name once the ledger is writable") from None
     return job_id
 
 
