@@ -24,3 +24,7 @@ def test_multi_node_run_launches_per_node(site: harness.FakeSite) -> None:
 
 def test_a_submitter_that_died_mid_hand_over_is_reconciled(site: harness.FakeSite) -> None:
     harness.story_reconcile_submitting(site)
+
+
+def test_hosts_lists_each_node(site: harness.FakeSite) -> None:
+    harness.story_hosts_nodes(site)

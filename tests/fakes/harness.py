@@ -245,3 +245,12 @@ def story_reconcile_submitting(site: FakeSite) -> None:
     assert runs[taken.run_id]["job_id"] == job_id and runs[taken.run_id]["state"] in ("PENDING", "RUNNING")
     assert runs[never.run_id]["state"] == "LOST"
     site.cli("kill", "--all")
+
+
+def story_hosts_nodes(site: FakeSite) -> None:
+    """`hosts --nodes` lists the site's hosts from jhosts/bhosts beside the pools."""
+    data = site.cli_json("hosts", "--nodes")
+    assert {p["pool"] for p in data["pools"]} >= {"gpu_6000ada", "gpu_h200", "gpu_pro6000"}
+    assert data["hosts"] and all(h["name"] and h["status"] for h in data["hosts"])
+    text = site.cli("hosts", "--nodes").stdout
+    assert "max slots" in text and data["hosts"][0]["name"] in text

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import click
 
 from xdimo.cli.common import App, table, verb
 from xdimo.schedulers import get_scheduler
+from xdimo.schedulers.base import Scheduler
+
+
+def host_list(scheduler: Scheduler) -> list:
+    """Per-host rows where the backend has them (JH/LSF: jhosts -w / bhosts -w, GPU models from attrib)."""
+    lister = getattr(scheduler, "hosts", None)
+    return list(lister()) if lister else []
 
 
 @click.command()
+@click.option("--nodes", is_flag=True, help="Also list each host: status, slots, jobs, GPUs (where the scheduler "
+              "tells: jhosts/bhosts).")
 @verb
-def hosts(app: App) -> None:
+def hosts(app: App, nodes: bool) -> None:
     """Free and total cards per pool, live from the scheduler, and the site rules.
 
     \b
@@ -18,22 +29,33 @@ def hosts(app: App) -> None:
       xdimo-jobs hosts                         # this machine
       xdimo-jobs --cluster xdimo-jh hosts      # the JH site: gpu_6000ada, gpu_h200, gpu_pro6000
       xdimo-jobs hosts --cluster slurm-local --json
+      xdimo-jobs --cluster xdimo-jh hosts --nodes   # and each host: status, slots, GPU models
     """
     cluster = app.cluster
-    pools = get_scheduler(cluster, app.ws.root).pools()
+    scheduler = get_scheduler(cluster, app.ws.root)
+    pools = scheduler.pools()
+    host_rows = host_list(scheduler) if nodes else []
     rules = {"cpu_per_gpu": cluster.cpu_per_gpu, "max_pending": cluster.max_pending}
     data = {"cluster": cluster.name, "scheduler": cluster.scheduler, "rules": rules,
             "pools": [{"pool": p.name, "gpu": p.gpu_model, "cards": p.total, "taken": p.taken, "used": p.used,
                        "free": p.free, "my_pending": p.pending_jobs, "source": p.source} for p in pools]}
+    if nodes:
+        data["hosts"] = [asdict(h) for h in host_rows]
 
     def text() -> str:
         rows = [(p.name, p.gpu_model, p.total, p.taken, p.used, p.free, p.pending_jobs) for p in pools]
         sources = sorted({p.source for p in pools if p.source})
-        return "\n".join([
+        lines = [
             f"cluster {cluster.name} ({cluster.scheduler})",
             table(["pool", "gpu", "cards", "taken", "in use", "free", "my pending"], rows),
             f"rules: CPU slots = {cluster.cpu_per_gpu} x GPUs; at most {cluster.max_pending} pending job(s)"
             + (f"; usage from {', '.join(sources)}" if sources else ""),
-        ])
+        ]
+        if nodes:
+            lines += ["", table(["host", "status", "max slots", "jobs", "running", "gpus", "gpu models"],
+                                [(h.name, h.status, h.max_slots, h.njobs, h.run, h.ngpus,
+                                  ", ".join(h.gpu_models) or None) for h in host_rows])
+                      if host_rows else "no per-host view from this scheduler"]
+        return "\n".join(lines)
 
     app.emit(data, text)
