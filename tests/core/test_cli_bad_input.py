@@ -80,6 +80,8 @@ def broken_cluster(ws: Path) -> str:
 
 
 def test_help_teaches_with_examples(workspace):
-    for verb in ("hosts", "plan", "submit", "status", "kill", "logs", "demo", "init"):
+    from xdimo.cli import VERBS
+
+    for verb in VERBS:
         out = run_cli(workspace, verb, "--help")
         assert out.returncode == 0 and "Examples:" in out.stdout and "xdimo-jobs" in out.stdout, verb

@@ -12,15 +12,31 @@ from xdimo import __version__
 from xdimo.cli.common import App
 from xdimo.errors import XdimoError
 
-# verb -> module under xdimo.cli; each module defines a click command with the verb's name.
-VERBS = ("hosts", "plan", "submit", "status", "kill", "logs", "collect", "models", "demo", "init")
+# verb -> its one-line help; the module xdimo/cli/<verb>.py defines a click command with the verb's name.
+# The lines live here so `xdimo-jobs --help` lists the verbs without importing any of them.
+VERBS = {
+    "hosts": "Free and total cards per pool, live from the scheduler, and the site rules.",
+    "plan": "Expand a matrix into runs, check the site rules, show the batches and GPU-hours.",
+    "submit": "Submit a matrix in batches that fit the free cards and the pending limit.",
+    "status": "Poll the schedulers once per cluster and show the runs in the ledger.",
+    "kill": "Kill runs by run id (or a unique prefix) or scheduler job id.",
+    "logs": "Print the output of a run (run id, unique prefix, or scheduler job id).",
+    "collect": "Print the users' own tables (and plots) from the runs' metrics and old logs.",
+    "models": "List the reference workload's models: shape, parameters and train FLOPs.",
+    "demo": "Run a small scaling study on this machine and print its table.",
+    "init": "Create a workspace with the default clusters, matrices and templates.",
+}
 
 
 class LazyGroup(click.Group):
-    """Imports a verb's module only when that verb (or the verb list) is asked for."""
+    """Imports a verb's module only when that verb is run or its own help is asked for."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(VERBS)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl(list(VERBS.items()))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in VERBS:
