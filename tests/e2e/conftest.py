@@ -1,5 +1,5 @@
-"""What the JH and LSF end-to-end files share: the scheduler double's harness on the import path, and a fake
-site of the flavour the requesting file names in its module-level ``KIND``."""
+"""The JH and LSF end-to-end stories: the scheduler double's harness on the import path, and a fake site of
+each flavour (every story runs once against JH UniScheduler, once against IBM LSF)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 import harness  # noqa: E402
 
 
-@pytest.fixture
+@pytest.fixture(params=["jh", "lsf"])
 def site(request: pytest.FixtureRequest, tmp_path: Path) -> harness.FakeSite:
-    return harness.FakeSite(tmp_path, request.module.KIND)
+    return harness.FakeSite(tmp_path, request.param)

@@ -1,5 +1,5 @@
 """End-to-end harness: a throw-away workspace whose cluster is served by the scheduler double, and the real
-CLI run in a subprocess with tests/fakes first on PATH. Shared by tests/e2e/test_jh_e2e.py and test_lsf_e2e.py.
+CLI run in a subprocess with tests/fakes first on PATH. Used by tests/e2e/test_lsf_family_e2e.py.
 """
 
 from __future__ import annotations

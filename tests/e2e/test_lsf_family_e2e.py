@@ -1,5 +1,5 @@
-"""The end-to-end stories every LSF-family backend must pass. A test file imports them and sets ``KIND``;
-the ``site`` fixture (conftest.py) builds that flavour's fake site. Not collected on its own (no test_ prefix)."""
+"""The end-to-end stories every LSF-family backend must pass: the real CLI against the scheduler double
+(tests/fakes) first on PATH, once per flavour (the ``site`` fixture in conftest.py)."""
 
 from __future__ import annotations
 
