@@ -29,9 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from xdimo.hardware import match_gpu, peak_tflops  # noqa: E402
 from xdimo.train.diffusion import create_diffusion  # noqa: E402
 from xdimo.train.flops import tokens_per_sample, train_flops_per_sample  # noqa: E402
-from xdimo.train.loop import Ema, autocast, micro_step, optimizer_step, set_precision  # noqa: E402, F401
+from xdimo.train.loop import Ema, micro_step, optimizer_step, set_precision  # noqa: E402
 from xdimo.train.models import build_model  # noqa: E402
 from xdimo.train.registry import ClipShape, get_model, param_counts  # noqa: E402
+from xdimo.train.speed import COMPILE_SCOPES, SpeedOptions  # noqa: E402
+from xdimo.train.speed import apply as apply_speed  # noqa: E402
 
 CARDS_GIB = {"80GB": 79.0, "48GB": 47.0}  # usable memory of an H100/H200-class 80 GB and RTX 6000 Ada card
 
@@ -42,7 +44,8 @@ class Row:
     batch: int
     recompute: int
     precision: str
-    compiled: bool
+    compiled: str  # compile scope: blocks | model | off
+    residual: str
     steps_per_s: float = 0.0
     samples_per_s: float = 0.0
     tflops: float = 0.0
@@ -55,6 +58,18 @@ class Row:
     compile_s: float = 0.0
     loss: float = 0.0
     error: str = ""
+
+
+def speed_options(args: argparse.Namespace) -> SpeedOptions:
+    return SpeedOptions(args.compile, args.recompute, args.temporal_attention, args.residual, args.inductor_tuning)
+
+
+def set_inductor(pairs: list[str]) -> None:
+    import torch._inductor.config as config
+
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        setattr(config, key, {"True": True, "False": False}.get(value, value))
 
 
 def parse_row(text: str) -> tuple[str, str | None, int]:
@@ -74,17 +89,10 @@ def measure(model_name: str, moe: str | None, batch: int, args: argparse.Namespa
     cfg = get_model(model_name, moe)
     clip = ClipShape(args.frames, args.image_size)
     label = cfg.label
-    compiled = args.compile == "on" or (args.compile == "auto" and device.type == "cuda")
-    row = Row(label, batch, args.recompute, args.precision, compiled)
+    opts = speed_options(args)
+    row = Row(label, batch, args.recompute, args.precision, opts.compile_scope(device), args.residual)
     torch.manual_seed(0)
-    model = build_model(cfg, clip, device=device)
-    n = len(model.blocks) if args.recompute < 0 else args.recompute
-    model.recompute = set(range(n))
-    for block in model.blocks:
-        block.attn.matmul = block.temporal and args.temporal_attention == "matmul"
-    if compiled:
-        for block in model.blocks:
-            block.compile()
+    model = apply_speed(build_model(cfg, clip, device=device), opts, device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0, fused=device.type == "cuda")
     ema = Ema(model, 0.9999)
@@ -137,7 +145,34 @@ def profile(step, device: torch.device) -> None:
             step()
         sync(device)
     key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    print(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=70), flush=True)
+    events = prof.key_averages()
+    print(events.table(sort_by=key, row_limit=25, max_name_column_width=70), flush=True)
+    if device.type == "cuda":
+        try:  # a coarse summary; a profiler API change must not cost the row
+            print(kernel_shares(events), flush=True)
+        except Exception as e:  # noqa: BLE001
+            print(f"kernel time: n/a ({e})", flush=True)
+
+
+KERNEL_KINDS = (("gemm", ("nvjet", "gemm", "cutlass", "sm90_xmma", "cublas")),
+                ("attention", ("cudnn", "fmha", "flash", "attention")),
+                ("optimizer", ("adam", "foreach", "lerp")),
+                ("fused (triton)", ("triton_",)))
+
+
+def kernel_shares(events) -> str:
+    """Device time of the profiled steps by kind of kernel, from their names (a coarse map of the time)."""
+    totals: dict[str, float] = {}
+    for e in events:
+        t = getattr(e, "self_device_time_total", 0.0)
+        if t <= 0 or e.key.startswith(("aten::", "cuda", "Torch", "Compiled", "autograd", "## ")):
+            continue  # CPU-side ops carry their kernels' time too; count kernels only
+        name = e.key.lower()
+        kind = next((k for k, marks in KERNEL_KINDS if any(m in name for m in marks)), "other")
+        totals[kind] = totals.get(kind, 0.0) + t
+    whole = sum(totals.values()) or 1.0
+    return "kernel time: " + ", ".join(f"{k} {v / whole:.1%}" for k, v in sorted(totals.items(),
+                                                                              key=lambda kv: -kv[1]))
 
 
 SDPA_FLAGS = {"cudnn": "enable_cudnn_sdp", "flash": "enable_flash_sdp", "efficient": "enable_mem_efficient_sdp",
@@ -187,7 +222,7 @@ def run_row(text: str, args: argparse.Namespace, device: torch.device) -> Row:
     except Exception as e:  # one failing row (OOM, a kernel missing on this torch) must not hide the rest
         label = f"{model}-{moe}" if moe else model
         kind = "OOM" if isinstance(e, torch.OutOfMemoryError) else type(e).__name__
-        return Row(label, batch, args.recompute, args.precision, args.compile != "off",
+        return Row(label, batch, args.recompute, args.precision, args.compile, args.residual,
                    error=f"{kind}: {str(e).splitlines()[0][:300] if str(e) else ''}")
     finally:
         if device.type == "cuda":
@@ -212,7 +247,12 @@ def main() -> None:
     p.add_argument("--precision", default="bf16", choices=("bf16", "tf32", "fp32"))
     p.add_argument("--steps", type=int, default=None, help="timed steps per row")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (compile, optimizer state)")
-    p.add_argument("--compile", default="auto", choices=("auto", "on", "off"))
+    p.add_argument("--compile", default="auto", choices=COMPILE_SCOPES, help="what torch.compile compiles")
+    p.add_argument("--residual", default="bf16", choices=("bf16", "fp32"), help="residual stream dtype (bf16 run)")
+    p.add_argument("--inductor-tuning", action="store_true", help="Inductor coordinate-descent tuning")
+    p.add_argument("--inductor", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="set torch._inductor.config values (experiments, e.g. max_autotune=True)")
+    p.add_argument("--memory-cap-gib", type=float, help="cap the caching allocator (e.g. 47: a 48 GB card)")
     p.add_argument("--recompute", type=int, default=0, help="activation checkpointing of N blocks (-1: all)")
     p.add_argument("--sdpa", default="auto", choices=("auto", *SDPA_FLAGS), help="attention backend")
     p.add_argument("--temporal-attention", default="matmul", choices=("sdpa", "matmul"))
@@ -229,10 +269,15 @@ def main() -> None:
     rows = args.rows or (["Latte-L/2@8", "Latte-XL/2@8", "Latte-L/2:4E2A@8", "Latte-S/2@32"] if cuda
                          else ["Latte-T/2@2", "Latte-T/2:4E2A@2"])
     set_precision(args.precision)
+    set_inductor(args.inductor)
+    if cuda and args.memory_cap_gib:  # what a smaller card would hold: an allocation past it raises OOM
+        total = torch.cuda.get_device_properties(device).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.memory_cap_gib * 2**30 / total), device)
     pick_sdpa(args.sdpa)
     name = torch.cuda.get_device_name(device) if cuda else "cpu"
     print(f"device {name} | torch {torch.__version__} | {args.precision} | sdpa {args.sdpa} | "
-          f"temporal {args.temporal_attention} | "
+          f"temporal {args.temporal_attention} | residual {args.residual} | compile {args.compile}"
+          f"{' +tuning' if args.inductor_tuning else ''} {' '.join(args.inductor)}| "
           f"clip {args.frames}x{args.image_size}^2 "
           f"| {args.steps} timed steps after {args.warmup}", flush=True)
     for text in rows:

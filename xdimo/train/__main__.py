@@ -59,10 +59,14 @@ def parser() -> argparse.ArgumentParser:
     a("--seed", type=int, default=0)
     a("--ckpt-every", type=int, default=0, help="checkpoint every N steps (0: at the end and on signals)")
     a("--workers", type=int, default=None, help="data loader workers (default: 0 synthetic, 4 otherwise)")
-    a("--compile", choices=("auto", "on", "off"), default="auto", help="torch.compile the blocks")
+    a("--compile", choices=("auto", "on", "blocks", "model", "off"), default="auto",
+      help="torch.compile each block (auto: on CUDA; on = blocks), the whole model, or nothing")
     a("--recompute-blocks", type=int, default=0, help="activation checkpointing of the first N blocks (-1 all)")
     a("--temporal-attention", choices=("sdpa", "matmul"), default="matmul",
       help="attention kernel of the temporal blocks (16 frames): fused SDPA or explicit matmuls")
+    a("--residual", choices=("bf16", "fp32"), default="bf16",
+      help="dtype of the residual stream under bf16 autocast (bf16: Megatron's default)")
+    a("--inductor-tuning", action="store_true", help="coordinate-descent tuning of the compiled kernels")
     a("--nccl-timeout-s", type=int, default=1800)
     a("--warmup-intervals", type=int, default=2, help="log intervals marked warm-up in metrics.jsonl")
     a("--tensorboard", action="store_true", help="also write TensorBoard events to <run-dir>/tensorboard")

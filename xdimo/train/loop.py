@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ from xdimo.train.flops import tokens_per_sample, train_flops_per_sample
 from xdimo.train.metrics_writer import MetricsWriter, Trackers, git_rev, job_id_from_env
 from xdimo.train.models import Latte, build_model
 from xdimo.train.registry import ClipShape, ModelConfig, get_model, param_counts
+from xdimo.train.speed import SpeedOptions
+from xdimo.train.speed import apply as apply_speed
 
 CKPT_NAME = "last.pt"
 
@@ -68,9 +70,12 @@ class TrainConfig:
     seed: int = 0
     ckpt_every: int = 0  # 0: only at the end and on SIGTERM/SIGUSR1
     workers: int | None = None  # data loader workers; None: 0 for synthetic data, else 4
-    compile: str = "auto"  # auto (on for CUDA) | on | off
+    # Speed knobs (speed.SpeedOptions; defaults measured in benchmarks/RESULTS.md).
+    compile: str = "auto"  # auto (blocks on CUDA) | blocks | model | off ("on": blocks)
     recompute_blocks: int = 0  # activation checkpointing of the first N blocks (-1: all)
-    temporal_attention: str = "matmul"  # matmul (measured faster for 16 frames, benchmarks/RESULTS.md) | sdpa
+    temporal_attention: str = "matmul"  # matmul | sdpa
+    residual: str = "bf16"  # bf16 | fp32 residual stream under bf16 autocast
+    inductor_tuning: bool = False
     nccl_timeout_s: int = 1800
     warmup_intervals: int = 2
     # Optional extra metric sinks (rank 0, off by default); metrics.jsonl is written either way.
@@ -92,6 +97,11 @@ class TrainConfig:
     @property
     def clip(self) -> ClipShape:
         return ClipShape(frames=self.frames, image_size=self.image_size)
+
+    @property
+    def speed(self) -> SpeedOptions:
+        return SpeedOptions(self.compile, self.recompute_blocks, self.temporal_attention, self.residual,
+                            self.inductor_tuning)
 
 
 # --------------------------------------------------------------------------------------------- processes
@@ -223,13 +233,7 @@ def build(cfg: TrainConfig, d: Dist) -> tuple[nn.Module, Latte]:
     """The model for this rank, wrapped for its parallelism; returns (wrapped, inner Latte)."""
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     model = build_model(cfg.model_config(), cfg.clip, capacity_factor=cfg.capacity_factor).to(d.device)
-    n = len(model.blocks) if cfg.recompute_blocks < 0 else cfg.recompute_blocks
-    model.recompute = set(range(min(n, len(model.blocks))))
-    for block in model.blocks:
-        block.attn.matmul = block.temporal and cfg.temporal_attention == "matmul"
-    if _compile_on(cfg, d):
-        for block in model.blocks:
-            block.compile()
+    apply_speed(model, cfg.speed, d.device)
     if cfg.parallel == "fsdp" and d.world > 1:
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
         # fp32 master weights; under bf16 autocast the matmuls still run in bf16.
@@ -243,10 +247,6 @@ def build(cfg: TrainConfig, d: Dist) -> tuple[nn.Module, Latte]:
         ids = [d.local_rank] if d.device.type == "cuda" else None
         return DDP(model, device_ids=ids, gradient_as_bucket_view=True), model
     return model, model
-
-
-def _compile_on(cfg: TrainConfig, d: Dist) -> bool:
-    return cfg.compile == "on" or (cfg.compile == "auto" and d.device.type == "cuda")
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module, d: Dist) -> torch.optim.Optimizer:
@@ -320,6 +320,7 @@ def run_info(cfg: TrainConfig, mcfg: ModelConfig, d: Dist) -> dict[str, Any]:
         "local_batch": cfg.local_batch, "grad_accum": cfg.grad_accum, "global_batch": global_batch,
         "parallel": cfg.parallel if d.world > 1 else "single",
         "steps": cfg.steps, "data": cfg.data, "lr": lr_at(cfg, 10**9, global_batch),
+        "speed": asdict(cfg.speed),  # how the figures were obtained: compile scope, residual dtype, ...
         "torch_version": torch.__version__, "git_rev": git_rev(Path(__file__).parent),
         "extra": cfg.extra,
     }

@@ -54,10 +54,10 @@ class Attention(nn.Module):
             out = weights.to(v.dtype) @ v
         else:
             out = F.scaled_dot_product_attention(q, k, v)  # (B*G, heads, L, d_head)
-        out = out.transpose(1, 2).reshape(B, G, L, d)
-        if temporal:
-            out = out.transpose(1, 2)
-        return self.proj(out)
+        out = self.proj(out.transpose(1, 2).reshape(B, G, L, d))
+        # Projected before the layout is turned back, so the transpose fuses into the residual add instead of
+        # costing a copy of its own in front of the GEMM.
+        return out.transpose(1, 2) if temporal else out
 
 
 class Mlp(nn.Module):
@@ -151,8 +151,11 @@ class Latte(nn.Module):
                                     for i in range(cfg.depth))
         self.final_layer = FinalLayer(d, p, cfg.out_channels)
         # Blocks whose activations are recomputed in backward (memory for ~1/3 more compute); only as many as
-        # the memory needs, set by the loop's --recompute-blocks.
+        # the memory needs, set by speed.apply from --recompute-blocks.
         self.recompute: set[int] = set()
+        # Under autocast, carry the residual stream in the autocast dtype (Megatron's default; its
+        # --fp32-residual-connection is opt-in): half the bytes in every residual add and LayerNorm.
+        self.low_precision_residual = False
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -187,10 +190,12 @@ class Latte(nn.Module):
         h = self.x_embedder(x.reshape(B * Fr, C, H, W))  # (B*F, d, H/p, W/p)
         h = h.flatten(2).transpose(1, 2).reshape(B, Fr, -1, self.cfg.hidden) + self.pos_embed
         c = self.t_embedder(t)
+        if self.low_precision_residual and torch.is_autocast_enabled(h.device.type):
+            h = h.to(torch.get_autocast_dtype(h.device.type))
         stats = []
         for i, block in enumerate(self.blocks):
             if i == 1:  # the time table is added once, before the first temporal block
-                h = h + self.temp_embed
+                h = h + self.temp_embed.to(h.dtype)
             if i in self.recompute and self.training:
                 h, s = checkpoint(block, h, c, use_reentrant=False)
             else:

@@ -87,9 +87,11 @@ class MoeMlp(nn.Module):
             kept = torch.zeros_like(gate).index_copy_(0, order, (pos < cap).to(gate.dtype))
 
         h = self._experts(x[token[order]], e_sorted, offsets.to(torch.int32))  # (T*k, d), sorted order
-        h = torch.empty_like(h).index_copy_(0, order, h)  # back to assignment order (a permutation: exact)
+        # Back to assignment order by a gather through the inverse permutation (built on T*k integers, not
+        # T*k rows): a gather fuses into the gate-and-sum below, where a scatter of h would be a pass of its own.
+        unsort = torch.empty_like(order).index_copy_(0, order, torch.arange(T * k, device=x.device))
         mix = (gate * kept).to(h.dtype)
-        y = (h * mix[:, None]).view(k, T, d).sum(0)
+        y = (h[unsort] * mix[:, None]).view(k, T, d).sum(0)
 
         load = counts.float() / (T * k)  # f_i
         aux = N * (load * probs.mean(0)).sum()
