@@ -30,7 +30,7 @@ from xdimo.hardware import match_gpu, peak_tflops  # noqa: E402
 from xdimo.train.diffusion import create_diffusion  # noqa: E402
 from xdimo.train.flops import tokens_per_sample, train_flops_per_sample  # noqa: E402
 from xdimo.train.loop import Ema, micro_step, optimizer_step, set_precision  # noqa: E402
-from xdimo.train.models import build_model  # noqa: E402
+from xdimo.train.models import ATTENTION_KERNELS, build_model  # noqa: E402
 from xdimo.train.registry import ClipShape, get_model, param_counts  # noqa: E402
 from xdimo.train.speed import COMPILE_SCOPES, SpeedOptions  # noqa: E402
 from xdimo.train.speed import apply as apply_speed  # noqa: E402
@@ -255,10 +255,11 @@ def main() -> None:
     p.add_argument("--memory-cap-gib", type=float, help="cap the caching allocator (e.g. 47: a 48 GB card)")
     p.add_argument("--recompute", type=int, default=0, help="activation checkpointing of N blocks (-1: all)")
     p.add_argument("--sdpa", default="auto", choices=("auto", *SDPA_FLAGS), help="attention backend")
-    p.add_argument("--temporal-attention", default="matmul", choices=("sdpa", "matmul"))
+    p.add_argument("--temporal-attention", default="matmul", choices=ATTENTION_KERNELS)
     p.add_argument("--attention", action="store_true", help="time each SDPA backend on each row's shapes")
     p.add_argument("--profile", action="store_true", help="print the top kernels of 3 more steps per row")
     p.add_argument("--json", type=Path, help="also append each row as JSON to this file")
+    p.add_argument("--label", default="", help="a name for these rows in the JSON (sweep.py's row labels)")
     args = p.parse_args()
 
     cuda = torch.cuda.is_available()
@@ -294,7 +295,8 @@ def main() -> None:
         print(fmt(row), flush=True)
         if args.json:
             with args.json.open("a") as f:
-                f.write(json.dumps({"device": name, "torch": torch.__version__, **asdict(row)}) + "\n")
+                f.write(json.dumps({"device": name, "torch": torch.__version__, "label": args.label,
+                                    "argv": sys.argv[1:], **asdict(row)}) + "\n")
 
 
 if __name__ == "__main__":

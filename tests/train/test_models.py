@@ -4,7 +4,7 @@ import pytest
 import torch
 from einops import rearrange
 
-from xdimo.train.models import Attention, Block, Latte, Mlp, sincos_2d
+from xdimo.train.models import ATTENTION_KERNELS, Attention, Block, Latte, Mlp, sincos_2d
 from xdimo.train.moe import MoeMlp
 from xdimo.train.registry import ClipShape, ModelConfig
 
@@ -51,11 +51,11 @@ def test_block_attends_along_one_axis_only(temporal):
         assert changed[0].all() and not changed[1:].any()
 
 
-@pytest.mark.parametrize("matmul", [False, True])
+@pytest.mark.parametrize("kernel", ATTENTION_KERNELS)
 @pytest.mark.parametrize("temporal", [False, True])
-def test_attention_matches_latte_rearrange_reference(temporal, matmul):
+def test_attention_matches_latte_rearrange_reference(temporal, kernel):
     attn = Attention(32, 4)
-    attn.matmul = matmul
+    attn.kernel = kernel
     x = torch.randn(2, 4, 16, 32)
     got = attn(x, temporal)
     # Latte's formulation: rearrange into (groups, seq, d), plain softmax attention, rearrange back.

@@ -32,32 +32,52 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
     return x * (1 + scale) + shift
 
 
+ATTENTION_KERNELS = ("sdpa", "matmul", "reduce")
+
+
 class Attention(nn.Module):
-    """Multi-head self-attention over one axis of (B, F, S, d): S (spatial) or F (temporal)."""
+    """Multi-head self-attention over one axis of (B, F, S, d): S (spatial) or F (temporal).
+
+    ``kernel`` picks the formulation, all exact: ``sdpa`` (PyTorch's fused attention), ``matmul`` (batched
+    matmuls with the softmax between, which torch.compile fuses) or ``reduce`` (products summed by broadcast,
+    so torch.compile can make each step one kernel with no batched GEMM at all). For the 16-frame temporal axis
+    a fused flash kernel is mostly padding; the choice between the other two is a benchmark's, not assumed.
+    """
 
     def __init__(self, dim: int, heads: int):
         super().__init__()
         self.heads = heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
-        # Plain matmuls instead of SDPA: for the 16-frame temporal axis a fused attention kernel is mostly
-        # padding; explicit matmuls let torch.compile fuse the softmax (chosen by a benchmark, not assumed).
-        self.matmul = False
+        self.kernel = "sdpa"
 
     def forward(self, x: torch.Tensor, temporal: bool) -> torch.Tensor:
         if temporal:  # attend over frames: put them on the sequence axis
             x = x.transpose(1, 2)
         B, G, L, d = x.shape  # G groups (frames or positions) of L tokens
         q, k, v = self.qkv(x).view(B * G, L, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        if self.matmul:
-            weights = torch.softmax((q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5, dim=-1)
-            out = weights.to(v.dtype) @ v
-        else:
-            out = F.scaled_dot_product_attention(q, k, v)  # (B*G, heads, L, d_head)
+        out = attend(q, k, v, self.kernel)  # (B*G, heads, L, d_head)
         out = self.proj(out.transpose(1, 2).reshape(B, G, L, d))
         # Projected before the layout is turned back, so the transpose fuses into the residual add instead of
         # costing a copy of its own in front of the GEMM.
         return out.transpose(1, 2) if temporal else out
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel: str) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d_head)) v over (..., L, d_head) inputs, by the formulation ``kernel`` names."""
+    if kernel == "sdpa":
+        return F.scaled_dot_product_attention(q, k, v)
+    scale = q.shape[-1] ** -0.5
+    if kernel == "matmul":
+        weights = torch.softmax((q @ k.transpose(-1, -2)) * scale, dim=-1)
+        return weights.to(v.dtype) @ v
+    if kernel == "reduce":
+        # fp32 products and sums: compiled, the upcasts live in registers; eager, this is a reference only
+        # (it materialises the (..., L, L, d_head) products).
+        scores = (q.float().unsqueeze(-2) * k.float().unsqueeze(-3)).sum(-1) * scale  # (..., L, L)
+        weights = torch.softmax(scores, dim=-1)
+        return (weights.unsqueeze(-1) * v.float().unsqueeze(-3)).sum(-2).to(v.dtype)
+    raise ValueError(f"unknown attention kernel {kernel!r} (choose from {', '.join(ATTENTION_KERNELS)})")
 
 
 class Mlp(nn.Module):

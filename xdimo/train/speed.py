@@ -21,7 +21,7 @@ COMPILE_SCOPES = ("auto", "blocks", "model", "off")
 class SpeedOptions:
     compile: str = "auto"  # auto (blocks on CUDA, off elsewhere) | blocks | model | off
     recompute_blocks: int = 0  # activation checkpointing of the first N blocks (-1: all)
-    temporal_attention: str = "matmul"  # matmul | sdpa: the kernel of the 16-frame temporal attention
+    temporal_attention: str = "matmul"  # models.ATTENTION_KERNELS: the 16-frame temporal attention
     residual: str = "bf16"  # bf16 | fp32: dtype of the residual stream under bf16 autocast
     inductor_tuning: bool = False  # Inductor's coordinate-descent tuning of its fused kernels (slower compile)
 
@@ -36,7 +36,7 @@ def apply(model: Latte, opts: SpeedOptions, device: torch.device) -> Latte:
     n = len(model.blocks) if opts.recompute_blocks < 0 else opts.recompute_blocks
     model.recompute = set(range(min(n, len(model.blocks))))
     for block in model.blocks:
-        block.attn.matmul = block.temporal and opts.temporal_attention == "matmul"
+        block.attn.kernel = opts.temporal_attention if block.temporal else "sdpa"
     model.low_precision_residual = opts.residual == "bf16"
     scope = opts.compile_scope(device)
     if scope != "off" and opts.inductor_tuning:
