@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+# Without a GPU, Triton kernels (train/short_attention.py) run in Triton's interpreter. It must be chosen before
+# triton is first imported, by anything (its standard library is decorated then), so here, before any test module.
+if not os.path.exists("/dev/nvidiactl"):
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 STANDIN = REPO / "tests" / "core" / "standin_python.py"

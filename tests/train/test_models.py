@@ -51,7 +51,7 @@ def test_block_attends_along_one_axis_only(temporal):
         assert changed[0].all() and not changed[1:].any()
 
 
-@pytest.mark.parametrize("kernel", ATTENTION_KERNELS)
+@pytest.mark.parametrize("kernel", [k for k in ATTENTION_KERNELS if k != "triton"])  # triton: its own file
 @pytest.mark.parametrize("temporal", [False, True])
 def test_attention_matches_latte_rearrange_reference(temporal, kernel):
     attn = Attention(32, 4)

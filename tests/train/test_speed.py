@@ -11,8 +11,6 @@ from xdimo.train.models import Latte
 from xdimo.train.registry import ClipShape, ModelConfig
 from xdimo.train.speed import SpeedOptions, apply
 
-# Inductor's CPU path still calls a deprecated TorchScript API; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 TINY = ModelConfig(name="Latte-T/2", depth=4, hidden=32, heads=4, patch=2)
 CLIP = ClipShape(frames=4, image_size=64)
 CPU = torch.device("cpu")

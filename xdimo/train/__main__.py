@@ -62,8 +62,9 @@ def parser() -> argparse.ArgumentParser:
     a("--compile", choices=("auto", "on", "blocks", "model", "off"), default="auto",
       help="torch.compile each block (auto: on CUDA; on = blocks), the whole model, or nothing")
     a("--recompute-blocks", type=int, default=0, help="activation checkpointing of the first N blocks (-1 all)")
-    a("--temporal-attention", choices=("matmul", "reduce", "sdpa"), default="matmul",
-      help="attention of the temporal blocks (16 frames): explicit matmuls, broadcast sums, or fused SDPA")
+    a("--temporal-attention", choices=("matmul", "reduce", "triton", "sdpa"), default="matmul",
+      help="attention of the temporal blocks (16 frames): explicit matmuls, broadcast sums, our Triton kernel "
+           "(CUDA), or fused SDPA")
     a("--residual", choices=("bf16", "fp32"), default="bf16",
       help="dtype of the residual stream under bf16 autocast (bf16: Megatron's default)")
     a("--inductor-tuning", action="store_true", help="coordinate-descent tuning of the compiled kernels")

@@ -32,16 +32,17 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
     return x * (1 + scale) + shift
 
 
-ATTENTION_KERNELS = ("sdpa", "matmul", "reduce")
+ATTENTION_KERNELS = ("sdpa", "matmul", "reduce", "triton")
 
 
 class Attention(nn.Module):
     """Multi-head self-attention over one axis of (B, F, S, d): S (spatial) or F (temporal).
 
     ``kernel`` picks the formulation, all exact: ``sdpa`` (PyTorch's fused attention), ``matmul`` (batched
-    matmuls with the softmax between, which torch.compile fuses) or ``reduce`` (products summed by broadcast,
-    so torch.compile can make each step one kernel with no batched GEMM at all). For the 16-frame temporal axis
-    a fused flash kernel is mostly padding; the choice between the other two is a benchmark's, not assumed.
+    matmuls with the softmax between, which torch.compile fuses), ``reduce`` (products summed by broadcast,
+    so torch.compile can make each step one kernel with no batched GEMM at all) or ``triton`` (our kernel for
+    short sequences, short_attention.py). For the 16-frame temporal axis a fused flash kernel is mostly
+    padding; the choice among the others is a benchmark's, not assumed.
     """
 
     def __init__(self, dim: int, heads: int):
@@ -55,9 +56,15 @@ class Attention(nn.Module):
         if temporal:  # attend over frames: put them on the sequence axis
             x = x.transpose(1, 2)
         B, G, L, d = x.shape  # G groups (frames or positions) of L tokens
-        q, k, v = self.qkv(x).view(B * G, L, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        out = attend(q, k, v, self.kernel)  # (B*G, heads, L, d_head)
-        out = self.proj(out.transpose(1, 2).reshape(B, G, L, d))
+        qkv = self.qkv(x).view(B * G, L, 3, self.heads, d // self.heads)
+        if self.kernel == "triton":
+            from xdimo.train.short_attention import short_attention  # Triton: imported only when asked for
+
+            out = short_attention(qkv, (d // self.heads) ** -0.5)  # (B*G, L, heads, d_head)
+        else:
+            q, k, v = qkv.permute(2, 0, 3, 1, 4)
+            out = attend(q, k, v, self.kernel).transpose(1, 2)  # (B*G, L, heads, d_head)
+        out = self.proj(out.reshape(B, G, L, d))
         # Projected before the layout is turned back, so the transpose fuses into the residual add instead of
         # costing a copy of its own in front of the GEMM.
         return out.transpose(1, 2) if temporal else out

@@ -33,6 +33,11 @@ class SpeedOptions:
 
 def apply(model: Latte, opts: SpeedOptions, device: torch.device) -> Latte:
     """Set ``opts`` on ``model`` (in place) and compile it as asked; returns the model."""
+    if opts.temporal_attention == "triton":
+        from xdimo.train import short_attention
+
+        if not short_attention.usable(device):
+            raise ValueError("--temporal-attention triton needs a CUDA GPU and the triton package")
     n = len(model.blocks) if opts.recompute_blocks < 0 else opts.recompute_blocks
     model.recompute = set(range(min(n, len(model.blocks))))
     for block in model.blocks:
