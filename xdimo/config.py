@@ -6,6 +6,7 @@ Every problem is one line that names the file, the key and what was expected.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ class Pool:
     taken: int = 0  # cards held by others that the scheduler does not show (the user's note: "1 taken")
     cards_per_node: int = 0  # 0 = all cards on one node
     queue: str = ""  # the scheduler's queue/partition name, when it differs from the pool's name
+    # The pool's hosts (names or fnmatch globs such as "gpu-h200-*"): a listed host that the scheduler reports
+    # down takes its cards out of the pool's capacity (JH/LSF; the queue-to-host map is not documented for JH).
+    hosts: tuple[str, ...] = ()
 
     @property
     def per_node(self) -> int:
@@ -156,8 +160,38 @@ def _load_pool(path: Path, name: str, spec: Any) -> Pool:
     per_node = c.integer("cards_per_node", 0)
     if per_node and cards % per_node:
         raise c.fail("cards_per_node", f"a divisor of cards ({cards})", per_node)
+    hosts = _pool_hosts(c, spec.get("hosts"), cards, per_node)
     return Pool(name=name, gpu_model=gpu, cards=cards, taken=taken, cards_per_node=per_node,
-                queue=str(spec.get("queue") or ""))
+                queue=str(spec.get("queue") or ""), hosts=hosts)
+
+
+GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def is_host_glob(pattern: str) -> bool:
+    return bool(GLOB_CHARS.search(pattern))
+
+
+def _pool_hosts(c: _Checker, raw: Any, cards: int, per_node: int) -> tuple[str, ...]:
+    """``hosts:``: host names or globs. How many cards a down host takes away must be known before asking the
+    scheduler: ``cards_per_node``, or (without it: all cards on one node) exactly one host named outright."""
+    if raw is None:
+        return ()
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not items or not all(
+            isinstance(h, str) and h.strip() and not any(ch.isspace() for ch in h.strip()) for h in items):
+        raise c.fail("hosts", "a list of host names or globs (non-empty strings without spaces)", raw)
+    hosts = tuple(dict.fromkeys(h.strip() for h in items))
+    named = [h for h in hosts if not is_host_glob(h)]
+    if not per_node:
+        if len(hosts) == 1 and named:
+            return hosts  # the pool's one node
+        raise ConfigError(f"{c.path}: key '{c.prefix}cards_per_node': required when hosts lists a glob or more "
+                          "than one host (the cards a down host takes out of the pool)")
+    nodes = cards // per_node
+    if len(named) > nodes:
+        raise c.fail("hosts", f"at most {nodes} host names ({cards} cards / {per_node} per node)", raw)
+    return hosts
 
 
 def _detect_cards() -> int:

@@ -28,3 +28,7 @@ def test_a_submitter_that_died_mid_hand_over_is_reconciled(site: harness.FakeSit
 
 def test_hosts_lists_each_node(site: harness.FakeSite) -> None:
     harness.story_hosts_nodes(site)
+
+
+def test_a_down_host_shrinks_the_batch(site: harness.FakeSite) -> None:
+    harness.story_host_down(site)

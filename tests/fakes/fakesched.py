@@ -7,7 +7,9 @@ State lives in the folder named by $XDIMO_FAKE_STATE:
                  "hidden": ["12"],            # ids the jobs command pretends not to know (a vanished job)
                  "vanish": "not_found",       # how a hidden id is answered: not_found | header_only | empty
                  "o_format": true,            # false: `-o` is refused like an old site would
-                 "extra_pending": 0}          # pending jobs the limit counts that no listing shows
+                 "extra_pending": 0,          # pending jobs the limit counts that no listing shows
+                 "host_status": {"h200n01": "unavail"},  # a host's `-w` STATUS: nothing starts there
+                 "hosts_fail": false}         # the hosts command fails (no answer at all)
   jobs/<id>.json  one job each; next_id; lock (fcntl); jobs/<id>.kill (kill requested); jobs/<id>.pid
 
 Each job runs as a detached wrapper process (its own session) that runs the script with bash, writes its
@@ -145,6 +147,14 @@ def host_use(cfg: dict, jobs: list[dict], queue: str) -> dict[str, int]:
     return use
 
 
+# `-w` STATUS values that admit jobs (LSF's bhosts manual); the rest (unavail, unreach, closed_Adm, ...) do not.
+USABLE = ("ok", "closed_full", "closed_excl", "closed_busy")
+
+
+def host_up(cfg: dict, host: str) -> bool:
+    return cfg.get("host_status", {}).get(host, "ok").lower() in USABLE
+
+
 def allocate(cfg: dict, jobs: list[dict], job: dict) -> list[str] | None:
     q = queue_conf(cfg, job["queue"])
     if q is None:
@@ -152,7 +162,8 @@ def allocate(cfg: dict, jobs: list[dict], job: dict) -> list[str] | None:
     if job["slots"] > int(cfg.get("cpu_per_gpu", 8)) * job["gpus"]:
         return None  # the site: more CPU slots than 8 x GPUs and the job never starts
     use = host_use(cfg, jobs, job["queue"])
-    free = [h for h in q["hosts"] if q["per_host"] - use.get(h, 0) >= job["gpus_per_host"]]
+    free = [h for h in q["hosts"] if q["per_host"] - use.get(h, 0) >= job["gpus_per_host"]
+            and host_up(cfg, h)]
     if len(free) < job["n_hosts"]:
         return None
     # FIFO: an earlier pending job of the same queue goes first
@@ -590,13 +601,19 @@ def main_hosts(flavour: str, argv: list[str]) -> int:
                     head = f"{h:<20}" if i == 0 else " " * 20
                     print(f"{head} {i:>6} {models[q]:<28} {'0M':>8} {'0M':>8}     0   0    0   0")
         return 0
+    if cfg.get("hosts_fail"):  # invented wording: the reference has no failure text for jhosts/bhosts
+        print(f"{'jhosts' if flavour == 'jh' else 'bhosts'}: failed to get host information", file=sys.stderr)
+        return 255
+    wide = "-w" in argv
     print("HOST_NAME          STATUS       JL/U    MAX  NJOBS    RUN  SSUSP  USUSP    RSV")
     for conf in queues.values():
         for h in conf["hosts"]:
             running = [j for j in jobs if h in j["hosts"] and j["stat"] == "RUN"]
             slots = sum(j["slots"] // max(1, len(j["hosts"])) for j in running)
             mx = conf["per_host"] * int(cfg.get("cpu_per_gpu", 8))
-            status = "closed" if slots >= mx else "ok"
+            status = cfg.get("host_status", {}).get(h) or ("closed_Full" if slots >= mx else "ok")
+            if not wide:  # without -w LSF prints the short form: closed_Adm -> closed
+                status = status.split("_")[0]
             print(f"{h:<18} {status:<12} {'-':>4} {mx:>6} {slots:>6} {slots:>6} {0:>6} {0:>6} {0:>6}")
     return 0
 

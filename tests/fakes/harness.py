@@ -88,6 +88,13 @@ class FakeSite:
         """run id -> the ledger's view after one status poll."""
         return {r["run_id"]: r for r in self.cli_json("status", "--all")}
 
+    def set_pool(self, pool: str, **keys: Any) -> None:
+        """Change one pool of the workspace's cluster file (e.g. list its hosts)."""
+        path = self.ws / "clusters" / f"{self.cluster}.yaml"
+        data = yaml.safe_load(path.read_text())
+        data["pools"][pool].update(keys)
+        path.write_text(yaml.safe_dump(data, allow_unicode=True))
+
     def write_matrix(self, name: str, body: dict) -> Path:
         path = self.ws / "jobs" / f"{name}.yaml"
         path.write_text(yaml.safe_dump({"name": name, **body}))
@@ -254,3 +261,25 @@ def story_hosts_nodes(site: FakeSite) -> None:
     assert data["hosts"] and all(h["name"] and h["status"] for h in data["hosts"])
     text = site.cli("hosts", "--nodes").stdout
     assert "max slots" in text and data["hosts"][0]["name"] in text
+
+
+def story_host_down(site: FakeSite) -> None:
+    """A pool that lists its hosts loses a down host's cards: `hosts` shows them down, and `submit` plans
+    the batch for what is left (one 8-card run starts, the other waits) instead of a job that pends for ever."""
+    site.set_pool("gpu_multi", hosts=["multin*"])
+    site.write_matrix("two8", {"defaults": {"model": "Latte-S/2", "pool": "gpu_multi", "gpus": 8, "data": "synthetic"},
+                               "matrix": {"steps": [10, 20]}})
+    both = site.cli_json("submit", "two8", "--batch", "first", "--dry-run")
+    assert (len(both["start"]), len(both["wait"])) == (2, 0)
+
+    site.configure(host_status={"multin02": "unavail"})
+    data = {p["pool"]: p for p in site.cli_json("hosts")["pools"]}
+    multi = data["gpu_multi"]
+    assert (multi["cards"], multi["down"], multi["down_hosts"], multi["free"]) == (16, 8, ["multin02"], 8)
+    assert multi["source"].endswith("-w: 1 host down: multin02 (unavail)")
+    assert data["gpu_h200"]["down"] == 0 and "host" not in data["gpu_h200"]["source"]
+    text = site.cli("hosts").stdout
+    assert "down" in text.splitlines()[1] and "gpu_multi: " in text and "1 host down: multin02" in text
+
+    one = site.cli_json("submit", "two8", "--batch", "first", "--dry-run")
+    assert (len(one["start"]), len(one["wait"]), len(one["held"])) == (1, 1, 0) and site.jobs() == {}

@@ -6,7 +6,9 @@ import getpass
 import json
 import logging
 import os
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -226,3 +228,117 @@ def test_pools_from_the_cluster_file_off_the_login_node(kind: str, tmp_path: Pat
     pools = {p.name: p for p in KINDS[kind][0](cluster(kind), tmp_path).pools()}
     assert (pools["gpu_pro6000"].free, pools["gpu_h200"].free) == (7, 5)
     assert "not on PATH" in pools["gpu_h200"].source
+
+
+# -- a pool's hosts: a down host takes its cards out of the pool ------------------------------------------------
+
+MULTI = {"gpu_h200": {"cards": 5}, "gpu_6000ada": {"cards": 8}, "gpu_multi": {"cards": 16, "cards_per_host": 8}}
+
+
+def multi_cluster(kind: str, hosts: tuple[str, ...] = ("multin*",)) -> Cluster:
+    """cluster() plus a 2 x 8-card pool that lists its hosts (the double names them multin01, multin02)."""
+    base = cluster(kind)
+    return replace(base, pools={**base.pools, "gpu_multi": Pool("gpu_multi", "H200", 16, cards_per_node=8,
+                                                                hosts=hosts)})
+
+
+def multi_pools(kind: str, fake: Path, tmp_path: Path, hosts: tuple[str, ...] = ("multin*",),
+                **state: object) -> dict:
+    write_config(fake, queues=MULTI, others=[], **state)
+    return {p.name: p for p in KINDS[kind][0](multi_cluster(kind, hosts), tmp_path).pools()}
+
+
+def jobs_source(kind: str) -> str:
+    return f"{'jjobs' if kind == 'jh' else 'bjobs'} -u all (slots / 8)"
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_down_host_shrinks_its_pool(kind: str, fake: Path, tmp_path: Path) -> None:
+    pools = multi_pools(kind, fake, tmp_path, host_status={"multin02": "unavail"})
+    m = pools["gpu_multi"]
+    assert (m.total, m.down, m.used, m.free, m.down_hosts) == (16, 8, 0, 8, ("multin02",))
+    hosts_cmd = "jhosts" if kind == "jh" else "bhosts"
+    assert m.source == f"{jobs_source(kind)}; {hosts_cmd} -w: 1 host down: multin02 (unavail)"
+    assert (pools["gpu_h200"].down, pools["gpu_h200"].source) == (0, jobs_source(kind))  # it lists no hosts
+    up = multi_pools(kind, fake, tmp_path)["gpu_multi"]
+    assert (up.down, up.free) == (0, 16) and up.source.endswith("-w: 2 hosts up")
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_gpus_held_on_a_down_host_count_once(kind: str, fake: Path, tmp_path: Path) -> None:
+    # an unreachable host's job shows UNKWN and holds its 4 GPUs (in `used`); the host's other 4 are down
+    stuck = {"queue": "gpu_multi", "user": "alice", "slots": 32, "gpus": 4, "host": "multin02", "stat": "UNKWN"}
+    write_config(fake, queues=MULTI, others=[stuck], host_status={"multin02": "unreach"})
+    m = {p.name: p for p in KINDS[kind][0](multi_cluster(kind), tmp_path).pools()}["gpu_multi"]
+    assert (m.used, m.down, m.free) == (4, 4, 8)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_full_host_is_not_down(kind: str, fake: Path, tmp_path: Path) -> None:
+    busy = {"queue": "gpu_multi", "user": "alice", "slots": 64, "gpus": 8, "host": "multin01"}
+    write_config(fake, queues=MULTI, others=[busy], host_status={"multin01": "closed_Full"})
+    m = {p.name: p for p in KINDS[kind][0](multi_cluster(kind), tmp_path).pools()}["gpu_multi"]
+    assert (m.used, m.down, m.free) == (8, 0, 8)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_host_pattern_matching_nothing_is_reported(kind: str, fake: Path, tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        m = multi_pools(kind, fake, tmp_path, hosts=("multin01", "gpu-h100-*"),
+                        host_status={"multin02": "unavail"})["gpu_multi"]
+    assert (m.down, m.free) == (0, 16)  # multin02 is not listed; the unknown glob changes nothing
+    assert "pool gpu_multi: no host in" in caplog.text and "gpu-h100-*" in caplog.text
+    assert m.source.endswith("1 host up; no host matches gpu-h100-*")
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_failed_hosts_query_keeps_the_cluster_files_capacity(kind: str, fake: Path, tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        pools = multi_pools(kind, fake, tmp_path, host_status={"multin02": "unavail"}, hosts_fail=True)
+    m = pools["gpu_multi"]
+    assert (m.down, m.free) == (0, 16)
+    assert m.source.startswith(jobs_source(kind) + "; host status unknown (`")
+    assert m.source.endswith("capacity from the cluster file") and "failed to get host information" in m.source
+    assert pools["gpu_h200"].source == jobs_source(kind) and "no host status" in caplog.text
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_no_hosts_command_keeps_the_cluster_files_capacity(kind: str, fake: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    only_jobs = tmp_path / "bin"
+    only_jobs.mkdir()
+    jobs = "jjobs" if kind == "jh" else "bjobs"
+    (only_jobs / jobs).symlink_to(FAKES / jobs)
+    (only_jobs / "python3").symlink_to(sys.executable)  # the double's shebang
+    monkeypatch.setenv("PATH", str(only_jobs))
+    m = multi_pools(kind, fake, tmp_path, host_status={"multin02": "unavail"})["gpu_multi"]
+    hosts_cmd = "jhosts" if kind == "jh" else "bhosts"
+    assert (m.down, m.free) == (0, 16)
+    assert m.source == f"{jobs_source(kind)}; host status unknown ({hosts_cmd} not on PATH): capacity from the " \
+                       "cluster file"
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_pools_without_hosts_never_ask_the_hosts_command(kind: str, fake: Path, tmp_path: Path) -> None:
+    write_config(fake, hosts_fail=True)  # a hosts call would say so in `source`
+    pools = KINDS[kind][0](cluster(kind), tmp_path).pools()
+    assert {p.source for p in pools} == {jobs_source(kind)} and all(p.down == 0 for p in pools)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_the_double_starts_nothing_on_a_down_host(kind: str, fake: Path, tmp_path: Path) -> None:
+    write_config(fake, queues=MULTI, others=[], host_status={"multin01": "closed_Adm"})
+    be = KINDS[kind][0](multi_cluster(kind), tmp_path)
+    job = be.submit(script(kind, tmp_path, queue="gpu_multi", body="exit 0"), spec(pool="gpu_multi"))
+    wait_for(lambda: poll_one(be, job, tmp_path).state is JobState.DONE)
+    assert poll_one(be, job, tmp_path).hosts == ("multin02",)
+
+
+def test_a_glob_matching_more_hosts_than_the_pool_has_is_reported(fake: Path, tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        m = multi_pools("jh", fake, tmp_path, hosts=("*",), host_status={"h200n01": "unavail"})["gpu_multi"]
+    assert "its hosts match 4 hosts, more than its 16 cards / 8 per node" in caplog.text
+    assert m.down == 8  # what the list says, never more than the pool: check the glob

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict
 
 import click
@@ -37,20 +38,24 @@ def hosts(app: App, nodes: bool) -> None:
     host_rows = host_list(scheduler) if nodes else []
     rules = {"cpu_per_gpu": cluster.cpu_per_gpu, "max_pending": cluster.max_pending}
     data = {"cluster": cluster.name, "scheduler": cluster.scheduler, "rules": rules,
-            "pools": [{"pool": p.name, "gpu": p.gpu_model, "cards": p.total, "taken": p.taken, "used": p.used,
-                       "free": p.free, "my_pending": p.pending_jobs, "source": p.source} for p in pools]}
+            "pools": [{"pool": p.name, "gpu": p.gpu_model, "cards": p.total, "taken": p.taken, "down": p.down,
+                       "down_hosts": list(p.down_hosts), "used": p.used, "free": p.free,
+                       "my_pending": p.pending_jobs, "source": p.source} for p in pools]}
     if nodes:
         data["hosts"] = [asdict(h) for h in host_rows]
 
     def text() -> str:
-        rows = [(p.name, p.gpu_model, p.total, p.taken, p.used, p.free, p.pending_jobs) for p in pools]
-        sources = sorted({p.source for p in pools if p.source})
+        rows = [(p.name, p.gpu_model, p.total, p.taken, p.down, p.used, p.free, p.pending_jobs) for p in pools]
+        sources = Counter(p.source for p in pools if p.source)
+        common = sources.most_common(1)[0][0] if sources else ""
         lines = [
             f"cluster {cluster.name} ({cluster.scheduler})",
-            table(["pool", "gpu", "cards", "taken", "in use", "free", "my pending"], rows),
+            table(["pool", "gpu", "cards", "taken", "down", "in use", "free", "my pending"], rows),
             f"rules: CPU slots = {cluster.cpu_per_gpu} x GPUs; at most {cluster.max_pending} pending job(s)"
-            + (f"; usage from {', '.join(sources)}" if sources else ""),
+            + (f"; usage from {common}" if common else ""),
         ]
+        # A pool that lists its hosts adds what their status did to it (the common part said once above).
+        lines += [f"{p.name}: {p.source.removeprefix(common + '; ')}" for p in pools if p.source not in ("", common)]
         if nodes:
             lines += ["", table(["host", "status", "max slots", "jobs", "running", "gpus", "gpu models"],
                                 [(h.name, h.status, h.max_slots, h.njobs, h.run, h.ngpus,

@@ -47,11 +47,13 @@ class PoolStatus:
     taken: int  # held outside the scheduler's view (cluster file)
     used: int  # GPUs held by running jobs of all users
     pending_jobs: int = 0  # this user's pending jobs in the pool
-    source: str = ""  # where `used` came from: "jjobs -u all", "cluster file", ...
+    source: str = ""  # where `used` (and `down`) came from: "jjobs -u all", "cluster file", ...
+    down: int = 0  # cards on the pool's hosts that admit no job now (host down/closed), not already in `used`
+    down_hosts: tuple[str, ...] = ()  # those hosts
 
     @property
     def free(self) -> int:
-        return max(0, self.total - self.taken - self.used)
+        return max(0, self.total - self.taken - self.used - self.down)
 
 
 @dataclass(frozen=True)

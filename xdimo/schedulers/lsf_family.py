@@ -8,7 +8,9 @@ A thin runner (runner.run_command) over the pure parsers in lsf_parse.py / jh_pa
   summary the scheduler appended to its -o file, else from the marker file the script wrote, else LOST.
 - pools: ONE `jjobs -u all` call; GPUs in use per queue = sum over jobs holding slots (RUN, suspended,
   UNKWN) of the job's GPU field when the site's `-o` has one (options.jobs_gpu_field), else of
-  ceil(slots / cpu_per_gpu) from EXEC_HOST (the site rule is slots = cpu_per_gpu x GPUs).
+  ceil(slots / cpu_per_gpu) from EXEC_HOST (the site rule is slots = cpu_per_gpu x GPUs). Pools that list
+  `hosts` in the cluster file (the queue-to-host map is not documented for JH) add ONE `jhosts -w` call:
+  a listed host whose status admits no job takes its cards out of the pool (PoolStatus.down).
 """
 
 from __future__ import annotations
@@ -184,18 +186,55 @@ class LSFFamilyScheduler:
                     for p in self.cluster.pools.values()]
         answer = self.query_jobs(["-u", "all"])
         used: dict[str, int] = {}
+        held_on: dict[str, dict[str, int]] = {}  # queue -> host -> GPUs its jobs hold there
         mine_pending: dict[str, int] = {}
         for row in answer.rows:
             if row.stat in P.HOLDING:
-                used[row.queue] = used.get(row.queue, 0) + self.job_gpus(row)
+                gpus = self.job_gpus(row)
+                used[row.queue] = used.get(row.queue, 0) + gpus
+                on = held_on.setdefault(row.queue, {})
+                for host, n in P.gpus_by_host(row, gpus).items():
+                    on[host] = on.get(host, 0) + n
             elif row.stat in ("PEND", "PSUSP") and row.user == self.user:
                 mine_pending[row.queue] = mine_pending.get(row.queue, 0) + 1
         how = "gpu field" if self.gpu_field else f"slots / {self.cluster.cpu_per_gpu}"
         source = f"{self.commands.jobs[0]} -u all ({how})"
-        return [PoolStatus(name=p.name, gpu_model=p.gpu_model, total=p.cards, taken=p.taken,
-                           used=used.get(p.queue_name, 0), pending_jobs=mine_pending.get(p.queue_name, 0),
-                           source=source)
-                for p in self.cluster.pools.values()]
+        health = self.host_health(held_on)
+        out = []
+        for p in self.cluster.pools.values():
+            h, note = health.get(p.name, (None, ""))
+            out.append(PoolStatus(name=p.name, gpu_model=p.gpu_model, total=p.cards, taken=p.taken,
+                                  used=used.get(p.queue_name, 0), pending_jobs=mine_pending.get(p.queue_name, 0),
+                                  source=source + note, down=h.down_cards if h else 0,
+                                  down_hosts=h.down_hosts if h else ()))
+        return out
+
+    def host_health(self, held_on: dict[str, dict[str, int]]) -> dict[str, tuple[P.PoolHealth | None, str]]:
+        """Pool name -> (its listed hosts' health, a note for `source`), for the pools that list hosts: ONE
+        hosts call for all. Without an answer the cluster file's capacity stands, and the note says so."""
+        listed = [p for p in self.cluster.pools.values() if p.hosts]
+        if not listed:
+            return {}
+        name = self.commands.hosts[0]
+        try:
+            if shutil.which(name) is None:
+                raise SchedulerError(f"{name} not on PATH")
+            rows = self.host_status()
+        except SchedulerError as exc:
+            log.warning("no host status (%s): pool capacity from the cluster file", exc)
+            return {p.name: (None, f"; host status unknown ({exc}): capacity from the cluster file")
+                    for p in listed}
+        out: dict[str, tuple[P.PoolHealth | None, str]] = {}
+        for p in listed:
+            h = P.pool_health(p.hosts, p.per_node, p.cards, rows, held_on.get(p.queue_name))
+            if h.unmatched:
+                log.warning("pool %s: no host in `%s -w` matches %s (capacity unchanged)", p.name, name,
+                            ", ".join(h.unmatched))
+            if h.matched > p.cards // p.per_node:
+                log.warning("pool %s: its hosts match %d hosts, more than its %d cards / %d per node", p.name,
+                            h.matched, p.cards, p.per_node)
+            out[p.name] = (h, f"; {name} -w: {h.describe()}")
+        return out
 
     def job_gpus(self, row: P.JobRow) -> int:
         """A job's GPUs: the site's gpu field when configured, else its slots / cpu_per_gpu rounded up."""
@@ -203,6 +242,11 @@ class LSFFamilyScheduler:
 
     def hosts(self) -> list[P.HostRow]:
         """Hosts and their status (`jhosts -w` / `bhosts -w`), with GPU models where the site tells."""
+        return self.host_status()
+
+    def host_status(self) -> list[P.HostRow]:
+        """`jhosts -w` / `bhosts -w` alone: one call (pools() needs the status, not the GPU models that
+        `hosts` asks for host by host)."""
         res = self.run(list(self.commands.hosts) + ["-w"])
         rows = P.parse_hosts(res.output)
         if not rows and not res.ok:

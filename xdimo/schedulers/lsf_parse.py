@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
+from fnmatch import fnmatchcase
 from typing import Any
 
 from xdimo.schedulers.base import JobState
@@ -475,16 +476,93 @@ def _int(text: str) -> int | None:
 
 
 def parse_hosts(text: str) -> tuple[HostRow, ...]:
-    """``jhosts -w`` / ``bhosts -w``: ``HOST_NAME STATUS JL/U MAX NJOBS RUN SSUSP USUSP RSV``."""
+    """``jhosts -w`` / ``bhosts -w``: ``HOST_NAME STATUS JL/U MAX NJOBS RUN SSUSP USUSP RSV``.
+
+    Rows come after the header: what precedes it (an error such as ``bhosts: ...`` on stderr, a banner) is
+    not a host."""
     rows = []
+    header = False
     for line in text.splitlines():
         words = line.split()
-        if len(words) < 2 or words[0] == "HOST_NAME" or line[0].isspace():
+        if words[:1] == ["HOST_NAME"]:
+            header = True
+            continue
+        if not header or len(words) < 2 or line[0].isspace():
             continue
         nums = words[2:] + [""] * 4
         rows.append(HostRow(words[0], words[1], max_slots=_int(nums[1]), njobs=_int(nums[2]),
                             run=_int(nums[3])))
     return tuple(rows)
+
+
+# -- a pool's capacity from its hosts' status ------------------------------------------------------------------
+
+
+def gpus_by_host(row: JobRow, gpus: int) -> dict[str, int]:
+    """A job's ``gpus`` shared over its execution hosts by slots, rounded down (the site rule: slots =
+    cpu_per_gpu x GPUs on every host, so the shares are exact; rounding down never hides a down card)."""
+    slots = row.slots
+    if not slots:
+        return {}
+    return {h.host: gpus * h.slots // slots for h in row.exec_hosts}
+
+
+@dataclass(frozen=True)
+class PoolHealth:
+    """A pool's listed hosts as ``jhosts -w`` / ``bhosts -w`` reports them."""
+
+    down_cards: int = 0  # cards on listed hosts that admit no job, less what the pool's own jobs hold there
+    down: tuple[HostRow, ...] = ()  # matched hosts whose status admits no job
+    unmatched: tuple[str, ...] = ()  # listed names/globs that match no host at all (reported, no effect)
+    matched: int = 0  # distinct hosts the list matched
+
+    @property
+    def down_hosts(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.down)
+
+    def describe(self, show: int = 3) -> str:
+        """``1 host down: gpu-h200-02 (unavail)`` / ``2 hosts up``, then any pattern that matched nothing."""
+        if self.down:
+            names = [f"{r.name} ({r.status})" for r in self.down[:show]]
+            more = f" and {len(self.down) - show} more" if len(self.down) > show else ""
+            text = f"{_hosts(len(self.down))} down: {', '.join(names)}{more}"
+        else:
+            text = f"{_hosts(self.matched)} up"
+        if self.unmatched:
+            text += f"; no host matches {', '.join(self.unmatched)}"
+        return text
+
+
+def _hosts(n: int) -> str:
+    return f"{n} host" + ("" if n == 1 else "s")
+
+
+def match_host(name: str, pattern: str) -> bool:
+    """Host names are case-insensitive (DNS); a pattern is a name or an fnmatch glob."""
+    return fnmatchcase(name.lower(), pattern.lower())
+
+
+def pool_health(patterns: Iterable[str], per_node: int, cards: int, hosts: Iterable[HostRow],
+                held_on: Mapping[str, int] | None = None) -> PoolHealth:
+    """How many of a pool's ``cards`` sit on listed hosts that admit no job now.
+
+    Each matched host that is not ``usable`` takes ``per_node`` cards away, less the GPUs the pool's own jobs
+    still hold there (``held_on``: host -> GPUs; a job on an unreachable host shows UNKWN and is already in
+    the pool's ``used``, so counting its cards again would hide free cards elsewhere). Never more than
+    ``cards`` (a glob that also matches another pool's hosts)."""
+    rows = tuple(hosts)
+    matched: dict[str, HostRow] = {}
+    unmatched = []
+    for pattern in patterns:
+        hits = [r for r in rows if match_host(r.name, pattern)]
+        if not hits:
+            unmatched.append(pattern)
+        for r in hits:
+            matched.setdefault(r.name, r)
+    down = tuple(r for r in matched.values() if not r.usable)
+    held = held_on or {}
+    lost = sum(per_node - min(per_node, held.get(r.name, 0)) for r in down)
+    return PoolHealth(min(lost, cards), down, tuple(unmatched), len(matched))
 
 
 @dataclass(frozen=True)
