@@ -29,7 +29,8 @@ from xdimo.ledger import LedgerRun
                    "holding the scheduler's summary by job id. Alone, it collects only these logs.")
 @click.option("--table", "which", default="auto", show_default=True, metavar="1|2|hw|cost|all",
               help="Which tables (comma-separated). auto: table 1, plus the others the runs can fill.")
-@click.option("--lang", type=click.Choice(LANGS), default="zh", show_default=True, help="Table language.")
+@click.option("--lang", type=click.Choice(LANGS), default="zh", show_default=True,
+              help="Language of the tables and plots.")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True)
 @click.option("--out", "out", metavar="FILE", help="Write the tables to FILE (atomically) instead of stdout.")
 @click.option("--plots", "plots", metavar="DIR", help="Write PNG plots into DIR.")
@@ -78,7 +79,7 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
         from xdimo.collect.plots import write_plots
 
         try:
-            extra["plots"] = [str(p) for p in write_plots(runs, Path(plots))]
+            extra["plots"] = [str(p) for p in write_plots(runs, Path(plots), lang, note=lambda m: note(app, m))]
         except OSError as exc:
             raise XdimoError(f"--plots {plots}: cannot write there ({exc.strerror})") from None
         note(app, f"plots: {len(extra['plots'])} PNG file(s) in {plots}")

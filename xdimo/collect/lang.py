@@ -1,4 +1,4 @@
-"""The words of the tables: Chinese as the user writes them (the default), and English (``--lang en``)."""
+"""The words of the tables and plots: Chinese as the user writes them (the default), and English (``--lang en``)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,24 @@ TEXT: dict[str, dict[str, str]] = {
                      "本次实测 GPU小时 = 总GPU × 作业实际墙钟时间。",
         "note_run": "`{run}`：{note}",
         "note_cost_batch": "各配置 global_batch 不同：相同步数处理的样本数不同，比较相同数据量请看表一的加速比。",
+        # Plots: the tables' terms where a table has one (加速比(按Samples/s), 并行效率(%), 卡数, 模型).
+        "plot_gpus": "卡数",
+        "plot_ideal": "理想加速比（= 卡数）",
+        "plot_speedup_y": "加速比(按Samples/s)",
+        "plot_speedup_title": "加速比与理想加速比（迭代相同数据量）",
+        "plot_ideal_eff": "理想（100%）",
+        "plot_eff_y": "并行效率(%)",
+        "plot_eff_title": "并行效率 = 加速比 ÷ 卡数",
+        "plot_no_peak": "CPU 运行无 GPU 峰值：MFU 不适用",
+        "plot_na": "—",
+        "plot_mfu_y": "MFU（占所用精度稠密峰值的 %）",
+        "plot_mfu_title": "各模型 MFU",
+        "plot_sps_y": "吞吐量（Samples/s，全部卡）",
+        "plot_sps_title": "各模型 Samples/s",
+        "plot_model": "模型",
+        "plot_step": "步数（优化器步）",
+        "plot_loss_y": "训练损失（日志原值，无单位）",
+        "plot_loss_title": "各运行的训练损失",
     },
     "en": {
         "tbd": "TBD",
@@ -96,6 +114,23 @@ TEXT: dict[str, dict[str, str]] = {
         "note_run": "`{run}`: {note}",
         "note_cost_batch": "Global batches differ: the same number of steps is a different amount of data; "
                            "for the same data compare table 1's speedup.",
+        "plot_gpus": "GPUs (cards)",
+        "plot_ideal": "ideal (= GPUs)",
+        "plot_speedup_y": "speedup over 1 GPU (x, by samples/s)",
+        "plot_speedup_title": "Speedup vs ideal, same amount of data",
+        "plot_ideal_eff": "ideal (100%)",
+        "plot_eff_y": "parallel efficiency (%)",
+        "plot_eff_title": "Parallel efficiency = speedup / GPUs",
+        "plot_no_peak": "no GPU peak (CPU runs): MFU not applicable",
+        "plot_na": "n/a",
+        "plot_mfu_y": "MFU (% of dense peak at the precision run)",
+        "plot_mfu_title": "MFU by model",
+        "plot_sps_y": "throughput (samples/s, all GPUs)",
+        "plot_sps_title": "Samples/s by model",
+        "plot_model": "model",
+        "plot_step": "step (optimizer steps)",
+        "plot_loss_y": "training loss (as logged, no unit)",
+        "plot_loss_title": "Training loss per run",
     },
 }
 

@@ -1,22 +1,27 @@
 """PNG plots of a study (matplotlib, Agg backend, imported only here and only when plotting).
 
 speedup.png (speedup vs ideal per hardware), efficiency.png (parallel efficiency), models.png (MFU and
-samples/s by model), loss.png (all runs) and loss/<run_id>.png (one per run). Labels are English: the
-default matplotlib fonts have no CJK glyphs, and a plot of empty boxes helps nobody.
+samples/s by model), loss.png (all runs) and loss/<run_id>.png (one per run). Labels follow ``--lang`` in the
+tables' own terms, but Chinese only with an installed font that has the glyphs (fonts.py finds it, or
+XDIMO_PLOT_FONT names it): matplotlib's default fonts have none, and a plot of empty boxes helps nobody, so
+without one the plots are English and say so once.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from xdimo.collect import metrics
+from xdimo.collect import fonts, metrics
+from xdimo.collect.lang import TEXT, t
 from xdimo.collect.records import RunRecord
 from xdimo.collect.report import hw, hw_sort_key, model_display, model_sort_key, table2_settings
 
 MAX_COMBINED_LOSS = 12  # more curves than this on one axis is a plate of spaghetti
+ZH_GLYPHS = fonts.needed_glyphs(v for k, v in TEXT["zh"].items() if k.startswith("plot_"))
 
 
 def _pyplot() -> Any:
@@ -57,22 +62,22 @@ def scaling_points(runs: Sequence[RunRecord]) -> dict[str, list[tuple[int, float
     return dict(sorted(out.items(), key=lambda kv: hw_sort_key(kv[0].split(" ")[0])))
 
 
-def plot_speedup(runs: Sequence[RunRecord], path: Path) -> Path | None:
+def plot_speedup(runs: Sequence[RunRecord], path: Path, lang: str = "en") -> Path | None:
     series = scaling_points(runs)
     if not series:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     top = max(g for pts in series.values() for g, *_ in pts)
-    ax.plot([1, top], [1, top], "--", color="grey", label="ideal (= GPUs)")
+    ax.plot([1, top], [1, top], "--", color="grey", label=t(lang, "plot_ideal"))
     for label, pts in series.items():
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         ax.plot(xs, ys, "o-", label=label)
         for x, y in zip(xs, ys, strict=True):
             ax.annotate(f"{y:.2f}", (x, y), textcoords="offset points", xytext=(4, -12), fontsize=8)
-    ax.set_xlabel("GPUs (cards)")
-    ax.set_ylabel("speedup over 1 GPU (x, by samples/s)")
-    ax.set_title("Speedup vs ideal, same amount of data")
+    ax.set_xlabel(t(lang, "plot_gpus"))
+    ax.set_ylabel(t(lang, "plot_speedup_y"))
+    ax.set_title(t(lang, "plot_speedup_title"))
     ax.set_xticks(sorted({g for pts in series.values() for g, *_ in pts} | {1}))
     ax.grid(alpha=0.3)
     ax.legend()
@@ -82,7 +87,7 @@ def plot_speedup(runs: Sequence[RunRecord], path: Path) -> Path | None:
         plt.close(fig)
 
 
-def plot_efficiency(runs: Sequence[RunRecord], path: Path) -> Path | None:
+def plot_efficiency(runs: Sequence[RunRecord], path: Path, lang: str = "en") -> Path | None:
     series = scaling_points(runs)
     if not series:
         return None
@@ -95,11 +100,11 @@ def plot_efficiency(runs: Sequence[RunRecord], path: Path) -> Path | None:
         xs = [gpus.index(g) + (i - (len(series) - 1) / 2) * width for g in by_g]
         bars = ax.bar(xs, list(by_g.values()), width=width, label=label)
         ax.bar_label(bars, fmt="%.1f%%", fontsize=8)
-    ax.axhline(100, ls="--", color="grey", label="ideal (100%)")
+    ax.axhline(100, ls="--", color="grey", label=t(lang, "plot_ideal_eff"))
     ax.set_xticks(range(len(gpus)), [str(g) for g in gpus])
-    ax.set_xlabel("GPUs (cards)")
-    ax.set_ylabel("parallel efficiency (%)")
-    ax.set_title("Parallel efficiency = speedup / GPUs")
+    ax.set_xlabel(t(lang, "plot_gpus"))
+    ax.set_ylabel(t(lang, "plot_eff_y"))
+    ax.set_title(t(lang, "plot_eff_title"))
     ax.set_ylim(0, 115)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8)
     try:
@@ -108,7 +113,7 @@ def plot_efficiency(runs: Sequence[RunRecord], path: Path) -> Path | None:
         plt.close(fig)
 
 
-def plot_models(runs: Sequence[RunRecord], path: Path) -> Path | None:
+def plot_models(runs: Sequence[RunRecord], path: Path, lang: str = "en") -> Path | None:
     """MFU and samples/s by model in the setting(s) that compare models (table 2)."""
     picked: list[tuple[str, RunRecord]] = []
     for (label, gpus), group in table2_settings(runs).items():
@@ -128,19 +133,19 @@ def plot_models(runs: Sequence[RunRecord], path: Path) -> Path | None:
     names = [n for n, _ in picked]
     mfus = [metrics.mfu(r) for _, r in picked]
     bars = ax1.bar(names, [m * 100 if m is not None else 0 for m in mfus], color="tab:blue")
-    ax1.bar_label(bars, labels=[f"{m * 100:.1f}%" if m is not None else "n/a" for m in mfus], fontsize=8)
+    ax1.bar_label(bars, labels=[f"{m * 100:.1f}%" if m is not None else t(lang, "plot_na") for m in mfus], fontsize=8)
     if all(m is None for m in mfus):
         ax1.set_ylim(0, 1)
-        ax1.text(0.5, 0.5, "no GPU peak (CPU runs): MFU not applicable", ha="center", transform=ax1.transAxes)
-    ax1.set_ylabel("MFU (% of dense peak at the precision run)")
-    ax1.set_title("MFU by model")
+        ax1.text(0.5, 0.5, t(lang, "plot_no_peak"), ha="center", transform=ax1.transAxes)
+    ax1.set_ylabel(t(lang, "plot_mfu_y"))
+    ax1.set_title(t(lang, "plot_mfu_title"))
     sps = [metrics.samples_per_s(r) or 0 for _, r in picked]
     bars = ax2.bar(names, sps, color="tab:orange")
     ax2.bar_label(bars, fmt="%.2f", fontsize=8)
-    ax2.set_ylabel("throughput (samples/s, all GPUs)")
-    ax2.set_title("Samples/s by model")
+    ax2.set_ylabel(t(lang, "plot_sps_y"))
+    ax2.set_title(t(lang, "plot_sps_title"))
     for ax in (ax1, ax2):
-        ax.set_xlabel("model")
+        ax.set_xlabel(t(lang, "plot_model"))
         ax.tick_params(axis="x", labelsize=8, rotation=30)
     fig.tight_layout()
     try:
@@ -149,14 +154,14 @@ def plot_models(runs: Sequence[RunRecord], path: Path) -> Path | None:
         plt.close(fig)
 
 
-def _loss_axes(ax: Any, title: str) -> None:
-    ax.set_xlabel("step (optimizer steps)")
-    ax.set_ylabel("training loss (as logged, no unit)")
+def _loss_axes(ax: Any, title: str, lang: str) -> None:
+    ax.set_xlabel(t(lang, "plot_step"))
+    ax.set_ylabel(t(lang, "plot_loss_y"))
     ax.set_title(title)
     ax.grid(alpha=0.3)
 
 
-def plot_loss(runs: Sequence[RunRecord], out_dir: Path) -> list[Path]:
+def plot_loss(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en") -> list[Path]:
     curves = [r for r in runs if len(r.loss_curve) >= 1]
     if not curves:
         return []
@@ -165,7 +170,7 @@ def plot_loss(runs: Sequence[RunRecord], out_dir: Path) -> list[Path]:
     for r in curves:
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
         ax.plot([s for s, _ in r.loss_curve], [v for _, v in r.loss_curve], ".-" if len(r.loss_curve) < 30 else "-")
-        _loss_axes(ax, f"{r.run_id}: {model_display(r.model, r.moe)}, {r.gpus}x{hw(r)}")
+        _loss_axes(ax, f"{r.run_id}: {model_display(r.model, r.moe)}, {r.gpus}x{hw(r)}", lang)
         try:
             written.append(_save(fig, out_dir / "loss" / f"{r.run_id}.png"))
         finally:
@@ -175,7 +180,7 @@ def plot_loss(runs: Sequence[RunRecord], out_dir: Path) -> list[Path]:
         for r in curves:
             ax.plot([s for s, _ in r.loss_curve], [v for _, v in r.loss_curve],
                     label=f"{r.gpus}x{hw(r)} {model_display(r.model, r.moe)}")
-        _loss_axes(ax, "Training loss per run")
+        _loss_axes(ax, t(lang, "plot_loss_title"), lang)
         ax.legend(fontsize=8)
         try:
             written.append(_save(fig, out_dir / "loss.png"))
@@ -184,9 +189,19 @@ def plot_loss(runs: Sequence[RunRecord], out_dir: Path) -> list[Path]:
     return written
 
 
-def write_plots(runs: Sequence[RunRecord], out_dir: Path) -> list[Path]:
-    """Every plot the runs can fill; returns the files written."""
+def write_plots(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en",
+                note: Callable[[str], None] | None = None) -> list[Path]:
+    """Every plot the runs can fill, in ``lang`` if a font can draw it (else English, and ``note`` says why)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = [plot_speedup(runs, out_dir / "speedup.png"), plot_efficiency(runs, out_dir / "efficiency.png"),
-               plot_models(runs, out_dir / "models.png")]
-    return [p for p in written if p] + plot_loss(runs, out_dir)
+    font = fonts.plot_font(lang, ZH_GLYPHS)
+    if font.note:
+        (note or _stderr)(font.note)
+    with _pyplot().rc_context(font.rc()), fonts.quiet_weight_substitution():  # for these plots only
+        written = [plot_speedup(runs, out_dir / "speedup.png", font.lang),
+                   plot_efficiency(runs, out_dir / "efficiency.png", font.lang),
+                   plot_models(runs, out_dir / "models.png", font.lang)]
+        return [p for p in written if p] + plot_loss(runs, out_dir, font.lang)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -70,7 +70,7 @@ class TrainConfig:
     seed: int = 0
     ckpt_every: int = 0  # 0: only at the end and on SIGTERM/SIGUSR1
     workers: int | None = None  # data loader workers; None: 0 for synthetic data, else 4
-    # Speed knobs (speed.SpeedOptions; defaults measured in benchmarks/RESULTS.md).
+    # Speed knobs (speed.SpeedOptions; benchmarks/RESULTS.md says which defaults were measured on a GPU).
     compile: str = "auto"  # auto (blocks on CUDA) | blocks | model | off ("on": blocks)
     recompute_blocks: int = 0  # activation checkpointing of the first N blocks (-1: all)
     temporal_attention: str = "matmul"  # matmul | reduce | triton | sdpa

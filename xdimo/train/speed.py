@@ -1,5 +1,7 @@
 """The speed knobs of the workload, applied in one place so the training loop and benchmarks/train_step.py run
-the same model (each default was chosen by a measurement on an H100, recorded in benchmarks/RESULTS.md).
+the same model. benchmarks/RESULTS.md records what each was measured at on an H100: compile per block and the
+matmul temporal attention were; the bf16 residual stream is Megatron's default and cuts bytes, and it awaits
+its GPU measurement (benchmarks/sweep.py explore).
 
 None of them changes the function the model computes beyond rounding: recomputed blocks give the same
 gradients, the temporal-attention kernel is a choice between two exact formulations, a bf16 residual stream
