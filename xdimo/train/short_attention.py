@@ -85,8 +85,8 @@ def _launch_args(qkv: torch.Tensor, out: torch.Tensor) -> dict:
     return dict(L=L, D=D, s_n=qkv.stride(0), s_l=qkv.stride(1), s_t=qkv.stride(2), s_h=qkv.stride(3),
                 o_n=out.stride(0), o_l=out.stride(1), o_h=out.stride(2),
                 BL=max(16, triton.next_power_of_2(L)), BD=max(16, triton.next_power_of_2(D)),
-                # fp32 stays fp32 (no TF32) so a fp32 run means what it says; bf16 runs on the tensor cores.
-                PREC="ieee" if qkv.dtype == torch.float32 else "tf32")
+                # fp32 stays fp32 (no TF32) so a fp32 run means what it says; bf16 takes Triton's default.
+                PREC="ieee" if qkv.dtype == torch.float32 else None)
 
 
 @torch.library.custom_op("xdimo::short_attention", mutates_args=())
