@@ -6,6 +6,7 @@ Pure: no scheduler, no files beyond reading the matrix YAML.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -154,15 +155,37 @@ def estimate_hours(spec: RunSpec, gpu_model: str) -> float | None:
     return seconds / 3600
 
 
-def waves(runs: list[RunSpec], cluster: Cluster) -> list[list[RunSpec]]:
-    """The batches the runs go in if every usable card starts free and each wave ends before the next."""
-    left, out = list(runs), []
+@dataclass
+class WavePlan:
+    """`plan`'s batches: the runs each wave starts, and those no wave can start while hosts stay down."""
+
+    waves: list[list[RunSpec]]
+    blocked: list[RunSpec] = field(default_factory=list)  # more GPUs than their pool has up
+
+    def wave_of(self) -> dict[str, int]:
+        """Run id -> its 1-based batch (blocked runs have none)."""
+        return {s.run_id: i + 1 for i, w in enumerate(self.waves) for s in w}
+
+
+def waves(runs: list[RunSpec], cluster: Cluster, capacity: Mapping[str, int] | None = None,
+          free_now: Mapping[str, int] | None = None) -> WavePlan:
+    """The batches the runs go in if each wave ends before the next starts.
+
+    Every wave fills ``capacity`` (pool -> cards; default: the cluster file's usable cards; live: less the
+    cards of down hosts), except the first, which fills ``free_now`` when given (the cards free right now, so
+    it may start nothing). A run larger than its pool's capacity is blocked: no wave could ever start it."""
+    cap = dict(capacity) if capacity is not None else {p.name: p.usable for p in cluster.pools.values()}
+    blocked = [s for s in runs if s.gpus > cap.get(s.pool, 0)]
+    left = [s for s in runs if s.gpus <= cap.get(s.pool, 0)]
+    out: list[list[RunSpec]] = []
+    free = free_now
     while left:
-        batch = choose_batch(left, {p.name: p.usable for p in cluster.pools.values()}, cluster, pending_now=0)
+        batch = choose_batch(left, cap if free is None else free, cluster, pending_now=0)
         out.append(batch.start)
         started = {s.run_id for s in batch.start}
         left = [s for s in left if s.run_id not in started]
-    return out
+        free = None
+    return WavePlan(out, blocked)
 
 
 def check_matrix(matrix: Matrix, cluster: Cluster) -> None:

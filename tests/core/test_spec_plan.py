@@ -130,5 +130,21 @@ def test_batches_never_overcommit_a_pool_nor_exceed_the_pending_room(todo, free,
 @given(st.lists(specs, max_size=15, unique_by=lambda s: s.run_id))
 def test_waves_schedule_every_run_once(todo):
     plan = waves(todo, JH)
-    assert sorted(s.run_id for w in plan for s in w) == sorted(s.run_id for s in todo)
-    assert all(w for w in plan)
+    assert sorted(s.run_id for w in plan.waves for s in w) == sorted(s.run_id for s in todo)
+    assert all(w for w in plan.waves) and not plan.blocked
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(specs, max_size=15, unique_by=lambda s: s.run_id), st.data())
+def test_live_waves_fit_what_is_up_and_block_only_what_never_fits(todo, data):
+    # live: down hosts shrink each pool's capacity; what is free now is at most that
+    cap = {p.name: data.draw(st.integers(0, p.usable)) for p in JH.pools.values()}
+    free_now = {name: data.draw(st.integers(0, c)) for name, c in cap.items()}
+    plan = waves(todo, JH, capacity=cap, free_now=free_now)
+    placed = [s.run_id for w in plan.waves for s in w] + [s.run_id for s in plan.blocked]
+    assert sorted(placed) == sorted(s.run_id for s in todo)
+    assert all(s.gpus > cap[s.pool] for s in plan.blocked)
+    for i, wave in enumerate(plan.waves):
+        limit = free_now if i == 0 else cap
+        assert all(sum(s.gpus for s in wave if s.pool == p) <= limit[p] for p in cap)
+        assert wave or i == 0  # only the first wave (what starts now) may start nothing

@@ -283,3 +283,15 @@ def story_host_down(site: FakeSite) -> None:
 
     one = site.cli_json("submit", "two8", "--batch", "first", "--dry-run")
     assert (len(one["start"]), len(one["wait"]), len(one["held"])) == (1, 1, 0) and site.jobs() == {}
+
+    # `plan --live` sees the same: one 8-card run now, the other next; a 16-card run waits for the host
+    site.write_matrix("big", {"defaults": {"model": "Latte-S/2", "pool": "gpu_multi", "data": "synthetic"},
+                              "runs": [{"gpus": 8}, {"gpus": 16, "nodes": 2}]})
+    live = site.cli_json("plan", "two8", "--live")
+    assert [len(b) for b in live["batches"]] == [1, 1] and live["blocked"] == []
+    assert next(p for p in live["live"] if p["pool"] == "gpu_multi")["down_hosts"] == ["multin02"]
+    big = site.cli_json("plan", "big", "--live")
+    assert [len(b) for b in big["batches"]] == [1] and len(big["blocked"]) == 1
+    assert "waiting for a down host" in site.cli("plan", "big", "--live").stdout
+    offline = site.cli_json("plan", "big")  # the cluster file alone: both fit, one after the other
+    assert [len(b) for b in offline["batches"]] == [1, 1] and offline["blocked"] == [] and "live" not in offline

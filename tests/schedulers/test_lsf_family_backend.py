@@ -293,6 +293,37 @@ def test_a_host_pattern_matching_nothing_is_reported(kind: str, fake: Path, tmp_
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
+def test_a_bad_host_pattern_is_warned_once_per_process(kind: str, fake: Path, tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    write_config(fake, queues=MULTI, others=[])
+    sched = KINDS[kind][0](multi_cluster(kind, ("multin01", "gpu-h100-*")), tmp_path)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):  # `submit --batch all` polls pools() every interval
+            sched.pools()
+    assert caplog.text.count("no host in") == 1
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_hosts_after_pools_reuses_their_host_call(kind: str, fake: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(fake, queues=MULTI, others=[], host_status={"multin02": "unavail"})
+    sched = KINDS[kind][0](multi_cluster(kind), tmp_path)
+    calls: list[list[str]] = []
+    real_run = sched.run
+
+    def counting_run(argv: list[str], *args: object, **kw: object):
+        calls.append(argv)
+        return real_run(argv, *args, **kw)
+
+    monkeypatch.setattr(sched, "run", counting_run)
+    sched.pools()
+    rows = sched.hosts()  # `hosts --nodes`: the same snapshot, not a second `jhosts -w`
+    assert "multin02" in [r.name for r in rows]
+    hosts_cmd = "jhosts" if kind == "jh" else "bhosts"
+    assert calls.count([hosts_cmd, "-w"]) == 1
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
 def test_a_failed_hosts_query_keeps_the_cluster_files_capacity(kind: str, fake: Path, tmp_path: Path,
                                                                caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):

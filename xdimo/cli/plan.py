@@ -5,29 +5,37 @@ from __future__ import annotations
 import click
 
 from xdimo.cli.common import App, table, verb
-from xdimo.plan import ASSUMED_MFU, check_matrix, estimate_hours, load_matrix, waves
+from xdimo.config import Cluster
+from xdimo.plan import ASSUMED_MFU, WavePlan, check_matrix, estimate_hours, load_matrix, waves
 from xdimo.rules import cpu_slots
+from xdimo.schedulers import get_scheduler
+from xdimo.schedulers.base import PoolStatus
 
 
 @click.command()
 @click.argument("matrix")
+@click.option("--live", is_flag=True, help="Ask the scheduler first: batch 1 is what starts now on the free cards, "
+              "and a down host's cards are left out of every batch.")
 @verb
-def plan(app: App, matrix: str) -> None:
+def plan(app: App, matrix: str, live: bool) -> None:
     """Expand MATRIX (jobs/NAME.yaml or a path) into runs, check the site rules, show the batches.
 
-    Nothing is submitted. Batches assume every usable card is free; `submit` uses the live view.
+    Nothing is submitted. The batches assume each one ends before the next starts; without --live they also
+    assume every usable card of the cluster file is free (an offline plan, no scheduler call).
 
     \b
     Examples:
       xdimo-jobs plan demo
       xdimo-jobs --cluster xdimo-jh plan jobs/table1-scaling.yaml
+      xdimo-jobs --cluster xdimo-jh plan jobs/hw-4gpu.yaml --live   # from the cards free now, down hosts out
       xdimo-jobs plan jobs/hw-4gpu.yaml --cluster xdimo-jh --json
     """
     cluster = app.cluster
     m = load_matrix(app.ws.matrix_path(matrix))
     check_matrix(m, cluster)
-    plan_waves = waves(list(m.runs), cluster)
-    wave_of = {s.run_id: i + 1 for i, w in enumerate(plan_waves) for s in w}
+    pools = get_scheduler(cluster, app.ws.root).pools() if live else []
+    wp = live_waves(list(m.runs), cluster, pools) if live else waves(list(m.runs), cluster)
+    wave_of = wp.wave_of()
     rows, data = [], []
     for s in m.runs:
         hours = estimate_hours(s, cluster.pool(s.pool).gpu_model)
@@ -35,9 +43,9 @@ def plan(app: App, matrix: str) -> None:
         data.append({"run_id": s.run_id, "model": s.model_name, "pool": s.pool, "gpus": s.gpus, "nodes": s.nodes,
                      "cpus": cpu_slots(cluster, s), "parallel": s.parallel, "local_batch": s.local_batch,
                      "global_batch": s.global_batch, "steps": s.steps, "precision": s.precision,
-                     "batch": wave_of[s.run_id], "est_hours": hours, "est_gpu_hours": gpu_h})
+                     "batch": wave_of.get(s.run_id), "est_hours": hours, "est_gpu_hours": gpu_h})
         rows.append((s.run_id, s.model_name, s.pool, s.gpus, cpu_slots(cluster, s), s.nodes, s.parallel,
-                     s.global_batch, s.steps, wave_of[s.run_id], "-" if gpu_h is None else f"{gpu_h:.2f}"))
+                     s.global_batch, s.steps, wave_of.get(s.run_id), "-" if gpu_h is None else f"{gpu_h:.2f}"))
     known = [d["est_gpu_hours"] for d in data if d["est_gpu_hours"] is not None]
 
     def text() -> str:
@@ -46,13 +54,32 @@ def plan(app: App, matrix: str) -> None:
                  "pending)",
                  table(["run", "model", "pool", "gpus", "cpus", "nodes", "parallel", "global batch", "steps",
                         "batch", "est GPU-h"], rows)]
-        for i, w in enumerate(plan_waves):
-            lines.append(f"batch {i + 1}: " + ", ".join(f"{s.run_id} ({s.gpus}x {s.pool})" for s in w))
+        lines += [f"live: {p.name} {p.free} of {p.total} cards free"
+                  + (f", {p.down} down ({', '.join(p.down_hosts)})" if p.down else "") + f" [{p.source}]"
+                  for p in pools]
+        for i, w in enumerate(wp.waves):
+            when = " (starts now)" if live and i == 0 else ""
+            runs = ", ".join(f"{s.run_id} ({s.gpus}x {s.pool})" for s in w) or "nothing: no run fits the free cards"
+            lines.append(f"batch {i + 1}{when}: {runs}")
+        if wp.blocked:
+            lines.append("waiting for a down host (more GPUs than its pool has up): "
+                         + ", ".join(f"{s.run_id} ({s.gpus}x {s.pool})" for s in wp.blocked))
         if known:
             lines.append(f"estimated total: {sum(known):.2f} GPU-hours (assumes {ASSUMED_MFU:.0%} MFU of each "
                          "pool's dense peak; `collect` reports measured figures)")
         return "\n".join(lines)
 
-    app.emit({"matrix": m.name, "cluster": cluster.name, "runs": data,
-              "batches": [[s.run_id for s in w] for w in plan_waves],
-              "assumed_mfu": ASSUMED_MFU}, text)
+    out = {"matrix": m.name, "cluster": cluster.name, "runs": data,
+           "batches": [[s.run_id for s in w] for w in wp.waves],
+           "blocked": [s.run_id for s in wp.blocked], "assumed_mfu": ASSUMED_MFU}
+    if live:
+        out["live"] = [{"pool": p.name, "cards": p.total, "taken": p.taken, "down": p.down,
+                        "down_hosts": list(p.down_hosts), "used": p.used, "free": p.free, "source": p.source}
+                       for p in pools]
+    app.emit(out, text)
+
+
+def live_waves(runs: list, cluster: Cluster, pools: list[PoolStatus]) -> WavePlan:
+    """Batch 1 on the cards free now; later batches on the cards that are up (total - taken - down)."""
+    up = {p.name: max(0, p.total - p.taken - p.down) for p in pools}
+    return waves(runs, cluster, capacity=up, free_now={p.name: p.free for p in pools})

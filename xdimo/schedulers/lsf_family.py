@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 MARKER = "job.exit"
 O_FIELDS = ("jobid", "user", "stat", "queue", "exec_host", "job_name")  # job_name last: it may hold '|'
 MAX_IDS = 200  # above this, one `-u all -a` answer is cheaper than a long argv
+HOST_ROWS_REUSE_S = 5.0  # `hosts --nodes` lists the rows pools() fetched a moment ago instead of asking again
 GONE_RE = re.compile(r"is not found|No (unfinished|matching) job|already finished|has already", re.IGNORECASE)
 
 
@@ -66,6 +67,8 @@ class LSFFamilyScheduler:
         self.gpu_field = str(opts.get("jobs_gpu_field") or "")
         self.user = str(opts.get("user") or _whoami())
         self.settle_grace_s = float(opts.get("settle_grace_s", 120))
+        self._host_rows: tuple[float, list[P.HostRow]] | None = None  # (monotonic time, rows) of the last call
+        self._warned: set[str] = set()  # config warnings already given (a follower polls every minute)
 
     # -- running commands ---------------------------------------------------------------------------
 
@@ -228,11 +231,11 @@ class LSFFamilyScheduler:
         for p in listed:
             h = P.pool_health(p.hosts, p.per_node, p.cards, rows, held_on.get(p.queue_name))
             if h.unmatched:
-                log.warning("pool %s: no host in `%s -w` matches %s (capacity unchanged)", p.name, name,
-                            ", ".join(h.unmatched))
+                self.warn_once(f"pool {p.name}: no host in `{name} -w` matches {', '.join(h.unmatched)} "
+                               "(capacity unchanged)")
             if h.matched > p.cards // p.per_node:
-                log.warning("pool %s: its hosts match %d hosts, more than its %d cards / %d per node", p.name,
-                            h.matched, p.cards, p.per_node)
+                self.warn_once(f"pool {p.name}: its hosts match {h.matched} hosts, more than its {p.cards} "
+                               f"cards / {p.per_node} per node")
             out[p.name] = (h, f"; {name} -w: {h.describe()}")
         return out
 
@@ -240,18 +243,27 @@ class LSFFamilyScheduler:
         """A job's GPUs: the site's gpu field when configured, else its slots / cpu_per_gpu rounded up."""
         return row.gpus if row.gpus is not None else P.gpus_from_slots(row.slots, self.cluster.cpu_per_gpu)
 
+    def warn_once(self, message: str) -> None:
+        """A cluster-file problem is worth one warning per process, not one per poll."""
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning("%s", message)
+
     def hosts(self) -> list[P.HostRow]:
-        """Hosts and their status (`jhosts -w` / `bhosts -w`), with GPU models where the site tells."""
+        """Hosts and their status (`jhosts -w` / `bhosts -w`): the rows pools() fetched within
+        HOST_ROWS_REUSE_S (`hosts --nodes` shows both, from one call), else a fresh call."""
+        if self._host_rows and time.monotonic() - self._host_rows[0] < HOST_ROWS_REUSE_S:
+            return list(self._host_rows[1])
         return self.host_status()
 
     def host_status(self) -> list[P.HostRow]:
-        """`jhosts -w` / `bhosts -w` alone: one call (pools() needs the status, not the GPU models that
-        `hosts` asks for host by host)."""
+        """`jhosts -w` / `bhosts -w`: one call, remembered for hosts()."""
         res = self.run(list(self.commands.hosts) + ["-w"])
-        rows = P.parse_hosts(res.output)
+        rows = list(P.parse_hosts(res.output))
         if not rows and not res.ok:
             raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): "
                                  f"{_first_line(res.output)}")
+        self._host_rows = (time.monotonic(), rows)
         return rows
 
 
