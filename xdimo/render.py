@@ -64,6 +64,8 @@ def context(spec: RunSpec, cluster: Cluster, root: Path) -> dict[str, Any]:
         "XDIMO_GPU_MODEL": pool.gpu_model,
     }
     cpus = cpu_slots(cluster, spec)
+    setup = list(cluster.setup) + list(spec.env)
+    export_lines = [f"export {k}={shlex.quote(v)}" for k, v in exports.items()]
     return {
         "job_name": spec.run_id,
         "run_id": spec.run_id,
@@ -79,8 +81,10 @@ def context(spec: RunSpec, cluster: Cluster, root: Path) -> dict[str, Any]:
         "cpus_per_node": cpus // spec.nodes,
         "log_dir": str(log_dir),
         "workdir": cluster.workdir or str(root),
-        "setup": list(cluster.setup) + list(spec.env),
-        "exports": [f"export {k}={shlex.quote(v)}" for k, v in exports.items()],
+        "setup": setup,
+        "exports": export_lines,
+        # what each node of a multi-node run does before its torchrun, where the launcher forwards no env
+        "node_prelude": "\n".join(setup + export_lines + ['exec "$@"']),
         "python": shlex.quote(python),
         "torchrun": f"{shlex.quote(python)} -m torch.distributed.run",
         "program": program(spec, log_dir),
@@ -110,8 +114,10 @@ def render_script(spec: RunSpec, cluster: Cluster, ws: Workspace) -> str:
     try:
         template = environment(templates).get_template(name)
         return template.render(**context(spec, cluster, ws.root))
-    except jinja2.TemplateNotFound:
-        raise ConfigError(f"no template {templates / name} for scheduler {cluster.scheduler}") from None
+    except jinja2.TemplateNotFound as exc:  # the scheduler's own template, or one it includes
+        missing = exc.name or name
+        what = f"for scheduler {cluster.scheduler}" if missing == name else f"(included by {name})"
+        raise ConfigError(f"no template {templates / str(missing)} {what}") from None
     except jinja2.UndefinedError as exc:
         raise ConfigError(f"{templates / name}: {exc.message}") from None
     except jinja2.TemplateSyntaxError as exc:

@@ -221,6 +221,7 @@ def story_multi_node(site: FakeSite) -> None:
     for rank, x in enumerate(launches):
         assert f"--node_rank={rank}" in x["argv"] and f"--master_addr={hosts[0]}" in x["argv"]
         assert "--nnodes=2" in x["argv"] and "--nproc_per_node=8" in x["argv"]
+        assert x["run_id_env"] == run_id  # exports reach every node (the fake mpirun forwards none, like Open MPI)
     run = site.runs()[run_id]
     assert (run["state"], run["exit_code"]) == ("DONE", 0)
 

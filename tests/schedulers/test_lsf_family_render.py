@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from xdimo.config import Cluster, Pool, load_cluster
+from xdimo.errors import ConfigError
 from xdimo.render import render_script
 from xdimo.spec import RunSpec
 from xdimo.workspace import Workspace
@@ -108,9 +109,14 @@ def test_multi_node_launch_lines(ws: Workspace, kind: str, launcher: str, hosts_
     assert f"set -- ${hosts_var}" in text
     lines = text.splitlines()
     i = lines.index("  " + expect)
-    assert lines[i + 1].strip() == ("python -m torch.distributed.run --nnodes=2 --nproc_per_node=8 "
-                                    '--node_rank="$i" \\')
-    assert lines[i + 2].strip().startswith('--master_addr="$master" --master_port="$port" -m xdimo.train')
+    j = lines.index('    python -m torch.distributed.run --nnodes=2 --nproc_per_node=8 --node_rank="$i" \\')
+    assert lines[j + 1].strip().startswith('--master_addr="$master" --master_port="$port" -m xdimo.train')
+    between = "\n".join(lines[i + 1:j])
+    if "mpirun" in expect:  # Open MPI forwards no environment: the node runs the setup and exports itself
+        assert between.startswith("    bash -c 'source ~/miniconda3") and between.endswith('exec "$@"\' xdimo-node \\')
+        assert "export XDIMO_RUN_ID=" in between
+    else:
+        assert between == ""
     assert "--standalone" not in text
     assert len(text.encode()) < 4096
 
@@ -136,6 +142,7 @@ def test_multi_node_script_launches_one_torchrun_per_node(ws: Workspace, kind: s
         argv = x["argv"]
         assert argv[:2] == ["-m", "torch.distributed.run"]
         assert f"--node_rank={rank}" in argv and "--nnodes=2" in argv and "--master_addr=nodeA" in argv
+        assert x["run_id_env"] == spec.run_id  # the job's exports reached the node, whatever the launcher forwards
     ports = {next(a for a in x["argv"] if a.startswith("--master_port=")) for x in launches}
     assert len(ports) == 1 and int(ports.pop().split("=")[1]) > 0
 
@@ -168,3 +175,10 @@ def test_launcher_args_for_open_mpi(ws: Workspace) -> None:
     cl = Cluster(**{**cl.__dict__, "options": {"launcher_args": "-x PATH -x XDIMO_RUN_ID"}})
     text = render_script(RunSpec(matrix="m", pool="multi", gpus=16, nodes=2), cl, ws)
     assert '  mpirun --np 1 --host "${nodes[i]}" -x PATH -x XDIMO_RUN_ID \\' in text.splitlines()
+
+
+def test_a_missing_included_template_is_named(ws: Workspace) -> None:
+    (ws.root / "jobs" / "templates" / "_per_node_launch.sh.j2").unlink()  # a copy of jh.sh.j2 alone
+    render_script(RunSpec(matrix="m", pool="gpu_h200", gpus=4), site("jh"), ws)  # one node: not included
+    with pytest.raises(ConfigError, match=r"no template .*_per_node_launch\.sh\.j2 \(included by jh\.sh\.j2\)"):
+        render_script(RunSpec(matrix="m", pool="multi", gpus=16, nodes=2), site("jh"), ws)

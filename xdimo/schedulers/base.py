@@ -53,6 +53,9 @@ class PoolStatus:
 
     @property
     def free(self) -> int:
+        """Cards a new job can start on now. The cluster file does not say on which host the `taken` cards
+        sit, so they are assumed up: a taken card on a down host is subtracted twice, which can hold a run
+        back while that host is down but never submits one that cannot start."""
         return max(0, self.total - self.taken - self.used - self.down)
 
 
