@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -57,6 +58,7 @@ CREATE INDEX IF NOT EXISTS events_run ON events(run_id);
 """
 
 KILL_REQUESTED = "KILL_REQUESTED"  # an event, not a state: the run's state comes from the scheduler
+SHOW_MATCHES = 5  # run ids listed when a prefix is ambiguous
 
 COLUMNS = ("run_id", "matrix", "cluster", "pool", "gpus", "spec", "script", "log_dir", "state", "job_id",
            "exit_code", "reason", "attempt", "created_at", "submitted_at", "started_at", "ended_at", "updated_at")
@@ -116,7 +118,8 @@ class Ledger:
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(SCHEMA)
             except (sqlite3.Error, OSError) as exc:
-                raise XdimoError(f"ledger {self.path}: cannot open ({exc})") from None
+                hint = "" if os.access(self.path.parent, os.W_OK) else f"; {self.path.parent} is not writable"
+                raise XdimoError(f"ledger {self.path}: cannot open ({exc}{hint})") from None
             self._db = db
         return self._db
 
@@ -140,8 +143,12 @@ class Ledger:
     def submit_lock(self) -> Iterator[None]:
         """Serialise whole submissions across processes: a second `submit` waits, never duplicates."""
         lock_path = self.path.with_name(self.path.name + ".submit.lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "w") as handle:
+        try:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(lock_path, "w")  # noqa: SIM115 (closed by the with below; opening is what may fail)
+        except OSError as exc:
+            raise XdimoError(f"ledger {self.path}: cannot take the submit lock ({exc.strerror}: {lock_path})") from None
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -282,10 +289,16 @@ class Ledger:
             raise NotFoundError(f"job {ident} is known on clusters {clusters}: give --cluster, or the run id")
         if rows:
             return LedgerRun.from_row(rows[0])
-        rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM runs WHERE run_id LIKE ? ESCAPE '\\' LIMIT 2",
-                          (ident.replace("%", r"\%").replace("_", r"\_") + "%",)).fetchall()
+        # a prefix, case-sensitive like run ids themselves (LIKE would fold case)
+        rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM runs WHERE substr(run_id, 1, ?) = ? "
+                          "ORDER BY run_id LIMIT ?", (len(ident), ident, SHOW_MATCHES + 1)).fetchall() if ident else []
         if len(rows) == 1:
             return LedgerRun.from_row(rows[0])
+        if rows:
+            ids = [r[COLUMNS.index("run_id")] for r in rows]
+            more = ", ..." if len(ids) > SHOW_MATCHES else ""
+            raise NotFoundError(f"{ident!r} is ambiguous: it starts run ids {', '.join(ids[:SHOW_MATCHES])}{more}; "
+                                "give more of the run id")
         raise NotFoundError(f"no run or job {ident!r} in the ledger {self.path}")
 
     def count_by_state(self, cluster: str | None = None, matrix: str | None = None) -> dict[str, int]:

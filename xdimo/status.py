@@ -78,13 +78,22 @@ ENDED_BY_KILL = (JobState.FAILED, JobState.LOST)
 def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[LedgerRun]) -> None:
     """Runs whose submitter died between the scheduler's answer and the ledger's write: find the job by its
     name (the run id) where the backend can; a backend that cannot leaves the row visible as SUBMITTING."""
-    find = getattr(scheduler, "find", None)
     for run in stuck:
-        if find is None or time.time() - run.updated_at < SUBMIT_GRACE_S:
+        if not hasattr(scheduler, "find") or time.time() - run.updated_at < SUBMIT_GRACE_S:
             continue
-        earlier = ledger.job_ids(run.run_id)  # an earlier attempt's job has the same name: not this one
-        fresh = [job_id for job_id in find(run.run_id) if job_id not in earlier]
-        if fresh:
-            ledger.record_submitted(run.run_id, fresh[-1])
-        else:
+        if adopt_job(ledger, scheduler, run) is None:
             ledger.update(run.run_id, JobStatus(JobState.LOST, None, "never reached the scheduler"))
+
+
+def adopt_job(ledger: Ledger, scheduler: Scheduler, run: LedgerRun) -> str | None:
+    """The job the scheduler lists under a SUBMITTING run's name (its run id), recorded as the run's job; None
+    if it lists none (or cannot look jobs up by name). An earlier attempt's job has the same name: skipped."""
+    find = getattr(scheduler, "find", None)
+    if find is None:
+        return None
+    earlier = ledger.job_ids(run.run_id)
+    fresh = [job_id for job_id in find(run.run_id) if job_id not in earlier]
+    if fresh:
+        ledger.record_submitted(run.run_id, fresh[-1])
+        return fresh[-1]
+    return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +85,7 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
     scheduler = scheduler or get_scheduler(cluster, ws.root)
     ledger = ws.ledger
     result = SubmitResult()
-    with ledger.submit_lock():
+    with nullcontext() if dry_run else ledger.submit_lock():  # a dry run writes nothing, not even the lock
         if not dry_run:  # the states the decisions rest on are this moment's (a dry run changes nothing)
             refresh(ws, ledger, ledger.runs(cluster=cluster.name))
         known = {r.run_id: r for r in ledger.runs(matrix=matrix.name)}

@@ -41,8 +41,15 @@ class Workspace:
                 raise ConfigError(f"--workdir {workdir}: no such folder")
         else:
             root = find_root(Path.cwd().resolve()) or Path.cwd().resolve()
-        ledger_path = Path(ledger or os.environ.get("XDIMO_LEDGER") or root / "queue" / "ledger.sqlite")
-        return cls(root=root, ledger_path=ledger_path.resolve())
+        given = ledger or os.environ.get("XDIMO_LEDGER")
+        if not given:
+            return cls(root=root, ledger_path=root / "queue" / "ledger.sqlite")
+        ledger_path = Path(given).expanduser().resolve()
+        if not ledger_path.parent.is_dir():
+            # A mistyped location would be a new, empty ledger: every run submitted again. Say so instead.
+            where = "--ledger" if ledger else "XDIMO_LEDGER"
+            raise ConfigError(f"{where} {given}: no folder {ledger_path.parent} (create it, or fix the path)")
+        return cls(root=root, ledger_path=ledger_path)
 
     @property
     def clusters_dir(self) -> Path:

@@ -38,7 +38,9 @@ class App:
             data = data() if callable(data) else data
             click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
         else:
-            click.echo(text() if callable(text) else text)
+            out = text() if callable(text) else text
+            if out:  # nothing to say (e.g. every kill failed: the error line follows) is no blank line
+                click.echo(out)
 
 
 def _merge(ctx: click.Context, cluster: str | None, as_json: bool) -> App:

@@ -8,8 +8,8 @@ from xdimo.cli.common import App, verb
 from xdimo.errors import XdimoError
 from xdimo.ledger import LedgerRun
 from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import JobState, JobStatus
-from xdimo.status import refresh
+from xdimo.schedulers.base import JobState, JobStatus, Scheduler
+from xdimo.status import adopt_job, refresh
 
 
 @click.command()
@@ -20,8 +20,8 @@ from xdimo.status import refresh
 def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -> None:
     """Kill runs by run id (or a unique prefix) or scheduler job id.
 
-    A run still SUBMITTING (its submitter died before the scheduler's answer was recorded) has no job id to
-    kill: it is marked LOST so it can be resubmitted; check the queue for a job named after the run id.
+    A run still SUBMITTING (its submitter died before the scheduler's answer was recorded) has no job id: the
+    job the scheduler lists under the run's name is killed; if it lists none, the run is marked LOST.
 
     \b
     Examples:
@@ -36,23 +36,31 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
     runs = ([r for r in ledger.runs(cluster=app.cluster_name, matrix=matrix) if r.state.active] if everything
             else [ledger.get(i, cluster=app.cluster_name) for i in ids])  # every id checked before any kill
     killed, ended, failed = [], [], []
+    schedulers: dict[str, Scheduler] = {}
     for run in runs:
         if not run.state.active:
             ended.append(run.run_id)
-        elif not run.job_id:
-            ledger.update(run.run_id, JobStatus(JobState.LOST, None, "kill: no job id was ever recorded"))
-            ended.append(run.run_id)
-        else:
-            try:
-                ledger.record_kill(run.run_id, run.job_id)
-                get_scheduler(app.ws.load_cluster(run.cluster), app.ws.root).kill(run.job_id)
-                killed.append(run)
-            except XdimoError as exc:  # go on with the others; say which failed at the end
-                failed.append(f"{run.run_id} (job {run.job_id}): {exc}")
+            continue
+        try:
+            if run.cluster not in schedulers:
+                schedulers[run.cluster] = get_scheduler(app.ws.load_cluster(run.cluster), app.ws.root)
+            scheduler = schedulers[run.cluster]
+            job_id = run.job_id or adopt_job(ledger, scheduler, run)
+            if not job_id:  # the submitter died before the scheduler took it: nothing runs under its name
+                ledger.update(run.run_id, JobStatus(JobState.LOST, None, "kill: the scheduler lists no job "
+                                                                         "under this run's name"))
+                ended.append(run.run_id)
+                continue
+            ledger.record_kill(run.run_id, job_id)
+            scheduler.kill(job_id)
+            killed.append(ledger.get(run.run_id))
+        except XdimoError as exc:  # go on with the others; say which failed at the end
+            failed.append(f"{run.run_id} (job {run.job_id or '?'}): {exc}")
     refresh(app.ws, ledger, killed)
+    empty = "" if failed else "no active runs"
     app.emit({"killed": [describe(r) for r in killed], "skipped": ended, "failed": failed},
              lambda: "\n".join([f"kill sent to job {r.job_id} ({r.run_id}) on {r.cluster}" for r in killed]
-                               + [f"{rid}: not running, nothing to kill" for rid in ended]) or "no active runs")
+                               + [f"{rid}: not running, nothing to kill" for rid in ended]) or empty)
     if failed:
         raise XdimoError("could not kill " + "; ".join(failed))
 

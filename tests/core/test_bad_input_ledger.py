@@ -1,0 +1,135 @@
+"""The ledger's edges: where it lives, ambiguous ids, dry runs that write nothing, and killing a run whose
+submitter died before the scheduler's answer was recorded (no duplicate job, none forgotten)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import run_cli
+from tests.core.test_cli_bad_input import assert_one_line_error
+from xdimo.cli import cli
+from xdimo.errors import NotFoundError, XdimoError
+from xdimo.ledger import Ledger
+from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.spec import RunSpec
+
+
+def intent(ledger: Ledger, tmp_path: Path, **spec: object) -> RunSpec:
+    run = RunSpec(matrix="m", pool="local", **spec)  # type: ignore[arg-type]
+    ledger.record_intent(run, "local", "#!/bin/bash\n", str(tmp_path / "logs" / run.run_id))
+    return run
+
+
+def test_an_ambiguous_prefix_lists_the_runs_it_starts(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite")
+    runs = sorted((intent(ledger, tmp_path, gpus=1, steps=n) for n in range(1, 40)), key=lambda r: r.run_id)
+    with pytest.raises(NotFoundError, match=r"'m-' is ambiguous: it starts run ids m-\w+, .*, \.\.\.; give more"):
+        ledger.get("m-")
+    assert ledger.get(runs[0].run_id).run_id == runs[0].run_id
+
+
+def test_prefixes_are_case_sensitive_and_literal(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite")
+    run = intent(ledger, tmp_path, gpus=1)
+    assert ledger.get(run.run_id[:4]).run_id == run.run_id
+    for ident in (run.run_id[:4].upper(), "m%", "m_", ""):
+        with pytest.raises(NotFoundError, match="no run or job"):
+            ledger.get(ident)
+
+
+def test_a_ledger_folder_that_does_not_exist_is_an_error_not_a_new_ledger(workspace: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "dir" / "l.sqlite"
+    result = run_cli(workspace, "--ledger", str(missing), "status")
+    assert_one_line_error(result, "--ledger", "no folder", str(missing.parent))
+    assert not (tmp_path / "nope").exists()
+
+
+def test_xdimo_ledger_expands_the_home_folder(workspace: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from xdimo.workspace import Workspace
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDIMO_LEDGER", "~/l.sqlite")
+    assert Workspace.open(str(workspace)).ledger_path == tmp_path / "l.sqlite"
+    monkeypatch.setenv("XDIMO_LEDGER", "~/absent/l.sqlite")
+    with pytest.raises(XdimoError, match="XDIMO_LEDGER ~/absent/l.sqlite: no folder"):
+        Workspace.open(str(workspace))
+
+
+def test_a_dry_run_writes_no_lock_and_an_unlockable_ledger_is_one_line(workspace: Path) -> None:
+    lock = workspace / "queue" / "ledger.sqlite.submit.lock"
+    lock.unlink(missing_ok=True)
+    assert run_cli(workspace, "submit", "demo", "--dry-run").returncode == 0
+    assert not lock.exists()
+    lock.mkdir(parents=True)  # a lock that cannot be opened (a read-only queue/ fails the same way)
+    assert_one_line_error(run_cli(workspace, "submit", "demo"), "cannot take the submit lock")
+
+
+class StubScheduler:
+    """Lists one job under a run's name, as a scheduler does after a submit whose answer was lost."""
+
+    kind = "stub"
+
+    def __init__(self, listed: dict[str, list[str]]) -> None:
+        self.listed, self.killed = listed, []  # type: ignore[var-annotated]
+
+    def find(self, run_id: str) -> list[str]:
+        return self.listed.get(run_id, [])
+
+    def kill(self, job_id: str) -> None:
+        self.killed.append(job_id)
+
+    def poll(self, jobs: list) -> dict[str, JobStatus]:
+        return {j.job_id: JobStatus(JobState.KILLED if j.job_id in self.killed else JobState.RUNNING)
+                for j in jobs}
+
+    def pools(self) -> list:
+        return []
+
+
+def kill_with(stub: StubScheduler, workspace: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
+    monkeypatch.setattr("xdimo.cli.kill.get_scheduler", lambda cluster, root: stub)
+    monkeypatch.setattr("xdimo.status.get_scheduler", lambda cluster, root: stub)
+    return CliRunner().invoke(cli, ["--workdir", str(workspace), "--json", "kill", *args])
+
+
+def test_killing_a_submitting_run_kills_the_job_listed_under_its_name(workspace: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    run = intent(ledger, workspace, gpus=1)  # jsub took it, its answer was lost: no job id in the ledger
+    stub = StubScheduler({run.run_id: ["111"]})
+    result = kill_with(stub, workspace, monkeypatch, run.run_id)
+    assert result.exit_code == 0, result.output
+    assert stub.killed == ["111"] and json.loads(result.output)["killed"][0]["job_id"] == "111"
+    row = Ledger(workspace / "queue" / "ledger.sqlite").get(run.run_id)
+    assert (row.job_id, row.state) == ("111", JobState.KILLED)  # `submit --again` may now resubmit it safely
+
+
+def test_killing_a_submitting_run_the_scheduler_never_saw_marks_it_lost(workspace: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    run = intent(ledger, workspace, gpus=1)
+    stub = StubScheduler({})
+    result = kill_with(stub, workspace, monkeypatch, run.run_id)
+    assert result.exit_code == 0 and stub.killed == []
+    assert json.loads(result.output)["skipped"] == [run.run_id]
+    assert Ledger(workspace / "queue" / "ledger.sqlite").get(run.run_id).state == JobState.LOST
+
+
+def test_a_failed_kill_does_not_say_no_active_runs(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    run = intent(ledger, workspace, gpus=1)
+    ledger.record_submitted(run.run_id, "110")
+
+    class Refusing(StubScheduler):
+        def kill(self, job_id: str) -> None:
+            raise XdimoError("`jctrl kill 110` failed (exit 255)")
+
+    monkeypatch.setattr("xdimo.cli.kill.get_scheduler", lambda cluster, root: Refusing({}))
+    result = CliRunner().invoke(cli, ["--workdir", str(workspace), "kill", run.run_id])
+    assert result.exit_code != 0 and result.output == ""  # not "no active runs": the run is still RUNNING
+    assert "could not kill" in str(result.exception)
