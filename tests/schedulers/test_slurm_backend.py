@@ -182,3 +182,10 @@ def test_kill_failure_is_an_error(backend) -> None:
     sched, _ = backend(scancel=(1, "", "scancel: error: Unable to contact slurm controller (connect failure)\n"))
     with pytest.raises(SchedulerError, match="scancel failed"):
         sched.kill("9")
+
+
+def test_a_drained_node_is_down_not_free_nor_in_use(backend) -> None:
+    sched, _ = backend(sinfo=(0, fixture("slurm_sinfo_drained.txt"), ""), squeue=(0, "", ""))
+    ada = {p.name: p for p in sched.pools()}["gpu_6000ada"]
+    assert (ada.total, ada.used, ada.down, ada.free, ada.down_hosts) == (8, 0, 8, 0, ("localhost",))
+    assert ada.source == "sinfo GresUsed (all users); 1 node(s) down: localhost"

@@ -179,23 +179,24 @@ def test_scancel_outcomes() -> None:
 
 # --- sinfo ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "used"), [
-    ("slurm_sinfo_idle.txt", 0), ("slurm_sinfo_mixed_4used.txt", 4), ("slurm_sinfo_mixed_6used.txt", 6),
-    ("slurm_sinfo_drained.txt", 8),  # a drained node's cards are not free
+@pytest.mark.parametrize(("name", "used", "down"), [
+    ("slurm_sinfo_idle.txt", 0, 0), ("slurm_sinfo_mixed_4used.txt", 4, 0), ("slurm_sinfo_mixed_6used.txt", 6, 0),
+    ("slurm_sinfo_drained.txt", 0, 8),  # a drained node's cards are not free
 ])
-def test_single_node_partitions_share_the_node(name: str, used: int) -> None:
+def test_single_node_partitions_share_the_node(name: str, used: int, down: int) -> None:
     parts = sp.partition_gpus(sp.parse_sinfo_nodes(fixture(name)))
     assert set(parts) == {"gpu_6000ada", "gpu_h200"}
     for part in parts.values():
-        assert part.total == 8 and part.used == used and part.nodes == ["localhost"]
+        assert (part.total, part.used, part.down, part.nodes) == (8, used, down, ["localhost"])
+        assert part.down_nodes == (["localhost"] if down else [])
 
 
 def test_multinode_partitions() -> None:
     parts = sp.partition_gpus(sp.parse_sinfo_nodes(fixture("slurm_sinfo_multinode.txt")))
     ada, h200, cpu = parts["gpu_6000ada"], parts["gpu_h200"], parts["cpu"]
-    assert (ada.total, ada.used) == (24, 8 + 3 + 8)  # gpu03 drained: all 8 count as used
-    assert (h200.total, h200.used) == (10, 1 + 5)  # gpu12 down*: not responding
-    assert (cpu.total, cpu.used) == (0, 0)
+    assert (ada.total, ada.used, ada.down, ada.down_nodes) == (24, 8 + 3, 8, ["gpu03"])  # gpu03 drained
+    assert (h200.total, h200.used, h200.down, h200.down_nodes) == (10, 1, 5, ["gpu12"])  # down*: not responding
+    assert (cpu.total, cpu.used, cpu.down) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(("state", "ok"), [

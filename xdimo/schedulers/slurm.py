@@ -51,10 +51,12 @@ class SlurmScheduler:
                 known = ", ".join(sorted(parts)) or "none"
                 raise SchedulerError(f"pool {pool.name}: Slurm has no partition {pool.queue_name!r} "
                                      f"(sinfo shows: {known}); fix {self.cluster.path}")
+            down = f"; {len(part.down_nodes)} node(s) down: {', '.join(part.down_nodes)}" if part.down_nodes else ""
             out.append(PoolStatus(name=pool.name, gpu_model=pool.gpu_model, total=part.total,
                                   taken=pool.taken, used=part.used,
                                   pending_jobs=pending.get(pool.queue_name, 0),
-                                  source="sinfo GresUsed (all users)"))
+                                  source="sinfo GresUsed (all users)" + down, down=part.down,
+                                  down_hosts=tuple(part.down_nodes)))
         return out
 
     # --- submit ---------------------------------------------------------------------------------------

@@ -319,8 +319,10 @@ class NodeRow:
 class PartitionGpus:
     name: str
     total: int = 0
-    used: int = 0  # held by jobs of all users, plus every card on a node that cannot take jobs
+    used: int = 0  # held by jobs of all users
+    down: int = 0  # the other cards of nodes that cannot take jobs (down, drained, not responding)
     nodes: list[str] = field(default_factory=list)
+    down_nodes: list[str] = field(default_factory=list)
 
 
 def parse_sinfo_nodes(output: str) -> list[NodeRow]:
@@ -337,8 +339,8 @@ def parse_sinfo_nodes(output: str) -> list[NodeRow]:
 
 
 def partition_gpus(rows: Iterable[NodeRow]) -> dict[str, PartitionGpus]:
-    """GPUs per partition. Cards on a down/drained node count as used: a job cannot get them now, and the
-    pool's size stays what the site declares (so a run sized for the whole pool waits rather than fails)."""
+    """GPUs per partition. Cards on a down/drained node are ``down``, not free: a job cannot get them now, and
+    the pool's size stays what the site declares (so a run sized for the whole pool waits rather than fails)."""
     out: dict[str, PartitionGpus] = {}
     for row in rows:
         part = out.setdefault(row.partition, PartitionGpus(row.partition))
@@ -346,7 +348,11 @@ def partition_gpus(rows: Iterable[NodeRow]) -> dict[str, PartitionGpus]:
             continue  # sinfo may list a node twice when it is in two states at once
         part.nodes.append(row.node)
         part.total += row.gpus
-        part.used += min(row.gpus, row.gpus_used) if row.available else row.gpus
+        used = min(row.gpus, row.gpus_used)
+        part.used += used
+        if not row.available:
+            part.down += row.gpus - used
+            part.down_nodes.append(row.node)
     return out
 
 
