@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,9 +96,22 @@ def context(spec: RunSpec, cluster: Cluster, root: Path) -> dict[str, Any]:
     }
 
 
+class TemplateLoader(jinja2.FileSystemLoader):
+    """Jinja's file loader, but a template that is not UTF-8 is named (with the line of the first bad byte)."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+        try:
+            return super().get_source(environment, template)
+        except UnicodeDecodeError as exc:
+            line = exc.object[: exc.start].count(b"\n") + 1
+            path = Path(self.searchpath[0]) / template
+            raise ConfigError(f"{path}:{line}: template is not UTF-8 text (byte 0x{exc.object[exc.start]:02x})") \
+                from None
+
+
 def environment(templates: Path) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates)),
+        loader=TemplateLoader(str(templates)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -111,14 +125,36 @@ def environment(templates: Path) -> jinja2.Environment:
 def render_script(spec: RunSpec, cluster: Cluster, ws: Workspace) -> str:
     name = f"{cluster.scheduler}.sh.j2"
     templates = ws.templates_dir
+    values = context(spec, cluster, ws.root)  # outside the try: a fault here is not the template's
     try:
         template = environment(templates).get_template(name)
-        return template.render(**context(spec, cluster, ws.root))
+        return template.render(**values)
+    except ConfigError:
+        raise
     except jinja2.TemplateNotFound as exc:  # the scheduler's own template, or one it includes
         missing = exc.name or name
         what = f"for scheduler {cluster.scheduler}" if missing == name else f"(included by {name})"
         raise ConfigError(f"no template {templates / str(missing)} {what}") from None
     except jinja2.UndefinedError as exc:
-        raise ConfigError(f"{templates / name}: {exc.message}") from None
+        raise ConfigError(f"{template_line(exc, templates / name)}: {exc.message}") from None
     except jinja2.TemplateSyntaxError as exc:
-        raise ConfigError(f"{templates / name}:{exc.lineno}: template error: {exc.message}") from None
+        where = exc.filename or str(templates / name)
+        raise ConfigError(f"{where}:{exc.lineno}: template error: {exc.message}") from None
+    except Exception as exc:  # whatever a user's template raises while rendering is its fault
+        raise ConfigError(f"{template_line(exc, templates / name)}: template error: {type(exc).__name__}: "
+                          f"{one_line(str(exc))}") from None
+
+
+def template_line(exc: BaseException, fallback: Path) -> str:
+    """``file:line`` of the innermost template frame (Jinja rewrites its tracebacks to point into the .j2
+    files), else the scheduler's template."""
+    where = str(fallback)
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename.endswith(".j2"):
+            where = f"{frame.f_code.co_filename}:{lineno}"
+    return where
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

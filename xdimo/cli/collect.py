@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import click
 
 from xdimo.cli.common import App, verb
 from xdimo.collect import report
+from xdimo.collect.atomic import require_folder, write_atomic
 from xdimo.collect.cache import Cache
 from xdimo.collect.gather import ledger_records, legacy_context, legacy_records
 from xdimo.collect.lang import LANGS
@@ -24,7 +24,7 @@ from xdimo.ledger import LedgerRun
 @click.option("--matrix", metavar="NAME", help="Only the runs of this matrix: those its file defines now (a run "
               "whose spec was edited since is another run), or every run of that name without the file.")
 @click.option("--every-version", is_flag=True, help="With --matrix: also runs of earlier versions of the file.")
-@click.option("--logs", "logs", multiple=True, metavar="PATH",
+@click.option("--logs", "logs", multiple=True, metavar="PATH", callback=lambda c, p, v: existing_paths(p, v),
               help="Legacy logs (files or folders; repeatable): XDiMo/Latte -e files paired with the -o files "
                    "holding the scheduler's summary by job id. Alone, it collects only these logs.")
 @click.option("--table", "which", default="auto", show_default=True, metavar="1|2|hw|cost|all",
@@ -32,9 +32,11 @@ from xdimo.ledger import LedgerRun
 @click.option("--lang", type=click.Choice(LANGS), default="zh", show_default=True,
               help="Language of the tables and plots.")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True)
-@click.option("--out", "out", metavar="FILE", help="Write the tables to FILE (atomically) instead of stdout.")
-@click.option("--plots", "plots", metavar="DIR", help="Write PNG plots into DIR.")
-@click.option("--fill", "fill", metavar="SHEET.md",
+@click.option("--out", "out", metavar="FILE", callback=lambda c, p, v: non_empty(p, v),
+              help="Write the tables to FILE (atomically) instead of stdout; its folder must exist.")
+@click.option("--plots", "plots", metavar="DIR", callback=lambda c, p, v: non_empty(p, v),
+              help="Write PNG plots into DIR.")
+@click.option("--fill", "fill", metavar="SHEET.md", callback=lambda c, p, v: non_empty(p, v),
               help="Fill the 待填 cells of your own markdown sheet in place (backup SHEET.md.bak).")
 @click.option("--cost-steps", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Steps the cost table prices.")
@@ -62,6 +64,10 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
       xdimo-jobs collect --logs ./output/logs --table 1       # the user's existing XDiMo/Latte logs
       xdimo-jobs collect --matrix table1-scaling --fill 实验结果.md
     """
+    if every_version and not matrix:
+        raise XdimoError("--every-version only widens --matrix NAME (without --matrix every run is collected)")
+    if out:
+        require_folder(Path(out), "--out")
     ws = app.ws
     fmt = "json" if app.json else fmt
     cache = Cache(None if no_cache else ws.logs_dir / ".collect-cache")
@@ -174,21 +180,30 @@ def emit(app: App, out: str | None, fmt: str, tables: list[report.Table], runs: 
     else:
         text = report.render(tables, runs, fmt)
     if out:
-        write_atomic(Path(out), text if text.endswith("\n") else text + "\n")
+        write_atomic(Path(out), (text if text.endswith("\n") else text + "\n").encode("utf-8"), "--out")
         note(app, f"wrote {out}")
     else:
         click.echo(text.rstrip("\n"))
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise XdimoError(f"--out {path}: cannot write ({exc.strerror})") from None
+def non_empty(param: click.Parameter, value: str | None) -> str | None:
+    """An empty path (`--out ""`, a variable that was not set) must not silently mean "none"."""
+    if value is not None and not value.strip():
+        raise XdimoError(f"{option(param)}: an empty path (leave the option out instead)")
+    return value
+
+
+def existing_paths(param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """Each --logs path must exist: checked before any polling, and a typo is named as such."""
+    for value in values:
+        non_empty(param, value)
+        if not Path(value).exists():
+            raise XdimoError(f"{option(param)} {value}: no such file or folder")
+    return values
+
+
+def option(param: click.Parameter) -> str:
+    return param.opts[0] if param.opts else str(param.name)
 
 
 def note(app: App, message: str) -> None:

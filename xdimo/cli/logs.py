@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 import click
 
 from xdimo.cli.common import App, verb
+from xdimo.ledger import Ledger, LedgerRun
 from xdimo.status import refresh
+
+_JOB_FILE = re.compile(r"^(?:runner-)?(\d+)$")  # <job>.output, the local runner's runner-<job>.log
 
 
 def log_files(log_dir: Path, job_id: str | None) -> list[Path]:
@@ -17,7 +21,9 @@ def log_files(log_dir: Path, job_id: str | None) -> list[Path]:
         named = [log_dir / f"{job_id}.output", log_dir / f"{job_id}.error"]
         if any(p.exists() for p in named):
             return named
-    return sorted(p for p in log_dir.glob("*") if p.suffix in (".output", ".error", ".out", ".err", ".log"))
+    found = sorted(p for p in log_dir.glob("*") if p.suffix in (".output", ".error", ".out", ".err", ".log"))
+    # a resubmitted run's folder still holds the earlier attempts' <job>.output: not this job's output
+    return [p for p in found if not (job_id and (m := _JOB_FILE.match(p.stem)) and m.group(1) != job_id)]
 
 
 @click.command()
@@ -37,9 +43,27 @@ def logs(app: App, ident: str, follow: bool, err: bool) -> None:
     run = ledger.get(ident, cluster=app.cluster_name)
     files = [p for p in log_files(Path(run.log_dir), run.job_id) if err or p.suffix != ".error"]
     if app.json:
-        app.emit({"run_id": run.run_id, "job_id": run.job_id, "state": run.state.value,
-                  "files": {str(p): p.read_text(errors="replace") for p in files if p.exists()}}, "")
+        texts = {str(p): p.read_text(errors="replace") for p in files if p.exists()}
+        data = {"run_id": run.run_id, "job_id": run.job_id, "state": run.state.value, "files": texts}
+        if not any(texts.values()):
+            data["note"] = no_output(run)
+        app.emit(data, "")
         return
+    if not print_output(app, ledger, run, files, follow, err):
+        click.echo(no_output(ledger.get(run.run_id)), err=True)  # stdout stays the job's own output
+
+
+def no_output(run: LedgerRun) -> str:
+    """Why there is nothing to show: e.g. "no output yet (PENDING on gpu_h200)"."""
+    where = f"{run.state.value} on {run.pool}"
+    if run.state.active:
+        return f"no output yet ({where})"
+    return f"no output ({where}; nothing in {run.log_dir})"
+
+
+def print_output(app: App, ledger: Ledger, run: LedgerRun, files: list[Path], follow: bool, err: bool) -> bool:
+    """Print the files (and with ``follow`` what they gain until the run ends); True when anything was shown."""
+    shown = False
     offsets = {p: 0 for p in files}
     while True:
         for p in list(offsets):
@@ -50,8 +74,9 @@ def logs(app: App, ident: str, follow: bool, err: bool) -> None:
                     offsets[p] = handle.tell()
                 if chunk:
                     click.echo(chunk, nl=False)
+                    shown = True
         if not follow:
-            break
+            return shown
         refresh(app.ws, ledger, [run])
         run = ledger.get(run.run_id)
         if not run.state.active:

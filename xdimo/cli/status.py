@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -15,6 +16,23 @@ from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES
 from xdimo.status import refresh
 
 RECENT = 30  # ended runs shown without --all (the summary line counts every run)
+MAX_INTERVAL_S = 86_400.0  # a day: beyond it a poll interval is a typo (and time.sleep overflows near 1e10)
+
+
+class PollSeconds(click.FloatRange):
+    """Seconds between polls (status --interval, submit --poll): finite, 0.1 to a day. A plain range check
+    lets nan through (nan < 0.1 is false), and the verb then fails after its first poll or batch."""
+
+    name = "number of seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0.1, max=MAX_INTERVAL_S)
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a number of seconds (0.1 to {MAX_INTERVAL_S:g})", param, ctx)
+        return seconds
 
 
 @click.command()
@@ -23,7 +41,7 @@ RECENT = 30  # ended runs shown without --all (the summary line counts every run
 @click.option("--all", "show_all", is_flag=True, help=f"Every run (default: active ones and the {RECENT} "
               "most recently ended).")
 @click.option("--watch", is_flag=True, help="Poll until every active run has ended, printing each change.")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=None,
+@click.option("--interval", type=PollSeconds(), default=None, metavar="SECONDS",
               help="Seconds between polls with --watch (default: 2 locally; on a scheduler 20 s growing to "
                    "3 min while nothing changes).")
 @verb

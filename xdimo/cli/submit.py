@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from xdimo.cli.common import App, progress, progress_done, verb
+from xdimo.cli.status import PollSeconds
 from xdimo.plan import check_matrix, load_matrix
 from xdimo.submit import SubmitResult, submit_all, submit_once
 
@@ -16,7 +17,7 @@ from xdimo.submit import SubmitResult, submit_all, submit_once
                    "over the runs not yet submitted; all: keep going until every run is submitted.")
 @click.option("--dry-run", is_flag=True, help="Print the job scripts; submit nothing, change nothing.")
 @click.option("--again", is_flag=True, help="Resubmit runs the ledger already has, if they have ended.")
-@click.option("--poll", "poll_s", type=click.FloatRange(min=0.1), default=None,
+@click.option("--poll", "poll_s", type=PollSeconds(), default=None, metavar="SECONDS",
               help="Seconds between tries with --batch all (default: 2 locally, 20 on a real scheduler).")
 @verb
 def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s: float | None) -> None:

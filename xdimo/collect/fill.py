@@ -8,13 +8,13 @@ the heading's ``4 卡`` + the parameter count). The original is kept as ``SHEET.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xdimo.collect import metrics, report
+from xdimo.collect.atomic import write_atomic
 from xdimo.collect.lang import columns
 from xdimo.collect.records import RunRecord
 from xdimo.errors import XdimoError
@@ -303,18 +303,6 @@ def backup_path(path: Path) -> Path:
     return candidate
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise XdimoError(f"{path}: cannot write ({exc.strerror})") from None
-
-
 def fill_sheet(path: Path, runs: Sequence[RunRecord], dry_run: bool = False) -> FillResult:
     try:
         raw = path.read_bytes()
@@ -329,6 +317,6 @@ def fill_sheet(path: Path, runs: Sequence[RunRecord], dry_run: bool = False) -> 
     result = FillResult(path=path, filled=filled, skipped=skipped)
     if filled and not dry_run:
         result.backup = backup_path(path)
-        atomic_write(result.backup, raw)
-        atomic_write(path, "".join(new_lines).encode("utf-8"))
+        write_atomic(result.backup, raw, "--fill")
+        write_atomic(path, "".join(new_lines).encode("utf-8"), "--fill")
     return result

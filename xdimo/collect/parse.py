@@ -122,16 +122,44 @@ _RUN_JSON_FIELDS = {
 NULL_MEANS_NONE = ("peak_tflops",)
 
 
+_WHOLE = ("gpus", "nodes", "local_batch", "grad_accum", "global_batch", "frames", "image_size", "params_total",
+          "params_active")
+_POSITIVE = ("flops_per_sample", "peak_tflops")
+# A field whose run.json value is unusable is unknown where the record can say so (0 cards, None); the rest
+# keep the spec's planned value. Either way the record's notes say what was ignored.
+_UNKNOWN: dict[str, Any] = {"gpus": 0, "local_batch": None, "global_batch": None, "params_total": None,
+                            "params_active": None, "flops_per_sample": None, "peak_tflops": None}
+
+
+def run_json_value(attr: str, value: Any) -> tuple[bool, Any]:
+    """(usable, value as the record keeps it) for one run.json value (a hand-edited file may hold anything)."""
+    if attr in _WHOLE:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return type(value) is int and value >= 1, value
+    if attr in _POSITIVE:
+        return _num(value) is not None and value > 0, value
+    if attr == "job_id":
+        return type(value) in (str, int), str(value)
+    return isinstance(value, str), value
+
+
 def apply_run_json(rec: RunRecord, info: dict[str, Any]) -> None:
     for key, attr in _RUN_JSON_FIELDS.items():
         if key not in info:
             continue
         value = info[key]
-        if value is None and key not in NULL_MEANS_NONE:
+        if value is None:
+            if key in NULL_MEANS_NONE:
+                setattr(rec, attr, None)
             continue
-        if attr == "job_id" and value is not None:
-            value = str(value)
-        setattr(rec, attr, value)
+        usable, value = run_json_value(attr, value)
+        if usable:
+            setattr(rec, attr, value)
+            continue
+        if attr in _UNKNOWN:
+            setattr(rec, attr, _UNKNOWN[attr])
+        rec.notes.append(f"run.json: {key} {str(info[key])[:40]!r} is not usable; ignored")
 
 
 @dataclass

@@ -89,20 +89,28 @@ class LSFFamilyScheduler:
         return argv + ["-w"]
 
     def query_jobs(self, extra: list[str]) -> P.JobsAnswer:
-        """One jobs call; the `-o` form where the site supports it, the default table otherwise."""
+        """One jobs call; the `-o` form where the site supports it, the default table otherwise. A failed `-o`
+        call means "no -o here" (default table from now on) only once the default table answers: a cluster
+        that cannot be reached is reported as the failure it is, and the next call tries `-o` again."""
+        refused = None
         if self.use_o_format:
             res = self.run(self.jobs_argv(extra, True))
             answer = P.parse_jobs_delimited(res.output)
             if _answered(res, answer):
                 return answer
-            log.warning("`%s -o` not understood (%s); using the default format from now on",
-                        self.commands.jobs[0], _first_line(res.output))
-            self.use_o_format = False
+            if res.output.strip() and looks_transient(res):  # "cannot connect" & co: unreachable, not a format
+                raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): "
+                                     f"{_first_line(res.output)}")
+            refused = res
         res = self.run(self.jobs_argv(extra, False))
         answer = P.parse_jobs_default(res.output)
         if not _answered(res, answer):
             raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): "
                                  f"{_first_line(res.output)}")
+        if refused is not None:
+            log.warning("`%s -o` not understood (%s); using the default format from now on",
+                        self.commands.jobs[0], _first_line(refused.output))
+            self.use_o_format = False
         return answer
 
     # -- the Scheduler protocol -----------------------------------------------------------------------

@@ -15,13 +15,19 @@ The one place every backend (JH, LSF, Slurm) runs its scheduler's tools. API:
   SchedulerError. A missing executable raises SchedulerError at once (no retry can fix PATH).
 - Submitting is not idempotent: a backend passes ``retries=0`` (or a ``transient`` that only accepts
   answers where the scheduler certainly did nothing) for the submit command.
+- The command runs in its own session: a timeout (or Ctrl-C) kills its whole process group, so a wrapper
+  script's children do not outlive it.
+- Control characters in the answer (a misbehaving tool's binary noise) are replaced before any parser or
+  message sees them; quote answers in messages with :func:`excerpt` (one line, capped).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +45,10 @@ TRANSIENT_PATTERNS = re.compile(
     r"|resource temporarily|server busy|too many open files",
     re.IGNORECASE,
 )
+# C0/C1 controls but tab, newline and carriage return, and the bidi overrides that reorder a terminal line
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+EXCERPT_CHARS = 200
+REAP_S = 5.0  # after killing a timed-out group, how long to wait for its pipes to close
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,7 @@ def run_command(
                 raise SchedulerError(f"`{_show(argv)}` timed out after {timeout:g} s ({attempt} attempts)")
             return result
         delay = retry_delay(attempt, base=backoff)
-        why = "timed out" if result is None else f"exit {result.returncode}: {_first_line(result.output)}"
+        why = "timed out" if result is None else f"exit {result.returncode}: {excerpt(result.output)}"
         log.warning("`%s` %s; retry %d/%d in %.1f s", _show(argv), why, attempt, retries, delay)
         sleep(delay)
 
@@ -113,21 +123,51 @@ def _run_once(argv: tuple[str, ...], stdin: str | None, timeout: float, env: Map
               cwd: str | None, attempt: int) -> CommandResult | None:
     """One attempt; None on timeout."""
     try:
-        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout,
-                              env=dict(env) if env is not None else None, cwd=cwd, errors="replace")
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True)
     except FileNotFoundError:
         raise SchedulerError(f"command not found: {argv[0]} (is the scheduler's client on PATH?)") from None
     except PermissionError:
         raise SchedulerError(f"cannot execute {argv[0]} (permission denied)") from None
+    try:
+        stdout, stderr = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
+        _kill_group(proc)
         return None
-    return CommandResult(argv, proc.returncode, proc.stdout or "", proc.stderr or "", attempt)
+    except BaseException:  # Ctrl-C: the command is in its own session, so the terminal's signal missed it
+        _kill_group(proc)
+        raise
+    return CommandResult(argv, proc.returncode, clean(stdout or ""), clean(stderr or ""), attempt)
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Kill the command and everything it started (its session's process group), then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    try:
+        proc.communicate(timeout=REAP_S)
+    except subprocess.TimeoutExpired:  # a grandchild that left the group still holds the pipes: stop waiting
+        proc.kill()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe:
+                pipe.close()
+        proc.wait(timeout=REAP_S)
+
+
+def clean(text: str) -> str:
+    """``text`` with control characters (binary noise, terminal escapes) replaced by U+FFFD."""
+    return CONTROL.sub("\ufffd", text)
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """The first non-empty line of a command's answer, safe to quote in a one-line message."""
+    stripped = clean(text).strip()
+    line = stripped.splitlines()[0].strip() if stripped else "(no output)"
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
 
 
 def _show(argv: Sequence[str]) -> str:
-    return " ".join(argv)
-
-
-def _first_line(text: str) -> str:
-    stripped = text.strip()
-    return stripped.splitlines()[0][:200] if stripped else "(no output)"
+    return excerpt(" ".join(argv), 400)

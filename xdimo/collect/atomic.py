@@ -1,0 +1,41 @@
+"""Write a file atomically: a temporary file in the same folder, then os.replace (readers never see half a file).
+
+Shared by ``collect --out`` and ``collect --fill``. Every failure is one XdimoError line naming the path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from xdimo.errors import XdimoError
+
+
+def write_atomic(path: Path, data: bytes, what: str = "") -> None:
+    """Write ``data`` to ``path``; ``what`` (e.g. "--out") prefixes the error. The folder must exist: a typo
+    in it should not silently create a tree of folders somewhere unexpected."""
+    label = f"{what} {path}" if what else str(path)
+    require_folder(path, what)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        if path.exists():  # keep the replaced file's permissions
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _discard(tmp)
+        raise XdimoError(f"{label}: cannot write ({exc.strerror or exc})") from None
+
+
+def require_folder(path: Path, what: str = "") -> None:
+    """Refuse a file whose folder does not exist (checked before any work, and again at the write)."""
+    if not path.parent.is_dir():
+        label = f"{what} {path}" if what else str(path)
+        raise XdimoError(f"{label}: no folder {path.parent} (create it first)")
+
+
+def _discard(tmp: Path) -> None:
+    """Remove a half-written temporary file; on a read-only folder that fails too, and there is none anyway."""
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
