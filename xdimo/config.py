@@ -16,6 +16,10 @@ import yaml
 from xdimo.errors import ConfigError
 
 SCHEDULER_KINDS = ("local", "jh", "lsf", "slurm")
+CLUSTER_KEYS = ("name", "scheduler", "pools", "cpu_per_gpu", "max_pending", "setup", "python", "workdir", "launcher",
+                "options")
+POOL_KEYS = ("gpu", "cards", "taken", "cards_per_node", "queue", "hosts")
+MAX_INT = 10**9  # no count in a cluster or matrix file is sane past this (cards, steps, minutes)
 
 
 @dataclass(frozen=True)
@@ -67,16 +71,40 @@ class Cluster:
             raise ConfigError(f"{self.path}: unknown pool {name!r} (cluster {self.name} has: {known})") from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # keys from `<<:` merges may be overridden on purpose
+                key = self.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                if key in first:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first on line {first[key]})", key_node.start_mark)
+                first[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping; any failure is one ConfigError line naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                          f"{exc.start}); save the file as UTF-8") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -85,6 +113,22 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
+
+
+def refuse_unknown_keys(path: Path | str, data: dict[str, Any], known: tuple[str, ...], prefix: str = "") -> None:
+    """A typo'd key (``cpus_per_gpu``) would be lost silently: name it and the keys that exist."""
+    unknown = sorted(str(k) for k in data if k not in known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key '{prefix}{unknown[0]}' (expected: {', '.join(sorted(known))})")
+
+
+def int_problem(v: Any, minimum: int, maximum: int = MAX_INT) -> str | None:
+    """What an integer key expected, when ``v`` is not one in [minimum, maximum]; None when it is."""
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        return f"an integer >= {minimum}"
+    if v > maximum:
+        return f"an integer <= {maximum}"
+    return None
 
 
 class _Checker:
@@ -102,11 +146,26 @@ class _Checker:
             raise self.fail(key, "a non-empty string", v)
         return v
 
-    def integer(self, key: str, default: int | None = None, minimum: int = 0) -> int:
+    def integer(self, key: str, default: int | None = None, minimum: int = 0, maximum: int = MAX_INT) -> int:
         v = self.data.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-            raise self.fail(key, f"an integer >= {minimum}", v)
+        expected = int_problem(v, minimum, maximum)
+        if expected:
+            raise self.fail(key, expected, v)
         return v
+
+    def number(self, key: str, minimum: float, above: bool = False) -> None:
+        """An int or float >= minimum (> minimum with ``above``); absent is fine (the backend's default)."""
+        if key not in self.data:
+            return
+        v = self.data[key]
+        ok = not isinstance(v, bool) and isinstance(v, int | float) and v == v and v <= MAX_INT
+        if not ok or v < minimum or (above and v == minimum):
+            raise self.fail(key, f"a number {'>' if above else '>='} {minimum}", v)
+
+    def flag(self, key: str) -> None:
+        """true/false; a string such as "false" would count as true."""
+        if key in self.data and not isinstance(self.data[key], bool):
+            raise self.fail(key, "true or false", self.data[key])
 
     def lines(self, key: str) -> tuple[str, ...]:
         v = self.data.get(key) or []
@@ -120,18 +179,21 @@ class _Checker:
 def load_cluster(path: Path) -> Cluster:
     data = read_yaml(path)
     c = _Checker(path, data)
+    refuse_unknown_keys(path, data, CLUSTER_KEYS)
+    name = _cluster_name(c, path)
     scheduler = c.text("scheduler")
     if scheduler not in SCHEDULER_KINDS:
         raise c.fail("scheduler", "one of " + "|".join(SCHEDULER_KINDS), scheduler)
     raw_pools = data.get("pools")
     if not isinstance(raw_pools, dict) or not raw_pools:
         raise c.fail("pools", "a mapping of pool name to {gpu, cards}", raw_pools)
-    pools = {name: _load_pool(path, str(name), spec) for name, spec in raw_pools.items()}
+    pools = {str(key): _load_pool(path, str(key), spec, scheduler) for key, spec in raw_pools.items()}
     options = data.get("options") or {}
     if not isinstance(options, dict):
         raise c.fail("options", "a mapping", options)
+    _check_options(_Checker(path, options, prefix="options."))
     return Cluster(
-        name=str(data.get("name") or path.stem),
+        name=name,
         scheduler=scheduler,
         pools=pools,
         cpu_per_gpu=c.integer("cpu_per_gpu", 8, minimum=1),
@@ -145,15 +207,39 @@ def load_cluster(path: Path) -> Cluster:
     )
 
 
-def _load_pool(path: Path, name: str, spec: Any) -> Pool:
+def _cluster_name(c: _Checker, path: Path) -> str:
+    """The ledger records a run's cluster by name and finds it again as clusters/NAME.yaml: they must agree."""
+    name = c.data.get("name")
+    if name is None:
+        return path.stem
+    if not isinstance(name, str) or name != path.stem:
+        raise ConfigError(f"{path}: key 'name': {name!r} differs from the file name {path.stem!r} (runs are found "
+                          f"again as clusters/NAME.yaml: rename the file or set name: {path.stem})")
+    return name
+
+
+def _check_options(c: _Checker) -> None:
+    """The backend knobs the schedulers read (lsf_family, jh, lsf, slurm template): bad values fail at load, not
+    with a ValueError in the middle of a submit. Other keys pass through to the templates."""
+    c.number("timeout_s", 0, above=True)
+    c.number("settle_grace_s", 0)
+    if "retries" in c.data:
+        c.integer("retries", maximum=100)
+    for key in ("jobs_o_format", "host_gpu_models"):
+        c.flag(key)
+    if "sbatch" in c.data:
+        v = c.data["sbatch"]
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise c.fail("sbatch", "a list of #SBATCH lines", v)
+
+
+def _load_pool(path: Path, name: str, spec: Any, scheduler: str) -> Pool:
     if not isinstance(spec, dict):
         raise ConfigError(f"{path}: key 'pools.{name}': expected a mapping with gpu and cards, got {spec!r}")
     c = _Checker(path, spec, prefix=f"pools.{name}.")
-    cards_raw = spec.get("cards")
-    cards = _detect_cards() if cards_raw == "auto" else c.integer("cards", minimum=1)
-    gpu = c.text("gpu", "auto")
-    if gpu == "auto":
-        gpu = _detect_gpu_model()
+    refuse_unknown_keys(path, spec, POOL_KEYS, prefix=f"pools.{name}.")
+    cards = _pool_cards(c, scheduler)
+    gpu = _pool_gpu(c, scheduler)
     taken = c.integer("taken", 0)
     if taken >= cards:
         raise c.fail("taken", f"fewer than the pool's {cards} cards", taken)
@@ -163,6 +249,28 @@ def _load_pool(path: Path, name: str, spec: Any) -> Pool:
     hosts = _pool_hosts(c, spec.get("hosts"), cards, per_node)
     return Pool(name=name, gpu_model=gpu, cards=cards, taken=taken, cards_per_node=per_node,
                 queue=str(spec.get("queue") or ""), hosts=hosts)
+
+
+def _pool_cards(c: _Checker, scheduler: str) -> int:
+    """``cards: auto`` counts this machine's GPUs (or cores): right only where this machine is the cluster."""
+    if c.data.get("cards") != "auto":
+        return c.integer("cards", minimum=1)
+    if scheduler != "local":
+        raise ConfigError(f"{c.path}: key '{c.prefix}cards': 'auto' counts this machine's cards, so it needs "
+                          f"scheduler: local (this cluster is {scheduler}): give the pool's number of cards")
+    return _detect_cards()
+
+
+def _pool_gpu(c: _Checker, scheduler: str) -> str:
+    """``gpu: auto`` (the default) is this machine's GPU model: a remote pool must name its own."""
+    if scheduler == "local":
+        gpu = c.text("gpu", "auto")
+        return _detect_gpu_model() if gpu == "auto" else gpu
+    gpu = c.text("gpu")
+    if gpu == "auto":
+        raise ConfigError(f"{c.path}: key '{c.prefix}gpu': 'auto' is this machine's GPU, so it needs "
+                          f"scheduler: local (this cluster is {scheduler}): give the pool's GPU model")
+    return gpu
 
 
 GLOB_CHARS = re.compile(r"[*?\[]")

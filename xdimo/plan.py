@@ -11,11 +11,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from xdimo.config import Cluster, read_yaml
+from xdimo.config import MAX_INT, Cluster, int_problem, read_yaml
 from xdimo.errors import ConfigError
 from xdimo.rules import check_run, pending_room
 from xdimo.spec import PARALLEL_CHOICES, PRECISION_CHOICES, RunSpec, parse_moe
 
+# Integer keys and their minimum; every one is at most MAX_INT (10**9: a bigger step count or batch is a typo).
 INT_KEYS = {"gpus": 1, "nodes": 1, "local_batch": 1, "grad_accum": 1, "steps": 1, "frames": 1,
             "image_size": 8, "log_every": 1, "cpus": 1, "walltime_min": 1}
 STR_KEYS = ("model", "pool", "data", "command", "label")
@@ -57,12 +58,15 @@ def load_matrix(path: Path) -> Matrix:
         rows.append((f"runs[{i}]", {**defaults, **_mapping(path, f"runs[{i}]", run)}))
     if not rows:
         raise ConfigError(f"{path}: no runs: give a 'matrix' of axes or a list of 'runs'")
-    specs, seen = [], set()
+    specs: list[RunSpec] = []
+    seen: dict[str, str] = {}  # run id -> the row that first made it
     for where, row in rows:
         spec = make_spec(path, where, name, row)
-        if spec.run_id not in seen:  # the same spec twice is the same run
-            seen.add(spec.run_id)
-            specs.append(spec)
+        if spec.run_id in seen:  # the same spec twice is the same run: one of the rows is a mistake
+            raise ConfigError(f"{path}: {where} is the same run as {seen[spec.run_id]} ({spec.run_id}); a label is "
+                              "not part of a run's identity: change a setting or drop one of them")
+        seen[spec.run_id] = where
+        specs.append(spec)
     return Matrix(name=name, path=str(path), runs=tuple(specs), description=str(data.get("description") or ""))
 
 
@@ -85,10 +89,10 @@ def make_spec(path: Path, where: str, matrix: str, row: dict[str, Any]) -> RunSp
     kw: dict[str, Any] = {"matrix": matrix}
     for key, minimum in INT_KEYS.items():
         if key in row and not (key in ("cpus", "walltime_min") and row[key] is None):
-            v = row[key]
-            if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-                raise fail(key, f"an integer >= {minimum}")
-            kw[key] = v
+            expected = int_problem(row[key], minimum, MAX_INT)
+            if expected:
+                raise fail(key, expected)
+            kw[key] = row[key]
     for key in STR_KEYS:
         if key in row and row[key] is not None:
             if not isinstance(row[key], str) or not row[key]:
@@ -104,8 +108,10 @@ def make_spec(path: Path, where: str, matrix: str, row: dict[str, Any]) -> RunSp
     if row.get("moe") not in (None, "", "none", "dense"):
         try:
             parse_moe(row["moe"])
-        except (ValueError, TypeError):
+        except TypeError:
             raise fail("moe", "null or NEkA such as 4E2A (N experts, k active)") from None
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {where} key 'moe': {exc}") from None
         kw["moe"] = row["moe"]
     for key in ("env",):
         if key in row:

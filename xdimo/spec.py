@@ -10,11 +10,13 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 PARALLEL_CHOICES = ("single", "ddp", "fsdp")
 PRECISION_CHOICES = ("bf16", "tf32", "fp32")
 MOE_PATTERN = re.compile(r"^([1-9]\d*)E([1-9]\d*)A$")
+MAX_EXPERTS = 256  # the largest MoE layers in use have a few hundred experts; past that it is a typo
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,9 @@ class RunSpec:
     def gpus_per_node(self) -> int:
         return self.gpus // self.nodes
 
-    @property
+    @cached_property
     def run_id(self) -> str:
+        # Cached (the instance's __dict__; frozen dataclasses allow it): planning asks for it O(runs^2) times.
         return f"{self.matrix}-{self.digest()}"
 
     def digest(self) -> str:
@@ -89,6 +92,8 @@ def parse_moe(moe: str | None) -> tuple[int, int] | None:
     if not m:
         raise ValueError(f"moe must look like 4E2A (N experts, k active), got {moe!r}")
     n, k = int(m.group(1)), int(m.group(2))
+    if n > MAX_EXPERTS:
+        raise ValueError(f"moe {moe!r} has more than {MAX_EXPERTS} experts")
     if k > n:
         raise ValueError(f"moe {moe!r} activates more experts than it has")
     return n, k

@@ -28,7 +28,22 @@ def init(app: App, directory: str, force: bool) -> None:
       xdimo-jobs init . --force                # refresh the defaults in place
     """
     root = Path(directory).resolve()
-    copied, kept = [], []
+    if root.exists() and not root.is_dir():
+        raise XdimoError(f"cannot make a workspace in {root}: it is a file, not a directory")
+    try:
+        copied, kept = _copy_defaults(root, force)
+    except OSError as exc:  # no such parent (/proc/x), no permission, read-only or full filesystem
+        where = f"{exc.filename}: " if exc.filename and str(exc.filename) != str(root) else ""
+        raise XdimoError(f"cannot make a workspace in {root}: {where}{exc.strerror or exc}") from None
+    app.emit({"workspace": str(root), "copied": copied, "kept": kept},
+             f"workspace {root}: {len(copied)} file(s) written, {len(kept)} kept (use --force to overwrite)\n"
+             f"next: cd {directory} && xdimo-jobs hosts && xdimo-jobs demo")
+
+
+def _copy_defaults(root: Path, force: bool) -> tuple[list[str], list[str]]:
+    """Copy the packaged clusters/ and jobs/ into root (keeping existing files unless force); make queue/, logs/."""
+    copied: list[str] = []
+    kept: list[str] = []
     for folder in ("clusters", "jobs"):
         source = PACKAGE_DATA / folder
         if not source.is_dir():
@@ -43,6 +58,4 @@ def init(app: App, directory: str, force: bool) -> None:
             copied.append(str(dst))
     for folder in ("queue", "logs"):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    app.emit({"workspace": str(root), "copied": copied, "kept": kept},
-             f"workspace {root}: {len(copied)} file(s) written, {len(kept)} kept (use --force to overwrite)\n"
-             f"next: cd {directory} && xdimo-jobs hosts && xdimo-jobs demo")
+    return copied, kept
