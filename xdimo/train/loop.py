@@ -326,13 +326,27 @@ def run_info(cfg: TrainConfig, mcfg: ModelConfig, d: Dist) -> dict[str, Any]:
     }
 
 
+def wait_for(device: torch.device) -> None:
+    """Let the queued kernels finish, so a clock read now covers the work issued before it (the step issues
+    its kernels ahead of the GPU: without this an interval's last kernels would count in no interval)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def memory_gib(device: torch.device) -> float:
+    """Peak memory of this process: PyTorch's allocated peak on a GPU (below nvidia-smi by the allocator's
+    cache and the CUDA context: see reserved_gib), the resident set size on the CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30
     import psutil
     # RSS now; ru_maxrss (KiB on Linux) keeps the peak between intervals.
     now = psutil.Process().memory_info().rss
     return max(now, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**30
+
+
+def reserved_gib(device: torch.device) -> float | None:
+    """The caching allocator's peak reservation on a GPU (closer to nvidia-smi's figure); None on the CPU."""
+    return torch.cuda.max_memory_reserved(device) / 2**30 if device.type == "cuda" else None
 
 
 @dataclass
@@ -354,7 +368,9 @@ class Interval:
 def micro_step(model: nn.Module, diffusion: GaussianDiffusion, x0: torch.Tensor, g: torch.Generator,
                precision: str, aux_weight: float, scale: float, sync: bool = True
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Forward and backward of one micro-batch of clean latents ``x0``; returns (loss, MoE stats), detached.
+    """Forward and backward of one micro-batch of clean latents ``x0``; returns (diffusion loss, MoE stats),
+    detached. The MoE balance term is trained on but not in the returned loss, so dense and MoE loss curves
+    compare (it is logged on its own as moe_balance).
 
     ``scale`` divides the gradient over an accumulation; ``sync=False`` defers the gradient all-reduce.
     """
@@ -365,9 +381,8 @@ def micro_step(model: nn.Module, diffusion: GaussianDiffusion, x0: torch.Tensor,
         with autocast(precision, x0.device):
             out, moe = model(xt, t)
         loss = diffusion.training_losses(out, x0, xt, t, noise)["loss"].mean()
-        if moe is not None:
-            loss = loss + aux_weight * moe[0]
-        (loss * scale).backward()
+        total = loss + aux_weight * moe[0] if moe is not None else loss
+        (total * scale).backward()
     return loss.detach(), (moe.detach() if moe is not None else None)
 
 
@@ -454,6 +469,7 @@ def _train(cfg: TrainConfig, d: Dist, stop: StopSignal, writer: MetricsWriter) -
 
         signum = stop.agreed(d)
         if step % cfg.log_every == 0 or step == cfg.steps or signum:
+            wait_for(d.device)
             now = time.perf_counter()
             row = interval_row(acc, grad_norm, d, now - t_last, elapsed_before + now - t_start, step, lr,
                                global_batch, flops, tokens, peak, mcfg.experts > 0)
@@ -465,8 +481,11 @@ def _train(cfg: TrainConfig, d: Dist, stop: StopSignal, writer: MetricsWriter) -
             acc, t_last, interval_index = Interval.zero(d.device), time.perf_counter(), interval_index + 1
         elapsed = elapsed_before + time.perf_counter() - t_start
         if signum or (cfg.ckpt_every and step % cfg.ckpt_every == 0) or step == cfg.steps:
+            wait_for(d.device)
+            t_save = time.perf_counter()
             save_checkpoint(ckpt, step, elapsed, model, opt, ema, d)
-            t_last = time.perf_counter()  # checkpoint time is not training throughput
+            # checkpoint time is not training throughput; the steps since the last log row keep their time
+            t_last += time.perf_counter() - t_save
         if signum:
             if d.main:
                 print(f"signal {signum}: checkpoint at step {step} written to {ckpt}; stopping", flush=True)
@@ -494,6 +513,9 @@ def interval_row(acc: Interval, grad_norm: torch.Tensor, d: Dist, seconds: float
         "tflops_per_gpu": tflops_per_gpu, "mfu": mfu(tflops_per_gpu, peak),
         "mem_peak_gib": round(memory_gib(d.device), 3),
     }
+    reserved = reserved_gib(d.device)
+    if reserved is not None:
+        row["mem_reserved_gib"] = round(reserved, 3)
     if moe_on:
         row["moe_balance"] = sums[1] / micro  # Switch aux loss, mean over layers: 1.0 = balanced
         row["moe_max_load"] = sums[2] / micro  # busiest expert's share x N: 1.0 = balanced
