@@ -53,7 +53,8 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
 
     Polls each cluster once first (so finished runs count), then reads logs/<run>/run.json and
     metrics.jsonl of the ledger's runs (all, or --matrix / --cluster). Steady state = median after warm-up;
-    speedup by samples/s against the 1-card run on the same hardware; MFU from exact FLOPs and the dense peak
+    speedup by samples/s against the 1-card run on the same hardware with the same precision, clip and model
+    shape (a resumed run's repeated steps count once); MFU from exact FLOPs and the dense peak
     of the precision run; a missing baseline is written 待填(缺1卡基准), never guessed.
 
     \b

@@ -235,9 +235,7 @@ def our_cells(kind: str, rec: RunRecord, runs: Sequence[RunRecord], lang: str) -
         row[2] = report.millions(rec.params_total) + (
             f"({report.t(lang, 'active', v=report.millions(rec.params_active))})" if rec.moe else "")
     else:
-        bases = [r for r in runs if report.hw(r) == report.DEFAULT_HW_BASELINE and r.gpus == rec.gpus
-                 and metrics.same_model(r, rec) and metrics.samples_per_s(r)]
-        base = min(bases, key=lambda r: (r.local_batch or 0, r.run_id)) if bases else None
+        base = report.hw_baseline(rec, runs, report.DEFAULT_HW_BASELINE)
         cols = columns(lang, "hw_cols")
         row = report.hw_row(rec, base, False, report.DEFAULT_HW_BASELINE, lang)
     return dict(zip(cols, row, strict=True))

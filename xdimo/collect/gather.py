@@ -71,6 +71,19 @@ def summary_wall_s(run_dir: Path, job_id: str | None) -> float | None:
     return summary.wall_s if summary else None
 
 
+def job_wall(summary: float | None, started: float | None, ended: float | None,
+             log: float | None) -> tuple[float | None, str]:
+    """(wall time, where it came from). The scheduler's summary is exact; the ledger's start/end (when polls saw
+    them) include start-up and the end, which the training log's own elapsed time leaves out. A ledger span
+    shorter than the training itself was first seen running late, so the log's span is nearer then."""
+    if summary is not None:
+        return summary, "summary"
+    span = ended - started if started and ended and ended >= started else None
+    if span is not None and (log is None or span >= log):
+        return span, "ledger"
+    return (log, "log") if log is not None else (None, "")
+
+
 def run_files(run_dir: Path, cache: Cache) -> RunFiles:
     sig = signature(run_dir / name for name in (RUN_JSON, METRICS, EVAL_JSON))
     key = f"run:{run_dir.resolve()}"
@@ -91,11 +104,10 @@ def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
         if not run_dir.is_absolute():
             run_dir = logs_dir.parent / run_dir
         base = base_record(run, (pool_gpu or {}).get((run.cluster, run.pool), ""))
-        base.wall_s = summary_wall_s(run_dir, run.job_id)
         files = run_files(run_dir, cache)
-        rec = record_from_files(base, files, run_dir)  # no summary: the training log's own span
-        if rec.wall_s is None and run.started_at and run.ended_at:
-            rec.wall_s = run.ended_at - run.started_at  # last resort: when polls saw it start and end
+        rec = record_from_files(base, files, run_dir)
+        rec.wall_s, rec.wall_source = job_wall(summary_wall_s(run_dir, run.job_id), run.started_at, run.ended_at,
+                                               files.elapsed_s)
         peak_absent = "peak_tflops" in files.run_json and files.run_json["peak_tflops"] is None
         enrich(rec, peak_is_known_absent=peak_absent)
         out.append(rec)

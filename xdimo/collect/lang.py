@@ -46,6 +46,16 @@ TEXT: dict[str, dict[str, str]] = {
         "note_cost": "训练时间 = {steps} ÷ 稳态 Steps/s；GPU小时数 = 总GPU × 训练时间；相对成本以 {base} 为 1.00x；"
                      "本次实测 GPU小时 = 总GPU × 作业实际墙钟时间。",
         "note_run": "`{run}`：{note}",
+        "note_base_match": "1 卡基准须与本配置同精度、同帧数与分辨率、同模型形状（depth/hidden/heads）；"
+                           "local batch 可以不同（按 Samples/s 比），优先取相同 local batch 的 1 卡运行。",
+        "note_no_base_workload": "{cards} `{run}`：同硬件同模型的 1 卡运行与本配置的 {fields} 不同，不作基准。",
+        "note_mem": "显存占用 = rank 0 上 PyTorch 分配的峰值（torch.cuda.max_memory_allocated），"
+                    "低于 nvidia-smi 所见：后者还含分配器缓存与 CUDA 上下文。",
+        "note_mem_reserved": "括号内为分配器保留的峰值（torch.cuda.max_memory_reserved），更接近 nvidia-smi"
+                             "（仍不含 CUDA 上下文）。",
+        "note_wall_summary": "本次实测GPU小时的墙钟取自调度器作业摘要（作业实际开始到结束）：{rows}",
+        "note_wall_ledger": "本次实测GPU小时的墙钟取自账本记录的开始/结束时间（轮询所见，误差取决于轮询间隔）：{rows}",
+        "note_wall_log": "本次实测GPU小时的墙钟取自训练日志自计时长（不含启动与收尾，偏小）：{rows}",
         "note_cost_batch": "各配置 global_batch 不同：相同步数处理的样本数不同，比较相同数据量请看表一的加速比。",
         # Plots: the tables' terms where a table has one (加速比(按Samples/s), 并行效率(%), 卡数, 模型).
         "plot_gpus": "卡数",
@@ -112,6 +122,20 @@ TEXT: dict[str, dict[str, str]] = {
         "note_cost": "Time = {steps} / steady Steps/s; GPU-hours = GPUs x time; relative cost vs {base} = 1.00x; "
                      "GPU-hours of this run = GPUs x the job's actual wall time.",
         "note_run": "`{run}`: {note}",
+        "note_base_match": "A 1-GPU baseline must run the same precision, frames, image size and model shape "
+                           "(depth/hidden/heads); its local batch may differ (the ratio is by samples/s), the "
+                           "same local batch is preferred.",
+        "note_no_base_workload": "{cards} `{run}`: the 1-GPU runs of this model on this hardware differ in "
+                                 "{fields}: no baseline.",
+        "note_mem": "GPU memory = PyTorch's allocated peak on rank 0 (torch.cuda.max_memory_allocated), below "
+                    "what nvidia-smi shows: that includes the allocator's cache and the CUDA context.",
+        "note_mem_reserved": "In brackets: the allocator's reserved peak (torch.cuda.max_memory_reserved), closer "
+                             "to nvidia-smi (the CUDA context still excluded).",
+        "note_wall_summary": "GPU-hours of this run from the scheduler's job summary (actual start to end): {rows}",
+        "note_wall_ledger": "GPU-hours of this run from the ledger's start/end times (as polls saw them, off by "
+                            "up to the poll interval): {rows}",
+        "note_wall_log": "GPU-hours of this run from the training log's own elapsed time (start-up and the end "
+                         "left out, so low): {rows}",
         "note_cost_batch": "Global batches differ: the same number of steps is a different amount of data; "
                            "for the same data compare table 1's speedup.",
         "plot_gpus": "GPUs (cards)",

@@ -346,7 +346,9 @@ def to_record(facts: LogFacts, ctx: LegacyContext | None = None) -> RunRecord:
         rec.steady.logged_samples_per_s = rec.steady.samples_per_s
     rec.last_step = iv[-1].step if iv else None
     rec.loss_curve = downsample([i.step for i in iv], [i.loss for i in iv])
-    rec.wall_s = summary.wall_s if summary and summary.wall_s is not None else (
-        facts.last_ts - facts.first_ts if facts.first_ts is not None and facts.last_ts is not None else None)
+    if summary and summary.wall_s is not None:
+        rec.wall_s, rec.wall_source = summary.wall_s, "summary"
+    elif facts.first_ts is not None and facts.last_ts is not None:
+        rec.wall_s, rec.wall_source = facts.last_ts - facts.first_ts, "log"
     enrich(rec)
     return rec

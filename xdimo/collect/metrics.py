@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from functools import cached_property, lru_cache
 
 from xdimo import hardware
+from xdimo.collect import facts
 from xdimo.collect.records import RunRecord, Steady
 
 WIDE_SPREAD = 0.10  # a run whose steady steps/s vary more than this (P90-P10 over median) is flagged
@@ -53,6 +54,13 @@ def _median_of(values: Sequence[float | None] | None, keep: list[int]) -> float 
     return median(picked) if picked else None
 
 
+def _max_of(values: Sequence[float | None] | None, keep: list[int]) -> float | None:
+    """The peak over the kept intervals (memory: the highest any interval reached)."""
+    vals = values or []
+    picked = [v for v in (vals[i] for i in keep if i < len(vals)) if type(v) in _NUMERIC and math.isfinite(v)]
+    return max(picked) if picked else None
+
+
 def steady_state(
     steps_per_s: Sequence[float | None],
     warmup: Sequence[bool | None] | None = None,
@@ -60,6 +68,7 @@ def steady_state(
     samples_per_s: Sequence[float | None] | None = None,
     tokens_per_s: Sequence[float | None] | None = None,
     mem_peak_gib: Sequence[float | None] | None = None,
+    mem_reserved_gib: Sequence[float | None] | None = None,
     logged_mfu: Sequence[float | None] | None = None,
 ) -> Steady | None:
     """The steady state of one run's intervals; None when no interval has a throughput.
@@ -80,8 +89,6 @@ def steady_state(
     rates = sorted(steps_per_s[i] for i in keep)  # type: ignore[misc]
     mid = percentile(rates, 0.5)
     spread = (percentile(rates, 0.9) - percentile(rates, 0.1)) / mid if len(rates) > 1 else 0.0
-    mem = mem_peak_gib or []
-    mems = [v for v in (mem[i] for i in keep if i < len(mem)) if type(v) in _NUMERIC and math.isfinite(v)]
     return Steady(
         intervals=len(keep),
         warmup=len(valid) - len(keep),
@@ -89,7 +96,8 @@ def steady_state(
         samples_per_s=_median_of(samples_per_s, keep),
         tokens_per_s=_median_of(tokens_per_s, keep),
         spread=spread,
-        mem_peak_gib=max(mems) if mems else None,
+        mem_peak_gib=_max_of(mem_peak_gib, keep),
+        mem_reserved_gib=_max_of(mem_reserved_gib, keep),
         logged_mfu=_median_of(logged_mfu, keep),
     )
 
@@ -159,15 +167,36 @@ def same_model(a: RunRecord, b: RunRecord) -> bool:
     return a.model == b.model and (a.moe or None) == (b.moe or None)
 
 
-BaselineIndex = dict[tuple[str, str, str | None, int], list[RunRecord]]
+Workload = tuple[str, int, int, int | None, int | None, int | None]
+
+
+def workload(rec: RunRecord) -> Workload:
+    """What a speedup must hold fixed besides hardware and model: precision, clip shape and model shape.
+    A shape run.json does not record is the registry's (legacy logs, runs that never started)."""
+    shape = [rec.depth, rec.hidden, rec.heads]
+    if None in shape and (cfg := facts.model_config(rec.model, rec.moe)) is not None:
+        shape = [v if v is not None else d for v, d in zip(shape, (cfg.depth, cfg.hidden, cfg.heads), strict=True)]
+    return (rec.precision.lower(), rec.frames, rec.image_size, shape[0], shape[1], shape[2])
+
+
+def same_workload(a: RunRecord, b: RunRecord) -> bool:
+    return workload(a) == workload(b)
+
+
+BaselineKey = tuple[str, str, str | None, int, Workload]
+BaselineIndex = dict[BaselineKey, list[RunRecord]]
+
+
+def baseline_key(rec: RunRecord, gpus: int) -> BaselineKey:
+    return (hardware_label(rec.pool, rec.gpu_name), rec.model, rec.moe or None, gpus, workload(rec))
 
 
 def baseline_index(runs: Sequence[RunRecord]) -> BaselineIndex:
-    """(hardware, model, moe, gpus) -> runs with a throughput: built once, so a table is linear in runs."""
+    """(hardware, model, moe, gpus, workload) -> runs with a throughput: built once, so a table is linear."""
     index: BaselineIndex = {}
     for r in runs:
         if r.has_metrics and samples_per_s(r):
-            index.setdefault((hardware_label(r.pool, r.gpu_name), r.model, r.moe or None, r.gpus), []).append(r)
+            index.setdefault(baseline_key(r, r.gpus), []).append(r)
     return index
 
 
@@ -181,18 +210,24 @@ class RunSet(list):
 
 def baseline_for(rec: RunRecord, runs: Sequence[RunRecord], *, gpus: int = 1,
                  index: BaselineIndex | None = None) -> RunRecord | None:
-    """The ``gpus``-card run on the same hardware and model that ``rec`` is compared with.
+    """The ``gpus``-card run on the same hardware and model that ``rec`` is compared with; None if there is none.
 
-    Among several candidates the one closest in setup wins: same precision, then same local batch, then
-    the smallest local batch (the user's "baseline" scripts run bs 1).
+    It must run the same workload (precision, frames, image size, model shape): a tf32 or a shrunk 1-card run
+    is no baseline for a bf16 4-card run. The local batch may differ (speedup is by samples/s, seed 000), but
+    the same local batch is preferred, then the smallest (the user's "baseline" scripts run bs 1).
     """
     if index is None:
         index = runs.baselines if isinstance(runs, RunSet) else baseline_index(runs)
-    pool = index.get((hardware_label(rec.pool, rec.gpu_name), rec.model, rec.moe or None, gpus))
+    pool = index.get(baseline_key(rec, gpus))
     if not pool:
         return None
-    return min(pool, key=lambda r: (r.precision != rec.precision, r.local_batch != rec.local_batch,
-                                    r.local_batch or 0, r.run_id))
+    return min(pool, key=lambda r: (r.local_batch != rec.local_batch, r.local_batch or 0, r.run_id))
+
+
+def workload_mismatch(rec: RunRecord, other: RunRecord) -> list[str]:
+    """The workload fields in which ``other`` differs from ``rec`` (for a note on a missing baseline)."""
+    names = ("precision", "frames", "image_size", "depth", "hidden", "heads")
+    return [n for n, a, b in zip(names, workload(rec), workload(other), strict=True) if a != b]
 
 
 def speedup(rec: RunRecord, base: RunRecord) -> float | None:

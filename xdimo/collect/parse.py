@@ -33,6 +33,7 @@ class Series:
     tokens_per_s: list[float | None] = field(default_factory=list)
     mfu: list[float | None] = field(default_factory=list)
     mem_peak_gib: list[float | None] = field(default_factory=list)
+    mem_reserved_gib: list[float | None] = field(default_factory=list)
     warmup: list[bool | None] = field(default_factory=list)
     logged_samples_per_s: list[float | None] = field(default_factory=list)
 
@@ -67,9 +68,23 @@ def _num(v: Any) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
+def latest_attempt(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of the attempt that counts: a run resumed from an earlier checkpoint logs steps again, and the
+    rows it logs over (from the repeated step on) belong to the abandoned attempt, so they are dropped."""
+    out: list[dict[str, Any]] = []
+    for o in objs:
+        step = o.get("step")
+        if type(step) is not int:
+            continue
+        while out and out[-1]["step"] >= step:
+            out.pop()
+        out.append(o)
+    return out
+
+
 def series_from_objects(objs: list[dict[str, Any]]) -> Series:
     """Columns as written; values are checked where they are used (steady_state), not one by one here."""
-    objs = [o for o in objs if type(o.get("step")) is int]
+    objs = latest_attempt(objs)
     return Series(
         step=[o["step"] for o in objs],
         elapsed_s=[o.get("elapsed_s") for o in objs],
@@ -79,6 +94,7 @@ def series_from_objects(objs: list[dict[str, Any]]) -> Series:
         tokens_per_s=[o.get("tokens_per_s") for o in objs],
         mfu=[o.get("mfu") for o in objs],
         mem_peak_gib=[o.get("mem_peak_gib") for o in objs],
+        mem_reserved_gib=[o.get("mem_reserved_gib") for o in objs],
         warmup=[o.get("warmup") for o in objs],
     )
 
@@ -116,14 +132,14 @@ _RUN_JSON_FIELDS = {
     "flops_per_sample": "flops_per_sample", "precision": "precision", "gpu_name": "gpu_name",
     "peak_tflops": "peak_tflops", "world_size": "gpus", "nodes": "nodes", "local_batch": "local_batch",
     "grad_accum": "grad_accum", "global_batch": "global_batch", "parallel": "parallel", "frames": "frames",
-    "image_size": "image_size",
+    "image_size": "image_size", "depth": "depth", "hidden": "hidden", "heads": "heads",
 }
 # Keys where an explicit null in run.json is meaningful (no peak on CPU) and must not be filled in later.
 NULL_MEANS_NONE = ("peak_tflops",)
 
 
 _WHOLE = ("gpus", "nodes", "local_batch", "grad_accum", "global_batch", "frames", "image_size", "params_total",
-          "params_active")
+          "params_active", "depth", "hidden", "heads")
 _POSITIVE = ("flops_per_sample", "peak_tflops")
 # A field whose run.json value is unusable is unknown where the record can say so (0 cards, None); the rest
 # keep the spec's planned value. Either way the record's notes say what was ignored.
@@ -188,7 +204,8 @@ class RunFiles:
 
 def digest_series(series: Series) -> tuple[Steady | None, int | None, float | None, list[tuple[int, float]]]:
     steady = steady_state(series.steps_per_s, series.warmup, samples_per_s=series.samples_per_s,
-                          tokens_per_s=series.tokens_per_s, mem_peak_gib=series.mem_peak_gib)
+                          tokens_per_s=series.tokens_per_s, mem_peak_gib=series.mem_peak_gib,
+                          mem_reserved_gib=series.mem_reserved_gib)
     if not len(series):
         return steady, None, None, []
     elapsed = next((e for e in reversed(series.elapsed_s) if _num(e) is not None), None)
@@ -214,8 +231,8 @@ def record_from_files(base: RunRecord, files: RunFiles, run_dir: Path | str = ""
     rec.steady = files.steady
     rec.last_step = files.last_step
     rec.loss_curve = list(files.loss_curve)
-    if rec.wall_s is None:
-        rec.wall_s = files.elapsed_s
+    if rec.wall_s is None and files.elapsed_s is not None:
+        rec.wall_s, rec.wall_source = files.elapsed_s, "log"
     apply_eval(rec, files.eval)
     if run_dir:
         rec.log_paths = [str(run_dir)]

@@ -20,7 +20,8 @@ class Steady:
     samples_per_s: float | None = None
     tokens_per_s: float | None = None
     spread: float = 0.0  # (P90 - P10) / median of steps/s over the steady intervals
-    mem_peak_gib: float | None = None
+    mem_peak_gib: float | None = None  # torch.cuda.max_memory_allocated on rank 0
+    mem_reserved_gib: float | None = None  # torch.cuda.max_memory_reserved on rank 0 (allocator cache included)
     logged_mfu: float | None = None  # what the run's own log claimed (legacy logs), a fraction
     logged_samples_per_s: float | None = None
 
@@ -45,6 +46,9 @@ class RunRecord:
     moe: str | None = None  # NEkA or None (dense)
     frames: int = 16
     image_size: int = 256
+    depth: int | None = None  # the model shape run.json records (overrides included); None = the registry's
+    hidden: int | None = None
+    heads: int | None = None
     params_total: int | None = None
     params_active: int | None = None
     flops_per_sample: float | None = None  # train (fwd+bwd) FLOPs per sample
@@ -58,6 +62,7 @@ class RunRecord:
     parallel: str = ""  # single | ddp | fsdp
     steady: Steady | None = None
     wall_s: float | None = None  # wall time of the job (scheduler start to end, else the log's span)
+    wall_source: str = ""  # where wall_s came from: "summary" (scheduler) | "ledger" (polls) | "log" (training)
     last_step: int | None = None
     loss_curve: list[tuple[int, float]] = field(default_factory=list)  # (step, loss), downsampled
     fvd: float | None = None  # filled when evaluation has run (logs/<run_id>/eval.json)

@@ -178,6 +178,22 @@ def run_notes(runs: Sequence[RunRecord], lang: str) -> list[str]:
     return [t(lang, "note_run", run=r.run_id, note=n) for r in runs for n in r.notes]
 
 
+def baseline_notes(group: Sequence[RunRecord], runs: Sequence[RunRecord], lang: str) -> list[str]:
+    """Why a row has no baseline when a 1-card run of the same model on the same hardware exists."""
+    ones: dict[tuple[str, str, str | None], list[RunRecord]] = {}
+    for r in runs:
+        if r.gpus == 1 and metrics.samples_per_s(r):
+            ones.setdefault((hw(r), r.model, r.moe or None), []).append(r)
+    notes = []
+    for r in group:
+        others = ones.get((hw(r), r.model, r.moe or None))
+        if not others or not r.has_metrics or metrics.baseline_for(r, runs) is not None:
+            continue
+        diff = sorted({f for o in others for f in metrics.workload_mismatch(r, o)})
+        notes.append(t(lang, "note_no_base_workload", cards=cards(r), run=r.run_id, fields=", ".join(diff)))
+    return notes
+
+
 def table1(runs: Sequence[RunRecord], lang: str) -> list[Table]:
     by_hw: dict[str, list[RunRecord]] = {}
     for r in runs:
@@ -186,7 +202,8 @@ def table1(runs: Sequence[RunRecord], lang: str) -> list[Table]:
     for i, label in enumerate(sorted(by_hw, key=hw_sort_key)):
         group = sort_runs(by_hw[label])
         letter = chr(ord("A") + i) if i < 26 else str(i + 1)
-        notes = [t(lang, "note_speedup")] + mfu_notes(group, lang) + steady_notes(group, lang)
+        notes = [t(lang, "note_speedup"), t(lang, "note_base_match")] + baseline_notes(group, runs, lang) + \
+            mfu_notes(group, lang) + steady_notes(group, lang)
         tables.append(Table(
             id=f"1-{letter}", kind="1", title=t(lang, "t1_title", letter=letter, hw=label),
             columns=columns(lang, "t1_cols"), rows=[table1_row(r, runs, lang) for r in group],
@@ -299,41 +316,81 @@ def peak_text(rec: RunRecord, lang: str) -> str:
     return f"{rec.peak_tflops:g} {t(lang, 'per_gpu')}({rec.precision.upper()})"
 
 
+def workload_text(rec: RunRecord) -> str:
+    """Precision, clip and model shape, for a title that must tell two workloads of one model apart."""
+    prec, frames, size, depth, hidden, heads = metrics.workload(rec)
+    text = f"{prec.upper() or '?'}, {frames}×{size}²"
+    cfg = facts.model_config(rec.model, rec.moe)
+    if cfg is None or (depth, hidden, heads) != (cfg.depth, cfg.hidden, cfg.heads):
+        text += f", depth={depth}, hidden={hidden}, heads={heads}"
+    return text
+
+
+def titled(title: str, rec: RunRecord, several: bool) -> str:
+    return f"{title} [{workload_text(rec)}]" if several else title
+
+
+def hw_baseline(rec: RunRecord, runs: Sequence[RunRecord], baseline: str) -> RunRecord | None:
+    """The ``baseline``-hardware run ``rec`` is compared with: same model, GPUs and workload; smallest batch."""
+    bases = [r for r in runs if hw(r) == baseline and r.gpus == rec.gpus and metrics.same_model(r, rec)
+             and metrics.same_workload(r, rec) and metrics.samples_per_s(r)]
+    return min(bases, key=lambda r: (r.local_batch or 0, r.run_id)) if bases else None
+
+
 def hw_table(runs: Sequence[RunRecord], lang: str, baseline: str = DEFAULT_HW_BASELINE) -> list[Table]:
     groups: dict[tuple[Any, ...], list[RunRecord]] = {}
     for r in runs:
-        groups.setdefault((model_sort_key(r.model, r.moe), r.model, r.moe, r.gpus), []).append(r)
+        groups.setdefault((model_sort_key(r.model, r.moe), r.gpus, metrics.workload(r), r.model, r.moe),
+                          []).append(r)
     across = {k: g for k, g in groups.items() if len({hw(r) for r in g}) >= 2}
     groups = across or groups  # the same model and GPU count on several hardware, where there is any
+    workloads: dict[tuple[Any, ...], int] = {}
+    for k in groups:
+        workloads[k[:2]] = workloads.get(k[:2], 0) + 1
     tables = []
-    for (_, model, moe, gpus), group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][3])):
+    for key, group in sorted(groups.items(), key=lambda kv: kv[0][:3]):
+        _, gpus, _, model, moe = key
         group = sorted(group, key=lambda r: (hw_sort_key(hw(r)), r.local_batch or 0, r.run_id))
-        bases = [r for r in group if hw(r) == baseline and metrics.samples_per_s(r)]
-        base = min(bases, key=lambda r: (r.local_batch or 0, r.run_id)) if bases else None
+        base = hw_baseline(group[0], group, baseline)
         batches: dict[str, set[Any]] = {}
         for r in group:
             batches.setdefault(hw(r), set()).add(r.local_batch)
         rows = [hw_row(r, base, len(batches[hw(r)]) > 1, baseline, lang) for r in group]
+        title = titled(t(lang, "hw_title", gpus=gpus, model=model_display(model, moe)), group[0],
+                       workloads[key[:2]] > 1)
         tables.append(Table(
-            id=f"hw-{len(tables) + 1}", kind="hw",
-            title=t(lang, "hw_title", gpus=gpus, model=model_display(model, moe)),
-            columns=columns(lang, "hw_cols"), rows=rows,
-            notes=[t(lang, "note_hw", hw=baseline)] + mfu_notes(group, lang) + run_notes(group, lang),
+            id=f"hw-{len(tables) + 1}", kind="hw", title=title, columns=columns(lang, "hw_cols"), rows=rows,
+            notes=[t(lang, "note_hw", hw=baseline)] + mem_notes(group, lang) + mfu_notes(group, lang)
+            + run_notes(group, lang),
             keys=[row_key(r) for r in group]))
     return tables
+
+
+def mem_text(rec: RunRecord, lang: str) -> str:
+    """Allocated peak, with the allocator's reserved peak in brackets where the run logged it."""
+    s = rec.steady
+    if not s or not s.mem_peak_gib:
+        return t(lang, "tbd")
+    return f"{s.mem_peak_gib:.1f} GiB" + (f" ({s.mem_reserved_gib:.1f})" if s.mem_reserved_gib else "")
+
+
+def mem_notes(group: Sequence[RunRecord], lang: str) -> list[str]:
+    notes = [t(lang, "note_mem")]
+    if any(r.steady and r.steady.mem_reserved_gib for r in group):
+        notes.append(t(lang, "note_mem_reserved"))
+    return notes
 
 
 def hw_row(rec: RunRecord, base: RunRecord | None, show_batch: bool, baseline: str, lang: str) -> list[str]:
     tbd = t(lang, "tbd")
     name = (rec.pool or hw(rec)) + (f" bs={rec.local_batch}" if show_batch else "")
-    mem = rec.steady.mem_peak_gib if rec.steady else None
     if base is None:
         speed = t(lang, "no_base_hw", hw=baseline) if rec.has_metrics else tbd
     elif base is rec:
         speed = t(lang, "baseline")
     else:
         speed = f2(metrics.speedup(rec, base), tbd)
-    return [name, millions(rec.params_total) or tbd, f"{mem:.1f} GiB" if mem else tbd, peak_text(rec, lang),
+    return [name, millions(rec.params_total) or tbd, mem_text(rec, lang), peak_text(rec, lang),
             throughput_text(rec, lang), mfu_text(rec, lang), speed]
 
 
@@ -344,17 +401,22 @@ def cost_table(runs: Sequence[RunRecord], lang: str, steps: int = 10_000) -> lis
     groups: dict[tuple[Any, ...], list[RunRecord]] = {}
     for r in runs:
         if r.has_metrics:
-            groups.setdefault((hw_sort_key(hw(r)), model_sort_key(r.model, r.moe), hw(r), r.model, r.moe),
-                              []).append(r)
+            groups.setdefault((hw_sort_key(hw(r)), model_sort_key(r.model, r.moe), metrics.workload(r), hw(r),
+                               r.model, r.moe), []).append(r)
+    workloads: dict[tuple[Any, ...], int] = {}
+    for k in groups:
+        workloads[k[:2]] = workloads.get(k[:2], 0) + 1
     tables = []
-    for (_, _, label, model, moe), group in sorted(groups.items(), key=lambda kv: kv[0][:2]):
+    for key, group in sorted(groups.items(), key=lambda kv: kv[0][:3]):
+        _, _, _, label, model, moe = key
         group = sort_runs(group)
-        base = min(group, key=lambda r: (r.gpus, r.run_id))
+        base = min(group, key=lambda r: (r.gpus, r.run_id))  # one workload per table: relative cost is fair
         base_cost = base.gpus * metrics.time_for_steps(base, steps) / 3600
         rows = [cost_row(r, base_cost, steps, lang) for r in group]
         tables.append(Table(
             id=f"cost-{len(tables) + 1}", kind="cost",
-            title=t(lang, "cost_title", model=model_display(model, moe), hw=label, steps=f"{steps:,}"),
+            title=titled(t(lang, "cost_title", model=model_display(model, moe), hw=label, steps=f"{steps:,}"),
+                         group[0], workloads[key[:2]] > 1),
             columns=columns(lang, "cost_cols", steps=f"{steps:,}"), rows=rows,
             notes=cost_notes(group, base, steps, lang), keys=[row_key(r) for r in group]))
     return tables
@@ -364,7 +426,20 @@ def cost_notes(group: Sequence[RunRecord], base: RunRecord, steps: int, lang: st
     notes = [t(lang, "note_cost", steps=f"{steps:,}", base=cards(base))]
     if len({r.global_batch for r in group}) > 1:
         notes.append(t(lang, "note_cost_batch"))
-    return notes
+    return notes + wall_notes(group, lang)
+
+
+WALL_SOURCES = ("summary", "ledger", "log")
+
+
+def wall_notes(group: Sequence[RunRecord], lang: str) -> list[str]:
+    """Which wall time each row's measured GPU-hours rest on: they are not equally exact."""
+    by_source: dict[str, list[str]] = {}
+    for r in group:
+        if metrics.gpu_hours(r) is not None and r.wall_source in WALL_SOURCES:
+            by_source.setdefault(r.wall_source, []).append(f"{cards(r)} `{r.run_id}`")
+    return [t(lang, f"note_wall_{src}", rows=", ".join(by_source[src])) for src in WALL_SOURCES
+            if src in by_source]
 
 
 def cost_row(rec: RunRecord, base_cost: float, steps: int, lang: str) -> list[str]:
@@ -483,6 +558,7 @@ def run_figures(rec: RunRecord, runs: Sequence[RunRecord]) -> dict[str, Any]:
         "spread": s.spread if s else None, "wide_spread": metrics.wide_spread(rec),
         "intervals": s.intervals if s else 0, "warmup_intervals": s.warmup if s else 0,
         "wall_s": rec.wall_s, "gpu_hours": metrics.gpu_hours(rec), "mem_peak_gib": s.mem_peak_gib if s else None,
+        "mem_reserved_gib": s.mem_reserved_gib if s else None, "wall_source": rec.wall_source or None,
         "params_total": rec.params_total, "params_active": rec.params_active, "last_step": rec.last_step,
         "fvd": rec.fvd, "convergence_steps": rec.convergence_steps, "log_paths": rec.log_paths,
         "notes": rec.notes,
