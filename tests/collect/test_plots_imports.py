@@ -34,3 +34,11 @@ def test_no_torch_no_matplotlib_on_import() -> None:
             "bad = [m for m in ('torch', 'matplotlib') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_two_workloads_of_one_model_are_two_lines() -> None:
+    runs = [record("b1", 1, 1.0), record("b2", 2, 0.9),
+            record("t1", 1, 0.5, precision="tf32"), record("t2", 2, 0.45, precision="tf32")]
+    pts = plots.scaling_points(runs)
+    assert sorted(pts) == ["6000ada [BF16, 16×256²]", "6000ada [TF32, 16×256²]"]
+    assert all([g for g, *_ in line] == [1, 2] for line in pts.values())

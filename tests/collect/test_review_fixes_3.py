@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.collect.helpers import FakeLedgerRun, record, write_run_dir
 from xdimo.collect import metrics, parse, report
 from xdimo.collect.cache import Cache
@@ -143,3 +145,16 @@ def test_memory_column_says_what_it_is_and_shows_the_reserved_peak(tmp_path: Pat
     en = report.build_tables([h200, _h200("h2", 4, 3.0)], "hw", lang="en")[0]
     assert any("allocated peak on rank 0" in n for n in en.notes)
     assert not any("max_memory_reserved" in n for n in en.notes)  # no run logged it: no bracket to explain
+
+
+def test_a_plot_that_fails_to_save_leaves_no_temporary_file(tmp_path) -> None:
+    from xdimo.collect import plots
+
+    class Failing:
+        def savefig(self, path, **kwargs) -> None:
+            Path(path).write_bytes(b"\x89PNG half")
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        plots._save(Failing(), tmp_path / "speedup.png")
+    assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -99,3 +100,22 @@ def progress(message: str) -> None:
 def progress_done() -> None:
     if sys.stderr.isatty():
         click.echo("", err=True)
+
+
+MAX_INTERVAL_S = 86_400.0  # a day: beyond it a poll interval is a typo (and time.sleep overflows near 1e10)
+
+
+class PollSeconds(click.FloatRange):
+    """Seconds between polls (status --interval, submit --poll): finite, 0.1 to a day. A plain range check
+    lets nan through (nan < 0.1 is false), and the verb then fails after its first poll or batch."""
+
+    name = "number of seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0.1, max=MAX_INTERVAL_S)
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a number of seconds (0.1 to {MAX_INTERVAL_S:g})", param, ctx)
+        return seconds

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
 import click
 
-from xdimo.cli.common import App, progress, table, verb
+from xdimo.cli.common import App, PollSeconds, progress, table, verb
 from xdimo.errors import XdimoError
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.schedulers.backoff import PollBackoff
@@ -16,25 +15,6 @@ from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES
 from xdimo.status import refresh
 
 RECENT = 30  # ended runs shown without --all (the summary line counts every run)
-MAX_INTERVAL_S = 86_400.0  # a day: beyond it a poll interval is a typo (and time.sleep overflows near 1e10)
-
-
-class PollSeconds(click.FloatRange):
-    """Seconds between polls (status --interval, submit --poll): finite, 0.1 to a day. A plain range check
-    lets nan through (nan < 0.1 is false), and the verb then fails after its first poll or batch."""
-
-    name = "number of seconds"
-
-    def __init__(self) -> None:
-        super().__init__(min=0.1, max=MAX_INTERVAL_S)
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        seconds = super().convert(value, param, ctx)
-        if not math.isfinite(seconds):
-            self.fail(f"{value!r} is not a number of seconds (0.1 to {MAX_INTERVAL_S:g})", param, ctx)
-        return seconds
-
-
 @click.command()
 @click.option("--matrix", metavar="NAME", help="Only the runs of this matrix.")
 @click.option("--active", is_flag=True, help="Only runs that hold or wait for cards.")

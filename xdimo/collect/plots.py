@@ -9,6 +9,7 @@ without one the plots are English and say so once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from typing import Any
 from xdimo.collect import fonts, metrics
 from xdimo.collect.lang import TEXT, t
 from xdimo.collect.records import RunRecord
-from xdimo.collect.report import hw, hw_sort_key, model_display, model_sort_key, table2_settings
+from xdimo.collect.report import hw, hw_sort_key, model_display, model_sort_key, table2_settings, workload_text
 
 MAX_COMBINED_LOSS = 12  # more curves than this on one axis is a plate of spaghetti
 ZH_GLYPHS = fonts.needed_glyphs(v for k, v in TEXT["zh"].items() if k.startswith("plot_"))
@@ -37,13 +38,19 @@ def _save(fig: Any, path: Path) -> Path:
     """Atomic: a reader never sees half a PNG."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # no half-written PNG left behind (a full disk, Ctrl-C)
+            tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
 def scaling_points(runs: Sequence[RunRecord]) -> dict[str, list[tuple[int, float, float, str]]]:
-    """hardware/model -> [(gpus, speedup, efficiency, run_id)] for runs that have a 1-card baseline."""
+    """hardware/model[/workload] -> [(gpus, speedup, efficiency, run_id)] for runs that have a 1-card baseline
+    (the workload is named only where one hardware and model have several)."""
     out: dict[str, list[tuple[int, float, float, str]]] = {}
     runs = metrics.RunSet(runs)
     points = []
@@ -54,8 +61,13 @@ def scaling_points(runs: Sequence[RunRecord]) -> dict[str, list[tuple[int, float
         if s is not None and e is not None:
             points.append((r, s, e))
     several_models = len({(r.model, r.moe) for r, _, _ in points}) > 1
+    workloads: dict[tuple, set] = {}  # one line per workload: a bf16 and a tf32 study of one model differ
+    for r, _, _ in points:
+        workloads.setdefault((hw(r), r.model, r.moe), set()).add(metrics.workload(r))
     for r, s, e in points:
         key = f"{hw(r)} {model_display(r.model, r.moe)}" if several_models else hw(r)
+        if len(workloads[(hw(r), r.model, r.moe)]) > 1:
+            key += f" [{workload_text(r)}]"
         out.setdefault(key, []).append((r.gpus, s, e, r.run_id))
     for pts in out.values():
         pts.sort()

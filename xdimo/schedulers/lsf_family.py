@@ -29,7 +29,7 @@ from xdimo.config import Cluster
 from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
 from xdimo.schedulers import lsf_parse as P
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
-from xdimo.schedulers.runner import CommandResult, looks_transient, run_command
+from xdimo.schedulers.runner import CommandResult, excerpt, looks_transient, run_command
 from xdimo.spec import RunSpec
 
 log = logging.getLogger(__name__)
@@ -100,16 +100,16 @@ class LSFFamilyScheduler:
                 return answer
             if res.output.strip() and looks_transient(res):  # "cannot connect" & co: unreachable, not a format
                 raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): "
-                                     f"{_first_line(res.output)}")
+                                     f"{excerpt(res.output)}")
             refused = res
         res = self.run(self.jobs_argv(extra, False))
         answer = P.parse_jobs_default(res.output)
         if not _answered(res, answer):
             raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): "
-                                 f"{_first_line(res.output)}")
+                                 f"{excerpt(res.output)}")
         if refused is not None:
             log.warning("`%s -o` not understood (%s); using the default format from now on",
-                        self.commands.jobs[0], _first_line(refused.output))
+                        self.commands.jobs[0], excerpt(refused.output))
             self.use_o_format = False
         return answer
 
@@ -184,9 +184,9 @@ class LSFFamilyScheduler:
         text = res.output
         if res.ok or GONE_RE.search(text):
             # "not found" / "No unfinished job" / "already finished": it ended on its own; poll settles it.
-            log.info("%s %s: %s", self.commands.kill[-1], job_id, _first_line(text))
+            log.info("%s %s: %s", self.commands.kill[-1], job_id, excerpt(text))
             return
-        raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): {_first_line(text)}")
+        raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): {excerpt(text)}")
 
     def pools(self) -> list[PoolStatus]:
         if shutil.which(self.commands.jobs[0]) is None:
@@ -270,7 +270,7 @@ class LSFFamilyScheduler:
         rows = list(P.parse_hosts(res.output))
         if not rows and not res.ok:
             raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): "
-                                 f"{_first_line(res.output)}")
+                                 f"{excerpt(res.output)}")
         self._host_rows = (time.monotonic(), rows)
         return rows
 
@@ -337,11 +337,6 @@ def _read(path: Path) -> str:
         return path.read_text(errors="replace")
     except OSError:
         return ""
-
-
-def _first_line(text: str) -> str:
-    stripped = text.strip()
-    return stripped.splitlines()[0][:200] if stripped else "(no output)"
 
 
 def _id_key(job_id: str) -> tuple[int, str]:

@@ -48,6 +48,7 @@ def map_state(stat: str) -> JobState:
 
 JOB_ID_RE = re.compile(r"Job <(\d+)>")
 REPEATED_RE = re.compile(r"Repeated argument .*? ignored\.?")
+PROBLEM_CHARS = 200  # a refusal quoted in a one-line error
 # JH's site limit (real, from the user), and LSF's wording for the same limit (MAX_PEND_JOBS).
 PENDING_LIMIT_RE = re.compile(r"待提交任务数达上限|Pending job threshold reached", re.IGNORECASE)
 QUEUE_RE = re.compile(r"queue <([^>]+)>")
@@ -66,7 +67,7 @@ class SubmitAnswer:
         """The line most likely to explain a refusal, for a one-line error."""
         lines = [ln.strip() for ln in self.text.splitlines() if ln.strip()]
         lines = [ln for ln in lines if not REPEATED_RE.search(ln)] or lines
-        return lines[0] if lines else "(no output)"
+        return lines[0][:PROBLEM_CHARS] if lines else "(no output)"
 
 
 def parse_submit(text: str) -> SubmitAnswer:
