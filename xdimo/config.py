@@ -16,6 +16,9 @@ import yaml
 from xdimo.errors import ConfigError
 
 SCHEDULER_KINDS = ("local", "jh", "lsf", "slurm")
+# The per-node launchers the shipped templates know (jh/lsf: _per_node_launch.sh.j2; slurm: srun). Anything
+# else would silently fall back to mpirun there, so a typo is refused at load.
+LAUNCHERS = {"jh": ("mpirun", "blaunch"), "lsf": ("mpirun", "blaunch"), "slurm": ("srun",), "local": ()}
 CLUSTER_KEYS = ("name", "scheduler", "pools", "cpu_per_gpu", "max_pending", "setup", "python", "workdir", "launcher",
                 "options")
 POOL_KEYS = ("gpu", "cards", "taken", "cards_per_node", "queue", "hosts")
@@ -72,21 +75,25 @@ class Cluster:
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last one silently)."""
+    """SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last one silently).
 
-    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
-        if isinstance(node, yaml.MappingNode):
+    The check runs in flatten_mapping, once per node and before `<<:` merges rewrite its key list: a merged
+    preset that itself overrides a merged key (``small: &small {<<: *base, steps: 10}``) is valid YAML."""
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        checked: set[int] = self.__dict__.setdefault("_checked_nodes", set())
+        if id(node) not in checked:
+            checked.add(id(node))
             first: dict[Any, int] = {}
             for key_node, _ in node.value:
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                     continue  # keys from `<<:` merges may be overridden on purpose
                 key = self.construct_object(key_node)
-                line = key_node.start_mark.line + 1
                 if key in first:
                     raise yaml.constructor.ConstructorError(
                         None, None, f"duplicate key {key!r} (first on line {first[key]})", key_node.start_mark)
-                first[key] = line
-        return super().construct_mapping(node, deep=deep)
+                first[key] = key_node.start_mark.line + 1
+        super().flatten_mapping(node)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -192,6 +199,8 @@ def load_cluster(path: Path) -> Cluster:
     if not isinstance(options, dict):
         raise c.fail("options", "a mapping", options)
     _check_options(_Checker(path, options, prefix="options."))
+    for checker, key in ((c, "launcher"), (_Checker(path, options, prefix="options."), "launcher")):
+        _check_launcher(checker, key, scheduler)
     return Cluster(
         name=name,
         scheduler=scheduler,
@@ -205,6 +214,14 @@ def load_cluster(path: Path) -> Cluster:
         options=options,
         path=str(path),
     )
+
+
+def _check_launcher(c: _Checker, key: str, scheduler: str) -> None:
+    value = c.data.get(key)
+    known = LAUNCHERS.get(scheduler, ())
+    if value not in (None, "") and value not in known:
+        raise c.fail(key, f"one of {'|'.join(known)} for scheduler {scheduler}" if known
+                     else f"nothing (scheduler {scheduler} has no per-node launcher)", value)
 
 
 def _cluster_name(c: _Checker, path: Path) -> str:

@@ -171,6 +171,28 @@ def test_duplicate_key_inside_a_pool(tmp_path):
     assert load_cluster(write(tmp_path, "jh.yaml", merged)).pools["c"].cards == 4  # overriding a merge is fine
 
 
+def test_a_preset_that_overrides_its_own_merge_is_valid_yaml(tmp_path):
+    # the anchored preset is flattened by the outer merge before its own mapping is built: not a duplicate
+    text = ("name: jh\nscheduler: jh\nbase: &base {gpu: H200, cards: 8}\n"
+            "small: &small {<<: *base, cards: 4}\npools:\n  p: {<<: *small}\n")
+    path = write(tmp_path, "jh.yaml", text)
+    from xdimo.config import read_yaml
+
+    assert read_yaml(path)["pools"]["p"] == {"gpu": "H200", "cards": 4}
+    dup = write(tmp_path, "d.yaml", "a: &a {x: 1}\nb: {<<: *a, y: 1, y: 2}\n")
+    with pytest.raises(ConfigError, match="duplicate key 'y'"):
+        read_yaml(dup)
+
+
+@pytest.mark.parametrize(("scheduler", "where", "value"), [
+    ("lsf", "launcher", "blaunh"), ("jh", "options.launcher", "srun"), ("local", "launcher", "mpirun")])
+def test_an_unknown_launcher_is_refused(tmp_path, scheduler, where, value):
+    pool = "pools:\n  p: {gpu: H200, cards: 8}\n" if scheduler != "local" else "pools:\n  p: {cards: 2}\n"
+    key = f"launcher: {value}\n" if where == "launcher" else f"options: {{launcher: {value}}}\n"
+    message = cluster_error(tmp_path, f"name: jh\nscheduler: {scheduler}\n{pool}{key}")
+    assert f"key '{where}'" in message and value in message
+
+
 # 8. identical runs ---------------------------------------------------------------------------------------------
 
 def test_identical_runs_that_differ_only_in_label_are_refused(tmp_path):

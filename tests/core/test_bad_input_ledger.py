@@ -113,11 +113,25 @@ def test_killing_a_submitting_run_the_scheduler_never_saw_marks_it_lost(workspac
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     ledger = Ledger(workspace / "queue" / "ledger.sqlite")
     run = intent(ledger, workspace, gpus=1)
+    with ledger.transaction() as db:  # its submitter died an hour ago
+        db.execute("UPDATE runs SET updated_at = updated_at - 3600 WHERE run_id = ?", (run.run_id,))
     stub = StubScheduler({})
     result = kill_with(stub, workspace, monkeypatch, run.run_id)
     assert result.exit_code == 0 and stub.killed == []
     assert json.loads(result.output)["skipped"] == [run.run_id]
     assert Ledger(workspace / "queue" / "ledger.sqlite").get(run.run_id).state == JobState.LOST
+
+
+def test_a_run_being_submitted_right_now_is_not_marked_lost(workspace: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its submitter may be waiting for jsub's answer: marking it LOST would be undone by the job id it then
+    records, and the job would run although `kill` said there was nothing to kill."""
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    run = intent(ledger, workspace, gpus=1)
+    result = kill_with(StubScheduler({}), workspace, monkeypatch, run.run_id)
+    assert result.exit_code != 0 and "being submitted" in str(result.exception)
+    assert "kill it again in a minute" in str(result.exception)
+    assert Ledger(workspace / "queue" / "ledger.sqlite").get(run.run_id).state == JobState.SUBMITTING
 
 
 def test_a_failed_kill_does_not_say_no_active_runs(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:

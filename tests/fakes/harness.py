@@ -135,6 +135,9 @@ def story_seed_001(site: FakeSite) -> None:
 
     again = site.cli_json("submit", SEED_001, "--batch", "next")
     assert again["submitted"] == [] and len(site.jobs()) == 5 and pending_count(site) == 1
+    live = site.cli_json("plan", SEED_001, "--live")  # what submit would do: only the held run is left
+    assert len(live["already"]) == 5 and [len(b) for b in live["batches"]] == [0, 1]  # nothing fits now
+    assert set(live["already"].values()) == {"RUNNING", "PENDING"}
 
     runs = site.runs()
     by_job = {r["job_id"]: r for r in runs.values()}

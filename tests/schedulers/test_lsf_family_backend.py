@@ -293,7 +293,7 @@ def test_a_host_pattern_matching_nothing_is_reported(kind: str, fake: Path, tmp_
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_a_bad_host_pattern_is_warned_once_per_process(kind: str, fake: Path, tmp_path: Path,
+def test_a_bad_host_pattern_is_warned_once_per_scheduler(kind: str, fake: Path, tmp_path: Path,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     write_config(fake, queues=MULTI, others=[])
     sched = KINDS[kind][0](multi_cluster(kind, ("multin01", "gpu-h100-*")), tmp_path)

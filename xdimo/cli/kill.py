@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from xdimo.cli.common import App, verb
@@ -9,7 +11,7 @@ from xdimo.errors import XdimoError
 from xdimo.ledger import LedgerRun
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, JobStatus, Scheduler
-from xdimo.status import adopt_job, refresh
+from xdimo.status import SUBMIT_GRACE_S, adopt_job, refresh
 
 
 @click.command()
@@ -21,7 +23,8 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
     """Kill runs by run id (or a unique prefix) or scheduler job id.
 
     A run still SUBMITTING (its submitter died before the scheduler's answer was recorded) has no job id: the
-    job the scheduler lists under the run's name is killed; if it lists none, the run is marked LOST.
+    job the scheduler lists under the run's name is killed; if it lists none, the run is marked LOST (or, while
+    its submitter may still be waiting for the scheduler's answer, the kill is refused: try again shortly).
 
     \b
     Examples:
@@ -41,12 +44,18 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
         if not run.state.active:
             ended.append(run.run_id)
             continue
+        job_id = run.job_id
         try:
             if run.cluster not in schedulers:
                 schedulers[run.cluster] = get_scheduler(app.ws.load_cluster(run.cluster), app.ws.root)
             scheduler = schedulers[run.cluster]
             job_id = run.job_id or adopt_job(ledger, scheduler, run)
-            if not job_id:  # the submitter died before the scheduler took it: nothing runs under its name
+            if not job_id:
+                age = time.time() - run.updated_at
+                if age < SUBMIT_GRACE_S:  # a live submitter may be waiting for jsub's answer right now
+                    raise XdimoError(f"being submitted ({age:.0f} s ago) and no job is listed under its name "
+                                     "yet: kill it again in a minute")
+                # its submitter died before the scheduler took it: nothing runs under its name
                 ledger.update(run.run_id, JobStatus(JobState.LOST, None, "kill: the scheduler lists no job "
                                                                          "under this run's name"))
                 ended.append(run.run_id)
@@ -55,7 +64,7 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
             scheduler.kill(job_id)
             killed.append(ledger.get(run.run_id))
         except XdimoError as exc:  # go on with the others; say which failed at the end
-            failed.append(f"{run.run_id} (job {run.job_id or '?'}): {exc}")
+            failed.append(f"{run.run_id} (job {job_id or '?'}): {exc}")
     refresh(app.ws, ledger, killed)
     empty = "" if failed else "no active runs"
     app.emit({"killed": [describe(r) for r in killed], "skipped": ended, "failed": failed},

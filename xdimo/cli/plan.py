@@ -14,8 +14,8 @@ from xdimo.schedulers.base import PoolStatus
 
 @click.command()
 @click.argument("matrix")
-@click.option("--live", is_flag=True, help="Ask the scheduler first: batch 1 is what starts now on the free cards, "
-              "and a down host's cards are left out of every batch.")
+@click.option("--live", is_flag=True, help="Plan what `submit` would do now: batch 1 is what starts on the free "
+              "cards, a down host's cards are left out of every batch, and runs already in the ledger are skipped.")
 @verb
 def plan(app: App, matrix: str, live: bool) -> None:
     """Expand MATRIX (jobs/NAME.yaml or a path) into runs, check the site rules, show the batches.
@@ -34,7 +34,10 @@ def plan(app: App, matrix: str, live: bool) -> None:
     m = load_matrix(app.ws.matrix_path(matrix))
     check_matrix(m, cluster)
     pools = get_scheduler(cluster, app.ws.root).pools() if live else []
-    wp = live_waves(list(m.runs), cluster, pools) if live else waves(list(m.runs), cluster)
+    # live: what `submit` would do now, so the runs the ledger already has are not planned again
+    in_ledger = {r.run_id: r.state.value for r in app.ws.ledger.runs(matrix=m.name)} if live else {}
+    todo = [s for s in m.runs if s.run_id not in in_ledger]
+    wp = live_waves(todo, cluster, pools) if live else waves(todo, cluster)
     wave_of = wp.wave_of()
     rows, data = [], []
     for s in m.runs:
@@ -43,9 +46,11 @@ def plan(app: App, matrix: str, live: bool) -> None:
         data.append({"run_id": s.run_id, "model": s.model_name, "pool": s.pool, "gpus": s.gpus, "nodes": s.nodes,
                      "cpus": cpu_slots(cluster, s), "parallel": s.parallel, "local_batch": s.local_batch,
                      "global_batch": s.global_batch, "steps": s.steps, "precision": s.precision,
-                     "batch": wave_of.get(s.run_id), "est_hours": hours, "est_gpu_hours": gpu_h})
+                     "batch": wave_of.get(s.run_id), "ledger_state": in_ledger.get(s.run_id), "est_hours": hours,
+                     "est_gpu_hours": gpu_h})
         rows.append((s.run_id, s.model_name, s.pool, s.gpus, cpu_slots(cluster, s), s.nodes, s.parallel,
-                     s.global_batch, s.steps, wave_of.get(s.run_id), "-" if gpu_h is None else f"{gpu_h:.2f}"))
+                     s.global_batch, s.steps, wave_of.get(s.run_id, in_ledger.get(s.run_id)),
+                     "-" if gpu_h is None else f"{gpu_h:.2f}"))
     known = [d["est_gpu_hours"] for d in data if d["est_gpu_hours"] is not None]
 
     def text() -> str:
@@ -61,6 +66,9 @@ def plan(app: App, matrix: str, live: bool) -> None:
             when = " (starts now)" if live and i == 0 else ""
             runs = ", ".join(f"{s.run_id} ({s.gpus}x {s.pool})" for s in w) or "nothing: no run fits the free cards"
             lines.append(f"batch {i + 1}{when}: {runs}")
+        if in_ledger:
+            lines.append(f"already in the ledger: {len(in_ledger)} run(s), not planned again (`status` shows them; "
+                         "`submit --again` resubmits the ended ones)")
         if wp.blocked:
             lines.append("waiting for a down host (more GPUs than its pool has up): "
                          + ", ".join(f"{s.run_id} ({s.gpus}x {s.pool})" for s in wp.blocked))
@@ -71,7 +79,7 @@ def plan(app: App, matrix: str, live: bool) -> None:
 
     out = {"matrix": m.name, "cluster": cluster.name, "runs": data,
            "batches": [[s.run_id for s in w] for w in wp.waves],
-           "blocked": [s.run_id for s in wp.blocked], "assumed_mfu": ASSUMED_MFU}
+           "blocked": [s.run_id for s in wp.blocked], "already": in_ledger, "assumed_mfu": ASSUMED_MFU}
     if live:
         out["live"] = [{"pool": p.name, "cards": p.total, "taken": p.taken, "down": p.down,
                         "down_hosts": list(p.down_hosts), "used": p.used, "free": p.free, "source": p.source}

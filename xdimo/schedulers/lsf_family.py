@@ -232,7 +232,7 @@ class LSFFamilyScheduler:
                 raise SchedulerError(f"{name} not on PATH")
             rows = self.host_status()
         except SchedulerError as exc:
-            log.warning("no host status (%s): pool capacity from the cluster file", exc)
+            self.warn_once(f"no host status ({exc}): pool capacity from the cluster file")
             return {p.name: (None, f"; host status unknown ({exc}): capacity from the cluster file")
                     for p in listed}
         out: dict[str, tuple[P.PoolHealth | None, str]] = {}
@@ -252,7 +252,8 @@ class LSFFamilyScheduler:
         return row.gpus if row.gpus is not None else P.gpus_from_slots(row.slots, self.cluster.cpu_per_gpu)
 
     def warn_once(self, message: str) -> None:
-        """A cluster-file problem is worth one warning per process, not one per poll."""
+        """A cluster-file or host-status problem is worth one warning per scheduler object (one per command;
+        `submit --batch all` polls through one), not one per poll."""
         if message not in self._warned:
             self._warned.add(message)
             log.warning("%s", message)
