@@ -230,7 +230,10 @@ class Ledger:
                 return False
             # Only a RUNNING sighting dates the start: a job seen PENDING then DONE has no known start time.
             started = now if row.started_at is None and status.state == JobState.RUNNING else row.started_at
-            ended = now if status.state.terminal and row.ended_at is None else row.ended_at
+            if status.state.active:  # a LOST run the scheduler lists again has not ended
+                ended = None
+            else:
+                ended = now if status.state.terminal and row.ended_at is None else row.ended_at
             db.execute("UPDATE runs SET state = ?, exit_code = ?, reason = ?, started_at = ?, ended_at = ?,"
                        " updated_at = ? WHERE run_id = ?",
                        (status.state.value, status.exit_code, status.reason, started, ended, now, run_id))

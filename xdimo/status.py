@@ -19,6 +19,9 @@ from xdimo.workspace import Workspace
 # A SUBMITTING row older than this lost its submitter mid-hand-over (crash, kill -9): look for the job by name.
 # Longer than any backend's submit command may take (timeout x tries), so a live submitter is never overtaken.
 SUBMIT_GRACE_S = 600.0
+# LOST is a conclusion from a scheduler's answer, and one flaky answer (an empty listing, a controller restart)
+# can be wrong: a LOST run with a job id is asked about again for this long, and comes back if the job does.
+LOST_RECHECK_S = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None) 
     runs = ledger.runs() if runs is None else runs
     by_cluster: dict[str, list[LedgerRun]] = defaultdict(list)
     for run in runs:
-        if run.state.active:
+        if run.state.active or recheck_lost(run):
             by_cluster[run.cluster].append(run)
     out = Refresh()
     for cluster_name, active in by_cluster.items():
@@ -52,6 +55,12 @@ def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None) 
         except XdimoError as exc:
             out.failures.append(f"cluster {cluster_name}: {exc}")
     return out
+
+
+def recheck_lost(run: LedgerRun, now: float | None = None) -> bool:
+    """A run marked LOST recently, with a job the scheduler may still know: poll it again."""
+    ended = run.ended_at or run.updated_at
+    return run.state is JobState.LOST and bool(run.job_id) and (now or time.time()) - ended < LOST_RECHECK_S
 
 
 def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) -> list[Change]:

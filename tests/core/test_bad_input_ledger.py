@@ -147,3 +147,26 @@ def test_a_failed_kill_does_not_say_no_active_runs(workspace: Path, monkeypatch:
     result = CliRunner().invoke(cli, ["--workdir", str(workspace), "kill", run.run_id])
     assert result.exit_code != 0 and result.output == ""  # not "no active runs": the run is still RUNNING
     assert "could not kill" in str(result.exception)
+
+
+def test_a_lost_run_the_scheduler_lists_again_comes_back(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One empty listing made it LOST; the next poll sees the job running: the ledger follows the job."""
+    from xdimo.status import LOST_RECHECK_S, refresh
+    from xdimo.workspace import Workspace
+
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    run = intent(ledger, workspace, gpus=1)
+    ledger.record_submitted(run.run_id, "501")
+    ledger.update(run.run_id, JobStatus(JobState.LOST, None, "not in squeue or sacct"))
+    stub = StubScheduler({})
+    monkeypatch.setattr("xdimo.status.get_scheduler", lambda cluster, root: stub)
+    ws = Workspace.open(str(workspace))
+    refresh(ws, ledger)
+    row = ledger.get(run.run_id)
+    assert (row.state, row.ended_at) == (JobState.RUNNING, None)
+
+    ledger.update(run.run_id, JobStatus(JobState.LOST, None, "gone"))
+    with ledger.transaction() as db:  # lost a day and more ago: no longer asked about
+        db.execute("UPDATE runs SET ended_at = ended_at - ?, updated_at = updated_at - ? WHERE run_id = ?",
+                   (LOST_RECHECK_S + 60, LOST_RECHECK_S + 60, run.run_id))
+    assert refresh(ws, ledger).changes == [] and ledger.get(run.run_id).state == JobState.LOST

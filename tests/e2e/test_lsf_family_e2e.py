@@ -32,3 +32,7 @@ def test_hosts_lists_each_node(site: harness.FakeSite) -> None:
 
 def test_a_down_host_shrinks_the_batch(site: harness.FakeSite) -> None:
     harness.story_host_down(site)
+
+
+def test_runs_marked_lost_by_a_flaky_answer_come_back(site: harness.FakeSite) -> None:
+    harness.story_lost_comes_back(site)

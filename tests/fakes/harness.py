@@ -299,3 +299,19 @@ def story_host_down(site: FakeSite) -> None:
     assert "waiting for a down host" in site.cli("plan", "big", "--live").stdout
     offline = site.cli_json("plan", "big")  # the cluster file alone: both fit, one after the other
     assert [len(b) for b in offline["batches"]] == [1, 1] and offline["blocked"] == [] and "live" not in offline
+
+
+def story_lost_comes_back(site: FakeSite) -> None:
+    """One header-only answer makes the scheduler's jobs look gone (LOST); when it lists them again, the next
+    status follows them instead of forgetting them (and a later `submit --again` cannot duplicate them)."""
+    site.hold()
+    first = site.cli_json("submit", SEED_001, "--batch", "first")
+    ids = [s["job_id"] for s in first["submitted"]]
+    site.configure(hidden=ids, vanish="header_only")
+    gone = {r["state"] for r in site.runs().values()}
+    assert "LOST" in gone and gone <= {"LOST", "UNKNOWN"}  # the pending job has no output: LOST at once
+    site.configure()
+    runs = site.runs()
+    assert sorted(r["state"] for r in runs.values()) == ["PENDING", "RUNNING", "RUNNING", "RUNNING", "RUNNING"]
+    assert all(r["ended_at"] is None for r in runs.values())
+    site.release()

@@ -189,3 +189,28 @@ def test_a_drained_node_is_down_not_free_nor_in_use(backend) -> None:
     ada = {p.name: p for p in sched.pools()}["gpu_6000ada"]
     assert (ada.total, ada.used, ada.down, ada.free, ada.down_hosts) == (8, 0, 8, 0, ("localhost",))
     assert ada.source == "sinfo GresUsed (all users); 1 node(s) down: localhost"
+
+
+def test_an_unreadable_squeue_answer_settles_nothing(backend, tmp_path: Path) -> None:
+    sched, _ = backend(squeue=(0, "\x00garbage from a broken squeue\n", ""), sacct=(0, "", ""))
+    with pytest.raises(SchedulerError, match="squeue answered nothing readable"):
+        sched.poll([_job(tmp_path, "501")])
+
+
+def test_an_unreadable_sacct_answer_is_no_accounting(backend, tmp_path: Path) -> None:
+    sched, _ = backend(squeue=(0, "", ""), sacct=(0, "not|a|sacct\n", ""))
+    assert sched.poll([_job(tmp_path, "501")])["501"].state is JobState.UNKNOWN  # not LOST
+
+
+def test_an_unreachable_controller_is_not_called_a_refusal(backend) -> None:
+    down = "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)\n"
+    sched, _ = backend(sbatch=(1, "", down))
+    with pytest.raises(SubmitRefused, match="could not reach the Slurm controller.*no job was created"):
+        sched.submit("#!/bin/bash\n", RUN)
+
+
+def test_garbage_from_sinfo_does_not_blame_the_cluster_file(backend) -> None:
+    sched, _ = backend(sinfo=(0, "\x07\x07 nonsense\n", ""), squeue=(0, "", ""))
+    with pytest.raises(SchedulerError, match="sinfo listed no partition at all") as err:
+        sched.pools()
+    assert "fix" not in str(err.value)

@@ -11,7 +11,7 @@ from xdimo.cli.common import App, PollSeconds, progress, table, verb
 from xdimo.errors import XdimoError
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.schedulers.backoff import PollBackoff
-from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES
+from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES, JobState
 from xdimo.status import refresh
 
 RECENT = 30  # ended runs shown without --all (the summary line counts every run)
@@ -42,9 +42,12 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
     def live() -> list[LedgerRun]:
         return ledger.runs(cluster=app.cluster_name, matrix=matrix, states=ACTIVE_STATES)
 
-    failures = refresh(app.ws, ledger, live()).failures
+    def polled() -> list[LedgerRun]:  # and the runs lately marked LOST, which the scheduler may list again
+        return ledger.runs(cluster=app.cluster_name, matrix=matrix, states=(*ACTIVE_STATES, JobState.LOST))
+
+    failures = refresh(app.ws, ledger, polled()).failures
     if watch:
-        failures = watch_until_ended(app, ledger, live, interval)
+        failures = watch_until_ended(app, ledger, live, interval, polled)
 
     def shown() -> list[LedgerRun]:
         if active:
@@ -61,8 +64,9 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
 
 
 def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRun]],
-                      interval: float | None) -> list[str]:
-    """Poll until nothing is active; a scheduler that fails is reported and asked again next time."""
+                      interval: float | None, polled: Callable[[], list[LedgerRun]] | None = None) -> list[str]:
+    """Poll (``polled``, default ``live``) until nothing is ``live``; a scheduler that fails is reported and
+    asked again next time."""
     runs = live()
     failures: list[str] = []
     backoff = PollBackoff() if interval is None and any(r.cluster != "local" for r in runs) else None
@@ -70,7 +74,7 @@ def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRu
         wait = backoff.next_delay({r.run_id: r.state for r in runs}) if backoff else (interval or 2.0)
         progress(f"{len(runs)} run(s) still active; next poll in {wait:.0f} s")
         time.sleep(wait)
-        result = refresh(app.ws, ledger, live())
+        result = refresh(app.ws, ledger, (polled or live)())
         for change in result.changes:
             progress(f"{change.run_id} (job {change.job_id}): {change.old.value} -> {change.new.value}")
         failures = result.failures

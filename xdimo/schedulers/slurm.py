@@ -21,7 +21,7 @@ from xdimo.render import MARKER
 from xdimo.rules import cpu_slots
 from xdimo.schedulers import slurm_parse as sp
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
-from xdimo.schedulers.runner import CommandResult, looks_transient, run_command
+from xdimo.schedulers.runner import CommandResult, excerpt, looks_transient, run_command
 from xdimo.spec import RunSpec
 
 QUERY_TIMEOUT = 60.0
@@ -40,13 +40,17 @@ class SlurmScheduler:
     def pools(self) -> list[PoolStatus]:
         """Cards per pool from one ``sinfo`` (node GRES and GRES used, all users) and this user's pending
         jobs from one ``squeue``. Partitions that share nodes each see the shared cards as used."""
-        rows = sp.parse_sinfo_nodes(self._query(["sinfo", "-h", "-N", "-O", sp.SINFO_FIELDS], "sinfo").stdout)
+        sinfo = self._query(["sinfo", "-h", "-N", "-O", sp.SINFO_FIELDS], "sinfo")
+        rows = sp.parse_sinfo_nodes(sinfo.stdout)
         parts = sp.partition_gpus(rows)
         pending = sp.parse_pending_partitions(
             self._query(["squeue", "-h", "--me", "-t", "PENDING", "-o", "%P"], "squeue").stdout)
         out = []
         for pool in self.cluster.pools.values():
             part = parts.get(pool.queue_name)
+            if not parts:  # an empty or unreadable answer is Slurm's problem, not the cluster file's
+                raise SchedulerError("sinfo listed no partition at all: "
+                                     f"{excerpt(sinfo.stdout) if sinfo.stdout.strip() else 'empty answer'}")
             if part is None:
                 known = ", ".join(sorted(parts)) or "none"
                 raise SchedulerError(f"pool {pool.name}: Slurm has no partition {pool.queue_name!r} "
@@ -128,14 +132,18 @@ class SlurmScheduler:
             if sp.squeue_no_such_job(result.output):
                 return {}
             raise _query_error("squeue", result)
-        return sp.parse_squeue(result.stdout)
+        rows = sp.parse_squeue(result.stdout)
+        if result.stdout.strip() and not rows:  # not "no such jobs": an answer we cannot read settles nothing
+            raise SchedulerError(f"squeue answered nothing readable: {excerpt(result.stdout)}")
+        return rows
 
     def _sacct(self, ids: list[str]) -> tuple[dict[str, sp.SlurmJob], bool]:
         argv = ["sacct", "-n", "-P", "-X", "-j", ",".join(ids), "-o", sp.SACCT_FIELDS]
         result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query)
         if not result.ok:
             return {}, False  # accounting off or slurmdbd down: fall back on the markers
-        return sp.parse_sacct(result.stdout), True
+        rows = sp.parse_sacct(result.stdout)
+        return rows, bool(rows) or not result.stdout.strip()  # unreadable output is no answer either
 
     def find(self, run_id: str) -> list[str]:
         """Every job named `run_id` in the queue or, failing that, in a week of accounting, oldest first."""

@@ -184,6 +184,9 @@ def submit_error(returncode: int, output: str, partition: str) -> SchedulerError
     if _UNCERTAIN.search(text) or not text:
         return SchedulerError(f"sbatch did not answer clearly (exit {returncode}): {text or 'no output'}; "
                               "the job may or may not exist: check `squeue --me` before resubmitting")
+    if submit_unreached(text):  # the controller never saw it (retries spent): nothing to resubmit over
+        return SubmitRefused(f"sbatch could not reach the Slurm controller (exit {returncode}): {text[:200]}; "
+                             "no job was created: try again when Slurm is back")
     reason = _refusal_reason(text)
     hint = _REFUSAL_HINTS.get(_hint_key(text), "")
     return SubmitRefused(f"Slurm refused the job on partition {partition}: {reason}{hint}")
