@@ -234,3 +234,13 @@ def test_bhosts_gpu_continuation_rows() -> None:
     rows = P.parse_bhosts_gpu(fixture("lsf_bhosts_gpu.txt"))
     assert [(g.host, g.index, g.model) for g in rows] == [
         ("hostA", 0, "TeslaV100_SXM2_32GB"), ("hostA", 1, "TeslaV100_SXM2_32GB"), ("hostB", 0, "NVIDIAA100_SXM4_80GB")]
+
+
+def test_absurdly_long_numbers_are_not_numbers_nor_crashes() -> None:
+    huge = "9" * 5000  # int() of it raises (Python's 4300-digit limit): a garbled log must not crash collect
+    summary = ("Subject: Job 10061: <x> Exited\n"
+               f"Job was executed on host(s) <{huge}*gpu13>, in queue <gpu_h200>, as user <u>.\n"
+               f"Exited with exit code {huge}.\n")
+    parsed = P.parse_summary(summary)
+    assert parsed is not None and parsed.exit_code is None
+    assert P.parse_marker(huge) is None and P.parse_host_pairs(f"a {huge} b 4") == (P.HostSlots("b", 4),)

@@ -10,7 +10,7 @@ import click
 
 from xdimo.cli.common import App, verb
 from xdimo.collect import report
-from xdimo.collect.atomic import require_folder, write_atomic
+from xdimo.collect.atomic import require_folder, write_atomic, write_target
 from xdimo.collect.cache import Cache
 from xdimo.collect.gather import ledger_records, legacy_context, legacy_records
 from xdimo.collect.lang import LANGS
@@ -68,7 +68,7 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
     if every_version and not matrix:
         raise XdimoError("--every-version only widens --matrix NAME (without --matrix every run is collected)")
     if out:
-        require_folder(Path(out), "--out")
+        require_folder(write_target(Path(out), "--out"), "--out")
     ws = app.ws
     fmt = "json" if app.json else fmt
     cache = Cache(None if no_cache else ws.logs_dir / ".collect-cache")

@@ -16,6 +16,7 @@ def write_atomic(path: Path, data: bytes, what: str = "") -> None:
     """Write ``data`` to ``path``; ``what`` (e.g. "--out") prefixes the error. The folder must exist: a typo
     in it should not silently create a tree of folders somewhere unexpected."""
     label = f"{what} {path}" if what else str(path)
+    path = write_target(path, what)
     require_folder(path, what)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -26,6 +27,18 @@ def write_atomic(path: Path, data: bytes, what: str = "") -> None:
     except OSError as exc:
         _discard(tmp)
         raise XdimoError(f"{label}: cannot write ({exc.strerror or exc})") from None
+
+
+def write_target(path: Path, what: str = "") -> Path:
+    """The file a write to ``path`` must change: a symlink's target (replacing the link itself would leave the
+    real file, the one the user keeps, unchanged), else ``path``."""
+    if not path.is_symlink():
+        return path
+    target = Path(os.path.realpath(path))
+    if target.is_symlink():  # realpath leaves a link loop unresolved
+        label = f"{what} {path}" if what else str(path)
+        raise XdimoError(f"{label}: symlink loop")
+    return target
 
 
 def require_folder(path: Path, what: str = "") -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xdimo.collect import metrics, report
-from xdimo.collect.atomic import write_atomic
+from xdimo.collect.atomic import write_atomic, write_target
 from xdimo.collect.lang import columns
 from xdimo.collect.records import RunRecord
 from xdimo.errors import XdimoError
@@ -301,9 +301,19 @@ def backup_path(path: Path) -> Path:
     return candidate
 
 
+def require_writable(mode: int, path: Path) -> None:
+    """Refuse a sheet its mode marks read-only (0444): that is the user saying "do not change this". Root's
+    atomic replace would ignore it, and keeping the mode would hide that the file changed."""
+    if not mode & 0o222:
+        raise XdimoError(f"--fill {path}: the sheet is read-only (mode {mode & 0o7777:04o}); "
+                         "make it writable (chmod u+w) to fill it")
+
+
 def fill_sheet(path: Path, runs: Sequence[RunRecord], dry_run: bool = False) -> FillResult:
     try:
         raw = path.read_bytes()
+        target = write_target(path, "--fill")  # a linked sheet: the real file, its backup beside it
+        mode = target.stat().st_mode
     except OSError as exc:
         raise XdimoError(f"--fill {path}: cannot read ({exc.strerror})") from None
     try:
@@ -314,7 +324,8 @@ def fill_sheet(path: Path, runs: Sequence[RunRecord], dry_run: bool = False) -> 
     new_lines, filled, skipped = fill_lines(lines, runs)
     result = FillResult(path=path, filled=filled, skipped=skipped)
     if filled and not dry_run:
-        result.backup = backup_path(path)
+        require_writable(mode, path)
+        result.backup = backup_path(target)
         write_atomic(result.backup, raw, "--fill")
-        write_atomic(path, "".join(new_lines).encode("utf-8"), "--fill")
+        write_atomic(target, "".join(new_lines).encode("utf-8"), "--fill")
     return result

@@ -33,7 +33,10 @@ LOG_SUFFIXES = (".error", ".err", ".output", ".out", ".log", ".txt")
 PAIR_SUFFIXES = (".error", ".err", ".output", ".out")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _PREFIX = re.compile(r"^\[(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:[,.]\d+)?\]\s?")
-_STEP = re.compile(r"\(step=(\d+)(?:/epoch=(\d+))?\)")
+# Every integer read from log text has at most 12 digits: a longer one is garbage (and int() refuses past 4300
+# digits), so it is not a number at all rather than its first digits or a crash.
+_INT = r"(\d{1,12})(?!\d)"
+_STEP = re.compile(rf"\(step={_INT}(?:/epoch={_INT})?\)")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf"
 _KV = re.compile(rf"([A-Za-z][A-Za-z /_-]*?)\s*[:=]\s*({_NUMBER})\s*(%|TFLOPs/s|TFLOPS)?", re.I)
 _KEYS = {
@@ -43,17 +46,17 @@ _KEYS = {
     "samples/s": "samples_per_s", "samples/sec": "samples_per_s", "train samples/sec": "samples_per_s",
     "achieved": "achieved_tflops", "mfu": "mfu",
 }
-_WORLD = re.compile(r"world_size\s*[=:]\s*(\d+)")
-_RANK = re.compile(r"Starting rank\s*=\s*(\d+)")
+_WORLD = re.compile(rf"world_size\s*[=:]\s*{_INT}")
+_RANK = re.compile(rf"Starting rank\s*=\s*{_INT}")
 _MODEL = re.compile(r"Latte-(T|S|B|L|XL)[-/](\d)\b")
-_MOE_NAME = re.compile(r"(?<![A-Za-z0-9])(\d+)E(\d+)A(?![A-Za-z0-9])")
-_EXPERTS = re.compile(r"num_experts\s*[=:]\s*(\d+)")
-_TOPK = re.compile(r"(?:top_k|topk|moe_top_k)\s*[=:]\s*(\d+)")
+_MOE_NAME = re.compile(rf"(?<![A-Za-z0-9]){_INT}E{_INT}A(?![A-Za-z0-9])")
+_EXPERTS = re.compile(rf"num_experts\s*[=:]\s*{_INT}")
+_TOPK = re.compile(rf"(?:top_k|topk|moe_top_k)\s*[=:]\s*{_INT}")
 _MOE_HINT = re.compile(r"\bMoE\b|moe", re.I)
-_PARAMS = re.compile(r"Model Parameters\s*:\s*([\d,]+)")
-_LOCAL_BATCH = re.compile(r"local_batch_size\s*[=:]\s*(\d+)")
-_GLOBAL_BATCH = re.compile(r"global_batch_size\s*[=:]\s*(\d+)")
-_CONFIG_BS = re.compile(r"_bs(\d+)\.ya?ml\b")
+_PARAMS = re.compile(r"Model Parameters\s*:\s*(\d[\d,]{0,19})(?![\d,])")
+_LOCAL_BATCH = re.compile(rf"local_batch_size\s*[=:]\s*{_INT}")
+_GLOBAL_BATCH = re.compile(rf"global_batch_size\s*[=:]\s*{_INT}")
+_CONFIG_BS = re.compile(rf"_bs{_INT}\.ya?ml\b")
 _MIXED = re.compile(r"(?:mixed_precision|use_amp|amp)\s*[=:]\s*(True|False|true|false|1|0|bf16|fp16|no)")
 _JOB_IN_NAME = re.compile(r"^(\d+)(?=\.(?:error|err|output|out)$)")  # the scheduler's %J.error / %J.output
 
@@ -111,8 +114,12 @@ def _float(text: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _ts(text: str) -> float:
-    when = datetime.strptime(text.replace("T", " "), "%Y-%m-%d %H:%M:%S")
+def _ts(text: str) -> float | None:
+    """The prefix's time, or None for an impossible one (month 13, 99:99:99): that line just has no time."""
+    try:
+        when = datetime.strptime(text.replace("T", " "), "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
     return when.replace(tzinfo=timezone.utc).timestamp()  # site-local time; only differences matter
 
 
@@ -148,6 +155,7 @@ def parse_log_text(text: str, facts: LogFacts) -> None:
         if m := _PREFIX.match(raw):
             ts = _ts(m.group(1))
             line = raw[m.end():]
+        if ts is not None:
             facts.first_ts = ts if facts.first_ts is None else min(facts.first_ts, ts)
             facts.last_ts = ts if facts.last_ts is None else max(facts.last_ts, ts)
         if "step=" in line and (iv := parse_interval(line, ts)):
@@ -159,7 +167,10 @@ def parse_log_text(text: str, facts: LogFacts) -> None:
             ranks.add(r)
     facts.ranks = max(facts.ranks, len(ranks))
     _parse_setup(text, facts)
-    summary = parse_summary(text)
+    try:
+        summary = parse_summary(text)
+    except (ValueError, OverflowError):  # a garbled summary (a 5000-digit exit code) is no summary, not a crash
+        summary = None
     if summary is not None:
         facts.summary = summary
         facts.job_id = facts.job_id or summary.job_id

@@ -82,7 +82,7 @@ def parse_submit(text: str) -> SubmitAnswer:
 
 # -- hosts and slots ----------------------------------------------------------------------------------------
 
-SLOT_RE = re.compile(r"^(\d+)\*(.+)$")
+SLOT_RE = re.compile(r"^(\d{1,12})\*(.+)$")
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,8 @@ def parse_exec_host(text: str) -> tuple[HostSlots, ...]:
 def parse_host_pairs(text: str) -> tuple[HostSlots, ...]:
     """``JH_HOSTS`` / ``LSB_MCPU_HOSTS``: ``"host1 4 host2 4"`` (name, slots pairs)."""
     words = text.split()
-    return tuple(HostSlots(words[i], int(words[i + 1])) for i in range(0, len(words) - 1, 2)
-                 if words[i + 1].isdigit())
+    return tuple(HostSlots(words[i], n) for i in range(0, len(words) - 1, 2)
+                 if (n := _int(words[i + 1])) is not None)
 
 
 def gpus_from_slots(slots: int, cpu_per_gpu: int) -> int:
@@ -260,7 +260,7 @@ def _delimited_row(keys: list[str], values: list[str]) -> JobRow | None:
     if not JOB_ID_FULL_RE.fullmatch(got.get("id", "")):
         return None
     gpus_text = got.get("gpus", "")
-    gpus = int(gpus_text) if gpus_text.isdigit() else None
+    gpus = _int(gpus_text)
     r = {"id": got["id"], "user": got.get("user", ""), "stat": got.get("stat", ""),
          "queue": got.get("queue", ""), "exec": "" if got.get("exec", "-") == "-" else got.get("exec", ""),
          "name": got.get("name", ""), "gpus": gpus}
@@ -298,7 +298,7 @@ HOSTS_IN_RE = re.compile(r"<([^<>]+)>")
 CONT_HOSTS_RE = re.compile(r"^(?:[ \t]+<[^<>]+>)+[ \t]*$")
 # Verdict lines sit at the start of a line: the echoed script ("Your job looked like:") may quote them.
 DONE_RE = re.compile(r"^[ \t]*Successfully completed\.", re.MULTILINE)
-EXIT_CODE_RE = re.compile(r"^[ \t]*Exited with exit code (\d+)\b", re.MULTILINE)
+EXIT_CODE_RE = re.compile(r"^[ \t]*Exited with exit code (\d{1,12})\b", re.MULTILINE)
 SIGNAL_RE = re.compile(r"^[ \t]*Exited with signal termination: ([\w ]+?)\.?\s*$", re.MULTILINE)
 TERM_RE = re.compile(r"^[ \t]*(TERM_[A-Z_]+)\b:?[ \t]*(.*)$", re.MULTILINE)
 STARTED_RE = re.compile(r"^Started at (.+?)\s*$", re.MULTILINE)
@@ -412,7 +412,7 @@ def _judge(block: str, term: str, term_text: str) -> tuple[JobState | None, int 
         code: int | None = int(code_m.group(1))
     elif sig_m:
         sig = sig_m.group(1).strip().lower()
-        num = int(sig) if sig.isdigit() else SIGNALS.get(sig)
+        num = _int(sig) if sig.isdigit() else SIGNALS.get(sig)
         code = 128 + num if num else None
     else:
         return None, None, ""
@@ -450,7 +450,7 @@ def _time(rx: re.Pattern, text: str) -> float | None:
 
 def parse_marker(text: str) -> int | None:
     """The exit code the job script wrote to ``<log_dir>/job.exit`` as its last act."""
-    m = re.match(r"\s*(-?\d+)\s*$", text)
+    m = re.match(r"\s*(-?\d{1,12})\s*$", text)
     return int(m.group(1)) if m else None
 
 
@@ -473,7 +473,9 @@ class HostRow:
 
 
 def _int(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    """A count from a tool's answer; None for anything else, a 5000-digit "number" included (int() of it
+    raises, and no host has that many slots)."""
+    return int(text) if text.isdigit() and len(text) <= 12 else None
 
 
 def parse_hosts(text: str) -> tuple[HostRow, ...]:
@@ -584,6 +586,6 @@ def parse_bhosts_gpu(text: str) -> tuple[GpuRow, ...]:
             continue
         if not line[0].isspace():
             host, words = words[0], words[1:]
-        if host and len(words) >= 2 and words[0].isdigit():
-            rows.append(GpuRow(host, int(words[0]), words[1]))
+        if host and len(words) >= 2 and (index := _int(words[0])) is not None:
+            rows.append(GpuRow(host, index, words[1]))
     return tuple(rows)
