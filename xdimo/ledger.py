@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -140,8 +140,9 @@ class Ledger:
         db.execute("COMMIT")
 
     @contextmanager
-    def submit_lock(self) -> Iterator[None]:
-        """Serialise whole submissions across processes: a second `submit` waits, never duplicates."""
+    def submit_lock(self, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+        """Serialise whole submissions across processes: a second `submit` waits, never duplicates.
+        ``on_wait`` is called once if another process holds the lock (its wait may be long: say so)."""
         lock_path = self.path.with_name(self.path.name + ".submit.lock")
         try:
             lock_path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,7 +150,12 @@ class Ledger:
         except OSError as exc:
             raise XdimoError(f"ledger {self.path}: cannot take the submit lock ({exc.strerror}: {lock_path})") from None
         with handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait:
+                    on_wait()
+                fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
             finally:

@@ -6,6 +6,8 @@ Pure: no scheduler, no files beyond reading the matrix YAML.
 from __future__ import annotations
 
 import itertools
+import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -22,6 +24,9 @@ INT_KEYS = {"gpus": 1, "nodes": 1, "local_batch": 1, "grad_accum": 1, "steps": 1
 STR_KEYS = ("model", "pool", "data", "command", "label")
 RUN_KEYS = {f.name for f in fields(RunSpec)} - {"matrix"}
 TOP_KEYS = {"name", "description", "defaults", "matrix", "runs"}
+# Shell control syntax in `command`: torchrun starts the command as a program, but the job script's shell would
+# read these first (`a; b` makes the job's exit code b's, hiding a failed run), so they are refused outright.
+SHELL_SYNTAX = re.compile(r"[;&|`<>\n\r]|\$\(")
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,8 @@ def make_spec(path: Path, where: str, matrix: str, row: dict[str, Any]) -> RunSp
             kw[key] = row[key]
     if "pool" not in kw:
         raise ConfigError(f"{path}: {where}: no 'pool' (set it in defaults, matrix or the run)")
+    if "command" in kw:
+        check_command(path, where, kw["command"])
     for key, choices in (("parallel", PARALLEL_CHOICES), ("precision", PRECISION_CHOICES)):
         if key in row:
             if row[key] not in choices:
@@ -129,6 +136,21 @@ def make_spec(path: Path, where: str, matrix: str, row: dict[str, Any]) -> RunSp
     if spec.command is None:
         check_model(path, where, spec)
     return spec
+
+
+def check_command(path: Path, where: str, command: str) -> None:
+    """`command` is the program torchrun starts (a Python script and its arguments), never a shell line."""
+    bad = SHELL_SYNTAX.search(command)
+    problem = f"shell syntax {bad.group()!r}" if bad else ""
+    if not bad:
+        try:
+            shlex.split(command)
+        except ValueError as exc:  # an unclosed quote would swallow the rest of the job script
+            problem = f"{exc}"
+    if problem:
+        raise ConfigError(f"{path}: {where} key 'command': {problem} in {command!r}: it is the program torchrun "
+                          "starts (a Python script and its arguments), not a shell line; put shell steps in that "
+                          "script, or setup lines in 'env'")
 
 
 def check_model(path: Path | str, where: str, spec: RunSpec) -> None:

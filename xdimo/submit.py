@@ -3,10 +3,14 @@
 Submissions hold the ledger's submit lock, so two concurrent `submit`s serialise and never submit a run twice
 (the second sees the first's rows). Ctrl-C is held back while one job is being handed to the scheduler, so the
 ledger never ends up with a job the scheduler has but the ledger does not know.
+
+`--batch all` rides out a scheduler outage while it only reads (the pools and pending counts): it warns and
+tries again next cycle. A failure while handing a job over stops it at once: whether the job exists is unknown.
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xdimo.config import Cluster
-from xdimo.errors import PendingLimitError, SubmitRefused, XdimoError
+from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused, XdimoError
 from xdimo.plan import Batch, Matrix, choose_batch
 from xdimo.render import MARKER, render_script
 from xdimo.schedulers import get_scheduler
@@ -23,6 +27,15 @@ from xdimo.schedulers.base import JobState, Scheduler
 from xdimo.spec import RunSpec
 from xdimo.status import refresh
 from xdimo.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+# `--batch all` gives up after this many cycles in a row whose scheduler reads failed (20 s polls: ~10 min).
+MAX_FAILED_CYCLES = 30
+
+
+class ReadFailed(SchedulerError):
+    """Reading the scheduler's pools failed before this batch submitted anything: safe to try again later."""
 
 
 @dataclass
@@ -39,6 +52,7 @@ class SubmitResult:
     already: list[str] = field(default_factory=list)  # run ids the ledger has (resubmit with --again)
     scripts: dict[str, str] = field(default_factory=dict)  # run id -> script, for --dry-run
     refused: str = ""  # the site's pending-limit refusal, if it came
+    poll_failures: list[str] = field(default_factory=list)  # clusters whose runs could not be polled first
 
     @property
     def remaining(self) -> int:
@@ -85,9 +99,12 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
     scheduler = scheduler or get_scheduler(cluster, ws.root)
     ledger = ws.ledger
     result = SubmitResult()
-    with nullcontext() if dry_run else ledger.submit_lock():  # a dry run writes nothing, not even the lock
+    def waiting() -> None:
+        log.warning("waiting for another submit on this ledger (%s) to finish ...", ledger.path)
+
+    with nullcontext() if dry_run else ledger.submit_lock(on_wait=waiting):  # a dry run writes nothing, no lock
         if not dry_run:  # the states the decisions rest on are this moment's (a dry run changes nothing)
-            refresh(ws, ledger, ledger.runs(cluster=cluster.name))
+            result.poll_failures = refresh(ws, ledger, ledger.runs(cluster=cluster.name)).failures
         known = {r.run_id: r for r in ledger.runs(matrix=matrix.name)}
         todo = []
         for spec in matrix.runs:
@@ -96,7 +113,10 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
                 todo.append(spec)
             else:
                 result.already.append(spec.run_id)
-        pools = scheduler.pools()
+        try:
+            pools = scheduler.pools()
+        except SchedulerError as exc:  # nothing handed over yet: the caller may retry
+            raise ReadFailed(str(exc)) from exc
         ledger_pending = len(ledger.runs(cluster=cluster.name, states=(JobState.PENDING, JobState.SUBMITTING)))
         pending_now = max(ledger_pending, sum(p.pending_jobs for p in pools))
         result.batch = choose_batch(todo, {p.name: p.free for p in pools}, cluster, pending_now)
@@ -137,12 +157,29 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
 
 
 def submit_all(ws: Workspace, cluster: Cluster, matrix: Matrix, *, again: bool = False,
-               poll_s: float = 20.0, progress: Callable[[SubmitResult, int], None] | None = None) -> int:
-    """Keep submitting batches until every run is submitted, never past max_pending. Returns jobs submitted."""
+               poll_s: float = 20.0, progress: Callable[[SubmitResult, int], None] | None = None,
+               warn: Callable[[str], None] = log.warning) -> int:
+    """Keep submitting batches until every run is submitted, never past max_pending. Returns jobs submitted.
+
+    A cycle whose scheduler reads fail is warned about (`warn`, one line per failure) and tried again after
+    `poll_s`, up to MAX_FAILED_CYCLES in a row; any failure of a hand-over ends the loop at once."""
     scheduler = get_scheduler(cluster, ws.root)
     mine: set[str] = set()
+    failed = 0
     while True:
-        result = submit_once(ws, cluster, matrix, again=again, scheduler=scheduler, submitted_here=mine)
+        try:
+            result = submit_once(ws, cluster, matrix, again=again, scheduler=scheduler, submitted_here=mine)
+        except ReadFailed as exc:
+            failed += 1
+            if failed >= MAX_FAILED_CYCLES:
+                raise ReadFailed(f"{exc} (the scheduler failed {failed} times in a row; giving up: "
+                                 "`submit --batch all` again resumes)") from exc
+            warn(f"could not read the scheduler ({exc}); trying again in {poll_s:g} s")
+            time.sleep(poll_s)
+            continue
+        failed = 0
+        for line in result.poll_failures:
+            warn(f"could not poll {line}; the ledger's last known states stand")
         mine.update(s.spec.run_id for s in result.submitted)
         left = len(result.batch.held) + (1 if result.refused else 0)
         if progress:

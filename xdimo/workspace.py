@@ -90,11 +90,15 @@ class Workspace:
         return load_cluster(path)
 
     def matrix_path(self, arg: str) -> Path:
-        """A matrix given as a path, or as a bare name under jobs/."""
+        """A matrix given as a path, or as a bare name under jobs/: the workspace's, else (no jobs/ folder,
+        as for clusters) the packaged one. An explicit path never falls back."""
         path = Path(arg)
         if path.exists() or path.suffix in (".yaml", ".yml"):
             return path
-        return self.jobs_dir / f"{arg}.yaml"
+        own = self.jobs_dir / f"{arg}.yaml"
+        if own.exists() or self.jobs_dir.is_dir() or os.sep in arg:
+            return own
+        return PACKAGE_DATA / "jobs" / f"{arg}.yaml"
 
     @cached_property
     def ledger(self) -> Ledger:

@@ -30,6 +30,9 @@ def demo(app: App, matrix_arg: str, plots_dir: str, timeout: float) -> None:
     speedup is measured, not contended), submits with the rules honoured, shows progress while it waits,
     collects, prints the table and writes a PNG plot of speedup vs ideal.
 
+    Outside a workspace (no clusters/ folder here or above) the packaged cluster and matrix are used, and the
+    ledger (queue/), logs (logs/) and plots go under the current folder; the first line on stderr says where.
+
     \b
     Examples:
       xdimo-jobs demo
@@ -43,6 +46,8 @@ def demo(app: App, matrix_arg: str, plots_dir: str, timeout: float) -> None:
     cluster = ws.load_cluster("local")
     m = load_matrix(ws.matrix_path(matrix_arg))
     check_matrix(m, cluster)
+    click.echo(f"demo: {m.path} on cluster local; ledger {ws.ledger_path}, logs {ws.logs_dir}/, plots "
+               f"{Path(plots_dir).resolve()}/", err=True)
     for spec in sorted(m.runs, key=lambda s: s.gpus):
         run_one(app, m, spec, timeout)
     progress_done()

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import click
 
 from xdimo.cli.common import App, verb
+from xdimo.config import MAX_INT
 from xdimo.errors import ConfigError
 from xdimo.train.flops import train_flops_per_sample
 from xdimo.train.registry import ClipShape, ModelConfig, check_shape, get_model, model_names, param_counts
@@ -39,15 +40,17 @@ class ModelRow:
 
 
 def registry_rows(names: list[str], moes: list[str | None] | None, clip: ClipShape) -> list[ModelRow]:
-    """One row per (model, MLP); ``moes=None`` means dense everywhere plus DEFAULT_MOE on /2 models."""
-    rows = []
+    """One row per (model, MLP); ``moes=None`` means dense everywhere plus DEFAULT_MOE on /2 models.
+    A model or variant given twice (or spelt two ways, 4E2A and 4e2a) is one row."""
+    rows: dict[tuple[str, str | None], ModelRow] = {}
     for name in names:
         variants = moes if moes is not None else [None, *(DEFAULT_MOE if name.endswith("/2") else ())]
         for moe in variants:
             cfg = get_model(name, moe)
             check_shape(cfg, clip)
-            rows.append(ModelRow.of(cfg, clip))
-    return rows
+            if (cfg.name, cfg.moe) not in rows:
+                rows[cfg.name, cfg.moe] = ModelRow.of(cfg, clip)
+    return list(rows.values())
 
 
 def _millions(n: int) -> str:
@@ -68,8 +71,11 @@ def _table(rows: list[ModelRow]) -> str:
 @click.option("--model", "names", multiple=True, metavar="NAME", help="Only this model (repeatable).")
 @click.option("--moe", "moes", multiple=True, metavar="NEkA",
               help="MLP variant (repeatable): NEkA or 'dense'. Default: dense, plus 4E2A and 2E1A on /2.")
-@click.option("--frames", default=16, show_default=True, help="Clip frames for the counts.")
-@click.option("--image-size", default=256, show_default=True, help="Clip side in pixels (latents are 1/8).")
+# The same bounds as a matrix's frames and image_size (xdimo/plan.py INT_KEYS).
+@click.option("--frames", type=click.IntRange(1, MAX_INT), default=16, show_default=True,
+              help="Clip frames for the counts.")
+@click.option("--image-size", type=click.IntRange(8, MAX_INT), default=256, show_default=True,
+              help="Clip side in pixels (latents are 1/8).")
 @verb
 def models(app: App, names: tuple[str, ...], moes: tuple[str, ...], frames: int, image_size: int) -> None:
     """List the reference workload's models: shape, parameters (total and active) and train FLOPs.

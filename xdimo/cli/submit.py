@@ -13,7 +13,8 @@ from xdimo.submit import SubmitResult, submit_all, submit_once
 @click.argument("matrix")
 @click.option("--batch", "mode", type=click.Choice(["first", "next", "all"]), default="first", show_default=True,
               help="first: what starts now on free cards plus up to max_pending that wait; next: the same "
-                   "over the runs not yet submitted; all: keep going until every run is submitted.")
+                   "over the runs not yet submitted; all: keep going until every run is submitted (a scheduler "
+                   "that cannot be read is warned about and asked again next time).")
 @click.option("--dry-run", is_flag=True, help="Print the job scripts; submit nothing, change nothing.")
 @click.option("--again", is_flag=True, help="Resubmit runs the ledger already has, if they have ended.")
 @click.option("--poll", "poll_s", type=PollSeconds(), default=None, metavar="SECONDS",
@@ -23,7 +24,7 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s:
     """Submit the runs of MATRIX in batches that fit the free cards and the pending limit.
 
     Each run is recorded in the ledger before the scheduler is called and its job id after, so nothing is
-    lost or submitted twice; a second `submit` running at the same time waits for this one.
+    lost or submitted twice; a second `submit` on the same ledger waits for this one (and says so).
 
     \b
     Examples:
@@ -44,7 +45,8 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s:
             if left:
                 progress(f"{left} run(s) left: waiting for cards or pending room (every {interval:g} s)")
 
-        total = submit_all(app.ws, cluster, m, again=again, poll_s=interval, progress=report)
+        total = submit_all(app.ws, cluster, m, again=again, poll_s=interval, progress=report,
+                           warn=lambda line: progress(f"warning: {line}"))
         progress_done()
         app.emit({"matrix": m.name, "submitted": total, "left": 0},
                  f"all runs of {m.name} are submitted ({total} this time); follow with `xdimo-jobs status --watch`")
