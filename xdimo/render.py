@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from xdimo.workspace import Workspace
 
 MARKER = "job.exit"  # the script writes its launch's exit code here: a job that left the queue is settled by it
+WALL_FILE = "job.wall"  # "<start> <end>" epoch seconds, written by the script at its end: exact GPU-hours
 
 
 def workload_args(spec: RunSpec, log_dir: Path) -> list[str]:
@@ -91,6 +92,7 @@ def context(spec: RunSpec, cluster: Cluster, root: Path) -> dict[str, Any]:
         "program": program(spec, log_dir),
         "walltime_min": spec.walltime_min,
         "marker": str(log_dir / MARKER),
+        "wall_file": str(log_dir / WALL_FILE),
         "options": dict(cluster.options),
         "launcher": cluster.launcher,
     }

@@ -21,7 +21,7 @@ from typing import Any
 from xdimo.config import Cluster
 from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused, XdimoError
 from xdimo.plan import Batch, Matrix, choose_batch
-from xdimo.render import MARKER, render_script
+from xdimo.render import MARKER, WALL_FILE, render_script
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, Scheduler
 from xdimo.spec import RunSpec
@@ -140,7 +140,8 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
     with signals_deferred():
         previous = ledger.record_intent(spec, cluster.name, script, str(ws.log_dir(spec.run_id)))
         # An earlier attempt's exit marker must not settle this one (same run, same log folder).
-        (ws.log_dir(spec.run_id) / MARKER).unlink(missing_ok=True)
+        for name in (MARKER, WALL_FILE):
+            (ws.log_dir(spec.run_id) / name).unlink(missing_ok=True)
         # Only a definite refusal undoes the intent. Any other failure leaves the SUBMITTING row: we cannot
         # know whether the scheduler took the job, so `status` shows it and it is never submitted twice.
         try:

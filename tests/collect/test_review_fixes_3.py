@@ -158,3 +158,32 @@ def test_a_plot_that_fails_to_save_leaves_no_temporary_file(tmp_path) -> None:
     with pytest.raises(OSError):
         plots._save(Failing(), tmp_path / "speedup.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_job_scripts_own_clock_beats_the_polls(tmp_path) -> None:
+    from xdimo.collect.gather import job_wall, script_wall_s
+
+    (tmp_path / "job.wall").write_text("1000 1600\n")
+    assert script_wall_s(tmp_path) == 600.0
+    # the summary stays first; then the script's clock; the ledger's poll-seen span only without both
+    assert job_wall(700.0, 900.0, 2000.0, 500.0, 600.0) == (700.0, "summary")
+    assert job_wall(None, 900.0, 2000.0, 500.0, 600.0) == (600.0, "script")
+    assert job_wall(None, 900.0, 2000.0, 500.0, None) == (1100.0, "ledger")
+    for bad in ("", "1000", "x y", "1600 1000", "nan nan"):
+        (tmp_path / "job.wall").write_text(bad)
+        assert script_wall_s(tmp_path) is None, bad
+
+
+def test_every_template_writes_the_wall_file(tmp_path) -> None:
+    from xdimo.config import load_cluster
+    from xdimo.render import WALL_FILE, render_script
+    from xdimo.workspace import Workspace
+
+    repo = Path(__file__).resolve().parents[2]
+    ws = Workspace(root=repo, ledger_path=tmp_path / "l.sqlite")
+    for name, pool in (("local", "local"), ("xdimo-jh", "gpu_h200"), ("lsf-example", None), ("slurm-local", None)):
+        cluster = load_cluster(repo / "clusters" / f"{name}.yaml")
+        spec = RunSpec(matrix="m", pool=pool or next(iter(cluster.pools)), gpus=1)
+        text = render_script(spec, cluster, ws)
+        assert text.count("started=$(date +%s)") == 1 and f"/{WALL_FILE}" in text, name
+        assert text.index(f"/{WALL_FILE}") < text.index("job.exit"), name  # the clock before the marker

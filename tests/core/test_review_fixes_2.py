@@ -56,9 +56,11 @@ def test_an_earlier_attempts_exit_marker_is_removed_before_resubmitting(workspac
     submit_once(ws, cluster, m, scheduler=fake)
     ws.log_dir(spec.run_id).mkdir(parents=True, exist_ok=True)
     (ws.log_dir(spec.run_id) / "job.exit").write_text("0\n")  # attempt 1 ended well
+    (ws.log_dir(spec.run_id) / "job.wall").write_text("1000 1600\n")  # ...and timed itself
     refresh(ws, ws.ledger)
     submit_once(ws, cluster, m, again=True, scheduler=fake)
     assert fake.markers_seen == [False, False]
+    assert not (ws.log_dir(spec.run_id) / "job.wall").exists()  # attempt 2's GPU-hours are not attempt 1's
 
 
 def test_a_run_we_killed_ends_killed_whatever_the_scheduler_calls_it(workspace: Path, monkeypatch) -> None:

@@ -6,6 +6,7 @@ The expensive part (reading metrics, parsing text logs) goes through the per-run
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -15,6 +16,7 @@ from xdimo.collect.cache import Cache, signature
 from xdimo.collect.facts import enrich
 from xdimo.collect.parse import EVAL_JSON, METRICS, RUN_JSON, RunFiles, digest_run_dir, record_from_files
 from xdimo.collect.records import RunRecord
+from xdimo.render import WALL_FILE
 from xdimo.schedulers.lsf_parse import parse_summary
 from xdimo.spec import RunSpec
 
@@ -71,13 +73,26 @@ def summary_wall_s(run_dir: Path, job_id: str | None) -> float | None:
     return summary.wall_s if summary else None
 
 
+def script_wall_s(run_dir: Path) -> float | None:
+    """The job script's own start and end (``job.wall``: "<start> <end>" epoch seconds, written as it ends)."""
+    try:
+        words = (run_dir / WALL_FILE).read_text().split()
+        start, end = float(words[0]), float(words[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return end - start if math.isfinite(end - start) and end >= start else None
+
+
 def job_wall(summary: float | None, started: float | None, ended: float | None,
-             log: float | None) -> tuple[float | None, str]:
-    """(wall time, where it came from). The scheduler's summary is exact; the ledger's start/end (when polls saw
-    them) include start-up and the end, which the training log's own elapsed time leaves out. A ledger span
-    shorter than the training itself was first seen running late, so the log's span is nearer then."""
+             log: float | None, script: float | None = None) -> tuple[float | None, str]:
+    """(wall time, where it came from). The scheduler's summary and the job script's own clock are exact; the
+    ledger's start/end (when polls saw them) include start-up and the end, which the training log's own elapsed
+    time leaves out. A ledger span shorter than the training itself was first seen running late, so the log's
+    span is nearer then."""
     if summary is not None:
         return summary, "summary"
+    if script is not None:
+        return script, "script"
     span = ended - started if started and ended and ended >= started else None
     if span is not None and (log is None or span >= log):
         return span, "ledger"
@@ -107,7 +122,7 @@ def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
         files = run_files(run_dir, cache)
         rec = record_from_files(base, files, run_dir)
         rec.wall_s, rec.wall_source = job_wall(summary_wall_s(run_dir, run.job_id), run.started_at, run.ended_at,
-                                               files.elapsed_s)
+                                               files.elapsed_s, script_wall_s(run_dir))
         peak_absent = "peak_tflops" in files.run_json and files.run_json["peak_tflops"] is None
         enrich(rec, peak_is_known_absent=peak_absent)
         out.append(rec)

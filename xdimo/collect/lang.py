@@ -54,6 +54,7 @@ TEXT: dict[str, dict[str, str]] = {
         "note_mem_reserved": "括号内为分配器保留的峰值（torch.cuda.max_memory_reserved），更接近 nvidia-smi"
                              "（仍不含 CUDA 上下文）。",
         "note_wall_summary": "本次实测GPU小时的墙钟取自调度器作业摘要（作业实际开始到结束）：{rows}",
+        "note_wall_script": "本次实测GPU小时的墙钟取自作业脚本自记的开始/结束时间（job.wall）：{rows}",
         "note_wall_ledger": "本次实测GPU小时的墙钟取自账本记录的开始/结束时间（轮询所见，误差取决于轮询间隔）：{rows}",
         "note_wall_log": "本次实测GPU小时的墙钟取自训练日志自计时长（不含启动与收尾，偏小）：{rows}",
         "note_cost_batch": "各配置 global_batch 不同：相同步数处理的样本数不同，比较相同数据量请看表一的加速比。",
@@ -132,6 +133,7 @@ TEXT: dict[str, dict[str, str]] = {
         "note_mem_reserved": "In brackets: the allocator's reserved peak (torch.cuda.max_memory_reserved), closer "
                              "to nvidia-smi (the CUDA context still excluded).",
         "note_wall_summary": "GPU-hours of this run from the scheduler's job summary (actual start to end): {rows}",
+        "note_wall_script": "GPU-hours of this run from the job script's own start and end (job.wall): {rows}",
         "note_wall_ledger": "GPU-hours of this run from the ledger's start/end times (as polls saw them, off by "
                             "up to the poll interval): {rows}",
         "note_wall_log": "GPU-hours of this run from the training log's own elapsed time (start-up and the end "

@@ -62,7 +62,8 @@ class RunRecord:
     parallel: str = ""  # single | ddp | fsdp
     steady: Steady | None = None
     wall_s: float | None = None  # wall time of the job (scheduler start to end, else the log's span)
-    wall_source: str = ""  # where wall_s came from: "summary" (scheduler) | "ledger" (polls) | "log" (training)
+    wall_source: str = ""  # where wall_s came from: "summary" (scheduler) | "script" (job.wall) | "ledger" (polls)
+    # | "log" (training)
     last_step: int | None = None
     loss_curve: list[tuple[int, float]] = field(default_factory=list)  # (step, loss), downsampled
     fvd: float | None = None  # filled when evaluation has run (logs/<run_id>/eval.json)

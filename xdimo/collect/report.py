@@ -429,7 +429,7 @@ def cost_notes(group: Sequence[RunRecord], base: RunRecord, steps: int, lang: st
     return notes + wall_notes(group, lang)
 
 
-WALL_SOURCES = ("summary", "ledger", "log")
+WALL_SOURCES = ("summary", "script", "ledger", "log")
 
 
 def wall_notes(group: Sequence[RunRecord], lang: str) -> list[str]:
