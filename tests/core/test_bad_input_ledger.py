@@ -170,3 +170,15 @@ def test_a_lost_run_the_scheduler_lists_again_comes_back(workspace: Path, monkey
         db.execute("UPDATE runs SET ended_at = ended_at - ?, updated_at = updated_at - ? WHERE run_id = ?",
                    (LOST_RECHECK_S + 60, LOST_RECHECK_S + 60, run.run_id))
     assert refresh(ws, ledger).changes == [] and ledger.get(run.run_id).state == JobState.LOST
+
+
+def test_init_force_keeps_the_users_edits_as_bak(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    assert CliRunner().invoke(cli, ["init", str(ws)]).exit_code == 0
+    edited = ws / "clusters" / "xdimo-jh.yaml"
+    mine = edited.read_text() + "# my site's setup lines\n"
+    edited.write_text(mine)
+    result = CliRunner().invoke(cli, ["--json", "init", str(ws), "--force"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["backups"] == [str(edited) + ".bak"]  # only the edited file
+    assert (ws / "clusters" / "xdimo-jh.yaml.bak").read_text() == mine and edited.read_text() != mine

@@ -14,7 +14,7 @@ from xdimo.workspace import PACKAGE_DATA
 
 @click.command()
 @click.argument("directory", metavar="[DIR]", default=".")
-@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist (an edited one is kept as FILE.bak).")
 @verb
 def init(app: App, directory: str, force: bool) -> None:
     """Create a workspace in DIR: clusters/, jobs/ (with templates/), queue/ and logs/.
@@ -31,19 +31,22 @@ def init(app: App, directory: str, force: bool) -> None:
     if root.exists() and not root.is_dir():
         raise XdimoError(f"cannot make a workspace in {root}: it is a file, not a directory")
     try:
-        copied, kept = _copy_defaults(root, force)
+        copied, kept, backups = _copy_defaults(root, force)
     except OSError as exc:  # no such parent (/proc/x), no permission, read-only or full filesystem
         where = f"{exc.filename}: " if exc.filename and str(exc.filename) != str(root) else ""
         raise XdimoError(f"cannot make a workspace in {root}: {where}{exc.strerror or exc}") from None
-    app.emit({"workspace": str(root), "copied": copied, "kept": kept},
-             f"workspace {root}: {len(copied)} file(s) written, {len(kept)} kept (use --force to overwrite)\n"
+    saved = f"; your edited versions saved as FILE.bak: {', '.join(backups)}" if backups else ""
+    app.emit({"workspace": str(root), "copied": copied, "kept": kept, "backups": backups},
+             f"workspace {root}: {len(copied)} file(s) written, {len(kept)} kept (use --force to overwrite){saved}\n"
              f"next: cd {directory} && xdimo-jobs hosts && xdimo-jobs demo")
 
 
-def _copy_defaults(root: Path, force: bool) -> tuple[list[str], list[str]]:
-    """Copy the packaged clusters/ and jobs/ into root (keeping existing files unless force); make queue/, logs/."""
+def _copy_defaults(root: Path, force: bool) -> tuple[list[str], list[str], list[str]]:
+    """Copy the packaged clusters/ and jobs/ into root (keeping existing files unless force, and with force a
+    FILE.bak of each edited file it replaces); make queue/, logs/. Returns (copied, kept, backups)."""
     copied: list[str] = []
     kept: list[str] = []
+    backups: list[str] = []
     for folder in ("clusters", "jobs"):
         source = PACKAGE_DATA / folder
         if not source.is_dir():
@@ -54,8 +57,11 @@ def _copy_defaults(root: Path, force: bool) -> tuple[list[str], list[str]]:
                 kept.append(str(dst))
                 continue
             dst.parent.mkdir(parents=True, exist_ok=True)
+            if dst.exists() and dst.read_bytes() != src.read_bytes():  # --force over the user's edits: keep them
+                shutil.copyfile(dst, dst.with_name(dst.name + ".bak"))
+                backups.append(str(dst.with_name(dst.name + ".bak")))
             shutil.copyfile(src, dst)
             copied.append(str(dst))
     for folder in ("queue", "logs"):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    return copied, kept
+    return copied, kept, backups
