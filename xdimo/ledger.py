@@ -107,6 +107,11 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: sqlite3.Connection | None = None
+        self._holding_submit_lock = False
+
+    @property
+    def _lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".submit.lock")
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -143,7 +148,7 @@ class Ledger:
     def submit_lock(self, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
         """Serialise whole submissions across processes: a second `submit` waits, never duplicates.
         ``on_wait`` is called once if another process holds the lock (its wait may be long: say so)."""
-        lock_path = self.path.with_name(self.path.name + ".submit.lock")
+        lock_path = self._lock_path
         try:
             lock_path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(lock_path, "w")  # noqa: SIM115 (closed by the with below; opening is what may fail)
@@ -156,10 +161,32 @@ class Ledger:
                 if on_wait:
                     on_wait()
                 fcntl.flock(handle, fcntl.LOCK_EX)
+            self._holding_submit_lock = True
             try:
                 yield
             finally:
+                self._holding_submit_lock = False
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def submit_in_progress(self) -> bool:
+        """Whether another process holds the submit lock now, so may be between a scheduler's answer and its
+        ledger write. The lock is released by the kernel when its holder dies: a free lock means a SUBMITTING
+        row's submitter is gone. Our own hold means no one else is submitting."""
+        if self._holding_submit_lock:
+            return False
+        try:
+            handle = open(self._lock_path)  # noqa: SIM115 (closed by the with below)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True  # cannot tell: assume a live submitter (the caller then waits, never duplicates)
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
 
     # -- writes --------------------------------------------------------------------------------
 

@@ -19,6 +19,9 @@ from xdimo.workspace import Workspace
 # A SUBMITTING row older than this lost its submitter mid-hand-over (crash, kill -9): look for the job by name.
 # Longer than any backend's submit command may take (timeout x tries), so a live submitter is never overtaken.
 SUBMIT_GRACE_S = 600.0
+# Sooner when the ledger's submit lock is free (its holder is gone), after this long: time for a job the dead
+# submitter's scheduler command did hand over to show up in the scheduler's listing.
+SUBMIT_SETTLE_S = 60.0
 # LOST is a conclusion from a scheduler's answer, and one flaky answer (an empty listing, a controller restart)
 # can be wrong: a LOST run with a job id is asked about again for this long, and comes back if the job does.
 LOST_RECHECK_S = 24 * 3600.0
@@ -88,10 +91,17 @@ def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[Ledge
     """Runs whose submitter died between the scheduler's answer and the ledger's write: find the job by its
     name (the run id) where the backend can; a backend that cannot leaves the row visible as SUBMITTING."""
     for run in stuck:
-        if not hasattr(scheduler, "find") or time.time() - run.updated_at < SUBMIT_GRACE_S:
+        if not hasattr(scheduler, "find") or not submitter_gone(ledger, run):
             continue
         if adopt_job(ledger, scheduler, run) is None:
             ledger.update(run.run_id, JobStatus(JobState.LOST, None, "never reached the scheduler"))
+
+
+def submitter_gone(ledger: Ledger, run: LedgerRun, now: float | None = None) -> bool:
+    """Whether a SUBMITTING run's submitter can no longer record a job id: the grace period has passed, or the
+    submit lock is free and the scheduler has had time to list what it took."""
+    age = (now or time.time()) - run.updated_at
+    return age >= SUBMIT_GRACE_S or (age >= SUBMIT_SETTLE_S and not ledger.submit_in_progress())
 
 
 def adopt_job(ledger: Ledger, scheduler: Scheduler, run: LedgerRun) -> str | None:

@@ -113,8 +113,7 @@ def test_killing_a_submitting_run_the_scheduler_never_saw_marks_it_lost(workspac
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     ledger = Ledger(workspace / "queue" / "ledger.sqlite")
     run = intent(ledger, workspace, gpus=1)
-    with ledger.transaction() as db:  # its submitter died an hour ago
-        db.execute("UPDATE runs SET updated_at = updated_at - 3600 WHERE run_id = ?", (run.run_id,))
+    age(ledger, run.run_id, 3600)  # its submitter died an hour ago
     stub = StubScheduler({})
     result = kill_with(stub, workspace, monkeypatch, run.run_id)
     assert result.exit_code == 0 and stub.killed == []
@@ -132,6 +131,60 @@ def test_a_run_being_submitted_right_now_is_not_marked_lost(workspace: Path,
     assert result.exit_code != 0 and "being submitted" in str(result.exception)
     assert "kill it again in a minute" in str(result.exception)
     assert Ledger(workspace / "queue" / "ledger.sqlite").get(run.run_id).state == JobState.SUBMITTING
+
+
+def age(ledger: Ledger, run_id: str, seconds: float) -> None:
+    with ledger.transaction() as db:
+        db.execute("UPDATE runs SET updated_at = updated_at - ? WHERE run_id = ?", (seconds, run_id))
+
+
+def test_a_free_submit_lock_means_the_submitter_is_gone_after_a_minute(workspace: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its submitter died mid-hand-over (the kernel freed its lock): after the scheduler's listing settles,
+    kill need not wait out the 10-minute grace period meant for a live submitter."""
+    from xdimo.status import SUBMIT_SETTLE_S
+
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    run = intent(ledger, workspace, gpus=1)
+    age(ledger, run.run_id, SUBMIT_SETTLE_S + 1)
+    result = kill_with(StubScheduler({}), workspace, monkeypatch, run.run_id)
+    assert result.exit_code == 0, result.output
+    assert Ledger(workspace / "queue" / "ledger.sqlite").get(run.run_id).state == JobState.LOST
+
+
+def test_a_held_submit_lock_means_a_live_submitter_and_kill_waits(workspace: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from xdimo.status import SUBMIT_SETTLE_S
+
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    run = intent(ledger, workspace, gpus=1)
+    age(ledger, run.run_id, SUBMIT_SETTLE_S + 1)
+    with Ledger(ledger.path).submit_lock():  # another submit, waiting for jsub's answer
+        result = kill_with(StubScheduler({}), workspace, monkeypatch, run.run_id)
+    assert result.exit_code != 0 and "kill it again in a minute" in str(result.exception)
+    assert Ledger(ledger.path).get(run.run_id).state == JobState.SUBMITTING
+
+
+def test_submit_in_progress_sees_other_holders_not_its_own(tmp_path: Path) -> None:
+    ledger, other = Ledger(tmp_path / "l.sqlite"), Ledger(tmp_path / "l.sqlite")
+    assert not ledger.submit_in_progress()  # no lock file yet
+    with other.submit_lock():
+        assert ledger.submit_in_progress()
+        assert not other.submit_in_progress()  # its own hold: no one else can be mid-hand-over
+    assert not ledger.submit_in_progress()
+
+
+def test_status_adopts_a_dead_submitters_job_after_the_settle_time(workspace: Path) -> None:
+    from xdimo.status import SUBMIT_SETTLE_S, reconcile_submitting
+
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    run = intent(ledger, workspace, gpus=1)
+    young = ledger.get(run.run_id)
+    reconcile_submitting(ledger, StubScheduler({run.run_id: ["7"]}), [young])
+    assert ledger.get(run.run_id).job_id is None  # the scheduler may not list it yet
+    age(ledger, run.run_id, SUBMIT_SETTLE_S + 1)
+    reconcile_submitting(ledger, StubScheduler({run.run_id: ["7"]}), [ledger.get(run.run_id)])
+    assert ledger.get(run.run_id).job_id == "7"
 
 
 def test_a_failed_kill_does_not_say_no_active_runs(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ from xdimo.errors import XdimoError
 from xdimo.ledger import LedgerRun
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, JobStatus, Scheduler
-from xdimo.status import SUBMIT_GRACE_S, adopt_job, refresh
+from xdimo.status import adopt_job, refresh, submitter_gone
 
 
 @click.command()
@@ -24,7 +24,7 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
 
     A run still SUBMITTING (its submitter died before the scheduler's answer was recorded) has no job id: the
     job the scheduler lists under the run's name is killed; if it lists none, the run is marked LOST (or, while
-    its submitter may still be waiting for the scheduler's answer, the kill is refused: try again shortly).
+    its submitter is alive or the scheduler may not list the job yet, the kill is refused: try again in a minute).
 
     \b
     Examples:
@@ -51,8 +51,8 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
             scheduler = schedulers[run.cluster]
             job_id = run.job_id or adopt_job(ledger, scheduler, run)
             if not job_id:
-                age = time.time() - run.updated_at
-                if age < SUBMIT_GRACE_S:  # a live submitter may be waiting for jsub's answer right now
+                if not submitter_gone(ledger, run):  # a live submitter may be waiting for jsub's answer now
+                    age = time.time() - run.updated_at
                     raise XdimoError(f"being submitted ({age:.0f} s ago) and no job is listed under its name "
                                      "yet: kill it again in a minute")
                 # its submitter died before the scheduler took it: nothing runs under its name
