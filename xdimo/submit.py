@@ -20,7 +20,8 @@ from typing import Any
 
 from xdimo.config import Cluster
 from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused, XdimoError
-from xdimo.plan import Batch, Matrix, choose_batch
+from xdimo.matrix import Matrix
+from xdimo.plan import Batch, choose_batch
 from xdimo.render import MARKER, WALL_FILE, render_script
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, Scheduler

@@ -8,7 +8,8 @@ import yaml
 from tests.conftest import run_cli
 from xdimo.config import Cluster, Pool, load_cluster
 from xdimo.errors import ConfigError, RuleError
-from xdimo.plan import check_matrix, load_matrix, waves
+from xdimo.matrix import load_matrix
+from xdimo.plan import check_matrix, waves
 from xdimo.rules import check_run
 from xdimo.spec import RunSpec, parse_moe
 

@@ -92,7 +92,7 @@ class StubScheduler:
 
 
 def kill_with(stub: StubScheduler, workspace: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
-    monkeypatch.setattr("xdimo.cli.kill.get_scheduler", lambda cluster, root: stub)
+    monkeypatch.setattr("xdimo.kill.get_scheduler", lambda cluster, root: stub)
     monkeypatch.setattr("xdimo.status.get_scheduler", lambda cluster, root: stub)
     return CliRunner().invoke(cli, ["--workdir", str(workspace), "--json", "kill", *args])
 
@@ -196,7 +196,7 @@ def test_a_failed_kill_does_not_say_no_active_runs(workspace: Path, monkeypatch:
         def kill(self, job_id: str) -> None:
             raise XdimoError("`jctrl kill 110` failed (exit 255)")
 
-    monkeypatch.setattr("xdimo.cli.kill.get_scheduler", lambda cluster, root: Refusing({}))
+    monkeypatch.setattr("xdimo.kill.get_scheduler", lambda cluster, root: Refusing({}))
     result = CliRunner().invoke(cli, ["--workdir", str(workspace), "kill", run.run_id])
     assert result.exit_code != 0 and result.output == ""  # not "no active runs": the run is still RUNNING
     assert "could not kill" in str(result.exception)

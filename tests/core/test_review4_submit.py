@@ -19,7 +19,7 @@ from xdimo.cli import cli
 from xdimo.cli.models import models
 from xdimo.errors import ConfigError, SchedulerError, XdimoError
 from xdimo.ledger import Ledger
-from xdimo.plan import load_matrix
+from xdimo.matrix import load_matrix
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
 from xdimo.spec import RunSpec
 from xdimo.submit import submit_all, submit_once

@@ -13,7 +13,7 @@ import yaml
 from tests.conftest import run_cli
 from xdimo.errors import NotFoundError
 from xdimo.ledger import Ledger
-from xdimo.plan import load_matrix
+from xdimo.matrix import load_matrix
 from xdimo.render import render_script
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob
 from xdimo.schedulers.local import LocalScheduler, child_alive, runner_alive

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xdimo.plan import Matrix
+from xdimo.matrix import Matrix
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
 from xdimo.spec import RunSpec
 from xdimo.status import SUBMIT_GRACE_S, refresh

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from xdimo.config import Cluster, Pool
 from xdimo.errors import ConfigError, RuleError
-from xdimo.plan import check_matrix, choose_batch, load_matrix, waves
+from xdimo.matrix import load_matrix
+from xdimo.plan import check_matrix, choose_batch, waves
 from xdimo.rules import check_run, cpu_slots, pending_room
 from xdimo.spec import RunSpec, parse_moe
 

@@ -126,7 +126,7 @@ def from_ledger(app: App, matrix: str | None, cache: Cache, refresh_first: bool,
 
 def current_run_ids(app: App, matrix: str) -> set[str] | None:
     """The run ids the matrix file defines now; None when there is no readable file of that name."""
-    from xdimo.plan import load_matrix
+    from xdimo.matrix import load_matrix
 
     path = app.ws.matrix_path(matrix)
     if not path.exists():

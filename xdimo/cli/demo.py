@@ -11,7 +11,8 @@ import click
 
 from xdimo.cli.common import App, progress, progress_done, verb
 from xdimo.errors import XdimoError
-from xdimo.plan import Matrix, check_matrix, load_matrix
+from xdimo.matrix import Matrix, load_matrix
+from xdimo.plan import check_matrix
 from xdimo.spec import RunSpec
 from xdimo.status import refresh
 from xdimo.submit import submit_once

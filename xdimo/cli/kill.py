@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
 from xdimo.cli.common import App, verb
 from xdimo.errors import XdimoError
+from xdimo.kill import kill_runs
 from xdimo.ledger import LedgerRun
-from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import JobState, JobStatus, Scheduler
-from xdimo.status import adopt_job, refresh, submitter_gone
 
 
 @click.command()
@@ -38,34 +34,8 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
         raise XdimoError("give run/job ids or --all (not both, not neither)")
     runs = ([r for r in ledger.runs(cluster=app.cluster_name, matrix=matrix) if r.state.active] if everything
             else [ledger.get(i, cluster=app.cluster_name) for i in ids])  # every id checked before any kill
-    killed, ended, failed = [], [], []
-    schedulers: dict[str, Scheduler] = {}
-    for run in runs:
-        if not run.state.active:
-            ended.append(run.run_id)
-            continue
-        job_id = run.job_id
-        try:
-            if run.cluster not in schedulers:
-                schedulers[run.cluster] = get_scheduler(app.ws.load_cluster(run.cluster), app.ws.root)
-            scheduler = schedulers[run.cluster]
-            job_id = run.job_id or adopt_job(ledger, scheduler, run)
-            if not job_id:
-                if not submitter_gone(ledger, run):  # a live submitter may be waiting for jsub's answer now
-                    age = time.time() - run.updated_at
-                    raise XdimoError(f"being submitted ({age:.0f} s ago) and no job is listed under its name "
-                                     "yet: kill it again in a minute")
-                # its submitter died before the scheduler took it: nothing runs under its name
-                ledger.update(run.run_id, JobStatus(JobState.LOST, None, "kill: the scheduler lists no job "
-                                                                         "under this run's name"))
-                ended.append(run.run_id)
-                continue
-            ledger.record_kill(run.run_id, job_id)
-            scheduler.kill(job_id)
-            killed.append(ledger.get(run.run_id))
-        except XdimoError as exc:  # go on with the others; say which failed at the end
-            failed.append(f"{run.run_id} (job {job_id or '?'}): {exc}")
-    refresh(app.ws, ledger, killed)
+    result = kill_runs(app.ws, runs)
+    killed, ended, failed = result.killed, result.ended, result.failed
     empty = "" if failed else "no active runs"
     app.emit({"killed": [describe(r) for r in killed], "skipped": ended, "failed": failed},
              lambda: "\n".join([f"kill sent to job {r.job_id} ({r.run_id}) on {r.cluster}" for r in killed]

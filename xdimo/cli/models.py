@@ -71,7 +71,7 @@ def _table(rows: list[ModelRow]) -> str:
 @click.option("--model", "names", multiple=True, metavar="NAME", help="Only this model (repeatable).")
 @click.option("--moe", "moes", multiple=True, metavar="NEkA",
               help="MLP variant (repeatable): NEkA or 'dense'. Default: dense, plus 4E2A and 2E1A on /2.")
-# The same bounds as a matrix's frames and image_size (xdimo/plan.py INT_KEYS).
+# The same bounds as a matrix's frames and image_size (xdimo/matrix.py INT_KEYS).
 @click.option("--frames", type=click.IntRange(1, MAX_INT), default=16, show_default=True,
               help="Clip frames for the counts.")
 @click.option("--image-size", type=click.IntRange(8, MAX_INT), default=256, show_default=True,

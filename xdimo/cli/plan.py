@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from xdimo.cli.common import App, table, verb
 from xdimo.config import Cluster
-from xdimo.plan import ASSUMED_MFU, WavePlan, check_matrix, estimate_hours, load_matrix, waves
+from xdimo.matrix import load_matrix
+from xdimo.plan import ASSUMED_MFU, WavePlan, check_matrix, estimate_hours, waves
 from xdimo.rules import cpu_slots
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import PoolStatus
+from xdimo.spec import RunSpec
 
 
 @click.command()
@@ -39,18 +43,9 @@ def plan(app: App, matrix: str, live: bool) -> None:
     todo = [s for s in m.runs if s.run_id not in in_ledger]
     wp = live_waves(todo, cluster, pools) if live else waves(todo, cluster)
     wave_of = wp.wave_of()
-    rows, data = [], []
-    for s in m.runs:
-        hours = estimate_hours(s, cluster.pool(s.pool).gpu_model)
-        gpu_h = None if hours is None else hours * s.gpus
-        data.append({"run_id": s.run_id, "model": s.model_name, "pool": s.pool, "gpus": s.gpus, "nodes": s.nodes,
-                     "cpus": cpu_slots(cluster, s), "parallel": s.parallel, "local_batch": s.local_batch,
-                     "global_batch": s.global_batch, "steps": s.steps, "precision": s.precision,
-                     "batch": wave_of.get(s.run_id), "ledger_state": in_ledger.get(s.run_id), "est_hours": hours,
-                     "est_gpu_hours": gpu_h})
-        rows.append((s.run_id, s.model_name, s.pool, s.gpus, cpu_slots(cluster, s), s.nodes, s.parallel,
-                     s.global_batch, s.steps, wave_of.get(s.run_id, in_ledger.get(s.run_id)),
-                     "-" if gpu_h is None else f"{gpu_h:.2f}"))
+    data = [planned_run(s, cluster, wave_of.get(s.run_id), in_ledger.get(s.run_id)) for s in m.runs]
+    rows = [(d["run_id"], d["model"], d["pool"], d["gpus"], d["cpus"], d["nodes"], d["parallel"], d["global_batch"],
+             d["steps"], d["batch"] or d["ledger_state"], fmt_hours(d["est_gpu_hours"])) for d in data]
     known = [d["est_gpu_hours"] for d in data if d["est_gpu_hours"] is not None]
 
     def text() -> str:
@@ -85,6 +80,20 @@ def plan(app: App, matrix: str, live: bool) -> None:
                         "down_hosts": list(p.down_hosts), "used": p.used, "free": p.free, "source": p.source}
                        for p in pools]
     app.emit(out, text)
+
+
+def planned_run(s: RunSpec, cluster: Cluster, batch: int | None, ledger_state: str | None) -> dict[str, Any]:
+    """One run of the plan, as --json prints it (the text table shows a subset)."""
+    hours = estimate_hours(s, cluster.pool(s.pool).gpu_model)
+    gpu_hours = None if hours is None else hours * s.gpus
+    return {"run_id": s.run_id, "model": s.model_name, "pool": s.pool, "gpus": s.gpus, "nodes": s.nodes,
+            "cpus": cpu_slots(cluster, s), "parallel": s.parallel, "local_batch": s.local_batch,
+            "global_batch": s.global_batch, "steps": s.steps, "precision": s.precision, "batch": batch,
+            "ledger_state": ledger_state, "est_hours": hours, "est_gpu_hours": gpu_hours}
+
+
+def fmt_hours(hours: float | None) -> str:
+    return "-" if hours is None else f"{hours:.2f}"
 
 
 def live_waves(runs: list, cluster: Cluster, pools: list[PoolStatus]) -> WavePlan:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from xdimo.cli.common import App, PollSeconds, progress, progress_done, verb
-from xdimo.plan import check_matrix, load_matrix
+from xdimo.matrix import load_matrix
+from xdimo.plan import check_matrix
 from xdimo.submit import SubmitResult, submit_all, submit_once
 
 

@@ -1,0 +1,61 @@
+"""Kill runs through their own cluster's scheduler; the ledger records the request before the command."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from xdimo.errors import XdimoError
+from xdimo.ledger import Ledger, LedgerRun
+from xdimo.schedulers import get_scheduler
+from xdimo.schedulers.base import JobState, JobStatus, Scheduler
+from xdimo.status import adopt_job, refresh, submitter_gone
+from xdimo.workspace import Workspace
+
+
+@dataclass
+class KillResult:
+    killed: list[LedgerRun] = field(default_factory=list)  # a kill was sent to their jobs
+    ended: list[str] = field(default_factory=list)  # run ids with nothing to kill
+    failed: list[str] = field(default_factory=list)  # one line a run: why its kill failed
+
+
+def kill_runs(ws: Workspace, runs: list[LedgerRun]) -> KillResult:
+    """Kill each active run; a failure is recorded and the others go on. The killed runs are polled once."""
+    ledger = ws.ledger
+    out = KillResult()
+    schedulers: dict[str, Scheduler] = {}
+    for run in runs:
+        if not run.state.active:
+            out.ended.append(run.run_id)
+            continue
+        try:
+            if run.cluster not in schedulers:
+                schedulers[run.cluster] = get_scheduler(ws.load_cluster(run.cluster), ws.root)
+            killed = kill_one(ledger, schedulers[run.cluster], run)
+        except XdimoError as exc:
+            job_id = ledger.get(run.run_id).job_id  # adopted before the failure, maybe
+            out.failed.append(f"{run.run_id} (job {job_id or '?'}): {exc}")
+            continue
+        if killed is None:
+            out.ended.append(run.run_id)
+        else:
+            out.killed.append(killed)
+    refresh(ws, ledger, out.killed)
+    return out
+
+
+def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun) -> LedgerRun | None:
+    """Kill one active run's job; None when no job exists (the run is then LOST)."""
+    job_id = run.job_id or adopt_job(ledger, scheduler, run)
+    if not job_id:  # SUBMITTING, and the scheduler lists no job under its name
+        if not submitter_gone(ledger, run):  # a live submitter may be waiting for jsub's answer now
+            age = time.time() - run.updated_at
+            raise XdimoError(f"being submitted ({age:.0f} s ago) and no job is listed under its name yet: "
+                             "kill it again in a minute")
+        ledger.update(run.run_id, JobStatus(JobState.LOST, None, "kill: the scheduler lists no job under this "
+                                                                 "run's name"))
+        return None
+    ledger.record_kill(run.run_id, job_id)
+    scheduler.kill(job_id)
+    return ledger.get(run.run_id)
