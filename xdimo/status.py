@@ -25,6 +25,8 @@ SUBMIT_SETTLE_S = 60.0
 # LOST is a conclusion from a scheduler's answer, and one flaky answer (an empty listing, a controller restart)
 # can be wrong: a LOST run with a job id is asked about again for this long, and comes back if the job does.
 LOST_RECHECK_S = 24 * 3600.0
+# What the scheduler may call a job we killed ourselves (see poll_cluster).
+ENDED_BY_KILL = (JobState.FAILED, JobState.LOST)
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,6 @@ def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) 
             changes.append(Change(run.run_id, run.job_id or "", run.state, status.state))
     return changes
 
-
-ENDED_BY_KILL = (JobState.FAILED, JobState.LOST)
 
 
 def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[LedgerRun]) -> None:

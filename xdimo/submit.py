@@ -57,6 +57,7 @@ class SubmitResult:
 
     @property
     def remaining(self) -> int:
+        """Runs still to submit: those held back, and the one the site refused (it comes again next time)."""
         return len(self.batch.held) + (1 if self.refused else 0)
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,9 +184,8 @@ def submit_all(ws: Workspace, cluster: Cluster, matrix: Matrix, *, again: bool =
         for line in result.poll_failures:
             warn(f"could not poll {line}; the ledger's last known states stand")
         mine.update(s.spec.run_id for s in result.submitted)
-        left = len(result.batch.held) + (1 if result.refused else 0)
         if progress:
-            progress(result, left)
-        if not result.batch.held and not result.refused:
+            progress(result, result.remaining)
+        if not result.remaining:
             return len(mine)
         time.sleep(poll_s)

@@ -50,14 +50,14 @@ def _median_of(values: Sequence[float | None] | None, keep: list[int]) -> float 
     if not values:
         return None
     n = len(values)
-    picked = [v for v in (values[i] for i in keep if i < n) if type(v) in _NUMERIC and math.isfinite(v)]
+    picked = [v for v in (values[i] for i in keep if i < n) if _good(v)]
     return median(picked) if picked else None
 
 
 def _max_of(values: Sequence[float | None] | None, keep: list[int]) -> float | None:
     """The peak over the kept intervals (memory: the highest any interval reached)."""
     vals = values or []
-    picked = [v for v in (vals[i] for i in keep if i < len(vals)) if type(v) in _NUMERIC and math.isfinite(v)]
+    picked = [v for v in (vals[i] for i in keep if i < len(vals)) if _good(v)]
     return max(picked) if picked else None
 
 
@@ -77,7 +77,7 @@ def steady_state(
     by ``default_warmup``. A run that is all warm-up keeps its last interval (better than nothing, and the
     record says how many intervals the figure rests on).
     """
-    valid = [i for i, v in enumerate(steps_per_s) if type(v) in _NUMERIC and math.isfinite(v) and v > 0]
+    valid = [i for i, v in enumerate(steps_per_s) if _good(v) and v > 0]
     if not valid:
         return None
     if warmup is not None and any(w is not None for w in warmup):
