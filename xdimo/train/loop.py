@@ -15,6 +15,7 @@ import resource
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
@@ -415,7 +416,35 @@ def train(cfg: TrainConfig) -> int:
             dist.destroy_process_group()
 
 
-def _train(cfg: TrainConfig, d: Dist, stop: StopSignal, writer: MetricsWriter) -> int:
+@dataclass
+class Session:
+    """Everything a run's steps share once it has started (model, optimiser, data) and where it stands."""
+
+    model: nn.Module
+    params: list[torch.Tensor]
+    opt: torch.optim.Optimizer
+    ema: Ema
+    diffusion: GaussianDiffusion
+    stream: Iterator[torch.Tensor]
+    ckpt: Path
+    rates: Rates
+    step: int = 0
+    elapsed_before: float = 0.0  # training seconds of the runs this one resumes
+
+
+@dataclass(frozen=True)
+class Rates:
+    """What turns an interval's steps and seconds into throughput and MFU: fixed for a run."""
+
+    global_batch: int
+    flops_per_sample: int
+    tokens_per_sample: int
+    peak_tflops: float | None
+    moe: bool
+
+
+def start(cfg: TrainConfig, d: Dist, writer: MetricsWriter) -> Session:
+    """Build the model and optimiser, resume from the checkpoint if asked, open the data stream at the step."""
     from xdimo.train.data import batches, make_loader, open_dataset
 
     set_precision(cfg.precision)
@@ -427,7 +456,6 @@ def _train(cfg: TrainConfig, d: Dist, stop: StopSignal, writer: MetricsWriter) -
     model, inner = build(cfg, d)
     opt = make_optimizer(cfg, model, d)
     ema = Ema(inner, cfg.ema_decay)
-    diffusion = create_diffusion()
     ckpt = cfg.run_dir / "checkpoints" / CKPT_NAME
     step, elapsed_before = 0, 0.0
     if cfg.resume and ckpt.is_file():
@@ -438,64 +466,69 @@ def _train(cfg: TrainConfig, d: Dist, stop: StopSignal, writer: MetricsWriter) -
     dataset = open_dataset(cfg.data, cfg.frames, cfg.clip.latent_size, mcfg.in_channels)
     workers = cfg.workers if cfg.workers is not None else (0 if cfg.data == "synthetic" else 4)
     loader = make_loader(dataset, cfg.local_batch, d.rank, d.world, cfg.seed, workers)
-    stream = batches(loader, start_step=step * cfg.grad_accum)
+    rates = Rates(info["global_batch"], info["flops_per_sample"], info["tokens_per_sample"], info["peak_tflops"],
+                  mcfg.experts > 0)
+    return Session(model, [p for p in model.parameters() if p.requires_grad], opt, ema, create_diffusion(),
+                   batches(loader, start_step=step * cfg.grad_accum), ckpt, rates, step, elapsed_before)
 
-    global_batch = info["global_batch"]
-    flops, tokens, peak = info["flops_per_sample"], info["tokens_per_sample"], info["peak_tflops"]
-    n_intervals = math.ceil(max(cfg.steps - step, 0) / cfg.log_every)
+
+def train_step(cfg: TrainConfig, d: Dist, s: Session, acc: Interval) -> tuple[float, torch.Tensor]:
+    """One optimiser step over grad_accum micro-batches; sums its losses into `acc` on the device (no sync).
+    Returns the step's learning rate and gradient norm."""
+    lr = lr_at(cfg, s.step, s.rates.global_batch)
+    for group in s.opt.param_groups:
+        group["lr"] = lr
+    for micro in range(cfg.grad_accum):
+        x0 = next(s.stream).to(d.device, non_blocking=True)
+        g = step_generator(cfg.seed, d.rank, s.step, micro, d.device)
+        loss, moe = micro_step(s.model, s.diffusion, x0, g, cfg.precision, cfg.moe_aux_weight,
+                               1.0 / cfg.grad_accum, sync=micro == cfg.grad_accum - 1)
+        acc.loss += loss
+        if moe is not None:
+            acc.moe += moe
+        acc.micro += 1
+    grad_norm = optimizer_step(s.params, s.opt, s.ema, cfg.clip_grad if s.step >= cfg.clip_after else math.inf)
+    s.step += 1
+    acc.steps += 1
+    return lr, grad_norm
+
+
+def _train(cfg: TrainConfig, d: Dist, stop: StopSignal, writer: MetricsWriter) -> int:
+    s = start(cfg, d, writer)
+    n_intervals = math.ceil(max(cfg.steps - s.step, 0) / cfg.log_every)
     warm = min(cfg.warmup_intervals, max(n_intervals - 1, 1))
-    params = [p for p in model.parameters() if p.requires_grad]
-
     acc = Interval.zero(d.device)
-    grad_norm = torch.zeros((), device=d.device)
     t_start = t_last = time.perf_counter()
     interval_index = 0
-    while step < cfg.steps:
-        lr = lr_at(cfg, step, global_batch)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        for micro in range(cfg.grad_accum):
-            x0 = next(stream).to(d.device, non_blocking=True)
-            g = step_generator(cfg.seed, d.rank, step, micro, d.device)
-            loss, moe = micro_step(model, diffusion, x0, g, cfg.precision, cfg.moe_aux_weight,
-                                   1.0 / cfg.grad_accum, sync=micro == cfg.grad_accum - 1)
-            acc.loss += loss
-            if moe is not None:
-                acc.moe += moe
-            acc.micro += 1
-        grad_norm = optimizer_step(params, opt, ema, cfg.clip_grad if step >= cfg.clip_after else math.inf)
-        step += 1
-        acc.steps += 1
-
+    while s.step < cfg.steps:
+        lr, grad_norm = train_step(cfg, d, s, acc)
         signum = stop.agreed(d)
-        if step % cfg.log_every == 0 or step == cfg.steps or signum:
-            wait_for(d.device)
+        if s.step % cfg.log_every == 0 or s.step == cfg.steps or signum:
+            wait_for(d.device)  # the interval's kernels are in its time, not the next one's
             now = time.perf_counter()
-            row = interval_row(acc, grad_norm, d, now - t_last, elapsed_before + now - t_start, step, lr,
-                               global_batch, flops, tokens, peak, mcfg.experts > 0)
+            row = interval_row(acc, grad_norm, d, now - t_last, s.elapsed_before + now - t_start, s.step, lr,
+                               s.rates)
             row["warmup"] = interval_index < warm
             writer.log(row)
             if row["loss"] is None or not math.isfinite(row["loss"]):
-                print(f"error: loss is not finite at step {step}", file=sys.stderr, flush=True)
+                print(f"error: loss is not finite at step {s.step}", file=sys.stderr, flush=True)
                 return 3
             acc, t_last, interval_index = Interval.zero(d.device), time.perf_counter(), interval_index + 1
-        elapsed = elapsed_before + time.perf_counter() - t_start
-        if signum or (cfg.ckpt_every and step % cfg.ckpt_every == 0) or step == cfg.steps:
+        if signum or (cfg.ckpt_every and s.step % cfg.ckpt_every == 0) or s.step == cfg.steps:
             wait_for(d.device)
             t_save = time.perf_counter()
-            save_checkpoint(ckpt, step, elapsed, model, opt, ema, d)
+            save_checkpoint(s.ckpt, s.step, s.elapsed_before + t_save - t_start, s.model, s.opt, s.ema, d)
             # checkpoint time is not training throughput; the steps since the last log row keep their time
             t_last += time.perf_counter() - t_save
         if signum:
             if d.main:
-                print(f"signal {signum}: checkpoint at step {step} written to {ckpt}; stopping", flush=True)
+                print(f"signal {signum}: checkpoint at step {s.step} written to {s.ckpt}; stopping", flush=True)
             return 128 + signum
     return 0
 
 
 def interval_row(acc: Interval, grad_norm: torch.Tensor, d: Dist, seconds: float, elapsed: float, step: int,
-                 lr: float, global_batch: int, flops: int, tokens: int, peak: float | None,
-                 moe_on: bool) -> dict[str, Any]:
+                 lr: float, rates: Rates) -> dict[str, Any]:
     """The metrics.jsonl object for one interval (the only place the loop reads device values)."""
     sums = torch.cat([acc.loss.reshape(1), acc.moe]).float()
     if d.world > 1:
@@ -504,19 +537,20 @@ def interval_row(acc: Interval, grad_norm: torch.Tensor, d: Dist, seconds: float
     sums = sums.tolist()
     micro = max(acc.micro, 1)
     steps_per_s = acc.steps / seconds if seconds > 0 else 0.0
-    samples_per_s = steps_per_s * global_batch
-    tflops_per_gpu = samples_per_s * flops / d.world / 1e12
+    samples_per_s = steps_per_s * rates.global_batch
+    tflops_per_gpu = samples_per_s * rates.flops_per_sample / d.world / 1e12
     row: dict[str, Any] = {
         "step": step, "elapsed_s": round(elapsed, 3), "loss": sums[0] / micro,
         "grad_norm": float(_full(grad_norm).item()), "lr": lr,
-        "steps_per_s": steps_per_s, "samples_per_s": samples_per_s, "tokens_per_s": samples_per_s * tokens,
-        "tflops_per_gpu": tflops_per_gpu, "mfu": mfu(tflops_per_gpu, peak),
+        "steps_per_s": steps_per_s, "samples_per_s": samples_per_s,
+        "tokens_per_s": samples_per_s * rates.tokens_per_sample,
+        "tflops_per_gpu": tflops_per_gpu, "mfu": mfu(tflops_per_gpu, rates.peak_tflops),
         "mem_peak_gib": round(memory_gib(d.device), 3),
     }
     reserved = reserved_gib(d.device)
     if reserved is not None:
         row["mem_reserved_gib"] = round(reserved, 3)
-    if moe_on:
+    if rates.moe:
         row["moe_balance"] = sums[1] / micro  # Switch aux loss, mean over layers: 1.0 = balanced
         row["moe_max_load"] = sums[2] / micro  # busiest expert's share x N: 1.0 = balanced
         row["moe_dropped"] = sums[3] / micro  # share of assignments over capacity
