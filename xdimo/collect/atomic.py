@@ -1,4 +1,5 @@
 """Write a file atomically: a temporary file in the same folder, then os.replace (readers never see half a file).
+A hard-linked file is the exception: it is rewritten in place, so that all its names see the new text.
 
 Shared by ``collect --out`` and ``collect --fill``. Every failure is one XdimoError line naming the path.
 """
@@ -21,12 +22,34 @@ def write_atomic(path: Path, data: bytes, what: str = "") -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_bytes(data)
+        if _hard_linked(path):
+            _overwrite_in_place(path, tmp)
+            return
         if path.exists():  # keep the replaced file's permissions
             os.chmod(tmp, path.stat().st_mode & 0o7777)
         os.replace(tmp, path)
     except OSError as exc:
         _discard(tmp)
         raise XdimoError(f"{label}: cannot write ({exc.strerror or exc})") from None
+
+
+def _hard_linked(path: Path) -> bool:
+    try:
+        return path.stat().st_nlink > 1
+    except FileNotFoundError:
+        return False
+
+
+def _overwrite_in_place(path: Path, complete: Path) -> None:
+    """A file with several names (hard links) is one inode: replacing it would give only this name the new
+    text. So its bytes are rewritten in place, from a complete copy made first (kept if the rewrite fails)."""
+    data = complete.read_bytes()
+    with open(path, "r+b") as out:
+        out.truncate(0)
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    complete.unlink()
 
 
 def write_target(path: Path, what: str = "") -> Path:
