@@ -126,3 +126,97 @@ def test_milliseconds_and_uncoloured_timestamps(tmp_path: Path) -> None:
 def test_an_error_file_given_alone_brings_its_output() -> None:
     files = legacy.find_log_files([FIX / "jh" / "10061.error"])
     assert sorted(f.name for f in files) == ["10061.error", "10061.output"]
+
+
+# -- resumed text logs: the later attempt wins for a repeated step -----------------------------------------
+
+LATTE = ("[2025-06-30 {h:02d}:{m:02d}:00] (step={s:07d}/epoch=0001) Train Loss: {loss}, Gradient Norm: 0.5, "
+         "Train Steps/Sec: {rate}")
+
+
+def test_a_resumed_log_keeps_the_later_attempt(tmp_path: Path) -> None:
+    """Steps 100-500 at 1.0 steps/s, a crash, a resume from the step-200 checkpoint that logs 300-600 at 2.0:
+    300-500 come from the later attempt, like metrics.jsonl's resumes (parse.latest_attempt)."""
+    first = [LATTE.format(h=20, m=i, s=100 * i, loss=0.9, rate=1.0) for i in range(1, 6)]
+    again = [LATTE.format(h=21, m=i, s=100 * i, loss=0.1, rate=2.0) for i in range(3, 7)]
+    (tmp_path / "7.error").write_text("\n".join(first + ["Starting rank=0, local rank=0, seed=3407, world_size=1.",
+                                                         "Resuming from checkpoint 0000200.pt"] + again) + "\n")
+    facts = legacy.read_facts("job:7", [tmp_path / "7.error"])
+    assert [iv.step for iv in facts.intervals] == [100, 200, 300, 400, 500, 600]
+    assert [iv.steps_per_s for iv in facts.intervals] == [1.0, 1.0, 2.0, 2.0, 2.0, 2.0]
+    assert [iv.loss for iv in facts.intervals][2:] == [0.1] * 4
+    rec = legacy.to_record(facts)
+    assert rec.steady is not None and rec.steady.steps_per_s == 2.0 and rec.last_step == 600
+    assert dict(rec.loss_curve)[300] == 0.1
+    assert any("3 step" in n and "restart" in n for n in rec.notes)
+
+
+def test_the_first_interval_after_a_restart_is_warm_up(tmp_path: Path) -> None:
+    """The resumed attempt's first interval holds its start-up (loading, compiling): not a steady figure."""
+    rates = {1: 0.3, 2: 2.0, 3: 2.0, 4: 2.0, 5: 2.0}
+    first = [LATTE.format(h=20, m=i, s=100 * i, loss=0.9, rate=rates[i]) for i in range(1, 6)]
+    again = [LATTE.format(h=21, m=i, s=100 * i, loss=0.1, rate=0.3 if i == 3 else 2.0) for i in range(3, 9)]
+    (tmp_path / "10.error").write_text("\n".join(first + again) + "\n")
+    rec = legacy.to_record(legacy.read_facts("job:10", [tmp_path / "10.error"]))
+    assert rec.steady is not None and (rec.steady.warmup, rec.steady.intervals) == (2, 6)
+    assert rec.steady.steps_per_s == 2.0 and rec.steady.spread == 0.0
+
+
+def test_rank_duplicates_are_no_restart(tmp_path: Path) -> None:
+    """Every rank printing the same step line is one interval, and no resume note."""
+    lines = [LATTE.format(h=20, m=i, s=100 * i, loss=0.5, rate=1.5) for i in range(1, 5) for _ in range(4)]
+    (tmp_path / "8.error").write_text("\n".join(lines) + "\n")
+    facts = legacy.read_facts("job:8", [tmp_path / "8.error"])
+    assert [iv.step for iv in facts.intervals] == [100, 200, 300, 400]
+    assert not any("restart" in n for n in legacy.to_record(facts).notes)
+
+
+def test_a_resume_per_file_not_across_the_job_files(tmp_path: Path) -> None:
+    """The -o and -e files of one job are not two attempts: a step only one of them logged is kept."""
+    (tmp_path / "9.output").write_text("\n".join(LATTE.format(h=20, m=i, s=100 * i, loss=0.5, rate=1.5)
+                                                 for i in range(1, 6)) + "\n")
+    (tmp_path / "9.error").write_text(LATTE.format(h=20, m=1, s=100, loss=0.5, rate=1.5) + "\n")
+    facts = legacy.read_facts("job:9", [tmp_path / "9.output", tmp_path / "9.error"])
+    assert [iv.step for iv in facts.intervals] == [100, 200, 300, 400, 500]
+
+
+# -- metric-looking lines with nothing read: the record says why it has no metrics -------------------------
+
+
+def test_step_lines_with_no_field_read_carry_a_note(tmp_path: Path) -> None:
+    (tmp_path / "11.error").write_text("\n".join(
+        f"[2025-06-30 20:3{i}:00] (step={i}00/epoch=0001) Speed: 2.3 it, Throughput: 18.6 vid, Wallclock: 40"
+        for i in range(1, 5)) + "\n")
+    facts = legacy.read_facts("job:11", [tmp_path / "11.error"])
+    rec = legacy.to_record(facts)
+    assert rec.steady is None and len(facts.intervals) == 4
+    note = next(n for n in rec.notes if "no speed" in n)
+    assert "Speed" in note and "Throughput" in note and "Wallclock" in note and "iter/s" in note
+
+
+def test_step_lines_with_a_loss_but_no_speed_carry_a_note(tmp_path: Path) -> None:
+    (tmp_path / "12.error").write_text("\n".join(
+        f"[2025-06-30 20:3{i}:00] (step={i}00/epoch=0001) Train Loss: 0.19, Gradient Norm: 0.5"
+        for i in range(1, 5)) + "\n")
+    rec = legacy.to_record(legacy.read_facts("job:12", [tmp_path / "12.error"]))
+    assert rec.steady is None and rec.loss_curve
+    assert any("no speed" in n and "Steps/Sec" in n for n in rec.notes)
+
+
+def test_metric_lines_without_a_step_carry_a_note(tmp_path: Path) -> None:
+    """A job whose log has figures but no '(step=N)' prefix shows no metrics, and says why."""
+    out = (FIX / "jh" / "10061.output").read_text()
+    (tmp_path / "13.output").write_text(out.replace("10061", "13"))
+    (tmp_path / "13.error").write_text("\n".join(
+        f"[2025-06-30 20:3{i}:00] Step {i}00 | Loss: 0.19 | Steps/Sec: 1.25 | Samples/s: 2.50" for i in range(1, 5)))
+    facts = legacy.read_facts("job:13", [tmp_path / "13.output", tmp_path / "13.error"])
+    rec = legacy.to_record(facts)
+    assert legacy.is_run(facts) and rec.steady is None
+    note = next(n for n in rec.notes if "(step=N)" in n)
+    assert note.startswith("4 lines") and "Step 100 | Loss: 0.19" in note
+
+
+def test_a_run_with_metrics_has_no_such_note() -> None:
+    facts = legacy.read_facts("job:10061", legacy.group_by_job(legacy.find_log_files([FIX / "jh"]))["job:10061"])
+    notes = legacy.to_record(facts).notes
+    assert not any("no speed" in n or "(step=N)" in n or "restart" in n for n in notes)

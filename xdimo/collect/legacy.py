@@ -7,6 +7,11 @@ What their code prints (the logger writes to stderr, so these sit in the job's -
     [2025-06-30 20:33:10] (step=0000100/epoch=0003) Train Loss: 0.1234, Gradient Norm: 0.5678,
         Train Steps/Sec: 2.15                                                           (official Latte)
 
+The user's notes (seeds 000-004) spell the same figures other ways, and a field in any of them is read:
+``iter/s`` (= steps/s) and ``data/s`` (= samples/s), ``Achieved TFLOPs/s: 235``, ``token/s`` / ``Tokens/s``,
+W&B-style ``train/loss``, ``train/grad_norm``, ``train/samples_per_second``, and a step's time (``每步耗时``,
+``sec/step``: seconds per step, inverted). A count may carry a k/M/G suffix (``240K``).
+
 Latte's logger colours the timestamp (``[\\x1b[34m2025-...\\x1b[0m]``): escapes are stripped. Stdout prints
 (``Starting rank=0, local rank=0, seed=3407, world_size=4.``) and the scheduler's summary sit in the -o file
 ``<jobid>.output``; the two are paired by job id. The logged MFU is kept beside the corrected one because the
@@ -24,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from xdimo.collect import metrics
-from xdimo.collect.facts import enrich, identify_by_params
+from xdimo.collect.facts import enrich, identify_by_params, tokens_per_sample
 from xdimo.collect.parse import downsample
 from xdimo.collect.records import RunRecord
 from xdimo.schedulers.lsf_parse import JobSummary, parse_summary
@@ -38,14 +43,37 @@ _PREFIX = re.compile(r"^\[(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:[,.]\d+)?\]
 _INT = r"(\d{1,12})(?!\d)"
 _STEP = re.compile(rf"\(step={_INT}(?:/epoch={_INT})?\)")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf"
-_KV = re.compile(rf"([A-Za-z][A-Za-z /_-]*?)\s*[:=]\s*({_NUMBER})\s*(%|TFLOPs/s|TFLOPS)?", re.I)
+# key (an ASCII name, or a CJK one such as 每步耗时), value, an optional k/M/G multiplier glued to the value,
+# and the unit that matters (% for MFU, ms for a step's time)
+_KV = re.compile(rf"([\u4e00-\u9fff]+|[A-Za-z][A-Za-z /_-]*?)\s*[:=\uff1a]\s*({_NUMBER})((?-i:[kKMG])(?![A-Za-z]))?"
+                 r"\s*(%|TFLOPs/s|TFLOPS|ms(?![A-Za-z]))?", re.I)
+_MULTIPLIER = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
+# Keys after _norm_key (lower case, "train/", "train_" or "train " dropped), every spelling the seeds use.
 _KEYS = {
-    "loss": "loss", "train loss": "loss",
+    "loss": "loss",
     "gradnorm": "grad_norm", "gradient norm": "grad_norm", "grad norm": "grad_norm", "grad_norm": "grad_norm",
-    "steps/sec": "steps_per_s", "train steps/sec": "steps_per_s", "steps/s": "steps_per_s",
-    "samples/s": "samples_per_s", "samples/sec": "samples_per_s", "train samples/sec": "samples_per_s",
-    "achieved": "achieved_tflops", "mfu": "mfu",
+    "gradient_norm": "grad_norm",
+    "steps/sec": "steps_per_s", "steps/s": "steps_per_s", "step/s": "steps_per_s", "steps_per_s": "steps_per_s",
+    "steps_per_sec": "steps_per_s", "steps_per_second": "steps_per_s",
+    "iter/s": "steps_per_s", "iters/s": "steps_per_s", "iter/sec": "steps_per_s", "it/s": "steps_per_s",
+    "samples/s": "samples_per_s", "samples/sec": "samples_per_s", "sample/s": "samples_per_s",
+    "samples_per_s": "samples_per_s", "samples_per_sec": "samples_per_s", "samples_per_second": "samples_per_s",
+    "data/s": "samples_per_s",
+    "tokens/s": "tokens_per_s", "token/s": "tokens_per_s", "tokens/sec": "tokens_per_s",
+    "tokens_per_s": "tokens_per_s", "tokens_per_sec": "tokens_per_s", "tokens_per_second": "tokens_per_s",
+    "achieved": "achieved_tflops", "achieved tflops/s": "achieved_tflops", "achieved tflops": "achieved_tflops",
+    "tflops/s": "achieved_tflops", "tflops": "achieved_tflops",
+    "mfu": "mfu",
+    # seconds per step: read as steps/s = 1 / value (a Steps/Sec on the same line wins)
+    "每步耗时": "sec_per_step", "sec/step": "sec_per_step", "s/step": "sec_per_step", "seconds/step": "sec_per_step",
+    "s/it": "sec_per_step", "s/iter": "sec_per_step", "step time": "sec_per_step", "time/step": "sec_per_step",
+    "time per step": "sec_per_step",
 }
+# Fields a step line may carry that no table uses: known, so never reported as unread.
+_IGNORED = {"lr", "learning rate", "learning_rate", "epoch", "epoch_loss", "epoch loss", "step", "学习率"}
+# What a line must mention to be worth a look for metric fields without a (step=N) prefix.
+_METRIC_HINT = re.compile(r"loss|/s|/sec|per_s|mfu|tflops|norm|step|iter|耗时", re.I)
+SPEED_SPELLINGS = "Steps/Sec, Steps/s, iter/s or a time per step"
 _WORLD = re.compile(rf"world_size\s*[=:]\s*{_INT}")
 _RANK = re.compile(rf"Starting rank\s*=\s*{_INT}")
 _MODEL = re.compile(r"Latte-(T|S|B|L|XL)[-/](\d)\b")
@@ -71,6 +99,8 @@ class Interval:
     samples_per_s: float | None = None
     achieved_tflops: float | None = None
     mfu: float | None = None  # a fraction (the log's percent / 100)
+    tokens_per_s: float | None = None
+    after_restart: bool = False  # the first interval a resumed attempt logged: start-up again, so warm-up
 
 
 @dataclass
@@ -93,6 +123,10 @@ class LogFacts:
     first_ts: float | None = None
     last_ts: float | None = None
     summary: JobSummary | None = None
+    relogged: int = 0  # step lines of abandoned attempts dropped (a log resumed from a checkpoint)
+    unread_fields: list[str] = field(default_factory=list)  # step-line fields no key matched, first spellings
+    stray_lines: int = 0  # lines with metric fields but no (step=N) prefix, so not read
+    stray_example: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,21 +157,75 @@ def _ts(text: str) -> float | None:
     return when.replace(tzinfo=timezone.utc).timestamp()  # site-local time; only differences matter
 
 
-def parse_interval(message: str, ts: float | None) -> Interval | None:
-    """One ``(step=...)`` line's figures; None for any other line."""
-    m = _STEP.search(message)
-    if not m:
-        return None
-    iv = Interval(step=int(m.group(1)), ts=ts)
-    for key, value, unit in _KV.findall(message[m.end():]):
-        attr = _KEYS.get(" ".join(key.lower().split()))
+def _norm_key(key: str) -> str:
+    key = " ".join(key.lower().split())
+    for prefix in ("train/", "train_", "train "):
+        if key.startswith(prefix) and len(key) > len(prefix):
+            return key[len(prefix):]
+    return key
+
+
+def _fields(message: str) -> tuple[dict[str, float | None], list[str]]:
+    """The figures ``message`` carries, by Interval attribute, and the field names no key matched."""
+    out: dict[str, float | None] = {}
+    unread: list[str] = []
+    for key, value, mult, unit in _KV.findall(message):
+        norm = _norm_key(key)
+        attr = _KEYS.get(norm)
         if attr is None:
+            if norm not in _IGNORED:
+                unread.append(key.strip())
             continue
         v = _float(value)
-        if attr == "mfu" and v is not None and unit == "%":
+        if v is not None:
+            v *= _MULTIPLIER[mult.lower()]
+        unit = unit.lower()
+        if attr == "mfu" and v is not None and (unit == "%" or v > 1):
+            # A logged MFU with a % sign is a percentage. Without one it is a percentage when > 1 (mfu=32.0 is
+            # 32%, not 3200%) and a fraction when <= 1 (mfu=0.32 is 32%): no run reaches 100x its peak.
             v /= 100
-        setattr(iv, attr, v)
-    return iv
+        if attr == "sec_per_step":
+            if v is not None and unit == "ms":
+                v /= 1000
+            attr, v = "steps_from_time", (1 / v if v else None)
+        out[attr] = v
+    if "steps_from_time" in out:
+        t = out.pop("steps_from_time")
+        if out.get("steps_per_s") is None:
+            out["steps_per_s"] = t
+    return out, unread
+
+
+def _interval(message: str, ts: float | None) -> tuple[Interval | None, list[str]]:
+    m = _STEP.search(message)
+    if not m:
+        return None, []
+    figures, unread = _fields(message[m.end():])
+    return Interval(step=int(m.group(1)), ts=ts, **figures), unread
+
+
+def parse_interval(message: str, ts: float | None) -> Interval | None:
+    """One ``(step=...)`` line's figures; None for any other line."""
+    return _interval(message, ts)[0]
+
+
+def _latest_attempt(intervals: list[Interval]) -> tuple[list[Interval], int]:
+    """One file's step lines, as ``parse.latest_attempt`` keeps metrics.jsonl rows: a log resumed from an
+    earlier checkpoint logs steps again, and what it logs over (from the repeated step on) belongs to the
+    abandoned attempt, so it is dropped and the later attempt wins. Also returns how many lines were dropped
+    going back to an earlier step: the same step printed again at once (every rank printing the line) is no
+    restart, though the later print still wins."""
+    out: list[Interval] = []
+    relogged = 0
+    for iv in intervals:
+        popped = []
+        while out and out[-1].step >= iv.step:
+            popped.append(out.pop())
+        if any(p.step > iv.step for p in popped):
+            relogged += len(popped)
+            iv.after_restart = True
+        out.append(iv)
+    return out, relogged
 
 
 def _first_int(pattern: re.Pattern[str], text: str) -> int | None:
@@ -149,6 +237,7 @@ def parse_log_text(text: str, facts: LogFacts) -> None:
     """Add what ``text`` (one file) says to ``facts``."""
     text = _ANSI.sub("", text)
     ranks: set[int] = set()
+    intervals: list[Interval] = []
     for raw in text.splitlines():
         ts = None
         line = raw
@@ -158,14 +247,25 @@ def parse_log_text(text: str, facts: LogFacts) -> None:
         if ts is not None:
             facts.first_ts = ts if facts.first_ts is None else min(facts.first_ts, ts)
             facts.last_ts = ts if facts.last_ts is None else max(facts.last_ts, ts)
-        if "step=" in line and (iv := parse_interval(line, ts)):
-            facts.intervals.append(iv)
-            continue
+        if "step=" in line:
+            iv, unread = _interval(line, ts)
+            if iv is not None:
+                intervals.append(iv)
+                for k in unread:
+                    if k not in facts.unread_fields and len(facts.unread_fields) < 8:
+                        facts.unread_fields.append(k)
+                continue
+        if _METRIC_HINT.search(line) and any(_norm_key(k) in _KEYS for k, *_ in _KV.findall(line)):
+            facts.stray_lines += 1
+            facts.stray_example = facts.stray_example or line.strip()[:120]
         if "world_size" in line and (w := _first_int(_WORLD, line)):
             facts.world_size = max(facts.world_size or 0, w)
         if (r := _first_int(_RANK, line)) is not None:
             ranks.add(r)
     facts.ranks = max(facts.ranks, len(ranks))
+    intervals, relogged = _latest_attempt(intervals)  # per file: a job's -o and -e files are no two attempts
+    facts.intervals += intervals
+    facts.relogged += relogged
     _parse_setup(text, facts)
     try:
         summary = parse_summary(text)
@@ -246,7 +346,7 @@ def read_facts(key: str, files: list[Path]) -> LogFacts:
         except OSError:
             continue
         parse_log_text(text, facts)
-    # Every rank may print the same step line; a step is one interval.
+    # A job's -o and -e files may both log a step (ranks printing to both): a step is one interval.
     by_step: dict[int, Interval] = {}
     for iv in facts.intervals:
         by_step.setdefault(iv.step, iv)
@@ -350,11 +450,18 @@ def to_record(facts: LogFacts, ctx: LegacyContext | None = None) -> RunRecord:
         log_paths=list(facts.paths), notes=notes,
     )
     iv = facts.intervals
-    rec.steady = metrics.steady_state([i.steps_per_s for i in iv], None,
+    rec.steady = metrics.steady_state([i.steps_per_s for i in iv], _warmup(iv),
                                       samples_per_s=[i.samples_per_s for i in iv],
+                                      tokens_per_s=[i.tokens_per_s for i in iv],
                                       logged_mfu=[i.mfu for i in iv])
     if rec.steady:
         rec.steady.logged_samples_per_s = rec.steady.samples_per_s
+        # A logged tokens/s may be per rank and count tokens its own way: for a model collect knows, tokens/s
+        # is counted (samples/s x tokens per sample) as samples/s is (steps/s x global batch); the log's
+        # figure only fills in where collect cannot count.
+        if model and tokens_per_sample(model, rec.frames, rec.image_size):
+            rec.steady.tokens_per_s = None
+    _explain(facts, rec)
     rec.last_step = iv[-1].step if iv else None
     rec.loss_curve = downsample([i.step for i in iv], [i.loss for i in iv])
     if summary and summary.wall_s is not None:
@@ -363,3 +470,31 @@ def to_record(facts: LogFacts, ctx: LegacyContext | None = None) -> RunRecord:
         rec.wall_s, rec.wall_source = facts.last_ts - facts.first_ts, "log"
     enrich(rec)
     return rec
+
+
+def _warmup(intervals: list[Interval]) -> list[bool] | None:
+    """Warm-up flags where a resume restarted the run: the log's first intervals (as steady_state drops them
+    by default) and the first one after each restart. None (the default rule) for a log never resumed."""
+    if not any(i.after_restart for i in intervals):
+        return None
+    valid = [k for k, i in enumerate(intervals) if i.steps_per_s is not None and i.steps_per_s > 0]
+    warm = set(valid[:metrics.default_warmup(len(valid))])
+    return [k in warm or i.after_restart for k, i in enumerate(intervals)]
+
+
+def _explain(facts: LogFacts, rec: RunRecord) -> None:
+    """Notes that say why a run shows no metrics, or which of its steps a resume replaced."""
+    if facts.relogged:
+        rec.notes.append(f"the log restarts from a checkpoint: {facts.relogged} step line(s) of the abandoned "
+                         "attempt dropped, the later attempt's figures kept")
+    if rec.steady is not None:
+        return
+    if facts.intervals:
+        note = f"the log's {len(facts.intervals)} step lines carry no speed ({SPEED_SPELLINGS}), so no throughput"
+        if facts.unread_fields:
+            note += f"; fields not read: {', '.join(facts.unread_fields)}"
+        rec.notes.append(note)
+    elif facts.stray_lines:
+        lines = "line carries" if facts.stray_lines == 1 else "lines carry"
+        rec.notes.append(f"{facts.stray_lines} {lines} metric fields but no '(step=N)' prefix, so none was read "
+                         f"(first: '{facts.stray_example}')")
