@@ -176,3 +176,36 @@ def test_moe_loss_is_the_diffusion_loss_alone(tmp_path, monkeypatch):
                      "--log-every", "1", "--moe-aux-weight", weight, *SMALL]) == 0
         losses.append(_rows(run)[0]["loss"])
     assert losses[0] == losses[1]
+
+
+def test_the_grad_norm_is_measured_only_for_log_rows_without_clipping(tmp_path, monkeypatch):
+    """clip_grad_norm_ at max_norm=inf reads every gradient twice for a number only a log row shows: it runs at
+    the logged steps only, until clipping starts (clip_after), then every step."""
+    import torch
+
+    calls = []
+    real = torch.nn.utils.clip_grad_norm_
+
+    def counted(params, max_norm, **kwargs):
+        calls.append(max_norm)
+        return real(params, max_norm, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", counted)
+    args = ["--run-dir", str(tmp_path), "--model", "Latte-T/2", "--steps", "12", "--log-every", "5", *SMALL]
+    assert main(args) == 0
+    rows = _rows(tmp_path)
+    assert [r["step"] for r in rows] == [5, 10, 12] and len(calls) == 3
+    assert all(r["grad_norm"] > 0 for r in rows)
+
+
+def test_clipping_measures_every_step(tmp_path, monkeypatch):
+    import torch
+
+    calls = []
+    real = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_",
+                        lambda params, max_norm, **kw: calls.append(max_norm) or real(params, max_norm, **kw))
+    args = ["--run-dir", str(tmp_path), "--model", "Latte-T/2", "--steps", "6", "--log-every", "5",
+            "--clip-after", "2", *SMALL]
+    assert main(args) == 0
+    assert calls == [0.1] * 4  # steps 0 and 1 are neither clipped nor logged; 2 to 5 are clipped

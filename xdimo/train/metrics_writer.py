@@ -224,7 +224,8 @@ class MetricsWriter:
 
 def summary_line(row: dict[str, Any]) -> str:
     """One human line per interval: what the job's stdout shows."""
-    parts = [f"step {row['step']}", f"loss {row['loss']:.4f}", f"grad_norm {row['grad_norm']:.3f}",
+    norm = "-" if row["grad_norm"] is None else f"{row['grad_norm']:.3f}"  # None: a signal came before any log step
+    parts = [f"step {row['step']}", f"loss {row['loss']:.4f}", f"grad_norm {norm}",
              f"lr {row['lr']:.2e}", f"{row['steps_per_s']:.2f} steps/s", f"{row['samples_per_s']:.2f} samples/s",
              f"{row['tflops_per_gpu']:.3g} TFLOP/s/gpu"]
     if row.get("mfu") is not None:
