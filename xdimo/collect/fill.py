@@ -1,9 +1,16 @@
 """``collect --fill SHEET.md``: write measured figures into the 待填 cells of the user's own markdown sheet.
 
-Only cells that start with 待填 / TBD change, and only where a run gives the figure; every other byte of
-the file (spacing, line endings, other tables, prose) stays as it was. Rows are matched by model, cards and
-hardware (table 1: ``Latte-L/2-MoE`` + ``4×H200``; table 2: ``L/2`` + ``4E2A``; seed 001: ``gpu_h200`` +
-the heading's ``4 卡`` + the parameter count). The original is kept as ``SHEET.md.bak`` (or ``.bak.N``).
+Only cells that start with 待填 / TBD change, and only where a run gives the figure; blank cells stay blank.
+Rows are matched by model, cards and hardware (table 1: ``Latte-L/2-MoE`` + ``4×H200``, or seed 002's
+``2 x 8 4090`` = 2 nodes x 8 cards with the model from the heading ``## Latte-L(457MB)``; table 2: ``L/2`` +
+``4E2A``; seed 001: ``gpu_h200`` + the heading's ``4 卡``), and to the exact variant a row names: its parameter
+count, its MoE layout or 无MoE, its depth/hidden/heads/patch, its local batch. A row that no run of that
+variant matches stays 待填 and ``FillResult.skipped`` says why (also when nothing at all was filled).
+
+Under a table it wrote MFU cells into, fill adds one note (updated, never repeated, by a later fill) saying how
+those MFU figures were obtained, since the user's own MFU cells beside them keep their own definition. Every
+other byte of the file (spacing, line endings, other tables, prose) stays as it was. The original is kept as
+``SHEET.md.bak`` (or ``.bak.N``).
 """
 
 from __future__ import annotations
@@ -13,23 +20,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xdimo.collect import metrics, report
+from xdimo.collect import facts, metrics, report
 from xdimo.collect.atomic import write_atomic, write_target
-from xdimo.collect.lang import columns
+from xdimo.collect.lang import columns, t
 from xdimo.collect.records import RunRecord
 from xdimo.errors import XdimoError
 
 _SPLIT = re.compile(r"(?<!\\)\|")
 _SEPARATOR = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
-_CARDS = re.compile(r"^\s*(\d+)\s*[×xX*]\s*(\S+?)\s*$")
+# "4×H200" (cards x hardware), or seed 002's "2 x 8 4090" / "2x8x4090" (nodes x cards per node, hardware)
+_CARDS = re.compile(r"^\s*(\d+)\s*[×xX*]\s*(?:(\d+)(?:\s*[×xX*]\s*|\s+))?(\S+?)\s*$")
 _HEAD_GPUS = re.compile(r"(\d+)\s*(?:卡|GPUs?\b|-GPU)")
-_MILLIONS = re.compile(r"([\d.]+)\s*M\b")
+_MILLIONS = re.compile(r"([\d.,]+)\s*M(?:B)?(?![A-Za-z])")  # seed 002 writes parameter counts as "457MB"
+_BR = re.compile(r"<br\s*/?>", re.I)
 TBD_PREFIXES = ("待填", "TBD")
+PARAMS_TOLERANCE = 0.005  # a row's "75.14M" and a run's count: rounding, not another model
+# Headers the user writes for one of our columns (after norm_header): seed 002's speed columns.
+HEADER_ALIASES = (("iter/s", "steps/s"), ("it/s", "steps/s"), ("data/s", "samples/s"))
 
 
 @dataclass
 class Filled:
-    line: int  # 1-based
+    line: int  # 1-based, in the sheet as it was read (its backup): the MFU notes fill adds do not count
     column: str
     old: str
     new: str
@@ -41,7 +53,9 @@ class FillResult:
     path: Path
     backup: Path | None = None
     filled: list[Filled] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # rows with 待填 that no run (or several) matched
+    # why cells were not filled: rows with 待填 that no run of their variant (or several) matched; and when
+    # nothing was filled, one line saying why (no table fill recognises, no 待填 cell, no run matching a row)
+    skipped: list[str] = field(default_factory=list)
 
 
 def is_tbd(cell: str) -> bool:
@@ -49,11 +63,20 @@ def is_tbd(cell: str) -> bool:
 
 
 def norm_header(text: str) -> str:
-    return re.sub(r"\s+", "", text).lower()
+    """A header as compared: no line breaks (``速度<br/>iter/s``) or spaces, lower case, seed 002's names for
+    our columns mapped to ours (``速度 iter/s`` is steps/s, ``数据速度 data/s`` samples/s)."""
+    h = re.sub(r"\s+", "", _BR.sub("", text)).lower()
+    for tail, ours in HEADER_ALIASES:
+        if re.search(rf"(?<![a-z]){re.escape(tail)}$", h):
+            return ours
+    return h
 
 
 def norm_hw(text: str) -> str:
-    return metrics.hardware_label(text.strip().lower()).lower()
+    """``gpu_6000ada``, ``6000ada``, ``RTX PRO 6000``, seed 002's ``a6000ada`` (the RTX 6000 Ada) -> one spelling."""
+    name = re.sub(r"^(?:nvidia[\s_-]*)?(?:rtx[\s_-]*)?", "", text.strip().lower())
+    name = re.sub(r"^a(6000[\s_-]*ada)$", r"\1", name)
+    return re.sub(r"[\s_-]+", "", metrics.hardware_label(name).lower())
 
 
 def clean_value(text: str) -> str:
@@ -118,21 +141,166 @@ def find_tables(lines: Sequence[str]) -> list[SheetTable]:
 # -- matching rows to runs ---------------------------------------------------------------------------
 
 
-def sheet_model(text: str) -> tuple[str, str | None, bool]:
-    """``Latte-L/2-MoE`` -> (Latte-L/2, None, any MoE); ``Latte-L/2-MoE(4E2A)`` / ``Latte-L/2-4E2A`` -> exact."""
-    m = re.match(r"^\s*(Latte-\w+/\d+)(.*)$", text.strip())
+@dataclass
+class Want:
+    """What a row (or its table's heading) says about the run that may fill it; a field left unset was not said.
+
+    A row that names a variant gets a run of that variant or nothing: seed 000's "S/2 | - | 75.14M；…；无MoE"
+    is neither the dense S/2 (32.59M) nor, since it says 无MoE, the 4-expert S/2 that has 75.14M parameters.
+    """
+
+    model: str | None = None  # "Latte-L/2"
+    prefix: str | None = None  # "Latte-L/" where the patch size is not said (seed 002's heading "Latte-L")
+    moe: str | None = None  # "4E2A"
+    dense: bool | None = None  # True: 无MoE (or table 2's "-"); False: some MoE ("Latte-L/2-MoE")
+    params: float | None = None  # the total parameter count the row writes
+    params_text: str = ""
+    shape: dict[str, int] = field(default_factory=dict)  # depth / hidden / heads / patch the row writes
+    local_batch: int | None = None
+    conflict: str = ""  # the row contradicts itself: no run can be what it says
+
+    def is_model(self, rec: RunRecord) -> bool:
+        return (self.model is None or rec.model == self.model) and \
+            (self.prefix is None or rec.model.startswith(self.prefix))
+
+    def is_layout(self, rec: RunRecord) -> bool:
+        if self.moe is not None and (rec.moe or None) != self.moe:
+            return False
+        return self.dense is None or self.dense != bool(rec.moe)
+
+    def accepts(self, rec: RunRecord) -> bool:
+        if self.conflict or not (self.is_model(rec) and self.is_layout(rec)):
+            return False
+        if self.params is not None and not params_close(rec.params_total, self.params):
+            return False
+        shape = run_shape(rec)
+        if any(shape.get(k) != v for k, v in self.shape.items()):
+            return False
+        return self.local_batch is None or rec.local_batch == self.local_batch
+
+    def describe(self) -> str:
+        parts = [self.params_text] if self.params_text else []
+        parts += [self.moe] if self.moe else ["dense"] if self.dense else ["MoE"] if self.dense is False else []
+        parts += [f"{k}={v}" for k, v in self.shape.items()]
+        parts += [f"bs={self.local_batch}"] if self.local_batch is not None else []
+        return ", ".join(parts)
+
+    def run_text(self, rec: RunRecord) -> str:
+        text = f"`{rec.run_id}` {report.model_display(rec.model, rec.moe)} {report.millions(rec.params_total)}"
+        shape = run_shape(rec)
+        text += "".join(f" {k}={shape.get(k)}" for k in self.shape)
+        return text + (f" bs={rec.local_batch}" if self.local_batch is not None else "")
+
+
+def params_close(total: int | None, want: float) -> bool:
+    return bool(total) and abs(total - want) <= PARAMS_TOLERANCE * want
+
+
+def run_shape(rec: RunRecord) -> dict[str, int | None]:
+    _, _, _, depth, hidden, heads = metrics.workload(rec)
+    patch = re.search(r"/(\d+)$", rec.model or "")
+    return {"depth": depth, "hidden": hidden, "heads": heads, "patch": int(patch.group(1)) if patch else None}
+
+
+def layout_words(text: str) -> tuple[str | None, bool | None]:
+    """(MoE layout, dense) a text states: ``4E2A`` / ``4 experts, top_k=2`` / ``无MoE`` / ``MoE``."""
+    if m := re.search(r"(?<![\w])(\d+)E(\d+)A(?![\w])", text):
+        return f"{int(m.group(1))}E{int(m.group(2))}A", False
+    if m := re.search(r"(\d+)\s*experts?\s*[,，;；]?\s*top[_-]?k\s*[=:：]\s*(\d+)", text, re.I):
+        return f"{int(m.group(1))}E{int(m.group(2))}A", False
+    if re.search(r"无\s*MoE|\bno[\s-]+MoE\b|\bdense\b", text, re.I):
+        return None, True
+    if re.search(r"MoE", text, re.I):
+        return None, False
+    return None, None
+
+
+def layout_name(moe: str | None, dense: bool | None) -> str:
+    return moe or ("dense (无MoE)" if dense else "MoE")
+
+
+def add_layout(want: Want, moe: str | None, dense: bool | None) -> None:
+    """Narrow ``want`` by what one more cell says about the layout; two cells that disagree are a conflict."""
+    if dense is None:
+        return
+    if want.dense is not None and (want.dense != dense or (moe and want.moe and moe != want.moe)):
+        want.conflict = want.conflict or (f"it says both {layout_name(want.moe, want.dense)} and "
+                                          f"{layout_name(moe, dense)}; no run can be both: correct the row")
+        return
+    want.dense = dense
+    want.moe = want.moe or moe
+
+
+def add_params(want: Want, text: str) -> None:
+    """The count a cell writes (``75.14M``, ``1061.54M(激活 658.64M)``, seed 002's ``457MB``), and whether that
+    count can be the model and layout the row names at all."""
+    m = _MILLIONS.search(text)
+    if not m or is_tbd(text):
+        return
+    try:
+        want.params = float(m.group(1).replace(",", "")) * 1e6
+    except ValueError:
+        return
+    want.params_text = f"{m.group(1)}M"
+    if want.conflict or want.model is None:
+        return
+    fits = [moe for moe in facts.MOE_CANDIDATES
+            if (c := facts.params(want.model, moe)) and params_close(c.total, want.params)]
+    if fits and not any(same_layout(want, moe) for moe in fits):
+        names = " or ".join(report.model_display(want.model, moe) for moe in fits)
+        want.conflict = (f"its {want.params_text} is {names} (all experts counted), but it says "
+                         f"{layout_name(want.moe, want.dense)}; no run can be both: correct the row")
+
+
+def same_layout(want: Want, moe: str | None) -> bool:
+    """Whether a model with MoE layout ``moe`` is what ``want`` says; a count tells the experts, not top-k."""
+    if want.dense is None:
+        return True
+    if want.dense or moe is None:
+        return want.dense == (moe is None)
+    return want.moe is None or want.moe.split("E")[0] == moe.split("E")[0]
+
+
+def add_shape(want: Want, text: str) -> None:
+    for key in ("depth", "hidden", "heads", "patch"):
+        if m := re.search(rf"\b{key}\s*=\s*(\d+)", text):
+            want.shape[key] = int(m.group(1))
+
+
+def model_want(text: str) -> Want:
+    """A model cell: ``Latte-L/2-MoE`` (any MoE), ``Latte-L/2-MoE(4E2A)`` / ``Latte-L/2-4E2A`` (exact),
+    ``Latte-L/2`` (dense), ``Latte-L`` (any patch); other text must equal the run's model."""
+    text = text.strip()
+    m = re.match(r"^(Latte-[A-Za-z]+)(?:/(\d+))?(.*)$", text)
     if not m:
-        return text.strip(), None, False
-    rest = m.group(2)
-    if moe := re.search(r"(\d+E\d+A)", rest):
-        return m.group(1), moe.group(1), False
-    return m.group(1), None, bool(re.search(r"moe", rest, re.I))
+        return Want(model=text)
+    want = Want(model=f"{m.group(1)}/{m.group(2)}") if m.group(2) else Want(prefix=f"{m.group(1)}/")
+    moe, dense = layout_words(m.group(3))
+    add_layout(want, moe, True if dense is None else dense)
+    return want
 
 
-def matches_model(rec: RunRecord, model: str, moe: str | None, any_moe: bool) -> bool:
-    if rec.model != model:
-        return False
-    return bool(rec.moe) if any_moe else (rec.moe or None) == moe
+def heading_want(heading: str) -> Want:
+    """A table without a model column (seed 002): the heading's model (``## Latte-L(457MB)``) and count, if any."""
+    m = re.search(r"Latte-[A-Za-z]+(?:/\d+)?(?:[-(]?(?:MoE|\d+E\d+A)\)?)*", heading)
+    if not m:
+        return Want()
+    want = model_want(m.group(0))
+    if layout_words(m.group(0))[1] is None:
+        want.dense = None  # a heading that says nothing of MoE does not say dense either
+    add_params(want, heading[m.end():])
+    return want
+
+
+def find_col(header: list[str], *names: str) -> int | None:
+    for name in names:
+        if (i := col_index(header, name)) is not None:
+            return i
+    return None
+
+
+def batch_col(header: list[str]) -> int | None:
+    return next((i for i, h in enumerate(header) if re.search(r"local_?batch", norm_header(h))), None)
 
 
 def unique(cands: list[RunRecord]) -> RunRecord | None | str:
@@ -142,6 +310,21 @@ def unique(cands: list[RunRecord]) -> RunRecord | None | str:
     if len({(r.model, r.moe) for r in cands}) > 1:
         return "ambiguous"
     return report.pick_run(cands)
+
+
+def choose(want: Want, runs: Sequence[RunRecord]) -> RunRecord | None | str:
+    """The run of the variant ``want`` names among ``runs`` (one setting); else None, or why not where the row
+    would otherwise be taken for a run it is not (a reason, which fill reports as not filled)."""
+    cands = [r for r in runs if want.accepts(r)]
+    if cands:
+        return unique(cands)
+    if want.conflict:
+        return want.conflict if any(want.is_model(r) for r in runs) else None
+    near = [r for r in runs if want.is_model(r) and want.is_layout(r)]
+    if not near:
+        return None
+    return (f"no run of the variant it names ({want.describe()}); runs there: "
+            + ", ".join(want.run_text(r) for r in report.sort_runs(near)))
 
 
 def col_index(header: list[str], name: str) -> int | None:
@@ -167,30 +350,50 @@ def table_kind(header: list[str]) -> str | None:
     return None
 
 
+RECOGNISED = ("table 1 (卡数 or GPUs, and Steps/s or 速度 iter/s), table 2 (模型代号), seed 001's summary "
+              "(硬件 and 加速比)")
+
 Matcher = Callable[[SheetTable, list[str], Sequence[RunRecord]], "RunRecord | None | str"]
+
+
+def nodes_fit(rec: RunRecord, nodes: int) -> bool:
+    """A row's ``2 x 8``: the run's nodes. A legacy log without the scheduler's host list says 1 node for want
+    of knowing, so there a multi-node row goes by the card count alone."""
+    return rec.nodes == nodes or (nodes > 1 and rec.nodes == 1 and rec.source == "legacy")
 
 
 def match_t1(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> RunRecord | None | str:
     header = table.header
-    ci, mi = col_index(header, "卡数") or col_index(header, "GPUs"), col_index(header, "模型")
-    mi = mi if mi is not None else col_index(header, "Model")
-    if ci is None or mi is None or not (m := _CARDS.match(cells[ci])):
+    ci = find_col(header, "卡数", "GPUs")
+    if ci is None or not (m := _CARDS.match(cells[ci])):
         return None
-    gpus, hw = int(m.group(1)), norm_hw(m.group(2))
-    model, moe, any_moe = sheet_model(cells[mi])
-    cands = [r for r in runs if r.gpus == gpus and norm_hw(report.hw(r)) == hw and r.has_metrics
-             and matches_model(r, model, moe, any_moe)]
-    return unique(cands)
+    first, per_node, hw = int(m.group(1)), m.group(2), norm_hw(m.group(3))
+    gpus = first * int(per_node) if per_node else first  # "2 x 8 4090": 2 nodes of 8 cards
+    mi = find_col(header, "模型", "Model")
+    want = model_want(cells[mi]) if mi is not None and cells[mi].strip() else heading_want(table.heading)
+    bi = batch_col(header)
+    if bi is not None and re.fullmatch(r"\d+", cells[bi].strip()):
+        want.local_batch = int(cells[bi])
+    base = [r for r in runs if r.gpus == gpus and norm_hw(report.hw(r)) == hw and r.has_metrics
+            and (per_node is None or nodes_fit(r, first))]
+    return choose(want, base)
 
 
 def match_t2(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> RunRecord | None | str:
     code, structure = cells[0].strip(), cells[1].strip() if len(cells) > 1 else "-"
-    model = code if code.startswith("Latte-") else f"Latte-{code}"
-    moe = structure if re.fullmatch(r"\d+E\d+A", structure) else None
+    want = Want(model=code if code.startswith("Latte-") else f"Latte-{code}")
+    moe, dense = layout_words(structure)
+    add_layout(want, moe, True if structure in ("-", "") else dense)  # "-": S/2 and B/2, dense only (seed 000)
+    di = next((i for i, h in enumerate(table.header) if norm_header(h).startswith(("具体参数", "parameters"))), 2)
+    desc = cells[di] if di < len(cells) else ""
+    add_layout(want, *layout_words(desc))
+    if lead := re.match(r"^\s*[\d.,]+\s*M(?![A-Za-z])", desc):  # "75.14M；…", "1061.54M(激活 658.64M)；…"
+        add_params(want, lead.group(0))
+    add_shape(want, desc)
     group = table2_group(runs)
     if not isinstance(group, list):
         return group
-    return unique([r for r in group if r.model == model and (r.moe or None) == moe])
+    return choose(want, group)
 
 
 def table2_group(runs: Sequence[RunRecord]) -> list[RunRecord] | None | str:
@@ -207,20 +410,20 @@ def table2_group(runs: Sequence[RunRecord]) -> list[RunRecord] | None | str:
 
 
 def match_hw(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> RunRecord | None | str:
-    hi = col_index(table.header, "硬件")
-    hi = hi if hi is not None else col_index(table.header, "Hardware")
+    hi = find_col(table.header, "硬件", "Hardware")
     if hi is None:
         return None
     hw = norm_hw(cells[hi])
     cands = [r for r in runs if norm_hw(report.hw(r)) == hw and r.has_metrics]
     if g := _HEAD_GPUS.search(table.heading):
         cands = [r for r in cands if r.gpus == int(g.group(1))]
-    pi = col_index(table.header, "模型参数")
-    if pi is not None and (p := _MILLIONS.search(cells[pi])):
-        want = float(p.group(1)) * 1e6
-        by_params = [r for r in cands if r.params_total and abs(r.params_total - want) <= 0.005 * want]
-        cands = by_params or cands
-    return unique(cands)
+    want = Want()
+    pi = find_col(table.header, "模型参数", "Model params")
+    if pi is not None:
+        add_params(want, cells[pi])  # "75.14M": that model's runs only, never another's for want of one
+    if want.params is None:
+        return unique(cands)
+    return choose(want, cands)
 
 
 # -- values ------------------------------------------------------------------------------------------
@@ -257,38 +460,145 @@ def fill_value(kind: str, sheet_cell: str, ours: str, lang: str) -> str | None:
 MATCHERS: dict[str, Matcher] = {"1": match_t1, "2": match_t2, "hw": match_hw}
 
 
-def fill_lines(lines: list[str], runs: Sequence[RunRecord]) -> tuple[list[str], list[Filled], list[str]]:
+# -- the MFU note under a table ----------------------------------------------------------------------
+
+
+def row_label(kind: str, table: SheetTable, cells: list[str]) -> str:
+    """How the MFU note names a row: its cards (table 1), model and layout (table 2), hardware (summary)."""
+    if kind == "1":
+        i = find_col(table.header, "卡数", "GPUs")
+    elif kind == "hw":
+        i = find_col(table.header, "硬件", "Hardware")
+    else:
+        structure = cells[1].strip() if len(cells) > 1 else ""
+        return cells[0].strip() + (f" {structure}" if structure not in ("", "-") else "")
+    return cells[i].strip() if i is not None else cells[0].strip()
+
+
+def peak_label(rec: RunRecord, lang: str) -> str:
+    return t(lang, "fill_peak", hw=report.hw(rec), prec=(rec.precision or "?").upper(),
+             peak=f"{rec.peak_tflops:g}" if rec.peak_tflops else "?")
+
+
+def note_pattern(lang: str) -> re.Pattern[str]:
+    """The MFU note as fill writes it, its lists captured: a later fill finds it and updates it."""
+    parts = re.split(r"(\{rows\}|\{peaks\})", t(lang, "fill_mfu_note"))
+    body = "".join("(?P<rows>.+?)" if p == "{rows}" else "(?P<peaks>.+?)" if p == "{peaks}" else re.escape(p)
+                   for p in parts)
+    return re.compile(rf"^\s*>\s*{body}\s*$")
+
+
+def read_note(line: str) -> tuple[str, list[str], list[str]] | None:
+    """(language, rows, peaks) of a note fill wrote earlier, or None."""
+    for lang in ("zh", "en"):
+        if m := note_pattern(lang).match(line.rstrip("\r\n")):
+            sep = t(lang, "fill_sep")
+            return lang, m.group("rows").split(sep), m.group("peaks").split(sep)
+    return None
+
+
+def note_text(lang: str, rows: Sequence[str], peaks: Sequence[str]) -> str:
+    sep = t(lang, "fill_sep")
+    return "> " + t(lang, "fill_mfu_note", rows=sep.join(rows), peaks=sep.join(peaks))
+
+
+def merged(old: Sequence[str], new: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys([*old, *new]))
+
+
+def put_mfu_note(out: list[str], table: SheetTable, lang: str, rows: list[str], peaks: list[str]) -> None:
+    """After ``table`` (separated by a blank line: a text line right under a table is read as one more row), the
+    note saying how the MFU cells fill wrote were obtained; a note an earlier fill left there is updated."""
+    end = table.rows[-1] + 1
+    eol = next((x[len(x.rstrip("\r\n")):] for x in out[:end] if x.endswith("\n")), "\n")
+    if not out[end - 1].endswith(("\n", "\r")):
+        out[end - 1] += eol  # the table ended the file without a line break
+    j = end
+    while j < len(out) and not out[j].strip():
+        j += 1
+    if j < len(out) and (old := read_note(out[j])) is not None:
+        old_lang, old_rows, old_peaks = old
+        line_end = out[j][len(out[j].rstrip("\r\n")):]
+        out[j] = note_text(old_lang, merged(old_rows, rows), merged(old_peaks, peaks)) + line_end
+        return
+    note = note_text(lang, rows, peaks) + eol
+    if end < len(out) and not out[end].strip():  # the usual blank line after the table: the note after it
+        after = end + 1
+        out[after:after] = [note] + ([eol] if after < len(out) and out[after].strip() else [])
+    else:
+        out[end:end] = [eol, note] + ([eol] if end < len(out) else [])
+
+
+# -- filling -----------------------------------------------------------------------------------------
+
+
+def fill_lines(lines: list[str], runs: Sequence[RunRecord],
+               lang: str | None = None) -> tuple[list[str], list[Filled], list[str]]:
+    """``lines`` with their 待填 cells filled, what was filled, and why other cells were not. ``lang`` is the
+    MFU note's language (default: the table's own, as its cells)."""
     out = list(lines)
     runs = metrics.RunSet(runs)
     filled: list[Filled] = []
     skipped: list[str] = []
+    notes: list[tuple[SheetTable, str, list[str], list[str]]] = []
+    known = tbd_rows = matched = 0
     for table in find_tables(lines):
         kind = table_kind(table.header)
+        has_tbd = [i for i in table.rows if any(is_tbd(c) for c in split_cells(out[i]))]
         if kind is None:
+            if has_tbd:
+                skipped.append(f"line {has_tbd[0] + 1}: a table with 待填 cells that --fill does not recognise "
+                               f"(it fills {RECOGNISED})")
             continue
-        lang = lang_of(table.header)
-        for i in table.rows:
+        known += 1
+        tbd_rows += len(has_tbd)
+        cell_lang = lang_of(table.header)
+        mfu_rows: list[str] = []
+        peaks: list[str] = []
+        for i in has_tbd:
             cells = split_cells(out[i])
-            if not any(is_tbd(c) for c in cells):
-                continue
             cells += [""] * (len(table.header) - len(cells))  # a short row: its missing cells are empty
             rec = MATCHERS[kind](table, cells, runs)
             if not isinstance(rec, RunRecord):
+                label = " | ".join(c for c in cells[:2] if c)
                 if rec == "ambiguous":
-                    skipped.append(f"line {i + 1}: several runs or settings match ({' | '.join(cells[:2])}); "
+                    skipped.append(f"line {i + 1}: several runs or settings match ({label}); "
                                    "narrow with --matrix/--cluster")
+                elif rec:
+                    skipped.append(f"line {i + 1}: {label}: left 待填: {rec}")
                 continue
-            ours = our_cells(kind, rec, runs, lang)
+            matched += 1
+            ours = our_cells(kind, rec, runs, cell_lang)
             for j, cell in enumerate(cells):
                 if j >= len(table.header) or not is_tbd(cell):
                     continue
                 col = table.header[j]
                 key = next((k for k in ours if norm_header(k) == norm_header(col)), None)
-                new = fill_value(kind, cell, ours[key], lang) if key else None
+                new = fill_value(kind, cell, ours[key], cell_lang) if key else None
                 if new is None or new == cell:
                     continue
                 out[i] = replace_cell(out[i], j, new)
                 filled.append(Filled(line=i + 1, column=col, old=cell, new=new, run_id=rec.run_id))
+                if norm_header(col).startswith("mfu"):
+                    mfu_rows.append(row_label(kind, table, cells))
+                    peaks.append(peak_label(rec, lang or cell_lang))
+        if mfu_rows:
+            notes.append((table, lang or cell_lang, merged([], mfu_rows), merged([], peaks)))
+    for table, note_lang, rows, peaks in reversed(notes):  # bottom up: the rows above keep their line numbers
+        put_mfu_note(out, table, note_lang, rows, peaks)
+    if not filled and not skipped:
+        if not known:
+            skipped.append(f"the sheet has no table --fill recognises (it fills {RECOGNISED})")
+        elif not tbd_rows:
+            skipped.append(f"the {known} table(s) --fill recognises have no 待填/TBD cell: it fills only cells "
+                           "marked 待填 or TBD (blank cells stay blank)")
+        elif not matched:
+            skipped.append(f"no run matches any of the {tbd_rows} row(s) with 待填 ({len(runs)} run(s) collected; "
+                           "rows are matched by model, cards and hardware)")
+        else:
+            skipped.append(f"runs match {matched} of the {tbd_rows} row(s) with 待填 but have no figure for their "
+                           "待填 cells yet (a speedup without its baseline run, steps to converge or FVD before "
+                           "evaluation)")
     return out, filled, skipped
 
 
@@ -309,7 +619,9 @@ def require_writable(mode: int, path: Path) -> None:
                          "make it writable (chmod u+w) to fill it")
 
 
-def fill_sheet(path: Path, runs: Sequence[RunRecord], dry_run: bool = False) -> FillResult:
+def fill_sheet(path: Path, runs: Sequence[RunRecord], dry_run: bool = False, lang: str | None = None) -> FillResult:
+    """Fill ``path`` in place (a backup beside it) from ``runs``; ``lang`` picks the MFU note's language (default:
+    each table's own, as its cells: a Chinese header gets the Chinese note)."""
     try:
         raw = path.read_bytes()
         target = write_target(path, "--fill")  # a linked sheet: the real file, its backup beside it
@@ -321,7 +633,7 @@ def fill_sheet(path: Path, runs: Sequence[RunRecord], dry_run: bool = False) -> 
     except UnicodeDecodeError:
         raise XdimoError(f"--fill {path}: not UTF-8 text") from None
     lines = text.splitlines(keepends=True)
-    new_lines, filled, skipped = fill_lines(lines, runs)
+    new_lines, filled, skipped = fill_lines(lines, runs, lang)
     result = FillResult(path=path, filled=filled, skipped=skipped)
     if filled and not dry_run:
         require_writable(mode, path)

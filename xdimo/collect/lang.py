@@ -40,7 +40,8 @@ TEXT: dict[str, dict[str, str]] = {
         "note_speedup": "加速比 = 本配置 Samples/s ÷ 同硬件同模型 1 卡 Samples/s（迭代相同数据量）；"
                         "理想加速比 = 卡数；并行效率 = 加速比 ÷ 理想加速比。",
         "note_s2": "用户原表 S/2 行的“75.14M；无MoE”实为 S/2 每块 4 个专家的 MoE（全部专家计入）= 75,140,000；"
-                   "稠密 S/2 为 {dense}（含固定的 sin-cos 位置/时间嵌入），见下方 S/2 4E2A 行。",
+                   "稠密 S/2 为 {dense}（含固定的 sin-cos 位置/时间嵌入）。本表 S/2 行是稠密 S/2；S/2 4E2A "
+                   "只在本设置有它的运行时另列一行。",
         "note_eval": "收敛步数、FFS FVD 在评估运行后（logs/<run>/eval.json）填入。",
         "note_hw": "加速比以 {hw} 为 1.0（按 Samples/s）；峰值为所用精度的稠密峰值。",
         "note_cost": "训练时间 = {steps} ÷ 稳态 Steps/s；GPU小时数 = 总GPU × 训练时间；相对成本以 {base} 为 1.00x；"
@@ -58,6 +59,14 @@ TEXT: dict[str, dict[str, str]] = {
         "note_wall_ledger": "本次实测GPU小时的墙钟取自账本记录的开始/结束时间（轮询所见，误差取决于轮询间隔）：{rows}",
         "note_wall_log": "本次实测GPU小时的墙钟取自训练日志自计时长（不含启动与收尾，偏小）：{rows}",
         "note_cost_batch": "各配置 global_batch 不同：相同步数处理的样本数不同，比较相同数据量请看表一的加速比。",
+        # --fill: the note under a table of the user's sheet that it wrote MFU cells into ({rows}, {peaks}: lists
+        # joined by fill_sep; fill.py reads a note back through this text, so a second --fill updates, not adds).
+        "fill_mfu_note": "注（xdimo-jobs --fill）：MFU 列中由 xdimo-jobs 填入的单元格（{rows}）= samples/s × "
+                         "每样本训练 FLOPs ÷ (卡数 × 所用精度的稠密峰值)，不截断；FLOPs 为模型的精确解析计数"
+                         "（xdimo/train/flops.py），所用峰值：{peaks}。该列其余 MFU 不是 xdimo-jobs 填写的，"
+                         "保持原来的算法，不能与上述数值直接比较。",
+        "fill_peak": "{hw} {prec} {peak} TFLOP/s",
+        "fill_sep": "、",
         # Plots: the tables' terms where a table has one (加速比(按Samples/s), 并行效率(%), 卡数, 模型).
         "plot_gpus": "卡数",
         "plot_ideal": "理想加速比（= 卡数）",
@@ -117,7 +126,8 @@ TEXT: dict[str, dict[str, str]] = {
                         "same hardware (same amount of data); ideal = GPUs; efficiency = speedup / ideal.",
         "note_s2": "The user's sheet lists S/2 as \"75.14M; no MoE\": 75,140,000 is S/2 with a 4-expert MoE in "
                    "every block (all experts counted); dense S/2 is {dense} (fixed sin-cos position/time "
-                   "embeddings included), see the S/2 4E2A row.",
+                   "embeddings included). This table's S/2 row is the dense S/2; S/2 4E2A has a row of its own "
+                   "only where this setting has a run of it.",
         "note_eval": "Steps to converge and FFS FVD are filled once evaluation has run (logs/<run>/eval.json).",
         "note_hw": "Speedup relative to {hw} = 1.0 (by Samples/s); peaks are dense, at the precision run.",
         "note_cost": "Time = {steps} / steady Steps/s; GPU-hours = GPUs x time; relative cost vs {base} = 1.00x; "
@@ -140,6 +150,13 @@ TEXT: dict[str, dict[str, str]] = {
                          "left out, so low): {rows}",
         "note_cost_batch": "Global batches differ: the same number of steps is a different amount of data; "
                            "for the same data compare table 1's speedup.",
+        "fill_mfu_note": "Note (xdimo-jobs --fill): the MFU cells xdimo-jobs filled ({rows}) = samples/s x train "
+                         "FLOPs per sample / (GPUs x dense peak of the precision run), never clamped; FLOPs are the "
+                         "model's exact analytic count (xdimo/train/flops.py); peaks used: {peaks}. The column's "
+                         "other MFU cells were not written by xdimo-jobs and keep their own definition: do not "
+                         "compare them with these.",
+        "fill_peak": "{hw} {prec} {peak} TFLOP/s",
+        "fill_sep": ", ",
         "plot_gpus": "GPUs (cards)",
         "plot_ideal": "ideal (= GPUs)",
         "plot_speedup_y": "speedup over 1 GPU (x, by samples/s)",

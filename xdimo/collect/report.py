@@ -28,6 +28,39 @@ SEED_TABLE2 = (("Latte-S/2", None), ("Latte-B/2", None), ("Latte-L/2", None), ("
 DEFAULT_HW_BASELINE = "6000ada"
 
 
+# Words for the notes on which run fills a cell (the rest are in lang.py).
+PICK_TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "pick_rule": "同一格有多个运行时只取一个，依次优先：有吞吐、每卡 batch（local batch）最小、训练步数最多、"
+                     "run id 最大（表二先只看本表共同设置的运行）。",
+        "pick_cell": "{cell}：取 {run}，未用 {others}",
+        "hw_same_batch": "每行的加速比只与同一每卡 batch（local batch）、同精度、同帧数与分辨率、同模型形状的 {hw} "
+                         "运行相比；{hw} 的每个 batch 各为 1.0(基准)。",
+        "hw_no_batch_base": "{row} `{run}`：{hw} 没有每卡 batch={batch} 的同负载运行（只有 bs={have}），"
+                            "不跨 batch 比较。",
+        "t2_setup": "各行取同一设置的运行：{setup}（每卡 batch、精度、帧数×分辨率），模型之间才可比。",
+        "t2_off_setup": "{row} `{run}`：没有上述设置的运行，本行为 {setup}，与其他行不可直接比较。",
+    },
+    "en": {
+        "pick_rule": "Where several runs compete for one cell, one is shown, preferring in turn: a throughput, the "
+                     "smallest per-GPU (local) batch, the most steps, the highest run id (table 2 first keeps "
+                     "the runs at the table's common setup).",
+        "pick_cell": "{cell}: shows {run}, left out {others}",
+        "hw_same_batch": "Each row's speedup is against the {hw} run at the same per-GPU batch, precision, frames, "
+                         "image size and model shape; each batch's {hw} row is 1.0.",
+        "hw_no_batch_base": "{row} `{run}`: {hw} has no run at per-GPU batch {batch} of this workload (only "
+                            "bs={have}); batches are not compared with each other.",
+        "t2_setup": "Every row is a run at one setup: {setup} (per-GPU batch, precision, frames×size), so models "
+                    "compare.",
+        "t2_off_setup": "{row} `{run}`: no run at that setup; this row is {setup}, not directly comparable.",
+    },
+}
+
+
+def pt(lang: str, key: str, **kw: object) -> str:
+    return PICK_TEXT[lang][key].format(**kw)
+
+
 @dataclass
 class Table:
     id: str  # "1-A", "2", "hw", "cost"
@@ -242,11 +275,39 @@ def structure_text(model: str, moe: str | None, lang: str) -> str:
     return "-" if model in ("Latte-S/2", "Latte-B/2") else t(lang, "dense")
 
 
+def pick_key(rec: RunRecord) -> tuple[Any, ...]:
+    return (0 if metrics.samples_per_s(rec) else 1 if rec.has_metrics else 2, rec.local_batch is None,
+            rec.local_batch or 0, -(rec.last_step or 0))
+
+
 def pick_run(runs: Sequence[RunRecord]) -> RunRecord | None:
-    """Of several runs of one model in one setting, the furthest along with metrics."""
-    with_metrics = [r for r in runs if r.has_metrics]
-    pool = with_metrics or list(runs)
-    return max(pool, key=lambda r: (r.last_step or 0, r.run_id)) if pool else None
+    """Of several runs competing for one cell, the one it shows, whatever order they come in.
+
+    In turn: a run with a throughput (then one with any metrics), the smallest per-GPU batch, the furthest
+    along, the highest run id. The smallest batch because a row must be of its baseline's workload: table 1's
+    1-card baseline (metrics.baseline_for) and seed 001's 6000ada baseline (the user's ``baseline.sh``) run the
+    smallest batch, and it is the batch every card can run (48 GB cards stop at bs 2, the H200 goes to bs 4).
+    A bigger batch is an MFU knob, not another card: it gets its own row in ``--table hw``, and table 2 first
+    narrows a model's runs to its setting's common batch (``table2_candidates``).
+    """
+    ordered = sorted(runs, key=lambda r: r.run_id, reverse=True)  # min keeps the first: the highest id wins ties
+    return min(ordered, key=pick_key) if ordered else None
+
+
+def batch_text(rec: RunRecord) -> str:
+    return f"bs={rec.local_batch if rec.local_batch is not None else '?'}"
+
+
+def listed(runs: Sequence[RunRecord]) -> str:
+    return ", ".join(f"`{r.run_id}` ({batch_text(r)})" for r in runs)
+
+
+def pick_notes(cells: Sequence[tuple[str, Sequence[RunRecord], RunRecord | None]], lang: str) -> list[str]:
+    """One line per cell that several runs competed for: which run it shows and which it left out."""
+    lines = [pt(lang, "pick_cell", cell=cell, run=f"`{rec.run_id}` ({batch_text(rec)})",
+                others=listed(sorted((r for r in runs if r is not rec), key=lambda r: r.run_id)))
+             for cell, runs, rec in cells if rec is not None and len(runs) > 1]
+    return [pt(lang, "pick_rule")] + lines if lines else []
 
 
 def table2_row(model: str, moe: str | None, rec: RunRecord | None, lang: str) -> list[str]:
@@ -264,7 +325,7 @@ def settings(runs: Sequence[RunRecord]) -> dict[tuple[str, int], list[RunRecord]
     return out
 
 
-def table2_settings(runs: Sequence[RunRecord]) -> dict[tuple[str, int], list[RunRecord]]:
+def setting_groups(runs: Sequence[RunRecord]) -> dict[tuple[str, int], list[RunRecord]]:
     """Settings (hardware, GPUs) that compare models: those with two or more; else the richest one."""
     groups = settings(runs)
     n_models = {k: len({(r.model, r.moe) for r in g if r.has_metrics}) for k, g in groups.items()}
@@ -275,20 +336,75 @@ def table2_settings(runs: Sequence[RunRecord]) -> dict[tuple[str, int], list[Run
     return {best: groups[best]}
 
 
+Setup = tuple[int | None, str, int, int]
+
+
+def run_setup(rec: RunRecord) -> Setup:
+    """What table 2 holds fixed across its model rows: per-GPU batch, precision, frames, image size."""
+    return (rec.local_batch, rec.precision.lower(), rec.frames, rec.image_size)
+
+
+def setup_text(setup: Setup) -> str:
+    batch, prec, frames, size = setup
+    return f"bs={batch if batch is not None else '?'}, {prec.upper() or '?'}, {frames}×{size}²"
+
+
+def common_setup(group: Sequence[RunRecord]) -> Setup | None:
+    """The setup the most models of a setting ran (with metrics, where any has them); ties: the smallest batch.
+
+    Table 2 compares models "on the same cards with the same settings" (seed 000): its 4xH200 setting also holds
+    table 1's 4xH200 run at another batch, which must not slip into the row by run-id order.
+    """
+    pool = [r for r in group if r.has_metrics] or list(group)
+    models: dict[Setup, set[tuple[str, str | None]]] = {}
+    for r in pool:
+        models.setdefault(run_setup(r), set()).add((r.model, r.moe or None))
+    if not models:
+        return None
+    return min(models, key=lambda s: (-len(models[s]), s[0] is None, s[0] or 0, s[1], s[2], s[3]))
+
+
+def table2_candidates(group: Sequence[RunRecord]) -> dict[tuple[str, str | None], list[RunRecord]]:
+    """Per model of one setting, the runs its row may show: those at the common setup, else all of its runs
+    (the row then says it is of another setup)."""
+    ref = common_setup(group)
+    by_model: dict[tuple[str, str | None], list[RunRecord]] = {}
+    for r in group:
+        by_model.setdefault((r.model, r.moe), []).append(r)
+    return {k: [r for r in rs if run_setup(r) == ref] or rs for k, rs in by_model.items()}
+
+
+def table2_settings(runs: Sequence[RunRecord]) -> dict[tuple[str, int], list[RunRecord]]:
+    """Settings (hardware, GPUs) that compare models, each with the runs table 2 may show (``table2_candidates``):
+    what ``--fill`` and the model plot pick from, so they take the rows' runs."""
+    out = {}
+    for key, group in setting_groups(runs).items():
+        keep = {id(r) for rs in table2_candidates(group).values() for r in rs}
+        out[key] = [r for r in group if id(r) in keep]
+    return out
+
+
 def table2(runs: Sequence[RunRecord], lang: str) -> list[Table]:
-    groups = table2_settings(runs)
+    groups = setting_groups(runs)
     tables = []
     for n, ((label, gpus), group) in enumerate(sorted(groups.items(), key=lambda kv: (hw_sort_key(kv[0][0]),
                                                                                       kv[0][1]))):
         by_model: dict[tuple[str, str | None], list[RunRecord]] = {}
         for r in group:
             by_model.setdefault((r.model, r.moe), []).append(r)
+        candidates = table2_candidates(group)
         order = list(SEED_TABLE2) + sorted((k for k in by_model if k not in SEED_TABLE2),
                                            key=lambda k: model_sort_key(*k))
-        picked = {k: pick_run(by_model.get(k, [])) for k in order}
+        picked = {k: pick_run(candidates.get(k, [])) for k in order}
         dense_s2 = facts.params("Latte-S/2", None)
         notes = [t(lang, "note_s2", dense=f"{dense_s2.total:,}" if dense_s2 else "?"), t(lang, "note_eval")]
         used = [r for r in picked.values() if r]
+        ref = common_setup(group)
+        if ref is not None:
+            notes.append(pt(lang, "t2_setup", setup=setup_text(ref)))
+            notes += [pt(lang, "t2_off_setup", row=model_display(*k), run=r.run_id, setup=setup_text(run_setup(r)))
+                      for k, r in picked.items() if r and run_setup(r) != ref]
+        notes += pick_notes([(model_display(*k), by_model.get(k, []), picked[k]) for k in order], lang)
         setting = f"{gpus}×{label}" if gpus else label
         tables.append(Table(
             id="2" if len(groups) == 1 else f"2-{n + 1}", kind="2", title=t(lang, "t2_title", setting=setting),
@@ -331,13 +447,29 @@ def titled(title: str, rec: RunRecord, several: bool) -> str:
 
 
 def hw_baseline(rec: RunRecord, runs: Sequence[RunRecord], baseline: str) -> RunRecord | None:
-    """The ``baseline``-hardware run ``rec`` is compared with: same model, GPUs and workload; smallest batch."""
-    bases = [r for r in runs if hw(r) == baseline and r.gpus == rec.gpus and metrics.same_model(r, rec)
-             and metrics.same_workload(r, rec) and metrics.samples_per_s(r)]
-    return min(bases, key=lambda r: (r.local_batch or 0, r.run_id)) if bases else None
+    """The ``baseline``-hardware run ``rec``'s speedup is against: same model, GPUs, workload and per-GPU batch.
+
+    Not metrics.baseline_for, whose index it shares: that one looks on ``rec``'s own hardware (table 1's 1-card
+    run) and lets the batch differ (seed 000's speedup is by samples/s for the same data). Across hardware the
+    batch is part of what is compared: H200 at bs 4 over 6000ada at bs 1 measures the batch as much as the card,
+    so the batch must match, else there is no baseline (待填(缺6000ada基准)), never another batch. Of several such
+    runs, the one ``pick_run`` shows in the baseline's own row: the row that says 1.0(基准) is the divisor.
+    """
+    index = runs.baselines if isinstance(runs, metrics.RunSet) else metrics.baseline_index(runs)
+    key = (baseline, rec.model, rec.moe or None, rec.gpus, metrics.workload(rec))
+    return pick_run([r for r in index.get(key, []) if r.local_batch == rec.local_batch])
+
+
+def hw_cell(rec: RunRecord) -> str:
+    return f"{rec.pool or hw(rec)} {batch_text(rec)}"
 
 
 def hw_table(runs: Sequence[RunRecord], lang: str, baseline: str = DEFAULT_HW_BASELINE) -> list[Table]:
+    """Seed 001: one row per hardware and per-GPU batch, each row's speedup against the ``baseline`` hardware at
+    the same batch (``hw_baseline``). One row per batch rather than one per hardware: the user runs each card at
+    bs 1 (their ``baseline.sh``) and at its largest batch (bs 2 on 48 GB, bs 4 on the H200); both are wanted
+    (hardware at equal work, and what each card does at its best), and a speedup only makes sense within one."""
+    runs = runs if isinstance(runs, metrics.RunSet) else metrics.RunSet(runs)
     groups: dict[tuple[Any, ...], list[RunRecord]] = {}
     for r in runs:
         groups.setdefault((model_sort_key(r.model, r.moe), r.gpus, metrics.workload(r), r.model, r.moe),
@@ -350,19 +482,28 @@ def hw_table(runs: Sequence[RunRecord], lang: str, baseline: str = DEFAULT_HW_BA
     tables = []
     for key, group in sorted(groups.items(), key=lambda kv: kv[0][:3]):
         _, gpus, _, model, moe = key
-        group = sorted(group, key=lambda r: (hw_sort_key(hw(r)), r.local_batch or 0, r.run_id))
-        base = hw_baseline(group[0], group, baseline)
-        batches: dict[str, set[Any]] = {}
+        cells: dict[tuple[str, int | None], list[RunRecord]] = {}
         for r in group:
-            batches.setdefault(hw(r), set()).add(r.local_batch)
-        rows = [hw_row(r, base, len(batches[hw(r)]) > 1, baseline, lang) for r in group]
-        title = titled(t(lang, "hw_title", gpus=gpus, model=model_display(model, moe)), group[0],
+            cells.setdefault((hw(r), r.local_batch), []).append(r)
+        picked = sorted(((c, rec) for c in cells.values() if (rec := pick_run(c))),
+                        key=lambda cr: (hw_sort_key(hw(cr[1])), cr[1].local_batch is None, cr[1].local_batch or 0))
+        shown = [rec for _, rec in picked]
+        show_batch = len({r.local_batch for r in shown}) > 1
+        bases = {id(r): hw_baseline(r, runs, baseline) for r in shown}
+        rows = [hw_row(r, bases[id(r)], show_batch, baseline, lang) for r in shown]
+        base_batches = sorted({r.local_batch for r in shown if hw(r) == baseline}, key=lambda b: (b is None, b or 0))
+        missing = [pt(lang, "hw_no_batch_base", row=hw_cell(r), run=r.run_id, hw=baseline,
+                      batch=batch_text(r).removeprefix("bs="), have=", ".join("?" if b is None else str(b)
+                                                                               for b in base_batches))
+                   for r in shown if bases[id(r)] is None and r.has_metrics and base_batches and hw(r) != baseline]
+        title = titled(t(lang, "hw_title", gpus=gpus, model=model_display(model, moe)), shown[0],
                        workloads[key[:2]] > 1)
         tables.append(Table(
             id=f"hw-{len(tables) + 1}", kind="hw", title=title, columns=columns(lang, "hw_cols"), rows=rows,
-            notes=[t(lang, "note_hw", hw=baseline)] + mem_notes(group, lang) + mfu_notes(group, lang)
-            + run_notes(group, lang),
-            keys=[row_key(r) for r in group]))
+            notes=[t(lang, "note_hw", hw=baseline), pt(lang, "hw_same_batch", hw=baseline)] + missing
+            + pick_notes([(hw_cell(rec), c, rec) for c, rec in picked], lang) + mem_notes(shown, lang)
+            + mfu_notes(shown, lang) + run_notes(shown, lang),
+            keys=[row_key(r) for r in shown]))
     return tables
 
 
@@ -383,7 +524,7 @@ def mem_notes(group: Sequence[RunRecord], lang: str) -> list[str]:
 
 def hw_row(rec: RunRecord, base: RunRecord | None, show_batch: bool, baseline: str, lang: str) -> list[str]:
     tbd = t(lang, "tbd")
-    name = (rec.pool or hw(rec)) + (f" bs={rec.local_batch}" if show_batch else "")
+    name = hw_cell(rec) if show_batch else (rec.pool or hw(rec))
     if base is None:
         speed = t(lang, "no_base_hw", hw=baseline) if rec.has_metrics else tbd
     elif base is rec:
