@@ -17,12 +17,13 @@ import jinja2
 from xdimo.config import Cluster
 from xdimo.errors import ConfigError
 from xdimo.rules import cpu_slots
+from xdimo.schedulers.marker import MARKER as MARKER  # re-exported: `from xdimo.render import MARKER` (submit)
+from xdimo.schedulers.runner import one_line
 from xdimo.spec import RunSpec
 
 if TYPE_CHECKING:
     from xdimo.workspace import Workspace
 
-MARKER = "job.exit"  # the script writes its launch's exit code here: a job that left the queue is settled by it
 WALL_FILE = "job.wall"  # "<start> <end>" epoch seconds, written by the script at its end: exact GPU-hours
 
 
@@ -156,7 +157,3 @@ def template_line(exc: BaseException, fallback: Path) -> str:
             where = f"{frame.f_code.co_filename}:{lineno}"
     return where
 
-
-def one_line(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -89,9 +89,9 @@ def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) 
 
 def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[LedgerRun]) -> None:
     """Runs whose submitter died between the scheduler's answer and the ledger's write: find the job by its
-    name (the run id) where the backend can; a backend that cannot leaves the row visible as SUBMITTING."""
+    name (the run id); one the scheduler does not list is LOST (it never reached the scheduler)."""
     for run in stuck:
-        if not hasattr(scheduler, "find") or not submitter_gone(ledger, run):
+        if not submitter_gone(ledger, run):
             continue
         if adopt_job(ledger, scheduler, run) is None:
             ledger.update(run.run_id, JobStatus(JobState.LOST, None, "never reached the scheduler"))
@@ -106,12 +106,9 @@ def submitter_gone(ledger: Ledger, run: LedgerRun, now: float | None = None) -> 
 
 def adopt_job(ledger: Ledger, scheduler: Scheduler, run: LedgerRun) -> str | None:
     """The job the scheduler lists under a SUBMITTING run's name (its run id), recorded as the run's job; None
-    if it lists none (or cannot look jobs up by name). An earlier attempt's job has the same name: skipped."""
-    find = getattr(scheduler, "find", None)
-    if find is None:
-        return None
+    if it lists none. An earlier attempt's job has the same name: skipped."""
     earlier = ledger.job_ids(run.run_id)
-    fresh = [job_id for job_id in find(run.run_id) if job_id not in earlier]
+    fresh = [job_id for job_id in scheduler.find(run.run_id) if job_id not in earlier]
     if fresh:
         ledger.record_submitted(run.run_id, fresh[-1])
         return fresh[-1]

@@ -142,7 +142,7 @@ def test_poll_marker_overrides_a_completed_batch_script(backend, tmp_path: Path)
 
 def test_poll_squeue_failure_is_an_error(backend, tmp_path: Path) -> None:
     sched, _ = backend(squeue=(1, "", "squeue: error: Unable to contact slurm controller (connect failure)\n"))
-    with pytest.raises(SchedulerError, match="squeue failed.*Unable to contact"):
+    with pytest.raises(SchedulerError, match=r"`squeue -h -t all -j 7 .*` failed \(exit 1\): .*Unable to contact"):
         sched.poll([_job(tmp_path, "7")])
 
 
@@ -180,7 +180,15 @@ def test_kill_of_a_running_or_ended_job_is_quiet(backend, name: str) -> None:
 
 def test_kill_failure_is_an_error(backend) -> None:
     sched, _ = backend(scancel=(1, "", "scancel: error: Unable to contact slurm controller (connect failure)\n"))
-    with pytest.raises(SchedulerError, match="scancel failed"):
+    with pytest.raises(SchedulerError, match="`scancel -v 9` failed"):
+        sched.kill("9")
+
+
+def test_kill_failure_quotes_the_error_after_scancels_chatter(backend) -> None:
+    # -v makes scancel talk before it fails: the error names the reason, not just "Terminating job 9".
+    said = "scancel: Terminating job 9\nscancel: error: Kill job error on job id 9: Access/permission denied\n"
+    sched, _ = backend(scancel=(0, "", said))
+    with pytest.raises(SchedulerError, match=r"Terminating job 9 scancel: error: .*permission denied"):
         sched.kill("9")
 
 

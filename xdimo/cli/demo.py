@@ -13,6 +13,8 @@ from xdimo.cli.common import App, progress, progress_done, verb
 from xdimo.errors import XdimoError
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import check_matrix
+from xdimo.schedulers import poll_interval
+from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
 from xdimo.status import refresh
 from xdimo.submit import submit_once
@@ -45,6 +47,9 @@ def demo(app: App, matrix_arg: str, plots_dir: str, timeout: float) -> None:
                          f"try `xdimo-jobs --cluster {app.cluster_name} plan demo`")
     ws = app.ws
     cluster = ws.load_cluster("local")
+    if poll_interval(cluster) is None:  # a workspace may point clusters/local.yaml at a real scheduler
+        raise XdimoError(f"the demo runs on this machine: {cluster.path} must say `scheduler: local`, not "
+                         f"{cluster.scheduler}")
     m = load_matrix(ws.matrix_path(matrix_arg))
     check_matrix(m, cluster)
     click.echo(f"demo: {m.path} on cluster local; ledger {ws.ledger_path}, logs {ws.logs_dir}/, plots "
@@ -81,7 +86,7 @@ def run_one(app: App, m: Matrix, spec: RunSpec, timeout: float) -> None:
             raise XdimoError(f"{label} did not finish in {timeout:g} s; see `xdimo-jobs logs {job}`")
         progress(f"{label}: {run.state.value} {latest(Path(run.log_dir), spec.steps)}")
         time.sleep(1.0)
-    if run.state.value != "DONE":
+    if run.state is not JobState.DONE:
         raise XdimoError(f"{label} ended {run.state.value} (exit {run.exit_code}); see `xdimo-jobs logs {job}`")
     progress(f"{label}: DONE {latest(Path(run.log_dir), spec.steps)}")
     progress_done()

@@ -9,13 +9,6 @@ import click
 
 from xdimo.cli.common import App, table, verb
 from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import Scheduler
-
-
-def host_list(scheduler: Scheduler) -> list:
-    """Per-host rows where the backend has them (JH/LSF: jhosts -w / bhosts -w, GPU models from attrib)."""
-    lister = getattr(scheduler, "hosts", None)
-    return list(lister()) if lister else []
 
 
 @click.command()
@@ -35,7 +28,8 @@ def hosts(app: App, nodes: bool) -> None:
     cluster = app.cluster
     scheduler = get_scheduler(cluster, app.ws.root)
     pools = scheduler.pools()
-    host_rows = host_list(scheduler) if nodes else []
+    # per-host rows where the backend has them (JH/LSF: jhosts -w / bhosts -w, GPU models from attrib)
+    host_rows = scheduler.hosts() if nodes else []
     rules = {"cpu_per_gpu": cluster.cpu_per_gpu, "max_pending": cluster.max_pending}
     data = {"cluster": cluster.name, "scheduler": cluster.scheduler, "rules": rules,
             "pools": [{"pool": p.name, "gpu": p.gpu_model, "cards": p.total, "taken": p.taken, "down": p.down,

@@ -9,10 +9,14 @@ from pathlib import Path
 import click
 
 from xdimo.cli.common import App, verb
+from xdimo.cli.status import poll_every
 from xdimo.ledger import Ledger, LedgerRun
+from xdimo.schedulers.backoff import PollBackoff
+from xdimo.schedulers.marker import read_exit_marker
 from xdimo.status import refresh
 
 _JOB_FILE = re.compile(r"^(?:runner-)?(\d+)$")  # <job>.output, the local runner's runner-<job>.log
+TAIL_S = 1.0  # between reads of the job's files with --follow (the scheduler is asked at its own pace)
 
 
 def log_files(log_dir: Path, job_id: str | None) -> list[Path]:
@@ -62,9 +66,17 @@ def no_output(run: LedgerRun) -> str:
 
 
 def print_output(app: App, ledger: Ledger, run: LedgerRun, files: list[Path], follow: bool, err: bool) -> bool:
-    """Print the files (and with ``follow`` what they gain until the run ends); True when anything was shown."""
+    """Print the files (and with ``follow`` what they gain until the run ends); True when anything was shown.
+
+    The files are read every TAIL_S; the scheduler is asked whether the run ended at its backend's pace (every
+    ``poll_interval`` locally, with PollBackoff on a real scheduler), and at once when the job's exit marker
+    appears (the script's last act: its end is near)."""
     shown = False
     offsets = {p: 0 for p in files}
+    every = poll_every(app.ws, [run]) if follow else None
+    backoff = PollBackoff()
+    next_poll = 0.0  # monotonic time of the next refresh: the first one at once
+    marker_seen = False
     while True:
         for p in list(offsets):
             if p.exists():
@@ -77,12 +89,19 @@ def print_output(app: App, ledger: Ledger, run: LedgerRun, files: list[Path], fo
                     shown = True
         if not follow:
             return shown
-        refresh(app.ws, ledger, [run])
-        run = ledger.get(run.run_id)
+        ended = not marker_seen and read_exit_marker(run.log_dir) is not None
+        if ended or time.monotonic() >= next_poll:
+            marker_seen = marker_seen or ended
+            refresh(app.ws, ledger, [run])
+            run = ledger.get(run.run_id)
+            if ended:
+                backoff.reset()  # the scheduler may lag the marker a little: ask again soon, not in minutes
+            wait = every if every is not None else backoff.next_delay({run.run_id: run.state})
+            next_poll = time.monotonic() + wait
         if not run.state.active:
             follow = False  # one last read picks up what the job wrote at the end
         else:
-            time.sleep(1.0)
+            time.sleep(TAIL_S)
         for p in log_files(Path(run.log_dir), run.job_id):
             if err or p.suffix != ".error":
                 offsets.setdefault(p, 0)

@@ -10,9 +10,11 @@ import click
 from xdimo.cli.common import App, PollSeconds, progress, table, verb
 from xdimo.errors import XdimoError
 from xdimo.ledger import Ledger, LedgerRun
+from xdimo.schedulers import poll_interval
 from xdimo.schedulers.backoff import PollBackoff
 from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES, JobState
 from xdimo.status import refresh
+from xdimo.workspace import Workspace
 
 RECENT = 30  # ended runs shown without --all (the summary line counts every run)
 @click.command()
@@ -69,9 +71,10 @@ def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRu
     asked again next time."""
     runs = live()
     failures: list[str] = []
-    backoff = PollBackoff() if interval is None and any(r.cluster != "local" for r in runs) else None
+    every = interval or poll_every(app.ws, runs)  # None: a real scheduler, asked less often while nothing changes
+    backoff = PollBackoff()
     while runs:
-        wait = backoff.next_delay({r.run_id: r.state for r in runs}) if backoff else (interval or 2.0)
+        wait = every if every is not None else backoff.next_delay({r.run_id: r.state for r in runs})
         progress(f"{len(runs)} run(s) still active; next poll in {wait:.0f} s")
         time.sleep(wait)
         result = refresh(app.ws, ledger, (polled or live)())
@@ -82,6 +85,22 @@ def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRu
             progress(f"warning: could not poll {line}; trying again")
         runs = live()
     return failures
+
+
+def poll_every(ws: Workspace, runs: list[LedgerRun]) -> float | None:
+    """Seconds between polls of these runs' clusters: the longest of their backends' ``poll_interval`` (the
+    scheduler kind decides, never the cluster's name), or None (back off: backoff.PollBackoff) when any of
+    them is a real scheduler, or a cluster file that cannot be read now (refresh reports why)."""
+    every = []
+    for name in sorted({r.cluster for r in runs}):
+        try:
+            seconds = poll_interval(ws.load_cluster(name))
+        except XdimoError:
+            seconds = None
+        if seconds is None:
+            return None
+        every.append(seconds)
+    return max(every, default=None)
 
 
 def render(runs: list[LedgerRun], counts: dict[str, int]) -> str:

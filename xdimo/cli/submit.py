@@ -7,6 +7,7 @@ import click
 from xdimo.cli.common import App, PollSeconds, progress, progress_done, verb
 from xdimo.matrix import load_matrix
 from xdimo.plan import check_matrix
+from xdimo.schedulers import poll_interval
 from xdimo.submit import SubmitResult, submit_all, submit_once
 
 
@@ -38,7 +39,7 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s:
     m = load_matrix(app.ws.matrix_path(matrix))
     check_matrix(m, cluster)
     if mode == "all" and not dry_run:
-        interval = poll_s or (2.0 if cluster.scheduler == "local" else 20.0)
+        interval = poll_s or poll_interval(cluster) or 20.0
 
         def report(result: SubmitResult, left: int) -> None:
             for s in result.submitted:

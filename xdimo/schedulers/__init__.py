@@ -16,7 +16,17 @@ BACKENDS = {
 }
 
 
+def backend_class(kind: str) -> type[Scheduler]:
+    """The backend class for a scheduler kind (``cluster.scheduler``), imported now."""
+    module, name = BACKENDS[kind]
+    return getattr(importlib.import_module(module), name)
+
+
 def get_scheduler(cluster: Cluster, root: Path) -> Scheduler:
-    module, name = BACKENDS[cluster.scheduler]
-    backend = getattr(importlib.import_module(module), name)
-    return backend(cluster, root)
+    return backend_class(cluster.scheduler)(cluster, root)
+
+
+def poll_interval(cluster: Cluster) -> float | None:
+    """Seconds between a watcher's polls of ``cluster`` (its backend's ``poll_interval``, decided by the
+    scheduler kind, never by the cluster's name); None: poll with backoff.PollBackoff."""
+    return backend_class(cluster.scheduler).poll_interval

@@ -71,6 +71,23 @@ class LedgerJob:
 
 
 @dataclass(frozen=True)
+class HostRow:
+    """One host as the scheduler reports it (``jhosts -w`` / ``bhosts -w``, GPU models where it tells)."""
+
+    name: str
+    status: str
+    max_slots: int | None = None
+    njobs: int | None = None
+    run: int | None = None
+    gpu_models: tuple[str, ...] = field(default=())
+    ngpus: int | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.status.lower() in ("ok", "closed_full", "closed_excl", "closed_busy")
+
+
+@dataclass(frozen=True)
 class JobStatus:
     state: JobState
     exit_code: int | None = None
@@ -82,6 +99,9 @@ class Scheduler(Protocol):
     """One backend per scheduler; the CLI only ever talks to this."""
 
     kind: str
+    # Seconds between a watcher's polls when asking is cheap (the local job records); None: a real scheduler,
+    # polled with backoff.PollBackoff (20 s growing to 3 min) so many watchers do not overload it.
+    poll_interval: float | None
 
     def pools(self) -> list[PoolStatus]:
         """Free / total cards per pool, live (one scheduler call where the scheduler can tell)."""
@@ -96,4 +116,13 @@ class Scheduler(Protocol):
         ...
 
     def kill(self, job_id: str) -> None:
+        ...
+
+    def find(self, run_id: str) -> list[str]:
+        """Job ids the scheduler knows under the name ``run_id`` (job names are run ids), oldest first:
+        reconciles a run whose submitter died between the scheduler's answer and the ledger's write."""
+        ...
+
+    def hosts(self) -> list[HostRow]:
+        """Per-host rows for `hosts --nodes`; an empty list where the backend has no per-host view."""
         ...

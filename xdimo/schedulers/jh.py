@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from xdimo.schedulers import jh_parse
-from xdimo.schedulers import lsf_parse as P
+from xdimo.schedulers.base import HostRow
 from xdimo.schedulers.lsf_family import Commands, LSFFamilyScheduler
 from xdimo.spec import RunSpec
 
@@ -27,7 +27,7 @@ class JHScheduler(LSFFamilyScheduler):
     def submit_args(self, run: RunSpec) -> list[str]:
         return ["-W", str(run.walltime_min)] if run.walltime_min else []
 
-    def hosts(self) -> list[P.HostRow]:
+    def hosts(self) -> list[HostRow]:
         rows = super().hosts()
         attrib = self.run(["jhosts", "attrib", "-w"])
         ngpus = {a.host: a.ngpus for a in jh_parse.parse_attrib_wide(attrib.output)}
@@ -38,5 +38,5 @@ class JHScheduler(LSFFamilyScheduler):
                     gpus = jh_parse.parse_attrib_gpus(self.run(["jhosts", "attrib", "-l", row.name]).output,
                                                       row.name)
                     models[row.name] = tuple(g.model for g in gpus)
-        return [P.HostRow(r.name, r.status, r.max_slots, r.njobs, r.run, gpu_models=models.get(r.name, ()),
-                          ngpus=ngpus.get(r.name)) for r in rows]
+        return [HostRow(r.name, r.status, r.max_slots, r.njobs, r.run, gpu_models=models.get(r.name, ()),
+                        ngpus=ngpus.get(r.name)) for r in rows]

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from xdimo.config import Cluster
 from xdimo.errors import NotFoundError, SchedulerError
-from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.marker import read_exit_marker, state_for_exit
 from xdimo.spec import RunSpec
 
 
@@ -124,6 +125,7 @@ def child_alive(job: LocalJob) -> bool:
 
 class LocalScheduler:
     kind = "local"
+    poll_interval: float | None = 2.0  # polling reads local job records: cheap, so watchers need no back-off
 
     def __init__(self, cluster: Cluster, root: Path) -> None:
         self.cluster = cluster
@@ -217,6 +219,10 @@ class LocalScheduler:
         with self.state.locked() as st:
             return [j.job_id for j in st.all() if j.run_id == run_id]
 
+    def hosts(self) -> list[HostRow]:
+        """This machine is the one host, and `hosts` already shows its pools: no per-host rows."""
+        return []
+
 
 def runner_env() -> dict[str, str]:
     """The runner and its job import this very xdimo, installed or not (a checkout run in place)."""
@@ -226,10 +232,9 @@ def runner_env() -> dict[str, str]:
 
 
 def settle_from_marker(log_dir: Path) -> JobStatus:
-    """A job without a live runner or record: its script's exit-code marker decides, else it is LOST."""
-    marker = log_dir / "job.exit"
-    try:
-        code = int(marker.read_text().strip())
-    except (OSError, ValueError):
+    """A job without a live runner or record: its script's exit-code marker decides (the rule every backend
+    shares: marker.state_for_exit), else it is LOST."""
+    code = read_exit_marker(log_dir)
+    if code is None:
         return JobStatus(JobState.LOST, None, "no runner and no exit marker")
-    return JobStatus(JobState.DONE if code == 0 else JobState.FAILED, code, "settled from the exit marker")
+    return JobStatus(state_for_exit(code), code, "settled from the exit marker")

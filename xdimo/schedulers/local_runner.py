@@ -18,6 +18,7 @@ from types import FrameType
 from xdimo.config import Cluster
 from xdimo.schedulers.base import JobState
 from xdimo.schedulers.local import LocalJob, LocalState, runner_alive, start_time
+from xdimo.schedulers.marker import state_for_exit
 
 POLL_S = 0.5
 
@@ -88,7 +89,7 @@ def run(root: Path, job_id: str) -> int:
     if killed["flag"]:
         finish(state, job_id, JobState.KILLED, code)
     else:
-        finish(state, job_id, JobState.DONE if code == 0 else JobState.FAILED, code)
+        finish(state, job_id, state_for_exit(code), code)  # the marker's rule: a SIGTERM from outside is KILLED
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from xdimo.schedulers import lsf_parse as P
+from xdimo.schedulers.base import HostRow
 from xdimo.schedulers.lsf_family import Commands, LSFFamilyScheduler
 
 
@@ -18,7 +19,7 @@ class LSFScheduler(LSFFamilyScheduler):
         # to us as a PendingLimitError. A user's own LSB_NTRIES wins.
         return {"LSB_NTRIES": "1", **os.environ}
 
-    def hosts(self) -> list[P.HostRow]:
+    def hosts(self) -> list[HostRow]:
         rows = super().hosts()
         if not self.cluster.options.get("host_gpu_models", True):
             return rows
@@ -26,6 +27,6 @@ class LSFScheduler(LSFFamilyScheduler):
         by_host: dict[str, list[str]] = {}
         for g in gpus:
             by_host.setdefault(g.host, []).append(g.model)
-        return [P.HostRow(r.name, r.status, r.max_slots, r.njobs, r.run,
-                          gpu_models=tuple(by_host.get(r.name, ())),
-                          ngpus=len(by_host[r.name]) if r.name in by_host else None) for r in rows]
+        return [HostRow(r.name, r.status, r.max_slots, r.njobs, r.run,
+                        gpu_models=tuple(by_host.get(r.name, ())),
+                        ngpus=len(by_host[r.name]) if r.name in by_host else None) for r in rows]

@@ -28,13 +28,13 @@ from pathlib import Path
 from xdimo.config import Cluster
 from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
 from xdimo.schedulers import lsf_parse as P
-from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
-from xdimo.schedulers.runner import CommandResult, excerpt, looks_transient, run_command
+from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.marker import read_exit_marker, state_for_exit
+from xdimo.schedulers.runner import CommandResult, command_error, excerpt, looks_transient, run_command
 from xdimo.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
-MARKER = "job.exit"
 O_FIELDS = ("jobid", "user", "stat", "queue", "exec_host", "job_name")  # job_name last: it may hold '|'
 MAX_IDS = 200  # above this, one `-u all -a` answer is cheaper than a long argv
 HOST_ROWS_REUSE_S = 5.0  # `hosts --nodes` lists the rows pools() fetched a moment ago instead of asking again
@@ -56,6 +56,7 @@ class LSFFamilyScheduler:
 
     kind = "lsf"
     commands = Commands(("bsub",), ("bjobs",), ("bhosts",), ("bkill",), "#BSUB")
+    poll_interval: float | None = None  # a shared scheduler: watchers back off (backoff.PollBackoff)
 
     def __init__(self, cluster: Cluster, root: Path) -> None:
         self.cluster = cluster
@@ -67,7 +68,7 @@ class LSFFamilyScheduler:
         self.gpu_field = str(opts.get("jobs_gpu_field") or "")
         self.user = str(opts.get("user") or _whoami())
         self.settle_grace_s = float(opts.get("settle_grace_s", 120))
-        self._host_rows: tuple[float, list[P.HostRow]] | None = None  # (monotonic time, rows) of the last call
+        self._host_rows: tuple[float, list[HostRow]] | None = None  # (monotonic time, rows) of the last call
         self._warned: set[str] = set()  # config warnings already given (a follower polls every minute)
 
     # -- running commands ---------------------------------------------------------------------------
@@ -99,14 +100,12 @@ class LSFFamilyScheduler:
             if _answered(res, answer):
                 return answer
             if res.output.strip() and looks_transient(res):  # "cannot connect" & co: unreachable, not a format
-                raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): "
-                                     f"{excerpt(res.output)}")
+                raise command_error(res)
             refused = res
         res = self.run(self.jobs_argv(extra, False))
         answer = P.parse_jobs_default(res.output)
         if not _answered(res, answer):
-            raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): "
-                                 f"{excerpt(res.output)}")
+            raise command_error(res)
         if refused is not None:
             log.warning("`%s -o` not understood (%s); using the default format from now on",
                         self.commands.jobs[0], excerpt(refused.output))
@@ -186,7 +185,7 @@ class LSFFamilyScheduler:
             # "not found" / "No unfinished job" / "already finished": it ended on its own; poll settles it.
             log.info("%s %s: %s", self.commands.kill[-1], job_id, excerpt(text))
             return
-        raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): {excerpt(text)}")
+        raise command_error(res)
 
     def pools(self) -> list[PoolStatus]:
         if shutil.which(self.commands.jobs[0]) is None:
@@ -258,20 +257,19 @@ class LSFFamilyScheduler:
             self._warned.add(message)
             log.warning("%s", message)
 
-    def hosts(self) -> list[P.HostRow]:
+    def hosts(self) -> list[HostRow]:
         """Hosts and their status (`jhosts -w` / `bhosts -w`): the rows pools() fetched within
         HOST_ROWS_REUSE_S (`hosts --nodes` shows both, from one call), else a fresh call."""
         if self._host_rows and time.monotonic() - self._host_rows[0] < HOST_ROWS_REUSE_S:
             return list(self._host_rows[1])
         return self.host_status()
 
-    def host_status(self) -> list[P.HostRow]:
+    def host_status(self) -> list[HostRow]:
         """`jhosts -w` / `bhosts -w`: one call, remembered for hosts()."""
         res = self.run(list(self.commands.hosts) + ["-w"])
         rows = list(P.parse_hosts(res.output))
         if not rows and not res.ok:
-            raise SchedulerError(f"`{shlex.join(res.argv)}` failed (exit {res.returncode}): "
-                                 f"{excerpt(res.output)}")
+            raise command_error(res)
         self._host_rows = (time.monotonic(), rows)
         return rows
 
@@ -281,7 +279,8 @@ class LSFFamilyScheduler:
 
 def settle_from_logs(log_dir: Path, job_id: str, row: P.JobRow | None, gone: bool,
                      grace_s: float = 120.0, now: float | None = None) -> JobStatus:
-    """The summary appended to ``<log_dir>/<job_id>.output`` decides; then ``<log_dir>/job.exit``.
+    """The summary appended to ``<log_dir>/<job_id>.output`` decides; then ``<log_dir>/job.exit`` (the exit
+    code rule every backend shares: marker.state_for_exit).
 
     A row in a final state without either: DONE -> DONE 0, EXIT -> FAILED (code unknown), ZOMBI -> KILLED,
     except that EXIT/ZOMBI stay UNKNOWN while the -o file changed within ``grace_s`` (the summary may follow).
@@ -296,11 +295,9 @@ def settle_from_logs(log_dir: Path, job_id: str, row: P.JobRow | None, gone: boo
         hosts = tuple(h.host for h in summary.hosts)
         return JobStatus(summary.state, summary.exit_code, f"summary: {summary.reason}", hosts)
     hosts = row.hosts if row else ()
-    code = P.parse_marker(_read(log_dir / MARKER))
+    code = read_exit_marker(log_dir)
     if code is not None:
-        killed = code in P.KILL_EXIT_CODES
-        state = JobState.DONE if code == 0 else JobState.KILLED if killed else JobState.FAILED
-        return JobStatus(state, code, f"marker: exit {code}", hosts)
+        return JobStatus(state_for_exit(code), code, f"marker: exit {code}", hosts)
     recent = out_file.exists() and (now or time.time()) - out_file.stat().st_mtime < grace_s
     if row is not None:
         state = P.map_state(row.stat)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from typing import Any
 
+from xdimo.schedulers.base import HostRow as HostRow  # moved to base; re-exported for the parsers' users
 from xdimo.schedulers.base import JobState
+from xdimo.schedulers.marker import KILL_EXIT_CODES as KILL_EXIT_CODES  # the one exit-code rule (marker.py)
+from xdimo.schedulers.marker import parse_marker as parse_marker  # re-exported: `P.parse_marker` callers
 
 # -- states -------------------------------------------------------------------------------------------------
 
@@ -307,10 +310,6 @@ CPU_TIME_RE = re.compile(r"CPU time\s*:\s*([\d.]+)\s*sec")
 MAX_MEM_RE = re.compile(r"Max Memory\s*:\s*([\d.]+)\s*([KMGT]?B)\b", re.IGNORECASE)
 OUTPUT_FOLLOWS = "The output (if any) follows:"
 SIGNALS = {"hangup": 1, "interrupt": 2, "quit": 3, "killed": 9, "terminated": 15, "kill": 9, "term": 15}
-# Exit codes 128+N of the signals a scheduler's kill sequence sends (SIGINT, then SIGTERM): a job that died
-# of one of these was stopped on request. SIGKILL (137) is also the OOM killer's and a memory limit's
-# signal, so 137 alone is FAILED; with a TERM_OWNER/TERM_ADMIN line (or after our own kill) it is KILLED.
-KILL_EXIT_CODES = frozenset({130, 143})
 KILLED_TERMS = frozenset({"TERM_OWNER", "TERM_ADMIN", "TERM_FORCE_OWNER", "TERM_FORCE_ADMIN",
                           "TERM_REQUEUE_OWNER", "TERM_REQUEUE_ADMIN"})
 MEM_GIB = {"B": 1 / 2**30, "KB": 1 / 2**20, "MB": 1 / 2**10, "GB": 1.0, "TB": 2**10}
@@ -448,28 +447,7 @@ def _time(rx: re.Pattern, text: str) -> float | None:
     return _parse_time(m.group(1)) if m else None
 
 
-def parse_marker(text: str) -> int | None:
-    """The exit code the job script wrote to ``<log_dir>/job.exit`` as its last act."""
-    m = re.match(r"\s*(-?\d{1,12})\s*$", text)
-    return int(m.group(1)) if m else None
-
-
 # -- jhosts / bhosts ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HostRow:
-    name: str
-    status: str
-    max_slots: int | None = None
-    njobs: int | None = None
-    run: int | None = None
-    gpu_models: tuple[str, ...] = field(default=())
-    ngpus: int | None = None
-
-    @property
-    def usable(self) -> bool:
-        return self.status.lower() in ("ok", "closed_full", "closed_excl", "closed_busy")
 
 
 def _int(text: str) -> int | None:

@@ -18,7 +18,8 @@ The one place every backend (JH, LSF, Slurm) runs its scheduler's tools. API:
 - The command runs in its own session: a timeout (or Ctrl-C) kills its whole process group, so a wrapper
   script's children do not outlive it.
 - Control characters in the answer (a misbehaving tool's binary noise) are replaced before any parser or
-  message sees them; quote answers in messages with :func:`excerpt` (one line, capped).
+  message sees them; quote answers in messages with :func:`excerpt` (the first line, capped) or
+  :func:`one_line` (all of it on one line, capped), and a failed command with :func:`command_error`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import logging
 import os
 import random
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -162,11 +164,24 @@ def clean(text: str) -> str:
     return CONTROL.sub("\ufffd", text)
 
 
+def one_line(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` (every line of it) as one line safe to quote in a message: control characters replaced,
+    whitespace runs made one space, cut to ``limit`` characters with an ellipsis; "" for blank text."""
+    flat = " ".join(clean(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
+
+
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     """The first non-empty line of a command's answer, safe to quote in a one-line message."""
-    stripped = clean(text).strip()
-    line = stripped.splitlines()[0].strip() if stripped else "(no output)"
-    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
+    lines = [line for line in clean(text).splitlines() if line.strip()]
+    return one_line(lines[0], limit) if lines else "(no output)"
+
+
+def command_error(result: CommandResult, limit: int = 300) -> SchedulerError:
+    """The error for a scheduler command that failed: the command, its exit status and all it said, on one
+    line (its first line alone can hide the reason: ``scancel -v`` talks before it fails)."""
+    said = one_line(result.output, limit) or "(no output)"
+    return SchedulerError(f"`{one_line(shlex.join(result.argv), 400)}` failed (exit {result.returncode}): {said}")
 
 
 def _show(argv: Sequence[str]) -> str:

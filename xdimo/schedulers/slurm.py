@@ -17,11 +17,11 @@ from typing import Any
 
 from xdimo.config import Cluster
 from xdimo.errors import ConfigError, SchedulerError
-from xdimo.render import MARKER
 from xdimo.rules import cpu_slots
 from xdimo.schedulers import slurm_parse as sp
-from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
-from xdimo.schedulers.runner import CommandResult, excerpt, looks_transient, run_command
+from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.marker import read_exit_marker, state_for_exit
+from xdimo.schedulers.runner import CommandResult, command_error, excerpt, looks_transient, run_command
 from xdimo.spec import RunSpec
 
 QUERY_TIMEOUT = 60.0
@@ -30,6 +30,7 @@ SUBMIT_TIMEOUT = 120.0
 
 class SlurmScheduler:
     kind = "slurm"
+    poll_interval: float | None = None  # a shared controller: watchers back off (backoff.PollBackoff)
 
     def __init__(self, cluster: Cluster, root: Path) -> None:
         self.cluster = cluster
@@ -40,11 +41,11 @@ class SlurmScheduler:
     def pools(self) -> list[PoolStatus]:
         """Cards per pool from one ``sinfo`` (node GRES and GRES used, all users) and this user's pending
         jobs from one ``squeue``. Partitions that share nodes each see the shared cards as used."""
-        sinfo = self._query(["sinfo", "-h", "-N", "-O", sp.SINFO_FIELDS], "sinfo")
+        sinfo = self._query(["sinfo", "-h", "-N", "-O", sp.SINFO_FIELDS])
         rows = sp.parse_sinfo_nodes(sinfo.stdout)
         parts = sp.partition_gpus(rows)
         pending = sp.parse_pending_partitions(
-            self._query(["squeue", "-h", "--me", "-t", "PENDING", "-o", "%P"], "squeue").stdout)
+            self._query(["squeue", "-h", "--me", "-t", "PENDING", "-o", "%P"]).stdout)
         out = []
         for pool in self.cluster.pools.values():
             part = parts.get(pool.queue_name)
@@ -131,7 +132,7 @@ class SlurmScheduler:
         if not result.ok:
             if sp.squeue_no_such_job(result.output):
                 return {}
-            raise _query_error("squeue", result)
+            raise command_error(result)
         rows = sp.parse_squeue(result.stdout)
         if result.stdout.strip() and not rows:  # not "no such jobs": an answer we cannot read settles nothing
             raise SchedulerError(f"squeue answered nothing readable: {excerpt(result.stdout)}")
@@ -147,7 +148,7 @@ class SlurmScheduler:
 
     def find(self, run_id: str) -> list[str]:
         """Every job named `run_id` in the queue or, failing that, in a week of accounting, oldest first."""
-        live = self._query(["squeue", "-h", "-t", "all", f"--name={run_id}", "-o", sp.SQUEUE_FORMAT], "squeue")
+        live = self._query(["squeue", "-h", "-t", "all", f"--name={run_id}", "-o", sp.SQUEUE_FORMAT])
         ids = list(sp.parse_squeue(live.stdout))
         if not ids:
             argv = ["sacct", "-n", "-P", "-X", "-S", "now-7days", f"--name={run_id}", "-o", sp.SACCT_FIELDS]
@@ -162,41 +163,40 @@ class SlurmScheduler:
         result = run_command(["scancel", "-v", job_id], timeout=QUERY_TIMEOUT, transient=_transient_query)
         outcome = sp.scancel_outcome(result.output)
         if outcome == "error" or (not result.ok and outcome != "unknown"):
-            raise _query_error("scancel", result)
+            raise command_error(result)
         # "finished" (it ended before the signal came) and "unknown" (Slurm has forgotten it: it ended long
         # ago) are not errors: the ledger knew the job id, and the next poll settles the run.
 
+    # --- hosts ----------------------------------------------------------------------------------------
+
+    def hosts(self) -> list[HostRow]:
+        """No per-host view yet (`hosts --nodes` says so); sinfo's node rows could give one."""
+        return []
+
     # --- helpers --------------------------------------------------------------------------------------
 
-    def _query(self, argv: list[str], name: str) -> CommandResult:
+    def _query(self, argv: list[str]) -> CommandResult:
         result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query)
         if not result.ok:
-            raise _query_error(name, result)
+            raise command_error(result)
         return result
 
 
 def settle(job: LedgerJob, row: sp.SlurmJob | None, accounting_ok: bool) -> JobStatus:
-    """The state of a job that is no longer queued: from accounting, refined by its marker file."""
-    marker = read_marker(Path(job.log_dir) / MARKER)
+    """The state of a job that is no longer queued: from accounting, refined by its marker file (judged by the
+    rule every backend shares: marker.state_for_exit)."""
+    marker = read_exit_marker(job.log_dir)
     if row is not None and row.state is not JobState.UNKNOWN:
         code = row.exit_code if row.exit_code is not None else marker
         reason = row.raw_state if row.state is not JobState.DONE else ""
         if row.state is JobState.DONE and marker not in (None, 0):
-            return JobStatus(JobState.FAILED, marker, f"marker says exit {marker}", row.hosts)
+            return JobStatus(state_for_exit(marker), marker, f"marker says exit {marker}", row.hosts)
         return JobStatus(row.state, code, reason, row.hosts)
     if marker is not None:
-        state = JobState.DONE if marker == 0 else JobState.FAILED
-        return JobStatus(state, marker, "settled from the job's marker file")
+        return JobStatus(state_for_exit(marker), marker, "settled from the job's marker file")
     if not accounting_ok:
         return JobStatus(JobState.UNKNOWN, reason="not in squeue and sacct unavailable; no marker yet")
     return JobStatus(JobState.LOST, reason="not in squeue or sacct, and no marker file")
-
-
-def read_marker(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 # Why a job waits, in words; anything else is shown as Slurm says it.
@@ -225,7 +225,3 @@ def _transient_query(result: CommandResult) -> bool:
 def _submit_unreached(result: CommandResult) -> bool:
     return not result.ok and sp.submit_unreached(result.output)
 
-
-def _query_error(name: str, result: CommandResult) -> SchedulerError:
-    text = " ".join(result.output.split())[:300] or "no output"
-    return SchedulerError(f"{name} failed (exit {result.returncode}): {text}")

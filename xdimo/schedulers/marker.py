@@ -1,0 +1,48 @@
+"""The exit marker every job script writes as its last act, and the one rule that turns an exit code into a state.
+
+Every template ends ``echo "$rc" > <log_dir>/job.exit``. A job that left the scheduler's queue without a better
+witness (an LSF/JH summary, Slurm accounting, the local runner's record) is settled from it, by every backend
+the same way: the same externally killed job is KILLED on every scheduler, never FAILED on one and KILLED on
+another.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from xdimo.schedulers.base import JobState
+
+MARKER = "job.exit"  # the script writes its launch's exit code here: a job that left the queue is settled by it
+
+# Exit codes 128+N of the signals a scheduler's kill sequence sends (SIGINT, then SIGTERM): a job that died of
+# one of these was stopped on request. SIGKILL (137) is also the OOM killer's and a memory limit's signal, so
+# 137 alone is FAILED; with a TERM_OWNER/TERM_ADMIN line (or after our own kill) it is KILLED.
+KILL_EXIT_CODES = frozenset({130, 143})
+
+_MARKER_RE = re.compile(r"\s*(-?\d{1,12})\s*$")  # a bounded number: a 5000-digit "code" is not one
+
+
+def parse_marker(text: str) -> int | None:
+    """The exit code in a marker file's text; None for anything that is not one integer."""
+    m = _MARKER_RE.match(text)
+    return int(m.group(1)) if m else None
+
+
+def read_exit_marker(log_dir: str | Path) -> int | None:
+    """The exit code the job script wrote to ``<log_dir>/job.exit``; None when there is none (yet) or it is
+    unreadable (a half-written file, binary noise)."""
+    try:
+        text = (Path(log_dir) / MARKER).read_bytes().decode(errors="replace")
+    except OSError:
+        return None
+    return parse_marker(text)
+
+
+def state_for_exit(code: int) -> JobState:
+    """The state a job that exited with ``code`` ended in: 0 is DONE, a kill's signal (SIGINT/SIGTERM, as the
+    shell's 128+N or as Python's negative returncode -N) is KILLED, anything else FAILED."""
+    if code == 0:
+        return JobState.DONE
+    shell_code = 128 - code if code < 0 else code
+    return JobState.KILLED if shell_code in KILL_EXIT_CODES else JobState.FAILED
