@@ -222,3 +222,28 @@ def test_garbage_from_sinfo_does_not_blame_the_cluster_file(backend) -> None:
     with pytest.raises(SchedulerError, match="sinfo listed no partition at all") as err:
         sched.pools()
     assert "fix" not in str(err.value)
+
+
+def test_hosts_lists_each_node_once_with_its_state_and_gpu_types(backend) -> None:
+    sched, fake = backend(sinfo=(0, fixture("slurm_sinfo_multinode.txt"), ""))
+    rows = {h.name: h for h in sched.hosts()}
+    assert list(rows) == ["gpu01", "gpu02", "gpu03", "gpu11", "gpu12", "cpu01"]
+    assert (rows["gpu12"].status, rows["gpu12"].ngpus, rows["gpu12"].gpu_models) == ("down*", 5, ("h200",))
+    assert rows["gpu01"].gpu_models == ("rtx6000ada",) and rows["cpu01"].ngpus == 0
+    assert fake.names() == ["sinfo"]
+
+
+def test_hosts_of_a_node_in_two_partitions_is_one_row(backend) -> None:
+    sched, _ = backend(sinfo=(0, fixture("slurm_sinfo_drained.txt"), ""))
+    (host,) = sched.hosts()
+    assert (host.name, host.status, host.ngpus, host.gpu_models) == ("localhost", "drained", 8, ())
+
+
+def test_an_accounted_sigterm_is_a_kill_as_on_every_backend(backend, tmp_path: Path) -> None:
+    """sacct FAILED with 0:15 or 143:0 is a job killed from outside (marker.state_for_exit), as an LSF summary
+    with exit 143 is; FAILED with 3 stays FAILED."""
+    rows = "5|FAILED|0:15|None|localhost\n6|FAILED|143:0|None|localhost\n7|FAILED|3:0|None|localhost\n"
+    sched, _ = backend(squeue=(0, "", ""), sacct=(0, rows, ""))
+    out = sched.poll([_job(tmp_path, i) for i in ("5", "6", "7")])
+    assert [(out[i].state, out[i].exit_code) for i in ("5", "6", "7")] == [
+        (JobState.KILLED, 143), (JobState.KILLED, 143), (JobState.FAILED, 3)]

@@ -170,8 +170,8 @@ class SlurmScheduler:
     # --- hosts ----------------------------------------------------------------------------------------
 
     def hosts(self) -> list[HostRow]:
-        """No per-host view yet (`hosts --nodes` says so); sinfo's node rows could give one."""
-        return []
+        """One row per node from ``sinfo -N``: its state (idle, mixed, drained, down*), GPUs and GPU types."""
+        return sp.node_hosts(sp.parse_sinfo_nodes(self._query(["sinfo", "-h", "-N", "-O", sp.SINFO_FIELDS]).stdout))
 
     # --- helpers --------------------------------------------------------------------------------------
 
@@ -191,6 +191,8 @@ def settle(job: LedgerJob, row: sp.SlurmJob | None, accounting_ok: bool) -> JobS
         reason = row.raw_state if row.state is not JobState.DONE else ""
         if row.state is JobState.DONE and marker not in (None, 0):
             return JobStatus(state_for_exit(marker), marker, f"marker says exit {marker}", row.hosts)
+        if row.state is JobState.FAILED and code is not None:  # exit 143 (SIGTERM from outside) is a kill
+            return JobStatus(state_for_exit(code), code, reason, row.hosts)
         return JobStatus(row.state, code, reason, row.hosts)
     if marker is not None:
         return JobStatus(state_for_exit(marker), marker, "settled from the job's marker file")

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
-from xdimo.schedulers.base import JobState
+from xdimo.schedulers.base import HostRow, JobState
 
 # The exact formats the backend asks for; the parsers below read these and nothing else.
 SQUEUE_FORMAT = "%i|%T|%r|%N"
@@ -312,6 +312,7 @@ class NodeRow:
     gpus: int
     gpus_used: int
     state: str
+    gres: str = ""  # as sinfo says it: gpu:h200:5(S:0-1),mps:500
 
     @property
     def available(self) -> bool:
@@ -337,8 +338,26 @@ def parse_sinfo_nodes(output: str) -> list[NodeRow]:
         if len(parts) < 5 or not parts[0] or not parts[1]:
             continue
         partition, node, gres, used, state = parts[:5]
-        rows.append(NodeRow(partition.rstrip("*"), node, gres_count(gres), gres_count(used), state))
+        rows.append(NodeRow(partition.rstrip("*"), node, gres_count(gres), gres_count(used), state, gres))
     return rows
+
+
+def node_hosts(rows: Iterable[NodeRow]) -> list[HostRow]:
+    """One host row per node (a node in two partitions is one host): its state, GPUs and GPU types."""
+    hosts: dict[str, HostRow] = {}
+    for row in rows:
+        hosts.setdefault(row.node, HostRow(row.node, row.state, ngpus=row.gpus, gpu_models=gres_types(row.gres)))
+    return list(hosts.values())
+
+
+def gres_types(gres: str) -> tuple[str, ...]:
+    """The GPU types a node's Gres names (``gpu:h200:5(S:0-1)`` -> h200); untyped ``gpu:8`` names none."""
+    types = []
+    for item in gres.split(","):
+        parts = item.split("(")[0].split(":")
+        if parts[0] == GPU_GRES and len(parts) == 3 and parts[1] not in types:
+            types.append(parts[1])
+    return tuple(types)
 
 
 def partition_gpus(rows: Iterable[NodeRow]) -> dict[str, PartitionGpus]:
