@@ -56,6 +56,10 @@ def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun) -> LedgerRun 
         ledger.update(run.run_id, JobStatus(JobState.LOST, None, "kill: the scheduler lists no job under this "
                                                                  "run's name"))
         return None
-    ledger.record_kill(run.run_id, job_id)
-    scheduler.kill(job_id)
+    ledger.record_kill(run.run_id, job_id)  # first: a job killed before the ledger knows would end FAILED
+    try:
+        scheduler.kill(job_id)
+    except XdimoError as exc:
+        ledger.record_kill_failed(run.run_id, job_id, str(exc))
+        raise
     return ledger.get(run.run_id)

@@ -58,6 +58,7 @@ CREATE INDEX IF NOT EXISTS events_run ON events(run_id);
 """
 
 KILL_REQUESTED = "KILL_REQUESTED"  # an event, not a state: the run's state comes from the scheduler
+KILL_FAILED = "KILL_FAILED"  # the scheduler refused that kill: the request no longer colours the run's end
 SHOW_MATCHES = 5  # run ids listed when a prefix is ambiguous
 
 COLUMNS = ("run_id", "matrix", "cluster", "pool", "gpus", "spec", "script", "log_dir", "state", "job_id",
@@ -222,13 +223,26 @@ class Ledger:
             db.execute("INSERT INTO events (run_id, at, state, job_id, note) VALUES (?,?,?,?,?)",
                        (run_id, time.time(), KILL_REQUESTED, job_id, "kill requested"))
 
+    def record_kill_failed(self, run_id: str, job_id: str, why: str) -> None:
+        """The scheduler refused the kill: the job's own end is how the run ends (undoes record_kill)."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO events (run_id, at, state, job_id, note) VALUES (?,?,?,?,?)",
+                       (run_id, time.time(), KILL_FAILED, job_id, why[:500]))
+
     def kill_requested(self, run_ids: list[str]) -> set[tuple[str, str]]:
-        """(run id, job id) pairs that `kill` was asked to stop."""
+        """(run id, job id) pairs that `kill` was asked to stop, and whose last kill the scheduler did not refuse."""
         if not run_ids:
             return set()
-        rows = self.db.execute(f"SELECT run_id, job_id FROM events WHERE state = ? AND run_id IN "
-                               f"({', '.join('?' * len(run_ids))})", (KILL_REQUESTED, *run_ids))
-        return {(r, j) for r, j in rows}
+        rows = self.db.execute(f"SELECT run_id, job_id, state FROM events WHERE state IN (?, ?) AND run_id IN "
+                               f"({', '.join('?' * len(run_ids))}) ORDER BY id",
+                               (KILL_REQUESTED, KILL_FAILED, *run_ids))
+        asked: set[tuple[str, str]] = set()
+        for run_id, job_id, state in rows:
+            if state == KILL_REQUESTED:
+                asked.add((run_id, job_id))
+            else:
+                asked.discard((run_id, job_id))
+        return asked
 
     def job_ids(self, run_id: str) -> set[str]:
         """Every job id this run has had (all attempts)."""

@@ -20,6 +20,7 @@ from typing import Any
 
 from xdimo.config import Cluster
 from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused, XdimoError
+from xdimo.ledger import Ledger
 from xdimo.matrix import Matrix
 from xdimo.plan import Batch, choose_batch
 from xdimo.render import MARKER, WALL_FILE, render_script
@@ -39,6 +40,10 @@ class ReadFailed(SchedulerError):
     """Reading the scheduler's pools failed before this batch submitted anything: safe to try again later."""
 
 
+class HandOverFailed(XdimoError):
+    """A hand-over failed mid-batch (its line names the run); the runs before it are submitted and reported."""
+
+
 @dataclass
 class Submitted:
     spec: RunSpec
@@ -53,6 +58,8 @@ class SubmitResult:
     already: list[str] = field(default_factory=list)  # run ids the ledger has (resubmit with --again)
     scripts: dict[str, str] = field(default_factory=dict)  # run id -> script, for --dry-run
     refused: str = ""  # the site's pending-limit refusal, if it came
+    failed: str = ""  # a hand-over that failed (or Ctrl-C): the batch stopped there; one line, the run named
+    interrupted: bool = False  # the stop was Ctrl-C (exit 130 once the result is reported)
     poll_failures: list[str] = field(default_factory=list)  # clusters whose runs could not be polled first
 
     @property
@@ -69,6 +76,7 @@ class SubmitResult:
             "held": [s.run_id for s in self.batch.held],
             "already_in_ledger": self.already,
             "refused": self.refused,
+            "failed": self.failed,
         }
 
 
@@ -132,8 +140,29 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
             except PendingLimitError as exc:
                 result.refused = str(exc)
                 break
+            except (XdimoError, KeyboardInterrupt) as exc:  # stop here, and still report what went through
+                result.failed = failure_line(ledger, spec, exc, result)
+                result.interrupted = isinstance(exc, KeyboardInterrupt)
+                break
             result.submitted.append(Submitted(spec, job_id, spec in result.batch.start))
     return result
+
+
+def failure_line(ledger: Ledger, spec: RunSpec, exc: BaseException, result: SubmitResult) -> str:
+    """What stopped a batch at `spec`, and what became of that run. Ctrl-C is held back during a hand-over, so
+    it lands after one completed: that run is recorded in the ledger and is added to the result."""
+    try:
+        row = ledger.get(spec.run_id)
+    except XdimoError:
+        row = None
+    if isinstance(exc, KeyboardInterrupt):
+        if row is not None and row.job_id and row.state.active:
+            result.submitted.append(Submitted(spec, row.job_id, spec in result.batch.start))
+        return "interrupted (Ctrl-C): the runs above are submitted and in the ledger; the rest are not"
+    if row is not None and row.state is JobState.SUBMITTING:
+        return (f"{spec.run_id}: {exc} (whether the scheduler took it is unknown: `status` finds it by name, "
+                "and it is never submitted twice)")
+    return f"{spec.run_id}: {exc} (not submitted)"
 
 
 def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSpec, script: str) -> str:
@@ -141,9 +170,12 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
     ledger = ws.ledger
     with signals_deferred():
         previous = ledger.record_intent(spec, cluster.name, script, str(ws.log_dir(spec.run_id)))
-        # An earlier attempt's exit marker must not settle this one (same run, same log folder).
-        for name in (MARKER, WALL_FILE):
-            (ws.log_dir(spec.run_id) / name).unlink(missing_ok=True)
+        try:
+            prepare_log_dir(ws, spec)
+        except OSError as exc:  # nothing was sent: a definite no, so the intent is undone
+            ledger.record_refused(spec.run_id, previous, f"log folder: {exc}")
+            raise XdimoError(f"cannot prepare its log folder {ws.log_dir(spec.run_id)} ({exc.strerror or exc})"
+                             ) from None
         # Only a definite refusal undoes the intent. Any other failure leaves the SUBMITTING row: we cannot
         # know whether the scheduler took the job, so `status` shows it and it is never submitted twice.
         try:
@@ -157,6 +189,15 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
             raise XdimoError(f"job {job_id} ({spec.run_id}) was submitted but not recorded ({exc}); "
                              "`status` will find it by name once the ledger is writable") from None
     return job_id
+
+
+def prepare_log_dir(ws: Workspace, spec: RunSpec) -> None:
+    """The run's log folder exists (schedulers open their output files there) and holds no earlier attempt's
+    exit marker or wall-time record, which would settle this attempt."""
+    log_dir = ws.log_dir(spec.run_id)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for name in (MARKER, WALL_FILE):
+        (log_dir / name).unlink(missing_ok=True)
 
 
 def submit_all(ws: Workspace, cluster: Cluster, matrix: Matrix, *, again: bool = False,
@@ -186,6 +227,10 @@ def submit_all(ws: Workspace, cluster: Cluster, matrix: Matrix, *, again: bool =
         mine.update(s.spec.run_id for s in result.submitted)
         if progress:
             progress(result, result.remaining)
+        if result.interrupted:
+            raise KeyboardInterrupt
+        if result.failed:
+            raise HandOverFailed(result.failed)
         if not result.remaining:
             return len(mine)
         time.sleep(poll_s)

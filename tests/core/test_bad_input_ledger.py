@@ -200,6 +200,19 @@ def test_a_failed_kill_does_not_say_no_active_runs(workspace: Path, monkeypatch:
     result = CliRunner().invoke(cli, ["--workdir", str(workspace), "kill", run.run_id])
     assert result.exit_code != 0 and result.output == ""  # not "no active runs": the run is still RUNNING
     assert "could not kill" in str(result.exception)
+    # the refused kill does not colour the job's own end: it fails by itself, and FAILED is what it did
+    assert ledger.kill_requested([run.run_id]) == set()
+
+
+def test_a_kill_asked_again_after_a_refusal_counts(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite")
+    run = intent(ledger, tmp_path, gpus=1)
+    ledger.record_submitted(run.run_id, "110")
+    ledger.record_kill(run.run_id, "110")
+    ledger.record_kill_failed(run.run_id, "110", "permission denied")
+    assert ledger.kill_requested([run.run_id]) == set()
+    ledger.record_kill(run.run_id, "110")
+    assert ledger.kill_requested([run.run_id]) == {(run.run_id, "110")}
 
 
 def test_a_lost_run_the_scheduler_lists_again_comes_back(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from xdimo.cli.common import App, PollSeconds, progress, progress_done, verb
+from xdimo.errors import XdimoError
 from xdimo.matrix import load_matrix
 from xdimo.plan import check_matrix
 from xdimo.schedulers import poll_interval
@@ -56,6 +57,10 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s:
     result = submit_once(app.ws, cluster, m, dry_run=dry_run, again=again)
     app.emit({**result.to_dict(), "dry_run": dry_run, "scripts": result.scripts if dry_run else {}},
              lambda: describe(result, m.name, dry_run))
+    if result.interrupted:  # after the report: the runs that went through are said first
+        raise KeyboardInterrupt
+    if result.failed:
+        raise XdimoError(result.failed)
 
 
 def describe(result: SubmitResult, matrix: str, dry_run: bool) -> str:

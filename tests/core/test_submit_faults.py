@@ -1,0 +1,59 @@
+"""A batch that fails part-way: what went through is still reported, and a local fault is no stuck run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tests.core.test_review4_submit import Flaky, install, two_runs
+from xdimo.cli import cli
+from xdimo.errors import SchedulerError
+from xdimo.matrix import load_matrix
+from xdimo.schedulers.base import JobState
+from xdimo.spec import RunSpec
+from xdimo.submit import submit_once
+from xdimo.workspace import Workspace
+
+
+class SecondTimesOut(Flaky):
+    def submit(self, script: str, run: RunSpec) -> str:
+        self.submits += 1
+        if self.submits == 2:
+            raise SchedulerError("`jsub` timed out after 3 s (1 attempts)")
+        return str(100 + self.submits)
+
+
+def test_a_hand_over_failing_mid_batch_still_reports_the_runs_before_it(workspace: Path, monkeypatch) -> None:
+    install(monkeypatch, SecondTimesOut())
+    ws = Workspace.open(str(workspace))
+    m = load_matrix(two_runs(workspace))
+    result = submit_once(ws, ws.load_cluster("local"), m)
+    assert [(s.spec.run_id, s.job_id) for s in result.submitted] == [(m.runs[0].run_id, "101")]
+    assert result.failed.startswith(m.runs[1].run_id) and "timed out" in result.failed
+    assert "whether the scheduler took it is unknown" in result.failed  # its SUBMITTING row says so
+    assert ws.ledger.get(m.runs[1].run_id).state is JobState.SUBMITTING
+
+
+def test_the_cli_prints_the_submitted_runs_then_the_one_line_error(workspace: Path, monkeypatch) -> None:
+    install(monkeypatch, SecondTimesOut())
+    two_runs(workspace)
+    result = CliRunner().invoke(cli, ["--workdir", str(workspace), "submit", "two", "--json"])
+    assert result.exit_code != 0 and "timed out" in str(result.exception)
+    data = json.loads(result.output)
+    assert [s["job_id"] for s in data["submitted"]] == ["101"] and "timed out" in data["failed"]
+
+
+def test_a_log_folder_that_cannot_be_made_refuses_the_run_and_leaves_no_stuck_row(workspace: Path,
+                                                                                 monkeypatch) -> None:
+    fake = Flaky()
+    install(monkeypatch, fake)
+    ws = Workspace.open(str(workspace))
+    m = load_matrix(two_runs(workspace))
+    ws.log_dir(m.runs[0].run_id).parent.mkdir(parents=True, exist_ok=True)
+    ws.log_dir(m.runs[0].run_id).write_text("a file where the run's folder goes")
+    result = submit_once(ws, ws.load_cluster("local"), m)
+    assert result.submitted == [] and fake.submits == 0  # nothing was sent
+    assert "cannot prepare its log folder" in result.failed and "(not submitted)" in result.failed
+    assert ws.ledger.runs(matrix="two") == []  # the intent is undone: `--batch next` tries again
