@@ -1,20 +1,70 @@
 """The benchmark scripts run (tiny shapes on CPU) and print their figures; their speed is not judged here."""
 
+import importlib.util
+import json
 import subprocess
 import sys
+
+import pytest
 
 from tests.conftest import REPO
 
 
-def run(*argv: str) -> str:
+def run(*argv: str, rc: int = 0) -> str:
     out = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=str(REPO), timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout
+    assert out.returncode == rc, out.stderr[-2000:]
+    return out.stdout + out.stderr
 
 
-def test_train_step_benchmark_smoke():
-    text = run("benchmarks/train_step.py", "--steps", "2", "--warmup", "1")
-    assert "samples/s" in text and "Latte-T/2" in text
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_step_benchmark_smoke(tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    text = run("benchmarks/train_step.py", "--steps", "2", "--warmup", "1", "--windows", "3", "--json", str(rows))
+    assert "samples/s" in text and "Latte-T/2" in text and "spread" in text
+    row = json.loads(rows.read_text().splitlines()[0])
+    assert len(row["window_samples_per_s"]) == 3 and row["samples_per_s"] > 0 and row["spread"] >= 0
+
+
+def test_train_step_attention_table_smoke():
+    text = run("benchmarks/train_step.py", "--rows", "Latte-T/2@2", "--attention")
+    assert "attention spatial" in text and "attention temporal" in text
+    assert " ms (" in text.split("math", 1)[1]  # the math backend runs anywhere: a median and its range
+
+
+def test_inductor_values_are_python_literals():
+    ts = load("train_step")
+    values = ts.parse_inductor(["coordinate_descent_search_radius=2", "max_autotune_gemm=True",
+                                "max_autotune_gemm_backends=TRITON,ATEN", "triton.enable_persistent_tma_matmul=False"])
+    assert values == {"coordinate_descent_search_radius": 2, "max_autotune_gemm": True,
+                      "max_autotune_gemm_backends": "TRITON,ATEN", "triton.enable_persistent_tma_matmul": False}
+    with pytest.raises(ValueError, match="unknown Inductor config 'no_such_config'"):
+        ts.parse_inductor(["no_such_config=1"])
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        ts.parse_inductor(["max_autotune"])
+
+
+def test_batch_fit_counts_gradients_as_static():
+    ts = load("train_step")
+    gib = 2**30
+    # the peak came before the 3rd gradient's hook: the first two (3 GiB) existed at it
+    assert ts.grads_before_peak([(1 * gib, 5), (3 * gib, 9), (6 * gib, 10)], 10, 6 * gib) == 3 * gib
+    assert ts.grads_before_peak([(1 * gib, 10), (6 * gib, 10)], 10, 6 * gib) == 0  # in the forward
+    assert ts.grads_before_peak([(1 * gib, 5), (6 * gib, 9)], 10, 6 * gib) == 6 * gib  # in the optimizer step
+    # 10 GiB static without grads, 4 GiB of grads all at the peak, 1 GiB/sample measured at batch 20: a 47 GiB
+    # card holds 33, not the (47 - 10) / ((34 - 10) / 20) = 30 of counting the grads as activations
+    assert ts.largest_batch(47, 10, 4, 4, 1.0, 20) == 33
+    # none of them at the peak at batch 20: a larger batch moves the peak earlier, so none there either ...
+    assert ts.largest_batch(47, 10, 4, 0, 1.0, 20) == 37
+    # ... but a smaller one may hold all of them
+    assert ts.largest_batch(27, 10, 4, 0, 1.0, 20) == 13
+    assert ts.largest_batch(47, 10, 4, 0, 0.0, 20) == 0
 
 
 def test_cli_benchmark_smoke():
@@ -24,6 +74,37 @@ def test_cli_benchmark_smoke():
 
 def test_sweep_runs_a_stage_and_tabulates_every_row(tmp_path):
     text = run("benchmarks/sweep.py", "smoke", "--out", str(tmp_path), "--", "--residual", "fp32")
-    rows = (tmp_path / "smoke.jsonl").read_text().splitlines()
-    assert len(rows) == 2 and all('"residual": "fp32"' in r for r in rows)  # the extra flags reached each row
-    assert "| T/2 default | Latte-T/2 | 2 |" in text and "| T/2 reduce | Latte-T/2 | 2 |" in text
+    rows = [json.loads(r) for r in (tmp_path / "smoke.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(r["residual"] == "fp32" for r in rows)  # the extra flags reached each row
+    assert "| 1 | T/2 default | Latte-T/2 | 2 |" in text and "| 2 | T/2 reduce | Latte-T/2 | 2 |" in text
+    # an Inductor config this torch lacks fails its own row, with the reason, and the stage goes on
+    assert "| 3 | T/2 unknown Inductor config | Latte-T/2 | 2 | ValueError: unknown Inductor config" in text
+    for i in (1, 2, 3):  # every row's whole output is kept
+        assert (tmp_path / f"smoke-{i}.log").exists()
+    assert "samples/s" in (tmp_path / "smoke-2.log").read_text()
+    assert "no_such_config" in (tmp_path / "smoke-3.log").read_text()
+    assert text.rstrip().endswith((tmp_path / "smoke-summary.md").read_text().rstrip())  # the table comes last
+
+
+def test_sweep_only_runs_the_matching_rows_and_keeps_their_numbers(tmp_path):
+    text = run("benchmarks/sweep.py", "smoke", "--out", str(tmp_path), "--only", "REDUCE")
+    rows = [json.loads(r) for r in (tmp_path / "smoke.jsonl").read_text().splitlines()]
+    assert [r["label"] for r in rows] == ["T/2 reduce"] and "reduce" in rows[0]["argv"]
+    assert sorted(p.name for p in tmp_path.glob("*.log")) == ["smoke-2.log"]  # named by its place in the stage
+    assert "| 2 | T/2 reduce |" in text and "T/2 default" not in text.split("## smoke", 1)[1].split("\n", 1)[1]
+    text = run("benchmarks/sweep.py", "smoke", "--out", str(tmp_path), "--only", "nothing like it", rc=2)
+    assert "no row of smoke has a label containing 'nothing like it'" in text
+
+
+def test_sweep_plans_fit_a_call_and_stop_rows_at_the_deadline(tmp_path):
+    sweep = load("sweep")
+    for stage in ("explore", "explore2", "explore3", "final", "final48"):  # a call is at most 600 s
+        assert sum(e.est_s for e in sweep.STAGES[stage]) <= 480, stage
+    assert any("all blocks recomputed" in e.label for e in sweep.STAGES["final48"])
+    text = run("benchmarks/sweep.py", "final", "--dry-run", "--only", "XL/2")
+    assert "final-2" in text and "Latte-XL/2@12" in text and "final-1" not in text
+    rc, seconds = sweep.run_row([sys.executable, "-c", "import time; print('started', flush=True); "
+                                 "time.sleep(60)"], tmp_path / "slow.log", 2)
+    assert rc is None and seconds < 30 and "started" in (tmp_path / "slow.log").read_text()
+    text = run("benchmarks/sweep.py", "smoke", "--out", str(tmp_path), "--budget-s", "1")
+    assert "not run (too little of the 1 s budget left): 1 T/2 default" in text
