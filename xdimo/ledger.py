@@ -94,7 +94,11 @@ class LedgerRun:
     def from_row(cls, row: tuple[Any, ...]) -> LedgerRun:
         values = dict(zip(COLUMNS, row, strict=True))
         values["spec_json"] = values.pop("spec")
-        values["state"] = JobState(values["state"])
+        try:
+            values["state"] = JobState(values["state"])
+        except ValueError:
+            raise XdimoError(f"ledger row {values['run_id']}: unknown state {values['state']!r} (was the ledger "
+                             "edited by hand?)") from None
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +106,20 @@ class LedgerRun:
         d["state"] = self.state.value
         d["spec"] = json.loads(self.spec_json)
         return d
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose every statement fails as one XdimoError naming the ledger (a full disk, a file made
+    read-only or corrupted under us), not as an internal error with no path."""
+
+    path: Path
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            hint = "" if os.access(self.path, os.W_OK) else f"; {self.path} is not writable"
+            raise XdimoError(f"ledger {self.path}: {exc}{hint}") from None
 
 
 class Ledger:
@@ -119,7 +137,8 @@ class Ledger:
         if self._db is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None, factory=_Connection)
+                db.path = self.path
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(SCHEMA)

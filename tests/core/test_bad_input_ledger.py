@@ -248,3 +248,21 @@ def test_init_force_keeps_the_users_edits_as_bak(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["backups"] == [str(edited) + ".bak"]  # only the edited file
     assert (ws / "clusters" / "xdimo-jh.yaml.bak").read_text() == mine and edited.read_text() != mine
+
+
+def test_a_ledger_failing_after_it_opened_is_one_line_naming_it(workspace: Path) -> None:
+    """A disk that fills or a file made read-only under a running tool: an error naming the ledger, never an
+    internal error."""
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    run = intent(ledger, workspace, gpus=1)
+    ledger.db.execute("PRAGMA query_only = ON")  # every write now fails as on a read-only file
+    with pytest.raises(XdimoError, match=r"ledger .*ledger\.sqlite: attempt to write a readonly database"):
+        ledger.record_submitted(run.run_id, "5")
+
+
+def test_a_row_in_an_unknown_state_is_one_line_naming_it(workspace: Path) -> None:
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    run = intent(ledger, workspace, gpus=1)
+    with ledger.transaction() as db:
+        db.execute("UPDATE runs SET state = 'FOO' WHERE run_id = ?", (run.run_id,))
+    assert_one_line_error(run_cli(workspace, "status", "--all"), f"ledger row {run.run_id}: unknown state 'FOO'")
