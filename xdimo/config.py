@@ -19,6 +19,7 @@ SCHEDULER_KINDS = ("local", "jh", "lsf", "slurm")
 # The per-node launchers the shipped templates know (jh/lsf: _per_node_launch.sh.j2; slurm: srun). Anything
 # else would silently fall back to mpirun there, so a typo is refused at load.
 LAUNCHERS = {"jh": ("mpirun", "blaunch"), "lsf": ("mpirun", "blaunch"), "slurm": ("srun",), "local": ()}
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # what schedulers accept as a queue or partition name
 CLUSTER_KEYS = ("name", "scheduler", "pools", "cpu_per_gpu", "max_pending", "setup", "python", "workdir", "launcher",
                 "options")
 POOL_KEYS = ("gpu", "cards", "taken", "cards_per_node", "queue", "hosts")
@@ -264,8 +265,14 @@ def _load_pool(path: Path, name: str, spec: Any, scheduler: str) -> Pool:
     if per_node and cards % per_node:
         raise c.fail("cards_per_node", f"a divisor of cards ({cards})", per_node)
     hosts = _pool_hosts(c, spec.get("hosts"), cards, per_node)
-    return Pool(name=name, gpu_model=gpu, cards=cards, taken=taken, cards_per_node=per_node,
-                queue=str(spec.get("queue") or ""), hosts=hosts)
+    queue = spec.get("queue") or ""
+    for key, value in (("", name), ("queue", queue)):
+        if value and not (isinstance(value, str) and QUEUE_NAME.fullmatch(value)):
+            # it becomes `#JSUB -q NAME`: `gpu h200` would send the job to queue `gpu`
+            raise ConfigError(f"{path}: key 'pools.{name}{'.' + key if key else ''}': expected a queue name "
+                              f"(letters, digits, '_', '-', '.'), got {value!r}")
+    return Pool(name=name, gpu_model=gpu, cards=cards, taken=taken, cards_per_node=per_node, queue=queue,
+                hosts=hosts)
 
 
 def _pool_cards(c: _Checker, scheduler: str) -> int:

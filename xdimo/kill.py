@@ -51,8 +51,10 @@ def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun) -> LedgerRun 
     if not job_id:  # SUBMITTING, and the scheduler lists no job under its name
         if not submitter_gone(ledger, run):  # a live submitter may be waiting for jsub's answer now
             age = time.time() - run.updated_at
+            when = ("once the `submit` holding the ledger's lock ends" if ledger.submit_in_progress()
+                    else "in a minute")
             raise XdimoError(f"being submitted ({age:.0f} s ago) and no job is listed under its name yet: "
-                             "kill it again in a minute")
+                             f"kill it again {when}")
         ledger.update(run.run_id, JobStatus(JobState.LOST, None, "kill: the scheduler lists no job under this "
                                                                  "run's name"))
         return None

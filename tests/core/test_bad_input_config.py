@@ -251,3 +251,12 @@ def test_experts_are_capped():
 def test_absurd_sizes_in_a_matrix(tmp_path, run, needle):
     data = {"defaults": {"pool": "p", "model": "Latte-T/2"}, "runs": [run]}
     assert needle in matrix_error(tmp_path, data)
+
+
+@pytest.mark.parametrize(("pools", "needle"), [
+    ({"gpu h200/x": {"gpu": "H200", "cards": 5}}, "key 'pools.gpu h200/x': expected a queue name"),
+    ({"p": {"gpu": "H200", "cards": 5, "queue": "gpu h200"}}, "key 'pools.p.queue': expected a queue name"),
+])
+def test_a_pool_or_queue_name_the_scheduler_would_misread_is_refused(tmp_path, pools, needle):
+    """It becomes `#JSUB -q NAME`: a space sends the job to the queue named by the first word."""
+    assert needle in cluster_error(tmp_path, {**JH, "pools": pools})

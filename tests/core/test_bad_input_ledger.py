@@ -161,7 +161,7 @@ def test_a_held_submit_lock_means_a_live_submitter_and_kill_waits(workspace: Pat
     age(ledger, run.run_id, SUBMIT_SETTLE_S + 1)
     with Ledger(ledger.path).submit_lock():  # another submit, waiting for jsub's answer
         result = kill_with(StubScheduler({}), workspace, monkeypatch, run.run_id)
-    assert result.exit_code != 0 and "kill it again in a minute" in str(result.exception)
+    assert result.exit_code != 0 and "kill it again once the `submit` holding" in str(result.exception)
     assert Ledger(ledger.path).get(run.run_id).state == JobState.SUBMITTING
 
 
