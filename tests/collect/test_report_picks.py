@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.collect.helpers import record
-from xdimo.collect import metrics, report
+from xdimo.collect import hardware_table, labels, lang, metrics, model_table, pick, report
 from xdimo.collect.fill import fill_sheet, our_cells
 from xdimo.collect.records import RunRecord
 
@@ -65,9 +65,9 @@ def test_fill_seed_001_takes_one_batch_for_every_row_and_its_baseline(tmp_path: 
 def test_the_picked_row_and_its_baseline_are_one_workload_whatever_the_order(order: int) -> None:
     runs = metrics.RunSet(hw_4gpu()[::order])
     for hw in POOLS:
-        rec = report.pick_run([r for r in runs if report.hw(r) == hw])
+        rec = pick.pick_run([r for r in runs if labels.hw(r) == hw])
         assert rec is not None and rec.local_batch == 1
-        base = report.hw_baseline(rec, runs, "6000ada")
+        base = hardware_table.hw_baseline(rec, runs, "6000ada")
         assert base is not None and base.run_id == "legacy-40001"
         assert (base.local_batch, metrics.workload(base)) == (rec.local_batch, metrics.workload(rec))
 
@@ -75,11 +75,11 @@ def test_the_picked_row_and_its_baseline_are_one_workload_whatever_the_order(ord
 def test_hw_baseline_never_crosses_batch_sizes() -> None:
     runs = hw_4gpu()
     h200_bs4 = next(r for r in runs if r.run_id == "legacy-40006")
-    assert report.hw_baseline(h200_bs4, runs, "6000ada") is None  # no 6000ada bs=4: no speedup, not 64/12
+    assert hardware_table.hw_baseline(h200_bs4, runs, "6000ada") is None  # no 6000ada bs=4: no speedup, not 64/12
     cells = our_cells("hw", h200_bs4, metrics.RunSet(runs), "zh")
     assert cells["加速比"] == "待填(缺6000ada基准)"
     pro_bs2 = next(r for r in runs if r.run_id == "legacy-40005")
-    assert report.hw_baseline(pro_bs2, runs, "6000ada").run_id == "legacy-40002"
+    assert hardware_table.hw_baseline(pro_bs2, runs, "6000ada").run_id == "legacy-40002"
 
 
 def test_hw_table_one_row_per_batch_each_against_its_own_batch() -> None:
@@ -194,7 +194,7 @@ def test_table2_precision_is_part_of_the_setting() -> None:
 
 
 def test_table2_settings_hold_only_comparable_runs() -> None:
-    (group,) = report.table2_settings(table2_runs()).values()
+    (group,) = model_table.table2_settings(table2_runs()).values()
     assert sorted(r.run_id for r in group) == ["legacy-10001", "legacy-10002"]
 
 
@@ -210,10 +210,10 @@ def test_table2_one_batch_adds_no_drop_notes() -> None:
 def test_pick_run_does_not_depend_on_order() -> None:
     runs = [s2("z", "6000ada", 2, 20.0), s2("a", "6000ada", 1, 12.0), s2("c", "6000ada", 1, 12.5),
             record("d", 4, None, model="Latte-S/2")]
-    picks = {report.pick_run(order).run_id for order in (runs, runs[::-1], runs[1:] + runs[:1])}
+    picks = {pick.pick_run(order).run_id for order in (runs, runs[::-1], runs[1:] + runs[:1])}
     assert picks == {"c"}  # smallest batch, then (same last step) the highest run id
-    assert report.pick_run([runs[3]]).run_id == "d" and report.pick_run([]) is None
+    assert pick.pick_run([runs[3]]).run_id == "d" and pick.pick_run([]) is None
 
 
 def test_new_texts_in_both_languages() -> None:
-    assert set(report.PICK_TEXT["zh"]) == set(report.PICK_TEXT["en"])
+    assert set(lang.TEXT["zh"]) == set(lang.TEXT["en"])

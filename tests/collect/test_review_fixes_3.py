@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.collect.helpers import FakeLedgerRun, record, write_run_dir
-from xdimo.collect import metrics, parse, report
+from xdimo.collect import facts, metrics, parse, report
 from xdimo.collect.cache import Cache
 from xdimo.collect.fill import our_cells
 from xdimo.collect.gather import ledger_records
@@ -71,7 +71,7 @@ def test_frames_image_size_and_shape_overrides_must_match() -> None:
         setattr(other, attr, value)
         assert metrics.baseline_for(four, [other, four]) is None, attr
     explicit = record("e1", 1, 1.46)
-    cfg = report.facts.model_config("Latte-L/2", "4E2A")
+    cfg = facts.model_config("Latte-L/2", "4E2A")
     explicit.depth, explicit.hidden = cfg.depth, cfg.hidden  # run.json spelling out the registry's shape
     assert metrics.baseline_for(four, [explicit, four]) is explicit
 

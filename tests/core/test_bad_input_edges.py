@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import run_cli
 from xdimo.cli import main
-from xdimo.collect import atomic, fill, report
+from xdimo.collect import atomic, fill, labels, report
 from xdimo.collect.parse import RunFiles, record_from_files
 from xdimo.collect.records import RunRecord
 from xdimo.config import Cluster, Pool
@@ -121,7 +121,7 @@ def test_a_world_size_that_is_not_a_number_is_unknown() -> None:
     rec = record_from_files(base, RunFiles(run_json=info))
     assert (rec.gpus, rec.nodes, rec.local_batch, rec.peak_tflops, rec.model) == (0, 1, None, None, "Latte-T/2")
     assert any("world_size 'four'" in n for n in rec.notes)
-    assert report.cards(rec) == "?×H200"
+    assert labels.cards(rec) == "?×H200"
     assert report.build_tables([rec], "all", "en", 10_000)  # and nothing downstream trips over it
 
 

@@ -20,10 +20,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xdimo.collect import facts, metrics, report
+from xdimo.collect import facts, metrics
 from xdimo.collect.atomic import write_atomic, write_target
+from xdimo.collect.cells import millions
+from xdimo.collect.hardware_table import hw_baseline, hw_row
+from xdimo.collect.labels import hw as hw_of
+from xdimo.collect.labels import model_display, sort_runs
 from xdimo.collect.lang import columns, t
+from xdimo.collect.model_table import table2_row, table2_settings
+from xdimo.collect.pick import pick_run
 from xdimo.collect.records import RunRecord
+from xdimo.collect.scaling_table import table1_row
+from xdimo.collect.table import DEFAULT_HW_BASELINE
 from xdimo.errors import XdimoError
 
 _SPLIT = re.compile(r"(?<!\\)\|")
@@ -186,7 +194,7 @@ class Want:
         return ", ".join(parts)
 
     def run_text(self, rec: RunRecord) -> str:
-        text = f"`{rec.run_id}` {report.model_display(rec.model, rec.moe)} {report.millions(rec.params_total)}"
+        text = f"`{rec.run_id}` {model_display(rec.model, rec.moe)} {millions(rec.params_total)}"
         shape = run_shape(rec)
         text += "".join(f" {k}={shape.get(k)}" for k in self.shape)
         return text + (f" bs={rec.local_batch}" if self.local_batch is not None else "")
@@ -247,7 +255,7 @@ def add_params(want: Want, text: str) -> None:
     fits = [moe for moe in facts.MOE_CANDIDATES
             if (c := facts.params(want.model, moe)) and params_close(c.total, want.params)]
     if fits and not any(same_layout(want, moe) for moe in fits):
-        names = " or ".join(report.model_display(want.model, moe) for moe in fits)
+        names = " or ".join(model_display(want.model, moe) for moe in fits)
         want.conflict = (f"its {want.params_text} is {names} (all experts counted), but it says "
                          f"{layout_name(want.moe, want.dense)}; no run can be both: correct the row")
 
@@ -309,7 +317,7 @@ def unique(cands: list[RunRecord]) -> RunRecord | None | str:
         return None
     if len({(r.model, r.moe) for r in cands}) > 1:
         return "ambiguous"
-    return report.pick_run(cands)
+    return pick_run(cands)
 
 
 def choose(want: Want, runs: Sequence[RunRecord]) -> RunRecord | None | str:
@@ -324,7 +332,7 @@ def choose(want: Want, runs: Sequence[RunRecord]) -> RunRecord | None | str:
     if not near:
         return None
     return (f"no run of the variant it names ({want.describe()}); runs there: "
-            + ", ".join(want.run_text(r) for r in report.sort_runs(near)))
+            + ", ".join(want.run_text(r) for r in sort_runs(near)))
 
 
 def col_index(header: list[str], name: str) -> int | None:
@@ -374,7 +382,7 @@ def match_t1(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> 
     bi = batch_col(header)
     if bi is not None and re.fullmatch(r"\d+", cells[bi].strip()):
         want.local_batch = int(cells[bi])
-    base = [r for r in runs if r.gpus == gpus and norm_hw(report.hw(r)) == hw and r.has_metrics
+    base = [r for r in runs if r.gpus == gpus and norm_hw(hw_of(r)) == hw and r.has_metrics
             and (per_node is None or nodes_fit(r, first))]
     return choose(want, base)
 
@@ -398,7 +406,7 @@ def match_t2(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> 
 
 def table2_group(runs: Sequence[RunRecord]) -> list[RunRecord] | None | str:
     """The runs of the setting (hardware x GPUs) comparing the most models (two or more); "ambiguous" on a tie."""
-    settings = report.table2_settings([r for r in runs if r.has_metrics])
+    settings = table2_settings([r for r in runs if r.has_metrics])
     if not settings or ("?", 0) in settings:
         return None
     size = {k: len({(r.model, r.moe) for r in g}) for k, g in settings.items()}
@@ -414,7 +422,7 @@ def match_hw(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> 
     if hi is None:
         return None
     hw = norm_hw(cells[hi])
-    cands = [r for r in runs if norm_hw(report.hw(r)) == hw and r.has_metrics]
+    cands = [r for r in runs if norm_hw(hw_of(r)) == hw and r.has_metrics]
     if g := _HEAD_GPUS.search(table.heading):
         cands = [r for r in cands if r.gpus == int(g.group(1))]
     want = Want()
@@ -432,22 +440,22 @@ def match_hw(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> 
 def our_cells(kind: str, rec: RunRecord, runs: Sequence[RunRecord], lang: str) -> dict[str, str]:
     """Our row for ``rec`` as {header: text}, in the sheet's language."""
     if kind == "1":
-        cols, row = columns(lang, "t1_cols"), report.table1_row(rec, runs, lang)
+        cols, row = columns(lang, "t1_cols"), table1_row(rec, runs, lang)
     elif kind == "2":
-        cols, row = columns(lang, "t2_cols"), report.table2_row(rec.model, rec.moe, rec, lang)
-        row[2] = report.millions(rec.params_total) + (
-            f"({report.t(lang, 'active', v=report.millions(rec.params_active))})" if rec.moe else "")
+        cols, row = columns(lang, "t2_cols"), table2_row(rec.model, rec.moe, rec, lang)
+        row[2] = millions(rec.params_total) + (
+            f"({t(lang, 'active', v=millions(rec.params_active))})" if rec.moe else "")
     else:
-        base = report.hw_baseline(rec, runs, report.DEFAULT_HW_BASELINE)
+        base = hw_baseline(rec, runs, DEFAULT_HW_BASELINE)
         cols = columns(lang, "hw_cols")
-        row = report.hw_row(rec, base, False, report.DEFAULT_HW_BASELINE, lang)
+        row = hw_row(rec, base, False, DEFAULT_HW_BASELINE, lang)
     return dict(zip(cols, row, strict=True))
 
 
 def fill_value(kind: str, sheet_cell: str, ours: str, lang: str) -> str | None:
     """The new text of one 待填 cell, or None to leave it."""
     ours = clean_value(ours)
-    if not ours or is_tbd(ours) or ours == report.t(lang, "na"):
+    if not ours or is_tbd(ours) or ours == t(lang, "na"):
         return None
     if kind == "2" and ("；" in sheet_cell or ";" in sheet_cell):
         head = sheet_cell.strip()
@@ -476,7 +484,7 @@ def row_label(kind: str, table: SheetTable, cells: list[str]) -> str:
 
 
 def peak_label(rec: RunRecord, lang: str) -> str:
-    return t(lang, "fill_peak", hw=report.hw(rec), prec=(rec.precision or "?").upper(),
+    return t(lang, "fill_peak", hw=hw_of(rec), prec=(rec.precision or "?").upper(),
              peak=f"{rec.peak_tflops:g}" if rec.peak_tflops else "?")
 
 

@@ -59,6 +59,16 @@ TEXT: dict[str, dict[str, str]] = {
         "note_wall_ledger": "本次实测GPU小时的墙钟取自账本记录的开始/结束时间（轮询所见，误差取决于轮询间隔）：{rows}",
         "note_wall_log": "本次实测GPU小时的墙钟取自训练日志自计时长（不含启动与收尾，偏小）：{rows}",
         "note_cost_batch": "各配置 global_batch 不同：相同步数处理的样本数不同，比较相同数据量请看表一的加速比。",
+        # Which run fills a cell when several compete for it, and what a row is compared with (tables 2 and hw).
+        "pick_rule": "同一格有多个运行时只取一个，依次优先：有吞吐、每卡 batch（local batch）最小、训练步数最多、"
+                     "run id 最大（表二先只看本表共同设置的运行）。",
+        "pick_cell": "{cell}：取 {run}，未用 {others}",
+        "hw_same_batch": "每行的加速比只与同一每卡 batch（local batch）、同精度、同帧数与分辨率、同模型形状的 {hw} "
+                         "运行相比；{hw} 的每个 batch 各为 1.0(基准)。",
+        "hw_no_batch_base": "{row} `{run}`：{hw} 没有每卡 batch={batch} 的同负载运行（只有 bs={have}），"
+                            "不跨 batch 比较。",
+        "t2_setup": "各行取同一设置的运行：{setup}（每卡 batch、精度、帧数×分辨率），模型之间才可比。",
+        "t2_off_setup": "{row} `{run}`：没有上述设置的运行，本行为 {setup}，与其他行不可直接比较。",
         # --fill: the note under a table of the user's sheet that it wrote MFU cells into ({rows}, {peaks}: lists
         # joined by fill_sep; fill.py reads a note back through this text, so a second --fill updates, not adds).
         "fill_mfu_note": "注（xdimo-jobs --fill）：MFU 列中由 xdimo-jobs 填入的单元格（{rows}）= samples/s × "
@@ -150,6 +160,17 @@ TEXT: dict[str, dict[str, str]] = {
                          "left out, so low): {rows}",
         "note_cost_batch": "Global batches differ: the same number of steps is a different amount of data; "
                            "for the same data compare table 1's speedup.",
+        "pick_rule": "Where several runs compete for one cell, one is shown, preferring in turn: a throughput, the "
+                     "smallest per-GPU (local) batch, the most steps, the highest run id (table 2 first keeps "
+                     "the runs at the table's common setup).",
+        "pick_cell": "{cell}: shows {run}, left out {others}",
+        "hw_same_batch": "Each row's speedup is against the {hw} run at the same per-GPU batch, precision, frames, "
+                         "image size and model shape; each batch's {hw} row is 1.0.",
+        "hw_no_batch_base": "{row} `{run}`: {hw} has no run at per-GPU batch {batch} of this workload (only "
+                            "bs={have}); batches are not compared with each other.",
+        "t2_setup": "Every row is a run at one setup: {setup} (per-GPU batch, precision, frames×size), so models "
+                    "compare.",
+        "t2_off_setup": "{row} `{run}`: no run at that setup; this row is {setup}, not directly comparable.",
         "fill_mfu_note": "Note (xdimo-jobs --fill): the MFU cells xdimo-jobs filled ({rows}) = samples/s x train "
                          "FLOPs per sample / (GPUs x dense peak of the precision run), never clamped; FLOPs are the "
                          "model's exact analytic count (xdimo/train/flops.py); peaks used: {peaks}. The column's "

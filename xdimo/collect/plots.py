@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from xdimo.collect import fonts, metrics
+from xdimo.collect.labels import hw, hw_sort_key, model_display, model_sort_key, workload_text
 from xdimo.collect.lang import TEXT, t
+from xdimo.collect.model_table import table2_settings
+from xdimo.collect.pick import pick_run
 from xdimo.collect.records import RunRecord
-from xdimo.collect.report import hw, hw_sort_key, model_display, model_sort_key, table2_settings, workload_text
 
 MAX_COMBINED_LOSS = 12  # more curves than this on one axis is a plate of spaghetti
 ZH_GLYPHS = fonts.needed_glyphs(v for k, v in TEXT["zh"].items() if k.startswith("plot_"))
@@ -125,19 +127,25 @@ def plot_efficiency(runs: Sequence[RunRecord], path: Path, lang: str = "en") -> 
         plt.close(fig)
 
 
+def model_bars(runs: Sequence[RunRecord]) -> list[tuple[str, RunRecord]]:
+    """(bar label, run) per model of each setting that compares models: the run table 2's row shows (``pick_run``
+    over the measured runs, so ties break as in the table), in the models' order."""
+    bars: list[tuple[str, RunRecord]] = []
+    for (label, gpus), group in table2_settings(runs).items():
+        by_model: dict[tuple[str, str | None], list[RunRecord]] = {}
+        for r in group:
+            if r.has_metrics:
+                by_model.setdefault((r.model, r.moe), []).append(r)
+        if len(by_model) < 2:
+            continue  # one model is no comparison (a scaling study's runs, the demo)
+        for key in sorted(by_model, key=lambda k: model_sort_key(*k)):
+            bars.append((f"{model_display(*key)}\n{gpus}x{label}", pick_run(by_model[key])))
+    return bars
+
+
 def plot_models(runs: Sequence[RunRecord], path: Path, lang: str = "en") -> Path | None:
     """MFU and samples/s by model in the setting(s) that compare models (table 2)."""
-    picked: list[tuple[str, RunRecord]] = []
-    for (label, gpus), group in table2_settings(runs).items():
-        if len({(r.model, r.moe) for r in group if r.has_metrics}) < 2:
-            continue  # one model is no comparison (a scaling study's runs, the demo)
-        best: dict[tuple[str, str | None], RunRecord] = {}
-        for r in group:
-            if r.has_metrics and ((r.model, r.moe) not in best or (r.last_step or 0) > (best[(r.model, r.moe)]
-                                                                                     .last_step or 0)):
-                best[(r.model, r.moe)] = r
-        for key in sorted(best, key=lambda k: model_sort_key(*k)):
-            picked.append((f"{model_display(*key)}\n{gpus}x{label}", best[key]))
+    picked = model_bars(runs)
     if not picked:
         return None
     plt = _pyplot()
