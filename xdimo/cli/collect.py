@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from xdimo.cli.common import App, verb
-from xdimo.collect import report
+from xdimo.collect import formats, report
 from xdimo.collect.atomic import require_folder, write_atomic, write_target
 from xdimo.collect.cache import Cache
 from xdimo.collect.gather import ledger_records, legacy_context, legacy_records
@@ -27,11 +28,11 @@ from xdimo.ledger import LedgerRun
 @click.option("--logs", "logs", multiple=True, metavar="PATH", callback=lambda c, p, v: existing_paths(p, v),
               help="Legacy logs (files or folders; repeatable): XDiMo/Latte -e files paired with the -o files "
                    "holding the scheduler's summary by job id. Alone, it collects only these logs.")
-@click.option("--table", "which", default="auto", show_default=True, metavar="1|2|hw|cost|all",
+@click.option("--table", "which", default="auto", show_default=True, metavar="|".join(report.kind_choices()),
               help="Which tables (comma-separated). auto: table 1, plus the others the runs can fill.")
 @click.option("--lang", type=click.Choice(LANGS), default="zh", show_default=True,
               help="Language of the tables and plots.")
-@click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(formats.FORMATS), default="md", show_default=True)
 @click.option("--out", "out", metavar="FILE", callback=lambda c, p, v: non_empty(p, v),
               help="Write the tables to FILE (atomically) instead of stdout; its folder must exist.")
 @click.option("--plots", "plots", metavar="DIR", callback=lambda c, p, v: non_empty(p, v),
@@ -86,13 +87,13 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
         from xdimo.collect.plots import write_plots
 
         try:
-            extra["plots"] = [str(p) for p in write_plots(runs, Path(plots), lang, note=lambda m: note(app, m))]
+            extra["plots"] = [str(p) for p in write_plots(runs, Path(plots), lang, note=note)]
         except OSError as exc:
             raise XdimoError(f"--plots {plots}: cannot write there ({exc.strerror})") from None
-        note(app, f"plots: {len(extra['plots'])} PNG file(s) in {plots}")
+        note(f"plots: {len(extra['plots'])} PNG file(s) in {plots}")
     if fill:
-        extra["fill"] = fill_sheet(app, Path(fill), runs)
-    emit(app, out, fmt, tables, runs, extra)
+        extra["fill"] = fill_sheet(Path(fill), runs, lang if lang_given() else None)
+    emit(out, fmt, tables, runs, extra)
 
 
 def from_ledger(app: App, matrix: str | None, cache: Cache, refresh_first: bool,
@@ -110,7 +111,7 @@ def from_ledger(app: App, matrix: str | None, cache: Cache, refresh_first: bool,
         from xdimo.status import refresh
 
         for failure in refresh(ws, ledger, runs).failures:  # the table is still worth printing
-            note(app, f"warning: could not poll {failure}; states are the ledger's last known")
+            note(f"warning: could not poll {failure}; states are the ledger's last known")
         runs = select()
     pool_gpu: dict[tuple[str, str], str] = {}
     for name in sorted({r.cluster for r in runs}):
@@ -160,29 +161,36 @@ def from_logs(clusters_dir: Path, logs: tuple[str, ...], cache: Cache, precision
     return records
 
 
-def fill_sheet(app: App, path: Path, runs: list[RunRecord]) -> dict[str, Any]:
+def lang_given() -> bool:
+    """Whether the user gave --lang, rather than leaving it at its default (zh)."""
+    source = click.get_current_context().get_parameter_source("lang")
+    return source not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+
+def fill_sheet(path: Path, runs: list[RunRecord], lang: str | None) -> dict[str, Any]:
+    """``lang``: the language of the MFU notes it writes; None: each table's own (a Chinese header, Chinese)."""
     from xdimo.collect.fill import fill_sheet as fill_into
 
-    result = fill_into(path, runs)
+    result = fill_into(path, runs, lang=lang)
     where = f" (backup {result.backup})" if result.backup else ""
-    note(app, f"filled {len(result.filled)} cell(s) in {path}{where}")
+    note(f"filled {len(result.filled)} cell(s) in {path}{where}")
     for line in result.skipped:
-        note(app, f"  not filled: {line}")
+        note(f"  not filled: {line}")
     return {"sheet": str(path), "backup": str(result.backup) if result.backup else None,
             "filled": [vars(f) for f in result.filled], "skipped": result.skipped}
 
 
-def emit(app: App, out: str | None, fmt: str, tables: list[report.Table], runs: list[RunRecord],
+def emit(out: str | None, fmt: str, tables: list[report.Table], runs: list[RunRecord],
          extra: dict[str, Any]) -> None:
     if fmt == "json":
-        text = json.dumps({**report.json_data(tables, runs), **extra}, ensure_ascii=False, indent=2)
+        text = json.dumps({**formats.json_data(tables, runs), **extra}, ensure_ascii=False, indent=2)
     elif not runs:
         text = "no runs to collect (submit a matrix first, or point --logs at existing logs)"
     else:
-        text = report.render(tables, runs, fmt)
+        text = formats.render(tables, runs, fmt)
     if out:
         write_atomic(Path(out), (text if text.endswith("\n") else text + "\n").encode("utf-8"), "--out")
-        note(app, f"wrote {out}")
+        note(f"wrote {out}")
     else:
         click.echo(text.rstrip("\n"))
 
@@ -207,6 +215,6 @@ def option(param: click.Parameter) -> str:
     return param.opts[0] if param.opts else str(param.name)
 
 
-def note(app: App, message: str) -> None:
+def note(message: str) -> None:
     """Side information on stderr, so stdout stays the table (or the JSON)."""
     click.echo(message, err=True)
