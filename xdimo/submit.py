@@ -136,6 +136,7 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
                 result.scripts[spec.run_id] = script
                 continue
             try:
+                refuse_a_second_job(scheduler, spec)
                 job_id = hand_over(ws, scheduler, cluster, spec, script)
             except PendingLimitError as exc:
                 result.refused = str(exc)
@@ -146,6 +147,17 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
                 break
             result.submitted.append(Submitted(spec, job_id, spec in result.batch.start))
     return result
+
+
+def refuse_a_second_job(scheduler: Scheduler, spec: RunSpec) -> None:
+    """The scheduler is asked, before each hand-over, for live jobs under the run's name (its id): one means
+    this run already runs, unknown to this ledger or marked LOST by a wrong answer, and a second job would
+    write into the same log folder."""
+    live = scheduler.live_jobs(spec.run_id)
+    if live:
+        raise XdimoError(f"job {', '.join(live)} of this run is still pending or running on the scheduler, "
+                         "though this ledger does not have it active (another ledger: --ledger / XDIMO_LEDGER? "
+                         "a run marked LOST by a wrong answer: `status` follows it again); not submitted twice")
 
 
 def failure_line(ledger: Ledger, spec: RunSpec, exc: BaseException, result: SubmitResult) -> str:

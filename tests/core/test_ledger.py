@@ -75,3 +75,27 @@ def test_a_crash_mid_transaction_leaves_nothing_half_written(ledger):
     ledger.record_intent(s, "local", "", "")
     other = sqlite3.connect(ledger.path)
     assert other.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+
+
+def test_a_poll_of_an_earlier_attempt_does_not_overwrite_the_new_one(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    s = RunSpec(matrix="m", pool="p")
+    ledger.record_intent(s, "c", "", "")
+    ledger.record_submitted(s.run_id, "100")
+    ledger.update(s.run_id, JobStatus(JobState.KILLED), job_id="100")
+    ledger.record_intent(s, "c", "", "")
+    ledger.record_submitted(s.run_id, "200")
+    assert not ledger.update(s.run_id, JobStatus(JobState.DONE, 0), job_id="100")  # stale: job 100's news
+    assert ledger.get(s.run_id).state is JobState.PENDING
+
+
+
+def test_a_job_id_two_clusters_share_needs_the_cluster(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    for cluster, gpus in (("local", 1), ("jh", 2)):
+        s = RunSpec(matrix="m", pool="p", gpus=gpus)
+        ledger.record_intent(s, cluster, "", "")
+        ledger.record_submitted(s.run_id, "200")
+    with pytest.raises(NotFoundError, match="known on clusters jh, local"):
+        ledger.get("200")
+    assert ledger.get("200", cluster="jh").gpus == 2

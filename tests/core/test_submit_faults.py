@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tests.core.test_review4_submit import Flaky, install, two_runs
+from tests.core.stubs import Flaky, install, two_runs
 from xdimo.cli import cli
 from xdimo.errors import SchedulerError
 from xdimo.matrix import load_matrix
@@ -57,3 +57,18 @@ def test_a_log_folder_that_cannot_be_made_refuses_the_run_and_leaves_no_stuck_ro
     assert result.submitted == [] and fake.submits == 0  # nothing was sent
     assert "cannot prepare its log folder" in result.failed and "(not submitted)" in result.failed
     assert ws.ledger.runs(matrix="two") == []  # the intent is undone: `--batch next` tries again
+
+
+def test_a_run_whose_job_still_runs_unknown_to_this_ledger_is_not_submitted_twice(workspace: Path,
+                                                                                   monkeypatch) -> None:
+    """A mistyped --ledger (a fresh, empty one) or a run marked LOST by one wrong answer: the scheduler still
+    lists its job under the run's name, so a second job is refused; the runs before it go through."""
+    fake = Flaky()
+    install(monkeypatch, fake)
+    ws = Workspace.open(str(workspace))
+    m = load_matrix(two_runs(workspace))
+    fake.live[m.runs[1].run_id] = ["77"]
+    result = submit_once(ws, ws.load_cluster("local"), m)
+    assert [s.spec.run_id for s in result.submitted] == [m.runs[0].run_id] and fake.submits == 1
+    assert "job 77 of this run is still pending or running" in result.failed and "(not submitted)" in result.failed
+    assert [r.run_id for r in ws.ledger.runs(matrix="two")] == [m.runs[0].run_id]  # no intent for the second

@@ -123,6 +123,14 @@ class Scheduler(Protocol):
         reconciles a run whose submitter died between the scheduler's answer and the ledger's write."""
         ...
 
+    def live_jobs(self, run_id: str) -> list[str]:
+        """Ids of this user's jobs the scheduler lists under the name ``run_id`` that have not ended (pending,
+        running, suspended; never a finished one), oldest first, from ONE scheduler command: asked before each
+        submission, so a run whose job still runs unknown to the ledger (a mistyped --ledger, a LOST run) is
+        not submitted twice. Raises SchedulerError (one line) when the scheduler cannot be read: never ``[]``
+        on a failure. ``[]`` where the LSF family's jobs command is not on PATH (as pools())."""
+        ...
+
     def hosts(self) -> list[HostRow]:
         """Per-host rows for `hosts --nodes`; an empty list where the backend has no per-host view."""
         ...

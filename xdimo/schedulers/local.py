@@ -89,6 +89,30 @@ class LocalState:
                 continue  # a record being replaced right now; the next poll reads it
         return sorted(jobs, key=lambda j: int(j.job_id))
 
+    def of_run(self, run_id: str) -> list[LocalJob]:
+        """Every record of one run, oldest first, read strictly (call under the lock, where no record is
+        half-written): a folder or a record that cannot be read, or a record of this run (or of no telling
+        whose) that does not parse, raises SchedulerError instead of being skipped as all() skips it."""
+        jobs = []
+        try:
+            names = sorted(e.name for e in os.scandir(self.jobs_dir) if e.name.endswith(".json"))
+        except OSError as exc:
+            raise SchedulerError(f"cannot list the local job records in {self.jobs_dir}: "
+                                 f"{exc.strerror or exc}") from None
+        for name in names:
+            path = self.jobs_dir / name
+            try:
+                data = json.loads(path.read_text())
+                if isinstance(data, dict) and data.get("run_id") != run_id:
+                    continue
+                job = LocalJob(**data)
+                JobState(job.state)  # a state no version wrote: unreadable, not "ended"
+                jobs.append(job)
+            except (OSError, ValueError, TypeError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) else "not a job record"
+                raise SchedulerError(f"cannot read the local job record {path}: {why}") from None
+        return sorted(jobs, key=lambda j: (len(j.job_id), j.job_id))
+
 
 def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -218,6 +242,20 @@ class LocalScheduler:
         the job id."""
         with self.state.locked() as st:
             return [j.job_id for j in st.all() if j.run_id == run_id]
+
+    def live_jobs(self, run_id: str) -> list[str]:
+        """The run's local jobs that have not ended, oldest first: a record in a state that is not final
+        (PENDING: waiting for cards; RUNNING) whose runner, or (the runner gone) whose job script, still lives.
+        A record the runner never closed (SIGKILL, reboot) with neither alive has ended whatever it says (the
+        next poll settles it). Raises SchedulerError when the records cannot be read."""
+        try:
+            with self.state.locked() as st:
+                jobs = st.of_run(run_id)
+        except OSError as exc:  # the lock file (queue/local/ not writable)
+            raise SchedulerError(f"cannot read the local job records in {self.state.dir}: "
+                                 f"{exc.strerror or exc}") from None
+        return [j.job_id for j in jobs
+                if not JobState(j.state).terminal and (runner_alive(j) or child_alive(j))]
 
     def hosts(self) -> list[HostRow]:
         """This machine is the one host, and `hosts` already shows its pools: no per-host rows."""

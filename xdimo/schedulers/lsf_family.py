@@ -4,8 +4,10 @@ A thin runner (runner.run_command) over the pure parsers in lsf_parse.py / jh_pa
 
 - submit: the script on stdin (`jsub < script`, never `jsub script`: dask-jobqueue #372); the job id is
   `Job <N>` anywhere in stdout+stderr; never retried (submitting is not idempotent).
-- poll: ONE `jjobs -a` call for all the ledger's jobs; a job the answer does not list is settled from the
-  summary the scheduler appended to its -o file, else from the marker file the script wrote, else LOST.
+- poll: ONE `jjobs -a` call for all the ledger's jobs; a job the answer says is gone (`Job <N> is not found`,
+  or left out of a whole listing) is settled from the summary the scheduler appended to its -o file, else
+  from the marker file the script wrote, else LOST; a job a partial answer does not mention stays UNKNOWN.
+- live_jobs: ONE `jjobs -J NAME` (no -a: unfinished jobs only) before a submission.
 - pools: ONE `jjobs -u all` call; GPUs in use per queue = sum over jobs holding slots (RUN, suspended,
   UNKWN) of the job's GPU field when the site's `-o` has one (options.jobs_gpu_field), else of
   ceil(slots / cpu_per_gpu) from EXEC_HOST (the site rule is slots = cpu_per_gpu x GPUs). Pools that list
@@ -158,20 +160,39 @@ class LSFFamilyScheduler:
         extra = ["-a"] + (ids if len(ids) <= MAX_IDS else ["-u", "all"])
         answer = self.query_jobs(extra)
         rows = answer.by_id()
-        definite = answer.no_jobs or answer.header_only or bool(answer.rows) or bool(answer.not_found)
         out = {}
         for job in jobs:
             row = rows.get(job.job_id)
             if row is not None and row.stat not in P.FINAL:
                 out[job.job_id] = JobStatus(row.state, reason=row.stat, hosts=row.hosts)
             else:
-                out[job.job_id] = self.settle(job, row, gone=definite or job.job_id in answer.not_found)
+                # Gone only where the answer says so: an id it names as not found, or one its whole listing
+                # leaves out. An answer that names only some ids leaves the others UNKNOWN (asked again).
+                out[job.job_id] = self.settle(job, row, gone=answer.gone(job.job_id))
         return out
 
     def find(self, run_id: str) -> list[str]:
         """Every job the scheduler still lists under the name `run_id` (job names are run ids), oldest
         first: reconciles a run whose submitter died between the scheduler's answer and the ledger's write."""
         rows = [r for r in self.query_jobs(["-a", "-J", run_id]).rows if r.name == run_id]
+        return sorted({r.job_id for r in rows}, key=_id_key)
+
+    def live_jobs(self, run_id: str) -> list[str]:
+        """This user's unfinished jobs named `run_id` (pending, running, suspended, UNKWN), oldest first, from
+        ONE `jjobs -J NAME` / `bjobs -J NAME` (without -a the tools list unfinished jobs only; a final row is
+        left out all the same). `[]` where the jobs command is not on PATH (a laptop's --dry-run, as pools()),
+        or where the answer says there is none: `No unfinished job found`, a header alone, or `Job <NAME> is
+        not found` (LSF's answer for a name no job has). Anything else raises SchedulerError."""
+        name = self.commands.jobs[0]
+        if shutil.which(name) is None:
+            return []
+        answer = self.query_jobs(["-J", run_id])
+        if not (answer.rows or answer.no_jobs or answer.header_only or run_id in answer.not_found
+                or answer == P.JobsAnswer()):  # the last: an empty answer with exit 0 (query_jobs checked)
+            found = ", ".join(sorted(answer.not_found))
+            raise SchedulerError(f"`{name} -J {run_id}` answered about other jobs ({found} not found), "
+                                 "not about this name: cannot tell whether a job of the run is queued")
+        rows = [r for r in answer.rows if r.name == run_id and r.stat not in P.FINAL]
         return sorted({r.job_id for r in rows}, key=_id_key)
 
     def settle(self, job: LedgerJob, row: P.JobRow | None, gone: bool) -> JobStatus:

@@ -153,15 +153,30 @@ class JobRow:
 @dataclass(frozen=True)
 class JobsAnswer:
     rows: tuple[JobRow, ...] = ()
-    not_found: frozenset[str] = frozenset()  # ids the scheduler said it does not know
+    not_found: frozenset[str] = frozenset()  # ids (or a `-J` name) the scheduler said it does not know
     no_jobs: bool = False  # `No unfinished job found` / `No job found`
     header_only: bool = False  # a header and nothing else (UniScheduler's answer for a vanished job)
 
     def by_id(self) -> dict[str, JobRow]:
         return {r.job_id: r for r in self.rows}
 
+    @property
+    def complete(self) -> bool:
+        """The answer is a whole listing of what was asked: a job it does not list is gone.
 
-NOT_FOUND_RE = re.compile(r"Job <(\d+(?:\[\d+\])?)> is not found")
+        A table (rows, or a header alone: UniScheduler's answer for a vanished job) or ``No ... job found``,
+        with no per-id notice. LSF answers a list of ids with a row for each job it knows and one ``Job <N> is
+        not found`` line for each it does not (stderr, exit 255): once an answer names ids as not found, an id
+        it neither lists nor names was not answered at all (a cut-off or partial answer); it is not gone."""
+        return bool(self.rows or self.header_only or self.no_jobs) and not self.not_found
+
+    def gone(self, job_id: str) -> bool:
+        """The scheduler no longer knows ``job_id``: it says so, or its whole listing leaves the job out."""
+        return job_id in self.not_found or self.complete
+
+
+# `Job <123> is not found` for an id; LSF says the same of a `-J` name that matches no job.
+NOT_FOUND_RE = re.compile(r"Job <([^<>\n]+)> is not found")
 NO_JOBS_RE = re.compile(r"No (?:unfinished |matching )?job(?:s)? found", re.IGNORECASE)
 # SUBMIT_TIME in the default format: `Oct 22 09:22`, sometimes with seconds and/or a year.
 SUBMIT_TIME_RE = re.compile(r"\s([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{1,2}:\d{2}(?::\d{2})?)(?:\s+(\d{4}))?")

@@ -1,4 +1,5 @@
-"""Slurm: sbatch of the rendered script (stdin), sinfo for pools, one squeue + one sacct per poll, scancel.
+"""Slurm: sbatch of the rendered script (stdin), sinfo for pools, one squeue + one sacct per poll, one squeue
+for a run's live jobs before a submission, scancel.
 
 A thin runner over the pure parsers in slurm_parse.py. Every command goes through the shared runner
 (timeout + retry on transient failure); sbatch is retried only when it certainly never reached slurmctld,
@@ -147,13 +148,27 @@ class SlurmScheduler:
         return rows, bool(rows) or not result.stdout.strip()  # unreadable output is no answer either
 
     def find(self, run_id: str) -> list[str]:
-        """Every job named `run_id` in the queue or, failing that, in a week of accounting, oldest first."""
-        live = self._query(["squeue", "-h", "-t", "all", f"--name={run_id}", "-o", sp.SQUEUE_FORMAT])
+        """Every job of this user named `run_id` in the queue or, failing that, in a week of accounting, oldest
+        first. This user's only: a colleague running the same matrix has the same run ids."""
+        live = self._query(["squeue", "-h", "--me", "-t", "all", f"--name={run_id}", "-o", sp.SQUEUE_FORMAT])
         ids = list(sp.parse_squeue(live.stdout))
         if not ids:
             argv = ["sacct", "-n", "-P", "-X", "-S", "now-7days", f"--name={run_id}", "-o", sp.SACCT_FIELDS]
             done = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query)
             ids = list(sp.parse_sacct(done.stdout)) if done.ok else []
+        return sorted(set(ids), key=lambda i: (len(i), i))
+
+    def live_jobs(self, run_id: str) -> list[str]:
+        """This user's jobs named `run_id` that may still run the training, oldest first, from ONE squeue
+        (``--me --name=RUN -t LIVE_STATES``; no sacct: accounting only knows ended jobs). COMPLETING and
+        STAGE_OUT are left out: the job script has ended, only Slurm's clean-up remains. A failed squeue, or an
+        answer with text but no row, raises SchedulerError."""
+        result = self._query(["squeue", "-h", "--me", f"--name={run_id}", "-t", ",".join(sp.LIVE_STATES),
+                              "-o", sp.SQUEUE_FORMAT])
+        rows = sp.parse_squeue(result.stdout)
+        if result.stdout.strip() and not rows:
+            raise SchedulerError(f"squeue answered nothing readable: {excerpt(result.stdout)}")
+        ids = [i for i, row in rows.items() if row.raw_state.split(" ", 1)[0].upper() in sp.LIVE_STATES]
         return sorted(set(ids), key=lambda i: (len(i), i))
 
     # --- kill -----------------------------------------------------------------------------------------

@@ -19,6 +19,10 @@ SQUEUE_FORMAT = "%i|%T|%r|%N"
 SACCT_FIELDS = "JobIDRaw,State,ExitCode,Reason,NodeList"
 SINFO_FIELDS = "PartitionName:|,NodeList:|,Gres:|,GresUsed:|,StateLong:|"
 GPU_GRES = "gpu"
+# squeue -t for a run's jobs that may still run its training (Slurm >= 20.02 knows every name; --me needs it too):
+# waiting, running, held, suspended or stopped, requeued. Not COMPLETING / STAGE_OUT: the job script has ended.
+LIVE_STATES = ("PENDING", "RUNNING", "SUSPENDED", "STOPPED", "CONFIGURING", "RESIZING", "SIGNALING", "REQUEUED",
+               "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD")
 
 # Slurm's long state names (squeue %T, sacct State) and compact codes (squeue %t) -> our states.
 _STATES: dict[str, JobState] = {}

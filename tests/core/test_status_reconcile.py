@@ -1,0 +1,87 @@
+"""status refresh: SUBMITTING runs reconciled by run id or LOST, our own kills, a cluster that cannot be polled."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.conftest import run_cli
+from tests.core.fake_scheduler import FakeScheduler, install
+from tests.core.stubs import wait_ended
+from xdimo.ledger import Ledger
+from xdimo.matrix import Matrix
+from xdimo.render import render_script
+from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.local import LocalScheduler
+from xdimo.spec import RunSpec
+from xdimo.status import SUBMIT_GRACE_S, refresh
+from xdimo.submit import submit_once
+from xdimo.workspace import Workspace
+
+
+def test_a_submitter_that_died_mid_hand_over_is_reconciled_by_run_id(workspace):
+    ws = Workspace.open(str(workspace))
+    cluster = ws.load_cluster("local")
+    scheduler = LocalScheduler(cluster, ws.root)
+    taken, never = RunSpec(matrix="m", pool="local", model="Latte-T/2"), RunSpec(matrix="m", pool="local", gpus=2)
+    for spec in (taken, never):
+        ws.ledger.record_intent(spec, "local", render_script(spec, cluster, ws), str(ws.log_dir(spec.run_id)))
+    job_id = scheduler.submit(render_script(taken, cluster, ws), taken)  # ... and then the CLI was killed
+    with ws.ledger.transaction() as db:  # make both rows older than the grace period
+        db.execute("UPDATE runs SET updated_at = updated_at - ?", (SUBMIT_GRACE_S + 1,))
+    refresh(ws, ws.ledger)
+    assert ws.ledger.get(taken.run_id).job_id == job_id
+    lost = ws.ledger.get(never.run_id)
+    assert lost.state is JobState.LOST and lost.reason == "never reached the scheduler"
+    wait_ended(ws)
+
+
+
+def test_reconciling_never_adopts_an_earlier_attempts_job(workspace: Path, monkeypatch) -> None:
+    ws = Workspace.open(str(workspace))
+    spec = RunSpec(matrix="m", pool="local")
+    ws.ledger.record_intent(spec, "local", "", str(ws.log_dir(spec.run_id)))
+    ws.ledger.record_submitted(spec.run_id, "100")
+    ws.ledger.update(spec.run_id, JobStatus(JobState.DONE, 0))
+    ws.ledger.record_intent(spec, "local", "", str(ws.log_dir(spec.run_id)))  # attempt 2 ... then a crash
+    with ws.ledger.transaction() as db:
+        db.execute("UPDATE runs SET updated_at = updated_at - ?", (SUBMIT_GRACE_S + 1,))
+    install(monkeypatch, FakeScheduler(named=["100"]), ws)  # only attempt 1's job carries the name
+    refresh(ws, ws.ledger)
+    run = ws.ledger.get(spec.run_id)
+    assert run.state is JobState.LOST and run.job_id is None
+
+
+
+def test_a_run_we_killed_ends_killed_whatever_the_scheduler_calls_it(workspace: Path, monkeypatch) -> None:
+    ws = Workspace.open(str(workspace))
+    fake = FakeScheduler(answer=JobState.FAILED, exit_code=137)
+    install(monkeypatch, fake, ws)
+    cluster = ws.load_cluster("local")
+    a, b = (RunSpec(matrix="m", pool="local", gpus=1, steps=n) for n in (1, 2))
+    submit_once(ws, cluster, Matrix(name="m", path="m.yaml", runs=(a, b)), scheduler=fake)
+    killed = ws.ledger.get(a.run_id)
+    ws.ledger.record_kill(killed.run_id, killed.job_id)
+    refresh(ws, ws.ledger)
+    assert ws.ledger.get(a.run_id).state is JobState.KILLED
+    assert ws.ledger.get(b.run_id).state is JobState.FAILED  # not killed by us: the scheduler's word stands
+
+
+
+def test_status_shows_the_table_and_fails_when_one_cluster_cannot_be_polled(workspace):
+    (workspace / "clusters" / "site.yaml").write_text(
+        "scheduler: jh\npools:\n  q: {gpu: H200, cards: 4}\noptions: {command_timeout_s: 5}\n")
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    s = RunSpec(matrix="m", pool="q")
+    ledger.record_intent(s, "site", "", str(workspace / "logs" / s.run_id))
+    ledger.record_submitted(s.run_id, "77")
+    env_path = os.environ["PATH"]
+    os.environ["PATH"] = "/usr/bin:/bin"  # no jjobs here: the JH site cannot be reached
+    try:
+        out = run_cli(workspace, "status")
+    finally:
+        os.environ["PATH"] = env_path
+    assert out.returncode != 0 and s.run_id in out.stdout and "PENDING" in out.stdout
+    assert out.stderr.startswith("error: could not poll cluster site") and len(out.stderr.splitlines()) == 1
+    assert json.loads(run_cli(workspace, "status", "--json", "--cluster", "local").stdout) == []
