@@ -14,6 +14,7 @@ from xdimo.errors import XdimoError
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, Scheduler
+from xdimo.schedulers.marker import read_exit_marker, state_for_exit
 from xdimo.workspace import Workspace
 
 # A SUBMITTING row older than this lost its submitter mid-hand-over (crash, kill -9): look for the job by name.
@@ -94,7 +95,18 @@ def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[Ledge
         if not submitter_gone(ledger, run):
             continue
         if adopt_job(ledger, scheduler, run) is None:
-            ledger.update(run.run_id, JobStatus(JobState.LOST, None, "never reached the scheduler"))
+            ledger.update(run.run_id, settled_without_job(run))
+
+
+def settled_without_job(run: LedgerRun) -> JobStatus:
+    """A SUBMITTING run the scheduler lists no job for: LOST, unless its job ran and ended already (the scheduler
+    forgets finished jobs): an exit marker in its log folder is this attempt's, since the hand-over removed the
+    last one before calling the scheduler."""
+    code = read_exit_marker(run.log_dir)
+    if code is None:
+        return JobStatus(JobState.LOST, None, "never reached the scheduler")
+    return JobStatus(state_for_exit(code), code, "settled from the job's marker file (its job id was never "
+                                                  "recorded, and the scheduler no longer lists it)")
 
 
 def submitter_gone(ledger: Ledger, run: LedgerRun, now: float | None = None) -> bool:

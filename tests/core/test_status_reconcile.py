@@ -85,3 +85,20 @@ def test_status_shows_the_table_and_fails_when_one_cluster_cannot_be_polled(work
     assert out.returncode != 0 and s.run_id in out.stdout and "PENDING" in out.stdout
     assert out.stderr.startswith("error: could not poll cluster site") and len(out.stderr.splitlines()) == 1
     assert json.loads(run_cli(workspace, "status", "--json", "--cluster", "local").stdout) == []
+
+
+def test_a_dead_submitters_run_whose_job_already_ended_is_settled_from_its_marker(workspace: Path) -> None:
+    """The submitter died before recording the job id, the job ran and ended, and the scheduler has forgotten
+    it: its exit marker (this attempt's: the hand-over removed the last one) settles it, not LOST."""
+    from tests.core.test_bad_input_ledger import StubScheduler, age, intent
+    from xdimo.status import SUBMIT_GRACE_S, reconcile_submitting
+
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    done, never = intent(ledger, workspace, gpus=1), intent(ledger, workspace, gpus=2)
+    (workspace / "logs" / done.run_id).mkdir(parents=True)
+    (workspace / "logs" / done.run_id / "job.exit").write_text("0\n")
+    for run in (done, never):
+        age(ledger, run.run_id, SUBMIT_GRACE_S + 1)
+    reconcile_submitting(ledger, StubScheduler({}), [ledger.get(done.run_id), ledger.get(never.run_id)])
+    assert (ledger.get(done.run_id).state, ledger.get(done.run_id).exit_code) == (JobState.DONE, 0)
+    assert ledger.get(never.run_id).state is JobState.LOST
