@@ -10,10 +10,11 @@ import click
 from click.core import ParameterSource
 
 from xdimo.cli.common import App, verb
-from xdimo.collect import formats, report
+from xdimo.collect import formats, metrics, report
 from xdimo.collect.atomic import require_folder, write_atomic, write_target
 from xdimo.collect.cache import Cache
 from xdimo.collect.gather import ledger_records, legacy_context, legacy_records
+from xdimo.collect.labels import hw, model_display, workload_text
 from xdimo.collect.lang import LANGS
 from xdimo.collect.records import RunRecord
 from xdimo.config import Cluster, load_cluster
@@ -41,6 +42,10 @@ from xdimo.ledger import LedgerRun
               help="Fill the 待填 cells of your own markdown sheet in place (backup SHEET.md.bak).")
 @click.option("--cost-steps", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Steps the cost table prices.")
+@click.option("--baseline-gpus", type=click.IntRange(min=1), metavar="N",
+              help="Compare every run with the N-card run of its workload (table 1's speedup and efficiency, the "
+                   "cost table). Default: the 1-card run, or where a workload has none, its fewest-card run. "
+                   "E.g. --baseline-gpus 8 for speedups over one 8-card node.")
 @click.option("--legacy-precision", type=click.Choice(["bf16", "fp16", "tf32", "fp32"]),
               help="Precision legacy runs trained in, for their MFU (default: bf16 where the log says mixed "
                    "precision, else tf32: Latte's fp32 weights with TF32 matmuls).")
@@ -49,7 +54,7 @@ from xdimo.ledger import LedgerRun
 @verb
 def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, ...], which: str, lang: str,
             fmt: str, out: str | None, plots: str | None, fill: str | None, cost_steps: int,
-            legacy_precision: str | None, no_refresh: bool, no_cache: bool) -> None:
+            baseline_gpus: int | None, legacy_precision: str | None, no_refresh: bool, no_cache: bool) -> None:
     """Print the user's own tables from the runs' metrics (seed 000's table 1 at least).
 
     Polls each cluster once first (so finished runs count), then reads logs/<run>/run.json and
@@ -58,12 +63,18 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
     shape (a resumed run's repeated steps count once); MFU from exact FLOPs and the dense peak
     of the precision run; a missing baseline is written 待填(缺1卡基准), never guessed.
 
+    A workload run at two card counts or more but never on 1 card is compared with its fewest-card run
+    instead (8 and 32 cards: 32 cards' speedup over 8, ideal 4, efficiency = speedup / 4); that row shows
+    1.0(基准), a note under the table names it, and the cost table adds seed 004's 相比N卡（基准） comparison.
+    --baseline-gpus N picks the count for every workload (one without an N-card run: 待填(缺N卡基准)).
+
     \b
     Examples:
       xdimo-jobs collect
       xdimo-jobs collect --matrix table1-scaling --plots plots/
       xdimo-jobs collect --table all --lang en --format csv --out results.csv
       xdimo-jobs collect --logs ./output/logs --table 1       # the user's existing XDiMo/Latte logs
+      xdimo-jobs collect --logs ./output/logs --baseline-gpus 8   # speedup and efficiency over 8 cards
       xdimo-jobs collect --matrix table1-scaling --fill 实验结果.md
     """
     if every_version and not matrix:
@@ -79,9 +90,14 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
     if logs:
         runs += from_logs(ws.clusters_dir, logs, cache, legacy_precision)
     try:
-        tables = report.build_tables(runs, which, lang, cost_steps) if runs else []
+        tables = report.build_tables(runs, which, lang, cost_steps, baseline_gpus=baseline_gpus) if runs else []
     except ValueError as exc:
         raise XdimoError(f"--table: {exc}") from None
+    if baseline_gpus is not None and runs:
+        warn_missing_baselines(runs, baseline_gpus)
+        if plots or fill:
+            note(f"note: --baseline-gpus {baseline_gpus} applies to the tables; --plots and --fill still compare "
+                 "with 1-card runs")
     extra: dict[str, Any] = {}
     if plots:
         from xdimo.collect.plots import write_plots
@@ -94,6 +110,15 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
     if fill:
         extra["fill"] = fill_sheet(Path(fill), runs, lang if lang_given() else None)
     emit(out, fmt, tables, runs, extra)
+
+
+def warn_missing_baselines(runs: list[RunRecord], gpus: int) -> None:
+    """One line naming the workloads that have no run of the --baseline-gpus count (their cells say so)."""
+    missing = metrics.missing_baselines(runs, gpus)
+    if missing:
+        what = "; ".join(f"{hw(r)} {model_display(r.model, r.moe)} [{workload_text(r)}]" for r in missing)
+        note(f"warning: --baseline-gpus {gpus}: no {gpus}-card run of {what}; their speedups are "
+             f"待填(缺{gpus}卡基准)")
 
 
 def from_ledger(app: App, matrix: str | None, cache: Cache, refresh_first: bool,

@@ -1,5 +1,7 @@
 """Seed 004's cost table (``--table cost``): per hardware, model and workload, what a fixed number of steps costs
-in GPU-hours at each GPU count, relative to the fewest cards, beside the GPU-hours the run really took."""
+in GPU-hours at each GPU count, relative to the fewest cards (or ``--baseline-gpus N``), beside the GPU-hours the run
+really took. Where that baseline is more than one card, seed 004's 相比N卡（基准） table follows: speedup, time saved,
+cost increase and cost-effectiveness against it, for the same amount of data (table 1's speedup)."""
 
 from __future__ import annotations
 
@@ -27,8 +29,8 @@ def applies(runs: Sequence[RunRecord]) -> bool:
 def build(runs: metrics.RunSet, lang: str, options: TableOptions) -> list[Table]:
     groups = workload_groups(runs)
     shared = titles_shared(groups)
-    return [cost_of(f"cost-{n}", key, sort_runs(group), shared[key[:2]] > 1, options.cost_steps, lang)
-            for n, (key, group) in enumerate(sorted(groups.items(), key=lambda kv: kv[0][:3]), 1)]
+    return [tb for n, (key, group) in enumerate(sorted(groups.items(), key=lambda kv: kv[0][:3]), 1)
+            for tb in cost_tables(f"cost-{n}", key, sort_runs(group), shared[key[:2]] > 1, options, lang)]
 
 
 def workload_groups(runs: Sequence[RunRecord]) -> dict[tuple[Any, ...], list[RunRecord]]:
@@ -41,33 +43,87 @@ def workload_groups(runs: Sequence[RunRecord]) -> dict[tuple[Any, ...], list[Run
     return groups
 
 
+def group_baseline(group: Sequence[RunRecord], baseline_gpus: int | None) -> tuple[int, RunRecord | None]:
+    """(n0, the run that is 1.00x): the fewest cards (the 1-card run where there is one), or ``baseline_gpus``."""
+    n0 = baseline_gpus if baseline_gpus is not None else min(r.gpus for r in group)
+    at_n0 = [r for r in group if r.gpus == n0]
+    return n0, min(at_n0, key=lambda r: r.run_id) if at_n0 else None  # one workload per table: relative cost is fair
+
+
+def cost_tables(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], several: bool,
+                options: TableOptions, lang: str) -> list[Table]:
+    """The cost table, and the comparison table after it where the baseline is more than one card."""
+    n0, base = group_baseline(group, options.baseline_gpus)
+    tables = [cost_of(table_id, key, group, several, options.cost_steps, lang, n0, base)]
+    if n0 > 1 and base is not None and len({r.gpus for r in group}) >= 2:
+        tables.append(comparison_of(f"{table_id}-vs{n0}", key, group, several, lang, n0, base))
+    return tables
+
+
 def cost_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], several: bool, steps: int,
-            lang: str) -> Table:
+            lang: str, n0: int, base: RunRecord | None) -> Table:
     _, _, _, label, model, moe = key
-    base = min(group, key=lambda r: (r.gpus, r.run_id))  # one workload per table: relative cost is fair
-    base_cost = base.gpus * metrics.time_for_steps(base, steps) / 3600
+    base_cost = base.gpus * metrics.time_for_steps(base, steps) / 3600 if base else None
     title = t(lang, "cost_title", model=model_display(model, moe), hw=label, steps=f"{steps:,}")
     return Table(id=table_id, kind="cost", title=titled(title, group[0], several),
                  columns=columns(lang, "cost_cols", steps=f"{steps:,}"),
-                 rows=[cost_row(r, base_cost, steps, lang) for r in group],
-                 notes=cost_notes(group, base, steps, lang), keys=[row_key(r) for r in group])
+                 rows=[cost_row(r, base_cost, steps, lang, n0) for r in group],
+                 notes=cost_notes(group, base, steps, lang, n0, label), keys=[row_key(r) for r in group])
+
+
+def comparison_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], several: bool, lang: str,
+                  n0: int, base: RunRecord) -> Table:
+    """Seed 004's 相比N卡（基准）: each run against the workload's ``n0``-card run, for the same amount of data."""
+    _, _, _, label, model, moe = key
+    title = t(lang, "cmp_title", n=n0, model=model_display(model, moe), hw=label)
+    notes = [t(lang, "note_cmp", base=f"{cards(base)} `{base.run_id}`", n=n0)]
+    if len({r.global_batch for r in group}) > 1:
+        notes.append(t(lang, "note_cmp_batch"))
+    return Table(id=table_id, kind="cost", title=titled(title, group[0], several), columns=columns(lang, "cmp_cols"),
+                 rows=[comparison_row(r, base, lang) for r in group], notes=notes, keys=[row_key(r) for r in group])
+
+
+def comparisons(rec: RunRecord, base: RunRecord) -> tuple[float, float, float, float] | None:
+    """(speedup, time saved, cost increase, cost-effectiveness) of ``rec`` against ``base`` for the same data:
+    speedup s by samples/s; time saved 1 - 1/s; relative GPU-hours (n/n0)/s, the increase that minus 1; and
+    cost-effectiveness s over the relative GPU-hours. None where a throughput is missing."""
+    s = metrics.speedup(rec, base)
+    if not s or not rec.gpus or not base.gpus:
+        return None
+    relative = metrics.ideal_speedup(rec, base) / s
+    return s, 1 - 1 / s, relative - 1, s / relative
+
+
+def comparison_row(rec: RunRecord, base: RunRecord, lang: str) -> list[str]:
+    if rec is base:
+        return [cards(rec), t(lang, "baseline"), "0%", "+0%", "1.00"]
+    figures = comparisons(rec, base)
+    if figures is None:
+        return [cards(rec)] + [t(lang, "tbd")] * 4
+    s, saved, more, worth = figures
+    return [cards(rec), f"{s:.2f}x", f"{saved:.0%}", f"{more:+.0%}", f"{worth:.2f}"]
 
 
 def hours(h: float) -> str:
     return f"{h:.0f}" if h >= 10 else f"{h:.2f}"
 
 
-def cost_row(rec: RunRecord, base_cost: float, steps: int, lang: str) -> list[str]:
+def cost_row(rec: RunRecord, base_cost: float | None, steps: int, lang: str, n0: int = 1) -> list[str]:
     wall_h = metrics.time_for_steps(rec, steps) / 3600
     cost = rec.gpus * wall_h
     measured = metrics.gpu_hours(rec)
+    relative = t(lang, "tbd") if base_cost is not None else t(lang, "no_base_n", n=n0)
     return [cards(rec), str(rec.nodes), str(rec.gpus), f"{hours(wall_h)}h", hours(cost),
-            f"{cost / base_cost:.2f}x" if base_cost else t(lang, "tbd"),
+            f"{cost / base_cost:.2f}x" if base_cost else relative,
             f"{rec.steady.steps_per_s * 3600:,.0f}", hours(measured) if measured else t(lang, "tbd")]
 
 
-def cost_notes(group: Sequence[RunRecord], base: RunRecord, steps: int, lang: str) -> list[str]:
-    notes = [t(lang, "note_cost", steps=f"{steps:,}", base=cards(base))]
+def cost_notes(group: Sequence[RunRecord], base: RunRecord | None, steps: int, lang: str, n0: int = 1,
+               label: str = "") -> list[str]:
+    """``base`` None: no run of the baseline's ``n0`` cards on ``label`` (``--baseline-gpus``), said in a note."""
+    notes = [t(lang, "note_cost", steps=f"{steps:,}", base=cards(base) if base else f"{n0}×{label}")]
+    if base is None:
+        notes.append(t(lang, "note_cmp_missing", n=n0))
     if len({r.global_batch for r in group}) > 1:
         notes.append(t(lang, "note_cost_batch"))
     return notes + wall_notes(group, lang)

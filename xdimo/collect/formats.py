@@ -90,8 +90,8 @@ def run_identity(rec: RunRecord) -> dict[str, Any]:
 
 
 def run_speed(rec: RunRecord, runs: Sequence[RunRecord]) -> dict[str, Any]:
-    """Throughput, MFU, and the speedup against table 1's baseline."""
-    base = metrics.baseline_for(rec, runs) if rec.has_metrics else None
+    """Throughput, MFU, and the speedup against table 1's baseline (1 card, else the fewest cards measured)."""
+    base = metrics.scaling_baseline(rec, runs) if rec.has_metrics else None
     s = rec.steady
     return {
         "steps_per_s": s.steps_per_s if s else None, "samples_per_s": metrics.samples_per_s(rec),
@@ -101,7 +101,8 @@ def run_speed(rec: RunRecord, runs: Sequence[RunRecord]) -> dict[str, Any]:
         "flops_per_sample": rec.flops_per_sample, "time_10k_steps_s": metrics.time_for_steps(rec, 10_000),
         "baseline_run_id": base.run_id if base else None,
         "speedup": metrics.speedup(rec, base) if base else None,
-        "ideal_speedup": rec.gpus, "efficiency": metrics.efficiency(rec, base) if base else None,
+        "ideal_speedup": metrics.ideal_speedup(rec, base),
+        "efficiency": metrics.efficiency(rec, base) if base else None,
     }
 
 

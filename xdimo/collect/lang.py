@@ -9,6 +9,7 @@ TEXT: dict[str, dict[str, str]] = {
         "tbd": "待填",
         "no_base1": "待填(缺1卡基准)",
         "no_base_hw": "待填(缺{hw}基准)",
+        "no_base_n": "待填(缺{n}卡基准)",
         "baseline": "1.0(基准)",
         "single": "单卡",
         "one_node": "{p} 单机",
@@ -49,7 +50,27 @@ TEXT: dict[str, dict[str, str]] = {
         "note_run": "`{run}`：{note}",
         "note_base_match": "1 卡基准须与本配置同精度、同帧数与分辨率、同模型形状（depth/hidden/heads）；"
                            "local batch 可以不同（按 Samples/s 比），优先取相同 local batch 的 1 卡运行。",
-        "note_no_base_workload": "{cards} `{run}`：同硬件同模型的 1 卡运行与本配置的 {fields} 不同，不作基准。",
+        "note_no_base_workload": "{cards} `{run}`：同硬件同模型的 {n} 卡运行与本配置的 {fields} 不同，不作基准。",
+        # A workload whose speedups are against a run of more than one card (no 1-card run, or --baseline-gpus).
+        "note_speedup_n": "加速比 = 本配置 Samples/s ÷ 同硬件同模型基准运行的 Samples/s（迭代相同数据量）；"
+                          "理想加速比 = 卡数 ÷ 基准卡数；并行效率 = 加速比 ÷ 理想加速比。",
+        "note_base_match_n": "基准须与本配置同精度、同帧数与分辨率、同模型形状（depth/hidden/heads）；local batch "
+                             "可以不同（按 Samples/s 比），优先取相同 local batch 的基准运行。",
+        "note_base_n": "{model} 以 {base} 为基准（{why}）：加速比 = 本配置 Samples/s ÷ 该 {n} 卡运行 Samples/s，"
+                       "理想加速比 = 卡数 ÷ {n}，并行效率 = 加速比 ÷ 理想加速比，均相对 {n} 卡基准，不是相对 1 卡。",
+        "why_fewest": "该负载没有 1 卡运行，取卡数最少的运行",
+        "why_forced": "--baseline-gpus {n}",
+        "note_base_missing": "{model}：没有 {n} 卡运行（--baseline-gpus {n}），加速比与并行效率待填。",
+        "base_sep": "、",
+        # Seed 004's 相比N卡（基准） table after a cost table whose baseline is more than one card.
+        "cmp_title": "相比{n}卡（基准）（{model}，{hw}）",
+        "cmp_cols": "配置|加速比|时间节省|成本增加|性价比",
+        "note_cmp": "以 {base} 为基准，按相同数据量比较（同表一）：加速比 = Samples/s ÷ 基准 Samples/s；"
+                    "时间节省 = 1 − 1/加速比；成本增加 = (卡数 ÷ {n}) ÷ 加速比 − 1（相同数据量的 GPU 小时）；"
+                    "性价比 = 加速比 ÷ (1 + 成本增加)，基准为 1.00。",
+        "note_cmp_batch": "各配置 global_batch 不同：本表按相同数据量比较，上表的训练时间与相对成本按相同步数，"
+                          "两者不同。",
+        "note_cmp_missing": "没有 {n} 卡运行（--baseline-gpus {n}）：比较待填。",
         "note_mem": "显存占用 = rank 0 上 PyTorch 分配的峰值（torch.cuda.max_memory_allocated），"
                     "低于 nvidia-smi 所见：后者还含分配器缓存与 CUDA 上下文。",
         "note_mem_reserved": "括号内为分配器保留的峰值（torch.cuda.max_memory_reserved），更接近 nvidia-smi"
@@ -100,6 +121,7 @@ TEXT: dict[str, dict[str, str]] = {
         "tbd": "TBD",
         "no_base1": "TBD (no 1-GPU baseline)",
         "no_base_hw": "TBD (no {hw} baseline)",
+        "no_base_n": "TBD (no {n}-GPU baseline)",
         "baseline": "1.0 (baseline)",
         "single": "single GPU",
         "one_node": "{p}, 1 node",
@@ -146,8 +168,29 @@ TEXT: dict[str, dict[str, str]] = {
         "note_base_match": "A 1-GPU baseline must run the same precision, frames, image size and model shape "
                            "(depth/hidden/heads); its local batch may differ (the ratio is by samples/s), the "
                            "same local batch is preferred.",
-        "note_no_base_workload": "{cards} `{run}`: the 1-GPU runs of this model on this hardware differ in "
+        "note_no_base_workload": "{cards} `{run}`: the {n}-GPU runs of this model on this hardware differ in "
                                  "{fields}: no baseline.",
+        "note_speedup_n": "Speedup = Samples/s of this config / Samples/s of the baseline run of the same model "
+                          "on the same hardware (same amount of data); ideal = GPUs / the baseline's GPUs; "
+                          "efficiency = speedup / ideal.",
+        "note_base_match_n": "A baseline must run the same precision, frames, image size and model shape "
+                             "(depth/hidden/heads); its local batch may differ (the ratio is by samples/s), the "
+                             "same local batch is preferred.",
+        "note_base_n": "{model}: baseline {base} ({why}): speedup = Samples/s of this config / Samples/s of that "
+                       "{n}-GPU run, ideal = GPUs / {n}, efficiency = speedup / ideal, all relative to the {n}-GPU "
+                       "baseline, not to 1 GPU.",
+        "why_fewest": "no 1-GPU run of this workload: its fewest-GPU run",
+        "why_forced": "--baseline-gpus {n}",
+        "note_base_missing": "{model}: no {n}-GPU run (--baseline-gpus {n}): speedup and efficiency TBD.",
+        "base_sep": ", ",
+        "cmp_title": "Compared with {n} GPUs (baseline) ({model}, {hw})",
+        "cmp_cols": "Config|Speedup|Time saved|Cost increase|Cost-effectiveness",
+        "note_cmp": "Baseline {base}, compared for the same amount of data (as table 1): speedup = Samples/s / the "
+                    "baseline's; time saved = 1 - 1/speedup; cost increase = (GPUs / {n}) / speedup - 1 (GPU-hours "
+                    "for the same data); cost-effectiveness = speedup / (1 + cost increase), 1.00 for the baseline.",
+        "note_cmp_batch": "Global batches differ: this table compares the same data, the table above's time and "
+                          "relative cost the same number of steps; the two differ.",
+        "note_cmp_missing": "No {n}-GPU run (--baseline-gpus {n}): comparisons TBD.",
         "note_mem": "GPU memory = PyTorch's allocated peak on rank 0 (torch.cuda.max_memory_allocated), below "
                     "what nvidia-smi shows: that includes the allocator's cache and the CUDA context.",
         "note_mem_reserved": "In brackets: the allocator's reserved peak (torch.cuda.max_memory_reserved), closer "

@@ -200,12 +200,42 @@ def baseline_index(runs: Sequence[RunRecord]) -> BaselineIndex:
     return index
 
 
+GroupKey = tuple[str, str, str | None, Workload]  # a baseline key without its card count: one scaling study
+
+
+def group_key(rec: RunRecord) -> GroupKey:
+    """The scaling study ``rec`` belongs to: hardware, model, MoE and workload (everything but the card count)."""
+    hw_label, model, moe, _, load = baseline_key(rec, rec.gpus)
+    return (hw_label, model, moe, load)
+
+
+def card_counts_of(index: BaselineIndex) -> dict[GroupKey, list[int]]:
+    """Per scaling study, the card counts that have a run with a throughput, smallest first."""
+    counts: dict[GroupKey, set[int]] = {}
+    for hw_label, model, moe, gpus, load in index:
+        if gpus and gpus >= 1:
+            counts.setdefault((hw_label, model, moe, load), set()).add(gpus)
+    return {key: sorted(v) for key, v in counts.items()}
+
+
 class RunSet(list):
     """The runs of one report, with their baseline index built once (tables stay linear in the runs)."""
 
     @cached_property
     def baselines(self) -> BaselineIndex:
         return baseline_index(self)
+
+    @cached_property
+    def card_counts(self) -> dict[GroupKey, list[int]]:
+        return card_counts_of(self.baselines)
+
+
+def _index(runs: Sequence[RunRecord]) -> BaselineIndex:
+    return runs.baselines if isinstance(runs, RunSet) else baseline_index(runs)
+
+
+def _counts(runs: Sequence[RunRecord]) -> dict[GroupKey, list[int]]:
+    return runs.card_counts if isinstance(runs, RunSet) else card_counts_of(baseline_index(runs))
 
 
 def baseline_for(rec: RunRecord, runs: Sequence[RunRecord], *, gpus: int = 1,
@@ -217,11 +247,41 @@ def baseline_for(rec: RunRecord, runs: Sequence[RunRecord], *, gpus: int = 1,
     the same local batch is preferred, then the smallest (the user's "baseline" scripts run bs 1).
     """
     if index is None:
-        index = runs.baselines if isinstance(runs, RunSet) else baseline_index(runs)
+        index = _index(runs)
     pool = index.get(baseline_key(rec, gpus))
     if not pool:
         return None
     return min(pool, key=lambda r: (r.local_batch != rec.local_batch, r.local_batch or 0, r.run_id))
+
+
+def baseline_gpus(rec: RunRecord, runs: Sequence[RunRecord], forced: int | None = None) -> int:
+    """The card count ``rec``'s speedup and efficiency are against.
+
+    ``forced`` (``collect --baseline-gpus N``) is that count, whether or not a run of it exists. Otherwise 1 where
+    the scaling study (hardware, model, workload) has a 1-card run; where it has none but was measured at two card
+    counts or more, its smallest count (seed 002's 8 -> 32 cards, seed 004's tables against 8 cards); else 1 (a
+    lone count compares with nothing: the cell says the 1-card baseline is missing).
+    """
+    if forced is not None:
+        return forced
+    counts = _counts(runs).get(group_key(rec), [])
+    return counts[0] if len(counts) >= 2 else 1
+
+
+def scaling_baseline(rec: RunRecord, runs: Sequence[RunRecord], forced: int | None = None) -> RunRecord | None:
+    """``baseline_for`` at the card count ``baseline_gpus`` picks: the run ``rec`` is compared with, or None."""
+    return baseline_for(rec, runs, gpus=baseline_gpus(rec, runs, forced))
+
+
+def missing_baselines(runs: Sequence[RunRecord], gpus: int) -> list[RunRecord]:
+    """One run of each scaling study that has no ``gpus``-card run with a throughput (for a warning line)."""
+    counts, seen, out = _counts(runs), set(), []
+    for r in runs:
+        key = group_key(r)
+        if key in counts and gpus not in counts[key] and key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
 
 
 def workload_mismatch(rec: RunRecord, other: RunRecord) -> list[str]:
@@ -237,10 +297,11 @@ def speedup(rec: RunRecord, base: RunRecord) -> float | None:
 
 
 def ideal_speedup(rec: RunRecord, base: RunRecord | None = None) -> float:
+    """n / n0: the card count over the baseline's (1 without one)."""
     return rec.gpus / (base.gpus if base else 1)
 
 
 def efficiency(rec: RunRecord, base: RunRecord) -> float | None:
-    """Parallel efficiency as a fraction: actual speedup over ideal speedup."""
+    """Parallel efficiency as a fraction: actual speedup over ideal speedup (n / n0), i.e. speedup x n0 / n."""
     s = speedup(rec, base)
     return s / ideal_speedup(rec, base) if s is not None and rec.gpus else None

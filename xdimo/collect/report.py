@@ -51,7 +51,9 @@ def parse_kinds(which: str | None, runs: Sequence[RunRecord]) -> list[str]:
 
 
 def build_tables(runs: Sequence[RunRecord], which: str | None = None, lang: str = "zh",
-                 cost_steps: int = 10_000, hw_baseline: str = DEFAULT_HW_BASELINE) -> list[Table]:
+                 cost_steps: int = 10_000, hw_baseline: str = DEFAULT_HW_BASELINE,
+                 baseline_gpus: int | None = None) -> list[Table]:
+    """``baseline_gpus``: the card count speedups are against (None: 1, else the fewest cards measured)."""
     runs = metrics.RunSet(runs)
-    options = TableOptions(cost_steps=cost_steps, hw_baseline=hw_baseline)
+    options = TableOptions(cost_steps=cost_steps, hw_baseline=hw_baseline, baseline_gpus=baseline_gpus)
     return [tb for kind in parse_kinds(which, runs) for tb in BUILDERS[kind].build(runs, lang, options)]

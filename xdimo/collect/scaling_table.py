@@ -1,5 +1,7 @@
 """Seed 000's table 1 (``--table 1``): one table per hardware (表一-A, -B, -C), a row per run, its speedup and
-parallel efficiency against the 1-card run of the same model and workload on that hardware."""
+parallel efficiency against the 1-card run of the same model and workload on that hardware; where that workload has
+no 1-card run, against its fewest-card run (seed 002's 8 -> 32 cards), or the count ``--baseline-gpus`` names
+(metrics.baseline_gpus). A baseline of more than one card is said in a note under the table."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from collections.abc import Sequence
 
 from xdimo.collect import metrics
 from xdimo.collect.cells import f2, mfu_text, pct, steps_text
-from xdimo.collect.labels import cards, hw, hw_sort_key, model_display, parallel_text, sort_runs
+from xdimo.collect.labels import cards, hw, hw_sort_key, model_display, parallel_text, sort_runs, workload_text
 from xdimo.collect.lang import columns, t
 from xdimo.collect.records import RunRecord
 from xdimo.collect.table import Table, TableOptions, mfu_notes, row_key, run_notes
@@ -22,7 +24,7 @@ def build(runs: metrics.RunSet, lang: str, options: TableOptions) -> list[Table]
     by_hw: dict[str, list[RunRecord]] = {}
     for r in runs:
         by_hw.setdefault(hw(r), []).append(r)
-    return [hardware_table(table_letter(i), label, sort_runs(by_hw[label]), runs, lang)
+    return [hardware_table(table_letter(i), label, sort_runs(by_hw[label]), runs, lang, options.baseline_gpus)
             for i, label in enumerate(sorted(by_hw, key=hw_sort_key))]
 
 
@@ -31,34 +33,50 @@ def table_letter(i: int) -> str:
 
 
 def hardware_table(letter: str, label: str, group: Sequence[RunRecord], runs: Sequence[RunRecord],
-                   lang: str) -> Table:
-    notes = [t(lang, "note_speedup"), t(lang, "note_base_match")] + baseline_notes(group, runs, lang) + \
+                   lang: str, baseline_gpus: int | None = None) -> Table:
+    """``baseline_gpus``: the card count every row is compared with; None: metrics.baseline_gpus's rule."""
+    counts = base_count_notes(group, runs, lang, baseline_gpus)
+    general = ("note_speedup_n", "note_base_match_n") if counts else ("note_speedup", "note_base_match")
+    notes = [t(lang, key) for key in general] + counts + baseline_notes(group, runs, lang, baseline_gpus) + \
         mfu_notes(group, lang) + steady_notes(group, lang) + run_notes(group, lang)
     return Table(id=f"1-{letter}", kind="1", title=t(lang, "t1_title", letter=letter, hw=label),
-                 columns=columns(lang, "t1_cols"), rows=[table1_row(r, runs, lang) for r in group], notes=notes,
-                 keys=[row_key(r) for r in group])
+                 columns=columns(lang, "t1_cols"), rows=[table1_row(r, runs, lang, baseline_gpus) for r in group],
+                 notes=notes, keys=[row_key(r) for r in group])
 
 
-def speedup_cells(rec: RunRecord, runs: Sequence[RunRecord], lang: str) -> tuple[str, str, RunRecord | None]:
-    """(speedup, efficiency, baseline) cells for table 1."""
+def speedup_cells(rec: RunRecord, runs: Sequence[RunRecord], lang: str,
+                  baseline_gpus: int | None = 1) -> tuple[str, str, RunRecord | None]:
+    """(speedup, efficiency, baseline) cells for table 1: against the ``baseline_gpus``-card run (None:
+    metrics.baseline_gpus's rule, the 1-card run or else the workload's fewest-card run)."""
     tbd = t(lang, "tbd")
     if not rec.has_metrics:
         return tbd, tbd, None
-    base = metrics.baseline_for(rec, runs)
+    n0 = metrics.baseline_gpus(rec, runs, baseline_gpus)
+    base = metrics.baseline_for(rec, runs, gpus=n0)
     if base is None:
-        return t(lang, "no_base1"), tbd, None
+        return t(lang, "no_base_n", n=n0), tbd, None
     if base is rec:
         return t(lang, "baseline"), "100%", base
     return f2(metrics.speedup(rec, base), tbd), pct(metrics.efficiency(rec, base), tbd), base
 
 
-def table1_row(rec: RunRecord, runs: Sequence[RunRecord], lang: str) -> list[str]:
+def ideal_text(gpus: int, base_gpus: int) -> str:
+    """n / n0 as the column writes it: ``4``, ``1.5``; the card count itself against one card."""
+    if base_gpus == 1 or not gpus:
+        return str(gpus or "?")
+    x = gpus / base_gpus
+    return f"{x:.0f}" if x.is_integer() else f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def table1_row(rec: RunRecord, runs: Sequence[RunRecord], lang: str, baseline_gpus: int | None = 1) -> list[str]:
+    """``baseline_gpus`` 1 (the default): speedups only against 1-card runs, as seed 000's sheet defines its column
+    (``--fill`` writes these); None: metrics.baseline_gpus's rule; N: ``--baseline-gpus N``."""
     tbd = t(lang, "tbd")
-    speed, eff, _ = speedup_cells(rec, runs, lang)
+    speed, eff, _ = speedup_cells(rec, runs, lang, baseline_gpus)
     t10k = metrics.time_for_steps(rec, 10_000)
     return [model_display(rec.model, rec.moe), cards(rec), parallel_text(rec, lang), steps_text(rec, tbd),
             f2(metrics.samples_per_s(rec), tbd), mfu_text(rec, lang), f"{t10k:.0f}" if t10k else tbd,
-            speed, str(rec.gpus or "?"), eff]
+            speed, ideal_text(rec.gpus, metrics.baseline_gpus(rec, runs, baseline_gpus)), eff]
 
 
 def steady_notes(runs: Sequence[RunRecord], lang: str) -> list[str]:
@@ -73,17 +91,51 @@ def steady_notes(runs: Sequence[RunRecord], lang: str) -> list[str]:
     return notes
 
 
-def baseline_notes(group: Sequence[RunRecord], runs: Sequence[RunRecord], lang: str) -> list[str]:
-    """Why a row has no baseline when a 1-card run of the same model on the same hardware exists."""
-    ones: dict[tuple[str, str, str | None], list[RunRecord]] = {}
+def base_count_notes(group: Sequence[RunRecord], runs: Sequence[RunRecord], lang: str,
+                     baseline_gpus: int | None) -> list[str]:
+    """Per workload whose rows are compared with more than one card: which run is 1.0, and why."""
+    studies: dict[metrics.GroupKey, list[RunRecord]] = {}
+    for r in group:
+        if r.has_metrics:
+            studies.setdefault(metrics.group_key(r), []).append(r)
+    loads: dict[tuple[str, str | None], int] = {}
+    for _, model, moe, _ in studies:
+        loads[(model, moe)] = loads.get((model, moe), 0) + 1
+    notes = []
+    for key, members in studies.items():
+        n0 = metrics.baseline_gpus(members[0], runs, baseline_gpus)
+        if n0 == 1:
+            continue
+        _, model, moe, _ = key
+        name = model_display(model, moe)
+        if loads[(model, moe)] > 1:
+            name += f" [{workload_text(members[0])}]"
+        bases = list({id(b): b for r in members if (b := metrics.baseline_for(r, runs, gpus=n0))}.values())
+        if not bases:
+            notes.append(t(lang, "note_base_missing", model=name, n=n0))
+            continue
+        why = t(lang, "why_forced", n=n0) if baseline_gpus is not None else t(lang, "why_fewest")
+        base = t(lang, "base_sep").join(f"{cards(b)} `{b.run_id}`" for b in bases)
+        notes.append(t(lang, "note_base_n", model=name, base=base, why=why, n=n0))
+    return notes
+
+
+def baseline_notes(group: Sequence[RunRecord], runs: Sequence[RunRecord], lang: str,
+                   baseline_gpus: int | None = 1) -> list[str]:
+    """Why a row has no baseline when a run of the baseline's card count of the same model on the same hardware
+    exists (another workload)."""
+    at_count: dict[tuple[str, str, str | None, int], list[RunRecord]] = {}
     for r in runs:
-        if r.gpus == 1 and metrics.samples_per_s(r):
-            ones.setdefault((hw(r), r.model, r.moe or None), []).append(r)
+        if metrics.samples_per_s(r):
+            at_count.setdefault((hw(r), r.model, r.moe or None, r.gpus), []).append(r)
     notes = []
     for r in group:
-        others = ones.get((hw(r), r.model, r.moe or None))
-        if not others or not r.has_metrics or metrics.baseline_for(r, runs) is not None:
+        if not r.has_metrics:
+            continue
+        n0 = metrics.baseline_gpus(r, runs, baseline_gpus)
+        others = at_count.get((hw(r), r.model, r.moe or None, n0))
+        if not others or metrics.baseline_for(r, runs, gpus=n0) is not None:
             continue
         diff = sorted({f for o in others for f in metrics.workload_mismatch(r, o)})
-        notes.append(t(lang, "note_no_base_workload", cards=cards(r), run=r.run_id, fields=", ".join(diff)))
+        notes.append(t(lang, "note_no_base_workload", cards=cards(r), run=r.run_id, fields=", ".join(diff), n=n0))
     return notes

@@ -35,6 +35,9 @@ class Table:
 class TableOptions:
     cost_steps: int = 10_000  # the steps the cost table prices
     hw_baseline: str = DEFAULT_HW_BASELINE  # the hardware seed 001's speedups are against
+    # the card count table 1's speedups and the cost comparisons are against (collect --baseline-gpus N); None:
+    # the 1-card run, or where a workload has none, its fewest-card run (metrics.baseline_gpus)
+    baseline_gpus: int | None = None
 
 
 class Builder(NamedTuple):
