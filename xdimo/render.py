@@ -17,14 +17,14 @@ import jinja2
 from xdimo.config import Cluster
 from xdimo.errors import ConfigError
 from xdimo.rules import cpu_slots
-from xdimo.schedulers.marker import MARKER as MARKER  # re-exported: `from xdimo.render import MARKER` (submit)
+from xdimo.rundir import MARKER as MARKER  # re-exported: `from xdimo.render import MARKER`
+from xdimo.rundir import WALL_FILE as WALL_FILE  # re-exported: `from xdimo.render import WALL_FILE`
+from xdimo.rundir import RunDir
 from xdimo.schedulers.runner import one_line
 from xdimo.spec import RunSpec
 
 if TYPE_CHECKING:
     from xdimo.workspace import Workspace
-
-WALL_FILE = "job.wall"  # "<start> <end>" epoch seconds, written by the script at its end: exact GPU-hours
 
 
 def workload_args(spec: RunSpec, log_dir: Path) -> list[str]:
@@ -56,7 +56,8 @@ def interpreter(cluster: Cluster) -> str:
 
 def context(spec: RunSpec, cluster: Cluster, root: Path) -> dict[str, Any]:
     pool = cluster.pool(spec.pool)
-    log_dir = (root / "logs" / spec.run_id).resolve()
+    run_dir = RunDir.in_workspace(root, spec.run_id).resolved()
+    log_dir = run_dir.path
     python = interpreter(cluster)
     exports = {
         "XDIMO_RUN_ID": spec.run_id,
@@ -92,8 +93,8 @@ def context(spec: RunSpec, cluster: Cluster, root: Path) -> dict[str, Any]:
         "torchrun": f"{shlex.quote(python)} -m torch.distributed.run",
         "program": program(spec, log_dir),
         "walltime_min": spec.walltime_min,
-        "marker": str(log_dir / MARKER),
-        "wall_file": str(log_dir / WALL_FILE),
+        "marker": str(run_dir.marker),
+        "wall_file": str(run_dir.wall_file),
         "options": dict(cluster.options),
         "launcher": cluster.launcher,
     }

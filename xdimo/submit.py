@@ -23,7 +23,7 @@ from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused, Xdimo
 from xdimo.ledger import Ledger
 from xdimo.matrix import Matrix
 from xdimo.plan import Batch, choose_batch
-from xdimo.render import MARKER, WALL_FILE, render_script
+from xdimo.render import render_script
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, Scheduler
 from xdimo.spec import RunSpec
@@ -206,10 +206,10 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
 def prepare_log_dir(ws: Workspace, spec: RunSpec) -> None:
     """The run's log folder exists (schedulers open their output files there) and holds no earlier attempt's
     exit marker or wall-time record, which would settle this attempt."""
-    log_dir = ws.log_dir(spec.run_id)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    for name in (MARKER, WALL_FILE):
-        (log_dir / name).unlink(missing_ok=True)
+    run_dir = ws.run_dir(spec.run_id)
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    for end_record in (run_dir.marker, run_dir.wall_file):
+        end_record.unlink(missing_ok=True)
 
 
 def submit_all(ws: Workspace, cluster: Cluster, matrix: Matrix, *, again: bool = False,

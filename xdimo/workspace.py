@@ -14,11 +14,17 @@ from typing import TYPE_CHECKING
 
 from xdimo.config import Cluster, load_cluster
 from xdimo.errors import ConfigError
+from xdimo.rundir import RunDir, logs_dir_in
 
 if TYPE_CHECKING:
     from xdimo.ledger import Ledger
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+
+
+def queue_dir_in(root: Path) -> Path:
+    """The workspace's queue folder: the ledger (by default) and the local scheduler's job records."""
+    return root / "queue"
 
 
 def find_root(start: Path) -> Path | None:
@@ -43,7 +49,7 @@ class Workspace:
             root = find_root(Path.cwd().resolve()) or Path.cwd().resolve()
         given = ledger or os.environ.get("XDIMO_LEDGER")
         if not given:
-            return cls(root=root, ledger_path=root / "queue" / "ledger.sqlite")
+            return cls(root=root, ledger_path=queue_dir_in(root) / "ledger.sqlite")
         ledger_path = Path(given).expanduser().resolve()
         if not ledger_path.parent.is_dir():
             # A mistyped location would be a new, empty ledger: every run submitted again. Say so instead.
@@ -61,14 +67,17 @@ class Workspace:
 
     @property
     def logs_dir(self) -> Path:
-        return self.root / "logs"
+        return logs_dir_in(self.root)
 
     @property
     def queue_dir(self) -> Path:
-        return self.root / "queue"
+        return queue_dir_in(self.root)
+
+    def run_dir(self, run_id: str) -> RunDir:
+        return RunDir.in_workspace(self.root, run_id)
 
     def log_dir(self, run_id: str) -> Path:
-        return self.logs_dir / run_id
+        return self.run_dir(run_id).path
 
     @property
     def templates_dir(self) -> Path:

@@ -13,6 +13,7 @@ from xdimo.cli.common import App, progress, progress_done, verb
 from xdimo.errors import XdimoError
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import check_matrix
+from xdimo.rundir import RunDir
 from xdimo.schedulers import poll_interval
 from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
@@ -84,18 +85,18 @@ def run_one(app: App, m: Matrix, spec: RunSpec, timeout: float) -> None:
             break
         if time.time() > deadline:
             raise XdimoError(f"{label} did not finish in {timeout:g} s; see `xdimo-jobs logs {job}`")
-        progress(f"{label}: {run.state.value} {latest(Path(run.log_dir), spec.steps)}")
+        progress(f"{label}: {run.state.value} {latest(RunDir(Path(run.log_dir)), spec.steps)}")
         time.sleep(1.0)
     if run.state is not JobState.DONE:
         raise XdimoError(f"{label} ended {run.state.value} (exit {run.exit_code}); see `xdimo-jobs logs {job}`")
-    progress(f"{label}: DONE {latest(Path(run.log_dir), spec.steps)}")
+    progress(f"{label}: DONE {latest(RunDir(Path(run.log_dir)), spec.steps)}")
     progress_done()
 
 
-def latest(log_dir: Path, steps: int) -> str:
+def latest(run_dir: RunDir, steps: int) -> str:
     """The last metrics line, as a short progress note."""
     try:
-        last = (log_dir / "metrics.jsonl").read_text().strip().splitlines()[-1]
+        last = run_dir.metrics.read_text().strip().splitlines()[-1]
         row = json.loads(last)
     except (OSError, IndexError, ValueError):
         return "(starting)"

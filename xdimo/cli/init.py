@@ -9,7 +9,8 @@ import click
 
 from xdimo.cli.common import App, verb
 from xdimo.errors import XdimoError
-from xdimo.workspace import PACKAGE_DATA
+from xdimo.rundir import logs_dir_in
+from xdimo.workspace import PACKAGE_DATA, queue_dir_in
 
 
 @click.command()
@@ -62,6 +63,6 @@ def _copy_defaults(root: Path, force: bool) -> tuple[list[str], list[str], list[
                 backups.append(str(dst.with_name(dst.name + ".bak")))
             shutil.copyfile(src, dst)
             copied.append(str(dst))
-    for folder in ("queue", "logs"):
-        (root / folder).mkdir(parents=True, exist_ok=True)
+    for folder in (queue_dir_in(root), logs_dir_in(root)):
+        folder.mkdir(parents=True, exist_ok=True)
     return copied, kept, backups

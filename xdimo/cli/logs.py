@@ -11,21 +11,23 @@ import click
 from xdimo.cli.common import App, verb
 from xdimo.cli.status import poll_every
 from xdimo.ledger import Ledger, LedgerRun
+from xdimo.rundir import ERROR_SUFFIX, OUTPUT_SUFFIX, RUNNER_LOG_PREFIX, RunDir
 from xdimo.schedulers.backoff import PollBackoff
 from xdimo.schedulers.marker import read_exit_marker
 from xdimo.status import refresh
 
-_JOB_FILE = re.compile(r"^(?:runner-)?(\d+)$")  # <job>.output, the local runner's runner-<job>.log
+_JOB_FILE = re.compile(rf"^(?:{RUNNER_LOG_PREFIX})?(\d+)$")  # <job>.output, the local runner's runner-<job>.log
 TAIL_S = 1.0  # between reads of the job's files with --follow (the scheduler is asked at its own pace)
 
 
 def log_files(log_dir: Path, job_id: str | None) -> list[Path]:
     """The job's stdout and stderr files (<job>.output / <job>.error, the scheduler's %J names)."""
+    run_dir = RunDir(log_dir)
     if job_id:
-        named = [log_dir / f"{job_id}.output", log_dir / f"{job_id}.error"]
+        named = [run_dir.output(job_id), run_dir.error(job_id)]
         if any(p.exists() for p in named):
             return named
-    found = sorted(p for p in log_dir.glob("*") if p.suffix in (".output", ".error", ".out", ".err", ".log"))
+    found = sorted(p for p in log_dir.glob("*") if p.suffix in (OUTPUT_SUFFIX, ERROR_SUFFIX, ".out", ".err", ".log"))
     # a resubmitted run's folder still holds the earlier attempts' <job>.output: not this job's output
     return [p for p in found if not (job_id and (m := _JOB_FILE.match(p.stem)) and m.group(1) != job_id)]
 
@@ -45,7 +47,7 @@ def logs(app: App, ident: str, follow: bool, err: bool) -> None:
     """
     ledger = app.ws.ledger
     run = ledger.get(ident, cluster=app.cluster_name)
-    files = [p for p in log_files(Path(run.log_dir), run.job_id) if err or p.suffix != ".error"]
+    files = [p for p in log_files(Path(run.log_dir), run.job_id) if err or p.suffix != ERROR_SUFFIX]
     if app.json:
         texts = {str(p): p.read_text(errors="replace") for p in files if p.exists()}
         data = {"run_id": run.run_id, "job_id": run.job_id, "state": run.state.value, "files": texts}
@@ -103,5 +105,5 @@ def print_output(app: App, ledger: Ledger, run: LedgerRun, files: list[Path], fo
         else:
             time.sleep(TAIL_S)
         for p in log_files(Path(run.log_dir), run.job_id):
-            if err or p.suffix != ".error":
+            if err or p.suffix != ERROR_SUFFIX:
                 offsets.setdefault(p, 0)

@@ -14,9 +14,9 @@ from typing import Protocol
 from xdimo.collect import legacy
 from xdimo.collect.cache import Cache, signature
 from xdimo.collect.facts import enrich
-from xdimo.collect.parse import EVAL_JSON, METRICS, RUN_JSON, RunFiles, digest_run_dir, record_from_files
+from xdimo.collect.parse import EVAL_JSON, RunFiles, digest_run_dir, record_from_files
 from xdimo.collect.records import RunRecord
-from xdimo.render import WALL_FILE
+from xdimo.rundir import RunDir
 from xdimo.schedulers.lsf_parse import parse_summary
 from xdimo.spec import RunSpec
 
@@ -62,7 +62,7 @@ def summary_wall_s(run_dir: Path, job_id: str | None) -> float | None:
     Poll times are not used first: a job that ended hours before the next poll would look hours long."""
     if not job_id:
         return None
-    path = run_dir / f"{job_id}.output"
+    path = RunDir(run_dir).output(job_id)
     try:
         with open(path, "rb") as handle:
             handle.seek(max(0, path.stat().st_size - SUMMARY_TAIL_BYTES))
@@ -76,7 +76,7 @@ def summary_wall_s(run_dir: Path, job_id: str | None) -> float | None:
 def script_wall_s(run_dir: Path) -> float | None:
     """The job script's own start and end (``job.wall``: "<start> <end>" epoch seconds, written as it ends)."""
     try:
-        words = (run_dir / WALL_FILE).read_text().split()
+        words = RunDir(run_dir).wall_file.read_text().split()
         start, end = float(words[0]), float(words[1])
     except (OSError, ValueError, IndexError):
         return None
@@ -100,7 +100,8 @@ def job_wall(summary: float | None, started: float | None, ended: float | None,
 
 
 def run_files(run_dir: Path, cache: Cache) -> RunFiles:
-    sig = signature(run_dir / name for name in (RUN_JSON, METRICS, EVAL_JSON))
+    written = RunDir(run_dir)
+    sig = signature([written.run_json, written.metrics, run_dir / EVAL_JSON])
     key = f"run:{run_dir.resolve()}"
     hit = cache.get(key, sig)
     if hit is not None:
@@ -115,7 +116,7 @@ def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
     """One record per ledger run, completed by logs/<run_id>/ where the run has written it."""
     out = []
     for run in runs:
-        run_dir = Path(run.log_dir) if run.log_dir else logs_dir / run.run_id
+        run_dir = Path(run.log_dir) if run.log_dir else RunDir.in_logs(logs_dir, run.run_id).path
         if not run_dir.is_absolute():
             run_dir = logs_dir.parent / run_dir
         base = base_record(run, (pool_gpu or {}).get((run.cluster, run.pool), ""))

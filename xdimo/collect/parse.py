@@ -14,9 +14,8 @@ from typing import Any
 
 from xdimo.collect.metrics import steady_state
 from xdimo.collect.records import RunRecord, Steady
+from xdimo.rundir import METRICS, RUN_JSON
 
-RUN_JSON = "run.json"
-METRICS = "metrics.jsonl"
 EVAL_JSON = "eval.json"  # written by evaluation: {"fvd": float, "convergence_steps": int}
 LOSS_POINTS = 400  # loss curve points kept per run (plots need no more; the cache stays small)
 

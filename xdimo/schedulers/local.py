@@ -23,9 +23,11 @@ from pathlib import Path
 
 from xdimo.config import Cluster
 from xdimo.errors import NotFoundError, SchedulerError
+from xdimo.rundir import RunDir
 from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolStatus
 from xdimo.schedulers.marker import read_exit_marker, state_for_exit
 from xdimo.spec import RunSpec
+from xdimo.workspace import queue_dir_in
 
 
 @dataclass
@@ -45,13 +47,14 @@ class LocalJob:
     cards: list[int] = field(default_factory=list)
     exit_code: int | None = None
     kill_requested: bool = False
+    cluster: str = "local"  # the cluster file the runner reads its pool from (records before this field: local)
 
 
 class LocalState:
     """The job records, read and changed under one file lock."""
 
     def __init__(self, root: Path) -> None:
-        self.dir = root / "queue" / "local"
+        self.dir = queue_dir_in(root) / "local"
         self.jobs_dir = self.dir / "jobs"
 
     @contextmanager
@@ -170,17 +173,17 @@ class LocalScheduler:
         return out
 
     def submit(self, script: str, run: RunSpec) -> str:
-        log_dir = self.root / "logs" / run.run_id
-        log_dir.mkdir(parents=True, exist_ok=True)
+        run_dir = RunDir.in_workspace(self.root, run.run_id)
+        run_dir.path.mkdir(parents=True, exist_ok=True)
         with self.state.locked() as st:
             job_id = st.next_id()
-            script_path = log_dir / f"job-{job_id}.sh"
+            script_path = run_dir.job_script(job_id)
             script_path.write_text(script)
             job = LocalJob(job_id=job_id, run_id=run.run_id, pool=run.pool, gpus=run.gpus,
-                           script=str(script_path), log_dir=str(log_dir))
+                           script=str(script_path), log_dir=str(run_dir.path), cluster=self.cluster.name)
             st.save(job)
             try:
-                with open(log_dir / f"runner-{job_id}.log", "w") as runner_log:
+                with open(run_dir.runner_log(job_id), "w") as runner_log:
                     proc = subprocess.Popen(
                         [sys.executable, "-m", "xdimo.schedulers.local_runner", str(self.root), job_id],
                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=runner_log,

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from xdimo.config import Cluster
+from xdimo.rundir import RunDir
 from xdimo.schedulers.base import JobState
 from xdimo.schedulers.local import LocalJob, LocalState, runner_alive, start_time
 from xdimo.schedulers.marker import state_for_exit
@@ -77,8 +78,8 @@ def run(root: Path, job_id: str) -> int:
         return 0
     env = dict(os.environ, XDIMO_JOB_ID=job_id)
     env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, started.cards)) if pool.gpu_model != "cpu" else ""
-    log_dir = Path(started.log_dir)
-    with open(log_dir / f"{job_id}.output", "ab") as out, open(log_dir / f"{job_id}.error", "ab") as err:
+    run_dir = RunDir(Path(started.log_dir))
+    with open(run_dir.output(job_id), "ab") as out, open(run_dir.error(job_id), "ab") as err:
         proc = subprocess.Popen(["bash", started.script], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                 cwd=str(root), env=env, start_new_session=True)
         child["pid"] = proc.pid
@@ -128,15 +129,10 @@ def finish(state: LocalState, job_id: str, end: JobState, code: int | None) -> N
 
 
 def load_cluster_for(root: Path, job: LocalJob) -> Cluster:
-    """The pool's card count: from the ledger's cluster file, found through the job script's exports."""
+    """The pool's card count: from the cluster file the job was submitted to (its record names it)."""
     from xdimo.workspace import Workspace
 
-    ws = Workspace.open(str(root))
-    name = "local"
-    for line in Path(job.script).read_text().splitlines():
-        if line.startswith("export XDIMO_CLUSTER="):
-            name = line.split("=", 1)[1].strip("'\"")
-    return ws.load_cluster(name)
+    return Workspace.open(str(root)).load_cluster(job.cluster)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from xdimo.config import Cluster
 from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
+from xdimo.rundir import RunDir
 from xdimo.schedulers import lsf_parse as P
 from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolStatus
 from xdimo.schedulers.marker import read_exit_marker, state_for_exit
@@ -308,7 +309,7 @@ def settle_from_logs(log_dir: Path, job_id: str, row: P.JobRow | None, gone: boo
     No row and no evidence: LOST when the scheduler definitely no longer knows the job, UNKNOWN when the
     answer was not definite, or when the -o file changed within ``grace_s`` (the summary may still come).
     """
-    out_file = log_dir / f"{job_id}.output"
+    out_file = RunDir(log_dir).output(job_id)
     text = _read(out_file)
     summary = P.parse_summary(text) if text else None
     # A summary without its verdict line (still being written) settles nothing.

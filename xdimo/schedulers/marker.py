@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from xdimo.rundir import MARKER as MARKER  # re-exported: the name lives with the rest of the run folder's layout
+from xdimo.rundir import RunDir
 from xdimo.schedulers.base import JobState
-
-MARKER = "job.exit"  # the script writes its launch's exit code here: a job that left the queue is settled by it
 
 # Exit codes 128+N of the signals a scheduler's kill sequence sends (SIGINT, then SIGTERM): a job that died of
 # one of these was stopped on request. SIGKILL (137) is also the OOM killer's and a memory limit's signal, so
@@ -33,7 +33,7 @@ def read_exit_marker(log_dir: str | Path) -> int | None:
     """The exit code the job script wrote to ``<log_dir>/job.exit``; None when there is none (yet) or it is
     unreadable (a half-written file, binary noise)."""
     try:
-        text = (Path(log_dir) / MARKER).read_bytes().decode(errors="replace")
+        text = RunDir(Path(log_dir)).marker.read_bytes().decode(errors="replace")
     except OSError:
         return None
     return parse_marker(text)

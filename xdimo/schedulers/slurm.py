@@ -19,6 +19,7 @@ from typing import Any
 from xdimo.config import Cluster
 from xdimo.errors import ConfigError, SchedulerError
 from xdimo.rules import cpu_slots
+from xdimo.rundir import RunDir
 from xdimo.schedulers import slurm_parse as sp
 from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolStatus
 from xdimo.schedulers.marker import read_exit_marker, state_for_exit
@@ -69,7 +70,7 @@ class SlurmScheduler:
 
     def submit(self, script: str, run: RunSpec) -> str:
         """``sbatch --parsable`` with the script on stdin; the job's output folder must exist first."""
-        (self.root / "logs" / run.run_id).resolve().mkdir(parents=True, exist_ok=True)
+        self._run_dir(run).path.mkdir(parents=True, exist_ok=True)
         partition = self.cluster.pool(run.pool).queue_name
         result = run_command(["sbatch", "--parsable"], stdin=script, timeout=SUBMIT_TIMEOUT, retries=2,
                              transient=_submit_unreached, cwd=str(self.root))
@@ -91,7 +92,7 @@ class SlurmScheduler:
             import submitit
         except ImportError:
             raise ConfigError("submitit is not installed: pip install 'xdimo-jobs[slurm]'") from None
-        folder = (self.root / "logs" / run.run_id / "submitit").resolve()
+        folder = self._run_dir(run).submitit_dir
         executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
         params: dict[str, Any] = {
             "name": run.run_id,
@@ -189,6 +190,10 @@ class SlurmScheduler:
         return sp.node_hosts(sp.parse_sinfo_nodes(self._query(["sinfo", "-h", "-N", "-O", sp.SINFO_FIELDS]).stdout))
 
     # --- helpers --------------------------------------------------------------------------------------
+
+    def _run_dir(self, run: RunSpec) -> RunDir:
+        """The run's folder as the job script names it (symlinks resolved, like render.context)."""
+        return RunDir.in_workspace(self.root, run.run_id).resolved()
 
     def _query(self, argv: list[str]) -> CommandResult:
         result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query)

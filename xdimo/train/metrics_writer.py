@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from xdimo.errors import XdimoError
+from xdimo.rundir import METRICS, RUN_JSON
 
 JOB_ID_VARS = ("XDIMO_JOB_ID", "LSB_JOBID", "JH_JOBID", "SLURM_JOB_ID")
 
@@ -177,14 +178,14 @@ class MetricsWriter:
 
     @property
     def metrics_path(self) -> Path:
-        return self.run_dir / "metrics.jsonl"
+        return self.run_dir / METRICS
 
     def write_run(self, info: dict[str, Any]) -> None:
         if not self.enabled:
             return
         tmp = self.run_dir / "run.json.tmp"
         tmp.write_text(json.dumps({k: _finite(v) for k, v in info.items()}, indent=2) + "\n")
-        tmp.replace(self.run_dir / "run.json")
+        tmp.replace(self.run_dir / RUN_JSON)
 
     def open_trackers(self, info: dict[str, Any]) -> None:
         """Open the asked-for extra sinks (rank 0); W&B's config is run.json's content."""

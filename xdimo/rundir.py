@@ -1,0 +1,78 @@
+"""The layout of one run's folder, ``<workspace>/logs/<run_id>/``: the one place that knows its file names.
+
+Who writes what there: the job script (``job.exit``, ``job.wall``), the scheduler (``<job>.output`` and
+``<job>.error``, its ``%J`` names), the local runner (``job-<job>.sh``, ``runner-<job>.log``), the reference
+workload (``run.json``, ``metrics.jsonl``) and submitit (``submitit/``). The packaged job templates still spell
+the ``%J.output`` / ``%J.error`` names themselves (the scheduler fills in the job id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+LOGS_DIR = "logs"  # under the workspace root: one folder per run id
+MARKER = "job.exit"  # the script writes its launch's exit code here: a job that left the queue is settled by it
+WALL_FILE = "job.wall"  # "<start> <end>" epoch seconds, written by the script at its end: exact GPU-hours
+RUN_JSON = "run.json"  # the workload's description of the run (collect.parse reads it)
+METRICS = "metrics.jsonl"  # the workload's one line per log interval
+OUTPUT_SUFFIX = ".output"  # the job's stdout: <job_id>.output
+ERROR_SUFFIX = ".error"  # the job's stderr: <job_id>.error
+RUNNER_LOG_PREFIX = "runner-"  # the local runner's own stderr: runner-<job_id>.log
+
+
+def logs_dir_in(root: Path) -> Path:
+    """The workspace's logs folder."""
+    return root / LOGS_DIR
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """One run's folder and the paths of what is written there."""
+
+    path: Path
+
+    @classmethod
+    def in_logs(cls, logs_dir: Path, run_id: str) -> RunDir:
+        return cls(logs_dir / run_id)
+
+    @classmethod
+    def in_workspace(cls, root: Path, run_id: str) -> RunDir:
+        return cls.in_logs(logs_dir_in(root), run_id)
+
+    def resolved(self) -> RunDir:
+        return RunDir(self.path.resolve())
+
+    @property
+    def marker(self) -> Path:
+        return self.path / MARKER
+
+    @property
+    def wall_file(self) -> Path:
+        return self.path / WALL_FILE
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / RUN_JSON
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / METRICS
+
+    @property
+    def submitit_dir(self) -> Path:
+        return self.path / "submitit"
+
+    def output(self, job_id: str) -> Path:
+        return self.path / f"{job_id}{OUTPUT_SUFFIX}"
+
+    def error(self, job_id: str) -> Path:
+        return self.path / f"{job_id}{ERROR_SUFFIX}"
+
+    def job_script(self, job_id: str) -> Path:
+        """The script the local scheduler runs for this job."""
+        return self.path / f"job-{job_id}.sh"
+
+    def runner_log(self, job_id: str) -> Path:
+        """The local runner's own stderr for this job."""
+        return self.path / f"{RUNNER_LOG_PREFIX}{job_id}.log"
