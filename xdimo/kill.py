@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from xdimo.errors import XdimoError
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import JobState, JobStatus, Scheduler
-from xdimo.status import adopt_job, refresh, submitter_gone
+from xdimo.schedulers.base import Scheduler
+from xdimo.status import adopt_job, refresh, settled_without_job, submitter_gone
 from xdimo.workspace import Workspace
 
 
@@ -55,8 +55,7 @@ def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun) -> LedgerRun 
                     else "in a minute")
             raise XdimoError(f"being submitted ({age:.0f} s ago) and no job is listed under its name yet: "
                              f"kill it again {when}")
-        ledger.update(run.run_id, JobStatus(JobState.LOST, None, "kill: the scheduler lists no job under this "
-                                                                 "run's name"))
+        ledger.update(run.run_id, settled_without_job(run))  # LOST, unless its job ran and ended already
         return None
     ledger.record_kill(run.run_id, job_id)  # first: a job killed before the ledger knows would end FAILED
     try:

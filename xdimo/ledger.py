@@ -109,17 +109,44 @@ class LedgerRun:
 
 
 class _Connection(sqlite3.Connection):
-    """A connection whose every statement fails as one XdimoError naming the ledger (a full disk, a file made
-    read-only or corrupted under us), not as an internal error with no path."""
+    """A connection whose every statement, and every row read, fails as one XdimoError naming the ledger (a full
+    disk, a file made read-only or corrupted under us), not as an internal error with no path."""
 
     path: Path
 
+    def failure(self, exc: sqlite3.Error) -> XdimoError:
+        hint = "" if os.access(self.path, os.W_OK) else f"; {self.path} is not writable"
+        return XdimoError(f"ledger {self.path}: {exc}{hint}")
+
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         try:
-            return super().execute(sql, parameters)
+            return self.cursor(_Cursor).execute(sql, parameters)
         except sqlite3.Error as exc:
-            hint = "" if os.access(self.path, os.W_OK) else f"; {self.path} is not writable"
-            raise XdimoError(f"ledger {self.path}: {exc}{hint}") from None
+            raise self.failure(exc) from None
+
+
+class _Cursor(sqlite3.Cursor):
+    """SQLite reads rows lazily: corruption may show only while they are fetched."""
+
+    connection: _Connection
+
+    def _fetch(self, read: Callable[[], Any]) -> Any:
+        try:
+            return read()
+        except sqlite3.Error as exc:
+            raise self.connection.failure(exc) from None
+
+    def __next__(self) -> Any:
+        return self._fetch(super().__next__)
+
+    def fetchone(self) -> Any:
+        return self._fetch(super().fetchone)
+
+    def fetchall(self) -> list[Any]:
+        return self._fetch(super().fetchall)
+
+    def fetchmany(self, size: int = 1) -> list[Any]:
+        return self._fetch(lambda: super(_Cursor, self).fetchmany(size))
 
 
 class Ledger:

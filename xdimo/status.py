@@ -64,9 +64,9 @@ def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None) 
 
 
 def recheck_lost(run: LedgerRun, now: float | None = None) -> bool:
-    """A run marked LOST recently, with a job the scheduler may still know: poll it again."""
+    """A run marked LOST recently: ask about it again (its job by id; without one, by the run's name)."""
     ended = run.ended_at or run.updated_at
-    return run.state is JobState.LOST and bool(run.job_id) and (now or time.time()) - ended < LOST_RECHECK_S
+    return run.state is JobState.LOST and (now or time.time()) - ended < LOST_RECHECK_S
 
 
 def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) -> list[Change]:
@@ -90,8 +90,12 @@ def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) 
 
 def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[LedgerRun]) -> None:
     """Runs whose submitter died between the scheduler's answer and the ledger's write: find the job by its
-    name (the run id); one the scheduler does not list is LOST (it never reached the scheduler)."""
+    name (the run id); one the scheduler does not list is LOST (it never reached the scheduler). A run LOST that
+    way is looked for again (recheck_lost): a slow or orphaned scheduler command may still hand its job over."""
     for run in stuck:
+        if run.state is JobState.LOST:  # marked LOST before its job showed up (a slow or orphaned jsub)
+            adopt_job(ledger, scheduler, run)
+            continue
         if not submitter_gone(ledger, run):
             continue
         if adopt_job(ledger, scheduler, run) is None:

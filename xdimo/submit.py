@@ -167,13 +167,16 @@ def failure_line(ledger: Ledger, spec: RunSpec, exc: BaseException, result: Subm
         row = ledger.get(spec.run_id)
     except XdimoError:
         row = None
+    unknown = ("whether the scheduler took it is unknown: `status` finds it by name, and it is never submitted "
+               "twice")
     if isinstance(exc, KeyboardInterrupt):
         if row is not None and row.job_id and row.state.active:
             result.submitted.append(Submitted(spec, row.job_id, spec in result.batch.start))
+        elif row is not None and row.state is JobState.SUBMITTING:  # its hand-over failed while Ctrl-C waited
+            return f"interrupted (Ctrl-C) while handing over {spec.run_id}: {unknown}; the runs after it are not"
         return "interrupted (Ctrl-C): the runs above are submitted and in the ledger; the rest are not"
     if row is not None and row.state is JobState.SUBMITTING:
-        return (f"{spec.run_id}: {exc} (whether the scheduler took it is unknown: `status` finds it by name, "
-                "and it is never submitted twice)")
+        return f"{spec.run_id}: {exc} ({unknown})"
     return f"{spec.run_id}: {exc} (not submitted)"
 
 

@@ -266,3 +266,39 @@ def test_a_row_in_an_unknown_state_is_one_line_naming_it(workspace: Path) -> Non
     with ledger.transaction() as db:
         db.execute("UPDATE runs SET state = 'FOO' WHERE run_id = ?", (run.run_id,))
     assert_one_line_error(run_cli(workspace, "status", "--all"), f"ledger row {run.run_id}: unknown state 'FOO'")
+
+
+def test_kill_of_a_dead_submitters_run_whose_job_ended_settles_it_from_its_marker(
+        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    run = intent(ledger, workspace, gpus=1)
+    (workspace / "logs" / run.run_id).mkdir(parents=True)
+    (workspace / "logs" / run.run_id / "job.exit").write_text("0\n")
+    age(ledger, run.run_id, 3600)
+    result = kill_with(StubScheduler({}), workspace, monkeypatch, run.run_id)
+    assert result.exit_code == 0, result.output
+    assert Ledger(ledger.path).get(run.run_id).state == JobState.DONE  # as `status` would say, not LOST
+
+
+def test_corruption_found_while_reading_rows_is_one_line_naming_the_ledger(tmp_path: Path) -> None:
+    """SQLite reads rows lazily: a damaged page deep in an index shows only while the rows are fetched."""
+    import os
+
+    ledger = Ledger(tmp_path / "l.sqlite")
+    db = ledger.db
+    db.execute("BEGIN")
+    for i in range(3000):
+        db.execute("INSERT INTO runs (run_id, matrix, cluster, pool, gpus, spec, script, log_dir, state, created_at,"
+                   " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                   (f"r{i:05d}", "m", "local", "p", 1, "{}", "x" * 200, "/tmp", "DONE", i, i))
+    db.execute("COMMIT")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    ledger.close()
+    data = bytearray((tmp_path / "l.sqlite").read_bytes())
+    rng = __import__("random").Random(4)  # a seed whose damage shows only at the fetch (found by trying)
+    for offset in range(len(data) // 2, len(data) // 2 + 4096 * 20, 4096):  # pages in the second half
+        data[offset + 8:offset + 200] = bytes(rng.randrange(256) for _ in range(192))
+    (tmp_path / "l.sqlite").write_bytes(bytes(data))
+    assert os.path.getsize(tmp_path / "l.sqlite") == len(data)
+    with pytest.raises(XdimoError, match=r"ledger .*l\.sqlite: "):
+        Ledger(tmp_path / "l.sqlite").count_by_state()

@@ -102,3 +102,18 @@ def test_a_dead_submitters_run_whose_job_already_ended_is_settled_from_its_marke
     reconcile_submitting(ledger, StubScheduler({}), [ledger.get(done.run_id), ledger.get(never.run_id)])
     assert (ledger.get(done.run_id).state, ledger.get(done.run_id).exit_code) == (JobState.DONE, 0)
     assert ledger.get(never.run_id).state is JobState.LOST
+
+
+def test_a_run_marked_lost_before_its_job_showed_up_is_adopted_when_it_does(workspace: Path) -> None:
+    """A slow (or orphaned) jsub: the run went LOST with no job id; when its job appears under the run's name,
+    `status` follows it, as `submit --again`'s refusal promises."""
+    from tests.core.test_bad_input_ledger import StubScheduler, age, intent
+    from xdimo.status import SUBMIT_GRACE_S, reconcile_submitting
+
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    run = intent(ledger, workspace, gpus=1)
+    age(ledger, run.run_id, SUBMIT_GRACE_S + 1)
+    reconcile_submitting(ledger, StubScheduler({}), [ledger.get(run.run_id)])
+    assert ledger.get(run.run_id).state is JobState.LOST
+    reconcile_submitting(ledger, StubScheduler({run.run_id: ["88"]}), [ledger.get(run.run_id)])
+    assert (ledger.get(run.run_id).state, ledger.get(run.run_id).job_id) == (JobState.PENDING, "88")

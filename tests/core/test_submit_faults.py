@@ -72,3 +72,23 @@ def test_a_run_whose_job_still_runs_unknown_to_this_ledger_is_not_submitted_twic
     assert [s.spec.run_id for s in result.submitted] == [m.runs[0].run_id] and fake.submits == 1
     assert "job 77 of this run is still pending or running" in result.failed and "(not submitted)" in result.failed
     assert [r.run_id for r in ws.ledger.runs(matrix="two")] == [m.runs[0].run_id]  # no intent for the second
+
+
+def test_ctrl_c_held_back_during_a_hand_over_that_then_fails_names_the_uncertain_run(workspace: Path,
+                                                                                     monkeypatch) -> None:
+    """Ctrl-C waits while jsub runs; if jsub then fails, the run is SUBMITTING: the report must not say it was
+    not submitted."""
+    import signal
+
+    class InterruptedThenTimesOut(Flaky):
+        def submit(self, script: str, run: RunSpec) -> str:
+            signal.raise_signal(signal.SIGINT)  # held back by the hand-over until it ends
+            raise SchedulerError("`jsub` timed out after 3 s (1 attempts)")
+
+    install(monkeypatch, InterruptedThenTimesOut())
+    ws = Workspace.open(str(workspace))
+    m = load_matrix(two_runs(workspace))
+    result = submit_once(ws, ws.load_cluster("local"), m)
+    assert result.interrupted and m.runs[0].run_id in result.failed
+    assert "whether the scheduler took it is unknown" in result.failed
+    assert ws.ledger.get(m.runs[0].run_id).state is JobState.SUBMITTING

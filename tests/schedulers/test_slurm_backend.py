@@ -247,3 +247,13 @@ def test_an_accounted_sigterm_is_a_kill_as_on_every_backend(backend, tmp_path: P
     out = sched.poll([_job(tmp_path, i) for i in ("5", "6", "7")])
     assert [(out[i].state, out[i].exit_code) for i in ("5", "6", "7")] == [
         (JobState.KILLED, 143), (JobState.KILLED, 143), (JobState.FAILED, 3)]
+
+
+@pytest.mark.parametrize("raw", ["TIMEOUT", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY"])
+def test_a_job_slurm_ended_for_it_stays_failed_whatever_its_exit_code(backend, tmp_path: Path, raw: str) -> None:
+    """sacct -X gives a walltime or node failure ExitCode 0:0 (or 0:15): that run did not finish, and no
+    SIGTERM of ours ended it."""
+    rows = f"5|{raw}|0:0|None|gpu01\n6|{raw}|0:15|None|gpu01\n"
+    sched, _ = backend(squeue=(0, "", ""), sacct=(0, rows, ""))
+    out = sched.poll([_job(tmp_path, i) for i in ("5", "6")])
+    assert out["5"].state is JobState.FAILED and out["6"].state is JobState.FAILED

@@ -22,7 +22,7 @@ from xdimo.rules import cpu_slots
 from xdimo.rundir import RunDir
 from xdimo.schedulers import slurm_parse as sp
 from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolStatus
-from xdimo.schedulers.marker import read_exit_marker, state_for_exit
+from xdimo.schedulers.marker import KILL_EXIT_CODES, read_exit_marker, state_for_exit
 from xdimo.schedulers.runner import CommandResult, command_error, excerpt, looks_transient, run_command
 from xdimo.spec import RunSpec
 
@@ -211,8 +211,8 @@ def settle(job: LedgerJob, row: sp.SlurmJob | None, accounting_ok: bool) -> JobS
         reason = row.raw_state if row.state is not JobState.DONE else ""
         if row.state is JobState.DONE and marker not in (None, 0):
             return JobStatus(state_for_exit(marker), marker, f"marker says exit {marker}", row.hosts)
-        if row.state is JobState.FAILED and code is not None:  # exit 143 (SIGTERM from outside) is a kill
-            return JobStatus(state_for_exit(code), code, reason, row.hosts)
+        if row.raw_state.upper() == "FAILED" and code in KILL_EXIT_CODES:  # SIGTERM/SIGINT from outside: a kill
+            return JobStatus(JobState.KILLED, code, reason, row.hosts)  # (TIMEOUT, NODE_FAIL stay FAILED)
         return JobStatus(row.state, code, reason, row.hosts)
     if marker is not None:
         return JobStatus(state_for_exit(marker), marker, "settled from the job's marker file")
