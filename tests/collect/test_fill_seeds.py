@@ -349,6 +349,7 @@ def test_n_x_m_card_counts_parse() -> None:
     assert _CARDS.match("1 x 1 a6000ada").groups() == ("1", "1", "a6000ada")
     assert _CARDS.match("1×6000ada").groups() == ("1", None, "6000ada")
     assert _CARDS.match("8×4090").groups() == ("8", None, "4090")
+    assert _CARDS.match("4×6000 Ada") is None  # not 4 nodes of 6000 cards of "Ada"
 
 
 def test_seed_002_tables_are_recognised() -> None:

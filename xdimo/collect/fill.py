@@ -37,7 +37,8 @@ from xdimo.errors import XdimoError
 _SPLIT = re.compile(r"(?<!\\)\|")
 _SEPARATOR = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 # "4×H200" (cards x hardware), or seed 002's "2 x 8 4090" / "2x8x4090" (nodes x cards per node, hardware)
-_CARDS = re.compile(r"^\s*(\d+)\s*[×xX*]\s*(?:(\d+)(?:\s*[×xX*]\s*|\s+))?(\S+?)\s*$")
+# "8×4090", or nodes x cards per node "2 x 8 4090" (a node holds at most 99 cards: "4×6000 Ada" is no layout)
+_CARDS = re.compile(r"^\s*(\d+)\s*[×xX*]\s*(?:(\d{1,2})(?:\s*[×xX*]\s*|\s+))?(\S+?)\s*$")
 _HEAD_GPUS = re.compile(r"(\d+)\s*(?:卡|GPUs?\b|-GPU)")
 _MILLIONS = re.compile(r"([\d.,]+)\s*M(?:B)?(?![A-Za-z])")  # seed 002 writes parameter counts as "457MB"
 _BR = re.compile(r"<br\s*/?>", re.I)
