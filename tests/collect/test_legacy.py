@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xdimo.collect import legacy
+from xdimo.collect import legacy, legacy_record
 from xdimo.schedulers.lsf_parse import HostSlots, parse_summary
 
 FIX = Path(__file__).parent / "fixtures"
@@ -89,7 +89,7 @@ def test_pairing_by_job_id_and_what_the_logs_say() -> None:
     assert facts.world_size == 2 and facts.ranks == 2 and facts.params_logged == 1_061_540_896
     assert facts.model == "Latte-L/2" and facts.moe_hint and len(facts.intervals) == 9
     assert facts.intervals[0].ts is not None  # the coloured timestamp was read
-    rec = legacy.to_record(facts, legacy.LegacyContext(queue_gpu={"gpu_6000ada": "RTX 6000 Ada"}))
+    rec = legacy_record.to_record(facts, legacy_record.LegacyContext(queue_gpu={"gpu_6000ada": "RTX 6000 Ada"}))
     assert (rec.run_id, rec.gpus, rec.pool, rec.state, rec.moe) == ("legacy-10061", 2, "gpu_6000ada", "DONE", "4E2A")
     assert (rec.local_batch, rec.global_batch, rec.precision, rec.peak_tflops) == (1, 2, "tf32", 182.1)
     assert rec.steady is not None and rec.steady.steps_per_s == 1.25 and rec.steady.warmup == 1
@@ -101,7 +101,7 @@ def test_pairing_by_job_id_and_what_the_logs_say() -> None:
 def test_gpus_from_slots_when_nothing_else(tmp_path: Path) -> None:
     (tmp_path / "77.output").write_text((FIX / "jh" / "10061.output").read_text().split("\n\n", 1)[1])
     facts = legacy.read_facts("job:77", [tmp_path / "77.output"])
-    rec = legacy.to_record(facts)
+    rec = legacy_record.to_record(facts)
     assert rec.gpus == 8 and any("CPU slots" in n for n in rec.notes)
     assert rec.steady is None and legacy.is_run(facts)  # a summary alone is a run (with 待填 figures)
 
@@ -111,7 +111,7 @@ def test_per_rank_samples_per_second(tmp_path: Path) -> None:
     lines = ["Starting rank=0, local rank=0, seed=1, world_size=4."]
     lines += [f"[2025-01-01 00:00:0{i}] (step={i}00) Loss: 0.1 | Steps/Sec: 1.00 | Samples/s: 2.00" for i in range(5)]
     (tmp_path / "5.error").write_text("\n".join(lines))
-    rec = legacy.to_record(legacy.read_facts("job:5", [tmp_path / "5.error"]))
+    rec = legacy_record.to_record(legacy.read_facts("job:5", [tmp_path / "5.error"]))
     assert (rec.local_batch, rec.global_batch) == (2, 8)
 
 
@@ -145,7 +145,7 @@ def test_a_resumed_log_keeps_the_later_attempt(tmp_path: Path) -> None:
     assert [iv.step for iv in facts.intervals] == [100, 200, 300, 400, 500, 600]
     assert [iv.steps_per_s for iv in facts.intervals] == [1.0, 1.0, 2.0, 2.0, 2.0, 2.0]
     assert [iv.loss for iv in facts.intervals][2:] == [0.1] * 4
-    rec = legacy.to_record(facts)
+    rec = legacy_record.to_record(facts)
     assert rec.steady is not None and rec.steady.steps_per_s == 2.0 and rec.last_step == 600
     assert dict(rec.loss_curve)[300] == 0.1
     assert any("3 step" in n and "restart" in n for n in rec.notes)
@@ -157,7 +157,7 @@ def test_the_first_interval_after_a_restart_is_warm_up(tmp_path: Path) -> None:
     first = [LATTE.format(h=20, m=i, s=100 * i, loss=0.9, rate=rates[i]) for i in range(1, 6)]
     again = [LATTE.format(h=21, m=i, s=100 * i, loss=0.1, rate=0.3 if i == 3 else 2.0) for i in range(3, 9)]
     (tmp_path / "10.error").write_text("\n".join(first + again) + "\n")
-    rec = legacy.to_record(legacy.read_facts("job:10", [tmp_path / "10.error"]))
+    rec = legacy_record.to_record(legacy.read_facts("job:10", [tmp_path / "10.error"]))
     assert rec.steady is not None and (rec.steady.warmup, rec.steady.intervals) == (2, 6)
     assert rec.steady.steps_per_s == 2.0 and rec.steady.spread == 0.0
 
@@ -168,7 +168,7 @@ def test_rank_duplicates_are_no_restart(tmp_path: Path) -> None:
     (tmp_path / "8.error").write_text("\n".join(lines) + "\n")
     facts = legacy.read_facts("job:8", [tmp_path / "8.error"])
     assert [iv.step for iv in facts.intervals] == [100, 200, 300, 400]
-    assert not any("restart" in n for n in legacy.to_record(facts).notes)
+    assert not any("restart" in n for n in legacy_record.to_record(facts).notes)
 
 
 def test_a_resume_per_file_not_across_the_job_files(tmp_path: Path) -> None:
@@ -188,7 +188,7 @@ def test_step_lines_with_no_field_read_carry_a_note(tmp_path: Path) -> None:
         f"[2025-06-30 20:3{i}:00] (step={i}00/epoch=0001) Speed: 2.3 it, Throughput: 18.6 vid, Wallclock: 40"
         for i in range(1, 5)) + "\n")
     facts = legacy.read_facts("job:11", [tmp_path / "11.error"])
-    rec = legacy.to_record(facts)
+    rec = legacy_record.to_record(facts)
     assert rec.steady is None and len(facts.intervals) == 4
     note = next(n for n in rec.notes if "no speed" in n)
     assert "Speed" in note and "Throughput" in note and "Wallclock" in note and "iter/s" in note
@@ -198,7 +198,7 @@ def test_step_lines_with_a_loss_but_no_speed_carry_a_note(tmp_path: Path) -> Non
     (tmp_path / "12.error").write_text("\n".join(
         f"[2025-06-30 20:3{i}:00] (step={i}00/epoch=0001) Train Loss: 0.19, Gradient Norm: 0.5"
         for i in range(1, 5)) + "\n")
-    rec = legacy.to_record(legacy.read_facts("job:12", [tmp_path / "12.error"]))
+    rec = legacy_record.to_record(legacy.read_facts("job:12", [tmp_path / "12.error"]))
     assert rec.steady is None and rec.loss_curve
     assert any("no speed" in n and "Steps/Sec" in n for n in rec.notes)
 
@@ -210,7 +210,7 @@ def test_metric_lines_without_a_step_carry_a_note(tmp_path: Path) -> None:
     (tmp_path / "13.error").write_text("\n".join(
         f"[2025-06-30 20:3{i}:00] Step {i}00 | Loss: 0.19 | Steps/Sec: 1.25 | Samples/s: 2.50" for i in range(1, 5)))
     facts = legacy.read_facts("job:13", [tmp_path / "13.output", tmp_path / "13.error"])
-    rec = legacy.to_record(facts)
+    rec = legacy_record.to_record(facts)
     assert legacy.is_run(facts) and rec.steady is None
     note = next(n for n in rec.notes if "(step=N)" in n)
     assert note.startswith("4 lines") and "Step 100 | Loss: 0.19" in note
@@ -218,5 +218,5 @@ def test_metric_lines_without_a_step_carry_a_note(tmp_path: Path) -> None:
 
 def test_a_run_with_metrics_has_no_such_note() -> None:
     facts = legacy.read_facts("job:10061", legacy.group_by_job(legacy.find_log_files([FIX / "jh"]))["job:10061"])
-    notes = legacy.to_record(facts).notes
+    notes = legacy_record.to_record(facts).notes
     assert not any("no speed" in n or "(step=N)" in n or "restart" in n for n in notes)

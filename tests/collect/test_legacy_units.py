@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from xdimo.collect import legacy
+from xdimo.collect import legacy, legacy_record
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -38,8 +38,8 @@ def write_log(path: Path, template: str, n: int = 6, head: str = "") -> Path:
     return path
 
 
-def record_of(path: Path) -> legacy.RunRecord:
-    return legacy.to_record(legacy.read_facts(f"file:{path}", [path]))
+def record_of(path: Path) -> legacy_record.RunRecord:
+    return legacy_record.to_record(legacy.read_facts(f"file:{path}", [path]))
 
 
 # -- 1. every spelling the seeds use ----------------------------------------------------------------------

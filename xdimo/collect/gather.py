@@ -11,9 +11,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from xdimo.collect import legacy
+from xdimo.collect import legacy, legacy_record
 from xdimo.collect.cache import Cache, signature
 from xdimo.collect.facts import enrich
+from xdimo.collect.metrics import job_wall
 from xdimo.collect.parse import EVAL_JSON, RunFiles, digest_run_dir, record_from_files
 from xdimo.collect.records import RunRecord
 from xdimo.rundir import RunDir
@@ -83,22 +84,6 @@ def script_wall_s(run_dir: Path) -> float | None:
     return end - start if math.isfinite(end - start) and end >= start else None
 
 
-def job_wall(summary: float | None, started: float | None, ended: float | None,
-             log: float | None, script: float | None = None) -> tuple[float | None, str]:
-    """(wall time, where it came from). The scheduler's summary and the job script's own clock are exact; the
-    ledger's start/end (when polls saw them) include start-up and the end, which the training log's own elapsed
-    time leaves out. A ledger span shorter than the training itself was first seen running late, so the log's
-    span is nearer then."""
-    if summary is not None:
-        return summary, "summary"
-    if script is not None:
-        return script, "script"
-    span = ended - started if started and ended and ended >= started else None
-    if span is not None and (log is None or span >= log):
-        return span, "ledger"
-    return (log, "log") if log is not None else (None, "")
-
-
 def run_files(run_dir: Path, cache: Cache) -> RunFiles:
     written = RunDir(run_dir)
     sig = signature([written.run_json, written.metrics, run_dir / EVAL_JSON])
@@ -130,7 +115,7 @@ def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
     return out
 
 
-def legacy_records(paths: Sequence[Path], ctx: legacy.LegacyContext, cache: Cache) -> list[RunRecord]:
+def legacy_records(paths: Sequence[Path], ctx: legacy_record.LegacyContext, cache: Cache) -> list[RunRecord]:
     """One record per job found under ``paths`` (-e and -o files paired by job id)."""
     groups = legacy.group_by_job(legacy.find_log_files(paths))
     out = []
@@ -145,7 +130,7 @@ def legacy_records(paths: Sequence[Path], ctx: legacy.LegacyContext, cache: Cach
             cache.put(f"legacy:{key}", sig, facts.to_dict())
         if not legacy.is_run(facts):
             continue
-        rec = legacy.to_record(facts, ctx)
+        rec = legacy_record.to_record(facts, ctx)
         # The same run logged twice (the -e file and Latte's own log.txt): keep the one with a job id.
         ident = tuple((iv.ts, iv.step, iv.steps_per_s) for iv in facts.intervals) or (key,)
         kept = seen.get(ident)
@@ -159,7 +144,7 @@ def legacy_records(paths: Sequence[Path], ctx: legacy.LegacyContext, cache: Cach
     return out
 
 
-def legacy_context(clusters: Iterable[object], precision: str | None = None) -> legacy.LegacyContext:
+def legacy_context(clusters: Iterable[object], precision: str | None = None) -> legacy_record.LegacyContext:
     """Queue -> GPU model from the workspace's cluster files (Cluster objects), for legacy logs."""
     queue_gpu: dict[str, str] = {}
     cpu_per_gpu = 8
@@ -168,4 +153,4 @@ def legacy_context(clusters: Iterable[object], precision: str | None = None) -> 
             queue_gpu.setdefault(pool.queue_name, pool.gpu_model)
             queue_gpu.setdefault(pool.name, pool.gpu_model)
         cpu_per_gpu = getattr(cluster, "cpu_per_gpu", cpu_per_gpu)
-    return legacy.LegacyContext(queue_gpu=queue_gpu, cpu_per_gpu=cpu_per_gpu, precision=precision)
+    return legacy_record.LegacyContext(queue_gpu=queue_gpu, cpu_per_gpu=cpu_per_gpu, precision=precision)

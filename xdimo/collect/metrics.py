@@ -305,3 +305,19 @@ def efficiency(rec: RunRecord, base: RunRecord) -> float | None:
     """Parallel efficiency as a fraction: actual speedup over ideal speedup (n / n0), i.e. speedup x n0 / n."""
     s = speedup(rec, base)
     return s / ideal_speedup(rec, base) if s is not None and rec.gpus else None
+
+
+def job_wall(summary: float | None, started: float | None, ended: float | None,
+             log: float | None, script: float | None = None) -> tuple[float | None, str]:
+    """(wall time, where it came from). The scheduler's summary and the job script's own clock are exact; the
+    ledger's start/end (when polls saw them) include start-up and the end, which the training log's own elapsed
+    time leaves out. A ledger span shorter than the training itself was first seen running late, so the log's
+    span is nearer then."""
+    if summary is not None:
+        return summary, "summary"
+    if script is not None:
+        return script, "script"
+    span = ended - started if started and ended and ended >= started else None
+    if span is not None and (log is None or span >= log):
+        return span, "ledger"
+    return (log, "log") if log is not None else (None, "")
