@@ -11,14 +11,17 @@ import click
 
 from xdimo.cli.common import App, progress, progress_done, verb
 from xdimo.errors import XdimoError
+from xdimo.ledger import LedgerRun
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import check_matrix
 from xdimo.rundir import RunDir
 from xdimo.schedulers import poll_interval
 from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
-from xdimo.status import refresh
+from xdimo.status import follow
 from xdimo.submit import submit_once
+
+PROGRESS_S = 1.0  # seconds between polls while waiting for a run (this machine: cheap to ask)
 
 
 @click.command()
@@ -77,20 +80,25 @@ def run_one(app: App, m: Matrix, spec: RunSpec, timeout: float) -> None:
                          "wait for them (`xdimo-jobs status --watch`) or `xdimo-jobs kill --all`")
     job = result.submitted[0].job_id
     label = f"{spec.model_name} on {spec.gpus} process(es) (run {spec.run_id}, job {job})"
-    deadline = time.time() + timeout
-    while True:
-        refresh(ws, ws.ledger, [ws.ledger.get(spec.run_id)])
-        run = ws.ledger.get(spec.run_id)
-        if not run.state.active:
-            break
-        if time.time() > deadline:
-            raise XdimoError(f"{label} did not finish in {timeout:g} s; see `xdimo-jobs logs {job}`")
-        progress(f"{label}: {run.state.value} {latest(RunDir(Path(run.log_dir)), spec.steps)}")
-        time.sleep(1.0)
+    run = wait_for(app, spec, label, timeout)
     if run.state is not JobState.DONE:
         raise XdimoError(f"{label} ended {run.state.value} (exit {run.exit_code}); see `xdimo-jobs logs {job}`")
     progress(f"{label}: DONE {latest(RunDir(Path(run.log_dir)), spec.steps)}")
     progress_done()
+
+
+def wait_for(app: App, spec: RunSpec, label: str, timeout: float) -> LedgerRun:
+    """Poll the run each second (its progress shown as often) until it ends; past ``timeout`` an error."""
+    ledger = app.ws.ledger
+    for beat in follow(app.ws, ledger, lambda: [ledger.get(spec.run_id)], interval=PROGRESS_S,
+                       clock=time.monotonic, sleep=time.sleep):
+        run = beat.runs[0]
+        if beat.ended:
+            break
+        if beat.elapsed > timeout:
+            raise XdimoError(f"{label} did not finish in {timeout:g} s; see `xdimo-jobs logs {run.job_id}`")
+        progress(f"{label}: {run.state.value} {latest(RunDir(Path(run.log_dir)), spec.steps)}")
+    return run  # follow's last beat is the one whose run has ended
 
 
 def latest(run_dir: RunDir, steps: int) -> str:

@@ -9,12 +9,11 @@ from pathlib import Path
 import click
 
 from xdimo.cli.common import App, verb
-from xdimo.cli.status import poll_every
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.rundir import ERROR_SUFFIX, OUTPUT_SUFFIX, RUNNER_LOG_PREFIX, RunDir
-from xdimo.schedulers.backoff import PollBackoff
 from xdimo.schedulers.marker import read_exit_marker
-from xdimo.status import refresh
+from xdimo.status import follow as follow_runs
+from xdimo.status import poll_every, refresh
 
 _JOB_FILE = re.compile(rf"^(?:{RUNNER_LOG_PREFIX})?(\d+)$")  # <job>.output, the local runner's runner-<job>.log
 TAIL_S = 1.0  # between reads of the job's files with --follow (the scheduler is asked at its own pace)
@@ -70,40 +69,38 @@ def no_output(run: LedgerRun) -> str:
 def print_output(app: App, ledger: Ledger, run: LedgerRun, files: list[Path], follow: bool, err: bool) -> bool:
     """Print the files (and with ``follow`` what they gain until the run ends); True when anything was shown.
 
-    The files are read every TAIL_S; the scheduler is asked whether the run ended at its backend's pace (every
-    ``poll_interval`` locally, with PollBackoff on a real scheduler), and at once when the job's exit marker
-    appears (the script's last act: its end is near)."""
-    shown = False
+    Following, the files are read every TAIL_S; the scheduler is asked whether the run ended at its backend's
+    pace (xdimo.status.follow), and at once when the job's exit marker appears (the script's last act: its
+    end is near). The last read comes after the poll that saw the run end: what the job wrote last is shown."""
     offsets = {p: 0 for p in files}
-    every = poll_every(app.ws, [run]) if follow else None
-    backoff = PollBackoff()
-    next_poll = 0.0  # monotonic time of the next refresh: the first one at once
-    marker_seen = False
-    while True:
-        for p in list(offsets):
-            if p.exists():
-                with open(p, errors="replace") as handle:
-                    handle.seek(offsets[p])
-                    chunk = handle.read()
-                    offsets[p] = handle.tell()
-                if chunk:
-                    click.echo(chunk, nl=False)
-                    shown = True
-        if not follow:
-            return shown
-        ended = not marker_seen and read_exit_marker(run.log_dir) is not None
-        if ended or time.monotonic() >= next_poll:
-            marker_seen = marker_seen or ended
-            refresh(app.ws, ledger, [run])
-            run = ledger.get(run.run_id)
-            if ended:
-                backoff.reset()  # the scheduler may lag the marker a little: ask again soon, not in minutes
-            wait = every if every is not None else backoff.next_delay({run.run_id: run.state})
-            next_poll = time.monotonic() + wait
-        if not run.state.active:
-            follow = False  # one last read picks up what the job wrote at the end
-        else:
-            time.sleep(TAIL_S)
-        for p in log_files(Path(run.log_dir), run.job_id):
+    shown = echo_new(offsets)
+    if not follow:
+        return shown
+
+    def marker() -> bool:
+        return read_exit_marker(run.log_dir) is not None
+
+    for beat in follow_runs(app.ws, ledger, lambda: [ledger.get(run.run_id)], tick=TAIL_S, hurry=marker,
+                            clock=time.monotonic, sleep=time.sleep, refresh=refresh, poll_every=poll_every):
+        now = beat.runs[0]
+        for p in log_files(Path(now.log_dir), now.job_id):
             if err or p.suffix != ERROR_SUFFIX:
                 offsets.setdefault(p, 0)
+        shown = echo_new(offsets) or shown
+    return shown
+
+
+def echo_new(offsets: dict[Path, int]) -> bool:
+    """Print what each file gained since its offset (moved on); True when anything was printed."""
+    shown = False
+    for p in list(offsets):
+        if not p.exists():
+            continue
+        with open(p, errors="replace") as handle:
+            handle.seek(offsets[p])
+            chunk = handle.read()
+            offsets[p] = handle.tell()
+        if chunk:
+            click.echo(chunk, nl=False)
+            shown = True
+    return shown

@@ -10,11 +10,8 @@ import click
 from xdimo.cli.common import App, PollSeconds, progress, table, verb
 from xdimo.errors import XdimoError
 from xdimo.ledger import Ledger, LedgerRun
-from xdimo.schedulers import poll_interval
-from xdimo.schedulers.backoff import PollBackoff
 from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES, JobState
-from xdimo.status import refresh
-from xdimo.workspace import Workspace
+from xdimo.status import Refresh, follow, poll_every, refresh
 
 RECENT = 30  # ended runs shown without --all (the summary line counts every run)
 @click.command()
@@ -67,40 +64,25 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
 
 def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRun]],
                       interval: float | None, polled: Callable[[], list[LedgerRun]] | None = None) -> list[str]:
-    """Poll (``polled``, default ``live``) until nothing is ``live``; a scheduler that fails is reported and
-    asked again next time."""
-    runs = live()
+    """Poll (``polled``, default ``live``) until nothing is ``live``, printing each change; a scheduler that
+    fails is reported and asked again next time. The caller has just refreshed: the first poll waits."""
     failures: list[str] = []
-    every = interval or poll_every(app.ws, runs)  # None: a real scheduler, asked less often while nothing changes
-    backoff = PollBackoff()
-    while runs:
-        wait = every if every is not None else backoff.next_delay({r.run_id: r.state for r in runs})
-        progress(f"{len(runs)} run(s) still active; next poll in {wait:.0f} s")
-        time.sleep(wait)
-        result = refresh(app.ws, ledger, (polled or live)())
-        for change in result.changes:
-            progress(f"{change.run_id} (job {change.job_id}): {change.old.value} -> {change.new.value}")
-        failures = result.failures
-        for line in failures:
-            progress(f"warning: could not poll {line}; trying again")
-        runs = live()
+    for beat in follow(app.ws, ledger, live, interval=interval, wait_first=True, asked=polled,
+                       sleep=time.sleep, refresh=refresh, poll_every=poll_every):
+        if beat.poll is not None:
+            failures = report(beat.poll)
+        if not beat.ended:
+            progress(f"{len(beat.runs)} run(s) still active; next poll in {beat.wait:.0f} s")
     return failures
 
 
-def poll_every(ws: Workspace, runs: list[LedgerRun]) -> float | None:
-    """Seconds between polls of these runs' clusters: the longest of their backends' ``poll_interval`` (the
-    scheduler kind decides, never the cluster's name), or None (back off: backoff.PollBackoff) when any of
-    them is a real scheduler, or a cluster file that cannot be read now (refresh reports why)."""
-    every = []
-    for name in sorted({r.cluster for r in runs}):
-        try:
-            seconds = poll_interval(ws.load_cluster(name))
-        except XdimoError:
-            seconds = None
-        if seconds is None:
-            return None
-        every.append(seconds)
-    return max(every, default=None)
+def report(result: Refresh) -> list[str]:
+    """Print one poll's changes and failures; return the failures."""
+    for change in result.changes:
+        progress(f"{change.run_id} (job {change.job_id}): {change.old.value} -> {change.new.value}")
+    for line in result.failures:
+        progress(f"warning: could not poll {line}; trying again")
+    return result.failures
 
 
 def render(runs: list[LedgerRun], counts: dict[str, int]) -> str:
