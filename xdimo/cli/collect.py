@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +18,25 @@ from xdimo.collect.gather import ledger_records, legacy_context, legacy_records
 from xdimo.collect.labels import hw, model_display, workload_text
 from xdimo.collect.lang import LANGS
 from xdimo.collect.records import RunRecord
+from xdimo.collect.table import planned_record
 from xdimo.config import Cluster, load_cluster
 from xdimo.errors import XdimoError
 from xdimo.ledger import LedgerRun
+from xdimo.matrix import Matrix
 
 
 @click.command()
 @click.option("--matrix", metavar="NAME", help="Only the runs of this matrix: those its file defines now (a run "
-              "whose spec was edited since is another run), or every run of that name without the file.")
+              "whose spec was edited since is another run), or every run of that name without the file. With the "
+              "file, every run it plans has its row: 待填 until the run has metrics.")
 @click.option("--every-version", is_flag=True, help="With --matrix: also runs of earlier versions of the file.")
 @click.option("--logs", "logs", multiple=True, metavar="PATH", callback=lambda c, p, v: existing_paths(p, v),
               help="Legacy logs (files or folders; repeatable): XDiMo/Latte -e files paired with the -o files "
                    "holding the scheduler's summary by job id. Alone, it collects only these logs.")
 @click.option("--table", "which", default="auto", show_default=True, metavar="|".join(report.kind_choices()),
-              help="Which tables (comma-separated). auto: table 1, plus the others the runs can fill.")
+              help="Which tables (comma-separated). auto: table 1, plus the others the runs can fill (with "
+                   "--matrix: the others its plan fills); all: 1, 2, hw and cost; runs: one row per run (seed 001's "
+                   "历史实验（参考）), only by name.")
 @click.option("--lang", type=click.Choice(LANGS), default="zh", show_default=True,
               help="Language of the tables and plots.")
 @click.option("--format", "fmt", type=click.Choice(formats.FORMATS), default="md", show_default=True)
@@ -58,7 +64,11 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
     """Print the user's own tables from the runs' metrics (seed 000's table 1 at least).
 
     Polls each cluster once first (so finished runs count), then reads logs/<run>/run.json and
-    metrics.jsonl of the ledger's runs (all, or --matrix / --cluster). Steady state = median after warm-up;
+    metrics.jsonl of the ledger's runs (all, or --matrix / --cluster). With --matrix, the tables list every run
+    the matrix file plans, as the user's sheets do: a run not submitted yet, or without metrics, has its row with
+    待填 cells (hardware, cards, model and parameters from the spec and the cluster file), a note under the table
+    counts them, and they never become a baseline, a plot point or a --fill value. Steady state = median after
+    warm-up;
     speedup by samples/s against the 1-card run on the same hardware with the same precision, clip and model
     shape (a resumed run's repeated steps count once); MFU from exact FLOPs and the dense peak
     of the precision run; a missing baseline is written 待填(缺1卡基准), never guessed.
@@ -76,6 +86,7 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
       xdimo-jobs collect --logs ./output/logs --table 1       # the user's existing XDiMo/Latte logs
       xdimo-jobs collect --logs ./output/logs --baseline-gpus 8   # speedup and efficiency over 8 cards
       xdimo-jobs collect --matrix table1-scaling --fill 实验结果.md
+      xdimo-jobs collect --logs ./output/logs --table runs      # seed 001's 历史实验（参考）, one row per run
     """
     if every_version and not matrix:
         raise XdimoError("--every-version only widens --matrix NAME (without --matrix every run is collected)")
@@ -85,12 +96,19 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
     fmt = "json" if app.json else fmt
     cache = Cache(None if no_cache else ws.logs_dir / ".collect-cache")
     runs: list[RunRecord] = []
+    planned: list[RunRecord] = []  # rows the matrix plans that have no run in the ledger yet
+    plan = load_plan(app, matrix) if matrix else None
     if not logs or matrix or app.cluster_name:
-        runs += from_ledger(app, matrix, cache, refresh_first=not no_refresh, every_version=every_version)
+        ledger = from_ledger(app, matrix, cache, refresh_first=not no_refresh, every_version=every_version, plan=plan)
+        runs += ledger
+        if plan is not None:
+            planned = planned_records(app, plan, ledger)
     if logs:
         runs += from_logs(ws.clusters_dir, logs, cache, legacy_precision)
+    rows = runs + planned
     try:
-        tables = report.build_tables(runs, which, lang, cost_steps, baseline_gpus=baseline_gpus) if runs else []
+        tables = report.build_tables(rows, which, lang, cost_steps, baseline_gpus=baseline_gpus,
+                                     grid=plan.name if plan else "") if rows else []
     except ValueError as exc:
         raise XdimoError(f"--table: {exc}") from None
     if baseline_gpus is not None and runs:
@@ -109,6 +127,8 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
         note(f"plots: {len(extra['plots'])} PNG file(s) in {plots}")
     if fill:
         extra["fill"] = fill_sheet(Path(fill), runs, lang if lang_given() else None)
+    if plan is not None:
+        extra["planned"] = [formats.run_identity(r) for r in planned]
     emit(out, fmt, tables, runs, extra)
 
 
@@ -122,13 +142,15 @@ def warn_missing_baselines(runs: list[RunRecord], gpus: int) -> None:
 
 
 def from_ledger(app: App, matrix: str | None, cache: Cache, refresh_first: bool,
-                every_version: bool = False) -> list[RunRecord]:
+                every_version: bool = False, plan: Matrix | None = None) -> list[RunRecord]:
+    """``plan``: the matrix file ``matrix`` names, loaded (``load_plan``); None: no readable file of that name."""
     ws = app.ws
     ledger = ws.ledger
-    current = None if every_version or not matrix else current_run_ids(app, matrix)
+    current = None if every_version or plan is None else {s.run_id for s in plan.runs}
+    wanted = plan.name if plan is not None else matrix  # `--matrix jobs/x.yaml`: the runs of the name x.yaml gives
 
     def select() -> list[LedgerRun]:
-        runs = ledger.runs(cluster=app.cluster_name, matrix=matrix)
+        runs = ledger.runs(cluster=app.cluster_name, matrix=wanted)
         return runs if current is None else [r for r in runs if r.run_id in current]
 
     runs = select()
@@ -145,22 +167,54 @@ def from_ledger(app: App, matrix: str | None, cache: Cache, refresh_first: bool,
         except XdimoError:
             continue
         pool_gpu.update({(name, p.name): p.gpu_model for p in cluster.pools.values()})
-    if matrix and not runs:
+    if matrix and not runs and plan is None:  # with the file, its plan is the table: every row 待填
         raise XdimoError(f"no runs of matrix {matrix!r} in the ledger {ledger.path}")
     return ledger_records(runs, ws.logs_dir, cache, pool_gpu)
 
 
-def current_run_ids(app: App, matrix: str) -> set[str] | None:
-    """The run ids the matrix file defines now; None when there is no readable file of that name."""
+def load_plan(app: App, matrix: str) -> Matrix | None:
+    """The matrix file ``--matrix`` names, as `plan` and `submit` resolve it; None when there is no such file, or
+    it does not load (said in a warning: then only the ledger's runs of that name are shown, as without a file)."""
     from xdimo.matrix import load_matrix
 
     path = app.ws.matrix_path(matrix)
     if not path.exists():
         return None
     try:
-        return {s.run_id for s in load_matrix(path).runs}
-    except XdimoError:
+        return load_matrix(path)
+    except XdimoError as exc:
+        note(f"warning: --matrix {matrix}: {exc}; its planned rows are left out, only the ledger's runs are shown")
         return None
+
+
+def planned_records(app: App, plan: Matrix, ledger: list[RunRecord]) -> list[RunRecord]:
+    """A placeholder row (table.planned_record) for each run ``plan`` defines that ``ledger`` has no run of.
+
+    Its hardware is its pool's, on the cluster the matrix's runs went to (--cluster, else the ledger's runs of it,
+    else the first cluster file with that pool, `local` first: the verbs' default)."""
+    have = {r.run_id for r in ledger}
+    specs = [s for s in plan.runs if s.run_id not in have]
+    if not specs:
+        return []
+    if app.cluster_name:
+        names = [app.cluster_name]
+    else:
+        used = [c for c, _ in Counter(r.cluster for r in ledger if r.cluster).most_common()]
+        files = sorted((p.stem for p in app.ws.clusters_dir.glob("*.yaml")), key=lambda n: (n != "local", n))
+        names = used + [n for n in files if n not in used]
+    clusters: list[Cluster] = []
+    for name in names:
+        try:
+            clusters.append(app.ws.load_cluster(name))
+        except XdimoError:
+            continue
+    fallback = names[0] if names else "local"
+    out = []
+    for spec in specs:
+        home = next((c for c in clusters if spec.pool in c.pools), None)
+        gpu = home.pools[spec.pool].gpu_model if home else ""
+        out.append(planned_record(spec, home.name if home else fallback, gpu))
+    return out
 
 
 def workspace_clusters(folder: Path) -> list[Cluster]:
@@ -209,7 +263,7 @@ def emit(out: str | None, fmt: str, tables: list[report.Table], runs: list[RunRe
          extra: dict[str, Any]) -> None:
     if fmt == "json":
         text = json.dumps({**formats.json_data(tables, runs), **extra}, ensure_ascii=False, indent=2)
-    elif not runs:
+    elif not runs and not tables:  # a matrix's plan alone (collect --matrix before any submit) is a table
         text = "no runs to collect (submit a matrix first, or point --logs at existing logs)"
     else:
         text = formats.render(tables, runs, fmt)

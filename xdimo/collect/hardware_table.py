@@ -12,16 +12,16 @@ from xdimo.collect.labels import batch_text, hw, hw_sort_key, model_display, mod
 from xdimo.collect.lang import columns, t
 from xdimo.collect.pick import pick_notes, pick_run
 from xdimo.collect.records import RunRecord
-from xdimo.collect.table import Table, TableOptions, mfu_notes, row_key, run_notes
+from xdimo.collect.table import Table, TableOptions, grid_notes, in_layout, mfu_notes, real_first, row_key, run_notes
 
 Picked = list[tuple[list[RunRecord], RunRecord]]  # per cell (hardware, batch): its runs and the one it shows
 
 
 def applies(runs: Sequence[RunRecord]) -> bool:
-    """Where one model at one GPU count was measured on two hardware or more."""
+    """Where one model at one GPU count was measured on two hardware or more (on a matrix's grid: planned)."""
     across: dict[tuple[Any, ...], set[str]] = {}
     for r in runs:
-        if r.has_metrics:
+        if in_layout(r, runs):
             across.setdefault((r.model, r.moe, r.gpus), set()).add(hw(r))
     return any(len(v) >= 2 for v in across.values())
 
@@ -52,7 +52,7 @@ def pick_cells(group: Sequence[RunRecord]) -> Picked:
     cells: dict[tuple[str, int | None], list[RunRecord]] = {}
     for r in group:
         cells.setdefault((hw(r), r.local_batch), []).append(r)
-    picked = [(c, rec) for c in cells.values() if (rec := pick_run(c))]
+    picked = [(c, rec) for c in map(real_first, cells.values()) if (rec := pick_run(c))]
     return sorted(picked, key=lambda cr: (hw_sort_key(hw(cr[1])), cr[1].local_batch is None, cr[1].local_batch or 0))
 
 
@@ -68,7 +68,8 @@ def summary_table(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord
                                              shown[0], several),
         columns=columns(lang, "hw_cols"),
         rows=[hw_row(r, base, show_batch, baseline, lang) for r, base in zip(shown, bases, strict=True)],
-        notes=summary_notes(picked, bases, baseline, lang), keys=[row_key(r) for r in shown])
+        notes=grid_notes(shown, runs, lang) + summary_notes(picked, bases, baseline, lang),
+        keys=[row_key(r) for r in shown])
 
 
 def summary_notes(picked: Picked, bases: Sequence[RunRecord | None], baseline: str, lang: str) -> list[str]:

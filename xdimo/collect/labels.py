@@ -49,6 +49,11 @@ def sort_runs(runs: Sequence[RunRecord]) -> list[RunRecord]:
                                        r.precision, r.run_id))
 
 
+def sort_by_hardware(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """One list in the order the tables show runs: hardware as table 1 orders its tables, then ``sort_runs``."""
+    return sorted(sort_runs(runs), key=lambda r: hw_sort_key(hw(r)))
+
+
 def cards(rec: RunRecord) -> str:
     return f"{rec.gpus or '?'}×{hw(rec)}"
 

@@ -90,6 +90,18 @@ TEXT: dict[str, dict[str, str]] = {
                             "不跨 batch 比较。",
         "t2_setup": "各行取同一设置的运行：{setup}（每卡 batch、精度、帧数×分辨率），模型之间才可比。",
         "t2_off_setup": "{row} `{run}`：没有上述设置的运行，本行为 {setup}，与其他行不可直接比较。",
+        # collect --matrix: every row the matrix plans, those without a run yet 待填.
+        "note_grid": "按矩阵 `{matrix}` 的计划列出全部行：{n} 行等待运行结果（{planned} 个尚未提交，"
+                     "{waiting} 个已提交、暂无指标），其单元格为待填，不作基准、不进绘图。",
+        # --table runs: seed 001's 历史实验（参考）, one row per run.
+        "runs_title": "历史实验（参考）",
+        "runs_cols": "硬件|GPU数|global_batch|Steps/s|Achieved TFLOPs/s|MFU|备注",
+        "note_achieved": "Achieved TFLOPs/s 为每卡实际达到的算力 = samples/s × 每样本训练 FLOPs ÷ GPU数（全部卡合计 = "
+                         "每卡 × GPU数）；MFU = 每卡算力 ÷ 所用精度的稠密峰值。",
+        "runs_intervals": "{n} 个区间（除去预热 {w} 个）",
+        "runs_wide": "⚠ 波动大 {spread}",
+        "runs_planned": "未提交",
+        "runs_no_metrics": "暂无指标（状态 {state}）",
         # --fill: the note under a table of the user's sheet that it wrote MFU cells into ({rows}, {peaks}: lists
         # joined by fill_sep; fill.py reads a note back through this text, so a second --fill updates, not adds).
         "fill_mfu_note": "注（xdimo-jobs --fill）：MFU 列中由 xdimo-jobs 填入的单元格（{rows}）= samples/s × "
@@ -214,6 +226,17 @@ TEXT: dict[str, dict[str, str]] = {
         "t2_setup": "Every row is a run at one setup: {setup} (per-GPU batch, precision, frames×size), so models "
                     "compare.",
         "t2_off_setup": "{row} `{run}`: no run at that setup; this row is {setup}, not directly comparable.",
+        "note_grid": "Every row matrix `{matrix}` plans is listed: {n} row(s) wait for runs ({planned} not submitted, "
+                     "{waiting} submitted without metrics yet); their cells are TBD and they enter no baseline or "
+                     "plot.",
+        "runs_title": "Runs (reference)",
+        "runs_cols": "Hardware|GPUs|Global batch|Steps/s|Achieved TFLOP/s|MFU|Notes",
+        "note_achieved": "Achieved TFLOP/s is per GPU = samples/s x train FLOPs per sample / GPUs (all GPUs together: "
+                         "per GPU x GPUs); MFU = per GPU / dense peak of the precision run.",
+        "runs_intervals": "{n} intervals ({w} warm-up excluded)",
+        "runs_wide": "⚠ wide spread {spread}",
+        "runs_planned": "not submitted",
+        "runs_no_metrics": "no metrics yet (state {state})",
         "fill_mfu_note": "Note (xdimo-jobs --fill): the MFU cells xdimo-jobs filled ({rows}) = samples/s x train "
                          "FLOPs per sample / (GPUs x dense peak of the precision run), never clamped; FLOPs are the "
                          "model's exact analytic count (xdimo/train/flops.py); peaks used: {peaks}. The column's "

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from xdimo.collect import facts, metrics
+from xdimo.collect import facts, metrics, table
 from xdimo.collect.cells import mfu_text, millions, steps_text
 from xdimo.collect.labels import hw, hw_sort_key, model_code, model_display, model_sort_key
 from xdimo.collect.lang import columns, t
 from xdimo.collect.pick import pick_notes, pick_run
 from xdimo.collect.records import RunRecord
-from xdimo.collect.table import Table, TableOptions, mfu_notes, row_key, run_notes
+from xdimo.collect.table import Table, TableOptions, grid_notes, in_layout, mfu_notes, real_first, row_key, run_notes
 
 SEED_TABLE2 = (("Latte-S/2", None), ("Latte-B/2", None), ("Latte-L/2", None), ("Latte-L/2", "4E2A"),
                ("Latte-L/2", "2E1A"), ("Latte-XL/2", None), ("Latte-XL/2", "4E2A"), ("Latte-XL/2", "2E1A"))
@@ -32,19 +32,20 @@ def settings(runs: Sequence[RunRecord]) -> dict[Setting, list[RunRecord]]:
     return out
 
 
-def models_measured(group: Sequence[RunRecord]) -> int:
-    return len({(r.model, r.moe) for r in group if r.has_metrics})
+def models_measured(group: Sequence[RunRecord], runs: Sequence[RunRecord] = ()) -> int:
+    """The models a setting measured; on a matrix's grid (``runs``, table.GridRuns), the models it plans."""
+    return len({(r.model, r.moe) for r in group if in_layout(r, runs)})
 
 
 def applies(runs: Sequence[RunRecord]) -> bool:
-    """Where a setting has measured two models or more."""
-    return any(models_measured(g) >= 2 for g in settings(runs).values())
+    """Where a setting has measured two models or more (on a matrix's grid: plans two or more)."""
+    return any(models_measured(g, runs) >= 2 for g in settings(runs).values())
 
 
 def setting_groups(runs: Sequence[RunRecord]) -> dict[Setting, list[RunRecord]]:
     """Settings (hardware, GPUs) that compare models: those with two or more; else the richest one."""
     groups = settings(runs)
-    n_models = {k: models_measured(g) for k, g in groups.items()}
+    n_models = {k: models_measured(g, runs) for k, g in groups.items()}
     multi = {k: g for k, g in groups.items() if n_models[k] >= 2}
     if multi or not groups:
         return multi or {("?", 0): []}
@@ -107,7 +108,7 @@ def table2_settings(runs: Sequence[RunRecord]) -> dict[Setting, list[RunRecord]]
 def build(runs: metrics.RunSet, lang: str, options: TableOptions) -> list[Table]:
     groups = setting_groups(runs)
     ordered = sorted(groups.items(), key=lambda kv: (hw_sort_key(kv[0][0]), kv[0][1]))
-    return [setting_table("2" if len(groups) == 1 else f"2-{n + 1}", setting, group, lang)
+    return [setting_table("2" if len(groups) == 1 else f"2-{n + 1}", setting, group, lang, runs)
             for n, (setting, group) in enumerate(ordered)]
 
 
@@ -116,16 +117,20 @@ def row_order(models: Sequence[ModelKey]) -> list[ModelKey]:
     return list(SEED_TABLE2) + sorted((k for k in models if k not in SEED_TABLE2), key=lambda k: model_sort_key(*k))
 
 
-def setting_table(table_id: str, setting: Setting, group: Sequence[RunRecord], lang: str) -> Table:
+def setting_table(table_id: str, setting: Setting, group: Sequence[RunRecord], lang: str,
+                  runs: Sequence[RunRecord] = ()) -> Table:
+    """``runs``: the report's (table.GridRuns on a matrix's grid: a note counts the rows that wait for runs)."""
     label, gpus = setting
-    candidates = table2_candidates(group)
+    # the ledger's runs as without the grid; a model's placeholders only where it has no run yet
+    real, candidates = table2_candidates([r for r in group if not table.is_planned(r)]), table2_candidates(group)
     order = row_order(list(by_model(group)))
-    picked = {k: pick_run(candidates.get(k, [])) for k in order}
+    picked = {k: pick_run(real.get(k) or candidates.get(k, [])) for k in order}
     used = [r for r in picked.values() if r]
     return Table(
         id=table_id, kind="2", title=t(lang, "t2_title", setting=f"{gpus}×{label}" if gpus else label),
         columns=columns(lang, "t2_cols"), rows=[table2_row(m, e, picked[(m, e)], lang) for m, e in order],
-        notes=setting_notes(group, picked, lang) + mfu_notes(used, lang) + run_notes(used, lang),
+        notes=grid_notes(used, runs, lang) + setting_notes(group, picked, lang) + mfu_notes(used, lang) +
+        run_notes(used, lang),
         keys=[row_keys(k, picked[k], setting) for k in order])
 
 
@@ -144,7 +149,8 @@ def setting_notes(group: Sequence[RunRecord], picked: dict[ModelKey, RunRecord |
         notes += [t(lang, "t2_off_setup", row=model_display(*k), run=r.run_id, setup=setup_text(run_setup(r)))
                   for k, r in picked.items() if r and run_setup(r) != ref]
     runs = by_model(group)
-    return notes + pick_notes([(model_display(*k), runs.get(k, []), rec) for k, rec in picked.items()], lang)
+    return notes + pick_notes([(model_display(*k), real_first(runs.get(k, [])), rec) for k, rec in picked.items()],
+                              lang)
 
 
 def table2_row(model: str, moe: str | None, rec: RunRecord | None, lang: str) -> list[str]:

@@ -3,7 +3,8 @@ rendered (formats.py: markdown zh by default or en, CSV, JSON).
 
 Each family is one module with one signature, ``build(runs, lang, options)`` and ``applies(runs)``, registered
 in ``BUILDERS``: scaling_table.py (seed 000's table 1, per hardware), model_table.py (table 2), hardware_table.py
-(seed 001's summary), cost_table.py (seed 004). They share labels.py (names and order), cells.py (figures as
+(seed 001's summary), cost_table.py (seed 004), runs_table.py (seed 001's 历史实验, one row per run: asked for
+by name only, neither in ``auto`` nor in ``all``). They share labels.py (names and order), cells.py (figures as
 text), pick.py (which run a cell shows) and table.py (the Table and the shared notes).
 
 Cells are text exactly as the user writes them (``1.0(基准)``, ``待填(缺1卡基准)``, ``85.6%``), so the
@@ -14,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdimo.collect import cost_table, hardware_table, metrics, model_table, scaling_table
+from xdimo.collect import cost_table, hardware_table, metrics, model_table, runs_table, scaling_table
 from xdimo.collect.formats import render
 from xdimo.collect.records import RunRecord
-from xdimo.collect.table import DEFAULT_HW_BASELINE, Builder, Table, TableOptions
+from xdimo.collect.table import DEFAULT_HW_BASELINE, Builder, GridRuns, Table, TableOptions
 
 __all__ = ["BUILDERS", "Table", "build_tables", "default_kinds", "kind_choices", "parse_kinds", "render"]
 
@@ -26,7 +27,9 @@ BUILDERS: dict[str, Builder] = {
     "2": Builder(model_table.build, model_table.applies),
     "hw": Builder(hardware_table.build, hardware_table.applies),
     "cost": Builder(cost_table.build, cost_table.applies),
+    "runs": Builder(runs_table.build, runs_table.applies),
 }
+BY_NAME_ONLY = ("runs",)  # families ``all`` leaves out: a different view of the same runs, asked for by name
 
 def kind_choices() -> list[str]:
     """What ``--table`` takes (comma-separated), besides ``auto``."""
@@ -42,7 +45,7 @@ def parse_kinds(which: str | None, runs: Sequence[RunRecord]) -> list[str]:
     if not which or which == "auto":
         return default_kinds(runs)
     if which == "all":
-        return list(BUILDERS)
+        return [kind for kind in BUILDERS if kind not in BY_NAME_ONLY]
     kinds = [k.strip() for k in which.split(",") if k.strip()]
     bad = [k for k in kinds if k not in BUILDERS]
     if bad:
@@ -52,8 +55,10 @@ def parse_kinds(which: str | None, runs: Sequence[RunRecord]) -> list[str]:
 
 def build_tables(runs: Sequence[RunRecord], which: str | None = None, lang: str = "zh",
                  cost_steps: int = 10_000, hw_baseline: str = DEFAULT_HW_BASELINE,
-                 baseline_gpus: int | None = None) -> list[Table]:
-    """``baseline_gpus``: the card count speedups are against (None: 1, else the fewest cards measured)."""
-    runs = metrics.RunSet(runs)
+                 baseline_gpus: int | None = None, grid: str = "") -> list[Table]:
+    """``baseline_gpus``: the card count speedups are against (None: 1, else the fewest cards measured).
+    ``grid``: the matrix whose plan ``runs`` lays out (table.GridRuns: its placeholders included, every row counts
+    for which tables and settings are shown, and a note under each table counts the rows that wait for runs)."""
+    runs = GridRuns(runs, grid) if grid else metrics.RunSet(runs)
     options = TableOptions(cost_steps=cost_steps, hw_baseline=hw_baseline, baseline_gpus=baseline_gpus)
     return [tb for kind in parse_kinds(which, runs) for tb in BUILDERS[kind].build(runs, lang, options)]

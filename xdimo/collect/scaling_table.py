@@ -12,7 +12,7 @@ from xdimo.collect.cells import f2, mfu_text, pct, steps_text
 from xdimo.collect.labels import cards, hw, hw_sort_key, model_display, parallel_text, sort_runs, workload_text
 from xdimo.collect.lang import columns, t
 from xdimo.collect.records import RunRecord
-from xdimo.collect.table import Table, TableOptions, mfu_notes, row_key, run_notes
+from xdimo.collect.table import Table, TableOptions, grid_notes, is_planned, mfu_notes, row_key, run_notes
 
 
 def applies(runs: Sequence[RunRecord]) -> bool:
@@ -37,8 +37,9 @@ def hardware_table(letter: str, label: str, group: Sequence[RunRecord], runs: Se
     """``baseline_gpus``: the card count every row is compared with; None: metrics.baseline_gpus's rule."""
     counts = base_count_notes(group, runs, lang, baseline_gpus)
     general = ("note_speedup_n", "note_base_match_n") if counts else ("note_speedup", "note_base_match")
-    notes = [t(lang, key) for key in general] + counts + baseline_notes(group, runs, lang, baseline_gpus) + \
-        mfu_notes(group, lang) + steady_notes(group, lang) + run_notes(group, lang)
+    notes = grid_notes(group, runs, lang) + [t(lang, key) for key in general] + counts + \
+        baseline_notes(group, runs, lang, baseline_gpus) + mfu_notes(group, lang) + steady_notes(group, lang) + \
+        run_notes(group, lang)
     return Table(id=f"1-{letter}", kind="1", title=t(lang, "t1_title", letter=letter, hw=label),
                  columns=columns(lang, "t1_cols"), rows=[table1_row(r, runs, lang, baseline_gpus) for r in group],
                  notes=notes, keys=[row_key(r) for r in group])
@@ -82,6 +83,8 @@ def table1_row(rec: RunRecord, runs: Sequence[RunRecord], lang: str, baseline_gp
 def steady_notes(runs: Sequence[RunRecord], lang: str) -> list[str]:
     notes = [t(lang, "note_steady", wide=f"{metrics.WIDE_SPREAD:.0%}")]
     for r in runs:
+        if is_planned(r):  # a row of a matrix's grid nobody submitted: counted by grid_notes
+            continue
         if r.steady is None:
             notes.append(t(lang, "note_row_state", cards=cards(r), run=r.run_id, state=r.state or "?"))
             continue

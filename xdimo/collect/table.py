@@ -9,11 +9,14 @@ from typing import Any, NamedTuple
 
 from xdimo.collect import metrics
 from xdimo.collect.cells import is_cpu
+from xdimo.collect.facts import enrich
 from xdimo.collect.labels import hw
 from xdimo.collect.lang import t
 from xdimo.collect.records import RunRecord
+from xdimo.spec import RunSpec
 
 DEFAULT_HW_BASELINE = "6000ada"
+PLANNED = "planned"  # RunRecord.source of a row a matrix plans that the ledger has no run for yet
 
 
 @dataclass
@@ -48,13 +51,72 @@ class Builder(NamedTuple):
 
 
 def row_key(rec: RunRecord) -> dict[str, Any]:
-    return {"run_id": rec.run_id, "hardware": hw(rec), "gpus": rec.gpus, "nodes": rec.nodes,
-            "model": rec.model, "moe": rec.moe, "local_batch": rec.local_batch, "pool": rec.pool}
+    key = {"run_id": rec.run_id, "hardware": hw(rec), "gpus": rec.gpus, "nodes": rec.nodes,
+           "model": rec.model, "moe": rec.moe, "local_batch": rec.local_batch, "pool": rec.pool}
+    return {**key, "planned": True} if is_planned(rec) else key
+
+
+# -- a matrix's fixed grid (collect --matrix): the rows it plans, filled as runs finish ----------------
+
+
+class GridRuns(metrics.RunSet):
+    """The rows of a report laid out on the grid of matrix ``matrix`` (``collect --matrix``): the ledger's runs of
+    it plus a placeholder record (``planned_record``) for each run it plans that the ledger has none of. The
+    families lay their tables out by every row of the plan, measured or not, so a half-finished study shows the
+    whole table; placeholders never have metrics, so no baseline, plot or ``--fill`` can take one."""
+
+    def __init__(self, rows: Sequence[RunRecord] = (), matrix: str = "") -> None:
+        super().__init__(rows)
+        self.matrix = matrix
+
+
+def planned_record(spec: RunSpec, cluster: str = "", gpu_model: str = "") -> RunRecord:
+    """A row's fixed columns for a run ``spec`` plans and nobody has submitted: what gather.base_record takes from
+    the ledger, from the spec itself; ``gpu_model``: the pool's, from the cluster file (the peak, not the label)."""
+    rec = RunRecord(
+        run_id=spec.run_id, source=PLANNED, matrix=spec.matrix, cluster=cluster, pool=spec.pool,
+        gpu_name=gpu_model, model=spec.model, moe=spec.moe, frames=spec.frames, image_size=spec.image_size,
+        precision=spec.precision, gpus=spec.gpus, nodes=spec.nodes, local_batch=spec.local_batch,
+        grad_accum=spec.grad_accum, global_batch=spec.global_batch, parallel=spec.parallel, label=spec.label)
+    enrich(rec)
+    return rec
+
+
+def is_planned(rec: RunRecord) -> bool:
+    return rec.source == PLANNED
+
+
+def on_grid(runs: Sequence[RunRecord]) -> bool:
+    """Whether the tables lay out a matrix's plan (every row counts), or only what was measured."""
+    return isinstance(runs, GridRuns)
+
+
+def in_layout(rec: RunRecord, runs: Sequence[RunRecord]) -> bool:
+    """Whether a row shapes a table's layout (which settings, which tables): measured, or on a matrix's grid."""
+    return rec.has_metrics or on_grid(runs)
+
+
+def real_first(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """The runs competing for one cell: the ledger's (or the logs') where there are any, placeholders only alone."""
+    real = [r for r in runs if not is_planned(r)]
+    return real or list(runs)
+
+
+def grid_notes(shown: Sequence[RunRecord | None], runs: Sequence[RunRecord], lang: str) -> list[str]:
+    """On a matrix's grid: how many of a table's rows wait for runs (not submitted, or no metrics yet)."""
+    if not on_grid(runs):
+        return []
+    planned = sum(1 for r in shown if r is not None and is_planned(r))
+    waiting = sum(1 for r in shown if r is not None and not is_planned(r) and not r.has_metrics)
+    if not planned + waiting:
+        return []
+    return [t(lang, "note_grid", matrix=getattr(runs, "matrix", ""), n=planned + waiting, planned=planned,
+              waiting=waiting)]
 
 
 def mfu_notes(runs: Sequence[RunRecord], lang: str) -> list[str]:
     notes = [t(lang, "note_mfu")]
-    peaks = sorted({(r.gpu_name, r.precision, r.peak_tflops) for r in runs if r.peak_tflops})
+    peaks = sorted({(r.gpu_name, r.precision, r.peak_tflops) for r in runs if r.peak_tflops and not is_planned(r)})
     notes += [t(lang, "note_peak", gpu=g, prec=p.upper(), peak=f"{v:g}") for g, p, v in peaks]
     if any(is_cpu(r) and r.has_metrics for r in runs):
         notes.append(t(lang, "note_cpu"))

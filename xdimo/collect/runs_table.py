@@ -1,0 +1,53 @@
+"""Seed 001's 历史实验（参考） (``--table runs``, never in ``auto`` or ``all``): one row per run, whatever it compares
+with: hardware, GPUs, global batch, steps/s, the TFLOP/s each GPU achieved, MFU, and what the run was (precision,
+model) and how steady its figures are (warm-up intervals left out, a wide spread flagged as in table 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdimo.collect import metrics
+from xdimo.collect.cells import mfu_text, steps_text
+from xdimo.collect.labels import hw, model_display, parallel_text, sort_by_hardware
+from xdimo.collect.lang import columns, t
+from xdimo.collect.records import RunRecord
+from xdimo.collect.table import Table, TableOptions, grid_notes, is_planned, mfu_notes, row_key, run_notes
+
+
+def applies(runs: Sequence[RunRecord]) -> bool:
+    """Never by itself: the table is asked for by name (``--table runs``)."""
+    return False
+
+
+def build(runs: metrics.RunSet, lang: str, options: TableOptions) -> list[Table]:
+    rows = sort_by_hardware(runs)
+    if not rows:
+        return []
+    notes = grid_notes(rows, runs, lang) + [t(lang, "note_achieved")] + mfu_notes(rows, lang) + run_notes(rows, lang)
+    return [Table(id="runs", kind="runs", title=t(lang, "runs_title"), columns=columns(lang, "runs_cols"),
+                  rows=[runs_row(r, lang) for r in rows], notes=notes, keys=[row_key(r) for r in rows])]
+
+
+def runs_row(rec: RunRecord, lang: str) -> list[str]:
+    tbd = t(lang, "tbd")
+    achieved = metrics.achieved_tflops(rec)
+    return [hw(rec), str(rec.gpus or "?"), str(rec.global_batch) if rec.global_batch else tbd, steps_text(rec, tbd),
+            f"{achieved:.1f}" if achieved is not None else tbd, mfu_text(rec, lang), notes_text(rec, lang)]
+
+
+def notes_text(rec: RunRecord, lang: str) -> str:
+    """Precision and model; multi-node or FSDP; then the steady state's intervals and a wide spread, or why the row
+    has no figures yet."""
+    words = [rec.precision.upper() or "?", model_display(rec.model, rec.moe)]
+    if rec.nodes > 1 or rec.parallel == "fsdp":
+        words.append(parallel_text(rec, lang))
+    s = rec.steady
+    if is_planned(rec):
+        words.append(t(lang, "runs_planned"))
+    elif s is None:
+        words.append(t(lang, "runs_no_metrics", state=rec.state or "?"))
+    else:
+        words.append(t(lang, "runs_intervals", n=s.intervals, w=s.warmup))
+        if metrics.wide_spread(rec):
+            words.append(t(lang, "runs_wide", spread=f"{s.spread:.1%}"))
+    return t(lang, "sep").join(words)
