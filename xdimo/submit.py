@@ -20,7 +20,7 @@ from typing import Any
 
 from xdimo.config import Cluster
 from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused, XdimoError
-from xdimo.ledger import Ledger
+from xdimo.ledger import Ledger, LedgerRun
 from xdimo.matrix import Matrix
 from xdimo.plan import Batch, choose_batch
 from xdimo.render import render_script
@@ -186,7 +186,7 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
     with signals_deferred():
         previous = ledger.record_intent(spec, cluster.name, script, str(ws.log_dir(spec.run_id)))
         try:
-            prepare_log_dir(ws, spec)
+            prepare_log_dir(ws, spec, previous)
         except OSError as exc:  # nothing was sent: a definite no, so the intent is undone
             ledger.record_refused(spec.run_id, previous, f"log folder: {exc}")
             raise XdimoError(f"cannot prepare its log folder {ws.log_dir(spec.run_id)} ({exc.strerror or exc})"
@@ -206,13 +206,20 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
     return job_id
 
 
-def prepare_log_dir(ws: Workspace, spec: RunSpec) -> None:
+def prepare_log_dir(ws: Workspace, spec: RunSpec, previous: LedgerRun | None = None) -> None:
     """The run's log folder exists (schedulers open their output files there) and holds no earlier attempt's
-    exit marker or wall-time record, which would settle this attempt."""
+    exit marker or wall-time record, which would settle this attempt. The earlier attempt's metrics move to
+    ``attempt-<N>/``: kept, but no longer shown as this attempt's figures while it waits or runs."""
     run_dir = ws.run_dir(spec.run_id)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     for end_record in (run_dir.marker, run_dir.wall_file):
         end_record.unlink(missing_ok=True)
+    written = [f for f in (run_dir.metrics, run_dir.run_json) if f.exists()]
+    if previous is not None and written:
+        archive = run_dir.path / f"attempt-{previous.attempt}"
+        archive.mkdir(exist_ok=True)
+        for f in written:
+            f.rename(archive / f.name)
 
 
 def submit_all(ws: Workspace, cluster: Cluster, matrix: Matrix, *, again: bool = False,

@@ -92,3 +92,25 @@ def test_ctrl_c_held_back_during_a_hand_over_that_then_fails_names_the_uncertain
     assert result.interrupted and m.runs[0].run_id in result.failed
     assert "whether the scheduler took it is unknown" in result.failed
     assert ws.ledger.get(m.runs[0].run_id).state is JobState.SUBMITTING
+
+
+def test_a_resubmitted_run_keeps_its_earlier_figures_apart(workspace: Path, monkeypatch) -> None:
+    """`submit --again`: while the new attempt waits or runs, the old attempt's metrics must not pass for its
+    figures; they move to attempt-<N>/ and are kept."""
+    fake = Flaky()
+    install(monkeypatch, fake)
+    ws = Workspace.open(str(workspace))
+    m = load_matrix(two_runs(workspace))
+    first = m.runs[0].run_id
+    submit_once(ws, ws.load_cluster("local"), m)
+    run_dir = ws.run_dir(first)
+    run_dir.metrics.write_text('{"step": 10, "steps_per_s": 3.0}\n')
+    run_dir.run_json.write_text("{}")
+    from xdimo.schedulers.base import JobStatus
+
+    for run in ws.ledger.runs(matrix="two"):
+        ws.ledger.update(run.run_id, JobStatus(JobState.DONE, 0))
+    result = submit_once(ws, ws.load_cluster("local"), m, again=True)
+    assert first in [s.spec.run_id for s in result.submitted]
+    assert not run_dir.metrics.exists() and not run_dir.run_json.exists()
+    assert (run_dir.path / "attempt-1" / "metrics.jsonl").read_text().startswith('{"step": 10')
