@@ -259,7 +259,7 @@ def test_mfu_note_in_english_for_an_english_sheet(tmp_path: Path) -> None:
     out = sheet.read_text(encoding="utf-8")
     assert out.startswith(head) and "| 2.50 | 2.50 |" in out and out.splitlines()[3] == ""
     note = out.splitlines()[note_lines(out)[0]]
-    assert "flops.py" in note and "H200 BF16 989 TFLOP/s" in note and "not written by xdimo-jobs" in note
+    assert "flops.py" in note and "H200 BF16 989 TFLOP/s" in note and "not written by xdimo-jobs" not in note
     assert not re.search(r"[\u4e00-\u9fff]", note)
 
 
@@ -349,7 +349,9 @@ def test_n_x_m_card_counts_parse() -> None:
     assert _CARDS.match("1 x 1 a6000ada").groups() == ("1", "1", "a6000ada")
     assert _CARDS.match("1×6000ada").groups() == ("1", None, "6000ada")
     assert _CARDS.match("8×4090").groups() == ("8", None, "4090")
-    assert _CARDS.match("4×6000 Ada") is None  # not 4 nodes of 6000 cards of "Ada"
+    assert _CARDS.match("4×6000 Ada").groups() == ("4", None, "6000 Ada")  # 4 cards of 6000 Ada, not 4 nodes of 6000
+    assert _CARDS.match("16卡 4090").groups() == ("16", None, "4090")
+    assert _CARDS.match("2 x 8") is None  # no hardware: fill names the row instead
 
 
 def test_seed_002_tables_are_recognised() -> None:

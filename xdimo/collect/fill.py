@@ -5,12 +5,14 @@ Rows are matched by model, cards and hardware (table 1: ``Latte-L/2-MoE`` + ``4�
 ``2 x 8 4090`` = 2 nodes x 8 cards with the model from the heading ``## Latte-L(457MB)``; table 2: ``L/2`` +
 ``4E2A``; seed 001: ``gpu_h200`` + the heading's ``4 卡``), and to the exact variant a row names: its parameter
 count, its MoE layout or 无MoE, its depth/hidden/heads/patch, its local batch. A row that no run of that
-variant matches stays 待填 and ``FillResult.skipped`` says why (also when nothing at all was filled).
+variant matches stays 待填 and ``FillResult.skipped`` says why (also when nothing at all was filled); so does a
+row whose card cell fill cannot read (``2 x 8``: no hardware).
 
-Under a table it wrote MFU cells into, fill adds one note (updated, never repeated, by a later fill) saying how
-those MFU figures were obtained, since the user's own MFU cells beside them keep their own definition. Every
-other byte of the file (spacing, line endings, other tables, prose) stays as it was. The original is kept as
-``SHEET.md.bak`` (or ``.bak.N``).
+Under a table it wrote MFU cells into, fill adds one note (updated, never repeated, by a later fill: rows and peaks
+it already names, text the user added kept) saying how those MFU figures were obtained and, where the table also
+holds MFU figures fill did not write, that those keep their own definition. Every other byte of the file
+(spacing, line endings, other tables, prose) stays as it was. The original is kept as ``SHEET.md.bak`` (or
+``.bak.N``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from xdimo.collect.cells import millions
 from xdimo.collect.hardware_table import hw_baseline, hw_row
 from xdimo.collect.labels import hw as hw_of
 from xdimo.collect.labels import model_display, sort_runs
-from xdimo.collect.lang import columns, t
+from xdimo.collect.lang import TEXT, columns, t
 from xdimo.collect.model_table import table2_row, table2_settings
 from xdimo.collect.pick import pick_run
 from xdimo.collect.records import RunRecord
@@ -36,9 +38,13 @@ from xdimo.errors import XdimoError
 
 _SPLIT = re.compile(r"(?<!\\)\|")
 _SEPARATOR = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
-# "4×H200" (cards x hardware), or seed 002's "2 x 8 4090" / "2x8x4090" (nodes x cards per node, hardware)
-# "8×4090", or nodes x cards per node "2 x 8 4090" (a node holds at most 99 cards: "4×6000 Ada" is no layout)
-_CARDS = re.compile(r"^\s*(\d+)\s*[×xX*]\s*(?:(\d{1,2})(?:\s*[×xX*]\s*|\s+))?(\S+?)\s*$")
+# A card cell: (cards or nodes, cards per node or None, hardware). "4×H200", "4×6000 Ada" / "8×RTX 6000 Ada" (the
+# cluster files' spelling), "16卡 4090", or seed 002's nodes x cards per node "2 x 8 4090" / "2x8x4090" (a node
+# holds at most 99 cards: "4×6000 Ada" is 4 cards of 6000 Ada). The hardware starts with a letter or 3 digits, so
+# "2 x 8" (no hardware) is no card cell: fill names such a row rather than skip it in silence.
+_CARDS = re.compile(r"^\s*(\d+)\s*(?:[×xX*]\s*(?:(\d{1,2})(?:\s*[×xX*]\s*|\s+))?|卡\s*)"
+                    r"((?:[A-Za-z]|\d{3})[A-Za-z0-9_ -]*?)\s*$")
+CARDS_FORMS = "N×HW (4×H200, 8×RTX 6000 Ada), N卡 HW (16卡 4090) or nodes x cards per node HW (2 x 8 4090)"
 _HEAD_GPUS = re.compile(r"(\d+)\s*(?:卡|GPUs?\b|-GPU)")
 _MILLIONS = re.compile(r"([\d.,]+)\s*M(?:B)?(?![A-Za-z])")  # seed 002 writes parameter counts as "457MB"
 _BR = re.compile(r"<br\s*/?>", re.I)
@@ -374,8 +380,10 @@ def nodes_fit(rec: RunRecord, nodes: int) -> bool:
 def match_t1(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> RunRecord | None | str:
     header = table.header
     ci = find_col(header, "卡数", "GPUs")
-    if ci is None or not (m := _CARDS.match(cells[ci])):
+    if ci is None:
         return None
+    if not (m := _CARDS.match(cells[ci])):
+        return f"cannot read its card cell {cells[ci].strip()!r}: write {CARDS_FORMS}"
     first, per_node, hw = int(m.group(1)), m.group(2), norm_hw(m.group(3))
     gpus = first * int(per_node) if per_node else first  # "2 x 8 4090": 2 nodes of 8 cards
     mi = find_col(header, "模型", "Model")
@@ -489,35 +497,118 @@ def peak_label(rec: RunRecord, lang: str) -> str:
              peak=f"{rec.peak_tflops:g}" if rec.peak_tflops else "?")
 
 
-def note_pattern(lang: str) -> re.Pattern[str]:
-    """The MFU note as fill writes it, its lists captured: a later fill finds it and updates it."""
-    parts = re.split(r"(\{rows\}|\{peaks\})", t(lang, "fill_mfu_note"))
-    body = "".join("(?P<rows>.+?)" if p == "{rows}" else "(?P<peaks>.+?)" if p == "{peaks}" else re.escape(p)
-                   for p in parts)
-    return re.compile(rf"^\s*>\s*{body}\s*$")
+@dataclass
+class NoteTemplate:
+    """lang.py's MFU note cut where fill writes and reads it: ``head {rows} middle {peaks} end others``; ``others``
+    is the sentence that the column's other MFU cells are not fill's (with its leading space in English), said only
+    where the table holds such cells."""
+
+    head: str
+    middle: str
+    end: str  # the full stop after the peaks
+    others: str
 
 
-def read_note(line: str) -> tuple[str, list[str], list[str]] | None:
-    """(language, rows, peaks) of a note fill wrote earlier, or None."""
+def note_template(lang: str) -> NoteTemplate:
+    text = t(lang, "fill_mfu_note")
+    head, rest = text.split("{rows}", 1)
+    middle, after = rest.split("{peaks}", 1)
+    end, after = after[:1], after[1:]
+    if "{others}" in after:  # the sentence in a key of its own
+        gap, _, tail = after.partition("{others}")
+        others = gap + (t(lang, "fill_mfu_others") if "fill_mfu_others" in TEXT[lang] else "") + tail
+    else:  # the sentence written into the note's text, after the peaks' full stop
+        others = after
+    return NoteTemplate(head, middle, end, others)
+
+
+@dataclass
+class Note:
+    """A note fill wrote earlier, as the line now reads: its lists and any text the user added kept as they are."""
+
+    lang: str
+    lead: str  # "> " (with the line's indentation)
+    rows: str  # the rows as listed, the user's edits included
+    peaks: str
+    tail: str  # text after the note's own sentences (the user's)
+    ending: str
+
+
+def note_line(lang: str, lead: str, rows: str, peaks: str, others: bool, tail: str = "") -> str:
+    tp = note_template(lang)
+    return f"{lead}{tp.head}{rows}{tp.middle}{peaks}{tp.end}{tp.others if others else ''}{tail}"
+
+
+def note_text(lang: str, rows: Sequence[str], peaks: Sequence[str], others: bool = True) -> str:
+    sep = t(lang, "fill_sep")
+    return note_line(lang, "> ", sep.join(rows), sep.join(peaks), others)
+
+
+def read_note(line: str) -> Note | None:
+    """A note fill wrote earlier, or None. Text the user added after its peaks (``494.7 TFLOP/s（我核对过）``) stays
+    part of the peaks; text after the whole note, its tail."""
+    body = line.rstrip("\r\n")
     for lang in ("zh", "en"):
-        if m := note_pattern(lang).match(line.rstrip("\r\n")):
-            sep = t(lang, "fill_sep")
-            return lang, m.group("rows").split(sep), m.group("peaks").split(sep)
+        tp = note_template(lang)
+        m = re.match(r"^(\s*>\s*)" + re.escape(tp.head), body)
+        if not m or (mid := body.find(tp.middle, m.end())) < 0:
+            continue
+        rest = body[mid + len(tp.middle):]
+        core = tp.others.strip()
+        if core and (at := rest.find(core)) >= 0:  # the sentence on other MFU cells: the peaks end before it
+            peaks, tail = rest[:at].rstrip(), rest[at + len(core):]
+            peaks = peaks[: len(peaks) - len(tp.end)] if tp.end and peaks.endswith(tp.end) else peaks
+        elif stop := re.search(re.escape(tp.end) + r"(?!\d)", rest) if tp.end else None:  # "494.7" is no full stop
+            peaks, tail = rest[:stop.start()], rest[stop.end():]
+        else:
+            peaks, tail = rest.rstrip(), ""
+        return Note(lang, m.group(1), body[m.end():mid], peaks, tail, line[len(body):])
     return None
 
 
-def note_text(lang: str, rows: Sequence[str], peaks: Sequence[str]) -> str:
-    sep = t(lang, "fill_sep")
-    return "> " + t(lang, "fill_mfu_note", rows=sep.join(rows), peaks=sep.join(peaks))
+def mentioned(listed: str, item: str) -> bool:
+    """Whether a note's list (as the user may have edited it) names ``item``: ``1×H200`` is not in ``11×H200``."""
+    return re.search(rf"(?<!\w){re.escape(item)}(?!\w)", listed) is not None
+
+
+def extend(listed: str, new: Sequence[str], sep: str) -> str:
+    """``listed`` with the items of ``new`` it does not name yet added after it (after any text the user added)."""
+    add = [x for x in dict.fromkeys(new) if not mentioned(listed, x)]
+    if not add:
+        return listed
+    return sep.join([listed.rstrip(), *add]) if listed.strip() else sep.join(add)
 
 
 def merged(old: Sequence[str], new: Sequence[str]) -> list[str]:
     return list(dict.fromkeys([*old, *new]))
 
 
-def put_mfu_note(out: list[str], table: SheetTable, lang: str, rows: list[str], peaks: list[str]) -> None:
+def has_figure(cell: str) -> bool:
+    return not is_tbd(cell) and bool(re.search(r"\d", cell))
+
+
+def other_mfu(out: Sequence[str], table: SheetTable, kind: str, written: set[int], noted: str) -> bool:
+    """Whether the table's MFU column holds figures fill did not write. Fill's: the rows it wrote now (``written``,
+    line indices) and the rows an earlier note lists (``noted``), the latter only where no other row with a figure
+    has the same label (seed 002 has two ``2 x 8 4090`` rows): a 待填 or blank MFU cell is no figure to compare."""
+    cols = [j for j, h in enumerate(table.header) if norm_header(h).startswith("mfu")]
+    figures = []
+    for i in table.rows:
+        cells = split_cells(out[i])
+        cells += [""] * (len(table.header) - len(cells))
+        if any(has_figure(cells[j]) for j in cols):
+            figures.append((i, row_label(kind, table, cells)))
+    labels = [label for _, label in figures]
+    return any(i not in written and not (label and labels.count(label) == 1 and mentioned(noted, label))
+               for i, label in figures)
+
+
+def put_mfu_note(out: list[str], table: SheetTable, kind: str, lang: str, rows: list[str], peaks: list[str],
+                 written: set[int]) -> None:
     """After ``table`` (separated by a blank line: a text line right under a table is read as one more row), the
-    note saying how the MFU cells fill wrote were obtained; a note an earlier fill left there is updated."""
+    note saying how the MFU cells fill wrote were obtained; a note an earlier fill left there is updated: the rows
+    and peaks it does not name yet added, the user's own text in it kept, the sentence on the column's other MFU
+    cells there only where the table has some."""
     end = table.rows[-1] + 1
     eol = next((x[len(x.rstrip("\r\n")):] for x in out[:end] if x.endswith("\n")), "\n")
     if not out[end - 1].endswith(("\n", "\r")):
@@ -526,11 +617,12 @@ def put_mfu_note(out: list[str], table: SheetTable, lang: str, rows: list[str], 
     while j < len(out) and not out[j].strip():
         j += 1
     if j < len(out) and (old := read_note(out[j])) is not None:
-        old_lang, old_rows, old_peaks = old
-        line_end = out[j][len(out[j].rstrip("\r\n")):]
-        out[j] = note_text(old_lang, merged(old_rows, rows), merged(old_peaks, peaks)) + line_end
+        sep = t(old.lang, "fill_sep")
+        others = other_mfu(out, table, kind, written, old.rows)
+        out[j] = note_line(old.lang, old.lead, extend(old.rows, rows, sep), extend(old.peaks, peaks, sep), others,
+                           old.tail) + old.ending
         return
-    note = note_text(lang, rows, peaks) + eol
+    note = note_text(lang, rows, peaks, other_mfu(out, table, kind, written, "")) + eol
     if end < len(out) and not out[end].strip():  # the usual blank line after the table: the note after it
         after = end + 1
         out[after:after] = [note] + ([eol] if after < len(out) and out[after].strip() else [])
@@ -549,7 +641,7 @@ def fill_lines(lines: list[str], runs: Sequence[RunRecord],
     runs = metrics.RunSet(runs)
     filled: list[Filled] = []
     skipped: list[str] = []
-    notes: list[tuple[SheetTable, str, list[str], list[str]]] = []
+    notes: list[tuple[SheetTable, str, str, list[str], list[str], set[int]]] = []
     known = tbd_rows = matched = 0
     for table in find_tables(lines):
         kind = table_kind(table.header)
@@ -564,6 +656,7 @@ def fill_lines(lines: list[str], runs: Sequence[RunRecord],
         cell_lang = lang_of(table.header)
         mfu_rows: list[str] = []
         peaks: list[str] = []
+        mfu_lines: set[int] = set()
         for i in has_tbd:
             cells = split_cells(out[i])
             cells += [""] * (len(table.header) - len(cells))  # a short row: its missing cells are empty
@@ -591,10 +684,11 @@ def fill_lines(lines: list[str], runs: Sequence[RunRecord],
                 if norm_header(col).startswith("mfu"):
                     mfu_rows.append(row_label(kind, table, cells))
                     peaks.append(peak_label(rec, lang or cell_lang))
+                    mfu_lines.add(i)
         if mfu_rows:
-            notes.append((table, lang or cell_lang, merged([], mfu_rows), merged([], peaks)))
-    for table, note_lang, rows, peaks in reversed(notes):  # bottom up: the rows above keep their line numbers
-        put_mfu_note(out, table, note_lang, rows, peaks)
+            notes.append((table, kind, lang or cell_lang, merged([], mfu_rows), merged([], peaks), mfu_lines))
+    for table, kind, note_lang, rows, peaks, written in reversed(notes):  # bottom up: rows above keep their lines
+        put_mfu_note(out, table, kind, note_lang, rows, peaks, written)
     if not filled and not skipped:
         if not known:
             skipped.append(f"the sheet has no table --fill recognises (it fills {RECOGNISED})")
