@@ -72,11 +72,20 @@ def run_one(app: App, m: Matrix, spec: RunSpec, timeout: float) -> None:
     cluster = ws.load_cluster("local")
     single = replace(m, runs=(spec,))
     result = submit_once(ws, cluster, single, again=True)
+    if result.interrupted:
+        raise KeyboardInterrupt
+    if result.failed:  # its hand-over failed: the line says why and what became of the run
+        raise XdimoError(result.failed)
     if result.refused:
         raise XdimoError(f"the local cluster refused {spec.run_id}: {result.refused}")
     if not result.submitted:
         busy = [r.run_id for r in ws.ledger.runs(cluster="local") if r.state.active]
-        raise XdimoError(f"{spec.run_id} could not start: this machine's slots are held by {', '.join(busy)}; "
+        if spec.run_id in busy:  # --again resubmits only an ended run: this one is still going
+            raise XdimoError(f"{spec.run_id} is already running (another demo?): follow it with "
+                             f"`xdimo-jobs status --watch` or `xdimo-jobs logs {spec.run_id} -f`, or stop it "
+                             f"with `xdimo-jobs kill {spec.run_id}`")
+        held = f"held by {', '.join(busy)}" if busy else "taken (by runs this ledger does not have: `xdimo-jobs hosts`)"
+        raise XdimoError(f"{spec.run_id} could not start: this machine's slots are {held}; "
                          "wait for them (`xdimo-jobs status --watch`) or `xdimo-jobs kill --all`")
     job = result.submitted[0].job_id
     label = f"{spec.model_name} on {spec.gpus} process(es) (run {spec.run_id}, job {job})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 
@@ -65,15 +66,28 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
 def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRun]],
                       interval: float | None, polled: Callable[[], list[LedgerRun]] | None = None) -> list[str]:
     """Poll (``polled``, default ``live``) until nothing is ``live``, printing each change; a scheduler that
-    fails is reported and asked again next time. The caller has just refreshed: the first poll waits."""
+    fails is reported and asked again next time. The caller has just refreshed: the first poll waits.
+
+    On a terminal the "next poll" line is redrawn at every poll; elsewhere (a log file, a pipe) it is printed
+    first, after a poll that printed a change or a warning, and when the number of active runs changes, so
+    quiet polls (a short --interval: many a minute) add no lines."""
     failures: list[str] = []
+    said = None  # the active count the last "next poll" line gave, off a terminal
     for beat in follow(app.ws, ledger, live, interval=interval, wait_first=True, asked=polled,
                        sleep=time.sleep, refresh=refresh, poll_every=poll_every):
+        news = False
         if beat.poll is not None:
             failures = report(beat.poll)
-        if not beat.ended:
-            progress(f"{len(beat.runs)} run(s) still active; next poll in {beat.wait:.0f} s")
+            news = bool(beat.poll.changes or beat.poll.failures)
+        if not beat.ended and (news or len(beat.runs) != said or sys.stderr.isatty()):
+            said = len(beat.runs)
+            progress(f"{said} run(s) still active; next poll in {fmt_wait(beat.wait)} s")
     return failures
+
+
+def fmt_wait(seconds: float) -> str:
+    """0.1, 2, 2.5, 23, 180: what --interval was given, whole seconds from 10 on (the back-off's jitter)."""
+    return f"{seconds:.2g}" if seconds < 10 else f"{seconds:.0f}"
 
 
 def report(result: Refresh) -> list[str]:

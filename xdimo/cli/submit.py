@@ -81,6 +81,6 @@ def describe(result: SubmitResult, matrix: str, dry_run: bool) -> str:
     if result.batch.held and not dry_run:
         lines.append(f"{len(result.batch.held)} run(s) wait for a later batch: "
                      f"`xdimo-jobs submit {matrix} --batch next` when cards free up, or `--batch all`")
-    if not lines:
+    if not lines and not result.failed:  # a failed hand-over is the error line that follows, not "nothing"
         lines.append("nothing to submit")
     return "\n".join(lines)
