@@ -23,6 +23,9 @@ from xdimo.config import Cluster, load_cluster
 from xdimo.errors import XdimoError
 from xdimo.ledger import LedgerRun
 from xdimo.matrix import Matrix
+from xdimo.rules import check_run
+
+MAX_BASELINE_GPUS = 4096  # --baseline-gpus above this is a typo, not a study
 
 
 @click.command()
@@ -48,9 +51,10 @@ from xdimo.matrix import Matrix
               help="Fill the 待填 cells of your own markdown sheet in place (backup SHEET.md.bak).")
 @click.option("--cost-steps", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Steps the cost table prices.")
-@click.option("--baseline-gpus", type=click.IntRange(min=1), metavar="N",
+@click.option("--baseline-gpus", type=click.IntRange(min=1, max=MAX_BASELINE_GPUS), metavar="N",
               help="Compare every run with the N-card run of its workload (table 1's speedup and efficiency, the "
-                   "cost table). Default: the 1-card run, or where a workload has none, its fewest-card run. "
+                   "cost table, the plots; --fill stays on 1 card). Default: the 1-card run, or where a workload has "
+                   "none, its fewest-card run. "
                    "E.g. --baseline-gpus 8 for speedups over one 8-card node.")
 @click.option("--legacy-precision", type=click.Choice(["bf16", "fp16", "tf32", "fp32"]),
               help="Precision legacy runs trained in, for their MFU (default: bf16 where the log says mixed "
@@ -90,6 +94,10 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
     """
     if every_version and not matrix:
         raise XdimoError("--every-version only widens --matrix NAME (without --matrix every run is collected)")
+    try:  # before anything is polled or read, and whether or not there are runs
+        report.check_kinds(which)
+    except ValueError as exc:
+        raise XdimoError(f"--table: {exc}") from None
     if out:
         require_folder(write_target(Path(out), "--out"), "--out")
     ws = app.ws
@@ -103,6 +111,7 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
         runs += ledger
         if plan is not None:
             planned = planned_records(app, plan, ledger)
+            warn_refused(app, plan, ledger)
     if logs:
         runs += from_logs(ws.clusters_dir, logs, cache, legacy_precision)
     rows = runs + planned
@@ -113,15 +122,15 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
         raise XdimoError(f"--table: {exc}") from None
     if baseline_gpus is not None and runs:
         warn_missing_baselines(runs, baseline_gpus)
-        if plots or fill:
-            note(f"note: --baseline-gpus {baseline_gpus} applies to the tables; --plots and --fill still compare "
-                 "with 1-card runs")
+    if fill and runs:
+        note_fill_baseline(runs, baseline_gpus)
     extra: dict[str, Any] = {}
     if plots:
         from xdimo.collect.plots import write_plots
 
         try:
-            extra["plots"] = [str(p) for p in write_plots(runs, Path(plots), lang, note=note)]
+            extra["plots"] = [str(p) for p in write_plots(runs, Path(plots), lang, note=note,
+                                                          baseline_gpus=baseline_gpus)]
         except OSError as exc:
             raise XdimoError(f"--plots {plots}: cannot write there ({exc.strerror})") from None
         note(f"plots: {len(extra['plots'])} PNG file(s) in {plots}")
@@ -129,7 +138,49 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
         extra["fill"] = fill_sheet(Path(fill), runs, lang if lang_given() else None)
     if plan is not None:
         extra["planned"] = [formats.run_identity(r) for r in planned]
-    emit(out, fmt, tables, runs, extra)
+    emit(out, fmt, tables, runs, extra, baseline_gpus)
+
+
+def note_fill_baseline(runs: list[RunRecord], baseline_gpus: int | None) -> None:
+    """--fill writes seed 000's speedup column, against 1-card runs only: one line where the tables (and plots)
+    compare some workload with more cards (--baseline-gpus N, or a workload never run on 1 card)."""
+    if baseline_gpus is not None:
+        if baseline_gpus != 1:
+            note(f"note: --baseline-gpus {baseline_gpus} applies to the tables and plots; --fill still writes "
+                 "speedups against 1-card runs")
+        return
+    runs = metrics.RunSet(runs)
+    multi = {metrics.group_key(r) for r in runs if r.has_metrics and metrics.baseline_gpus(r, runs) > 1}
+    if multi:
+        note(f"note: the tables and plots compare {len(multi)} workload(s) that have no 1-card run with their "
+             "fewest-card run; --fill writes speedups against 1-card runs only, so their speedup cells stay 待填")
+
+
+def warn_refused(app: App, plan: Matrix, ledger: list[RunRecord]) -> None:
+    """One line naming the rows of ``plan`` not submitted yet that `plan` would refuse on the cluster they are laid
+    out on (a pool no cluster file has, more GPUs than the pool, a broken site rule): they stay 待填 for ever. The
+    rows are still shown: a matrix with such rows is no reason to print nothing."""
+    have = {r.run_id for r in ledger}
+    specs = [s for s in plan.runs if s.run_id not in have]
+    if not specs:
+        return
+    clusters = candidate_clusters(app, ledger)
+    refused = []
+    for spec in specs:
+        row = f"{spec.run_id} ({spec.gpus}×{spec.pool}"
+        home = next((c for c in clusters if spec.pool in c.pools), None)
+        if home is None:
+            where = f"cluster {clusters[0].name}" if app.cluster_name and clusters else "any cluster file"
+            refused.append(f"{row}: pool {spec.pool!r} is not on {where})")
+            continue
+        try:
+            check_run(home, spec)
+        except XdimoError as exc:  # rules.check_run's one line: "run ID (MODEL, N GPUs on POOL): why"
+            why = str(exc).removeprefix(f"run {spec.run_id} ({spec.model_name}, {spec.gpus} GPUs on {spec.pool}): ")
+            refused.append(f"{row} on cluster {home.name}: {why})")
+    if refused:
+        note(f"warning: --matrix {plan.name}: `plan` would refuse {len(refused)} of its row(s), which stay 待填: "
+             + "; ".join(refused))
 
 
 def warn_missing_baselines(runs: list[RunRecord], gpus: int) -> None:
@@ -196,18 +247,8 @@ def planned_records(app: App, plan: Matrix, ledger: list[RunRecord]) -> list[Run
     specs = [s for s in plan.runs if s.run_id not in have]
     if not specs:
         return []
-    if app.cluster_name:
-        names = [app.cluster_name]
-    else:
-        used = [c for c, _ in Counter(r.cluster for r in ledger if r.cluster).most_common()]
-        files = sorted((p.stem for p in app.ws.clusters_dir.glob("*.yaml")), key=lambda n: (n != "local", n))
-        names = used + [n for n in files if n not in used]
-    clusters: list[Cluster] = []
-    for name in names:
-        try:
-            clusters.append(app.ws.load_cluster(name))
-        except XdimoError:
-            continue
+    names = cluster_names(app, ledger)
+    clusters = candidate_clusters(app, ledger)
     fallback = names[0] if names else "local"
     out = []
     for spec in specs:
@@ -215,6 +256,27 @@ def planned_records(app: App, plan: Matrix, ledger: list[RunRecord]) -> list[Run
         gpu = home.pools[spec.pool].gpu_model if home else ""
         out.append(planned_record(spec, home.name if home else fallback, gpu))
     return out
+
+
+def cluster_names(app: App, ledger: list[RunRecord]) -> list[str]:
+    """The clusters a matrix's rows may be laid out on, in order: --cluster, else those the ledger's runs of it went
+    to (most first), then every cluster file (`local` first: the verbs' default)."""
+    if app.cluster_name:
+        return [app.cluster_name]
+    used = [c for c, _ in Counter(r.cluster for r in ledger if r.cluster).most_common()]
+    files = sorted((p.stem for p in app.ws.clusters_dir.glob("*.yaml")), key=lambda n: (n != "local", n))
+    return used + [n for n in files if n not in used]
+
+
+def candidate_clusters(app: App, ledger: list[RunRecord]) -> list[Cluster]:
+    """``cluster_names``'s clusters that load (a broken file is `plan`'s to report, not collect's)."""
+    clusters: list[Cluster] = []
+    for name in cluster_names(app, ledger):
+        try:
+            clusters.append(app.ws.load_cluster(name))
+        except XdimoError:
+            continue
+    return clusters
 
 
 def workspace_clusters(folder: Path) -> list[Cluster]:
@@ -260,13 +322,13 @@ def fill_sheet(path: Path, runs: list[RunRecord], lang: str | None) -> dict[str,
 
 
 def emit(out: str | None, fmt: str, tables: list[report.Table], runs: list[RunRecord],
-         extra: dict[str, Any]) -> None:
+         extra: dict[str, Any], baseline_gpus: int | None = None) -> None:
     if fmt == "json":
-        text = json.dumps({**formats.json_data(tables, runs), **extra}, ensure_ascii=False, indent=2)
+        text = json.dumps({**formats.json_data(tables, runs, baseline_gpus), **extra}, ensure_ascii=False, indent=2)
     elif not runs and not tables:  # a matrix's plan alone (collect --matrix before any submit) is a table
         text = "no runs to collect (submit a matrix first, or point --logs at existing logs)"
     else:
-        text = formats.render(tables, runs, fmt)
+        text = formats.render(tables, runs, fmt, baseline_gpus)
     if out:
         write_atomic(Path(out), (text if text.endswith("\n") else text + "\n").encode("utf-8"), "--out")
         note(f"wrote {out}")

@@ -12,7 +12,7 @@ from xdimo.collect import metrics
 from xdimo.collect.labels import cards, hw, hw_sort_key, model_display, model_sort_key, sort_runs, titled, titles_shared
 from xdimo.collect.lang import columns, t
 from xdimo.collect.records import RunRecord
-from xdimo.collect.table import Table, TableOptions, row_key
+from xdimo.collect.table import Table, TableOptions, row_key, state_notes, unknown_hw_notes
 
 WALL_SOURCES = ("summary", "script", "ledger", "log")
 
@@ -44,8 +44,11 @@ def workload_groups(runs: Sequence[RunRecord]) -> dict[tuple[Any, ...], list[Run
 
 
 def group_baseline(group: Sequence[RunRecord], baseline_gpus: int | None) -> tuple[int, RunRecord | None]:
-    """(n0, the run that is 1.00x): the fewest cards (the 1-card run where there is one), or ``baseline_gpus``."""
+    """(n0, the run that is 1.00x): the fewest cards (the 1-card run where there is one), or ``baseline_gpus``.
+    No run on unknown hardware is a baseline (metrics.unknown_hardware): its runs may be on different cards."""
     n0 = baseline_gpus if baseline_gpus is not None else min(r.gpus for r in group)
+    if any(metrics.unknown_hardware(r) for r in group):
+        return n0, None
     at_n0 = [r for r in group if r.gpus == n0]
     return n0, min(at_n0, key=lambda r: r.run_id) if at_n0 else None  # one workload per table: relative cost is fair
 
@@ -67,7 +70,7 @@ def cost_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], sev
     title = t(lang, "cost_title", model=model_display(model, moe), hw=label, steps=f"{steps:,}")
     return Table(id=table_id, kind="cost", title=titled(title, group[0], several),
                  columns=columns(lang, "cost_cols", steps=f"{steps:,}"),
-                 rows=[cost_row(r, base_cost, steps, lang, n0) for r in group],
+                 rows=[cost_row(r, base_cost, steps, lang, n0, label) for r in group],
                  notes=cost_notes(group, base, steps, lang, n0, label), keys=[row_key(r) for r in group])
 
 
@@ -79,6 +82,7 @@ def comparison_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord
     notes = [t(lang, "note_cmp", base=f"{cards(base)} `{base.run_id}`", n=n0)]
     if len({r.global_batch for r in group}) > 1:
         notes.append(t(lang, "note_cmp_batch"))
+    notes += state_notes(group, lang)
     return Table(id=table_id, kind="cost", title=titled(title, group[0], several), columns=columns(lang, "cmp_cols"),
                  rows=[comparison_row(r, base, lang) for r in group], notes=notes, keys=[row_key(r) for r in group])
 
@@ -108,11 +112,15 @@ def hours(h: float) -> str:
     return f"{h:.0f}" if h >= 10 else f"{h:.2f}"
 
 
-def cost_row(rec: RunRecord, base_cost: float | None, steps: int, lang: str, n0: int = 1) -> list[str]:
+def cost_row(rec: RunRecord, base_cost: float | None, steps: int, lang: str, n0: int = 1,
+             label: str = "") -> list[str]:
     wall_h = metrics.time_for_steps(rec, steps) / 3600
     cost = rec.gpus * wall_h
     measured = metrics.gpu_hours(rec)
-    relative = t(lang, "tbd") if base_cost is not None else t(lang, "no_base_n", n=n0)
+    if label == metrics.UNKNOWN_HARDWARE:
+        relative = t(lang, "no_base_unknown_hw")
+    else:
+        relative = t(lang, "tbd") if base_cost is not None else t(lang, "no_base_n", n=n0)
     return [cards(rec), str(rec.nodes), str(rec.gpus), f"{hours(wall_h)}h", hours(cost),
             f"{cost / base_cost:.2f}x" if base_cost else relative,
             f"{rec.steady.steps_per_s * 3600:,.0f}", hours(measured) if measured else t(lang, "tbd")]
@@ -120,13 +128,16 @@ def cost_row(rec: RunRecord, base_cost: float | None, steps: int, lang: str, n0:
 
 def cost_notes(group: Sequence[RunRecord], base: RunRecord | None, steps: int, lang: str, n0: int = 1,
                label: str = "") -> list[str]:
-    """``base`` None: no run of the baseline's ``n0`` cards on ``label`` (``--baseline-gpus``), said in a note."""
-    notes = [t(lang, "note_cost", steps=f"{steps:,}", base=cards(base) if base else f"{n0}×{label}")]
-    if base is None:
-        notes.append(t(lang, "note_cmp_missing", n=n0))
+    """``base`` None: no run of the baseline's ``n0`` cards on ``label`` (``--baseline-gpus``), or hardware nobody
+    knows; said in a note, and the relative cost is then said of no run."""
+    if base is not None:
+        notes = [t(lang, "note_cost", steps=f"{steps:,}", base=cards(base))]
+    else:
+        notes = [t(lang, "note_cost_nobase", steps=f"{steps:,}")]
+        notes += unknown_hw_notes(group, lang) or [t(lang, "note_cmp_missing", n=n0)]
     if len({r.global_batch for r in group}) > 1:
         notes.append(t(lang, "note_cost_batch"))
-    return notes + wall_notes(group, lang)
+    return notes + wall_notes(group, lang) + state_notes(group, lang)
 
 
 def wall_notes(group: Sequence[RunRecord], lang: str) -> list[str]:

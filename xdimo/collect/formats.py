@@ -17,13 +17,15 @@ from xdimo.collect.table import Table
 FORMATS = ("md", "csv", "json")
 
 
-def render(tables: Sequence[Table], runs: Sequence[RunRecord], fmt: str = "md") -> str:
+def render(tables: Sequence[Table], runs: Sequence[RunRecord], fmt: str = "md",
+           baseline_gpus: int | None = None) -> str:
+    """``baseline_gpus``: the count the tables were built against (``--baseline-gpus``), for JSON's run figures."""
     if fmt == "md":
         return render_md(tables)
     if fmt == "csv":
         return render_csv(tables)
     if fmt == "json":
-        return render_json(tables, runs)
+        return render_json(tables, runs, baseline_gpus)
     raise ValueError(f"unknown format {fmt!r} (md, csv or json)")
 
 
@@ -65,18 +67,21 @@ def render_csv(tables: Sequence[Table]) -> str:
 # -- JSON --------------------------------------------------------------------------------------------
 
 
-def render_json(tables: Sequence[Table], runs: Sequence[RunRecord]) -> str:
-    return json.dumps(json_data(tables, runs), ensure_ascii=False, indent=2)
+def render_json(tables: Sequence[Table], runs: Sequence[RunRecord], baseline_gpus: int | None = None) -> str:
+    return json.dumps(json_data(tables, runs, baseline_gpus), ensure_ascii=False, indent=2)
 
 
-def json_data(tables: Sequence[Table], runs: Sequence[RunRecord]) -> dict[str, Any]:
+def json_data(tables: Sequence[Table], runs: Sequence[RunRecord], baseline_gpus: int | None = None) -> dict[str, Any]:
+    """``baseline_gpus``: the count the tables' speedups are against (``--baseline-gpus``; None: the default rule),
+    so each run's figures say what its table row says."""
     runs = metrics.RunSet(runs)
-    return {"tables": [tb.to_dict() for tb in tables], "runs": [run_figures(r, runs) for r in sort_runs(runs)]}
+    return {"tables": [tb.to_dict() for tb in tables],
+            "runs": [run_figures(r, runs, baseline_gpus) for r in sort_runs(runs)]}
 
 
-def run_figures(rec: RunRecord, runs: Sequence[RunRecord]) -> dict[str, Any]:
+def run_figures(rec: RunRecord, runs: Sequence[RunRecord], baseline_gpus: int | None = None) -> dict[str, Any]:
     """Every figure of one run as numbers (JSON output), in this key order."""
-    return {**run_identity(rec), **run_speed(rec, runs), **run_steady(rec), **run_facts(rec)}
+    return {**run_identity(rec), **run_speed(rec, runs, baseline_gpus), **run_steady(rec), **run_facts(rec)}
 
 
 def run_identity(rec: RunRecord) -> dict[str, Any]:
@@ -89,9 +94,11 @@ def run_identity(rec: RunRecord) -> dict[str, Any]:
     }
 
 
-def run_speed(rec: RunRecord, runs: Sequence[RunRecord]) -> dict[str, Any]:
-    """Throughput, MFU, and the speedup against table 1's baseline (1 card, else the fewest cards measured)."""
-    base = metrics.scaling_baseline(rec, runs) if rec.has_metrics else None
+def run_speed(rec: RunRecord, runs: Sequence[RunRecord], baseline_gpus: int | None = None) -> dict[str, Any]:
+    """Throughput, MFU, and the speedup against table 1's baseline (1 card, else the fewest cards measured, or the
+    ``baseline_gpus``-card run); its card count even where no such run exists (ideal = GPUs / that count)."""
+    n0 = metrics.baseline_gpus(rec, runs, baseline_gpus)
+    base = metrics.baseline_for(rec, runs, gpus=n0) if rec.has_metrics else None
     s = rec.steady
     return {
         "steps_per_s": s.steps_per_s if s else None, "samples_per_s": metrics.samples_per_s(rec),
@@ -99,9 +106,9 @@ def run_speed(rec: RunRecord, runs: Sequence[RunRecord]) -> dict[str, Any]:
         "mfu": metrics.mfu(rec), "logged_mfu": s.logged_mfu if s else None,
         "achieved_tflops_per_gpu": metrics.achieved_tflops(rec), "peak_tflops": rec.peak_tflops,
         "flops_per_sample": rec.flops_per_sample, "time_10k_steps_s": metrics.time_for_steps(rec, 10_000),
-        "baseline_run_id": base.run_id if base else None,
+        "baseline_run_id": base.run_id if base else None, "baseline_gpus": n0,
         "speedup": metrics.speedup(rec, base) if base else None,
-        "ideal_speedup": metrics.ideal_speedup(rec, base),
+        "ideal_speedup": rec.gpus / n0,
         "efficiency": metrics.efficiency(rec, base) if base else None,
     }
 

@@ -12,7 +12,18 @@ from xdimo.collect.labels import batch_text, hw, hw_sort_key, model_display, mod
 from xdimo.collect.lang import columns, t
 from xdimo.collect.pick import pick_notes, pick_run
 from xdimo.collect.records import RunRecord
-from xdimo.collect.table import Table, TableOptions, grid_notes, in_layout, mfu_notes, real_first, row_key, run_notes
+from xdimo.collect.table import (
+    Table,
+    TableOptions,
+    grid_notes,
+    in_layout,
+    mfu_notes,
+    real_first,
+    row_key,
+    run_notes,
+    state_notes,
+    unknown_hw_notes,
+)
 
 Picked = list[tuple[list[RunRecord], RunRecord]]  # per cell (hardware, batch): its runs and the one it shows
 
@@ -75,9 +86,9 @@ def summary_table(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord
 def summary_notes(picked: Picked, bases: Sequence[RunRecord | None], baseline: str, lang: str) -> list[str]:
     shown = [rec for _, rec in picked]
     return ([t(lang, "note_hw", hw=baseline), t(lang, "hw_same_batch", hw=baseline)]
-            + missing_base_notes(shown, bases, baseline, lang)
+            + unknown_hw_notes(shown, lang) + missing_base_notes(shown, bases, baseline, lang)
             + pick_notes([(hw_cell(rec), c, rec) for c, rec in picked], lang) + mem_notes(shown, lang)
-            + mfu_notes(shown, lang) + run_notes(shown, lang))
+            + mfu_notes(shown, lang) + state_notes(shown, lang) + run_notes(shown, lang))
 
 
 def missing_base_notes(shown: Sequence[RunRecord], bases: Sequence[RunRecord | None], baseline: str,
@@ -89,7 +100,8 @@ def missing_base_notes(shown: Sequence[RunRecord], bases: Sequence[RunRecord | N
     have_text = ", ".join("?" if b is None else str(b) for b in have)
     return [t(lang, "hw_no_batch_base", row=hw_cell(r), run=r.run_id, hw=baseline,
               batch=batch_text(r).removeprefix("bs="), have=have_text)
-            for r, base in zip(shown, bases, strict=True) if base is None and r.has_metrics and hw(r) != baseline]
+            for r, base in zip(shown, bases, strict=True)
+            if base is None and r.has_metrics and hw(r) != baseline and not metrics.unknown_hardware(r)]
 
 
 def hw_baseline(rec: RunRecord, runs: Sequence[RunRecord], baseline: str) -> RunRecord | None:
@@ -101,6 +113,8 @@ def hw_baseline(rec: RunRecord, runs: Sequence[RunRecord], baseline: str) -> Run
     so the batch must match, else there is no baseline (待填(缺6000ada基准)), never another batch. Of several such
     runs, the one ``pick_run`` shows in the baseline's own row: the row that says 1.0(基准) is the divisor.
     """
+    if metrics.unknown_hardware(rec):  # nobody knows which card it ran on: compared with none
+        return None
     index = runs.baselines if isinstance(runs, metrics.RunSet) else metrics.baseline_index(runs)
     key = (baseline, rec.model, rec.moe or None, rec.gpus, metrics.workload(rec))
     return pick_run([r for r in index.get(key, []) if r.local_batch == rec.local_batch])
@@ -113,7 +127,9 @@ def hw_cell(rec: RunRecord) -> str:
 def hw_row(rec: RunRecord, base: RunRecord | None, show_batch: bool, baseline: str, lang: str) -> list[str]:
     tbd = t(lang, "tbd")
     name = hw_cell(rec) if show_batch else (rec.pool or hw(rec))
-    if base is None:
+    if base is None and rec.has_metrics and metrics.unknown_hardware(rec):
+        speed = t(lang, "no_base_unknown_hw")
+    elif base is None:
         speed = t(lang, "no_base_hw", hw=baseline) if rec.has_metrics else tbd
     elif base is rec:
         speed = t(lang, "baseline")

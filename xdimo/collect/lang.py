@@ -11,6 +11,7 @@ TEXT: dict[str, dict[str, str]] = {
         "no_base_hw": "待填(缺{hw}基准)",
         "no_base_n": "待填(缺{n}卡基准)",
         "baseline": "1.0(基准)",
+        "no_base_unknown_hw": "待填(硬件未知)",
         "single": "单卡",
         "one_node": "{p} 单机",
         "n_nodes": "{p} {n}机",
@@ -71,6 +72,14 @@ TEXT: dict[str, dict[str, str]] = {
         "note_cmp_batch": "各配置 global_batch 不同：本表按相同数据量比较，上表的训练时间与相对成本按相同步数，"
                           "两者不同。",
         "note_cmp_missing": "没有 {n} 卡运行（--baseline-gpus {n}）：比较待填。",
+        "note_cost_nobase": "训练时间 = {steps} ÷ 稳态 Steps/s；GPU小时数 = 总GPU × 训练时间；"
+                            "本次实测 GPU小时 = 总GPU × 作业实际墙钟时间。",
+        # Runs whose hardware is unknown (a legacy log without the scheduler's summary naming its queue).
+        "note_unknown_hw": "硬件未知（日志旁没有写明队列的调度器摘要，即作业的 -o 文件）：这些运行可能在不同的 GPU "
+                           "上，互不作基准，也不与其他硬件相比，加速比、并行效率与相对成本为待填(硬件未知)。",
+        # Runs whose ledger state is not DONE: their figures are what they logged so far, or before they stopped.
+        "note_state_active": "{cards} `{run}`：状态 {state}，运行尚未结束，所列为目前为止的数据。",
+        "note_state_ended": "{cards} `{run}`：状态 {state}（未确认正常结束），所列为它停止前日志中的数据。",
         "note_mem": "显存占用 = rank 0 上 PyTorch 分配的峰值（torch.cuda.max_memory_allocated），"
                     "低于 nvidia-smi 所见：后者还含分配器缓存与 CUDA 上下文。",
         "note_mem_reserved": "括号内为分配器保留的峰值（torch.cuda.max_memory_reserved），更接近 nvidia-smi"
@@ -113,11 +122,14 @@ TEXT: dict[str, dict[str, str]] = {
         # Plots: the tables' terms where a table has one (加速比(按Samples/s), 并行效率(%), 卡数, 模型).
         "plot_gpus": "卡数",
         "plot_ideal": "理想加速比（= 卡数）",
+        "plot_ideal_n": "理想（= 卡数 ÷ {n}）",
+        "plot_speedup_y_n": "加速比(按Samples/s，相对基准运行)",
         "plot_speedup_y": "加速比(按Samples/s)",
         "plot_speedup_title": "加速比与理想加速比（迭代相同数据量）",
         "plot_ideal_eff": "理想（100%）",
         "plot_eff_y": "并行效率(%)",
         "plot_eff_title": "并行效率 = 加速比 ÷ 卡数",
+        "plot_eff_title_n": "并行效率 = 加速比 ÷ 理想加速比",
         "plot_no_peak": "CPU 运行无 GPU 峰值：MFU 不适用",
         "plot_na": "—",
         "plot_mfu_y": "MFU（占所用精度稠密峰值的 %）",
@@ -135,6 +147,7 @@ TEXT: dict[str, dict[str, str]] = {
         "no_base_hw": "TBD (no {hw} baseline)",
         "no_base_n": "TBD (no {n}-GPU baseline)",
         "baseline": "1.0 (baseline)",
+        "no_base_unknown_hw": "TBD (unknown hardware)",
         "single": "single GPU",
         "one_node": "{p}, 1 node",
         "n_nodes": "{p}, {n} nodes",
@@ -203,6 +216,14 @@ TEXT: dict[str, dict[str, str]] = {
         "note_cmp_batch": "Global batches differ: this table compares the same data, the table above's time and "
                           "relative cost the same number of steps; the two differ.",
         "note_cmp_missing": "No {n}-GPU run (--baseline-gpus {n}): comparisons TBD.",
+        "note_cost_nobase": "Time = {steps} / steady Steps/s; GPU-hours = GPUs x time; GPU-hours of this run = GPUs "
+                            "x the job's actual wall time.",
+        "note_unknown_hw": "Unknown hardware (no scheduler summary naming the queue, the job's -o file, beside the "
+                           "log): these runs may be on different GPUs, so none is another's baseline nor compared "
+                           "with other hardware; speedup, efficiency and relative cost are TBD (unknown hardware).",
+        "note_state_active": "{cards} `{run}`: state {state}, still running: figures so far.",
+        "note_state_ended": "{cards} `{run}`: state {state} (no normal end on record): figures from what it logged "
+                            "before it stopped.",
         "note_mem": "GPU memory = PyTorch's allocated peak on rank 0 (torch.cuda.max_memory_allocated), below "
                     "what nvidia-smi shows: that includes the allocator's cache and the CUDA context.",
         "note_mem_reserved": "In brackets: the allocator's reserved peak (torch.cuda.max_memory_reserved), closer "
@@ -246,11 +267,14 @@ TEXT: dict[str, dict[str, str]] = {
         "fill_sep": ", ",
         "plot_gpus": "GPUs (cards)",
         "plot_ideal": "ideal (= GPUs)",
+        "plot_ideal_n": "ideal (= GPUs / {n})",
+        "plot_speedup_y_n": "speedup over the baseline run (x, by samples/s)",
         "plot_speedup_y": "speedup over 1 GPU (x, by samples/s)",
         "plot_speedup_title": "Speedup vs ideal, same amount of data",
         "plot_ideal_eff": "ideal (100%)",
         "plot_eff_y": "parallel efficiency (%)",
         "plot_eff_title": "Parallel efficiency = speedup / GPUs",
+        "plot_eff_title_n": "Parallel efficiency = speedup / ideal speedup",
         "plot_no_peak": "no GPU peak (CPU runs): MFU not applicable",
         "plot_na": "n/a",
         "plot_mfu_y": "MFU (% of dense peak at the precision run)",

@@ -155,12 +155,21 @@ def wide_spread(rec: RunRecord) -> bool:
 # -- comparisons -------------------------------------------------------------------------------------
 
 
+UNKNOWN_HARDWARE = "?"  # the label of a run whose pool and GPU are both unknown (a legacy log without a summary)
+
+
 @lru_cache(maxsize=4096)
 def hardware_label(pool: str, gpu_name: str = "") -> str:
     """How the user's tables name a pool's hardware: gpu_6000ada -> 6000ada, gpu_h200 -> H200."""
-    name = pool or gpu_name or "?"
+    name = pool or gpu_name or UNKNOWN_HARDWARE
     name = re.sub(r"^gpu[_-]", "", name)
     return name.upper() if re.fullmatch(r"[a-z]\d+[a-z]?", name) else name
+
+
+def unknown_hardware(rec: RunRecord) -> bool:
+    """Whether nothing says which GPU ``rec`` ran on: two such runs may be on different cards, so neither is ever
+    the other's baseline, nor compared with any hardware (their cells say why, never a guess)."""
+    return hardware_label(rec.pool, rec.gpu_name) == UNKNOWN_HARDWARE
 
 
 def same_model(a: RunRecord, b: RunRecord) -> bool:
@@ -192,10 +201,11 @@ def baseline_key(rec: RunRecord, gpus: int) -> BaselineKey:
 
 
 def baseline_index(runs: Sequence[RunRecord]) -> BaselineIndex:
-    """(hardware, model, moe, gpus, workload) -> runs with a throughput: built once, so a table is linear."""
+    """(hardware, model, moe, gpus, workload) -> runs with a throughput on known hardware: built once, so a table
+    is linear."""
     index: BaselineIndex = {}
     for r in runs:
-        if r.has_metrics and samples_per_s(r):
+        if r.has_metrics and samples_per_s(r) and not unknown_hardware(r):
             index.setdefault(baseline_key(r, r.gpus), []).append(r)
     return index
 
@@ -246,6 +256,8 @@ def baseline_for(rec: RunRecord, runs: Sequence[RunRecord], *, gpus: int = 1,
     is no baseline for a bf16 4-card run. The local batch may differ (speedup is by samples/s, seed 000), but
     the same local batch is preferred, then the smallest (the user's "baseline" scripts run bs 1).
     """
+    if unknown_hardware(rec):
+        return None
     if index is None:
         index = _index(runs)
     pool = index.get(baseline_key(rec, gpus))

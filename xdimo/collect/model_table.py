@@ -12,7 +12,17 @@ from xdimo.collect.labels import hw, hw_sort_key, model_code, model_display, mod
 from xdimo.collect.lang import columns, t
 from xdimo.collect.pick import pick_notes, pick_run
 from xdimo.collect.records import RunRecord
-from xdimo.collect.table import Table, TableOptions, grid_notes, in_layout, mfu_notes, real_first, row_key, run_notes
+from xdimo.collect.table import (
+    Table,
+    TableOptions,
+    grid_notes,
+    in_layout,
+    mfu_notes,
+    real_first,
+    row_key,
+    run_notes,
+    state_notes,
+)
 
 SEED_TABLE2 = (("Latte-S/2", None), ("Latte-B/2", None), ("Latte-L/2", None), ("Latte-L/2", "4E2A"),
                ("Latte-L/2", "2E1A"), ("Latte-XL/2", None), ("Latte-XL/2", "4E2A"), ("Latte-XL/2", "2E1A"))
@@ -130,7 +140,7 @@ def setting_table(table_id: str, setting: Setting, group: Sequence[RunRecord], l
         id=table_id, kind="2", title=t(lang, "t2_title", setting=f"{gpus}×{label}" if gpus else label),
         columns=columns(lang, "t2_cols"), rows=[table2_row(m, e, picked[(m, e)], lang) for m, e in order],
         notes=grid_notes(used, runs, lang) + setting_notes(group, picked, lang) + mfu_notes(used, lang) +
-        run_notes(used, lang),
+        state_notes(used, lang) + run_notes(used, lang),
         keys=[row_keys(k, picked[k], setting) for k in order])
 
 

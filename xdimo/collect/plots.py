@@ -50,49 +50,68 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def scaling_points(runs: Sequence[RunRecord]) -> dict[str, list[tuple[int, float, float, str]]]:
-    """hardware/model[/workload] -> [(gpus, speedup, efficiency, run_id)] for runs that have a 1-card baseline
-    (the workload is named only where one hardware and model have several)."""
-    out: dict[str, list[tuple[int, float, float, str]]] = {}
+Point = tuple[int, float, float, str]  # (gpus, speedup, efficiency, run_id)
+
+
+def scaling_series(runs: Sequence[RunRecord], baseline_gpus: int | None = None) -> dict[str, tuple[int, list[Point]]]:
+    """hardware/model[/workload] -> (n0, [(gpus, speedup, efficiency, run_id)]): the runs that have table 1's
+    baseline (metrics.scaling_baseline: the 1-card run, else the study's fewest-card run, or the ``baseline_gpus``
+    -card one), and that baseline's card count n0, one per line (a line is one study: hardware, model, workload).
+    The workload is named only where one hardware and model have several."""
+    out: dict[str, tuple[int, list[Point]]] = {}
     runs = metrics.RunSet(runs)
     points = []
     for r in runs:
-        base = metrics.baseline_for(r, runs) if r.has_metrics else None
+        base = metrics.scaling_baseline(r, runs, baseline_gpus) if r.has_metrics else None
         s = metrics.speedup(r, base) if base else None
         e = metrics.efficiency(r, base) if base else None
-        if s is not None and e is not None:
-            points.append((r, s, e))
-    several_models = len({(r.model, r.moe) for r, _, _ in points}) > 1
+        if base is not None and s is not None and e is not None:
+            points.append((r, s, e, base.gpus))
+    several_models = len({(r.model, r.moe) for r, *_ in points}) > 1
     workloads: dict[tuple, set] = {}  # one line per workload: a bf16 and a tf32 study of one model differ
-    for r, _, _ in points:
+    for r, *_ in points:
         workloads.setdefault((hw(r), r.model, r.moe), set()).add(metrics.workload(r))
-    for r, s, e in points:
+    for r, s, e, n0 in points:
         key = f"{hw(r)} {model_display(r.model, r.moe)}" if several_models else hw(r)
         if len(workloads[(hw(r), r.model, r.moe)]) > 1:
             key += f" [{workload_text(r)}]"
-        out.setdefault(key, []).append((r.gpus, s, e, r.run_id))
-    for pts in out.values():
+        out.setdefault(key, (n0, []))[1].append((r.gpus, s, e, r.run_id))
+    for _, pts in out.values():
         pts.sort()
     return dict(sorted(out.items(), key=lambda kv: hw_sort_key(kv[0].split(" ")[0])))
 
 
-def plot_speedup(runs: Sequence[RunRecord], path: Path, lang: str = "en") -> Path | None:
-    series = scaling_points(runs)
+def scaling_points(runs: Sequence[RunRecord], baseline_gpus: int | None = None) -> dict[str, list[Point]]:
+    """``scaling_series`` without the baseline counts: hardware/model[/workload] -> its points."""
+    return {key: pts for key, (_, pts) in scaling_series(runs, baseline_gpus).items()}
+
+
+def plot_speedup(runs: Sequence[RunRecord], path: Path, lang: str = "en",
+                 baseline_gpus: int | None = None) -> Path | None:
+    """Speedup per study against ideal: one grey ideal line (= GPUs) where every study is against 1 card, else an
+    ideal line per study (= GPUs / n0, from its baseline) in the study's colour."""
+    series = scaling_series(runs, baseline_gpus)
     if not series:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    top = max(g for pts in series.values() for g, *_ in pts)
-    ax.plot([1, top], [1, top], "--", color="grey", label=t(lang, "plot_ideal"))
-    for label, pts in series.items():
+    one_card = all(n0 == 1 for n0, _ in series.values())
+    if one_card:
+        top = max(g for _, pts in series.values() for g, *_ in pts)
+        ax.plot([1, top], [1, top], "--", color="grey", label=t(lang, "plot_ideal"))
+    for label, (n0, pts) in series.items():
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        ax.plot(xs, ys, "o-", label=label)
+        (line,) = ax.plot(xs, ys, "o-", label=label)
+        if not one_card:
+            ends = [min(xs), max(xs)]
+            ax.plot(ends, [x / n0 for x in ends], "--", color=line.get_color(), alpha=0.7,
+                    label=f"{label}: {t(lang, 'plot_ideal_n', n=n0)}")
         for x, y in zip(xs, ys, strict=True):
             ax.annotate(f"{y:.2f}", (x, y), textcoords="offset points", xytext=(4, -12), fontsize=8)
     ax.set_xlabel(t(lang, "plot_gpus"))
-    ax.set_ylabel(t(lang, "plot_speedup_y"))
+    ax.set_ylabel(t(lang, "plot_speedup_y" if one_card else "plot_speedup_y_n"))
     ax.set_title(t(lang, "plot_speedup_title"))
-    ax.set_xticks(sorted({g for pts in series.values() for g, *_ in pts} | {1}))
+    ax.set_xticks(sorted({g for _, pts in series.values() for g, *_ in pts} | {n0 for n0, _ in series.values()}))
     ax.grid(alpha=0.3)
     ax.legend()
     try:
@@ -101,10 +120,14 @@ def plot_speedup(runs: Sequence[RunRecord], path: Path, lang: str = "en") -> Pat
         plt.close(fig)
 
 
-def plot_efficiency(runs: Sequence[RunRecord], path: Path, lang: str = "en") -> Path | None:
-    series = scaling_points(runs)
-    if not series:
+def plot_efficiency(runs: Sequence[RunRecord], path: Path, lang: str = "en",
+                    baseline_gpus: int | None = None) -> Path | None:
+    """Parallel efficiency per study and card count: speedup over ideal (GPUs / n0, n0 the study's baseline)."""
+    with_n0 = scaling_series(runs, baseline_gpus)
+    if not with_n0:
         return None
+    series = {key: pts for key, (_, pts) in with_n0.items()}
+    one_card = all(n0 == 1 for n0, _ in with_n0.values())
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     gpus = sorted({g for pts in series.values() for g, *_ in pts})
@@ -118,8 +141,9 @@ def plot_efficiency(runs: Sequence[RunRecord], path: Path, lang: str = "en") -> 
     ax.set_xticks(range(len(gpus)), [str(g) for g in gpus])
     ax.set_xlabel(t(lang, "plot_gpus"))
     ax.set_ylabel(t(lang, "plot_eff_y"))
-    ax.set_title(t(lang, "plot_eff_title"))
-    ax.set_ylim(0, 115)
+    ax.set_title(t(lang, "plot_eff_title" if one_card else "plot_eff_title_n"))
+    top = max(e * 100 for pts in series.values() for _, _, e, _ in pts)
+    ax.set_ylim(0, max(115, top * 1.1))  # against a forced baseline of more cards, fewer cards may pass 100%
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8)
     try:
         return _save(fig, path)
@@ -210,15 +234,16 @@ def plot_loss(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en") -> lis
 
 
 def write_plots(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en",
-                note: Callable[[str], None] | None = None) -> list[Path]:
-    """Every plot the runs can fill, in ``lang`` if a font can draw it (else English, and ``note`` says why)."""
+                note: Callable[[str], None] | None = None, baseline_gpus: int | None = None) -> list[Path]:
+    """Every plot the runs can fill, in ``lang`` if a font can draw it (else English, and ``note`` says why);
+    speedups against table 1's baseline (``baseline_gpus``: ``collect --baseline-gpus``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     font = fonts.plot_font(lang, ZH_GLYPHS)
     if font.note:
         (note or _stderr)(font.note)
     with _pyplot().rc_context(font.rc()), fonts.quiet_weight_substitution():  # for these plots only
-        written = [plot_speedup(runs, out_dir / "speedup.png", font.lang),
-                   plot_efficiency(runs, out_dir / "efficiency.png", font.lang),
+        written = [plot_speedup(runs, out_dir / "speedup.png", font.lang, baseline_gpus),
+                   plot_efficiency(runs, out_dir / "efficiency.png", font.lang, baseline_gpus),
                    plot_models(runs, out_dir / "models.png", font.lang)]
         return [p for p in written if p] + plot_loss(runs, out_dir, font.lang)
 

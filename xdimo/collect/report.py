@@ -20,7 +20,8 @@ from xdimo.collect.formats import render
 from xdimo.collect.records import RunRecord
 from xdimo.collect.table import DEFAULT_HW_BASELINE, Builder, GridRuns, Table, TableOptions
 
-__all__ = ["BUILDERS", "Table", "build_tables", "default_kinds", "kind_choices", "parse_kinds", "render"]
+__all__ = ["BUILDERS", "Table", "build_tables", "check_kinds", "default_kinds", "kind_choices", "parse_kinds",
+           "render"]
 
 BUILDERS: dict[str, Builder] = {
     "1": Builder(scaling_table.build, scaling_table.applies),
@@ -30,6 +31,9 @@ BUILDERS: dict[str, Builder] = {
     "runs": Builder(runs_table.build, runs_table.applies),
 }
 BY_NAME_ONLY = ("runs",)  # families ``all`` leaves out: a different view of the same runs, asked for by name
+
+GROUPS = ("auto", "all")  # names of several families: auto (those the runs fill), all (every one but BY_NAME_ONLY)
+
 
 def kind_choices() -> list[str]:
     """What ``--table`` takes (comma-separated), besides ``auto``."""
@@ -41,15 +45,32 @@ def default_kinds(runs: Sequence[RunRecord]) -> list[str]:
     return [kind for kind, builder in BUILDERS.items() if builder.applies(runs)]
 
 
-def parse_kinds(which: str | None, runs: Sequence[RunRecord]) -> list[str]:
-    if not which or which == "auto":
-        return default_kinds(runs)
-    if which == "all":
-        return [kind for kind in BUILDERS if kind not in BY_NAME_ONLY]
-    kinds = [k.strip() for k in which.split(",") if k.strip()]
-    bad = [k for k in kinds if k not in BUILDERS]
+def check_kinds(which: str | None) -> list[str]:
+    """The names ``--table`` gives, checked without any run (so a typo is said before anything is collected):
+    families, ``auto`` or ``all``, comma-separated and in any mix (``all,runs``: every table and the runs table).
+    None is ``auto``; an empty value or an unknown name is a ValueError."""
+    if which is None:
+        return ["auto"]
+    names = [k.strip() for k in which.split(",")]
+    if not any(names):
+        raise ValueError("an empty value (leave --table out for auto, or name the tables)")
+    bad = [k for k in names if k and k not in BUILDERS and k not in GROUPS]
     if bad:
-        raise ValueError(f"unknown table {bad[0]!r} (choose from {', '.join(kind_choices())})")
+        raise ValueError(f"unknown table {bad[0]!r} (choose from {', '.join(kind_choices())}, auto)")
+    return [k for k in names if k]
+
+
+def parse_kinds(which: str | None, runs: Sequence[RunRecord]) -> list[str]:
+    """The families to build, in the order named, each once; ``auto`` and ``all`` expand where they stand."""
+    kinds: list[str] = []
+    for name in check_kinds(which):
+        if name == "auto":
+            expanded = default_kinds(runs)
+        elif name == "all":
+            expanded = [kind for kind in BUILDERS if kind not in BY_NAME_ONLY]
+        else:
+            expanded = [name]
+        kinds += [k for k in expanded if k not in kinds]
     return kinds
 
 

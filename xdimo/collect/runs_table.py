@@ -11,7 +11,7 @@ from xdimo.collect.cells import mfu_text, steps_text
 from xdimo.collect.labels import hw, model_display, parallel_text, sort_by_hardware
 from xdimo.collect.lang import columns, t
 from xdimo.collect.records import RunRecord
-from xdimo.collect.table import Table, TableOptions, grid_notes, is_planned, mfu_notes, row_key, run_notes
+from xdimo.collect.table import Table, TableOptions, grid_notes, is_planned, mfu_notes, row_key, run_notes, state_notes
 
 
 def applies(runs: Sequence[RunRecord]) -> bool:
@@ -23,7 +23,8 @@ def build(runs: metrics.RunSet, lang: str, options: TableOptions) -> list[Table]
     rows = sort_by_hardware(runs)
     if not rows:
         return []
-    notes = grid_notes(rows, runs, lang) + [t(lang, "note_achieved")] + mfu_notes(rows, lang) + run_notes(rows, lang)
+    notes = grid_notes(rows, runs, lang) + [t(lang, "note_achieved")] + mfu_notes(rows, lang) + \
+        state_notes(rows, lang, without_metrics=False) + run_notes(rows, lang)
     return [Table(id="runs", kind="runs", title=t(lang, "runs_title"), columns=columns(lang, "runs_cols"),
                   rows=[runs_row(r, lang) for r in rows], notes=notes, keys=[row_key(r) for r in rows])]
 

@@ -12,7 +12,17 @@ from xdimo.collect.cells import f2, mfu_text, pct, steps_text
 from xdimo.collect.labels import cards, hw, hw_sort_key, model_display, parallel_text, sort_runs, workload_text
 from xdimo.collect.lang import columns, t
 from xdimo.collect.records import RunRecord
-from xdimo.collect.table import Table, TableOptions, grid_notes, is_planned, mfu_notes, row_key, run_notes
+from xdimo.collect.table import (
+    Table,
+    TableOptions,
+    grid_notes,
+    is_planned,
+    mfu_notes,
+    row_key,
+    run_notes,
+    state_notes,
+    unknown_hw_notes,
+)
 
 
 def applies(runs: Sequence[RunRecord]) -> bool:
@@ -37,9 +47,9 @@ def hardware_table(letter: str, label: str, group: Sequence[RunRecord], runs: Se
     """``baseline_gpus``: the card count every row is compared with; None: metrics.baseline_gpus's rule."""
     counts = base_count_notes(group, runs, lang, baseline_gpus)
     general = ("note_speedup_n", "note_base_match_n") if counts else ("note_speedup", "note_base_match")
-    notes = grid_notes(group, runs, lang) + [t(lang, key) for key in general] + counts + \
-        baseline_notes(group, runs, lang, baseline_gpus) + mfu_notes(group, lang) + steady_notes(group, lang) + \
-        run_notes(group, lang)
+    notes = grid_notes(group, runs, lang) + [t(lang, key) for key in general] + unknown_hw_notes(group, lang) + \
+        counts + baseline_notes(group, runs, lang, baseline_gpus) + mfu_notes(group, lang) + \
+        steady_notes(group, lang) + state_notes(group, lang, without_metrics=False) + run_notes(group, lang)
     return Table(id=f"1-{letter}", kind="1", title=t(lang, "t1_title", letter=letter, hw=label),
                  columns=columns(lang, "t1_cols"), rows=[table1_row(r, runs, lang, baseline_gpus) for r in group],
                  notes=notes, keys=[row_key(r) for r in group])
@@ -52,6 +62,8 @@ def speedup_cells(rec: RunRecord, runs: Sequence[RunRecord], lang: str,
     tbd = t(lang, "tbd")
     if not rec.has_metrics:
         return tbd, tbd, None
+    if metrics.unknown_hardware(rec):
+        return t(lang, "no_base_unknown_hw"), tbd, None
     n0 = metrics.baseline_gpus(rec, runs, baseline_gpus)
     base = metrics.baseline_for(rec, runs, gpus=n0)
     if base is None:
@@ -66,7 +78,9 @@ def ideal_text(gpus: int, base_gpus: int) -> str:
     if base_gpus == 1 or not gpus:
         return str(gpus or "?")
     x = gpus / base_gpus
-    return f"{x:.0f}" if x.is_integer() else f"{x:.2f}".rstrip("0").rstrip(".")
+    if x.is_integer():
+        return f"{x:.0f}"
+    return f"{x:.2f}".rstrip("0").rstrip(".") if x >= 0.1 else f"{x:.2g}"  # 1/16 -> 0.062, never "0"
 
 
 def table1_row(rec: RunRecord, runs: Sequence[RunRecord], lang: str, baseline_gpus: int | None = 1) -> list[str]:
@@ -99,7 +113,7 @@ def base_count_notes(group: Sequence[RunRecord], runs: Sequence[RunRecord], lang
     """Per workload whose rows are compared with more than one card: which run is 1.0, and why."""
     studies: dict[metrics.GroupKey, list[RunRecord]] = {}
     for r in group:
-        if r.has_metrics:
+        if r.has_metrics and not metrics.unknown_hardware(r):  # no baseline at all: unknown_hw_notes says why
             studies.setdefault(metrics.group_key(r), []).append(r)
     loads: dict[tuple[str, str | None], int] = {}
     for _, model, moe, _ in studies:
@@ -133,7 +147,7 @@ def baseline_notes(group: Sequence[RunRecord], runs: Sequence[RunRecord], lang: 
             at_count.setdefault((hw(r), r.model, r.moe or None, r.gpus), []).append(r)
     notes = []
     for r in group:
-        if not r.has_metrics:
+        if not r.has_metrics or metrics.unknown_hardware(r):
             continue
         n0 = metrics.baseline_gpus(r, runs, baseline_gpus)
         others = at_count.get((hw(r), r.model, r.moe or None, n0))

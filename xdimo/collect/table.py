@@ -10,9 +10,10 @@ from typing import Any, NamedTuple
 from xdimo.collect import metrics
 from xdimo.collect.cells import is_cpu
 from xdimo.collect.facts import enrich
-from xdimo.collect.labels import hw
+from xdimo.collect.labels import cards, hw
 from xdimo.collect.lang import t
 from xdimo.collect.records import RunRecord
+from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
 
 DEFAULT_HW_BASELINE = "6000ada"
@@ -127,3 +128,32 @@ def mfu_notes(runs: Sequence[RunRecord], lang: str) -> list[str]:
 
 def run_notes(runs: Sequence[RunRecord], lang: str) -> list[str]:
     return [t(lang, "note_run", run=r.run_id, note=n) for r in runs for n in r.notes]
+
+
+def state_notes(shown: Sequence[RunRecord | None], lang: str, without_metrics: bool = True) -> list[str]:
+    """One line per row whose run has not ended DONE by the ledger (or its scheduler summary): still pending or
+    running (its figures are those so far), or ended KILLED, FAILED or LOST (figures from before it stopped).
+    Planned rows (grid_notes counts them) and runs of unknown state (a legacy log without a summary) are left out;
+    so are rows without figures where ``without_metrics`` is False (a table whose own notes give their state)."""
+    notes = []
+    for r in shown:
+        if r is None or is_planned(r) or not r.state or r.state == JobState.DONE.value:
+            continue
+        if r.steady is None:
+            if without_metrics:
+                notes.append(t(lang, "note_row_state", cards=cards(r), run=r.run_id, state=r.state))
+            continue
+        try:
+            active = JobState(r.state).active
+        except ValueError:  # a state this version does not know: say it, as ended
+            active = False
+        notes.append(t(lang, "note_state_active" if active else "note_state_ended", cards=cards(r), run=r.run_id,
+                       state=r.state))
+    return notes
+
+
+def unknown_hw_notes(shown: Sequence[RunRecord | None], lang: str) -> list[str]:
+    """Why rows of unknown hardware have no speedup (metrics.unknown_hardware): one line, where a table has any."""
+    if any(r is not None and not is_planned(r) and metrics.unknown_hardware(r) for r in shown):
+        return [t(lang, "note_unknown_hw")]
+    return []
