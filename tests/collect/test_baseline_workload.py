@@ -9,7 +9,7 @@ from tests.collect.helpers import FakeLedgerRun, record, write_run_dir
 from tests.collect.samples import _h200
 from xdimo.collect import facts, metrics, report
 from xdimo.collect.cache import Cache
-from xdimo.collect.fill import our_cells
+from xdimo.collect.fill_values import our_cells
 from xdimo.collect.gather import ledger_records
 from xdimo.spec import RunSpec
 

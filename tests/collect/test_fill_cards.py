@@ -11,9 +11,11 @@ import pytest
 
 from tests.collect.helpers import record
 from tests.collect.test_fill_seeds import SEED0_T1, h200, note_lines, sheet_file, table_end
-from xdimo.collect import fill
-from xdimo.collect.fill import _CARDS, fill_sheet, split_cells
+from xdimo.collect import fill_note as fill
+from xdimo.collect.fill import fill_sheet
 from xdimo.collect.lang import t
+from xdimo.collect.sheet_cells import CARDS as _CARDS
+from xdimo.collect.sheet_tables import split_cells
 
 # ruff: noqa: E501  (the sheets are markdown as the user writes it)
 

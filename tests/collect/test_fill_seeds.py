@@ -15,9 +15,11 @@ import pytest
 
 from tests.collect.helpers import record
 from xdimo.collect import report
-from xdimo.collect.fill import _CARDS, fill_sheet, split_cells, table_kind
+from xdimo.collect.fill import fill_sheet
 from xdimo.collect.lang import t
 from xdimo.collect.records import RunRecord
+from xdimo.collect.sheet_cells import CARDS as _CARDS
+from xdimo.collect.sheet_tables import split_cells, table_kind
 
 # ruff: noqa: E501  (the sheets are the user's own markdown, copied verbatim)
 

@@ -15,7 +15,8 @@ import pytest
 
 from tests.collect.helpers import record
 from xdimo.collect import hardware_table, labels, lang, metrics, model_table, pick, report
-from xdimo.collect.fill import fill_sheet, our_cells
+from xdimo.collect.fill import fill_sheet
+from xdimo.collect.fill_values import our_cells
 from xdimo.collect.records import RunRecord
 
 SEEDS = Path("/work/shared/seeds")
