@@ -11,10 +11,10 @@ import pytest
 
 from tests.collect.helpers import record
 from tests.collect.test_fill_seeds import SEED0_T1, h200, note_lines, sheet_file, table_end
-from xdimo.collect import fill_note as fill
+from xdimo.collect import fill_note
 from xdimo.collect.fill import fill_sheet
 from xdimo.collect.lang import t
-from xdimo.collect.sheet_cells import CARDS as _CARDS
+from xdimo.collect.sheet_cells import CARDS
 from xdimo.collect.sheet_tables import split_cells
 
 # ruff: noqa: E501  (the sheets are markdown as the user writes it)
@@ -52,13 +52,13 @@ def ada_runs() -> list:
     ("16卡4090", ("16", None, "4090")),
 ])
 def test_card_cells_with_spaces_and_ka_parse(cell: str, groups: tuple) -> None:
-    m = _CARDS.match(cell)
+    m = CARDS.match(cell)
     assert m is not None and m.groups() == groups
 
 
 @pytest.mark.parametrize("cell", ["2 x 8", "16卡", "4×", "×H200", "4×H200（待测）", "", "8"])
 def test_card_cells_without_hardware_do_not_parse(cell: str) -> None:
-    assert _CARDS.match(cell) is None
+    assert CARDS.match(cell) is None
 
 
 def test_hardware_with_a_space_is_filled(tmp_path: Path) -> None:
@@ -253,9 +253,9 @@ def test_english_note_without_others(tmp_path: Path) -> None:
 def test_note_reads_back_either_template(monkeypatch: pytest.MonkeyPatch) -> None:
     """The note's text as lang.py has it, and with the sentence split off into its own key."""
     for lang in ("zh", "en"):
-        parts = fill.note_template(lang)
-        line = fill.note_text(lang, ["1×H200"], ["H200 BF16 989 TFLOP/s"], others=True)
-        assert fill.read_note(line) is not None and parts.others.strip() in line
+        parts = fill_note.note_template(lang)
+        line = fill_note.note_text(lang, ["1×H200"], ["H200 BF16 989 TFLOP/s"], others=True)
+        assert fill_note.read_note(line) is not None and parts.others.strip() in line
     from xdimo.collect import lang as lang_mod
     for lang, gap in (("zh", ""), ("en", " ")):
         whole = lang_mod.TEXT[lang]["fill_mfu_note"]
@@ -264,7 +264,7 @@ def test_note_reads_back_either_template(monkeypatch: pytest.MonkeyPatch) -> Non
         cut = whole.index("{peaks}") + len("{peaks}") + 1
         monkeypatch.setitem(lang_mod.TEXT[lang], "fill_mfu_note", whole[:cut] + gap + "{others}")
         monkeypatch.setitem(lang_mod.TEXT[lang], "fill_mfu_others", whole[cut:].strip())
-        parts = fill.note_template(lang)
-        assert fill.note_text(lang, ["1×H200"], ["p"], others=True) == "> " + whole.format(rows="1×H200", peaks="p")
-        assert fill.note_text(lang, ["1×H200"], ["p"], others=False) == "> " + whole[:cut].format(rows="1×H200", peaks="p")
+        parts = fill_note.note_template(lang)
+        assert fill_note.note_text(lang, ["1×H200"], ["p"], others=True) == "> " + whole.format(rows="1×H200", peaks="p")
+        assert fill_note.note_text(lang, ["1×H200"], ["p"], others=False) == "> " + whole[:cut].format(rows="1×H200", peaks="p")
         assert parts.others.strip() == whole[cut:].strip()

@@ -18,7 +18,7 @@ from xdimo.collect import report
 from xdimo.collect.fill import fill_sheet
 from xdimo.collect.lang import t
 from xdimo.collect.records import RunRecord
-from xdimo.collect.sheet_cells import CARDS as _CARDS
+from xdimo.collect.sheet_cells import CARDS
 from xdimo.collect.sheet_tables import split_cells, table_kind
 
 # ruff: noqa: E501  (the sheets are the user's own markdown, copied verbatim)
@@ -346,14 +346,14 @@ def test_table_2_note_does_not_point_at_a_row_it_does_not_print() -> None:
 
 
 def test_n_x_m_card_counts_parse() -> None:
-    m = _CARDS.match("2 x 8 4090")
+    m = CARDS.match("2 x 8 4090")
     assert m and m.groups() == ("2", "8", "4090")
-    assert _CARDS.match("1 x 1 a6000ada").groups() == ("1", "1", "a6000ada")
-    assert _CARDS.match("1×6000ada").groups() == ("1", None, "6000ada")
-    assert _CARDS.match("8×4090").groups() == ("8", None, "4090")
-    assert _CARDS.match("4×6000 Ada").groups() == ("4", None, "6000 Ada")  # 4 cards of 6000 Ada, not 4 nodes of 6000
-    assert _CARDS.match("16卡 4090").groups() == ("16", None, "4090")
-    assert _CARDS.match("2 x 8") is None  # no hardware: fill names the row instead
+    assert CARDS.match("1 x 1 a6000ada").groups() == ("1", "1", "a6000ada")
+    assert CARDS.match("1×6000ada").groups() == ("1", None, "6000ada")
+    assert CARDS.match("8×4090").groups() == ("8", None, "4090")
+    assert CARDS.match("4×6000 Ada").groups() == ("4", None, "6000 Ada")  # 4 cards of 6000 Ada, not 4 nodes of 6000
+    assert CARDS.match("16卡 4090").groups() == ("16", None, "4090")
+    assert CARDS.match("2 x 8") is None  # no hardware: fill names the row instead
 
 
 def test_seed_002_tables_are_recognised() -> None:
