@@ -10,12 +10,14 @@ tries again next cycle. A failure while handing a job over stops it at once: whe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from xdimo.config import Cluster
@@ -197,6 +199,7 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
             job_id = scheduler.submit(script, spec)
         except SubmitRefused as exc:
             ledger.record_refused(spec.run_id, previous, str(exc))
+            unarchive(ws, spec, previous)  # the earlier attempt stays the run's latest: its figures come back
             raise
         try:
             ledger.record_submitted(spec.run_id, job_id)
@@ -216,10 +219,27 @@ def prepare_log_dir(ws: Workspace, spec: RunSpec, previous: LedgerRun | None = N
         end_record.unlink(missing_ok=True)
     written = [f for f in (run_dir.metrics, run_dir.run_json) if f.exists()]
     if previous is not None and written:
-        archive = run_dir.path / f"attempt-{previous.attempt}"
+        archive = attempt_dir(ws, spec, previous)
         archive.mkdir(exist_ok=True)
         for f in written:
             f.rename(archive / f.name)
+
+
+def attempt_dir(ws: Workspace, spec: RunSpec, previous: LedgerRun) -> Path:
+    return ws.run_dir(spec.run_id).path / f"attempt-{previous.attempt}"
+
+
+def unarchive(ws: Workspace, spec: RunSpec, previous: LedgerRun | None) -> None:
+    """Undo prepare_log_dir's move when the scheduler refused the new attempt (nothing of it was written)."""
+    if previous is None or not attempt_dir(ws, spec, previous).is_dir():
+        return
+    run_dir = ws.run_dir(spec.run_id)
+    for f in (run_dir.metrics, run_dir.run_json):
+        kept = attempt_dir(ws, spec, previous) / f.name
+        if kept.exists() and not f.exists():
+            kept.rename(f)
+    with contextlib.suppress(OSError):  # gone when empty; kept when it holds anything else
+        attempt_dir(ws, spec, previous).rmdir()
 
 
 def submit_all(ws: Workspace, cluster: Cluster, matrix: Matrix, *, again: bool = False,

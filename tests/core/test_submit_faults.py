@@ -114,3 +114,23 @@ def test_a_resubmitted_run_keeps_its_earlier_figures_apart(workspace: Path, monk
     assert first in [s.spec.run_id for s in result.submitted]
     assert not run_dir.metrics.exists() and not run_dir.run_json.exists()
     assert (run_dir.path / "attempt-1" / "metrics.jsonl").read_text().startswith('{"step": 10')
+
+
+def test_a_refused_resubmission_leaves_the_earlier_figures_where_they_were(workspace: Path, monkeypatch) -> None:
+    from xdimo.errors import SubmitRefused
+    from xdimo.schedulers.base import JobStatus
+
+    fake = Flaky()
+    install(monkeypatch, fake)
+    ws = Workspace.open(str(workspace))
+    m = load_matrix(two_runs(workspace))
+    submit_once(ws, ws.load_cluster("local"), m)
+    run_dir = ws.run_dir(m.runs[0].run_id)
+    run_dir.metrics.write_text('{"step": 10}\n')
+    for run in ws.ledger.runs(matrix="two"):
+        ws.ledger.update(run.run_id, JobStatus(JobState.DONE, 0))
+    fake.submit_error = SubmitRefused("Queue <gpu_h200> does not exist")
+    result = submit_once(ws, ws.load_cluster("local"), m, again=True)
+    assert result.submitted == [] and "does not exist" in result.failed
+    assert run_dir.metrics.read_text() == '{"step": 10}\n'  # the DONE run still shows its own figures
+    assert not (run_dir.path / "attempt-1").exists()
