@@ -216,6 +216,8 @@ def test_cli_matrix_warns_of_rows_plan_refuses(workspace: Path) -> None:
     assert "2 of its row(s)" in res.stderr and "pool 'gpu_nonesuch' is not on any cluster file" in res.stderr
     fine = run_cli(workspace, "collect", "--no-refresh", "--matrix", "demo")
     assert fine.returncode == 0 and "would refuse" not in fine.stderr
+    typo = run_cli(workspace, "--cluster", "nosuch", "collect", "--no-refresh", "--matrix", "demo")
+    assert "is not on cluster nosuch (its file is missing or unreadable)" in typo.stderr  # not "any cluster file"
 
 
 # -- 6. --table ------------------------------------------------------------------------------------------------

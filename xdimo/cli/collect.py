@@ -170,7 +170,10 @@ def warn_refused(app: App, plan: Matrix, ledger: list[RunRecord]) -> None:
         row = f"{spec.run_id} ({spec.gpus}×{spec.pool}"
         home = next((c for c in clusters if spec.pool in c.pools), None)
         if home is None:
-            where = f"cluster {clusters[0].name}" if app.cluster_name and clusters else "any cluster file"
+            if app.cluster_name and not clusters:
+                where = f"cluster {app.cluster_name} (its file is missing or unreadable)"
+            else:
+                where = f"cluster {clusters[0].name}" if app.cluster_name else "any cluster file"
             refused.append(f"{row}: pool {spec.pool!r} is not on {where})")
             continue
         try:
