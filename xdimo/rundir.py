@@ -8,6 +8,7 @@ the ``%J.output`` / ``%J.error`` names themselves (the scheduler fills in the jo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,16 @@ class RunDir:
     def job_script(self, job_id: str) -> Path:
         """The script the local scheduler runs for this job."""
         return self.path / f"job-{job_id}.sh"
+
+    def script_wall_s(self) -> float | None:
+        """The job script's own start to end (``job.wall``: "<start> <end>" epoch seconds, written as it ends):
+        exact, where the ledger only has the times its polls saw; None while it runs or if unreadable."""
+        try:
+            words = self.wall_file.read_text().split()
+            start, end = float(words[0]), float(words[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        return end - start if math.isfinite(end - start) and end >= start else None
 
     def runner_log(self, job_id: str) -> Path:
         """The local runner's own stderr for this job."""

@@ -29,7 +29,10 @@ def test_wall_time_comes_from_the_scheduler_summary_not_the_polls(tmp_path: Path
 
 
 def test_the_job_scripts_own_clock_beats_the_polls(tmp_path) -> None:
-    from xdimo.collect.gather import script_wall_s
+    from xdimo.rundir import RunDir
+
+    def script_wall_s(run_dir: Path) -> float | None:
+        return RunDir(run_dir).script_wall_s()
     from xdimo.collect.metrics import job_wall
 
     (tmp_path / "job.wall").write_text("1000 1600\n")

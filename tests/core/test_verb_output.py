@@ -240,3 +240,23 @@ def test_status_watch_on_a_terminal_updates_its_line(monkeypatch: pytest.MonkeyP
 def test_submit_failed_is_not_nothing_to_submit() -> None:
     assert describe(SubmitResult(failed="r1: job 7 of this run is still pending"), "demo", False) == ""
     assert describe(SubmitResult(), "demo", False) == "nothing to submit"
+
+
+def test_status_shows_an_ended_runs_time_by_its_job_scripts_own_clock(tmp_path) -> None:
+    """The polls saw the run start late and end late (a 5 s job showed 0:00:19 on Slurm); job.wall is exact."""
+    from tests.core.test_bad_input_ledger import intent
+    from xdimo.cli.status import run_time
+    from xdimo.ledger import Ledger
+
+    ledger = Ledger(tmp_path / "l.sqlite")
+    run = intent(ledger, tmp_path, gpus=1)
+    ledger.record_submitted(run.run_id, "5")
+    ledger.update(run.run_id, JobStatus(JobState.RUNNING))
+    ledger.update(run.run_id, JobStatus(JobState.DONE, 0))
+    with ledger.transaction() as db:  # what the polls saw: 19 s
+        db.execute("UPDATE runs SET started_at = 1000, ended_at = 1019")
+    row = ledger.get(run.run_id)
+    assert run_time(row, now=5000) == "0:00:19"
+    (tmp_path / "logs" / run.run_id).mkdir(parents=True)
+    (tmp_path / "logs" / run.run_id / "job.wall").write_text("1700000000 1700000005\n")
+    assert run_time(row, now=5000) == "0:00:05"

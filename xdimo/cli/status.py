@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
 from xdimo.cli.common import App, PollSeconds, progress, table, verb
 from xdimo.errors import XdimoError
 from xdimo.ledger import Ledger, LedgerRun
+from xdimo.rundir import RunDir
 from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES, JobState
 from xdimo.status import Refresh, follow, poll_every, refresh
 
@@ -105,17 +107,24 @@ def render(runs: list[LedgerRun], counts: dict[str, int]) -> str:
     now = time.time()
     rows = []
     for r in runs:
-        start = r.started_at or r.submitted_at
-        end = r.ended_at or now
         rows.append((r.run_id, r.job_id or "-", r.state.value, r.cluster, r.pool, r.gpus,
-                     r.spec.model_name, fmt_duration(end - start) if start else "-",
-                     "" if r.exit_code is None else r.exit_code, r.reason))
+                     r.spec.model_name, run_time(r, now), "" if r.exit_code is None else r.exit_code, r.reason))
     total = sum(counts.values())
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     hidden = total - len(runs)
     more = f"; {hidden} older ended run(s) not shown (--all)" if hidden > 0 else ""
     return table(["run", "job", "state", "cluster", "pool", "gpus", "model", "time", "exit", "note"], rows) \
         + f"\n{total} run(s): {summary}{more}"
+
+
+def run_time(run: LedgerRun, now: float) -> str:
+    """An ended run's time by its job script's own clock (job.wall) where it wrote one; else from the times the
+    polls saw (start to end, or to now), which lag the job by up to a poll interval."""
+    exact = RunDir(Path(run.log_dir)).script_wall_s() if run.state.terminal else None
+    if exact is not None:
+        return fmt_duration(exact)
+    start = run.started_at or run.submitted_at
+    return fmt_duration((run.ended_at or now) - start) if start else "-"
 
 
 def fmt_duration(seconds: float) -> str:

@@ -6,7 +6,6 @@ The expensive part (reading metrics, parsing text logs) goes through the per-run
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -74,16 +73,6 @@ def summary_wall_s(run_dir: Path, job_id: str | None) -> float | None:
     return summary.wall_s if summary else None
 
 
-def script_wall_s(run_dir: Path) -> float | None:
-    """The job script's own start and end (``job.wall``: "<start> <end>" epoch seconds, written as it ends)."""
-    try:
-        words = RunDir(run_dir).wall_file.read_text().split()
-        start, end = float(words[0]), float(words[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return end - start if math.isfinite(end - start) and end >= start else None
-
-
 def run_files(run_dir: Path, cache: Cache) -> RunFiles:
     written = RunDir(run_dir)
     sig = signature([written.run_json, written.metrics, run_dir / EVAL_JSON])
@@ -108,7 +97,7 @@ def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
         files = run_files(run_dir, cache)
         rec = record_from_files(base, files, run_dir)
         rec.wall_s, rec.wall_source = job_wall(summary_wall_s(run_dir, run.job_id), run.started_at, run.ended_at,
-                                               files.elapsed_s, script_wall_s(run_dir))
+                                               files.elapsed_s, RunDir(run_dir).script_wall_s())
         peak_absent = "peak_tflops" in files.run_json and files.run_json["peak_tflops"] is None
         enrich(rec, peak_is_known_absent=peak_absent)
         out.append(rec)
