@@ -172,10 +172,6 @@ def unknown_hardware(rec: RunRecord) -> bool:
     return hardware_label(rec.pool, rec.gpu_name) == UNKNOWN_HARDWARE
 
 
-def same_model(a: RunRecord, b: RunRecord) -> bool:
-    return a.model == b.model and (a.moe or None) == (b.moe or None)
-
-
 Workload = tuple[str, int, int, int | None, int | None, int | None]
 
 
@@ -186,10 +182,6 @@ def workload(rec: RunRecord) -> Workload:
     if None in shape and (cfg := facts.model_config(rec.model, rec.moe)) is not None:
         shape = [v if v is not None else d for v, d in zip(shape, (cfg.depth, cfg.hidden, cfg.heads), strict=True)]
     return (rec.precision.lower(), rec.frames, rec.image_size, shape[0], shape[1], shape[2])
-
-
-def same_workload(a: RunRecord, b: RunRecord) -> bool:
-    return workload(a) == workload(b)
 
 
 BaselineKey = tuple[str, str, str | None, int, Workload]
