@@ -20,6 +20,7 @@ from xdimo.rules import cpu_slots
 from xdimo.rundir import MARKER as MARKER  # re-exported: `from xdimo.render import MARKER`
 from xdimo.rundir import WALL_FILE as WALL_FILE  # re-exported: `from xdimo.render import WALL_FILE`
 from xdimo.rundir import RunDir
+from xdimo.schedulers import job_id_pattern
 from xdimo.schedulers.runner import one_line
 from xdimo.spec import RunSpec
 
@@ -68,6 +69,7 @@ def context(spec: RunSpec, cluster: Cluster, root: Path) -> dict[str, Any]:
         "XDIMO_GPU_MODEL": pool.gpu_model,
     }
     cpus = cpu_slots(cluster, spec)
+    job_id = job_id_pattern(cluster.scheduler)
     setup = list(cluster.setup) + list(spec.env)
     export_lines = [f"export {k}={shlex.quote(v)}" for k, v in exports.items()]
     return {
@@ -84,6 +86,9 @@ def context(spec: RunSpec, cluster: Cluster, root: Path) -> dict[str, Any]:
         "cpus": cpus,
         "cpus_per_node": cpus // spec.nodes,
         "log_dir": str(log_dir),
+        # the scheduler's -o / -e paths, its job-id pattern in them: the names `logs` and `collect` read
+        "output_file": str(run_dir.output(job_id)),
+        "error_file": str(run_dir.error(job_id)),
         "workdir": cluster.workdir or str(root),
         "setup": setup,
         "exports": export_lines,

@@ -2,8 +2,8 @@
 
 Who writes what there: the job script (``job.exit``, ``job.wall``), the scheduler (``<job>.output`` and
 ``<job>.error``, its ``%J`` names), the local runner (``job-<job>.sh``, ``runner-<job>.log``), the reference
-workload (``run.json``, ``metrics.jsonl``) and submitit (``submitit/``). The packaged job templates still spell
-the ``%J.output`` / ``%J.error`` names themselves (the scheduler fills in the job id).
+workload (``run.json``, ``metrics.jsonl``) and submitit (``submitit/``). The job templates get the scheduler's
+output paths from here (render's ``output_file``, ``error_file``: ``output("%J")``, the scheduler's job-id pattern).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import yaml
 from xdimo import render
 from xdimo.collect import parse
 from xdimo.rundir import RunDir
-from xdimo.schedulers import marker
+from xdimo.schedulers import job_id_pattern, marker
 from xdimo.schedulers.base import JobState, LedgerJob
 from xdimo.schedulers.local import LocalJob, LocalScheduler
 from xdimo.schedulers.local_runner import load_cluster_for
@@ -67,6 +67,7 @@ def test_the_templates_name_the_job_files_as_run_dir_does(workspace: Path, sched
     run_dir = ws.run_dir(spec.run_id).resolved()
     for path in (run_dir.output(job_id), run_dir.error(job_id), run_dir.marker, run_dir.wall_file):
         assert str(path) in script, path
+    assert job_id_pattern(scheduler) == job_id  # the templates take the paths whole from render's context
 
 
 def box_cluster(workspace: Path) -> None:

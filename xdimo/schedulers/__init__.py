@@ -26,6 +26,11 @@ def get_scheduler(cluster: Cluster, root: Path) -> Scheduler:
     return backend_class(cluster.scheduler)(cluster, root)
 
 
+def job_id_pattern(kind: str) -> str:
+    """What ``kind``'s scheduler replaces with the job id in an output path (``%J``, ``%j``)."""
+    return backend_class(kind).job_id_pattern
+
+
 def poll_interval(cluster: Cluster) -> float | None:
     """Seconds between a watcher's polls of ``cluster`` (its backend's ``poll_interval``, decided by the
     scheduler kind, never by the cluster's name); None: poll with backoff.PollBackoff."""

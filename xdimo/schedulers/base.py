@@ -102,6 +102,9 @@ class Scheduler(Protocol):
     # Seconds between a watcher's polls when asking is cheap (the local job records); None: a real scheduler,
     # polled with backoff.PollBackoff (20 s growing to 3 min) so many watchers do not overload it.
     poll_interval: float | None
+    # What the scheduler replaces with the job id in a script's output paths (LSF's %J, Slurm's %j); the
+    # templates get the paths whole (render: output_file, error_file), spelt the way rundir.RunDir reads them.
+    job_id_pattern: str
 
     def pools(self) -> list[PoolStatus]:
         """Free / total cards per pool, live (one scheduler call where the scheduler can tell)."""

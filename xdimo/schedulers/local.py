@@ -153,6 +153,7 @@ def child_alive(job: LocalJob) -> bool:
 class LocalScheduler:
     kind = "local"
     poll_interval: float | None = 2.0  # polling reads local job records: cheap, so watchers need no back-off
+    job_id_pattern = "%J"  # unused by the runner, which opens RunDir.output(job_id) itself
 
     def __init__(self, cluster: Cluster, root: Path) -> None:
         self.cluster = cluster

@@ -60,6 +60,7 @@ class LSFFamilyScheduler:
     kind = "lsf"
     commands = Commands(("bsub",), ("bjobs",), ("bhosts",), ("bkill",), "#BSUB")
     poll_interval: float | None = None  # a shared scheduler: watchers back off (backoff.PollBackoff)
+    job_id_pattern = "%J"  # bsub's (and jsub's) -o / -e pattern for the job id
 
     def __init__(self, cluster: Cluster, root: Path) -> None:
         self.cluster = cluster

@@ -33,6 +33,7 @@ SUBMIT_TIMEOUT = 120.0
 class SlurmScheduler:
     kind = "slurm"
     poll_interval: float | None = None  # a shared controller: watchers back off (backoff.PollBackoff)
+    job_id_pattern = "%j"  # sbatch's filename pattern for the job id
 
     def __init__(self, cluster: Cluster, root: Path) -> None:
         self.cluster = cluster
