@@ -138,6 +138,12 @@ def achieved_tflops(rec: RunRecord) -> float | None:
     return hardware.achieved_tflops(rec.flops_per_sample, sps, rec.gpus)
 
 
+def achieved_tflops_total(rec: RunRecord) -> float | None:
+    """All of the run's GPUs together (seed 001's Achieved TFLOPs/s column): per GPU x GPUs."""
+    per_gpu = achieved_tflops(rec)
+    return per_gpu * rec.gpus if per_gpu is not None else None
+
+
 def time_for_steps(rec: RunRecord, steps: int) -> float | None:
     """Seconds to run ``steps`` optimizer steps at the steady rate."""
     return steps / rec.steady.steps_per_s if rec.steady else None
