@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from xdimo.errors import NotFoundError, XdimoError
 from xdimo.schedulers.base import JobState, JobStatus
@@ -63,6 +63,24 @@ SHOW_MATCHES = 5  # run ids listed when a prefix is ambiguous
 
 COLUMNS = ("run_id", "matrix", "cluster", "pool", "gpus", "spec", "script", "log_dir", "state", "job_id",
            "exit_code", "reason", "attempt", "created_at", "submitted_at", "started_at", "ended_at", "updated_at")
+
+
+# A probe (submit_in_progress) holds the submit lock for microseconds: a `submit` that meets one retries this
+# long before it says it is waiting for another submit.
+PROBE_PATIENCE_S = 0.25
+
+
+def lock_soon(handle: IO[str], patience_s: float = PROBE_PATIENCE_S) -> bool:
+    """Take ``handle``'s exclusive lock within ``patience_s``; False if someone still holds it then."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
 
 @dataclass(frozen=True)
@@ -202,9 +220,7 @@ class Ledger:
         except OSError as exc:
             raise XdimoError(f"ledger {self.path}: cannot take the submit lock ({exc.strerror}: {lock_path})") from None
         with handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not lock_soon(handle):
                 if on_wait:
                     on_wait()
                 fcntl.flock(handle, fcntl.LOCK_EX)
@@ -228,8 +244,8 @@ class Ledger:
         except OSError:
             return True  # cannot tell: assume a live submitter (the caller then waits, never duplicates)
         with handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:  # shared: probes (status, kill) running at once never take each other for a submitter
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
                 return True
             fcntl.flock(handle, fcntl.LOCK_UN)

@@ -302,3 +302,42 @@ def test_corruption_found_while_reading_rows_is_one_line_naming_the_ledger(tmp_p
     assert os.path.getsize(tmp_path / "l.sqlite") == len(data)
     with pytest.raises(XdimoError, match=r"ledger .*l\.sqlite: "):
         Ledger(tmp_path / "l.sqlite").count_by_state()
+
+
+def test_a_probe_is_not_taken_for_a_submitter(tmp_path: Path) -> None:
+    """status and kill probe the submit lock for an instant: a submit that meets a probe takes the lock without
+    saying it waits for another submit, and two probes at once never see each other as a submitter."""
+    import fcntl
+    import threading
+
+    ledger = Ledger(tmp_path / "l.sqlite")
+    with ledger.submit_lock():
+        pass  # the lock file exists now
+    probe = open(ledger._lock_path)  # noqa: SIM115 (closed below)
+    fcntl.flock(probe, fcntl.LOCK_SH)  # a probe, mid-instant
+    assert not Ledger(ledger.path).submit_in_progress()  # a second probe meanwhile: no submitter
+    threading.Timer(0.05, lambda: (fcntl.flock(probe, fcntl.LOCK_UN), probe.close())).start()
+    waits: list[bool] = []
+    with Ledger(ledger.path).submit_lock(on_wait=lambda: waits.append(True)):
+        assert waits == []
+
+
+def test_a_submitter_that_holds_on_is_waited_for_and_said(tmp_path: Path) -> None:
+    import threading
+
+    ledger, other = Ledger(tmp_path / "l.sqlite"), Ledger(tmp_path / "l.sqlite")
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with other.submit_lock():
+            held.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    waits: list[bool] = []
+    threading.Timer(0.5, release.set).start()
+    with ledger.submit_lock(on_wait=lambda: waits.append(True)):
+        assert waits == [True]
+    holder.join(5)
