@@ -75,6 +75,8 @@ def test_kill_a_running_and_a_pending_job(workspace):
     assert killed.returncode == 0, killed.stderr
     rows = wait_all_ended(workspace, timeout=30)
     assert {r["state"] for r in rows} == {"KILLED"}
+    # the running one exits as every scheduler spells a SIGTERM (not Python's -15); the pending one never ran
+    assert sorted(r["exit_code"] or 0 for r in rows) == [0, 143]
     assert run_cli(workspace, "hosts", "--json").returncode == 0
     pools = json.loads(run_cli(workspace, "hosts", "--json").stdout)["pools"]
     assert pools[0]["free"] == 2

@@ -17,6 +17,7 @@ from xdimo.schedulers.marker import (
     MARKER,
     parse_marker,
     read_exit_marker,
+    shell_exit_code,
     state_for_exit,
 )
 from xdimo.schedulers.slurm import settle as slurm_settle
@@ -132,3 +133,8 @@ def test_local_runner_judges_the_exit_by_the_rule(workspace: Path, body: str, co
             break
         time.sleep(0.1)
     assert (status.state, status.exit_code) == (state_for_exit(code), code)
+
+
+@pytest.mark.parametrize(("code", "shell"), [(0, 0), (1, 1), (143, 143), (-15, 143), (-9, 137), (-2, 130)])
+def test_exit_codes_are_spelt_as_the_shell_does(code: int, shell: int) -> None:
+    assert shell_exit_code(code) == shell

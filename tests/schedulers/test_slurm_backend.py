@@ -257,3 +257,13 @@ def test_a_job_slurm_ended_for_it_stays_failed_whatever_its_exit_code(backend, t
     sched, _ = backend(squeue=(0, "", ""), sacct=(0, rows, ""))
     out = sched.poll([_job(tmp_path, i) for i in ("5", "6")])
     assert out["5"].state is JobState.FAILED and out["6"].state is JobState.FAILED
+
+
+def test_a_cancelled_job_has_no_exit_code_of_zero(backend, tmp_path: Path) -> None:
+    """sacct -X says 0:0 for a job scancel ended (the real Slurm's fixture rows 3, 8, 9): that is no exit 0.
+    Its marker tells the code where the script wrote one, else there is none."""
+    rows = "3|CANCELLED by 0|0:0|None|None assigned\n8|CANCELLED by 0|0:0|None|localhost\n"
+    sched, _ = backend(squeue=(0, "", ""), sacct=(0, rows, ""))
+    out = sched.poll([_job(tmp_path, "3"), _job(tmp_path, "8", "143\n")])
+    assert (out["3"].state, out["3"].exit_code) == (JobState.KILLED, None)
+    assert (out["8"].state, out["8"].exit_code) == (JobState.KILLED, 143)

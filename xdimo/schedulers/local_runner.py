@@ -19,7 +19,7 @@ from xdimo.config import Cluster
 from xdimo.rundir import RunDir
 from xdimo.schedulers.base import JobState
 from xdimo.schedulers.local import LocalJob, LocalState, runner_alive, start_time
-from xdimo.schedulers.marker import state_for_exit
+from xdimo.schedulers.marker import shell_exit_code, state_for_exit
 
 POLL_S = 0.5
 
@@ -86,7 +86,7 @@ def run(root: Path, job_id: str) -> int:
         record_child(state, job_id, proc.pid)
         if killed["flag"]:
             signal_group(proc.pid, signal.SIGTERM)
-        code = wait_child(proc, killed)
+        code = shell_exit_code(wait_child(proc, killed))  # 143, as the other schedulers show it, not -15
     if killed["flag"]:
         finish(state, job_id, JobState.KILLED, code)
     else:

@@ -39,10 +39,15 @@ def read_exit_marker(log_dir: str | Path) -> int | None:
     return parse_marker(text)
 
 
+def shell_exit_code(code: int) -> int:
+    """The shell's spelling of an exit code (128+N for signal N), which every scheduler shows: Python's
+    returncode says -N for a process a signal ended."""
+    return 128 - code if code < 0 else code
+
+
 def state_for_exit(code: int) -> JobState:
     """The state a job that exited with ``code`` ended in: 0 is DONE, a kill's signal (SIGINT/SIGTERM, as the
     shell's 128+N or as Python's negative returncode -N) is KILLED, anything else FAILED."""
     if code == 0:
         return JobState.DONE
-    shell_code = 128 - code if code < 0 else code
-    return JobState.KILLED if shell_code in KILL_EXIT_CODES else JobState.FAILED
+    return JobState.KILLED if shell_exit_code(code) in KILL_EXIT_CODES else JobState.FAILED

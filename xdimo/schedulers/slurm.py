@@ -209,6 +209,8 @@ def settle(job: LedgerJob, row: sp.SlurmJob | None, accounting_ok: bool) -> JobS
     marker = read_exit_marker(job.log_dir)
     if row is not None and row.state is not JobState.UNKNOWN:
         code = row.exit_code if row.exit_code is not None else marker
+        if row.state is JobState.KILLED and not code:  # sacct's 0:0 for a job cancelled before it ran: no exit
+            code = marker
         reason = row.raw_state if row.state is not JobState.DONE else ""
         if row.state is JobState.DONE and marker not in (None, 0):
             return JobStatus(state_for_exit(marker), marker, f"marker says exit {marker}", row.hosts)
