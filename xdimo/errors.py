@@ -23,6 +23,11 @@ class SubmitRefused(SchedulerError):
     SUBMITTING rather than risk a duplicate."""
 
 
+class CommandNotRun(SchedulerError):
+    """The scheduler's command could not be started (not on PATH, not executable): nothing reached the
+    scheduler, so a submission that fails this way is a definite no, like SubmitRefused."""
+
+
 class PendingLimitError(SubmitRefused):
     """The site refused the submission because the user already has the maximum of pending jobs."""
 

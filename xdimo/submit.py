@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from xdimo.config import Cluster
-from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused, XdimoError
+from xdimo.errors import CommandNotRun, PendingLimitError, SchedulerError, SubmitRefused, XdimoError
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.matrix import Matrix
 from xdimo.plan import Batch, choose_batch
@@ -193,11 +193,12 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
             ledger.record_refused(spec.run_id, previous, f"log folder: {exc}")
             raise XdimoError(f"cannot prepare its log folder {ws.log_dir(spec.run_id)} ({exc.strerror or exc})"
                              ) from None
-        # Only a definite refusal undoes the intent. Any other failure leaves the SUBMITTING row: we cannot
-        # know whether the scheduler took the job, so `status` shows it and it is never submitted twice.
+        # Only a definite no (a refusal, or a command that never started) undoes the intent. Any other failure
+        # leaves the SUBMITTING row: whether the scheduler took the job is unknown, so `status` shows it and it
+        # is never submitted twice.
         try:
             job_id = scheduler.submit(script, spec)
-        except SubmitRefused as exc:
+        except (SubmitRefused, CommandNotRun) as exc:
             ledger.record_refused(spec.run_id, previous, str(exc))
             unarchive(ws, spec, previous)  # the earlier attempt stays the run's latest: its figures come back
             raise

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from tests.conftest import REPO
 from tests.core.stubs import Flaky, install, two_runs
 from xdimo.cli import cli
 from xdimo.errors import SchedulerError
@@ -134,3 +136,19 @@ def test_a_refused_resubmission_leaves_the_earlier_figures_where_they_were(works
     assert result.submitted == [] and "does not exist" in result.failed
     assert run_dir.metrics.read_text() == '{"step": 10}\n'  # the DONE run still shows its own figures
     assert not (run_dir.path / "attempt-1").exists()
+
+
+def test_a_scheduler_command_not_on_path_submits_nothing_and_leaves_no_stuck_row(workspace: Path, tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    """`jsub` missing (no module loaded, a login shell's PATH): nothing reached the scheduler, so the intent is
+    undone and the next submit tries again, not a SUBMITTING row that waits to be reconciled."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    shutil.copy(REPO / "clusters" / "xdimo-jh.yaml", workspace / "clusters")
+    ws = Workspace.open(str(workspace))
+    (workspace / "jobs" / "one.yaml").write_text("name: one\nruns:\n  - {pool: gpu_h200, gpus: 1}\n")
+    result = submit_once(ws, ws.load_cluster("xdimo-jh"), load_matrix(workspace / "jobs" / "one.yaml"))
+    assert result.submitted == [] and "command not found: jsub" in result.failed
+    assert "(not submitted)" in result.failed and "unknown" not in result.failed
+    assert ws.ledger.runs(matrix="one") == []

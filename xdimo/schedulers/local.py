@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from xdimo.config import Cluster
-from xdimo.errors import NotFoundError, SchedulerError
+from xdimo.errors import CommandNotRun, NotFoundError, SchedulerError
 from xdimo.rundir import RunDir
 from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolStatus
 from xdimo.schedulers.marker import read_exit_marker, state_for_exit
@@ -191,7 +191,7 @@ class LocalScheduler:
                         start_new_session=True, close_fds=True, cwd=str(self.root), env=runner_env())
             except OSError as exc:
                 (st.jobs_dir / f"{job_id}.json").unlink(missing_ok=True)
-                raise SchedulerError(f"cannot start the local runner: {exc}") from None
+                raise CommandNotRun(f"cannot start the local runner: {exc}") from None
             job.runner_pid, job.runner_start = proc.pid, start_time(proc.pid)
             st.save(job)
         return job_id

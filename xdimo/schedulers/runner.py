@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from xdimo.errors import SchedulerError
+from xdimo.errors import CommandNotRun, SchedulerError
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,9 @@ def _run_once(argv: tuple[str, ...], stdin: str | None, timeout: float, env: Map
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
                                 env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True)
     except FileNotFoundError:
-        raise SchedulerError(f"command not found: {argv[0]} (is the scheduler's client on PATH?)") from None
+        raise CommandNotRun(f"command not found: {argv[0]} (is the scheduler's client on PATH?)") from None
     except PermissionError:
-        raise SchedulerError(f"cannot execute {argv[0]} (permission denied)") from None
+        raise CommandNotRun(f"cannot execute {argv[0]} (permission denied)") from None
     try:
         stdout, stderr = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
