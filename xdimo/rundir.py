@@ -8,6 +8,7 @@ output paths from here (render's ``output_file``, ``error_file``: ``output("%J")
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,3 +88,36 @@ class RunDir:
     def runner_log(self, job_id: str) -> Path:
         """The local runner's own stderr for this job."""
         return self.path / f"{RUNNER_LOG_PREFIX}{job_id}.log"
+
+    # -- one attempt after another: a resubmitted run starts with a clean folder, its earlier figures kept
+
+    def attempt_dir(self, attempt: int) -> Path:
+        """Where attempt ``attempt``'s figures go once the run is submitted again."""
+        return self.path / f"attempt-{attempt}"
+
+    def prepare(self, earlier_attempt: int | None = None) -> None:
+        """The folder exists (schedulers open their output files there) and holds no earlier attempt's exit
+        marker or wall-time record, which would settle the new attempt. With ``earlier_attempt``, that attempt's
+        figures move to ``attempt-<N>/``: kept, but no longer shown as the new attempt's while it waits or runs.
+        Raises OSError."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        for end_record in (self.marker, self.wall_file):
+            end_record.unlink(missing_ok=True)
+        written = [f for f in (self.metrics, self.run_json) if f.exists()]
+        if earlier_attempt is not None and written:
+            archive = self.attempt_dir(earlier_attempt)
+            archive.mkdir(exist_ok=True)
+            for f in written:
+                f.rename(archive / f.name)
+
+    def restore(self, earlier_attempt: int) -> None:
+        """Undo prepare's move (the scheduler refused the new attempt, so nothing of it was written)."""
+        archive = self.attempt_dir(earlier_attempt)
+        if not archive.is_dir():
+            return
+        for f in (self.metrics, self.run_json):
+            kept = archive / f.name
+            if kept.exists() and not f.exists():
+                kept.rename(f)
+        with contextlib.suppress(OSError):  # gone when empty; kept when it holds anything else
+            archive.rmdir()

@@ -10,14 +10,12 @@ tries again next cycle. A failure while handing a job over stops it at once: whe
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from xdimo.config import Cluster
@@ -26,6 +24,7 @@ from xdimo.ledger import Ledger, LedgerRun
 from xdimo.matrix import Matrix
 from xdimo.plan import Batch, choose_batch
 from xdimo.render import render_script
+from xdimo.rules import pending_room
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, Scheduler
 from xdimo.spec import RunSpec
@@ -52,6 +51,10 @@ class Submitted:
     job_id: str
     starts_now: bool
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.spec.run_id, "job_id": self.job_id, "starts_now": self.starts_now,
+                "pool": self.spec.pool, "gpus": self.spec.gpus}
+
 
 @dataclass
 class SubmitResult:
@@ -63,6 +66,7 @@ class SubmitResult:
     failed: str = ""  # a hand-over that failed (or Ctrl-C): the batch stopped there; one line, the run named
     interrupted: bool = False  # the stop was Ctrl-C (exit 130 once the result is reported)
     poll_failures: list[str] = field(default_factory=list)  # clusters whose runs could not be polled first
+    pending_slot: list[str] = field(default_factory=list)  # what holds the pending room when runs are held
 
     @property
     def remaining(self) -> int:
@@ -71,14 +75,14 @@ class SubmitResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "submitted": [{"run_id": s.spec.run_id, "job_id": s.job_id, "starts_now": s.starts_now,
-                           "pool": s.spec.pool, "gpus": s.spec.gpus} for s in self.submitted],
+            "submitted": [s.to_dict() for s in self.submitted],
             "start": [s.run_id for s in self.batch.start],
             "wait": [s.run_id for s in self.batch.wait],
             "held": [s.run_id for s in self.batch.held],
             "already_in_ledger": self.already,
             "refused": self.refused,
             "failed": self.failed,
+            "pending_slot_held_by": self.pending_slot,
         }
 
 
@@ -107,10 +111,10 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
     """One batch: what starts now on free cards, plus what may wait under max_pending.
 
     `again` resubmits runs that have ended, except those in `submitted_here` (this session's own)."""
-    submitted_here = submitted_here or set()
     scheduler = scheduler or get_scheduler(cluster, ws.root)
     ledger = ws.ledger
     result = SubmitResult()
+
     def waiting() -> None:
         log.warning("waiting for another submit on this ledger (%s) to finish ...", ledger.path)
 
@@ -118,37 +122,55 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
         if not dry_run:  # the states the decisions rest on are this moment's (a dry run changes nothing)
             result.poll_failures = refresh(ws, ledger, ledger.runs(cluster=cluster.name)).failures
         known = {r.run_id: r for r in ledger.runs(matrix=matrix.name)}
-        todo = []
-        for spec in matrix.runs:
-            old = known.get(spec.run_id)
-            if old is None or (again and old.state.terminal and spec.run_id not in submitted_here):
-                todo.append(spec)
-            else:
-                result.already.append(spec.run_id)
+        todo, result.already = runs_to_submit(matrix, known, again, submitted_here or set())
         try:
             pools = scheduler.pools()
         except SchedulerError as exc:  # nothing handed over yet: the caller may retry
             raise ReadFailed(str(exc)) from exc
-        ledger_pending = len(ledger.runs(cluster=cluster.name, states=(JobState.PENDING, JobState.SUBMITTING)))
-        pending_now = max(ledger_pending, sum(p.pending_jobs for p in pools))
+        pending = ledger.runs(cluster=cluster.name, states=(JobState.PENDING, JobState.SUBMITTING))
+        pending_now = max(len(pending), sum(p.pending_jobs for p in pools))
         result.batch = choose_batch(todo, {p.name: p.free for p in pools}, cluster, pending_now)
+        if result.batch.held and not pending_room(cluster, pending_now):
+            result.pending_slot = [f"{r.run_id} (job {r.job_id})" if r.job_id else r.run_id for r in pending] \
+                or [f"{pending_now} pending job(s) of yours on the scheduler"]
         for spec in result.batch.submit:
             script = render_script(spec, cluster, ws)
             if dry_run:
                 result.scripts[spec.run_id] = script
-                continue
-            try:
-                refuse_a_second_job(scheduler, spec)
-                job_id = hand_over(ws, scheduler, cluster, spec, script)
-            except PendingLimitError as exc:
-                result.refused = str(exc)
+            elif not submit_one(ws, scheduler, cluster, spec, script, result):
                 break
-            except (XdimoError, KeyboardInterrupt) as exc:  # stop here, and still report what went through
-                result.failed = failure_line(ledger, spec, exc, result)
-                result.interrupted = isinstance(exc, KeyboardInterrupt)
-                break
-            result.submitted.append(Submitted(spec, job_id, spec in result.batch.start))
     return result
+
+
+def runs_to_submit(matrix: Matrix, known: dict[str, LedgerRun], again: bool,
+                   submitted_here: set[str]) -> tuple[list[RunSpec], list[str]]:
+    """The matrix's runs this submit may hand over, and the ids of those the ledger already has. A run the
+    ledger has goes again only with ``again``, once it has ended, and not if this session submitted it."""
+    todo, already = [], []
+    for spec in matrix.runs:
+        old = known.get(spec.run_id)
+        if old is None or (again and old.state.terminal and spec.run_id not in submitted_here):
+            todo.append(spec)
+        else:
+            already.append(spec.run_id)
+    return todo, already
+
+
+def submit_one(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSpec, script: str,
+               result: SubmitResult) -> bool:
+    """Hand one run over and add it to ``result``; False (and why, in ``result``) when the batch stops here."""
+    try:
+        refuse_a_second_job(scheduler, spec)
+        job_id = hand_over(ws, scheduler, cluster, spec, script)
+    except PendingLimitError as exc:
+        result.refused = str(exc)
+        return False
+    except (XdimoError, KeyboardInterrupt) as exc:  # stop here, and still report what went through
+        result.failed = failure_line(ws.ledger, spec, exc, result)
+        result.interrupted = isinstance(exc, KeyboardInterrupt)
+        return False
+    result.submitted.append(Submitted(spec, job_id, spec in result.batch.start))
+    return True
 
 
 def refuse_a_second_job(scheduler: Scheduler, spec: RunSpec) -> None:
@@ -187,8 +209,10 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
     ledger = ws.ledger
     with signals_deferred():
         previous = ledger.record_intent(spec, cluster.name, script, str(ws.log_dir(spec.run_id)))
+        run_dir = ws.run_dir(spec.run_id)
+        earlier = previous.attempt if previous is not None else None
         try:
-            prepare_log_dir(ws, spec, previous)
+            run_dir.prepare(earlier)
         except OSError as exc:  # nothing was sent: a definite no, so the intent is undone
             ledger.record_refused(spec.run_id, previous, f"log folder: {exc}")
             raise XdimoError(f"cannot prepare its log folder {ws.log_dir(spec.run_id)} ({exc.strerror or exc})"
@@ -200,7 +224,8 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
             job_id = scheduler.submit(script, spec)
         except (SubmitRefused, CommandNotRun) as exc:
             ledger.record_refused(spec.run_id, previous, str(exc))
-            unarchive(ws, spec, previous)  # the earlier attempt stays the run's latest: its figures come back
+            if earlier is not None:  # the earlier attempt stays the run's latest: its figures come back
+                run_dir.restore(earlier)
             raise
         try:
             ledger.record_submitted(spec.run_id, job_id)
@@ -208,39 +233,6 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
             raise XdimoError(f"job {job_id} ({spec.run_id}) was submitted but not recorded ({exc}); "
                              "`status` will find it by name once the ledger is writable") from None
     return job_id
-
-
-def prepare_log_dir(ws: Workspace, spec: RunSpec, previous: LedgerRun | None = None) -> None:
-    """The run's log folder exists (schedulers open their output files there) and holds no earlier attempt's
-    exit marker or wall-time record, which would settle this attempt. The earlier attempt's metrics move to
-    ``attempt-<N>/``: kept, but no longer shown as this attempt's figures while it waits or runs."""
-    run_dir = ws.run_dir(spec.run_id)
-    run_dir.path.mkdir(parents=True, exist_ok=True)
-    for end_record in (run_dir.marker, run_dir.wall_file):
-        end_record.unlink(missing_ok=True)
-    written = [f for f in (run_dir.metrics, run_dir.run_json) if f.exists()]
-    if previous is not None and written:
-        archive = attempt_dir(ws, spec, previous)
-        archive.mkdir(exist_ok=True)
-        for f in written:
-            f.rename(archive / f.name)
-
-
-def attempt_dir(ws: Workspace, spec: RunSpec, previous: LedgerRun) -> Path:
-    return ws.run_dir(spec.run_id).path / f"attempt-{previous.attempt}"
-
-
-def unarchive(ws: Workspace, spec: RunSpec, previous: LedgerRun | None) -> None:
-    """Undo prepare_log_dir's move when the scheduler refused the new attempt (nothing of it was written)."""
-    if previous is None or not attempt_dir(ws, spec, previous).is_dir():
-        return
-    run_dir = ws.run_dir(spec.run_id)
-    for f in (run_dir.metrics, run_dir.run_json):
-        kept = attempt_dir(ws, spec, previous) / f.name
-        if kept.exists() and not f.exists():
-            kept.rename(f)
-    with contextlib.suppress(OSError):  # gone when empty; kept when it holds anything else
-        attempt_dir(ws, spec, previous).rmdir()
 
 
 def submit_all(ws: Workspace, cluster: Cluster, matrix: Matrix, *, again: bool = False,

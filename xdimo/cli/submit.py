@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
 from xdimo.cli.common import App, PollSeconds, progress, progress_done, verb
 from xdimo.errors import XdimoError
-from xdimo.matrix import load_matrix
+from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import check_matrix
 from xdimo.schedulers import poll_interval
-from xdimo.submit import SubmitResult, submit_all, submit_once
+from xdimo.submit import SubmitResult, Submitted, submit_all, submit_once
 
 
 @click.command()
@@ -40,30 +42,48 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s:
     m = load_matrix(app.ws.matrix_path(matrix))
     check_matrix(m, cluster)
     if mode == "all" and not dry_run:
-        interval = poll_s or poll_interval(cluster) or 20.0
-
-        def report(result: SubmitResult, left: int) -> None:
-            for s in result.submitted:
-                progress(f"submitted {s.spec.run_id} as job {s.job_id} ({'starts' if s.starts_now else 'waits'})")
-            if left:
-                progress(f"{left} run(s) left: waiting for cards or pending room (every {interval:g} s)")
-
-        total = submit_all(app.ws, cluster, m, again=again, poll_s=interval, progress=report,
-                           warn=lambda line: progress(f"warning: {line}"))
-        progress_done()
-        app.emit({"matrix": m.name, "submitted": total, "left": 0},
-                 f"all runs of {m.name} are submitted ({total} this time); follow with `xdimo-jobs status --watch`")
+        submit_every_batch(app, m, again, poll_s or poll_interval(cluster) or 20.0)
         return
     result = submit_once(app.ws, cluster, m, dry_run=dry_run, again=again)
     app.emit({**result.to_dict(), "dry_run": dry_run, "scripts": result.scripts if dry_run else {}},
-             lambda: describe(result, m.name, dry_run))
+             lambda: describe(result, m.name, dry_run, again_command(app, "submit", matrix, "--batch", "next")))
     if result.interrupted:  # after the report: the runs that went through are said first
         raise KeyboardInterrupt
     if result.failed:
         raise XdimoError(result.failed)
 
 
-def describe(result: SubmitResult, matrix: str, dry_run: bool) -> str:
+def submit_every_batch(app: App, m: Matrix, again: bool, interval: float) -> None:
+    """`--batch all`: a progress line per job and per wait; the jobs submitted, as `--batch first` lists them."""
+    submitted: list[Submitted] = []
+
+    def report(result: SubmitResult, left: int) -> None:
+        submitted.extend(result.submitted)
+        for s in result.submitted:
+            progress(f"submitted {s.spec.run_id} as job {s.job_id} ({'starts' if s.starts_now else 'waits'})")
+        if left:
+            held = f"; the pending slot is held by {', '.join(result.pending_slot)}" if result.pending_slot else ""
+            progress(f"{left} run(s) left: waiting for cards or pending room (every {interval:g} s){held}")
+
+    submit_all(app.ws, app.cluster, m, again=again, poll_s=interval, progress=report,
+               warn=lambda line: progress(f"warning: {line}"))
+    progress_done()
+    watch = again_command(app, "status", "--watch")
+    app.emit({"matrix": m.name, "submitted": [s.to_dict() for s in submitted], "left": 0},
+             f"all runs of {m.name} are submitted ({len(submitted)} this time); follow with `{watch}`")
+
+
+def again_command(app: App, *args: str) -> str:
+    """The command a hint tells the user to run next, as they would type it here: with the `--workdir`,
+    `--cluster` and `--ledger` they gave, and the matrix as they named it (a path or a name)."""
+    words = ["xdimo-jobs"]
+    for flag, value in (("--workdir", app.workdir), ("--cluster", app.cluster_name), ("--ledger", app.ledger_path)):
+        if value:
+            words += [flag, value]
+    return shlex.join([*words, *args])
+
+
+def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str = "") -> str:
     lines = []
     if dry_run:
         for run_id, script in result.scripts.items():
@@ -79,8 +99,11 @@ def describe(result: SubmitResult, matrix: str, dry_run: bool) -> str:
         lines.append(f"{len(result.already)} run(s) of {matrix} are already in the ledger (see `status`; "
                      "`--again` resubmits ended ones)")
     if result.batch.held and not dry_run:
+        next_command = next_command or f"xdimo-jobs submit {matrix} --batch next"
         lines.append(f"{len(result.batch.held)} run(s) wait for a later batch: "
-                     f"`xdimo-jobs submit {matrix} --batch next` when cards free up, or `--batch all`")
+                     f"`{next_command}` when cards free up, or `--batch all`")
+        if result.pending_slot:
+            lines.append(f"the pending slot (max_pending) is held by {', '.join(result.pending_slot)}")
     if not lines and not result.failed:  # a failed hand-over is the error line that follows, not "nothing"
         lines.append("nothing to submit")
     return "\n".join(lines)
