@@ -72,3 +72,13 @@ def test_hw_and_cost_tables_compare_one_workload() -> None:
     assert len(cost) == 2 and all("[" in tb.title for tb in cost)  # one table per precision, named
     for tb in cost:
         assert [row[5] for row in tb.rows][0] == "1.00x"
+
+
+def test_a_baseline_that_ended_well_wins_over_one_that_failed() -> None:
+    """A 1-card run that FAILED has figures from before it stopped; its rerun that ended DONE is the baseline."""
+    failed, done = record("a-failed", 1, 2.0), record("b-done", 1, 1.46)
+    failed.state = "FAILED"
+    four = record("c4", 4, 1.15)
+    for runs in ([failed, done, four], [done, failed, four]):
+        assert metrics.baseline_for(four, runs) is done
+    assert metrics.baseline_for(four, [failed, four]) is failed  # the only one: still compared, and marked

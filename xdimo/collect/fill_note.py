@@ -1,4 +1,5 @@
-"""The note fill puts under a table it wrote MFU cells into: how those MFU figures were obtained.
+"""The notes fill puts under a table: how the MFU figures it wrote were obtained, and which rows it filled from a
+run that did not end DONE (``put_state_note``).
 
 The note lists the rows fill wrote MFU into and the GPU peaks it used, and, where the table also holds MFU
 figures fill did not write, says that those keep their own definition. A later fill updates the note it finds
@@ -163,3 +164,66 @@ def updated_note(old: Note, rows: Sequence[str], peaks: Sequence[str], others: b
     sep = t(old.lang, "fill_sep")
     return note_line(old.lang, old.lead, extend(old.rows, rows, sep), extend(old.peaks, peaks, sep), others,
                      old.tail) + old.ending
+
+
+# The note under a table fill wrote figures of a run into that did not end DONE (its own text: lang.py is not
+# fill's). One line per table, the rows as state_item names them; a later fill adds the rows it does not name yet.
+STATE_NOTE = {
+    "zh": ("注（xdimo-jobs --fill）：以下行的数值取自未以 DONE 结束的运行（FAILED、KILLED、LOST 为其停止前的数据，"
+           "仍在运行的为目前为止的数据），请核对或在重跑后更新：", "。"),
+    "en": ("Note (xdimo-jobs --fill): these rows' figures come from runs that did not end DONE (FAILED, KILLED or "
+           "LOST: the figures from before they stopped; still running: those so far); check them, or update them "
+           "after a rerun: ", "."),
+}
+
+
+def state_item(row: str, rec: RunRecord, lang: str) -> str:
+    """How the note names a row filled from ``rec``: ``gpu_pro6000（`run`，FAILED，退出码 3）``."""
+    if lang == "zh":
+        code = f"，退出码 {rec.exit_code}" if rec.exit_code else ""
+        return f"{row}（`{rec.run_id}`，{rec.state}{code}）"
+    code = f", exit {rec.exit_code}" if rec.exit_code else ""
+    return f"{row} (`{rec.run_id}`, {rec.state}{code})"
+
+
+def read_state_note(line: str) -> tuple[str, str, str, str] | None:
+    """A state note fill wrote earlier: (language, lead, its items as the line lists them, the rest), else None."""
+    body = line.rstrip("\r\n")
+    for lang, (head, end) in STATE_NOTE.items():
+        if m := re.match(r"^(\s*>\s*)" + re.escape(head), body):
+            rest = body[m.end():]
+            items, tail = (rest[: -len(end)], rest[-len(end):]) if rest.endswith(end) else (rest, "")
+            return lang, m.group(1), items, tail + line[len(body):]
+    return None
+
+
+def skip_blank(out: Sequence[str], j: int) -> int:
+    while j < len(out) and not out[j].strip():
+        j += 1
+    return j
+
+
+def put_state_note(out: list[str], table: SheetTable, lang: str, items: list[str]) -> None:
+    """Under ``table`` (after its MFU note, where it has one), the note naming the rows filled from a run that did
+    not end DONE, and that run's state; a note an earlier fill left there gets the rows it does not name yet."""
+    end = table.rows[-1] + 1
+    eol = next((x[len(x.rstrip("\r\n")):] for x in out[:end] if x.endswith("\n")), "\n")
+    if not out[end - 1].endswith(("\n", "\r")):
+        out[end - 1] += eol
+    anchor, j = end, skip_blank(out, end)
+    if j < len(out) and read_note(out[j]) is not None:  # the MFU note stays right under the table
+        if not out[j].endswith(("\n", "\r")):
+            out[j] += eol
+        anchor = j + 1
+        j = skip_blank(out, anchor)
+    if j < len(out) and (old := read_state_note(out[j])) is not None:
+        old_lang, lead, listed, tail = old
+        out[j] = f"{lead}{STATE_NOTE[old_lang][0]}{extend(listed, items, t(old_lang, 'fill_sep'))}{tail}"
+        return
+    head, stop = STATE_NOTE[lang]
+    note = f"> {head}{t(lang, 'fill_sep').join(items)}{stop}{eol}"
+    if anchor < len(out) and not out[anchor].strip():  # a blank line there already: the note after it
+        after = anchor + 1
+        out[after:after] = [note] + ([eol] if after < len(out) and out[after].strip() else [])
+    else:
+        out[anchor:anchor] = [eol, note] + ([eol] if anchor < len(out) else [])

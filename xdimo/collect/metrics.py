@@ -15,6 +15,7 @@ from functools import cached_property, lru_cache
 from xdimo import hardware
 from xdimo.collect import facts
 from xdimo.collect.records import RunRecord, Steady
+from xdimo.schedulers.base import JobState
 
 WIDE_SPREAD = 0.10  # a run whose steady steps/s vary more than this (P90-P10 over median) is flagged
 WARMUP_SHARE = 0.10  # without warm-up flags (legacy logs): the first 10% of intervals, at least one
@@ -246,13 +247,27 @@ def _counts(runs: Sequence[RunRecord]) -> dict[GroupKey, list[int]]:
     return runs.card_counts if isinstance(runs, RunSet) else card_counts_of(baseline_index(runs))
 
 
+def state_rank(rec: RunRecord) -> int:
+    """How well the run ended: DONE first, then a run of unknown state (a legacy log without the scheduler's
+    summary), then one still under way (its figures so far), then one that ended FAILED, KILLED or LOST."""
+    if rec.state == JobState.DONE.value:
+        return 0
+    if not rec.state:
+        return 1
+    try:
+        return 2 if JobState(rec.state).active else 3
+    except ValueError:  # a state this version does not know: as an ended one
+        return 3
+
+
 def baseline_for(rec: RunRecord, runs: Sequence[RunRecord], *, gpus: int = 1,
                  index: BaselineIndex | None = None) -> RunRecord | None:
     """The ``gpus``-card run on the same hardware and model that ``rec`` is compared with; None if there is none.
 
     It must run the same workload (precision, frames, image size, model shape): a tf32 or a shrunk 1-card run
     is no baseline for a bf16 4-card run. The local batch may differ (speedup is by samples/s, seed 000), but
-    the same local batch is preferred, then the smallest (the user's "baseline" scripts run bs 1).
+    the same local batch is preferred, then one that ended well (state_rank), then the smallest batch (the user's
+    "baseline" scripts run bs 1).
     """
     if unknown_hardware(rec):
         return None
@@ -261,7 +276,7 @@ def baseline_for(rec: RunRecord, runs: Sequence[RunRecord], *, gpus: int = 1,
     pool = index.get(baseline_key(rec, gpus))
     if not pool:
         return None
-    return min(pool, key=lambda r: (r.local_batch != rec.local_batch, r.local_batch or 0, r.run_id))
+    return min(pool, key=lambda r: (r.local_batch != rec.local_batch, state_rank(r), r.local_batch or 0, r.run_id))
 
 
 def baseline_gpus(rec: RunRecord, runs: Sequence[RunRecord], forced: int | None = None) -> int:

@@ -11,16 +11,23 @@ from xdimo.collect.lang import t
 from xdimo.collect.records import RunRecord
 
 
+def ended_well(rec: RunRecord) -> bool:
+    """Whether the run's figures are those of a run that ended DONE (or of unknown state: a legacy log)."""
+    return metrics.state_rank(rec) <= 1
+
+
 def pick_key(rec: RunRecord) -> tuple[Any, ...]:
-    return (0 if metrics.samples_per_s(rec) else 1 if rec.has_metrics else 2, rec.local_batch is None,
-            rec.local_batch or 0, -(rec.last_step or 0))
+    return (0 if metrics.samples_per_s(rec) else 1 if rec.has_metrics else 2, metrics.state_rank(rec),
+            rec.local_batch is None, rec.local_batch or 0, -(rec.last_step or 0))
 
 
 def pick_run(runs: Sequence[RunRecord]) -> RunRecord | None:
     """Of several runs competing for one cell, the one it shows, whatever order they come in.
 
-    In turn: a run with a throughput (then one with any metrics), the smallest per-GPU batch, the furthest
-    along, the highest run id. The smallest batch because a row must be of its baseline's workload: table 1's
+    In turn: a run with a throughput (then one with any metrics), one that ended DONE over one still running,
+    and that over one that ended FAILED, KILLED or LOST (``metrics.state_rank``: a failed run's figures are from before
+    it stopped, and a rerun that ended well is the one to show), the smallest per-GPU batch, the furthest along,
+    the highest run id. The smallest batch because a row must be of its baseline's workload: table 1's
     1-card baseline (metrics.baseline_for) and seed 001's 6000ada baseline (the user's ``baseline.sh``) run the
     smallest batch, and it is the batch every card can run (48 GB cards stop at bs 2, the H200 goes to bs 4).
     A bigger batch is an MFU knob, not another card: it gets its own row in ``--table hw``, and table 2 first
