@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from xdimo.config import Cluster
-from xdimo.errors import ConfigError, RuleError
+from xdimo.errors import ConfigError, RuleError, XdimoError
 from xdimo.spec import RunSpec
 
 
@@ -12,44 +14,66 @@ def cpu_slots(cluster: Cluster, spec: RunSpec) -> int:
     return cluster.cpu_per_gpu * spec.gpus
 
 
-def check_run(cluster: Cluster, spec: RunSpec, where: str = "") -> None:
-    """Raise RuleError (one line) if the run breaks a rule or can never fit its pool."""
-    at = f"{where + ': ' if where else ''}run {spec.run_id} ({spec.model_name}, {spec.gpus} GPUs on {spec.pool})"
+@dataclass(frozen=True)
+class Refusal:
+    """Why a run can never fit, as data: ``reason`` is the text after the run's name in check_run's error, so a
+    caller that names the run its own way (collect's warning) needs no parsing of the message."""
+
+    reason: str
+    error: type[XdimoError] = RuleError  # ConfigError where the matrix names a pool the cluster file lacks
+
+
+def refusal(cluster: Cluster, spec: RunSpec) -> Refusal | None:
+    """The first rule ``spec`` breaks on ``cluster``, or a pool it could never fit; None where it may run."""
     if spec.pool not in cluster.pools:  # the matrix names the pool: blame the matrix, not the cluster file
         known = ", ".join(sorted(cluster.pools))
-        raise ConfigError(f"{at}: unknown pool {spec.pool!r} (cluster {cluster.name} has: {known})")
+        return Refusal(f"unknown pool {spec.pool!r} (cluster {cluster.name} has: {known})", ConfigError)
     pool = cluster.pool(spec.pool)
     if spec.gpus < 1 or spec.nodes < 1:
-        raise RuleError(f"{at}: gpus and nodes must be >= 1")
+        return Refusal("gpus and nodes must be >= 1")
     if spec.gpus % spec.nodes:
-        raise RuleError(f"{at}: {spec.gpus} GPUs do not split evenly over {spec.nodes} nodes")
-    check_nodes(cluster, spec, at)
+        return Refusal(f"{spec.gpus} GPUs do not split evenly over {spec.nodes} nodes")
+    nodes = nodes_refusal(cluster, spec)
+    if nodes:
+        return Refusal(nodes)
     if spec.gpus > pool.usable:
-        raise RuleError(f"{at}: asks for {spec.gpus} GPUs, but pool {pool.name} has only {pool.usable} usable "
-                        f"({pool.cards} cards, {pool.taken} taken); it could never start")
+        return Refusal(f"asks for {spec.gpus} GPUs, but pool {pool.name} has only {pool.usable} usable "
+                       f"({pool.cards} cards, {pool.taken} taken); it could never start")
     if spec.gpus_per_node > pool.per_node:
-        raise RuleError(f"{at}: {spec.gpus_per_node} GPUs per node, but a {pool.name} node has {pool.per_node}")
+        return Refusal(f"{spec.gpus_per_node} GPUs per node, but a {pool.name} node has {pool.per_node}")
     want = cpu_slots(cluster, spec)
     if spec.cpus is not None and spec.cpus != want:
-        raise RuleError(f"{at}: cpus {spec.cpus} breaks the site rule cpus = {cluster.cpu_per_gpu} x GPUs = {want}")
+        return Refusal(f"cpus {spec.cpus} breaks the site rule cpus = {cluster.cpu_per_gpu} x GPUs = {want}")
     if spec.parallel == "single" and spec.gpus != 1:
-        raise RuleError(f"{at}: parallel 'single' needs gpus 1")
+        return Refusal("parallel 'single' needs gpus 1")
+    return None
 
 
-def check_nodes(cluster: Cluster, spec: RunSpec, at: str) -> None:
+def check_run(cluster: Cluster, spec: RunSpec, where: str = "") -> None:
+    """Raise the refusal's error (one line: where, the run, why) if the run breaks a rule or can never fit its
+    pool. Callers that want the reason alone call ``refusal``."""
+    found = refusal(cluster, spec)
+    if found is None:
+        return
+    at = f"{where + ': ' if where else ''}run {spec.run_id} ({spec.model_name}, {spec.gpus} GPUs on {spec.pool})"
+    raise found.error(f"{at}: {found.reason}")
+
+
+def nodes_refusal(cluster: Cluster, spec: RunSpec) -> str | None:
     """A pool without cards_per_node is one node holding all its cards (Pool.per_node): a multi-node run there
     could never start, and a pool of N nodes cannot host a run over more than N."""
     pool = cluster.pool(spec.pool)
     if spec.nodes == 1:
-        return
+        return None
     if not pool.cards_per_node:
-        raise RuleError(f"{at}: {spec.nodes} nodes, but pool {pool.name} does not say its cards_per_node, so its "
-                        f"{pool.cards} cards count as one node; set pools.{pool.name}.cards_per_node in "
-                        f"{cluster.path or 'the cluster file'}")
+        return (f"{spec.nodes} nodes, but pool {pool.name} does not say its cards_per_node, so its "
+                f"{pool.cards} cards count as one node; set pools.{pool.name}.cards_per_node in "
+                f"{cluster.path or 'the cluster file'}")
     have = pool.cards // pool.cards_per_node
     if spec.nodes > have:
-        raise RuleError(f"{at}: {spec.nodes} nodes, but pool {pool.name} has {have} "
-                        f"({pool.cards} cards, {pool.cards_per_node} per node)")
+        return (f"{spec.nodes} nodes, but pool {pool.name} has {have} "
+                f"({pool.cards} cards, {pool.cards_per_node} per node)")
+    return None
 
 
 def pending_room(cluster: Cluster, pending_now: int) -> int:

@@ -71,7 +71,7 @@ def test_hw_and_cost_tables_compare_one_workload() -> None:
                                 record("c1b", 1, 1.46), record("c4t", 4, 1.15, precision="tf32")], "cost")
     assert len(cost) == 2 and all("[" in tb.title for tb in cost)  # one table per precision, named
     for tb in cost:
-        assert [row[5] for row in tb.rows][0] == "1.00x"
+        assert [row[5] for row in tb.rows][0] == "1.00x(基准)"
 
 
 def test_a_baseline_that_ended_well_wins_over_one_that_failed() -> None:

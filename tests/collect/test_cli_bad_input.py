@@ -31,4 +31,4 @@ def test_logs_without_training_lines(workspace: Path, tmp_path: Path) -> None:
 
 def test_empty_ledger_says_so(workspace: Path) -> None:
     out = run_cli(workspace, "collect")
-    assert out.returncode == 0 and "no runs to collect" in out.stdout
+    assert out.returncode == 0 and "no runs to collect" in out.stderr and out.stdout == ""  # stdout: tables only

@@ -166,11 +166,11 @@ def test_legacy_runs_of_unknown_state_have_no_state_line() -> None:
 
 def test_plots_compare_with_the_fewest_cards() -> None:
     runs = [xl("x8", 8, 0.83), xl("x32", 32, 0.51)]
-    pts = plots.scaling_points(runs)
-    assert [(g, round(s, 2), round(e, 3)) for g, s, e, _ in pts["6000ada"]] == [(8, 1.0, 1.0), (32, 2.46, 0.614)]
-    assert plots.scaling_series(runs)["6000ada"][0] == 8
-    forced = plots.scaling_points([record("a1", 1, 1.46), record("a2", 2, 1.25), record("a4", 4, 1.15)], 2)
-    assert [(g, round(s, 2)) for g, s, _, _ in forced["6000ada"]] == [(1, 0.58), (2, 1.0), (4, 1.84)]
+    n0, pts = plots.scaling_series(runs)["6000ada"]
+    assert [(g, round(s, 2), round(e, 3)) for g, s, e, _ in pts] == [(8, 1.0, 1.0), (32, 2.46, 0.614)]
+    assert n0 == 8
+    forced = plots.scaling_series([record("a1", 1, 1.46), record("a2", 2, 1.25), record("a4", 4, 1.15)], 2)
+    assert [(g, round(s, 2)) for g, s, _, _ in forced["6000ada"][1]] == [(1, 0.58), (2, 1.0), (4, 1.84)]
 
 
 def test_speedup_plot_draws_each_studys_ideal_in_its_colour(monkeypatch: pytest.MonkeyPatch,
@@ -272,12 +272,11 @@ def test_cli_baseline_gpus_is_capped(workspace: Path, tmp_path: Path) -> None:
     assert run_cli(workspace, "collect", "--logs", str(logs), "--baseline-gpus", "4096").returncode == 0
 
 
-def test_fill_note_when_tables_compare_with_more_cards(capsys: pytest.CaptureFixture[str]) -> None:
-    from xdimo.cli.collect import note_fill_baseline
+def test_fill_note_when_tables_compare_with_more_cards() -> None:
+    from xdimo.collect.sources import fill_baseline_notes
 
-    note_fill_baseline([xl("x8", 8, 0.83), xl("x32", 32, 0.51)], None)
-    assert "1 workload(s) that have no 1-card run" in capsys.readouterr().err
-    note_fill_baseline([record("a1", 1, 1.46), record("a2", 2, 1.25)], None)
-    assert capsys.readouterr().err == ""  # every study against 1 card, as --fill writes
-    note_fill_baseline([record("a1", 1, 1.46), record("a2", 2, 1.25)], 2)
-    assert "--baseline-gpus 2 applies to the tables and plots; --fill still" in capsys.readouterr().err
+    assert "1 workload(s) that have no 1-card run" in fill_baseline_notes([xl("x8", 8, 0.83), xl("x32", 32, 0.51)],
+                                                                           None)[0]
+    assert fill_baseline_notes([record("a1", 1, 1.46), record("a2", 2, 1.25)], None) == []  # all against 1 card
+    assert "--baseline-gpus 2 applies to the tables and plots; --fill still" in \
+        fill_baseline_notes([record("a1", 1, 1.46), record("a2", 2, 1.25)], 2)[0]

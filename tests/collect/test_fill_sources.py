@@ -185,3 +185,14 @@ def test_the_note_in_english_for_an_english_sheet(tmp_path: Path) -> None:
                        "KILLED or LOST: the figures from before they stopped; still running: those so far); check "
                        "them, or update them after a rerun: 1×H200 (`h1`, FAILED, exit 1).")
     assert out[-2] == "" and "MFU cells xdimo-jobs filled" in out[-3]
+
+
+def test_the_cli_says_when_a_row_was_filled_from_a_failed_run(tmp_path: Path, capsys) -> None:
+    from xdimo.cli.collect import fill_sheet as cli_fill
+
+    sheet = sheet_file(tmp_path, SEED1)
+    runs = [s2("a1", "6000ada", 1, 12.0), s2("h1", "H200", 1, 20.0), s2("p1", "pro6000", 1, 16.0, "FAILED", 3)]
+    data = cli_fill(sheet, runs, None)
+    err = capsys.readouterr().err
+    assert "  warning: line " in err and "filled from run `p1`, which ended FAILED (exit 3)" in err
+    assert len(data["warnings"]) == 1 and "`p1`" in data["warnings"][0]

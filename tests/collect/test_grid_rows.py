@@ -84,7 +84,7 @@ def test_placeholders_are_no_baseline_and_no_plot_point() -> None:
     real = [r for r in rows if r.source != "planned"]
     h4 = next(r for r in real if r.pool == "gpu_h200")
     assert metrics.scaling_baseline(h4, metrics.RunSet(rows)) is None  # the planned 1×H200 is not its baseline
-    assert plots.scaling_points(rows) == plots.scaling_points(real)
+    assert plots.scaling_series(rows) == plots.scaling_series(real)
     assert all(r.steady is None and r.source == "planned" for r in rows if r not in real)
 
 

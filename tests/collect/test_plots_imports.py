@@ -22,9 +22,9 @@ def test_plots_are_written(tmp_path: Path) -> None:
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
 
 
-def test_scaling_points_follow_the_table() -> None:
+def test_scaling_series_follow_the_table() -> None:
     runs = [record("a1", 1, 1.46), record("a2", 2, 1.25), record("h4", 4, 2.0, pool="gpu_h200", gpu_name="H200")]
-    pts = plots.scaling_points(runs)
+    pts = {k: p for k, (_, p) in plots.scaling_series(runs).items()}
     assert list(pts) == ["6000ada"]  # H200 has no 1-card baseline: no point is invented for it
     assert [(g, round(s, 2), round(e, 3)) for g, s, e, _ in pts["6000ada"]] == [(1, 1.0, 1.0), (2, 1.71, 0.856)]
 
@@ -39,6 +39,6 @@ def test_no_torch_no_matplotlib_on_import() -> None:
 def test_two_workloads_of_one_model_are_two_lines() -> None:
     runs = [record("b1", 1, 1.0), record("b2", 2, 0.9),
             record("t1", 1, 0.5, precision="tf32"), record("t2", 2, 0.45, precision="tf32")]
-    pts = plots.scaling_points(runs)
+    pts = {k: p for k, (_, p) in plots.scaling_series(runs).items()}
     assert sorted(pts) == ["6000ada [BF16, 16×256²]", "6000ada [TF32, 16×256²]"]
     assert all([g for g, *_ in line] == [1, 2] for line in pts.values())

@@ -86,7 +86,7 @@ def test_cost_table() -> None:
     runs = [record("a1", 1, 1.46, wall_s=7200), record("a4", 4, 1.15, wall_s=3600)]
     (tb,) = report.build_tables(runs, "cost")
     one, four = tb.rows
-    assert one == ["1×6000ada", "1", "1", "1.90h", "1.90", "1.00x", "5,256", "2.00"]
+    assert one == ["1×6000ada", "1", "1", "1.90h", "1.90", "1.00x(基准)", "5,256", "2.00"]
     assert four[:7] == ["4×6000ada", "1", "4", "2.42h", "9.66", "5.08x", "4,140"] and four[7] == "4.00"
 
 

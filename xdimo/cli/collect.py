@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -11,21 +10,16 @@ import click
 from click.core import ParameterSource
 
 from xdimo.cli.common import App, verb
-from xdimo.collect import formats, metrics, report
+from xdimo.collect import formats, report
 from xdimo.collect.atomic import require_folder, write_atomic, write_target
 from xdimo.collect.cache import Cache
-from xdimo.collect.gather import ledger_records, legacy_context, legacy_records
-from xdimo.collect.labels import hw, model_display, workload_text
 from xdimo.collect.lang import LANGS
 from xdimo.collect.records import RunRecord
-from xdimo.collect.table import planned_record
-from xdimo.config import Cluster, load_cluster
+from xdimo.collect.sources import Where, fill_baseline_notes, gather_rows, missing_baseline_warnings
 from xdimo.errors import XdimoError
-from xdimo.ledger import LedgerRun
-from xdimo.matrix import Matrix
-from xdimo.rules import check_run
 
 MAX_BASELINE_GPUS = 4096  # --baseline-gpus above this is a typo, not a study
+NOTHING = "no runs to collect (submit a matrix first, or point --logs at existing logs)"
 
 
 @click.command()
@@ -100,209 +94,41 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
         raise XdimoError(f"--table: {exc}") from None
     if out:
         require_folder(write_target(Path(out), "--out"), "--out")
-    ws = app.ws
-    fmt = "json" if app.json else fmt
-    cache = Cache(None if no_cache else ws.logs_dir / ".collect-cache")
-    runs: list[RunRecord] = []
-    planned: list[RunRecord] = []  # rows the matrix plans that have no run in the ledger yet
-    plan = load_plan(app, matrix) if matrix else None
-    if not logs or matrix or app.cluster_name:
-        ledger = from_ledger(app, matrix, cache, refresh_first=not no_refresh, every_version=every_version, plan=plan)
-        runs += ledger
-        if plan is not None:
-            planned = planned_records(app, plan, ledger)
-            warn_refused(app, plan, ledger)
-    if logs:
-        runs += from_logs(ws.clusters_dir, logs, cache, legacy_precision)
-    rows = runs + planned
+    cache = Cache(None if no_cache else app.ws.logs_dir / ".collect-cache")
+    found = gather_rows(Where(app.ws, app.cluster_name), matrix, logs, cache, refresh_first=not no_refresh,
+                        every_version=every_version, legacy_precision=legacy_precision)
+    runs = found.runs
+    for line in found.warnings + missing_baseline_warnings(runs, baseline_gpus) + \
+            (fill_baseline_notes(runs, baseline_gpus) if fill else []):
+        note(line)
     try:
-        tables = report.build_tables(rows, which, lang, cost_steps, baseline_gpus=baseline_gpus,
-                                     grid=plan.name if plan else "") if rows else []
+        tables = report.build_tables(found.all, which, lang, cost_steps, baseline_gpus=baseline_gpus,
+                                     grid=found.plan.name if found.plan else "") if found.all else []
     except ValueError as exc:
         raise XdimoError(f"--table: {exc}") from None
-    if baseline_gpus is not None and runs:
-        warn_missing_baselines(runs, baseline_gpus)
-    if fill and runs:
-        note_fill_baseline(runs, baseline_gpus)
     extra: dict[str, Any] = {}
     if plots:
-        from xdimo.collect.plots import write_plots
-
-        try:
-            extra["plots"] = [str(p) for p in write_plots(runs, Path(plots), lang, note=note,
-                                                          baseline_gpus=baseline_gpus)]
-        except OSError as exc:
-            raise XdimoError(f"--plots {plots}: cannot write there ({exc.strerror})") from None
-        note(f"plots: {len(extra['plots'])} PNG file(s) in {plots}")
+        extra["plots"] = draw_plots(runs, plots, lang, baseline_gpus)
     if fill:
         extra["fill"] = fill_sheet(Path(fill), runs, lang if lang_given() else None)
-    if plan is not None:
-        extra["planned"] = [formats.run_identity(r) for r in planned]
-    emit(out, fmt, tables, runs, extra, baseline_gpus)
+    if found.plan is not None:
+        extra["planned"] = [formats.run_identity(r) for r in found.planned]
+    emit(out, "json" if app.json else fmt, tables, runs, extra, baseline_gpus)
 
 
-def note_fill_baseline(runs: list[RunRecord], baseline_gpus: int | None) -> None:
-    """--fill writes seed 000's speedup column, against 1-card runs only: one line where the tables (and plots)
-    compare some workload with more cards (--baseline-gpus N, or a workload never run on 1 card)."""
-    if baseline_gpus is not None:
-        if baseline_gpus != 1:
-            note(f"note: --baseline-gpus {baseline_gpus} applies to the tables and plots; --fill still writes "
-                 "speedups against 1-card runs")
-        return
-    runs = metrics.RunSet(runs)
-    multi = {metrics.group_key(r) for r in runs if r.has_metrics and metrics.baseline_gpus(r, runs) > 1}
-    if multi:
-        note(f"note: the tables and plots compare {len(multi)} workload(s) that have no 1-card run with their "
-             "fewest-card run; --fill writes speedups against 1-card runs only, so their speedup cells stay 待填")
+def draw_plots(runs: list[RunRecord], folder: str, lang: str, baseline_gpus: int | None) -> list[str]:
+    """The PNG files written into ``folder``; none, and no folder made, where there is nothing to plot."""
+    from xdimo.collect.plots import write_plots
 
-
-def warn_refused(app: App, plan: Matrix, ledger: list[RunRecord]) -> None:
-    """One line naming the rows of ``plan`` not submitted yet that `plan` would refuse on the cluster they are laid
-    out on (a pool no cluster file has, more GPUs than the pool, a broken site rule): they stay 待填 for ever. The
-    rows are still shown: a matrix with such rows is no reason to print nothing."""
-    have = {r.run_id for r in ledger}
-    specs = [s for s in plan.runs if s.run_id not in have]
-    if not specs:
-        return
-    clusters = candidate_clusters(app, ledger)
-    refused = []
-    for spec in specs:
-        row = f"{spec.run_id} ({spec.gpus}×{spec.pool}"
-        home = next((c for c in clusters if spec.pool in c.pools), None)
-        if home is None:
-            if app.cluster_name and not clusters:
-                where = f"cluster {app.cluster_name} (its file is missing or unreadable)"
-            else:
-                where = f"cluster {clusters[0].name}" if app.cluster_name else "any cluster file"
-            refused.append(f"{row}: pool {spec.pool!r} is not on {where})")
-            continue
-        try:
-            check_run(home, spec)
-        except XdimoError as exc:  # rules.check_run's one line: "run ID (MODEL, N GPUs on POOL): why"
-            why = str(exc).removeprefix(f"run {spec.run_id} ({spec.model_name}, {spec.gpus} GPUs on {spec.pool}): ")
-            refused.append(f"{row} on cluster {home.name}: {why})")
-    if refused:
-        note(f"warning: --matrix {plan.name}: `plan` would refuse {len(refused)} of its row(s), which stay 待填: "
-             + "; ".join(refused))
-
-
-def warn_missing_baselines(runs: list[RunRecord], gpus: int) -> None:
-    """One line naming the workloads that have no run of the --baseline-gpus count (their cells say so)."""
-    missing = metrics.missing_baselines(runs, gpus)
-    if missing:
-        what = "; ".join(f"{hw(r)} {model_display(r.model, r.moe)} [{workload_text(r)}]" for r in missing)
-        note(f"warning: --baseline-gpus {gpus}: no {gpus}-card run of {what}; their speedups are "
-             f"待填(缺{gpus}卡基准)")
-
-
-def from_ledger(app: App, matrix: str | None, cache: Cache, refresh_first: bool,
-                every_version: bool = False, plan: Matrix | None = None) -> list[RunRecord]:
-    """``plan``: the matrix file ``matrix`` names, loaded (``load_plan``); None: no readable file of that name."""
-    ws = app.ws
-    ledger = ws.ledger
-    current = None if every_version or plan is None else {s.run_id for s in plan.runs}
-    wanted = plan.name if plan is not None else matrix  # `--matrix jobs/x.yaml`: the runs of the name x.yaml gives
-
-    def select() -> list[LedgerRun]:
-        runs = ledger.runs(cluster=app.cluster_name, matrix=wanted)
-        return runs if current is None else [r for r in runs if r.run_id in current]
-
-    runs = select()
-    if refresh_first and any(r.state.active for r in runs):
-        from xdimo.status import refresh
-
-        for failure in refresh(ws, ledger, runs).failures:  # the table is still worth printing
-            note(f"warning: could not poll {failure}; states are the ledger's last known")
-        runs = select()
-    pool_gpu: dict[tuple[str, str], str] = {}
-    for name in sorted({r.cluster for r in runs}):
-        try:
-            cluster = ws.load_cluster(name)
-        except XdimoError:
-            continue
-        pool_gpu.update({(name, p.name): p.gpu_model for p in cluster.pools.values()})
-    if matrix and not runs and plan is None:  # with the file, its plan is the table: every row 待填
-        raise XdimoError(f"no runs of matrix {matrix!r} in the ledger {ledger.path}")
-    return ledger_records(runs, ws.logs_dir, cache, pool_gpu)
-
-
-def load_plan(app: App, matrix: str) -> Matrix | None:
-    """The matrix file ``--matrix`` names, as `plan` and `submit` resolve it; None when there is no such file, or
-    it does not load (said in a warning: then only the ledger's runs of that name are shown, as without a file)."""
-    from xdimo.matrix import load_matrix
-
-    path = app.ws.matrix_path(matrix)
-    if not path.exists():
-        return None
     try:
-        return load_matrix(path)
-    except XdimoError as exc:
-        note(f"warning: --matrix {matrix}: {exc}; its planned rows are left out, only the ledger's runs are shown")
-        return None
-
-
-def planned_records(app: App, plan: Matrix, ledger: list[RunRecord]) -> list[RunRecord]:
-    """A placeholder row (table.planned_record) for each run ``plan`` defines that ``ledger`` has no run of.
-
-    Its hardware is its pool's, on the cluster the matrix's runs went to (--cluster, else the ledger's runs of it,
-    else the first cluster file with that pool, `local` first: the verbs' default)."""
-    have = {r.run_id for r in ledger}
-    specs = [s for s in plan.runs if s.run_id not in have]
-    if not specs:
-        return []
-    names = cluster_names(app, ledger)
-    clusters = candidate_clusters(app, ledger)
-    fallback = names[0] if names else "local"
-    out = []
-    for spec in specs:
-        home = next((c for c in clusters if spec.pool in c.pools), None)
-        gpu = home.pools[spec.pool].gpu_model if home else ""
-        out.append(planned_record(spec, home.name if home else fallback, gpu))
-    return out
-
-
-def cluster_names(app: App, ledger: list[RunRecord]) -> list[str]:
-    """The clusters a matrix's rows may be laid out on, in order: --cluster, else those the ledger's runs of it went
-    to (most first), then every cluster file (`local` first: the verbs' default)."""
-    if app.cluster_name:
-        return [app.cluster_name]
-    used = [c for c, _ in Counter(r.cluster for r in ledger if r.cluster).most_common()]
-    files = sorted((p.stem for p in app.ws.clusters_dir.glob("*.yaml")), key=lambda n: (n != "local", n))
-    return used + [n for n in files if n not in used]
-
-
-def candidate_clusters(app: App, ledger: list[RunRecord]) -> list[Cluster]:
-    """``cluster_names``'s clusters that load (a broken file is `plan`'s to report, not collect's)."""
-    clusters: list[Cluster] = []
-    for name in cluster_names(app, ledger):
-        try:
-            clusters.append(app.ws.load_cluster(name))
-        except XdimoError:
-            continue
-    return clusters
-
-
-def workspace_clusters(folder: Path) -> list[Cluster]:
-    """Every readable cluster file: legacy logs name a queue, the cluster files say its GPU model."""
-    found = []
-    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        try:
-            found.append(load_cluster(path))
-        except XdimoError:
-            continue
-    return found
-
-
-def from_logs(clusters_dir: Path, logs: tuple[str, ...], cache: Cache, precision: str | None) -> list[RunRecord]:
-    paths = [Path(p) for p in logs]
-    for p in paths:
-        if not p.exists():
-            raise XdimoError(f"--logs {p}: no such file or folder")
-    ctx = legacy_context(workspace_clusters(clusters_dir), precision)
-    records = legacy_records(paths, ctx, cache)
-    if not records:
-        raise XdimoError(f"--logs {', '.join(logs)}: no training log lines or scheduler summaries found")
-    return records
+        written = [str(p) for p in write_plots(runs, Path(folder), lang, note=note, baseline_gpus=baseline_gpus)]
+    except OSError as exc:
+        raise XdimoError(f"--plots {folder}: cannot write there ({exc.strerror})") from None
+    if written:
+        note(f"plots: {len(written)} PNG file(s) in {folder}")
+    else:
+        note(f"plots: nothing to plot (no run has metrics yet); nothing written to {folder}")
+    return written
 
 
 def lang_given() -> bool:
@@ -318,18 +144,23 @@ def fill_sheet(path: Path, runs: list[RunRecord], lang: str | None) -> dict[str,
     result = fill_into(path, runs, lang=lang)
     where = f" (backup {result.backup})" if result.backup else ""
     note(f"filled {len(result.filled)} cell(s) in {path}{where}")
+    for line in result.warnings:
+        note(f"  warning: {line}")
     for line in result.skipped:
         note(f"  not filled: {line}")
     return {"sheet": str(path), "backup": str(result.backup) if result.backup else None,
-            "filled": [vars(f) for f in result.filled], "skipped": result.skipped}
+            "filled": [vars(f) for f in result.filled], "skipped": result.skipped, "warnings": result.warnings}
 
 
 def emit(out: str | None, fmt: str, tables: list[report.Table], runs: list[RunRecord],
          extra: dict[str, Any], baseline_gpus: int | None = None) -> None:
-    if fmt == "json":
+    if fmt == "json":  # data even when empty: {"tables": [], "runs": []}
         text = json.dumps({**formats.json_data(tables, runs, baseline_gpus), **extra}, ensure_ascii=False, indent=2)
     elif not runs and not tables:  # a matrix's plan alone (collect --matrix before any submit) is a table
-        text = "no runs to collect (submit a matrix first, or point --logs at existing logs)"
+        if out:  # a file that holds a message as its data is worse than none: a script after us would read it
+            raise XdimoError(f"--out {out}: {NOTHING}; no file written")
+        note(NOTHING)  # stdout stays the tables: `collect > results.md` gets no message as data either
+        return
     else:
         text = formats.render(tables, runs, fmt, baseline_gpus)
     if out:

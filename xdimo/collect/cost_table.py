@@ -5,11 +5,21 @@ cost increase and cost-effectiveness against it, for the same amount of data (ta
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from xdimo.collect import metrics
-from xdimo.collect.labels import cards, hw, hw_sort_key, model_display, model_sort_key, sort_runs, titled, titles_shared
+from xdimo.collect.labels import (
+    cards,
+    hw,
+    hw_sort_key,
+    model_display,
+    model_sort_key,
+    sort_runs,
+    titled,
+    titles_shared,
+    told_apart,
+)
 from xdimo.collect.lang import columns, t
 from xdimo.collect.records import RunRecord
 from xdimo.collect.table import Table, TableOptions, row_key, state_notes, unknown_hw_notes
@@ -68,10 +78,26 @@ def cost_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], sev
     _, _, _, label, model, moe = key
     base_cost = base.gpus * metrics.time_for_steps(base, steps) / 3600 if base else None
     title = t(lang, "cost_title", model=model_display(model, moe), hw=label, steps=f"{steps:,}")
+    names = row_names(group, lambda r: (cards(r), r.nodes))
+    rows = [cost_row(r, base_cost, steps, lang, n0, label) for r in group]
+    for row, name, r in zip(rows, names, group, strict=True):
+        row[0] = name
+        if r is base and base_cost:
+            row[5] = t(lang, "cost_base")  # the row the others are relative to says so
     return Table(id=table_id, kind="cost", title=titled(title, group[0], several),
-                 columns=columns(lang, "cost_cols", steps=f"{steps:,}"),
-                 rows=[cost_row(r, base_cost, steps, lang, n0, label) for r in group],
-                 notes=cost_notes(group, base, steps, lang, n0, label), keys=[row_key(r) for r in group])
+                 columns=columns(lang, "cost_cols", steps=f"{steps:,}"), rows=rows,
+                 notes=cost_notes(group, base, steps, lang, n0, label, names), keys=[row_key(r) for r in group])
+
+
+def row_names(group: Sequence[RunRecord], same: Callable[[RunRecord], Hashable] = cards) -> list[str]:
+    """The 配置 cell of each row: its cards, and where two rows would read the same, what tells them apart."""
+    return [cards(r) + extra for r, extra in zip(group, told_apart(group, same), strict=True)]
+
+
+def base_name(group: Sequence[RunRecord], names: Sequence[str], base: RunRecord) -> str:
+    """The baseline row as the notes name it: its 配置 cell and its run id."""
+    name = next((n for r, n in zip(group, names, strict=True) if r is base), cards(base))
+    return f"{name} `{base.run_id}`"
 
 
 def comparison_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], several: bool, lang: str,
@@ -79,12 +105,14 @@ def comparison_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord
     """Seed 004's 相比N卡（基准）: each run against the workload's ``n0``-card run, for the same amount of data."""
     _, _, _, label, model, moe = key
     title = t(lang, "cmp_title", n=n0, model=model_display(model, moe), hw=label)
-    notes = [t(lang, "note_cmp", base=f"{cards(base)} `{base.run_id}`", n=n0)]
+    names = row_names(group)
+    notes = [t(lang, "note_cmp", base=base_name(group, names, base), n=n0)]
     if len({r.global_batch for r in group}) > 1:
         notes.append(t(lang, "note_cmp_batch"))
     notes += state_notes(group, lang)
     return Table(id=table_id, kind="cost", title=titled(title, group[0], several), columns=columns(lang, "cmp_cols"),
-                 rows=[comparison_row(r, base, lang) for r in group], notes=notes, keys=[row_key(r) for r in group])
+                 rows=[[name, *comparison_row(r, base, lang)[1:]] for r, name in zip(group, names, strict=True)],
+                 notes=notes, keys=[row_key(r) for r in group])
 
 
 def comparisons(rec: RunRecord, base: RunRecord) -> tuple[float, float, float, float] | None:
@@ -127,11 +155,11 @@ def cost_row(rec: RunRecord, base_cost: float | None, steps: int, lang: str, n0:
 
 
 def cost_notes(group: Sequence[RunRecord], base: RunRecord | None, steps: int, lang: str, n0: int = 1,
-               label: str = "") -> list[str]:
+               label: str = "", names: Sequence[str] | None = None) -> list[str]:
     """``base`` None: no run of the baseline's ``n0`` cards on ``label`` (``--baseline-gpus``), or hardware nobody
-    knows; said in a note, and the relative cost is then said of no run."""
+    knows; said in a note, and the relative cost is then said of no run. ``names``: the rows' 配置 cells."""
     if base is not None:
-        notes = [t(lang, "note_cost", steps=f"{steps:,}", base=cards(base))]
+        notes = [t(lang, "note_cost", steps=f"{steps:,}", base=base_name(group, names or row_names(group), base))]
     else:
         notes = [t(lang, "note_cost_nobase", steps=f"{steps:,}")]
         notes += unknown_hw_notes(group, lang) or [t(lang, "note_cmp_missing", n=n0)]

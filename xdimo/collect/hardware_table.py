@@ -85,7 +85,8 @@ def summary_table(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord
 
 def summary_notes(picked: Picked, bases: Sequence[RunRecord | None], baseline: str, lang: str) -> list[str]:
     shown = [rec for _, rec in picked]
-    return ([t(lang, "note_hw", hw=baseline), t(lang, "hw_same_batch", hw=baseline)]
+    return ([t(lang, "note_hw", hw=baseline), t(lang, "hw_same_batch", hw=baseline), t(lang, "note_params")]
+            + throughput_notes(shown, lang)
             + unknown_hw_notes(shown, lang) + missing_base_notes(shown, bases, baseline, lang)
             + pick_notes([(hw_cell(rec), c, rec) for c, rec in picked], lang) + mem_notes(shown, lang)
             + mfu_notes(shown, lang) + state_notes(shown, lang) + run_notes(shown, lang))
@@ -154,11 +155,34 @@ def peak_text(rec: RunRecord, lang: str) -> str:
 
 
 def throughput_text(rec: RunRecord, lang: str) -> str:
+    """samples/s, and tokens/s counted as samples/s x tokens per sample (``throughput_notes`` says how); the log's
+    tokens/s only for a model whose tokens per sample are unknown."""
     sps = metrics.samples_per_s(rec)
     if sps is None:
         return t(lang, "tbd")
-    tps = metrics.tokens_per_s(rec, facts.tokens_per_sample(rec.model, rec.frames, rec.image_size))
+    per_sample = facts.tokens_per_sample(rec.model, rec.frames, rec.image_size)
+    tps = sps * per_sample if per_sample else metrics.tokens_per_s(rec)
     return f"{sps:.2f} samples/s" + (f" ({tps:,.0f} tokens/s)" if tps else "")
+
+
+def throughput_notes(shown: Sequence[RunRecord], lang: str) -> list[str]:
+    """How the throughput column's figures are obtained: per clip shape and patch of the rows, the tokens per sample
+    as frames x (latent side / patch)^2; where a model's is unknown, the log's own tokens/s."""
+    notes = []
+    for r in shown:
+        if metrics.samples_per_s(r) is None:
+            continue
+        cfg = facts.model_config(r.model, r.moe)
+        per_sample = facts.tokens_per_sample(r.model, r.frames, r.image_size)
+        if cfg and per_sample:
+            clip = facts.clip(r.frames, r.image_size)
+            note = t(lang, "note_throughput", tokens=per_sample, frames=clip.frames, size=clip.image_size,
+                     patch=cfg.patch, per_frame=clip.tokens_per_frame(cfg.patch))
+        else:
+            note = t(lang, "note_throughput_logged")
+        if note not in notes:
+            notes.append(note)
+    return notes
 
 
 def mem_notes(group: Sequence[RunRecord], lang: str) -> list[str]:

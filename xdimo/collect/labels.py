@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 from xdimo.collect import facts, metrics
@@ -87,3 +87,43 @@ def titles_shared(keys: Iterable[tuple[Hashable, ...]]) -> Counter[tuple[Hashabl
     """How many table groups share each title: a group's key starts with the two parts its title names, so where
     several groups share them (workloads of one model that differ), their titles add the workload (``titled``)."""
     return Counter(key[:2] for key in keys)
+
+
+# What tells two rows of one table apart when their labels are the same (seed 001's 4×6000ada at bs 1 and at bs 2):
+# the first of these that differ among them, then the next, until every label is its own; the run id last.
+DISTINGUISHERS: tuple[Callable[[RunRecord], str], ...] = (
+    batch_text,
+    lambda r: (r.precision or "?").upper(),
+    lambda r: f"{r.frames}×{r.image_size}²",
+    lambda r: "depth={}, hidden={}, heads={}".format(*metrics.workload(r)[3:]),
+    lambda r: f"accum={r.grad_accum}",
+    lambda r: f"nodes={r.nodes}",
+    lambda r: (r.parallel or "ddp").upper(),
+)
+
+
+def told_apart(runs: Sequence[RunRecord], label: Callable[[RunRecord], Hashable]) -> list[str]:
+    """Per run, what to add to its row's label (``""``, or ``" bs=2"``, ``" bs=1 FP32"``) so that no two rows of
+    ``runs`` whose ``label`` is the same read the same: the per-GPU batch first, then precision, clip, model shape,
+    gradient accumulation, nodes and parallelism, as far as they differ within the rows sharing a label; where
+    none does, the run id."""
+    extra = [""] * len(runs)
+    groups: dict[Hashable, list[int]] = {}
+    for i, r in enumerate(runs):
+        groups.setdefault(label(r), []).append(i)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        parts: dict[int, list[str]] = {i: [] for i in members}
+        for what in DISTINGUISHERS:
+            if len({what(runs[i]) for i in members}) > 1:
+                for i in members:
+                    parts[i].append(what(runs[i]))
+            if len({tuple(p) for p in parts.values()}) == len(members):
+                break
+        else:
+            for i in members:
+                parts[i].append(runs[i].run_id)
+        for i in members:
+            extra[i] = " " + " ".join(parts[i])
+    return extra

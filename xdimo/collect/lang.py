@@ -31,6 +31,15 @@ TEXT: dict[str, dict[str, str]] = {
         "hw_cols": "硬件|模型参数|显存占用|硬件浮点峰值|token/样本吞吐量|MFU(浮点利用率)|加速比",
         "cost_title": "成本对比（{model}，{hw}，{steps} 步）",
         "cost_cols": "配置|机器数|总GPU|训练时间({steps}步)|GPU小时数|相对成本|每小时步数|本次实测GPU小时",
+        "note_t1_derived": "Samples/s = 稳态 Steps/s × global batch（每卡 batch × 卡数 × 梯度累积；global batch "
+                           "未知时取日志所记 Samples/s）；完成 10k steps 耗时(s) = 10,000 ÷ 稳态 Steps/s，"
+                           "按稳态速度推算，非实测（不含启动、预热与评估）。",
+        "note_throughput": "token/样本吞吐量：samples/s = 稳态 Steps/s × global batch（全部卡）；"
+                           "tokens/s = samples/s × 每样本 {tokens:,} 个 token（{frames} 帧 × ({size}÷8÷patch {patch})² "
+                           "= {frames} × {per_frame}，按模型与片段形状计算，非日志所记）。",
+        "note_throughput_logged": "token/样本吞吐量：samples/s = 稳态 Steps/s × global batch（全部卡）；tokens/s 为日志"
+                                  "所记的稳态值（本模型的每样本 token 数未知）。",
+        "note_params": "模型参数 = 按模型配置精确计算的全部参数（MoE 计全部专家，含固定的 sin-cos 位置/时间嵌入）。",
         "note_steady": "稳态取值：排除预热区间后取中位数；波动 = (P90−P10)/中位数，超过 {wide} 标 ⚠。",
         "note_row": "{cards} `{run}`：{n} 个区间（除去预热 {w} 个），波动 {spread}{flag}",
         "note_row_state": "{cards} `{run}`：暂无指标（状态 {state}）",
@@ -46,8 +55,10 @@ TEXT: dict[str, dict[str, str]] = {
                    "只在本设置有它的运行时另列一行。",
         "note_eval": "收敛步数、FFS FVD 在评估运行后（logs/<run>/eval.json）填入。",
         "note_hw": "加速比以 {hw} 为 1.0（按 Samples/s）；峰值为所用精度的稠密峰值。",
-        "note_cost": "训练时间 = {steps} ÷ 稳态 Steps/s；GPU小时数 = 总GPU × 训练时间；相对成本以 {base} 为 1.00x；"
-                     "本次实测 GPU小时 = 总GPU × 作业实际墙钟时间。",
+        "note_cost": "训练时间 = {steps} ÷ 稳态 Steps/s（按稳态速度推算，非实测）；GPU小时数 = 总GPU × 训练时间；"
+                     "相对成本 = GPU小时数 ÷ 基准行的 GPU小时数，以 {base} 为 1.00x(基准)；每小时步数 = 稳态 Steps/s × "
+                     "3600；本次实测 GPU小时 = 总GPU × 作业实际墙钟时间。",
+        "cost_base": "1.00x(基准)",
         "note_run": "`{run}`：{note}",
         "note_base_match": "1 卡基准须与本配置同精度、同帧数与分辨率、同模型形状（depth/hidden/heads）；"
                            "local batch 可以不同（按 Samples/s 比），优先取相同 local batch 的 1 卡运行。",
@@ -72,8 +83,8 @@ TEXT: dict[str, dict[str, str]] = {
         "note_cmp_batch": "各配置 global_batch 不同：本表按相同数据量比较，上表的训练时间与相对成本按相同步数，"
                           "两者不同。",
         "note_cmp_missing": "没有 {n} 卡运行（--baseline-gpus {n}）：比较待填。",
-        "note_cost_nobase": "训练时间 = {steps} ÷ 稳态 Steps/s；GPU小时数 = 总GPU × 训练时间；"
-                            "本次实测 GPU小时 = 总GPU × 作业实际墙钟时间。",
+        "note_cost_nobase": "训练时间 = {steps} ÷ 稳态 Steps/s（按稳态速度推算，非实测）；GPU小时数 = 总GPU × "
+                            "训练时间；每小时步数 = 稳态 Steps/s × 3600；本次实测 GPU小时 = 总GPU × 作业实际墙钟时间。",
         # Runs whose hardware is unknown (a legacy log without the scheduler's summary naming its queue).
         "note_unknown_hw": "硬件未知（日志旁没有写明队列的调度器摘要，即作业的 -o 文件）：这些运行可能在不同的 GPU "
                            "上，互不作基准，也不与其他硬件相比，加速比、并行效率与相对成本为待填(硬件未知)。",
@@ -90,8 +101,8 @@ TEXT: dict[str, dict[str, str]] = {
         "note_wall_log": "本次实测GPU小时的墙钟取自训练日志自计时长（不含启动与收尾，偏小）：{rows}",
         "note_cost_batch": "各配置 global_batch 不同：相同步数处理的样本数不同，比较相同数据量请看表一的加速比。",
         # Which run fills a cell when several compete for it, and what a row is compared with (tables 2 and hw).
-        "pick_rule": "同一格有多个运行时只取一个，依次优先：有吞吐、每卡 batch（local batch）最小、训练步数最多、"
-                     "run id 最大（表二先只看本表共同设置的运行）。",
+        "pick_rule": "同一格有多个运行时只取一个，依次优先：有吞吐、正常结束（DONE）、每卡 batch（local batch）最小、"
+                     "训练步数最多、run id 最大（表二先只看本表共同设置的运行）。",
         "pick_cell": "{cell}：取 {run}，未用 {others}",
         "hw_same_batch": "每行的加速比只与同一每卡 batch（local batch）、同精度、同帧数与分辨率、同模型形状的 {hw} "
                          "运行相比；{hw} 的每个 batch 各为 1.0(基准)。",
@@ -131,6 +142,9 @@ TEXT: dict[str, dict[str, str]] = {
         "plot_eff_title": "并行效率 = 加速比 ÷ 卡数",
         "plot_eff_title_n": "并行效率 = 加速比 ÷ 理想加速比",
         "plot_no_peak": "CPU 运行无 GPU 峰值：MFU 不适用",
+        "plot_no_peak_hw": "{hw} 的峰值未知：MFU 无法计算",
+        "plot_no_flops": "模型每样本 FLOPs 未知：MFU 无法计算",
+        "plot_peak_unknown": "峰值未知",
         "plot_na": "—",
         "plot_mfu_y": "MFU（占所用精度稠密峰值的 %）",
         "plot_mfu_title": "各模型 MFU",
@@ -168,6 +182,17 @@ TEXT: dict[str, dict[str, str]] = {
         "cost_title": "Cost ({model}, {hw}, {steps} steps)",
         "cost_cols": "Config|Nodes|GPUs|Time for {steps} steps|GPU-hours|Relative cost|Steps per hour|"
                      "GPU-hours of this run",
+        "note_t1_derived": "Samples/s = steady Steps/s x global batch (per-GPU batch x GPUs x gradient accumulation; "
+                           "the logged Samples/s where the global batch is unknown); time for 10k steps = 10,000 / "
+                           "steady Steps/s, projected from the steady rate, not measured (start-up, warm-up and "
+                           "evaluation left out).",
+        "note_throughput": "Token/sample throughput: samples/s = steady Steps/s x global batch (all GPUs); tokens/s = "
+                           "samples/s x {tokens:,} tokens per sample ({frames} frames x ({size}/8/patch {patch})^2 = "
+                           "{frames} x {per_frame}, counted from the model and clip shape, not logged).",
+        "note_throughput_logged": "Token/sample throughput: samples/s = steady Steps/s x global batch (all GPUs); "
+                                  "tokens/s is the logged steady figure (tokens per sample unknown for this model).",
+        "note_params": "Model params = every parameter, counted exactly from the model's configuration (MoE: all "
+                       "experts; the fixed sin-cos position/time embeddings included).",
         "note_steady": "Steady state: median over the log intervals after warm-up; spread = (P90-P10)/median, "
                        "flagged ⚠ above {wide}.",
         "note_row": "{cards} `{run}`: {n} intervals ({w} warm-up excluded), spread {spread}{flag}",
@@ -187,8 +212,10 @@ TEXT: dict[str, dict[str, str]] = {
                    "only where this setting has a run of it.",
         "note_eval": "Steps to converge and FFS FVD are filled once evaluation has run (logs/<run>/eval.json).",
         "note_hw": "Speedup relative to {hw} = 1.0 (by Samples/s); peaks are dense, at the precision run.",
-        "note_cost": "Time = {steps} / steady Steps/s; GPU-hours = GPUs x time; relative cost vs {base} = 1.00x; "
-                     "GPU-hours of this run = GPUs x the job's actual wall time.",
+        "note_cost": "Time = {steps} / steady Steps/s (projected from the steady rate, not measured); GPU-hours = "
+                     "GPUs x time; relative cost = GPU-hours / the baseline row's, {base} = 1.00x (baseline); steps "
+                     "per hour = steady Steps/s x 3600; GPU-hours of this run = GPUs x the job's actual wall time.",
+        "cost_base": "1.00x (baseline)",
         "note_run": "`{run}`: {note}",
         "note_base_match": "A 1-GPU baseline must run the same precision, frames, image size and model shape "
                            "(depth/hidden/heads); its local batch may differ (the ratio is by samples/s), the "
@@ -216,8 +243,9 @@ TEXT: dict[str, dict[str, str]] = {
         "note_cmp_batch": "Global batches differ: this table compares the same data, the table above's time and "
                           "relative cost the same number of steps; the two differ.",
         "note_cmp_missing": "No {n}-GPU run (--baseline-gpus {n}): comparisons TBD.",
-        "note_cost_nobase": "Time = {steps} / steady Steps/s; GPU-hours = GPUs x time; GPU-hours of this run = GPUs "
-                            "x the job's actual wall time.",
+        "note_cost_nobase": "Time = {steps} / steady Steps/s (projected from the steady rate, not measured); "
+                            "GPU-hours = GPUs x time; steps per hour = steady Steps/s x 3600; GPU-hours of this run "
+                            "= GPUs x the job's actual wall time.",
         "note_unknown_hw": "Unknown hardware (no scheduler summary naming the queue, the job's -o file, beside the "
                            "log): these runs may be on different GPUs, so none is another's baseline nor compared "
                            "with other hardware; speedup, efficiency and relative cost are TBD (unknown hardware).",
@@ -236,9 +264,9 @@ TEXT: dict[str, dict[str, str]] = {
                          "left out, so low): {rows}",
         "note_cost_batch": "Global batches differ: the same number of steps is a different amount of data; "
                            "for the same data compare table 1's speedup.",
-        "pick_rule": "Where several runs compete for one cell, one is shown, preferring in turn: a throughput, the "
-                     "smallest per-GPU (local) batch, the most steps, the highest run id (table 2 first keeps "
-                     "the runs at the table's common setup).",
+        "pick_rule": "Where several runs compete for one cell, one is shown, preferring in turn: a throughput, "
+                     "ended DONE, the smallest per-GPU (local) batch, the most steps, the highest run id (table 2 "
+                     "first keeps the runs at the table's common setup).",
         "pick_cell": "{cell}: shows {run}, left out {others}",
         "hw_same_batch": "Each row's speedup is against the {hw} run at the same per-GPU batch, precision, frames, "
                          "image size and model shape; each batch's {hw} row is 1.0.",
@@ -276,6 +304,9 @@ TEXT: dict[str, dict[str, str]] = {
         "plot_eff_title": "Parallel efficiency = speedup / GPUs",
         "plot_eff_title_n": "Parallel efficiency = speedup / ideal speedup",
         "plot_no_peak": "no GPU peak (CPU runs): MFU not applicable",
+        "plot_no_peak_hw": "peak of {hw} unknown: no MFU",
+        "plot_no_flops": "model FLOPs per sample unknown: no MFU",
+        "plot_peak_unknown": "peak unknown",
         "plot_na": "n/a",
         "plot_mfu_y": "MFU (% of dense peak at the precision run)",
         "plot_mfu_title": "MFU by model",

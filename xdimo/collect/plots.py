@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from xdimo.collect import fonts, metrics
+from xdimo.collect.cells import is_cpu
 from xdimo.collect.labels import hw, hw_sort_key, model_display, model_sort_key, workload_text
 from xdimo.collect.lang import TEXT, t
 from xdimo.collect.model_table import table2_settings
@@ -79,11 +80,6 @@ def scaling_series(runs: Sequence[RunRecord], baseline_gpus: int | None = None) 
     for _, pts in out.values():
         pts.sort()
     return dict(sorted(out.items(), key=lambda kv: hw_sort_key(kv[0].split(" ")[0])))
-
-
-def scaling_points(runs: Sequence[RunRecord], baseline_gpus: int | None = None) -> dict[str, list[Point]]:
-    """``scaling_series`` without the baseline counts: hardware/model[/workload] -> its points."""
-    return {key: pts for key, (_, pts) in scaling_series(runs, baseline_gpus).items()}
 
 
 def plot_speedup(runs: Sequence[RunRecord], path: Path, lang: str = "en",
@@ -177,10 +173,13 @@ def plot_models(runs: Sequence[RunRecord], path: Path, lang: str = "en") -> Path
     names = [n for n, _ in picked]
     mfus = [metrics.mfu(r) for _, r in picked]
     bars = ax1.bar(names, [m * 100 if m is not None else 0 for m in mfus], color="tab:blue")
-    ax1.bar_label(bars, labels=[f"{m * 100:.1f}%" if m is not None else t(lang, "plot_na") for m in mfus], fontsize=8)
+    ax1.bar_label(bars, labels=[f"{m * 100:.1f}%" if m is not None else no_mfu_label(r, lang)
+                                for m, (_, r) in zip(mfus, picked, strict=True)], fontsize=8)
+    ax1.yaxis.set_major_formatter(_percent_formatter())  # the bars are in % of the peak: so are the ticks
     if all(m is None for m in mfus):
-        ax1.set_ylim(0, 1)
-        ax1.text(0.5, 0.5, t(lang, "plot_no_peak"), ha="center", transform=ax1.transAxes)
+        ax1.set_ylim(0, 100)  # in % as the label says, not matplotlib's 0-1 of an empty axis
+        ax1.text(0.5, 0.5, "\n".join(no_mfu_captions([r for _, r in picked], lang)), ha="center",
+                 transform=ax1.transAxes)
     ax1.set_ylabel(t(lang, "plot_mfu_y"))
     ax1.set_title(t(lang, "plot_mfu_title"))
     sps = [metrics.samples_per_s(r) or 0 for _, r in picked]
@@ -196,6 +195,30 @@ def plot_models(runs: Sequence[RunRecord], path: Path, lang: str = "en") -> Path
         return _save(fig, path)
     finally:
         plt.close(fig)
+
+
+def _percent_formatter() -> Any:
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(xmax=100, decimals=None)
+
+
+def no_mfu_label(rec: RunRecord, lang: str) -> str:
+    """A bar without an MFU: not applicable on a CPU; on a GPU whose peak nobody knows, says so."""
+    if is_cpu(rec) or rec.peak_tflops is not None:
+        return t(lang, "plot_na")
+    return t(lang, "plot_peak_unknown")
+
+
+def no_mfu_captions(runs: Sequence[RunRecord], lang: str) -> list[str]:
+    """Why no bar has an MFU: CPU runs have no GPU peak; a GPU whose peak nobody knows is named as such."""
+    lines = [t(lang, "plot_no_peak")] if any(is_cpu(r) for r in runs) else []
+    unknown = sorted({hw(r) for r in runs if not is_cpu(r) and r.peak_tflops is None})
+    if unknown:
+        lines.append(t(lang, "plot_no_peak_hw", hw=", ".join(unknown)))
+    if any(not is_cpu(r) and r.peak_tflops is not None for r in runs):  # a peak, but no FLOPs to put over it
+        lines.append(t(lang, "plot_no_flops"))
+    return lines
 
 
 def _loss_axes(ax: Any, title: str, lang: str) -> None:
@@ -236,16 +259,17 @@ def plot_loss(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en") -> lis
 def write_plots(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en",
                 note: Callable[[str], None] | None = None, baseline_gpus: int | None = None) -> list[Path]:
     """Every plot the runs can fill, in ``lang`` if a font can draw it (else English, and ``note`` says why);
-    speedups against table 1's baseline (``baseline_gpus``: ``collect --baseline-gpus``)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    speedups against table 1's baseline (``baseline_gpus``: ``collect --baseline-gpus``). ``out_dir`` is made only
+    when a plot is written into it: where there is nothing to plot, nothing is created."""
     font = fonts.plot_font(lang, ZH_GLYPHS)
-    if font.note:
-        (note or _stderr)(font.note)
     with _pyplot().rc_context(font.rc()), fonts.quiet_weight_substitution():  # for these plots only
         written = [plot_speedup(runs, out_dir / "speedup.png", font.lang, baseline_gpus),
                    plot_efficiency(runs, out_dir / "efficiency.png", font.lang, baseline_gpus),
                    plot_models(runs, out_dir / "models.png", font.lang)]
-        return [p for p in written if p] + plot_loss(runs, out_dir, font.lang)
+        written = [p for p in written if p] + plot_loss(runs, out_dir, font.lang)
+    if font.note and written:  # why the plots are English: said of plots that exist
+        (note or _stderr)(font.note)
+    return written
 
 
 def _stderr(message: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from xdimo.collect import metrics
 from xdimo.collect.cells import mfu_text, steps_text
-from xdimo.collect.labels import hw, model_display, parallel_text, sort_by_hardware
+from xdimo.collect.labels import hw, model_display, parallel_text, sort_by_hardware, told_apart
 from xdimo.collect.lang import columns, t
 from xdimo.collect.records import RunRecord
 from xdimo.collect.table import Table, TableOptions, grid_notes, is_planned, mfu_notes, row_key, run_notes, state_notes
@@ -27,9 +27,18 @@ def build(runs: metrics.RunSet, lang: str, options: TableOptions) -> list[Table]
     if not rows:
         return []
     notes = grid_notes(rows, runs, lang) + [t(lang, "note_achieved")] + mfu_notes(rows, lang) + \
+        [t(lang, "note_steady", wide=f"{metrics.WIDE_SPREAD:.0%}")] + \
         state_notes(rows, lang, without_metrics=False) + run_notes(rows, lang)
+    cells = [runs_row(r, lang) for r in rows]
+    for row, extra in zip(cells, told_apart(rows, same_row), strict=True):
+        row[0] += extra  # two 4-GPU 6000ada rows that differ only by their global batch: which is bs=2
     return [Table(id="runs", kind="runs", title=t(lang, "runs_title"), columns=columns(lang, "runs_cols"),
-                  rows=[runs_row(r, lang) for r in rows], notes=notes, keys=[row_key(r) for r in rows])]
+                  rows=cells, notes=notes, keys=[row_key(r) for r in rows])]
+
+
+def same_row(rec: RunRecord) -> tuple[object, ...]:
+    """What a row says of its run besides its figures: two runs alike in all of it need telling apart."""
+    return (hw(rec), rec.gpus, rec.precision, rec.model, rec.moe, rec.nodes, rec.parallel == "fsdp")
 
 
 def runs_row(rec: RunRecord, lang: str) -> list[str]:

@@ -9,7 +9,16 @@ from collections.abc import Sequence
 
 from xdimo.collect import metrics
 from xdimo.collect.cells import f2, mfu_text, pct, steps_text
-from xdimo.collect.labels import cards, hw, hw_sort_key, model_display, parallel_text, sort_runs, workload_text
+from xdimo.collect.labels import (
+    cards,
+    hw,
+    hw_sort_key,
+    model_display,
+    parallel_text,
+    sort_runs,
+    told_apart,
+    workload_text,
+)
 from xdimo.collect.lang import columns, t
 from xdimo.collect.records import RunRecord
 from xdimo.collect.table import (
@@ -47,12 +56,16 @@ def hardware_table(letter: str, label: str, group: Sequence[RunRecord], runs: Se
     """``baseline_gpus``: the card count every row is compared with; None: metrics.baseline_gpus's rule."""
     counts = base_count_notes(group, runs, lang, baseline_gpus)
     general = ("note_speedup_n", "note_base_match_n") if counts else ("note_speedup", "note_base_match")
-    notes = grid_notes(group, runs, lang) + [t(lang, key) for key in general] + unknown_hw_notes(group, lang) + \
+    notes = grid_notes(group, runs, lang) + [t(lang, key) for key in (*general, "note_t1_derived")] + \
+        unknown_hw_notes(group, lang) + \
         counts + baseline_notes(group, runs, lang, baseline_gpus) + mfu_notes(group, lang) + \
         steady_notes(group, lang) + state_notes(group, lang, without_metrics=False) + run_notes(group, lang)
+    rows = [table1_row(r, runs, lang, baseline_gpus) for r in group]
+    for row, extra in zip(rows, told_apart(group, lambda r: (r.model, r.moe, cards(r), r.nodes, r.parallel)),
+                          strict=True):
+        row[1] += extra  # two 4×6000ada rows of one model: 4×6000ada bs=1, 4×6000ada bs=2
     return Table(id=f"1-{letter}", kind="1", title=t(lang, "t1_title", letter=letter, hw=label),
-                 columns=columns(lang, "t1_cols"), rows=[table1_row(r, runs, lang, baseline_gpus) for r in group],
-                 notes=notes, keys=[row_key(r) for r in group])
+                 columns=columns(lang, "t1_cols"), rows=rows, notes=notes, keys=[row_key(r) for r in group])
 
 
 def speedup_cells(rec: RunRecord, runs: Sequence[RunRecord], lang: str,
