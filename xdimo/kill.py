@@ -7,16 +7,18 @@ from dataclasses import dataclass, field
 
 from xdimo.errors import XdimoError
 from xdimo.ledger import Ledger, LedgerRun
+from xdimo.reconcile import adopt_job, settled_without_job, submitter_gone
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import Scheduler
-from xdimo.status import adopt_job, refresh, settled_without_job, submitter_gone
+from xdimo.status import refresh
 from xdimo.workspace import Workspace
 
 
 @dataclass
 class KillResult:
     killed: list[LedgerRun] = field(default_factory=list)  # a kill was sent to their jobs
-    ended: list[str] = field(default_factory=list)  # run ids with nothing to kill
+    ended: list[LedgerRun] = field(default_factory=list)  # nothing to kill: they had ended already
+    settled: list[LedgerRun] = field(default_factory=list)  # SUBMITTING with no job to kill: settled now (LOST)
     failed: list[str] = field(default_factory=list)  # one line a run: why its kill failed
 
 
@@ -27,7 +29,7 @@ def kill_runs(ws: Workspace, runs: list[LedgerRun]) -> KillResult:
     schedulers: dict[str, Scheduler] = {}
     for run in runs:
         if not run.state.active:
-            out.ended.append(run.run_id)
+            out.ended.append(run)
             continue
         try:
             if run.cluster not in schedulers:
@@ -38,7 +40,7 @@ def kill_runs(ws: Workspace, runs: list[LedgerRun]) -> KillResult:
             out.failed.append(f"{run.run_id} (job {job_id or '?'}): {exc}")
             continue
         if killed is None:
-            out.ended.append(run.run_id)
+            out.settled.append(ledger.get(run.run_id))
         else:
             out.killed.append(killed)
     refresh(ws, ledger, out.killed)

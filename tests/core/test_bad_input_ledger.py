@@ -70,15 +70,19 @@ def test_a_dry_run_writes_no_lock_and_an_unlockable_ledger_is_one_line(workspace
 
 
 class StubScheduler:
-    """Lists one job under a run's name, as a scheduler does after a submit whose answer was lost."""
+    """Lists one job under a run's name, as a scheduler does after a submit whose answer was lost: live (pending
+    or running) unless named in ``ended`` (find lists ended jobs too, live_jobs does not)."""
 
     kind = "stub"
 
-    def __init__(self, listed: dict[str, list[str]]) -> None:
-        self.listed, self.killed = listed, []  # type: ignore[var-annotated]
+    def __init__(self, listed: dict[str, list[str]], ended: tuple[str, ...] = ()) -> None:
+        self.listed, self.ended, self.killed = listed, set(ended), []  # type: ignore[var-annotated]
 
     def find(self, run_id: str) -> list[str]:
         return self.listed.get(run_id, [])
+
+    def live_jobs(self, run_id: str) -> list[str]:
+        return [j for j in self.find(run_id) if j not in self.ended]
 
     def kill(self, job_id: str) -> None:
         self.killed.append(job_id)
@@ -142,7 +146,7 @@ def test_a_free_submit_lock_means_the_submitter_is_gone_after_a_minute(workspace
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Its submitter died mid-hand-over (the kernel freed its lock): after the scheduler's listing settles,
     kill need not wait out the 10-minute grace period meant for a live submitter."""
-    from xdimo.status import SUBMIT_SETTLE_S
+    from xdimo.reconcile import SUBMIT_SETTLE_S
 
     ledger = Ledger(workspace / "queue" / "ledger.sqlite")
     run = intent(ledger, workspace, gpus=1)
@@ -154,7 +158,7 @@ def test_a_free_submit_lock_means_the_submitter_is_gone_after_a_minute(workspace
 
 def test_a_held_submit_lock_means_a_live_submitter_and_kill_waits(workspace: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from xdimo.status import SUBMIT_SETTLE_S
+    from xdimo.reconcile import SUBMIT_SETTLE_S
 
     ledger = Ledger(workspace / "queue" / "ledger.sqlite")
     run = intent(ledger, workspace, gpus=1)
@@ -175,7 +179,7 @@ def test_submit_in_progress_sees_other_holders_not_its_own(tmp_path: Path) -> No
 
 
 def test_status_adopts_a_dead_submitters_job_after_the_settle_time(workspace: Path) -> None:
-    from xdimo.status import SUBMIT_SETTLE_S, reconcile_submitting
+    from xdimo.reconcile import SUBMIT_SETTLE_S, reconcile_submitting
 
     ledger = Ledger(workspace / "queue" / "ledger.sqlite")
     run = intent(ledger, workspace, gpus=1)

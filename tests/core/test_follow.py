@@ -1,4 +1,4 @@
-"""xdimo.status.follow: the one wait-until-the-runs-end loop behind `status --watch`, `logs -f` and `demo`.
+"""xdimo.follow.follow: the one wait-until-the-runs-end loop behind `status --watch`, `logs -f` and `demo`.
 
 Every test runs on a fake clock whose sleep only moves the clock: nothing here really sleeps."""
 
@@ -13,9 +13,10 @@ from tests.core.fake_scheduler import FakeScheduler, install
 from xdimo.cli import demo as demo_cli
 from xdimo.cli import status as status_cli
 from xdimo.errors import SchedulerError, XdimoError
+from xdimo.follow import Beat, follow
 from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
-from xdimo.status import Beat, Change, Refresh, follow
+from xdimo.status import Change, Refresh
 from xdimo.workspace import Workspace
 
 

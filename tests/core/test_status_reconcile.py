@@ -11,11 +11,12 @@ from tests.core.fake_scheduler import FakeScheduler, install
 from tests.core.stubs import wait_ended
 from xdimo.ledger import Ledger
 from xdimo.matrix import Matrix
+from xdimo.reconcile import SUBMIT_GRACE_S
 from xdimo.render import render_script
 from xdimo.schedulers.base import JobState, JobStatus
 from xdimo.schedulers.local import LocalScheduler
 from xdimo.spec import RunSpec
-from xdimo.status import SUBMIT_GRACE_S, refresh
+from xdimo.status import refresh
 from xdimo.submit import submit_once
 from xdimo.workspace import Workspace
 
@@ -91,7 +92,7 @@ def test_a_dead_submitters_run_whose_job_already_ended_is_settled_from_its_marke
     """The submitter died before recording the job id, the job ran and ended, and the scheduler has forgotten
     it: its exit marker (this attempt's: the hand-over removed the last one) settles it, not LOST."""
     from tests.core.test_bad_input_ledger import StubScheduler, age, intent
-    from xdimo.status import SUBMIT_GRACE_S, reconcile_submitting
+    from xdimo.reconcile import SUBMIT_GRACE_S, reconcile_submitting
 
     ledger = Ledger(workspace / "queue" / "ledger.sqlite")
     done, never = intent(ledger, workspace, gpus=1), intent(ledger, workspace, gpus=2)
@@ -108,7 +109,7 @@ def test_a_run_marked_lost_before_its_job_showed_up_is_adopted_when_it_does(work
     """A slow (or orphaned) jsub: the run went LOST with no job id; when its job appears under the run's name,
     `status` follows it, as `submit --again`'s refusal promises."""
     from tests.core.test_bad_input_ledger import StubScheduler, age, intent
-    from xdimo.status import SUBMIT_GRACE_S, reconcile_submitting
+    from xdimo.reconcile import SUBMIT_GRACE_S, reconcile_submitting
 
     ledger = Ledger(workspace / "queue" / "ledger.sqlite")
     run = intent(ledger, workspace, gpus=1)

@@ -19,10 +19,11 @@ from xdimo.cli import main
 from xdimo.cli.common import App
 from xdimo.cli.submit import describe
 from xdimo.errors import XdimoError
+from xdimo.follow import Beat
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.schedulers.base import JobState, JobStatus
 from xdimo.spec import RunSpec
-from xdimo.status import Beat, Refresh
+from xdimo.status import Refresh
 from xdimo.submit import SubmitResult
 from xdimo.workspace import Workspace
 
@@ -245,7 +246,7 @@ def test_submit_failed_is_not_nothing_to_submit() -> None:
 def test_status_shows_an_ended_runs_time_by_its_job_scripts_own_clock(tmp_path) -> None:
     """The polls saw the run start late and end late (a 5 s job showed 0:00:19 on Slurm); job.wall is exact."""
     from tests.core.test_bad_input_ledger import intent
-    from xdimo.cli.status import run_time
+    from xdimo.cli.status import run_clock
     from xdimo.ledger import Ledger
 
     ledger = Ledger(tmp_path / "l.sqlite")
@@ -256,7 +257,7 @@ def test_status_shows_an_ended_runs_time_by_its_job_scripts_own_clock(tmp_path) 
     with ledger.transaction() as db:  # what the polls saw: 19 s
         db.execute("UPDATE runs SET started_at = 1000, ended_at = 1019")
     row = ledger.get(run.run_id)
-    assert run_time(row, now=5000) == "0:00:19"
+    assert run_clock(row, now=5000) == (19.0, "polls")
     (tmp_path / "logs" / run.run_id).mkdir(parents=True)
     (tmp_path / "logs" / run.run_id / "job.wall").write_text("1700000000 1700000005\n")
-    assert run_time(row, now=5000) == "0:00:05"
+    assert run_clock(row, now=5000) == (5.0, "job_script")

@@ -236,8 +236,8 @@ def story_reconcile_submitting(site: FakeSite) -> None:
 
     sys.path.insert(0, str(REPO))
     from xdimo.ledger import Ledger
+    from xdimo.reconcile import SUBMIT_GRACE_S
     from xdimo.spec import RunSpec
-    from xdimo.status import SUBMIT_GRACE_S
 
     site.hold()
     taken = RunSpec(matrix="m", pool="gpu_h200", gpus=4)

@@ -11,6 +11,7 @@ import click
 
 from xdimo.cli.common import App, progress, progress_done, verb
 from xdimo.errors import XdimoError
+from xdimo.follow import follow
 from xdimo.ledger import LedgerRun
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import check_matrix
@@ -18,7 +19,6 @@ from xdimo.rundir import RunDir
 from xdimo.schedulers import poll_interval
 from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
-from xdimo.status import follow
 from xdimo.submit import submit_once
 
 PROGRESS_S = 1.0  # seconds between polls while waiting for a run (this machine: cheap to ask)

@@ -32,17 +32,31 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
     ledger = app.ws.ledger
     if bool(ids) == everything:
         raise XdimoError("give run/job ids or --all (not both, not neither)")
+    if ids and matrix:
+        raise XdimoError("--matrix goes with --all only: the ids name their runs already (drop --matrix, or "
+                         "use --all --matrix NAME)")
     runs = ([r for r in ledger.runs(cluster=app.cluster_name, matrix=matrix) if r.state.active] if everything
             else [ledger.get(i, cluster=app.cluster_name) for i in ids])  # every id checked before any kill
     result = kill_runs(app.ws, runs)
-    killed, ended, failed = result.killed, result.ended, result.failed
+    killed, skipped, failed = result.killed, result.ended + result.settled, result.failed
     empty = "" if failed else "no active runs"
-    app.emit({"killed": [describe(r) for r in killed], "skipped": ended, "failed": failed},
+    app.emit({"killed": [describe(r) for r in killed], "skipped": [r.run_id for r in skipped],
+              "skipped_runs": [describe(r) | {"state": r.state.value, "exit_code": r.exit_code} for r in skipped],
+              "failed": failed},
              lambda: "\n".join([f"kill sent to job {r.job_id} ({r.run_id}) on {r.cluster}" for r in killed]
-                               + [f"{rid}: not running, nothing to kill" for rid in ended]) or empty)
+                               + [f"{r.run_id}: already {outcome(r)}, nothing to kill" for r in result.ended]
+                               + [f"{r.run_id}: no job listed under its name, now {outcome(r)}, nothing to kill"
+                                  for r in result.settled]) or empty)
     if failed:
         raise XdimoError("could not kill " + "; ".join(failed))
 
 
 def describe(run: LedgerRun) -> dict[str, str | None]:
     return {"run_id": run.run_id, "job_id": run.job_id, "cluster": run.cluster}
+
+
+def outcome(run: LedgerRun) -> str:
+    """An ended run's state as `status` shows it: DONE (exit 0), FAILED (exit 1), LOST (never reached ...)."""
+    if run.exit_code is not None:
+        return f"{run.state.value} (exit {run.exit_code})"
+    return f"{run.state.value} ({run.reason})" if run.reason else run.state.value

@@ -13,11 +13,12 @@ from typing import Any
 import click
 
 from xdimo.cli.common import App, verb
+from xdimo.follow import follow as follow_runs
+from xdimo.follow import poll_every
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.rundir import ERROR_SUFFIX, OUTPUT_SUFFIX, RUNNER_LOG_PREFIX, RunDir
 from xdimo.schedulers.marker import read_exit_marker
-from xdimo.status import follow as follow_runs
-from xdimo.status import poll_every, refresh
+from xdimo.status import refresh
 
 _JOB_FILE = re.compile(rf"^(?:{RUNNER_LOG_PREFIX})?(\d+)$")  # <job>.output, the local runner's runner-<job>.log
 TAIL_S = 1.0  # between reads of the job's files with --follow (the scheduler is asked at its own pace)
@@ -108,7 +109,7 @@ def print_output(app: App, ledger: Ledger, run: LedgerRun, files: list[Path], fo
     """Print the files (and with ``follow`` what they gain until the run ends); True when anything was shown.
 
     Following, the files are read every TAIL_S; the scheduler is asked whether the run ended at its backend's
-    pace (xdimo.status.follow), and at once when the job's exit marker appears (the script's last act: its
+    pace (xdimo.follow.follow), and at once when the job's exit marker appears (the script's last act: its
     end is near). The last read comes after the poll that saw the run end: what the job wrote last is shown."""
     tails = {p: Tail() for p in files}
     shown = echo_new(tails, final=not follow)

@@ -6,15 +6,19 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from xdimo.cli.common import App, PollSeconds, progress, table, verb
 from xdimo.errors import XdimoError
+from xdimo.follow import follow, poll_every
 from xdimo.ledger import Ledger, LedgerRun
+from xdimo.rules import cpu_slots
 from xdimo.rundir import RunDir
 from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES, JobState
-from xdimo.status import Refresh, follow, poll_every, refresh
+from xdimo.status import Refresh, refresh
+from xdimo.workspace import Workspace
 
 RECENT = 30  # ended runs shown without --all (the summary line counts every run)
 @click.command()
@@ -30,8 +34,9 @@ RECENT = 30  # ended runs shown without --all (the summary line counts every run
 def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bool, interval: float | None) -> None:
     """Poll the schedulers (once per cluster, for all active runs) and show the runs in the ledger.
 
-    Runs act on their own cluster as stored in the ledger; --cluster only filters. --json lists every
-    selected run.
+    Runs act on their own cluster as stored in the ledger; --cluster only filters. The time column says where
+    each time comes from (a legend line under the table): the job script's own clock, the polls, or the
+    submission. --json lists every selected run, with time_s and time_source (job_script, polls, submitted).
 
     \b
     Examples:
@@ -60,7 +65,7 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
         return sorted(live() + ended, key=lambda r: (r.created_at, r.run_id))
 
     counts = ledger.count_by_state(cluster=app.cluster_name, matrix=matrix)
-    app.emit(lambda: [r.to_dict() for r in shown()], lambda: render(shown(), counts))
+    app.emit(lambda: runs_json(app.ws, shown()), lambda: render(shown(), counts))
     if failures:  # the table shows the last known states; the exit code says they may be stale
         raise XdimoError("could not poll " + "; ".join(failures))
 
@@ -105,26 +110,79 @@ def render(runs: list[LedgerRun], counts: dict[str, int]) -> str:
     if not counts:
         return "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
     now = time.time()
-    rows = []
+    rows, sources = [], set()
     for r in runs:
+        seconds, source = run_clock(r, now)
+        sources.add(source)
         rows.append((r.run_id, r.job_id or "-", r.state.value, r.cluster, r.pool, r.gpus,
-                     r.spec.model_name, run_time(r, now), "" if r.exit_code is None else r.exit_code, r.reason))
+                     r.spec.model_name, time_cell(seconds, source), "" if r.exit_code is None else r.exit_code,
+                     r.reason))
     total = sum(counts.values())
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     hidden = total - len(runs)
     more = f"; {hidden} older ended run(s) not shown (--all)" if hidden > 0 else ""
+    legend = [f"{TIME_LABELS[s]} = {TIME_MEANING[s]}" for s in TIME_LABELS if s in sources]
     return table(["run", "job", "state", "cluster", "pool", "gpus", "model", "time", "exit", "note"], rows) \
-        + f"\n{total} run(s): {summary}{more}"
+        + (f"\ntime: {'; '.join(legend)}" if legend else "") + f"\n{total} run(s): {summary}{more}"
 
 
-def run_time(run: LedgerRun, now: float) -> str:
-    """An ended run's time by its job script's own clock (job.wall) where it wrote one; else from the times the
-    polls saw (start to end, or to now), which lag the job by up to a poll interval."""
+# Where a run's time comes from, in `status --json` (time_source) and as the label after the time in the table.
+JOB_SCRIPT, POLLS, SUBMITTED = "job_script", "polls", "submitted"
+TIME_LABELS = {JOB_SCRIPT: "ran", POLLS: "polled", SUBMITTED: "since submit"}
+TIME_MEANING = {JOB_SCRIPT: "the job script's own clock",
+                POLLS: "as the polls saw it start (and end), up to a poll interval late",
+                SUBMITTED: "since submission, no start seen"}
+
+
+def run_clock(run: LedgerRun, now: float) -> tuple[float | None, str | None]:
+    """A run's time in seconds and where it comes from: an ended run's job script's own clock (job.wall) where it
+    wrote one; else the times the polls saw (started to ended, or to now), which lag the job by up to a poll
+    interval; else, never seen running, the time since submission (to its end, or to now). (None, None) for a
+    run not handed over yet."""
     exact = RunDir(Path(run.log_dir)).script_wall_s() if run.state.terminal else None
     if exact is not None:
-        return fmt_duration(exact)
-    start = run.started_at or run.submitted_at
-    return fmt_duration((run.ended_at or now) - start) if start else "-"
+        return exact, JOB_SCRIPT
+    if run.started_at:
+        return max(0.0, (run.ended_at or now) - run.started_at), POLLS
+    if run.submitted_at:
+        return max(0.0, (run.ended_at or now) - run.submitted_at), SUBMITTED
+    return None, None
+
+
+def time_cell(seconds: float | None, source: str | None) -> str:
+    return "-" if seconds is None or source is None else f"{fmt_duration(seconds)} {TIME_LABELS[source]}"
+
+
+def runs_json(ws: Workspace, runs: list[LedgerRun]) -> list[dict[str, Any]]:
+    """The ledger's rows, with each run's time (time_s, time_source: see run_clock) and its spec's CPU slots as
+    its job asks for them (a spec leaves cpus null for the site rule: the cluster file says how many, as `plan`
+    shows; null when that file cannot be read now)."""
+    now, slots = time.time(), CpuSlots(ws)
+    out = []
+    for r in runs:
+        d = r.to_dict()
+        seconds, d["time_source"] = run_clock(r, now)
+        d["time_s"] = None if seconds is None else round(seconds, 1)
+        if d["spec"].get("cpus") is None:
+            d["spec"]["cpus"] = slots(r)
+        out.append(d)
+    return out
+
+
+class CpuSlots:
+    """cpu_slots of each run by its own cluster file, each file read once."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws, self.clusters = ws, {}  # type: ignore[var-annotated]
+
+    def __call__(self, run: LedgerRun) -> int | None:
+        if run.cluster not in self.clusters:
+            try:
+                self.clusters[run.cluster] = self.ws.load_cluster(run.cluster)
+            except XdimoError:
+                self.clusters[run.cluster] = None
+        cluster = self.clusters[run.cluster]
+        return None if cluster is None else cpu_slots(cluster, run.spec)
 
 
 def fmt_duration(seconds: float) -> str:
