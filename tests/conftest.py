@@ -10,6 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
+
+# Property tests check behaviour, never speed (benchmarks/ measures speed): hypothesis's default 200 ms deadline
+# per example fails at random on a loaded 2-core CI machine, so no deadline.
+settings.register_profile("xdimo", deadline=None)
+settings.load_profile("xdimo")
 
 # Without a GPU, Triton kernels (train/short_attention.py) run in Triton's interpreter. It must be chosen before
 # triton is first imported, by anything (its standard library is decorated then), so here, before any test module.
