@@ -54,9 +54,17 @@ def test_no_summary() -> None:
     assert parse_summary("just some output\n") is None
 
 
+def step_line(line: str) -> legacy.Interval | None:
+    """The interval one log line makes, as collect reads it (parse_log_text); None for any other line."""
+    facts = legacy.LogFacts(key="t")
+    legacy.parse_log_text(line + "\n", facts)
+    assert len(facts.intervals) <= 1
+    return facts.intervals[0] if facts.intervals else None
+
+
 def test_xdimo_line() -> None:
-    iv = legacy.parse_interval("(step=0000100/epoch=0003) Loss: 0.1234 | GradNorm: 0.5678 | Steps/Sec: 1.46 | "
-                               "Samples/s: 1.46 | Achieved: 79.71 TFLOPs/s | MFU: 87.50%", None)
+    iv = step_line("(step=0000100/epoch=0003) Loss: 0.1234 | GradNorm: 0.5678 | Steps/Sec: 1.46 | "
+                   "Samples/s: 1.46 | Achieved: 79.71 TFLOPs/s | MFU: 87.50%")
     assert iv is not None
     assert (iv.step, iv.loss, iv.grad_norm, iv.steps_per_s, iv.samples_per_s, iv.achieved_tflops) == \
         (100, 0.1234, 0.5678, 1.46, 1.46, 79.71)
@@ -64,10 +72,10 @@ def test_xdimo_line() -> None:
 
 
 def test_official_latte_line() -> None:
-    iv = legacy.parse_interval("(step=0002000/epoch=0045) Train Loss: 0.1234, Gradient Norm: 0.5000, "
-                               "Train Steps/Sec: 2.15", None)
+    iv = step_line("(step=0002000/epoch=0045) Train Loss: 0.1234, Gradient Norm: 0.5000, "
+                   "Train Steps/Sec: 2.15")
     assert iv is not None and (iv.step, iv.loss, iv.grad_norm, iv.steps_per_s) == (2000, 0.1234, 0.5, 2.15)
-    assert legacy.parse_interval("Experiment directory created at ./results/000-x", None) is None
+    assert step_line("Experiment directory created at ./results/000-x") is None
 
 
 @given(st.integers(0, 10**7), st.floats(0, 100, allow_nan=False), st.floats(0.01, 1000, allow_nan=False),
@@ -75,7 +83,7 @@ def test_official_latte_line() -> None:
 def test_xdimo_line_roundtrip(step: int, loss: float, rate: float, mfu: float) -> None:
     line = (f"(step={step:07d}/epoch=0001) Loss: {loss:.4f} | GradNorm: 0.5 | Steps/Sec: {rate:.2f} | "
             f"Samples/s: {rate:.2f} | MFU: {mfu:.2f}%")
-    iv = legacy.parse_interval(line, None)
+    iv = step_line(line)
     assert iv is not None and iv.step == step
     assert iv.loss == pytest.approx(float(f"{loss:.4f}")) and iv.steps_per_s == pytest.approx(float(f"{rate:.2f}"))
     assert iv.mfu == pytest.approx(float(f"{mfu:.2f}") / 100)
@@ -169,6 +177,22 @@ def test_rank_duplicates_are_no_restart(tmp_path: Path) -> None:
     facts = legacy.read_facts("job:8", [tmp_path / "8.error"])
     assert [iv.step for iv in facts.intervals] == [100, 200, 300, 400]
     assert not any("restart" in n for n in legacy_record.to_record(facts).notes)
+
+
+def test_a_restart_printed_by_every_rank_is_still_warm_up(tmp_path: Path) -> None:
+    """Every rank printing the resumed attempt's first line: the last copy wins and is still its start-up."""
+    rates = {1: 0.3, 2: 2.0, 3: 2.0, 4: 2.0, 5: 2.0}
+    first = [LATTE.format(h=20, m=i, s=100 * i, loss=0.9, rate=rates[i]) for i in range(1, 6) for _ in range(4)]
+    again = [LATTE.format(h=21, m=i, s=100 * i, loss=0.1, rate=0.3 if i == 3 else 2.0)
+             for i in range(3, 9) for _ in range(4)]
+    (tmp_path / "13.error").write_text("\n".join(first + again) + "\n")
+    facts = legacy.read_facts("job:13", [tmp_path / "13.error"])
+    assert [iv.step for iv in facts.intervals] == [100 * i for i in range(1, 9)]
+    assert [iv.after_restart for iv in facts.intervals] == [False, False, True, False, False, False, False, False]
+    assert facts.relogged == 3  # steps 300-500 of the abandoned attempt, each counted once
+    rec = legacy_record.to_record(facts)
+    assert rec.steady is not None and (rec.steady.warmup, rec.steady.intervals) == (2, 6)
+    assert rec.steady.steps_per_s == 2.0 and rec.steady.spread == 0.0
 
 
 def test_a_resume_per_file_not_across_the_job_files(tmp_path: Path) -> None:

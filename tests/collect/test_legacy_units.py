@@ -26,9 +26,10 @@ SEED_001 = ("[2025-06-30 20:{m:02d}:00] (step={s:07d}/epoch=0001) Loss: 0.19 | G
 
 
 def interval(text: str) -> legacy.Interval:
-    iv = legacy.parse_interval(text, None)
-    assert iv is not None
-    return iv
+    facts = legacy.LogFacts(key="t")
+    legacy.parse_log_text(text + "\n", facts)  # as collect reads a log
+    assert len(facts.intervals) == 1
+    return facts.intervals[0]
 
 
 def write_log(path: Path, template: str, n: int = 6, head: str = "") -> Path:

@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from xdimo.collect.parse import latest_attempt
 from xdimo.schedulers.lsf_parse import JobSummary, parse_summary
 
 LOG_SUFFIXES = (".error", ".err", ".output", ".out", ".log", ".txt")
@@ -200,28 +201,8 @@ def _interval(message: str, ts: float | None) -> tuple[Interval | None, list[str
     return Interval(step=int(m.group(1)), ts=ts, **figures), unread
 
 
-def parse_interval(message: str, ts: float | None) -> Interval | None:
-    """One ``(step=...)`` line's figures; None for any other line."""
-    return _interval(message, ts)[0]
-
-
-def _latest_attempt(intervals: list[Interval]) -> tuple[list[Interval], int]:
-    """One file's step lines, as ``parse.latest_attempt`` keeps metrics.jsonl rows: a log resumed from an
-    earlier checkpoint logs steps again, and what it logs over (from the repeated step on) belongs to the
-    abandoned attempt, so it is dropped and the later attempt wins. Also returns how many lines were dropped
-    going back to an earlier step: the same step printed again at once (every rank printing the line) is no
-    restart, though the later print still wins."""
-    out: list[Interval] = []
-    relogged = 0
-    for iv in intervals:
-        popped = []
-        while out and out[-1].step >= iv.step:
-            popped.append(out.pop())
-        if any(p.step > iv.step for p in popped):
-            relogged += len(popped)
-            iv.after_restart = True
-        out.append(iv)
-    return out, relogged
+def _step(iv: Interval) -> int:
+    return iv.step
 
 
 def _first_int(pattern: re.Pattern[str], text: str) -> int | None:
@@ -259,9 +240,12 @@ def parse_log_text(text: str, facts: LogFacts) -> None:
         if (r := _first_int(_RANK, line)) is not None:
             ranks.add(r)
     facts.ranks = max(facts.ranks, len(ranks))
-    intervals, relogged = _latest_attempt(intervals)  # per file: a job's -o and -e files are no two attempts
-    facts.intervals += intervals
-    facts.relogged += relogged
+    # per file: a job's -o and -e files are no two attempts. The rule is metrics.jsonl's (parse.latest_attempt).
+    attempt = latest_attempt(intervals, step=_step)
+    for iv, resumed in zip(attempt.items, attempt.resumed, strict=True):
+        iv.after_restart = resumed
+    facts.intervals += attempt.items
+    facts.relogged += attempt.dropped
     _parse_setup(text, facts)
     try:
         summary = parse_summary(text)

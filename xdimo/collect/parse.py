@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from xdimo.collect.metrics import steady_state
 from xdimo.collect.records import RunRecord, Steady
 from xdimo.rundir import METRICS, RUN_JSON
 
+T = TypeVar("T")
 EVAL_JSON = "eval.json"  # written by evaluation: {"fvd": float, "convergence_steps": int}
 LOSS_POINTS = 400  # loss curve points kept per run (plots need no more; the cache stays small)
 
@@ -67,23 +69,65 @@ def _num(v: Any) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
-def latest_attempt(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows of the attempt that counts: a run resumed from an earlier checkpoint logs steps again, and the
-    rows it logs over (from the repeated step on) belong to the abandoned attempt, so they are dropped."""
-    out: list[dict[str, Any]] = []
-    for o in objs:
-        step = o.get("step")
-        if type(step) is not int:
+@dataclass
+class Attempt(Generic[T]):
+    """What ``latest_attempt`` keeps of a log, and what it saw of restarts."""
+
+    items: list[T]  # the entries that count, steps strictly increasing
+    dropped: int = 0  # entries of abandoned attempts a restart went back over
+    resumed: list[bool] = field(default_factory=list)  # per kept entry: the first of a resumed attempt
+
+
+def latest_attempt(items: Iterable[T], step: Callable[[T], Any]) -> Attempt[T]:
+    """The entries that count in a log a resumed run appended to (metrics.jsonl rows, text-log step lines).
+
+    Read in the order written, with ``last`` the step of the latest entry kept so far:
+
+    * step > last: the run goes on; kept.
+    * step < last: a restart. The run was resumed from an earlier checkpoint and logs steps again: every kept
+      entry from this step on belongs to the abandoned attempt, so it is dropped (counted in ``dropped``) and
+      the later attempt wins from here. The entry is the first of a resumed attempt (``resumed``: its
+      interval holds the start-up again).
+    * step == last: the same step printed again (every rank printing the line, a buffer flushed twice). The
+      later print replaces the earlier one and takes over its ``resumed`` flag; it is no restart and drops
+      nothing. A resume whose first step is exactly the last one logged before the crash reads the same way:
+      its entry still wins, only its start-up is not flagged.
+    * a step that is not an int (a bool, a float, missing) makes no entry: skipped.
+
+    Put another way: an entry counts unless an entry written after it has a step <= its own. So the kept steps
+    are strictly increasing, a log without restarts or repeats is kept whole, and reading what was kept again
+    changes nothing.
+    """
+    out: list[T] = []
+    steps: list[int] = []
+    resumed: list[bool] = []
+    dropped = 0
+    for item in items:
+        s = step(item)
+        if type(s) is not int:
             continue
-        while out and out[-1]["step"] >= step:
+        if steps and steps[-1] == s:
+            out[-1] = item
+            continue
+        restart = bool(steps) and steps[-1] > s
+        while steps and steps[-1] >= s:
             out.pop()
-        out.append(o)
-    return out
+            steps.pop()
+            resumed.pop()
+            dropped += 1
+        out.append(item)
+        steps.append(s)
+        resumed.append(restart)
+    return Attempt(out, dropped, resumed)
+
+
+def row_step(obj: dict[str, Any]) -> Any:
+    return obj.get("step")
 
 
 def series_from_objects(objs: list[dict[str, Any]]) -> Series:
     """Columns as written; values are checked where they are used (steady_state), not one by one here."""
-    objs = latest_attempt(objs)
+    objs = latest_attempt(objs, step=row_step).items
     return Series(
         step=[o["step"] for o in objs],
         elapsed_s=[o.get("elapsed_s") for o in objs],
@@ -116,8 +160,11 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def downsample(steps: list[int], values: list[Any], limit: int = LOSS_POINTS) -> list[tuple[int, float]]:
-    """At most ``limit`` (step, value) points, evenly spaced, the last one kept; non-numbers dropped."""
+    """At most ``limit`` (step, value) points, evenly spaced, the last one kept (and the first, for a limit of 2
+    or more); non-numbers dropped. Steps come out in the order they went in."""
     pts = [(s, v) for s, v in zip(steps, values, strict=False) if _num(v) is not None]
+    if limit < 1:
+        return []
     if len(pts) <= limit:
         return pts
     stride = len(pts) / limit
