@@ -36,7 +36,7 @@ from xdimo.train.diffusion import create_diffusion  # noqa: E402
 from xdimo.train.flops import tokens_per_sample, train_flops_per_sample  # noqa: E402
 from xdimo.train.loop import Ema, micro_step, optimizer_step, set_precision  # noqa: E402
 from xdimo.train.models import ATTENTION_KERNELS, build_model  # noqa: E402
-from xdimo.train.registry import ClipShape, get_model, param_counts  # noqa: E402
+from xdimo.train.registry import ClipShape, check_shape, get_model, param_counts  # noqa: E402
 from xdimo.train.speed import COMPILE_SCOPES, SpeedOptions  # noqa: E402
 from xdimo.train.speed import apply as apply_speed  # noqa: E402
 
@@ -101,10 +101,26 @@ def set_inductor(pairs: list[str]) -> None:
 
 
 def parse_row(text: str) -> tuple[str, str | None, int]:
-    """``Latte-L/2:4E2A@8`` -> ("Latte-L/2", "4E2A", 8)."""
+    """``Latte-L/2:4E2A@8`` -> ("Latte-L/2", "4E2A", 8); ValueError, naming the row, for one that is not."""
     name, _, batch = text.partition("@")
     model, _, moe = name.partition(":")
-    return model, moe or None, int(batch or 1)
+    try:
+        size = int(batch or 1)
+    except ValueError:
+        size = 0
+    if size < 1 or not model:
+        raise ValueError(f"--rows {text!r}: expected MODEL[:MOE]@BATCH with a batch >= 1, e.g. Latte-L/2:4E2A@8")
+    return model, moe or None, size
+
+
+def check_rows(rows: list[str], frames: int, image_size: int) -> None:
+    """Every row names a known model and MoE, and fits the clip: ValueError, one line, before any row runs."""
+    for text in rows:
+        model, moe, _ = parse_row(text)
+        try:
+            check_shape(get_model(model, moe), ClipShape(frames, image_size))
+        except ValueError as e:
+            raise ValueError(f"--rows {text!r}: {e}") from None
 
 
 def sync(device: torch.device) -> None:
@@ -415,6 +431,11 @@ def main() -> None:
     args.steps = args.steps or (10 if cuda else 5)
     rows = args.rows or (["Latte-L/2@8", "Latte-XL/2@8", "Latte-L/2:4E2A@8", "Latte-S/2@32"] if cuda
                          else ["Latte-T/2@2", "Latte-T/2:4E2A@2"])
+    try:
+        check_rows(rows, args.frames, args.image_size)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
     set_precision(args.precision)
     name = torch.cuda.get_device_name(device) if cuda else "cpu"
     try:

@@ -18,6 +18,7 @@ deterministic too (epoch 0, seed 0), which keeps ``dataset[i]`` usable in tests 
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,12 @@ FFS_TRAIN_VIDEOS = 704
 VIDEO_SUFFIXES = (".mp4", ".avi")
 
 SampleKey = tuple[int, int, int]  # (index, epoch, seed)
+
+# What schedulers and terminals send to ask a run to stop (loop.StopSignal handles them in the main process).
+# Slurm, LSF, a local kill of the process group and Ctrl-C reach every process of the job, loader workers
+# included: a worker must ignore them, or the main process dies of "DataLoader worker exited unexpectedly"
+# before it can write its checkpoint.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 
 # ------------------------------------------------------------------------------------------------- sampling
@@ -148,7 +155,13 @@ def open_video(path: Path) -> Any:
 def read_frames(path: Path, indices: np.ndarray | list[int]) -> torch.Tensor:
     """Decoded frames ``indices`` of ``path`` as (T, H, W, 3) uint8."""
     reader = open_video(path)
-    return torch.from_numpy(reader.get_batch(list(map(int, indices))).asnumpy())
+    try:
+        batch = reader.get_batch(list(map(int, indices)))
+    except Exception as e:  # decord's DECORDError: a damaged file, its message never names it
+        text = str(e).strip()
+        raise XdimoError(f"cannot decode video {path}: {text.splitlines()[0][:300] if text else type(e).__name__}"
+                         ) from None
+    return torch.from_numpy(batch.asnumpy())
 
 
 def video_length(path: Path) -> int:
@@ -191,12 +204,15 @@ class VideoClips(Dataset):
 
 # ------------------------------------------------------------------------------------------------- factory
 
-def open_dataset(source: str, frames: int, latent_size: int, channels: int = 4, stride: int = 3) -> Dataset:
+def open_dataset(source: str, frames: int, latent_size: int, channels: int = 4,
+                 stride: int | None = None) -> Dataset:
     """Latent clips (F, C, latent_size, latent_size) float32 for training.
 
     ``source`` is ``synthetic`` or a latent cache folder written by ``python -m xdimo.train.latents``. A
     folder of raw videos is refused with a pointer to the cache builder: the reference workload trains on
-    latents.
+    latents. A cache's clips use the stride it was built with (``--stride``, in its index.json) unless
+    ``stride`` is given; ``frames`` more than its longest video holds is refused (every clip would repeat
+    frames).
     """
     if source == "synthetic":
         return SyntheticLatents(frames, latent_size, channels)
@@ -214,6 +230,12 @@ def open_dataset(source: str, frames: int, latent_size: int, channels: int = 4, 
         have = f"{cache.channels}x{cache.latent_size}x{cache.latent_size}"
         raise XdimoError(f"latent cache {path} holds {have} latents; "
                          f"the model expects {channels}x{latent_size}x{latent_size}")
+    if not cache.index.videos:
+        raise XdimoError(f"latent cache {path} holds no videos")
+    longest = max(v.frames for v in cache.index.videos)
+    if frames > longest:
+        raise XdimoError(f"--frames {frames} is more than the longest video of latent cache {path} holds "
+                         f"({longest} frames; it was built for {cache.index.frames}-frame clips)")
     return cache
 
 
@@ -270,7 +292,31 @@ def make_loader(dataset: Dataset, batch_size: int, rank: int, world_size: int, s
                          f"fewer than one batch of {batch_size}")
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0,
-                      drop_last=True, prefetch_factor=4 if num_workers > 0 else None)
+                      drop_last=True, prefetch_factor=4 if num_workers > 0 else None,
+                      worker_init_fn=ignore_stop_signals if num_workers > 0 else None)
+
+
+def ignore_stop_signals(worker_id: int) -> None:
+    """A loader worker's ``worker_init_fn``: the stop signals are the main process's business (see STOP_SIGNALS).
+
+    A worker is left by its parent's ``DataLoader`` shutdown, or by its watchdog when the parent is gone.
+    """
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by start_workers while it forked
+
+
+def start_workers(loader: DataLoader) -> Iterator[torch.Tensor]:
+    """``iter(loader)``, which forks the workers, with the stop signals blocked meanwhile: a signal that comes
+    between a worker's fork and its ``ignore_stop_signals`` stays pending in it and is then discarded (in the
+    main process it is delivered, and handled, as soon as the workers are up)."""
+    if loader.num_workers == 0:
+        return iter(loader)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        return iter(loader)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def set_epoch(loader: DataLoader, epoch: int, skip_batches: int = 0) -> None:
@@ -291,6 +337,6 @@ def batches(loader: DataLoader, start_step: int = 0) -> Iterator[torch.Tensor]:
     sampler.set_epoch(epoch, skip)
     sampler.endless = True
     try:
-        yield from loader
+        yield from start_workers(loader)
     finally:
         sampler.endless = False

@@ -33,7 +33,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,7 @@ class CacheIndex:
     frames: int      # the clip shape the cache was built for (training may ask for another)
     stride: int
     videos: list[CachedVideo]
+    skipped: list[dict[str, str]] = field(default_factory=list)  # --skip-bad: {"source", "reason"} per video
 
 
 def read_index(root: Path) -> CacheIndex:
@@ -98,14 +99,22 @@ def read_index(root: Path) -> CacheIndex:
 
 
 class LatentCache(Dataset):
-    """F-frame latent clips (F, C, h, w) float32 drawn from a cache, one item per video."""
+    """F-frame latent clips (F, C, h, w) float32 drawn from a cache, one item per video.
 
-    def __init__(self, root: str | Path, frames: int = 16, stride: int = 3, flip: bool = True,
+    ``stride`` None takes the stride the cache was built for (index.json). Opening checks every video's file
+    (its header only, through a memory map): a missing, truncated or misshapen file is named at once, not
+    in a loader worker hours into a run.
+    """
+
+    def __init__(self, root: str | Path, frames: int = 16, stride: int | None = None, flip: bool = True,
                  sample: bool = True) -> None:
         self.root = Path(root)
         self.index = read_index(self.root)
+        stride = self.index.stride if stride is None else stride
         self.frames, self.stride, self.flip, self.sample = frames, stride, flip, sample
         self.channels, self.latent_size = self.index.channels, self.index.latent_size
+        for video in self.index.videos:
+            check_file(self.root, video, self.channels, self.latent_size)
 
     def __len__(self) -> int:
         return len(self.index.videos)
@@ -130,6 +139,22 @@ class LatentCache(Dataset):
         return torch.from_numpy(np.ascontiguousarray(clip))
 
 
+def check_file(root: Path, video: CachedVideo, channels: int, latent_size: int) -> None:
+    """Refuse, naming the file, a cache file that is missing, unreadable or not the shape index.json says."""
+    path = root / video.file
+    want = (video.frames, 2, channels, latent_size, latent_size)
+    try:
+        shape = tuple(np.load(path, mmap_mode="r").shape)
+    except FileNotFoundError:
+        raise XdimoError(f"damaged latent cache {root}: {video.file} (of {video.source}) is missing") from None
+    except (OSError, ValueError) as e:  # a truncated file: "mmap length is greater than file size"
+        raise XdimoError(f"damaged latent cache {root}: {video.file} (of {video.source}) is unreadable: "
+                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if shape != want:
+        raise XdimoError(f"damaged latent cache {root}: {video.file} (of {video.source}) has shape {shape}; "
+                         f"index.json says {want}")
+
+
 # ------------------------------------------------------------------------------------------------- building
 
 @dataclass(frozen=True)
@@ -151,17 +176,32 @@ class FrameChunks(IterableDataset):
     def __init__(self, videos: list[Path], chunks: list[Chunk], size: int) -> None:
         self.videos, self.chunks, self.size = videos, chunks, size
 
-    def __iter__(self) -> Iterator[tuple[Chunk, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[Chunk, torch.Tensor | str]]:
+        """(chunk, pixels), or (chunk, why) for a video that cannot be decoded: its other chunks are dropped, and
+        the main process decides (a worker's exception would reach it as a traceback naming no file)."""
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        reader, current = None, -1
+        reader, current, bad = None, -1, -1
         for c in self.chunks:
-            if c.video % workers != worker:
+            if c.video % workers != worker or c.video == bad:
                 continue
-            if c.video != current:
-                reader, current = open_video(self.videos[c.video]), c.video
-            frames = torch.from_numpy(reader.get_batch(list(range(c.start, c.stop))).asnumpy())
+            path = self.videos[c.video]
+            try:
+                if c.video != current:
+                    reader, current = open_video(path), c.video
+                frames = torch.from_numpy(reader.get_batch(list(range(c.start, c.stop))).asnumpy())
+            except Exception as e:  # decord's DECORDError, or XdimoError from open_video
+                bad = c.video
+                why = first_line(e)
+                yield c, why if isinstance(e, XdimoError) else f"cannot decode video {path} " \
+                                                                   f"(frames {c.start}-{c.stop - 1}): {why}"
+                continue
             yield c, resize_crop(frames, self.size)
+
+
+def first_line(e: BaseException, limit: int = 300) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:limit] if text else type(e).__name__
 
 
 def plan_chunks(lengths: list[int], batch: int, skip: set[int]) -> list[Chunk]:
@@ -236,9 +276,13 @@ def video_file(v: int) -> str:
 def build_cache(video_root: str | Path, out_dir: str | Path, vae_path: str | Path, frames: int = 16,
                 stride: int = 3, size: int = 256, batch: int = 32, device: str = "cpu",
                 workers: int = 2, dtype: str = "float16", vae_dtype: str = "fp32",
-                scale: float = SCALING_FACTOR, overwrite: bool = False,
+                scale: float = SCALING_FACTOR, overwrite: bool = False, skip_bad: bool = False,
                 log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Path:
-    """Encode every video under ``video_root`` into a latent cache at ``out_dir``; returns ``out_dir``."""
+    """Encode every video under ``video_root`` into a latent cache at ``out_dir``; returns ``out_dir``.
+
+    A video that cannot be opened or decoded stops the build with one line naming it, unless ``skip_bad``:
+    then it is left out, logged, and listed under ``skipped`` in index.json. The videos encoded before the
+    stop are kept, so a rerun with ``skip_bad`` continues from there."""
     root, out = Path(video_root).resolve(), Path(out_dir).resolve()
     if dtype not in DTYPES or vae_dtype not in VAE_DTYPES:
         raise XdimoError(f"dtype must be one of {sorted(DTYPES)} and vae dtype one of {sorted(VAE_DTYPES)}")
@@ -250,17 +294,32 @@ def build_cache(video_root: str | Path, out_dir: str | Path, vae_path: str | Pat
                 "scale": scale, "size": size, "dtype": dtype, "vae_dtype": vae_dtype, "videos": sources}
     partial = out.with_name(out.name + ".partial")
     done = prepare_partial(partial, settings)
-    lengths = [len(open_video(p)) for p in videos]
+    bad: dict[int, str] = {}
+
+    def refuse(v: int, why: str) -> None:
+        if not skip_bad:
+            raise XdimoError(f"{why} (pass --skip-bad to leave unreadable videos out of the cache)")
+        bad[v] = why
+        log(f"skipped: {why}")
+
+    lengths = [_length(p, v, refuse) for v, p in enumerate(videos)]
     if done:
         log(f"resuming: {len(done)} of {len(videos)} videos already encoded in {partial}")
     vae = load_vae(vae_path, device, VAE_DTYPES[vae_dtype])
-    chunks = FrameChunks(videos, plan_chunks(lengths, batch, done), size)
-    shape = _encode_all(vae, chunks, partial, scale, DTYPES[dtype], workers, log)
-    channels, latent_size = shape or _shape_of(partial / video_file(0))
+    chunks = FrameChunks(videos, plan_chunks(lengths, batch, done | set(bad)), size)
+    shape = _encode_all(vae, chunks, partial, scale, DTYPES[dtype], workers, log, refuse)
+    kept = [v for v in range(len(videos)) if v not in bad]
+    if not kept:
+        raise XdimoError(f"none of the {len(videos)} videos under {root} could be read")
+    channels, latent_size = shape or _shape_of(partial / video_file(kept[0]))
     index = CacheIndex(CACHE_VERSION, str(root), str(vae_path), scale, size, latent_size, channels, dtype,
-                       frames, stride, [CachedVideo(video_file(v), s, n)
-                                        for v, (s, n) in enumerate(zip(sources, lengths, strict=True))])
-    short = sum(n < frames * stride for n in lengths)
+                       frames, stride, [CachedVideo(video_file(v), sources[v], lengths[v]) for v in kept],
+                       [{"source": sources[v], "reason": why} for v, why in sorted(bad.items())])
+    for v in bad:
+        (partial / video_file(v)).unlink(missing_ok=True)
+    if bad:
+        log(f"note: {len(bad)} of {len(videos)} videos could not be read and are left out (index.json: skipped)")
+    short = sum(lengths[v] < frames * stride for v in kept)
     if short:
         log(f"note: {short} videos are shorter than the {frames * stride}-frame window; their clips sample "
             "the whole video evenly")
@@ -269,20 +328,38 @@ def build_cache(video_root: str | Path, out_dir: str | Path, vae_path: str | Pat
     return out
 
 
+def _length(path: Path, v: int, refuse: Callable[[int, str], None]) -> int:
+    """A video's frame count, or 0 after ``refuse`` (which raises unless bad videos are skipped)."""
+    try:
+        n = len(open_video(path))
+    except XdimoError as e:
+        refuse(v, first_line(e))
+        return 0
+    if n < 1:
+        refuse(v, f"video {path} has no frames")
+    return max(n, 0)
+
+
 def _shape_of(path: Path) -> tuple[int, int]:
     array = np.load(path, mmap_mode="r")
     return int(array.shape[2]), int(array.shape[3])
 
 
 def _encode_all(vae: Any, chunks: FrameChunks, partial: Path, scale: float, dtype: type, workers: int,
-                log: Callable[[str], None]) -> tuple[int, int] | None:
-    """Encode the chunks as they come, writing each video's file when its last chunk is done."""
+                log: Callable[[str], None], refuse: Callable[[int, str], None] = lambda v, why: None
+                ) -> tuple[int, int] | None:
+    """Encode the chunks as they come, writing each video's file when its last chunk is done; a video that
+    cannot be decoded goes to ``refuse`` (which raises unless bad videos are skipped)."""
     loader = DataLoader(chunks, batch_size=None, num_workers=workers, pin_memory=torch.cuda.is_available(),
                         prefetch_factor=4 if workers else None)
     parts: dict[int, list[np.ndarray]] = {}
     shape, encoded, t0 = None, 0, time.perf_counter()
     total = sum(c.stop - c.start for c in chunks.chunks)
     for chunk, pixels in loader:
+        if isinstance(pixels, str):
+            parts.pop(chunk.video, None)
+            refuse(chunk.video, pixels)
+            continue
         mean, std = encode(vae, pixels, scale)
         parts.setdefault(chunk.video, []).append(torch.stack([mean, std], dim=1).numpy().astype(dtype))
         shape, encoded = (int(mean.shape[1]), int(mean.shape[2])), encoded + len(pixels)
@@ -323,6 +400,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--vae-dtype", choices=sorted(VAE_DTYPES), default="fp32")
     p.add_argument("--scale", type=float, default=SCALING_FACTOR)
     p.add_argument("--overwrite", action="store_true", help="replace an existing cache")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out videos that cannot be opened or decoded (logged, and listed under 'skipped' in "
+                        "index.json); by default the first one stops the build, naming it, and a rerun with "
+                        "--skip-bad keeps the videos encoded so far")
     return p.parse_args(argv)
 
 
@@ -331,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = build_cache(a.videos, a.out, a.vae, frames=a.frames, stride=a.stride, size=a.size,
                           batch=a.batch, device=a.device, workers=a.workers, dtype=a.dtype,
-                          vae_dtype=a.vae_dtype, scale=a.scale, overwrite=a.overwrite)
+                          vae_dtype=a.vae_dtype, scale=a.scale, overwrite=a.overwrite, skip_bad=a.skip_bad)
     except XdimoError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

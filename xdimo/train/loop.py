@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from xdimo.errors import XdimoError
 from xdimo.hardware import match_gpu, mfu, peak_tflops
 from xdimo.train.diffusion import GaussianDiffusion, create_diffusion
 from xdimo.train.flops import tokens_per_sample, train_flops_per_sample
@@ -84,6 +85,38 @@ class TrainConfig:
     wandb: bool = False  # offline only
     wandb_project: str = "xdimo"
     extra: dict[str, str] = field(default_factory=dict)  # unknown --key value flags, kept in run.json
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError, one line naming the flag, for a setting no run can use (checked at construction)."""
+        at_least = {"local_batch": 1, "grad_accum": 1, "steps": 1, "log_every": 1, "frames": 1, "image_size": 1,
+                    "warmup_steps": 0, "lr_base_batch": 0, "ckpt_every": 0, "clip_after": 0, "seed": 0,
+                    "warmup_intervals": 0, "nccl_timeout_s": 1, "recompute_blocks": -1}
+        for name, low in at_least.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
+        if self.workers is not None and self.workers < 0:
+            raise ValueError(f"--workers must be >= 0, got {self.workers}")
+        for name in ("depth", "hidden", "heads"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name} must be >= 1, got {value}")
+        floats = [("lr", self.lr, 0.0, math.inf, False), ("weight_decay", self.weight_decay, 0.0, math.inf, True),
+                  ("ema_decay", self.ema_decay, 0.0, 1.0, True), ("clip_grad", self.clip_grad, 0.0, math.inf, False),
+                  ("moe_aux_weight", self.moe_aux_weight, 0.0, math.inf, True)]
+        if self.capacity_factor is not None:
+            floats.append(("capacity_factor", self.capacity_factor, 0.0, math.inf, False))
+        for name, value, low, high, low_ok in floats:
+            flag = f"--{name.replace('_', '-')}"
+            if not math.isfinite(value) and not (name == "clip_grad" and value == math.inf):
+                raise ValueError(f"{flag} must be a finite number, got {value}")
+            if value < low or (value == low and not low_ok) or value > high:
+                interval = f"{'[' if low_ok else '('}{low:g}, {high:g}]" if math.isfinite(high) else \
+                    (f">= {low:g}" if low_ok else f"> {low:g}")
+                raise ValueError(f"{flag} must be {'in ' if math.isfinite(high) else ''}{interval}, got {value:g}")
 
     @property
     def trackers(self) -> Trackers:
@@ -144,9 +177,10 @@ def setup_distributed(cfg: TrainConfig) -> Dist:
 
 
 class StopSignal:
-    """SIGTERM/SIGUSR1 (what schedulers send before a kill) ask for a checkpoint at the next step boundary."""
+    """SIGTERM/SIGUSR1 (what schedulers send before a kill) and SIGINT (Ctrl-C; LSF's bkill sends it first) ask
+    for a checkpoint at the next step boundary; the run then exits 128 + the signal (143, 138, 130)."""
 
-    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)  # data.STOP_SIGNALS: what loader workers ignore
 
     def __init__(self) -> None:
         self.signum = 0
@@ -267,13 +301,22 @@ def no_sync(model: nn.Module, sync: bool):
 
 # --------------------------------------------------------------------------------------------- checkpoints
 
+def checkpoint_meta(cfg: TrainConfig, d: Dist) -> dict[str, Any]:
+    """What a checkpoint must agree on with the run that resumes it: the model's shape, and what fixes the data
+    stream's position (a resumed run repeats an uninterrupted one only with the same batch, ranks and seed)."""
+    mcfg = cfg.model_config()
+    return {"model": cfg.model, "moe": cfg.moe, "depth": mcfg.depth, "hidden": mcfg.hidden, "heads": mcfg.heads,
+            "frames": cfg.frames, "image_size": cfg.image_size, "local_batch": cfg.local_batch,
+            "grad_accum": cfg.grad_accum, "world_size": d.world, "seed": cfg.seed}
+
+
 def save_checkpoint(path: Path, step: int, elapsed: float, model: nn.Module, opt: torch.optim.Optimizer,
-                    ema: Ema, d: Dist) -> None:
+                    ema: Ema, d: Dist, meta: dict[str, Any] | None = None) -> None:
     """Full (unsharded) states, written by rank 0 atomically; collective: every rank calls it."""
     from torch.distributed.checkpoint import state_dict as dcp_sd
 
     opts = dcp_sd.StateDictOptions(full_state_dict=True, cpu_offload=True)
-    state = {"step": step, "elapsed_s": elapsed,
+    state = {"step": step, "elapsed_s": elapsed, "meta": meta or {},
              "model": dcp_sd.get_model_state_dict(model, options=opts),
              "optimizer": dcp_sd.get_optimizer_state_dict(model, opt, options=opts),
              "ema": ema.state()}
@@ -286,12 +329,38 @@ def save_checkpoint(path: Path, step: int, elapsed: float, model: nn.Module, opt
         dist.barrier()
 
 
-def load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, ema: Ema) -> tuple[int, float]:
+def read_checkpoint(path: Path, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The state saved at ``path``; one written with other settings (``meta``, see checkpoint_meta) is refused in
+    one line. One written before checkpoints carried them is read as before (load_checkpoint checks its fit)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a truncated or foreign file: pickle, zip and EOF errors alike
+        raise XdimoError(f"cannot read checkpoint {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                         " (move it away to start over)") from None
+    saved = state.get("meta") or {}
+    differ = [f"{k} {saved[k]} (now {v})" for k, v in (meta or {}).items() if k in saved and saved[k] != v]
+    if differ:
+        raise XdimoError(f"checkpoint {path} is of another run: {', '.join(differ)}; resume with its settings "
+                         "or use a new --run-dir")
+    return state
+
+
+def load_checkpoint(path: Path | dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer, ema: Ema,
+                    meta: dict[str, Any] | None = None) -> tuple[int, float]:
+    """Load a checkpoint (a path, or the state read_checkpoint returned) into the model, optimiser and EMA;
+    returns (step, elapsed seconds). A model that does not fit it is refused in one line."""
     from torch.distributed.checkpoint import state_dict as dcp_sd
 
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = path if isinstance(path, dict) else read_checkpoint(path, meta)
     opts = dcp_sd.StateDictOptions(full_state_dict=True)
-    dcp_sd.set_model_state_dict(model, state["model"], options=opts)
+    try:
+        dcp_sd.set_model_state_dict(model, state["model"], options=opts)
+    except RuntimeError as e:  # an old checkpoint without meta: torch lists every mismatched tensor
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        first = next((line for line in lines if "size mismatch" in line or "Missing key" in line
+                      or "Unexpected key" in line), lines[0] if lines else "")
+        raise XdimoError(f"the checkpoint does not fit this model ({first[:200]}); resume with its settings "
+                         "or use a new --run-dir") from None
     dcp_sd.set_optimizer_state_dict(model, opt, state["optimizer"], options=opts)
     ema.load(state["ema"])
     return int(state["step"]), float(state["elapsed_s"])
@@ -321,6 +390,7 @@ def run_info(cfg: TrainConfig, mcfg: ModelConfig, d: Dist) -> dict[str, Any]:
         "local_batch": cfg.local_batch, "grad_accum": cfg.grad_accum, "global_batch": global_batch,
         "parallel": cfg.parallel if d.world > 1 else "single",
         "steps": cfg.steps, "data": cfg.data, "lr": lr_at(cfg, 10**9, global_batch),
+        "mem_peak_scope": MEM_PEAK_SCOPE,  # mem_peak_gib / mem_reserved_gib: rank 0's peak since its start
         "speed": asdict(cfg.speed),  # how the figures were obtained: compile scope, residual dtype, ...
         "torch_version": torch.__version__, "git_rev": git_rev(Path(__file__).parent),
         "extra": cfg.extra,
@@ -334,9 +404,14 @@ def wait_for(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+MEM_PEAK_SCOPE = "since_start"  # run.json's word for mem_peak_gib: never reset, so never below an earlier row's
+
+
 def memory_gib(device: torch.device) -> float:
-    """Peak memory of this process: PyTorch's allocated peak on a GPU (below nvidia-smi by the allocator's
-    cache and the CUDA context: see reserved_gib), the resident set size on the CPU."""
+    """Peak memory of this process since it started (never reset: a row's mem_peak_gib is the peak so far, warm-up
+    and compilation included, not its interval's; so collect's max over the steady intervals is the run's
+    peak, what a user needs to know whether it fits): PyTorch's allocated peak on a GPU (below nvidia-smi by
+    the allocator's cache and the CUDA context: see reserved_gib), the resident set size on the CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30
     import psutil
@@ -453,21 +528,26 @@ def start(cfg: TrainConfig, d: Dist, writer: MetricsWriter) -> Session:
 
     set_precision(cfg.precision)
     mcfg = cfg.model_config()
+    # the data first: a cache that does not fit fails before run.json and before the model is built
+    dataset = open_dataset(cfg.data, cfg.frames, cfg.clip.latent_size, mcfg.in_channels)
+    ckpt = cfg.run_dir / "checkpoints" / CKPT_NAME
+    # and the checkpoint: one of another run is refused before run.json is rewritten
+    resumed = read_checkpoint(ckpt, checkpoint_meta(cfg, d)) if cfg.resume and ckpt.is_file() else None
     info = run_info(cfg, mcfg, d)
+    info["data_stride"] = getattr(dataset, "stride", None)  # a latent cache's, from its index.json
     writer.write_run(info)
     writer.open_trackers(info)
 
     model, inner = build(cfg, d)
     opt = make_optimizer(cfg, model, d)
     ema = Ema(inner, cfg.ema_decay)
-    ckpt = cfg.run_dir / "checkpoints" / CKPT_NAME
     step, elapsed_before = 0, 0.0
-    if cfg.resume and ckpt.is_file():
-        step, elapsed_before = load_checkpoint(ckpt, model, opt, ema)
+    if resumed is not None:
+        step, elapsed_before = load_checkpoint(resumed, model, opt, ema)
+        del resumed
         if d.main:
             print(f"resumed from {ckpt} at step {step}", flush=True)
 
-    dataset = open_dataset(cfg.data, cfg.frames, cfg.clip.latent_size, mcfg.in_channels)
     workers = cfg.workers if cfg.workers is not None else (0 if cfg.data == "synthetic" else 4)
     loader = make_loader(dataset, cfg.local_batch, d.rank, d.world, cfg.seed, workers)
     rates = Rates(info["global_batch"], info["flops_per_sample"], info["tokens_per_sample"], info["peak_tflops"],
@@ -507,11 +587,22 @@ def _train(cfg: TrainConfig, d: Dist, stop: StopSignal, writer: MetricsWriter) -
     t_start = t_last = time.perf_counter()
     interval_index = 0
     grad_norm: torch.Tensor | None = None  # the last one measured (a signal may end an interval early)
+    lr = lr_at(cfg, s.step, s.rates.global_batch)
     while s.step < cfg.steps:
-        lr, norm = train_step(cfg, d, s, acc)
-        grad_norm = norm if norm is not None else grad_norm
-        signum = stop.agreed(d)
-        if s.step % cfg.log_every == 0 or s.step == cfg.steps or signum:
+        try:
+            lr, norm = train_step(cfg, d, s, acc)
+            grad_norm = norm if norm is not None else grad_norm
+            signum = stop.agreed(d)
+        except RuntimeError as e:
+            # A stop signal sent to the whole process group may reach a loader worker before it ignores it
+            # (data.ignore_stop_signals): the loader then fails this step. The step is lost, not the run.
+            if not stop.signum:
+                raise
+            print(f"signal {stop.signum}: step {s.step + 1} abandoned ({str(e).splitlines()[0]})",
+                  file=sys.stderr, flush=True)
+            s.opt.zero_grad(set_to_none=True)
+            signum = stop.signum
+        if acc.steps and (s.step % cfg.log_every == 0 or s.step == cfg.steps or signum):
             wait_for(d.device)  # the interval's kernels are in its time, not the next one's
             now = time.perf_counter()
             row = interval_row(acc, grad_norm, d, now - t_last, s.elapsed_before + now - t_start, s.step, lr,
@@ -525,7 +616,8 @@ def _train(cfg: TrainConfig, d: Dist, stop: StopSignal, writer: MetricsWriter) -
         if signum or (cfg.ckpt_every and s.step % cfg.ckpt_every == 0) or s.step == cfg.steps:
             wait_for(d.device)
             t_save = time.perf_counter()
-            save_checkpoint(s.ckpt, s.step, s.elapsed_before + t_save - t_start, s.model, s.opt, s.ema, d)
+            save_checkpoint(s.ckpt, s.step, s.elapsed_before + t_save - t_start, s.model, s.opt, s.ema, d,
+                            checkpoint_meta(cfg, d))
             # checkpoint time is not training throughput; the steps since the last log row keep their time
             t_last += time.perf_counter() - t_save
         if signum:
