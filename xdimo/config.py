@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from xdimo import hardware
 from xdimo.errors import ConfigError
 
 SCHEDULER_KINDS = ("local", "jh", "lsf", "slurm")
@@ -327,15 +328,12 @@ def _pool_hosts(c: _Checker, raw: Any, cards: int, per_node: int) -> tuple[str, 
 
 
 def _detect_cards() -> int:
-    """GPUs on this machine (pynvml), else CPU cores as 'slots'."""
-    from xdimo.schedulers.devices import local_gpus
-
-    gpus = local_gpus()
+    """GPUs on this machine (pynvml, loaded only here: a local pool's ``cards: auto``), else CPU cores as slots."""
+    gpus = hardware.local_gpus()
     return len(gpus) if gpus else (os.cpu_count() or 1)
 
 
 def _detect_gpu_model() -> str:
-    from xdimo.schedulers.devices import local_gpus
-
-    gpus = local_gpus()
+    """This machine's first GPU's name (a local pool's ``gpu: auto``), else "cpu"."""
+    gpus = hardware.local_gpus()
     return gpus[0] if gpus else "cpu"

@@ -10,12 +10,15 @@ API (stable; collect imports it):
   ("NVIDIA H100 80GB HBM3") or a cluster pool's model ("RTX 6000 Ada", "H200", "pro6000").
 - ``peak_tflops(gpu, precision) -> float | None``: ``gpu`` a GpuSpec or a name; precision bf16|fp16|tf32|fp32.
 - ``achieved_tflops(flops_per_sample, samples_per_s, gpus)`` and ``mfu(achieved, peak) -> float | None``.
+- ``local_gpus() -> tuple[str, ...]``: this machine's GPU names through NVML (pynvml, imported only when called:
+  by a ``scheduler: local`` cluster file's ``cards: auto`` / ``gpu: auto``); () without a driver or GPUs.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 PRECISIONS = ("bf16", "fp16", "tf32", "fp32")
 
@@ -117,3 +120,24 @@ def mfu(achieved_tflops_per_gpu: float, peak: float | None) -> float | None:
     if not peak:
         return None
     return achieved_tflops_per_gpu / peak
+
+
+@cache
+def local_gpus() -> tuple[str, ...]:
+    """Names of this machine's GPUs in index order; () without pynvml, a driver or GPUs."""
+    try:
+        import pynvml
+    except ImportError:
+        return ()
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # no driver / no library: a CPU machine
+        return ()
+    try:
+        names = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i))
+            names.append(name.decode() if isinstance(name, bytes) else name)
+        return tuple(names)
+    finally:
+        pynvml.nvmlShutdown()

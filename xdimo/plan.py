@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from xdimo.config import Cluster
 from xdimo.matrix import Matrix
 from xdimo.rules import check_run, pending_room
 from xdimo.spec import RunSpec
+
+if TYPE_CHECKING:
+    from xdimo.schedulers.base import PoolStatus
 
 # Planning assumption for time estimates only; measured figures replace it in `collect`.
 ASSUMED_MFU = 0.30
@@ -41,7 +45,7 @@ class WavePlan:
     blocked: list[RunSpec] = field(default_factory=list)  # more GPUs than their pool has up
 
     def wave_of(self) -> dict[str, int]:
-        """Run id -> its 1-based batch (blocked runs have none)."""
+        """Run id -> its 1-based wave (blocked runs have none)."""
         return {s.run_id: i + 1 for i, w in enumerate(self.waves) for s in w}
 
 
@@ -66,6 +70,12 @@ def waves(runs: list[RunSpec], cluster: Cluster, capacity: Mapping[str, int] | N
     return WavePlan(out, blocked)
 
 
+def live_waves(runs: list[RunSpec], cluster: Cluster, pools: list[PoolStatus]) -> WavePlan:
+    """`plan --live`: wave 1 on the cards free now; later waves on the cards that are up (total - taken - down)."""
+    up = {p.name: max(0, p.total - p.taken - p.down) for p in pools}
+    return waves(runs, cluster, capacity=up, free_now={p.name: p.free for p in pools})
+
+
 def check_matrix(matrix: Matrix, cluster: Cluster) -> None:
     """Every run must be able to start on the cluster some day (else: an error now, not a hang later)."""
     for spec in matrix.runs:
@@ -85,19 +95,34 @@ class Batch:
         return self.start + self.wait
 
 
-def choose_batch(todo: list[RunSpec], free: dict[str, int], cluster: Cluster, pending_now: int) -> Batch:
-    """Fill the free cards first-fit-decreasing by GPUs, then add up to the pending room in matrix order."""
+def run_hours(spec: RunSpec, cluster: Cluster) -> float:
+    """The run's estimated wall hours on its pool's GPU, 0 where unknown (a CPU pool, a custom command)."""
+    pool = cluster.pools.get(spec.pool)
+    return (estimate_hours(spec, pool.gpu_model) if pool else None) or 0.0
+
+
+def choose_batch(todo: list[RunSpec], free: Mapping[str, int], cluster: Cluster, pending_now: int) -> Batch:
+    """Fill the free cards longest-estimated run first (then most GPUs first), then add up to the pending room
+    of the rest, longest first too; equal runs keep matrix order.
+
+    Longest first (LPT) is what makes the waves makespan-aware: a wave lasts as long as its longest run, so the
+    long runs go together first and the short ones after, and on the scheduler a long run started early runs
+    beside the later ones instead of being left to run alone at the end. The pending room (1
+    job on the user's site) goes the same way: the run that waits is the one the scheduler starts next, so
+    it should be the longest left. Where no run has an estimate (a CPU pool, custom commands) the order is
+    first-fit-decreasing by GPUs and the waiting runs are in matrix order, as before."""
     free = dict(free)
     batch = Batch()
     rest: list[RunSpec] = []
-    for spec in sorted(todo, key=lambda s: -s.gpus):  # stable: equal sizes keep matrix order
+    hours = {s.run_id: run_hours(s, cluster) for s in todo}
+    for spec in sorted(todo, key=lambda s: (-hours[s.run_id], -s.gpus)):  # stable: ties keep matrix order
         if free.get(spec.pool, 0) >= spec.gpus:
             batch.start.append(spec)
             free[spec.pool] -= spec.gpus
         else:
             rest.append(spec)
     order = {s.run_id: i for i, s in enumerate(todo)}
-    rest.sort(key=lambda s: order[s.run_id])
+    rest.sort(key=lambda s: (-hours[s.run_id], order[s.run_id]))
     room = pending_room(cluster, pending_now)
     batch.wait, batch.held = rest[:room], rest[room:]
     batch.start.sort(key=lambda s: order[s.run_id])

@@ -17,12 +17,10 @@ import jinja2
 from xdimo.config import Cluster
 from xdimo.errors import ConfigError
 from xdimo.rules import cpu_slots
-from xdimo.rundir import MARKER as MARKER  # re-exported: `from xdimo.render import MARKER`
-from xdimo.rundir import WALL_FILE as WALL_FILE  # re-exported: `from xdimo.render import WALL_FILE`
 from xdimo.rundir import RunDir
 from xdimo.schedulers import job_id_pattern
-from xdimo.schedulers.runner import one_line
 from xdimo.spec import RunSpec
+from xdimo.text import one_line
 
 if TYPE_CHECKING:
     from xdimo.workspace import Workspace

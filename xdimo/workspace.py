@@ -69,10 +69,6 @@ class Workspace:
     def logs_dir(self) -> Path:
         return logs_dir_in(self.root)
 
-    @property
-    def queue_dir(self) -> Path:
-        return queue_dir_in(self.root)
-
     def run_dir(self, run_id: str) -> RunDir:
         return RunDir.in_workspace(self.root, run_id)
 

@@ -69,7 +69,8 @@ def test_measured_gpu_hours_prefer_the_ledgers_times_over_the_training_log(tmp_p
 
 def test_every_template_writes_the_wall_file(tmp_path) -> None:
     from xdimo.config import load_cluster
-    from xdimo.render import WALL_FILE, render_script
+    from xdimo.render import render_script
+    from xdimo.rundir import WALL_FILE
     from xdimo.workspace import Workspace
 
     repo = Path(__file__).resolve().parents[2]

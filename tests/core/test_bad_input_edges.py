@@ -22,8 +22,9 @@ from xdimo.config import Cluster, Pool
 from xdimo.errors import SchedulerError, XdimoError
 from xdimo.schedulers.base import JobState, JobStatus
 from xdimo.schedulers.jh import JHScheduler
-from xdimo.schedulers.runner import CommandResult, excerpt, run_command
+from xdimo.schedulers.runner import CommandResult, run_command
 from xdimo.spec import RunSpec
+from xdimo.text import excerpt
 from xdimo.workspace import Workspace
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xdimo import render
+from xdimo import render, rundir
 from xdimo.collect import parse
 from xdimo.rundir import RunDir
 from xdimo.schedulers import job_id_pattern, marker
@@ -18,7 +18,7 @@ from xdimo.schedulers.base import JobState, LedgerJob
 from xdimo.schedulers.local import LocalJob, LocalScheduler
 from xdimo.schedulers.local_runner import load_cluster_for
 from xdimo.spec import RunSpec
-from xdimo.workspace import Workspace
+from xdimo.workspace import Workspace, queue_dir_in
 
 ROOT = Path("/ws")
 
@@ -37,13 +37,14 @@ def test_the_layout_of_a_run_folder() -> None:
 def test_the_workspace_hands_out_run_folders(workspace: Path) -> None:
     ws = Workspace.open(str(workspace))
     assert ws.run_dir("m-1") == RunDir(ws.root / "logs" / "m-1") and ws.log_dir("m-1") == ws.run_dir("m-1").path
-    assert (ws.logs_dir, ws.queue_dir) == (ws.root / "logs", ws.root / "queue")
-    assert ws.ledger_path == ws.queue_dir / "ledger.sqlite"
-    assert LocalScheduler(ws.load_cluster("local"), ws.root).state.dir == ws.queue_dir / "local"
+    assert (ws.logs_dir, queue_dir_in(ws.root)) == (ws.root / "logs", ws.root / "queue")
+    assert ws.ledger_path == queue_dir_in(ws.root) / "ledger.sqlite"
+    assert LocalScheduler(ws.load_cluster("local"), ws.root).state.dir == queue_dir_in(ws.root) / "local"
 
 
-def test_the_old_names_still_import() -> None:
-    assert marker.MARKER == render.MARKER == "job.exit" and render.WALL_FILE == "job.wall"
+def test_one_name_for_each_file_and_no_copies_in_render() -> None:
+    assert marker.MARKER is rundir.MARKER == "job.exit" and rundir.WALL_FILE == "job.wall"
+    assert not hasattr(render, "MARKER") and not hasattr(render, "WALL_FILE")  # rundir is the one place
 
 
 def test_the_workload_and_collect_use_the_same_names(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""One "command failed" message (runner.command_error) and one quoting helper (runner.one_line / excerpt)."""
+"""One "command failed" message (runner.command_error) and one quoting helper (text.one_line / excerpt)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 from xdimo import render
 from xdimo.errors import SchedulerError
 from xdimo.schedulers.lsf_family import LSFFamilyScheduler
-from xdimo.schedulers.runner import CommandResult, command_error, excerpt, one_line
+from xdimo.schedulers.runner import CommandResult, command_error
+from xdimo.text import excerpt, one_line
 
 
 def _result(returncode: int = 255, stdout: str = "", stderr: str = "", argv: tuple[str, ...] = ("jjobs", "-a")):

@@ -127,10 +127,6 @@ def test_exec_host(text: str, expected: tuple) -> None:
     assert tuple((h.host, h.slots) for h in P.parse_exec_host(text)) == expected
 
 
-def test_host_pairs() -> None:
-    assert P.parse_host_pairs("host1 32 host2 32") == (P.HostSlots("host1", 32), P.HostSlots("host2", 32))
-
-
 @pytest.mark.parametrize(("slots", "gpus"), [(32, 4), (8, 1), (4, 1), (12, 2), (0, 0)])
 def test_gpus_from_slots(slots: int, gpus: int) -> None:
     assert P.gpus_from_slots(slots, 8) == gpus
@@ -243,4 +239,5 @@ def test_absurdly_long_numbers_are_not_numbers_nor_crashes() -> None:
                f"Exited with exit code {huge}.\n")
     parsed = P.parse_summary(summary)
     assert parsed is not None and parsed.exit_code is None
-    assert P.parse_marker(huge) is None and P.parse_host_pairs(f"a {huge} b 4") == (P.HostSlots("b", 4),)
+    assert P.parse_marker(huge) is None
+    assert P.parse_exec_host(f"{huge}*a 4*b") == (P.HostSlots(f"{huge}*a", 1), P.HostSlots("b", 4))

@@ -112,5 +112,4 @@ def test_summary_after_any_output(output: str, code: int, hosts: list[tuple[str,
 def test_exec_host_forms_agree(hosts: list[tuple[str, int]]) -> None:
     colon = ":".join(f"{n}*{h}" for h, n in hosts)
     spaced = " ".join(f"{n}*{h}" for h, n in hosts)
-    pairs = " ".join(f"{h} {n}" for h, n in hosts)
-    assert P.parse_exec_host(colon) == P.parse_exec_host(spaced) == P.parse_host_pairs(pairs)
+    assert P.parse_exec_host(colon) == P.parse_exec_host(spaced)

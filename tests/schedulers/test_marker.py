@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xdimo import render
+from xdimo import rundir
 from xdimo.schedulers import lsf_parse, slurm_parse
 from xdimo.schedulers.base import JobState, LedgerJob
 from xdimo.schedulers.local import LocalScheduler, settle_from_marker
@@ -43,7 +43,7 @@ def _log_dir(tmp_path: Path, marker: str | bytes | None) -> Path:
 
 
 def test_one_marker_name_everywhere() -> None:
-    assert MARKER == "job.exit" and render.MARKER is MARKER
+    assert MARKER == "job.exit" and rundir.MARKER is MARKER
     assert lsf_parse.KILL_EXIT_CODES is KILL_EXIT_CODES and lsf_parse.parse_marker is parse_marker
 
 

@@ -32,9 +32,7 @@ def hosts(app: App, nodes: bool) -> None:
     host_rows = scheduler.hosts() if nodes else []
     rules = {"cpu_per_gpu": cluster.cpu_per_gpu, "max_pending": cluster.max_pending}
     data = {"cluster": cluster.name, "scheduler": cluster.scheduler, "rules": rules,
-            "pools": [{"pool": p.name, "gpu": p.gpu_model, "cards": p.total, "taken": p.taken, "down": p.down,
-                       "down_hosts": list(p.down_hosts), "used": p.used, "free": p.free,
-                       "my_pending": p.pending_jobs, "source": p.source} for p in pools]}
+            "pools": [p.to_dict() for p in pools]}
     if nodes:
         data["hosts"] = [asdict(h) for h in host_rows]
 

@@ -57,14 +57,21 @@ def _millions(n: int) -> str:
     return f"{n / 1e6:,.2f}M"
 
 
-def _table(rows: list[ModelRow]) -> str:
+def clip_note(clip: ClipShape) -> str:
+    """What the TFLOP/sample column assumes: the table alone does not say which clip a sample is."""
+    return (f"TFLOP/sample: one training sample (forward + backward) of a {clip.frames}-frame "
+            f"{clip.image_size}x{clip.image_size} clip (latents {clip.frames} x {clip.latent_size} x "
+            f"{clip.latent_size}); --frames / --image-size change it")
+
+
+def _table(rows: list[ModelRow], clip: ClipShape) -> str:
     head = ("model", "moe", "depth", "hidden", "heads", "patch", "params", "active", "TFLOP/sample")
     body = [(r.model, r.moe or "-", str(r.depth), str(r.hidden), str(r.heads), str(r.patch),
              _millions(r.params_total), _millions(r.params_active), f"{r.train_tflop_per_sample:.3f}")
             for r in rows]
     widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in [head, *body]]
-    return "\n".join(line.rstrip() for line in lines)
+    return "\n".join([*(line.rstrip() for line in lines), clip_note(clip)])
 
 
 @click.command("models")
@@ -97,4 +104,4 @@ def models(app: App, names: tuple[str, ...], moes: tuple[str, ...], frames: int,
         rows = registry_rows(list(names) or model_names(), variants, clip)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    app.emit(lambda: [asdict(r) for r in rows], lambda: _table(rows))
+    app.emit(lambda: [asdict(r) for r in rows], lambda: _table(rows, clip))

@@ -1,4 +1,4 @@
-"""`xdimo-jobs plan MATRIX`: the runs, the rule checks, the batches and an estimate of GPU-hours."""
+"""`xdimo-jobs plan MATRIX`: the runs, the rule checks, the waves of submission and an estimate of GPU-hours."""
 
 from __future__ import annotations
 
@@ -8,24 +8,27 @@ import click
 
 from xdimo.cli.common import App, table, verb
 from xdimo.config import Cluster
-from xdimo.matrix import load_matrix
-from xdimo.plan import ASSUMED_MFU, WavePlan, check_matrix, estimate_hours, waves
+from xdimo.matrix import Matrix, load_matrix
+from xdimo.plan import ASSUMED_MFU, WavePlan, check_matrix, estimate_hours, live_waves, waves
 from xdimo.rules import cpu_slots
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import PoolStatus
 from xdimo.spec import RunSpec
 
+HEADERS = ["run", "model", "pool", "gpus", "cpus", "nodes", "parallel", "global batch", "steps", "wave", "est GPU-h"]
+
 
 @click.command()
 @click.argument("matrix")
-@click.option("--live", is_flag=True, help="Plan what `submit` would do now: batch 1 is what starts on the free "
-              "cards, a down host's cards are left out of every batch, and runs already in the ledger are skipped.")
+@click.option("--live", is_flag=True, help="Plan what `submit` would do now: wave 1 is what starts on the free "
+              "cards, a down host's cards are left out of every wave, and runs already in the ledger are skipped.")
 @verb
 def plan(app: App, matrix: str, live: bool) -> None:
-    """Expand MATRIX (jobs/NAME.yaml or a path) into runs, check the site rules, show the batches.
+    """Expand MATRIX (jobs/NAME.yaml or a path) into runs, check the site rules, show the waves.
 
-    Nothing is submitted. The batches assume each one ends before the next starts; without --live they also
-    assume every usable card of the cluster file is free (an offline plan, no scheduler call).
+    Nothing is submitted. A wave is one `submit --batch` of runs that start together; the waves assume each
+    one ends before the next starts, longest-estimated runs first. Without --live they also assume every
+    usable card of the cluster file is free (an offline plan, no scheduler call).
 
     \b
     Examples:
@@ -44,59 +47,70 @@ def plan(app: App, matrix: str, live: bool) -> None:
     wp = live_waves(todo, cluster, pools) if live else waves(todo, cluster)
     wave_of = wp.wave_of()
     data = [planned_run(s, cluster, wave_of.get(s.run_id), in_ledger.get(s.run_id)) for s in m.runs]
+    # JSON keys stay as scripts know them: a run's "batch" and the top-level "batches" are its wave and the waves
+    out: dict[str, Any] = {"matrix": m.name, "cluster": cluster.name, "runs": data,
+                           "batches": [[s.run_id for s in w] for w in wp.waves],
+                           "blocked": [s.run_id for s in wp.blocked], "already": in_ledger, "assumed_mfu": ASSUMED_MFU}
+    if live:
+        out["live"] = [p.to_dict() for p in pools]
+    app.emit(out, lambda: plan_text(m, cluster, data, wp, pools, in_ledger, live))
+
+
+def plan_text(m: Matrix, cluster: Cluster, data: list[dict[str, Any]], wp: WavePlan, pools: list[PoolStatus],
+              in_ledger: dict[str, str], live: bool) -> str:
     rows = [(d["run_id"], d["model"], d["pool"], d["gpus"], d["cpus"], d["nodes"], d["parallel"], d["global_batch"],
              d["steps"], d["batch"] or d["ledger_state"], fmt_hours(d["est_gpu_hours"])) for d in data]
-    known = [d["est_gpu_hours"] for d in data if d["est_gpu_hours"] is not None]
-
-    def text() -> str:
-        lines = [f"matrix {m.name}: {len(m.runs)} runs on cluster {cluster.name}; every rule holds "
-                 f"(CPU slots = {cluster.cpu_per_gpu} x GPUs, GPUs fit their pool, max {cluster.max_pending} "
-                 "pending)",
-                 table(["run", "model", "pool", "gpus", "cpus", "nodes", "parallel", "global batch", "steps",
-                        "batch", "est GPU-h"], rows)]
-        lines += [f"live: {p.name} {p.free} of {p.total} cards free"
-                  + (f", {p.down} down ({', '.join(p.down_hosts)})" if p.down else "") + f" [{p.source}]"
-                  for p in pools]
-        for i, w in enumerate(wp.waves):
-            when = " (starts now)" if live and i == 0 else ""
-            runs = ", ".join(f"{s.run_id} ({s.gpus}x {s.pool})" for s in w) or "nothing: no run fits the free cards"
-            lines.append(f"batch {i + 1}{when}: {runs}")
-        if in_ledger:
-            lines.append(f"already in the ledger: {len(in_ledger)} run(s), not planned again (`status` shows them; "
-                         "`submit --again` resubmits the ended ones)")
-        if wp.blocked:
-            lines.append("waiting for a down host (more GPUs than its pool has up): "
-                         + ", ".join(f"{s.run_id} ({s.gpus}x {s.pool})" for s in wp.blocked))
-        if known:
-            lines.append(f"estimated total: {sum(known):.2f} GPU-hours (assumes {ASSUMED_MFU:.0%} MFU of each "
-                         "pool's dense peak; `collect` reports measured figures)")
-        return "\n".join(lines)
-
-    out = {"matrix": m.name, "cluster": cluster.name, "runs": data,
-           "batches": [[s.run_id for s in w] for w in wp.waves],
-           "blocked": [s.run_id for s in wp.blocked], "already": in_ledger, "assumed_mfu": ASSUMED_MFU}
-    if live:
-        out["live"] = [{"pool": p.name, "cards": p.total, "taken": p.taken, "down": p.down,
-                        "down_hosts": list(p.down_hosts), "used": p.used, "free": p.free, "source": p.source}
-                       for p in pools]
-    app.emit(out, text)
+    lines = [f"matrix {m.name}: {len(m.runs)} runs on cluster {cluster.name}; every rule holds "
+             f"(CPU slots = {cluster.cpu_per_gpu} x GPUs, GPUs fit their pool, max {cluster.max_pending} pending)",
+             table(HEADERS, rows)]
+    lines += [f"live: {p.name} {p.free} of {p.total} cards free"
+              + (f", {p.down} down ({', '.join(p.down_hosts)})" if p.down else "") + f" [{p.source}]" for p in pools]
+    for i, w in enumerate(wp.waves):
+        when = " (starts now)" if live and i == 0 else ""
+        runs = ", ".join(f"{s.run_id} ({s.gpus}x {s.pool})" for s in w) or "nothing: no run fits the free cards"
+        lines.append(f"wave {i + 1}{when}: {runs}")
+    if in_ledger:
+        lines.append(f"already in the ledger: {len(in_ledger)} run(s), not planned again (`status` shows them; "
+                     "`submit --again` resubmits the ended ones)")
+    if wp.blocked:
+        lines.append("waiting for a down host (more GPUs than its pool has up): "
+                     + ", ".join(f"{s.run_id} ({s.gpus}x {s.pool})" for s in wp.blocked))
+    total = total_line([d for d in data if d["ledger_state"] is None], bool(in_ledger))
+    return "\n".join(lines + ([total] if total else []))
 
 
-def planned_run(s: RunSpec, cluster: Cluster, batch: int | None, ledger_state: str | None) -> dict[str, Any]:
-    """One run of the plan, as --json prints it (the text table shows a subset)."""
+def total_line(planned: list[dict[str, Any]], some_in_ledger: bool) -> str | None:
+    """The estimated GPU time of the runs planned (with --live: those not in the ledger yet); None without any
+    estimate (a CPU pool, custom commands). A study of tiny runs is shown in GPU-seconds, never as 0.00 hours."""
+    known = [d["est_gpu_hours"] for d in planned if d["est_gpu_hours"] is not None]
+    if not known:
+        return None
+    what = f" for the {len(planned)} run(s) not in the ledger" if some_in_ledger else ""
+    missing = len(planned) - len(known)
+    unknown = f"; {missing} run(s) without an estimate" if missing else ""
+    return (f"estimated total{what}: {fmt_gpu_time(sum(known))} (assumes {ASSUMED_MFU:.0%} MFU of each pool's "
+            f"dense peak{unknown}; `collect` reports measured figures)")
+
+
+def planned_run(s: RunSpec, cluster: Cluster, wave: int | None, ledger_state: str | None) -> dict[str, Any]:
+    """One run of the plan, as --json prints it (the text table shows a subset). ``batch`` is its wave."""
     hours = estimate_hours(s, cluster.pool(s.pool).gpu_model)
     gpu_hours = None if hours is None else hours * s.gpus
     return {"run_id": s.run_id, "model": s.model_name, "pool": s.pool, "gpus": s.gpus, "nodes": s.nodes,
             "cpus": cpu_slots(cluster, s), "parallel": s.parallel, "local_batch": s.local_batch,
-            "global_batch": s.global_batch, "steps": s.steps, "precision": s.precision, "batch": batch,
+            "global_batch": s.global_batch, "steps": s.steps, "precision": s.precision, "batch": wave,
             "ledger_state": ledger_state, "est_hours": hours, "est_gpu_hours": gpu_hours}
 
 
 def fmt_hours(hours: float | None) -> str:
-    return "-" if hours is None else f"{hours:.2f}"
+    if hours is None:
+        return "-"
+    return "<0.01" if 0 < hours < 0.005 else f"{hours:.2f}"
 
 
-def live_waves(runs: list, cluster: Cluster, pools: list[PoolStatus]) -> WavePlan:
-    """Batch 1 on the cards free now; later batches on the cards that are up (total - taken - down)."""
-    up = {p.name: max(0, p.total - p.taken - p.down) for p in pools}
-    return waves(runs, cluster, capacity=up, free_now={p.name: p.free for p in pools})
+def fmt_gpu_time(hours: float) -> str:
+    """GPU-hours to 2 decimals; below 0.005 (18 GPU-seconds), which would print as 0.00, in GPU-seconds."""
+    if hours >= 0.005 or hours == 0:
+        return f"{hours:.2f} GPU-hours"
+    seconds = hours * 3600
+    return f"{seconds:.0f} GPU-seconds" if seconds >= 1 else "under 1 GPU-second"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from xdimo.spec import RunSpec
 
@@ -57,6 +57,12 @@ class PoolStatus:
         sit, so they are assumed up: a taken card on a down host is subtracted twice, which can hold a run
         back while that host is down but never submits one that cannot start."""
         return max(0, self.total - self.taken - self.used - self.down)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The pool as every verb's --json prints it (`hosts`, `plan --live`): one set of keys."""
+        return {"pool": self.name, "gpu": self.gpu_model, "cards": self.total, "taken": self.taken,
+                "down": self.down, "down_hosts": list(self.down_hosts), "used": self.used, "free": self.free,
+                "my_pending": self.pending_jobs, "source": self.source}
 
 
 @dataclass(frozen=True)

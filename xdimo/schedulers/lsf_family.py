@@ -33,8 +33,9 @@ from xdimo.rundir import RunDir
 from xdimo.schedulers import lsf_parse as P
 from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolStatus
 from xdimo.schedulers.marker import read_exit_marker, state_for_exit
-from xdimo.schedulers.runner import CommandResult, command_error, excerpt, looks_transient, run_command
+from xdimo.schedulers.runner import CommandResult, command_error, looks_transient, run_command
 from xdimo.spec import RunSpec
+from xdimo.text import excerpt
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ class LSFFamilyScheduler:
         or where the answer says there is none: `No unfinished job found`, a header alone, or `Job <NAME> is
         not found` (LSF's answer for a name no job has). Anything else raises SchedulerError."""
         name = self.commands.jobs[0]
-        if shutil.which(name) is None:
+        if not self.jobs_command_found():
             return []
         answer = self.query_jobs(["-J", run_id])
         if not (answer.rows or answer.no_jobs or answer.header_only or run_id in answer.not_found
@@ -210,10 +211,21 @@ class LSFFamilyScheduler:
             return
         raise command_error(res)
 
+    def jobs_command_found(self) -> bool:
+        """Whether `jjobs` / `bjobs` is on PATH. Without it (a laptop's --dry-run, `hosts` off the login node)
+        pools() and live_jobs() answer from the cluster file alone: one warning line on stderr says what that
+        costs, once per command (a real submit fails anyway with "command not found" from `jsub`)."""
+        name = self.commands.jobs[0]
+        if shutil.which(name) is not None:
+            return True
+        self.warn_once(f"warning: {name} is not on PATH: every card of the cluster file counts as free (jobs of "
+                       "all users unseen), and no live job can be found under a run's name (the duplicate-submit "
+                       "guard is off)")
+        return False
+
     def pools(self) -> list[PoolStatus]:
-        if shutil.which(self.commands.jobs[0]) is None:
-            # Not on a login node (a laptop's --dry-run, `hosts`): the cluster file is all we know, and
-            # saying so beats failing; a real submit fails anyway with "command not found".
+        if not self.jobs_command_found():
+            # Not on a login node: the cluster file is all we know, and saying so beats failing.
             return [PoolStatus(p.name, p.gpu_model, p.cards, p.taken, 0,
                                source=f"cluster file ({self.commands.jobs[0]} not on PATH)")
                     for p in self.cluster.pools.values()]

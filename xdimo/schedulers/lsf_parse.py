@@ -109,13 +109,6 @@ def parse_exec_host(text: str) -> tuple[HostSlots, ...]:
     return tuple(HostSlots(h, n) for h, n in counts.items())
 
 
-def parse_host_pairs(text: str) -> tuple[HostSlots, ...]:
-    """``JH_HOSTS`` / ``LSB_MCPU_HOSTS``: ``"host1 4 host2 4"`` (name, slots pairs)."""
-    words = text.split()
-    return tuple(HostSlots(words[i], n) for i in range(0, len(words) - 1, 2)
-                 if (n := _int(words[i + 1])) is not None)
-
-
 def gpus_from_slots(slots: int, cpu_per_gpu: int) -> int:
     """GPUs a job holds, judged from its CPU slots. The site rule is slots = cpu_per_gpu x GPUs; a job
     that asked for fewer CPUs still holds at least one GPU, so round up (over-counting keeps us from

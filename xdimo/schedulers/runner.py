@@ -18,8 +18,8 @@ The one place every backend (JH, LSF, Slurm) runs its scheduler's tools. API:
 - The command runs in its own session: a timeout (or Ctrl-C) kills its whole process group, so a wrapper
   script's children do not outlive it.
 - Control characters in the answer (a misbehaving tool's binary noise) are replaced before any parser or
-  message sees them; quote answers in messages with :func:`excerpt` (the first line, capped) or
-  :func:`one_line` (all of it on one line, capped), and a failed command with :func:`command_error`.
+  message sees them; quote answers in messages with ``xdimo.text.excerpt`` (the first line, capped) or
+  ``xdimo.text.one_line`` (all of it on one line, capped), and a failed command with :func:`command_error`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from xdimo.errors import CommandNotRun, SchedulerError
+from xdimo.text import clean, excerpt, one_line
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,6 @@ TRANSIENT_PATTERNS = re.compile(
     r"|resource temporarily|server busy|too many open files",
     re.IGNORECASE,
 )
-# C0/C1 controls but tab, newline and carriage return, and the bidi overrides that reorder a terminal line
-CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-EXCERPT_CHARS = 200
 REAP_S = 5.0  # after killing a timed-out group, how long to wait for its pipes to close
 
 
@@ -157,24 +155,6 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
             if pipe:
                 pipe.close()
         proc.wait(timeout=REAP_S)
-
-
-def clean(text: str) -> str:
-    """``text`` with control characters (binary noise, terminal escapes) replaced by U+FFFD."""
-    return CONTROL.sub("\ufffd", text)
-
-
-def one_line(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """``text`` (every line of it) as one line safe to quote in a message: control characters replaced,
-    whitespace runs made one space, cut to ``limit`` characters with an ellipsis; "" for blank text."""
-    flat = " ".join(clean(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
-
-
-def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """The first non-empty line of a command's answer, safe to quote in a one-line message."""
-    lines = [line for line in clean(text).splitlines() if line.strip()]
-    return one_line(lines[0], limit) if lines else "(no output)"
 
 
 def command_error(result: CommandResult, limit: int = 300) -> SchedulerError:

@@ -23,8 +23,9 @@ from xdimo.rundir import RunDir
 from xdimo.schedulers import slurm_parse as sp
 from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolStatus
 from xdimo.schedulers.marker import KILL_EXIT_CODES, read_exit_marker, state_for_exit
-from xdimo.schedulers.runner import CommandResult, command_error, excerpt, looks_transient, run_command
+from xdimo.schedulers.runner import CommandResult, command_error, looks_transient, run_command
 from xdimo.spec import RunSpec
+from xdimo.text import excerpt
 
 QUERY_TIMEOUT = 60.0
 SUBMIT_TIMEOUT = 120.0

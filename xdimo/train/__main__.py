@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 from xdimo.errors import XdimoError
+from xdimo.spec import PARALLEL_CHOICES, PRECISION_CHOICES
+from xdimo.train.speed import ATTENTION_KERNELS, COMPILE_SCOPES, RESIDUAL_DTYPES
 
 
 def _moe(text: str) -> str | None:
@@ -34,11 +36,11 @@ def parser() -> argparse.ArgumentParser:
     a("--run-dir", type=Path, required=True, help="where run.json, metrics.jsonl and checkpoints go")
     a("--model", default="Latte-S/2", help="registry name, e.g. Latte-L/2 (see `xdimo-jobs models`)")
     a("--moe", type=_moe, default=None, help="NEkA (e.g. 4E2A) or none")
-    a("--parallel", choices=("single", "ddp", "fsdp"), default="ddp")
+    a("--parallel", choices=PARALLEL_CHOICES, default="ddp")
     a("--local-batch", type=int, default=1)
     a("--grad-accum", type=int, default=1)
     a("--steps", type=int, default=100)
-    a("--precision", choices=("bf16", "tf32", "fp32"), default="bf16")
+    a("--precision", choices=PRECISION_CHOICES, default="bf16")
     a("--data", default="synthetic", help="'synthetic' or a latent cache folder")
     a("--frames", type=int, default=16)
     a("--image-size", type=int, default=256)
@@ -59,13 +61,13 @@ def parser() -> argparse.ArgumentParser:
     a("--seed", type=int, default=0)
     a("--ckpt-every", type=int, default=0, help="checkpoint every N steps (0: at the end and on signals)")
     a("--workers", type=int, default=None, help="data loader workers (default: 0 synthetic, 4 otherwise)")
-    a("--compile", choices=("auto", "on", "blocks", "model", "off"), default="auto",
+    a("--compile", choices=COMPILE_SCOPES, default="auto",
       help="torch.compile each block (auto: on CUDA; on = blocks), the whole model, or nothing")
     a("--recompute-blocks", type=int, default=0, help="activation checkpointing of the first N blocks (-1 all)")
-    a("--temporal-attention", choices=("matmul", "reduce", "triton", "sdpa"), default="matmul",
+    a("--temporal-attention", choices=ATTENTION_KERNELS, default="matmul",
       help="attention of the temporal blocks (16 frames): explicit matmuls, broadcast sums, our Triton kernel "
            "(CUDA), or fused SDPA")
-    a("--residual", choices=("bf16", "fp32"), default="bf16",
+    a("--residual", choices=RESIDUAL_DTYPES, default="bf16",
       help="dtype of the residual stream under bf16 autocast (bf16: Megatron's default)")
     a("--inductor-tuning", action="store_true", help="coordinate-descent tuning of the compiled kernels")
     a("--nccl-timeout-s", type=int, default=1800)
@@ -77,10 +79,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def parse(argv: list[str]):
-    from xdimo.train.loop import TrainConfig  # torch is imported here, not for --help
-
-    args, unknown = parser().parse_known_args(argv)
+    args, unknown = parser().parse_known_args(argv)  # --help and a bad choice exit here, before torch loads
     extra = _pairs(unknown)
+    from xdimo.train.loop import TrainConfig  # torch is imported here
+
     return TrainConfig(**{k: v for k, v in vars(args).items()}, extra=extra)
 
 

@@ -26,13 +26,11 @@ from torch.utils.checkpoint import checkpoint
 
 from xdimo.train.moe import MoeMlp
 from xdimo.train.registry import FREQ_EMBED, ClipShape, ModelConfig, check_shape
+from xdimo.train.speed import ATTENTION_KERNELS
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return x * (1 + scale) + shift
-
-
-ATTENTION_KERNELS = ("sdpa", "matmul", "reduce", "triton")
 
 
 class Attention(nn.Module):

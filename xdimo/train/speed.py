@@ -6,26 +6,42 @@ its GPU measurement (benchmarks/sweep.py explore).
 None of them changes the function the model computes beyond rounding: recomputed blocks give the same
 gradients, the temporal-attention kernel is a choice between two exact formulations, a bf16 residual stream
 is Megatron's default precision for it, and compilation only fuses kernels.
+
+No torch import at module level: ``python -m xdimo.train --help`` and the benchmarks' parsers take their choices
+from here before anything heavy loads (torch is only needed by ``apply``'s arguments).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-from xdimo.train.models import Latte
+    from xdimo.train.models import Latte
 
-COMPILE_SCOPES = ("auto", "blocks", "model", "off")
+# What --compile accepts: auto (blocks on CUDA, off elsewhere), on (= blocks), blocks, model, off.
+COMPILE_SCOPES = ("auto", "on", "blocks", "model", "off")
+# The temporal blocks' attention (models.attend): fused SDPA, explicit matmuls, broadcast sums, our Triton kernel.
+ATTENTION_KERNELS = ("sdpa", "matmul", "reduce", "triton")
+RESIDUAL_DTYPES = ("bf16", "fp32")  # the residual stream's dtype under bf16 autocast
 
 
 @dataclass(frozen=True)
 class SpeedOptions:
-    compile: str = "auto"  # auto (blocks on CUDA, off elsewhere) | blocks | model | off
+    compile: str = "auto"  # COMPILE_SCOPES
     recompute_blocks: int = 0  # activation checkpointing of the first N blocks (-1: all)
-    temporal_attention: str = "matmul"  # models.ATTENTION_KERNELS: the 16-frame temporal attention
-    residual: str = "bf16"  # bf16 | fp32: dtype of the residual stream under bf16 autocast
+    temporal_attention: str = "matmul"  # ATTENTION_KERNELS: the 16-frame temporal attention
+    residual: str = "bf16"  # RESIDUAL_DTYPES: dtype of the residual stream under bf16 autocast
     inductor_tuning: bool = False  # Inductor's coordinate-descent tuning of its fused kernels (slower compile)
+
+    def __post_init__(self) -> None:
+        for name, value, choices in (("compile", self.compile, COMPILE_SCOPES),
+                                     ("temporal attention", self.temporal_attention, ATTENTION_KERNELS),
+                                     ("residual", self.residual, RESIDUAL_DTYPES)):
+            if value not in choices:
+                raise ValueError(f"unknown {name} {value!r} (choose from {', '.join(choices)})")
 
     def compile_scope(self, device: torch.device) -> str:
         if self.compile == "auto":
