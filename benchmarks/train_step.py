@@ -35,9 +35,9 @@ from xdimo.hardware import match_gpu, peak_tflops  # noqa: E402
 from xdimo.train.diffusion import create_diffusion  # noqa: E402
 from xdimo.train.flops import tokens_per_sample, train_flops_per_sample  # noqa: E402
 from xdimo.train.loop import Ema, micro_step, optimizer_step, set_precision  # noqa: E402
-from xdimo.train.models import ATTENTION_KERNELS, build_model  # noqa: E402
+from xdimo.train.models import build_model  # noqa: E402
 from xdimo.train.registry import ClipShape, check_shape, get_model, param_counts  # noqa: E402
-from xdimo.train.speed import COMPILE_SCOPES, SpeedOptions  # noqa: E402
+from xdimo.train.speed import ATTENTION_KERNELS, COMPILE_SCOPES, SpeedOptions  # noqa: E402
 from xdimo.train.speed import apply as apply_speed  # noqa: E402
 
 CARDS_GIB = {"80GB": 79.0, "48GB": 47.0}  # usable memory of an H100/H200-class 80 GB and RTX 6000 Ada card

@@ -44,7 +44,7 @@ def settled_without_job(run: LedgerRun) -> JobStatus:
     last one before calling the scheduler."""
     code = read_exit_marker(run.log_dir)
     if code is None:
-        return JobStatus(JobState.LOST, None, "never reached the scheduler")
+        return JobStatus(JobState.LOST, None, "no live job under its name, and none wrote into its folder")
     return JobStatus(state_for_exit(code), code, "settled from the job's marker file (its job id was never "
                                                   "recorded, and the scheduler no longer lists it)")
 

@@ -88,3 +88,9 @@ def test_cli_on_legacy_logs(workspace, tmp_path, lang: str) -> None:
     assert out.returncode == 0, out.stderr
     head = "| 硬件 | GPU数 | global_batch |" if lang == "zh" else "| Hardware | GPUs | Global batch |"
     assert head in out.stdout and "| 6000ada | 8 | 8 | 3.50 |" in out.stdout
+
+
+def test_a_small_achieved_figure_is_not_rounded_to_zero() -> None:
+    from xdimo.collect.runs_table import tflops_text
+
+    assert [tflops_text(x) for x in (235.04, 1.0, 0.004123, 0.0)] == ["235.0", "1.0", "0.00412", "0"]

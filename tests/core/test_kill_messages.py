@@ -52,8 +52,8 @@ def test_killing_a_submitting_run_with_no_job_says_it_is_lost_now(workspace: Pat
     age(ledger, run.run_id, 3600)  # its submitter died an hour ago
     result = kill(workspace, monkeypatch, run.run_id)
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == (f"{run.run_id}: no job listed under its name, now LOST (never reached the "
-                                     "scheduler), nothing to kill")
+    assert result.output.strip() == (f"{run.run_id}: no job listed under its name, now LOST (no live job under its "
+                                     "name, and none wrote into its folder), nothing to kill")
 
 
 def test_matrix_with_ids_is_refused(workspace: Path) -> None:

@@ -34,7 +34,7 @@ def test_a_submitter_that_died_mid_hand_over_is_reconciled_by_run_id(workspace):
     refresh(ws, ws.ledger)
     assert ws.ledger.get(taken.run_id).job_id == job_id
     lost = ws.ledger.get(never.run_id)
-    assert lost.state is JobState.LOST and lost.reason == "never reached the scheduler"
+    assert lost.state is JobState.LOST and lost.reason == "no live job under its name, and none wrote into its folder"
     wait_ended(ws)
 
 

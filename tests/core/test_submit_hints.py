@@ -57,3 +57,15 @@ def test_batch_all_lists_its_jobs_as_batch_first_does(workspace: Path, monkeypat
     data = json.loads(submit(workspace, "two", "--batch", "all", "--poll", "0.1", "--json"))
     assert [s["job_id"] for s in data["submitted"]] == ["101", "102"]
     assert set(data["submitted"][0]) == {"run_id", "job_id", "starts_now", "pool", "gpus"}
+
+
+def test_the_hint_after_again_carries_again(workspace: Path, monkeypatch) -> None:
+    """After `submit M --again` the held runs have ended: `--batch next` without --again would submit none."""
+    fake = FullAndPending()
+    install(monkeypatch, fake)
+    two_runs(workspace)
+    submit(workspace, "two")
+    fake.poll = lambda jobs: {j.job_id: JobStatus(JobState.DONE, 0) for j in jobs}  # type: ignore[method-assign]
+    submit(workspace, "two", "--batch", "next")  # the held one: now every run of the matrix has ended
+    again = submit(workspace, "two", "--again")
+    assert "`xdimo-jobs --workdir" in again and "submit two --batch next --again`" in again

@@ -26,7 +26,7 @@ from xdimo.workspace import Workspace
 
 # exit code -> the state every backend settles a job with that marker as
 RULE = [(0, JobState.DONE), (1, JobState.FAILED), (2, JobState.FAILED), (130, JobState.KILLED),
-        (143, JobState.KILLED), (137, JobState.FAILED), (255, JobState.FAILED)]
+        (143, JobState.KILLED), (138, JobState.KILLED), (137, JobState.FAILED), (255, JobState.FAILED)]
 
 
 def _log_dir(tmp_path: Path, marker: str | bytes | None) -> Path:

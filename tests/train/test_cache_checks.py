@@ -80,3 +80,14 @@ def test_an_empty_cache_is_refused(tmp_path) -> None:
     root = cd.write_fake_cache(tmp_path / "c", [])
     with pytest.raises(XdimoError, match="holds no videos"):
         open_dataset(str(root), 4, 8, 4)
+
+
+def test_the_files_are_checked_once_per_node(tmp_path, monkeypatch) -> None:
+    """Local rank 0 checks every file's header; the node's other ranks do not open thousands of files again."""
+    root = cd.write_fake_cache(tmp_path / "c", [20] * 4)
+    _damage(root, "garbage")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert len(LatentCache(root)) == 4
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with pytest.raises(XdimoError, match="damaged latent cache"):
+        LatentCache(root)

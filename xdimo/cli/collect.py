@@ -38,7 +38,9 @@ NOTHING = "no runs to collect (submit a matrix first, or point --logs at existin
               help="Language of the tables and plots.")
 @click.option("--format", "fmt", type=click.Choice(formats.FORMATS), default="md", show_default=True)
 @click.option("--out", "out", metavar="FILE", callback=lambda c, p, v: non_empty(p, v),
-              help="Write the tables to FILE (atomically) instead of stdout; its folder must exist.")
+              help="Write the tables to FILE (atomically) instead of stdout; its folder must exist. With nothing "
+                   "to collect, JSON is still data ({\"tables\": [], \"runs\": []}); markdown and CSV have no "
+                   "empty form, so no file is written and collect exits 2.")
 @click.option("--plots", "plots", metavar="DIR", callback=lambda c, p, v: non_empty(p, v),
               help="Write PNG plots into DIR.")
 @click.option("--fill", "fill", metavar="SHEET.md", callback=lambda c, p, v: non_empty(p, v),

@@ -46,7 +46,8 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s:
         return
     result = submit_once(app.ws, cluster, m, dry_run=dry_run, again=again)
     app.emit({**result.to_dict(), "dry_run": dry_run, "scripts": result.scripts if dry_run else {}},
-             lambda: describe(result, m.name, dry_run, again_command(app, "submit", matrix, "--batch", "next")))
+             lambda: describe(result, m.name, dry_run, again_command(app, "submit", matrix, "--batch", "next",
+                                                                          *(["--again"] if again else []))))
     if result.interrupted:  # after the report: the runs that went through are said first
         raise KeyboardInterrupt
     if result.failed:

@@ -116,8 +116,7 @@ TEXT: dict[str, dict[str, str]] = {
         # --table runs: seed 001's 历史实验（参考）, one row per run.
         "runs_title": "历史实验（参考）",
         "runs_cols": "硬件|GPU数|global_batch|Steps/s|Achieved TFLOPs/s|MFU|备注",
-        "note_achieved": "Achieved TFLOPs/s 为全部卡合计的实际算力 = samples/s × 每样本训练 FLOPs（与本表旧行同义）；"
-                         "MFU = 合计算力 ÷ (GPU数 × 所用精度的稠密峰值)。",
+        "note_achieved": "Achieved TFLOPs/s 为全部卡合计的实际算力 = samples/s × 每样本训练 FLOPs（与本表旧行同义）。",
         "runs_intervals": "{n} 个区间（除去预热 {w} 个）",
         "runs_wide": "⚠ 波动大 {spread}",
         "runs_planned": "未提交",
@@ -281,7 +280,7 @@ TEXT: dict[str, dict[str, str]] = {
         "runs_title": "Runs (reference)",
         "runs_cols": "Hardware|GPUs|Global batch|Steps/s|Achieved TFLOP/s|MFU|Notes",
         "note_achieved": "Achieved TFLOP/s is all GPUs together = samples/s x train FLOPs per sample (as the "
-                         "table's older rows); MFU = that / (GPUs x dense peak of the precision run).",
+                         "table's older rows).",
         "runs_intervals": "{n} intervals ({w} warm-up excluded)",
         "runs_wide": "⚠ wide spread {spread}",
         "runs_planned": "not submitted",

@@ -45,7 +45,12 @@ def runs_row(rec: RunRecord, lang: str) -> list[str]:
     tbd = t(lang, "tbd")
     achieved = metrics.achieved_tflops_total(rec)
     return [hw(rec), str(rec.gpus or "?"), str(rec.global_batch) if rec.global_batch else tbd, steps_text(rec, tbd),
-            f"{achieved:.1f}" if achieved is not None else tbd, mfu_text(rec, lang), notes_text(rec, lang)]
+            tflops_text(achieved) if achieved is not None else tbd, mfu_text(rec, lang), notes_text(rec, lang)]
+
+
+def tflops_text(tflops: float) -> str:
+    """One decimal, as seed 001 writes it; three significant digits below 1 (a CPU run's 0.00412, not 0.0)."""
+    return f"{tflops:.1f}" if tflops >= 1 else f"{tflops:.3g}"
 
 
 def notes_text(rec: RunRecord, lang: str) -> str:

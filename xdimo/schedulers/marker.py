@@ -18,7 +18,9 @@ from xdimo.schedulers.base import JobState
 # Exit codes 128+N of the signals a scheduler's kill sequence sends (SIGINT, then SIGTERM): a job that died of
 # one of these was stopped on request. SIGKILL (137) is also the OOM killer's and a memory limit's signal, so
 # 137 alone is FAILED; with a TERM_OWNER/TERM_ADMIN line (or after our own kill) it is KILLED.
-KILL_EXIT_CODES = frozenset({130, 143})
+# SIGUSR1 (138) is the warning Slurm's --signal and LSF's job warning action send before a time-limit kill: the
+# reference workload checkpoints and exits 138, a stop on the scheduler's request like SIGTERM's.
+KILL_EXIT_CODES = frozenset({130, 138, 143})
 
 _MARKER_RE = re.compile(r"\s*(-?\d{1,12})\s*$")  # a bounded number: a 5000-digit "code" is not one
 

@@ -113,8 +113,9 @@ class LatentCache(Dataset):
         stride = self.index.stride if stride is None else stride
         self.frames, self.stride, self.flip, self.sample = frames, stride, flip, sample
         self.channels, self.latent_size = self.index.channels, self.index.latent_size
-        for video in self.index.videos:
-            check_file(self.root, video, self.channels, self.latent_size)
+        if os.environ.get("LOCAL_RANK", "0") == "0":  # once per node (torchrun's LOCAL_RANK), not once per rank
+            for video in self.index.videos:
+                check_file(self.root, video, self.channels, self.latent_size)
 
     def __len__(self) -> int:
         return len(self.index.videos)

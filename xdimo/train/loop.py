@@ -595,8 +595,10 @@ def _train(cfg: TrainConfig, d: Dist, stop: StopSignal, writer: MetricsWriter) -
             signum = stop.agreed(d)
         except RuntimeError as e:
             # A stop signal sent to the whole process group may reach a loader worker before it ignores it
-            # (data.ignore_stop_signals): the loader then fails this step. The step is lost, not the run.
-            if not stop.signum:
+            # (data.ignore_stop_signals): the loader then fails this step. The step is lost, not the run. Alone
+            # only: with several ranks the others are inside this step's all-reduce, and a checkpoint's
+            # collectives would not match theirs (a hang until the NCCL timeout), so the error stands.
+            if not stop.signum or d.world > 1:
                 raise
             print(f"signal {stop.signum}: step {s.step + 1} abandoned ({str(e).splitlines()[0]})",
                   file=sys.stderr, flush=True)
