@@ -104,7 +104,7 @@ def test_summary_after_any_output(output: str, code: int, hosts: list[tuple[str,
     s = P.parse_summary(text)
     assert s is not None and s.exit_code == code and s.queue == "q"
     assert tuple((h.host, h.slots) for h in s.hosts) == tuple(hosts)
-    expected = JobState.DONE if code == 0 else JobState.KILLED if code in (130, 143) else JobState.FAILED
+    expected = JobState.DONE if code == 0 else JobState.KILLED if code in P.KILL_EXIT_CODES else JobState.FAILED
     assert s.state is expected
 
 
