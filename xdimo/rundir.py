@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,18 @@ METRICS = "metrics.jsonl"  # the workload's one line per log interval
 OUTPUT_SUFFIX = ".output"  # the job's stdout: <job_id>.output
 ERROR_SUFFIX = ".error"  # the job's stderr: <job_id>.error
 RUNNER_LOG_PREFIX = "runner-"  # the local runner's own stderr: runner-<job_id>.log
+
+
+def script_wall_s(run_folder: str | os.PathLike[str]) -> float | None:
+    """RunDir.script_wall_s for a folder given as the ledger stores it: no Path built (`status --json` asks it of
+    every ended run, 10,000 of them in a big ledger)."""
+    try:
+        with open(os.path.join(run_folder, WALL_FILE), "rb") as f:
+            words = f.read(256).split()
+        start, end = float(words[0]), float(words[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return end - start if math.isfinite(end - start) and end >= start else None
 
 
 def logs_dir_in(root: Path) -> Path:
@@ -78,12 +91,7 @@ class RunDir:
     def script_wall_s(self) -> float | None:
         """The job script's own start to end (``job.wall``: "<start> <end>" epoch seconds, written as it ends):
         exact, where the ledger only has the times its polls saw; None while it runs or if unreadable."""
-        try:
-            words = self.wall_file.read_text().split()
-            start, end = float(words[0]), float(words[1])
-        except (OSError, ValueError, IndexError):
-            return None
-        return end - start if math.isfinite(end - start) and end >= start else None
+        return script_wall_s(self.path)
 
     def runner_log(self, job_id: str) -> Path:
         """The local runner's own stderr for this job."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -15,7 +14,7 @@ from xdimo.errors import XdimoError
 from xdimo.follow import follow, poll_every
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.rules import cpu_slots
-from xdimo.rundir import RunDir
+from xdimo.rundir import script_wall_s
 from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES, JobState
 from xdimo.status import Refresh, refresh
 from xdimo.workspace import Workspace
@@ -139,7 +138,7 @@ def run_clock(run: LedgerRun, now: float) -> tuple[float | None, str | None]:
     wrote one; else the times the polls saw (started to ended, or to now), which lag the job by up to a poll
     interval; else, never seen running, the time since submission (to its end, or to now). (None, None) for a
     run not handed over yet."""
-    exact = RunDir(Path(run.log_dir)).script_wall_s() if run.state.terminal else None
+    exact = script_wall_s(run.log_dir) if run.state.terminal else None
     if exact is not None:
         return exact, JOB_SCRIPT
     if run.started_at:
