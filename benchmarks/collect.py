@@ -19,9 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: xdimo and tests.collect
 
 from tests.collect.helpers import FakeLedgerRun  # noqa: E402  the ledger fields collect reads
-from xdimo.collect import report  # noqa: E402
-from xdimo.collect.cache import Cache  # noqa: E402
-from xdimo.collect.gather import ledger_records  # noqa: E402
+from xdimo.collect.read.cache import Cache  # noqa: E402
+from xdimo.collect.read.gather import ledger_records  # noqa: E402
+from xdimo.collect.tables import report  # noqa: E402
+from xdimo.collect.write import formats  # noqa: E402
 from xdimo.spec import RunSpec  # noqa: E402
 
 POOLS = (("gpu_6000ada", "NVIDIA RTX 6000 Ada Generation", 364.2), ("gpu_h200", "NVIDIA H200", 989.0),
@@ -63,7 +64,7 @@ def make_runs(root: Path, n_runs: int, n_lines: int) -> list[FakeLedgerRun]:
 def collect(runs: list[FakeLedgerRun], root: Path, cache: Cache) -> tuple[float, int]:
     start = time.perf_counter()
     records = ledger_records(runs, root, cache)
-    text = report.render(report.build_tables(records, "all"), records, "md")
+    text = formats.render(report.build_tables(records, "all"), records, "md")
     return time.perf_counter() - start, len(text)
 
 

@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from xdimo.collect.facts import enrich
-from xdimo.collect.records import RunRecord, Steady
+from xdimo.collect.derive.facts import enrich
+from xdimo.collect.derive.records import RunRecord, Steady
 from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.collect.helpers import record
-from xdimo.collect.records import RunRecord
+from xdimo.collect.derive.records import RunRecord
 
 SUMMARY = ("Sender: Unischeduler System <u@login01>\nSubject: Job 123: <x> Done\n"
            "Job was executed on host(s) <32*gpu13>, in queue <gpu_6000ada>, as user <u>.\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xdimo.collect.atomic import write_atomic
+from xdimo.collect.write.atomic import write_atomic
 from xdimo.errors import XdimoError
 
 

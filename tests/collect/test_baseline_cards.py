@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 
 from tests.collect.helpers import record, write_legacy_pair
 from tests.conftest import run_cli
-from xdimo.collect import cost_table, metrics, report, scaling_table
-from xdimo.collect.records import RunRecord
-from xdimo.collect.table import TableOptions
+from xdimo.collect.derive import baselines
+from xdimo.collect.derive.baselines import RunSet
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.tables import cost_table, report, scaling_table
+from xdimo.collect.tables.table import TableOptions
 
 
 def xl(run_id: str, gpus: int, steps_per_s: float | None, **kw: object) -> RunRecord:
@@ -24,7 +26,7 @@ def xl(run_id: str, gpus: int, steps_per_s: float | None, **kw: object) -> RunRe
 
 
 def table1(runs: list[RunRecord], lang: str = "zh", baseline_gpus: int | None = None) -> report.Table:
-    run_set = metrics.RunSet(runs)
+    run_set = RunSet.of(runs)
     (tb,) = scaling_table.build(run_set, lang, TableOptions(baseline_gpus=baseline_gpus))
     return tb
 
@@ -89,8 +91,8 @@ def test_forced_count_missing_says_so() -> None:
     tb = table1(runs, baseline_gpus=16)
     assert [r[7] for r in tb.rows] == ["待填(缺16卡基准)"] * 2 and [r[9] for r in tb.rows] == ["待填"] * 2
     assert any("没有 16 卡运行" in n for n in tb.notes)
-    assert [r.run_id for r in metrics.missing_baselines(runs, 16)] == ["x8"]
-    assert metrics.missing_baselines(runs, 8) == []
+    assert [r.run_id for r in baselines.missing_baselines(RunSet.of(runs), 16)] == ["x8"]
+    assert baselines.missing_baselines(RunSet.of(runs), 8) == []
 
 
 def test_cli_baseline_gpus(workspace: Path, tmp_path: Path) -> None:
@@ -125,7 +127,7 @@ def seed004(run_id: str, gpus: int, hours_100k: float) -> RunRecord:
 
 
 def test_seed_004_against_8_cards() -> None:
-    runs = metrics.RunSet([seed004("g8", 8, 111), seed004("g16", 16, 61)])
+    runs = RunSet.of([seed004("g8", 8, 111), seed004("g16", 16, 61)])
     cost, cmp = cost_table.build(runs, "zh", TableOptions(cost_steps=100_000))
     assert cost.rows[1][5] == "1.10x"  # 976 / 888 GPU-hours
     assert cmp.title == "相比8卡（基准）（Latte-L/2-MoE(4E2A)，6000ada）"
@@ -140,7 +142,7 @@ def test_seed_004_against_8_cards() -> None:
 def test_cost_table_with_a_1_card_baseline_is_unchanged() -> None:
     runs = [record("a1", 1, 1.46, wall_s=7200), record("a4", 4, 1.15, wall_s=3600)]
     assert len(report.build_tables(runs, "cost")) == 1
-    missing = cost_table.build(metrics.RunSet(runs), "zh", TableOptions(baseline_gpus=2))
+    missing = cost_table.build(RunSet.of(runs), "zh", TableOptions(baseline_gpus=2))
     assert len(missing) == 1 and {r[5] for r in missing[0].rows} == {"待填(缺2卡基准)"}
 
 
@@ -159,12 +161,12 @@ def make_runs(specs: list[tuple[int, float, int, str, str]]) -> list[RunRecord]:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(run_specs, st.one_of(st.none(), st.sampled_from([1, 2, 4, 8])))
 def test_efficiency_is_speedup_times_n0_over_n_and_the_baseline_is_1(specs: list, forced: int | None) -> None:
-    runs = metrics.RunSet(make_runs(specs))
+    runs = RunSet.of(make_runs(specs))
     tables = scaling_table.build(runs, "zh", TableOptions(baseline_gpus=forced))
     rows = {key["run_id"]: row for tb in tables for key, row in zip(tb.keys, tb.rows, strict=True)}
     for rec in runs:
-        n0 = metrics.baseline_gpus(rec, runs, forced)
-        base = metrics.baseline_for(rec, runs, gpus=n0)
+        n0 = baselines.baseline_gpus(rec, runs, forced)
+        base = baselines.baseline_for(rec, runs, gpus=n0)
         row = rows[rec.run_id]
         if forced is not None:
             assert n0 == forced
@@ -172,17 +174,17 @@ def test_efficiency_is_speedup_times_n0_over_n_and_the_baseline_is_1(specs: list
             assert row[7] == f"待填(缺{n0}卡基准)" and row[9] == "待填"
             continue
         assert base.gpus == n0
-        s = metrics.speedup(rec, base)
-        assert metrics.efficiency(rec, base) == pytest.approx(s * n0 / rec.gpus)
-        assert metrics.ideal_speedup(rec, base) == pytest.approx(rec.gpus / n0)
+        s = baselines.speedup(rec, base)
+        assert baselines.efficiency(rec, base) == pytest.approx(s * n0 / rec.gpus)
+        assert baselines.ideal_speedup(rec, base) == pytest.approx(rec.gpus / n0)
         if base is rec:
             assert s == pytest.approx(1.0) and row[7] == "1.0(基准)" and row[8] == "1" and row[9] == "100%"
         else:
             assert row[7] == f"{s:.2f}" and row[9] == f"{s * n0 / rec.gpus * 100:.1f}%"
     # every study measured at the baseline's count has a row that is 1.0
     for key, counts in runs.card_counts.items():
-        members = [r for r in runs if metrics.group_key(r) == key]
-        n0 = metrics.baseline_gpus(members[0], runs, forced)
+        members = [r for r in runs if baselines.group_key(r) == key]
+        n0 = baselines.baseline_gpus(members[0], runs, forced)
         if n0 in counts:
             assert any(rows[r.run_id][7] == "1.0(基准)" for r in members if r.gpus == n0)
 
@@ -191,7 +193,7 @@ def test_efficiency_is_speedup_times_n0_over_n_and_the_baseline_is_1(specs: list
 @given(run_specs)
 def test_where_every_study_has_a_1_card_run_the_table_is_todays(specs: list) -> None:
     """The automatic rule changes nothing where a 1-card run exists: it is the old 1-card-only rule."""
-    runs = metrics.RunSet(make_runs(specs))
+    runs = RunSet.of(make_runs(specs))
     if any(1 not in c and len(c) >= 2 for c in runs.card_counts.values()):
         return
     auto = [tb.to_dict() for tb in scaling_table.build(runs, "zh", TableOptions())]
@@ -206,7 +208,7 @@ def test_where_every_study_has_a_1_card_run_the_table_is_todays(specs: list) -> 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(run_specs, st.one_of(st.none(), st.sampled_from([2, 4, 8])))
 def test_cost_comparisons_follow_the_baseline(specs: list, forced: int | None) -> None:
-    runs = metrics.RunSet(make_runs(specs))
+    runs = RunSet.of(make_runs(specs))
     for tb in cost_table.build(runs, "zh", TableOptions(baseline_gpus=forced)):
         if "-vs" not in tb.id:
             continue
@@ -220,7 +222,7 @@ def test_cost_comparisons_follow_the_baseline(specs: list, forced: int | None) -
 def test_the_json_run_figures_use_the_same_baseline_as_the_table() -> None:
     import json
 
-    from xdimo.collect import formats
+    from xdimo.collect.write import formats
 
     runs = [xl("x8", 8, 0.83), xl("x32", 32, 0.51)]
     data = json.loads(formats.render_json([table1(runs)], runs))

@@ -7,10 +7,12 @@ from pathlib import Path
 
 from tests.collect.helpers import FakeLedgerRun, record, write_run_dir
 from tests.collect.samples import _h200
-from xdimo.collect import facts, metrics, report
-from xdimo.collect.cache import Cache
-from xdimo.collect.fill_values import our_cells
-from xdimo.collect.gather import ledger_records
+from xdimo.collect.derive import baselines, facts
+from xdimo.collect.derive.baselines import RunSet
+from xdimo.collect.fill.values import our_cells
+from xdimo.collect.read.cache import Cache
+from xdimo.collect.read.gather import ledger_records
+from xdimo.collect.tables import report
 from xdimo.spec import RunSpec
 
 
@@ -19,7 +21,7 @@ def test_a_baseline_of_another_precision_is_no_baseline() -> None:
     four = record("bf16-4", 4, 1.46, precision="bf16")
     rows = report.build_tables([one, four], "1")[0].rows
     assert rows[1][7] == "待填(缺1卡基准)" and rows[1][9] == "待填"  # not 400% / 100%
-    assert metrics.baseline_for(four, [one, four]) is None
+    assert baselines.baseline_for(four, RunSet.of([one, four])) is None
     notes = report.build_tables([one, four], "1")[0].notes
     assert any("bf16-4" in n and "precision" in n for n in notes)
 
@@ -29,23 +31,23 @@ def test_the_same_workload_wins_even_with_another_local_batch() -> None:
     short = record("f8-1", 1, 1.46)
     short.frames = 8  # the same local batch, but half the clip
     runs = [short, record("bf16-1-bs2", 1, 1.0, local_batch=2), record("bf16-4", 4, 1.0)]
-    assert metrics.baseline_for(runs[2], runs).run_id == "bf16-1-bs2"
+    assert baselines.baseline_for(runs[2], RunSet.of(runs)).run_id == "bf16-1-bs2"
     runs.append(record("bf16-1", 1, 1.5))
-    assert metrics.baseline_for(runs[2], runs).run_id == "bf16-1"  # same local batch preferred
+    assert baselines.baseline_for(runs[2], RunSet.of(runs)).run_id == "bf16-1"  # same local batch preferred
 
 
 
 def test_frames_image_size_and_shape_overrides_must_match() -> None:
     base, four = record("b1", 1, 1.46), record("b4", 4, 1.15)
-    assert metrics.baseline_for(four, [base, four]) is base
+    assert baselines.baseline_for(four, RunSet.of([base, four])) is base
     for attr, value in (("frames", 8), ("image_size", 128), ("depth", 4), ("hidden", 96)):
         other = record("x1", 1, 1.46)
         setattr(other, attr, value)
-        assert metrics.baseline_for(four, [other, four]) is None, attr
+        assert baselines.baseline_for(four, RunSet.of([other, four])) is None, attr
     explicit = record("e1", 1, 1.46)
     cfg = facts.model_config("Latte-L/2", "4E2A")
     explicit.depth, explicit.hidden = cfg.depth, cfg.hidden  # run.json spelling out the registry's shape
-    assert metrics.baseline_for(four, [explicit, four]) is explicit
+    assert baselines.baseline_for(four, RunSet.of([explicit, four])) is explicit
 
 
 
@@ -65,7 +67,7 @@ def test_hw_and_cost_tables_compare_one_workload() -> None:
     tb = report.build_tables([ada, h200], "hw")
     h200_rows = [row for tb_ in tb for row in tb_.rows if row[0] == "gpu_h200"]
     assert h200_rows and all(row[6] == "待填(缺6000ada基准)" for row in h200_rows)
-    cells = our_cells("hw", h200, [ada, h200], "zh")
+    cells = our_cells("hw", h200, RunSet.of([ada, h200]), "zh")
     assert cells["加速比"] == "待填(缺6000ada基准)"
     cost = report.build_tables([record("c1", 1, 1.46, precision="tf32"), record("c4", 4, 1.15),
                                 record("c1b", 1, 1.46), record("c4t", 4, 1.15, precision="tf32")], "cost")
@@ -80,5 +82,5 @@ def test_a_baseline_that_ended_well_wins_over_one_that_failed() -> None:
     failed.state = "FAILED"
     four = record("c4", 4, 1.15)
     for runs in ([failed, done, four], [done, failed, four]):
-        assert metrics.baseline_for(four, runs) is done
-    assert metrics.baseline_for(four, [failed, four]) is failed  # the only one: still compared, and marked
+        assert baselines.baseline_for(four, RunSet.of(runs)) is done
+    assert baselines.baseline_for(four, RunSet.of([failed, four])) is failed  # the only one: still compared, and marked

@@ -12,9 +12,12 @@ import pytest
 
 from tests.collect.helpers import record, write_legacy_pair
 from tests.conftest import run_cli
-from xdimo.collect import formats, metrics, plots, report
-from xdimo.collect.records import RunRecord, Steady
-from xdimo.collect.scaling_table import ideal_text
+from xdimo.collect.derive import baselines
+from xdimo.collect.derive.baselines import RunSet
+from xdimo.collect.derive.records import RunRecord, Steady
+from xdimo.collect.tables import report
+from xdimo.collect.tables.scaling_table import ideal_text
+from xdimo.collect.write import formats, plots
 
 
 def unknown(run_id: str, gpus: int, steps_per_s: float | None, **kw: Any) -> RunRecord:
@@ -44,8 +47,9 @@ def test_unknown_hardware_is_never_a_baseline() -> None:
     assert tb.title == "表一-A：?"
     assert [row[7:] for row in tb.rows] == [["待填(硬件未知)", "1", "待填"], ["待填(硬件未知)", "8", "待填"]]
     assert sum("硬件未知（" in n for n in tb.notes) == 1
-    assert metrics.scaling_baseline(runs[1], runs) is None and metrics.baseline_for(runs[0], runs) is None
-    assert metrics.baseline_index(runs) == {}
+    run_set = RunSet.of(runs)
+    assert baselines.scaling_baseline(runs[1], run_set) is None and baselines.baseline_for(runs[0], run_set) is None
+    assert baselines.baseline_index(runs) == {}
     en = one(report.build_tables(runs, "1", lang="en"), "1")
     assert en.rows[1][7] == "TBD (unknown hardware)" and any(n.startswith("Unknown hardware") for n in en.notes)
     figures = {r["run_id"]: r for r in formats.json_data([tb], runs)["runs"]}
@@ -150,8 +154,8 @@ def test_runs_not_done_are_marked_in_every_table() -> None:
 
 def test_a_run_without_figures_is_never_a_baseline() -> None:
     runs = [with_state(record("f1", 1, None), "FAILED"), record("a2", 2, 1.25), record("a4", 4, 1.15)]
-    assert metrics.baseline_for(runs[2], runs) is None
-    assert metrics.scaling_baseline(runs[2], runs).run_id == "a2"  # the fewest cards with figures
+    assert baselines.baseline_for(runs[2], RunSet.of(runs)) is None
+    assert baselines.scaling_baseline(runs[2], RunSet.of(runs)).run_id == "a2"  # the fewest cards with figures
 
 
 def test_legacy_runs_of_unknown_state_have_no_state_line() -> None:
@@ -224,7 +228,8 @@ def test_cli_matrix_warns_of_rows_plan_refuses(workspace: Path) -> None:
 
 
 def test_table_lists_take_all_and_auto() -> None:
-    runs = [record("a1", 1, 1.46), record("a4", 4, 1.15), record("h4", 4, 2.0, pool="gpu_h200", gpu_name="H200")]
+    runs = RunSet.of([record("a1", 1, 1.46), record("a4", 4, 1.15),
+                      record("h4", 4, 2.0, pool="gpu_h200", gpu_name="H200")])
     assert report.parse_kinds("all,runs", runs) == ["1", "2", "hw", "cost", "runs"]
     assert report.parse_kinds("auto,runs", runs) == ["1", "hw", "cost", "runs"]
     assert report.parse_kinds("runs,1,runs", runs) == ["runs", "1"]
@@ -273,7 +278,7 @@ def test_cli_baseline_gpus_is_capped(workspace: Path, tmp_path: Path) -> None:
 
 
 def test_fill_note_when_tables_compare_with_more_cards() -> None:
-    from xdimo.collect.sources import fill_baseline_notes
+    from xdimo.collect.read.sources import fill_baseline_notes
 
     assert "1 workload(s) that have no 1-card run" in fill_baseline_notes([xl("x8", 8, 0.83), xl("x32", 32, 0.51)],
                                                                            None)[0]

@@ -11,9 +11,10 @@ from click.testing import CliRunner
 
 from tests.collect.helpers import SEED_1A, FakeLedgerRun, write_legacy_pair, write_run_dir
 from xdimo.cli import cli
-from xdimo.collect import report
-from xdimo.collect.cache import Cache
-from xdimo.collect.gather import ledger_records, legacy_context, legacy_records
+from xdimo.collect.read.cache import Cache
+from xdimo.collect.read.gather import ledger_records, legacy_context, legacy_records
+from xdimo.collect.tables import report
+from xdimo.collect.write import formats
 from xdimo.config import load_cluster
 from xdimo.ledger import Ledger
 from xdimo.schedulers.base import JobState, JobStatus
@@ -52,7 +53,7 @@ def test_runs_give_seed_table_1a(tmp_path: Path) -> None:
         write_run_dir(tmp_path / spec.run_id, gpus=g, steps_per_s=rate)
         runs.append(FakeLedgerRun(spec=spec, log_dir=str(tmp_path / spec.run_id)))
     records = ledger_records(runs, tmp_path, Cache(None))
-    check_seed_1a(report.render(report.build_tables(records, "1"), records))
+    check_seed_1a(formats.render(report.build_tables(records, "1"), records))
 
 
 @pytest.mark.parametrize("official", [False, True])
@@ -62,7 +63,7 @@ def test_legacy_logs_give_seed_table_1a(tmp_path: Path, official: bool) -> None:
     ctx = legacy_context([load_cluster(JH)])
     records = legacy_records([tmp_path / "output"], ctx, Cache(None))
     assert sorted(r.job_id for r in records) == ["10060", "10061", "10062"]
-    text = report.render(report.build_tables(records, "1"), records)
+    text = formats.render(report.build_tables(records, "1"), records)
     check_seed_1a(text)
     if not official:  # the XDiMo lines carry the user's MFU: shown beside the corrected one
         assert "(日志 87.5%)" in seed_rows(text)["1×6000ada"][5]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.collect.helpers import record
-from xdimo.collect.fill import fill_sheet
-from xdimo.collect.sheet_tables import replace_cell, split_cells
+from xdimo.collect.fill.sheet_fill import fill_sheet
+from xdimo.collect.fill.sheet_tables import replace_cell, split_cells
 
 # ruff: noqa: E501  (the sheet is the user's own markdown, copied verbatim)
 

@@ -11,11 +11,11 @@ import pytest
 
 from tests.collect.helpers import record
 from tests.collect.test_fill_seeds import SEED0_T1, h200, note_lines, sheet_file, table_end
-from xdimo.collect import fill_note
-from xdimo.collect.fill import fill_sheet
-from xdimo.collect.lang import t
-from xdimo.collect.sheet_cells import CARDS
-from xdimo.collect.sheet_tables import split_cells
+from xdimo.collect.fill import note as fill_note
+from xdimo.collect.fill.sheet_cells import CARDS
+from xdimo.collect.fill.sheet_fill import fill_sheet
+from xdimo.collect.fill.sheet_tables import split_cells
+from xdimo.collect.tables.lang import t
 
 # ruff: noqa: E501  (the sheets are markdown as the user writes it)
 
@@ -256,7 +256,7 @@ def test_note_reads_back_either_template(monkeypatch: pytest.MonkeyPatch) -> Non
         parts = fill_note.note_template(lang)
         line = fill_note.note_text(lang, ["1×H200"], ["H200 BF16 989 TFLOP/s"], others=True)
         assert fill_note.read_note(line) is not None and parts.others.strip() in line
-    from xdimo.collect import lang as lang_mod
+    from xdimo.collect.tables import lang as lang_mod
     for lang, gap in (("zh", ""), ("en", " ")):
         whole = lang_mod.TEXT[lang]["fill_mfu_note"]
         if "{others}" in whole:

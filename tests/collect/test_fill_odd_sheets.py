@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.collect.helpers import record
-from xdimo.collect import atomic
-from xdimo.collect.fill import fill_sheet
+from xdimo.collect.fill.sheet_fill import fill_sheet
+from xdimo.collect.write import atomic
 from xdimo.errors import XdimoError
 
 

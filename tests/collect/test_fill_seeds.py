@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.collect.helpers import record
-from xdimo.collect import report
-from xdimo.collect.fill import fill_sheet
-from xdimo.collect.lang import t
-from xdimo.collect.records import RunRecord
-from xdimo.collect.sheet_cells import CARDS
-from xdimo.collect.sheet_tables import split_cells, table_kind
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.fill.sheet_cells import CARDS
+from xdimo.collect.fill.sheet_fill import fill_sheet
+from xdimo.collect.fill.sheet_tables import split_cells, table_kind
+from xdimo.collect.tables import report
+from xdimo.collect.tables.lang import t
 
 # ruff: noqa: E501  (the sheets are the user's own markdown, copied verbatim)
 

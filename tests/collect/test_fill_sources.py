@@ -16,12 +16,12 @@ import pytest
 
 from tests.collect.helpers import record
 from tests.collect.test_fill_seeds import SEED0_T1, SEED1, sheet_file, table_end
-from xdimo.collect import pick, report
-from xdimo.collect.fill import fill_sheet
-from xdimo.collect.fill_values import same_figure
-from xdimo.collect.lang import t
-from xdimo.collect.records import RunRecord
-from xdimo.collect.sheet_tables import split_cells
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.fill.sheet_fill import fill_sheet
+from xdimo.collect.fill.sheet_tables import split_cells
+from xdimo.collect.fill.values import same_figure
+from xdimo.collect.tables import pick, report
+from xdimo.collect.tables.lang import t
 
 H200 = {"pool": "gpu_h200", "gpu_name": "H200"}
 POOLS = {"6000ada": ("gpu_6000ada", "RTX 6000 Ada"), "H200": ("gpu_h200", "H200"),

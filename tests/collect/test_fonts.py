@@ -7,8 +7,8 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-from xdimo.collect import fonts
-from xdimo.collect.fonts import FontFile, PlotFont
+from xdimo.collect.write import fonts
+from xdimo.collect.write.fonts import FontFile, PlotFont
 from xdimo.errors import ConfigError
 
 DEJAVU = str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf")  # ships with matplotlib

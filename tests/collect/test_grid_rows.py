@@ -9,9 +9,12 @@ from pathlib import Path
 
 from tests.collect.helpers import record, write_run_dir
 from tests.conftest import REPO, run_cli
-from xdimo.collect import metrics, plots, report
-from xdimo.collect.records import RunRecord
-from xdimo.collect.table import planned_record
+from xdimo.collect.derive import baselines
+from xdimo.collect.derive.baselines import RunSet
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.tables import report
+from xdimo.collect.tables.table import planned_record
+from xdimo.collect.write import formats, plots
 from xdimo.config import load_cluster
 from xdimo.ledger import Ledger
 from xdimo.matrix import load_matrix
@@ -83,7 +86,7 @@ def test_placeholders_are_no_baseline_and_no_plot_point() -> None:
     rows = table1_half_done()
     real = [r for r in rows if r.source != "planned"]
     h4 = next(r for r in real if r.pool == "gpu_h200")
-    assert metrics.scaling_baseline(h4, metrics.RunSet(rows)) is None  # the planned 1×H200 is not its baseline
+    assert baselines.scaling_baseline(h4, RunSet.of(rows)) is None  # the planned 1×H200 is not its baseline
     assert plots.scaling_series(rows) == plots.scaling_series(real)
     assert all(r.steady is None and r.source == "planned" for r in rows if r not in real)
 
@@ -91,8 +94,8 @@ def test_placeholders_are_no_baseline_and_no_plot_point() -> None:
 def test_a_finished_grid_is_the_table_without_it() -> None:
     """Once every planned run is measured, the grid adds nothing: no placeholder, no note."""
     runs = [measured(s, 1.0 + s.gpus / 10) for s in plan("table1-scaling")]
-    plain = report.render(report.build_tables(runs), runs)
-    assert report.render(report.build_tables(runs, grid="table1-scaling"), runs) == plain
+    plain = formats.render(report.build_tables(runs), runs)
+    assert formats.render(report.build_tables(runs, grid="table1-scaling"), runs) == plain
     assert "等待运行结果" not in plain
 
 
@@ -101,7 +104,7 @@ def test_table2_laid_out_by_the_plan() -> None:
     measured, or 待填 with its parameters from the registry."""
     specs = plan("table2-models")
     rows = [measured(specs[0], 3.2)] + [placeholder(s) for s in specs[1:]]
-    assert report.parse_kinds(None, rows) == ["1"]  # without the grid: one model measured, no table 2
+    assert report.parse_kinds(None, RunSet.of(rows)) == ["1"]  # without the grid: one model measured, no table 2
     tables = report.build_tables(rows, grid="table2-models")
     assert [tb.kind for tb in tables] == ["1", "2"]
     tb2 = tables[1]

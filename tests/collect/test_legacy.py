@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xdimo.collect import legacy, legacy_record
+from xdimo.collect.read import legacy, legacy_record
 from xdimo.schedulers.lsf_parse import HostSlots, parse_summary
 
 FIX = Path(__file__).parent / "fixtures"

@@ -8,7 +8,7 @@ import pytest
 
 from tests.collect.samples import SUMMARY
 from tests.conftest import run_cli
-from xdimo.collect.legacy import LogFacts, job_id_from_name, parse_log_text
+from xdimo.collect.read.legacy import LogFacts, job_id_from_name, parse_log_text
 from xdimo.schedulers.base import JobState
 from xdimo.schedulers.lsf_parse import parse_summary
 

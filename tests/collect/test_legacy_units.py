@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from xdimo.collect import legacy, legacy_record
+from xdimo.collect.read import legacy, legacy_record
 
 FIX = Path(__file__).parent / "fixtures"
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from tests.collect.helpers import record
 from tests.collect.samples import _h200
-from xdimo.collect import parse, report
+from xdimo.collect.read import parse
+from xdimo.collect.tables import report
 
 
 def test_memory_column_says_what_it_is_and_shows_the_reserved_peak(tmp_path: Path) -> None:

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 from tests.collect.helpers import FakeLedgerRun, write_run_dir
-from xdimo.collect import parse, report
-from xdimo.collect.cache import Cache
-from xdimo.collect.gather import ledger_records
+from xdimo.collect.read import parse
+from xdimo.collect.read.cache import Cache
+from xdimo.collect.read.gather import ledger_records
+from xdimo.collect.tables import report
 from xdimo.spec import RunSpec
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xdimo.collect import parse
+from xdimo.collect.read import parse
 
 
 def _row(step: int, rate: float, loss: float, warmup: bool = False) -> str:

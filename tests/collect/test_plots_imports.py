@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tests.collect.helpers import record
-from xdimo.collect import plots
+from xdimo.collect.write import plots
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,8 @@ def test_scaling_series_follow_the_table() -> None:
 
 
 def test_no_torch_no_matplotlib_on_import() -> None:
-    code = ("import sys, xdimo.cli.collect, xdimo.collect.report, xdimo.collect.fill, xdimo.collect.gather; "
+    code = ("import sys, xdimo.cli.collect, xdimo.collect.tables.report, xdimo.collect.fill.sheet_fill, "
+            "xdimo.collect.read.gather; "
             "bad = [m for m in ('torch', 'matplotlib') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -10,8 +10,8 @@ import pytest
 
 from tests.collect.helpers import record, write_legacy_pair
 from tests.conftest import run_cli
-from xdimo.collect import fonts, plots
-from xdimo.collect.lang import columns, t
+from xdimo.collect.tables.lang import columns, t
+from xdimo.collect.write import fonts, plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 ALL = ["efficiency.png", "loss.png", "loss/a1.png", "models.png", "speedup.png"]

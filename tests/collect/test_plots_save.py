@@ -10,7 +10,7 @@ from tests.conftest import run_cli
 
 
 def test_a_plot_that_fails_to_save_leaves_no_temporary_file(tmp_path) -> None:
-    from xdimo.collect import plots
+    from xdimo.collect.write import plots
 
     class Failing:
         def savefig(self, path, **kwargs) -> None:

@@ -8,7 +8,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xdimo.collect import legacy, parse
+from xdimo.collect.read import legacy, parse
 
 FAST = settings(max_examples=100, deadline=None)
 STEPS = st.lists(st.integers(0, 60), max_size=40)

@@ -9,7 +9,9 @@ import json
 import pytest
 
 from tests.collect.helpers import record
-from xdimo.collect import report
+from xdimo.collect.derive.baselines import RunSet
+from xdimo.collect.tables import report
+from xdimo.collect.write import formats
 
 
 def rows_of(tb: report.Table) -> dict[str, list[str]]:
@@ -91,8 +93,9 @@ def test_cost_table() -> None:
 
 
 def test_default_tables_follow_the_runs() -> None:
-    assert report.parse_kinds(None, [record("a1", 1, 1.46)]) == ["1"]
-    runs = [record("a1", 1, 1.46), record("a4", 4, 1.15), record("h4", 4, 2.0, pool="gpu_h200", gpu_name="H200")]
+    assert report.parse_kinds(None, RunSet.of([record("a1", 1, 1.46)])) == ["1"]
+    runs = RunSet.of([record("a1", 1, 1.46), record("a4", 4, 1.15),
+                      record("h4", 4, 2.0, pool="gpu_h200", gpu_name="H200")])
     assert report.parse_kinds("auto", runs) == ["1", "hw", "cost"]
     assert report.parse_kinds("all", runs) == ["1", "2", "hw", "cost"]
     with pytest.raises(ValueError):
@@ -102,9 +105,9 @@ def test_default_tables_follow_the_runs() -> None:
 def test_csv_and_json() -> None:
     runs = [record("a1", 1, 1.46), record("a2", 2, 1.25)]
     tables = report.build_tables(runs, "1")
-    rows = list(csv.reader(io.StringIO(report.render(tables, runs, "csv"))))
+    rows = list(csv.reader(io.StringIO(formats.render(tables, runs, "csv"))))
     assert rows[0][0] == "模型" and rows[2][7:] == ["1.71", "2", "85.6%"]
-    data = json.loads(report.render(tables, runs, "json"))
+    data = json.loads(formats.render(tables, runs, "json"))
     a2 = next(r for r in data["runs"] if r["run_id"] == "a2")
     assert a2["speedup"] == pytest.approx(2.5 / 1.46) and a2["baseline_run_id"] == "a1"
     assert a2["efficiency"] == pytest.approx(2.5 / 1.46 / 2) and a2["gpu_hours"] == pytest.approx(2.0)

@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.collect.helpers import record
-from xdimo.collect import hardware_table, labels, lang, metrics, model_table, pick, report
-from xdimo.collect.fill import fill_sheet
-from xdimo.collect.fill_values import our_cells
-from xdimo.collect.records import RunRecord
+from xdimo.collect.derive import baselines
+from xdimo.collect.derive.baselines import RunSet
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.fill.sheet_fill import fill_sheet
+from xdimo.collect.fill.values import our_cells
+from xdimo.collect.tables import hardware_table, labels, lang, model_table, pick, report
 
 SEEDS = Path("/work/shared/seeds")
 POOLS = {"6000ada": ("gpu_6000ada", "RTX 6000 Ada"), "H200": ("gpu_h200", "H200"),
@@ -64,20 +66,20 @@ def test_fill_seed_001_takes_one_batch_for_every_row_and_its_baseline(tmp_path: 
 
 @pytest.mark.parametrize("order", [1, -1])
 def test_the_picked_row_and_its_baseline_are_one_workload_whatever_the_order(order: int) -> None:
-    runs = metrics.RunSet(hw_4gpu()[::order])
+    runs = RunSet.of(hw_4gpu()[::order])
     for hw in POOLS:
         rec = pick.pick_run([r for r in runs if labels.hw(r) == hw])
         assert rec is not None and rec.local_batch == 1
         base = hardware_table.hw_baseline(rec, runs, "6000ada")
         assert base is not None and base.run_id == "legacy-40001"
-        assert (base.local_batch, metrics.workload(base)) == (rec.local_batch, metrics.workload(rec))
+        assert (base.local_batch, baselines.workload(base)) == (rec.local_batch, baselines.workload(rec))
 
 
 def test_hw_baseline_never_crosses_batch_sizes() -> None:
-    runs = hw_4gpu()
+    runs = RunSet.of(hw_4gpu())
     h200_bs4 = next(r for r in runs if r.run_id == "legacy-40006")
     assert hardware_table.hw_baseline(h200_bs4, runs, "6000ada") is None  # no 6000ada bs=4: no speedup, not 64/12
-    cells = our_cells("hw", h200_bs4, metrics.RunSet(runs), "zh")
+    cells = our_cells("hw", h200_bs4, runs, "zh")
     assert cells["加速比"] == "待填(缺6000ada基准)"
     pro_bs2 = next(r for r in runs if r.run_id == "legacy-40005")
     assert hardware_table.hw_baseline(pro_bs2, runs, "6000ada").run_id == "legacy-40002"
@@ -195,7 +197,7 @@ def test_table2_precision_is_part_of_the_setting() -> None:
 
 
 def test_table2_settings_hold_only_comparable_runs() -> None:
-    (group,) = model_table.table2_settings(table2_runs()).values()
+    (group,) = model_table.table2_settings(RunSet.of(table2_runs())).values()
     assert sorted(r.run_id for r in group) == ["legacy-10001", "legacy-10002"]
 
 

@@ -7,8 +7,10 @@ import pytest
 
 from tests.collect.helpers import record, write_legacy_pair
 from tests.conftest import run_cli
-from xdimo.collect import metrics, report
-from xdimo.collect.records import RunRecord
+from xdimo.collect.derive import throughput
+from xdimo.collect.derive.baselines import RunSet
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.tables import report
 
 
 def h200(run_id: str, gpus: int, steps_per_s: float | None, **kw: object) -> RunRecord:
@@ -48,12 +50,12 @@ def test_figures() -> None:
     tb = runs_table(runs)
     row = dict(zip([k["run_id"] for k in tb.keys], tb.rows, strict=True))
     a1 = next(r for r in runs if r.run_id == "a1")
-    assert row["a1"][3:6] == ["1.46", f"{metrics.achieved_tflops(a1):.1f}", "5.1%"]
+    assert row["a1"][3:6] == ["1.46", f"{throughput.achieved_tflops(a1):.1f}", "5.1%"]
     assert row["a1"][4] == "18.5"  # one GPU: 1.46 samples/s x 12.66 TFLOP per sample of L/2 4E2A
     a8 = next(r for r in runs if r.run_id == "a8")
     # all GPUs together, as seed 001's rows (~235 on 8 x 6000ada is its ~32%): MFU divides by GPUs x peak
-    assert row["a8"][4] == f"{metrics.achieved_tflops(a8) * 8:.1f}" and row["a8"][5] == f"{metrics.mfu(a8):.1%}"
-    assert float(row["a8"][4]) / (8 * a8.peak_tflops) == pytest.approx(metrics.mfu(a8), abs=1e-3)
+    assert row["a8"][4] == f"{throughput.achieved_tflops(a8) * 8:.1f}" and row["a8"][5] == f"{throughput.mfu(a8):.1%}"
+    assert float(row["a8"][4]) / (8 * a8.peak_tflops) == pytest.approx(throughput.mfu(a8), abs=1e-3)
     assert row["h2"][3] == "5.10⚠"  # a wide spread flagged as in table 1
     assert row["h4"][3:6] == ["待填", "待填", "待填"]
     assert any(n.startswith("Achieved TFLOPs/s 为全部卡合计") for n in tb.notes)
@@ -77,8 +79,9 @@ def test_legacy_mfu_beside_the_corrected_one() -> None:
 
 def test_by_name_only() -> None:
     runs = study()
-    assert "runs" not in report.parse_kinds("auto", runs) and "runs" not in report.parse_kinds("all", runs)
-    assert report.parse_kinds("1,runs", runs) == ["1", "runs"] and "runs" in report.kind_choices()
+    run_set = RunSet.of(runs)
+    assert "runs" not in report.parse_kinds("auto", run_set) and "runs" not in report.parse_kinds("all", run_set)
+    assert report.parse_kinds("1,runs", run_set) == ["1", "runs"] and "runs" in report.kind_choices()
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -91,6 +94,6 @@ def test_cli_on_legacy_logs(workspace, tmp_path, lang: str) -> None:
 
 
 def test_a_small_achieved_figure_is_not_rounded_to_zero() -> None:
-    from xdimo.collect.runs_table import tflops_text
+    from xdimo.collect.tables.runs_table import tflops_text
 
     assert [tflops_text(x) for x in (235.04, 1.0, 0.004123, 0.0)] == ["235.0", "1.0", "0.00412", "0"]

@@ -11,7 +11,8 @@ import pytest
 from tests.collect.helpers import record
 from tests.conftest import run_cli
 from xdimo import rules
-from xdimo.collect import plots, sources
+from xdimo.collect.read import sources
+from xdimo.collect.write import plots
 from xdimo.matrix import load_matrix
 from xdimo.workspace import Workspace
 
@@ -77,7 +78,7 @@ def test_check_run_says_the_refusal() -> None:
 
 
 def test_the_verb_only_parses_and_prints() -> None:
-    """The collect-layer helpers live in xdimo.collect.sources, not in the CLI module."""
+    """The collect-layer helpers live in xdimo.collect.read.sources, not in the CLI module."""
     import xdimo.cli.collect as verb
 
     for name in ("from_ledger", "planned_records", "cluster_names", "candidate_clusters", "warn_refused",

@@ -4,10 +4,10 @@ row, and every figure's derivation is in a note under its table."""
 from __future__ import annotations
 
 from tests.collect.helpers import record
-from xdimo.collect import report
-from xdimo.collect.labels import told_apart
-from xdimo.collect.lang import t
-from xdimo.collect.records import RunRecord
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.tables import report
+from xdimo.collect.tables.labels import told_apart
+from xdimo.collect.tables.lang import t
 
 
 def hw_4gpu() -> list[RunRecord]:

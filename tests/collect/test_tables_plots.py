@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from tests.collect.helpers import record
-from xdimo.collect import plots
-from xdimo.collect.lang import t
-from xdimo.collect.records import RunRecord
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.tables.lang import t
+from xdimo.collect.write import plots
 
 pytest.importorskip("matplotlib")
 

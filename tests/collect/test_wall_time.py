@@ -6,9 +6,9 @@ from pathlib import Path
 
 from tests.collect.helpers import FakeLedgerRun, record, write_run_dir
 from tests.collect.samples import SUMMARY
-from xdimo.collect import report
-from xdimo.collect.cache import Cache
-from xdimo.collect.gather import ledger_records
+from xdimo.collect.read.cache import Cache
+from xdimo.collect.read.gather import ledger_records
+from xdimo.collect.tables import report
 from xdimo.spec import RunSpec
 
 
@@ -33,7 +33,7 @@ def test_the_job_scripts_own_clock_beats_the_polls(tmp_path) -> None:
 
     def script_wall_s(run_dir: Path) -> float | None:
         return RunDir(run_dir).script_wall_s()
-    from xdimo.collect.metrics import job_wall
+    from xdimo.collect.derive.wall_time import job_wall
 
     (tmp_path / "job.wall").write_text("1000 1600\n")
     assert script_wall_s(tmp_path) == 600.0

@@ -15,9 +15,11 @@ import pytest
 
 from tests.conftest import run_cli
 from xdimo.cli import main
-from xdimo.collect import atomic, fill, labels, report
-from xdimo.collect.parse import RunFiles, record_from_files
-from xdimo.collect.records import RunRecord
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.fill import sheet_fill as fill
+from xdimo.collect.read.parse import RunFiles, record_from_files
+from xdimo.collect.tables import labels, report
+from xdimo.collect.write import atomic
 from xdimo.config import Cluster, Pool
 from xdimo.errors import SchedulerError, XdimoError
 from xdimo.schedulers.base import JobState, JobStatus

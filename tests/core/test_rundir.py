@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from xdimo import render, rundir
-from xdimo.collect import parse
+from xdimo.collect.read import parse
 from xdimo.rundir import RunDir
 from xdimo.schedulers import job_id_pattern, marker
 from xdimo.schedulers.base import JobState, LedgerJob

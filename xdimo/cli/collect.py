@@ -10,12 +10,13 @@ import click
 from click.core import ParameterSource
 
 from xdimo.cli.common import App, verb
-from xdimo.collect import formats, report
-from xdimo.collect.atomic import require_folder, write_atomic, write_target
-from xdimo.collect.cache import Cache
-from xdimo.collect.lang import LANGS
-from xdimo.collect.records import RunRecord
-from xdimo.collect.sources import Where, fill_baseline_notes, gather_rows, missing_baseline_warnings
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.read.cache import Cache
+from xdimo.collect.read.sources import Where, fill_baseline_notes, gather_rows, missing_baseline_warnings
+from xdimo.collect.tables import report
+from xdimo.collect.tables.lang import LANGS
+from xdimo.collect.write import formats
+from xdimo.collect.write.atomic import require_folder, write_atomic, write_target
 from xdimo.errors import XdimoError
 
 MAX_BASELINE_GPUS = 4096  # --baseline-gpus above this is a typo, not a study
@@ -120,7 +121,7 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
 
 def draw_plots(runs: list[RunRecord], folder: str, lang: str, baseline_gpus: int | None) -> list[str]:
     """The PNG files written into ``folder``; none, and no folder made, where there is nothing to plot."""
-    from xdimo.collect.plots import write_plots
+    from xdimo.collect.write.plots import write_plots
 
     try:
         written = [str(p) for p in write_plots(runs, Path(folder), lang, note=note, baseline_gpus=baseline_gpus)]
@@ -141,7 +142,7 @@ def lang_given() -> bool:
 
 def fill_sheet(path: Path, runs: list[RunRecord], lang: str | None) -> dict[str, Any]:
     """``lang``: the language of the MFU notes it writes; None: each table's own (a Chinese header, Chinese)."""
-    from xdimo.collect.fill import fill_sheet as fill_into
+    from xdimo.collect.fill.sheet_fill import fill_sheet as fill_into
 
     result = fill_into(path, runs, lang=lang)
     where = f" (backup {result.backup})" if result.backup else ""

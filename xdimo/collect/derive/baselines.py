@@ -1,0 +1,181 @@
+"""Which run another is compared with, and how they compare: the workload a comparison holds fixed, the baseline
+run (table 1's: the same hardware at 1 card, or the study's fewest cards), speedup and parallel efficiency.
+
+Every lookup goes through a RunSet: the report's runs with their baseline index, built once, so a table stays linear
+in the runs. Pure functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from xdimo.collect.derive import facts
+from xdimo.collect.derive.hardware_label import hardware_label, unknown_hardware
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.derive.throughput import samples_per_s
+from xdimo.schedulers.base import JobState
+
+Workload = tuple[str, int, int, int | None, int | None, int | None]
+
+
+def workload(rec: RunRecord) -> Workload:
+    """What a speedup must hold fixed besides hardware and model: precision, clip shape and model shape.
+    A shape run.json does not record is the registry's (legacy logs, runs that never started)."""
+    shape = [rec.depth, rec.hidden, rec.heads]
+    if None in shape and (cfg := facts.model_config(rec.model, rec.moe)) is not None:
+        shape = [v if v is not None else d for v, d in zip(shape, (cfg.depth, cfg.hidden, cfg.heads), strict=True)]
+    return (rec.precision.lower(), rec.frames, rec.image_size, shape[0], shape[1], shape[2])
+
+
+BaselineKey = tuple[str, str, str | None, int, Workload]
+BaselineIndex = dict[BaselineKey, list[RunRecord]]
+
+
+def baseline_key(rec: RunRecord, gpus: int) -> BaselineKey:
+    return (hardware_label(rec.pool, rec.gpu_name), rec.model, rec.moe or None, gpus, workload(rec))
+
+
+def baseline_index(runs: Sequence[RunRecord]) -> BaselineIndex:
+    """(hardware, model, moe, gpus, workload) -> runs with a throughput on known hardware: built once, so a table
+    is linear."""
+    index: BaselineIndex = {}
+    for r in runs:
+        if r.has_metrics and samples_per_s(r) and not unknown_hardware(r):
+            index.setdefault(baseline_key(r, r.gpus), []).append(r)
+    return index
+
+
+GroupKey = tuple[str, str, str | None, Workload]  # a baseline key without its card count: one scaling study
+
+
+def group_key(rec: RunRecord) -> GroupKey:
+    """The scaling study ``rec`` belongs to: hardware, model, MoE and workload (everything but the card count)."""
+    hw_label, model, moe, _, load = baseline_key(rec, rec.gpus)
+    return (hw_label, model, moe, load)
+
+
+def card_counts_of(index: BaselineIndex) -> dict[GroupKey, list[int]]:
+    """Per scaling study, the card counts that have a run with a throughput, smallest first."""
+    counts: dict[GroupKey, set[int]] = {}
+    for hw_label, model, moe, gpus, load in index:
+        if gpus and gpus >= 1:
+            counts.setdefault((hw_label, model, moe, load), set()).add(gpus)
+    return {key: sorted(v) for key, v in counts.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class RunSet(Sequence[RunRecord]):
+    """The runs of one report (a read-only sequence) and their baseline index, built once on first use.
+
+    ``grid``: the matrix whose plan the runs lay out (``collect --matrix``: its placeholder rows are among them,
+    and every row counts for the tables' layout, see tables/table.py); "" when they are only the runs there are.
+    """
+
+    runs: tuple[RunRecord, ...]
+    grid: str = ""
+
+    @classmethod
+    def of(cls, runs: Iterable[RunRecord], grid: str = "") -> RunSet:
+        return cls(tuple(runs), grid)
+
+    @cached_property
+    def baselines(self) -> BaselineIndex:
+        return baseline_index(self.runs)
+
+    @cached_property
+    def card_counts(self) -> dict[GroupKey, list[int]]:
+        return card_counts_of(self.baselines)
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __getitem__(self, index: Any) -> Any:  # a run, or a tuple of runs for a slice
+        return self.runs[index]
+
+    def __iter__(self) -> Iterator[RunRecord]:
+        return iter(self.runs)
+
+
+def state_rank(rec: RunRecord) -> int:
+    """How well the run ended: DONE first, then a run of unknown state (a legacy log without the scheduler's
+    summary), then one still under way (its figures so far), then one that ended FAILED, KILLED or LOST."""
+    if rec.state == JobState.DONE.value:
+        return 0
+    if not rec.state:
+        return 1
+    try:
+        return 2 if JobState(rec.state).active else 3
+    except ValueError:  # a state this version does not know: as an ended one
+        return 3
+
+
+def baseline_for(rec: RunRecord, runs: RunSet, *, gpus: int = 1) -> RunRecord | None:
+    """The ``gpus``-card run on the same hardware and model that ``rec`` is compared with; None if there is none.
+
+    It must run the same workload (precision, frames, image size, model shape): a tf32 or a shrunk 1-card run
+    is no baseline for a bf16 4-card run. The local batch may differ (speedup is by samples/s, seed 000), but
+    the same local batch is preferred, then one that ended well (state_rank), then the smallest batch (the user's
+    "baseline" scripts run bs 1).
+    """
+    if unknown_hardware(rec):
+        return None
+    pool = runs.baselines.get(baseline_key(rec, gpus))
+    if not pool:
+        return None
+    return min(pool, key=lambda r: (r.local_batch != rec.local_batch, state_rank(r), r.local_batch or 0, r.run_id))
+
+
+def baseline_gpus(rec: RunRecord, runs: RunSet, forced: int | None = None) -> int:
+    """The card count ``rec``'s speedup and efficiency are against.
+
+    ``forced`` (``collect --baseline-gpus N``) is that count, whether or not a run of it exists. Otherwise 1 where
+    the scaling study (hardware, model, workload) has a 1-card run; where it has none but was measured at two card
+    counts or more, its smallest count (seed 002's 8 -> 32 cards, seed 004's tables against 8 cards); else 1 (a
+    lone count compares with nothing: the cell says the 1-card baseline is missing).
+    """
+    if forced is not None:
+        return forced
+    counts = runs.card_counts.get(group_key(rec), [])
+    return counts[0] if len(counts) >= 2 else 1
+
+
+def scaling_baseline(rec: RunRecord, runs: RunSet, forced: int | None = None) -> RunRecord | None:
+    """``baseline_for`` at the card count ``baseline_gpus`` picks: the run ``rec`` is compared with, or None."""
+    return baseline_for(rec, runs, gpus=baseline_gpus(rec, runs, forced))
+
+
+def missing_baselines(runs: RunSet, gpus: int) -> list[RunRecord]:
+    """One run of each scaling study that has no ``gpus``-card run with a throughput (for a warning line)."""
+    counts, seen, out = runs.card_counts, set(), []
+    for r in runs:
+        key = group_key(r)
+        if key in counts and gpus not in counts[key] and key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def workload_mismatch(rec: RunRecord, other: RunRecord) -> list[str]:
+    """The workload fields in which ``other`` differs from ``rec`` (for a note on a missing baseline)."""
+    names = ("precision", "frames", "image_size", "depth", "hidden", "heads")
+    return [n for n, a, b in zip(names, workload(rec), workload(other), strict=True) if a != b]
+
+
+def speedup(rec: RunRecord, base: RunRecord) -> float | None:
+    """Speedup for the same amount of data: (Bn x steps/s_n) / (B1 x steps/s_1), i.e. the samples/s ratio."""
+    a, b = samples_per_s(rec), samples_per_s(base)
+    return a / b if a and b else None
+
+
+def ideal_speedup(rec: RunRecord, base: RunRecord | None = None) -> float:
+    """n / n0: the card count over the baseline's (1 without one)."""
+    return rec.gpus / (base.gpus if base else 1)
+
+
+def efficiency(rec: RunRecord, base: RunRecord) -> float | None:
+    """Parallel efficiency as a fraction: actual speedup over ideal speedup (n / n0), i.e. speedup x n0 / n."""
+    s = speedup(rec, base)
+    return s / ideal_speedup(rec, base) if s is not None and rec.gpus else None

@@ -1,0 +1,88 @@
+"""The model and hardware facts collect needs, from the registry, the FLOP counter and the peak table.
+
+All three are torch-free (``xdimo.train.registry``, ``xdimo.train.flops``, ``xdimo.hardware``); this module
+only adapts them to a RunRecord and never guesses: an unknown model or GPU leaves the figure empty.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from xdimo import hardware
+from xdimo.collect.derive.records import RunRecord
+from xdimo.train import flops, registry
+
+# MoE layouts tried when a legacy log gives only a parameter count (total params identify the expert count
+# but not top-k; the user's own naming pairs 4 experts with top-2 and 2 with top-1).
+MOE_CANDIDATES: tuple[str | None, ...] = (None, "2E1A", "4E2A", "8E2A", "16E2A")
+
+
+@cache
+def model_config(model: str, moe: str | None) -> registry.ModelConfig | None:
+    try:
+        return registry.get_model(model, moe or None)
+    except ValueError:
+        return None
+
+
+def clip(frames: int, image_size: int) -> registry.ClipShape:
+    return registry.ClipShape(frames=frames or registry.DEFAULT_FRAMES,
+                              image_size=image_size or registry.DEFAULT_IMAGE_SIZE)
+
+
+@cache
+def train_flops(model: str, moe: str | None, frames: int = 16, image_size: int = 256) -> int | None:
+    cfg = model_config(model, moe)
+    return flops.train_flops_per_sample(cfg, clip(frames, image_size)) if cfg else None
+
+
+@cache
+def params(model: str, moe: str | None, frames: int = 16,
+           image_size: int = 256) -> registry.ParamCounts | None:
+    cfg = model_config(model, moe)
+    return registry.param_counts(cfg, clip(frames, image_size)) if cfg else None
+
+
+@cache
+def tokens_per_sample(model: str, frames: int = 16, image_size: int = 256) -> int | None:
+    cfg = model_config(model, None)
+    return flops.tokens_per_sample(cfg, clip(frames, image_size)) if cfg else None
+
+
+def identify_by_params(total: int, tolerance: float = 0.001) -> tuple[str, str | None] | None:
+    """(model, moe) whose total parameter count matches a logged ``Model Parameters: N``; None if unsure."""
+    hits = []
+    for name in registry.model_names():
+        for moe in MOE_CANDIDATES:
+            counts = params(name, moe)
+            if counts is None:
+                continue
+            for n in (counts.total, counts.trainable):
+                if abs(n - total) <= tolerance * total:
+                    hits.append((abs(n - total), name, moe))
+    if not hits:
+        return None
+    hits.sort()
+    best = [h for h in hits if h[0] == hits[0][0]]
+    return (best[0][1], best[0][2]) if len(best) == 1 else None
+
+
+def peak(gpu_name: str, precision: str) -> float | None:
+    try:
+        return hardware.peak_tflops(gpu_name or None, precision or "bf16")
+    except ValueError:
+        return None
+
+
+def enrich(rec: RunRecord, *, peak_is_known_absent: bool = False) -> None:
+    """Fill what the registry and the peak table know and the run's own files did not say."""
+    if rec.model:
+        counts = params(rec.model, rec.moe, rec.frames, rec.image_size)
+        if counts and rec.params_total is None:
+            rec.params_total, rec.params_active = counts.total, counts.active
+        if rec.flops_per_sample is None:
+            rec.flops_per_sample = train_flops(rec.model, rec.moe, rec.frames, rec.image_size)
+    if rec.peak_tflops is None and not peak_is_known_absent and rec.gpu_name:
+        rec.peak_tflops = peak(rec.gpu_name, rec.precision)
+    if rec.global_batch is None and rec.local_batch and rec.gpus:
+        rec.global_batch = rec.local_batch * rec.gpus * (rec.grad_accum or 1)

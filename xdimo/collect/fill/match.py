@@ -1,0 +1,123 @@
+"""Which run fills a row of the user's sheet: one matcher per kind of table fill knows.
+
+Table 1 rows by their card cell (cards, nodes, hardware) and model, table 2 rows by model and layout among the
+runs of the one setting that compares the most models, seed 001's summary rows by hardware (and the heading's
+card count). A matcher answers the run, None (no run for the row), "ambiguous" (several), or a reason the row
+stays 待填 that fill reports, so that a row is never filled with a run of another variant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from xdimo.collect.derive.baselines import RunSet
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.fill.sheet_cells import CARDS, CARDS_FORMS, HEADING_GPUS, layout_words, norm_hw
+from xdimo.collect.fill.sheet_tables import SheetTable, batch_col, find_col, norm_header
+from xdimo.collect.fill.want import Want, add_layout, add_params, add_shape, heading_want, model_want
+from xdimo.collect.tables.labels import hw as hw_of
+from xdimo.collect.tables.labels import sort_runs
+from xdimo.collect.tables.model_table import table2_settings
+from xdimo.collect.tables.pick import pick_run
+
+Matcher = Callable[[SheetTable, list[str], Sequence[RunRecord]], "RunRecord | None | str"]
+
+
+def unique(cands: list[RunRecord]) -> RunRecord | None | str:
+    """The one run, None for none, or "ambiguous" when several different models match."""
+    if not cands:
+        return None
+    if len({(r.model, r.moe) for r in cands}) > 1:
+        return "ambiguous"
+    return pick_run(cands)
+
+
+def choose(want: Want, runs: Sequence[RunRecord]) -> RunRecord | None | str:
+    """The run of the variant ``want`` names among ``runs`` (one setting); else None, or why not where the row
+    would otherwise be taken for a run it is not (a reason, which fill reports as not filled)."""
+    cands = [r for r in runs if want.accepts(r)]
+    if cands:
+        return unique(cands)
+    if want.conflict:
+        return want.conflict if any(want.is_model(r) for r in runs) else None
+    near = [r for r in runs if want.is_model(r) and want.is_layout(r)]
+    if not near:
+        return None
+    return (f"no run of the variant it names ({want.describe()}); runs there: "
+            + ", ".join(want.run_text(r) for r in sort_runs(near)))
+
+
+def nodes_fit(rec: RunRecord, nodes: int) -> bool:
+    """A row's ``2 x 8``: the run's nodes. A legacy log without the scheduler's host list says 1 node for want
+    of knowing, so there a multi-node row goes by the card count alone."""
+    return rec.nodes == nodes or (nodes > 1 and rec.nodes == 1 and rec.source == "legacy")
+
+
+def match_t1(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> RunRecord | None | str:
+    header = table.header
+    ci = find_col(header, "卡数", "GPUs")
+    if ci is None:
+        return None
+    if not (m := CARDS.match(cells[ci])):
+        return f"cannot read its card cell {cells[ci].strip()!r}: write {CARDS_FORMS}"
+    first, per_node, hw = int(m.group(1)), m.group(2), norm_hw(m.group(3))
+    gpus = first * int(per_node) if per_node else first  # "2 x 8 4090": 2 nodes of 8 cards
+    mi = find_col(header, "模型", "Model")
+    want = model_want(cells[mi]) if mi is not None and cells[mi].strip() else heading_want(table.heading)
+    bi = batch_col(header)
+    if bi is not None and re.fullmatch(r"\d+", cells[bi].strip()):
+        want.local_batch = int(cells[bi])
+    base = [r for r in runs if r.gpus == gpus and norm_hw(hw_of(r)) == hw and r.has_metrics
+            and (per_node is None or nodes_fit(r, first))]
+    return choose(want, base)
+
+
+def match_t2(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> RunRecord | None | str:
+    code, structure = cells[0].strip(), cells[1].strip() if len(cells) > 1 else "-"
+    want = Want(model=code if code.startswith("Latte-") else f"Latte-{code}")
+    moe, dense = layout_words(structure)
+    add_layout(want, moe, True if structure in ("-", "") else dense)  # "-": S/2 and B/2, dense only (seed 000)
+    di = next((i for i, h in enumerate(table.header) if norm_header(h).startswith(("具体参数", "parameters"))), 2)
+    desc = cells[di] if di < len(cells) else ""
+    add_layout(want, *layout_words(desc))
+    if lead := re.match(r"^\s*[\d.,]+\s*M(?![A-Za-z])", desc):  # "75.14M；…", "1061.54M(激活 658.64M)；…"
+        add_params(want, lead.group(0))
+    add_shape(want, desc)
+    group = table2_group(runs)
+    if not isinstance(group, list):
+        return group
+    return choose(want, group)
+
+
+def table2_group(runs: Sequence[RunRecord]) -> list[RunRecord] | None | str:
+    """The runs of the setting (hardware x GPUs) comparing the most models (two or more); "ambiguous" on a tie."""
+    settings = table2_settings(RunSet.of(r for r in runs if r.has_metrics))
+    if not settings or ("?", 0) in settings:
+        return None
+    size = {k: len({(r.model, r.moe) for r in g}) for k, g in settings.items()}
+    top = max(size.values())
+    if top < 2:
+        return None  # table 2 compares models in one setting: a lone run (a table-1 run) does not fill it
+    best = [k for k, n in size.items() if n == top]
+    return settings[best[0]] if len(best) == 1 else "ambiguous"
+
+
+def match_hw(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> RunRecord | None | str:
+    hi = find_col(table.header, "硬件", "Hardware")
+    if hi is None:
+        return None
+    hw = norm_hw(cells[hi])
+    cands = [r for r in runs if norm_hw(hw_of(r)) == hw and r.has_metrics]
+    if g := HEADING_GPUS.search(table.heading):
+        cands = [r for r in cands if r.gpus == int(g.group(1))]
+    want = Want()
+    pi = find_col(table.header, "模型参数", "Model params")
+    if pi is not None:
+        add_params(want, cells[pi])  # "75.14M": that model's runs only, never another's for want of one
+    if want.params is None:
+        return unique(cands)
+    return choose(want, cands)
+
+
+MATCHERS: dict[str, Matcher] = {"1": match_t1, "2": match_t2, "hw": match_hw}

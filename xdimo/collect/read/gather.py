@@ -1,0 +1,145 @@
+"""Where records come from: the ledger's runs (logs/<run_id>/) and the user's legacy log files.
+
+The expensive part (reading metrics, parsing text logs) goes through the per-run cache; what the ledger says
+(state, times) is applied on top every time, because it changes without the files changing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from xdimo.collect.derive.facts import enrich
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.derive.wall_time import job_wall
+from xdimo.collect.read import legacy, legacy_record
+from xdimo.collect.read.cache import Cache, signature
+from xdimo.collect.read.parse import EVAL_JSON, RunFiles, digest_run_dir, record_from_files
+from xdimo.rundir import RunDir
+from xdimo.schedulers.lsf_parse import parse_summary
+from xdimo.spec import RunSpec
+
+
+class LedgerRunLike(Protocol):
+    """What collect reads of a ledger row (xdimo.ledger.LedgerRun)."""
+
+    run_id: str
+    matrix: str
+    cluster: str
+    pool: str
+    log_dir: str
+    job_id: str | None
+    exit_code: int | None
+    started_at: float | None
+    ended_at: float | None
+
+    @property
+    def spec(self) -> RunSpec: ...
+
+    @property
+    def state(self): ...  # JobState
+
+
+def base_record(run: LedgerRunLike, gpu_model: str = "") -> RunRecord:
+    """What the ledger knows of a run before reading its files: the spec as planned."""
+    spec = run.spec
+    state = getattr(run.state, "value", run.state)
+    return RunRecord(
+        run_id=run.run_id, source="ledger", matrix=run.matrix, cluster=run.cluster, pool=run.pool,
+        gpu_name=gpu_model, job_id=run.job_id or "", state=str(state or ""), exit_code=run.exit_code,
+        model=spec.model, moe=spec.moe, frames=spec.frames, image_size=spec.image_size, precision=spec.precision,
+        gpus=spec.gpus, nodes=spec.nodes, local_batch=spec.local_batch, grad_accum=spec.grad_accum,
+        global_batch=spec.global_batch, parallel=spec.parallel, wall_s=None, label=spec.label,
+    )
+
+
+SUMMARY_TAIL_BYTES = 16_384  # the scheduler appends its summary at the end of the -o file
+
+
+def summary_wall_s(run_dir: Path, job_id: str | None) -> float | None:
+    """The job's wall time as the scheduler reported it (JH/LSF summary in <job>.output), if there is one.
+    Poll times are not used first: a job that ended hours before the next poll would look hours long."""
+    if not job_id:
+        return None
+    path = RunDir(run_dir).output(job_id)
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, path.stat().st_size - SUMMARY_TAIL_BYTES))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    summary = parse_summary(tail)
+    return summary.wall_s if summary else None
+
+
+def run_files(run_dir: Path, cache: Cache) -> RunFiles:
+    written = RunDir(run_dir)
+    sig = signature([written.run_json, written.metrics, run_dir / EVAL_JSON])
+    key = f"run:{run_dir.resolve()}"
+    hit = cache.get(key, sig)
+    if hit is not None:
+        return RunFiles.from_dict(hit)
+    files = digest_run_dir(run_dir)
+    cache.put(key, sig, files.to_dict())
+    return files
+
+
+def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
+                   pool_gpu: dict[tuple[str, str], str] | None = None) -> list[RunRecord]:
+    """One record per ledger run, completed by logs/<run_id>/ where the run has written it."""
+    out = []
+    for run in runs:
+        run_dir = Path(run.log_dir) if run.log_dir else RunDir.in_logs(logs_dir, run.run_id).path
+        if not run_dir.is_absolute():
+            run_dir = logs_dir.parent / run_dir
+        base = base_record(run, (pool_gpu or {}).get((run.cluster, run.pool), ""))
+        files = run_files(run_dir, cache)
+        rec = record_from_files(base, files, run_dir)
+        rec.wall_s, rec.wall_source = job_wall(summary_wall_s(run_dir, run.job_id), run.started_at, run.ended_at,
+                                               files.elapsed_s, RunDir(run_dir).script_wall_s())
+        peak_absent = "peak_tflops" in files.run_json and files.run_json["peak_tflops"] is None
+        enrich(rec, peak_is_known_absent=peak_absent)
+        out.append(rec)
+    return out
+
+
+def legacy_records(paths: Sequence[Path], ctx: legacy_record.LegacyContext, cache: Cache) -> list[RunRecord]:
+    """One record per job found under ``paths`` (-e and -o files paired by job id)."""
+    groups = legacy.group_by_job(legacy.find_log_files(paths))
+    out = []
+    seen: dict[tuple[object, ...], RunRecord] = {}
+    for key, files in groups.items():
+        sig = signature(sorted(files))
+        hit = cache.get(f"legacy:{key}", sig)
+        if hit is not None:
+            facts = legacy.LogFacts.from_dict(hit)
+        else:
+            facts = legacy.read_facts(key, files)
+            cache.put(f"legacy:{key}", sig, facts.to_dict())
+        if not legacy.is_run(facts):
+            continue
+        rec = legacy_record.to_record(facts, ctx)
+        # The same run logged twice (the -e file and Latte's own log.txt): keep the one with a job id.
+        ident = tuple((iv.ts, iv.step, iv.steps_per_s) for iv in facts.intervals) or (key,)
+        kept = seen.get(ident)
+        if kept is not None and not (kept.job_id and rec.job_id and kept.job_id != rec.job_id):
+            if not kept.job_id and rec.job_id:
+                out[out.index(kept)] = rec
+                seen[ident] = rec
+            continue
+        seen[ident] = rec
+        out.append(rec)
+    return out
+
+
+def legacy_context(clusters: Iterable[object], precision: str | None = None) -> legacy_record.LegacyContext:
+    """Queue -> GPU model from the workspace's cluster files (Cluster objects), for legacy logs."""
+    queue_gpu: dict[str, str] = {}
+    cpu_per_gpu = 8
+    for cluster in clusters:
+        for pool in getattr(cluster, "pools", {}).values():
+            queue_gpu.setdefault(pool.queue_name, pool.gpu_model)
+            queue_gpu.setdefault(pool.name, pool.gpu_model)
+        cpu_per_gpu = getattr(cluster, "cpu_per_gpu", cpu_per_gpu)
+    return legacy_record.LegacyContext(queue_gpu=queue_gpu, cpu_per_gpu=cpu_per_gpu, precision=precision)

@@ -1,0 +1,152 @@
+"""A legacy run's facts (legacy.py: what its logs and the scheduler's summary say) -> a RunRecord, inferring what
+the logs leave out (GPU count from CPU slots, batch from the samples/steps ratio, model from the parameter
+count, precision from the mixed-precision flag) and saying each inference in the record's notes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xdimo.collect.derive import steady, wall_time
+from xdimo.collect.derive.facts import enrich, identify_by_params, tokens_per_sample
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.read.legacy import SPEED_SPELLINGS, Interval, LogFacts
+from xdimo.collect.read.parse import downsample
+
+
+@dataclass(frozen=True)
+class LegacyContext:
+    """Site facts legacy logs do not carry: queue -> GPU model (cluster files), the CPU rule, precision."""
+
+    queue_gpu: dict[str, str] = field(default_factory=dict)
+    cpu_per_gpu: int = 8
+    precision: str | None = None  # override; default: bf16 when the log says mixed precision, else tf32
+
+
+def _batches(facts: LogFacts, gpus: int, notes: list[str]) -> tuple[int | None, int | None]:
+    """(local, global) batch: printed config first, else the logged samples/steps ratio."""
+    local, glob = facts.local_batch, facts.global_batch
+    if local and gpus and not glob:
+        glob = local * gpus
+    if glob and gpus and not local and glob % gpus == 0:
+        local = glob // gpus
+    if local and glob:
+        return local, glob
+    ratios = [iv.samples_per_s / iv.steps_per_s for iv in facts.intervals
+              if iv.samples_per_s and iv.steps_per_s]
+    if not ratios or not gpus:
+        if gpus:
+            notes.append("local batch not in the log: assumed 1")
+            return 1, gpus
+        return None, None
+    r = round(sorted(ratios)[len(ratios) // 2])
+    if r >= gpus and r % gpus == 0:
+        return r // gpus, r  # the log's samples/s is global
+    notes.append("the log's Samples/s is per rank: global = per rank x world size")
+    return max(r, 1), max(r, 1) * gpus
+
+
+def _gpus(facts: LogFacts, ctx: LegacyContext, notes: list[str]) -> int:
+    if facts.world_size:
+        return facts.world_size
+    if facts.ranks:
+        notes.append(f"GPUs counted from {facts.ranks} 'Starting rank' prints")
+        return facts.ranks
+    if facts.summary and facts.summary.slots and ctx.cpu_per_gpu:
+        gpus = max(1, facts.summary.slots // ctx.cpu_per_gpu)
+        notes.append(f"GPUs inferred from {facts.summary.slots} CPU slots / {ctx.cpu_per_gpu} per GPU")
+        return gpus
+    notes.append("GPU count not in the log")
+    return 0
+
+
+def _model(facts: LogFacts, notes: list[str]) -> tuple[str, str | None]:
+    model, moe = facts.model, facts.moe
+    if facts.params_logged and (model is None or (facts.moe_hint and moe is None)):
+        hit = identify_by_params(facts.params_logged)
+        if hit and (model is None or hit[0] == model):
+            model, moe = hit
+            if moe:
+                notes.append(f"MoE layout {moe} identified from {facts.params_logged:,} logged parameters "
+                             "(top-k assumed as in the user's naming)")
+    if model and facts.moe_hint and moe is None and not facts.params_logged:
+        notes.append("the log mentions MoE but not its layout: FLOPs counted as dense")
+    return model or "", moe
+
+
+def to_record(facts: LogFacts, ctx: LegacyContext | None = None) -> RunRecord:
+    ctx = ctx or LegacyContext()
+    notes: list[str] = []
+    summary = facts.summary
+    queue = summary.queue if summary else ""
+    gpus = _gpus(facts, ctx, notes)
+    local, glob = _batches(facts, gpus, notes)
+    model, moe = _model(facts, notes)
+    if ctx.precision:
+        precision = ctx.precision
+    elif facts.mixed_precision:
+        precision = "bf16"
+    else:
+        precision = "tf32"  # Latte's train.py runs fp32 weights with TF32 matmuls switched on
+        notes.append("precision: fp32 weights with TF32 matmuls (Latte's default) -> TF32 peak")
+    job = facts.job_id or (summary.job_id if summary else "")
+    name = job or (Path(facts.paths[0]).stem if facts.paths else "log")
+    rec = RunRecord(
+        run_id=f"legacy-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}",
+        source="legacy", matrix="legacy", pool=queue, gpu_name=ctx.queue_gpu.get(queue, queue),
+        job_id=job, state=summary.state.value if summary and summary.state else "",
+        exit_code=summary.exit_code if summary else None,
+        model=model, moe=moe, precision=precision, gpus=gpus,
+        nodes=max(1, len(summary.hosts)) if summary and summary.hosts else 1,
+        local_batch=local, global_batch=glob, parallel="single" if gpus == 1 else ("ddp" if gpus else ""),
+        log_paths=list(facts.paths), notes=notes,
+    )
+    iv = facts.intervals
+    rec.steady = steady.steady_state([i.steps_per_s for i in iv], _warmup(iv),
+                                      samples_per_s=[i.samples_per_s for i in iv],
+                                      tokens_per_s=[i.tokens_per_s for i in iv],
+                                      logged_mfu=[i.mfu for i in iv])
+    if rec.steady:
+        rec.steady.logged_samples_per_s = rec.steady.samples_per_s
+        # A logged tokens/s may be per rank and count tokens its own way: for a model collect knows, tokens/s
+        # is counted (samples/s x tokens per sample) as samples/s is (steps/s x global batch); the log's
+        # figure only fills in where collect cannot count.
+        if model and tokens_per_sample(model, rec.frames, rec.image_size):
+            rec.steady.tokens_per_s = None
+    _explain(facts, rec)
+    rec.last_step = iv[-1].step if iv else None
+    rec.loss_curve = downsample([i.step for i in iv], [i.loss for i in iv])
+    log_span = facts.last_ts - facts.first_ts if facts.first_ts is not None and facts.last_ts is not None else None
+    rec.wall_s, rec.wall_source = wall_time.job_wall(summary.wall_s if summary else None, None, None, log_span)
+    enrich(rec)
+    return rec
+
+
+def _warmup(intervals: list[Interval]) -> list[bool] | None:
+    """Warm-up flags where a resume restarted the run: the log's first intervals (as steady_state drops them
+    by default) and the first one after each restart. None (the default rule) for a log never resumed."""
+    if not any(i.after_restart for i in intervals):
+        return None
+    valid = [k for k, i in enumerate(intervals) if i.steps_per_s is not None and i.steps_per_s > 0]
+    warm = set(valid[:steady.default_warmup(len(valid))])
+    return [k in warm or i.after_restart for k, i in enumerate(intervals)]
+
+
+def _explain(facts: LogFacts, rec: RunRecord) -> None:
+    """Notes that say why a run shows no metrics, or which of its steps a resume replaced."""
+    if facts.relogged:
+        rec.notes.append(f"the log restarts from a checkpoint: {facts.relogged} step line(s) of the abandoned "
+                         "attempt dropped, the later attempt's figures kept")
+    if rec.steady is not None:
+        return
+    if facts.intervals:
+        note = f"the log's {len(facts.intervals)} step lines carry no speed ({SPEED_SPELLINGS}), so no throughput"
+        if facts.unread_fields:
+            note += f"; fields not read: {', '.join(facts.unread_fields)}"
+        rec.notes.append(note)
+    elif facts.stray_lines:
+        lines = "line carries" if facts.stray_lines == 1 else "lines carry"
+        rec.notes.append(f"{facts.stray_lines} {lines} metric fields but no '(step=N)' prefix, so none was read "
+                         f"(first: '{facts.stray_example}')")

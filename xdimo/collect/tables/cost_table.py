@@ -1,0 +1,179 @@
+"""Seed 004's cost table (``--table cost``): per hardware, model and workload, what a fixed number of steps costs
+in GPU-hours at each GPU count, relative to the fewest cards (or ``--baseline-gpus N``), beside the GPU-hours the run
+really took. Where that baseline is more than one card, seed 004's 相比N卡（基准） table follows: speedup, time saved,
+cost increase and cost-effectiveness against it, for the same amount of data (table 1's speedup)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+from xdimo.collect.derive import baselines, throughput, wall_time
+from xdimo.collect.derive.hardware_label import UNKNOWN_HARDWARE, unknown_hardware
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.tables.labels import (
+    cards,
+    hw,
+    hw_sort_key,
+    model_display,
+    model_sort_key,
+    sort_runs,
+    titled,
+    titles_shared,
+    told_apart,
+)
+from xdimo.collect.tables.lang import columns, t
+from xdimo.collect.tables.table import Table, TableOptions, row_key, state_notes, unknown_hw_notes
+
+WALL_SOURCES = ("summary", "script", "ledger", "log")
+
+
+def applies(runs: Sequence[RunRecord]) -> bool:
+    """Where one model on one hardware was measured at two GPU counts or more."""
+    counts: dict[tuple[Any, ...], set[int]] = {}
+    for r in runs:
+        if r.has_metrics:
+            counts.setdefault((hw(r), r.model, r.moe), set()).add(r.gpus)
+    return any(len(v) >= 2 for v in counts.values())
+
+
+def build(runs: baselines.RunSet, lang: str, options: TableOptions) -> list[Table]:
+    groups = workload_groups(runs)
+    shared = titles_shared(groups)
+    return [tb for n, (key, group) in enumerate(sorted(groups.items(), key=lambda kv: kv[0][:3]), 1)
+            for tb in cost_tables(f"cost-{n}", key, sort_runs(group), shared[key[:2]] > 1, options, lang)]
+
+
+def workload_groups(runs: Sequence[RunRecord]) -> dict[tuple[Any, ...], list[RunRecord]]:
+    """The measured runs by (hardware order, model order, workload, hardware, model, moe): one table each."""
+    groups: dict[tuple[Any, ...], list[RunRecord]] = {}
+    for r in runs:
+        if r.has_metrics:
+            groups.setdefault((hw_sort_key(hw(r)), model_sort_key(r.model, r.moe), baselines.workload(r), hw(r),
+                               r.model, r.moe), []).append(r)
+    return groups
+
+
+def group_baseline(group: Sequence[RunRecord], baseline_gpus: int | None) -> tuple[int, RunRecord | None]:
+    """(n0, the run that is 1.00x): the fewest cards (the 1-card run where there is one), or ``baseline_gpus``.
+    No run on unknown hardware is a baseline (hardware_label.unknown_hardware): its runs may be on different cards."""
+    n0 = baseline_gpus if baseline_gpus is not None else min(r.gpus for r in group)
+    if any(unknown_hardware(r) for r in group):
+        return n0, None
+    at_n0 = [r for r in group if r.gpus == n0]
+    return n0, min(at_n0, key=lambda r: r.run_id) if at_n0 else None  # one workload per table: relative cost is fair
+
+
+def cost_tables(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], several: bool,
+                options: TableOptions, lang: str) -> list[Table]:
+    """The cost table, and the comparison table after it where the baseline is more than one card."""
+    n0, base = group_baseline(group, options.baseline_gpus)
+    tables = [cost_of(table_id, key, group, several, options.cost_steps, lang, n0, base)]
+    if n0 > 1 and base is not None and len({r.gpus for r in group}) >= 2:
+        tables.append(comparison_of(f"{table_id}-vs{n0}", key, group, several, lang, n0, base))
+    return tables
+
+
+def cost_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], several: bool, steps: int,
+            lang: str, n0: int, base: RunRecord | None) -> Table:
+    _, _, _, label, model, moe = key
+    base_cost = base.gpus * throughput.time_for_steps(base, steps) / 3600 if base else None
+    title = t(lang, "cost_title", model=model_display(model, moe), hw=label, steps=f"{steps:,}")
+    names = row_names(group, lambda r: (cards(r), r.nodes))
+    rows = [cost_row(r, base_cost, steps, lang, n0, label) for r in group]
+    for row, name, r in zip(rows, names, group, strict=True):
+        row[0] = name
+        if r is base and base_cost:
+            row[5] = t(lang, "cost_base")  # the row the others are relative to says so
+    return Table(id=table_id, kind="cost", title=titled(title, group[0], several),
+                 columns=columns(lang, "cost_cols", steps=f"{steps:,}"), rows=rows,
+                 notes=cost_notes(group, base, steps, lang, n0, label, names), keys=[row_key(r) for r in group])
+
+
+def row_names(group: Sequence[RunRecord], same: Callable[[RunRecord], Hashable] = cards) -> list[str]:
+    """The 配置 cell of each row: its cards, and where two rows would read the same, what tells them apart."""
+    return [cards(r) + extra for r, extra in zip(group, told_apart(group, same), strict=True)]
+
+
+def base_name(group: Sequence[RunRecord], names: Sequence[str], base: RunRecord) -> str:
+    """The baseline row as the notes name it: its 配置 cell and its run id."""
+    name = next((n for r, n in zip(group, names, strict=True) if r is base), cards(base))
+    return f"{name} `{base.run_id}`"
+
+
+def comparison_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], several: bool, lang: str,
+                  n0: int, base: RunRecord) -> Table:
+    """Seed 004's 相比N卡（基准）: each run against the workload's ``n0``-card run, for the same amount of data."""
+    _, _, _, label, model, moe = key
+    title = t(lang, "cmp_title", n=n0, model=model_display(model, moe), hw=label)
+    names = row_names(group)
+    notes = [t(lang, "note_cmp", base=base_name(group, names, base), n=n0)]
+    if len({r.global_batch for r in group}) > 1:
+        notes.append(t(lang, "note_cmp_batch"))
+    notes += state_notes(group, lang)
+    return Table(id=table_id, kind="cost", title=titled(title, group[0], several), columns=columns(lang, "cmp_cols"),
+                 rows=[[name, *comparison_row(r, base, lang)[1:]] for r, name in zip(group, names, strict=True)],
+                 notes=notes, keys=[row_key(r) for r in group])
+
+
+def comparisons(rec: RunRecord, base: RunRecord) -> tuple[float, float, float, float] | None:
+    """(speedup, time saved, cost increase, cost-effectiveness) of ``rec`` against ``base`` for the same data:
+    speedup s by samples/s; time saved 1 - 1/s; relative GPU-hours (n/n0)/s, the increase that minus 1; and
+    cost-effectiveness s over the relative GPU-hours. None where a throughput is missing."""
+    s = baselines.speedup(rec, base)
+    if not s or not rec.gpus or not base.gpus:
+        return None
+    relative = baselines.ideal_speedup(rec, base) / s
+    return s, 1 - 1 / s, relative - 1, s / relative
+
+
+def comparison_row(rec: RunRecord, base: RunRecord, lang: str) -> list[str]:
+    if rec is base:
+        return [cards(rec), t(lang, "baseline"), "0%", "+0%", "1.00"]
+    figures = comparisons(rec, base)
+    if figures is None:
+        return [cards(rec)] + [t(lang, "tbd")] * 4
+    s, saved, more, worth = figures
+    return [cards(rec), f"{s:.2f}x", f"{saved:.0%}", f"{more:+.0%}", f"{worth:.2f}"]
+
+
+def hours(h: float) -> str:
+    return f"{h:.0f}" if h >= 10 else f"{h:.2f}"
+
+
+def cost_row(rec: RunRecord, base_cost: float | None, steps: int, lang: str, n0: int = 1,
+             label: str = "") -> list[str]:
+    wall_h = throughput.time_for_steps(rec, steps) / 3600
+    cost = rec.gpus * wall_h
+    measured = wall_time.gpu_hours(rec)
+    if label == UNKNOWN_HARDWARE:
+        relative = t(lang, "no_base_unknown_hw")
+    else:
+        relative = t(lang, "tbd") if base_cost is not None else t(lang, "no_base_n", n=n0)
+    return [cards(rec), str(rec.nodes), str(rec.gpus), f"{hours(wall_h)}h", hours(cost),
+            f"{cost / base_cost:.2f}x" if base_cost else relative,
+            f"{rec.steady.steps_per_s * 3600:,.0f}", hours(measured) if measured else t(lang, "tbd")]
+
+
+def cost_notes(group: Sequence[RunRecord], base: RunRecord | None, steps: int, lang: str, n0: int = 1,
+               label: str = "", names: Sequence[str] | None = None) -> list[str]:
+    """``base`` None: no run of the baseline's ``n0`` cards on ``label`` (``--baseline-gpus``), or hardware nobody
+    knows; said in a note, and the relative cost is then said of no run. ``names``: the rows' 配置 cells."""
+    if base is not None:
+        notes = [t(lang, "note_cost", steps=f"{steps:,}", base=base_name(group, names or row_names(group), base))]
+    else:
+        notes = [t(lang, "note_cost_nobase", steps=f"{steps:,}")]
+        notes += unknown_hw_notes(group, lang) or [t(lang, "note_cmp_missing", n=n0)]
+    if len({r.global_batch for r in group}) > 1:
+        notes.append(t(lang, "note_cost_batch"))
+    return notes + wall_notes(group, lang) + state_notes(group, lang)
+
+
+def wall_notes(group: Sequence[RunRecord], lang: str) -> list[str]:
+    """Which wall time each row's measured GPU-hours rest on: they are not equally exact."""
+    by_source: dict[str, list[str]] = {}
+    for r in group:
+        if wall_time.gpu_hours(r) is not None and r.wall_source in WALL_SOURCES:
+            by_source.setdefault(r.wall_source, []).append(f"{cards(r)} `{r.run_id}`")
+    return [t(lang, f"note_wall_{src}", rows=", ".join(by_source[src])) for src in WALL_SOURCES
+            if src in by_source]

@@ -1,0 +1,200 @@
+"""Seed 001's summary (``--table hw``): one model at one GPU count across hardware, a row per hardware and
+per-GPU batch, each row's speedup against the baseline hardware (6000ada) at the same batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from xdimo.collect.derive import baselines, facts, throughput
+from xdimo.collect.derive.hardware_label import unknown_hardware
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.tables.cells import f2, is_cpu, mfu_text, millions
+from xdimo.collect.tables.labels import (
+    batch_text,
+    hw,
+    hw_sort_key,
+    model_display,
+    model_sort_key,
+    titled,
+    titles_shared,
+)
+from xdimo.collect.tables.lang import columns, t
+from xdimo.collect.tables.pick import pick_notes, pick_run
+from xdimo.collect.tables.table import (
+    Table,
+    TableOptions,
+    grid_notes,
+    in_layout,
+    mfu_notes,
+    real_first,
+    row_key,
+    run_notes,
+    state_notes,
+    unknown_hw_notes,
+)
+
+Picked = list[tuple[list[RunRecord], RunRecord]]  # per cell (hardware, batch): its runs and the one it shows
+
+
+def applies(runs: baselines.RunSet) -> bool:
+    """Where one model at one GPU count was measured on two hardware or more (on a matrix's grid: planned)."""
+    across: dict[tuple[Any, ...], set[str]] = {}
+    for r in runs:
+        if in_layout(r, runs):
+            across.setdefault((r.model, r.moe, r.gpus), set()).add(hw(r))
+    return any(len(v) >= 2 for v in across.values())
+
+
+def build(runs: baselines.RunSet, lang: str, options: TableOptions) -> list[Table]:
+    """One table per model, GPU count and workload; one row per hardware and per-GPU batch rather than one per
+    hardware: the user runs each card at bs 1 (their ``baseline.sh``) and at its largest batch (bs 2 on 48 GB,
+    bs 4 on the H200); both are wanted (hardware at equal work, and what each card does at its best), and a
+    speedup only makes sense within one (``hw_baseline``)."""
+    groups = comparison_groups(runs)
+    shared = titles_shared(groups)
+    return [summary_table(f"hw-{n}", key, group, runs, shared[key[:2]] > 1, options.hw_baseline, lang)
+            for n, (key, group) in enumerate(sorted(groups.items(), key=lambda kv: kv[0][:3]), 1)]
+
+
+def comparison_groups(runs: Sequence[RunRecord]) -> dict[tuple[Any, ...], list[RunRecord]]:
+    """The runs by (model order, GPUs, workload, model, moe): those on several hardware, where there are any."""
+    groups: dict[tuple[Any, ...], list[RunRecord]] = {}
+    for r in runs:
+        groups.setdefault((model_sort_key(r.model, r.moe), r.gpus, baselines.workload(r), r.model, r.moe),
+                          []).append(r)
+    across = {k: g for k, g in groups.items() if len({hw(r) for r in g}) >= 2}
+    return across or groups
+
+
+def pick_cells(group: Sequence[RunRecord]) -> Picked:
+    """One run per (hardware, per-GPU batch), in the seeds' hardware order, then by batch."""
+    cells: dict[tuple[str, int | None], list[RunRecord]] = {}
+    for r in group:
+        cells.setdefault((hw(r), r.local_batch), []).append(r)
+    picked = [(c, rec) for c in map(real_first, cells.values()) if (rec := pick_run(c))]
+    return sorted(picked, key=lambda cr: (hw_sort_key(hw(cr[1])), cr[1].local_batch is None, cr[1].local_batch or 0))
+
+
+def summary_table(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], runs: baselines.RunSet,
+                  several: bool, baseline: str, lang: str) -> Table:
+    _, gpus, _, model, moe = key
+    picked = pick_cells(group)
+    shown = [rec for _, rec in picked]
+    bases = [hw_baseline(r, runs, baseline) for r in shown]
+    show_batch = len({r.local_batch for r in shown}) > 1
+    return Table(
+        id=table_id, kind="hw", title=titled(t(lang, "hw_title", gpus=gpus, model=model_display(model, moe)),
+                                             shown[0], several),
+        columns=columns(lang, "hw_cols"),
+        rows=[hw_row(r, base, show_batch, baseline, lang) for r, base in zip(shown, bases, strict=True)],
+        notes=grid_notes(shown, runs, lang) + summary_notes(picked, bases, baseline, lang),
+        keys=[row_key(r) for r in shown])
+
+
+def summary_notes(picked: Picked, bases: Sequence[RunRecord | None], baseline: str, lang: str) -> list[str]:
+    shown = [rec for _, rec in picked]
+    return ([t(lang, "note_hw", hw=baseline), t(lang, "hw_same_batch", hw=baseline), t(lang, "note_params")]
+            + throughput_notes(shown, lang)
+            + unknown_hw_notes(shown, lang) + missing_base_notes(shown, bases, baseline, lang)
+            + pick_notes([(hw_cell(rec), c, rec) for c, rec in picked], lang) + mem_notes(shown, lang)
+            + mfu_notes(shown, lang) + state_notes(shown, lang) + run_notes(shown, lang))
+
+
+def missing_base_notes(shown: Sequence[RunRecord], bases: Sequence[RunRecord | None], baseline: str,
+                       lang: str) -> list[str]:
+    """A row without a baseline while the baseline hardware ran this workload, at other batches: says which."""
+    have = sorted({r.local_batch for r in shown if hw(r) == baseline}, key=lambda b: (b is None, b or 0))
+    if not have:
+        return []
+    have_text = ", ".join("?" if b is None else str(b) for b in have)
+    return [t(lang, "hw_no_batch_base", row=hw_cell(r), run=r.run_id, hw=baseline,
+              batch=batch_text(r).removeprefix("bs="), have=have_text)
+            for r, base in zip(shown, bases, strict=True)
+            if base is None and r.has_metrics and hw(r) != baseline and not unknown_hardware(r)]
+
+
+def hw_baseline(rec: RunRecord, runs: baselines.RunSet, baseline: str) -> RunRecord | None:
+    """The ``baseline``-hardware run ``rec``'s speedup is against: same model, GPUs, workload and per-GPU batch.
+
+    Not baselines.baseline_for, whose index it shares: that one looks on ``rec``'s own hardware (table 1's 1-card
+    run) and lets the batch differ (seed 000's speedup is by samples/s for the same data). Across hardware the
+    batch is part of what is compared: H200 at bs 4 over 6000ada at bs 1 measures the batch as much as the card,
+    so the batch must match, else there is no baseline (待填(缺6000ada基准)), never another batch. Of several such
+    runs, the one ``pick_run`` shows in the baseline's own row: the row that says 1.0(基准) is the divisor.
+    """
+    if unknown_hardware(rec):  # nobody knows which card it ran on: compared with none
+        return None
+    key = (baseline, rec.model, rec.moe or None, rec.gpus, baselines.workload(rec))
+    return pick_run([r for r in runs.baselines.get(key, []) if r.local_batch == rec.local_batch])
+
+
+def hw_cell(rec: RunRecord) -> str:
+    return f"{rec.pool or hw(rec)} {batch_text(rec)}"
+
+
+def hw_row(rec: RunRecord, base: RunRecord | None, show_batch: bool, baseline: str, lang: str) -> list[str]:
+    tbd = t(lang, "tbd")
+    name = hw_cell(rec) if show_batch else (rec.pool or hw(rec))
+    if base is None and rec.has_metrics and unknown_hardware(rec):
+        speed = t(lang, "no_base_unknown_hw")
+    elif base is None:
+        speed = t(lang, "no_base_hw", hw=baseline) if rec.has_metrics else tbd
+    elif base is rec:
+        speed = t(lang, "baseline")
+    else:
+        speed = f2(baselines.speedup(rec, base), tbd)
+    return [name, millions(rec.params_total) or tbd, mem_text(rec, lang), peak_text(rec, lang),
+            throughput_text(rec, lang), mfu_text(rec, lang), speed]
+
+
+def mem_text(rec: RunRecord, lang: str) -> str:
+    """Allocated peak, with the allocator's reserved peak in brackets where the run logged it."""
+    s = rec.steady
+    if not s or not s.mem_peak_gib:
+        return t(lang, "tbd")
+    return f"{s.mem_peak_gib:.1f} GiB" + (f" ({s.mem_reserved_gib:.1f})" if s.mem_reserved_gib else "")
+
+
+def peak_text(rec: RunRecord, lang: str) -> str:
+    if rec.peak_tflops is None:
+        return t(lang, "na") if is_cpu(rec) else t(lang, "tbd")
+    return f"{rec.peak_tflops:g} {t(lang, 'per_gpu')}({rec.precision.upper()})"
+
+
+def throughput_text(rec: RunRecord, lang: str) -> str:
+    """samples/s, and tokens/s counted as samples/s x tokens per sample (``throughput_notes`` says how); the log's
+    tokens/s only for a model whose tokens per sample are unknown."""
+    sps = throughput.samples_per_s(rec)
+    if sps is None:
+        return t(lang, "tbd")
+    per_sample = facts.tokens_per_sample(rec.model, rec.frames, rec.image_size)
+    tps = sps * per_sample if per_sample else throughput.tokens_per_s(rec)
+    return f"{sps:.2f} samples/s" + (f" ({tps:,.0f} tokens/s)" if tps else "")
+
+
+def throughput_notes(shown: Sequence[RunRecord], lang: str) -> list[str]:
+    """How the throughput column's figures are obtained: per clip shape and patch of the rows, the tokens per sample
+    as frames x (latent side / patch)^2; where a model's is unknown, the log's own tokens/s."""
+    notes = []
+    for r in shown:
+        if throughput.samples_per_s(r) is None:
+            continue
+        cfg = facts.model_config(r.model, r.moe)
+        per_sample = facts.tokens_per_sample(r.model, r.frames, r.image_size)
+        if cfg and per_sample:
+            clip = facts.clip(r.frames, r.image_size)
+            note = t(lang, "note_throughput", tokens=per_sample, frames=clip.frames, size=clip.image_size,
+                     patch=cfg.patch, per_frame=clip.tokens_per_frame(cfg.patch))
+        else:
+            note = t(lang, "note_throughput_logged")
+        if note not in notes:
+            notes.append(note)
+    return notes
+
+
+def mem_notes(group: Sequence[RunRecord], lang: str) -> list[str]:
+    notes = [t(lang, "note_mem")]
+    if any(r.steady and r.steady.mem_reserved_gib for r in group):
+        notes.append(t(lang, "note_mem_reserved"))
+    return notes

@@ -1,0 +1,328 @@
+"""The words of the tables and plots: Chinese as the user writes them (the default), and English (``--lang en``)."""
+
+from __future__ import annotations
+
+LANGS = ("zh", "en")
+
+TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "tbd": "待填",
+        "no_base1": "待填(缺1卡基准)",
+        "no_base_hw": "待填(缺{hw}基准)",
+        "no_base_n": "待填(缺{n}卡基准)",
+        "baseline": "1.0(基准)",
+        "no_base_unknown_hw": "待填(硬件未知)",
+        "single": "单卡",
+        "one_node": "{p} 单机",
+        "n_nodes": "{p} {n}机",
+        "na": "—",
+        "logged": "日志 {v}",
+        "active": "激活 {v}",
+        "dense": "无MoE",
+        "experts": "{n} experts, top_k={k}",
+        "sep": "；",
+        "per_gpu": "TFLOPs/卡",
+        "t1_title": "表一-{letter}：{hw}",
+        "t1_cols": "模型|卡数|并行方式|Steps/s|Samples/s|MFU|完成 10k steps 耗时(s)|加速比(按Samples/s)|理想加速比|"
+                   "并行效率(%)",
+        "t2_title": "表二：不同模型结构与规模（{setting}）",
+        "t2_cols": "模型代号|结构/配置|具体参数(参数量与关键结构)|MFU|Steps/Sec|收敛步数|FFS FVD",
+        "hw_title": "结果汇总表（{gpus} 卡，{model}）",
+        "hw_cols": "硬件|模型参数|显存占用|硬件浮点峰值|token/样本吞吐量|MFU(浮点利用率)|加速比",
+        "cost_title": "成本对比（{model}，{hw}，{steps} 步）",
+        "cost_cols": "配置|机器数|总GPU|训练时间({steps}步)|GPU小时数|相对成本|每小时步数|本次实测GPU小时",
+        "note_t1_derived": "Samples/s = 稳态 Steps/s × global batch（每卡 batch × 卡数 × 梯度累积；global batch "
+                           "未知时取日志所记 Samples/s）；完成 10k steps 耗时(s) = 10,000 ÷ 稳态 Steps/s，"
+                           "按稳态速度推算，非实测（不含启动、预热与评估）。",
+        "note_throughput": "token/样本吞吐量：samples/s = 稳态 Steps/s × global batch（全部卡）；"
+                           "tokens/s = samples/s × 每样本 {tokens:,} 个 token（{frames} 帧 × ({size}÷8÷patch {patch})² "
+                           "= {frames} × {per_frame}，按模型与片段形状计算，非日志所记）。",
+        "note_throughput_logged": "token/样本吞吐量：samples/s = 稳态 Steps/s × global batch（全部卡）；tokens/s 为日志"
+                                  "所记的稳态值（本模型的每样本 token 数未知）。",
+        "note_params": "模型参数 = 按模型配置精确计算的全部参数（MoE 计全部专家，含固定的 sin-cos 位置/时间嵌入）。",
+        "note_steady": "稳态取值：排除预热区间后取中位数；波动 = (P90−P10)/中位数，超过 {wide} 标 ⚠。",
+        "note_row": "{cards} `{run}`：{n} 个区间（除去预热 {w} 个），波动 {spread}{flag}",
+        "note_row_state": "{cards} `{run}`：暂无指标（状态 {state}）",
+        "note_wide": " ⚠ 波动大",
+        "note_mfu": "MFU = samples/s × 每样本训练 FLOPs ÷ (卡数 × 所用精度的稠密峰值)，不截断。",
+        "note_peak": "{gpu}：{prec} 峰值 {peak} TFLOP/s",
+        "note_cpu": "CPU 运行无 GPU 峰值，MFU 记为 —。",
+        "note_legacy_mfu": "括号内为原日志自报的 MFU（按 FP32 峰值、乘加计数、截断在 100% 算得），仅供对照。",
+        "note_speedup": "加速比 = 本配置 Samples/s ÷ 同硬件同模型 1 卡 Samples/s（迭代相同数据量）；"
+                        "理想加速比 = 卡数；并行效率 = 加速比 ÷ 理想加速比。",
+        "note_s2": "用户原表 S/2 行的“75.14M；无MoE”实为 S/2 每块 4 个专家的 MoE（全部专家计入）= 75,140,000；"
+                   "稠密 S/2 为 {dense}（含固定的 sin-cos 位置/时间嵌入）。本表 S/2 行是稠密 S/2；S/2 4E2A "
+                   "只在本设置有它的运行时另列一行。",
+        "note_eval": "收敛步数、FFS FVD 在评估运行后（logs/<run>/eval.json）填入。",
+        "note_hw": "加速比以 {hw} 为 1.0（按 Samples/s）；峰值为所用精度的稠密峰值。",
+        "note_cost": "训练时间 = {steps} ÷ 稳态 Steps/s（按稳态速度推算，非实测）；GPU小时数 = 总GPU × 训练时间；"
+                     "相对成本 = GPU小时数 ÷ 基准行的 GPU小时数，以 {base} 为 1.00x(基准)；每小时步数 = 稳态 Steps/s × "
+                     "3600；本次实测 GPU小时 = 总GPU × 作业实际墙钟时间。",
+        "cost_base": "1.00x(基准)",
+        "note_run": "`{run}`：{note}",
+        "note_base_match": "1 卡基准须与本配置同精度、同帧数与分辨率、同模型形状（depth/hidden/heads）；"
+                           "local batch 可以不同（按 Samples/s 比），优先取相同 local batch 的 1 卡运行。",
+        "note_no_base_workload": "{cards} `{run}`：同硬件同模型的 {n} 卡运行与本配置的 {fields} 不同，不作基准。",
+        # A workload whose speedups are against a run of more than one card (no 1-card run, or --baseline-gpus).
+        "note_speedup_n": "加速比 = 本配置 Samples/s ÷ 同硬件同模型基准运行的 Samples/s（迭代相同数据量）；"
+                          "理想加速比 = 卡数 ÷ 基准卡数；并行效率 = 加速比 ÷ 理想加速比。",
+        "note_base_match_n": "基准须与本配置同精度、同帧数与分辨率、同模型形状（depth/hidden/heads）；local batch "
+                             "可以不同（按 Samples/s 比），优先取相同 local batch 的基准运行。",
+        "note_base_n": "{model} 以 {base} 为基准（{why}）：加速比 = 本配置 Samples/s ÷ 该 {n} 卡运行 Samples/s，"
+                       "理想加速比 = 卡数 ÷ {n}，并行效率 = 加速比 ÷ 理想加速比，均相对 {n} 卡基准，不是相对 1 卡。",
+        "why_fewest": "该负载没有 1 卡运行，取卡数最少的运行",
+        "why_forced": "--baseline-gpus {n}",
+        "note_base_missing": "{model}：没有 {n} 卡运行（--baseline-gpus {n}），加速比与并行效率待填。",
+        "base_sep": "、",
+        # Seed 004's 相比N卡（基准） table after a cost table whose baseline is more than one card.
+        "cmp_title": "相比{n}卡（基准）（{model}，{hw}）",
+        "cmp_cols": "配置|加速比|时间节省|成本增加|性价比",
+        "note_cmp": "以 {base} 为基准，按相同数据量比较（同表一）：加速比 = Samples/s ÷ 基准 Samples/s；"
+                    "时间节省 = 1 − 1/加速比；成本增加 = (卡数 ÷ {n}) ÷ 加速比 − 1（相同数据量的 GPU 小时）；"
+                    "性价比 = 加速比 ÷ (1 + 成本增加)，基准为 1.00。",
+        "note_cmp_batch": "各配置 global_batch 不同：本表按相同数据量比较，上表的训练时间与相对成本按相同步数，"
+                          "两者不同。",
+        "note_cmp_missing": "没有 {n} 卡运行（--baseline-gpus {n}）：比较待填。",
+        "note_cost_nobase": "训练时间 = {steps} ÷ 稳态 Steps/s（按稳态速度推算，非实测）；GPU小时数 = 总GPU × "
+                            "训练时间；每小时步数 = 稳态 Steps/s × 3600；本次实测 GPU小时 = 总GPU × 作业实际墙钟时间。",
+        # Runs whose hardware is unknown (a legacy log without the scheduler's summary naming its queue).
+        "note_unknown_hw": "硬件未知（日志旁没有写明队列的调度器摘要，即作业的 -o 文件）：这些运行可能在不同的 GPU "
+                           "上，互不作基准，也不与其他硬件相比，加速比、并行效率与相对成本为待填(硬件未知)。",
+        # Runs whose ledger state is not DONE: their figures are what they logged so far, or before they stopped.
+        "note_state_active": "{cards} `{run}`：状态 {state}，运行尚未结束，所列为目前为止的数据。",
+        "note_state_ended": "{cards} `{run}`：状态 {state}（未确认正常结束），所列为它停止前日志中的数据。",
+        "note_mem": "显存占用 = rank 0 上 PyTorch 分配的峰值（torch.cuda.max_memory_allocated），"
+                    "低于 nvidia-smi 所见：后者还含分配器缓存与 CUDA 上下文。",
+        "note_mem_reserved": "括号内为分配器保留的峰值（torch.cuda.max_memory_reserved），更接近 nvidia-smi"
+                             "（仍不含 CUDA 上下文）。",
+        "note_wall_summary": "本次实测GPU小时的墙钟取自调度器作业摘要（作业实际开始到结束）：{rows}",
+        "note_wall_script": "本次实测GPU小时的墙钟取自作业脚本自记的开始/结束时间（job.wall）：{rows}",
+        "note_wall_ledger": "本次实测GPU小时的墙钟取自账本记录的开始/结束时间（轮询所见，误差取决于轮询间隔）：{rows}",
+        "note_wall_log": "本次实测GPU小时的墙钟取自训练日志自计时长（不含启动与收尾，偏小）：{rows}",
+        "note_cost_batch": "各配置 global_batch 不同：相同步数处理的样本数不同，比较相同数据量请看表一的加速比。",
+        # Which run fills a cell when several compete for it, and what a row is compared with (tables 2 and hw).
+        "pick_rule": "同一格有多个运行时只取一个，依次优先：有吞吐、正常结束（DONE）、每卡 batch（local batch）最小、"
+                     "训练步数最多、run id 最大（表二先只看本表共同设置的运行）。",
+        "pick_cell": "{cell}：取 {run}，未用 {others}",
+        "hw_same_batch": "每行的加速比只与同一每卡 batch（local batch）、同精度、同帧数与分辨率、同模型形状的 {hw} "
+                         "运行相比；{hw} 的每个 batch 各为 1.0(基准)。",
+        "hw_no_batch_base": "{row} `{run}`：{hw} 没有每卡 batch={batch} 的同负载运行（只有 bs={have}），"
+                            "不跨 batch 比较。",
+        "t2_setup": "各行取同一设置的运行：{setup}（每卡 batch、精度、帧数×分辨率），模型之间才可比。",
+        "t2_off_setup": "{row} `{run}`：没有上述设置的运行，本行为 {setup}，与其他行不可直接比较。",
+        # collect --matrix: every row the matrix plans, those without a run yet 待填.
+        "note_grid": "按矩阵 `{matrix}` 的计划列出全部行：{n} 行等待运行结果（{planned} 个尚未提交，"
+                     "{waiting} 个已提交、暂无指标），其单元格为待填，不作基准、不进绘图。",
+        # --table runs: seed 001's 历史实验（参考）, one row per run.
+        "runs_title": "历史实验（参考）",
+        "runs_cols": "硬件|GPU数|global_batch|Steps/s|Achieved TFLOPs/s|MFU|备注",
+        "note_achieved": "Achieved TFLOPs/s 为全部卡合计的实际算力 = samples/s × 每样本训练 FLOPs（与本表旧行同义）。",
+        "runs_intervals": "{n} 个区间（除去预热 {w} 个）",
+        "runs_wide": "⚠ 波动大 {spread}",
+        "runs_planned": "未提交",
+        "runs_no_metrics": "暂无指标（状态 {state}）",
+        # --fill: the note under a table of the user's sheet that it wrote MFU cells into ({rows}, {peaks}: lists
+        # joined by fill_sep; fill/note.py reads a note back through this text, so a second --fill updates, not adds).
+        "fill_mfu_note": "注（xdimo-jobs --fill）：MFU 列中由 xdimo-jobs 填入的单元格（{rows}）= samples/s × "
+                         "每样本训练 FLOPs ÷ (卡数 × 所用精度的稠密峰值)，不截断；FLOPs 为模型的精确解析计数"
+                         "（xdimo/train/flops.py），所用峰值：{peaks}。该列其余 MFU 不是 xdimo-jobs 填写的，"
+                         "保持原来的算法，不能与上述数值直接比较。",
+        "fill_peak": "{hw} {prec} {peak} TFLOP/s",
+        "fill_sep": "、",
+        # Plots: the tables' terms where a table has one (加速比(按Samples/s), 并行效率(%), 卡数, 模型).
+        "plot_gpus": "卡数",
+        "plot_ideal": "理想加速比（= 卡数）",
+        "plot_ideal_n": "理想（= 卡数 ÷ {n}）",
+        "plot_speedup_y_n": "加速比(按Samples/s，相对基准运行)",
+        "plot_speedup_y": "加速比(按Samples/s)",
+        "plot_speedup_title": "加速比与理想加速比（迭代相同数据量）",
+        "plot_ideal_eff": "理想（100%）",
+        "plot_eff_y": "并行效率(%)",
+        "plot_eff_title": "并行效率 = 加速比 ÷ 卡数",
+        "plot_eff_title_n": "并行效率 = 加速比 ÷ 理想加速比",
+        "plot_no_peak": "CPU 运行无 GPU 峰值：MFU 不适用",
+        "plot_no_peak_hw": "{hw} 的峰值未知：MFU 无法计算",
+        "plot_no_flops": "模型每样本 FLOPs 未知：MFU 无法计算",
+        "plot_peak_unknown": "峰值未知",
+        "plot_na": "—",
+        "plot_mfu_y": "MFU（占所用精度稠密峰值的 %）",
+        "plot_mfu_title": "各模型 MFU",
+        "plot_sps_y": "吞吐量（Samples/s，全部卡）",
+        "plot_sps_title": "各模型 Samples/s",
+        "plot_model": "模型",
+        "plot_step": "步数（优化器步）",
+        "plot_loss_y": "训练损失（日志原值，无单位）",
+        "plot_loss_title": "各运行的训练损失",
+    },
+    "en": {
+        "tbd": "TBD",
+        "no_base1": "TBD (no 1-GPU baseline)",
+        "no_base_hw": "TBD (no {hw} baseline)",
+        "no_base_n": "TBD (no {n}-GPU baseline)",
+        "baseline": "1.0 (baseline)",
+        "no_base_unknown_hw": "TBD (unknown hardware)",
+        "single": "single GPU",
+        "one_node": "{p}, 1 node",
+        "n_nodes": "{p}, {n} nodes",
+        "na": "—",
+        "logged": "logged {v}",
+        "active": "active {v}",
+        "dense": "dense",
+        "experts": "{n} experts, top_k={k}",
+        "sep": "; ",
+        "per_gpu": "TFLOP/s per GPU",
+        "t1_title": "Table 1-{letter}: {hw}",
+        "t1_cols": "Model|GPUs|Parallelism|Steps/s|Samples/s|MFU|Time for 10k steps (s)|Speedup (by Samples/s)|"
+                   "Ideal speedup|Parallel efficiency (%)",
+        "t2_title": "Table 2: model size and structure ({setting})",
+        "t2_cols": "Model|Structure|Parameters (count and key shape)|MFU|Steps/Sec|Steps to converge|FFS FVD",
+        "hw_title": "Summary ({gpus}-GPU runs, {model})",
+        "hw_cols": "Hardware|Model params|GPU memory|Peak FLOP/s|Token/sample throughput|MFU|Speedup",
+        "cost_title": "Cost ({model}, {hw}, {steps} steps)",
+        "cost_cols": "Config|Nodes|GPUs|Time for {steps} steps|GPU-hours|Relative cost|Steps per hour|"
+                     "GPU-hours of this run",
+        "note_t1_derived": "Samples/s = steady Steps/s x global batch (per-GPU batch x GPUs x gradient accumulation; "
+                           "the logged Samples/s where the global batch is unknown); time for 10k steps = 10,000 / "
+                           "steady Steps/s, projected from the steady rate, not measured (start-up, warm-up and "
+                           "evaluation left out).",
+        "note_throughput": "Token/sample throughput: samples/s = steady Steps/s x global batch (all GPUs); tokens/s = "
+                           "samples/s x {tokens:,} tokens per sample ({frames} frames x ({size}/8/patch {patch})^2 = "
+                           "{frames} x {per_frame}, counted from the model and clip shape, not logged).",
+        "note_throughput_logged": "Token/sample throughput: samples/s = steady Steps/s x global batch (all GPUs); "
+                                  "tokens/s is the logged steady figure (tokens per sample unknown for this model).",
+        "note_params": "Model params = every parameter, counted exactly from the model's configuration (MoE: all "
+                       "experts; the fixed sin-cos position/time embeddings included).",
+        "note_steady": "Steady state: median over the log intervals after warm-up; spread = (P90-P10)/median, "
+                       "flagged ⚠ above {wide}.",
+        "note_row": "{cards} `{run}`: {n} intervals ({w} warm-up excluded), spread {spread}{flag}",
+        "note_row_state": "{cards} `{run}`: no metrics yet (state {state})",
+        "note_wide": " ⚠ wide spread",
+        "note_mfu": "MFU = samples/s x train FLOPs per sample / (GPUs x dense peak of the precision run); "
+                    "never clamped.",
+        "note_peak": "{gpu}: {prec} peak {peak} TFLOP/s",
+        "note_cpu": "CPU runs have no GPU peak: MFU shown as —.",
+        "note_legacy_mfu": "In brackets: the MFU the old log reported (FP32 peak, multiply-adds, clamped at "
+                           "100%), for comparison only.",
+        "note_speedup": "Speedup = Samples/s of this config / Samples/s of the 1-GPU run of the same model on the "
+                        "same hardware (same amount of data); ideal = GPUs; efficiency = speedup / ideal.",
+        "note_s2": "The user's sheet lists S/2 as \"75.14M; no MoE\": 75,140,000 is S/2 with a 4-expert MoE in "
+                   "every block (all experts counted); dense S/2 is {dense} (fixed sin-cos position/time "
+                   "embeddings included). This table's S/2 row is the dense S/2; S/2 4E2A has a row of its own "
+                   "only where this setting has a run of it.",
+        "note_eval": "Steps to converge and FFS FVD are filled once evaluation has run (logs/<run>/eval.json).",
+        "note_hw": "Speedup relative to {hw} = 1.0 (by Samples/s); peaks are dense, at the precision run.",
+        "note_cost": "Time = {steps} / steady Steps/s (projected from the steady rate, not measured); GPU-hours = "
+                     "GPUs x time; relative cost = GPU-hours / the baseline row's, {base} = 1.00x (baseline); steps "
+                     "per hour = steady Steps/s x 3600; GPU-hours of this run = GPUs x the job's actual wall time.",
+        "cost_base": "1.00x (baseline)",
+        "note_run": "`{run}`: {note}",
+        "note_base_match": "A 1-GPU baseline must run the same precision, frames, image size and model shape "
+                           "(depth/hidden/heads); its local batch may differ (the ratio is by samples/s), the "
+                           "same local batch is preferred.",
+        "note_no_base_workload": "{cards} `{run}`: the {n}-GPU runs of this model on this hardware differ in "
+                                 "{fields}: no baseline.",
+        "note_speedup_n": "Speedup = Samples/s of this config / Samples/s of the baseline run of the same model "
+                          "on the same hardware (same amount of data); ideal = GPUs / the baseline's GPUs; "
+                          "efficiency = speedup / ideal.",
+        "note_base_match_n": "A baseline must run the same precision, frames, image size and model shape "
+                             "(depth/hidden/heads); its local batch may differ (the ratio is by samples/s), the "
+                             "same local batch is preferred.",
+        "note_base_n": "{model}: baseline {base} ({why}): speedup = Samples/s of this config / Samples/s of that "
+                       "{n}-GPU run, ideal = GPUs / {n}, efficiency = speedup / ideal, all relative to the {n}-GPU "
+                       "baseline, not to 1 GPU.",
+        "why_fewest": "no 1-GPU run of this workload: its fewest-GPU run",
+        "why_forced": "--baseline-gpus {n}",
+        "note_base_missing": "{model}: no {n}-GPU run (--baseline-gpus {n}): speedup and efficiency TBD.",
+        "base_sep": ", ",
+        "cmp_title": "Compared with {n} GPUs (baseline) ({model}, {hw})",
+        "cmp_cols": "Config|Speedup|Time saved|Cost increase|Cost-effectiveness",
+        "note_cmp": "Baseline {base}, compared for the same amount of data (as table 1): speedup = Samples/s / the "
+                    "baseline's; time saved = 1 - 1/speedup; cost increase = (GPUs / {n}) / speedup - 1 (GPU-hours "
+                    "for the same data); cost-effectiveness = speedup / (1 + cost increase), 1.00 for the baseline.",
+        "note_cmp_batch": "Global batches differ: this table compares the same data, the table above's time and "
+                          "relative cost the same number of steps; the two differ.",
+        "note_cmp_missing": "No {n}-GPU run (--baseline-gpus {n}): comparisons TBD.",
+        "note_cost_nobase": "Time = {steps} / steady Steps/s (projected from the steady rate, not measured); "
+                            "GPU-hours = GPUs x time; steps per hour = steady Steps/s x 3600; GPU-hours of this run "
+                            "= GPUs x the job's actual wall time.",
+        "note_unknown_hw": "Unknown hardware (no scheduler summary naming the queue, the job's -o file, beside the "
+                           "log): these runs may be on different GPUs, so none is another's baseline nor compared "
+                           "with other hardware; speedup, efficiency and relative cost are TBD (unknown hardware).",
+        "note_state_active": "{cards} `{run}`: state {state}, still running: figures so far.",
+        "note_state_ended": "{cards} `{run}`: state {state} (no normal end on record): figures from what it logged "
+                            "before it stopped.",
+        "note_mem": "GPU memory = PyTorch's allocated peak on rank 0 (torch.cuda.max_memory_allocated), below "
+                    "what nvidia-smi shows: that includes the allocator's cache and the CUDA context.",
+        "note_mem_reserved": "In brackets: the allocator's reserved peak (torch.cuda.max_memory_reserved), closer "
+                             "to nvidia-smi (the CUDA context still excluded).",
+        "note_wall_summary": "GPU-hours of this run from the scheduler's job summary (actual start to end): {rows}",
+        "note_wall_script": "GPU-hours of this run from the job script's own start and end (job.wall): {rows}",
+        "note_wall_ledger": "GPU-hours of this run from the ledger's start/end times (as polls saw them, off by "
+                            "up to the poll interval): {rows}",
+        "note_wall_log": "GPU-hours of this run from the training log's own elapsed time (start-up and the end "
+                         "left out, so low): {rows}",
+        "note_cost_batch": "Global batches differ: the same number of steps is a different amount of data; "
+                           "for the same data compare table 1's speedup.",
+        "pick_rule": "Where several runs compete for one cell, one is shown, preferring in turn: a throughput, "
+                     "ended DONE, the smallest per-GPU (local) batch, the most steps, the highest run id (table 2 "
+                     "first keeps the runs at the table's common setup).",
+        "pick_cell": "{cell}: shows {run}, left out {others}",
+        "hw_same_batch": "Each row's speedup is against the {hw} run at the same per-GPU batch, precision, frames, "
+                         "image size and model shape; each batch's {hw} row is 1.0.",
+        "hw_no_batch_base": "{row} `{run}`: {hw} has no run at per-GPU batch {batch} of this workload (only "
+                            "bs={have}); batches are not compared with each other.",
+        "t2_setup": "Every row is a run at one setup: {setup} (per-GPU batch, precision, frames×size), so models "
+                    "compare.",
+        "t2_off_setup": "{row} `{run}`: no run at that setup; this row is {setup}, not directly comparable.",
+        "note_grid": "Every row matrix `{matrix}` plans is listed: {n} row(s) wait for runs ({planned} not submitted, "
+                     "{waiting} submitted without metrics yet); their cells are TBD and they enter no baseline or "
+                     "plot.",
+        "runs_title": "Runs (reference)",
+        "runs_cols": "Hardware|GPUs|Global batch|Steps/s|Achieved TFLOP/s|MFU|Notes",
+        "note_achieved": "Achieved TFLOP/s is all GPUs together = samples/s x train FLOPs per sample (as the "
+                         "table's older rows).",
+        "runs_intervals": "{n} intervals ({w} warm-up excluded)",
+        "runs_wide": "⚠ wide spread {spread}",
+        "runs_planned": "not submitted",
+        "runs_no_metrics": "no metrics yet (state {state})",
+        "fill_mfu_note": "Note (xdimo-jobs --fill): the MFU cells xdimo-jobs filled ({rows}) = samples/s x train "
+                         "FLOPs per sample / (GPUs x dense peak of the precision run), never clamped; FLOPs are the "
+                         "model's exact analytic count (xdimo/train/flops.py); peaks used: {peaks}. The column's "
+                         "other MFU cells were not written by xdimo-jobs and keep their own definition: do not "
+                         "compare them with these.",
+        "fill_peak": "{hw} {prec} {peak} TFLOP/s",
+        "fill_sep": ", ",
+        "plot_gpus": "GPUs (cards)",
+        "plot_ideal": "ideal (= GPUs)",
+        "plot_ideal_n": "ideal (= GPUs / {n})",
+        "plot_speedup_y_n": "speedup over the baseline run (x, by samples/s)",
+        "plot_speedup_y": "speedup over 1 GPU (x, by samples/s)",
+        "plot_speedup_title": "Speedup vs ideal, same amount of data",
+        "plot_ideal_eff": "ideal (100%)",
+        "plot_eff_y": "parallel efficiency (%)",
+        "plot_eff_title": "Parallel efficiency = speedup / GPUs",
+        "plot_eff_title_n": "Parallel efficiency = speedup / ideal speedup",
+        "plot_no_peak": "no GPU peak (CPU runs): MFU not applicable",
+        "plot_no_peak_hw": "peak of {hw} unknown: no MFU",
+        "plot_no_flops": "model FLOPs per sample unknown: no MFU",
+        "plot_peak_unknown": "peak unknown",
+        "plot_na": "n/a",
+        "plot_mfu_y": "MFU (% of dense peak at the precision run)",
+        "plot_mfu_title": "MFU by model",
+        "plot_sps_y": "throughput (samples/s, all GPUs)",
+        "plot_sps_title": "Samples/s by model",
+        "plot_model": "model",
+        "plot_step": "step (optimizer steps)",
+        "plot_loss_y": "training loss (as logged, no unit)",
+        "plot_loss_title": "Training loss per run",
+    },
+}
+
+
+def t(lang: str, key: str, **kw: object) -> str:
+    text = TEXT[lang][key]
+    return text.format(**kw) if kw else text
+
+
+def columns(lang: str, key: str, **kw: object) -> list[str]:
+    return t(lang, key, **kw).split("|")

@@ -1,0 +1,1 @@
+"""write: tables and runs -> markdown, CSV, JSON and PNG plots, every file written whole (atomic.py)."""

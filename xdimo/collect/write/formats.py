@@ -1,0 +1,132 @@
+"""The tables as text: markdown (pasted into the user's sheet), CSV, or JSON (the tables and every run's figures
+as numbers)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from xdimo.collect.derive import baselines, facts, steady, throughput, wall_time
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.tables.labels import hw, sort_runs
+from xdimo.collect.tables.table import Table
+
+FORMATS = ("md", "csv", "json")
+
+
+def render(tables: Sequence[Table], runs: Sequence[RunRecord], fmt: str = "md",
+           baseline_gpus: int | None = None) -> str:
+    """``baseline_gpus``: the count the tables were built against (``--baseline-gpus``), for JSON's run figures."""
+    if fmt == "md":
+        return render_md(tables)
+    if fmt == "csv":
+        return render_csv(tables)
+    if fmt == "json":
+        return render_json(tables, runs, baseline_gpus)
+    raise ValueError(f"unknown format {fmt!r} (md, csv or json)")
+
+
+# -- markdown, CSV -----------------------------------------------------------------------------------
+
+
+def md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_md(tables: Sequence[Table], notes: bool = True) -> str:
+    out = []
+    for tb in tables:
+        out.append(f"### {tb.title}\n")
+        out.append("| " + " | ".join(md_cell(c) for c in tb.columns) + " |")
+        out.append("|" + "|".join("-" * max(4, len(c)) for c in tb.columns) + "|")
+        out += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in tb.rows]
+        if notes and tb.notes:
+            out.append("")
+            out += [f"- {n}" for n in tb.notes]
+        out.append("")
+    return "\n".join(out)
+
+
+def render_csv(tables: Sequence[Table]) -> str:
+    """One CSV block per table; with several, each is preceded by a ``# title`` line and a blank line."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for i, tb in enumerate(tables):
+        if len(tables) > 1:
+            if i:
+                buf.write("\n")
+            buf.write(f"# {tb.title}\n")
+        writer.writerow(tb.columns)
+        writer.writerows(tb.rows)
+    return buf.getvalue()
+
+
+# -- JSON --------------------------------------------------------------------------------------------
+
+
+def render_json(tables: Sequence[Table], runs: Sequence[RunRecord], baseline_gpus: int | None = None) -> str:
+    return json.dumps(json_data(tables, runs, baseline_gpus), ensure_ascii=False, indent=2)
+
+
+def json_data(tables: Sequence[Table], runs: Sequence[RunRecord], baseline_gpus: int | None = None) -> dict[str, Any]:
+    """``baseline_gpus``: the count the tables' speedups are against (``--baseline-gpus``; None: the default rule),
+    so each run's figures say what its table row says."""
+    runs = baselines.RunSet.of(runs)
+    return {"tables": [tb.to_dict() for tb in tables],
+            "runs": [run_figures(r, runs, baseline_gpus) for r in sort_runs(runs)]}
+
+
+def run_figures(rec: RunRecord, runs: baselines.RunSet, baseline_gpus: int | None = None) -> dict[str, Any]:
+    """Every figure of one run as numbers (JSON output), in this key order."""
+    return {**run_identity(rec), **run_speed(rec, runs, baseline_gpus), **run_steady(rec), **run_facts(rec)}
+
+
+def run_identity(rec: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": rec.run_id, "source": rec.source, "matrix": rec.matrix, "cluster": rec.cluster,
+        "pool": rec.pool, "hardware": hw(rec), "gpu_name": rec.gpu_name, "job_id": rec.job_id,
+        "state": rec.state, "model": rec.model, "moe": rec.moe, "gpus": rec.gpus, "nodes": rec.nodes,
+        "parallel": rec.parallel, "local_batch": rec.local_batch, "global_batch": rec.global_batch,
+        "precision": rec.precision,
+    }
+
+
+def run_speed(rec: RunRecord, runs: baselines.RunSet, baseline_gpus: int | None = None) -> dict[str, Any]:
+    """Throughput, MFU, and the speedup against table 1's baseline (1 card, else the fewest cards measured, or the
+    ``baseline_gpus``-card run); its card count even where no such run exists (ideal = GPUs / that count)."""
+    n0 = baselines.baseline_gpus(rec, runs, baseline_gpus)
+    base = baselines.baseline_for(rec, runs, gpus=n0) if rec.has_metrics else None
+    s = rec.steady
+    return {
+        "steps_per_s": s.steps_per_s if s else None, "samples_per_s": throughput.samples_per_s(rec),
+        "tokens_per_s": throughput.tokens_per_s(rec, facts.tokens_per_sample(rec.model, rec.frames, rec.image_size)),
+        "mfu": throughput.mfu(rec), "logged_mfu": s.logged_mfu if s else None,
+        "achieved_tflops_per_gpu": throughput.achieved_tflops(rec), "peak_tflops": rec.peak_tflops,
+        "flops_per_sample": rec.flops_per_sample, "time_10k_steps_s": throughput.time_for_steps(rec, 10_000),
+        "baseline_run_id": base.run_id if base else None, "baseline_gpus": n0,
+        "speedup": baselines.speedup(rec, base) if base else None,
+        "ideal_speedup": rec.gpus / n0,
+        "efficiency": baselines.efficiency(rec, base) if base else None,
+    }
+
+
+def run_steady(rec: RunRecord) -> dict[str, Any]:
+    """How steady the figures are, the wall time and memory."""
+    s = rec.steady
+    return {
+        "spread": s.spread if s else None, "wide_spread": steady.wide_spread(rec),
+        "intervals": s.intervals if s else 0, "warmup_intervals": s.warmup if s else 0,
+        "wall_s": rec.wall_s, "gpu_hours": wall_time.gpu_hours(rec), "mem_peak_gib": s.mem_peak_gib if s else None,
+        "mem_reserved_gib": s.mem_reserved_gib if s else None, "wall_source": rec.wall_source or None,
+    }
+
+
+def run_facts(rec: RunRecord) -> dict[str, Any]:
+    return {
+        "params_total": rec.params_total, "params_active": rec.params_active, "last_step": rec.last_step,
+        "fvd": rec.fvd, "convergence_steps": rec.convergence_steps, "log_paths": rec.log_paths,
+        "notes": rec.notes,
+    }

@@ -1,0 +1,277 @@
+"""PNG plots of a study (matplotlib, Agg backend, imported only here and only when plotting).
+
+speedup.png (speedup vs ideal per hardware), efficiency.png (parallel efficiency), models.png (MFU and
+samples/s by model), loss.png (all runs) and loss/<run_id>.png (one per run). Labels follow ``--lang`` in the
+tables' own terms, but Chinese only with an installed font that has the glyphs (fonts.py finds it, or
+XDIMO_PLOT_FONT names it): matplotlib's default fonts have none, and a plot of empty boxes helps nobody, so
+without one the plots are English and say so once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from xdimo.collect.derive import baselines, throughput
+from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.tables.cells import is_cpu
+from xdimo.collect.tables.labels import hw, hw_sort_key, model_display, model_sort_key, workload_text
+from xdimo.collect.tables.lang import TEXT, t
+from xdimo.collect.tables.model_table import table2_settings
+from xdimo.collect.tables.pick import pick_run
+from xdimo.collect.write import fonts
+
+MAX_COMBINED_LOSS = 12  # more curves than this on one axis is a plate of spaghetti
+ZH_GLYPHS = fonts.needed_glyphs(v for k, v in TEXT["zh"].items() if k.startswith("plot_"))
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Atomic: a reader never sees half a PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # no half-written PNG left behind (a full disk, Ctrl-C)
+            tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+Point = tuple[int, float, float, str]  # (gpus, speedup, efficiency, run_id)
+
+
+def scaling_series(runs: Sequence[RunRecord], baseline_gpus: int | None = None) -> dict[str, tuple[int, list[Point]]]:
+    """hardware/model[/workload] -> (n0, [(gpus, speedup, efficiency, run_id)]): the runs that have table 1's
+    baseline (baselines.scaling_baseline: the 1-card run, else the study's fewest-card run, or the ``baseline_gpus``
+    -card one), and that baseline's card count n0, one per line (a line is one study: hardware, model, workload).
+    The workload is named only where one hardware and model have several."""
+    out: dict[str, tuple[int, list[Point]]] = {}
+    runs = baselines.RunSet.of(runs)
+    points = []
+    for r in runs:
+        base = baselines.scaling_baseline(r, runs, baseline_gpus) if r.has_metrics else None
+        s = baselines.speedup(r, base) if base else None
+        e = baselines.efficiency(r, base) if base else None
+        if base is not None and s is not None and e is not None:
+            points.append((r, s, e, base.gpus))
+    several_models = len({(r.model, r.moe) for r, *_ in points}) > 1
+    workloads: dict[tuple, set] = {}  # one line per workload: a bf16 and a tf32 study of one model differ
+    for r, *_ in points:
+        workloads.setdefault((hw(r), r.model, r.moe), set()).add(baselines.workload(r))
+    for r, s, e, n0 in points:
+        key = f"{hw(r)} {model_display(r.model, r.moe)}" if several_models else hw(r)
+        if len(workloads[(hw(r), r.model, r.moe)]) > 1:
+            key += f" [{workload_text(r)}]"
+        out.setdefault(key, (n0, []))[1].append((r.gpus, s, e, r.run_id))
+    for _, pts in out.values():
+        pts.sort()
+    return dict(sorted(out.items(), key=lambda kv: hw_sort_key(kv[0].split(" ")[0])))
+
+
+def plot_speedup(runs: Sequence[RunRecord], path: Path, lang: str = "en",
+                 baseline_gpus: int | None = None) -> Path | None:
+    """Speedup per study against ideal: one grey ideal line (= GPUs) where every study is against 1 card, else an
+    ideal line per study (= GPUs / n0, from its baseline) in the study's colour."""
+    series = scaling_series(runs, baseline_gpus)
+    if not series:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    one_card = all(n0 == 1 for n0, _ in series.values())
+    if one_card:
+        top = max(g for _, pts in series.values() for g, *_ in pts)
+        ax.plot([1, top], [1, top], "--", color="grey", label=t(lang, "plot_ideal"))
+    for label, (n0, pts) in series.items():
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        (line,) = ax.plot(xs, ys, "o-", label=label)
+        if not one_card:
+            ends = [min(xs), max(xs)]
+            ax.plot(ends, [x / n0 for x in ends], "--", color=line.get_color(), alpha=0.7,
+                    label=f"{label}: {t(lang, 'plot_ideal_n', n=n0)}")
+        for x, y in zip(xs, ys, strict=True):
+            ax.annotate(f"{y:.2f}", (x, y), textcoords="offset points", xytext=(4, -12), fontsize=8)
+    ax.set_xlabel(t(lang, "plot_gpus"))
+    ax.set_ylabel(t(lang, "plot_speedup_y" if one_card else "plot_speedup_y_n"))
+    ax.set_title(t(lang, "plot_speedup_title"))
+    ax.set_xticks(sorted({g for _, pts in series.values() for g, *_ in pts} | {n0 for n0, _ in series.values()}))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_efficiency(runs: Sequence[RunRecord], path: Path, lang: str = "en",
+                    baseline_gpus: int | None = None) -> Path | None:
+    """Parallel efficiency per study and card count: speedup over ideal (GPUs / n0, n0 the study's baseline)."""
+    with_n0 = scaling_series(runs, baseline_gpus)
+    if not with_n0:
+        return None
+    series = {key: pts for key, (_, pts) in with_n0.items()}
+    one_card = all(n0 == 1 for n0, _ in with_n0.values())
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    gpus = sorted({g for pts in series.values() for g, *_ in pts})
+    width = 0.8 / len(series)
+    for i, (label, pts) in enumerate(series.items()):
+        by_g = {g: e * 100 for g, _, e, _ in pts}
+        xs = [gpus.index(g) + (i - (len(series) - 1) / 2) * width for g in by_g]
+        bars = ax.bar(xs, list(by_g.values()), width=width, label=label)
+        ax.bar_label(bars, fmt="%.1f%%", fontsize=8)
+    ax.axhline(100, ls="--", color="grey", label=t(lang, "plot_ideal_eff"))
+    ax.set_xticks(range(len(gpus)), [str(g) for g in gpus])
+    ax.set_xlabel(t(lang, "plot_gpus"))
+    ax.set_ylabel(t(lang, "plot_eff_y"))
+    ax.set_title(t(lang, "plot_eff_title" if one_card else "plot_eff_title_n"))
+    top = max(e * 100 for pts in series.values() for _, _, e, _ in pts)
+    ax.set_ylim(0, max(115, top * 1.1))  # against a forced baseline of more cards, fewer cards may pass 100%
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8)
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def model_bars(runs: Sequence[RunRecord]) -> list[tuple[str, RunRecord]]:
+    """(bar label, run) per model of each setting that compares models: the run table 2's row shows (``pick_run``
+    over the measured runs, so ties break as in the table), in the models' order."""
+    bars: list[tuple[str, RunRecord]] = []
+    for (label, gpus), group in table2_settings(baselines.RunSet.of(runs)).items():
+        by_model: dict[tuple[str, str | None], list[RunRecord]] = {}
+        for r in group:
+            if r.has_metrics:
+                by_model.setdefault((r.model, r.moe), []).append(r)
+        if len(by_model) < 2:
+            continue  # one model is no comparison (a scaling study's runs, the demo)
+        for key in sorted(by_model, key=lambda k: model_sort_key(*k)):
+            bars.append((f"{model_display(*key)}\n{gpus}x{label}", pick_run(by_model[key])))
+    return bars
+
+
+def plot_models(runs: Sequence[RunRecord], path: Path, lang: str = "en") -> Path | None:
+    """MFU and samples/s by model in the setting(s) that compare models (table 2)."""
+    picked = model_bars(runs)
+    if not picked:
+        return None
+    plt = _pyplot()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(8.0, 1.3 * len(picked) * 2), 4.8))
+    names = [n for n, _ in picked]
+    mfus = [throughput.mfu(r) for _, r in picked]
+    bars = ax1.bar(names, [m * 100 if m is not None else 0 for m in mfus], color="tab:blue")
+    ax1.bar_label(bars, labels=[f"{m * 100:.1f}%" if m is not None else no_mfu_label(r, lang)
+                                for m, (_, r) in zip(mfus, picked, strict=True)], fontsize=8)
+    ax1.yaxis.set_major_formatter(_percent_formatter())  # the bars are in % of the peak: so are the ticks
+    if all(m is None for m in mfus):
+        ax1.set_ylim(0, 100)  # in % as the label says, not matplotlib's 0-1 of an empty axis
+        ax1.text(0.5, 0.5, "\n".join(no_mfu_captions([r for _, r in picked], lang)), ha="center",
+                 transform=ax1.transAxes)
+    ax1.set_ylabel(t(lang, "plot_mfu_y"))
+    ax1.set_title(t(lang, "plot_mfu_title"))
+    sps = [throughput.samples_per_s(r) or 0 for _, r in picked]
+    bars = ax2.bar(names, sps, color="tab:orange")
+    ax2.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax2.set_ylabel(t(lang, "plot_sps_y"))
+    ax2.set_title(t(lang, "plot_sps_title"))
+    for ax in (ax1, ax2):
+        ax.set_xlabel(t(lang, "plot_model"))
+        ax.tick_params(axis="x", labelsize=8, rotation=30)
+    fig.tight_layout()
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def _percent_formatter() -> Any:
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(xmax=100, decimals=None)
+
+
+def no_mfu_label(rec: RunRecord, lang: str) -> str:
+    """A bar without an MFU: not applicable on a CPU; on a GPU whose peak nobody knows, says so."""
+    if is_cpu(rec) or rec.peak_tflops is not None:
+        return t(lang, "plot_na")
+    return t(lang, "plot_peak_unknown")
+
+
+def no_mfu_captions(runs: Sequence[RunRecord], lang: str) -> list[str]:
+    """Why no bar has an MFU: CPU runs have no GPU peak; a GPU whose peak nobody knows is named as such."""
+    lines = [t(lang, "plot_no_peak")] if any(is_cpu(r) for r in runs) else []
+    unknown = sorted({hw(r) for r in runs if not is_cpu(r) and r.peak_tflops is None})
+    if unknown:
+        lines.append(t(lang, "plot_no_peak_hw", hw=", ".join(unknown)))
+    if any(not is_cpu(r) and r.peak_tflops is not None for r in runs):  # a peak, but no FLOPs to put over it
+        lines.append(t(lang, "plot_no_flops"))
+    return lines
+
+
+def _loss_axes(ax: Any, title: str, lang: str) -> None:
+    ax.set_xlabel(t(lang, "plot_step"))
+    ax.set_ylabel(t(lang, "plot_loss_y"))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+
+
+def plot_loss(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en") -> list[Path]:
+    curves = [r for r in runs if len(r.loss_curve) >= 1]
+    if not curves:
+        return []
+    plt = _pyplot()
+    written = []
+    for r in curves:
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        ax.plot([s for s, _ in r.loss_curve], [v for _, v in r.loss_curve], ".-" if len(r.loss_curve) < 30 else "-")
+        _loss_axes(ax, f"{r.run_id}: {model_display(r.model, r.moe)}, {r.gpus}x{hw(r)}", lang)
+        try:
+            written.append(_save(fig, out_dir / "loss" / f"{r.run_id}.png"))
+        finally:
+            plt.close(fig)
+    if len(curves) <= MAX_COMBINED_LOSS:
+        fig, ax = plt.subplots(figsize=(7.2, 4.8))
+        for r in curves:
+            ax.plot([s for s, _ in r.loss_curve], [v for _, v in r.loss_curve],
+                    label=f"{r.gpus}x{hw(r)} {model_display(r.model, r.moe)}")
+        _loss_axes(ax, t(lang, "plot_loss_title"), lang)
+        ax.legend(fontsize=8)
+        try:
+            written.append(_save(fig, out_dir / "loss.png"))
+        finally:
+            plt.close(fig)
+    return written
+
+
+def write_plots(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en",
+                note: Callable[[str], None] | None = None, baseline_gpus: int | None = None) -> list[Path]:
+    """Every plot the runs can fill, in ``lang`` if a font can draw it (else English, and ``note`` says why);
+    speedups against table 1's baseline (``baseline_gpus``: ``collect --baseline-gpus``). ``out_dir`` is made only
+    when a plot is written into it: where there is nothing to plot, nothing is created."""
+    font = fonts.plot_font(lang, ZH_GLYPHS)
+    with _pyplot().rc_context(font.rc()), fonts.quiet_weight_substitution():  # for these plots only
+        written = [plot_speedup(runs, out_dir / "speedup.png", font.lang, baseline_gpus),
+                   plot_efficiency(runs, out_dir / "efficiency.png", font.lang, baseline_gpus),
+                   plot_models(runs, out_dir / "models.png", font.lang)]
+        written = [p for p in written if p] + plot_loss(runs, out_dir, font.lang)
+    if font.note and written:  # why the plots are English: said of plots that exist
+        (note or _stderr)(font.note)
+    return written
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
