@@ -1,0 +1,75 @@
+"""_per_node_launch.sh.j2 run by bash against the fakes: a node whose launcher fails stops the others (they
+would wait for it in the rendezvous, holding cards), and a signal to the job script reaches every node."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from xdimo.config import Cluster, Pool
+from xdimo.render import render_script
+from xdimo.spec import RunSpec
+from xdimo.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+FAKES = REPO / "tests" / "fakes"
+HOSTS = {"lsf": "LSB_MCPU_HOSTS", "jh": "JH_HOSTS"}
+
+
+def _job(tmp_path: Path, kind: str, failing_node: str = "") -> tuple[Path, dict[str, str], Path]:
+    """The rendered 2-node script, its environment (both nodes' torchruns hold until killed) and its run dir."""
+    shutil.copytree(REPO / "jobs" / "templates", tmp_path / "jobs" / "templates")
+    ws = Workspace(root=tmp_path, ledger_path=tmp_path / "queue" / "ledger.sqlite")
+    pools = {"multi": Pool("multi", "A100 80GB", 32, cards_per_node=8, queue="gpu")}
+    site = Cluster(name=f"site-{kind}", scheduler=kind, pools=pools, python=str(FAKES / "fakepython"),
+                   launcher="blaunch")
+    spec = RunSpec(matrix="m", pool="multi", gpus=16, nodes=2)
+    script = tmp_path / "job.sh"
+    script.write_text(render_script(spec, site, ws))
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "hold").touch()  # fakepython waits while this exists
+    path = f"{FAKES}{os.pathsep}{os.environ['PATH']}"
+    if failing_node:  # a blaunch that cannot start a task on that node
+        wrap = tmp_path / "bin"
+        wrap.mkdir()
+        (wrap / "blaunch").write_text(f'#!/bin/bash\n[ "$2" = {failing_node} ] && exit 3\nexec {FAKES}/blaunch "$@"\n')
+        (wrap / "blaunch").chmod(0o755)
+        path = f"{wrap}{os.pathsep}{path}"
+    env = {**os.environ, HOSTS[kind]: "nodeA 64 nodeB 64", "PATH": path, "XDIMO_FAKE_STATE": str(state)}
+    log_dir = ws.log_dir(spec.run_id)
+    log_dir.mkdir(parents=True)
+    return script, env, log_dir
+
+
+@pytest.mark.parametrize("kind", ["lsf", "jh"])
+def test_a_node_that_fails_to_start_stops_the_others(tmp_path: Path, kind: str) -> None:
+    script, env, log_dir = _job(tmp_path, kind, failing_node="nodeB")
+    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    assert "launcher exited 3; stopping the other nodes" in proc.stderr
+    assert (log_dir / "job.exit").read_text().strip() == "3"
+    assert (log_dir / "launch-0.txt").exists()  # node A had started and was held until stopped
+
+
+def test_a_signal_to_the_job_script_reaches_every_node(tmp_path: Path) -> None:
+    script, env, log_dir = _job(tmp_path, "lsf")
+    proc = subprocess.Popen(["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not all((log_dir / f"launch-{r}.txt").exists() for r in (0, 1)):
+            assert time.monotonic() < deadline and proc.poll() is None, "the nodes never started"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)  # to the script alone, as the first signal of LSF's bkill
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err  # the held nodes were stopped by SIGTERM; none was left waiting
+    assert (log_dir / "job.exit").read_text().strip() == "143"
