@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from xdimo.errors import XdimoError
 from xdimo.ledger import Ledger, LedgerRun
+from xdimo.poll import Refresh, refresh
 from xdimo.schedulers import poll_interval
 from xdimo.schedulers.backoff import PollBackoff
-from xdimo.status import Refresh, refresh
 from xdimo.workspace import Workspace
 
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from xdimo.errors import XdimoError
 from xdimo.ledger import Ledger, LedgerRun
+from xdimo.poll import refresh
 from xdimo.reconcile import adopt_job, settled_without_job, submitter_gone
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import Scheduler
-from xdimo.status import refresh
 from xdimo.workspace import Workspace
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from xdimo.errors import NotFoundError, XdimoError
+from xdimo.rundir import script_wall_s
 from xdimo.schedulers.base import JobState, JobStatus
 from xdimo.spec import RunSpec
 
@@ -42,7 +43,9 @@ CREATE TABLE IF NOT EXISTS runs (
     submitted_at REAL,
     started_at   REAL,
     ended_at     REAL,
-    updated_at   REAL NOT NULL
+    updated_at   REAL NOT NULL,
+    wall_s       REAL,
+    wall_source  TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_job_id ON runs(job_id);
 CREATE INDEX IF NOT EXISTS runs_state ON runs(state);
@@ -62,7 +65,16 @@ KILL_FAILED = "KILL_FAILED"  # the scheduler refused that kill: the request no l
 SHOW_MATCHES = 5  # run ids listed when a prefix is ambiguous
 
 COLUMNS = ("run_id", "matrix", "cluster", "pool", "gpus", "spec", "script", "log_dir", "state", "job_id",
-           "exit_code", "reason", "attempt", "created_at", "submitted_at", "started_at", "ended_at", "updated_at")
+           "exit_code", "reason", "attempt", "created_at", "submitted_at", "started_at", "ended_at", "updated_at",
+           "wall_s", "wall_source")
+# Columns added after ledgers were first written, in order: a ledger file without them gains them (NULL in its
+# existing rows) the first time it is opened (Ledger.db). Never rename or drop one: older files have them.
+ADDED_COLUMNS = (("wall_s", "REAL"), ("wall_source", "TEXT"))
+
+# Where a settled run's wall_s comes from (wall_source), recorded once as the run is settled so that `status`
+# reads no file for it: the scheduler's own start and end, the job script's own clock (job.wall), or '' (neither
+# was known then; the polls' times stand). NULL: not recorded (still active, or settled before the column was).
+WALL_SCHEDULER, WALL_JOB_SCRIPT, WALL_NONE = "scheduler", "job_script", ""
 
 
 # A probe (submit_in_progress) holds the submit lock for microseconds: a `submit` that meets one retries this
@@ -103,6 +115,8 @@ class LedgerRun:
     started_at: float | None
     ended_at: float | None
     updated_at: float
+    wall_s: float | None = None  # the job's own start to end, recorded when it was settled (see WALL_*)
+    wall_source: str | None = None
 
     @cached_property
     def spec(self) -> RunSpec:
@@ -120,7 +134,7 @@ class LedgerRun:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        d = {c: getattr(self, c) for c in COLUMNS if c not in ("spec", "script")}
+        d = {c: getattr(self, c) for c in COLUMNS if c not in ("spec", "script", "wall_s", "wall_source")}
         d["state"] = self.state.value
         d["spec"] = json.loads(self.spec_json)
         return d
@@ -167,6 +181,36 @@ class _Cursor(sqlite3.Cursor):
         return self._fetch(lambda: super(_Cursor, self).fetchmany(size))
 
 
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a ledger written by an earlier version up to SCHEMA: ADDED_COLUMNS it lacks are added, in one
+    transaction (two CLIs opening the same old file at once: the second finds them there)."""
+    def have() -> set[str]:
+        return {row[1] for row in db.execute("PRAGMA table_info(runs)").fetchall()}
+
+    if all(name in have() for name, _ in ADDED_COLUMNS):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        present = have()
+        for name, kind in ADDED_COLUMNS:
+            if name not in present:
+                db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def settled_wall(log_dir: str, status: JobStatus) -> tuple[float | None, str]:
+    """A settled job's own start to end and where it comes from (WALL_*): the scheduler's times where it gave
+    both (the span it held the cards, as collect's GPU-hours take the scheduler's summary first), else the job
+    script's job.wall, else (None, WALL_NONE)."""
+    if status.started_at is not None and status.ended_at is not None and status.ended_at >= status.started_at:
+        return status.ended_at - status.started_at, WALL_SCHEDULER
+    script = script_wall_s(log_dir) if log_dir else None
+    return (script, WALL_JOB_SCRIPT) if script is not None else (None, WALL_NONE)
+
+
 class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -187,6 +231,7 @@ class Ledger:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(SCHEMA)
+                _add_missing_columns(db)
             except (sqlite3.Error, OSError) as exc:
                 hint = "" if os.access(self.path.parent, os.W_OK) else f"; {self.path.parent} is not writable"
                 raise XdimoError(f"ledger {self.path}: cannot open ({exc}{hint})") from None
@@ -275,7 +320,8 @@ class Ledger:
         now = time.time()
         with self.transaction() as db:
             db.execute("UPDATE runs SET state = ?, job_id = ?, submitted_at = ?, updated_at = ?, started_at = NULL,"
-                       " ended_at = NULL, exit_code = NULL, reason = '' WHERE run_id = ?",
+                       " ended_at = NULL, exit_code = NULL, reason = '', wall_s = NULL, wall_source = NULL"
+                       " WHERE run_id = ?",
                        (JobState.PENDING.value, job_id, now, now, run_id))
             self._event(db, run_id, JobState.PENDING, job_id, "submitted")
 
@@ -328,7 +374,8 @@ class Ledger:
         """Apply a polled status; returns True when the state changed (and records it in the history).
 
         With `job_id`, a status that belongs to an earlier attempt (the run was resubmitted since the poll
-        began) is ignored rather than written over the new attempt."""
+        began) is ignored rather than written over the new attempt. A terminal status records the job's own
+        wall time once (settled_wall: the scheduler's times, else job.wall), so `status` reads no file for it."""
         now = time.time()
         with self.transaction() as db:
             row = self._fetch_one(db, "run_id = ?", (run_id,))
@@ -343,9 +390,11 @@ class Ledger:
                 ended = None
             else:
                 ended = now if status.state.terminal and row.ended_at is None else row.ended_at
+            wall, source = settled_wall(row.log_dir, status) if status.state.terminal else (None, None)
             db.execute("UPDATE runs SET state = ?, exit_code = ?, reason = ?, started_at = ?, ended_at = ?,"
-                       " updated_at = ? WHERE run_id = ?",
-                       (status.state.value, status.exit_code, status.reason, started, ended, now, run_id))
+                       " updated_at = ?, wall_s = ?, wall_source = ? WHERE run_id = ?",
+                       (status.state.value, status.exit_code, status.reason, started, ended, now, wall, source,
+                        run_id))
             if changed:
                 self._event(db, run_id, status.state, row.job_id, status.reason)
         return changed

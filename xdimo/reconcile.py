@@ -2,7 +2,8 @@
 kill -9, a lost ssh). Their job is found by its name (the run id) once the submitter is surely gone, or the run
 is settled without one (LOST, or from its exit marker).
 
-`status` (refresh) reconciles them before each poll; `kill` does for the run it is asked to kill.
+`poll.refresh` (behind `status`, `submit`, `logs -f`) reconciles them before each poll; `kill` does for the run it
+is asked to kill.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ SUBMIT_SETTLE_S = 60.0
 def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[LedgerRun]) -> None:
     """Runs whose submitter died between the scheduler's answer and the ledger's write: find the job by its
     name (the run id); one the scheduler does not list is LOST (it never reached the scheduler). A run LOST that
-    way is looked for again (status.recheck_lost): a slow or orphaned scheduler command may still hand its job
+    way is looked for again (poll.recheck_lost): a slow or orphaned scheduler command may still hand its job
     over."""
     for run in stuck:
         if run.state is JobState.LOST:  # marked LOST before its job showed up (a slow or orphaned jsub)

@@ -23,12 +23,12 @@ from xdimo.errors import CommandNotRun, PendingLimitError, SchedulerError, Submi
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.matrix import Matrix
 from xdimo.plan import Batch, choose_batch
+from xdimo.poll import refresh
 from xdimo.render import render_script
 from xdimo.rules import pending_room
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, Scheduler
 from xdimo.spec import RunSpec
-from xdimo.status import refresh
 from xdimo.workspace import Workspace
 
 log = logging.getLogger(__name__)

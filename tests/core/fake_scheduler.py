@@ -41,4 +41,4 @@ class FakeScheduler:
 
 def install(monkeypatch, fake: FakeScheduler, ws: Workspace) -> None:
     fake.log_dir = ws.logs_dir
-    monkeypatch.setattr("xdimo.status.get_scheduler", lambda cluster, root: fake)
+    monkeypatch.setattr("xdimo.poll.get_scheduler", lambda cluster, root: fake)

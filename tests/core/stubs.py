@@ -8,9 +8,9 @@ from pathlib import Path
 import yaml
 
 from xdimo.errors import SchedulerError
+from xdimo.poll import refresh
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
 from xdimo.spec import RunSpec
-from xdimo.status import refresh
 from xdimo.workspace import Workspace
 
 
@@ -58,7 +58,7 @@ def two_runs(workspace: Path) -> Path:
 
 def install(monkeypatch, fake: Flaky) -> None:
     monkeypatch.setattr("xdimo.submit.get_scheduler", lambda cluster, root: fake)
-    monkeypatch.setattr("xdimo.status.get_scheduler", lambda cluster, root: fake)
+    monkeypatch.setattr("xdimo.poll.get_scheduler", lambda cluster, root: fake)
 
 
 

@@ -97,7 +97,7 @@ class StubScheduler:
 
 def kill_with(stub: StubScheduler, workspace: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
     monkeypatch.setattr("xdimo.kill.get_scheduler", lambda cluster, root: stub)
-    monkeypatch.setattr("xdimo.status.get_scheduler", lambda cluster, root: stub)
+    monkeypatch.setattr("xdimo.poll.get_scheduler", lambda cluster, root: stub)
     return CliRunner().invoke(cli, ["--workdir", str(workspace), "--json", "kill", *args])
 
 
@@ -221,7 +221,7 @@ def test_a_kill_asked_again_after_a_refusal_counts(tmp_path: Path) -> None:
 
 def test_a_lost_run_the_scheduler_lists_again_comes_back(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One empty listing made it LOST; the next poll sees the job running: the ledger follows the job."""
-    from xdimo.status import LOST_RECHECK_S, refresh
+    from xdimo.poll import LOST_RECHECK_S, refresh
     from xdimo.workspace import Workspace
 
     ledger = Ledger(workspace / "queue" / "ledger.sqlite")
@@ -229,7 +229,7 @@ def test_a_lost_run_the_scheduler_lists_again_comes_back(workspace: Path, monkey
     ledger.record_submitted(run.run_id, "501")
     ledger.update(run.run_id, JobStatus(JobState.LOST, None, "not in squeue or sacct"))
     stub = StubScheduler({})
-    monkeypatch.setattr("xdimo.status.get_scheduler", lambda cluster, root: stub)
+    monkeypatch.setattr("xdimo.poll.get_scheduler", lambda cluster, root: stub)
     ws = Workspace.open(str(workspace))
     refresh(ws, ledger)
     row = ledger.get(run.run_id)

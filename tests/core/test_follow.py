@@ -14,9 +14,9 @@ from xdimo.cli import demo as demo_cli
 from xdimo.cli import status as status_cli
 from xdimo.errors import SchedulerError, XdimoError
 from xdimo.follow import Beat, follow
+from xdimo.poll import Change, Refresh
 from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
-from xdimo.status import Change, Refresh
 from xdimo.workspace import Workspace
 
 

@@ -26,7 +26,7 @@ def ended(ledger: Ledger, workspace: Path, status: JobStatus, **spec: object) ->
 def kill(workspace: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
     stub = StubScheduler({})
     monkeypatch.setattr("xdimo.kill.get_scheduler", lambda cluster, root: stub)
-    monkeypatch.setattr("xdimo.status.get_scheduler", lambda cluster, root: stub)
+    monkeypatch.setattr("xdimo.poll.get_scheduler", lambda cluster, root: stub)
     return CliRunner().invoke(cli, ["--workdir", str(workspace), "kill", *args])
 
 

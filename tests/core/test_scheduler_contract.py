@@ -15,9 +15,9 @@ import yaml
 from tests.conftest import run_cli
 from xdimo.cli import logs as logs_cli
 from xdimo.cli import status as status_cli
+from xdimo.poll import Refresh
 from xdimo.schedulers import BACKENDS, backend_class, get_scheduler, poll_interval
 from xdimo.schedulers.base import HostRow, JobState, Scheduler
-from xdimo.status import Refresh
 from xdimo.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]

@@ -86,3 +86,29 @@ def test_train_help_and_a_bad_choice_load_no_torch(args: list[str], code: int) -
     assert out.returncode == code, out.stderr[-2000:]
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
     assert "torch" not in imported
+
+
+def _xdimo_imports(module: str) -> set[str]:
+    """The xdimo modules ``module`` imports, anywhere in its source (lazy imports count too)."""
+    import ast
+
+    tree = ast.parse((REPO / (module.replace(".", "/") + ".py")).read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("xdimo"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("xdimo"))
+    return found
+
+
+# The stages in the order the data flows (ARCHITECTURE.md): each may import the ones before it, never one after.
+# The poll that brings the ledger up to date (xdimo.poll) sits below submit: submit refreshes before each batch.
+STAGES = ["xdimo.ledger", "xdimo.reconcile", "xdimo.poll", "xdimo.submit", "xdimo.kill", "xdimo.follow",
+          "xdimo.status"]
+
+
+@pytest.mark.parametrize("module", STAGES)
+def test_the_run_lifecycle_modules_import_no_later_stage(module: str) -> None:
+    later = set(STAGES[STAGES.index(module) + 1:]) | {"xdimo.cli"}
+    assert not {m for m in _xdimo_imports(module) if m in later or m.startswith("xdimo.cli.")}

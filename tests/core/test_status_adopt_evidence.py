@@ -10,9 +10,9 @@ import pytest
 
 from tests.core.test_bad_input_ledger import StubScheduler, age, intent
 from xdimo.ledger import Ledger
+from xdimo.poll import refresh
 from xdimo.reconcile import SUBMIT_SETTLE_S, adopt_job, reconcile_submitting
 from xdimo.schedulers.base import JobState
-from xdimo.status import refresh
 from xdimo.workspace import Workspace
 
 
@@ -29,7 +29,7 @@ def test_an_ended_job_of_another_workspace_is_not_adopted(workspace: Path, monke
     DONE (nor follow job 101): it never reached the scheduler from here."""
     ledger, run = stuck_run(workspace)
     stub = StubScheduler({run.run_id: ["101"]}, ended=("101",))
-    monkeypatch.setattr("xdimo.status.get_scheduler", lambda cluster, root: stub)
+    monkeypatch.setattr("xdimo.poll.get_scheduler", lambda cluster, root: stub)
     refresh(Workspace.open(str(workspace)), ledger)
     row = ledger.get(run.run_id)
     assert (row.state, row.job_id) == (JobState.LOST, None)

@@ -11,12 +11,12 @@ from tests.core.fake_scheduler import FakeScheduler, install
 from tests.core.stubs import wait_ended
 from xdimo.ledger import Ledger
 from xdimo.matrix import Matrix
+from xdimo.poll import refresh
 from xdimo.reconcile import SUBMIT_GRACE_S
 from xdimo.render import render_script
 from xdimo.schedulers.base import JobState, JobStatus
 from xdimo.schedulers.local import LocalScheduler
 from xdimo.spec import RunSpec
-from xdimo.status import refresh
 from xdimo.submit import submit_once
 from xdimo.workspace import Workspace
 

@@ -21,9 +21,9 @@ from xdimo.cli.submit import describe
 from xdimo.errors import XdimoError
 from xdimo.follow import Beat
 from xdimo.matrix import Matrix, load_matrix
+from xdimo.poll import Refresh
 from xdimo.schedulers.base import JobState, JobStatus
 from xdimo.spec import RunSpec
-from xdimo.status import Refresh
 from xdimo.submit import SubmitResult
 from xdimo.workspace import Workspace
 
@@ -250,14 +250,14 @@ def test_status_shows_an_ended_runs_time_by_its_job_scripts_own_clock(tmp_path) 
     from xdimo.ledger import Ledger
 
     ledger = Ledger(tmp_path / "l.sqlite")
-    run = intent(ledger, tmp_path, gpus=1)
-    ledger.record_submitted(run.run_id, "5")
-    ledger.update(run.run_id, JobStatus(JobState.RUNNING))
-    ledger.update(run.run_id, JobStatus(JobState.DONE, 0))
+    timed, untimed = intent(ledger, tmp_path, gpus=1), intent(ledger, tmp_path, gpus=2)
+    (tmp_path / "logs" / timed.run_id).mkdir(parents=True)
+    (tmp_path / "logs" / timed.run_id / "job.wall").write_text("1700000000 1700000005\n")
+    for n, run in enumerate((timed, untimed)):
+        ledger.record_submitted(run.run_id, str(5 + n))
+        ledger.update(run.run_id, JobStatus(JobState.RUNNING))
+        ledger.update(run.run_id, JobStatus(JobState.DONE, 0))
     with ledger.transaction() as db:  # what the polls saw: 19 s
         db.execute("UPDATE runs SET started_at = 1000, ended_at = 1019")
-    row = ledger.get(run.run_id)
-    assert run_clock(row, now=5000) == (19.0, "polls")
-    (tmp_path / "logs" / run.run_id).mkdir(parents=True)
-    (tmp_path / "logs" / run.run_id / "job.wall").write_text("1700000000 1700000005\n")
-    assert run_clock(row, now=5000) == (5.0, "job_script")
+    assert run_clock(ledger.get(timed.run_id), now=5000) == (5.0, "job_script")
+    assert run_clock(ledger.get(untimed.run_id), now=5000) == (19.0, "polls")  # its script wrote no job.wall

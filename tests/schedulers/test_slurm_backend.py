@@ -5,6 +5,7 @@ The answers are the fixtures copied from Slurm 22.05; tests/slurm/ runs the same
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from xdimo.config import load_cluster
 from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
 from xdimo.schedulers import slurm
+from xdimo.schedulers import slurm_parse as sp
 from xdimo.schedulers.base import JobState, LedgerJob
 from xdimo.schedulers.runner import CommandResult
 from xdimo.spec import RunSpec
@@ -267,3 +269,52 @@ def test_a_cancelled_job_has_no_exit_code_of_zero(backend, tmp_path: Path) -> No
     out = sched.poll([_job(tmp_path, "3"), _job(tmp_path, "8", "143\n")])
     assert (out["3"].state, out["3"].exit_code) == (JobState.KILLED, None)
     assert (out["8"].state, out["8"].exit_code) == (JobState.KILLED, 143)
+
+
+def test_poll_carries_slurms_own_start_and_end(backend, tmp_path: Path) -> None:
+    """squeue's start for a running job, accounting's Start and End for one that left the queue; the queries
+    print times in the one format the parser reads, whatever SLURM_TIME_FORMAT the user has."""
+    sched, fake = backend(squeue=(0, fixture("slurm_squeue_times_later.txt"), ""),
+                          sacct=(0, fixture("slurm_sacct_times_later.txt"), ""))
+    out = sched.poll([_job(tmp_path, i) for i in ("1", "3", "4", "5", "6")])
+    start = sp.slurm_time("2026-11-23T14:24:41")
+    assert (out["1"].state, out["1"].started_at, out["1"].ended_at) == (JobState.DONE, start, start + 3)
+    assert (out["3"].state, out["3"].ended_at - out["3"].started_at) == (JobState.KILLED, 19.0)
+    assert (out["6"].state, out["6"].reason, out["6"].ended_at - out["6"].started_at) == (JobState.FAILED,
+                                                                                           "TIMEOUT", 65.0)
+    assert (out["4"].state, out["4"].started_at, out["4"].ended_at) == (
+        JobState.RUNNING, sp.slurm_time("2026-11-23T14:25:00"), None)
+    assert (out["5"].state, out["5"].started_at, out["5"].ended_at) == (JobState.KILLED, None, None)
+    for argv, kwargs in fake.calls:
+        assert kwargs["env"]["SLURM_TIME_FORMAT"] == "standard", argv
+        assert kwargs["env"]["PATH"] == os.environ["PATH"]  # the user's environment, plus the time format
+
+
+def test_a_marker_that_overrides_accounting_keeps_its_times(backend, tmp_path: Path) -> None:
+    sched, _ = backend(squeue=(0, "", ""), sacct=(0, "1|COMPLETED|0:0|None|localhost|2026-11-23T14:24:41|"
+                                                       "2026-11-23T14:24:44\n", ""))
+    out = sched.poll([_job(tmp_path, "1", "1\n")])
+    assert (out["1"].state, out["1"].exit_code, out["1"].ended_at - out["1"].started_at) == (JobState.FAILED, 1,
+                                                                                             3.0)
+
+
+def test_status_says_ran_by_slurms_clock_for_a_job_killed_before_it_wrote_job_wall(backend, tmp_path: Path) -> None:
+    """scancel kills the batch script before its last lines: no job.wall, no marker. Accounting's Start and End
+    are the run's time in the ledger, and `status` labels it `ran` (the scheduler's own start and end)."""
+    from xdimo.cli.status import render, run_clock
+    from xdimo.ledger import Ledger
+    from xdimo.poll import poll_cluster
+
+    ledger = Ledger(tmp_path / "l.sqlite")
+    spec = RunSpec(matrix="t", pool="gpu_h200", gpus=1)
+    folder = tmp_path / "logs" / spec.run_id
+    ledger.record_intent(spec, "slurm-local", "", str(folder))
+    ledger.record_submitted(spec.run_id, "3")
+    sched, _ = backend(squeue=(0, fixture("slurm_squeue_times_later.txt"), ""),
+                       sacct=(0, fixture("slurm_sacct_times_later.txt"), ""))
+    (change,) = poll_cluster(ledger, sched, ledger.runs())
+    assert change.new is JobState.KILLED
+    run = ledger.get(spec.run_id)
+    assert run_clock(run, now=run.ended_at + 500) == (19.0, "scheduler")
+    text = render([run], ledger.count_by_state())
+    assert "0:00:19 ran" in text and "ran = the scheduler's own start and end" in text

@@ -211,3 +211,71 @@ def test_node_available(state: str, ok: bool) -> None:
 def test_pending_partitions() -> None:
     assert sp.parse_pending_partitions("gpu_6000ada\ngpu_h200\ngpu_6000ada,gpu_h200\n\n") == {
         "gpu_6000ada": 2, "gpu_h200": 2}
+
+
+# --- start and end times (Slurm's clock) ------------------------------------------------------------------------
+# slurm_*_times*.txt: squeue -o "%i|%T|%r|%N|%S|%e" and sacct -o ...,Start,End under SLURM_TIME_FORMAT=standard,
+# from Slurm 22.05.8 (scripts/slurm-ci.sh, TZ UTC): a job done in 3 s (1), one failed (2), one cancelled while
+# running (3), one pending then running (4), two cancelled while pending (5, 7), one that hit its time limit (6).
+
+def at(text: str) -> float:
+    return sp.slurm_time(text)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("text", ["Unknown", "None", "NONE", "N/A", "", "14:24:41", "Tomorr 10:00", "garbage"])
+def test_slurm_time_of_an_unset_or_unknown_time_is_none(text: str) -> None:
+    assert sp.slurm_time(text) is None
+
+
+def test_slurm_time_reads_the_standard_format_in_our_zone() -> None:
+    import time
+
+    assert sp.slurm_time("2026-11-23T14:24:41") == time.mktime((2026, 11, 23, 14, 24, 41, 0, 0, -1))
+    assert at("2026-11-23T14:24:44") - at("2026-11-23T14:24:41") == 3.0
+
+
+def test_sacct_start_and_end_are_the_jobs_times() -> None:
+    early = sp.parse_sacct(fixture("slurm_sacct_times.txt"))
+    later = sp.parse_sacct(fixture("slurm_sacct_times_later.txt"))
+    assert (later["1"].state, later["1"].wall_s) == (JobState.DONE, 3.0)
+    assert (later["2"].state, later["2"].exit_code, later["2"].wall_s) == (JobState.FAILED, 3, 2.0)
+    assert (later["3"].state, later["3"].wall_s) == (JobState.KILLED, 19.0)  # scancel of a running job
+    assert (later["6"].raw_state, later["6"].wall_s) == ("TIMEOUT", 65.0)  # --time=1 and KillWait
+    assert later["6"].started_at == at("2026-11-23T14:25:00") and later["6"].ended_at == at("2026-11-23T14:26:05")
+    # running: its start, no end ("Unknown"); pending: neither ("Unknown|Unknown")
+    assert (early["3"].started_at, early["3"].ended_at) == (at("2026-11-23T14:24:41"), None)
+    assert (early["4"].state, early["4"].started_at, early["4"].ended_at) == (JobState.PENDING, None, None)
+    # cancelled while pending: it never ran, though Slurm gives job 7 its cancel time as its start
+    for job in ("5", "7"):
+        assert (later[job].state, later[job].started_at, later[job].ended_at) == (JobState.KILLED, None, None)
+
+
+def test_squeue_start_and_end_are_facts_only() -> None:
+    early = sp.parse_squeue(fixture("slurm_squeue_times.txt"))
+    later = sp.parse_squeue(fixture("slurm_squeue_times_later.txt"))
+    assert (early["3"].state, early["3"].started_at, early["3"].ended_at) == (
+        JobState.RUNNING, at("2026-11-23T14:24:41"), None)  # end "NONE": no time limit
+    assert (later["6"].state, later["6"].wall_s) == (JobState.FAILED, 65.0)
+    assert (early["4"].started_at, early["4"].ended_at) == (None, None)  # pending: "N/A"
+    assert (early["7"].started_at, later["5"].started_at) == (None, None)  # cancelled while pending: no node
+    assert early["1"].wall_s == 3.0 and later["3"].wall_s == 19.0
+    assert early["5"].reason.startswith("Nodes required for job are DOWN") and early["5"].hosts == ()
+
+
+def test_a_running_jobs_time_limit_is_not_its_end() -> None:
+    """squeue %e of a running job is when its --time runs out: a forecast, never an end."""
+    rows = sp.parse_squeue("6|RUNNING|None|localhost|2026-11-23T14:25:00|2026-11-23T14:26:00\n")
+    assert (rows["6"].started_at, rows["6"].ended_at) == (at("2026-11-23T14:25:00"), None)
+
+
+def test_answers_without_the_time_columns_still_read() -> None:
+    """The earlier formats (no %S/%e, no Start,End): the same rows, no times."""
+    squeue, sacct = sp.parse_squeue(fixture("slurm_squeue_all.txt")), sp.parse_sacct(fixture("slurm_sacct.txt"))
+    assert squeue["10"].state is JobState.RUNNING and squeue["10"].started_at is None
+    assert sacct["1"].state is JobState.DONE and sacct["1"].wall_s is None
+
+
+def test_the_formats_asked_for_end_with_the_times() -> None:
+    assert sp.SQUEUE_FORMAT.split("|")[-2:] == ["%S", "%e"]
+    assert sp.SACCT_FIELDS.split(",")[-2:] == ["Start", "End"]
+    assert sp.TIME_FORMAT_ENV == {"SLURM_TIME_FORMAT": "standard"}

@@ -78,6 +78,10 @@ matrix: {pool: [gpu_6000ada], gpus: [8, 4, 2]}
     assert [k["job_id"] for k in killed["killed"]] == [big]
     wait_until(lambda: squeue_row(waiting).get("state") == "RUNNING", "the waiting job to start", 30)
     wait_until(lambda: cli.runs()[by_gpus[8]["run_id"]]["state"] == "KILLED", "the ledger to say KILLED", 30)
+    # scancel stopped its script before the script's own clock (job.wall) was written: its time is Slurm's.
+    elapsed = sh("sacct", "-n", "-P", "-X", "-j", big, "-o", "ElapsedRaw").stdout.split()
+    killed_run = cli.runs()[by_gpus[8]["run_id"]]
+    assert (killed_run["time_source"], [str(round(killed_run["time_s"]))]) == ("scheduler", elapsed), killed_run
 
     # Now the held run may go: 4 cards are free.
     last = cli.json("submit", "grid", "--batch", "next")
@@ -131,6 +135,8 @@ matrix: {pool: [gpu_6000ada], gpus: [2]}
     err = "\n".join(p.read_text()[-1500:] for p in log_dir.glob("*.error"))
     assert (run["state"], run["exit_code"]) == ("DONE", 0), err
     assert (log_dir / "job.exit").read_text().strip() == "0"
+    started, ended = map(float, (log_dir / "job.wall").read_text().split())
+    assert run["time_source"] == "scheduler" and run["time_s"] >= ended - started - 1  # Slurm's span holds the script's
 
     meta = json.loads((log_dir / "run.json").read_text())
     assert (meta["run_id"], meta["cluster"], meta["pool"]) == (run_id, "slurm-local", "gpu_6000ada")

@@ -12,11 +12,11 @@ import click
 from xdimo.cli.common import App, PollSeconds, progress, table, verb
 from xdimo.errors import XdimoError
 from xdimo.follow import follow, poll_every
-from xdimo.ledger import Ledger, LedgerRun
+from xdimo.ledger import WALL_JOB_SCRIPT, WALL_SCHEDULER, Ledger, LedgerRun
+from xdimo.poll import Refresh, refresh
 from xdimo.rules import cpu_slots
 from xdimo.rundir import script_wall_s
 from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES, JobState
-from xdimo.status import Refresh, refresh
 from xdimo.workspace import Workspace
 
 RECENT = 30  # ended runs shown without --all (the summary line counts every run)
@@ -34,8 +34,9 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
     """Poll the schedulers (once per cluster, for all active runs) and show the runs in the ledger.
 
     Runs act on their own cluster as stored in the ledger; --cluster only filters. The time column says where
-    each time comes from (a legend line under the table): the job script's own clock, the polls, or the
-    submission. --json lists every selected run, with time_s and time_source (job_script, polls, submitted).
+    each time comes from (a legend line under the table): the scheduler's or the job script's own clock, the
+    polls, or the submission. --json lists every selected run, with time_s and time_source (scheduler,
+    job_script, polls, submitted).
 
     \b
     Examples:
@@ -120,27 +121,37 @@ def render(runs: list[LedgerRun], counts: dict[str, int]) -> str:
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     hidden = total - len(runs)
     more = f"; {hidden} older ended run(s) not shown (--all)" if hidden > 0 else ""
-    legend = [f"{TIME_LABELS[s]} = {TIME_MEANING[s]}" for s in TIME_LABELS if s in sources]
+    meanings: dict[str, list[str]] = {}  # label -> what it means here ("ran": the scheduler's, the script's)
+    for s in TIME_LABELS:
+        if s in sources:
+            meanings.setdefault(TIME_LABELS[s], []).append(TIME_MEANING[s])
+    legend = [f"{label} = {' or '.join(means)}" for label, means in meanings.items()]
     return table(["run", "job", "state", "cluster", "pool", "gpus", "model", "time", "exit", "note"], rows) \
         + (f"\ntime: {'; '.join(legend)}" if legend else "") + f"\n{total} run(s): {summary}{more}"
 
 
 # Where a run's time comes from, in `status --json` (time_source) and as the label after the time in the table.
-JOB_SCRIPT, POLLS, SUBMITTED = "job_script", "polls", "submitted"
-TIME_LABELS = {JOB_SCRIPT: "ran", POLLS: "polled", SUBMITTED: "since submit"}
-TIME_MEANING = {JOB_SCRIPT: "the job script's own clock",
+# An ended run's exact time is the one the ledger recorded as it was settled (ledger.settled_wall).
+SCHEDULER, JOB_SCRIPT, POLLS, SUBMITTED = WALL_SCHEDULER, WALL_JOB_SCRIPT, "polls", "submitted"
+TIME_LABELS = {SCHEDULER: "ran", JOB_SCRIPT: "ran", POLLS: "polled", SUBMITTED: "since submit"}
+TIME_MEANING = {SCHEDULER: "the scheduler's own start and end", JOB_SCRIPT: "the job script's own clock",
                 POLLS: "as the polls saw it start (and end), up to a poll interval late",
                 SUBMITTED: "since submission, no start seen"}
 
 
 def run_clock(run: LedgerRun, now: float) -> tuple[float | None, str | None]:
-    """A run's time in seconds and where it comes from: an ended run's job script's own clock (job.wall) where it
-    wrote one; else the times the polls saw (started to ended, or to now), which lag the job by up to a poll
-    interval; else, never seen running, the time since submission (to its end, or to now). (None, None) for a
-    run not handed over yet."""
-    exact = script_wall_s(run.log_dir) if run.state.terminal else None
-    if exact is not None:
-        return exact, JOB_SCRIPT
+    """A run's time in seconds and where it comes from: an ended run's own start to end as the ledger recorded it
+    when it was settled (the scheduler's times, else the job script's job.wall; for a run settled before the
+    ledger recorded them, job.wall is read now); else the times the polls saw (started to ended, or to now),
+    which lag the job by up to a poll interval; else, never seen running, the time since submission (to its end,
+    or to now). (None, None) for a run not handed over yet."""
+    if run.state.terminal:
+        if run.wall_source is None:  # settled by an earlier version: its job.wall, if the script wrote one
+            exact, source = script_wall_s(run.log_dir), JOB_SCRIPT
+        else:
+            exact, source = run.wall_s, run.wall_source
+        if exact is not None and source in TIME_LABELS:
+            return exact, source
     if run.started_at:
         return max(0.0, (run.ended_at or now) - run.started_at), POLLS
     if run.submitted_at:

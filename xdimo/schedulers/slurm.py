@@ -12,6 +12,7 @@ logs/<run_id>/submitit. The experiment matrices go through sbatch like every oth
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -125,14 +126,15 @@ class SlurmScheduler:
         for job_id, job in by_id.items():
             if job_id in active:
                 row = active[job_id]
-                out[job_id] = JobStatus(row.state, reason=pending_note(row.reason), hosts=row.hosts)
+                out[job_id] = JobStatus(row.state, reason=pending_note(row.reason), hosts=row.hosts,
+                                        started_at=row.started_at)
             else:
                 out[job_id] = settle(job, finished.get(job_id) or live.get(job_id), accounting_ok)
         return out
 
     def _squeue(self, ids: list[str]) -> dict[str, sp.SlurmJob]:
         argv = ["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", sp.SQUEUE_FORMAT]
-        result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query)
+        result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query, env=_query_env())
         if not result.ok:
             if sp.squeue_no_such_job(result.output):
                 return {}
@@ -144,7 +146,7 @@ class SlurmScheduler:
 
     def _sacct(self, ids: list[str]) -> tuple[dict[str, sp.SlurmJob], bool]:
         argv = ["sacct", "-n", "-P", "-X", "-j", ",".join(ids), "-o", sp.SACCT_FIELDS]
-        result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query)
+        result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query, env=_query_env())
         if not result.ok:
             return {}, False  # accounting off or slurmdbd down: fall back on the markers
         rows = sp.parse_sacct(result.stdout)
@@ -157,7 +159,7 @@ class SlurmScheduler:
         ids = list(sp.parse_squeue(live.stdout))
         if not ids:
             argv = ["sacct", "-n", "-P", "-X", "-S", "now-7days", f"--name={run_id}", "-o", sp.SACCT_FIELDS]
-            done = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query)
+            done = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query, env=_query_env())
             ids = list(sp.parse_sacct(done.stdout)) if done.ok else []
         return sorted(set(ids), key=lambda i: (len(i), i))
 
@@ -198,7 +200,7 @@ class SlurmScheduler:
         return RunDir.in_workspace(self.root, run.run_id).resolved()
 
     def _query(self, argv: list[str]) -> CommandResult:
-        result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query)
+        result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query, env=_query_env())
         if not result.ok:
             raise command_error(result)
         return result
@@ -206,18 +208,20 @@ class SlurmScheduler:
 
 def settle(job: LedgerJob, row: sp.SlurmJob | None, accounting_ok: bool) -> JobStatus:
     """The state of a job that is no longer queued: from accounting, refined by its marker file (judged by the
-    rule every backend shares: marker.state_for_exit)."""
+    rule every backend shares: marker.state_for_exit). Accounting's Start and End come with it: the ledger takes
+    the job's wall time from them (Slurm's clock, the span the job held its nodes)."""
     marker = read_exit_marker(job.log_dir)
     if row is not None and row.state is not JobState.UNKNOWN:
         code = row.exit_code if row.exit_code is not None else marker
         if row.state is JobState.KILLED and not code:  # sacct's 0:0 for a job cancelled before it ran: no exit
             code = marker
         reason = row.raw_state if row.state is not JobState.DONE else ""
+        state = row.state
         if row.state is JobState.DONE and marker not in (None, 0):
-            return JobStatus(state_for_exit(marker), marker, f"marker says exit {marker}", row.hosts)
-        if row.raw_state.upper() == "FAILED" and code in KILL_EXIT_CODES:  # SIGTERM/SIGINT from outside: a kill
-            return JobStatus(JobState.KILLED, code, reason, row.hosts)  # (TIMEOUT, NODE_FAIL stay FAILED)
-        return JobStatus(row.state, code, reason, row.hosts)
+            state, code, reason = state_for_exit(marker), marker, f"marker says exit {marker}"
+        elif row.raw_state.upper() == "FAILED" and code in KILL_EXIT_CODES:  # SIGTERM/SIGINT from outside: a kill
+            state = JobState.KILLED  # (TIMEOUT, NODE_FAIL stay FAILED)
+        return JobStatus(state, code, reason, row.hosts, started_at=row.started_at, ended_at=row.ended_at)
     if marker is not None:
         return JobStatus(state_for_exit(marker), marker, "settled from the job's marker file")
     if not accounting_ok:
@@ -241,6 +245,11 @@ def pending_note(reason: str) -> str:
         return ""
     key = reason.split(",", 1)[0].strip("()").split(" ", 1)[0]
     return _PENDING_NOTES.get(key, reason)
+
+
+def _query_env() -> dict[str, str]:
+    """This process's environment, with the time format the parsers read (sp.TIME_FORMAT_ENV)."""
+    return {**os.environ, **sp.TIME_FORMAT_ENV}
 
 
 def _transient_query(result: CommandResult) -> bool:

@@ -8,15 +8,20 @@ The fixtures under tests/schedulers/fixtures/slurm_* are copied from Slurm 22.05
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
 from xdimo.schedulers.base import HostRow, JobState
 
-# The exact formats the backend asks for; the parsers below read these and nothing else.
-SQUEUE_FORMAT = "%i|%T|%r|%N"
-SACCT_FIELDS = "JobIDRaw,State,ExitCode,Reason,NodeList"
+# The exact formats the backend asks for; the parsers below read these and nothing else. The times come last
+# (squeue %S start, %e end; sacct Start, End), so an answer in the earlier form without them still reads.
+SQUEUE_FORMAT = "%i|%T|%r|%N|%S|%e"
+SACCT_FIELDS = "JobIDRaw,State,ExitCode,Reason,NodeList,Start,End"
+# How the backend has Slurm print those times, whatever the user's environment says (SLURM_TIME_FORMAT=relative
+# prints "14:24:41"): ISO local time, which slurm_time reads back in the same process environment's zone.
+TIME_FORMAT_ENV = {"SLURM_TIME_FORMAT": "standard"}
 SINFO_FIELDS = "PartitionName:|,NodeList:|,Gres:|,GresUsed:|,StateLong:|"
 GPU_GRES = "gpu"
 # squeue -t for a run's jobs that may still run its training (Slurm >= 20.02 knows every name; --me needs it too):
@@ -55,6 +60,16 @@ def exit_code(text: str) -> int | None:
         return None
     code, signal = int(m.group(1)), int(m.group(2))
     return code if code or not signal else 128 + signal
+
+
+def slurm_time(text: str) -> float | None:
+    """A time as squeue/sacct print it under SLURM_TIME_FORMAT=standard (``2026-11-23T14:24:41``, the local
+    time of the process that printed it, which is ours) -> epoch seconds. Slurm's words for "not set" (``Unknown``,
+    ``None``, ``NONE``, ``N/A``, empty) and anything else -> None."""
+    try:
+        return time.mktime(time.strptime(text.strip(), "%Y-%m-%dT%H:%M:%S"))
+    except (ValueError, OverflowError):
+        return None
 
 
 # --- hostlists ------------------------------------------------------------------------------------------
@@ -237,18 +252,41 @@ class SlurmJob:
     reason: str = ""
     hosts: tuple[str, ...] = ()
     exit_code: int | None = None
+    # When the job started and ended by Slurm's clock (epoch seconds), as the LSF family's JobSummary carries its
+    # summary's; None where Slurm has none or only a forecast (see job_times).
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def wall_s(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return max(0.0, self.ended_at - self.started_at)
+
+
+def job_times(state: JobState, hosts: tuple[str, ...], start: str, end: str) -> tuple[float | None, float | None]:
+    """(started, ended) of a row, kept only where they are facts. A job that never had a node never started, though
+    Slurm prints its cancel time as its start (22.05, cancelled while pending: ``Start == End``); a pending job's
+    squeue start is a forecast (backfill), and an unfinished job's end is its time limit (squeue %e) or
+    ``Unknown``."""
+    if not hosts or state in (JobState.PENDING, JobState.UNKNOWN):
+        return None, None
+    started = slurm_time(start)
+    return started, slurm_time(end) if state.terminal and started is not None else None
 
 
 def parse_squeue(output: str) -> dict[str, SlurmJob]:
-    """``squeue -h -t all -o "%i|%T|%r|%N"`` -> job id -> row."""
+    """``squeue -h -t all -o "%i|%T|%r|%N|%S|%e"`` -> job id -> row (an answer without the times reads too)."""
     jobs = {}
     for line in output.splitlines():
         parts = line.strip().split("|")
         if len(parts) < 4 or not parts[0]:
             continue
-        job_id, raw, reason, nodes = parts[0], parts[1], parts[2], "|".join(parts[3:])
+        job_id, raw, reason, nodes = parts[:4]
+        start, end = (parts[4:6] + ["", ""])[:2]
         reason = "" if reason in ("None", "(null)") else reason
-        jobs[job_id] = SlurmJob(job_id, job_state(raw), raw, reason, tuple(expand_hostlist(nodes)))
+        state, hosts = job_state(raw), tuple(expand_hostlist(nodes))
+        jobs[job_id] = SlurmJob(job_id, state, raw, reason, hosts, None, *job_times(state, hosts, start, end))
     return jobs
 
 
@@ -258,17 +296,19 @@ def squeue_no_such_job(output: str) -> bool:
 
 
 def parse_sacct(output: str) -> dict[str, SlurmJob]:
-    """``sacct -n -P -X -o JobIDRaw,State,ExitCode,Reason,NodeList`` -> job id -> row (the last record wins:
-    a requeued job has one per attempt)."""
+    """``sacct -n -P -X -o JobIDRaw,State,ExitCode,Reason,NodeList,Start,End`` -> job id -> row (the last record
+    wins: a requeued job has one per attempt; an answer without Start,End reads too)."""
     jobs = {}
     for line in output.splitlines():
         parts = line.strip().split("|")
         if len(parts) < 5 or not parts[0] or "." in parts[0]:
             continue  # a step row (123.batch) when -X was not honoured
         job_id, raw, code, reason, nodes = parts[:5]
+        start, end = (parts[5:7] + ["", ""])[:2]
         reason = "" if reason in ("None", "(null)") else reason
-        jobs[job_id] = SlurmJob(job_id, job_state(raw), raw.strip(), reason, tuple(expand_hostlist(nodes)),
-                                exit_code(code))
+        state, hosts = job_state(raw), tuple(expand_hostlist(nodes))
+        jobs[job_id] = SlurmJob(job_id, state, raw.strip(), reason, hosts, exit_code(code),
+                                *job_times(state, hosts, start, end))
     return jobs
 
 

@@ -1,0 +1,87 @@
+"""Refresh the ledger from the schedulers: ONE poll per cluster for all of its active runs.
+
+A cluster whose scheduler fails this time is reported, not fatal: the other clusters are still polled and
+the ledger keeps the failing cluster's last known states.
+
+Runs stuck in SUBMITTING are reconciled first (xdimo.reconcile); xdimo.follow repeats ``refresh`` until the
+runs have ended, at the pace their schedulers allow (`status --watch`, `logs -f` and `demo` all wait that way).
+
+A layer below the verbs that use it: `submit` refreshes before it decides a batch (pending room, which runs
+ended), `kill` after it kills, `status` and `logs -f` to show. It imports none of them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+
+from xdimo.errors import XdimoError
+from xdimo.ledger import Ledger, LedgerRun
+from xdimo.reconcile import reconcile_submitting
+from xdimo.schedulers import get_scheduler
+from xdimo.schedulers.base import JobState, LedgerJob, Scheduler
+from xdimo.workspace import Workspace
+
+# LOST is a conclusion from a scheduler's answer, and one flaky answer (an empty listing, a controller restart)
+# can be wrong: a LOST run with a job id is asked about again for this long, and comes back if the job does.
+LOST_RECHECK_S = 24 * 3600.0
+# What the scheduler may call a job we killed ourselves (see poll_cluster).
+ENDED_BY_KILL = (JobState.FAILED, JobState.LOST)
+
+
+@dataclass(frozen=True)
+class Change:
+    run_id: str
+    job_id: str
+    old: JobState
+    new: JobState
+
+
+@dataclass
+class Refresh:
+    changes: list[Change] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # one line per cluster that could not be polled
+
+
+def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None) -> Refresh:
+    """Poll every cluster that has active runs once; write what changed; return changes and failures."""
+    runs = ledger.runs() if runs is None else runs
+    by_cluster: dict[str, list[LedgerRun]] = defaultdict(list)
+    for run in runs:
+        if run.state.active or recheck_lost(run):
+            by_cluster[run.cluster].append(run)
+    out = Refresh()
+    for cluster_name, active in by_cluster.items():
+        try:
+            scheduler = get_scheduler(ws.load_cluster(cluster_name), ws.root)
+            reconcile_submitting(ledger, scheduler, [r for r in active if not r.job_id])
+            polled = [ledger.get(r.run_id) for r in active]
+            out.changes += poll_cluster(ledger, scheduler, [r for r in polled if r.job_id])
+        except XdimoError as exc:
+            out.failures.append(f"cluster {cluster_name}: {exc}")
+    return out
+
+
+def recheck_lost(run: LedgerRun, now: float | None = None) -> bool:
+    """A run marked LOST recently: ask about it again (its job by id; without one, by the run's name)."""
+    ended = run.ended_at or run.updated_at
+    return run.state is JobState.LOST and (now or time.time()) - ended < LOST_RECHECK_S
+
+
+def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) -> list[Change]:
+    if not active:
+        return []
+    jobs = [LedgerJob(r.run_id, r.job_id or "", r.log_dir, r.pool, r.gpus) for r in active]
+    statuses = scheduler.poll(jobs)
+    killed = ledger.kill_requested([r.run_id for r in active])
+    changes = []
+    for run in active:
+        status = statuses.get(run.job_id or "")
+        if status is not None and (run.run_id, run.job_id) in killed and status.state in ENDED_BY_KILL:
+            # Our own kill: a pending job leaves no summary and a slow checkpoint ends in SIGKILL (137);
+            # the scheduler's answer alone would call those FAILED or LOST.
+            status = replace(status, state=JobState.KILLED, reason="killed by xdimo-jobs kill")
+        if status is not None and ledger.update(run.run_id, status, job_id=run.job_id):
+            changes.append(Change(run.run_id, run.job_id or "", run.state, status.state))
+    return changes
