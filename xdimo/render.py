@@ -91,7 +91,8 @@ def context(spec: RunSpec, cluster: Cluster, root: Path) -> dict[str, Any]:
         "setup": setup,
         "exports": export_lines,
         # what each node of a multi-node run does before its torchrun, where the launcher forwards no env
-        "node_prelude": "\n".join(setup + export_lines + ['exec "$@"']),
+        "node_prelude": "\n".join(setup + export_lines + card_check(spec.gpus_per_node, pool.per_node)
+                                   + ['exec "$@"']),
         "python": shlex.quote(python),
         "torchrun": f"{shlex.quote(python)} -m torch.distributed.run",
         "program": program(spec, log_dir),
@@ -101,6 +102,20 @@ def context(spec: RunSpec, cluster: Cluster, root: Path) -> dict[str, Any]:
         "options": dict(cluster.options),
         "launcher": cluster.launcher,
     }
+
+
+def card_check(gpus_per_node: int, node_cards: int) -> list[str]:
+    """A line for a node whose launcher forwards no environment (Open MPI's mpirun) and where the job takes part
+    of a node: without the scheduler's CUDA_VISIBLE_DEVICES there, torchrun's ranks take cards 0..n-1, which may
+    be another job's, so the job's error file says so (the first node's assignment cannot be reused: its cards
+    are not this node's)."""
+    if gpus_per_node >= node_cards:
+        return []
+    last = gpus_per_node - 1
+    return ['[ -n "${CUDA_VISIBLE_DEVICES:-}" ] || echo "xdimo-jobs: $(hostname): no CUDA_VISIBLE_DEVICES here, so'
+            f' torchrun takes cards 0-{last} of this node, which the scheduler may have given another job;'
+            ' ask for whole nodes (gpus per node = cards_per_node) or a launcher that forwards the job'
+            ' environment (blaunch)" >&2']
 
 
 class TemplateLoader(jinja2.FileSystemLoader):

@@ -22,14 +22,15 @@ FAKES = REPO / "tests" / "fakes"
 HOSTS = {"lsf": "LSB_MCPU_HOSTS", "jh": "JH_HOSTS"}
 
 
-def _job(tmp_path: Path, kind: str, failing_node: str = "") -> tuple[Path, dict[str, str], Path]:
+def _job(tmp_path: Path, kind: str, failing_node: str = "", launcher: str = "blaunch",
+         gpus: int = 16) -> tuple[Path, dict[str, str], Path]:
     """The rendered 2-node script, its environment (both nodes' torchruns hold until killed) and its run dir."""
     shutil.copytree(REPO / "jobs" / "templates", tmp_path / "jobs" / "templates")
     ws = Workspace(root=tmp_path, ledger_path=tmp_path / "queue" / "ledger.sqlite")
     pools = {"multi": Pool("multi", "A100 80GB", 32, cards_per_node=8, queue="gpu")}
     site = Cluster(name=f"site-{kind}", scheduler=kind, pools=pools, python=str(FAKES / "fakepython"),
-                   launcher="blaunch")
-    spec = RunSpec(matrix="m", pool="multi", gpus=16, nodes=2)
+                   launcher=launcher)
+    spec = RunSpec(matrix="m", pool="multi", gpus=gpus, nodes=2)
     script = tmp_path / "job.sh"
     script.write_text(render_script(spec, site, ws))
     state = tmp_path / "state"
@@ -73,3 +74,15 @@ def test_a_signal_to_the_job_script_reaches_every_node(tmp_path: Path) -> None:
         proc.kill()
     assert proc.returncode == 143, err  # the held nodes were stopped by SIGTERM; none was left waiting
     assert (log_dir / "job.exit").read_text().strip() == "143"
+
+
+@pytest.mark.parametrize(("gpus", "warned"), [(8, True), (16, False)])
+def test_mpirun_nodes_say_when_they_cannot_tell_their_cards(tmp_path: Path, gpus: int, warned: bool) -> None:
+    """Open MPI forwards no environment: a node holding part of its 8 cards gets no CUDA_VISIBLE_DEVICES, so
+    torchrun takes cards 0-3, maybe another job's; its error file says so. A whole node has nothing to tell."""
+    script, env, log_dir = _job(tmp_path, "jh", launcher="mpirun", gpus=gpus)
+    (tmp_path / "state" / "hold").unlink()
+    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    said = proc.stderr.count("no CUDA_VISIBLE_DEVICES here, so torchrun takes cards 0-3 of this node")
+    assert said == (2 if warned else 0), proc.stderr
