@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS runs (
     ended_at     REAL,
     updated_at   REAL NOT NULL,
     wall_s       REAL,
-    wall_source  TEXT
+    wall_source  TEXT,
+    missing_since REAL
 );
 CREATE INDEX IF NOT EXISTS runs_job_id ON runs(job_id);
 CREATE INDEX IF NOT EXISTS runs_state ON runs(state);
@@ -66,10 +67,12 @@ SHOW_MATCHES = 5  # run ids listed when a prefix is ambiguous
 
 COLUMNS = ("run_id", "matrix", "cluster", "pool", "gpus", "spec", "script", "log_dir", "state", "job_id",
            "exit_code", "reason", "attempt", "created_at", "submitted_at", "started_at", "ended_at", "updated_at",
-           "wall_s", "wall_source")
+           "wall_s", "wall_source", "missing_since")
 # Columns added after ledgers were first written, in order: a ledger file without them gains them (NULL in its
 # existing rows) the first time it is opened (Ledger.db). Never rename or drop one: older files have them.
-ADDED_COLUMNS = (("wall_s", "REAL"), ("wall_source", "TEXT"))
+ADDED_COLUMNS = (("wall_s", "REAL"), ("wall_source", "TEXT"), ("missing_since", "REAL"))
+# Left out of a run's --json (the spec is there parsed; the rest is bookkeeping for status and poll).
+INTERNAL_COLUMNS = frozenset({"spec", "script", "wall_s", "wall_source", "missing_since"})
 
 # Where a settled run's wall_s comes from (wall_source), recorded once as the run is settled so that `status`
 # reads no file for it: the scheduler's own start and end, the job script's own clock (job.wall), or '' (neither
@@ -117,6 +120,9 @@ class LedgerRun:
     updated_at: float
     wall_s: float | None = None  # the job's own start to end, recorded when it was settled (see WALL_*)
     wall_source: str | None = None
+    # When the scheduler's answers first left out this run's job with nothing to settle it by (poll.py holds it
+    # back from LOST for a while); None while it is listed.
+    missing_since: float | None = None
 
     @cached_property
     def spec(self) -> RunSpec:
@@ -134,7 +140,7 @@ class LedgerRun:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        d = {c: getattr(self, c) for c in COLUMNS if c not in ("spec", "script", "wall_s", "wall_source")}
+        d = {c: getattr(self, c) for c in COLUMNS if c not in INTERNAL_COLUMNS}
         d["state"] = self.state.value
         d["spec"] = json.loads(self.spec_json)
         return d
@@ -320,7 +326,8 @@ class Ledger:
         now = time.time()
         with self.transaction() as db:
             db.execute("UPDATE runs SET state = ?, job_id = ?, submitted_at = ?, updated_at = ?, started_at = NULL,"
-                       " ended_at = NULL, exit_code = NULL, reason = '', wall_s = NULL, wall_source = NULL"
+                       " ended_at = NULL, exit_code = NULL, reason = '', wall_s = NULL, wall_source = NULL,"
+                       " missing_since = NULL"
                        " WHERE run_id = ?",
                        (JobState.PENDING.value, job_id, now, now, run_id))
             self._event(db, run_id, JobState.PENDING, job_id, "submitted")
@@ -370,19 +377,22 @@ class Ledger:
             db.execute("INSERT INTO events (run_id, at, state, job_id, note) VALUES (?,?,?,?,?)",
                        (run_id, time.time(), "REFUSED", None, why[:500]))
 
-    def update(self, run_id: str, status: JobStatus, job_id: str | None = None) -> bool:
+    def update(self, run_id: str, status: JobStatus, job_id: str | None = None,
+               missing_since: float | None = None) -> bool:
         """Apply a polled status; returns True when the state changed (and records it in the history).
 
         With `job_id`, a status that belongs to an earlier attempt (the run was resubmitted since the poll
         began) is ignored rather than written over the new attempt. A terminal status records the job's own
-        wall time once (settled_wall: the scheduler's times, else job.wall), so `status` reads no file for it."""
+        wall time once (settled_wall: the scheduler's times, else job.wall), so `status` reads no file for it.
+        `missing_since` is kept with the status (poll.py's hold on LOST); any other status clears it."""
         now = time.time()
         with self.transaction() as db:
             row = self._fetch_one(db, "run_id = ?", (run_id,))
             if row is None or (job_id is not None and row.job_id != job_id):
                 return False
             changed = row.state != status.state
-            if not changed and row.exit_code == status.exit_code and row.reason == status.reason:
+            if (not changed and row.exit_code == status.exit_code and row.reason == status.reason
+                    and row.missing_since == missing_since):
                 return False
             # Only a RUNNING sighting dates the start: a job seen PENDING then DONE has no known start time.
             started = now if row.started_at is None and status.state == JobState.RUNNING else row.started_at
@@ -392,9 +402,9 @@ class Ledger:
                 ended = now if status.state.terminal and row.ended_at is None else row.ended_at
             wall, source = settled_wall(row.log_dir, status) if status.state.terminal else (None, None)
             db.execute("UPDATE runs SET state = ?, exit_code = ?, reason = ?, started_at = ?, ended_at = ?,"
-                       " updated_at = ?, wall_s = ?, wall_source = ? WHERE run_id = ?",
+                       " updated_at = ?, wall_s = ?, wall_source = ?, missing_since = ? WHERE run_id = ?",
                        (status.state.value, status.exit_code, status.reason, started, ended, now, wall, source,
-                        run_id))
+                        missing_since, run_id))
             if changed:
                 self._event(db, run_id, status.state, row.job_id, status.reason)
         return changed

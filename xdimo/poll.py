@@ -20,7 +20,7 @@ from xdimo.errors import XdimoError
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.reconcile import reconcile_submitting
 from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import JobState, LedgerJob, Scheduler
+from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, Scheduler
 from xdimo.workspace import Workspace
 
 # LOST is a conclusion from a scheduler's answer, and one flaky answer (an empty listing, a controller restart)
@@ -28,6 +28,11 @@ from xdimo.workspace import Workspace
 LOST_RECHECK_S = 24 * 3600.0
 # What the scheduler may call a job we killed ourselves (see poll_cluster).
 ENDED_BY_KILL = (JobState.FAILED, JobState.LOST)
+# A shared scheduler's answer that leaves a job out (empty, header-only: UniScheduler answers a vanished job so,
+# and a loaded one sometimes answers so for a live one) settles it LOST only once the job has been missing for
+# this long, over two polls at least; until then it stays UNKNOWN (active: `--watch` waits, `kill` reaches it).
+# 270 s is Nextflow's exitReadTimeout default for grid executors, which waits for the same reason.
+LOST_AFTER_S = 270.0
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,36 @@ def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) 
     jobs = [LedgerJob(r.run_id, r.job_id or "", r.log_dir, r.pool, r.gpus) for r in active]
     statuses = scheduler.poll(jobs)
     killed = ledger.kill_requested([r.run_id for r in active])
+    # The local backend reads its own job records, never a flaky answer: its LOST stands at once.
+    grace = LOST_AFTER_S if scheduler.poll_interval is None else 0.0
+    now = time.time()
     changes = []
     for run in active:
         status = statuses.get(run.job_id or "")
-        if status is not None and (run.run_id, run.job_id) in killed and status.state in ENDED_BY_KILL:
+        if status is None:
+            continue
+        missing_since = None
+        if (run.run_id, run.job_id) in killed and status.state in ENDED_BY_KILL:
             # Our own kill: a pending job leaves no summary and a slow checkpoint ends in SIGKILL (137);
             # the scheduler's answer alone would call those FAILED or LOST.
             status = replace(status, state=JobState.KILLED, reason="killed by xdimo-jobs kill")
-        if status is not None and ledger.update(run.run_id, status, job_id=run.job_id):
+        else:
+            status, missing_since = hold_back_lost(run, status, grace, now)
+        if ledger.update(run.run_id, status, job_id=run.job_id, missing_since=missing_since):
             changes.append(Change(run.run_id, run.job_id or "", run.state, status.state))
     return changes
+
+
+def hold_back_lost(run: LedgerRun, status: JobStatus, grace_s: float, now: float) -> tuple[JobStatus, float | None]:
+    """A LOST verdict on a run that was not LOST, before its job has been missing for ``grace_s``: UNKNOWN
+    instead, with the time it went missing (kept in the ledger). Anything else passes unchanged."""
+    if status.state is not JobState.LOST or run.state is JobState.LOST or grace_s <= 0:
+        return status, None
+    since = run.missing_since if run.missing_since is not None else now
+    if now - since >= grace_s:
+        minutes = (now - since) / 60
+        return replace(status, reason=f"{status.reason} (not listed for {minutes:.0f} min)"), None
+    until = time.strftime("%H:%M:%S", time.localtime(since + grace_s))
+    return JobStatus(JobState.UNKNOWN, reason=f"not in the scheduler's answer since "
+                     f"{time.strftime('%H:%M:%S', time.localtime(since))}; LOST if still missing at {until}",
+                     hosts=status.hosts), since

@@ -11,6 +11,7 @@ class FakeScheduler:
     """Answers what the test says; records what it was asked."""
 
     kind = "local"
+    poll_interval: float | None = 0.0  # like the local backend: its answers are its own records
 
     def __init__(self, answer: JobState = JobState.RUNNING, exit_code: int | None = None,
                  named: list[str] | None = None) -> None:

@@ -18,6 +18,7 @@ class Flaky:
     """A scheduler whose reads fail `outage` times (like `jjobs` with the cluster unreachable), then answer."""
 
     kind = "local"
+    poll_interval: float | None = 0.0  # like the local backend: its answers are its own records
 
     def __init__(self, outage: int = 0, submit_error: Exception | None = None) -> None:
         self.outage, self.submit_error = outage, submit_error

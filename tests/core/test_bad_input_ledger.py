@@ -74,6 +74,7 @@ class StubScheduler:
     or running) unless named in ``ended`` (find lists ended jobs too, live_jobs does not)."""
 
     kind = "stub"
+    poll_interval: float | None = None  # a shared scheduler
 
     def __init__(self, listed: dict[str, list[str]], ended: tuple[str, ...] = ()) -> None:
         self.listed, self.ended, self.killed = listed, set(ended), []  # type: ignore[var-annotated]

@@ -141,7 +141,7 @@ def test_a_ledger_of_an_earlier_version_gains_the_wall_columns_and_keeps_its_run
     assert (run.wall_s, run.wall_source) == (None, None)  # not recorded: status reads its job.wall
     ledger.close()
     columns = [r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(runs)")]
-    assert columns[-2:] == ["wall_s", "wall_source"] and len(columns) == 20
+    assert columns[-3:] == ["wall_s", "wall_source", "missing_since"] and len(columns) == 21
     again = Ledger(path)  # a second open finds them there: nothing to add, no error
     assert again.get(s.run_id).run_id == s.run_id
     fresh = Ledger(tmp_path / "new.sqlite")

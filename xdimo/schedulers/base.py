@@ -99,8 +99,9 @@ class JobStatus:
     exit_code: int | None = None
     reason: str = ""  # pending reason, or how a vanished job was settled
     hosts: tuple[str, ...] = field(default=())
-    # The job's start and end by the scheduler's own clock (epoch seconds), where the backend reads them (Slurm's
-    # sacct Start/End, squeue %S/%e); None where it does not. A settled job's wall time is their difference.
+    # The job's start and end by the scheduler's own clock, where the backend reads them (Slurm's sacct Start/End,
+    # squeue %S/%e; the LSF family's job summary, whose naive local times are read as UTC); None where it does
+    # not. Only their difference is used: a settled job's wall time.
     started_at: float | None = None
     ended_at: float | None = None
 

@@ -135,8 +135,12 @@ class LSFFamilyScheduler:
             return answer.job_id
         name = self.commands.submit[0]
         if answer.pending_limit:
-            raise PendingLimitError(f"{name} refused run {run.run_id}: {answer.first_problem} "
-                                    f"(at most {self.cluster.max_pending} pending job(s) at this site)")
+            # The tool's own text may promise a retry ("Retrying in 60 seconds..."): we do not retry, and the
+            # site's limit may be lower than the cluster file says.
+            raise PendingLimitError(f"{name} refused run {run.run_id}: the scheduler's limit on pending jobs is "
+                                    f"reached ({answer.first_problem}); xdimo-jobs does not retry. The cluster file "
+                                    f"allows max_pending: {self.cluster.max_pending}; if the site's limit is lower, "
+                                    "lower it there")
         if res.returncode != 0 and res.output.strip() and not looks_transient(res):
             raise SubmitRefused(f"{name} refused run {run.run_id} (exit {res.returncode}): "
                                 f"{answer.first_problem}")
@@ -174,6 +178,14 @@ class LSFFamilyScheduler:
                 out[job.job_id] = self.settle(job, row, gone=answer.gone(job.job_id))
         return out
 
+    def understood(self, answer: P.JobsAnswer, args: str, purpose: str) -> P.JobsAnswer:
+        """``answer`` when every line of it was read; a line that is not a job, a header or a notice may be a
+        job we cannot see (a scheduler hiccup, a format change), so counting without it would be a guess."""
+        if answer.unparsed:
+            raise SchedulerError(f"`{self.commands.jobs[0]} {args}` answered a line that is not a job: "
+                                 f"{excerpt(answer.unparsed[0])}; cannot {purpose}")
+        return answer
+
     def find(self, run_id: str) -> list[str]:
         """Every job the scheduler still lists under the name `run_id` (job names are run ids), oldest
         first: reconciles a run whose submitter died between the scheduler's answer and the ledger's write."""
@@ -189,7 +201,8 @@ class LSFFamilyScheduler:
         name = self.commands.jobs[0]
         if not self.jobs_command_found():
             return []
-        answer = self.query_jobs(["-J", run_id])
+        answer = self.understood(self.query_jobs(["-J", run_id]), f"-J {run_id}",
+                                 "tell whether a job of the run is queued")
         if not (answer.rows or answer.no_jobs or answer.header_only or run_id in answer.not_found
                 or answer == P.JobsAnswer()):  # the last: an empty answer with exit 0 (query_jobs checked)
             found = ", ".join(sorted(answer.not_found))
@@ -205,11 +218,18 @@ class LSFFamilyScheduler:
     def kill(self, job_id: str) -> None:
         res = self.run(list(self.commands.kill) + [job_id])
         text = res.output
-        if res.ok or GONE_RE.search(text):
+        if GONE_RE.search(text):
             # "not found" / "No unfinished job" / "already finished": it ended on its own; poll settles it.
             log.info("%s %s: %s", self.commands.kill[-1], job_id, excerpt(text))
             return
-        raise command_error(res)
+        if not res.ok:
+            raise command_error(res)
+        if text.strip() and f"<{job_id}>" not in text:
+            # bkill answers `Job <126> is being terminated`; an answer that names no job may not have acted.
+            log.warning("warning: `%s %s` answered %s, which names no job: check with `%s %s` that it ends",
+                        " ".join(self.commands.kill), job_id, excerpt(text), self.commands.jobs[0], job_id)
+        else:
+            log.info("%s %s: %s", self.commands.kill[-1], job_id, excerpt(text))
 
     def jobs_command_found(self) -> bool:
         """Whether `jjobs` / `bjobs` is on PATH. Without it (a laptop's --dry-run, `hosts` off the login node)
@@ -229,7 +249,7 @@ class LSFFamilyScheduler:
             return [PoolStatus(p.name, p.gpu_model, p.cards, p.taken, 0,
                                source=f"cluster file ({self.commands.jobs[0]} not on PATH)")
                     for p in self.cluster.pools.values()]
-        answer = self.query_jobs(["-u", "all"])
+        answer = self.understood(self.query_jobs(["-u", "all"]), "-u all", "count the cards in use")
         used: dict[str, int] = {}
         held_on: dict[str, dict[str, int]] = {}  # queue -> host -> GPUs its jobs hold there
         mine_pending: dict[str, int] = {}
@@ -328,7 +348,8 @@ def settle_from_logs(log_dir: Path, job_id: str, row: P.JobRow | None, gone: boo
     # A summary without its verdict line (still being written) settles nothing.
     if summary is not None and summary.state is not None:
         hosts = tuple(h.host for h in summary.hosts)
-        return JobStatus(summary.state, summary.exit_code, f"summary: {summary.reason}", hosts)
+        return JobStatus(summary.state, summary.exit_code, f"summary: {summary.reason}", hosts,
+                         started_at=summary.started_at, ended_at=summary.ended_at)
     hosts = row.hosts if row else ()
     code = read_exit_marker(log_dir)
     if code is not None:
@@ -361,7 +382,7 @@ def output_dirs(script: str, directive: str) -> list[Path]:
 
 def _answered(res: CommandResult, answer: P.JobsAnswer) -> bool:
     """The tool answered something we understood (rows, a header, or a definite 'none')."""
-    return bool(answer.rows or answer.header_only or answer.no_jobs or answer.not_found) or (
+    return bool(answer.rows or answer.header_only or answer.no_jobs or answer.not_found or answer.unparsed) or (
         res.ok and not res.output.strip())
 
 

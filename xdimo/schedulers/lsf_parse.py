@@ -149,6 +149,9 @@ class JobsAnswer:
     not_found: frozenset[str] = frozenset()  # ids (or a `-J` name) the scheduler said it does not know
     no_jobs: bool = False  # `No unfinished job found` / `No job found`
     header_only: bool = False  # a header and nothing else (UniScheduler's answer for a vanished job)
+    # Lines that are neither a row, a header nor a notice: an answer we do not fully understand, which can
+    # hide jobs (so it never proves one gone, and never counts as "no cards in use").
+    unparsed: tuple[str, ...] = ()
 
     def by_id(self) -> dict[str, JobRow]:
         return {r.job_id: r for r in self.rows}
@@ -161,7 +164,7 @@ class JobsAnswer:
         with no per-id notice. LSF answers a list of ids with a row for each job it knows and one ``Job <N> is
         not found`` line for each it does not (stderr, exit 255): once an answer names ids as not found, an id
         it neither lists nor names was not answered at all (a cut-off or partial answer); it is not gone."""
-        return bool(self.rows or self.header_only or self.no_jobs) and not self.not_found
+        return bool(self.rows or self.header_only or self.no_jobs) and not self.not_found and not self.unparsed
 
     def gone(self, job_id: str) -> bool:
         """The scheduler no longer knows ``job_id``: it says so, or its whole listing leaves the job out."""
@@ -193,6 +196,7 @@ def parse_jobs_default(text: str) -> JobsAnswer:
     """
     not_found, no_jobs = _notices(text)
     rows: list[dict] = []
+    unparsed: list[str] = []
     header = False
     for line in text.splitlines():
         if not line.strip() or NOT_FOUND_RE.search(line) or NO_JOBS_RE.search(line):
@@ -207,8 +211,11 @@ def parse_jobs_default(text: str) -> JobsAnswer:
         row = _default_row(line)
         if row is not None:
             rows.append(row)
+        elif header:  # inside the table; text before any header is an error message, judged by the caller
+            unparsed.append(line.strip())
     built = tuple(_row_from(r) for r in rows)
-    return JobsAnswer(built, not_found, no_jobs, header_only=header and not built)
+    return JobsAnswer(built, not_found, no_jobs, header_only=header and not built and not unparsed,
+                      unparsed=tuple(unparsed))
 
 
 def _default_row(line: str) -> dict | None:
@@ -249,6 +256,7 @@ def parse_jobs_delimited(text: str, delimiter: str = "|") -> JobsAnswer:
     not_found, no_jobs = _notices(text)
     keys: list[str] | None = None
     rows: list[JobRow] = []
+    unparsed: list[str] = []
     for line in text.splitlines():
         if not line.strip() or ("found" in line and (NOT_FOUND_RE.search(line) or NO_JOBS_RE.search(line))):
             continue
@@ -256,11 +264,14 @@ def parse_jobs_delimited(text: str, delimiter: str = "|") -> JobsAnswer:
             fields = [f.strip().upper() for f in line.strip().split(delimiter)]
             if HEADER_START in fields:
                 keys = [O_FIELDS.get(f, f.lower()) for f in fields]
-            continue  # values before a header: not a shape we know
+            continue  # values before a header: not a shape we know (the caller falls back to the default table)
         row = _delimited_row(keys, line.split(delimiter, len(keys) - 1))
         if row is not None:
             rows.append(row)
-    return JobsAnswer(tuple(rows), not_found, no_jobs, header_only=keys is not None and not rows)
+        else:
+            unparsed.append(line.strip())
+    return JobsAnswer(tuple(rows), not_found, no_jobs, header_only=keys is not None and not rows and not unparsed,
+                      unparsed=tuple(unparsed))
 
 
 JOB_ID_FULL_RE = re.compile(r"\d+(\[\d+\])?")
