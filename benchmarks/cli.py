@@ -49,7 +49,7 @@ def fill_ledger(root: Path, n: int, settled_before: bool = False) -> None:
             (root / "logs" / spec.run_id / "job.wall").write_text(f"{now - 60:.0f} {now:.0f}\n")
         rows.append((spec.run_id, "bench", "local", "local", spec.gpus, json.dumps(spec.to_dict()), "#!/bin/bash",
                      str(root / "logs" / spec.run_id), JobState.DONE.value, str(i + 1), 0, "", 1, now, now, now,
-                     now, now, wall, source))
+                     now, now, wall, source, None))  # missing_since: none
     with ledger.transaction() as db:
         db.executemany(f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)
     ledger.close()
