@@ -28,10 +28,13 @@ from xdimo.workspace import Workspace
 LOST_RECHECK_S = 24 * 3600.0
 # What the scheduler may call a job we killed ourselves (see poll_cluster).
 ENDED_BY_KILL = (JobState.FAILED, JobState.LOST)
-# A shared scheduler's answer that leaves a job out (empty, header-only: UniScheduler answers a vanished job so,
-# and a loaded one sometimes answers so for a live one) settles it LOST only once the job has been missing for
-# this long, over two polls at least; until then it stays UNKNOWN (active: `--watch` waits, `kill` reaches it).
-# 270 s is Nextflow's exitReadTimeout default for grid executors, which waits for the same reason.
+# A scheduler's answer that leaves a job out with nothing to settle it by (no summary, no marker) can be wrong:
+# a loaded UniScheduler answers a header alone for jobs it still runs, LSF's bjobs has answered nothing for live
+# jobs (nextflow #927, #1045). Such a job keeps its last state (active: `--watch` waits, `kill --all` reaches
+# it, with a note saying since when it is not listed) and becomes LOST only once it has been missing for this
+# long, over two polls at least: 270 s is Nextflow's exitReadTimeout default for LSF and the other grid
+# executors, chosen for the same reason, and longer than a scheduler's usual hiccup while short beside a
+# training run. A summary or a marker settles a job at once, and LOST_RECHECK_S still follows a LOST run.
 LOST_AFTER_S = 270.0
 
 
@@ -80,8 +83,6 @@ def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) 
     jobs = [LedgerJob(r.run_id, r.job_id or "", r.log_dir, r.pool, r.gpus) for r in active]
     statuses = scheduler.poll(jobs)
     killed = ledger.kill_requested([r.run_id for r in active])
-    # The local backend reads its own job records, never a flaky answer: its LOST stands at once.
-    grace = LOST_AFTER_S if scheduler.poll_interval is None else 0.0
     now = time.time()
     changes = []
     for run in active:
@@ -93,23 +94,30 @@ def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) 
             # Our own kill: a pending job leaves no summary and a slow checkpoint ends in SIGKILL (137);
             # the scheduler's answer alone would call those FAILED or LOST.
             status = replace(status, state=JobState.KILLED, reason="killed by xdimo-jobs kill")
-        else:
-            status, missing_since = hold_back_lost(run, status, grace, now)
+        elif status.unlisted:
+            if run.state is JobState.LOST:
+                continue  # asked again (LOST_RECHECK_S) and still not listed: nothing new
+            status, missing_since = hold_unlisted(run, status, now)
         if ledger.update(run.run_id, status, job_id=run.job_id, missing_since=missing_since):
             changes.append(Change(run.run_id, run.job_id or "", run.state, status.state))
     return changes
 
 
-def hold_back_lost(run: LedgerRun, status: JobStatus, grace_s: float, now: float) -> tuple[JobStatus, float | None]:
-    """A LOST verdict on a run that was not LOST, before its job has been missing for ``grace_s``: UNKNOWN
-    instead, with the time it went missing (kept in the ledger). Anything else passes unchanged."""
-    if status.state is not JobState.LOST or run.state is JobState.LOST or grace_s <= 0:
-        return status, None
+def hold_unlisted(run: LedgerRun, status: JobStatus, now: float,
+                  grace_s: float = LOST_AFTER_S) -> tuple[JobStatus, float | None]:
+    """A job the scheduler's answer left out (``status.unlisted``): LOST once it has been missing for
+    ``grace_s`` and this answer was a whole listing without it; until then the run keeps its last state, with a
+    note saying since when, and the time it went missing (kept in the ledger: the next poll counts from it)."""
     since = run.missing_since if run.missing_since is not None else now
-    if now - since >= grace_s:
-        minutes = (now - since) / 60
-        return replace(status, reason=f"{status.reason} (not listed for {minutes:.0f} min)"), None
-    until = time.strftime("%H:%M:%S", time.localtime(since + grace_s))
-    return JobStatus(JobState.UNKNOWN, reason=f"not in the scheduler's answer since "
-                     f"{time.strftime('%H:%M:%S', time.localtime(since))}; LOST if still missing at {until}",
-                     hosts=status.hosts), since
+    when = _clock(since)
+    if status.state is JobState.LOST and now - since >= grace_s:
+        return replace(status, reason=f"{status.reason} (not listed since {when}, {(now - since) / 60:.0f} min)"), None
+    if status.state is JobState.LOST:
+        note = f"not listed by the scheduler since {when}; LOST if still missing at {_clock(since + grace_s)}"
+    else:  # an answer that did not cover it (cut short, or its -o file is still being written)
+        note = f"not in the scheduler's answer since {when}; asked again"
+    return JobStatus(run.state, reason=note, hosts=status.hosts), since
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t))

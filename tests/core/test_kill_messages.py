@@ -23,8 +23,15 @@ def ended(ledger: Ledger, workspace: Path, status: JobStatus, **spec: object) ->
     return run.run_id
 
 
+class NothingListed(StubScheduler):
+    """A scheduler that lists none of the jobs (a LOST run asked about again stays LOST)."""
+
+    def poll(self, jobs: list) -> dict[str, JobStatus]:
+        return {j.job_id: JobStatus(JobState.LOST, reason="left the queue", unlisted=True) for j in jobs}
+
+
 def kill(workspace: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
-    stub = StubScheduler({})
+    stub = NothingListed({})
     monkeypatch.setattr("xdimo.kill.get_scheduler", lambda cluster, root: stub)
     monkeypatch.setattr("xdimo.poll.get_scheduler", lambda cluster, root: stub)
     return CliRunner().invoke(cli, ["--workdir", str(workspace), "kill", *args])

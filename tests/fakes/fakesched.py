@@ -6,6 +6,7 @@ State lives in the folder named by $XDIMO_FAKE_STATE:
                  "others": [{"queue": "gpu_6000ada", "user": "alice", "slots": 16, "gpus": 2}],
                  "hidden": ["12"],            # ids the jobs command pretends not to know (a vanished job)
                  "vanish": "not_found",       # how a hidden id is answered: not_found | header_only | empty
+                                              # | garbage (every listing gains a line that is no job)
                  "o_format": true,            # false: `-o` is refused like an old site would
                  "extra_pending": 0,          # pending jobs the limit counts that no listing shows
                  "host_status": {"h200n01": "unavail"},  # a host's `-w` STATUS: nothing starts there
@@ -496,7 +497,10 @@ def main_jobs(flavour: str, argv: list[str]) -> int:
         missing = []
     if missing and vanish == "empty":
         missing = []
-    if not rows and not missing and vanish != "header_only":
+    if vanish == "garbage" and cfg.get("hidden"):  # invented: a listing with a line that is not a job
+        text = (text or header_of(flavour, a["o"])) + "\n<<< 12 34 unreadable >>>"
+        missing = []
+    if not rows and not missing and vanish not in ("header_only", "garbage"):
         print("No unfinished job found", file=sys.stderr)
         return 0
     if text:

@@ -8,6 +8,7 @@ import getpass
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -87,6 +88,11 @@ class FakeSite:
     def runs(self) -> dict[str, dict]:
         """run id -> the ledger's view after one status poll."""
         return {r["run_id"]: r for r in self.cli_json("status", "--all")}
+
+    def states_in_ledger(self) -> dict[str, str]:
+        """run id -> state, read from the ledger file as it is (no poll)."""
+        with sqlite3.connect(self.ws / "queue" / "ledger.sqlite") as db:
+            return dict(db.execute("SELECT run_id, state FROM runs").fetchall())
 
     def set_pool(self, pool: str, **keys: Any) -> None:
         """Change one pool of the workspace's cluster file (e.g. list its hosts)."""
@@ -302,18 +308,32 @@ def story_host_down(site: FakeSite) -> None:
 
 
 def story_lost_comes_back(site: FakeSite) -> None:
-    """A header-only answer makes the scheduler's jobs look gone: they are held UNKNOWN (active), not LOST,
-    since the answer may be wrong (poll.LOST_AFTER_S); when it lists them again, the next status follows them
-    instead of forgetting them (and a later `submit --again` cannot duplicate them)."""
+    """An answer that leaves the jobs out (a header alone) or that cannot be read (a line that is no job) does
+    not end them: a header alone keeps each run's state with a note saying since when it is not listed (LOST
+    only after poll.LOST_AFTER_S); an unreadable line is a failed poll that changes nothing, and `hosts` will
+    not count cards on it. `kill --all` reaches the runs. When the scheduler lists them again, status follows."""
     site.hold()
     first = site.cli_json("submit", SEED_001, "--batch", "first")
     ids = [s["job_id"] for s in first["submitted"]]
+    before = {r: v["state"] for r, v in site.runs().items()}
+    assert sorted(before.values()) == ["PENDING", "RUNNING", "RUNNING", "RUNNING", "RUNNING"]
     site.configure(hidden=ids, vanish="header_only")
-    held = site.runs().values()
-    assert {r["state"] for r in held} == {"UNKNOWN"}
-    assert any(r["reason"].startswith("not in the scheduler's answer since") for r in held)
+    held = site.runs()
+    assert {r: v["state"] for r, v in held.items()} == before  # nothing LOST on one answer
+    # "not listed ... since" (LOST at a time it names), or "not in the scheduler's answer since" for a job whose
+    # output file changed a moment ago (its summary may be on the way: never LOST on this answer)
+    assert all(v["reason"].startswith(("not listed by the scheduler since ", "not in the scheduler's answer since "))
+               for v in held.values()), held
+    site.configure(hidden=ids, vanish="garbage")
+    status = site.cli("status", "--all", check=False)
+    assert status.returncode != 0 and "answered a line that is not a job: <<< 12 34 unreadable >>>" in status.stderr
+    assert site.states_in_ledger() == before  # the failed poll changed nothing
+    hosts = site.cli("hosts", check=False)
+    assert hosts.returncode != 0 and "cannot count the cards in use" in hosts.stderr
     site.configure()
     runs = site.runs()
-    assert sorted(r["state"] for r in runs.values()) == ["PENDING", "RUNNING", "RUNNING", "RUNNING", "RUNNING"]
-    assert all(r["ended_at"] is None for r in runs.values())
+    assert {r: v["state"] for r, v in runs.items()} == before
+    assert all(r["ended_at"] is None and "not listed" not in r["reason"] for r in runs.values())
+    killed = site.cli_json("kill", "--all")
+    assert sorted(k["job_id"] for k in killed["killed"]) == sorted(ids)
     site.release()

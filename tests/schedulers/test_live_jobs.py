@@ -319,7 +319,6 @@ def scripted_family(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     (255, "", fixture("lsf_bjobs_name_not_found.txt"), []),  # LSF: no job has this name
     (0, "", fixture("jh_jjobs_no_unfinished.txt"), []),
     (0, fixture("jh_jjobs_o_header_only.txt"), "", []),
-    (0, "", "", []),
 ])
 def test_lsf_family_answers(kind: str, code: int, stdout: str, stderr: str, expected: list[str], tmp_path: Path,
                             monkeypatch: pytest.MonkeyPatch) -> None:
@@ -349,6 +348,7 @@ def test_lsf_family_default_table(kind: str, tmp_path: Path, monkeypatch: pytest
     (255, "", "jjobs: cannot connect to the master host: Connection refused"),
     (0, "garbage that is no table\n", ""),
     (1, "", ""),
+    (0, "", ""),  # nothing at all: the tools never answer so (no job: `No unfinished job found`), so no "none"
 ])
 def test_lsf_family_failures_raise(kind: str, code: int, stdout: str, stderr: str, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ times reach the ledger (status's `ran`)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -69,34 +70,101 @@ def test_cards_in_use_are_not_counted_from_an_answer_with_unread_lines(tmp_path:
         be.pools()
 
 
-def test_an_unclear_answer_leaves_a_live_job_unsettled(tmp_path: Path) -> None:
-    be = jh(tmp_path, [(0, f"{O_HEADER}\n#### garbage ####\n")])
+def test_a_poll_answer_with_a_line_that_is_not_a_job_settles_nothing(tmp_path: Path) -> None:
+    be = jh(tmp_path, [(0, f"{O_HEADER}\noops\n")])
+    with pytest.raises(SchedulerError, match=r"answered a line that is not a job: oops; cannot tell which jobs"):
+        be.poll([LedgerJob("r", "10061", str(tmp_path / "r"))])
+
+
+def test_a_header_alone_leaves_the_job_out_and_says_so(tmp_path: Path) -> None:
+    be = jh(tmp_path, [(0, f"{O_HEADER}\n")])
     status = be.poll([LedgerJob("r", "10061", str(tmp_path / "r"))])["10061"]
-    assert status.state is JobState.UNKNOWN
+    assert (status.state, status.unlisted) == (JobState.LOST, True)  # poll.py holds it back (LOST_AFTER_S)
 
 
-def test_a_kill_answer_that_names_no_job_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    be = jh(tmp_path, [(0, "#### garbage ####"), (0, "Job <126> is being terminated")])
+@pytest.mark.parametrize("call", ["poll", "pools", "find", "live_jobs"])
+def test_an_answer_of_nothing_at_all_is_no_answer(tmp_path: Path, call: str) -> None:
+    be = jh(tmp_path, [(0, "")])
+    args = {"poll": ([LedgerJob("r", "10061", str(tmp_path / "r"))],), "pools": (), "find": ("r",),
+            "live_jobs": ("r",)}[call]
+    with pytest.raises(SchedulerError, match=r"answered nothing at all \(exit 0; with no job it says `No "
+                                             r"unfinished job found`\)"):
+        getattr(be, call)(*args)
+
+
+def test_no_unfinished_job_found_is_no_card_in_use(tmp_path: Path) -> None:
+    be = jh(tmp_path, [(0, (FIXTURES / "jh_jjobs_no_unfinished.txt").read_text())])
+    (pool,) = be.pools()
+    assert (pool.used, pool.free) == (0, 16)
+
+
+HOSTS_IDLE = "HOST_NAME          STATUS       JL/U    MAX  NJOBS    RUN  SSUSP  USUSP    RSV\n" \
+             "gpu13              ok              -     64      0      0      0      0      0\n"
+
+
+@pytest.mark.parametrize("header", [O_HEADER, DEFAULT_HEADER])
+def test_a_header_alone_from_all_users_is_no_count_unless_the_hosts_run_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, header: str) -> None:
+    monkeypatch.setattr("xdimo.schedulers.lsf_family.shutil.which", lambda name: f"/bin/{name}")
+    busy = (FIXTURES / "jh_jhosts_w.txt").read_text()
+    be = jh(tmp_path, [(0, f"{header}\n"), (0, busy)])
+    be.use_o_format = header == O_HEADER
+    with pytest.raises(SchedulerError, match=r"`jjobs -u all` answered a header and no job line .*`jhosts -w` does "
+                                             r"not confirm it \(jobs on 2 host\(s\), e.g. gpu13\): cannot count"):
+        be.pools()
+    be = jh(tmp_path, [(0, f"{header}\n"), (0, HOSTS_IDLE)])
+    be.use_o_format = header == O_HEADER
+    (pool,) = be.pools()
+    assert (pool.used, pool.free) == (0, 16) and pool.source.endswith("no job: jhosts -w shows none on 1 host(s)")
+
+
+def test_a_header_alone_from_all_users_without_the_hosts_command_is_no_count(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("xdimo.schedulers.lsf_family.shutil.which", lambda name: None)
+    be = jh(tmp_path, [(0, f"{O_HEADER}\n")])
+    with pytest.raises(SchedulerError, match="jhosts is not on PATH to confirm it: cannot count the cards in use"):
+        be.pools()
+
+
+@pytest.mark.parametrize(("answer", "warned"), [
+    ("Job <126> is being terminated", False),
+    ("Job <126> is being signaled", False),
+    ("#### garbage ####\nJOBID STAT\nzzz", True),
+    ("", True),
+    ("Job <126>: Permission denied", True),
+    ("Job <1260> is being terminated", True),  # another job
+])
+def test_a_kill_answer_that_is_not_a_kill_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                       answer: str, warned: bool) -> None:
+    be = jh(tmp_path, [(0, answer)])
     with caplog.at_level(logging.INFO):
         be.kill("126")
-    assert "warning: `jctrl kill 126` answered #### garbage ####, which names no job" in caplog.text
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        be.kill("126")
-    assert "warning" not in caplog.text
+    assert ("warning: `jctrl kill 126` answered" in caplog.text) is warned
+    if warned:
+        assert "not `Job <126> is being terminated`: the kill may not have been sent; check with `jjobs 126`" \
+            in caplog.text
 
 
-def test_a_pending_limit_refusal_says_we_do_not_retry_and_names_the_file_s_limit(tmp_path: Path) -> None:
-    be = jh(tmp_path, [(255, "Pending job threshold reached. Retrying in 60 seconds...")], max_pending=4)
+@pytest.mark.parametrize("answer", ["Pending job threshold reached. Retrying in 60 seconds...\n"
+                                    "Pending job threshold reached. Job not submitted.",
+                                    (FIXTURES / "jh_jsub_pending_limit.txt").read_text()])
+def test_a_pending_limit_refusal_says_we_do_not_retry_and_names_the_file_s_limit(tmp_path: Path,
+                                                                                  answer: str) -> None:
+    be = jh(tmp_path, [(255, answer)], max_pending=4)
+    be.cluster = replace(be.cluster, path="clusters/c.yaml")
     with pytest.raises(PendingLimitError) as err:
         be.submit("#!/bin/bash\n", RunSpec(matrix="m", pool="gpu_h200"))
     text = str(err.value)
-    assert "xdimo-jobs does not retry" in text and "max_pending: 4" in text and "lower it there" in text
+    assert "the scheduler allows no more pending jobs" in text and "xdimo-jobs does not retry it" in text
+    assert "Retrying" not in text
+    assert "limit is below max_pending: 4 in clusters/c.yaml" in text and "lower max_pending there" in text
 
 
-def test_the_job_summary_s_times_are_the_job_s_start_and_end(tmp_path: Path) -> None:
-    (tmp_path / "10061.output").write_text((FIXTURES / "jh_summary_done.txt").read_text())
+@pytest.mark.parametrize(("fixture", "seconds"), [("jh_summary_done.txt", 8 * 60 + 3),  # 20:32:46 -> 20:40:49
+                                                  ("lsf_summary_done.txt", 3600)])
+def test_the_job_summary_s_times_are_the_job_s_start_and_end(tmp_path: Path, fixture: str, seconds: int) -> None:
+    (tmp_path / "10061.output").write_text((FIXTURES / fixture).read_text())
     status = settle_from_logs(tmp_path, "10061", None, gone=True)
-    assert status.state is JobState.DONE
+    assert status.state is JobState.DONE and not status.unlisted
     assert status.ended_at is not None and status.started_at is not None
-    assert status.ended_at - status.started_at == 8 * 60 + 3  # 20:32:46 -> 20:40:49
+    assert status.ended_at - status.started_at == seconds

@@ -318,3 +318,47 @@ def test_status_says_ran_by_slurms_clock_for_a_job_killed_before_it_wrote_job_wa
     assert run_clock(run, now=run.ended_at + 500) == (19.0, "scheduler")
     text = render([run], ledger.count_by_state())
     assert "0:00:19 ran" in text and "ran = the scheduler's own start and end" in text
+
+
+# -- answers that must not be read as "none" (a line that is not a job may be one) ----------------------------
+
+
+def test_a_squeue_line_that_is_not_a_job_settles_nothing(backend, tmp_path: Path) -> None:
+    sched, fake = backend(squeue=(0, "10|RUNNING|None|localhost\nslurm_load_jobs: garbage\n", ""), sacct=(0, "", ""))
+    with pytest.raises(SchedulerError, match="squeue answered a line that is not a job: slurm_load_jobs: garbage; "
+                                             "cannot tell which jobs are still queued"):
+        sched.poll([_job(tmp_path, "10"), _job(tmp_path, "501")])
+    assert fake.names() == ["squeue"]
+
+
+def test_live_jobs_refuses_a_squeue_line_that_is_not_a_job(backend) -> None:
+    sched, _ = backend(squeue=(0, "10|RUNNING|None|localhost\n###\n", ""))
+    with pytest.raises(SchedulerError, match="not a job: ###; cannot tell whether a job of the run is queued"):
+        sched.live_jobs(RUN.run_id)
+
+
+def test_a_sacct_line_that_is_not_a_job_proves_no_job_gone(backend, tmp_path: Path) -> None:
+    sched, _ = backend(squeue=(0, "", ""), sacct=(0, "1|COMPLETED|0:0|None|localhost\n#garbage#\n", ""))
+    statuses = sched.poll([_job(tmp_path, "1"), _job(tmp_path, "501")])
+    assert statuses["1"].state is JobState.DONE  # its own row still settles it
+    assert (statuses["501"].state, statuses["501"].unlisted) == (JobState.UNKNOWN, True)  # not LOST
+
+
+def test_a_job_in_neither_squeue_nor_sacct_is_unlisted(backend, tmp_path: Path) -> None:
+    sched, _ = backend(squeue=(0, "", ""), sacct=(0, "1|COMPLETED|0:0|None|localhost\n", ""))
+    status = sched.poll([_job(tmp_path, "501")])["501"]
+    assert (status.state, status.unlisted) == (JobState.LOST, True)  # poll.py holds it back for a while
+
+
+def test_a_sinfo_line_that_is_not_a_node_is_no_card_count(backend) -> None:
+    sched, _ = backend(sinfo=(0, fixture("slurm_sinfo_idle.txt") + "#garbage#\n", ""), squeue=(0, "", ""))
+    with pytest.raises(SchedulerError, match="sinfo answered a line that is not a node: #garbage#; cannot count"):
+        sched.pools()
+
+
+def test_the_real_answers_leave_nothing_unread() -> None:
+    for name, fields in (("slurm_squeue_all.txt", sp.SQUEUE_MIN_FIELDS), ("slurm_squeue_times.txt",
+                         sp.SQUEUE_MIN_FIELDS), ("slurm_sacct.txt", sp.SACCT_MIN_FIELDS),
+                         ("slurm_sacct_times.txt", sp.SACCT_MIN_FIELDS), ("slurm_sinfo_multinode.txt",
+                         sp.SINFO_MIN_FIELDS), ("slurm_sinfo_mixed_6used.txt", sp.SINFO_MIN_FIELDS)):
+        assert sp.unread_lines(fixture(name), fields) == [], name

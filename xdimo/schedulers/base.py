@@ -104,6 +104,11 @@ class JobStatus:
     # not. Only their difference is used: a settled job's wall time.
     started_at: float | None = None
     ended_at: float | None = None
+    # The scheduler's answer left the job out and neither a summary nor a marker settled it: LOST where the
+    # answer was a whole listing (it is gone, as far as that answer goes), UNKNOWN where it was not. One such
+    # answer can be wrong (a header-only or empty listing from a loaded scheduler), so poll.py keeps the run's
+    # last state until the job has been missing for a while (poll.LOST_AFTER_S).
+    unlisted: bool = False
 
 
 class Scheduler(Protocol):

@@ -6,7 +6,9 @@ A thin runner (runner.run_command) over the pure parsers in lsf_parse.py / jh_pa
   `Job <N>` anywhere in stdout+stderr; never retried (submitting is not idempotent).
 - poll: ONE `jjobs -a` call for all the ledger's jobs; a job the answer says is gone (`Job <N> is not found`,
   or left out of a whole listing) is settled from the summary the scheduler appended to its -o file, else
-  from the marker file the script wrote, else LOST; a job a partial answer does not mention stays UNKNOWN.
+  from the marker file the script wrote, else LOST (JobStatus.unlisted: poll.py keeps the run's state for
+  poll.LOST_AFTER_S first); a job a partial answer does not mention is UNKNOWN, unlisted. An answer with a
+  line that is no job, or with nothing at all (exit 0), is a SchedulerError: it settles nothing.
 - live_jobs: ONE `jjobs -J NAME` (no -a: unfinished jobs only) before a submission.
 - pools: ONE `jjobs -u all` call; GPUs in use per queue = sum over jobs holding slots (RUN, suspended,
   UNKWN) of the job's GPU field when the site's `-o` has one (options.jobs_gpu_field), else of
@@ -35,7 +37,7 @@ from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolS
 from xdimo.schedulers.marker import read_exit_marker, state_for_exit
 from xdimo.schedulers.runner import CommandResult, command_error, looks_transient, run_command
 from xdimo.spec import RunSpec
-from xdimo.text import excerpt
+from xdimo.text import excerpt, one_line
 
 log = logging.getLogger(__name__)
 
@@ -102,20 +104,31 @@ class LSFFamilyScheduler:
         if self.use_o_format:
             res = self.run(self.jobs_argv(extra, True))
             answer = P.parse_jobs_delimited(res.output)
-            if _answered(res, answer):
+            if _answered(answer):
                 return answer
+            if res.ok and not res.output.strip():
+                raise self.silent(res)  # says nothing about `-o`: no second call
             if res.output.strip() and looks_transient(res):  # "cannot connect" & co: unreachable, not a format
                 raise command_error(res)
             refused = res
         res = self.run(self.jobs_argv(extra, False))
         answer = P.parse_jobs_default(res.output)
-        if not _answered(res, answer):
-            raise command_error(res)
+        if not _answered(answer):
+            raise self.silent(res) if res.ok and not res.output.strip() else command_error(res)
         if refused is not None:
             log.warning("`%s -o` not understood (%s); using the default format from now on",
                         self.commands.jobs[0], excerpt(refused.output))
             self.use_o_format = False
         return answer
+
+    def silent(self, res: CommandResult) -> SchedulerError:
+        """An answer of nothing at all with exit 0. The tools never give it: with no job to list they say
+        `No unfinished job found` (stderr), for an id they do not know `Job <N> is not found`; so it is no
+        "none" (a job or a card in use may hide behind it), and settles nothing."""
+        before = ("",) + res.argv[:-1]
+        shown = " ".join("..." if prev == "-o" else word for prev, word in zip(before, res.argv, strict=True))
+        return SchedulerError(f"`{one_line(shown, 200)}` answered nothing at all (exit 0; with no job it says "
+                              "`No unfinished job found`): taken as no answer")
 
     # -- the Scheduler protocol -----------------------------------------------------------------------
 
@@ -135,12 +148,14 @@ class LSFFamilyScheduler:
             return answer.job_id
         name = self.commands.submit[0]
         if answer.pending_limit:
-            # The tool's own text may promise a retry ("Retrying in 60 seconds..."): we do not retry, and the
-            # site's limit may be lower than the cluster file says.
-            raise PendingLimitError(f"{name} refused run {run.run_id}: the scheduler's limit on pending jobs is "
-                                    f"reached ({answer.first_problem}); xdimo-jobs does not retry. The cluster file "
-                                    f"allows max_pending: {self.cluster.max_pending}; if the site's limit is lower, "
-                                    "lower it there")
+            # LSF's own text promises a retry ("Retrying in 60 seconds...") that LSB_NTRIES=1 cut short: nothing
+            # retries. We submitted because the cluster file's max_pending left room, so the scheduler's limit is
+            # lower (or counts pending jobs we do not see).
+            raise PendingLimitError(
+                f"{name} refused run {run.run_id}: the scheduler allows no more pending jobs "
+                f"({P.pending_limit_words(answer.text)}); xdimo-jobs does not retry it. The scheduler's limit is "
+                f"below max_pending: {self.cluster.max_pending} in {self.cluster.path or 'the cluster file'} "
+                "(or it counts pending jobs not listed to you): lower max_pending there to the site's limit")
         if res.returncode != 0 and res.output.strip() and not looks_transient(res):
             raise SubmitRefused(f"{name} refused run {run.run_id} (exit {res.returncode}): "
                                 f"{answer.first_problem}")
@@ -165,7 +180,10 @@ class LSFFamilyScheduler:
             return {}
         ids = sorted({j.job_id for j in jobs if j.job_id}, key=_id_key)
         extra = ["-a"] + (ids if len(ids) <= MAX_IDS else ["-u", "all"])
-        answer = self.query_jobs(extra)
+        # A line we cannot read may be one of these jobs: the whole answer settles nothing (the caller reports
+        # the failure and the ledger keeps what it had).
+        answer = self.understood(self.query_jobs(extra), " ".join(extra[:3]) + (" ..." if len(extra) > 3 else ""),
+                                 "tell which jobs are still queued")
         rows = answer.by_id()
         out = {}
         for job in jobs:
@@ -203,8 +221,7 @@ class LSFFamilyScheduler:
             return []
         answer = self.understood(self.query_jobs(["-J", run_id]), f"-J {run_id}",
                                  "tell whether a job of the run is queued")
-        if not (answer.rows or answer.no_jobs or answer.header_only or run_id in answer.not_found
-                or answer == P.JobsAnswer()):  # the last: an empty answer with exit 0 (query_jobs checked)
+        if not (answer.rows or answer.no_jobs or answer.header_only or run_id in answer.not_found):
             found = ", ".join(sorted(answer.not_found))
             raise SchedulerError(f"`{name} -J {run_id}` answered about other jobs ({found} not found), "
                                  "not about this name: cannot tell whether a job of the run is queued")
@@ -224,10 +241,13 @@ class LSFFamilyScheduler:
             return
         if not res.ok:
             raise command_error(res)
-        if text.strip() and f"<{job_id}>" not in text:
-            # bkill answers `Job <126> is being terminated`; an answer that names no job may not have acted.
-            log.warning("warning: `%s %s` answered %s, which names no job: check with `%s %s` that it ends",
-                        " ".join(self.commands.kill), job_id, excerpt(text), self.commands.jobs[0], job_id)
+        if not kill_acknowledged(text, job_id):
+            # An answer we do not know may not have acted: the ledger keeps the kill request (recorded before
+            # the command), the job's fate comes from the polls.
+            said = excerpt(text) if text.strip() else "nothing"
+            log.warning("warning: `%s %s` answered %s, not `Job <%s> is being terminated`: the kill may not have "
+                        "been sent; check with `%s %s` that the job ends (kill it again if not)",
+                        " ".join(self.commands.kill), job_id, said, job_id, self.commands.jobs[0], job_id)
         else:
             log.info("%s %s: %s", self.commands.kill[-1], job_id, excerpt(text))
 
@@ -250,6 +270,9 @@ class LSFFamilyScheduler:
                                source=f"cluster file ({self.commands.jobs[0]} not on PATH)")
                     for p in self.cluster.pools.values()]
         answer = self.understood(self.query_jobs(["-u", "all"]), "-u all", "count the cards in use")
+        source_note = ""
+        if not answer.rows and not answer.no_jobs:
+            source_note = self.confirm_no_jobs()
         used: dict[str, int] = {}
         held_on: dict[str, dict[str, int]] = {}  # queue -> host -> GPUs its jobs hold there
         mine_pending: dict[str, int] = {}
@@ -263,7 +286,7 @@ class LSFFamilyScheduler:
             elif row.stat in ("PEND", "PSUSP") and row.user == self.user:
                 mine_pending[row.queue] = mine_pending.get(row.queue, 0) + 1
         how = "gpu field" if self.gpu_field else f"slots / {self.cluster.cpu_per_gpu}"
-        source = f"{self.commands.jobs[0]} -u all ({how})"
+        source = f"{self.commands.jobs[0]} -u all ({how}){source_note}"
         health = self.host_health(held_on)
         out = []
         for p in self.cluster.pools.values():
@@ -273,6 +296,27 @@ class LSFFamilyScheduler:
                                   source=source + note, down=h.down_cards if h else 0,
                                   down_hosts=h.down_hosts if h else ()))
         return out
+
+    def confirm_no_jobs(self) -> str:
+        """`-u all` answered a header alone (or only notices about ids): not the tools' own word for "no job
+        at all" (`No unfinished job found`), and a header alone is also what a loaded UniScheduler answers for
+        jobs it does list. Counting no card in use on that would start runs on cards that are taken, so the
+        hosts command decides: no job on any host confirms it (a note for `source`), else SchedulerError."""
+        jobs, hosts = self.commands.jobs[0], self.commands.hosts[0]
+        said = f"`{jobs} -u all` answered a header and no job line (with no job it says `No unfinished job found`)"
+        try:
+            rows = self.host_status() if shutil.which(hosts) else None
+        except SchedulerError as exc:
+            raise SchedulerError(f"{said}, and `{hosts} -w` failed too ({exc}): cannot count the cards in use") \
+                from None
+        if rows is None:
+            raise SchedulerError(f"{said}, and {hosts} is not on PATH to confirm it: cannot count the cards in use")
+        busy = [r for r in rows if r.njobs is None or r.njobs > 0 or (r.run or 0) > 0]
+        if not rows or busy:
+            seen = f"jobs on {len(busy)} host(s), e.g. {busy[0].name}" if busy else "it lists no host"
+            raise SchedulerError(f"{said}, and `{hosts} -w` does not confirm it ({seen}): cannot count the cards "
+                                 "in use; try again in a minute")
+        return f"; no job: {hosts} -w shows none on {len(rows)} host(s)"
 
     def host_health(self, held_on: dict[str, dict[str, int]]) -> dict[str, tuple[P.PoolHealth | None, str]]:
         """Pool name -> (its listed hosts' health, a note for `source`), for the pools that list hosts: ONE
@@ -361,8 +405,17 @@ def settle_from_logs(log_dir: Path, job_id: str, row: P.JobRow | None, gone: boo
             return JobStatus(JobState.UNKNOWN, reason=f"{row.stat}; waiting for its summary", hosts=hosts)
         return JobStatus(state, 0 if state is JobState.DONE else None, f"{row.stat}, no summary", hosts)
     if not gone or recent:
-        return JobStatus(JobState.UNKNOWN, reason="not in the scheduler's answer yet; will ask again")
-    return JobStatus(JobState.LOST, reason="left the queue without a summary or marker")
+        return JobStatus(JobState.UNKNOWN, reason="not in the scheduler's answer; asked again", unlisted=True)
+    return JobStatus(JobState.LOST, reason="left the queue without a summary or marker", unlisted=True)
+
+
+# What bkill (and JH's `jctrl kill`, in LSF's words) answers when it acts on a job: `Job <126> is being
+# terminated` (a signal sent: `... is being signaled`). Anything else (no answer, an error, noise) is not a kill.
+KILL_ACK = r"Job <{}> is being (?:terminated|signal(?:l)?ed|killed)"
+
+
+def kill_acknowledged(text: str, job_id: str) -> bool:
+    return re.search(KILL_ACK.format(re.escape(job_id)), text, re.IGNORECASE) is not None
 
 
 def output_dirs(script: str, directive: str) -> list[Path]:
@@ -380,10 +433,11 @@ def output_dirs(script: str, directive: str) -> list[Path]:
     return [(Path(cwd) / f).parent if cwd and not os.path.isabs(f) else Path(f).parent for f in files]
 
 
-def _answered(res: CommandResult, answer: P.JobsAnswer) -> bool:
-    """The tool answered something we understood (rows, a header, or a definite 'none')."""
-    return bool(answer.rows or answer.header_only or answer.no_jobs or answer.not_found or answer.unparsed) or (
-        res.ok and not res.output.strip())
+def _answered(answer: P.JobsAnswer) -> bool:
+    """The tool answered in a shape we know: rows, a header (with or without lines we could not read, which the
+    caller refuses to count on: understood()), or a definite 'none' / 'not found'. An answer of nothing at all
+    is none of these (the tools never give it; LSFFamilyScheduler.silent)."""
+    return bool(answer.rows or answer.header_only or answer.no_jobs or answer.not_found or answer.unparsed)
 
 
 def _read(path: Path) -> str:

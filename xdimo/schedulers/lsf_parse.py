@@ -73,6 +73,17 @@ class SubmitAnswer:
         return lines[0][:PROBLEM_CHARS] if lines else "(no output)"
 
 
+RETRY_PROMISE_RE = re.compile(r"\s*Retrying in \d+ seconds?\.*", re.IGNORECASE)
+
+
+def pending_limit_words(text: str) -> str:
+    """The scheduler's own words for its pending limit, once, without the retry bsub promises (LSB_NTRIES=1
+    ends it; nothing retries): `Pending job threshold reached.` / `待提交任务数达上限`."""
+    m = PENDING_LIMIT_RE.search(text)
+    line = next((ln for ln in text.splitlines() if PENDING_LIMIT_RE.search(ln)), m.group(0) if m else "")
+    return RETRY_PROMISE_RE.sub("", line).strip()[:PROBLEM_CHARS] or "pending limit reached"
+
+
 def parse_submit(text: str) -> SubmitAnswer:
     """``Job <12345> is submitted to queue <q>.`` anywhere in stdout+stderr; never 'the first number'."""
     m = JOB_ID_RE.search(text)

@@ -48,6 +48,10 @@ class SlurmScheduler:
         jobs from one ``squeue``. Partitions that share nodes each see the shared cards as used."""
         sinfo = self._query(["sinfo", "-h", "-N", "-O", sp.SINFO_FIELDS])
         rows = sp.parse_sinfo_nodes(sinfo.stdout)
+        unread = sp.unread_lines(sinfo.stdout, sp.SINFO_MIN_FIELDS)
+        if rows and unread:  # a node we cannot read may hold cards in use
+            raise SchedulerError(f"sinfo answered a line that is not a node: {excerpt(unread[0])}; cannot count "
+                                 "the cards in use")
         parts = sp.partition_gpus(rows)
         pending = sp.parse_pending_partitions(
             self._query(["squeue", "-h", "--me", "-t", "PENDING", "-o", "%P"]).stdout)
@@ -139,10 +143,7 @@ class SlurmScheduler:
             if sp.squeue_no_such_job(result.output):
                 return {}
             raise command_error(result)
-        rows = sp.parse_squeue(result.stdout)
-        if result.stdout.strip() and not rows:  # not "no such jobs": an answer we cannot read settles nothing
-            raise SchedulerError(f"squeue answered nothing readable: {excerpt(result.stdout)}")
-        return rows
+        return readable_squeue(result.stdout, "tell which jobs are still queued")
 
     def _sacct(self, ids: list[str]) -> tuple[dict[str, sp.SlurmJob], bool]:
         argv = ["sacct", "-n", "-P", "-X", "-j", ",".join(ids), "-o", sp.SACCT_FIELDS]
@@ -150,7 +151,9 @@ class SlurmScheduler:
         if not result.ok:
             return {}, False  # accounting off or slurmdbd down: fall back on the markers
         rows = sp.parse_sacct(result.stdout)
-        return rows, bool(rows) or not result.stdout.strip()  # unreadable output is no answer either
+        # A line we cannot read may be one of the jobs asked about: the rows read still settle their jobs, but
+        # the answer no longer proves a job it leaves out gone (as if accounting were down).
+        return rows, not sp.unread_lines(result.stdout, sp.SACCT_MIN_FIELDS)
 
     def find(self, run_id: str) -> list[str]:
         """Every job of this user named `run_id` in the queue or, failing that, in a week of accounting, oldest
@@ -170,9 +173,7 @@ class SlurmScheduler:
         answer with text but no row, raises SchedulerError."""
         result = self._query(["squeue", "-h", "--me", f"--name={run_id}", "-t", ",".join(sp.LIVE_STATES),
                               "-o", sp.SQUEUE_FORMAT])
-        rows = sp.parse_squeue(result.stdout)
-        if result.stdout.strip() and not rows:
-            raise SchedulerError(f"squeue answered nothing readable: {excerpt(result.stdout)}")
+        rows = readable_squeue(result.stdout, "tell whether a job of the run is queued")
         ids = [i for i, row in rows.items() if row.raw_state.split(" ", 1)[0].upper() in sp.LIVE_STATES]
         return sorted(set(ids), key=lambda i: (len(i), i))
 
@@ -206,6 +207,18 @@ class SlurmScheduler:
         return result
 
 
+def readable_squeue(output: str, purpose: str) -> dict[str, sp.SlurmJob]:
+    """squeue's rows, when every line of its answer is one (``-h``: no header; nothing at all is "no job").
+    A line that is not a row may hide a job: SchedulerError, so that nothing is settled on the answer."""
+    rows = sp.parse_squeue(output)
+    unread = sp.unread_lines(output, sp.SQUEUE_MIN_FIELDS)
+    if unread and not rows:
+        raise SchedulerError(f"squeue answered nothing readable: {excerpt(output)}")
+    if unread:
+        raise SchedulerError(f"squeue answered a line that is not a job: {excerpt(unread[0])}; cannot {purpose}")
+    return rows
+
+
 def settle(job: LedgerJob, row: sp.SlurmJob | None, accounting_ok: bool) -> JobStatus:
     """The state of a job that is no longer queued: from accounting, refined by its marker file (judged by the
     rule every backend shares: marker.state_for_exit). Accounting's Start and End come with it: the ledger takes
@@ -225,8 +238,8 @@ def settle(job: LedgerJob, row: sp.SlurmJob | None, accounting_ok: bool) -> JobS
     if marker is not None:
         return JobStatus(state_for_exit(marker), marker, "settled from the job's marker file")
     if not accounting_ok:
-        return JobStatus(JobState.UNKNOWN, reason="not in squeue and sacct unavailable; no marker yet")
-    return JobStatus(JobState.LOST, reason="not in squeue or sacct, and no marker file")
+        return JobStatus(JobState.UNKNOWN, reason="not in squeue and sacct unavailable; no marker yet", unlisted=True)
+    return JobStatus(JobState.LOST, reason="not in squeue or sacct, and no marker file", unlisted=True)
 
 
 # Why a job waits, in words; anything else is shown as Slurm says it.

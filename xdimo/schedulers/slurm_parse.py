@@ -275,6 +275,22 @@ def job_times(state: JobState, hosts: tuple[str, ...], start: str, end: str) -> 
     return started, slurm_time(end) if state.terminal and started is not None else None
 
 
+SQUEUE_MIN_FIELDS = 4  # %i|%T|%r|%N (|%S|%e)
+SACCT_MIN_FIELDS = 5  # JobIDRaw|State|ExitCode|Reason|NodeList (|Start|End)
+SINFO_MIN_FIELDS = 5  # PartitionName|NodeList|Gres|GresUsed|StateLong
+
+
+def unread_lines(output: str, fields: int) -> list[str]:
+    """The lines of a ``|``-separated answer without a header (``-h`` / ``-n``) that the parsers here skip for
+    want of ``fields`` fields or a first one: noise that may hide a job or a node, never to be read as "none"."""
+    out = []
+    for line in output.splitlines():
+        parts = [p.strip() for p in line.strip().split("|")]
+        if line.strip() and (len(parts) < fields or not parts[0] or not parts[1]):
+            out.append(line.strip())
+    return out
+
+
 def parse_squeue(output: str) -> dict[str, SlurmJob]:
     """``squeue -h -t all -o "%i|%T|%r|%N|%S|%e"`` -> job id -> row (an answer without the times reads too)."""
     jobs = {}
