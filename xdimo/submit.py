@@ -27,7 +27,7 @@ from xdimo.poll import refresh
 from xdimo.render import render_script
 from xdimo.rules import pending_room
 from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import JobState, Scheduler
+from xdimo.schedulers.base import JobState, PoolStatus, Scheduler
 from xdimo.spec import RunSpec
 from xdimo.workspace import Workspace
 
@@ -67,6 +67,7 @@ class SubmitResult:
     interrupted: bool = False  # the stop was Ctrl-C (exit 130 once the result is reported)
     poll_failures: list[str] = field(default_factory=list)  # clusters whose runs could not be polled first
     pending_slot: list[str] = field(default_factory=list)  # what holds the pending room when runs are held
+    cards_unread: str = ""  # a dry run whose scheduler could not be read (why): planned from the cluster file
 
     @property
     def remaining(self) -> int:
@@ -83,7 +84,14 @@ class SubmitResult:
             "refused": self.refused,
             "failed": self.failed,
             "pending_slot_held_by": self.pending_slot,
+            "failures": [self.failed] if self.failed else [],  # a list, as `kill --json` gives its "failed"
+            "warnings": [self.cards_warning()] if self.cards_unread else [],
         }
+
+    def cards_warning(self) -> str:
+        return (f"could not read the live card counts ({self.cards_unread}): this dry run is planned from the "
+                "cluster file (every usable card free, the pending room from the ledger alone); a real submit "
+                "refuses until the scheduler answers")
 
 
 DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -126,7 +134,10 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
         try:
             pools = scheduler.pools()
         except SchedulerError as exc:  # nothing handed over yet: the caller may retry
-            raise ReadFailed(str(exc)) from exc
+            if not dry_run:
+                raise ReadFailed(str(exc)) from exc
+            result.cards_unread = str(exc)  # a dry run still shows its scripts, as offline `plan` shows waves
+            pools = cluster_file_pools(cluster)
         pending = ledger.runs(cluster=cluster.name, states=(JobState.PENDING, JobState.SUBMITTING))
         pending_now = max(len(pending), sum(p.pending_jobs for p in pools))
         result.batch = choose_batch(todo, {p.name: p.free for p in pools}, cluster, pending_now)
@@ -140,6 +151,12 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
             elif not submit_one(ws, scheduler, cluster, spec, script, result):
                 break
     return result
+
+
+def cluster_file_pools(cluster: Cluster) -> list[PoolStatus]:
+    """The pools as the cluster file has them, no scheduler asked: every usable card free, no pending job."""
+    return [PoolStatus(p.name, p.gpu_model, p.cards, p.taken, 0, source="cluster file (scheduler not read)")
+            for p in cluster.pools.values()]
 
 
 def runs_to_submit(matrix: Matrix, known: dict[str, LedgerRun], again: bool,

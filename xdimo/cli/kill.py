@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from xdimo.cli.common import App, verb
+from xdimo.cli.matrix_arg import matrix_in_ledger
 from xdimo.errors import XdimoError
-from xdimo.kill import kill_runs
+from xdimo.kill import active_runs, kill_runs
 from xdimo.ledger import LedgerRun
 
 
@@ -35,20 +36,31 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
     if ids and matrix:
         raise XdimoError("--matrix goes with --all only: the ids name their runs already (drop --matrix, or "
                          "use --all --matrix NAME)")
-    runs = ([r for r in ledger.runs(cluster=app.cluster_name, matrix=matrix) if r.state.active] if everything
-            else [ledger.get(i, cluster=app.cluster_name) for i in ids])  # every id checked before any kill
-    result = kill_runs(app.ws, runs)
+    if matrix:  # a typo is an error naming the matrices, not "no active runs"
+        matrix = matrix_in_ledger(app.ws, ledger, matrix, app.cluster_name)
+    runs = (active_runs(app.ws, app.cluster_name, matrix) if everything  # polled: a LOST run listed again is in
+            else once_each([ledger.get(i, cluster=app.cluster_name) for i in ids]))  # every id checked first
+    result = kill_runs(app.ws, runs, fresh=everything)
     killed, skipped, failed = result.killed, result.ended + result.settled, result.failed
     empty = "" if failed else "no active runs"
     app.emit({"killed": [describe(r) for r in killed], "skipped": [r.run_id for r in skipped],
               "skipped_runs": [describe(r) | {"state": r.state.value, "exit_code": r.exit_code} for r in skipped],
-              "failed": failed},
+              "failed": failed, "failures": failed},  # "failures": a list in `submit --json` too
              lambda: "\n".join([f"kill sent to job {r.job_id} ({r.run_id}) on {r.cluster}" for r in killed]
                                + [f"{r.run_id}: already {outcome(r)}, nothing to kill" for r in result.ended]
                                + [f"{r.run_id}: no job listed under its name, now {outcome(r)}, nothing to kill"
                                   for r in result.settled]) or empty)
     if failed:
         raise XdimoError("could not kill " + "; ".join(failed))
+
+
+def once_each(runs: list[LedgerRun]) -> list[LedgerRun]:
+    """Each run once, in the order first named: `kill 106 106` or a job id and its run id name one run, and
+    its kill is sent (and reported) once."""
+    first: dict[str, LedgerRun] = {}
+    for run in runs:
+        first.setdefault(run.run_id, run)
+    return list(first.values())
 
 
 def describe(run: LedgerRun) -> dict[str, str | None]:

@@ -93,13 +93,15 @@ def total_line(planned: list[dict[str, Any]], some_in_ledger: bool) -> str | Non
 
 
 def planned_run(s: RunSpec, cluster: Cluster, wave: int | None, ledger_state: str | None) -> dict[str, Any]:
-    """One run of the plan, as --json prints it (the text table shows a subset). ``batch`` is its wave."""
+    """One run of the plan, as --json prints it (the text table shows a subset). ``batch`` is its wave;
+    ``state`` (and the older ``ledger_state``) its state in the ledger with --live, else None."""
     hours = estimate_hours(s, cluster.pool(s.pool).gpu_model)
     gpu_hours = None if hours is None else hours * s.gpus
     return {"run_id": s.run_id, "model": s.model_name, "pool": s.pool, "gpus": s.gpus, "nodes": s.nodes,
             "cpus": cpu_slots(cluster, s), "parallel": s.parallel, "local_batch": s.local_batch,
             "global_batch": s.global_batch, "steps": s.steps, "precision": s.precision, "batch": wave,
-            "ledger_state": ledger_state, "est_hours": hours, "est_gpu_hours": gpu_hours}
+            "ledger_state": ledger_state, "state": ledger_state,  # `state`, as status --json names it
+            "est_hours": hours, "est_gpu_hours": gpu_hours}
 
 
 def fmt_hours(hours: float | None) -> str:

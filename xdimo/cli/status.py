@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from xdimo.cli.common import App, PollSeconds, progress, table, verb
+from xdimo.cli.matrix_arg import matrix_in_ledger
 from xdimo.errors import XdimoError
 from xdimo.follow import follow, poll_every
 from xdimo.ledger import WALL_JOB_SCRIPT, WALL_SCHEDULER, Ledger, LedgerRun
@@ -21,7 +22,8 @@ from xdimo.workspace import Workspace
 
 RECENT = 30  # ended runs shown without --all (the summary line counts every run)
 @click.command()
-@click.option("--matrix", metavar="NAME", help="Only the runs of this matrix.")
+@click.option("--matrix", metavar="NAME", help="Only the runs of this matrix (its name, or its file as `submit` "
+              "takes it); one the ledger has no run of is an error that lists those it has.")
 @click.option("--active", is_flag=True, help="Only runs that hold or wait for cards.")
 @click.option("--all", "show_all", is_flag=True, help=f"Every run (default: active ones and the {RECENT} "
               "most recently ended).")
@@ -45,6 +47,8 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
       xdimo-jobs status --matrix hw-4gpu --json
     """
     ledger = app.ws.ledger
+    if matrix:  # a name the ledger has no run of is a typo (or a matrix not submitted): said, not an empty table
+        matrix = matrix_in_ledger(app.ws, ledger, matrix, app.cluster_name)
 
     def live() -> list[LedgerRun]:
         return ledger.runs(cluster=app.cluster_name, matrix=matrix, states=ACTIVE_STATES)
@@ -65,7 +69,7 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
         return sorted(live() + ended, key=lambda r: (r.created_at, r.run_id))
 
     counts = ledger.count_by_state(cluster=app.cluster_name, matrix=matrix)
-    app.emit(lambda: runs_json(app.ws, shown()), lambda: render(shown(), counts))
+    app.emit(lambda: runs_json(app.ws, shown()), lambda: render(shown(), counts, nothing(ledger, app.cluster_name)))
     if failures:  # the table shows the last known states; the exit code says they may be stale
         raise XdimoError("could not poll " + "; ".join(failures))
 
@@ -106,9 +110,18 @@ def report(result: Refresh) -> list[str]:
     return result.failures
 
 
-def render(runs: list[LedgerRun], counts: dict[str, int]) -> str:
+def nothing(ledger: Ledger, cluster: str | None) -> str:
+    """What `status` says when it has no run to show: an empty ledger, or none on ``--cluster`` (its runs are
+    elsewhere: not an error, as `collect --cluster` and `kill --all --cluster` take it)."""
+    if cluster and ledger.count_by_state():
+        others = sorted({r.cluster for r in ledger.runs()})
+        return f"no runs on cluster {cluster!r} in the ledger (its runs are on cluster {', '.join(others)})"
+    return "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
+
+
+def render(runs: list[LedgerRun], counts: dict[str, int], empty: str = "") -> str:
     if not counts:
-        return "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
+        return empty or "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
     now = time.time()
     rows, sources = [], set()
     for r in runs:

@@ -20,7 +20,8 @@ from xdimo.submit import SubmitResult, Submitted, submit_all, submit_once
               help="first: what starts now on free cards plus up to max_pending that wait; next: the same "
                    "over the runs not yet submitted; all: keep going until every run is submitted (a scheduler "
                    "that cannot be read is warned about and asked again next time).")
-@click.option("--dry-run", is_flag=True, help="Print the job scripts; submit nothing, change nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the job scripts; submit nothing, change nothing. With the "
+              "scheduler unreadable, planned from the cluster file's cards (a warning says so).")
 @click.option("--again", is_flag=True, help="Resubmit runs the ledger already has, if they have ended.")
 @click.option("--poll", "poll_s", type=PollSeconds(), default=None, metavar="SECONDS",
               help="Seconds between tries with --batch all (default: 2 locally, 20 on a real scheduler).")
@@ -45,6 +46,8 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s:
         submit_every_batch(app, m, again, poll_s or poll_interval(cluster) or 20.0)
         return
     result = submit_once(app.ws, cluster, m, dry_run=dry_run, again=again)
+    if result.cards_unread:  # on stderr: the scripts on stdout stay the scripts
+        progress(f"warning: {result.cards_warning()}")
     app.emit({**result.to_dict(), "dry_run": dry_run, "scripts": result.scripts if dry_run else {}},
              lambda: describe(result, m.name, dry_run, again_command(app, "submit", matrix, "--batch", "next",
                                                                           *(["--again"] if again else []))))
@@ -89,8 +92,9 @@ def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str
     if dry_run:
         for run_id, script in result.scripts.items():
             lines += [f"# ---- {run_id} ----", script.rstrip(), ""]
+        cards = " (by the cluster file's cards: the scheduler could not be read)" if result.cards_unread else ""
         lines.append(f"dry run: {len(result.batch.start)} would start now, {len(result.batch.wait)} would wait, "
-                     f"{len(result.batch.held)} held for a later batch; nothing was submitted")
+                     f"{len(result.batch.held)} held for a later batch{cards}; nothing was submitted")
     for s in result.submitted:
         lines.append(f"submitted {s.spec.run_id} as job {s.job_id}: {s.spec.model_name}, {s.spec.gpus} x "
                      f"{s.spec.pool} ({'starts now' if s.starts_now else 'waits for cards'})")
