@@ -5,6 +5,7 @@ Every problem is one line that names the file, the key and what was expected.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -24,6 +25,16 @@ QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # what schedulers accept as a queue
 CLUSTER_KEYS = ("name", "scheduler", "pools", "cpu_per_gpu", "max_pending", "setup", "python", "workdir", "launcher",
                 "options")
 POOL_KEYS = ("gpu", "cards", "taken", "cards_per_node", "queue", "hosts")
+# The `options:` keys each backend reads itself (lsf_family.py, jh.py, lsf.py; `launcher` checked here). The keys
+# a job template reads (`options.get("launcher_args")`, slurm's `account`, ...) are added from the templates the
+# workspace renders with (template_option_keys), so a key nothing reads is refused instead of silently ignored.
+_LSF_FAMILY_OPTIONS = ("timeout_s", "retries", "jobs_o_format", "jobs_gpu_field", "user", "settle_grace_s",
+                       "host_gpu_models", "launcher")
+BACKEND_OPTION_KEYS = {"jh": _LSF_FAMILY_OPTIONS, "lsf": _LSF_FAMILY_OPTIONS, "slurm": ("launcher",), "local": ()}
+PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "data" / "jobs" / "templates"
+_TEMPLATE_OPTION = re.compile(r"""\boptions\s*(?:\.\s*get\s*\(\s*|\[\s*)["']([A-Za-z0-9_]+)["']"""
+                              r"""|\boptions\s*\.\s*(?!(?:get|items|keys|values)\b)([A-Za-z_][A-Za-z0-9_]*)""")
+_TEMPLATE_INCLUDE = re.compile(r"""{%-?\s*(?:include|import|extends|from)\s+["']([^"']+)["']""")
 MAX_INT = 10**9  # no count in a cluster or matrix file is sane past this (cards, steps, minutes)
 
 
@@ -124,11 +135,17 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def refuse_unknown_keys(path: Path | str, data: dict[str, Any], known: tuple[str, ...], prefix: str = "") -> None:
-    """A typo'd key (``cpus_per_gpu``) would be lost silently: name it and the keys that exist."""
+def refuse_unknown_keys(path: Path | str, data: dict[str, Any], known: tuple[str, ...], prefix: str = "",
+                        none_known: str = "") -> None:
+    """A typo'd key (``cpus_per_gpu``) would be lost silently: name it, the keys that exist and the closest one.
+    ``none_known`` is what to say when no key is valid here."""
     unknown = sorted(str(k) for k in data if k not in known)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key '{prefix}{unknown[0]}' (expected: {', '.join(sorted(known))})")
+    if not unknown:
+        return
+    expected = f"expected: {', '.join(sorted(known))}" if known else none_known or "no keys expected here"
+    close = difflib.get_close_matches(unknown[0], known, n=1, cutoff=0.6)
+    hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+    raise ConfigError(f"{path}: unknown key '{prefix}{unknown[0]}' ({expected}){hint}")
 
 
 def int_problem(v: Any, minimum: int, maximum: int = MAX_INT) -> str | None:
@@ -200,6 +217,8 @@ def load_cluster(path: Path) -> Cluster:
     options = data.get("options") or {}
     if not isinstance(options, dict):
         raise c.fail("options", "a mapping", options)
+    refuse_unknown_keys(path, options, option_keys(scheduler, path), prefix="options.",
+                        none_known=f"scheduler {scheduler} and its job template read no options")
     _check_options(_Checker(path, options, prefix="options."))
     for checker, key in ((c, "launcher"), (_Checker(path, options, prefix="options."), "launcher")):
         _check_launcher(checker, key, scheduler)
@@ -237,9 +256,36 @@ def _cluster_name(c: _Checker, path: Path) -> str:
     return name
 
 
+def option_keys(scheduler: str, cluster_path: Path | str) -> tuple[str, ...]:
+    """The `options:` keys something reads for this scheduler: its backend's own, and those its job template
+    (with what it includes) reads, from the cluster's workspace templates (jobs/templates/, which users may
+    edit) or else the packaged ones."""
+    own = Path(cluster_path).absolute().parent.parent / "jobs" / "templates"
+    folder = own if own.is_dir() else PACKAGE_TEMPLATES
+    return tuple(sorted(set(BACKEND_OPTION_KEYS.get(scheduler, ())) | template_option_keys(folder, scheduler)))
+
+
+def template_option_keys(folder: Path, scheduler: str) -> set[str]:
+    """``options.get("x")`` / ``options["x"]`` in ``<scheduler>.sh.j2`` and the templates it includes."""
+    keys: set[str] = set()
+    todo, seen = [f"{scheduler}.sh.j2"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            text = (folder / name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue  # a missing template is render's error to report, with its own message
+        keys.update(a or b for a, b in _TEMPLATE_OPTION.findall(text))
+        todo.extend(_TEMPLATE_INCLUDE.findall(text))
+    return keys
+
+
 def _check_options(c: _Checker) -> None:
     """The backend knobs the schedulers read (lsf_family, jh, lsf, slurm template): bad values fail at load, not
-    with a ValueError in the middle of a submit. Other keys pass through to the templates."""
+    with a ValueError in the middle of a submit. Keys nothing reads are refused before (option_keys)."""
     c.number("timeout_s", 0, above=True)
     c.number("settle_grace_s", 0)
     if "retries" in c.data:

@@ -477,6 +477,11 @@ class Ledger:
         rows = self.db.execute(f"SELECT state, count(*) FROM runs WHERE {where} GROUP BY state", args)
         return dict(rows.fetchall())
 
+    def runs_that_had_job(self, job_id: str) -> list[str]:
+        """The run ids whose history names scheduler job ``job_id`` (an earlier attempt's job included)."""
+        rows = self.db.execute("SELECT DISTINCT run_id FROM events WHERE job_id = ? ORDER BY run_id", (job_id,))
+        return [r[0] for r in rows]
+
     def history(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT at, state, job_id, note FROM events WHERE run_id = ? ORDER BY id",
                                (run_id,))

@@ -14,12 +14,15 @@ from xdimo.collect.derive.baselines import RunSet, baseline_for
 COLLECT = Path(__file__).resolve().parents[2] / "xdimo" / "collect"
 LAYERS = ("derive", "read", "tables", "write", "fill")  # each may import those before it
 EXCEPTIONS = {("read/sources.py", "tables")}  # rows named and a plan laid out as the tables do
+WORDS = "xdimo.collect.tables.lang"  # every text in zh and en, imported by any layer (a run's notes where it is read)
 
 
 def collect_imports(path: Path) -> set[str]:
     """The layers of xdimo.collect that ``path`` imports from."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == WORDS:
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("xdimo.collect"):
             parts = node.module.split(".")
             found |= {parts[2]} if len(parts) > 2 else {a.name for a in node.names}
@@ -41,6 +44,14 @@ def test_a_layer_imports_only_the_layers_before_it(layer: str) -> None:
         name = f"{layer}/{path.name}"
         wrong = {dep for dep in collect_imports(path) - allowed if (name, dep) not in EXCEPTIONS}
         assert not wrong, f"{name} imports {sorted(wrong)}"
+
+
+def test_the_words_import_nothing_of_xdimo() -> None:
+    """tables/lang.py is imported from every layer: it must stay a leaf."""
+    tree = ast.parse((COLLECT / "tables" / "lang.py").read_text())
+    modules = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    modules += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in modules if m.startswith("xdimo")]
 
 
 def test_a_run_set_is_a_read_only_copy_of_the_runs_with_one_index() -> None:

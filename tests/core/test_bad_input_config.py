@@ -96,10 +96,10 @@ def test_bad_backend_options_fail_at_load(tmp_path, options, needle):
     assert needle in cluster_error(tmp_path, with_options(**options))
 
 
-def test_good_backend_options_load_and_unknown_ones_reach_the_templates(tmp_path):
-    options = {"timeout_s": 0.5, "retries": 0, "settle_grace_s": 0, "jobs_o_format": False, "sbatch": ["--x"],
-               "account": "proj", "my_template_knob": [1, 2]}
+def test_good_backend_options_load_and_unknown_ones_are_refused(tmp_path):
+    options = {"timeout_s": 0.5, "retries": 0, "settle_grace_s": 0, "jobs_o_format": False}
     assert load_cluster(write(tmp_path, "jh.yaml", with_options(**options))).options == options
+    assert "my_template_knob" in cluster_error(tmp_path, with_options(**options, my_template_knob=[1, 2]))
     assert "'options.retries'" in cluster_error(tmp_path, with_options(**{**options, "retries": "2"}))
 
 

@@ -44,23 +44,37 @@ class App:
                 click.echo(out)
 
 
-def _merge(ctx: click.Context, cluster: str | None, as_json: bool) -> App:
+def _merge(ctx: click.Context, cluster: str | None, as_json: bool, workdir: str | None = None,
+           ledger: str | None = None) -> App:
+    """The group's options (before the verb) with the verb's own (after it): the later one wins."""
     app = ctx.ensure_object(App)
     if cluster:
         app.cluster_name = cluster
     if as_json:
         app.json = True
+    if workdir:
+        app.workdir = workdir
+    if ledger:
+        app.ledger_path = ledger
+    if workdir or ledger:
+        app.__dict__.pop("ws", None)  # a workspace opened before (none is, yet) must not outlive its options
     return app
 
 
 def verb(func: F) -> F:
-    """Accept --cluster and --json after the verb too, and pass the App as the first argument."""
+    """Accept --cluster, --json, --workdir and --ledger after the verb too, and pass the App as the first
+    argument."""
 
+    @click.option("--ledger", "ledger", metavar="PATH", help="Ledger file (default: queue/ledger.sqlite; env "
+                  "XDIMO_LEDGER).")
+    @click.option("--workdir", "workdir", metavar="DIR", help="The workspace (default: nearest folder upwards "
+                  "with clusters/).")
     @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
     @click.option("--cluster", "cluster", metavar="NAME", help="clusters/NAME.yaml (default: local).")
     @click.pass_context
-    def wrapper(ctx: click.Context, cluster: str | None, as_json: bool, **kwargs: Any) -> Any:
-        return func(_merge(ctx, cluster, as_json), **kwargs)
+    def wrapper(ctx: click.Context, cluster: str | None, as_json: bool, workdir: str | None, ledger: str | None,
+                **kwargs: Any) -> Any:
+        return func(_merge(ctx, cluster, as_json, workdir, ledger), **kwargs)
 
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__

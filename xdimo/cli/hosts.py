@@ -51,8 +51,14 @@ def hosts(app: App, nodes: bool) -> None:
         if nodes:
             lines += ["", table(["host", "status", "max slots", "jobs", "running", "gpus", "gpu models"],
                                 [(h.name, h.status, h.max_slots, h.njobs, h.run, h.ngpus,
-                                  ", ".join(h.gpu_models) or None) for h in host_rows])
+                                  gpu_models_text(h.gpu_models)) for h in host_rows])
                       if host_rows else "no per-host view from this scheduler"]
         return "\n".join(lines)
 
     app.emit(data, text)
+
+
+def gpu_models_text(models: tuple[str, ...] | list[str]) -> str | None:
+    """A host's cards by model, like ones grouped in first-seen order: "8x NVIDIA H200", not the name 8 times."""
+    counts = Counter(m for m in models if m)
+    return ", ".join(f"{n}x {m}" if n > 1 else m for m, n in counts.items()) or None

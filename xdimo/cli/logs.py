@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
-import io
-import os
 import re
 import time
 from pathlib import Path
@@ -13,17 +10,23 @@ from typing import Any
 import click
 
 from xdimo.cli.common import App, verb
+from xdimo.cli.logs_earlier import find_earlier_job, show_earlier
+from xdimo.cli.logs_progress import Progress
+from xdimo.cli.logs_tail import JSON_MAX_BYTES, Tail, echo_new, file_texts
+from xdimo.errors import NotFoundError, XdimoError
 from xdimo.follow import follow as follow_runs
 from xdimo.follow import poll_every
 from xdimo.ledger import Ledger, LedgerRun
+from xdimo.poll import refresh
 from xdimo.rundir import ERROR_SUFFIX, OUTPUT_SUFFIX, RUNNER_LOG_PREFIX, RunDir
+from xdimo.schedulers.base import JobState
 from xdimo.schedulers.marker import read_exit_marker
-from xdimo.status import refresh
 
 _JOB_FILE = re.compile(rf"^(?:{RUNNER_LOG_PREFIX})?(\d+)$")  # <job>.output, the local runner's runner-<job>.log
 TAIL_S = 1.0  # between reads of the job's files with --follow (the scheduler is asked at its own pace)
-CHUNK_BYTES = 1 << 20  # read and print a job's output this much at a time: a 1 GB output is never held whole
-JSON_MAX_BYTES = 1 << 20  # --json embeds each file's last MiB at most (and says which files were cut)
+# Schedulers that write a job's -o file only when the job ends (LSF spools stdout; the fake says so too), and the
+# command that shows a running job's output there, where scheduler-formats.md documents one (JH: `jctrl peek`).
+HOLDS_OUTPUT = {"lsf": ("LSF", ""), "jh": ("JH", "`jctrl peek` shows a running job's output")}
 
 
 def log_files(log_dir: Path, job_id: str | None) -> list[Path]:
@@ -53,66 +56,77 @@ def logs(app: App, ident: str, follow: bool, err: bool) -> None:
       xdimo-jobs logs demo-1a2b -f
     """
     ledger = app.ws.ledger
-    run = ledger.get(ident, cluster=app.cluster_name)
-    files = [p for p in log_files(Path(run.log_dir), run.job_id) if err or p.suffix != ERROR_SUFFIX]
-    if app.json:
-        app.emit(json_data(run, files), "")
+    try:
+        run = ledger.get(ident, cluster=app.cluster_name)
+    except NotFoundError:  # an earlier attempt's job id: the run's current row knows only its latest job
+        earlier = find_earlier_job(app, ledger, ident)
+        if earlier is None:
+            raise
+        show_earlier(app, earlier, follow, err)
         return
-    if not print_output(app, ledger, run, files, follow, err):
-        click.echo(no_output(ledger.get(run.run_id)), err=True)  # stdout stays the job's own output
+    files = [p for p in log_files(Path(run.log_dir), run.job_id) if err or p.suffix != ERROR_SUFFIX]
+    held = held_output(app, run)
+    if app.json:
+        app.emit(json_data(run, files, held), "")
+        return
+    if not print_output(app, ledger, run, files, follow, err, held=held):
+        click.echo(no_output(ledger.get(run.run_id), held), err=True)  # stdout stays the job's own output
 
 
-def json_data(run: LedgerRun, files: list[Path]) -> dict[str, Any]:
+def held_output(app: App, run: LedgerRun) -> str:
+    """Why an active run's output file is still empty though it trains (its scheduler writes the file at the
+    end), "" where its scheduler writes as the job goes (or its cluster file cannot be read now)."""
+    try:
+        kind = app.ws.load_cluster(run.cluster).scheduler
+    except XdimoError:
+        return ""
+    if kind not in HOLDS_OUTPUT:
+        return ""
+    name, peek = HOLDS_OUTPUT[kind]
+    return f"{name} writes a job's output file only when the job ends" + (f"; {peek}" if peek else "")
+
+
+def json_data(run: LedgerRun, files: list[Path], held: str = "") -> dict[str, Any]:
     """What --json prints: each file's text, its last JSON_MAX_BYTES at most (a log may be gigabytes)."""
-    texts: dict[str, str] = {}
-    cut: dict[str, dict[str, int]] = {}
-    for p in files:
-        try:
-            with open(p, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                start = max(0, size - JSON_MAX_BYTES)
-                handle.seek(start)
-                data = handle.read(size - start)
-        except FileNotFoundError:
-            continue
-        if start:  # cut inside a character: its trailing bytes (at most 3) are left out, not shown as U+FFFD
-            skip = 0
-            while skip < min(3, len(data)) and 0x80 <= data[skip] < 0xC0:
-                skip += 1
-            data = data[skip:]
-            cut[str(p)] = {"size": size, "shown": len(data)}
-        texts[str(p)] = universal_newlines(data.decode(errors="replace"))
+    texts, cut = file_texts(files)
     out: dict[str, Any] = {"run_id": run.run_id, "job_id": run.job_id, "state": run.state.value, "files": texts}
     if cut:
         out["truncated"] = cut
         out["note"] = (f"only the last {JSON_MAX_BYTES >> 20} MiB of {', '.join(cut)} is included; "
                        f"`xdimo-jobs logs {run.run_id}` prints all of it")
-    elif not any(texts.values()):
-        out["note"] = no_output(run)
+    progress = Progress.of(run, held)
+    row = progress.latest() if progress.output_empty() else None
+    if row is not None:
+        out["progress"] = {k: row.get(k) for k in ("step", "loss", "steps_per_s", "samples_per_s")}
+        out["note"] = progress.note(run, follow=False, as_json=True)
+    elif not cut and not any(texts.values()):
+        out["note"] = no_output(run, held)
     return out
 
 
-def universal_newlines(text: str) -> str:
-    """\r\n and \r as \n, as the output is printed (a progress bar's \r updates are lines of their own)."""
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def no_output(run: LedgerRun) -> str:
+def no_output(run: LedgerRun, held: str = "") -> str:
     """Why there is nothing to show: e.g. "no output yet (PENDING on gpu_h200)"."""
     where = f"{run.state.value} on {run.pool}"
     if run.state.active:
+        if held and run.state is JobState.RUNNING:
+            return f"no output yet ({where}): {held}"
         return f"no output yet ({where})"
     return f"no output ({where}; nothing in {run.log_dir})"
 
 
-def print_output(app: App, ledger: Ledger, run: LedgerRun, files: list[Path], follow: bool, err: bool) -> bool:
+def print_output(app: App, ledger: Ledger, run: LedgerRun, files: list[Path], follow: bool, err: bool,
+                 held: str = "") -> bool:
     """Print the files (and with ``follow`` what they gain until the run ends); True when anything was shown.
 
     Following, the files are read every TAIL_S; the scheduler is asked whether the run ended at its backend's
     pace (xdimo.follow.follow), and at once when the job's exit marker appears (the script's last act: its
-    end is near). The last read comes after the poll that saw the run end: what the job wrote last is shown."""
+    end is near). The last read comes after the poll that saw the run end: what the job wrote last is shown.
+    While the job's output file is absent or empty but its metrics.jsonl has rows (LSF and JH write the file
+    only when the job ends: ``held``), the latest row is shown instead, and followed, with a note on stderr."""
     tails = {p: Tail() for p in files}
     shown = echo_new(tails, final=not follow)
+    progress = Progress.of(run, held)
+    shown = progress.echo(run, follow) or shown
     if not follow:
         return shown
 
@@ -126,51 +140,10 @@ def print_output(app: App, ledger: Ledger, run: LedgerRun, files: list[Path], fo
             if err or p.suffix != ERROR_SUFFIX:
                 tails.setdefault(p, Tail())
         shown = echo_new(tails, final=beat.ended) or shown
+        if now.job_id and progress.output is None:  # submitted while followed: its output file is known now
+            progress.output = RunDir(Path(now.log_dir)).output(now.job_id)
+        if not beat.ended:  # at the end the output the scheduler held comes, and it has every interval's line
+            shown = progress.echo(now, follow) or shown
     return shown
 
 
-class Tail:
-    """How far a job's file has been printed, and the bytes of a character it ends in the middle of (a read may
-    cut one; the job writes the rest later): those wait for the rest rather than print as U+FFFD."""
-
-    def __init__(self) -> None:
-        self.offset = 0
-        self.decoder = io.IncrementalNewlineDecoder(codecs.getincrementaldecoder("utf-8")(errors="replace"),
-                                                    translate=True)
-
-    def echo_new(self, path: Path, final: bool) -> bool:
-        """Print what ``path`` gained since the offset, CHUNK_BYTES at a time, up to its size now (a job that
-        writes fast does not keep this loop going); ``final``: the last read, an incomplete tail is shown."""
-        shown = False
-        try:
-            with open(path, "rb") as handle:
-                end = os.fstat(handle.fileno()).st_size
-                if end < self.offset:  # truncated or replaced: print it from the start
-                    self.offset = 0
-                    self.decoder.reset()
-                handle.seek(self.offset)
-                while self.offset < end:
-                    data = handle.read(min(CHUNK_BYTES, end - self.offset))
-                    if not data:
-                        break
-                    self.offset += len(data)
-                    shown = self.echo(self.decoder.decode(data)) or shown
-        except FileNotFoundError:  # not written yet (the job has not started, or --no-err's other file)
-            pass
-        if final:
-            shown = self.echo(self.decoder.decode(b"", final=True)) or shown
-        return shown
-
-    @staticmethod
-    def echo(text: str) -> bool:
-        if text:
-            click.echo(text, nl=False)
-        return bool(text)
-
-
-def echo_new(tails: dict[Path, Tail], final: bool = False) -> bool:
-    """Print what each file gained since its last read; True when anything was printed."""
-    shown = False
-    for p, tail in list(tails.items()):
-        shown = tail.echo_new(p, final) or shown
-    return shown

@@ -2,7 +2,8 @@
 
 One folder per layer: derive/ is the base the others build on, then the data's way, read -> tables -> write, and
 fill. A layer imports only those listed before it, save read/sources.py, which names its rows and lays out a
-matrix's plan with tables/labels.py and tables/table.py.
+matrix's plan with tables/labels.py and tables/table.py, and tables/lang.py (every text in zh and en; it imports
+nothing of xdimo), which any layer may use: a run's notes are made where it is read, in both languages.
 - derive/: what is known of one run and the pure figures on it: records.py (RunRecord, the one type every layer
   passes), facts.py (model facts from the registry), steady.py (steady state over the log intervals),
   throughput.py (samples/s, tokens/s, TFLOP/s, MFU), wall_time.py (the job's wall time, GPU-hours),

@@ -70,7 +70,10 @@ class RunRecord:
     convergence_steps: int | None = None
     label: str = ""
     log_paths: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # what was inferred or assumed, in plain words
+    # What was inferred or assumed, in plain words: tables/lang.py's Note (its English text as the string), shown
+    # in a table's language by lang.note_text.
+    notes: list[str] = field(default_factory=list)
+    attempt: int | None = None  # the earlier attempt (logs/<run>/attempt-N/) the figures are from; None: the latest
 
     @property
     def has_metrics(self) -> bool:

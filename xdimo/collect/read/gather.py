@@ -6,9 +6,11 @@ The expensive part (reading metrics, parsing text logs) goes through the per-run
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from xdimo.collect.derive.facts import enrich
 from xdimo.collect.derive.records import RunRecord
@@ -16,7 +18,9 @@ from xdimo.collect.derive.wall_time import job_wall
 from xdimo.collect.read import legacy, legacy_record
 from xdimo.collect.read.cache import Cache, signature
 from xdimo.collect.read.parse import EVAL_JSON, RunFiles, digest_run_dir, record_from_files
+from xdimo.collect.tables.lang import note
 from xdimo.rundir import RunDir
+from xdimo.schedulers.base import JobState
 from xdimo.schedulers.lsf_parse import parse_summary
 from xdimo.spec import RunSpec
 
@@ -85,9 +89,16 @@ def run_files(run_dir: Path, cache: Cache) -> RunFiles:
     return files
 
 
+History = Callable[[str], list[dict[str, Any]]]  # Ledger.history: a run's events (at, state, job_id, note)
+
+
 def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
-                   pool_gpu: dict[tuple[str, str], str] | None = None) -> list[RunRecord]:
-    """One record per ledger run, completed by logs/<run_id>/ where the run has written it."""
+                   pool_gpu: dict[tuple[str, str], str] | None = None,
+                   history: History | None = None) -> list[RunRecord]:
+    """One record per ledger run, completed by logs/<run_id>/ where the run has written it. A resubmitted run whose
+    latest attempt ended without metrics shows an earlier attempt's figures (logs/<run_id>/attempt-N/), a DONE one
+    first, marked as that attempt's in its notes; one still waiting for its latest attempt names them in a note.
+    ``history`` (the ledger's events) tells each attempt's job and end."""
     out = []
     for run in runs:
         run_dir = Path(run.log_dir) if run.log_dir else RunDir.in_logs(logs_dir, run.run_id).path
@@ -100,8 +111,83 @@ def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
                                                files.elapsed_s, RunDir(run_dir).script_wall_s())
         peak_absent = "peak_tflops" in files.run_json and files.run_json["peak_tflops"] is None
         enrich(rec, peak_is_known_absent=peak_absent)
+        if rec.steady is None:
+            rec = with_earlier_attempt(rec, run, run_dir, logs_dir, cache, history)
         out.append(rec)
     return out
+
+
+_ATTEMPT_DIR = re.compile(r"attempt-(\d+)")
+
+
+@dataclass
+class AttemptJob:
+    """One attempt of a run as the ledger's events tell it: its job, its last state, when polls saw it start/end."""
+
+    job_id: str | None = None
+    state: str | None = None
+    started: float | None = None
+    ended: float | None = None
+
+
+def attempt_jobs(events: Sequence[dict[str, Any]]) -> dict[int, AttemptJob]:
+    """Attempt number -> its job, from the events "attempt N" (SUBMITTING) and those that follow it (a refused
+    resubmission's number is used again by the next one: the later wins)."""
+    states = {s.value: s for s in JobState}
+    out: dict[int, AttemptJob] = {}
+    current: AttemptJob | None = None
+    for e in events:
+        note_text, state, job = str(e.get("note") or ""), e.get("state"), e.get("job_id")
+        if state == JobState.SUBMITTING.value and note_text.startswith("attempt "):
+            number = note_text.split()[1] if len(note_text.split()) > 1 else ""
+            current = out[int(number)] = AttemptJob() if number.isdigit() else None
+            continue
+        if current is None or not job or state not in states or (current.job_id and job != current.job_id):
+            continue
+        current.job_id, current.state = job, state
+        if states[state] is JobState.RUNNING and current.started is None:
+            current.started = e.get("at")
+        if states[state].terminal:
+            current.ended = e.get("at")
+    return out
+
+
+def with_earlier_attempt(rec: RunRecord, run: LedgerRunLike, run_dir: Path, logs_dir: Path, cache: Cache,
+                         history: History | None) -> RunRecord:
+    """``rec`` (the latest attempt, without metrics), or the figures of an earlier attempt of the same run (the same
+    spec: the run id is its hash) that has them, a DONE one before the others, the latest first; while the latest
+    attempt may still run, ``rec`` with a note naming them."""
+    latest = getattr(run, "attempt", None) or 1
+    found = []
+    for folder in run_dir.glob("attempt-*"):
+        m = _ATTEMPT_DIR.fullmatch(folder.name)
+        if m and int(m.group(1)) < latest and folder.is_dir():
+            files = run_files(folder, cache)
+            if files.steady is not None:
+                found.append((int(m.group(1)), folder, files))
+    if not found:
+        return rec
+    jobs = attempt_jobs(history(run.run_id)) if history else {}
+    n, folder, files = max(found, key=lambda f: (jobs.get(f[0], AttemptJob()).state == JobState.DONE.value, f[0]))
+    job = jobs.get(n, AttemptJob())
+    where = str(folder.relative_to(logs_dir.parent)) if folder.is_relative_to(logs_dir.parent) else str(folder)
+    said = {"n": n, "job": job.job_id or "?", "state": job.state or "?", "dir": where + "/", "now": latest,
+            "now_job": run.job_id or "?", "now_state": rec.state or "?"}
+    state = getattr(run, "state", None)
+    if getattr(state, "active", False):
+        rec.notes.append(note("rec_earlier_waiting", **said))
+        return rec
+    earlier = record_from_files(base_record(run, rec.gpu_name), files, folder)
+    earlier.attempt = n
+    if job.job_id:
+        earlier.job_id, earlier.state = job.job_id, job.state or rec.state
+        earlier.exit_code = 0 if job.state == JobState.DONE.value else None
+    earlier.wall_s, earlier.wall_source = job_wall(summary_wall_s(run_dir, job.job_id), job.started, job.ended,
+                                                   files.elapsed_s, None)
+    peak_absent = "peak_tflops" in files.run_json and files.run_json["peak_tflops"] is None
+    enrich(earlier, peak_is_known_absent=peak_absent)
+    earlier.notes.append(note("rec_earlier_used", **said))
+    return earlier
 
 
 def legacy_records(paths: Sequence[Path], ctx: legacy_record.LegacyContext, cache: Cache) -> list[RunRecord]:

@@ -14,6 +14,7 @@ from xdimo.collect.derive.facts import enrich, identify_by_params, tokens_per_sa
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.read.legacy import SPEED_SPELLINGS, Interval, LogFacts
 from xdimo.collect.read.parse import downsample
+from xdimo.collect.tables.lang import note
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,13 @@ def _batches(facts: LogFacts, gpus: int, notes: list[str]) -> tuple[int | None, 
               if iv.samples_per_s and iv.steps_per_s]
     if not ratios or not gpus:
         if gpus:
-            notes.append("local batch not in the log: assumed 1")
+            notes.append(note("rec_batch_assumed"))
             return 1, gpus
         return None, None
     r = round(sorted(ratios)[len(ratios) // 2])
     if r >= gpus and r % gpus == 0:
         return r // gpus, r  # the log's samples/s is global
-    notes.append("the log's Samples/s is per rank: global = per rank x world size")
+    notes.append(note("rec_samples_per_rank"))
     return max(r, 1), max(r, 1) * gpus
 
 
@@ -52,13 +53,13 @@ def _gpus(facts: LogFacts, ctx: LegacyContext, notes: list[str]) -> int:
     if facts.world_size:
         return facts.world_size
     if facts.ranks:
-        notes.append(f"GPUs counted from {facts.ranks} 'Starting rank' prints")
+        notes.append(note("rec_gpus_ranks", n=facts.ranks))
         return facts.ranks
     if facts.summary and facts.summary.slots and ctx.cpu_per_gpu:
         gpus = max(1, facts.summary.slots // ctx.cpu_per_gpu)
-        notes.append(f"GPUs inferred from {facts.summary.slots} CPU slots / {ctx.cpu_per_gpu} per GPU")
+        notes.append(note("rec_gpus_slots", slots=facts.summary.slots, per=ctx.cpu_per_gpu))
         return gpus
-    notes.append("GPU count not in the log")
+    notes.append(note("rec_gpus_unknown"))
     return 0
 
 
@@ -69,10 +70,9 @@ def _model(facts: LogFacts, notes: list[str]) -> tuple[str, str | None]:
         if hit and (model is None or hit[0] == model):
             model, moe = hit
             if moe:
-                notes.append(f"MoE layout {moe} identified from {facts.params_logged:,} logged parameters "
-                             "(top-k assumed as in the user's naming)")
+                notes.append(note("rec_moe_identified", moe=moe, params=f"{facts.params_logged:,}"))
     if model and facts.moe_hint and moe is None and not facts.params_logged:
-        notes.append("the log mentions MoE but not its layout: FLOPs counted as dense")
+        notes.append(note("rec_moe_unknown"))
     return model or "", moe
 
 
@@ -90,7 +90,7 @@ def to_record(facts: LogFacts, ctx: LegacyContext | None = None) -> RunRecord:
         precision = "bf16"
     else:
         precision = "tf32"  # Latte's train.py runs fp32 weights with TF32 matmuls switched on
-        notes.append("precision: fp32 weights with TF32 matmuls (Latte's default) -> TF32 peak")
+        notes.append(note("rec_precision_tf32"))
     job = facts.job_id or (summary.job_id if summary else "")
     name = job or (Path(facts.paths[0]).stem if facts.paths else "log")
     rec = RunRecord(
@@ -137,16 +137,14 @@ def _warmup(intervals: list[Interval]) -> list[bool] | None:
 def _explain(facts: LogFacts, rec: RunRecord) -> None:
     """Notes that say why a run shows no metrics, or which of its steps a resume replaced."""
     if facts.relogged:
-        rec.notes.append(f"the log restarts from a checkpoint: {facts.relogged} step line(s) of the abandoned "
-                         "attempt dropped, the later attempt's figures kept")
+        rec.notes.append(note("rec_relogged", n=facts.relogged))
     if rec.steady is not None:
         return
     if facts.intervals:
-        note = f"the log's {len(facts.intervals)} step lines carry no speed ({SPEED_SPELLINGS}), so no throughput"
-        if facts.unread_fields:
-            note += f"; fields not read: {', '.join(facts.unread_fields)}"
-        rec.notes.append(note)
+        n = len(facts.intervals)
+        rec.notes.append(note("rec_no_speed_fields", n=n, spellings=SPEED_SPELLINGS,
+                              fields=", ".join(facts.unread_fields)) if facts.unread_fields
+                         else note("rec_no_speed", n=n, spellings=SPEED_SPELLINGS))
     elif facts.stray_lines:
-        lines = "line carries" if facts.stray_lines == 1 else "lines carry"
-        rec.notes.append(f"{facts.stray_lines} {lines} metric fields but no '(step=N)' prefix, so none was read "
-                         f"(first: '{facts.stray_example}')")
+        rec.notes.append(note("rec_stray_one" if facts.stray_lines == 1 else "rec_stray", n=facts.stray_lines,
+                              example=facts.stray_example))

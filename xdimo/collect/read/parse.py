@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from xdimo.collect.derive.records import RunRecord, Steady
 from xdimo.collect.derive.steady import steady_state
+from xdimo.collect.tables.lang import note
 from xdimo.rundir import METRICS, RUN_JSON
 
 T = TypeVar("T")
@@ -221,7 +222,7 @@ def apply_run_json(rec: RunRecord, info: dict[str, Any]) -> None:
             continue
         if attr in _UNKNOWN:
             setattr(rec, attr, _UNKNOWN[attr])
-        rec.notes.append(f"run.json: {key} {str(info[key])[:40]!r} is not usable; ignored")
+        rec.notes.append(note("rec_run_json", field=key, value=repr(str(info[key])[:40])))
 
 
 @dataclass

@@ -102,7 +102,7 @@ def from_ledger(where: Where, matrix: str | None, cache: Cache, refresh_first: b
 
     runs = select()
     if refresh_first and any(r.state.active for r in runs):
-        from xdimo.status import refresh
+        from xdimo.poll import refresh
 
         for failure in refresh(ws, ledger, runs).failures:  # the table is still worth printing
             if warnings is not None:
@@ -117,7 +117,7 @@ def from_ledger(where: Where, matrix: str | None, cache: Cache, refresh_first: b
         pool_gpu.update({(name, p.name): p.gpu_model for p in cluster.pools.values()})
     if matrix and not runs and plan is None:  # with the file, its plan is the table: every row 待填
         raise XdimoError(f"no runs of matrix {matrix!r} in the ledger {ledger.path}")
-    return ledger_records(runs, ws.logs_dir, cache, pool_gpu)
+    return ledger_records(runs, ws.logs_dir, cache, pool_gpu, history=ledger.history)
 
 
 def planned_records(where: Where, plan: Matrix, ledger: Sequence[RunRecord]) -> list[RunRecord]:

@@ -1,6 +1,11 @@
-"""The words of the tables and plots: Chinese as the user writes them (the default), and English (``--lang en``)."""
+"""The words of the tables and plots: Chinese as the user writes them (the default), and English (``--lang en``).
+
+Every layer of collect may import this module (a run's notes are made where a run is read: note()); it imports
+nothing of xdimo."""
 
 from __future__ import annotations
+
+from typing import Any
 
 LANGS = ("zh", "en")
 
@@ -113,6 +118,28 @@ TEXT: dict[str, dict[str, str]] = {
         # collect --matrix: every row the matrix plans, those without a run yet 待填.
         "note_grid": "按矩阵 `{matrix}` 的计划列出全部行：{n} 行等待运行结果（{planned} 个尚未提交，"
                      "{waiting} 个已提交、暂无指标），其单元格为待填，不作基准、不进绘图。",
+        # A run's own notes (RunRecord.notes: {"key": ..., **args}, rendered by note_text): what collect inferred or
+        # assumed about it, or why it has no figures.
+        "rec_batch_assumed": "日志中没有每卡 batch：按 1 计",
+        "rec_samples_per_rank": "日志的 Samples/s 是每个 rank 的值：global = 每 rank × 卡数",
+        "rec_gpus_ranks": "卡数按 {n} 条 'Starting rank' 输出计",
+        "rec_gpus_slots": "卡数由 {slots} 个 CPU 槽 ÷ 每卡 {per} 个推得",
+        "rec_gpus_unknown": "日志中没有卡数",
+        "rec_moe_identified": "MoE 布局 {moe} 由日志所记的 {params} 个参数识别（top-k 按用户的命名假定）",
+        "rec_moe_unknown": "日志提到 MoE 但没写布局：FLOPs 按稠密计",
+        "rec_precision_tf32": "精度：fp32 权重 + TF32 矩阵乘（Latte 的默认）→ 按 TF32 峰值",
+        "rec_relogged": "日志从检查点重启：被放弃那次的 {n} 行 step 已丢弃，保留重启后的数据",
+        "rec_no_speed": "日志的 {n} 行 step 没有速度（{spellings}），无吞吐",
+        "rec_no_speed_fields": "日志的 {n} 行 step 没有速度（{spellings}），无吞吐；未读取的字段：{fields}",
+        "rec_stray_one": "1 行带指标字段但没有 '(step=N)' 前缀，未读取（该行：'{example}'）",
+        "rec_stray": "{n} 行带指标字段但没有 '(step=N)' 前缀，均未读取（第一行：'{example}'）",
+        "rec_run_json": "run.json：{field} {value} 不可用，已忽略",
+        # A resubmitted run whose latest attempt has no figures: an earlier attempt's (logs/<run>/attempt-N/).
+        "rec_earlier_used": "所列为第 {n} 次尝试（作业 {job}，状态 {state}）的数据（{dir}）；"
+                            "第 {now} 次尝试（作业 {now_job}）以 {now_state} 结束，没有指标",
+        "rec_earlier_waiting": "第 {now} 次尝试状态 {now_state}，暂无指标；第 {n} 次尝试（作业 {job}，状态 {state}）"
+                               "的数据在 {dir}，未计入本表",
+        "runs_attempt": "第 {n} 次尝试的数据",
         # --table runs: seed 001's 历史实验（参考）, one row per run.
         "runs_title": "历史实验（参考）",
         "runs_cols": "硬件|GPU数|global_batch|Steps/s|Achieved TFLOPs/s|MFU|备注",
@@ -277,6 +304,29 @@ TEXT: dict[str, dict[str, str]] = {
         "note_grid": "Every row matrix `{matrix}` plans is listed: {n} row(s) wait for runs ({planned} not submitted, "
                      "{waiting} submitted without metrics yet); their cells are TBD and they enter no baseline or "
                      "plot.",
+        "rec_batch_assumed": "local batch not in the log: assumed 1",
+        "rec_samples_per_rank": "the log's Samples/s is per rank: global = per rank x world size",
+        "rec_gpus_ranks": "GPUs counted from {n} 'Starting rank' prints",
+        "rec_gpus_slots": "GPUs inferred from {slots} CPU slots / {per} per GPU",
+        "rec_gpus_unknown": "GPU count not in the log",
+        "rec_moe_identified": "MoE layout {moe} identified from {params} logged parameters (top-k assumed as in "
+                              "the user's naming)",
+        "rec_moe_unknown": "the log mentions MoE but not its layout: FLOPs counted as dense",
+        "rec_precision_tf32": "precision: fp32 weights with TF32 matmuls (Latte's default) -> TF32 peak",
+        "rec_relogged": "the log restarts from a checkpoint: {n} step line(s) of the abandoned attempt dropped, the "
+                        "later attempt's figures kept",
+        "rec_no_speed": "the log's {n} step lines carry no speed ({spellings}), so no throughput",
+        "rec_no_speed_fields": "the log's {n} step lines carry no speed ({spellings}), so no throughput; fields not "
+                               "read: {fields}",
+        "rec_stray_one": "1 line carries metric fields but no '(step=N)' prefix, so none was read (first: "
+                         "'{example}')",
+        "rec_stray": "{n} lines carry metric fields but no '(step=N)' prefix, so none was read (first: '{example}')",
+        "rec_run_json": "run.json: {field} {value} is not usable; ignored",
+        "rec_earlier_used": "figures of attempt {n} (job {job}, state {state}; {dir}): attempt {now} (job "
+                            "{now_job}) ended {now_state} without metrics",
+        "rec_earlier_waiting": "attempt {now} is {now_state}, no metrics yet; attempt {n}'s figures (job {job}, "
+                               "state {state}) are in {dir}, not in this table",
+        "runs_attempt": "figures of attempt {n}",
         "runs_title": "Runs (reference)",
         "runs_cols": "Hardware|GPUs|Global batch|Steps/s|Achieved TFLOP/s|MFU|Notes",
         "note_achieved": "Achieved TFLOP/s is all GPUs together = samples/s x train FLOPs per sample (as the "
@@ -322,6 +372,33 @@ TEXT: dict[str, dict[str, str]] = {
 def t(lang: str, key: str, **kw: object) -> str:
     text = TEXT[lang][key]
     return text.format(**kw) if kw else text
+
+
+class Note(str):
+    """One of a run's notes (RunRecord.notes): its English text as a plain string (JSON, a log, a test), with the
+    key of its text here and the values that fill it, so a table shows it in its own language (note_text). A deep
+    copy (RunRecord.to_dict) keeps the key and values."""
+
+    key: str
+    args: dict[str, Any]
+
+    def __new__(cls, text: str, key: str = "", args: dict[str, Any] | None = None) -> Note:
+        self = super().__new__(cls, text)
+        self.key, self.args = key, dict(args or {})
+        return self
+
+
+def note(key: str, /, **args: Any) -> Note:
+    """A run's note (RunRecord.notes): TEXT["en"][key] as the string, shown in a table's language by note_text."""
+    return Note(t("en", key, **args), key, args)
+
+
+def note_text(lang: str, note: str) -> str:
+    """One of a run's notes in ``lang``: a Note's text in that language; any other string as it is."""
+    key = getattr(note, "key", "")
+    if key in TEXT[lang]:
+        return t(lang, key, **note.args)  # type: ignore[attr-defined]
+    return str(note)
 
 
 def columns(lang: str, key: str, **kw: object) -> list[str]:

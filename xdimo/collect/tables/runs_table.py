@@ -63,8 +63,8 @@ def tflops_text(tflops: float) -> str:
 
 
 def notes_text(rec: RunRecord, lang: str) -> str:
-    """Precision and model; multi-node or FSDP; then the steady state's intervals and a wide spread, or why the row
-    has no figures yet."""
+    """Precision and model; multi-node or FSDP; then the steady state's intervals, a wide spread and the earlier
+    attempt they are from, or why the row has no figures yet."""
     words = [rec.precision.upper() or "?", model_display(rec.model, rec.moe)]
     if rec.nodes > 1 or rec.parallel == "fsdp":
         words.append(parallel_text(rec, lang))
@@ -77,4 +77,6 @@ def notes_text(rec: RunRecord, lang: str) -> str:
         words.append(t(lang, "runs_intervals", n=s.intervals, w=s.warmup))
         if steady.wide_spread(rec):
             words.append(t(lang, "runs_wide", spread=f"{s.spread:.1%}"))
+        if rec.attempt:  # the latest attempt ended without metrics: an earlier one's (its note under the table)
+            words.append(t(lang, "runs_attempt", n=rec.attempt))
     return t(lang, "sep").join(words)

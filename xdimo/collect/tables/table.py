@@ -13,7 +13,7 @@ from xdimo.collect.derive.hardware_label import unknown_hardware
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.tables.cells import is_cpu
 from xdimo.collect.tables.labels import cards, hw
-from xdimo.collect.tables.lang import t
+from xdimo.collect.tables.lang import note_text, t
 from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
 
@@ -122,7 +122,7 @@ def mfu_notes(runs: Sequence[RunRecord], lang: str) -> list[str]:
 
 
 def run_notes(runs: Sequence[RunRecord], lang: str) -> list[str]:
-    return [t(lang, "note_run", run=r.run_id, note=n) for r in runs for n in r.notes]
+    return [t(lang, "note_run", run=r.run_id, note=note_text(lang, n)) for r in runs for n in r.notes]
 
 
 def state_notes(shown: Sequence[RunRecord | None], lang: str, without_metrics: bool = True) -> list[str]:

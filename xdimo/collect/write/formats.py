@@ -128,5 +128,5 @@ def run_facts(rec: RunRecord) -> dict[str, Any]:
     return {
         "params_total": rec.params_total, "params_active": rec.params_active, "last_step": rec.last_step,
         "fvd": rec.fvd, "convergence_steps": rec.convergence_steps, "log_paths": rec.log_paths,
-        "notes": rec.notes,
+        "notes": [str(n) for n in rec.notes], "figures_attempt": rec.attempt,
     }
