@@ -24,7 +24,6 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("plan", "render"),
     ("reconcile",),
     ("poll",),
-    ("status",),
     ("follow",),
     ("submit",),
     ("kill",),
