@@ -38,6 +38,7 @@ def find_root(start: Path) -> Path | None:
 class Workspace:
     root: Path
     ledger_path: Path
+    ledger_named: str = ""  # "--ledger PATH" / "XDIMO_LEDGER PATH" as the user gave it; "" for the default
 
     @classmethod
     def open(cls, workdir: str | None = None, ledger: str | None = None) -> Workspace:
@@ -48,14 +49,14 @@ class Workspace:
         else:
             root = find_root(Path.cwd().resolve()) or Path.cwd().resolve()
         given = ledger or os.environ.get("XDIMO_LEDGER")
+        where = "--ledger" if ledger else "XDIMO_LEDGER"
         if not given:
             return cls(root=root, ledger_path=queue_dir_in(root) / "ledger.sqlite")
         ledger_path = Path(given).expanduser().resolve()
         if not ledger_path.parent.is_dir():
             # A mistyped location would be a new, empty ledger: every run submitted again. Say so instead.
-            where = "--ledger" if ledger else "XDIMO_LEDGER"
             raise ConfigError(f"{where} {given}: no folder {ledger_path.parent} (create it, or fix the path)")
-        return cls(root=root, ledger_path=ledger_path)
+        return cls(root=root, ledger_path=ledger_path, ledger_named=f"{where} {given}")
 
     @property
     def clusters_dir(self) -> Path:
@@ -110,3 +111,12 @@ class Workspace:
         from xdimo.ledger import Ledger
 
         return Ledger(self.ledger_path)
+
+    def existing_ledger(self) -> Ledger:
+        """The ledger, for the verbs that read runs (status, kill, logs, collect). A ledger the user named that
+        does not exist is a typo: opening it would make a new, empty one that shows (or kills) no run, and the
+        user would take that for the truth. `submit` alone starts a ledger."""
+        if self.ledger_named and not self.ledger_path.exists():
+            raise ConfigError(f"{self.ledger_named}: no ledger file at {self.ledger_path} (a typo? only `submit` "
+                              "starts a new ledger)")
+        return self.ledger

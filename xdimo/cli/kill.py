@@ -30,7 +30,7 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
       xdimo-jobs --cluster xdimo-jh kill 10061  # a job id two clusters share
       xdimo-jobs kill --all --matrix hw-4gpu
     """
-    ledger = app.ws.ledger
+    ledger = app.ws.existing_ledger()
     if bool(ids) == everything:
         raise XdimoError("give run/job ids or --all (not both, not neither)")
     if ids and matrix:

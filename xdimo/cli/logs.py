@@ -55,7 +55,7 @@ def logs(app: App, ident: str, follow: bool, err: bool) -> None:
       xdimo-jobs logs 10061
       xdimo-jobs logs demo-1a2b -f
     """
-    ledger = app.ws.ledger
+    ledger = app.ws.existing_ledger()
     try:
         run = ledger.get(ident, cluster=app.cluster_name)
     except NotFoundError:  # an earlier attempt's job id: the run's current row knows only its latest job

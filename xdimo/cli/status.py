@@ -46,7 +46,7 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
       xdimo-jobs status --watch                 # until every run has ended
       xdimo-jobs status --matrix hw-4gpu --json
     """
-    ledger = app.ws.ledger
+    ledger = app.ws.existing_ledger()
     if matrix:  # a name the ledger has no run of is a typo (or a matrix not submitted): said, not an empty table
         matrix = matrix_in_ledger(app.ws, ledger, matrix, app.cluster_name)
 

@@ -92,7 +92,7 @@ def from_ledger(where: Where, matrix: str | None, cache: Cache, refresh_first: b
     line in ``warnings``, and the ledger's last known states are used). ``plan``: the matrix file ``matrix`` names,
     loaded (``load_plan``); None: no readable file of that name."""
     ws = where.ws
-    ledger = ws.ledger
+    ledger = ws.existing_ledger()
     current = None if every_version or plan is None else {s.run_id for s in plan.runs}
     wanted = plan.name if plan is not None else matrix  # `--matrix jobs/x.yaml`: the runs of the name x.yaml gives
 
