@@ -14,17 +14,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.fakes.scripted import scripted_jh
 from xdimo.cli import main
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.fill import sheet_fill as fill
 from xdimo.collect.read.parse import RunFiles, record_from_files
 from xdimo.collect.tables import labels, report
 from xdimo.collect.write import atomic
-from xdimo.config import Cluster, Pool
 from xdimo.errors import SchedulerError, XdimoError
 from xdimo.schedulers.base import JobState, JobStatus
-from xdimo.schedulers.jh import JHScheduler
-from xdimo.schedulers.runner import CommandResult, run_command
+from xdimo.schedulers.runner import run_command
 from xdimo.spec import RunSpec
 from xdimo.text import excerpt
 from xdimo.workspace import Workspace
@@ -204,33 +203,18 @@ def test_a_timeout_kills_the_wrappers_children(tmp_path: Path) -> None:
     assert not _alive(pid)
 
 
-def jh(tmp_path: Path, answers: list[tuple[int, str]]) -> tuple[JHScheduler, list[list[str]]]:
-    """A JH backend whose commands answer ``answers`` in turn; the argv it ran are recorded."""
-    cluster = Cluster(name="c", scheduler="jh", pools={"gpu_h200": Pool("gpu_h200", "H200", 5)},
-                      options={"retries": 0})
-    be = JHScheduler(cluster, tmp_path)
-    calls: list[list[str]] = []
-
-    def run(argv: list[str], stdin: str | None = None, retries: int | None = None,
-            env: dict[str, str] | None = None) -> CommandResult:
-        code, text = answers[len(calls)]
-        calls.append(argv)
-        return CommandResult(tuple(argv), code, "", text)
-
-    be.run = run  # type: ignore[method-assign]
-    return be, calls
 
 
 def test_a_cluster_that_cannot_be_reached_is_not_a_format_problem(tmp_path: Path,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    be, calls = jh(tmp_path, [(255, "jjobs: cannot connect to cluster")])
+    be, calls = scripted_jh(tmp_path, [(255, "jjobs: cannot connect to cluster")])
     with pytest.raises(SchedulerError, match=r"failed \(exit 255\): jjobs: cannot connect to cluster"):
         be.query_jobs(["-u", "all"])
     assert be.use_o_format and len(calls) == 1 and "not understood" not in caplog.text
 
 
 def test_o_format_kept_when_the_default_table_fails_too(tmp_path: Path) -> None:
-    be, calls = jh(tmp_path, [(255, "jjobs: something odd"), (255, "jjobs: something odd")])
+    be, calls = scripted_jh(tmp_path, [(255, "jjobs: something odd"), (255, "jjobs: something odd")])
     with pytest.raises(SchedulerError, match="something odd"):
         be.query_jobs(["-u", "all"])
     assert be.use_o_format and len(calls) == 2  # the next call tries -o again

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from xdimo.config import Cluster, Pool
+from tests.fakes.scripted import scripted_jh
 from xdimo.errors import PendingLimitError, SchedulerError
 from xdimo.schedulers import lsf_parse as P
 from xdimo.schedulers.base import JobState, LedgerJob
 from xdimo.schedulers.jh import JHScheduler
 from xdimo.schedulers.lsf_family import settle_from_logs
-from xdimo.schedulers.runner import CommandResult
 from xdimo.spec import RunSpec
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -25,18 +24,7 @@ DEFAULT_HEADER = "JOBID   USER    STAT  QUEUE      FROM_HOST   EXEC_HOST   JOB_N
 
 
 def jh(tmp_path: Path, answers: list[tuple[int, str]], max_pending: int = 1) -> JHScheduler:
-    cluster = Cluster(name="c", scheduler="jh", pools={"gpu_h200": Pool("gpu_h200", "H200", 16)},
-                      options={"retries": 0}, max_pending=max_pending)
-    be = JHScheduler(cluster, tmp_path)
-    calls: list[list[str]] = []
-
-    def run(argv: list[str], stdin: str | None = None, retries: int | None = None,
-            env: dict[str, str] | None = None) -> CommandResult:
-        code, text = answers[len(calls)]
-        calls.append(argv)
-        return CommandResult(tuple(argv), code, "", text)
-
-    be.run = run  # type: ignore[method-assign]
+    be, _ = scripted_jh(tmp_path, answers, gpus=16, max_pending=max_pending)
     be.jobs_command_found = lambda: True  # type: ignore[method-assign]
     return be
 
