@@ -11,7 +11,12 @@ from xdimo.spec import RunSpec
 
 def cpu_slots(cluster: Cluster, spec: RunSpec) -> int:
     """CPU slots a job asks for: exactly cpu_per_gpu x GPUs (more and it never starts at the user's site)."""
-    return cluster.cpu_per_gpu * spec.gpus
+    return cpu_slots_for_gpus(cluster, spec.gpus)
+
+
+def cpu_slots_for_gpus(cluster: Cluster, gpus: int) -> int:
+    """cpu_slots from the GPU count alone (the ledger keeps it as a column: no spec to parse per row)."""
+    return cluster.cpu_per_gpu * gpus
 
 
 @dataclass(frozen=True)

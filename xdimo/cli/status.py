@@ -15,7 +15,7 @@ from xdimo.errors import XdimoError
 from xdimo.follow import follow, poll_every
 from xdimo.ledger import WALL_JOB_SCRIPT, WALL_SCHEDULER, Ledger, LedgerRun
 from xdimo.poll import Refresh, refresh
-from xdimo.rules import cpu_slots
+from xdimo.rules import cpu_slots_for_gpus
 from xdimo.rundir import script_wall_s
 from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES, JobState
 from xdimo.workspace import Workspace
@@ -205,7 +205,7 @@ class CpuSlots:
             except XdimoError:
                 self.clusters[run.cluster] = None
         cluster = self.clusters[run.cluster]
-        return None if cluster is None else cpu_slots(cluster, run.spec)
+        return None if cluster is None else cpu_slots_for_gpus(cluster, run.gpus)
 
 
 def fmt_duration(seconds: float) -> str:
