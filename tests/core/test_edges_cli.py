@@ -6,26 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.core.stubs import Flaky, install, two_runs
 from tests.core.test_bad_input_ledger import StubScheduler
 from tests.core.test_submit_faults import SecondTimesOut
-from xdimo.cli import main
+from tests.core.test_verb_output import in_process as cli
 from xdimo.schedulers.base import JobState, JobStatus
 from xdimo.spec import RunSpec
 from xdimo.workspace import Workspace
-
-
-def cli(ws: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """The CLI in this process, as `xdimo-jobs` runs it (errors: one line, exit 2): (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        main(["--workdir", str(ws), *args])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def settled(ws_root: Path, matrix: str, job_id: str, state: JobState = JobState.DONE, gpus: int = 1,

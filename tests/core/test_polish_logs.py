@@ -10,9 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-import xdimo.cli.logs as logs_cli
 from tests.conftest import REPO
-from tests.core.test_verb_output import FakeClock, in_process
+from tests.core.test_verb_output import FakeClock, follow_logs, in_process
 from xdimo.poll import Refresh
 from xdimo.schedulers.base import JobState, JobStatus
 from xdimo.spec import RunSpec
@@ -144,13 +143,8 @@ def test_follow_prints_each_new_metrics_row_then_the_output(tmp_path: Path, monk
             run.state = JobState.DONE
         return Refresh()
 
-    monkeypatch.setattr(logs_cli, "time", SimpleNamespace(monotonic=clock.monotonic, sleep=sleep))
-    monkeypatch.setattr(logs_cli, "refresh", refresh)
-    monkeypatch.setattr(logs_cli, "poll_every", lambda ws, runs: 1.0)
-    ledger = SimpleNamespace(get=lambda run_id: run)
-    files = logs_cli.log_files(log_dir, "7")
     held = "LSF writes a job's output file only when the job ends"
-    assert logs_cli.print_output(SimpleNamespace(ws=None), ledger, run, files, follow=True, err=True, held=held)
+    assert follow_logs(monkeypatch, run, log_dir, clock, sleep, refresh, held=held)
     captured = capsys.readouterr()
     steps = [line.split()[2] for line in captured.out.splitlines() if line.startswith("metrics:")]
     assert steps == ["20", "30", "40", "50"]  # the latest at the start, then each new one once

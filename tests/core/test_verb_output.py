@@ -123,13 +123,20 @@ def follow_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytes
             run.state = JobState.DONE
         return Refresh()
 
+    assert follow_logs(monkeypatch, run, log_dir, clock, sleep, refresh)
+    return capsys.readouterr().out
+
+
+def follow_logs(monkeypatch: pytest.MonkeyPatch, run: SimpleNamespace, log_dir: Path, clock: FakeClock,
+                sleep: Callable[[float], None], refresh: Callable[..., Refresh], held: str = "") -> bool:
+    """`logs -f` of job 7 in ``log_dir`` on a fake clock: ``sleep`` is each wake-up (it writes what the job
+    writes), ``refresh`` the poll (it ends the run). What print_output returned."""
     monkeypatch.setattr(logs_cli, "time", SimpleNamespace(monotonic=clock.monotonic, sleep=sleep))
     monkeypatch.setattr(logs_cli, "refresh", refresh)
     monkeypatch.setattr(logs_cli, "poll_every", lambda ws, runs: 1.0)
     ledger = SimpleNamespace(get=lambda run_id: run)
     files = logs_cli.log_files(log_dir, "7")
-    assert logs_cli.print_output(SimpleNamespace(ws=None), ledger, run, files, follow=True, err=True)
-    return capsys.readouterr().out
+    return logs_cli.print_output(SimpleNamespace(ws=None), ledger, run, files, follow=True, err=True, held=held)
 
 
 def test_logs_follow_keeps_a_character_split_across_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
