@@ -32,5 +32,10 @@ class PendingLimitError(SubmitRefused):
     """The site refused the submission because the user already has the maximum of pending jobs."""
 
 
+class KillUnconfirmed(SchedulerError):
+    """The kill command ran but did not answer as it does when it acts (`Job <N> is being terminated`): the kill
+    may not have been sent. The ledger keeps the request (if the job ends by it, it ends KILLED)."""
+
+
 class NotFoundError(XdimoError):
     """A run id or job id that the ledger does not know."""

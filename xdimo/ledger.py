@@ -477,6 +477,10 @@ class Ledger:
         rows = self.db.execute(f"SELECT state, count(*) FROM runs WHERE {where} GROUP BY state", args)
         return dict(rows.fetchall())
 
+    def clusters(self) -> list[str]:
+        """The clusters the ledger has runs on, sorted."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT cluster FROM runs ORDER BY cluster")]
+
     def runs_that_had_job(self, job_id: str) -> list[str]:
         """The run ids whose history names scheduler job ``job_id`` (an earlier attempt's job included)."""
         rows = self.db.execute("SELECT DISTINCT run_id FROM events WHERE job_id = ? ORDER BY run_id", (job_id,))

@@ -52,8 +52,12 @@ class Refresh:
     failures: list[str] = field(default_factory=list)  # one line per cluster that could not be polled
 
 
-def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None) -> Refresh:
-    """Poll every cluster that has active runs once; write what changed; return changes and failures."""
+def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None,
+            schedulers: dict[str, Scheduler] | None = None) -> Refresh:
+    """Poll every cluster that has active runs once; write what changed; return changes and failures.
+    ``schedulers``: backends by cluster name, reused and filled (a caller that polls, acts, then polls again
+    reads each cluster file once, and a backend keeps what it learnt, e.g. that `jjobs -o` is refused)."""
+    schedulers = {} if schedulers is None else schedulers
     runs = ledger.runs() if runs is None else runs
     by_cluster: dict[str, list[LedgerRun]] = defaultdict(list)
     for run in runs:
@@ -62,7 +66,9 @@ def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None) 
     out = Refresh()
     for cluster_name, active in by_cluster.items():
         try:
-            scheduler = get_scheduler(ws.load_cluster(cluster_name), ws.root)
+            if cluster_name not in schedulers:
+                schedulers[cluster_name] = get_scheduler(ws.load_cluster(cluster_name), ws.root)
+            scheduler = schedulers[cluster_name]
             reconcile_submitting(ledger, scheduler, [r for r in active if not r.job_id])
             polled = [ledger.get(r.run_id) for r in active]
             out.changes += poll_cluster(ledger, scheduler, [r for r in polled if r.job_id])

@@ -137,7 +137,7 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
             if not dry_run:
                 raise ReadFailed(str(exc)) from exc
             result.cards_unread = str(exc)  # a dry run still shows its scripts, as offline `plan` shows waves
-            pools = cluster_file_pools(cluster)
+            pools = PoolStatus.from_cluster_file(cluster, "scheduler not read")
         pending = ledger.runs(cluster=cluster.name, states=(JobState.PENDING, JobState.SUBMITTING))
         pending_now = max(len(pending), sum(p.pending_jobs for p in pools))
         result.batch = choose_batch(todo, {p.name: p.free for p in pools}, cluster, pending_now)
@@ -151,12 +151,6 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
             elif not submit_one(ws, scheduler, cluster, spec, script, result):
                 break
     return result
-
-
-def cluster_file_pools(cluster: Cluster) -> list[PoolStatus]:
-    """The pools as the cluster file has them, no scheduler asked: every usable card free, no pending job."""
-    return [PoolStatus(p.name, p.gpu_model, p.cards, p.taken, 0, source="cluster file (scheduler not read)")
-            for p in cluster.pools.values()]
 
 
 def runs_to_submit(matrix: Matrix, known: dict[str, LedgerRun], again: bool,

@@ -202,6 +202,7 @@ def test_a_failed_kill_does_not_say_no_active_runs(workspace: Path, monkeypatch:
             raise XdimoError("`jctrl kill 110` failed (exit 255)")
 
     monkeypatch.setattr("xdimo.kill.get_scheduler", lambda cluster, root: Refusing({}))
+    monkeypatch.setattr("xdimo.poll.get_scheduler", lambda cluster, root: Refusing({}))
     result = CliRunner().invoke(cli, ["--workdir", str(workspace), "kill", run.run_id])
     assert result.exit_code != 0 and result.output == ""  # not "no active runs": the run is still RUNNING
     assert "could not kill" in str(result.exception)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from xdimo import poll
-from xdimo.kill import active_runs, kill_runs
+from xdimo.kill import kill_runs
 from xdimo.ledger import Ledger
 from xdimo.poll import LOST_AFTER_S, poll_cluster
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob
@@ -146,10 +146,9 @@ def test_kill_all_polls_first_and_reaches_a_lost_run_listed_again(tmp_path: Path
     live = running(ws.ledger, tmp_path, gpus=1)
     wrongly_lost = running(ws.ledger, tmp_path, gpus=2)
     ws.ledger.update(wrongly_lost, JobStatus(JobState.LOST, reason="left the queue without a summary or marker"))
-    runs = active_runs(ws)
-    assert sorted(r.run_id for r in runs) == sorted([live, wrongly_lost])
-    result = kill_runs(ws, runs, fresh=True)
-    assert sorted(listed.killed) == ["41", "42"] and not result.failed
+    result = kill_runs(ws)  # --all
+    assert sorted(r.run_id for r in result.killed) == sorted([live, wrongly_lost])
+    assert sorted(listed.killed) == ["41", "42"] and not result.failed and not result.ended
 
 
 def test_kill_by_id_polls_first_and_does_not_kill_a_job_that_ended(tmp_path: Path,

@@ -4,14 +4,13 @@ times reach the ledger (status's `ran`)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.scripted import scripted_jh
-from xdimo.errors import PendingLimitError, SchedulerError
+from xdimo.errors import KillUnconfirmed, PendingLimitError, SchedulerError
 from xdimo.schedulers import lsf_parse as P
 from xdimo.schedulers.base import JobState, LedgerJob
 from xdimo.schedulers.jh import JHScheduler
@@ -64,6 +63,15 @@ def test_a_poll_answer_with_a_line_that_is_not_a_job_settles_nothing(tmp_path: P
         be.poll([LedgerJob("r", "10061", str(tmp_path / "r"))])
 
 
+@pytest.mark.parametrize("call", ["find", "live_jobs"])
+def test_a_name_query_with_a_line_that_is_not_a_job_is_no_answer(tmp_path: Path, call: str) -> None:
+    """find (reconcile) and live_jobs (the guard against a second submission) must not read "no job" into an
+    answer with a line they cannot read: it may be the run's job."""
+    be = jh(tmp_path, [(0, f"{O_HEADER}\n#### garbage ####\n")])
+    with pytest.raises(SchedulerError, match=r"answered a line that is not a job: #### garbage ####"):
+        getattr(be, call)("r")
+
+
 def test_a_header_alone_leaves_the_job_out_and_says_so(tmp_path: Path) -> None:
     be = jh(tmp_path, [(0, f"{O_HEADER}\n")])
     status = be.poll([LedgerJob("r", "10061", str(tmp_path / "r"))])["10061"]
@@ -114,23 +122,46 @@ def test_a_header_alone_from_all_users_without_the_hosts_command_is_no_count(
         be.pools()
 
 
-@pytest.mark.parametrize(("answer", "warned"), [
-    ("Job <126> is being terminated", False),
-    ("Job <126> is being signaled", False),
-    ("#### garbage ####\nJOBID STAT\nzzz", True),
-    ("", True),
-    ("Job <126>: Permission denied", True),
-    ("Job <1260> is being terminated", True),  # another job
+@pytest.mark.parametrize(("answer", "acknowledged"), [
+    ("Job <126> is being terminated", True),
+    ("Job <126> is being signaled", True),
+    ("#### garbage ####\nJOBID STAT\nzzz", False),
+    ("", False),
+    ("Job <126>: Permission denied", False),
+    ("Job <1260> is being terminated", False),  # another job
 ])
-def test_a_kill_answer_that_is_not_a_kill_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                                                       answer: str, warned: bool) -> None:
+def test_a_kill_answer_that_is_not_a_kill_is_not_reported_as_sent(tmp_path: Path, answer: str,
+                                                                   acknowledged: bool) -> None:
     be = jh(tmp_path, [(0, answer)])
-    with caplog.at_level(logging.INFO):
+    if acknowledged:
         be.kill("126")
-    assert ("warning: `jctrl kill 126` answered" in caplog.text) is warned
-    if warned:
-        assert "not `Job <126> is being terminated`: the kill may not have been sent; check with `jjobs 126`" \
-            in caplog.text
+        return
+    with pytest.raises(KillUnconfirmed) as err:
+        be.kill("126")
+    assert "`jctrl kill 126` answered" in str(err.value)
+    assert "not `Job <126> is being terminated`: the kill may not have been sent; check with `jjobs 126`" \
+        in str(err.value)
+
+
+def test_an_unconfirmed_kill_fails_the_verb_and_keeps_the_request(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verb exits non-zero and lists the run under failures, not "kill sent"; the kill request stays in the
+    ledger, so a job that did end by it is KILLED, not FAILED."""
+    from xdimo.kill import kill_runs
+    from xdimo.ledger import Ledger
+    from xdimo.workspace import Workspace
+
+    (tmp_path / "queue").mkdir()
+    ws = Workspace(tmp_path, tmp_path / "queue" / "ledger.sqlite")
+    spec = RunSpec(matrix="m", pool="gpu_h200")
+    ws.ledger.record_intent(spec, "c", "#!/bin/bash\n", str(tmp_path / "logs" / spec.run_id))
+    ws.ledger.record_submitted(spec.run_id, "126")
+    be = jh(tmp_path, [(0, f"{O_HEADER}\n126|bob|RUN|gpu_h200|8*gpu13|{spec.run_id}\n"), (0, "")])
+    monkeypatch.setattr(Workspace, "load_cluster", lambda self, name: be.cluster)
+    monkeypatch.setattr("xdimo.poll.get_scheduler", lambda cluster, root: be)
+    result = kill_runs(ws, [ws.ledger.get(spec.run_id)])
+    assert not result.killed and len(result.failed) == 1 and "the kill may not have been sent" in result.failed[0]
+    assert Ledger(ws.ledger_path).kill_requested([spec.run_id])
 
 
 @pytest.mark.parametrize("answer", ["Pending job threshold reached. Retrying in 60 seconds...\n"

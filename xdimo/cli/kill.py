@@ -7,7 +7,7 @@ import click
 from xdimo.cli.common import App, verb
 from xdimo.cli.matrix_arg import matrix_in_ledger
 from xdimo.errors import XdimoError
-from xdimo.kill import active_runs, kill_runs
+from xdimo.kill import kill_runs
 from xdimo.ledger import LedgerRun
 
 
@@ -38,14 +38,16 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
                          "use --all --matrix NAME)")
     if matrix:  # a typo is an error naming the matrices, not "no active runs"
         matrix = matrix_in_ledger(app.ws, ledger, matrix, app.cluster_name)
-    runs = (active_runs(app.ws, app.cluster_name, matrix) if everything  # polled: a LOST run listed again is in
-            else once_each([ledger.get(i, cluster=app.cluster_name) for i in ids]))  # every id checked first
-    result = kill_runs(app.ws, runs, fresh=everything)
+    runs = None if everything else once_each([ledger.get(i, cluster=app.cluster_name) for i in ids])  # all first
+    result = kill_runs(app.ws, runs, cluster=app.cluster_name, matrix=matrix)
+    for failure in result.poll_failures:  # which runs are active was decided on the ledger's last view
+        click.echo(f"warning: could not poll {failure}: decided on the ledger's last view", err=True)
     killed, skipped, failed = result.killed, result.ended + result.settled, result.failed
     empty = "" if failed else "no active runs"
     app.emit({"killed": [describe(r) for r in killed], "skipped": [r.run_id for r in skipped],
               "skipped_runs": [describe(r) | {"state": r.state.value, "exit_code": r.exit_code} for r in skipped],
-              "failed": failed, "failures": failed},  # "failures": a list in `submit --json` too
+              # "failures": a list, as in `submit --json`; "warnings": clusters that could not be polled first
+              "failed": failed, "failures": failed, "warnings": result.poll_failures},
              lambda: "\n".join([f"kill sent to job {r.job_id} ({r.run_id}) on {r.cluster}" for r in killed]
                                + [f"{r.run_id}: already {outcome(r)}, nothing to kill" for r in result.ended]
                                + [f"{r.run_id}: no job listed under its name, now {outcome(r)}, nothing to kill"

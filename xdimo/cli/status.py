@@ -69,7 +69,8 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
         return sorted(live() + ended, key=lambda r: (r.created_at, r.run_id))
 
     counts = ledger.count_by_state(cluster=app.cluster_name, matrix=matrix)
-    app.emit(lambda: runs_json(app.ws, shown()), lambda: render(shown(), counts, nothing(ledger, app.cluster_name)))
+    app.emit(lambda: runs_json(app.ws, shown()),
+             lambda: render(shown(), counts, lambda: nothing(ledger, app.cluster_name)))
     if failures:  # the table shows the last known states; the exit code says they may be stale
         raise XdimoError("could not poll " + "; ".join(failures))
 
@@ -114,14 +115,15 @@ def nothing(ledger: Ledger, cluster: str | None) -> str:
     """What `status` says when it has no run to show: an empty ledger, or none on ``--cluster`` (its runs are
     elsewhere: not an error, as `collect --cluster` and `kill --all --cluster` take it)."""
     if cluster and ledger.count_by_state():
-        others = sorted({r.cluster for r in ledger.runs()})
+        others = ledger.clusters()
         return f"no runs on cluster {cluster!r} in the ledger (its runs are on cluster {', '.join(others)})"
     return "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
 
 
-def render(runs: list[LedgerRun], counts: dict[str, int], empty: str = "") -> str:
+def render(runs: list[LedgerRun], counts: dict[str, int], empty: Callable[[], str] | None = None) -> str:
+    """The table; ``empty`` says why there is none (called only then: it may read the whole ledger)."""
     if not counts:
-        return empty or "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
+        return empty() if empty else "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
     now = time.time()
     rows, sources = [], set()
     for r in runs:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
+from xdimo.config import Cluster
 from xdimo.spec import RunSpec
 
 
@@ -57,6 +58,13 @@ class PoolStatus:
         sit, so they are assumed up: a taken card on a down host is subtracted twice, which can hold a run
         back while that host is down but never submits one that cannot start."""
         return max(0, self.total - self.taken - self.used - self.down)
+
+    @classmethod
+    def from_cluster_file(cls, cluster: Cluster, why: str) -> list[PoolStatus]:
+        """The pools as the cluster file has them, no scheduler asked (``why``: for `source`): every usable card
+        free, no pending job."""
+        return [cls(p.name, p.gpu_model, p.cards, p.taken, 0, source=f"cluster file ({why})")
+                for p in cluster.pools.values()]
 
     def to_dict(self) -> dict[str, Any]:
         """The pool as every verb's --json prints it (`hosts`, `plan --live`): one set of keys."""

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xdimo.config import Cluster
-from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
+from xdimo.errors import KillUnconfirmed, PendingLimitError, SchedulerError, SubmitRefused
 from xdimo.rundir import RunDir
 from xdimo.schedulers import lsf_parse as P
 from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolStatus
@@ -207,7 +207,9 @@ class LSFFamilyScheduler:
     def find(self, run_id: str) -> list[str]:
         """Every job the scheduler still lists under the name `run_id` (job names are run ids), oldest
         first: reconciles a run whose submitter died between the scheduler's answer and the ledger's write."""
-        rows = [r for r in self.query_jobs(["-a", "-J", run_id]).rows if r.name == run_id]
+        answer = self.understood(self.query_jobs(["-a", "-J", run_id]), f"-a -J {run_id}",
+                                 "tell whether a job of the run was submitted")
+        rows = [r for r in answer.rows if r.name == run_id]
         return sorted({r.job_id for r in rows}, key=_id_key)
 
     def live_jobs(self, run_id: str) -> list[str]:
@@ -242,14 +244,14 @@ class LSFFamilyScheduler:
         if not res.ok:
             raise command_error(res)
         if not kill_acknowledged(text, job_id):
-            # An answer we do not know may not have acted: the ledger keeps the kill request (recorded before
-            # the command), the job's fate comes from the polls.
+            # An answer we do not know may not have acted: not reported as sent (the ledger keeps the request,
+            # recorded before the command; the job's fate comes from the polls).
             said = excerpt(text) if text.strip() else "nothing"
-            log.warning("warning: `%s %s` answered %s, not `Job <%s> is being terminated`: the kill may not have "
-                        "been sent; check with `%s %s` that the job ends (kill it again if not)",
-                        " ".join(self.commands.kill), job_id, said, job_id, self.commands.jobs[0], job_id)
-        else:
-            log.info("%s %s: %s", self.commands.kill[-1], job_id, excerpt(text))
+            command = " ".join(self.commands.kill)
+            raise KillUnconfirmed(f"`{command} {job_id}` answered {said}, not `Job <{job_id}> is being terminated`: "
+                                  f"the kill may not have been sent; check with `{self.commands.jobs[0]} {job_id}` "
+                                  "that the job ends (kill it again if not)")
+        log.info("%s %s: %s", self.commands.kill[-1], job_id, excerpt(text))
 
     def jobs_command_found(self) -> bool:
         """Whether `jjobs` / `bjobs` is on PATH. Without it (a laptop's --dry-run, `hosts` off the login node)
@@ -266,9 +268,7 @@ class LSFFamilyScheduler:
     def pools(self) -> list[PoolStatus]:
         if not self.jobs_command_found():
             # Not on a login node: the cluster file is all we know, and saying so beats failing.
-            return [PoolStatus(p.name, p.gpu_model, p.cards, p.taken, 0,
-                               source=f"cluster file ({self.commands.jobs[0]} not on PATH)")
-                    for p in self.cluster.pools.values()]
+            return PoolStatus.from_cluster_file(self.cluster, f"{self.commands.jobs[0]} not on PATH")
         answer = self.understood(self.query_jobs(["-u", "all"]), "-u all", "count the cards in use")
         source_note = ""
         if not answer.rows and not answer.no_jobs:
@@ -328,7 +328,7 @@ class LSFFamilyScheduler:
         try:
             if shutil.which(name) is None:
                 raise SchedulerError(f"{name} not on PATH")
-            rows = self.host_status()
+            rows = self.hosts()  # confirm_no_jobs may have asked a moment ago: one call, not two
         except SchedulerError as exc:
             self.warn_once(f"no host status ({exc}): pool capacity from the cluster file")
             return {p.name: (None, f"; host status unknown ({exc}): capacity from the cluster file")

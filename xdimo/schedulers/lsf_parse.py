@@ -159,7 +159,11 @@ class JobsAnswer:
     rows: tuple[JobRow, ...] = ()
     not_found: frozenset[str] = frozenset()  # ids (or a `-J` name) the scheduler said it does not know
     no_jobs: bool = False  # `No unfinished job found` / `No job found`
-    header_only: bool = False  # a header and nothing else (UniScheduler's answer for a vanished job)
+    # A header and nothing else: UniScheduler's answer for a job (or a name) it no longer lists (dpdispatcher),
+    # which a loaded scheduler has also given for live jobs. For one job or one name (-J) it is taken as "none"
+    # (a poll holds the run for poll.LOST_AFTER_S first); for `-u all`, where it would free every card, pools()
+    # asks `jhosts -w` to confirm it.
+    header_only: bool = False
     # Lines that are neither a row, a header nor a notice: an answer we do not fully understand, which can
     # hide jobs (so it never proves one gone, and never counts as "no cards in use").
     unparsed: tuple[str, ...] = ()
