@@ -32,8 +32,7 @@ _LSF_FAMILY_OPTIONS = ("timeout_s", "retries", "jobs_o_format", "jobs_gpu_field"
                        "host_gpu_models", "launcher")
 BACKEND_OPTION_KEYS = {"jh": _LSF_FAMILY_OPTIONS, "lsf": _LSF_FAMILY_OPTIONS, "slurm": ("launcher",), "local": ()}
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "data" / "jobs" / "templates"
-_TEMPLATE_OPTION = re.compile(r"""\boptions\s*(?:\.\s*get\s*\(\s*|\[\s*)["']([A-Za-z0-9_]+)["']"""
-                              r"""|\boptions\s*\.\s*(?!(?:get|items|keys|values)\b)([A-Za-z_][A-Za-z0-9_]*)""")
+_DICT_METHODS = frozenset(name for name in dir(dict) if not name.startswith("_"))  # `options.items` is no key
 _TEMPLATE_INCLUDE = re.compile(r"""{%-?\s*(?:include|import|extends|from)\s+["']([^"']+)["']""")
 MAX_INT = 10**9  # no count in a cluster or matrix file is sane past this (cards, steps, minutes)
 
@@ -202,7 +201,9 @@ class _Checker:
         return tuple(v)
 
 
-def load_cluster(path: Path) -> Cluster:
+def load_cluster(path: Path, templates: Path | None = None) -> Cluster:
+    """``templates``: the folder the cluster's job scripts render from (Workspace.templates_dir), whose
+    templates say which `options:` keys are read; without it, the one beside the cluster file (templates_beside)."""
     data = read_yaml(path)
     c = _Checker(path, data)
     refuse_unknown_keys(path, data, CLUSTER_KEYS)
@@ -217,8 +218,10 @@ def load_cluster(path: Path) -> Cluster:
     options = data.get("options") or {}
     if not isinstance(options, dict):
         raise c.fail("options", "a mapping", options)
-    refuse_unknown_keys(path, options, option_keys(scheduler, path), prefix="options.",
-                        none_known=f"scheduler {scheduler} and its job template read no options")
+    known = option_keys(scheduler, templates or templates_beside(path)) if options else None
+    if known is not None:  # None: no options to check, or a template reads any key
+        refuse_unknown_keys(path, options, known, prefix="options.",
+                            none_known=f"scheduler {scheduler} and its job template read no options")
     _check_options(_Checker(path, options, prefix="options."))
     for checker, key in ((c, "launcher"), (_Checker(path, options, prefix="options."), "launcher")):
         _check_launcher(checker, key, scheduler)
@@ -256,31 +259,109 @@ def _cluster_name(c: _Checker, path: Path) -> str:
     return name
 
 
-def option_keys(scheduler: str, cluster_path: Path | str) -> tuple[str, ...]:
-    """The `options:` keys something reads for this scheduler: its backend's own, and those its job template
-    (with what it includes) reads, from the cluster's workspace templates (jobs/templates/, which users may
-    edit) or else the packaged ones."""
+def templates_beside(cluster_path: Path | str) -> Path:
+    """The templates of the workspace a cluster file sits in (its jobs/templates/), else the packaged ones: for a
+    caller without a Workspace. Workspace.load_cluster passes its own templates_dir, the folder render uses."""
     own = Path(cluster_path).absolute().parent.parent / "jobs" / "templates"
-    folder = own if own.is_dir() else PACKAGE_TEMPLATES
-    return tuple(sorted(set(BACKEND_OPTION_KEYS.get(scheduler, ())) | template_option_keys(folder, scheduler)))
+    return own if own.is_dir() else PACKAGE_TEMPLATES
 
 
-def template_option_keys(folder: Path, scheduler: str) -> set[str]:
-    """``options.get("x")`` / ``options["x"]`` in ``<scheduler>.sh.j2`` and the templates it includes."""
+def option_keys(scheduler: str, templates: Path) -> tuple[str, ...] | None:
+    """The `options:` keys something reads for this scheduler: its backend's own, and those its job template in
+    ``templates`` (with what it includes) reads. None when a template reads any key."""
+    read = template_option_keys(templates, scheduler)
+    if read is None:
+        return None
+    return tuple(sorted(set(BACKEND_OPTION_KEYS.get(scheduler, ())) | read))
+
+
+Stamp = tuple[int, int] | None  # a template file's (mtime_ns, size); None when it cannot be read
+# (folder, scheduler) -> the templates scanned with their stamps, and what they read: `status --watch`, `logs -f`
+# and `follow` load the cluster on every poll, and the templates rarely change between two.
+_SCANS: dict[tuple[Path, str], tuple[tuple[tuple[str, Stamp], ...], frozenset[str] | None]] = {}
+
+
+def template_option_keys(folder: Path, scheduler: str) -> frozenset[str] | None:
+    """The `options:` keys ``<scheduler>.sh.j2`` and the templates it includes read (``options.get("x")``,
+    ``options["x"]``, ``options.x``); None when one reads them generically (``options.items()``,
+    ``options | tojson``, ``{% set o = options %}``): then any key may be read. Cached until a template changes."""
+    cached = _SCANS.get((folder, scheduler))
+    if cached and all(_stamp(folder / name) == stamp for name, stamp in cached[0]):
+        return cached[1]
+    stamps, read = _scan_templates(folder, scheduler)
+    _SCANS[(folder, scheduler)] = (stamps, read)
+    return read
+
+
+def _stamp(path: Path) -> Stamp:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _scan_templates(folder: Path, scheduler: str) -> tuple[tuple[tuple[str, Stamp], ...], frozenset[str] | None]:
     keys: set[str] = set()
-    todo, seen = [f"{scheduler}.sh.j2"], set()
+    generic = False
+    todo = [f"{scheduler}.sh.j2"]
+    stamps: dict[str, Stamp] = {}
     while todo:
         name = todo.pop()
-        if name in seen:
+        if name in stamps:
             continue
-        seen.add(name)
+        stamps[name] = _stamp(folder / name)  # before the read: a change after it is seen next time
         try:
             text = (folder / name).read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue  # a missing template is render's error to report, with its own message
-        keys.update(a or b for a, b in _TEMPLATE_OPTION.findall(text))
+        read = _keys_read(text)
+        generic = generic or read is None
+        keys |= read or set()
         todo.extend(_TEMPLATE_INCLUDE.findall(text))
-    return keys
+    return tuple(stamps.items()), None if generic else frozenset(keys)
+
+
+def _keys_read(text: str) -> set[str] | None:
+    """The option keys one template names, read off Jinja's own parse of it: ``options.get("k", ...)``,
+    ``options["k"]``, ``options.k``, ``"k" in options`` (``options is defined`` names none). None when some use
+    of ``options`` is none of these (``options.items()``, ``options | tojson``, ``{% set o = options %}``): it
+    may read any key. Text outside Jinja code, comments and string literals are never uses."""
+    import jinja2
+    from jinja2 import nodes
+
+    try:
+        tree = jinja2.Environment(trim_blocks=True, lstrip_blocks=True).parse(text)
+    except jinja2.TemplateSyntaxError:
+        return set()  # render reports it, with its line
+    keys: set[str] = set()
+    accounted: set[int] = set()  # the `options` names a pattern above explains
+
+    def named(node: nodes.Node) -> bool:
+        return isinstance(node, nodes.Name) and node.name == "options" and node.ctx == "load"
+
+    def const(node: nodes.Node | None) -> str | None:
+        return node.value if isinstance(node, nodes.Const) and isinstance(node.value, str) else None
+
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Call, nodes.Compare, nodes.Test)):
+        key, user = None, None
+        if isinstance(node, nodes.Getattr) and named(node.node) and node.attr not in _DICT_METHODS:
+            key, user = node.attr, node.node
+        elif isinstance(node, nodes.Getitem) and named(node.node):
+            key, user = const(node.arg), node.node
+        elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr) and named(node.node.node) \
+                and node.node.attr == "get" and node.args:
+            key, user = const(node.args[0]), node.node.node
+        elif isinstance(node, nodes.Compare) and len(node.ops) == 1 and node.ops[0].op in ("in", "notin") \
+                and named(node.ops[0].expr):
+            key, user = const(node.expr), node.ops[0].expr
+        elif isinstance(node, nodes.Test) and named(node.node):
+            accounted.add(id(node.node))
+        if key is not None and user is not None:
+            keys.add(key)
+            accounted.add(id(user))
+    uses = [n for n in tree.find_all(nodes.Name) if named(n)]
+    return None if any(id(n) not in accounted for n in uses) else keys
 
 
 def _check_options(c: _Checker) -> None:

@@ -93,7 +93,7 @@ class Workspace:
         if not path.exists():
             known = sorted(p.stem for p in path.parent.glob("*.yaml"))
             raise ConfigError(f"unknown cluster {name!r}: no {path} (known: {', '.join(known) or 'none'})")
-        return load_cluster(path)
+        return load_cluster(path, templates=self.templates_dir)  # the folder render uses
 
     def matrix_path(self, arg: str) -> Path:
         """A matrix given as a path, or as a bare name under jobs/: the workspace's, else (no jobs/ folder,
