@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from xdimo.cli.common import App, progress, progress_done, verb
+from xdimo.config import Cluster
 from xdimo.errors import XdimoError
 from xdimo.follow import follow
 from xdimo.ledger import LedgerRun
@@ -20,6 +21,7 @@ from xdimo.schedulers import poll_interval
 from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
 from xdimo.submit import submit_once
+from xdimo.workspace import Workspace
 
 PROGRESS_S = 1.0  # seconds between polls while waiting for a run (this machine: cheap to ask)
 
@@ -50,12 +52,7 @@ def demo(app: App, matrix_arg: str, plots_dir: str, timeout: float) -> None:
         raise XdimoError(f"the demo runs on this machine (cluster local), not on {app.cluster_name}: "
                          f"try `xdimo-jobs --cluster {app.cluster_name} plan demo`")
     ws = app.ws
-    cluster = ws.load_cluster("local")
-    if poll_interval(cluster) is None:  # a workspace may point clusters/local.yaml at a real scheduler
-        raise XdimoError(f"the demo runs on this machine: {cluster.path} must say `scheduler: local`, not "
-                         f"{cluster.scheduler}")
-    m = load_matrix(ws.matrix_path(matrix_arg))
-    check_matrix(m, cluster)
+    _, m = demo_preflight(ws, matrix_arg)
     click.echo(f"demo: {m.path} on cluster local; ledger {ws.ledger_path}, logs {ws.logs_dir}/, plots "
                f"{Path(plots_dir).resolve()}/", err=True)
     for spec in sorted(m.runs, key=lambda s: s.gpus):
@@ -64,6 +61,18 @@ def demo(app: App, matrix_arg: str, plots_dir: str, timeout: float) -> None:
     from xdimo.cli.collect import collect
 
     ctx.invoke(collect, matrix=m.name, plots=plots_dir)
+
+
+def demo_preflight(ws: Workspace, matrix_arg: str = "demo") -> tuple[Cluster, Matrix]:
+    """What demo checks before it submits anything: the workspace's local cluster runs jobs on this machine and
+    the matrix plans on it. `init` asks the same of a workspace whose own files the demo would read."""
+    cluster = ws.load_cluster("local")
+    if poll_interval(cluster) is None:  # a workspace may point clusters/local.yaml at a real scheduler
+        raise XdimoError(f"the demo runs on this machine: {cluster.path} must say `scheduler: local`, not "
+                         f"{cluster.scheduler}")
+    m = load_matrix(ws.matrix_path(matrix_arg))
+    check_matrix(m, cluster)
+    return cluster, m
 
 
 def run_one(app: App, m: Matrix, spec: RunSpec, timeout: float) -> None:

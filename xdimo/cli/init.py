@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -11,15 +12,16 @@ import click
 from xdimo.cli.common import App, verb
 from xdimo.errors import XdimoError
 from xdimo.rundir import logs_dir_in
-from xdimo.workspace import PACKAGE_DATA, queue_dir_in
+from xdimo.workspace import PACKAGE_DATA, Workspace, queue_dir_in
 
 
 @click.command()
-@click.argument("directory", metavar="[DIR]", default=".")
+@click.argument("directory", metavar="[DIR]", required=False)
 @click.option("--force", is_flag=True, help="Overwrite files that already exist (an edited one is kept as FILE.bak).")
 @verb
-def init(app: App, directory: str, force: bool) -> None:
-    """Create a workspace in DIR: clusters/, jobs/ (with templates/), queue/ and logs/.
+def init(app: App, directory: str | None, force: bool) -> None:
+    """Create a workspace in DIR (default: --workdir, else the current folder): clusters/, jobs/ (with
+    templates/), queue/ and logs/.
 
     Edit clusters/*.yaml for your site (pools, cards taken, setup lines) and jobs/templates/*.j2 if your site
     needs other directives. logs/ must be on a filesystem the compute nodes share.
@@ -29,31 +31,48 @@ def init(app: App, directory: str, force: bool) -> None:
       xdimo-jobs init my-study && cd my-study && xdimo-jobs hosts
       xdimo-jobs init . --force                # refresh the defaults in place
     """
+    directory = target(app, directory)
     root = Path(directory).resolve()
     if root.exists() and not root.is_dir():
         raise XdimoError(f"cannot make a workspace in {root}: it is a file, not a directory")
     try:
-        copied, kept, backups = _copy_defaults(root, force)
+        done = _copy_defaults(root, force)
     except OSError as exc:  # no such parent (/proc/x), no permission, read-only or full filesystem
         where = f"{exc.filename}: " if exc.filename and str(exc.filename) != str(root) else ""
         raise XdimoError(f"cannot make a workspace in {root}: {where}{exc.strerror or exc}") from None
-    saved = f"; your edited versions saved as FILE.bak: {', '.join(backups)}" if backups else ""
-    own = _own_files(root, kept)
-    demo_problem = _demo_problem(root) if own & DEMO_FILES else None
-    app.emit({"workspace": str(root), "copied": copied, "kept": kept, "backups": backups,
-              "kept_own": sorted(own), "demo_problem": demo_problem},
-             lambda: _text(root, directory, copied, kept, own, demo_problem, saved))
+    demo_problem = _demo_problem(root) if done.own & DEMO_FILES else None
+    app.emit({"workspace": str(root), "copied": done.copied, "kept": done.kept, "backups": done.backups,
+              "kept_own": sorted(done.own), "demo_problem": demo_problem},
+             lambda: _text(root, directory, done, demo_problem))
+
+
+def target(app: App, directory: str | None) -> str:
+    """The folder to set up: DIR, else --workdir, else the current folder. --ledger (before or after the verb)
+    has no meaning here: init makes queue/, the ledger's default place, and `submit` starts the ledger; it is
+    refused rather than ignored. A --workdir after the verb naming another folder than DIR is refused too; one
+    before it, the option every verb shares, yields to DIR, as it always has (scripts pass it so)."""
+    if app.ledger_path:
+        raise XdimoError("init takes no --ledger: it makes the workspace's queue/ folder, and `submit` starts the "
+                         "ledger (give --ledger to submit and the verbs after it)")
+    if directory is None:
+        return app.workdir or "."
+    after = click.get_current_context().params.get("workdir")  # the verb's own option, not the group's
+    if after and Path(after).resolve() != Path(directory).resolve():
+        raise XdimoError(f"init {directory} --workdir {after}: two different folders; give one of them")
+    return directory
 
 
 DEMO_FILES = {"jobs/demo.yaml", "clusters/local.yaml"}  # what `xdimo-jobs demo` reads from the workspace
 
 
-def _text(root: Path, directory: str, copied: list[str], kept: list[str], own: set[str], demo_problem: str | None,
-          saved: str) -> str:
-    lines = [f"workspace {root}: {len(copied)} file(s) written, {len(kept)} kept (use --force to overwrite){saved}"]
+def _text(root: Path, directory: str, done: Copied, demo_problem: str | None) -> str:
+    own = done.own
+    saved = f"; your edited versions saved as FILE.bak: {', '.join(done.backups)}" if done.backups else ""
+    lines = [f"workspace {root}: {len(done.copied)} file(s) written, {len(done.kept)} kept (use --force to "
+             f"overwrite){saved}"]
     if own:  # the user's own files, not a default copied earlier: name them, they are what the verbs will read
         lines.append(f"kept your own (differ from the defaults): {', '.join(sorted(own))}")
-    cd = "" if Path(directory).resolve() == Path.cwd().resolve() else f"cd {shlex.quote(directory)} && "
+    cd = "" if root == Path.cwd().resolve() else f"cd {shlex.quote(directory)} && "
     if demo_problem:
         again = " ".join(["xdimo-jobs init", shlex.quote(directory), "--force"])
         lines.append(f"`xdimo-jobs demo` would run your own {' and '.join(sorted(own & DEMO_FILES))}, and it "
@@ -68,60 +87,59 @@ def _text(root: Path, directory: str, copied: list[str], kept: list[str], own: s
     return "\n".join(lines)
 
 
-def _own_files(root: Path, kept: list[str]) -> set[str]:
-    """The kept files (paths under root, as 'jobs/demo.yaml') whose content is not the packaged default's."""
-    own = set()
-    for path in kept:
-        rel = Path(path).relative_to(root)
-        try:
-            same = (root / rel).read_bytes() == (PACKAGE_DATA / rel).read_bytes()
-        except OSError:
-            same = False
-        if not same:
-            own.add(rel.as_posix())
-    return own
-
-
 def _demo_problem(root: Path) -> str | None:
-    """Why `xdimo-jobs demo` cannot start in this workspace (its own clusters/local.yaml or jobs/demo.yaml), as
-    demo checks it before it submits; None when it can."""
-    from xdimo.matrix import load_matrix
-    from xdimo.plan import check_matrix
-    from xdimo.schedulers import poll_interval
-    from xdimo.workspace import Workspace
+    """Why `xdimo-jobs demo` cannot start in this workspace (its own clusters/local.yaml or jobs/demo.yaml), by
+    demo's own pre-flight check; None when it can."""
+    from xdimo.cli.demo import demo_preflight  # demo's imports (submit, follow) only when the check is needed
 
-    ws = Workspace(root=root, ledger_path=queue_dir_in(root) / "ledger.sqlite")
     try:
-        cluster = ws.load_cluster("local")
-        if poll_interval(cluster) is None:
-            return f"{cluster.path} must say `scheduler: local` for the demo, not {cluster.scheduler}"
-        check_matrix(load_matrix(ws.matrix_path("demo")), cluster)
+        demo_preflight(Workspace.open(str(root)))
     except XdimoError as exc:
         return str(exc)
     return None
 
 
-def _copy_defaults(root: Path, force: bool) -> tuple[list[str], list[str], list[str]]:
+@dataclass
+class Copied:
+    """What _copy_defaults did, as paths under root. ``own``: the kept files that differ from the packaged
+    ones (as 'jobs/demo.yaml'), the user's own, found while copying."""
+
+    copied: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    backups: list[str] = field(default_factory=list)
+    own: set[str] = field(default_factory=set)
+
+
+def _copy_defaults(root: Path, force: bool) -> Copied:
     """Copy the packaged clusters/ and jobs/ into root (keeping existing files unless force, and with force a
-    FILE.bak of each edited file it replaces); make queue/, logs/. Returns (copied, kept, backups)."""
-    copied: list[str] = []
-    kept: list[str] = []
-    backups: list[str] = []
+    FILE.bak of each edited file it replaces); make queue/, logs/."""
+    done = Copied()
     for folder in ("clusters", "jobs"):
         source = PACKAGE_DATA / folder
         if not source.is_dir():
             raise XdimoError(f"the installed package has no default {folder}/ ({source})")
         for src in sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            dst = root / folder / src.relative_to(source)
+            rel = Path(folder) / src.relative_to(source)
+            dst = root / rel
             if dst.exists() and not force:
-                kept.append(str(dst))
+                done.kept.append(str(dst))
+                if not _same(dst, src):
+                    done.own.add(rel.as_posix())
                 continue
             dst.parent.mkdir(parents=True, exist_ok=True)
             if dst.exists() and dst.read_bytes() != src.read_bytes():  # --force over the user's edits: keep them
                 shutil.copyfile(dst, dst.with_name(dst.name + ".bak"))
-                backups.append(str(dst.with_name(dst.name + ".bak")))
+                done.backups.append(str(dst.with_name(dst.name + ".bak")))
             shutil.copyfile(src, dst)
-            copied.append(str(dst))
+            done.copied.append(str(dst))
     for folder in (queue_dir_in(root), logs_dir_in(root)):
         folder.mkdir(parents=True, exist_ok=True)
-    return copied, kept, backups
+    return done
+
+
+def _same(kept: Path, packaged: Path) -> bool:
+    """Whether a kept file is the packaged one; one that cannot be read counts as the user's own."""
+    try:
+        return kept.read_bytes() == packaged.read_bytes()
+    except OSError:
+        return False

@@ -14,6 +14,7 @@ from xdimo.rules import cpu_slots
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import PoolStatus
 from xdimo.spec import RunSpec
+from xdimo.workspace import Workspace
 
 HEADERS = ["run", "model", "pool", "gpus", "cpus", "nodes", "parallel", "global batch", "steps", "wave", "est GPU-h"]
 
@@ -41,8 +42,11 @@ def plan(app: App, matrix: str, live: bool) -> None:
     m = load_matrix(app.ws.matrix_path(matrix))
     check_matrix(m, cluster)
     pools = get_scheduler(cluster, app.ws.root).pools() if live else []
+    warnings: list[str] = []
     # live: what `submit` would do now, so the runs the ledger already has are not planned again
-    in_ledger = {r.run_id: r.state.value for r in app.ws.ledger.runs(matrix=m.name)} if live else {}
+    in_ledger = submitted(app.ws, m.name, warnings) if live else {}
+    for line in warnings:
+        click.echo(f"warning: {line}", err=True)
     todo = [s for s in m.runs if s.run_id not in in_ledger]
     wp = live_waves(todo, cluster, pools) if live else waves(todo, cluster)
     wave_of = wp.wave_of()
@@ -50,10 +54,22 @@ def plan(app: App, matrix: str, live: bool) -> None:
     # JSON keys stay as scripts know them: a run's "batch" and the top-level "batches" are its wave and the waves
     out: dict[str, Any] = {"matrix": m.name, "cluster": cluster.name, "runs": data,
                            "batches": [[s.run_id for s in w] for w in wp.waves],
-                           "blocked": [s.run_id for s in wp.blocked], "already": in_ledger, "assumed_mfu": ASSUMED_MFU}
+                           "blocked": [s.run_id for s in wp.blocked], "already": in_ledger, "assumed_mfu": ASSUMED_MFU,
+                           "warnings": warnings}
     if live:
         out["live"] = [p.to_dict() for p in pools]
     app.emit(out, lambda: plan_text(m, cluster, data, wp, pools, in_ledger, live))
+
+
+def submitted(ws: Workspace, matrix: str, warnings: list[str]) -> dict[str, str]:
+    """The matrix's runs in the ledger, by run id, with their state. A ledger the user named (--ledger,
+    XDIMO_LEDGER) that has no file is planned as empty and said in ``warnings``; it is not created: a typo
+    must not leave a new ledger behind, and only `submit` starts one."""
+    if ws.ledger_named and not ws.ledger_path.exists():
+        warnings.append(f"{ws.ledger_named}: no ledger file at {ws.ledger_path} (a typo?): planned as if no run "
+                        "was submitted")
+        return {}
+    return {r.run_id: r.state.value for r in ws.ledger.runs(matrix=matrix)}
 
 
 def plan_text(m: Matrix, cluster: Cluster, data: list[dict[str, Any]], wp: WavePlan, pools: list[PoolStatus],
