@@ -10,9 +10,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -96,6 +97,10 @@ def lock_soon(handle: IO[str], patience_s: float = PROBE_PATIENCE_S) -> bool:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.01)
+
+
+# The event record_refused writes (a state no run row holds): the submission the scheduler refused.
+REFUSED_EVENT = "REFUSED"
 
 
 @dataclass(frozen=True)
@@ -375,7 +380,7 @@ class Ledger:
                 db.execute(f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                            values)
             db.execute("INSERT INTO events (run_id, at, state, job_id, note) VALUES (?,?,?,?,?)",
-                       (run_id, time.time(), "REFUSED", None, why[:500]))
+                       (run_id, time.time(), REFUSED_EVENT, None, why[:500]))
 
     def update(self, run_id: str, status: JobStatus, job_id: str | None = None,
                missing_since: float | None = None) -> bool:
@@ -490,3 +495,51 @@ class Ledger:
         rows = self.db.execute("SELECT at, state, job_id, note FROM events WHERE run_id = ? ORDER BY id",
                                (run_id,))
         return [dict(zip(("at", "state", "job_id", "note"), r, strict=True)) for r in rows]
+
+    def attempt_jobs(self, run_id: str) -> dict[int, AttemptJob]:
+        """Attempt number -> that attempt's job and how it went, from this run's events (see attempts_in)."""
+        return attempts_in(self.history(run_id))
+
+
+@dataclass
+class AttemptJob:
+    """One attempt of a run as the ledger's events tell it: its job, its last state, when polls saw it start/end."""
+
+    job_id: str | None = None
+    state: JobState | None = None
+    started: float | None = None
+    ended: float | None = None
+
+
+_ATTEMPT_NOTE = re.compile(r"attempt ([0-9]+)\b")  # record_intent's SUBMITTING note: f"attempt {attempt}"
+_STATES = {s.value: s for s in JobState}
+
+
+def attempts_in(events: Iterable[dict[str, Any]]) -> dict[int, AttemptJob]:
+    """Attempt number -> its job, from a run's events (Ledger.history). record_intent's "attempt N" (SUBMITTING)
+    opens attempt N; its job is the first one named after it, whose later states follow. A refused submission
+    (record_refused's REFUSED) puts the run back to the attempt before: what follows is that attempt's again, and
+    the refused number is used again by the next submission (the later wins)."""
+    out: dict[int, AttemptJob] = {}
+    number: int | None = None
+    for e in events:
+        state, job, note = e.get("state"), e.get("job_id"), str(e.get("note") or "")
+        if state == JobState.SUBMITTING.value and note.startswith("attempt "):
+            m = _ATTEMPT_NOTE.match(note)
+            number = int(m.group(1)) if m else None  # not record_intent's: no attempt is known until the next
+            if number is not None:
+                out[number] = AttemptJob()
+            continue
+        if state == REFUSED_EVENT and number is not None:
+            out.pop(number, None)
+            number -= 1
+            continue
+        current = out.get(number) if number is not None else None
+        if current is None or not job or state not in _STATES or (current.job_id and job != current.job_id):
+            continue
+        current.job_id, current.state = job, _STATES[state]
+        if current.state is JobState.RUNNING and current.started is None:
+            current.started = e.get("at")
+        if current.state.terminal:
+            current.ended = e.get("at")
+    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -12,33 +11,20 @@ import click
 from xdimo.cli.common import App, verb
 from xdimo.cli.logs_earlier import find_earlier_job, show_earlier
 from xdimo.cli.logs_progress import Progress
-from xdimo.cli.logs_tail import JSON_MAX_BYTES, Tail, echo_new, file_texts
+from xdimo.cli.logs_tail import JSON_MAX_BYTES, Tail, echo_new, file_texts, log_files
 from xdimo.errors import NotFoundError, XdimoError
 from xdimo.follow import follow as follow_runs
 from xdimo.follow import poll_every
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.poll import refresh
-from xdimo.rundir import ERROR_SUFFIX, OUTPUT_SUFFIX, RUNNER_LOG_PREFIX, RunDir
+from xdimo.rundir import RunDir
 from xdimo.schedulers.base import JobState
 from xdimo.schedulers.marker import read_exit_marker
 
-_JOB_FILE = re.compile(rf"^(?:{RUNNER_LOG_PREFIX})?(\d+)$")  # <job>.output, the local runner's runner-<job>.log
 TAIL_S = 1.0  # between reads of the job's files with --follow (the scheduler is asked at its own pace)
 # Schedulers that write a job's -o file only when the job ends (LSF spools stdout; the fake says so too), and the
 # command that shows a running job's output there, where scheduler-formats.md documents one (JH: `jctrl peek`).
 HOLDS_OUTPUT = {"lsf": ("LSF", ""), "jh": ("JH", "`jctrl peek` shows a running job's output")}
-
-
-def log_files(log_dir: Path, job_id: str | None) -> list[Path]:
-    """The job's stdout and stderr files (<job>.output / <job>.error, the scheduler's %J names)."""
-    run_dir = RunDir(log_dir)
-    if job_id:
-        named = [run_dir.output(job_id), run_dir.error(job_id)]
-        if any(p.exists() for p in named):
-            return named
-    found = sorted(p for p in log_dir.glob("*") if p.suffix in (OUTPUT_SUFFIX, ERROR_SUFFIX, ".out", ".err", ".log"))
-    # a resubmitted run's folder still holds the earlier attempts' <job>.output: not this job's output
-    return [p for p in found if not (job_id and (m := _JOB_FILE.match(p.stem)) and m.group(1) != job_id)]
 
 
 @click.command(epilog=f"With --json each file's last {JSON_MAX_BYTES >> 20} MiB at most is embedded; a file cut "
@@ -64,7 +50,7 @@ def logs(app: App, ident: str, follow: bool, err: bool) -> None:
             raise
         show_earlier(app, earlier, follow, err)
         return
-    files = [p for p in log_files(Path(run.log_dir), run.job_id) if err or p.suffix != ERROR_SUFFIX]
+    files = log_files(Path(run.log_dir), run.job_id, err)
     held = held_output(app, run)
     if app.json:
         app.emit(json_data(run, files, held), "")
@@ -136,9 +122,8 @@ def print_output(app: App, ledger: Ledger, run: LedgerRun, files: list[Path], fo
     for beat in follow_runs(app.ws, ledger, lambda: [ledger.get(run.run_id)], tick=TAIL_S, hurry=marker,
                             clock=time.monotonic, sleep=time.sleep, refresh=refresh, poll_every=poll_every):
         now = beat.runs[0]
-        for p in log_files(Path(now.log_dir), now.job_id):
-            if err or p.suffix != ERROR_SUFFIX:
-                tails.setdefault(p, Tail())
+        for p in log_files(Path(now.log_dir), now.job_id, err):
+            tails.setdefault(p, Tail())
         shown = echo_new(tails, final=beat.ended) or shown
         if now.job_id and progress.output is None:  # submitted while followed: its output file is known now
             progress.output = RunDir(Path(now.log_dir)).output(now.job_id)

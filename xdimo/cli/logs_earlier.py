@@ -13,11 +13,10 @@ from typing import Any
 import click
 
 from xdimo.cli.common import App
-from xdimo.cli.logs_tail import Tail, echo_new, file_texts
+from xdimo.cli.logs_tail import Tail, echo_new, file_texts, log_files
 from xdimo.errors import NotFoundError
-from xdimo.ledger import Ledger, LedgerRun
+from xdimo.ledger import AttemptJob, Ledger, LedgerRun
 from xdimo.rundir import ERROR_SUFFIX, OUTPUT_SUFFIX, RunDir
-from xdimo.schedulers.base import JobState
 
 _JOB_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\[\]-]*")  # a job id as it may appear in a file name
 
@@ -46,7 +45,7 @@ def find_earlier_job(app: App, ledger: Ledger, job_id: str) -> EarlierJob | None
             continue
         if run.run_id != run_id or (cluster and run.cluster != cluster):
             continue
-        attempt, state = attempt_of(ledger.history(run_id), job_id)
+        attempt, state = attempt_of(ledger.attempt_jobs(run_id), job_id)
         found[run_id] = EarlierJob(job_id, Path(run.log_dir), run, attempt, state)
     if not found and _JOB_NAME.fullmatch(job_id):
         for path in sorted(app.ws.logs_dir.glob(f"*/{glob.escape(job_id)}.*")):
@@ -66,25 +65,12 @@ def find_earlier_job(app: App, ledger: Ledger, job_id: str) -> EarlierJob | None
     return next(iter(found.values()), None)
 
 
-def attempt_of(history: list[dict[str, Any]], job_id: str) -> tuple[int | None, str | None]:
-    """Which attempt ``job_id`` was (the "attempt N" event before it was submitted) and its last recorded state."""
-    current: int | None = None
-    attempt: int | None = None
-    state: str | None = None
-    states = {s.value for s in JobState}
-    for event in history:
-        note = str(event.get("note") or "")
-        if event.get("state") == JobState.SUBMITTING.value and note.startswith("attempt "):
-            try:
-                current = int(note.split()[1])
-            except (IndexError, ValueError):
-                current = None
-        if event.get("job_id") == job_id:
-            if attempt is None:
-                attempt = current
-            if event.get("state") in states:
-                state = event["state"]
-    return attempt, state
+def attempt_of(attempts: dict[int, AttemptJob], job_id: str) -> tuple[int | None, str | None]:
+    """Which attempt ``job_id`` was (Ledger.attempt_jobs: the first that had it) and its last recorded state."""
+    for number, attempt in sorted(attempts.items()):
+        if attempt.job_id == job_id:
+            return number, attempt.state.value if attempt.state else None
+    return None, None
 
 
 def earlier_header(e: EarlierJob) -> str:
@@ -103,9 +89,7 @@ def earlier_header(e: EarlierJob) -> str:
 
 def show_earlier(app: App, e: EarlierJob, follow: bool, err: bool) -> None:
     """Print an earlier attempt's job output (it has ended: --follow has nothing to wait for)."""
-    run_dir = RunDir(e.log_dir)
-    files = [run_dir.output(e.job_id), run_dir.error(e.job_id), run_dir.runner_log(e.job_id)]
-    files = [p for p in files if err or p.suffix != ERROR_SUFFIX]
+    files = log_files(e.log_dir, e.job_id, err)
     header = earlier_header(e)
     if app.json:
         texts, cut = file_texts(files)

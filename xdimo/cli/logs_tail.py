@@ -1,5 +1,6 @@
-"""Printing a job's output files as they grow: from where the last read stopped, a chunk at a time, never
-cutting a UTF-8 character; and their text for --json, the last MiB of each at most."""
+"""A job's output files: which they are in its run folder; printing them as they grow, from where the last read
+stopped, a chunk at a time, never cutting a UTF-8 character; and their text for --json, the last MiB of each at
+most."""
 
 
 from __future__ import annotations
@@ -7,14 +8,31 @@ from __future__ import annotations
 import codecs
 import io
 import os
+import re
 from pathlib import Path
 
 import click
+
+from xdimo.rundir import ERROR_SUFFIX, OUTPUT_SUFFIX, RUNNER_LOG_PREFIX, RunDir
 
 CHUNK_BYTES = 1 << 20  # read and print a job's output this much at a time: a 1 GB output is never held whole
 
 
 JSON_MAX_BYTES = 1 << 20  # --json embeds each file's last MiB at most (and says which files were cut)
+_LOG_SUFFIXES = (OUTPUT_SUFFIX, ERROR_SUFFIX, ".out", ".err", ".log")  # a job's files under other names too
+_JOB_FILE = re.compile(rf"^(?:{RUNNER_LOG_PREFIX})?(\d+)$")  # <job>.output, the local runner's runner-<job>.log
+
+
+def log_files(log_dir: Path, job_id: str | None, err: bool = True) -> list[Path]:
+    """The job's stdout and stderr files (<job>.output / <job>.error, the scheduler's %J names); where it has
+    neither, the folder's other log files, less those named for another job. ``err`` False: no <job>.error."""
+    run_dir = RunDir(log_dir)
+    named = [run_dir.output(job_id), run_dir.error(job_id)] if job_id else []
+    if not any(p.exists() for p in named):
+        found = sorted(p for p in log_dir.glob("*") if p.suffix in _LOG_SUFFIXES)
+        # a resubmitted run's folder still holds the earlier attempts' <job>.output: not this job's output
+        named = [p for p in found if not (job_id and (m := _JOB_FILE.match(p.stem)) and m.group(1) != job_id)]
+    return [p for p in named if err or p.suffix != ERROR_SUFFIX]
 
 
 def file_texts(files: list[Path]) -> tuple[dict[str, str], dict[str, dict[str, int]]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,6 +18,7 @@ from xdimo.collect.read import legacy, legacy_record
 from xdimo.collect.read.cache import Cache, signature
 from xdimo.collect.read.parse import EVAL_JSON, RunFiles, digest_run_dir, record_from_files
 from xdimo.collect.tables.lang import note
+from xdimo.ledger import AttemptJob, attempts_in
 from xdimo.rundir import RunDir
 from xdimo.schedulers.base import JobState
 from xdimo.schedulers.lsf_parse import parse_summary
@@ -92,6 +92,19 @@ def run_files(run_dir: Path, cache: Cache) -> RunFiles:
 History = Callable[[str], list[dict[str, Any]]]  # Ledger.history: a run's events (at, state, job_id, note)
 
 
+def record_for(base: RunRecord, files: RunFiles, folder: Path, run_dir: Path,
+               polled: tuple[float | None, float | None], script_wall_s: float | None = None) -> RunRecord:
+    """``base`` (what the ledger knows, the attempt's job id included) completed by ``files``, read from ``folder``
+    (the run's folder, or an earlier attempt's archive in it), with its wall time and derived figures. The job's
+    scheduler summary is in ``run_dir`` (its <job>.output stays there); ``polled``: when polls saw it start, end."""
+    rec = record_from_files(base, files, folder)
+    rec.wall_s, rec.wall_source = job_wall(summary_wall_s(run_dir, base.job_id), *polled, files.elapsed_s,
+                                           script_wall_s)
+    peak_absent = "peak_tflops" in files.run_json and files.run_json["peak_tflops"] is None
+    enrich(rec, peak_is_known_absent=peak_absent)
+    return rec
+
+
 def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
                    pool_gpu: dict[tuple[str, str], str] | None = None,
                    history: History | None = None) -> list[RunRecord]:
@@ -105,12 +118,8 @@ def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
         if not run_dir.is_absolute():
             run_dir = logs_dir.parent / run_dir
         base = base_record(run, (pool_gpu or {}).get((run.cluster, run.pool), ""))
-        files = run_files(run_dir, cache)
-        rec = record_from_files(base, files, run_dir)
-        rec.wall_s, rec.wall_source = job_wall(summary_wall_s(run_dir, run.job_id), run.started_at, run.ended_at,
-                                               files.elapsed_s, RunDir(run_dir).script_wall_s())
-        peak_absent = "peak_tflops" in files.run_json and files.run_json["peak_tflops"] is None
-        enrich(rec, peak_is_known_absent=peak_absent)
+        rec = record_for(base, run_files(run_dir, cache), run_dir, run_dir, (run.started_at, run.ended_at),
+                         RunDir(run_dir).script_wall_s())
         if rec.steady is None:
             rec = with_earlier_attempt(rec, run, run_dir, logs_dir, cache, history)
         out.append(rec)
@@ -118,45 +127,15 @@ def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
 
 
 _ATTEMPT_DIR = re.compile(r"attempt-(\d+)")
-
-
-@dataclass
-class AttemptJob:
-    """One attempt of a run as the ledger's events tell it: its job, its last state, when polls saw it start/end."""
-
-    job_id: str | None = None
-    state: str | None = None
-    started: float | None = None
-    ended: float | None = None
-
-
-def attempt_jobs(events: Sequence[dict[str, Any]]) -> dict[int, AttemptJob]:
-    """Attempt number -> its job, from the events "attempt N" (SUBMITTING) and those that follow it (a refused
-    resubmission's number is used again by the next one: the later wins)."""
-    states = {s.value: s for s in JobState}
-    out: dict[int, AttemptJob] = {}
-    current: AttemptJob | None = None
-    for e in events:
-        note_text, state, job = str(e.get("note") or ""), e.get("state"), e.get("job_id")
-        if state == JobState.SUBMITTING.value and note_text.startswith("attempt "):
-            number = note_text.split()[1] if len(note_text.split()) > 1 else ""
-            current = out[int(number)] = AttemptJob() if number.isdigit() else None
-            continue
-        if current is None or not job or state not in states or (current.job_id and job != current.job_id):
-            continue
-        current.job_id, current.state = job, state
-        if states[state] is JobState.RUNNING and current.started is None:
-            current.started = e.get("at")
-        if states[state].terminal:
-            current.ended = e.get("at")
-    return out
+attempt_jobs = attempts_in  # attempt number -> its job, from a run's events: the ledger's own reading of them
 
 
 def with_earlier_attempt(rec: RunRecord, run: LedgerRunLike, run_dir: Path, logs_dir: Path, cache: Cache,
                          history: History | None) -> RunRecord:
     """``rec`` (the latest attempt, without metrics), or the figures of an earlier attempt of the same run (the same
     spec: the run id is its hash) that has them, a DONE one before the others, the latest first; while the latest
-    attempt may still run, ``rec`` with a note naming them."""
+    attempt may still run, ``rec`` with a note naming them. Without ``history`` an earlier attempt's job and state
+    are not known: its record has neither (never the latest attempt's)."""
     latest = getattr(run, "attempt", None) or 1
     found = []
     for folder in run_dir.glob("attempt-*"):
@@ -168,24 +147,21 @@ def with_earlier_attempt(rec: RunRecord, run: LedgerRunLike, run_dir: Path, logs
     if not found:
         return rec
     jobs = attempt_jobs(history(run.run_id)) if history else {}
-    n, folder, files = max(found, key=lambda f: (jobs.get(f[0], AttemptJob()).state == JobState.DONE.value, f[0]))
+    n, folder, files = max(found, key=lambda f: (jobs.get(f[0], AttemptJob()).state is JobState.DONE, f[0]))
     job = jobs.get(n, AttemptJob())
     where = str(folder.relative_to(logs_dir.parent)) if folder.is_relative_to(logs_dir.parent) else str(folder)
-    said = {"n": n, "job": job.job_id or "?", "state": job.state or "?", "dir": where + "/", "now": latest,
-            "now_job": run.job_id or "?", "now_state": rec.state or "?"}
+    said = {"n": n, "job": job.job_id or "?", "state": job.state.value if job.state else "?", "dir": where + "/",
+            "now": latest, "now_job": run.job_id or "?", "now_state": rec.state or "?"}
     state = getattr(run, "state", None)
     if getattr(state, "active", False):
         rec.notes.append(note("rec_earlier_waiting", **said))
         return rec
-    earlier = record_from_files(base_record(run, rec.gpu_name), files, folder)
-    earlier.attempt = n
-    if job.job_id:
-        earlier.job_id, earlier.state = job.job_id, job.state or rec.state
-        earlier.exit_code = 0 if job.state == JobState.DONE.value else None
-    earlier.wall_s, earlier.wall_source = job_wall(summary_wall_s(run_dir, job.job_id), job.started, job.ended,
-                                                   files.elapsed_s, None)
-    peak_absent = "peak_tflops" in files.run_json and files.run_json["peak_tflops"] is None
-    enrich(earlier, peak_is_known_absent=peak_absent)
+    base = base_record(run, rec.gpu_name)
+    base.job_id = job.job_id or ""  # not known (no history): the attempt's run.json may name it, never the latest's
+    base.state = job.state.value if job.state else ""
+    base.exit_code = 0 if job.state is JobState.DONE else None
+    earlier = record_for(base, files, folder, run_dir, (job.started, job.ended))
+    earlier.job_id, earlier.attempt = job.job_id or earlier.job_id, n  # the ledger's job over its run.json's
     earlier.notes.append(note("rec_earlier_used", **said))
     return earlier
 
