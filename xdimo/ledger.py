@@ -383,17 +383,21 @@ class Ledger:
                        (run_id, time.time(), REFUSED_EVENT, None, why[:500]))
 
     def update(self, run_id: str, status: JobStatus, job_id: str | None = None,
-               missing_since: float | None = None) -> bool:
+               missing_since: float | None = None, expect_state: JobState | None = None) -> bool:
         """Apply a polled status; returns True when the state changed (and records it in the history).
 
         With `job_id`, a status that belongs to an earlier attempt (the run was resubmitted since the poll
         began) is ignored rather than written over the new attempt. A terminal status records the job's own
         wall time once (settled_wall: the scheduler's times, else job.wall), so `status` reads no file for it.
-        `missing_since` is kept with the status (poll.py's hold on LOST); any other status clears it."""
+        `missing_since` is kept with the status (poll.py's hold on LOST); any other status clears it.
+        `expect_state`: write only if the row is still in this state (a hold restates the state the poll began
+        from: another process may have settled the run since, and that must not be undone)."""
         now = time.time()
         with self.transaction() as db:
             row = self._fetch_one(db, "run_id = ?", (run_id,))
             if row is None or (job_id is not None and row.job_id != job_id):
+                return False
+            if expect_state is not None and row.state != expect_state:
                 return False
             changed = row.state != status.state
             if (not changed and row.exit_code == status.exit_code and row.reason == status.reason

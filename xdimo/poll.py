@@ -95,7 +95,7 @@ def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) 
         status = statuses.get(run.job_id or "")
         if status is None:
             continue
-        missing_since = None
+        missing_since, expect = None, None
         if (run.run_id, run.job_id) in killed and status.state in ENDED_BY_KILL:
             # Our own kill: a pending job leaves no summary and a slow checkpoint ends in SIGKILL (137);
             # the scheduler's answer alone would call those FAILED or LOST.
@@ -104,7 +104,8 @@ def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) 
             if run.state is JobState.LOST:
                 continue  # asked again (LOST_RECHECK_S) and still not listed: nothing new
             status, missing_since = hold_unlisted(run, status, now)
-        if ledger.update(run.run_id, status, job_id=run.job_id, missing_since=missing_since):
+            expect = run.state  # a hold restates what we read: not over a state another process wrote since
+        if ledger.update(run.run_id, status, job_id=run.job_id, missing_since=missing_since, expect_state=expect):
             changes.append(Change(run.run_id, run.job_id or "", run.state, status.state))
     return changes
 

@@ -159,3 +159,15 @@ def test_kill_by_id_polls_first_and_does_not_kill_a_job_that_ended(tmp_path: Pat
     result = kill_runs(ws, [ws.ledger.get(run_id)])
     assert done.killed == [] and [r.run_id for r in result.ended] == [run_id]
     assert result.ended[0].state is JobState.DONE
+
+
+def test_a_hold_does_not_undo_what_another_process_settled_meanwhile(tmp_path: Path, clock: list[float]) -> None:
+    """`status --watch` beside `submit --batch all`: one read the run RUNNING and asked the scheduler, which left the
+    job out; meanwhile the other settled it DONE from its summary. The hold restates RUNNING: it must not land."""
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    run_id = running(ledger, tmp_path)
+    seen = ledger.get(run_id)  # the poll's snapshot, taken before the scheduler answers
+    ledger.update(run_id, JobStatus(JobState.DONE, 0, "summary: Successfully completed."))
+    poll_cluster(ledger, Answers(GONE), [seen])  # type: ignore[arg-type]
+    after = ledger.get(run_id)
+    assert (after.state, after.exit_code, after.missing_since) == (JobState.DONE, 0, None)
