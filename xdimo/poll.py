@@ -110,17 +110,16 @@ def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) 
     return changes
 
 
-def hold_unlisted(run: LedgerRun, status: JobStatus, now: float,
-                  grace_s: float = LOST_AFTER_S) -> tuple[JobStatus, float | None]:
+def hold_unlisted(run: LedgerRun, status: JobStatus, now: float) -> tuple[JobStatus, float | None]:
     """A job the scheduler's answer left out (``status.unlisted``): LOST once it has been missing for
-    ``grace_s`` and this answer was a whole listing without it; until then the run keeps its last state, with a
+    LOST_AFTER_S and this answer was a whole listing without it; until then the run keeps its last state, with a
     note saying since when, and the time it went missing (kept in the ledger: the next poll counts from it)."""
     since = run.missing_since if run.missing_since is not None else now
     when = _clock(since)
-    if status.state is JobState.LOST and now - since >= grace_s:
+    if status.state is JobState.LOST and now - since >= LOST_AFTER_S:
         return replace(status, reason=f"{status.reason} (not listed since {when}, {(now - since) / 60:.0f} min)"), None
     if status.state is JobState.LOST:
-        note = f"not listed by the scheduler since {when}; LOST if still missing at {_clock(since + grace_s)}"
+        note = f"not listed by the scheduler since {when}; LOST if still missing at {_clock(since + LOST_AFTER_S)}"
     else:  # an answer that did not cover it (cut short, or its -o file is still being written)
         note = f"not in the scheduler's answer since {when}; asked again"
     return JobStatus(run.state, reason=note, hosts=status.hosts), since
