@@ -23,6 +23,10 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
     job the scheduler lists under the run's name is killed; if it lists none, the run is marked LOST (or, while
     its submitter is alive or the scheduler may not list the job yet, the kill is refused: try again in a minute).
 
+    The scheduler is asked first which runs are still active. On JH/LSF a kill counts as sent only when the
+    answer says so (`Job <N> is being terminated`); any other answer is an error (exit 2) naming the command to
+    check with, and the request stays in the ledger, so a job that did end by it is recorded KILLED.
+
     \b
     Examples:
       xdimo-jobs kill 10061                     # a scheduler job id
