@@ -357,8 +357,18 @@ def test_a_sinfo_line_that_is_not_a_node_is_no_card_count(backend) -> None:
 
 
 def test_the_real_answers_leave_nothing_unread() -> None:
-    for name, fields in (("slurm_squeue_all.txt", sp.SQUEUE_MIN_FIELDS), ("slurm_squeue_times.txt",
-                         sp.SQUEUE_MIN_FIELDS), ("slurm_sacct.txt", sp.SACCT_MIN_FIELDS),
-                         ("slurm_sacct_times.txt", sp.SACCT_MIN_FIELDS), ("slurm_sinfo_multinode.txt",
-                         sp.SINFO_MIN_FIELDS), ("slurm_sinfo_mixed_6used.txt", sp.SINFO_MIN_FIELDS)):
-        assert sp.unread_lines(fixture(name), fields) == [], name
+    for name, read in (("slurm_squeue_all.txt", sp.read_squeue), ("slurm_squeue_times.txt", sp.read_squeue),
+                       ("slurm_sacct.txt", sp.read_sacct), ("slurm_sacct_times.txt", sp.read_sacct),
+                       ("slurm_sinfo_multinode.txt", sp.read_sinfo_nodes),
+                       ("slurm_sinfo_mixed_6used.txt", sp.read_sinfo_nodes)):
+        answer = read(fixture(name))
+        assert answer.rows and answer.unread == (), name
+
+
+def test_find_refuses_a_squeue_line_it_cannot_read(backend) -> None:
+    """find (reconcile of a SUBMITTING run) must not read "no job" into an answer with a line that may be the
+    run's job, as the LSF family's find does not."""
+    sched, fake = backend(squeue=(0, "#### garbage ####\n", ""))
+    with pytest.raises(SchedulerError, match="squeue answered nothing readable"):
+        sched.find(RUN.run_id)
+    assert fake.names() == ["squeue"]  # no sacct: the live answer was no answer

@@ -47,12 +47,11 @@ class SlurmScheduler:
         """Cards per pool from one ``sinfo`` (node GRES and GRES used, all users) and this user's pending
         jobs from one ``squeue``. Partitions that share nodes each see the shared cards as used."""
         sinfo = self._query(["sinfo", "-h", "-N", "-O", sp.SINFO_FIELDS])
-        rows = sp.parse_sinfo_nodes(sinfo.stdout)
-        unread = sp.unread_lines(sinfo.stdout, sp.SINFO_MIN_FIELDS)
-        if rows and unread:  # a node we cannot read may hold cards in use
-            raise SchedulerError(f"sinfo answered a line that is not a node: {excerpt(unread[0])}; cannot count "
-                                 "the cards in use")
-        parts = sp.partition_gpus(rows)
+        nodes = sp.read_sinfo_nodes(sinfo.stdout)
+        if nodes.rows and nodes.unread:  # a node we cannot read may hold cards in use
+            raise SchedulerError(f"sinfo answered a line that is not a node: {excerpt(nodes.unread[0])}; cannot "
+                                 "count the cards in use")
+        parts = sp.partition_gpus(nodes.rows)
         pending = sp.parse_pending_partitions(
             self._query(["squeue", "-h", "--me", "-t", "PENDING", "-o", "%P"]).stdout)
         out = []
@@ -150,16 +149,16 @@ class SlurmScheduler:
         result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query, env=_query_env())
         if not result.ok:
             return {}, False  # accounting off or slurmdbd down: fall back on the markers
-        rows = sp.parse_sacct(result.stdout)
+        answer = sp.read_sacct(result.stdout)
         # A line we cannot read may be one of the jobs asked about: the rows read still settle their jobs, but
         # the answer no longer proves a job it leaves out gone (as if accounting were down).
-        return rows, not sp.unread_lines(result.stdout, sp.SACCT_MIN_FIELDS)
+        return answer.rows, not answer.unread
 
     def find(self, run_id: str) -> list[str]:
         """Every job of this user named `run_id` in the queue or, failing that, in a week of accounting, oldest
         first. This user's only: a colleague running the same matrix has the same run ids."""
         live = self._query(["squeue", "-h", "--me", "-t", "all", f"--name={run_id}", "-o", sp.SQUEUE_FORMAT])
-        ids = list(sp.parse_squeue(live.stdout))
+        ids = list(readable_squeue(live.stdout, "tell whether a job of the run was submitted"))  # as the LSF family
         if not ids:
             argv = ["sacct", "-n", "-P", "-X", "-S", "now-7days", f"--name={run_id}", "-o", sp.SACCT_FIELDS]
             done = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query, env=_query_env())
@@ -210,13 +209,13 @@ class SlurmScheduler:
 def readable_squeue(output: str, purpose: str) -> dict[str, sp.SlurmJob]:
     """squeue's rows, when every line of its answer is one (``-h``: no header; nothing at all is "no job").
     A line that is not a row may hide a job: SchedulerError, so that nothing is settled on the answer."""
-    rows = sp.parse_squeue(output)
-    unread = sp.unread_lines(output, sp.SQUEUE_MIN_FIELDS)
-    if unread and not rows:
+    answer = sp.read_squeue(output)
+    if answer.unread and not answer.rows:
         raise SchedulerError(f"squeue answered nothing readable: {excerpt(output)}")
-    if unread:
-        raise SchedulerError(f"squeue answered a line that is not a job: {excerpt(unread[0])}; cannot {purpose}")
-    return rows
+    if answer.unread:
+        raise SchedulerError(f"squeue answered a line that is not a job: {excerpt(answer.unread[0])}; "
+                             f"cannot {purpose}")
+    return answer.rows
 
 
 def settle(job: LedgerJob, row: sp.SlurmJob | None, accounting_ok: bool) -> JobStatus:

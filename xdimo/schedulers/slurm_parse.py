@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
 from xdimo.schedulers.base import HostRow, JobState
@@ -279,31 +280,62 @@ SQUEUE_MIN_FIELDS = 4  # %i|%T|%r|%N (|%S|%e)
 SACCT_MIN_FIELDS = 5  # JobIDRaw|State|ExitCode|Reason|NodeList (|Start|End)
 SINFO_MIN_FIELDS = 5  # PartitionName|NodeList|Gres|GresUsed|StateLong
 
+Rows = TypeVar("Rows")
+Row = TypeVar("Row")
 
-def unread_lines(output: str, fields: int) -> list[str]:
-    """The lines of a ``|``-separated answer without a header (``-h`` / ``-n``) that the parsers here skip for
-    want of ``fields`` fields or a first one: noise that may hide a job or a node, never to be read as "none"."""
-    out = []
+
+@dataclass(frozen=True)
+class Answer(Generic[Rows]):
+    """What a parser read from a ``|``-separated answer without a header (``-h`` / ``-n``): its rows, and the
+    lines it could not read (stripped), in order. An unread line may hide a job or a node, so an answer with
+    one is never to be read as "none"; blank lines are neither."""
+
+    rows: Rows
+    unread: tuple[str, ...] = ()
+
+
+def _read(output: str, fields: int, row: Callable[[list[str]], Row | None]) -> tuple[list[Row], tuple[str, ...]]:
+    """Each non-blank line through ``row``, by the one rule every parser here shares, so that a line is a row
+    or unread, never both: it is unread when it lacks ``fields`` fields or either of the first two (an id and a
+    state, a partition and a node), or when ``row`` raises ValueError (a node list that is not one). ``row``
+    returns None for a line it reads and leaves out (a sacct step)."""
+    rows: list[Row] = []
+    unread: list[str] = []
     for line in output.splitlines():
-        parts = [p.strip() for p in line.strip().split("|")]
-        if line.strip() and (len(parts) < fields or not parts[0] or not parts[1]):
-            out.append(line.strip())
-    return out
+        text = line.strip()
+        if not text:
+            continue
+        parts = text.split("|")
+        if len(parts) < fields or not parts[0].strip() or not parts[1].strip():
+            unread.append(text)
+            continue
+        try:
+            value = row(parts)
+        except ValueError:  # a node list that is not one: gpu[01-x]
+            unread.append(text)
+            continue
+        if value is not None:
+            rows.append(value)
+    return rows, tuple(unread)
+
+
+def _squeue_row(parts: list[str]) -> SlurmJob:
+    job_id, raw, reason, nodes = parts[:4]
+    start, end = (parts[4:6] + ["", ""])[:2]
+    reason = "" if reason in ("None", "(null)") else reason
+    state, hosts = job_state(raw), tuple(expand_hostlist(nodes))
+    return SlurmJob(job_id, state, raw, reason, hosts, None, *job_times(state, hosts, start, end))
+
+
+def read_squeue(output: str) -> Answer[dict[str, SlurmJob]]:
+    """``squeue -h -t all -o "%i|%T|%r|%N|%S|%e"`` -> job id -> row (an answer without the times reads too)."""
+    rows, unread = _read(output, SQUEUE_MIN_FIELDS, _squeue_row)
+    return Answer({job.job_id: job for job in rows}, unread)
 
 
 def parse_squeue(output: str) -> dict[str, SlurmJob]:
-    """``squeue -h -t all -o "%i|%T|%r|%N|%S|%e"`` -> job id -> row (an answer without the times reads too)."""
-    jobs = {}
-    for line in output.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) < 4 or not parts[0]:
-            continue
-        job_id, raw, reason, nodes = parts[:4]
-        start, end = (parts[4:6] + ["", ""])[:2]
-        reason = "" if reason in ("None", "(null)") else reason
-        state, hosts = job_state(raw), tuple(expand_hostlist(nodes))
-        jobs[job_id] = SlurmJob(job_id, state, raw, reason, hosts, None, *job_times(state, hosts, start, end))
-    return jobs
+    """read_squeue's rows, for callers that take a line it could not read as no job."""
+    return read_squeue(output).rows
 
 
 def squeue_no_such_job(output: str) -> bool:
@@ -311,21 +343,26 @@ def squeue_no_such_job(output: str) -> bool:
     return "invalid job id" in output.lower()
 
 
-def parse_sacct(output: str) -> dict[str, SlurmJob]:
+def _sacct_row(parts: list[str]) -> SlurmJob | None:
+    job_id, raw, code, reason, nodes = parts[:5]
+    if "." in job_id:
+        return None  # a step row (123.batch) when -X was not honoured: not a job, and not unread
+    start, end = (parts[5:7] + ["", ""])[:2]
+    reason = "" if reason in ("None", "(null)") else reason
+    state, hosts = job_state(raw), tuple(expand_hostlist(nodes))
+    return SlurmJob(job_id, state, raw.strip(), reason, hosts, exit_code(code), *job_times(state, hosts, start, end))
+
+
+def read_sacct(output: str) -> Answer[dict[str, SlurmJob]]:
     """``sacct -n -P -X -o JobIDRaw,State,ExitCode,Reason,NodeList,Start,End`` -> job id -> row (the last record
     wins: a requeued job has one per attempt; an answer without Start,End reads too)."""
-    jobs = {}
-    for line in output.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) < 5 or not parts[0] or "." in parts[0]:
-            continue  # a step row (123.batch) when -X was not honoured
-        job_id, raw, code, reason, nodes = parts[:5]
-        start, end = (parts[5:7] + ["", ""])[:2]
-        reason = "" if reason in ("None", "(null)") else reason
-        state, hosts = job_state(raw), tuple(expand_hostlist(nodes))
-        jobs[job_id] = SlurmJob(job_id, state, raw.strip(), reason, hosts, exit_code(code),
-                                *job_times(state, hosts, start, end))
-    return jobs
+    rows, unread = _read(output, SACCT_MIN_FIELDS, _sacct_row)
+    return Answer({job.job_id: job for job in rows}, unread)
+
+
+def parse_sacct(output: str) -> dict[str, SlurmJob]:
+    """read_sacct's rows, for callers that take a line it could not read as no job."""
+    return read_sacct(output).rows
 
 
 # --- scancel --------------------------------------------------------------------------------------------
@@ -389,17 +426,20 @@ class PartitionGpus:
     down_nodes: list[str] = field(default_factory=list)
 
 
-def parse_sinfo_nodes(output: str) -> list[NodeRow]:
+def _sinfo_row(parts: list[str]) -> NodeRow:
+    partition, node, gres, used, state = (p.strip() for p in parts[:5])
+    return NodeRow(partition.rstrip("*"), node, gres_count(gres), gres_count(used), state, gres)
+
+
+def read_sinfo_nodes(output: str) -> Answer[list[NodeRow]]:
     """``sinfo -h -N -O "PartitionName:|,NodeList:|,Gres:|,GresUsed:|,StateLong:|"`` -> one row per node
     per partition (a node in two partitions appears twice)."""
-    rows = []
-    for line in output.splitlines():
-        parts = [p.strip() for p in line.split("|")]
-        if len(parts) < 5 or not parts[0] or not parts[1]:
-            continue
-        partition, node, gres, used, state = parts[:5]
-        rows.append(NodeRow(partition.rstrip("*"), node, gres_count(gres), gres_count(used), state, gres))
-    return rows
+    return Answer(*_read(output, SINFO_MIN_FIELDS, _sinfo_row))
+
+
+def parse_sinfo_nodes(output: str) -> list[NodeRow]:
+    """read_sinfo_nodes' rows, for callers that take a line it could not read as no node."""
+    return read_sinfo_nodes(output).rows
 
 
 def node_hosts(rows: Iterable[NodeRow]) -> list[HostRow]:
