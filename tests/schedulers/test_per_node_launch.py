@@ -37,14 +37,17 @@ def _job(tmp_path: Path, kind: str, failing_node: str = "", launcher: str = "bla
     state.mkdir()
     (state / "hold").touch()  # fakepython waits while this exists
     path = f"{FAKES}{os.pathsep}{os.environ['PATH']}"
-    if failing_node:  # a blaunch that cannot start a task on that node
+    log_dir = ws.log_dir(spec.run_id)
+    if failing_node:  # a blaunch that cannot start a task on that node, once the other node runs (else, on a
+        # loaded machine, it may fail before node A has started, and there is nothing to see stopped)
         wrap = tmp_path / "bin"
         wrap.mkdir()
-        (wrap / "blaunch").write_text(f'#!/bin/bash\n[ "$2" = {failing_node} ] && exit 3\nexec {FAKES}/blaunch "$@"\n')
+        wait = f'for _ in $(seq 400); do [ -e {log_dir}/launch-0.txt ] && break; sleep 0.05; done'
+        (wrap / "blaunch").write_text(f'#!/bin/bash\nif [ "$2" = {failing_node} ]; then {wait}; exit 3; fi\n'
+                                      f'exec {FAKES}/blaunch "$@"\n')
         (wrap / "blaunch").chmod(0o755)
         path = f"{wrap}{os.pathsep}{path}"
     env = {**os.environ, HOSTS[kind]: "nodeA 64 nodeB 64", "PATH": path, "XDIMO_FAKE_STATE": str(state)}
-    log_dir = ws.log_dir(spec.run_id)
     log_dir.mkdir(parents=True)
     return script, env, log_dir
 
