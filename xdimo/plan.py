@@ -5,7 +5,7 @@ Pure: no scheduler, no files.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -70,10 +70,32 @@ def waves(runs: list[RunSpec], cluster: Cluster, capacity: Mapping[str, int] | N
     return WavePlan(out, blocked)
 
 
-def live_waves(runs: list[RunSpec], cluster: Cluster, pools: list[PoolStatus]) -> WavePlan:
-    """`plan --live`: wave 1 on the cards free now; later waves on the cards that are up (total - taken - down)."""
+def live_waves(runs: list[RunSpec], cluster: Cluster, pools: list[PoolStatus],
+               queued: Mapping[str, int] | None = None) -> WavePlan:
+    """`plan --live`: wave 1 on the cards free now for a new job (see free_for_new_jobs); later waves on the cards
+    that are up (total - taken - down)."""
     up = {p.name: max(0, p.total - p.taken - p.down) for p in pools}
-    return waves(runs, cluster, capacity=up, free_now={p.name: p.free for p in pools})
+    return waves(runs, cluster, capacity=up, free_now=free_for_new_jobs(pools, queued or {}))
+
+
+def free_for_new_jobs(pools: list[PoolStatus], queued: Mapping[str, int]) -> dict[str, int]:
+    """Pool -> the cards a job handed over now can start on: the free cards less the cards of this user's queued
+    jobs there (``queued``: pool -> GPUs of the ledger's PENDING and SUBMITTING runs).
+
+    A queued job is ahead of a new one, and a pool's ``free`` counts only running jobs: a job just handed over
+    has not started yet (the local runner, a JH dispatch cycle). Without this, a submit made before its own
+    earlier jobs start counts their cards again and sends "starts now" runs that then wait, past max_pending.
+    A queued job that has in fact started is subtracted twice until the next poll: that can hold a run back,
+    never send one that cannot start."""
+    return {p.name: max(0, p.free - queued.get(p.name, 0)) for p in pools}
+
+
+def queued_gpus(runs: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """(pool, gpus) of queued runs -> pool -> their GPUs in all."""
+    out: dict[str, int] = {}
+    for pool, gpus in runs:
+        out[pool] = out.get(pool, 0) + gpus
+    return out
 
 
 def check_matrix(matrix: Matrix, cluster: Cluster) -> None:

@@ -22,7 +22,7 @@ from xdimo.config import Cluster
 from xdimo.errors import CommandNotRun, PendingLimitError, SchedulerError, SubmitRefused, XdimoError
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.matrix import Matrix
-from xdimo.plan import Batch, choose_batch
+from xdimo.plan import Batch, choose_batch, free_for_new_jobs, queued_gpus
 from xdimo.poll import refresh
 from xdimo.render import render_script
 from xdimo.rules import pending_room
@@ -140,7 +140,8 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
             pools = PoolStatus.from_cluster_file(cluster, "scheduler not read")
         pending = ledger.runs(cluster=cluster.name, states=(JobState.PENDING, JobState.SUBMITTING))
         pending_now = max(len(pending), sum(p.pending_jobs for p in pools))
-        result.batch = choose_batch(todo, {p.name: p.free for p in pools}, cluster, pending_now)
+        free = free_for_new_jobs(pools, queued_gpus((r.pool, r.gpus) for r in pending))
+        result.batch = choose_batch(todo, free, cluster, pending_now)
         if result.batch.held and not pending_room(cluster, pending_now):
             result.pending_slot = [f"{r.run_id} (job {r.job_id})" if r.job_id else r.run_id for r in pending] \
                 or [f"{pending_now} pending job(s) of yours on the scheduler"]

@@ -9,10 +9,10 @@ import click
 from xdimo.cli.common import App, table, verb
 from xdimo.config import Cluster
 from xdimo.matrix import Matrix, load_matrix
-from xdimo.plan import ASSUMED_MFU, WavePlan, check_matrix, estimate_hours, live_waves, waves
+from xdimo.plan import ASSUMED_MFU, WavePlan, check_matrix, estimate_hours, live_waves, queued_gpus, waves
 from xdimo.rules import cpu_slots
 from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import PoolStatus
+from xdimo.schedulers.base import JobState, PoolStatus
 from xdimo.spec import RunSpec
 from xdimo.workspace import Workspace
 
@@ -22,7 +22,8 @@ HEADERS = ["run", "model", "pool", "gpus", "cpus", "nodes", "parallel", "global 
 @click.command()
 @click.argument("matrix")
 @click.option("--live", is_flag=True, help="Plan what `submit` would do now: wave 1 is what starts on the free "
-              "cards, a down host's cards are left out of every wave, and runs already in the ledger are skipped.")
+              "cards (less those your queued jobs take first), a down host's cards are left out of every wave, "
+              "and runs already in the ledger are skipped.")
 @verb
 def plan(app: App, matrix: str, live: bool) -> None:
     """Expand MATRIX (jobs/NAME.yaml or a path) into runs, check the site rules, show the waves.
@@ -47,8 +48,9 @@ def plan(app: App, matrix: str, live: bool) -> None:
     in_ledger = submitted(app.ws, m.name, warnings) if live else {}
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
+    queued = queued_here(app.ws, cluster.name) if live and in_ledger_file(app.ws) else {}
     todo = [s for s in m.runs if s.run_id not in in_ledger]
-    wp = live_waves(todo, cluster, pools) if live else waves(todo, cluster)
+    wp = live_waves(todo, cluster, pools, queued) if live else waves(todo, cluster)
     wave_of = wp.wave_of()
     data = [planned_run(s, cluster, wave_of.get(s.run_id), in_ledger.get(s.run_id)) for s in m.runs]
     # JSON keys stay as scripts know them: a run's "batch" and the top-level "batches" are its wave and the waves
@@ -57,30 +59,45 @@ def plan(app: App, matrix: str, live: bool) -> None:
                            "blocked": [s.run_id for s in wp.blocked], "already": in_ledger, "assumed_mfu": ASSUMED_MFU,
                            "warnings": warnings}
     if live:
-        out["live"] = [p.to_dict() for p in pools]
-    app.emit(out, lambda: plan_text(m, cluster, data, wp, pools, in_ledger, live))
+        out["live"] = [p.to_dict() for p in pools]  # the same shape as `hosts --json`
+        out["queued_gpus"] = queued  # pool -> cards wave 1 leaves to your queued jobs
+    app.emit(out, lambda: plan_text(m, cluster, data, wp, pools, in_ledger, live, queued))
 
 
 def submitted(ws: Workspace, matrix: str, warnings: list[str]) -> dict[str, str]:
     """The matrix's runs in the ledger, by run id, with their state. A ledger the user named (--ledger,
     XDIMO_LEDGER) that has no file is planned as empty and said in ``warnings``; it is not created: a typo
     must not leave a new ledger behind, and only `submit` starts one."""
-    if ws.ledger_named and not ws.ledger_path.exists():
+    if not in_ledger_file(ws):
         warnings.append(f"{ws.ledger_named}: no ledger file at {ws.ledger_path} (a typo?): planned as if no run "
                         "was submitted")
         return {}
     return {r.run_id: r.state.value for r in ws.ledger.runs(matrix=matrix)}
 
 
+def in_ledger_file(ws: Workspace) -> bool:
+    """False for a ledger the user named that has no file (plan never creates one)."""
+    return not (ws.ledger_named and not ws.ledger_path.exists())
+
+
+def queued_here(ws: Workspace, cluster: str) -> dict[str, int]:
+    """Pool -> GPUs of this cluster's queued runs (PENDING, SUBMITTING) as the ledger last saw them: `submit`
+    leaves their cards to them (plan.free_for_new_jobs), so wave 1 does too."""
+    runs = ws.ledger.runs(cluster=cluster, states=(JobState.PENDING, JobState.SUBMITTING))
+    return queued_gpus((r.pool, r.gpus) for r in runs)
+
+
 def plan_text(m: Matrix, cluster: Cluster, data: list[dict[str, Any]], wp: WavePlan, pools: list[PoolStatus],
-              in_ledger: dict[str, str], live: bool) -> str:
+              in_ledger: dict[str, str], live: bool, queued: dict[str, int]) -> str:
     rows = [(d["run_id"], d["model"], d["pool"], d["gpus"], d["cpus"], d["nodes"], d["parallel"], d["global_batch"],
              d["steps"], d["batch"] or d["ledger_state"], fmt_hours(d["est_gpu_hours"])) for d in data]
     lines = [f"matrix {m.name}: {len(m.runs)} runs on cluster {cluster.name}; every rule holds "
              f"(CPU slots = {cluster.cpu_per_gpu} x GPUs, GPUs fit their pool, max {cluster.max_pending} pending)",
              table(HEADERS, rows)]
     lines += [f"live: {p.name} {p.free} of {p.total} cards free"
-              + (f", {p.down} down ({', '.join(p.down_hosts)})" if p.down else "") + f" [{p.source}]" for p in pools]
+              + (f", {p.down} down ({', '.join(p.down_hosts)})" if p.down else "")
+              + (f", {queued[p.name]} go to your queued jobs first" if queued.get(p.name) else "")
+              + f" [{p.source}]" for p in pools]
     for i, w in enumerate(wp.waves):
         when = " (starts now)" if live and i == 0 else ""
         runs = ", ".join(f"{s.run_id} ({s.gpus}x {s.pool})" for s in w) or "nothing: no run fits the free cards"

@@ -1,0 +1,67 @@
+"""A submit made before this user's earlier jobs have started leaves their cards to them: the pool's `free`
+counts running jobs only, so without this the queued jobs' cards were counted again and "starts now" runs
+went on to wait, past max_pending (found on the local cluster: 5 jobs pending under a limit of 1)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from tests.core.stubs import Flaky, install
+from xdimo.cli import cli
+from xdimo.matrix import load_matrix
+from xdimo.plan import free_for_new_jobs, queued_gpus
+from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.submit import submit_once
+from xdimo.workspace import Workspace
+
+
+class Undispatched(Flaky):
+    """Two free cards, and every job it was given still PEND (as before a JH dispatch cycle)."""
+
+    def poll(self, jobs: list[LedgerJob]) -> dict[str, JobStatus]:
+        return {j.job_id: JobStatus(JobState.PENDING) for j in jobs}
+
+
+def _six_runs(workspace) -> Path:
+    path = workspace / "jobs" / "six.yaml"
+    path.write_text(yaml.safe_dump({"name": "six", "defaults": {"pool": "local", "command": "true"},
+                                    "matrix": {"steps": [1, 2, 3, 4, 5, 6]}}))
+    return path
+
+
+def test_free_cards_for_new_jobs_leave_the_queued_jobs_theirs() -> None:
+    pools = [PoolStatus("a", "h200", 5, 0, 1), PoolStatus("b", "6000ada", 8, 1, 0)]
+    assert free_for_new_jobs(pools, queued_gpus([("a", 2), ("a", 1), ("b", 4)])) == {"a": 1, "b": 3}
+    assert free_for_new_jobs(pools, {"a": 9}) == {"a": 0, "b": 7}  # never negative
+    assert free_for_new_jobs(pools, {}) == {"a": 4, "b": 7}
+
+
+def test_a_second_submit_starts_nothing_on_cards_its_queued_jobs_will_take(workspace, monkeypatch) -> None:
+    ws = Workspace.open(str(workspace))
+    install(monkeypatch, Undispatched())
+    cluster, matrix = ws.load_cluster("local"), load_matrix(_six_runs(workspace))
+    first = submit_once(ws, cluster, matrix)
+    assert len(first.batch.start) == 2 and len(first.batch.wait) == 1  # 2 cards, 1 pending allowed
+    second = submit_once(ws, cluster, matrix)  # all three still PEND: no card is free for a new job
+    assert second.batch.start == [] and second.batch.wait == [] and second.submitted == []
+    assert len(ws.ledger.runs(states=(JobState.PENDING,))) == 3
+
+
+def test_plan_live_keeps_the_queued_jobs_cards_out_of_wave_one(workspace, monkeypatch) -> None:
+    ws = Workspace.open(str(workspace))
+    fake = Undispatched()
+    install(monkeypatch, fake)
+    monkeypatch.setattr("xdimo.cli.plan.get_scheduler", lambda cluster, root: fake)
+    path = _six_runs(workspace)
+    submit_once(ws, ws.load_cluster("local"), load_matrix(path))
+    result = CliRunner().invoke(cli, ["--workdir", str(workspace), "plan", str(path), "--live"])
+    assert result.exit_code == 0, result.output
+    assert "live: local 2 of 2 cards free, 3 go to your queued jobs first" in result.output
+    assert "wave 1 (starts now): nothing: no run fits the free cards" in result.output
+    data = json.loads(CliRunner().invoke(cli, ["--workdir", str(workspace), "plan", str(path), "--live",
+                                               "--json"]).output)
+    assert data["queued_gpus"] == {"local": 3} and data["batches"][0] == []
