@@ -154,7 +154,8 @@ run_specs = st.lists(st.tuples(st.sampled_from([1, 2, 4, 8, 16, 32]), st.floats(
 
 
 def make_runs(specs: list[tuple[int, float, int, str, str]]) -> list[RunRecord]:
-    return [record(f"r{i}", g, rate, local_batch=lb, precision=prec, pool=pool)
+    gpu = {"gpu_6000ada": "RTX 6000 Ada", "gpu_h200": "H200"}  # the pool's own GPU (another is labelled by it)
+    return [record(f"r{i}", g, rate, local_batch=lb, precision=prec, pool=pool, gpu_name=gpu[pool])
             for i, (g, rate, lb, prec, pool) in enumerate(specs)]
 
 
@@ -175,12 +176,17 @@ def test_efficiency_is_speedup_times_n0_over_n_and_the_baseline_is_1(specs: list
             continue
         assert base.gpus == n0
         s = baselines.speedup(rec, base)
-        assert baselines.efficiency(rec, base) == pytest.approx(s * n0 / rec.gpus)
         assert baselines.ideal_speedup(rec, base) == pytest.approx(rec.gpus / n0)
+        if base is not rec and rec.gpus == n0:  # a rerun at the baseline's count: no scaling point
+            assert baselines.efficiency(rec, base) is None and row[7] == row[9] == "—"
+            continue
+        assert baselines.efficiency(rec, base) == pytest.approx(s * n0 / rec.gpus)
         if base is rec:
             assert s == pytest.approx(1.0) and row[7] == "1.0(基准)" and row[8] == "1" and row[9] == "100%"
         else:
-            assert row[7] == f"{s:.2f}" and row[9] == f"{s * n0 / rec.gpus * 100:.1f}%"
+            eff = s * n0 / rec.gpus
+            flag = "⚠" if rec.gpus > n0 and eff >= 1.0005 else ""  # superlinear: flagged, never clamped
+            assert row[7] == f"{s:.2f}" and row[9] == f"{eff * 100:.1f}%{flag}"
     # every study measured at the baseline's count has a row that is 1.0
     for key, counts in runs.card_counts.items():
         members = [r for r in runs if baselines.group_key(r) == key]

@@ -28,9 +28,24 @@ def test_without_flags_the_first_intervals_are_warmup() -> None:
     assert steady.steady_state([]) is None and steady.steady_state([None, 0.0]) is None
 
 
-def test_all_warmup_keeps_the_last_interval() -> None:
-    s = steady.steady_state([0.5, 0.8], [True, True])
-    assert s is not None and s.steps_per_s == 0.8 and s.intervals == 1
+def test_all_warmup_is_no_steady_state() -> None:
+    """Every interval warm-up: the last one kept only as a reading marked warm-up only, never a steady figure."""
+    s = steady.steady_state([0.5, 0.8], [True, True], mem_peak_gib=[30.0, 20.0])
+    assert s is not None and s.warmup_only and s.steps_per_s == 0.8
+    assert s.intervals == 0 and s.warmup == 2 and s.spread is None  # what it is: 2 warm-up intervals, no spread
+    assert s.mem_peak_gib == 30.0  # memory is real whatever the interval
+    rec = record("w", 1, 1.0)
+    rec.steady = s
+    assert steady.warmup_only(rec) and not steady.has_steady(rec) and rec.has_metrics
+    assert throughput.samples_per_s(rec) is None and throughput.mfu(rec) is None
+    assert throughput.time_for_steps(rec, 10_000) is None and throughput.tokens_per_s(rec, 4096) is None
+    assert not steady.wide_spread(rec) and steady.spread_text(rec) == "—"
+
+
+def test_one_steady_interval_has_no_spread() -> None:
+    s = steady.steady_state([0.5, 0.8], [True, False])
+    assert s is not None and not s.warmup_only and s.intervals == 1 and s.warmup == 1 and s.spread is None
+    assert steady.steady_state([0.5, 0.8, 0.9], [True, False, False]).spread is not None  # type: ignore[union-attr]
 
 
 def test_wide_spread_is_flagged() -> None:
@@ -45,17 +60,20 @@ def test_steady_state_properties(values: list[float]) -> None:
     s = steady.steady_state(values, [False] * len(values))
     assert s is not None
     assert min(values) <= s.steps_per_s <= max(values)
-    assert s.spread >= 0
+    assert (s.spread is None) if len(values) == 1 else s.spread >= 0  # one interval: the spread is unknown
     assert s.intervals == len(values)
 
 
-@given(st.floats(0.01, 100), st.sampled_from([1, 2, 4, 8, 16]), st.floats(0.1, 1.0))
+@given(st.floats(0.01, 100), st.sampled_from([2, 4, 8, 16]), st.floats(0.1, 1.0))
 def test_speedup_and_efficiency(rate1: float, gpus: int, scaling: float) -> None:
     base = record("b", 1, rate1)
     rec = record("r", gpus, rate1 * scaling)
     s = baselines.speedup(rec, base)
     assert s == pytest.approx(gpus * scaling)
     assert baselines.efficiency(rec, base) == pytest.approx(scaling)
+    assert baselines.efficiency(base, base) == pytest.approx(1.0)
+    rerun = record("b2", 1, rate1 * scaling)  # another 1-card run: no scaling point, no efficiency
+    assert not baselines.scaling_point(rerun, base) and baselines.efficiency(rerun, base) is None
 
 
 def test_speedup_is_by_samples_not_steps() -> None:
@@ -84,7 +102,7 @@ def test_baseline_is_same_hardware_and_model() -> None:
                       record("a1-dense", 1, 2.0, moe=None), record("a4", 4, 1.15)])
     assert baselines.baseline_for(runs[3], runs).run_id == "a1"
     assert baselines.baseline_for(record("h4", 4, 2.0, pool="gpu_h200", gpu_name="H200"), runs).run_id == "h1"
-    assert baselines.baseline_for(record("p4", 4, 2.0, pool="gpu_pro6000"), runs) is None
+    assert baselines.baseline_for(record("p4", 4, 2.0, pool="gpu_pro6000", gpu_name="RTX PRO 6000"), runs) is None
 
 
 @pytest.mark.parametrize(("pool", "label"), [("gpu_6000ada", "6000ada"), ("gpu_h200", "H200"),

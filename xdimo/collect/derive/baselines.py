@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from xdimo.collect.derive import facts
-from xdimo.collect.derive.hardware_label import hardware_label, unknown_hardware
+from xdimo.collect.derive.hardware_label import hardware_label, same_gpu, unknown_hardware
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.derive.throughput import samples_per_s
 from xdimo.schedulers.base import JobState
@@ -122,10 +122,25 @@ def baseline_for(rec: RunRecord, runs: RunSet, *, gpus: int = 1) -> RunRecord | 
     """
     if unknown_hardware(rec):
         return None
-    pool = runs.baselines.get(baseline_key(rec, gpus))
+    pool = [r for r in runs.baselines.get(baseline_key(rec, gpus), ()) if same_gpu(r, rec)]
     if not pool:
         return None
     return min(pool, key=lambda r: (r.local_batch != rec.local_batch, state_rank(r), r.local_batch or 0, r.run_id))
+
+
+def study_baseline(group: Sequence[RunRecord], runs: RunSet, gpus: int) -> RunRecord | None:
+    """The one ``gpus``-card run a table of one scaling study's rows (``group``: one hardware, model and workload)
+    is relative to: the run table 1 compares the most of its other rows with (``baseline_for``), so the two tables
+    never name different baselines; without other rows, the one it compares the ``gpus``-card rows with."""
+    votes: dict[int, tuple[int, RunRecord]] = {}
+    others = [r for r in group if r.gpus != gpus] or list(group)
+    for r in others:
+        if (b := baseline_for(r, runs, gpus=gpus)) is not None:
+            n, _ = votes.get(id(b), (0, b))
+            votes[id(b)] = (n + 1, b)
+    if not votes:
+        return None
+    return min(votes.values(), key=lambda v: (-v[0], state_rank(v[1]), v[1].local_batch or 0, v[1].run_id))[1]
 
 
 def baseline_gpus(rec: RunRecord, runs: RunSet, forced: int | None = None) -> int:
@@ -175,7 +190,23 @@ def ideal_speedup(rec: RunRecord, base: RunRecord | None = None) -> float:
     return rec.gpus / (base.gpus if base else 1)
 
 
+def scaling_point(rec: RunRecord, base: RunRecord) -> bool:
+    """Whether ``rec`` is a point of a scaling curve against ``base``: the baseline itself, or another card count.
+    Another run at the baseline's own count (a rerun, a FAILED run beside the DONE one) scales nothing: its ratio
+    to the baseline is run-to-run variation, never a speedup or an efficiency."""
+    return rec is base or rec.gpus != base.gpus
+
+
 def efficiency(rec: RunRecord, base: RunRecord) -> float | None:
-    """Parallel efficiency as a fraction: actual speedup over ideal speedup (n / n0), i.e. speedup x n0 / n."""
+    """Parallel efficiency as a fraction: actual speedup over ideal speedup (n / n0), i.e. speedup x n0 / n.
+    None for a run at the baseline's card count that is not the baseline (``scaling_point``)."""
     s = speedup(rec, base)
-    return s / ideal_speedup(rec, base) if s is not None and rec.gpus else None
+    return s / ideal_speedup(rec, base) if s is not None and rec.gpus and scaling_point(rec, base) else None
+
+
+def superlinear(rec: RunRecord, base: RunRecord) -> bool:
+    """Whether ``rec`` on more cards than ``base`` scales better than linearly (efficiency above 100%): possible
+    (more cache, smaller per-GPU work) but rare, so it is flagged, never clamped. Fewer cards than the baseline
+    (n < n0) is no such case: there a sub-linear curve reads above 100%."""
+    e = efficiency(rec, base)
+    return e is not None and e >= 1.0005 and rec.gpus > base.gpus  # shows above 100.0%

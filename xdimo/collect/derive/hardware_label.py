@@ -1,21 +1,54 @@
-"""How the tables name a run's hardware (its pool, else its GPU), and whether anything says which GPU it ran on."""
+"""How the tables name a run's hardware (its pool, else its GPU; the GPU it reported where that is not its pool's),
+and whether anything says which GPU it ran on."""
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
 
+from xdimo import hardware
 from xdimo.collect.derive.records import RunRecord
 
 UNKNOWN_HARDWARE = "?"  # the label of a run whose pool and GPU are both unknown (a legacy log without a summary)
 
+# A GPU model (xdimo.hardware's key) as the tables name it where a run reported another GPU than its pool's: the
+# label a pool of that GPU gets (gpu_h100 -> H100, gpu_6000ada -> 6000ada); other models by their table name.
+GPU_LABELS = {"h200-sxm": "H200", "h200-nvl": "H200 NVL", "h100-sxm": "H100", "h100-nvl": "H100 NVL",
+              "h100-pcie": "H100 PCIe", "rtx-pro-6000": "pro6000", "rtx-6000-ada": "6000ada", "a100": "A100",
+              "rtx-4090": "4090"}
+
+
+def gpu_model(name: str) -> str | None:
+    """The GPU model (xdimo.hardware's key, e.g. "h100-sxm") a device, pool or cluster name says; None if none."""
+    spec = hardware.match_gpu(name) if name else None
+    return spec.key if spec else None
+
+
+def reported_elsewhere(pool: str, gpu_name: str) -> str | None:
+    """The model of the GPU a run reported where its pool's name says another model (an H100 in gpu_h200); None
+    where they agree, or either is not a GPU this table knows (nothing says they differ)."""
+    reported, pooled = gpu_model(gpu_name), gpu_model(pool)
+    return reported if reported and pooled and reported != pooled else None
+
 
 @lru_cache(maxsize=4096)
 def hardware_label(pool: str, gpu_name: str = "") -> str:
-    """How the user's tables name a pool's hardware: gpu_6000ada -> 6000ada, gpu_h200 -> H200."""
+    """How the user's tables name a pool's hardware: gpu_6000ada -> 6000ada, gpu_h200 -> H200. A run whose GPU
+    is another model than its pool's (a mixed pool) is named by the GPU it reported: "NVIDIA H100 80GB HBM3" in
+    gpu_h200 -> H100, so it is never another GPU's row, baseline or speedup."""
+    if (other := reported_elsewhere(pool, gpu_name)) is not None:
+        spec = hardware.match_gpu(other)
+        return GPU_LABELS.get(other, spec.name if spec else other)
     name = pool or gpu_name or UNKNOWN_HARDWARE
     name = re.sub(r"^gpu[_-]", "", name)
     return name.upper() if re.fullmatch(r"[a-z]\d+[a-z]?", name) else name
+
+
+def same_gpu(a: RunRecord, b: RunRecord) -> bool:
+    """Whether nothing says ``a`` and ``b`` ran on different GPU models (both reported a model, and they differ):
+    a speedup is never across GPU models, whatever their pools are named."""
+    ma, mb = gpu_model(a.gpu_name), gpu_model(b.gpu_name)
+    return ma is None or mb is None or ma == mb
 
 
 def unknown_hardware(rec: RunRecord) -> bool:

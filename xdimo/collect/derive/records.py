@@ -14,16 +14,23 @@ from typing import Any
 class Steady:
     """Steady-state throughput of one run: warm-up intervals excluded, the median over the rest."""
 
-    intervals: int  # log intervals the median is taken over
+    intervals: int  # log intervals the median is taken over; 0: every interval was warm-up (``warmup_only``)
     warmup: int  # intervals excluded as warm-up
     steps_per_s: float
     samples_per_s: float | None = None
     tokens_per_s: float | None = None
-    spread: float = 0.0  # (P90 - P10) / median of steps/s over the steady intervals
+    # (P90 - P10) / median of steps/s over the steady intervals; None where unknown (fewer than two of them)
+    spread: float | None = None
     mem_peak_gib: float | None = None  # torch.cuda.max_memory_allocated on rank 0
     mem_reserved_gib: float | None = None  # torch.cuda.max_memory_reserved on rank 0 (allocator cache included)
     logged_mfu: float | None = None  # what the run's own log claimed (legacy logs), a fraction
     logged_samples_per_s: float | None = None
+
+    @property
+    def warmup_only(self) -> bool:
+        """Every logged interval was warm-up: the figures are the last interval's, a provisional reading, no
+        steady state (no baseline, no speedup, no MFU; the tables say "warm-up only")."""
+        return self.intervals == 0
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Steady:

@@ -70,33 +70,52 @@ def steady_state(
     """The steady state of one run's intervals; None when no interval has a throughput.
 
     ``warmup`` holds the run's own flags (metrics.jsonl); without them the first intervals are dropped
-    by ``default_warmup``. A run that is all warm-up keeps its last interval (better than nothing, and the
-    record says how many intervals the figure rests on).
+    by ``default_warmup``. A run whose intervals are all warm-up has no steady figure yet: its Steady says so
+    (``intervals`` 0, every interval counted in ``warmup``, no spread; ``warmup_only``) and keeps the last
+    interval's figures only as a provisional reading, which no table takes for a steady one. With one steady
+    interval the spread is unknown (None), not 0.
     """
     valid = [i for i, v in enumerate(steps_per_s) if _good(v) and v > 0]
     if not valid:
         return None
     if warmup is not None and any(w is not None for w in warmup):
         keep = [i for i in valid if not (i < len(warmup) and warmup[i])]
-        if not keep:
-            keep = valid[-1:]
     else:
         keep = valid[default_warmup(len(valid)):]
+    steady_intervals = len(keep)
+    if not keep:  # all warm-up: a provisional reading from the last interval, marked as such
+        keep = valid[-1:]
     rates = sorted(steps_per_s[i] for i in keep)  # type: ignore[misc]
     mid = percentile(rates, 0.5)
-    spread = (percentile(rates, 0.9) - percentile(rates, 0.1)) / mid if len(rates) > 1 else 0.0
+    spread = (percentile(rates, 0.9) - percentile(rates, 0.1)) / mid if steady_intervals > 1 else None
     return Steady(
-        intervals=len(keep),
-        warmup=len(valid) - len(keep),
+        intervals=steady_intervals,
+        warmup=len(valid) - steady_intervals,
         steps_per_s=mid,
         samples_per_s=_median_of(samples_per_s, keep),
         tokens_per_s=_median_of(tokens_per_s, keep),
         spread=spread,
-        mem_peak_gib=_max_of(mem_peak_gib, keep),
-        mem_reserved_gib=_max_of(mem_reserved_gib, keep),
+        mem_peak_gib=_max_of(mem_peak_gib, keep if steady_intervals else valid),
+        mem_reserved_gib=_max_of(mem_reserved_gib, keep if steady_intervals else valid),
         logged_mfu=_median_of(logged_mfu, keep),
     )
 
 
+def warmup_only(rec: RunRecord) -> bool:
+    """Whether ``rec`` logged intervals but all of them warm-up: no steady figure yet (steady_state)."""
+    return rec.steady is not None and rec.steady.warmup_only
+
+
+def has_steady(rec: RunRecord) -> bool:
+    """Whether ``rec`` has a steady figure: metrics past warm-up."""
+    return rec.steady is not None and not rec.steady.warmup_only
+
+
+def spread_text(rec: RunRecord) -> str:
+    """The spread as the notes write it: ``4.2%``; ``—`` where it is unknown (one steady interval, or none)."""
+    s = rec.steady
+    return f"{s.spread:.1%}" if s is not None and s.spread is not None else "—"
+
+
 def wide_spread(rec: RunRecord) -> bool:
-    return rec.steady is not None and rec.steady.spread > WIDE_SPREAD
+    return rec.steady is not None and rec.steady.spread is not None and rec.steady.spread > WIDE_SPREAD

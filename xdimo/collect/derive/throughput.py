@@ -1,5 +1,6 @@
 """What one run's steady throughput comes to: samples/s and tokens/s, achieved TFLOP/s and MFU, the time for N
-steps. Pure functions of a RunRecord; None where a figure it needs is unknown."""
+steps. Pure functions of a RunRecord; None where a figure it needs is unknown, and for a run whose intervals were
+all warm-up (records.Steady.warmup_only: no steady figure yet)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from xdimo.collect.derive.records import RunRecord
 
 def samples_per_s(rec: RunRecord) -> float | None:
     """Global samples/s: steps/s x global batch where the batch is known, else what the log measured."""
-    if rec.steady is None:
+    if rec.steady is None or rec.steady.warmup_only:
         return None
     if rec.global_batch:
         return rec.steady.steps_per_s * rec.global_batch
@@ -17,7 +18,7 @@ def samples_per_s(rec: RunRecord) -> float | None:
 
 
 def tokens_per_s(rec: RunRecord, tokens_per_sample: int | None = None) -> float | None:
-    if rec.steady is None:
+    if rec.steady is None or rec.steady.warmup_only:
         return None
     if rec.steady.tokens_per_s:
         return rec.steady.tokens_per_s
@@ -48,4 +49,4 @@ def achieved_tflops_total(rec: RunRecord) -> float | None:
 
 def time_for_steps(rec: RunRecord, steps: int) -> float | None:
     """Seconds to run ``steps`` optimizer steps at the steady rate."""
-    return steps / rec.steady.steps_per_s if rec.steady else None
+    return steps / rec.steady.steps_per_s if rec.steady and not rec.steady.warmup_only else None

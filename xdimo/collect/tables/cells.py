@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from xdimo.collect.derive import steady, throughput
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.tables.lang import t
@@ -36,7 +38,21 @@ def mfu_text(rec: RunRecord, lang: str) -> str:
     return text
 
 
-def steps_text(rec: RunRecord, tbd: str) -> str:
+def rate_text(x: float) -> str:
+    """A rate as the tables write it: two decimals (``1.46``, ``0.80``), and below 1 at least three significant
+    digits (``0.267``, ``0.0267``: two decimals would print 0.03, 12% off), zeros past the second decimal dropped."""
+    if not x > 0 or x >= 1 or not math.isfinite(x):
+        return f"{x:.2f}"
+    text = f"{x:.{max(2, 2 - math.floor(math.log10(x)))}f}"
+    whole, _, frac = text.partition(".")
+    return f"{whole}.{frac[:2]}{frac[2:].rstrip('0')}"
+
+
+def steps_text(rec: RunRecord, tbd: str, lang: str = "") -> str:
+    """Steady steps/s (⚠ where the spread is wide); a run with only warm-up intervals has none: ``tbd``, or in a
+    table's language ``lang`` 待填(仅预热 x), its last warm-up reading marked as such."""
     if not rec.steady:
         return tbd
-    return f"{rec.steady.steps_per_s:.2f}" + ("⚠" if steady.wide_spread(rec) else "")
+    if rec.steady.warmup_only:
+        return t(lang, "warmup_only", v=rate_text(rec.steady.steps_per_s)) if lang else tbd
+    return rate_text(rec.steady.steps_per_s) + ("⚠" if steady.wide_spread(rec) else "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from xdimo.collect.derive import baselines, throughput, wall_time
+from xdimo.collect.derive import baselines, steady, throughput, wall_time
 from xdimo.collect.derive.hardware_label import UNKNOWN_HARDWARE, unknown_hardware
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.tables.labels import (
@@ -32,7 +32,7 @@ def applies(runs: Sequence[RunRecord]) -> bool:
     """Where one model on one hardware was measured at two GPU counts or more."""
     counts: dict[tuple[Any, ...], set[int]] = {}
     for r in runs:
-        if r.has_metrics:
+        if steady.has_steady(r):
             counts.setdefault((hw(r), r.model, r.moe), set()).add(r.gpus)
     return any(len(v) >= 2 for v in counts.values())
 
@@ -41,33 +41,37 @@ def build(runs: baselines.RunSet, lang: str, options: TableOptions) -> list[Tabl
     groups = workload_groups(runs)
     shared = titles_shared(groups)
     return [tb for n, (key, group) in enumerate(sorted(groups.items(), key=lambda kv: kv[0][:3]), 1)
-            for tb in cost_tables(f"cost-{n}", key, sort_runs(group), shared[key[:2]] > 1, options, lang)]
+            for tb in cost_tables(f"cost-{n}", key, sort_runs(group), shared[key[:2]] > 1, options, lang, runs)]
 
 
 def workload_groups(runs: Sequence[RunRecord]) -> dict[tuple[Any, ...], list[RunRecord]]:
-    """The measured runs by (hardware order, model order, workload, hardware, model, moe): one table each."""
+    """The measured runs by (hardware order, model order, workload, hardware, model, moe): one table each. A run
+    with only warm-up intervals has no steady rate to price (steady.has_steady): table 1 says so."""
     groups: dict[tuple[Any, ...], list[RunRecord]] = {}
     for r in runs:
-        if r.has_metrics:
+        if steady.has_steady(r):
             groups.setdefault((hw_sort_key(hw(r)), model_sort_key(r.model, r.moe), baselines.workload(r), hw(r),
                                r.model, r.moe), []).append(r)
     return groups
 
 
-def group_baseline(group: Sequence[RunRecord], baseline_gpus: int | None) -> tuple[int, RunRecord | None]:
+def group_baseline(group: Sequence[RunRecord], baseline_gpus: int | None,
+                   runs: baselines.RunSet | None = None) -> tuple[int, RunRecord | None]:
     """(n0, the run that is 1.00x): the fewest cards (the 1-card run where there is one), or ``baseline_gpus``.
+    Of several n0-card runs, the one table 1 compares the others with (baselines.study_baseline over ``runs``, the
+    report's runs; the group's own without): a DONE run over a FAILED rerun, the same batch, never by run id alone.
     No run on unknown hardware is a baseline (hardware_label.unknown_hardware): its runs may be on different cards."""
     n0 = baseline_gpus if baseline_gpus is not None else min(r.gpus for r in group)
     if any(unknown_hardware(r) for r in group):
         return n0, None
-    at_n0 = [r for r in group if r.gpus == n0]
-    return n0, min(at_n0, key=lambda r: r.run_id) if at_n0 else None  # one workload per table: relative cost is fair
+    base = baselines.study_baseline(group, runs if runs is not None else baselines.RunSet.of(group), n0)
+    return n0, base if base is not None and any(r is base for r in group) else None
 
 
 def cost_tables(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], several: bool,
-                options: TableOptions, lang: str) -> list[Table]:
+                options: TableOptions, lang: str, runs: baselines.RunSet | None = None) -> list[Table]:
     """The cost table, and the comparison table after it where the baseline is more than one card."""
-    n0, base = group_baseline(group, options.baseline_gpus)
+    n0, base = group_baseline(group, options.baseline_gpus, runs)
     tables = [cost_of(table_id, key, group, several, options.cost_steps, lang, n0, base)]
     if n0 > 1 and base is not None and len({r.gpus for r in group}) >= 2:
         tables.append(comparison_of(f"{table_id}-vs{n0}", key, group, several, lang, n0, base))

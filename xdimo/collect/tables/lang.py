@@ -48,6 +48,13 @@ TEXT: dict[str, dict[str, str]] = {
         "note_steady": "稳态取值：排除预热区间后取中位数；波动 = (P90−P10)/中位数，超过 {wide} 标 ⚠。",
         "note_row": "{cards} `{run}`：{n} 个区间（除去预热 {w} 个），波动 {spread}{flag}",
         "note_row_state": "{cards} `{run}`：暂无指标（状态 {state}）",
+        "note_row_warmup": "{cards} `{run}`：仅有预热区间（{w} 个），尚无稳态数据：不作基准，不计加速比与 MFU"
+                           "（Steps/s 栏括号内为最后一个预热区间的读数，仅供参考）",
+        "warmup_only": "待填(仅预热 {v})",
+        "runs_warmup": "仅有预热区间（{w} 个），尚无稳态数据",
+        "note_rerun": "{cards} `{run}`：与基准 `{base}` 同为 {n} 卡（重复运行），不是扩展点，加速比与并行效率记为 —。",
+        "note_superlinear": "{cards} `{run}`：并行效率 {eff} 超过 100%（超线性，可能但少见）：请核对它与基准 `{base}` "
+                            "的 batch、稳态区间与硬件。",
         "note_wide": " ⚠ 波动大",
         "note_mfu": "MFU = samples/s × 每样本训练 FLOPs ÷ (卡数 × 所用精度的稠密峰值)，不截断。",
         "note_peak": "{gpu}：{prec} 峰值 {peak} TFLOP/s",
@@ -223,6 +230,15 @@ TEXT: dict[str, dict[str, str]] = {
                        "flagged ⚠ above {wide}.",
         "note_row": "{cards} `{run}`: {n} intervals ({w} warm-up excluded), spread {spread}{flag}",
         "note_row_state": "{cards} `{run}`: no metrics yet (state {state})",
+        "note_row_warmup": "{cards} `{run}`: only warm-up intervals ({w}), no steady figure yet: no baseline, "
+                           "speedup or MFU (the Steps/s cell shows the last warm-up interval's reading, for "
+                           "reference only)",
+        "warmup_only": "TBD (warm-up only: {v})",
+        "runs_warmup": "only warm-up intervals ({w}), no steady figure yet",
+        "note_rerun": "{cards} `{run}`: the same {n} GPUs as the baseline `{base}` (a rerun), not a scaling point: "
+                      "speedup and efficiency are —.",
+        "note_superlinear": "{cards} `{run}`: parallel efficiency {eff} is above 100% (superlinear: possible but "
+                            "rare): check its batch, steady intervals and hardware against the baseline `{base}`.",
         "note_wide": " ⚠ wide spread",
         "note_mfu": "MFU = samples/s x train FLOPs per sample / (GPUs x dense peak of the precision run); "
                     "never clamped.",

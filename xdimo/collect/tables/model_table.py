@@ -169,7 +169,7 @@ def table2_row(model: str, moe: str | None, rec: RunRecord | None, lang: str) ->
     conv = str(rec.convergence_steps) if rec and rec.convergence_steps is not None else tbd
     fvd = f"{rec.fvd:.1f}" if rec and rec.fvd is not None else tbd
     return [model_code(model), structure_text(model, moe, lang), params_text(model, moe, rec, lang),
-            mfu_text(rec, lang) if rec else tbd, steps_text(rec, tbd) if rec else tbd, conv, fvd]
+            mfu_text(rec, lang) if rec else tbd, steps_text(rec, tbd, lang) if rec else tbd, conv, fvd]
 
 
 def structure_text(model: str, moe: str | None, lang: str) -> str:

@@ -53,7 +53,8 @@ def same_row(rec: RunRecord) -> tuple[object, ...]:
 def runs_row(rec: RunRecord, lang: str) -> list[str]:
     tbd = t(lang, "tbd")
     achieved = throughput.achieved_tflops_total(rec)
-    return [hw(rec), str(rec.gpus or "?"), str(rec.global_batch) if rec.global_batch else tbd, steps_text(rec, tbd),
+    batch = str(rec.global_batch) if rec.global_batch else tbd
+    return [hw(rec), str(rec.gpus or "?"), batch, steps_text(rec, tbd, lang),
             tflops_text(achieved) if achieved is not None else tbd, mfu_text(rec, lang), notes_text(rec, lang)]
 
 
@@ -73,6 +74,8 @@ def notes_text(rec: RunRecord, lang: str) -> str:
         words.append(t(lang, "runs_planned"))
     elif s is None:
         words.append(t(lang, "runs_no_metrics", state=rec.state or "?"))
+    elif s.warmup_only:
+        words.append(t(lang, "runs_warmup", w=s.warmup))
     else:
         words.append(t(lang, "runs_intervals", n=s.intervals, w=s.warmup))
         if steady.wide_spread(rec):

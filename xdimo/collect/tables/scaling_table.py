@@ -60,7 +60,8 @@ def hardware_table(letter: str, label: str, group: Sequence[RunRecord], runs: ba
     notes = grid_notes(group, runs, lang) + [t(lang, key) for key in (*general, "note_t1_derived")] + \
         unknown_hw_notes(group, lang) + \
         counts + baseline_notes(group, runs, lang, baseline_gpus) + mfu_notes(group, lang) + \
-        steady_notes(group, lang) + state_notes(group, lang, without_metrics=False) + run_notes(group, lang)
+        comparison_notes(group, runs, lang, baseline_gpus) + steady_notes(group, lang) + \
+        state_notes(group, lang, without_metrics=False) + run_notes(group, lang)
     rows = [table1_row(r, runs, lang, baseline_gpus) for r in group]
     for row, extra in zip(rows, told_apart(group, lambda r: (r.model, r.moe, cards(r), r.nodes, r.parallel)),
                           strict=True):
@@ -74,7 +75,7 @@ def speedup_cells(rec: RunRecord, runs: baselines.RunSet, lang: str,
     """(speedup, efficiency, baseline) cells for table 1: against the ``baseline_gpus``-card run (None:
     baselines.baseline_gpus's rule, the 1-card run or else the workload's fewest-card run)."""
     tbd = t(lang, "tbd")
-    if not rec.has_metrics:
+    if not rec.has_metrics or steady.warmup_only(rec):  # no steady figure (yet): nothing to compare
         return tbd, tbd, None
     if unknown_hardware(rec):
         return t(lang, "no_base_unknown_hw"), tbd, None
@@ -84,7 +85,10 @@ def speedup_cells(rec: RunRecord, runs: baselines.RunSet, lang: str,
         return t(lang, "no_base_n", n=n0), tbd, None
     if base is rec:
         return t(lang, "baseline"), "100%", base
-    return f2(baselines.speedup(rec, base), tbd), pct(baselines.efficiency(rec, base), tbd), base
+    if not baselines.scaling_point(rec, base):  # a rerun at the baseline's own count: no scaling point
+        return t(lang, "na"), t(lang, "na"), base
+    eff = pct(baselines.efficiency(rec, base), tbd) + ("⚠" if baselines.superlinear(rec, base) else "")
+    return f2(baselines.speedup(rec, base), tbd), eff, base
 
 
 def ideal_text(gpus: int, base_gpus: int) -> str:
@@ -103,7 +107,7 @@ def table1_row(rec: RunRecord, runs: baselines.RunSet, lang: str, baseline_gpus:
     tbd = t(lang, "tbd")
     speed, eff, _ = speedup_cells(rec, runs, lang, baseline_gpus)
     t10k = throughput.time_for_steps(rec, 10_000)
-    return [model_display(rec.model, rec.moe), cards(rec), parallel_text(rec, lang), steps_text(rec, tbd),
+    return [model_display(rec.model, rec.moe), cards(rec), parallel_text(rec, lang), steps_text(rec, tbd, lang),
             f2(throughput.samples_per_s(rec), tbd), mfu_text(rec, lang), f"{t10k:.0f}" if t10k else tbd,
             speed, ideal_text(rec.gpus, baselines.baseline_gpus(rec, runs, baseline_gpus)), eff]
 
@@ -116,9 +120,29 @@ def steady_notes(runs: Sequence[RunRecord], lang: str) -> list[str]:
         if r.steady is None:
             notes.append(t(lang, "note_row_state", cards=cards(r), run=r.run_id, state=r.state or "?"))
             continue
+        if r.steady.warmup_only:
+            notes.append(t(lang, "note_row_warmup", cards=cards(r), run=r.run_id, w=r.steady.warmup))
+            continue
         flag = t(lang, "note_wide") if steady.wide_spread(r) else ""
         notes.append(t(lang, "note_row", cards=cards(r), run=r.run_id, n=r.steady.intervals, w=r.steady.warmup,
-                       spread=f"{r.steady.spread:.1%}", flag=flag))
+                       spread=steady.spread_text(r), flag=flag))
+    return notes
+
+
+def comparison_notes(group: Sequence[RunRecord], runs: baselines.RunSet, lang: str,
+                     baseline_gpus: int | None) -> list[str]:
+    """Rows whose speedup is no scaling point (a rerun at the baseline's card count: —) or whose efficiency is
+    above 100% on more cards than the baseline (superlinear: flagged ⚠, never clamped)."""
+    notes = []
+    for r in group:
+        _, eff, base = speedup_cells(r, runs, lang, baseline_gpus)
+        if base is None or base is r:
+            continue
+        if not baselines.scaling_point(r, base):
+            notes.append(t(lang, "note_rerun", cards=cards(r), run=r.run_id, base=base.run_id, n=base.gpus))
+        elif baselines.superlinear(r, base):
+            notes.append(t(lang, "note_superlinear", cards=cards(r), run=r.run_id, eff=eff.rstrip("⚠"),
+                           base=base.run_id))
     return notes
 
 
@@ -127,7 +151,7 @@ def base_count_notes(group: Sequence[RunRecord], runs: baselines.RunSet, lang: s
     """Per workload whose rows are compared with more than one card: which run is 1.0, and why."""
     studies: dict[baselines.GroupKey, list[RunRecord]] = {}
     for r in group:
-        if r.has_metrics and not unknown_hardware(r):  # no baseline at all: unknown_hw_notes says why
+        if steady.has_steady(r) and not unknown_hardware(r):  # no baseline at all: unknown_hw_notes says why
             studies.setdefault(baselines.group_key(r), []).append(r)
     loads: dict[tuple[str, str | None], int] = {}
     for _, model, moe, _ in studies:
@@ -161,7 +185,7 @@ def baseline_notes(group: Sequence[RunRecord], runs: baselines.RunSet, lang: str
             at_count.setdefault((hw(r), r.model, r.moe or None, r.gpus), []).append(r)
     notes = []
     for r in group:
-        if not r.has_metrics or unknown_hardware(r):
+        if not steady.has_steady(r) or unknown_hardware(r):
             continue
         n0 = baselines.baseline_gpus(r, runs, baseline_gpus)
         others = at_count.get((hw(r), r.model, r.moe or None, n0))

@@ -7,10 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from xdimo.collect.derive import baselines
+from xdimo.collect.derive import baselines, throughput
 from xdimo.collect.derive.facts import enrich
 from xdimo.collect.derive.hardware_label import unknown_hardware
 from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.derive.steady import has_steady
 from xdimo.collect.tables.cells import is_cpu
 from xdimo.collect.tables.labels import cards, hw
 from xdimo.collect.tables.lang import note_text, t
@@ -103,7 +104,7 @@ def grid_notes(shown: Sequence[RunRecord | None], runs: baselines.RunSet, lang: 
     if not on_grid(runs):
         return []
     planned = sum(1 for r in shown if r is not None and is_planned(r))
-    waiting = sum(1 for r in shown if r is not None and not is_planned(r) and not r.has_metrics)
+    waiting = sum(1 for r in shown if r is not None and not is_planned(r) and not has_steady(r))  # warm-up only too
     if not planned + waiting:
         return []
     return [t(lang, "note_grid", matrix=runs.grid, n=planned + waiting, planned=planned,
@@ -111,8 +112,11 @@ def grid_notes(shown: Sequence[RunRecord | None], runs: baselines.RunSet, lang: 
 
 
 def mfu_notes(runs: Sequence[RunRecord], lang: str) -> list[str]:
+    """How MFU is counted, and the peak of each GPU and precision an MFU figure of ``runs`` rests on: rows without
+    one (pending, no metrics, warm-up only) name no peak."""
     notes = [t(lang, "note_mfu")]
-    peaks = sorted({(r.gpu_name, r.precision, r.peak_tflops) for r in runs if r.peak_tflops and not is_planned(r)})
+    peaks = sorted({(r.gpu_name, r.precision, r.peak_tflops) for r in runs
+                    if r.peak_tflops and not is_planned(r) and throughput.mfu(r) is not None})
     notes += [t(lang, "note_peak", gpu=g, prec=p.upper(), peak=f"{v:g}") for g, p, v in peaks]
     if any(is_cpu(r) and r.has_metrics for r in runs):
         notes.append(t(lang, "note_cpu"))

@@ -100,16 +100,19 @@ def run_speed(rec: RunRecord, runs: baselines.RunSet, baseline_gpus: int | None 
     n0 = baselines.baseline_gpus(rec, runs, baseline_gpus)
     base = baselines.baseline_for(rec, runs, gpus=n0) if rec.has_metrics else None
     s = rec.steady
+    scales = base is not None and baselines.scaling_point(rec, base)  # a rerun at the baseline's count: no speedup
     return {
-        "steps_per_s": s.steps_per_s if s else None, "samples_per_s": throughput.samples_per_s(rec),
+        # a run with only warm-up intervals has no steady rate: its last warm-up reading is run_steady's
+        "steps_per_s": s.steps_per_s if s and not s.warmup_only else None,
+        "samples_per_s": throughput.samples_per_s(rec),
         "tokens_per_s": throughput.tokens_per_s(rec, facts.tokens_per_sample(rec.model, rec.frames, rec.image_size)),
         "mfu": throughput.mfu(rec), "logged_mfu": s.logged_mfu if s else None,
         "achieved_tflops_per_gpu": throughput.achieved_tflops(rec), "peak_tflops": rec.peak_tflops,
         "flops_per_sample": rec.flops_per_sample, "time_10k_steps_s": throughput.time_for_steps(rec, 10_000),
         "baseline_run_id": base.run_id if base else None, "baseline_gpus": n0,
-        "speedup": baselines.speedup(rec, base) if base else None,
+        "speedup": baselines.speedup(rec, base) if base and scales else None,
         "ideal_speedup": rec.gpus / n0,
-        "efficiency": baselines.efficiency(rec, base) if base else None,
+        "efficiency": baselines.efficiency(rec, base) if base and scales else None,
     }
 
 
@@ -119,6 +122,8 @@ def run_steady(rec: RunRecord) -> dict[str, Any]:
     return {
         "spread": s.spread if s else None, "wide_spread": steady.wide_spread(rec),
         "intervals": s.intervals if s else 0, "warmup_intervals": s.warmup if s else 0,
+        "warmup_only": bool(s and s.warmup_only),
+        "warmup_steps_per_s": s.steps_per_s if s and s.warmup_only else None,  # provisional, not a steady figure
         "wall_s": rec.wall_s, "gpu_hours": wall_time.gpu_hours(rec), "mem_peak_gib": s.mem_peak_gib if s else None,
         "mem_reserved_gib": s.mem_reserved_gib if s else None, "wall_source": rec.wall_source or None,
     }
