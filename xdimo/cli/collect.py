@@ -45,7 +45,8 @@ NOTHING = "no runs to collect (submit a matrix first, or point --logs at existin
 @click.option("--plots", "plots", metavar="DIR", callback=lambda c, p, v: non_empty(p, v),
               help="Write PNG plots into DIR.")
 @click.option("--fill", "fill", metavar="SHEET.md", callback=lambda c, p, v: non_empty(p, v),
-              help="Fill the 待填 cells of your own markdown sheet in place (backup SHEET.md.bak).")
+              help="Fill the 待填 cells of your own markdown sheet in place (backup SHEET.md.bak); the report "
+                   "(stderr, or --json's fill) names the run that filled each row.")
 @click.option("--cost-steps", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Steps the cost table prices.")
 @click.option("--baseline-gpus", type=click.IntRange(min=1, max=MAX_BASELINE_GPUS), metavar="N",
@@ -147,12 +148,15 @@ def fill_sheet(path: Path, runs: list[RunRecord], lang: str | None) -> dict[str,
     result = fill_into(path, runs, lang=lang)
     where = f" (backup {result.backup})" if result.backup else ""
     note(f"filled {len(result.filled)} cell(s) in {path}{where}")
-    for line in result.warnings:
+    for line in result.sources:  # which run filled each row, and the runs of that row it did not use
+        note(f"  from: {line}")
+    for line in result.warnings + result.checks:
         note(f"  warning: {line}")
     for line in result.skipped:
         note(f"  not filled: {line}")
     return {"sheet": str(path), "backup": str(result.backup) if result.backup else None,
-            "filled": [vars(f) for f in result.filled], "skipped": result.skipped, "warnings": result.warnings}
+            "filled": [vars(f) for f in result.filled], "skipped": result.skipped, "warnings": result.warnings,
+            "sources": result.sources, "checks": result.checks}
 
 
 def emit(out: str | None, fmt: str, tables: list[report.Table], runs: list[RunRecord],

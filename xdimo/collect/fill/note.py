@@ -227,3 +227,95 @@ def put_state_note(out: list[str], table: SheetTable, lang: str, items: list[str
         out[after:after] = [note] + ([eol] if after < len(out) and out[after].strip() else [])
     else:
         out[anchor:anchor] = [eol, note] + ([eol] if anchor < len(out) else [])
+
+
+# -- the notes on what a row's figures rest on (checks.py finds them) -----------------------------------------------
+#
+# Each is one line under the table, after the notes above: (its head, its end, the separator of its items). A later
+# fill adds the items it does not name yet to the note an earlier fill left, as for the state note.
+FILL_NOTE = re.compile(r"^\s*>\s*(?:注（xdimo-jobs --fill）：|Note \(xdimo-jobs --fill\): )")
+NoteTexts = dict[str, tuple[str, str, str]]
+PEAK_NOTE: NoteTexts = {
+    "zh": ("注（xdimo-jobs --fill）：以下行的峰值单元格不是其 MFU 所用的峰值（单元格为用户所填，未改动；按它重算的 MFU "
+           "与表中不同）：", "。", "；"),
+    "en": ("Note (xdimo-jobs --fill): these rows' peak cells are not the peak their MFU was computed with (the cells "
+           "are the user's, left as written; an MFU recomputed from them differs): ", ".", "; "),
+}
+SETUP_NOTE: NoteTexts = {
+    "zh": ("注（xdimo-jobs --fill）：以下行没有本表其他行所用设置（每卡 batch、精度、帧数×分辨率）的运行，"
+           "取自另一设置的运行，与其他行不可直接比较：", "。", "；"),
+    "en": ("Note (xdimo-jobs --fill): these rows have no run at the setup the table's other rows share (per-GPU "
+           "batch, precision, frames×size); they come from a run at another setup and do not compare directly: ",
+           ".", "; "),
+}
+SOURCE_NOTE: NoteTexts = {
+    "zh": ("注（xdimo-jobs --fill）：以下行有不同设置（每卡 batch、精度、帧数×分辨率）的运行可填，各取一个（依次优先："
+           "有吞吐、正常结束（DONE）、每卡 batch 最小）：", "。", "；"),
+    "en": ("Note (xdimo-jobs --fill): these rows could be filled from runs at different setups (per-GPU batch, "
+           "precision, frames×size); each shows one (preferring in turn: a throughput, ended DONE, the smallest "
+           "per-GPU batch): ", ".", "; "),
+}
+
+
+def peak_item(row: str, col: str, cell: str, rec: RunRecord, lang: str) -> str:
+    """How the peak note names a row: ``gpu_6000ada 的 硬件浮点峰值(FP16) 91.1 TFLOPs/卡，MFU 实际用 182.1 TFLOP/s
+    （6000ada TF32 稠密峰值，`run`）``."""
+    prec, peak = (rec.precision or "?").upper(), f"{rec.peak_tflops:g}"
+    if lang == "zh":
+        return f"{row} 的 {col} {cell}，MFU 实际用 {peak} TFLOP/s（{hw_of(rec)} {prec} 稠密峰值，`{rec.run_id}`）"
+    return f"{row}: {col} {cell}, MFU computed with {peak} TFLOP/s ({hw_of(rec)} {prec} dense peak, `{rec.run_id}`)"
+
+
+def setup_item(row: str, rec: RunRecord, setup: str, ref: str, lang: str) -> str:
+    if lang == "zh":
+        return f"{row}（`{rec.run_id}` 为 {setup}，其他行为 {ref}）"
+    return f"{row} (`{rec.run_id}` is {setup}; the other rows {ref})"
+
+
+def source_item(row: str, used: str, others: Sequence[str], lang: str) -> str:
+    """``gpu_h200 取 `a`（bs=1, …），未用 `b`（bs=4, …）``: ``used`` and ``others`` as ``run (setup)``."""
+    if lang == "zh":
+        return f"{row} 取 {zh_parens(used)}，未用 {'、'.join(zh_parens(o) for o in others)}"
+    return f"{row} shows {used}, not {' or '.join(others)}"
+
+
+def zh_parens(text: str) -> str:
+    """``a (b)`` -> ``a（b）`` for a Chinese note."""
+    return re.sub(r" \((.*)\)$", r"（\1）", text)
+
+
+def read_list_note(line: str, texts: NoteTexts) -> tuple[str, str, str, str] | None:
+    """A note of ``texts`` fill wrote earlier: (language, lead, its items as the line lists them, the rest)."""
+    body = line.rstrip("\r\n")
+    for lang, (head, end, _) in texts.items():
+        if m := re.match(r"^(\s*>\s*)" + re.escape(head), body):
+            rest = body[m.end():]
+            items, tail = (rest[: -len(end)], rest[-len(end):]) if rest.endswith(end) else (rest, "")
+            return lang, m.group(1), items, tail + line[len(body):]
+    return None
+
+
+def put_list_note(out: list[str], table: SheetTable, lang: str, texts: NoteTexts, items: list[str]) -> None:
+    """Under ``table``, after the notes fill left there (the MFU note, the state note, ...), the note of ``texts``
+    listing ``items``; one an earlier fill left gets the items it does not name yet."""
+    end = table.rows[-1] + 1
+    eol = next((x[len(x.rstrip("\r\n")):] for x in out[:end] if x.endswith("\n")), "\n")
+    if not out[end - 1].endswith(("\n", "\r")):
+        out[end - 1] += eol
+    anchor, j = end, skip_blank(out, end)
+    while j < len(out) and FILL_NOTE.match(out[j]):
+        if (old := read_list_note(out[j], texts)) is not None:
+            old_lang, lead, listed, tail = old
+            out[j] = f"{lead}{texts[old_lang][0]}{extend(listed, items, texts[old_lang][2])}{tail}"
+            return
+        if not out[j].endswith(("\n", "\r")):
+            out[j] += eol
+        anchor = j + 1
+        j = skip_blank(out, anchor)
+    head, stop, sep = texts[lang]
+    note = f"> {head}{sep.join(dict.fromkeys(items))}{stop}{eol}"
+    if anchor < len(out) and not out[anchor].strip():  # a blank line there already: the note after it
+        after = anchor + 1
+        out[after:after] = [note] + ([eol] if after < len(out) and out[after].strip() else [])
+    else:
+        out[anchor:anchor] = [eol, note] + ([eol] if anchor < len(out) else [])

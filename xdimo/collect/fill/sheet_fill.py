@@ -16,6 +16,14 @@ a speedup of figures from two sources). Of several runs for a row, one that ende
 filled from a run that did not (FAILED, KILLED, LOST, still running) gets a note under its table naming the row,
 the run and its state, and a line in ``FillResult.warnings``.
 
+Fill also says what a filled row rests on (checks.py). ``FillResult.sources`` names the run that filled each row
+(run id, batch, precision, clip, state) and the other runs that row could have taken; where those are of another
+setup (seed 001's H200 row from the bs=1 run while a bs=4 run exists) a note under the table names them too. A peak
+cell of the user's (seed 001's ``91.1 TFLOPs/卡`` under ``(FP16)``) that is not the dense peak the row's MFU was
+computed with stays as the user wrote it, but a note under the table and a line in ``FillResult.checks`` give the
+peak used; so do a table-2 row filled from a run off the setup the table's other rows share (XL/2 in TF32 among
+BF16 rows, as ``collect``'s table 2 warns).
+
 Under a table it wrote MFU cells into, fill adds one note (updated, never repeated, by a later fill: rows and peaks
 it already names, text the user added kept) saying how those MFU figures were obtained and, where the table also
 holds MFU figures fill did not write, that those keep their own definition. Every other byte of the file
@@ -24,7 +32,8 @@ holds MFU figures fill did not write, that those keep their own definition. Ever
 
 This module is the fill itself, over the sheet's lines and on the file; its parts live beside it:
 sheet_tables.py (the sheet's markdown tables), sheet_cells.py (what one cell says), want.py (the variant a row
-names), match.py (the run that fills a row), values.py (the text written) and note.py (the notes under a table).
+names), match.py (the run that fills a row), values.py (the text written), checks.py (what a filled row rests on)
+and note.py (the notes under a table).
 """
 
 from __future__ import annotations
@@ -35,8 +44,22 @@ from pathlib import Path
 
 from xdimo.collect.derive import baselines
 from xdimo.collect.derive.records import RunRecord
-from xdimo.collect.fill.match import MATCHERS
-from xdimo.collect.fill.note import peak_label, put_mfu_note, put_state_note, row_label, state_item
+from xdimo.collect.fill.checks import other_runs, peak_conflicts, peak_used, run_text
+from xdimo.collect.fill.match import MATCHERS, table2_group
+from xdimo.collect.fill.note import (
+    PEAK_NOTE,
+    SETUP_NOTE,
+    SOURCE_NOTE,
+    peak_item,
+    peak_label,
+    put_list_note,
+    put_mfu_note,
+    put_state_note,
+    row_label,
+    setup_item,
+    source_item,
+    state_item,
+)
 from xdimo.collect.fill.sheet_cells import is_tbd
 from xdimo.collect.fill.sheet_tables import (
     RECOGNISED,
@@ -59,6 +82,7 @@ from xdimo.collect.fill.values import (
     same_figure,
 )
 from xdimo.collect.tables.labels import batch_text
+from xdimo.collect.tables.model_table import common_setup, run_setup, setup_text
 from xdimo.collect.tables.pick import ended_well
 from xdimo.collect.write.atomic import write_atomic, write_target
 from xdimo.errors import XdimoError
@@ -86,6 +110,12 @@ class FillResult:
     # what the reader of the filled cells must know: rows filled from a run that did not end DONE (the sheet says
     # so too, in a note under the table)
     warnings: list[str] = field(default_factory=list)
+    # which run filled each row: ``line 13: gpu_h200: run `a` (bs=1, TF32, 16×256²), DONE; other runs for this
+    # row: `b` (bs=4, TF32, 16×256²)`` (the sheet names the runs passed over where they are of another setup)
+    sources: list[str] = field(default_factory=list)
+    # what makes a filled row read otherwise than it says (the sheet says so too, in a note under the table): a peak
+    # cell of the user's that is not the peak the row's MFU was computed with; a table-2 row at another setup
+    checks: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -102,6 +132,13 @@ class TableFill:
     # the rows whose derived cells (speedup, efficiency) wait for every row's figures: line index -> (run, our cells)
     derived: dict[int, tuple[RunRecord, dict[str, str]]] = field(default_factory=dict)
     state_items: list[str] = field(default_factory=list)  # rows filled from a run not DONE, as the note names them
+    matched: dict[int, tuple[RunRecord, list[str]]] = field(default_factory=dict)  # line index -> (run, its cells)
+    peak_items: list[str] = field(default_factory=list)  # rows whose peak cell is not their MFU's peak
+    setup_items: list[str] = field(default_factory=list)  # table 2: rows at another setup than the others
+    source_items: list[str] = field(default_factory=list)  # rows whose run was picked over runs of other setups
+
+    def notes(self) -> bool:
+        return bool(self.mfu_rows or self.state_items or self.peak_items or self.setup_items or self.source_items)
 
 
 class SheetFill:
@@ -114,16 +151,22 @@ class SheetFill:
         self.filled: list[Filled] = []
         self.skipped: list[str] = []
         self.warnings: list[str] = []
+        self.sources: list[str] = []
+        self.checks: list[str] = []
         self.known = self.tbd_rows = self.matched = 0
 
     def run(self, lines: list[str]) -> None:
-        noted = [tf for table in find_tables(lines) if (tf := self.table(table)) and (tf.mfu_rows or tf.state_items)]
+        noted = [tf for table in find_tables(lines) if (tf := self.table(table)) and tf.notes()]
         for tf in reversed(noted):  # bottom up: rows above keep their lines
             if tf.mfu_rows:
                 put_mfu_note(self.out, tf.table, tf.kind, tf.note_lang, list(dict.fromkeys(tf.mfu_rows)),
                              list(dict.fromkeys(tf.peaks)), tf.mfu_lines)
             if tf.state_items:  # after the MFU note: a later fill finds that one right under the table
                 put_state_note(self.out, tf.table, tf.note_lang, list(dict.fromkeys(tf.state_items)))
+            for texts, items in ((PEAK_NOTE, tf.peak_items), (SETUP_NOTE, tf.setup_items),
+                                 (SOURCE_NOTE, tf.source_items)):
+                if items:  # each after the notes above it, in this order
+                    put_list_note(self.out, tf.table, tf.note_lang, texts, list(dict.fromkeys(items)))
         if not self.filled and not self.skipped:
             self.skipped.append(self.why_nothing())
 
@@ -143,6 +186,10 @@ class SheetFill:
             self.row(tf, i)
         for i, (rec, ours) in tf.derived.items():  # once every row holds what fill writes into it
             self.derived_row(tf, i, rec, ours)
+        filled = {f.line for f in self.filled}
+        for i, (rec, cells) in tf.matched.items():
+            if i + 1 in filled:
+                self.say_source(tf, i, rec, cells)
         return tf
 
     def row(self, tf: TableFill, i: int) -> None:
@@ -153,6 +200,7 @@ class SheetFill:
             self.skip_row(i, cells, rec)
             return
         self.matched += 1
+        tf.matched[i] = (rec, cells)
         ours = our_cells(tf.kind, rec, self.runs, tf.cell_lang)
         derived = header_names(tf.kind, tf.cell_lang, DERIVED)
         for j, cell in enumerate(cells):
@@ -161,6 +209,42 @@ class SheetFill:
                     tf.derived[i] = (rec, ours)
                 else:
                     self.cell(tf, i, j, cells, ours, rec)
+
+    def say_source(self, tf: TableFill, i: int, rec: RunRecord, cells: list[str]) -> None:
+        """After row ``i`` was filled from ``rec``: which run that is (``sources``), and in ``checks`` and a note
+        under the table, the runs of other setups it was picked over, a peak cell of the sheet's other than the one
+        its MFU was computed with, a table-2 row at another setup than the table's."""
+        label = row_label(tf.kind, tf.table, cells)
+        others = self.passed_over(tf, rec, cells)
+        line = f"line {i + 1}: {label}: run {run_text(rec)}, {rec.state or '?'}"
+        self.sources.append(line + (f"; other runs for this row: {', '.join(run_text(r) for r in others)}"
+                                    if others else ""))
+        other = [run_text(r) for r in others if run_setup(r) != run_setup(rec)]
+        if other and tf.kind != "2":  # table 2 takes its setting's common setup: SETUP_NOTE names a row off it
+            tf.source_items.append(source_item(label, run_text(rec), other, tf.note_lang))
+        if i in tf.mfu_lines:
+            for col, cell in peak_conflicts(tf.table, cells, rec):
+                tf.peak_items.append(peak_item(label, col, cell, rec, tf.note_lang))
+                self.checks.append(f"line {i + 1}: {label}: the sheet's {col} {cell} is not the peak its MFU was "
+                                   f"computed with, {peak_used(rec)} (run `{rec.run_id}`); the cell is the user's "
+                                   "and stays as written; a note under the table says so")
+        if tf.kind == "2" and isinstance(group := table2_group(self.runs), list):
+            ref = common_setup(group)
+            if ref is not None and run_setup(rec) != ref:
+                setup, common = setup_text(run_setup(rec)), setup_text(ref)
+                tf.setup_items.append(setup_item(label, rec, setup, common, tf.note_lang))
+                self.checks.append(f"line {i + 1}: {label}: no run at the setup the table's other rows share "
+                                   f"({common}); filled from run `{rec.run_id}` at {setup}, which does not compare "
+                                   "directly; a note under the table says so")
+
+    def passed_over(self, tf: TableFill, rec: RunRecord, cells: list[str]) -> list[RunRecord]:
+        """The other runs that could have filled the row ``rec`` filled: of its model on its cards, those the row
+        takes too (one whose batch the row's local_batch cell rules out is no candidate); in table 2, every run of
+        its model in the setting, whatever its setup."""
+        others = other_runs(rec, self.runs)
+        if tf.kind == "2":
+            return others
+        return [r for r in others if MATCHERS[tf.kind](tf.table, cells, [r]) is r]
 
     def skip_row(self, i: int, cells: list[str], why: str | None) -> None:
         label = " | ".join(c for c in cells[:2] if c)
@@ -325,7 +409,8 @@ def fill_sheet(path: Path, runs: Sequence[RunRecord], dry_run: bool = False, lan
         raise XdimoError(f"--fill {path}: not UTF-8 text") from None
     lines = text.splitlines(keepends=True)
     fill = fill_lines(lines, runs, lang)
-    result = FillResult(path=path, filled=fill.filled, skipped=fill.skipped, warnings=fill.warnings)
+    result = FillResult(path=path, filled=fill.filled, skipped=fill.skipped, warnings=fill.warnings,
+                        sources=fill.sources, checks=fill.checks)
     if fill.filled and not dry_run:
         require_writable(mode, path)
         result.backup = backup_path(target)
