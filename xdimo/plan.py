@@ -62,7 +62,7 @@ def waves(runs: list[RunSpec], cluster: Cluster, capacity: Mapping[str, int] | N
     out: list[list[RunSpec]] = []
     free = free_now
     while left:
-        batch = choose_batch(left, cap if free is None else free, cluster, pending_now=0)
+        batch = choose_batch(left, cap if free is None else free, cluster, pending_now=0, up=cap)
         out.append(batch.start)
         started = {s.run_id for s in batch.start}
         left = [s for s in left if s.run_id not in started]
@@ -73,9 +73,13 @@ def waves(runs: list[RunSpec], cluster: Cluster, capacity: Mapping[str, int] | N
 def live_waves(runs: list[RunSpec], cluster: Cluster, pools: list[PoolStatus],
                queued: Mapping[str, int] | None = None) -> WavePlan:
     """`plan --live`: wave 1 on the cards free now for a new job (see free_for_new_jobs); later waves on the cards
-    that are up (total - taken - down)."""
-    up = {p.name: max(0, p.total - p.taken - p.down) for p in pools}
-    return waves(runs, cluster, capacity=up, free_now=free_for_new_jobs(pools, queued or {}))
+    that are up."""
+    return waves(runs, cluster, capacity=cards_up(pools), free_now=free_for_new_jobs(pools, queued or {}))
+
+
+def cards_up(pools: list[PoolStatus]) -> dict[str, int]:
+    """Pool -> the cards on its hosts that are up (total - taken - down): what any wave can ever start on."""
+    return {p.name: max(0, p.total - p.taken - p.down) for p in pools}
 
 
 def free_for_new_jobs(pools: list[PoolStatus], queued: Mapping[str, int]) -> dict[str, int]:
@@ -123,7 +127,8 @@ def run_hours(spec: RunSpec, cluster: Cluster) -> float:
     return (estimate_hours(spec, pool.gpu_model) if pool else None) or 0.0
 
 
-def choose_batch(todo: list[RunSpec], free: Mapping[str, int], cluster: Cluster, pending_now: int) -> Batch:
+def choose_batch(todo: list[RunSpec], free: Mapping[str, int], cluster: Cluster, pending_now: int,
+                 up: Mapping[str, int] | None = None) -> Batch:
     """Fill the free cards longest-estimated run first (then most GPUs first), then add up to the pending room
     of the rest, longest first too; equal runs keep matrix order.
 
@@ -132,7 +137,10 @@ def choose_batch(todo: list[RunSpec], free: Mapping[str, int], cluster: Cluster,
     beside the later ones instead of being left to run alone at the end. The pending room (1
     job on the user's site) goes the same way: the run that waits is the one the scheduler starts next, so
     it should be the longest left. Where no run has an estimate (a CPU pool, custom commands) the order is
-    first-fit-decreasing by GPUs and the waiting runs are in matrix order, as before."""
+    first-fit-decreasing by GPUs and the waiting runs are in matrix order, as before.
+
+    ``up`` (pool -> cards on hosts that are up): a run larger than that waits for a host to come back, however
+    long that is, so it never takes the pending room (it is held) while a run that can start sooner could."""
     free = dict(free)
     batch = Batch()
     rest: list[RunSpec] = []
@@ -146,6 +154,8 @@ def choose_batch(todo: list[RunSpec], free: Mapping[str, int], cluster: Cluster,
     order = {s.run_id: i for i, s in enumerate(todo)}
     rest.sort(key=lambda s: (-hours[s.run_id], order[s.run_id]))
     room = pending_room(cluster, pending_now)
-    batch.wait, batch.held = rest[:room], rest[room:]
+    can_wait = [s for s in rest if up is None or s.gpus <= up.get(s.pool, 0)]
+    batch.wait = can_wait[:room]
+    batch.held = [s for s in rest if s not in batch.wait]
     batch.start.sort(key=lambda s: order[s.run_id])
     return batch

@@ -22,7 +22,7 @@ from xdimo.config import Cluster
 from xdimo.errors import CommandNotRun, PendingLimitError, SchedulerError, SubmitRefused, XdimoError
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.matrix import Matrix
-from xdimo.plan import Batch, choose_batch, free_for_new_jobs, queued_gpus
+from xdimo.plan import Batch, cards_up, choose_batch, free_for_new_jobs, queued_gpus
 from xdimo.poll import refresh
 from xdimo.render import render_script
 from xdimo.rules import pending_room
@@ -68,11 +68,19 @@ class SubmitResult:
     poll_failures: list[str] = field(default_factory=list)  # clusters whose runs could not be polled first
     pending_slot: list[str] = field(default_factory=list)  # what holds the pending room when runs are held
     cards_unread: str = ""  # a dry run whose scheduler could not be read (why): planned from the cluster file
+    untried: list[RunSpec] = field(default_factory=list)  # the batch's runs after the one it stopped at
+    refused_run: str = ""  # the run the site refused (``refused``)
+
+    @property
+    def later(self) -> list[str]:
+        """Run ids still to submit: those held back, the one the site refused (it comes again next time) and the
+        batch's runs after a stop. A run whose hand-over failed is not among them: it is in the ledger."""
+        refused = [self.refused_run] if self.refused_run else []
+        return [s.run_id for s in self.batch.held] + refused + [s.run_id for s in self.untried]
 
     @property
     def remaining(self) -> int:
-        """Runs still to submit: those held back, and the one the site refused (it comes again next time)."""
-        return len(self.batch.held) + (1 if self.refused else 0)
+        return len(self.later)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +88,7 @@ class SubmitResult:
             "start": [s.run_id for s in self.batch.start],
             "wait": [s.run_id for s in self.batch.wait],
             "held": [s.run_id for s in self.batch.held],
+            "later": self.later,  # held, refused and untried: what a later `submit --batch next` sends
             "already_in_ledger": self.already,
             "refused": self.refused,
             "failed": self.failed,
@@ -141,15 +150,16 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
         pending = ledger.runs(cluster=cluster.name, states=(JobState.PENDING, JobState.SUBMITTING))
         pending_now = max(len(pending), sum(p.pending_jobs for p in pools))
         free = free_for_new_jobs(pools, queued_gpus((r.pool, r.gpus) for r in pending))
-        result.batch = choose_batch(todo, free, cluster, pending_now)
+        result.batch = choose_batch(todo, free, cluster, pending_now, up=cards_up(pools))
         if result.batch.held and not pending_room(cluster, pending_now):
             result.pending_slot = [f"{r.run_id} (job {r.job_id})" if r.job_id else r.run_id for r in pending] \
                 or [f"{pending_now} pending job(s) of yours on the scheduler"]
-        for spec in result.batch.submit:
+        for i, spec in enumerate(result.batch.submit):
             script = render_script(spec, cluster, ws)
             if dry_run:
                 result.scripts[spec.run_id] = script
             elif not submit_one(ws, scheduler, cluster, spec, script, result):
+                result.untried = result.batch.submit[i + 1:]
                 break
     return result
 
@@ -175,7 +185,7 @@ def submit_one(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunS
         refuse_a_second_job(scheduler, spec)
         job_id = hand_over(ws, scheduler, cluster, spec, script)
     except PendingLimitError as exc:
-        result.refused = str(exc)
+        result.refused, result.refused_run = str(exc), spec.run_id
         return False
     except (XdimoError, KeyboardInterrupt) as exc:  # stop here, and still report what went through
         result.failed = failure_line(ws.ledger, spec, exc, result)

@@ -12,8 +12,10 @@ from click.testing import CliRunner
 
 from tests.core.stubs import Flaky, install
 from xdimo.cli import cli
+from xdimo.cli.submit import describe
+from xdimo.errors import PendingLimitError
 from xdimo.matrix import load_matrix
-from xdimo.plan import free_for_new_jobs, queued_gpus
+from xdimo.plan import choose_batch, free_for_new_jobs, queued_gpus
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
 from xdimo.submit import submit_once
 from xdimo.workspace import Workspace
@@ -65,3 +67,43 @@ def test_plan_live_keeps_the_queued_jobs_cards_out_of_wave_one(workspace, monkey
     data = json.loads(CliRunner().invoke(cli, ["--workdir", str(workspace), "plan", str(path), "--live",
                                                "--json"]).output)
     assert data["queued_gpus"] == {"local": 3} and data["batches"][0] == []
+
+
+def test_the_pending_room_never_goes_to_a_run_whose_pool_has_its_hosts_down() -> None:
+    """Seed 001 with the H200 host down: its run waits for the host however long that is; the pending room goes
+    to a run the scheduler can start as soon as cards free (a reviewer saw the H200 run take it)."""
+    from tests.core.test_spec_plan import JH, REPO
+
+    runs = list(load_matrix(REPO / "jobs" / "hw-4gpu.yaml").runs)
+    free = {"gpu_6000ada": 0, "gpu_h200": 0, "gpu_pro6000": 0}
+    up = {"gpu_6000ada": 8, "gpu_h200": 0, "gpu_pro6000": 7}
+    batch = choose_batch(runs, free, JH, pending_now=0, up=up)
+    assert batch.start == [] and len(batch.wait) == 1 and batch.wait[0].pool != "gpu_h200"
+    assert {s.pool for s in batch.held} >= {"gpu_h200"}
+    only_h200 = [s for s in runs if s.pool == "gpu_h200"]
+    assert choose_batch(only_h200, free, JH, pending_now=0, up=up).wait == []  # held, not waiting
+    assert len(choose_batch(only_h200, free, JH, pending_now=0).wait) == 1  # without `up`: as before
+
+
+class RefusesSecond(Flaky):
+    """Takes one job, then answers the site's pending limit."""
+
+    def submit(self, script: str, run) -> str:
+        if self.submits >= 1:
+            raise PendingLimitError("jsub refused: 待提交任务数达上限")
+        return super().submit(script, run)
+
+
+def test_after_a_refusal_every_run_not_handed_over_is_left_for_later(workspace, monkeypatch) -> None:
+    ws = Workspace.open(str(workspace))
+    fake = RefusesSecond()
+    monkeypatch.setattr(fake, "pools", lambda: [PoolStatus("local", "cpu", 4, 0, 0)])
+    install(monkeypatch, fake)
+    result = submit_once(ws, ws.load_cluster("local"), load_matrix(_six_runs(workspace)))
+    assert len(result.batch.start) == 4 and len(result.batch.wait) == 1 and len(result.batch.held) == 1
+    assert len(result.submitted) == 1 and result.refused
+    later = result.later
+    assert len(later) == 5 == result.remaining  # 1 held + the refused one + 3 untried (was: 2)
+    assert set(later) == {s.run_id for s in result.batch.submit[1:]} | {s.run_id for s in result.batch.held}
+    assert result.to_dict()["later"] == later
+    assert "5 run(s) wait for a later batch" in describe(result, "six", dry_run=False)

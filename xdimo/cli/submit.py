@@ -103,9 +103,9 @@ def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str
     if result.already:
         lines.append(f"{len(result.already)} run(s) of {matrix} are already in the ledger (see `status`; "
                      "`--again` resubmits ended ones)")
-    if result.batch.held and not dry_run:
+    if result.later and not dry_run:
         next_command = next_command or f"xdimo-jobs submit {matrix} --batch next"
-        lines.append(f"{len(result.batch.held)} run(s) wait for a later batch: "
+        lines.append(f"{len(result.later)} run(s) wait for a later batch: "
                      f"`{next_command}` when cards free up, or `--batch all`")
         if result.pending_slot:
             lines.append(f"the pending slot (max_pending) is held by {', '.join(result.pending_slot)}")
