@@ -28,6 +28,11 @@ class CommandNotRun(SchedulerError):
     scheduler, so a submission that fails this way is a definite no, like SubmitRefused."""
 
 
+class SchedulerTimeout(SchedulerError):
+    """The scheduler's command did not answer in time, on every try: the scheduler hangs. Another command to it
+    in the same moment would hang too (`submit` asks for cards only if its poll did not time out)."""
+
+
 class PendingLimitError(SubmitRefused):
     """The site refused the submission because the user already has the maximum of pending jobs."""
 

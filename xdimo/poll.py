@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
-from xdimo.errors import XdimoError
+from xdimo.errors import SchedulerTimeout, XdimoError
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.reconcile import reconcile_submitting
 from xdimo.schedulers import get_scheduler
@@ -50,6 +50,7 @@ class Change:
 class Refresh:
     changes: list[Change] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # one line per cluster that could not be polled
+    timed_out: set[str] = field(default_factory=set)  # clusters whose scheduler did not answer in time
 
 
 def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None,
@@ -74,6 +75,8 @@ def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None,
             out.changes += poll_cluster(ledger, scheduler, [r for r in polled if r.job_id])
         except XdimoError as exc:
             out.failures.append(f"cluster {cluster_name}: {exc}")
+            if isinstance(exc, SchedulerTimeout):
+                out.timed_out.add(cluster_name)
     return out
 
 

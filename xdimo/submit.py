@@ -70,6 +70,7 @@ class SubmitResult:
     cards_unread: str = ""  # a dry run whose scheduler could not be read (why): planned from the cluster file
     untried: list[RunSpec] = field(default_factory=list)  # the batch's runs after the one it stopped at
     refused_run: str = ""  # the run the site refused (``refused``)
+    script_problems: list[str] = field(default_factory=list)  # a dry run's scripts the scheduler would refuse
 
     @property
     def later(self) -> list[str]:
@@ -94,7 +95,7 @@ class SubmitResult:
             "failed": self.failed,
             "pending_slot_held_by": self.pending_slot,
             "failures": [self.failed] if self.failed else [],  # a list, as `kill --json` gives its "failed"
-            "warnings": [self.cards_warning()] if self.cards_unread else [],
+            "warnings": ([self.cards_warning()] if self.cards_unread else []) + self.script_problems,
         }
 
     def cards_warning(self) -> str:
@@ -137,7 +138,10 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
 
     with nullcontext() if dry_run else ledger.submit_lock(on_wait=waiting):  # a dry run writes nothing, no lock
         if not dry_run:  # the states the decisions rest on are this moment's (a dry run changes nothing)
-            result.poll_failures = refresh(ws, ledger, ledger.runs(cluster=cluster.name)).failures
+            polled = refresh(ws, ledger, ledger.runs(cluster=cluster.name))
+            result.poll_failures = polled.failures
+            if cluster.name in polled.timed_out:  # a hanging scheduler: asking for cards would wait out as long
+                raise ReadFailed(polled.failures[0])
         known = {r.run_id: r for r in ledger.runs(matrix=matrix.name)}
         todo, result.already = runs_to_submit(matrix, known, again, submitted_here or set())
         try:
@@ -158,10 +162,23 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
             script = render_script(spec, cluster, ws)
             if dry_run:
                 result.scripts[spec.run_id] = script
+                result.script_problems += script_problem(scheduler, spec, script)
             elif not submit_one(ws, scheduler, cluster, spec, script, result):
                 result.untried = result.batch.submit[i + 1:]
                 break
     return result
+
+
+def script_problem(scheduler: Scheduler, spec: RunSpec, script: str) -> list[str]:
+    """Why the scheduler would refuse ``script`` before it is sent (JH: over 4096 bytes), for a dry run to say
+    now rather than the real submit later; [] where it has no such check or the script passes."""
+    check = getattr(scheduler, "check_script", None)  # the LSF family's; the other backends refuse nothing
+    try:
+        if check is not None:
+            check(script, spec)
+    except SubmitRefused as exc:
+        return [str(exc)]
+    return []
 
 
 def runs_to_submit(matrix: Matrix, known: dict[str, LedgerRun], again: bool,

@@ -7,17 +7,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
 from tests.core.stubs import Flaky, install
 from xdimo.cli import cli
 from xdimo.cli.submit import describe
-from xdimo.errors import PendingLimitError
+from xdimo.errors import PendingLimitError, SchedulerTimeout
 from xdimo.matrix import load_matrix
 from xdimo.plan import choose_batch, free_for_new_jobs, queued_gpus
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
-from xdimo.submit import submit_once
+from xdimo.submit import ReadFailed, submit_once
 from xdimo.workspace import Workspace
 
 
@@ -107,3 +108,43 @@ def test_after_a_refusal_every_run_not_handed_over_is_left_for_later(workspace, 
     assert set(later) == {s.run_id for s in result.batch.submit[1:]} | {s.run_id for s in result.batch.held}
     assert result.to_dict()["later"] == later
     assert "5 run(s) wait for a later batch" in describe(result, "six", dry_run=False)
+
+
+def test_a_dry_run_says_which_scripts_jsub_would_refuse_as_too_long(workspace) -> None:
+    """JH refuses a script over 4096 bytes; the real submit said so, the dry run printed the script silently."""
+    from tests.core.test_shape_plan import REPO, _cli
+
+    text = (REPO / "clusters" / "xdimo-jh.yaml").read_text()
+    long_setup = [f"export XDIMO_PAD_{i}={'x' * 90}" for i in range(45)]
+    cluster = yaml.safe_load(text)
+    cluster["setup"] = long_setup
+    (workspace / "clusters" / "xdimo-jh.yaml").write_text(yaml.safe_dump(cluster))
+    (workspace / "jobs" / "one.yaml").write_text(yaml.safe_dump(
+        {"name": "one", "defaults": {"model": "Latte-T/2", "pool": "gpu_h200", "steps": 20}, "runs": [{"gpus": 1}]}))
+    out = _cli(workspace, "submit", "one", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "warning: job script for run one-" in out.stdout and "refuses scripts over 4096 bytes" in out.stdout
+    data = json.loads(_cli(workspace, "submit", "one", "--dry-run", "--json").stdout)
+    assert any("4096 bytes" in w for w in data["warnings"])
+    cluster["setup"] = long_setup[:2]
+    (workspace / "clusters" / "xdimo-jh.yaml").write_text(yaml.safe_dump(cluster))
+    assert "4096" not in _cli(workspace, "submit", "one", "--dry-run").stdout
+
+
+def test_a_poll_that_timed_out_stops_the_submit_before_it_asks_for_cards(workspace, monkeypatch) -> None:
+    """A hanging jjobs: the poll waited out its tries; asking for cards would wait as long again (a reviewer
+    saw `submit` fail after 367 s where `status` failed after 184 s)."""
+    ws = Workspace.open(str(workspace))
+    fake = Undispatched()
+    install(monkeypatch, fake)
+    cluster, matrix = ws.load_cluster("local"), load_matrix(_six_runs(workspace))
+    submit_once(ws, cluster, matrix)
+    calls = fake.pool_calls
+
+    def hangs(jobs):
+        raise SchedulerTimeout("`jjobs -a 101 102 103` timed out after 60 s (3 attempts)")
+
+    monkeypatch.setattr(fake, "poll", hangs)
+    with pytest.raises(ReadFailed, match="timed out after 60 s"):
+        submit_once(ws, cluster, matrix)
+    assert fake.pool_calls == calls and len(ws.ledger.runs(states=(JobState.PENDING,))) == 3

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xdimo.errors import SchedulerError
+from xdimo.errors import SchedulerError, SchedulerTimeout
 from xdimo.schedulers.runner import CommandResult, looks_transient, retry_delay, run_command
 
 
@@ -60,7 +60,7 @@ def test_not_found_answer_is_news_not_retried(tmp_path: Path) -> None:
 
 def test_timeout_retried_then_raises(tmp_path: Path) -> None:
     waits: list[float] = []
-    with pytest.raises(SchedulerError, match="timed out after 0.3 s \\(2 attempts\\)"):
+    with pytest.raises(SchedulerTimeout, match="timed out after 0.3 s \\(2 attempts\\)"):
         run_command(_script(tmp_path, "import time; time.sleep(30)\n"), timeout=0.3, retries=1,
                     sleep=waits.append)
     assert len(waits) == 1 and _calls(tmp_path) == 2

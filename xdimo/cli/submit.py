@@ -95,6 +95,7 @@ def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str
         cards = " (by the cluster file's cards: the scheduler could not be read)" if result.cards_unread else ""
         lines.append(f"dry run: {len(result.batch.start)} would start now, {len(result.batch.wait)} would wait, "
                      f"{len(result.batch.held)} held for a later batch{cards}; nothing was submitted")
+        lines += [f"warning: {line}" for line in result.script_problems]
     for s in result.submitted:
         lines.append(f"submitted {s.spec.run_id} as job {s.job_id}: {s.spec.model_name}, {s.spec.gpus} x "
                      f"{s.spec.pool} ({'starts now' if s.starts_now else 'waits for cards'})")

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from xdimo.errors import CommandNotRun, SchedulerError
+from xdimo.errors import CommandNotRun, SchedulerError, SchedulerTimeout
 from xdimo.text import clean, excerpt, one_line
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def run_command(
             return result
         if attempt > retries:
             if result is None:
-                raise SchedulerError(f"`{_show(argv)}` timed out after {timeout:g} s ({attempt} attempts)")
+                raise SchedulerTimeout(f"`{_show(argv)}` timed out after {timeout:g} s ({attempt} attempts)")
             return result
         delay = retry_delay(attempt, base=backoff)
         why = "timed out" if result is None else f"exit {result.returncode}: {excerpt(result.output)}"
