@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 O_FIELDS = ("jobid", "user", "stat", "queue", "exec_host", "job_name")  # job_name last: it may hold '|'
 MAX_IDS = 200  # above this, one `-u all -a` answer is cheaper than a long argv
 HOST_ROWS_REUSE_S = 5.0  # `hosts --nodes` lists the rows pools() fetched a moment ago instead of asking again
-GONE_RE = re.compile(r"is not found|No (unfinished|matching) job|already finished|has already", re.IGNORECASE)
+GONE_RE = re.compile(r"is\s+not\s+found|No\s+(unfinished|matching)\s+job|already\s+finished|has\s+already",
+                     re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,10 @@ class LSFFamilyScheduler:
         self.settle_grace_s = float(opts.get("settle_grace_s", 120))
         self._host_rows: tuple[float, list[HostRow]] | None = None  # (monotonic time, rows) of the last call
         self._warned: set[str] = set()  # config warnings already given (a follower polls every minute)
+        # This user's jobs the site may count as pending: its PEND rows in the last pools() answer, plus what this
+        # object submitted since (a job waits for dispatch a moment even when its cards are free). Only for
+        # saying which jobs hold the room when the site refuses one more (pending_limit_message); no call.
+        self._my_pending: list[str] = []
 
     # -- running commands ---------------------------------------------------------------------------
 
@@ -116,8 +121,10 @@ class LSFFamilyScheduler:
         if not _answered(answer):
             raise self.silent(res) if res.ok and not res.output.strip() else command_error(res)
         if refused is not None:
-            log.warning("`%s -o` not understood (%s); using the default format from now on",
-                        self.commands.jobs[0], excerpt(refused.output))
+            where = self.cluster.path or f"clusters/{self.cluster.name}.yaml"
+            log.warning("`%s -o` not understood (%s); using the default format for the rest of this command. "
+                        "Every command tries `-o` first: set `jobs_o_format: false` under `options:` in %s to "
+                        "skip that try (and this warning)", self.commands.jobs[0], excerpt(refused.output), where)
             self.use_o_format = False
         return answer
 
@@ -145,23 +152,45 @@ class LSFFamilyScheduler:
         for warning in answer.warnings:
             log.warning("%s: %s", self.commands.submit[0], warning)
         if answer.job_id:
+            self._my_pending.append(answer.job_id)
             return answer.job_id
         name = self.commands.submit[0]
         if answer.pending_limit:
-            # LSF's own text promises a retry ("Retrying in 60 seconds...") that LSB_NTRIES=1 cut short: nothing
-            # retries. We submitted because the cluster file's max_pending left room, so the scheduler's limit is
-            # lower (or counts pending jobs we do not see).
-            raise PendingLimitError(
-                f"{name} refused run {run.run_id}: the scheduler allows no more pending jobs "
-                f"({P.pending_limit_words(answer.text)}); xdimo-jobs does not retry it. The scheduler's limit is "
-                f"below max_pending: {self.cluster.max_pending} in {self.cluster.path or 'the cluster file'} "
-                "(or it counts pending jobs not listed to you): lower max_pending there to the site's limit")
+            raise PendingLimitError(self.pending_limit_message(run, answer))
         if res.returncode != 0 and res.output.strip() and not looks_transient(res):
             raise SubmitRefused(f"{name} refused run {run.run_id} (exit {res.returncode}): "
                                 f"{answer.first_problem}")
         # We cannot tell whether the job exists: the ledger keeps the run as SUBMITTING, never resubmits it.
         raise SchedulerError(f"{name} gave no job id for run {run.run_id} (exit {res.returncode}): "
                              f"{answer.first_problem}; check `{self.commands.jobs[0]}` before resubmitting")
+
+    def pending_limit_message(self, run: RunSpec, answer: P.SubmitAnswer) -> str:
+        """What the site's pending-limit refusal means here. LSF's own text promises a retry ("Retrying in 60
+        seconds...") that LSB_NTRIES=1 cut short: nothing retries.
+
+        The site counts a job that waits for dispatch as pending, even one that starts at once on free cards
+        (`submit` plans those as starting, not pending): a refusal right after such a job is no sign that
+        max_pending is too high. "Lower max_pending" is advice only where it can help: max_pending above 1 and
+        fewer of the user's jobs known pending than it allows (the site's limit is lower, or it counts jobs we
+        do not see)."""
+        name, limit = self.commands.submit[0], self.cluster.max_pending
+        ids = sorted(set(self._my_pending), key=_id_key)
+        text = (f"{name} refused run {run.run_id}: the scheduler allows no more pending jobs "
+                f"({P.pending_limit_words(answer.text)}); xdimo-jobs does not retry it. ")
+        if ids:
+            shown = ", ".join(ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
+            text += (f"The site counts a job that waits for dispatch as pending, even one that starts at once on "
+                     f"free cards: your job(s) {shown} are pending (or were a moment ago); run `submit --batch "
+                     "next` once they have started (`status` shows them)")
+        else:
+            text += ("The site counts a job that waits for dispatch as pending, even one that starts at once on "
+                     "free cards, and a job of yours is pending now that this command did not see (another "
+                     "session's?); run `submit --batch next` once it has started")
+        if limit > 1 and len(ids) < limit:
+            text += (f". The scheduler's limit is below max_pending: {limit} in "
+                     f"{self.cluster.path or 'the cluster file'} (or it counts pending jobs not listed to you): "
+                     "lower max_pending there to the site's limit")
+        return text
 
     def submit_args(self, run: RunSpec) -> list[str]:
         """Command-line options that cannot go into the script (none on LSF)."""
@@ -276,6 +305,7 @@ class LSFFamilyScheduler:
         used: dict[str, int] = {}
         held_on: dict[str, dict[str, int]] = {}  # queue -> host -> GPUs its jobs hold there
         mine_pending: dict[str, int] = {}
+        my_pending_ids: list[str] = []
         for row in answer.rows:
             if row.stat in P.HOLDING:
                 gpus = self.job_gpus(row)
@@ -285,6 +315,8 @@ class LSFFamilyScheduler:
                     on[host] = on.get(host, 0) + n
             elif row.stat in ("PEND", "PSUSP") and row.user == self.user:
                 mine_pending[row.queue] = mine_pending.get(row.queue, 0) + 1
+                my_pending_ids.append(row.job_id)
+        self._my_pending = my_pending_ids
         how = "gpu field" if self.gpu_field else f"slots / {self.cluster.cpu_per_gpu}"
         source = f"{self.commands.jobs[0]} -u all ({how}){source_note}"
         health = self.host_health(held_on)
@@ -305,7 +337,7 @@ class LSFFamilyScheduler:
         jobs, hosts = self.commands.jobs[0], self.commands.hosts[0]
         said = f"`{jobs} -u all` answered a header and no job line (with no job it says `No unfinished job found`)"
         try:
-            rows = self.host_status() if shutil.which(hosts) else None
+            rows = self.host_status() if shutil.which(hosts) else None  # fresh: it decides "no job at all"
         except SchedulerError as exc:
             raise SchedulerError(f"{said}, and `{hosts} -w` failed too ({exc}): cannot count the cards in use") \
                 from None
@@ -328,7 +360,9 @@ class LSFFamilyScheduler:
         try:
             if shutil.which(name) is None:
                 raise SchedulerError(f"{name} not on PATH")
-            rows = self.hosts()  # confirm_no_jobs may have asked a moment ago: one call, not two
+            # Up/down is all this needs: the `-w` rows alone (confirm_no_jobs may have fetched them a moment ago:
+            # one call, not two), never hosts(), which on JH adds `jhosts attrib -w` and one `-l` per host.
+            rows = self.status_rows()
         except SchedulerError as exc:
             self.warn_once(f"no host status ({exc}): pool capacity from the cluster file")
             return {p.name: (None, f"; host status unknown ({exc}): capacity from the cluster file")
@@ -357,8 +391,13 @@ class LSFFamilyScheduler:
             log.warning("%s", message)
 
     def hosts(self) -> list[HostRow]:
-        """Hosts and their status (`jhosts -w` / `bhosts -w`): the rows pools() fetched within
-        HOST_ROWS_REUSE_S (`hosts --nodes` shows both, from one call), else a fresh call."""
+        """Hosts and their status (`jhosts -w` / `bhosts -w`; subclasses add GPU models): the rows pools()
+        fetched within HOST_ROWS_REUSE_S (`hosts --nodes` shows both, from one call), else a fresh call."""
+        return self.status_rows()
+
+    def status_rows(self) -> list[HostRow]:
+        """The `-w` rows only (status and slots, no GPU models): those fetched within HOST_ROWS_REUSE_S, else
+        ONE fresh call. What every poll cycle may ask (pools() -> host_health, confirm_no_jobs)."""
         if self._host_rows and time.monotonic() - self._host_rows[0] < HOST_ROWS_REUSE_S:
             return list(self._host_rows[1])
         return self.host_status()
@@ -411,7 +450,8 @@ def settle_from_logs(log_dir: Path, job_id: str, row: P.JobRow | None, gone: boo
 
 # What bkill (and JH's `jctrl kill`, in LSF's words) answers when it acts on a job: `Job <126> is being
 # terminated` (a signal sent: `... is being signaled`). Anything else (no answer, an error, noise) is not a kill.
-KILL_ACK = r"Job <{}> is being (?:terminated|signal(?:l)?ed|killed)"
+# Any spacing, as for the submit answer (`Job<126>is being terminated`, `Job < 126 >  is being terminated`).
+KILL_ACK = r"\bJob\s*<\s*{}\s*>\s*is\s+being\s+(?:terminated|signal(?:l)?ed|killed)"
 
 
 def kill_acknowledged(text: str, job_id: str) -> bool:

@@ -49,12 +49,14 @@ def map_state(stat: str) -> JobState:
 
 # -- jsub / bsub answer -------------------------------------------------------------------------------------
 
-JOB_ID_RE = re.compile(r"Job <(\d+)>")
+# The success text was never seen verbatim (scheduler-formats.md): the LSF shape `Job <12345> is submitted to
+# queue <q>.`, read with any spacing (`Job  <1001>   is`, `Job<1001>is`, `Job < 1001 >`) and a CRLF end.
+JOB_ID_RE = re.compile(r"\bJob\s*<\s*(\d+)\s*>")
 REPEATED_RE = re.compile(r"Repeated argument .*? ignored\.?")
 PROBLEM_CHARS = 200  # a refusal quoted in a one-line error
 # JH's site limit (real, from the user), and LSF's wording for the same limit (MAX_PEND_JOBS).
 PENDING_LIMIT_RE = re.compile(r"待提交任务数达上限|Pending job threshold reached", re.IGNORECASE)
-QUEUE_RE = re.compile(r"queue <([^>]+)>")
+QUEUE_RE = re.compile(r"\bqueue\s*<\s*([^<>\s]+)\s*>")
 
 
 @dataclass(frozen=True)
@@ -187,8 +189,10 @@ class JobsAnswer:
 
 
 # `Job <123> is not found` for an id; LSF says the same of a `-J` name that matches no job.
-NOT_FOUND_RE = re.compile(r"Job <([^<>\n]+)> is not found")
-NO_JOBS_RE = re.compile(r"No (?:unfinished |matching )?job(?:s)? found", re.IGNORECASE)
+# Spacing as loose as the submit answer's (`Job<123>is not found`, `Job < 123 > is  not found`); the id or
+# name inside the brackets comes back without its blanks.
+NOT_FOUND_RE = re.compile(r"\bJob\s*<[ \t]*([^<>\s](?:[^<>\n]*[^<>\s])?)[ \t]*>\s*is\s+not\s+found")
+NO_JOBS_RE = re.compile(r"\bNo\s+(?:unfinished\s+|matching\s+)?jobs?\s+found", re.IGNORECASE)
 # SUBMIT_TIME in the default format: `Oct 22 09:22`, sometimes with seconds and/or a year.
 SUBMIT_TIME_RE = re.compile(r"\s([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{1,2}:\d{2}(?::\d{2})?)(?:\s+(\d{4}))?")
 HEADER_START = "JOBID"
@@ -522,6 +526,30 @@ def gpus_by_host(row: JobRow, gpus: int) -> dict[str, int]:
     return {h.host: gpus * h.slots // slots for h in row.exec_hosts}
 
 
+# Host STATUS words (LSF's bhosts manual; JH prints LSF's): `ok` admits jobs; closed_Full (every slot in use),
+# closed_Excl (an exclusive job runs) and closed_Busy (a load threshold passed) are closed by the work on the
+# host, which ends on its own: busy, not down (what runs there is counted from the jobs). unavail / unreach (no
+# daemon answers), closed_Adm (closed by an admin), closed_Lock, closed_Wind (outside its dispatch window),
+# closed_cu_excl and the rest are down: their cards are out of the pool until an admin or the clock acts.
+# A bare `closed` (LSF's short STATUS, and what a JH site may print for `-w`) does not say why: with all its slots
+# in use (NJOBS >= MAX) it is closed_Full in the short form; with free slots the reason is unknown, so down.
+BUSY_STATUSES = frozenset({"closed_full", "closed_excl", "closed_busy"})
+
+
+def host_busy(row: HostRow) -> bool:
+    """Closed to new jobs by the work it runs (closed_Full/Excl/Busy, or a bare `closed` with every slot used)."""
+    status = row.status.lower()
+    if status in BUSY_STATUSES:
+        return True
+    return status == "closed" and bool(row.max_slots) and row.njobs is not None and row.njobs >= (row.max_slots or 0)
+
+
+def host_down(row: HostRow) -> bool:
+    """Admits no job for a reason the jobs on it do not explain (unavail, unreach, closed_Adm, ...): its cards
+    leave the pool (pool_health)."""
+    return row.status.lower() != "ok" and not host_busy(row)
+
+
 @dataclass(frozen=True)
 class PoolHealth:
     """A pool's listed hosts as ``jhosts -w`` / ``bhosts -w`` reports them."""
@@ -530,19 +558,21 @@ class PoolHealth:
     down: tuple[HostRow, ...] = ()  # matched hosts whose status admits no job
     unmatched: tuple[str, ...] = ()  # listed names/globs that match no host at all (reported, no effect)
     matched: int = 0  # distinct hosts the list matched
+    busy: tuple[HostRow, ...] = ()  # matched hosts up but closed by their work (host_busy): no cards lost
 
     @property
     def down_hosts(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.down)
 
     def describe(self, show: int = 3) -> str:
-        """``1 host down: gpu-h200-02 (unavail)`` / ``2 hosts up``, then any pattern that matched nothing."""
+        """``1 host down: gpu-h200-02 (unavail)`` / ``2 hosts up`` / ``1 host up, busy: gpu6k01 (closed_Full)``,
+        then any pattern that matched nothing."""
         if self.down:
-            names = [f"{r.name} ({r.status})" for r in self.down[:show]]
-            more = f" and {len(self.down) - show} more" if len(self.down) > show else ""
-            text = f"{_hosts(len(self.down))} down: {', '.join(names)}{more}"
+            text = f"{_hosts(len(self.down))} down: {_named(self.down, show)}"
         else:
             text = f"{_hosts(self.matched)} up"
+            if self.busy:
+                text += f", {'' if self.matched == 1 else f'{len(self.busy)} '}busy: {_named(self.busy, show)}"
         if self.unmatched:
             text += f"; no host matches {', '.join(self.unmatched)}"
         return text
@@ -550,6 +580,14 @@ class PoolHealth:
 
 def _hosts(n: int) -> str:
     return f"{n} host" + ("" if n == 1 else "s")
+
+
+def _named(rows: tuple[HostRow, ...], show: int) -> str:
+    # a bare `closed` says no reason: say the one it was judged by
+    names = [f"{r.name} ({r.status}{', every slot in use' if r.status.lower() == 'closed' and host_busy(r) else ''})"
+             for r in rows[:show]]
+    more = f" and {len(rows) - show} more" if len(rows) > show else ""
+    return ", ".join(names) + more
 
 
 def match_host(name: str, pattern: str) -> bool:
@@ -561,10 +599,10 @@ def pool_health(patterns: Iterable[str], per_node: int, cards: int, hosts: Itera
                 held_on: Mapping[str, int] | None = None) -> PoolHealth:
     """How many of a pool's ``cards`` sit on listed hosts that admit no job now.
 
-    Each matched host that is not ``usable`` takes ``per_node`` cards away, less the GPUs the pool's own jobs
-    still hold there (``held_on``: host -> GPUs; a job on an unreachable host shows UNKWN and is already in
-    the pool's ``used``, so counting its cards again would hide free cards elsewhere). Never more than
-    ``cards`` (a glob that also matches another pool's hosts)."""
+    Each matched host that is down (host_down: not ``ok``, and not merely busy) takes ``per_node`` cards away,
+    less the GPUs the pool's own jobs still hold there (``held_on``: host -> GPUs; a job on an unreachable host
+    shows UNKWN and is already in the pool's ``used``, so counting its cards again would hide free cards
+    elsewhere). Never more than ``cards`` (a glob that also matches another pool's hosts)."""
     rows = tuple(hosts)
     matched: dict[str, HostRow] = {}
     unmatched = []
@@ -574,10 +612,11 @@ def pool_health(patterns: Iterable[str], per_node: int, cards: int, hosts: Itera
             unmatched.append(pattern)
         for r in hits:
             matched.setdefault(r.name, r)
-    down = tuple(r for r in matched.values() if not r.usable)
+    down = tuple(r for r in matched.values() if host_down(r))
+    busy = tuple(r for r in matched.values() if host_busy(r))
     held = held_on or {}
     lost = sum(per_node - min(per_node, held.get(r.name, 0)) for r in down)
-    return PoolHealth(min(lost, cards), down, tuple(unmatched), len(matched))
+    return PoolHealth(min(lost, cards), down, tuple(unmatched), len(matched), busy)
 
 
 @dataclass(frozen=True)
