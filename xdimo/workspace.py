@@ -39,6 +39,7 @@ class Workspace:
     root: Path
     ledger_path: Path
     ledger_named: str = ""  # "--ledger PATH" / "XDIMO_LEDGER PATH" as the user gave it; "" for the default
+    located: bool = True  # False: no --workdir and no clusters/ from the current folder up (root is that folder)
 
     @classmethod
     def open(cls, workdir: str | None = None, ledger: str | None = None) -> Workspace:
@@ -47,16 +48,18 @@ class Workspace:
             if not root.is_dir():
                 raise ConfigError(f"--workdir {workdir}: no such folder")
         else:
-            root = find_root(Path.cwd().resolve()) or Path.cwd().resolve()
+            found = find_root(Path.cwd().resolve())
+            root = found or Path.cwd().resolve()
+        located = bool(workdir) or found is not None
         given = ledger or os.environ.get("XDIMO_LEDGER")
         where = "--ledger" if ledger else "XDIMO_LEDGER"
         if not given:
-            return cls(root=root, ledger_path=queue_dir_in(root) / "ledger.sqlite")
+            return cls(root=root, ledger_path=queue_dir_in(root) / "ledger.sqlite", located=located)
         ledger_path = Path(given).expanduser().resolve()
         if not ledger_path.parent.is_dir():
             # A mistyped location would be a new, empty ledger: every run submitted again. Say so instead.
             raise ConfigError(f"{where} {given}: no folder {ledger_path.parent} (create it, or fix the path)")
-        return cls(root=root, ledger_path=ledger_path, ledger_named=f"{where} {given}")
+        return cls(root=root, ledger_path=ledger_path, ledger_named=f"{where} {given}", located=located)
 
     @property
     def clusters_dir(self) -> Path:
@@ -115,8 +118,20 @@ class Workspace:
     def existing_ledger(self) -> Ledger:
         """The ledger, for the verbs that read runs (status, kill, logs, collect). A ledger the user named that
         does not exist is a typo: opening it would make a new, empty one that shows (or kills) no run, and the
-        user would take that for the truth. `submit` alone starts a ledger."""
+        user would take that for the truth. `submit` alone starts a ledger.
+
+        Outside a workspace (no --workdir, no clusters/ from the current folder up, no ledger named) there is
+        no ledger to read unless one was started here (`demo` or `submit` run in this folder): an error, and
+        nothing is created."""
         if self.ledger_named and not self.ledger_path.exists():
             raise ConfigError(f"{self.ledger_named}: no ledger file at {self.ledger_path} (a typo? only `submit` "
                               "starts a new ledger)")
+        if not self.located and not self.ledger_named and not self.ledger_path.exists():
+            raise ConfigError(no_workspace(self.root))
         return self.ledger
+
+
+def no_workspace(cwd: Path) -> str:
+    """The error of a verb that reads runs, run outside any workspace."""
+    return (f"no workspace here or above (no clusters/ folder from {cwd} up); cd into one, pass --workdir, or run "
+            "`xdimo-jobs init`")

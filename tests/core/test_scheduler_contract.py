@@ -162,7 +162,8 @@ def _follow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: float | None
     clock, asked = FakeClock(), []
     log_dir = tmp_path / "logs" / "r0"
     log_dir.mkdir(parents=True)
-    run = SimpleNamespace(run_id="r0", job_id="7", log_dir=str(log_dir), cluster="c", state=JobState.RUNNING)
+    run = SimpleNamespace(run_id="r0", job_id="7", log_dir=str(log_dir), cluster="c", pool="p",
+                          state=JobState.RUNNING)
 
     def refresh(ws: object, ledger: object, runs: list) -> Refresh:
         asked.append(clock.now)

@@ -9,7 +9,7 @@ import sys
 import click
 
 from xdimo import __version__
-from xdimo.cli.common import App
+from xdimo.cli.common import App, StoppedFollowing
 from xdimo.errors import XdimoError
 
 # verb -> its one-line help; the module xdimo/cli/<verb>.py defines a click command with the verb's name.
@@ -71,17 +71,32 @@ def cli(ctx: click.Context, cluster: str | None, workdir: str | None, ledger: st
       xdimo-jobs collect --plots plots/                  # the seeds' tables, from the runs' metrics
     """
     ctx.obj = App(workdir=workdir, ledger_path=ledger, cluster_name=cluster, json=as_json)
+    RUNNING["verb"] = ctx.invoked_subcommand
+
+
+RUNNING: dict[str, str | None] = {"verb": None}  # the verb being run, for the Ctrl-C line
+
+
+def interrupted() -> str:
+    """What Ctrl-C says: the ledger's writes are transactions, so it is consistent whatever the verb; only a
+    submit has runs left to carry on with."""
+    if RUNNING["verb"] == "submit":
+        return "interrupted; the ledger is consistent (`submit --batch next` carries on)"
+    return "interrupted; the ledger is consistent"
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure is one `error:` line on stderr and a non-zero exit, never a traceback."""
     try:
         cli.main(args=argv, prog_name="xdimo-jobs", standalone_mode=False)
+    except StoppedFollowing:  # Ctrl-C is how one stops `logs -f` and `status --watch`: no error, exit 130
+        click.echo("stopped following", err=True)
+        sys.exit(130)
     except XdimoError as exc:
         fail(str(exc), 2)
     except click.exceptions.Abort as exc:  # click turns Ctrl-C into Abort
         if isinstance(exc.__context__, KeyboardInterrupt):
-            fail("interrupted; the ledger is consistent (`submit --batch next` carries on)", 130)
+            fail(interrupted(), 130)
         fail("aborted", 130)
     except click.exceptions.NoArgsIsHelpError as exc:  # bare `xdimo-jobs` (or a group): show the help
         click.echo(exc.ctx.get_help() if exc.ctx else "try xdimo-jobs --help")
@@ -91,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        fail("interrupted; the ledger is consistent (`submit --batch next` carries on)", 130)
+        fail(interrupted(), 130)
     except BrokenPipeError:
         sys.exit(0)
     except Exception as exc:  # a bug: still one line, the traceback only on request

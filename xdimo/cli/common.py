@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from xdimo.config import Cluster
+from xdimo.spec import RunSpec
 from xdimo.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,6 +80,25 @@ def verb(func: F) -> F:
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper  # type: ignore[return-value]
+
+
+class StoppedFollowing(Exception):  # noqa: N818 (not an error: the normal way to stop following)
+    """Ctrl-C while following (`logs -f`, `status --watch`): what the verb had to say is said; the entry point
+    exits 130 (the shell's convention for SIGINT) with a short "stopped following", not an error line."""
+
+
+COMMAND_WIDTH = 32  # a custom command in a table cell or a one-line summary, at most this many characters
+
+
+def workload(spec: RunSpec) -> str:
+    """What a run trains, for tables and one-line summaries: the reference model (``Latte-S/2``), or for a run
+    with its own ``command`` that command, shortened (its spec's model is a default it does not run)."""
+    if not spec.command:
+        return spec.model_name
+    line = " ".join(spec.command.split())
+    if len(line) > COMMAND_WIDTH:
+        line = line[:COMMAND_WIDTH - 1] + "…"
+    return f"command: {line}" if line else "custom command"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

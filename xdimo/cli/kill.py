@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from xdimo.cli.common import App, verb
+from xdimo.cli.logs_earlier import find_earlier_job
 from xdimo.cli.matrix_arg import matrix_in_ledger
-from xdimo.errors import XdimoError
+from xdimo.errors import NotFoundError, XdimoError
 from xdimo.kill import kill_runs
-from xdimo.ledger import LedgerRun
+from xdimo.ledger import Ledger, LedgerRun
 
 
 @click.command()
@@ -35,14 +36,19 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
       xdimo-jobs kill --all --matrix hw-4gpu
     """
     ledger = app.ws.existing_ledger()
-    if bool(ids) == everything:
-        raise XdimoError("give run/job ids or --all (not both, not neither)")
+    if ids and everything:
+        raise XdimoError("give run/job ids or --all, not both")
+    if not ids and not everything:
+        if matrix:
+            raise XdimoError(f"give run/job ids or --all: --matrix {matrix} limits --all to that matrix "
+                             f"(`xdimo-jobs kill --all --matrix {matrix}`)")
+        raise XdimoError("give run/job ids or --all (with --matrix NAME to limit it to one matrix)")
     if ids and matrix:
         raise XdimoError("--matrix goes with --all only: the ids name their runs already (drop --matrix, or "
                          "use --all --matrix NAME)")
     if matrix:  # a typo is an error naming the matrices, not "no active runs"
         matrix = matrix_in_ledger(app.ws, ledger, matrix, app.cluster_name)
-    runs = None if everything else once_each([ledger.get(i, cluster=app.cluster_name) for i in ids])  # all first
+    runs = None if everything else once_each([named_run(app, ledger, i) for i in ids])  # all found first
     result = kill_runs(app.ws, runs, cluster=app.cluster_name, matrix=matrix)
     for failure in result.poll_failures:  # which runs are active was decided on the ledger's last view
         click.echo(f"warning: could not poll {failure}: decided on the ledger's last view", err=True)
@@ -58,6 +64,25 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
                                   for r in result.settled]) or empty)
     if failed:
         raise XdimoError("could not kill " + "; ".join(failed))
+
+
+def named_run(app: App, ledger: Ledger, ident: str) -> LedgerRun:
+    """The run ``ident`` names (run id, unique prefix, its current job id). An earlier attempt's job id is no
+    run's now: the error says whose attempt it was and what to kill instead, as `logs` finds it."""
+    try:
+        return ledger.get(ident, cluster=app.cluster_name)
+    except NotFoundError:
+        earlier = find_earlier_job(app, ledger, ident)
+        if earlier is None or earlier.run is None:
+            raise
+    run, which = earlier.run, f"attempt {earlier.attempt}" if earlier.attempt else "an earlier attempt"
+    was = f"job {ident} was {which} of run {run.run_id}"
+    if not run.state.active:
+        now = f"job {run.job_id}" if run.job_id else "no job"
+        raise XdimoError(f"{was}, which has ended since ({run.state.value}, {now}): nothing to kill")
+    if not run.job_id:
+        raise XdimoError(f"{was}, which is being submitted again (no job id yet); kill {run.run_id} to stop it")
+    raise XdimoError(f"{was}, which now runs as job {run.job_id}; kill {run.run_id} to stop it")
 
 
 def once_each(runs: list[LedgerRun]) -> list[LedgerRun]:

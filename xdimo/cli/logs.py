@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from xdimo.cli.common import App, verb
+from xdimo.cli.common import App, StoppedFollowing, verb
 from xdimo.cli.logs_earlier import find_earlier_job, show_earlier
 from xdimo.cli.logs_progress import Progress
 from xdimo.cli.logs_tail import JSON_MAX_BYTES, Tail, echo_new, file_texts, log_files
@@ -30,7 +30,8 @@ HOLDS_OUTPUT = {"lsf": ("LSF", ""), "jh": ("JH", "`jctrl peek` shows a running j
 @click.command(epilog=f"With --json each file's last {JSON_MAX_BYTES >> 20} MiB at most is embedded; a file cut "
                      "is listed under \"truncated\" (its size, the bytes shown) and said in \"note\".")
 @click.argument("ident", metavar="ID")
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends (Ctrl-C stops "
+              "following: exit 130).")
 @click.option("--err/--no-err", default=True, show_default=True, help="Include the job's stderr.")
 @verb
 def logs(app: App, ident: str, follow: bool, err: bool) -> None:
@@ -55,7 +56,13 @@ def logs(app: App, ident: str, follow: bool, err: bool) -> None:
     if app.json:
         app.emit(json_data(run, files, held), "")
         return
-    if not print_output(app, ledger, run, files, follow, err, held=held):
+    try:
+        shown = print_output(app, ledger, run, files, follow, err, held=held)
+    except KeyboardInterrupt:  # Ctrl-C: the normal way to stop following
+        if not follow:
+            raise
+        raise StoppedFollowing from None
+    if not shown:
         click.echo(no_output(ledger.get(run.run_id), held), err=True)  # stdout stays the job's own output
 
 
@@ -119,6 +126,7 @@ def print_output(app: App, ledger: Ledger, run: LedgerRun, files: list[Path], fo
     def marker() -> bool:
         return read_exit_marker(run.log_dir) is not None
 
+    said = shown  # "no output yet (...)" said once, after the first poll, when nothing was shown by then
     for beat in follow_runs(app.ws, ledger, lambda: [ledger.get(run.run_id)], tick=TAIL_S, hurry=marker,
                             clock=time.monotonic, sleep=time.sleep, refresh=refresh, poll_every=poll_every):
         now = beat.runs[0]
@@ -129,6 +137,9 @@ def print_output(app: App, ledger: Ledger, run: LedgerRun, files: list[Path], fo
             progress.output = RunDir(Path(now.log_dir)).output(now.job_id)
         if not beat.ended:  # at the end the output the scheduler held comes, and it has every interval's line
             shown = progress.echo(now, follow) or shown
+            if not (shown or said):  # a run still waiting: say so, then follow (not silence until it starts)
+                click.echo(no_output(now, held), err=True)
+                said = True
     return shown
 
 

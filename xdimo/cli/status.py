@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -9,12 +10,13 @@ from typing import Any
 
 import click
 
-from xdimo.cli.common import App, PollSeconds, progress, table, verb
+from xdimo.cli.common import App, PollSeconds, StoppedFollowing, progress, progress_done, table, verb, workload
 from xdimo.cli.matrix_arg import matrix_in_ledger
 from xdimo.errors import XdimoError
 from xdimo.follow import follow, poll_every
 from xdimo.ledger import WALL_JOB_SCRIPT, WALL_SCHEDULER, Ledger, LedgerRun
 from xdimo.poll import Refresh, refresh
+from xdimo.reconcile import SUBMIT_GRACE_S, SUBMIT_SETTLE_S
 from xdimo.rules import cpu_slots_for_gpus
 from xdimo.rundir import script_wall_s
 from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES, JobState
@@ -27,7 +29,8 @@ RECENT = 30  # ended runs shown without --all (the summary line counts every run
 @click.option("--active", is_flag=True, help="Only runs that hold or wait for cards.")
 @click.option("--all", "show_all", is_flag=True, help=f"Every run (default: active ones and the {RECENT} "
               "most recently ended).")
-@click.option("--watch", is_flag=True, help="Poll until every active run has ended, printing each change.")
+@click.option("--watch", is_flag=True, help="Poll until every active run has ended, printing each change (Ctrl-C stops "
+              "watching: exit 130; with --json the runs as last polled are printed).")
 @click.option("--interval", type=PollSeconds(), default=None, metavar="SECONDS",
               help="Seconds between polls with --watch (default: 2 locally; on a scheduler 20 s growing to "
                    "3 min while nothing changes).")
@@ -56,10 +59,6 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
     def polled() -> list[LedgerRun]:  # and the runs lately marked LOST, which the scheduler may list again
         return ledger.runs(cluster=app.cluster_name, matrix=matrix, states=(*ACTIVE_STATES, JobState.LOST))
 
-    failures = refresh(app.ws, ledger, polled()).failures
-    if watch:
-        failures = watch_until_ended(app, ledger, live, interval, polled)
-
     def shown() -> list[LedgerRun]:
         if active:
             return live()
@@ -68,11 +67,33 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
         ended = ledger.runs(cluster=app.cluster_name, matrix=matrix, states=tuple(TERMINAL_STATES), limit=RECENT)
         return sorted(live() + ended, key=lambda r: (r.created_at, r.run_id))
 
+    failures = refresh(app.ws, ledger, polled()).failures
+    if watch:
+        try:
+            failures = watch_until_ended(app, ledger, live, interval, polled)
+        except KeyboardInterrupt:  # Ctrl-C: the normal way to stop watching
+            stopped_watching(app, shown)
+            raise StoppedFollowing from None
+
     counts = ledger.count_by_state(cluster=app.cluster_name, matrix=matrix)
     app.emit(lambda: runs_json(app.ws, shown()),
-             lambda: render(shown(), counts, lambda: nothing(ledger, app.cluster_name)))
+             lambda: render(shown(), counts, lambda: nothing(ledger, app.cluster_name), ledger.submit_in_progress))
     if failures:  # the table shows the last known states; the exit code says they may be stale
         raise XdimoError("could not poll " + "; ".join(failures))
+
+
+def stopped_watching(app: App, shown: Callable[[], list[LedgerRun]]) -> None:
+    """`status --watch` stopped by Ctrl-C: the progress line is ended, and with --json the runs as the last poll
+    left them are printed (a script reading stdout gets valid JSON, not nothing); nothing when the ledger cannot
+    be read now."""
+    progress_done()
+    if not app.json:
+        return
+    try:
+        data = runs_json(app.ws, shown())
+    except (XdimoError, sqlite3.Error):
+        return
+    app.emit(data, "")
 
 
 def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRun]],
@@ -120,18 +141,27 @@ def nothing(ledger: Ledger, cluster: str | None) -> str:
     return "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
 
 
-def render(runs: list[LedgerRun], counts: dict[str, int], empty: Callable[[], str] | None = None) -> str:
-    """The table; ``empty`` says why there is none (called only then: it may read the whole ledger)."""
+def render(runs: list[LedgerRun], counts: dict[str, int], empty: Callable[[], str] | None = None,
+           submit_in_progress: Callable[[], bool] | None = None) -> str:
+    """The table; ``empty`` says why there is none (called only then: it may read the whole ledger).
+    ``submit_in_progress`` (Ledger.submit_in_progress) tells a SUBMITTING run's note whether its submitter lives;
+    asked once, only when a run is SUBMITTING."""
     if not counts:
         return empty() if empty else "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
     now = time.time()
     rows, sources = [], set()
+    submitter: list[bool] = []  # submit_in_progress(), once asked
     for r in runs:
         seconds, source = run_clock(r, now)
         sources.add(source)
+        note = r.reason
+        if r.state is JobState.SUBMITTING and not note:
+            if not submitter:
+                submitter.append(submit_in_progress() if submit_in_progress else False)
+            note = submitting_note(r, now, submitter[0])
         rows.append((r.run_id, r.job_id or "-", r.state.value, r.cluster, r.pool, r.gpus,
-                     r.spec.model_name, time_cell(seconds, source), "" if r.exit_code is None else r.exit_code,
-                     r.reason))
+                     workload(r.spec), time_cell(seconds, source), "" if r.exit_code is None else r.exit_code,
+                     note))
     total = sum(counts.values())
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     hidden = total - len(runs)
@@ -143,6 +173,23 @@ def render(runs: list[LedgerRun], counts: dict[str, int], empty: Callable[[], st
     legend = [f"{label} = {' or '.join(means)}" for label, means in meanings.items()]
     return table(["run", "job", "state", "cluster", "pool", "gpus", "model", "time", "exit", "note"], rows) \
         + (f"\ntime: {'; '.join(legend)}" if legend else "") + f"\n{total} run(s): {summary}{more}"
+
+
+def submitting_note(run: LedgerRun, now: float, submitting: bool) -> str:
+    """Why a run is SUBMITTING (handed to its scheduler, its job id not recorded yet) and what comes of it, by
+    reconcile's rule: while its submitter holds the ledger's submit lock (``submitting``) and for
+    SUBMIT_GRACE_S at most, the submitter records the id; once the lock is free for SUBMIT_SETTLE_S (or the grace
+    has passed) a poll adopts the job the scheduler lists under the run's name, or settles the run without one
+    (LOST, unless its job left an exit marker)."""
+    handed = time.strftime("%H:%M:%S", time.localtime(run.updated_at))
+    age = now - run.updated_at
+    if submitting and age < SUBMIT_GRACE_S:
+        return f"handed over at {handed}; its job id is being confirmed"
+    settle = "looks for its job under the run's name (none: LOST, unless its job left an exit code)"
+    if age < SUBMIT_SETTLE_S and not submitting:
+        at = time.strftime("%H:%M:%S", time.localtime(run.updated_at + SUBMIT_SETTLE_S))
+        return f"handed over at {handed}; its submitter stopped before recording the job id: a poll from {at} {settle}"
+    return f"handed over at {handed}; its submitter is gone: the next poll {settle}"
 
 
 # Where a run's time comes from, in `status --json` (time_source) and as the label after the time in the table.

@@ -6,7 +6,7 @@ import shlex
 
 import click
 
-from xdimo.cli.common import App, PollSeconds, progress, progress_done, verb
+from xdimo.cli.common import App, PollSeconds, progress, progress_done, verb, workload
 from xdimo.errors import XdimoError
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import check_matrix
@@ -97,7 +97,7 @@ def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str
                      f"{len(result.batch.held)} held for a later batch{cards}; nothing was submitted")
         lines += [f"warning: {line}" for line in result.script_problems]
     for s in result.submitted:
-        lines.append(f"submitted {s.spec.run_id} as job {s.job_id}: {s.spec.model_name}, {s.spec.gpus} x "
+        lines.append(f"submitted {s.spec.run_id} as job {s.job_id}: {workload(s.spec)}, {s.spec.gpus} x "
                      f"{s.spec.pool} ({'starts now' if s.starts_now else 'waits for cards'})")
     if result.refused:
         lines.append(f"the scheduler refused more: {result.refused}")

@@ -59,11 +59,36 @@ class LocalState:
 
     @contextmanager
     def locked(self) -> Iterator[LocalState]:
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / "state.lock", "w") as handle:
+        """The records, held for change (the folder made if need be). A folder or lock file that cannot be made
+        or opened (a read-only workspace, queue/ a file) is a SchedulerError naming it, not a traceback."""
+        lock = self.dir / "state.lock"
+        try:
+            self.jobs_dir.mkdir(parents=True, exist_ok=True)
+            handle = open(lock, "w")  # noqa: SIM115 (closed by the with below; opening is what may fail)
+        except OSError as exc:
+            raise SchedulerError(unusable(exc, lock)) from None
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield self
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def snapshot(self) -> list[LocalJob]:
+        """Every record, for a read-only view (`hosts`, `plan --live`): nothing is created. No records folder
+        is no job (a folder where no job was ever submitted, or none a workspace); the lock is taken shared, on
+        the lock file opened for reading where it exists (a read-only workspace can still be looked at)."""
+        if not self.jobs_dir.is_dir():
+            return []
+        lock = self.dir / "state.lock"
+        try:
+            handle = open(lock) if lock.exists() else open(lock, "a")  # noqa: SIM115 (as in locked)
+        except OSError as exc:
+            raise SchedulerError(unusable(exc, lock)) from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            try:
+                return self.all()
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -117,6 +142,12 @@ class LocalState:
         return sorted(jobs, key=lambda j: (len(j.job_id), j.job_id))
 
 
+def unusable(exc: OSError, lock: Path) -> str:
+    """Why the local job records cannot be used: the path that failed and the system's reason."""
+    where = exc.filename or lock
+    return f"cannot use the local job records: {where}: {exc.strerror or exc}"
+
+
 def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
@@ -161,8 +192,7 @@ class LocalScheduler:
         self.state = LocalState(root)
 
     def pools(self) -> list[PoolStatus]:
-        with self.state.locked() as st:
-            jobs = [j for j in st.all() if not JobState(j.state).terminal]
+        jobs = [j for j in self.state.snapshot() if not JobState(j.state).terminal]
         out = []
         for pool in self.cluster.pools.values():
             mine = [j for j in jobs if j.pool == pool.name]
