@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,9 +143,16 @@ def refuse_unknown_keys(path: Path | str, data: dict[str, Any], known: tuple[str
     if not unknown:
         return
     expected = f"expected: {', '.join(sorted(known))}" if known else none_known or "no keys expected here"
-    close = difflib.get_close_matches(unknown[0], known, n=1, cutoff=0.6)
-    hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+    close = closest(unknown[0], known)
+    hint = f"; did you mean '{prefix}{close}'?" if close else ""
     raise ConfigError(f"{path}: unknown key '{prefix}{unknown[0]}' ({expected}){hint}")
+
+
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The known name a typo'd ``word`` most likely meant (difflib), or None: the "did you mean" of every
+    unknown-key message (cluster files, matrices, a matrix's train_args)."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def int_problem(v: Any, minimum: int, maximum: int = MAX_INT) -> str | None:

@@ -19,8 +19,9 @@ from xdimo.errors import ConfigError
 from xdimo.rules import cpu_slots
 from xdimo.rundir import RunDir
 from xdimo.schedulers import job_id_pattern
-from xdimo.spec import RunSpec
+from xdimo.spec import WORKLOAD_FIELDS, RunSpec
 from xdimo.text import one_line
+from xdimo.train.flags import is_switch, workload_flags
 
 if TYPE_CHECKING:
     from xdimo.workspace import Workspace
@@ -28,17 +29,22 @@ if TYPE_CHECKING:
 
 def workload_args(spec: RunSpec, log_dir: Path) -> list[str]:
     """argv after `torchrun ...` for the reference workload."""
-    args = ["-m", "xdimo.train", "--run-dir", str(log_dir), "--model", spec.model]
-    if spec.moe:
-        args += ["--moe", spec.moe]
-    args += ["--parallel", spec.parallel, "--local-batch", str(spec.local_batch),
-             "--grad-accum", str(spec.grad_accum), "--steps", str(spec.steps), "--precision", spec.precision,
-             "--data", spec.data, "--frames", str(spec.frames), "--image-size", str(spec.image_size),
-             "--log-every", str(spec.log_every)]
+    args = ["-m", "xdimo.train", "--run-dir", str(log_dir)]
+    for name in WORKLOAD_FIELDS:
+        value = getattr(spec, name)
+        if value not in (None, ""):  # moe None: a dense model
+            args += [f"--{name.replace('_', '-')}", str(value)]
+    known = workload_flags()
     for key, value in spec.train_args:
-        flag = f"--{key.replace('_', '-')}"
-        # `tensorboard: true` in a matrix is a switch: the flag alone, no value
-        args += [flag] if value.lower() in ("", "true") else [flag, value]
+        name = key.lstrip("-")  # `--workers: 0` in a matrix means the flag --workers
+        flag = f"--{name.replace('_', '-')}"
+        action = known.get(name.replace("-", "_"))
+        if action is not None and not is_switch(action):
+            args += [flag, value]  # a flag that takes a value gets it, even one that reads "true"
+        elif action is not None and value.lower() == "false":
+            continue  # `tensorboard: false` in a matrix: the switch is left out
+        else:  # `tensorboard: true` in a matrix is a switch: the flag alone, no value
+            args += [flag] if value.lower() in ("", "true") else [flag, value]
     return args
 
 

@@ -17,6 +17,10 @@ PARALLEL_CHOICES = ("single", "ddp", "fsdp")
 PRECISION_CHOICES = ("bf16", "tf32", "fp32")
 MOE_PATTERN = re.compile(r"^([1-9]\d*)E([1-9]\d*)A$")
 MAX_EXPERTS = 256  # the largest MoE layers in use have a few hundred experts; past that it is a typo
+# The RunSpec fields the reference workload gets as flags (``--local-batch 2``), in argv order; a None is left out.
+# A matrix's train_args may not set them again: the last flag would win, and the job would not be its spec.
+WORKLOAD_FIELDS = ("model", "moe", "parallel", "local_batch", "grad_accum", "steps", "precision", "data", "frames",
+                   "image_size", "log_every")
 
 
 @dataclass(frozen=True)

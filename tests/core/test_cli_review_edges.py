@@ -81,6 +81,9 @@ def test_views_outside_a_workspace_work_and_create_nothing(bare: Path, capsys: p
     assert code == 0 and json.loads(out)["pools"][0]["used"] == 0
     code, out, err = here(bare, capsys, "plan", "demo")
     assert code == 0, err
+    code, out, err = here(bare, capsys, "plan", "demo", "--live")  # reads the ledger: there is none to read
+    assert code == 0 and err == "", err
+    assert "wave 1 (starts now)" in out
     assert listing(bare) == []  # no ledger, no queue/local
 
 

@@ -43,7 +43,7 @@ def plan(app: App, matrix: str, live: bool) -> None:
     m = load_matrix(app.ws.matrix_path(matrix))
     check_matrix(m, cluster)
     pools = get_scheduler(cluster, app.ws.root).pools() if live else []
-    warnings: list[str] = []
+    warnings: list[str] = list(m.warnings)
     # live: what `submit` would do now, so the runs the ledger already has are not planned again
     in_ledger = submitted(app.ws, m.name, warnings) if live else {}
     for line in warnings:
@@ -69,15 +69,17 @@ def submitted(ws: Workspace, matrix: str, warnings: list[str]) -> dict[str, str]
     XDIMO_LEDGER) that has no file is planned as empty and said in ``warnings``; it is not created: a typo
     must not leave a new ledger behind, and only `submit` starts one."""
     if not in_ledger_file(ws):
-        warnings.append(f"{ws.ledger_named}: no ledger file at {ws.ledger_path} (a typo?): planned as if no run "
-                        "was submitted")
+        if ws.ledger_named:
+            warnings.append(f"{ws.ledger_named}: no ledger file at {ws.ledger_path} (a typo?): planned as if no "
+                            "run was submitted")
         return {}
     return {r.run_id: r.state.value for r in ws.ledger.runs(matrix=matrix)}
 
 
 def in_ledger_file(ws: Workspace) -> bool:
-    """False for a ledger the user named that has no file (plan never creates one)."""
-    return not (ws.ledger_named and not ws.ledger_path.exists())
+    """Whether there is a ledger to read: False for a ledger the user named, or the one of a folder outside any
+    workspace, that has no file (plan never creates one)."""
+    return ws.ledger_path.exists() if ws.ledger_named or not ws.located else True
 
 
 def queued_here(ws: Workspace, cluster: str) -> dict[str, int]:

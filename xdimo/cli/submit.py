@@ -42,13 +42,17 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s:
     cluster = app.cluster
     m = load_matrix(app.ws.matrix_path(matrix))
     check_matrix(m, cluster)
+    for line in m.warnings:  # on stderr, before anything is sent: the scripts on stdout stay the scripts
+        progress(f"warning: {line}")
     if mode == "all" and not dry_run:
         submit_every_batch(app, m, again, poll_s or poll_interval(cluster) or 20.0)
         return
     result = submit_once(app.ws, cluster, m, dry_run=dry_run, again=again)
     if result.cards_unread:  # on stderr: the scripts on stdout stay the scripts
         progress(f"warning: {result.cards_warning()}")
-    app.emit({**result.to_dict(), "dry_run": dry_run, "scripts": result.scripts if dry_run else {}},
+    data = result.to_dict()
+    data["warnings"] = list(m.warnings) + data["warnings"]
+    app.emit({**data, "dry_run": dry_run, "scripts": result.scripts if dry_run else {}},
              lambda: describe(result, m.name, dry_run, again_command(app, "submit", matrix, "--batch", "next",
                                                                           *(["--again"] if again else []))))
     if result.interrupted:  # after the report: the runs that went through are said first
