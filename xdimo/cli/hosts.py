@@ -38,8 +38,7 @@ def hosts(app: App, nodes: bool) -> None:
 
     def text() -> str:
         rows = [(p.name, p.gpu_model, p.total, p.taken, p.down, p.used, p.free, p.pending_jobs) for p in pools]
-        sources = Counter(p.source for p in pools if p.source)
-        common = sources.most_common(1)[0][0] if sources else ""
+        common = shared_source([p.source for p in pools if p.source])
         lines = [
             f"cluster {cluster.name} ({cluster.scheduler})",
             table(["pool", "gpu", "cards", "taken", "down", "in use", "free", "my pending"], rows),
@@ -47,7 +46,7 @@ def hosts(app: App, nodes: bool) -> None:
             + (f"; usage from {common}" if common else ""),
         ]
         # A pool that lists its hosts adds what their status did to it (the common part said once above).
-        lines += [f"{p.name}: {p.source.removeprefix(common + '; ')}" for p in pools if p.source not in ("", common)]
+        lines += [f"{p.name}: {rest}" for p in pools if (rest := p.source.removeprefix(common).lstrip("; "))]
         if nodes:
             lines += ["", table(["host", "status", "max slots", "jobs", "running", "gpus", "gpu models"],
                                 [(h.name, h.status, h.max_slots, h.njobs, h.run, h.ngpus,
@@ -56,6 +55,18 @@ def hosts(app: App, nodes: bool) -> None:
         return "\n".join(lines)
 
     app.emit(data, text)
+
+
+def shared_source(sources: list[str]) -> str:
+    """The "; "-separated parts every pool's source begins with ("jjobs -u all (slots / 8)"): said once, on the
+    rules line; what one pool adds (its hosts' status) is its own line, never taken for everyone's."""
+    parts = [s.split("; ") for s in sources]
+    shared = []
+    for column in zip(*parts, strict=False):
+        if len(set(column)) != 1:
+            break
+        shared.append(column[0])
+    return "; ".join(shared)
 
 
 def gpu_models_text(models: tuple[str, ...] | list[str]) -> str | None:
