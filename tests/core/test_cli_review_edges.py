@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from tests.core.test_bad_input_ledger import age, intent
 from tests.core.test_polish_logs import jh_workspace, resubmitted_run
@@ -315,3 +316,13 @@ def test_a_custom_command_is_shown_not_the_default_model(workspace: Path, capsys
     code, out, err = in_process(workspace, capsys, "status")
     assert code == 0, err
     assert "command: python /opt/mine/train.py --con…" in out and "Latte-S/2" not in out
+
+
+def test_plan_shows_a_custom_command_too(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workspace / "jobs" / "cc.yaml").write_text(yaml.safe_dump(
+        {"name": "cc", "defaults": {"pool": "local", "command": "python /opt/mine/train.py"}, "runs": [{"gpus": 1}]}))
+    code, out, err = in_process(workspace, capsys, "plan", "cc")
+    assert code == 0, err
+    assert "command: python /opt/mine/train.py" in out and "Latte-S/2" not in out
+    code, out, err = in_process(workspace, capsys, "plan", "cc", "--json")
+    assert json.loads(out)["runs"][0]["model"] == "Latte-S/2"  # the JSON key scripts read is unchanged

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from xdimo.cli.common import App, table, verb
+from xdimo.cli.common import App, table, verb, workload
 from xdimo.config import Cluster
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import ASSUMED_MFU, WavePlan, check_matrix, estimate_hours, live_waves, queued_gpus, waves
@@ -91,7 +91,7 @@ def queued_here(ws: Workspace, cluster: str) -> dict[str, int]:
 
 def plan_text(m: Matrix, cluster: Cluster, data: list[dict[str, Any]], wp: WavePlan, pools: list[PoolStatus],
               in_ledger: dict[str, str], live: bool, queued: dict[str, int]) -> str:
-    rows = [(d["run_id"], d["model"], d["pool"], d["gpus"], d["cpus"], d["nodes"], d["parallel"], d["global_batch"],
+    rows = [(d["run_id"], d["workload"], d["pool"], d["gpus"], d["cpus"], d["nodes"], d["parallel"], d["global_batch"],
              d["steps"], d["batch"] or d["ledger_state"], fmt_hours(d["est_gpu_hours"])) for d in data]
     lines = [f"matrix {m.name}: {len(m.runs)} runs on cluster {cluster.name}; every rule holds "
              f"(CPU slots = {cluster.cpu_per_gpu} x GPUs, GPUs fit their pool, max {cluster.max_pending} pending)",
@@ -132,7 +132,8 @@ def planned_run(s: RunSpec, cluster: Cluster, wave: int | None, ledger_state: st
     ``state`` (and the older ``ledger_state``) its state in the ledger with --live, else None."""
     hours = estimate_hours(s, cluster.pool(s.pool).gpu_model)
     gpu_hours = None if hours is None else hours * s.gpus
-    return {"run_id": s.run_id, "model": s.model_name, "pool": s.pool, "gpus": s.gpus, "nodes": s.nodes,
+    return {"run_id": s.run_id, "model": s.model_name, "workload": workload(s), "pool": s.pool, "gpus": s.gpus,
+            "nodes": s.nodes,
             "cpus": cpu_slots(cluster, s), "parallel": s.parallel, "local_batch": s.local_batch,
             "global_batch": s.global_batch, "steps": s.steps, "precision": s.precision, "batch": wave,
             "ledger_state": ledger_state, "state": ledger_state,  # `state`, as status --json names it
