@@ -115,6 +115,8 @@ class Batch:
     start: list[RunSpec] = field(default_factory=list)
     wait: list[RunSpec] = field(default_factory=list)
     held: list[RunSpec] = field(default_factory=list)  # not submitted this time (no cards, no pending room)
+    # of those held, the runs larger than their pool's cards up: only a host coming back lets them start
+    blocked: list[RunSpec] = field(default_factory=list)
 
     @property
     def submit(self) -> list[RunSpec]:
@@ -157,5 +159,6 @@ def choose_batch(todo: list[RunSpec], free: Mapping[str, int], cluster: Cluster,
     can_wait = [s for s in rest if up is None or s.gpus <= up.get(s.pool, 0)]
     batch.wait = can_wait[:room]
     batch.held = [s for s in rest if s not in batch.wait]
+    batch.blocked = [s for s in rest if s not in can_wait]
     batch.start.sort(key=lambda s: order[s.run_id])
     return batch

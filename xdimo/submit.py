@@ -71,6 +71,14 @@ class SubmitResult:
     untried: list[RunSpec] = field(default_factory=list)  # the batch's runs after the one it stopped at
     refused_run: str = ""  # the run the site refused (``refused``)
     script_problems: list[str] = field(default_factory=list)  # a dry run's scripts the scheduler would refuse
+    up: dict[str, int] = field(default_factory=dict)  # pool -> cards on hosts that are up, as this batch saw them
+
+    def blocked_line(self) -> str:
+        """The held runs only a host coming back can start: more GPUs than their pool has up now."""
+        if not self.batch.blocked:
+            return ""
+        runs = ", ".join(f"{s.run_id} ({s.gpus} x {s.pool}, {self.up.get(s.pool, 0)} up)" for s in self.batch.blocked)
+        return f"waiting for a down host (more GPUs than the pool has up now; freed cards do not help): {runs}"
 
     @property
     def later(self) -> list[str]:
@@ -89,6 +97,7 @@ class SubmitResult:
             "start": [s.run_id for s in self.batch.start],
             "wait": [s.run_id for s in self.batch.wait],
             "held": [s.run_id for s in self.batch.held],
+            "blocked_by_down_hosts": [s.run_id for s in self.batch.blocked],
             "later": self.later,  # held, refused and untried: what a later `submit --batch next` sends
             "already_in_ledger": self.already,
             "refused": self.refused,
@@ -154,7 +163,8 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
         pending = ledger.runs(cluster=cluster.name, states=(JobState.PENDING, JobState.SUBMITTING))
         pending_now = max(len(pending), sum(p.pending_jobs for p in pools))
         free = free_for_new_jobs(pools, queued_gpus((r.pool, r.gpus) for r in pending))
-        result.batch = choose_batch(todo, free, cluster, pending_now, up=cards_up(pools))
+        result.up = cards_up(pools)
+        result.batch = choose_batch(todo, free, cluster, pending_now, up=result.up)
         if result.batch.held and not pending_room(cluster, pending_now):
             result.pending_slot = [f"{r.run_id} (job {r.job_id})" if r.job_id else r.run_id for r in pending] \
                 or [f"{pending_now} pending job(s) of yours on the scheduler"]

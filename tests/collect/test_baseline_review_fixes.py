@@ -165,6 +165,9 @@ def test_a_multi_card_rerun_is_no_scaling_point_either() -> None:
 def test_hardware_label_follows_the_gpu_the_run_reported() -> None:
     assert hardware_label("gpu_h200", H100) == "H100"
     assert hardware_label("gpu_h200", "NVIDIA H200") == "H200" and hardware_label("gpu_h200") == "H200"
+    # another form factor of the pool's GPU is that pool's GPU: its rows still fill (a review found them 待填)
+    assert hardware_label("gpu_h200", "NVIDIA H200 NVL") == "H200"
+    assert hardware_label("gpu_h100", "NVIDIA H100 PCIe") == "H100"
     assert hardware_label("gpu_6000ada", "NVIDIA RTX PRO 6000 Blackwell Server Edition") == "pro6000"
     assert hardware_label("gpu_h200", "cpu") == "H200"  # nothing says another GPU: the pool's
     assert hardware_label("multi", H100) == "multi"  # a pool that names no GPU keeps its name

@@ -326,3 +326,12 @@ def test_plan_shows_a_custom_command_too(workspace: Path, capsys: pytest.Capture
     assert "command: python /opt/mine/train.py" in out and "Latte-S/2" not in out
     code, out, err = in_process(workspace, capsys, "plan", "cc", "--json")
     assert json.loads(out)["runs"][0]["model"] == "Latte-S/2"  # the JSON key scripts read is unchanged
+
+
+def test_hosts_reads_job_records_without_a_lock_file_and_creates_none(workspace: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    jobs = workspace / "queue" / "local" / "jobs"
+    jobs.mkdir(parents=True)
+    code, out, err = in_process(workspace, capsys, "hosts")
+    assert code == 0, err
+    assert sorted(p.name for p in (workspace / "queue" / "local").iterdir()) == ["jobs"]

@@ -148,3 +148,21 @@ def test_a_poll_that_timed_out_stops_the_submit_before_it_asks_for_cards(workspa
     with pytest.raises(ReadFailed, match="timed out after 60 s"):
         submit_once(ws, cluster, matrix)
     assert fake.pool_calls == calls and len(ws.ledger.runs(states=(JobState.PENDING,))) == 3
+
+
+def test_a_run_larger_than_the_cards_up_is_said_to_wait_for_a_host(workspace, monkeypatch) -> None:
+    """Not "when cards free up": freed cards cannot start it while its pool's hosts are down."""
+    ws = Workspace.open(str(workspace))
+    fake = Flaky()
+    monkeypatch.setattr(fake, "pools", lambda: [PoolStatus("local", "cpu", 4, 0, 0, down=3, down_hosts=("h1",))])
+    install(monkeypatch, fake)
+    path = workspace / "jobs" / "big.yaml"
+    path.write_text(yaml.safe_dump({"name": "big", "defaults": {"pool": "local", "command": "true"},
+                                    "runs": [{"gpus": 2}, {"gpus": 1}]}))
+    result = submit_once(ws, ws.load_cluster("local"), load_matrix(path))
+    assert [s.gpus for s in result.batch.start] == [1] and [s.gpus for s in result.batch.blocked] == [2]
+    text = describe(result, "big", dry_run=False)
+    assert "1 run(s) wait for a later batch" in text
+    assert "waiting for a down host (more GPUs than the pool has up now; freed cards do not help): big-" in text
+    assert "(2 x local, 1 up)" in text
+    assert result.to_dict()["blocked_by_down_hosts"] == [result.batch.blocked[0].run_id]

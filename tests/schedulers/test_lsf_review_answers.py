@@ -162,3 +162,15 @@ def test_the_o_fallback_warning_names_the_setting_that_stops_the_retry(tmp_path:
     assert "-o" in calls[0] and "-w" in calls[1]
     assert "set `jobs_o_format: false` under `options:` in clusters/c.yaml" in caplog.text
     assert "for the rest of this command" in caplog.text
+
+
+@pytest.mark.parametrize("text", ["Job <77> is not found. Job not submitted.",
+                                  "Dependency condition never satisfied: done(Job<77>)",
+                                  "ended( Job <77> ): bad dependency. Job not submitted."])
+def test_a_job_id_quoted_in_a_refusal_is_not_the_new_job(text: str) -> None:
+    assert P.parse_submit(text).job_id is None
+
+
+def test_the_submitted_line_wins_over_a_quoted_job() -> None:
+    text = "Job <77> is not found in the dependency list; ignored.\nJob <1002> is submitted to queue <gpu_h200>."
+    assert P.parse_submit(text).job_id == "1002"

@@ -72,6 +72,8 @@ def submit_every_batch(app: App, m: Matrix, again: bool, interval: float) -> Non
         if left:
             held = f"; the pending slot is held by {', '.join(result.pending_slot)}" if result.pending_slot else ""
             progress(f"{left} run(s) left: waiting for cards or pending room (every {interval:g} s){held}")
+            if result.batch.blocked:
+                progress(result.blocked_line())
 
     submit_all(app.ws, app.cluster, m, again=again, poll_s=interval, progress=report,
                warn=lambda line: progress(f"warning: {line}"))
@@ -100,6 +102,7 @@ def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str
         lines.append(f"dry run: {len(result.batch.start)} would start now, {len(result.batch.wait)} would wait, "
                      f"{len(result.batch.held)} held for a later batch{cards}; nothing was submitted")
         lines += [f"warning: {line}" for line in result.script_problems]
+        lines += [result.blocked_line()] if result.batch.blocked else []
     for s in result.submitted:
         lines.append(f"submitted {s.spec.run_id} as job {s.job_id}: {workload(s.spec)}, {s.spec.gpus} x "
                      f"{s.spec.pool} ({'starts now' if s.starts_now else 'waits for cards'})")
@@ -114,6 +117,8 @@ def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str
                      f"`{next_command}` when cards free up, or `--batch all`")
         if result.pending_slot:
             lines.append(f"the pending slot (max_pending) is held by {', '.join(result.pending_slot)}")
+        if result.batch.blocked:
+            lines.append(result.blocked_line())
     if not lines and not result.failed:  # a failed hand-over is the error line that follows, not "nothing"
         lines.append("nothing to submit")
     return "\n".join(lines)

@@ -81,8 +81,10 @@ class LocalState:
         if not self.jobs_dir.is_dir():
             return []
         lock = self.dir / "state.lock"
+        if not lock.exists():  # no writer ever held it (locked() makes it first): nothing to wait for
+            return self.all()
         try:
-            handle = open(lock) if lock.exists() else open(lock, "a")  # noqa: SIM115 (as in locked)
+            handle = open(lock)  # noqa: SIM115 (as in locked)
         except OSError as exc:
             raise SchedulerError(unusable(exc, lock)) from None
         with handle:

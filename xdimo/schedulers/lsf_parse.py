@@ -52,6 +52,10 @@ def map_state(stat: str) -> JobState:
 # The success text was never seen verbatim (scheduler-formats.md): the LSF shape `Job <12345> is submitted to
 # queue <q>.`, read with any spacing (`Job  <1001>   is`, `Job<1001>is`, `Job < 1001 >`) and a CRLF end.
 JOB_ID_RE = re.compile(r"\bJob\s*<\s*(\d+)\s*>")
+SUBMITTED_RE = re.compile(r"\bJob\s*<\s*(\d+)\s*>\s*is\s+submitted", re.IGNORECASE)
+# A job id quoted in a refusal (`Job <77> is not found. Job not submitted.`, a dependency `done(Job<77>)`) is
+# not the new job's: without the "is submitted" shape, a bare `Job <N>` counts only in an answer without these.
+NOT_OURS_RE = re.compile(r"not\s+submitted|not\s+found|\w\(\s*Job\s*<", re.IGNORECASE)
 REPEATED_RE = re.compile(r"Repeated argument .*? ignored\.?")
 PROBLEM_CHARS = 200  # a refusal quoted in a one-line error
 # JH's site limit (real, from the user), and LSF's wording for the same limit (MAX_PEND_JOBS).
@@ -88,7 +92,7 @@ def pending_limit_words(text: str) -> str:
 
 def parse_submit(text: str) -> SubmitAnswer:
     """``Job <12345> is submitted to queue <q>.`` anywhere in stdout+stderr; never 'the first number'."""
-    m = JOB_ID_RE.search(text)
+    m = SUBMITTED_RE.search(text) or (None if NOT_OURS_RE.search(text) else JOB_ID_RE.search(text))
     q = QUEUE_RE.search(text)
     warnings = tuple(w.group(0) for w in REPEATED_RE.finditer(text))
     limited = bool(PENDING_LIMIT_RE.search(text))

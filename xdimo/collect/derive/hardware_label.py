@@ -24,11 +24,16 @@ def gpu_model(name: str) -> str | None:
     return spec.key if spec else None
 
 
+def family(model: str) -> str:
+    """A GPU model without its form factor (h200-nvl -> h200): a pool named gpu_h200 holds H200 NVL cards as well."""
+    return re.sub(r"-(sxm|nvl|pcie)$", "", model)
+
+
 def reported_elsewhere(pool: str, gpu_name: str) -> str | None:
-    """The model of the GPU a run reported where its pool's name says another model (an H100 in gpu_h200); None
-    where they agree, or either is not a GPU this table knows (nothing says they differ)."""
+    """The model of the GPU a run reported where its pool's name says another GPU (an H100 in gpu_h200); None
+    where they agree (an H200 NVL in gpu_h200 is that pool's GPU), or either is not a GPU this table knows."""
     reported, pooled = gpu_model(gpu_name), gpu_model(pool)
-    return reported if reported and pooled and reported != pooled else None
+    return reported if reported and pooled and family(reported) != family(pooled) else None
 
 
 @lru_cache(maxsize=4096)
