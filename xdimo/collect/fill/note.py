@@ -221,7 +221,11 @@ def put_state_note(out: list[str], table: SheetTable, lang: str, items: list[str
         out[j] = f"{lead}{STATE_NOTE[old_lang][0]}{extend(listed, items, t(old_lang, 'fill_sep'))}{tail}"
         return
     head, stop = STATE_NOTE[lang]
-    note = f"> {head}{t(lang, 'fill_sep').join(items)}{stop}{eol}"
+    insert_note(out, anchor, f"> {head}{t(lang, 'fill_sep').join(items)}{stop}{eol}", eol)
+
+
+def insert_note(out: list[str], anchor: int, note: str, eol: str) -> None:
+    """Put ``note`` at line ``anchor`` (just below a table or the notes under it), set off by blank lines."""
     if anchor < len(out) and not out[anchor].strip():  # a blank line there already: the note after it
         after = anchor + 1
         out[after:after] = [note] + ([eol] if after < len(out) and out[after].strip() else [])
@@ -313,9 +317,4 @@ def put_list_note(out: list[str], table: SheetTable, lang: str, texts: NoteTexts
         anchor = j + 1
         j = skip_blank(out, anchor)
     head, stop, sep = texts[lang]
-    note = f"> {head}{sep.join(dict.fromkeys(items))}{stop}{eol}"
-    if anchor < len(out) and not out[anchor].strip():  # a blank line there already: the note after it
-        after = anchor + 1
-        out[after:after] = [note] + ([eol] if after < len(out) and out[after].strip() else [])
-    else:
-        out[anchor:anchor] = [eol, note] + ([eol] if anchor < len(out) else [])
+    insert_note(out, anchor, f"> {head}{sep.join(dict.fromkeys(items))}{stop}{eol}", eol)
