@@ -141,6 +141,12 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
     scheduler = scheduler or get_scheduler(cluster, ws.root)
     ledger = ws.ledger
     result = SubmitResult()
+    # A dry run writes nothing: with no ledger file yet (a new workspace, a mistyped --ledger) no run is known,
+    # and none is created by asking.
+    no_ledger = dry_run and not ledger.path.exists()
+
+    def runs(**where: Any) -> list[LedgerRun]:
+        return [] if no_ledger else ledger.runs(**where)
 
     def waiting() -> None:
         log.warning("waiting for another submit on this ledger (%s) to finish ...", ledger.path)
@@ -151,7 +157,7 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
             result.poll_failures = polled.failures
             if cluster.name in polled.timed_out:  # a hanging scheduler: asking for cards would wait out as long
                 raise ReadFailed(polled.failures[0])
-        known = {r.run_id: r for r in ledger.runs(matrix=matrix.name)}
+        known = {r.run_id: r for r in runs(matrix=matrix.name)}
         todo, result.already = runs_to_submit(matrix, known, again, submitted_here or set())
         try:
             pools = scheduler.pools()
@@ -160,7 +166,7 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
                 raise ReadFailed(str(exc)) from exc
             result.cards_unread = str(exc)  # a dry run still shows its scripts, as offline `plan` shows waves
             pools = PoolStatus.from_cluster_file(cluster, "scheduler not read")
-        pending = ledger.runs(cluster=cluster.name, states=(JobState.PENDING, JobState.SUBMITTING))
+        pending = runs(cluster=cluster.name, states=(JobState.PENDING, JobState.SUBMITTING))
         pending_now = max(len(pending), sum(p.pending_jobs for p in pools))
         free = free_for_new_jobs(pools, queued_gpus((r.pool, r.gpus) for r in pending))
         result.up = cards_up(pools)

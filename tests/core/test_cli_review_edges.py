@@ -335,3 +335,14 @@ def test_hosts_reads_job_records_without_a_lock_file_and_creates_none(workspace:
     code, out, err = in_process(workspace, capsys, "hosts")
     assert code == 0, err
     assert sorted(p.name for p in (workspace / "queue" / "local").iterdir()) == ["jobs"]
+
+
+def test_a_dry_run_outside_a_workspace_creates_no_ledger(bare: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = here(bare, capsys, "submit", "demo", "--dry-run")
+    assert code == 0, err
+    assert "dry run:" in out and listing(bare) == []
+    missing = bare / "typo" / "ledger.sqlite"
+    (bare / "typo").mkdir()
+    code, out, err = here(bare, capsys, "--ledger", str(missing), "submit", "demo", "--dry-run")
+    assert code == 0, err
+    assert not missing.exists()

@@ -14,7 +14,9 @@ from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.read.cache import Cache
 from xdimo.collect.read.sources import Where, fill_baseline_notes, gather_rows, missing_baseline_warnings
 from xdimo.collect.tables import report
+from xdimo.collect.tables.labels import hw
 from xdimo.collect.tables.lang import LANGS
+from xdimo.collect.tables.table import DEFAULT_HW_BASELINE
 from xdimo.collect.write import formats
 from xdimo.collect.write.atomic import require_folder, write_atomic, write_target
 from xdimo.errors import XdimoError
@@ -57,12 +59,17 @@ NOTHING = "no runs to collect (submit a matrix first, or point --logs at existin
 @click.option("--legacy-precision", type=click.Choice(["bf16", "fp16", "tf32", "fp32"]),
               help="Precision legacy runs trained in, for their MFU (default: bf16 where the log says mixed "
                    "precision, else tf32: Latte's fp32 weights with TF32 matmuls).")
+@click.option("--hw-baseline", "hw_baseline", metavar="HW", default=DEFAULT_HW_BASELINE, show_default=True,
+              callback=lambda c, p, v: non_empty(p, v),
+              help="The hardware seed 001's summary (--table hw) is 1.0 against, as the tables name it: 6000ada, "
+                   "H200, pro6000, 4090, ... (seed 002 compares with a 4090).")
 @click.option("--no-refresh", is_flag=True, help="Do not poll the schedulers first.")
 @click.option("--no-cache", is_flag=True, help="Parse every run again (ignore the per-run cache).")
 @verb
 def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, ...], which: str, lang: str,
             fmt: str, out: str | None, plots: str | None, fill: str | None, cost_steps: int,
-            baseline_gpus: int | None, legacy_precision: str | None, no_refresh: bool, no_cache: bool) -> None:
+            baseline_gpus: int | None, legacy_precision: str | None, hw_baseline: str, no_refresh: bool,
+            no_cache: bool) -> None:
     """Print the user's own tables from the runs' metrics (seed 000's table 1 at least).
 
     Polls each cluster once first (so finished runs count), then reads logs/<run>/run.json and
@@ -102,11 +109,12 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
     found = gather_rows(Where(app.ws, app.cluster_name), matrix, logs, cache, refresh_first=not no_refresh,
                         every_version=every_version, legacy_precision=legacy_precision)
     runs = found.runs
+    hw_baseline = hardware_named(hw_baseline, found.all)
     for line in found.warnings + missing_baseline_warnings(runs, baseline_gpus) + \
             (fill_baseline_notes(runs, baseline_gpus) if fill else []):
         note(line)
     try:
-        tables = report.build_tables(found.all, which, lang, cost_steps, baseline_gpus=baseline_gpus,
+        tables = report.build_tables(found.all, which, lang, cost_steps, hw_baseline, baseline_gpus=baseline_gpus,
                                      grid=found.plan.name if found.plan else "") if found.all else []
     except ValueError as exc:
         raise XdimoError(f"--table: {exc}") from None
@@ -118,6 +126,16 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
     if found.plan is not None:
         extra["planned"] = [formats.run_identity(r) for r in found.planned]
     emit(out, "json" if app.json else fmt, tables, runs, extra, baseline_gpus)
+
+
+def hardware_named(name: str, runs: list[RunRecord]) -> str:
+    """``--hw-baseline`` as the tables name that hardware (``h200`` -> ``H200``); a name no run has is an error
+    naming those the runs have (a typo would leave every speedup 待填 and say nothing else)."""
+    labels = sorted({hw(r) for r in runs})
+    match = next((label for label in labels if label.lower() == name.lower()), None)
+    if match is None and labels and name != DEFAULT_HW_BASELINE:
+        raise XdimoError(f"--hw-baseline {name}: no run on that hardware (the runs have: {', '.join(labels)})")
+    return match or name
 
 
 def draw_plots(runs: list[RunRecord], folder: str, lang: str, baseline_gpus: int | None) -> list[str]:
