@@ -59,6 +59,9 @@ def interpreter(cluster: Cluster) -> str:
     return sys.executable if cluster.python == "auto" else cluster.python
 
 
+STOP_GRACE_S = 60  # seconds torchrun waits for signalled workers (a checkpoint of Latte-XL is ~10 GB) before SIGKILL
+
+
 def context(spec: RunSpec, cluster: Cluster, root: Path) -> dict[str, Any]:
     pool = cluster.pool(spec.pool)
     run_dir = RunDir.in_workspace(root, spec.run_id).resolved()
@@ -71,6 +74,11 @@ def context(spec: RunSpec, cluster: Cluster, root: Path) -> dict[str, Any]:
         "XDIMO_POOL": spec.pool,
         "XDIMO_LOG_DIR": str(log_dir),
         "XDIMO_GPU_MODEL": pool.gpu_model,
+        # torchrun forwards only TERM, INT, HUP and QUIT by default and dies of SIGUSR1 (the warning Slurm's --signal
+        # and LSF send before a time limit), leaving its workers running unsaved. Its flags read PET_<NAME> from the
+        # environment (an older torchrun ignores it), and it gives the workers STOP_GRACE_S to checkpoint.
+        "PET_SIGNALS_TO_HANDLE": "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
+        "TORCH_ELASTIC_SHUTDOWN_TIMEOUT": str(STOP_GRACE_S),
     }
     cpus = cpu_slots(cluster, spec)
     job_id = job_id_pattern(cluster.scheduler)

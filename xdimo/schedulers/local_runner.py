@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from types import FrameType
 
+import psutil
+
 from xdimo.config import Cluster
 from xdimo.rundir import RunDir
 from xdimo.schedulers.base import JobState
@@ -22,6 +24,9 @@ from xdimo.schedulers.local import LocalJob, LocalState, runner_alive, start_tim
 from xdimo.schedulers.marker import shell_exit_code, state_for_exit
 
 POLL_S = 0.5
+# After a kill, how long the job may take to checkpoint before the runner SIGKILLs it: longer than the grace torchrun
+# gives its workers (render.STOP_GRACE_S, a test keeps them in order), so torchrun ends them itself first.
+KILL_GRACE_S = 70
 
 
 def free_cards(jobs: list[LocalJob], job: LocalJob, cluster_cards: int, taken: int) -> list[int]:
@@ -95,7 +100,8 @@ def run(root: Path, job_id: str) -> int:
 
 
 def wait_child(proc: subprocess.Popen[bytes], killed: dict[str, bool]) -> int:
-    """Wait for the job; after a kill give it 10 s to save a checkpoint, then SIGKILL the group."""
+    """Wait for the job; after a kill give it KILL_GRACE_S to save a checkpoint (torchrun gives its workers
+    STOP_GRACE_S, then kills them itself), then SIGKILL the group and every process it started."""
     deadline: float | None = None
     while True:
         try:
@@ -103,9 +109,22 @@ def wait_child(proc: subprocess.Popen[bytes], killed: dict[str, bool]) -> int:
         except subprocess.TimeoutExpired:
             pass
         if killed["flag"]:
-            deadline = deadline or time.time() + 10
+            deadline = deadline or time.time() + KILL_GRACE_S
             if time.time() > deadline:
-                signal_group(proc.pid, signal.SIGKILL)
+                kill_tree(proc.pid)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL the job's process group and its descendants in other sessions: torchrun starts each worker in a
+    session of its own, which a group signal misses, so a worker would outlive its job and hold its cards."""
+    try:
+        tree = psutil.Process(pid).children(recursive=True)  # before the kill: orphans are re-parented after
+    except psutil.Error:
+        tree = []
+    signal_group(pid, signal.SIGKILL)
+    for child in tree:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
 
 
 def signal_group(pgid: int, sig: int) -> None:
