@@ -70,6 +70,7 @@ class SubmitResult:
     cards_unread: str = ""  # a dry run whose scheduler could not be read (why): planned from the cluster file
     untried: list[RunSpec] = field(default_factory=list)  # the batch's runs after the one it stopped at
     refused_run: str = ""  # the run the site refused (``refused``)
+    ended: set[str] = field(default_factory=set)  # the matrix's runs the ledger had as ended (after the refresh)
     script_problems: list[str] = field(default_factory=list)  # a dry run's scripts the scheduler would refuse
     up: dict[str, int] = field(default_factory=dict)  # pool -> cards on hosts that are up, as this batch saw them
 
@@ -134,7 +135,7 @@ def signals_deferred() -> Iterator[None]:
 
 def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: bool = False,
                 again: bool = False, scheduler: Scheduler | None = None,
-                submitted_here: set[str] | None = None) -> SubmitResult:
+                submitted_here: set[str] | None = None, ended_before: set[str] | None = None) -> SubmitResult:
     """One batch: what starts now on free cards, plus what may wait under max_pending.
 
     `again` resubmits runs that have ended, except those in `submitted_here` (this session's own)."""
@@ -158,7 +159,8 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
             if cluster.name in polled.timed_out:  # a hanging scheduler: asking for cards would wait out as long
                 raise ReadFailed(polled.failures[0])
         known = {r.run_id: r for r in runs(matrix=matrix.name)}
-        todo, result.already = runs_to_submit(matrix, known, again, submitted_here or set())
+        result.ended = {r.run_id for r in known.values() if r.state.terminal}
+        todo, result.already = runs_to_submit(matrix, known, again, submitted_here or set(), ended_before)
         try:
             pools = scheduler.pools()
         except SchedulerError as exc:  # nothing handed over yet: the caller may retry
@@ -198,13 +200,16 @@ def script_problem(scheduler: Scheduler, spec: RunSpec, script: str) -> list[str
 
 
 def runs_to_submit(matrix: Matrix, known: dict[str, LedgerRun], again: bool,
-                   submitted_here: set[str]) -> tuple[list[RunSpec], list[str]]:
+                   submitted_here: set[str], ended_before: set[str] | None = None) -> tuple[list[RunSpec], list[str]]:
     """The matrix's runs this submit may hand over, and the ids of those the ledger already has. A run the
-    ledger has goes again only with ``again``, once it has ended, and not if this session submitted it."""
+    ledger has goes again only with ``again``, once it has ended, and not if this session submitted it; with
+    ``ended_before`` (`--batch all`: the runs ended at its first cycle), only if it had ended then: a run that
+    finishes while the loop waits is done, not to be run twice."""
     todo, already = [], []
     for spec in matrix.runs:
         old = known.get(spec.run_id)
-        if old is None or (again and old.state.terminal and spec.run_id not in submitted_here):
+        if old is None or (again and old.state.terminal and spec.run_id not in submitted_here
+                           and (ended_before is None or spec.run_id in ended_before)):
             todo.append(spec)
         else:
             already.append(spec.run_id)
@@ -299,10 +304,12 @@ def submit_all(ws: Workspace, cluster: Cluster, matrix: Matrix, *, again: bool =
     `poll_s`, up to MAX_FAILED_CYCLES in a row; any failure of a hand-over ends the loop at once."""
     scheduler = get_scheduler(cluster, ws.root)
     mine: set[str] = set()
+    ended_first: set[str] | None = None  # --again: the runs ended at the first cycle, the only ones it resubmits
     failed = 0
     while True:
         try:
-            result = submit_once(ws, cluster, matrix, again=again, scheduler=scheduler, submitted_here=mine)
+            result = submit_once(ws, cluster, matrix, again=again, scheduler=scheduler, submitted_here=mine,
+                                 ended_before=ended_first)
         except ReadFailed as exc:
             failed += 1
             if failed >= MAX_FAILED_CYCLES:
@@ -312,6 +319,7 @@ def submit_all(ws: Workspace, cluster: Cluster, matrix: Matrix, *, again: bool =
             time.sleep(poll_s)
             continue
         failed = 0
+        ended_first = result.ended if ended_first is None else ended_first
         for line in result.poll_failures:
             warn(f"could not poll {line}; the ledger's last known states stand")
         mine.update(s.spec.run_id for s in result.submitted)

@@ -166,3 +166,45 @@ def test_a_run_larger_than_the_cards_up_is_said_to_wait_for_a_host(workspace, mo
     assert "waiting for a down host (more GPUs than the pool has up now; freed cards do not help): big-" in text
     assert "(2 x local, 1 up)" in text
     assert result.to_dict()["blocked_by_down_hosts"] == [result.batch.blocked[0].run_id]
+
+
+class OneCard(Flaky):
+    """One card, always free; job 5 (the run that was running when `--batch all --again` began) ends at the
+    second poll; every job this test hands over is RUNNING."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.polls = 0
+
+    def pools(self) -> list[PoolStatus]:
+        self.pool_calls += 1
+        return [PoolStatus("local", "cpu", 1, 0, 0)]
+
+    def poll(self, jobs: list[LedgerJob]) -> dict[str, JobStatus]:
+        self.polls += 1
+        done = JobStatus(JobState.DONE, 0)
+        return {j.job_id: done if j.job_id == "5" and self.polls > 1 else JobStatus(JobState.RUNNING) for j in jobs}
+
+
+def test_batch_all_again_resubmits_only_the_runs_ended_when_it_began(workspace, monkeypatch) -> None:
+    """A run that finishes while `--batch all --again` waits for cards is done, not to be run twice (a reviewer saw
+    two DONE runs rerun on Slurm)."""
+    from xdimo.submit import submit_all
+
+    ws = Workspace.open(str(workspace))
+    path = workspace / "jobs" / "ag.yaml"
+    path.write_text(yaml.safe_dump({"name": "ag", "defaults": {"pool": "local", "command": "true"},
+                                    "matrix": {"steps": [1, 2, 3, 4]}}))
+    matrix = load_matrix(path)
+    ledger = ws.ledger
+    for n, spec in enumerate(matrix.runs):
+        ledger.record_intent(spec, "local", "#!/bin/bash\n", str(ws.log_dir(spec.run_id)))
+        ledger.record_submitted(spec.run_id, str(n + 4))
+        if spec.steps != 2:  # job 5 (steps 2) is still running
+            ledger.update(spec.run_id, JobStatus(JobState.DONE, 0))
+    fake = OneCard()
+    install(monkeypatch, fake)
+    total = submit_all(ws, ws.load_cluster("local"), matrix, again=True, poll_s=0.01)
+    running_then = next(s.run_id for s in matrix.runs if s.steps == 2)
+    assert total == 3 and fake.submits == 3  # the three that had ended; not the one that ended meanwhile
+    assert ledger.get(running_then).state is JobState.DONE and ledger.get(running_then).attempt == 1
