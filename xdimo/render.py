@@ -49,9 +49,13 @@ def workload_args(spec: RunSpec, log_dir: Path) -> list[str]:
 
 
 def program(spec: RunSpec, log_dir: Path) -> str:
-    """What torchrun launches: the reference workload, or the user's own command (taken as written)."""
+    """What torchrun launches: the reference workload, or the user's own command (taken as written). A command
+    that is not a Python script (``train.py ...``) or module (``-m pkg ...``) runs as it is (torchrun's
+    --no-python): torchrun would hand ``sleep 60`` or ``./train.sh`` to python, and every job would fail."""
     if spec.command:
-        return spec.command
+        first = (shlex.split(spec.command) or [""])[0]
+        python_program = not first or first.endswith(".py") or first in ("-m", "--module")
+        return spec.command if python_program else f"--no-python {spec.command}"
     return shlex.join(workload_args(spec, log_dir))
 
 
