@@ -84,6 +84,8 @@ class FakeLedgerRun:
     exit_code: int | None = 0
     started_at: float | None = 1000.0
     ended_at: float | None = 4600.0
+    wall_s: float | None = None  # as the ledger recorded it when it settled the run
+    wall_source: str | None = None
 
     @property
     def run_id(self) -> str:

@@ -28,6 +28,21 @@ def test_wall_time_comes_from_the_scheduler_summary_not_the_polls(tmp_path: Path
 
 
 
+def test_the_wall_time_slurm_gave_the_ledger_is_collect_s_too(tmp_path: Path) -> None:
+    """Slurm writes no summary file: its Start/End reach the ledger (wall_source "scheduler"), and `status` shows
+    them; collect used the polls' span instead (6.4 s where sacct and status said 3 s)."""
+    spec = RunSpec(matrix="m", pool="gpu_6000ada", model="Latte-L/2", gpus=4)
+    run_dir = write_run_dir(tmp_path / spec.run_id, gpus=4, steps_per_s=1.15)
+    run = FakeLedgerRun(spec=spec, log_dir=str(run_dir), cluster="slurm-local", started_at=1000.0,
+                        ended_at=1000.0 + 1800, wall_s=1500.0, wall_source="scheduler")
+    (rec,) = ledger_records([run], tmp_path, Cache(None))
+    assert (rec.wall_s, rec.wall_source) == (1500.0, "summary")
+    script = FakeLedgerRun(spec=spec, log_dir=str(run_dir), started_at=1000.0, ended_at=1000.0 + 1800,
+                           wall_s=1500.0, wall_source="job_script")  # the script's clock: read from job.wall
+    (rec,) = ledger_records([script], tmp_path, Cache(None))
+    assert (rec.wall_s, rec.wall_source) == (1800.0, "ledger")
+
+
 def test_the_job_scripts_own_clock_beats_the_polls(tmp_path) -> None:
     from xdimo.rundir import RunDir
 

@@ -18,7 +18,7 @@ from xdimo.collect.read import legacy, legacy_record
 from xdimo.collect.read.cache import Cache, signature
 from xdimo.collect.read.parse import EVAL_JSON, RunFiles, digest_run_dir, record_from_files
 from xdimo.collect.tables.lang import note
-from xdimo.ledger import AttemptJob, attempts_in
+from xdimo.ledger import WALL_SCHEDULER, AttemptJob, attempts_in
 from xdimo.rundir import RunDir
 from xdimo.schedulers.base import JobState
 from xdimo.schedulers.lsf_parse import parse_summary
@@ -93,13 +93,17 @@ History = Callable[[str], list[dict[str, Any]]]  # Ledger.history: a run's event
 
 
 def record_for(base: RunRecord, files: RunFiles, folder: Path, run_dir: Path,
-               polled: tuple[float | None, float | None], script_wall_s: float | None = None) -> RunRecord:
+               polled: tuple[float | None, float | None], script_wall_s: float | None = None,
+               scheduler_wall_s: float | None = None) -> RunRecord:
     """``base`` (what the ledger knows, the attempt's job id included) completed by ``files``, read from ``folder``
     (the run's folder, or an earlier attempt's archive in it), with its wall time and derived figures. The job's
-    scheduler summary is in ``run_dir`` (its <job>.output stays there); ``polled``: when polls saw it start, end."""
+    scheduler summary is in ``run_dir`` (its <job>.output stays there); ``polled``: when polls saw it start, end;
+    ``scheduler_wall_s``: the span the scheduler's accounting gave the ledger (Slurm's Start/End), which has no
+    summary file: the same figure `status` shows."""
+    summary = summary_wall_s(run_dir, base.job_id)
     rec = record_from_files(base, files, folder)
-    rec.wall_s, rec.wall_source = job_wall(summary_wall_s(run_dir, base.job_id), *polled, files.elapsed_s,
-                                           script_wall_s)
+    rec.wall_s, rec.wall_source = job_wall(summary if summary is not None else scheduler_wall_s, *polled,
+                                           files.elapsed_s, script_wall_s)
     peak_absent = "peak_tflops" in files.run_json and files.run_json["peak_tflops"] is None
     enrich(rec, peak_is_known_absent=peak_absent)
     return rec
@@ -118,8 +122,9 @@ def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
         if not run_dir.is_absolute():
             run_dir = logs_dir.parent / run_dir
         base = base_record(run, (pool_gpu or {}).get((run.cluster, run.pool), ""))
+        scheduler_wall = getattr(run, "wall_s", None) if getattr(run, "wall_source", None) == WALL_SCHEDULER else None
         rec = record_for(base, run_files(run_dir, cache), run_dir, run_dir, (run.started_at, run.ended_at),
-                         RunDir(run_dir).script_wall_s())
+                         RunDir(run_dir).script_wall_s(), scheduler_wall)
         if rec.steady is None:
             rec = with_earlier_attempt(rec, run, run_dir, logs_dir, cache, history)
         out.append(rec)
