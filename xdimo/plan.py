@@ -84,14 +84,16 @@ def cards_up(pools: list[PoolStatus]) -> dict[str, int]:
 
 def free_for_new_jobs(pools: list[PoolStatus], queued: Mapping[str, int]) -> dict[str, int]:
     """Pool -> the cards a job handed over now can start on: the free cards less the cards of this user's queued
-    jobs there (``queued``: pool -> GPUs of the ledger's PENDING and SUBMITTING runs).
+    jobs there: ``queued`` (pool -> GPUs of the ledger's PENDING and SUBMITTING runs), or the GPUs of the pending
+    jobs the scheduler lists for this user (``PoolStatus.pending_gpus``: another ledger's, or sent by hand), the
+    larger: the two overlap, and neither alone sees every job.
 
     A queued job is ahead of a new one, and a pool's ``free`` counts only running jobs: a job just handed over
     has not started yet (the local runner, a JH dispatch cycle). Without this, a submit made before its own
     earlier jobs start counts their cards again and sends "starts now" runs that then wait, past max_pending.
     A queued job that has in fact started is subtracted twice until the next poll: that can hold a run back,
     never send one that cannot start."""
-    return {p.name: max(0, p.free - queued.get(p.name, 0)) for p in pools}
+    return {p.name: max(0, p.free - max(queued.get(p.name, 0), p.pending_gpus)) for p in pools}
 
 
 def queued_gpus(runs: Iterable[tuple[str, int]]) -> dict[str, int]:

@@ -208,3 +208,14 @@ def test_batch_all_again_resubmits_only_the_runs_ended_when_it_began(workspace, 
     running_then = next(s.run_id for s in matrix.runs if s.steps == 2)
     assert total == 3 and fake.submits == 3  # the three that had ended; not the one that ended meanwhile
     assert ledger.get(running_then).state is JobState.DONE and ledger.get(running_then).attempt == 1
+
+
+def test_pending_jobs_the_scheduler_lists_keep_their_cards_too() -> None:
+    """Pending jobs of another ledger, another cluster file of the same site, or sent by hand: the ledger does not
+    know them (a reviewer had 4 jobs pending under max_pending 1 on Slurm); the larger count wins, as the two
+    overlap."""
+    pools = [PoolStatus("a", "h200", 8, 0, 0, pending_jobs=2, pending_gpus=8)]
+    assert free_for_new_jobs(pools, {}) == {"a": 0}
+    assert free_for_new_jobs(pools, {"a": 4}) == {"a": 0}
+    assert free_for_new_jobs([PoolStatus("a", "h200", 8, 0, 0, pending_gpus=2)], {"a": 4}) == {"a": 4}
+

@@ -49,6 +49,7 @@ def plan(app: App, matrix: str, live: bool) -> None:
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
     queued = queued_here(app.ws, cluster.name) if live and in_ledger_file(app.ws) else {}
+    queued = {p.name: n for p in pools if (n := max(queued.get(p.name, 0), p.pending_gpus))}  # as submit counts
     todo = [s for s in m.runs if s.run_id not in in_ledger]
     wp = live_waves(todo, cluster, pools, queued) if live else waves(todo, cluster)
     wave_of = wp.wave_of()

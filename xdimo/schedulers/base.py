@@ -51,6 +51,9 @@ class PoolStatus:
     source: str = ""  # where `used` (and `down`) came from: "jjobs -u all", "cluster file", ...
     down: int = 0  # cards on the pool's hosts that admit no job now (host down/closed), not already in `used`
     down_hosts: tuple[str, ...] = ()  # those hosts
+    # GPUs of this user's pending jobs in the pool, as the scheduler lists them (jobs of another ledger or cluster
+    # file, or sent by hand, included): cards those jobs take before a job sent now
+    pending_gpus: int = 0
 
     @property
     def free(self) -> int:
@@ -70,7 +73,7 @@ class PoolStatus:
         """The pool as every verb's --json prints it (`hosts`, `plan --live`): one set of keys."""
         return {"pool": self.name, "gpu": self.gpu_model, "cards": self.total, "taken": self.taken,
                 "down": self.down, "down_hosts": list(self.down_hosts), "used": self.used, "free": self.free,
-                "my_pending": self.pending_jobs, "source": self.source}
+                "my_pending": self.pending_jobs, "my_pending_gpus": self.pending_gpus, "source": self.source}
 
 
 @dataclass(frozen=True)

@@ -305,6 +305,7 @@ class LSFFamilyScheduler:
         used: dict[str, int] = {}
         held_on: dict[str, dict[str, int]] = {}  # queue -> host -> GPUs its jobs hold there
         mine_pending: dict[str, int] = {}
+        mine_pending_gpus: dict[str, int] = {}
         my_pending_ids: list[str] = []
         for row in answer.rows:
             if row.stat in P.HOLDING:
@@ -315,6 +316,8 @@ class LSFFamilyScheduler:
                     on[host] = on.get(host, 0) + n
             elif row.stat in ("PEND", "PSUSP") and row.user == self.user:
                 mine_pending[row.queue] = mine_pending.get(row.queue, 0) + 1
+                # GPUs where the site's gpu field says; a PEND row has no slots yet: 0, the ledger's count stands
+                mine_pending_gpus[row.queue] = mine_pending_gpus.get(row.queue, 0) + self.job_gpus(row)
                 my_pending_ids.append(row.job_id)
         self._my_pending = my_pending_ids
         how = "gpu field" if self.gpu_field else f"slots / {self.cluster.cpu_per_gpu}"
@@ -326,7 +329,8 @@ class LSFFamilyScheduler:
             out.append(PoolStatus(name=p.name, gpu_model=p.gpu_model, total=p.cards, taken=p.taken,
                                   used=used.get(p.queue_name, 0), pending_jobs=mine_pending.get(p.queue_name, 0),
                                   source=source + note, down=h.down_cards if h else 0,
-                                  down_hosts=h.down_hosts if h else ()))
+                                  down_hosts=h.down_hosts if h else (),
+                                  pending_gpus=mine_pending_gpus.get(p.queue_name, 0)))
         return out
 
     def confirm_no_jobs(self) -> str:
