@@ -39,7 +39,7 @@ def _args(setup, out, *more: str) -> list[str]:
 
 def test_an_unreadable_video_stops_the_build_in_one_line_naming_it(setup, tmp_path, capsys) -> None:
     out = tmp_path / "cache"
-    assert main(_args(setup, out)) == 1
+    assert main(_args(setup, out)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: cannot read video") and "b.mp4" in err[0], err
     assert "--skip-bad" in err[0]

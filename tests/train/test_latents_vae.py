@@ -156,6 +156,6 @@ def test_entry_point(setup, tmp_path, capsys) -> None:
                  "--size", str(SIZE), "--workers", "0", "--device", "cpu"]) == 0
     assert capsys.readouterr().out.strip() == str(out)
     assert len(LatentCache(out)) == 3
-    assert main(["--videos", str(setup["videos"]), "--out", str(tmp_path / "x"), "--vae", str(tmp_path)]) == 1
+    assert main(["--videos", str(setup["videos"]), "--out", str(tmp_path / "x"), "--vae", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no VAE at") and len(err.strip().splitlines()) == 1

@@ -6,6 +6,7 @@ with this parser, and ``xdimo-jobs plan``/``submit`` check a matrix's ``train_ar
 from __future__ import annotations
 
 import argparse
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -21,8 +22,16 @@ def _opt_float(text: str) -> float | None:
     return None if text.lower() in ("", "none", "null") else float(text)
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument error is one ``error: ...`` line and exit 2 (argparse prints its whole usage block first)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
 def parser(description: str | None = None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m xdimo.train", description=description,
+    p = Parser(prog="python -m xdimo.train", description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     a = p.add_argument
     a("--run-dir", type=Path, required=True, help="where run.json, metrics.jsonl and checkpoints go")

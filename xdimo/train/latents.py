@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -216,16 +217,56 @@ def plan_chunks(lengths: list[int], batch: int, skip: set[int]) -> list[Chunk]:
     return chunks
 
 
+def vae_folder(vae_path: str | Path) -> Path:
+    """``vae_path`` when it holds a diffusers VAE (config.json, itself or under ``vae/``); else one line."""
+    path = Path(vae_path)
+    if not (path / "config.json").is_file() and not (path / "vae" / "config.json").is_file():
+        raise XdimoError(f"no VAE at {path}: expected a diffusers folder with config.json "
+                         "(a local copy of stabilityai/sd-vae-ft-ema); weights cannot be downloaded here")
+    return path
+
+
+# The image side must be a multiple of the VAE's 8 times the smallest patch (2) for any model to train on it.
+SIZE_MULTIPLE = 16
+
+
+def check_settings(frames: int, stride: int, size: int, batch: int, device: str, workers: int, dtype: str,
+                   vae_dtype: str, scale: float) -> None:
+    """Refuse, in one line naming the flag, a setting no build (or no training on its cache) can use: checked
+    before any video is read or anything is written."""
+    for name, value, low in (("frames", frames, 1), ("stride", stride, 1), ("batch", batch, 1),
+                             ("workers", workers, 0), ("size", size, SIZE_MULTIPLE)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise XdimoError(f"--{name} must be an integer >= {low}, got {value!r}")
+    if size % SIZE_MULTIPLE:
+        raise XdimoError(f"--size must be a multiple of {SIZE_MULTIPLE} (the VAE's 8 x the smallest patch, 2) "
+                         f"for a model to train on the cache, got {size}")
+    if not (math.isfinite(scale) and scale > 0):
+        raise XdimoError(f"--scale must be a finite number > 0, got {scale}")
+    if dtype not in DTYPES:
+        raise XdimoError(f"--dtype must be one of {', '.join(sorted(DTYPES))}, got {dtype!r}")
+    if vae_dtype not in VAE_DTYPES:
+        raise XdimoError(f"--vae-dtype must be one of {', '.join(sorted(VAE_DTYPES))}, got {vae_dtype!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise XdimoError(f"--device {device!r} is not a device: {first_line(e)}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise XdimoError(f"--device {device}: this torch sees no CUDA GPU (use --device cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise XdimoError(f"--device {device}: only {torch.cuda.device_count()} CUDA GPU(s) visible")
+    elif dev.type != "cpu":
+        raise XdimoError(f"--device must be cpu or cuda[:N], got {device!r}")
+
+
 def load_vae(vae_path: str | Path, device: str, dtype: torch.dtype) -> Any:
     """``AutoencoderKL`` from a local folder: the VAE itself, or a Stable Diffusion folder with ``vae/``."""
     try:
         from diffusers import AutoencoderKL
     except ImportError as e:
         raise XdimoError("diffusers is not installed: pip install diffusers") from e
-    path = Path(vae_path)
-    if not (path / "config.json").is_file() and not (path / "vae" / "config.json").is_file():
-        raise XdimoError(f"no VAE at {path}: expected a diffusers folder with config.json "
-                         "(a local copy of stabilityai/sd-vae-ft-ema); weights cannot be downloaded here")
+    path = vae_folder(vae_path)
     sub = {} if (path / "config.json").is_file() else {"subfolder": "vae"}
     try:
         vae = AutoencoderKL.from_pretrained(str(path), torch_dtype=dtype, **sub)
@@ -285,15 +326,17 @@ def build_cache(video_root: str | Path, out_dir: str | Path, vae_path: str | Pat
     then it is left out, logged, and listed under ``skipped`` in index.json. The videos encoded before the
     stop are kept, so a rerun with ``skip_bad`` continues from there."""
     root, out = Path(video_root).resolve(), Path(out_dir).resolve()
-    if dtype not in DTYPES or vae_dtype not in VAE_DTYPES:
-        raise XdimoError(f"dtype must be one of {sorted(DTYPES)} and vae dtype one of {sorted(VAE_DTYPES)}")
+    check_settings(frames=frames, stride=stride, size=size, batch=batch, device=device, workers=workers,
+                   dtype=dtype, vae_dtype=vae_dtype, scale=scale)
     if (out / INDEX_NAME).exists() and not overwrite:
         raise XdimoError(f"latent cache {out} already exists (pass --overwrite to rebuild it)")
+    vae_folder(vae_path)  # a missing VAE is named before anything is read or written
     videos = list_videos(root)
     sources = [str(p.relative_to(root)) for p in videos]
     settings = {"version": CACHE_VERSION, "source": str(root), "vae": str(Path(vae_path).resolve()),
                 "scale": scale, "size": size, "dtype": dtype, "vae_dtype": vae_dtype, "videos": sources}
     partial = out.with_name(out.name + ".partial")
+    vae = load_vae(vae_path, device, VAE_DTYPES[vae_dtype])  # and one that does not load, before <out>.partial
     done = prepare_partial(partial, settings)
     bad: dict[int, str] = {}
 
@@ -306,7 +349,6 @@ def build_cache(video_root: str | Path, out_dir: str | Path, vae_path: str | Pat
     lengths = [_length(p, v, refuse) for v, p in enumerate(videos)]
     if done:
         log(f"resuming: {len(done)} of {len(videos)} videos already encoded in {partial}")
-    vae = load_vae(vae_path, device, VAE_DTYPES[vae_dtype])
     chunks = FrameChunks(videos, plan_chunks(lengths, batch, done | set(bad)), size)
     shape = _encode_all(vae, chunks, partial, scale, DTYPES[dtype], workers, log, refuse)
     kept = [v for v in range(len(videos)) if v not in bad]
@@ -385,8 +427,14 @@ def _swap_in(partial: Path, out: Path) -> None:
 
 # --------------------------------------------------------------------------------------------- entry point
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]  # one line, exit 2, as python -m xdimo.train
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m xdimo.train.latents",
+    p = _Parser(prog="python -m xdimo.train.latents",
                                 description="Encode a folder of videos into a latent cache for training.")
     p.add_argument("--videos", required=True, help="folder of .mp4/.avi files (searched recursively)")
     p.add_argument("--out", required=True, help="cache folder to create")
@@ -416,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
                           vae_dtype=a.vae_dtype, scale=a.scale, overwrite=a.overwrite, skip_bad=a.skip_bad)
     except XdimoError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     print(out)
     return 0
 

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -302,12 +302,19 @@ def no_sync(model: nn.Module, sync: bool):
 # --------------------------------------------------------------------------------------------- checkpoints
 
 def checkpoint_meta(cfg: TrainConfig, d: Dist) -> dict[str, Any]:
-    """What a checkpoint must agree on with the run that resumes it: the model's shape, and what fixes the data
-    stream's position (a resumed run repeats an uninterrupted one only with the same batch, ranks and seed)."""
+    """What a checkpoint must agree on with the run that resumes it: the model's shape, what fixes the data
+    stream's position (a resumed run repeats an uninterrupted one only with the same batch, ranks and seed), and
+    what changes what is computed (precision, data, the optimisation recipe). A checkpoint written before a key
+    was recorded is not checked on it (read_checkpoint compares the keys both have)."""
     mcfg = cfg.model_config()
+    data = cfg.data if cfg.data == "synthetic" else os.path.abspath(cfg.data)
     return {"model": cfg.model, "moe": cfg.moe, "depth": mcfg.depth, "hidden": mcfg.hidden, "heads": mcfg.heads,
             "frames": cfg.frames, "image_size": cfg.image_size, "local_batch": cfg.local_batch,
-            "grad_accum": cfg.grad_accum, "world_size": d.world, "seed": cfg.seed}
+            "grad_accum": cfg.grad_accum, "world_size": d.world, "seed": cfg.seed,
+            "precision": cfg.precision, "data": data, "lr": cfg.lr, "lr_base_batch": cfg.lr_base_batch,
+            "warmup_steps": cfg.warmup_steps, "weight_decay": cfg.weight_decay, "ema_decay": cfg.ema_decay,
+            "clip_grad": cfg.clip_grad, "clip_after": cfg.clip_after, "moe_aux_weight": cfg.moe_aux_weight,
+            "capacity_factor": cfg.capacity_factor}
 
 
 def save_checkpoint(path: Path, step: int, elapsed: float, model: nn.Module, opt: torch.optim.Optimizer,
@@ -391,7 +398,8 @@ def run_info(cfg: TrainConfig, mcfg: ModelConfig, d: Dist) -> dict[str, Any]:
         "parallel": cfg.parallel if d.world > 1 else "single",
         "steps": cfg.steps, "data": cfg.data, "lr": lr_at(cfg, 10**9, global_batch),
         "mem_peak_scope": MEM_PEAK_SCOPE,  # mem_peak_gib / mem_reserved_gib: rank 0's peak since its start
-        "speed": asdict(cfg.speed),  # how the figures were obtained: compile scope, residual dtype, ...
+        # how the figures were obtained, as they ran: compile scope used on this device, residual dtype, ...
+        "speed": cfg.speed.used(d.device, cfg.precision, mcfg.depth),
         "torch_version": torch.__version__, "git_rev": git_rev(Path(__file__).parent),
         "extra": cfg.extra,
     }

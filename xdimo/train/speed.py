@@ -14,7 +14,7 @@ from here before anything heavy loads (torch is only needed by ``apply``'s argum
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -47,6 +47,20 @@ class SpeedOptions:
         if self.compile == "auto":
             return "blocks" if device.type == "cuda" else "off"
         return {"on": "blocks"}.get(self.compile, self.compile)
+
+    def used(self, device: torch.device, precision: str, depth: int) -> dict[str, Any]:
+        """What ran, for run.json's ``speed`` block (what was asked can differ: ``auto`` compiles nothing on
+        the CPU, ``on`` is ``blocks``, and the residual dtype has no effect without bf16 autocast)."""
+        scope = self.compile_scope(device)
+        n = depth if self.recompute_blocks < 0 else min(self.recompute_blocks, depth)
+        residual_applies = precision == "bf16"  # models.Latte casts the stream only under autocast
+        return {"compile": scope, "compile_requested": self.compile,
+                "recompute_blocks": n, "temporal_attention": self.temporal_attention,
+                "residual": self.residual if residual_applies else None,
+                "residual_requested": self.residual,
+                "residual_note": None if residual_applies else
+                f"n/a: a {precision} run has no bf16 autocast, so the residual stream is fp32",
+                "inductor_tuning": self.inductor_tuning and scope != "off"}
 
 
 def apply(model: Latte, opts: SpeedOptions, device: torch.device) -> Latte:
