@@ -222,6 +222,21 @@ def settled_wall(log_dir: str, status: JobStatus) -> tuple[float | None, str]:
     return (script, WALL_JOB_SCRIPT) if script is not None else (None, WALL_NONE)
 
 
+def started_time(recorded: float | None, status: JobStatus, now: float) -> float | None:
+    """When a run started, as the ledger keeps it after a poll that says ``status``: only a RUNNING sighting
+    dates the start (a job seen PENDING then DONE has no known start time). The scheduler's own start time
+    (JobStatus.started_at: Slurm's squeue %S) where the poll gives one that is not in the future, else the poll's
+    ``now`` (the first poll that saw it run, up to a poll interval late). A start recorded by an earlier poll
+    gives way to an earlier one from the scheduler (a job that ran before the polls saw it: a controller restart,
+    a watcher started late), never to a later one (a requeued job keeps its first start)."""
+    if status.state != JobState.RUNNING:
+        return recorded
+    given = status.started_at
+    if given is not None and 0 < given <= now and (recorded is None or given < recorded):
+        return given
+    return now if recorded is None else recorded
+
+
 class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -400,11 +415,10 @@ class Ledger:
             if expect_state is not None and row.state != expect_state:
                 return False
             changed = row.state != status.state
+            started = started_time(row.started_at, status, now)
             if (not changed and row.exit_code == status.exit_code and row.reason == status.reason
-                    and row.missing_since == missing_since):
+                    and row.missing_since == missing_since and started == row.started_at):
                 return False
-            # Only a RUNNING sighting dates the start: a job seen PENDING then DONE has no known start time.
-            started = now if row.started_at is None and status.state == JobState.RUNNING else row.started_at
             if status.state.active:  # a LOST run the scheduler lists again has not ended
                 ended = None
             else:

@@ -198,7 +198,7 @@ def test_a_drained_node_is_down_not_free_nor_in_use(backend) -> None:
     sched, _ = backend(sinfo=(0, fixture("slurm_sinfo_drained.txt"), ""), squeue=(0, "", ""))
     ada = {p.name: p for p in sched.pools()}["gpu_6000ada"]
     assert (ada.total, ada.used, ada.down, ada.free, ada.down_hosts) == (8, 0, 8, 0, ("localhost",))
-    assert ada.source == "sinfo GresUsed (all users); 1 node(s) down: localhost"
+    assert ada.source == "sinfo GresUsed (all users); 1 node(s) drained: localhost"
 
 
 def test_an_unreadable_squeue_answer_settles_nothing(backend, tmp_path: Path) -> None:

@@ -64,7 +64,8 @@ class SlurmScheduler:
                 known = ", ".join(sorted(parts)) or "none"
                 raise SchedulerError(f"pool {pool.name}: Slurm has no partition {pool.queue_name!r} "
                                      f"(sinfo shows: {known}); fix {self.cluster.path}")
-            down = f"; {len(part.down_nodes)} node(s) down: {', '.join(part.down_nodes)}" if part.down_nodes else ""
+            note = part.down_note()
+            down = f"; {note}" if note else ""
             out.append(PoolStatus(name=pool.name, gpu_model=pool.gpu_model, total=part.total,
                                   taken=pool.taken, used=part.used,
                                   pending_jobs=pending.get(pool.queue_name, 0),
@@ -224,14 +225,21 @@ def settle(job: LedgerJob, row: sp.SlurmJob | None, accounting_ok: bool) -> JobS
     the job's wall time from them (Slurm's clock, the span the job held its nodes)."""
     marker = read_exit_marker(job.log_dir)
     if row is not None and row.state is not JobState.UNKNOWN:
+        word = row.raw_state.split(" ", 1)[0].rstrip("+*").upper()  # "CANCELLED by 0" -> CANCELLED
         code = row.exit_code if row.exit_code is not None else marker
-        if row.state is JobState.KILLED and not code:  # sacct's 0:0 for a job cancelled before it ran: no exit
+        # sacct's 0:0 for an allocation Slurm ended (cancelled, perhaps before it ran; timed out; its node failed)
+        # is no exit code: the marker's, else none. Such a job ends in the state its marker gives (the shared
+        # rule: a script that trapped the time limit's signal wrote 138/143), else in Slurm's (FAILED, KILLED).
+        ended_by_slurm = row.state is JobState.KILLED or (row.state is JobState.FAILED and word != "FAILED")
+        if ended_by_slurm and not code:
             code = marker
         reason = row.raw_state if row.state is not JobState.DONE else ""
         state = row.state
         if row.state is JobState.DONE and marker not in (None, 0):
             state, code, reason = state_for_exit(marker), marker, f"marker says exit {marker}"
-        elif row.raw_state.upper() == "FAILED" and code in KILL_EXIT_CODES:  # SIGTERM/SIGINT from outside: a kill
+        elif row.state is JobState.FAILED and ended_by_slurm and not row.exit_code and code is not None:
+            state = state_for_exit(code)  # from the marker; the reason still says Slurm's word (TIMEOUT)
+        elif word == "FAILED" and code in KILL_EXIT_CODES:  # SIGTERM/SIGINT from outside: a kill
             state = JobState.KILLED  # (TIMEOUT, NODE_FAIL stay FAILED)
         return JobStatus(state, code, reason, row.hosts, started_at=row.started_at, ended_at=row.ended_at)
     if marker is not None:

@@ -416,14 +416,37 @@ class NodeRow:
         return node_available(self.state)
 
 
+def node_state_word(state: str) -> str:
+    """How a node that admits no new job is named in a sentence: ``drained``, ``draining``, else ``down``
+    (down, not responding, failed, in maintenance...). A drained node is up, but Slurm starts nothing there."""
+    base = state.strip().lower().rstrip("*~#!%$@^-+")
+    for word in ("draining", "drained"):
+        if base.startswith(word):
+            return word
+    return "drained" if base.startswith("drain") else "down"
+
+
 @dataclass
 class PartitionGpus:
     name: str
     total: int = 0
-    used: int = 0  # held by jobs of all users
-    down: int = 0  # the other cards of nodes that cannot take jobs (down, drained, not responding)
+    used: int = 0  # held by jobs of all users on nodes that take jobs
+    # All the cards of nodes that admit no new job (down, drained, draining, not responding), those in use
+    # included: a draining node's jobs finish, but its cards do not come back to the pool. Not also in `used`,
+    # so PoolStatus.free (total - taken - used - down) subtracts no card twice, and the cards up (total - taken
+    # - down) leave them all out.
+    down: int = 0
     nodes: list[str] = field(default_factory=list)
     down_nodes: list[str] = field(default_factory=list)
+    node_states: dict[str, str] = field(default_factory=dict)  # down_nodes -> node_state_word
+
+    def down_note(self) -> str:
+        """``1 node(s) draining: localhost`` / ``2 node(s) down: gpu03, gpu04; 1 node(s) drained: gpu05``; "" if
+        every node takes jobs."""
+        groups: dict[str, list[str]] = {}
+        for node in self.down_nodes:
+            groups.setdefault(self.node_states.get(node, "down"), []).append(node)
+        return "; ".join(f"{len(nodes)} node(s) {word}: {', '.join(nodes)}" for word, nodes in groups.items())
 
 
 def _sinfo_row(parts: list[str]) -> NodeRow:
@@ -461,8 +484,10 @@ def gres_types(gres: str) -> tuple[str, ...]:
 
 
 def partition_gpus(rows: Iterable[NodeRow]) -> dict[str, PartitionGpus]:
-    """GPUs per partition. Cards on a down/drained node are ``down``, not free: a job cannot get them now, and
-    the pool's size stays what the site declares (so a run sized for the whole pool waits rather than fails)."""
+    """GPUs per partition. All the cards of a node that admits no new job (down, drained, draining) are
+    ``down``, those its running jobs hold included (not counted in ``used`` too): a new job cannot get them,
+    now or when those jobs end, and the pool's size stays what the site declares (so a run sized for the whole
+    pool waits for the node rather than fails)."""
     out: dict[str, PartitionGpus] = {}
     for row in rows:
         part = out.setdefault(row.partition, PartitionGpus(row.partition))
@@ -470,11 +495,12 @@ def partition_gpus(rows: Iterable[NodeRow]) -> dict[str, PartitionGpus]:
             continue  # sinfo may list a node twice when it is in two states at once
         part.nodes.append(row.node)
         part.total += row.gpus
-        used = min(row.gpus, row.gpus_used)
-        part.used += used
-        if not row.available:
-            part.down += row.gpus - used
+        if row.available:
+            part.used += min(row.gpus, row.gpus_used)
+        else:
+            part.down += row.gpus
             part.down_nodes.append(row.node)
+            part.node_states[row.node] = node_state_word(row.state)
     return out
 
 
