@@ -52,8 +52,8 @@ class SlurmScheduler:
             raise SchedulerError(f"sinfo answered a line that is not a node: {excerpt(nodes.unread[0])}; cannot "
                                  "count the cards in use")
         parts = sp.partition_gpus(nodes.rows)
-        pending = sp.parse_pending_partitions(
-            self._query(["squeue", "-h", "--me", "-t", "PENDING", "-o", "%P"]).stdout)
+        pending, pending_gpus = sp.parse_pending(
+            self._query(["squeue", "-h", "--me", "-t", "PENDING", "-o", sp.PENDING_FORMAT]).stdout)
         out = []
         for pool in self.cluster.pools.values():
             part = parts.get(pool.queue_name)
@@ -70,7 +70,8 @@ class SlurmScheduler:
                                   taken=pool.taken, used=part.used,
                                   pending_jobs=pending.get(pool.queue_name, 0),
                                   source="sinfo GresUsed (all users)" + down, down=part.down,
-                                  down_hosts=tuple(part.down_nodes)))
+                                  down_hosts=tuple(part.down_nodes),
+                                  pending_gpus=pending_gpus.get(pool.queue_name, 0)))
         return out
 
     # --- submit ---------------------------------------------------------------------------------------

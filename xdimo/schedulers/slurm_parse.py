@@ -504,11 +504,26 @@ def partition_gpus(rows: Iterable[NodeRow]) -> dict[str, PartitionGpus]:
     return out
 
 
+PENDING_FORMAT = "%P|%b|%D"  # partition(s), GPUs per node as tres-per-node (gres:gpu:2), nodes
+
+
 def parse_pending_partitions(output: str) -> dict[str, int]:
     """``squeue -h -t PENDING -o %P`` -> partition -> pending jobs (a job asking for "a,b" counts in both)."""
-    counts: dict[str, int] = {}
+    return parse_pending(output)[0]
+
+
+def parse_pending(output: str) -> tuple[dict[str, int], dict[str, int]]:
+    """``squeue -h -t PENDING -o "%P|%b|%D"`` -> (partition -> pending jobs, partition -> their GPUs). A job asking
+    for partitions "a,b" counts in both (it may start in either); ``gres:gpu:2`` on 2 nodes is 4 GPUs."""
+    jobs: dict[str, int] = {}
+    gpus: dict[str, int] = {}
     for line in output.splitlines():
-        for part in line.strip().split(","):
+        fields = line.strip().split("|")
+        tres = re.sub(r"\bgres[:/]", "", fields[1]) if len(fields) > 1 else ""  # gres:gpu:2, gres/gpu:2 -> gpu:2
+        nodes = int(fields[2]) if len(fields) > 2 and fields[2].strip().isdigit() else 1
+        n = gres_count(tres.strip()) * nodes
+        for part in fields[0].strip().split(","):
             if part:
-                counts[part] = counts.get(part, 0) + 1
-    return counts
+                jobs[part] = jobs.get(part, 0) + 1
+                gpus[part] = gpus.get(part, 0) + n
+    return jobs, gpus
