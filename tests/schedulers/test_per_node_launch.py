@@ -89,3 +89,22 @@ def test_mpirun_nodes_say_when_they_cannot_tell_their_cards(tmp_path: Path, gpus
     assert proc.returncode == 0, proc.stderr
     said = proc.stderr.count("no CUDA_VISIBLE_DEVICES here, so torchrun takes cards 0-3 of this node")
     assert said == (2 if warned else 0), proc.stderr
+
+
+def test_a_usr1_to_the_job_script_reaches_every_node_and_is_the_exit_code(tmp_path: Path) -> None:
+    """SIGUSR1, the warning Slurm and LSF send before a time limit: every node's launcher gets it (torchrun passes
+    it to its workers, which checkpoint), and job.exit says 138 (KILLED), not a launcher's 1."""
+    script, env, log_dir = _job(tmp_path, "jh")
+    proc = subprocess.Popen(["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not all((log_dir / f"launch-{r}.txt").exists() for r in (0, 1)):
+            assert time.monotonic() < deadline and proc.poll() is None, "the nodes never started"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGUSR1)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 138, err
+    assert (log_dir / "job.exit").read_text().strip() == "138"
