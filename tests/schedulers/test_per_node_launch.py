@@ -62,8 +62,9 @@ def test_a_node_that_fails_to_start_stops_the_others(tmp_path: Path, kind: str) 
     assert (log_dir / "launch-0.txt").exists()  # node A had started and was held until stopped
 
 
-def test_a_signal_to_the_job_script_reaches_every_node(tmp_path: Path) -> None:
-    script, env, log_dir = _job(tmp_path, "lsf")
+def _signal_once_both_nodes_run(tmp_path: Path, kind: str, sig: int) -> tuple[int, str, Path]:
+    """Start the 2-node job script; once both nodes run, send ``sig`` to the script alone. (exit, stderr, run dir)"""
+    script, env, log_dir = _job(tmp_path, kind)
     proc = subprocess.Popen(["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=tmp_path)
     try:
@@ -71,11 +72,16 @@ def test_a_signal_to_the_job_script_reaches_every_node(tmp_path: Path) -> None:
         while not all((log_dir / f"launch-{r}.txt").exists() for r in (0, 1)):
             assert time.monotonic() < deadline and proc.poll() is None, "the nodes never started"
             time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)  # to the script alone, as the first signal of LSF's bkill
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == 143, err  # the held nodes were stopped by SIGTERM; none was left waiting
+    return proc.returncode, err, log_dir
+
+
+def test_a_signal_to_the_job_script_reaches_every_node(tmp_path: Path) -> None:
+    code, err, log_dir = _signal_once_both_nodes_run(tmp_path, "lsf", signal.SIGINT)  # bkill's first signal
+    assert code == 143, err  # the held nodes were stopped by SIGTERM; none was left waiting
     assert (log_dir / "job.exit").read_text().strip() == "143"
 
 
@@ -94,17 +100,6 @@ def test_mpirun_nodes_say_when_they_cannot_tell_their_cards(tmp_path: Path, gpus
 def test_a_usr1_to_the_job_script_reaches_every_node_and_is_the_exit_code(tmp_path: Path) -> None:
     """SIGUSR1, the warning Slurm and LSF send before a time limit: every node's launcher gets it (torchrun passes
     it to its workers, which checkpoint), and job.exit says 138 (KILLED), not a launcher's 1."""
-    script, env, log_dir = _job(tmp_path, "jh")
-    proc = subprocess.Popen(["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=tmp_path)
-    try:
-        deadline = time.monotonic() + 30
-        while not all((log_dir / f"launch-{r}.txt").exists() for r in (0, 1)):
-            assert time.monotonic() < deadline and proc.poll() is None, "the nodes never started"
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGUSR1)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == 138, err
+    code, err, log_dir = _signal_once_both_nodes_run(tmp_path, "jh", signal.SIGUSR1)
+    assert code == 138, err
     assert (log_dir / "job.exit").read_text().strip() == "138"
