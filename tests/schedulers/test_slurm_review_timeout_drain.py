@@ -30,11 +30,12 @@ def test_a_timeout_with_0_0_has_no_exit_code(backend, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("marker", "state"), [
-    ("1\n", JobState.FAILED), ("143\n", JobState.KILLED), ("138\n", JobState.KILLED), ("0\n", JobState.DONE)])
-def test_a_timeout_with_0_0_takes_the_markers_code_and_state(backend, tmp_path: Path, marker: str,
-                                                              state: JobState) -> None:
-    """The job script trapped the time limit's signal and wrote its code: marker.state_for_exit decides, and
-    the reason still says why Slurm ended it."""
+    ("1\n", JobState.FAILED), ("143\n", JobState.FAILED), ("138\n", JobState.FAILED), ("0\n", JobState.DONE)])
+def test_a_timeout_with_0_0_takes_the_markers_code(backend, tmp_path: Path, marker: str,
+                                                    state: JobState) -> None:
+    """The job script trapped the time limit's signal and wrote its code: the code is the marker's, the state
+    FAILED (a walltime stop is no kill anyone asked for; LSF's TERM_RUNLIMIT is FAILED too) unless it says 0,
+    and the reason still says why Slurm ended it."""
     sched, _ = backend(squeue=(0, "", ""), sacct=(0, fixture("slurm_sacct_timeout.txt"), ""))
     out = sched.poll([_job(tmp_path, "21", marker)])["21"]
     assert (out.state, out.exit_code, out.reason) == (state, int(marker), "TIMEOUT")
@@ -111,3 +112,17 @@ def test_mixed_node_states_per_partition() -> None:
 ])
 def test_node_state_word(state: str, word: str) -> None:
     assert sp.node_state_word(state) == word
+
+
+def test_a_trapped_walltime_stop_reads_the_same_on_slurm_and_lsf(backend, tmp_path: Path) -> None:
+    """The same job, its script trapping the limit's SIGTERM and writing 143: Slurm's TIMEOUT and LSF's
+    TERM_RUNLIMIT summary both end it FAILED with exit 143 (it was KILLED on Slurm, FAILED on LSF)."""
+    from xdimo.schedulers import lsf_parse as P
+
+    sched, _ = backend(squeue=(0, "", ""), sacct=(0, fixture("slurm_sacct_timeout.txt"), ""))
+    slurm = sched.poll([_job(tmp_path, "21", "143\n")])["21"]
+    lsf = P.parse_summary("Sender: X <a@b>\nSubject: Job 21: <x> Exited\n"
+                          "TERM_RUNLIMIT: job killed after reaching LSF run time limit.\n"
+                          "Exited with exit code 143.\n")
+    assert lsf is not None
+    assert (slurm.state, slurm.exit_code) == (lsf.state, lsf.exit_code) == (JobState.FAILED, 143)

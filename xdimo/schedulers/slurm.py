@@ -229,8 +229,9 @@ def settle(job: LedgerJob, row: sp.SlurmJob | None, accounting_ok: bool) -> JobS
         word = row.raw_state.split(" ", 1)[0].rstrip("+*").upper()  # "CANCELLED by 0" -> CANCELLED
         code = row.exit_code if row.exit_code is not None else marker
         # sacct's 0:0 for an allocation Slurm ended (cancelled, perhaps before it ran; timed out; its node failed)
-        # is no exit code: the marker's, else none. Such a job ends in the state its marker gives (the shared
-        # rule: a script that trapped the time limit's signal wrote 138/143), else in Slurm's (FAILED, KILLED).
+        # is no exit code: the marker's, else none. A job Slurm ended for its own reasons (TIMEOUT, NODE_FAIL)
+        # is FAILED even when its script trapped the signal and wrote 143, as LSF's TERM_RUNLIMIT is: only a
+        # marker of 0 (it finished as the limit struck) turns it DONE. KILLED is for a stop someone asked for.
         ended_by_slurm = row.state is JobState.KILLED or (row.state is JobState.FAILED and word != "FAILED")
         if ended_by_slurm and not code:
             code = marker
@@ -239,7 +240,7 @@ def settle(job: LedgerJob, row: sp.SlurmJob | None, accounting_ok: bool) -> JobS
         if row.state is JobState.DONE and marker not in (None, 0):
             state, code, reason = state_for_exit(marker), marker, f"marker says exit {marker}"
         elif row.state is JobState.FAILED and ended_by_slurm and not row.exit_code and code is not None:
-            state = state_for_exit(code)  # from the marker; the reason still says Slurm's word (TIMEOUT)
+            state = JobState.DONE if code == 0 else JobState.FAILED  # the reason still says Slurm's word
         elif word == "FAILED" and code in KILL_EXIT_CODES:  # SIGTERM/SIGINT from outside: a kill
             state = JobState.KILLED  # (TIMEOUT, NODE_FAIL stay FAILED)
         return JobStatus(state, code, reason, row.hosts, started_at=row.started_at, ended_at=row.ended_at)
