@@ -145,7 +145,7 @@ def make_spec(path: Path, where: str, matrix: str, row: dict[str, Any],
         raise ConfigError(f"{path}: {where}: no 'pool' (set it in defaults, matrix or the run)")
     if "command" in kw:
         check_command(path, where, kw["command"])
-    spec = RunSpec(**kw)
+    spec = RunSpec(**kw, model_given="model" in row)
     if spec.command is None:
         check_model(path, where, spec)
         check.data(spec.data)

@@ -23,6 +23,9 @@ WORKLOAD_FIELDS = ("model", "moe", "parallel", "local_batch", "grad_accum", "ste
                    "image_size", "log_every")
 
 
+NOT_IDENTITY = ("label", "model_given")  # fields that say how a run is shown, not what it computes
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything that decides what a run computes and where it runs."""
@@ -49,6 +52,9 @@ class RunSpec:
     # Minutes the scheduler may run the job (-W / --time); None = the site's default.
     walltime_min: int | None = None
     label: str = field(default="", compare=False)  # free text shown in tables; not part of identity
+    # Whether the matrix named the model. A `command` run that names none trains something of its own: the
+    # default model is not what it runs, so collect neither labels it so nor takes its FLOPs. Not identity.
+    model_given: bool = field(default=True, compare=False)
 
     @property
     def global_batch(self) -> int:
@@ -64,9 +70,15 @@ class RunSpec:
         return f"{self.matrix}-{self.digest()}"
 
     def digest(self) -> str:
-        identity = {k: v for k, v in self.to_dict().items() if k != "label"}
+        identity = {k: v for k, v in self.to_dict().items() if k not in NOT_IDENTITY}
         text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    @property
+    def known_model(self) -> str:
+        """The model collect labels the run with and takes FLOPs from: the spec's, except for a user's
+        ``command`` whose matrix named none ("": unknown, unless its run.json says)."""
+        return self.model if self.model_given or not self.command else ""
 
     @property
     def model_name(self) -> str:

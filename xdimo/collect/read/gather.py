@@ -52,7 +52,7 @@ def base_record(run: LedgerRunLike, gpu_model: str = "") -> RunRecord:
     return RunRecord(
         run_id=run.run_id, source="ledger", matrix=run.matrix, cluster=run.cluster, pool=run.pool,
         gpu_name=gpu_model, job_id=run.job_id or "", state=str(state or ""), exit_code=run.exit_code,
-        model=spec.model, moe=spec.moe, frames=spec.frames, image_size=spec.image_size, precision=spec.precision,
+        model=spec.known_model, moe=spec.moe, frames=spec.frames, image_size=spec.image_size, precision=spec.precision,
         gpus=spec.gpus, nodes=spec.nodes, local_batch=spec.local_batch, grad_accum=spec.grad_accum,
         global_batch=spec.global_batch, parallel=spec.parallel, wall_s=None, label=spec.label,
     )
