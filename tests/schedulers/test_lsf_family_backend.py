@@ -352,10 +352,34 @@ def test_no_hosts_command_keeps_the_cluster_files_capacity(kind: str, fake: Path
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_pools_without_hosts_never_ask_the_hosts_command(kind: str, fake: Path, tmp_path: Path) -> None:
-    write_config(fake, hosts_fail=True)  # a hosts call would say so in `source`
-    pools = KINDS[kind][0](cluster(kind), tmp_path).pools()
+def test_pools_without_hosts_are_not_touched_by_a_failed_hosts_command(kind: str, fake: Path, tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    write_config(fake, hosts_fail=True)  # asked only to warn of down hosts no pool names: nothing to say
+    with caplog.at_level(logging.WARNING):
+        pools = KINDS[kind][0](cluster(kind), tmp_path).pools()
     assert {p.source for p in pools} == {jobs_source(kind)} and all(p.down == 0 for p in pools)
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_down_host_no_pool_names_is_warned_of(kind: str, fake: Path, tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """The shipped xdimo-jh.yaml lists no hosts: a down H200 host was invisible, its cards counted free."""
+    write_config(fake, queues=MULTI, others=[], host_status={"multin02": "unavail"})
+    with caplog.at_level(logging.WARNING):
+        pools = {p.name: p for p in KINDS[kind][0](cluster(kind), tmp_path).pools()}
+    hosts_cmd = "jhosts" if kind == "jh" else "bhosts"
+    assert f"`{hosts_cmd} -w`: 1 host down: multin02 (unavail), in no pool's `hosts:`" in caplog.text
+    assert "gpu_h200, gpu_6000ada, gpu_pro6000" in caplog.text
+    assert all(p.down == 0 for p in pools.values())  # a warning: no pool to take its cards from
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_down_host_a_pool_names_is_not_warned_of_again(kind: str, fake: Path, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        m = multi_pools(kind, fake, tmp_path, host_status={"multin02": "unavail"})["gpu_multi"]
+    assert m.down == 8 and "no pool's" not in caplog.text
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

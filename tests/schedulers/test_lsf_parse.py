@@ -223,7 +223,7 @@ def test_hosts_table() -> None:
     rows = P.parse_hosts(fixture("jh_jhosts_w.txt"))
     assert [(r.name, r.status, r.max_slots, r.njobs) for r in rows] == [
         ("gpu13", "ok", 64, 32), ("gpu14", "closed_Full", 64, 64), ("gpu21", "unavail", 40, 0)]
-    assert [r.usable for r in rows] == [True, True, False]
+    assert [P.host_down(r) for r in rows] == [False, False, True]
 
 
 def test_bhosts_gpu_continuation_rows() -> None:

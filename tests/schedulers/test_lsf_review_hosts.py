@@ -114,7 +114,8 @@ def test_a_bare_closed_host_with_every_slot_used_is_busy(host: str, busy: bool, 
 
 def test_the_named_statuses_keep_their_meaning() -> None:
     rows = P.parse_hosts((FIX / "lsf_bhosts_w_down.txt").read_text())
-    assert all(P.host_down(r) is not r.usable for r in rows)
+    named_up = {"ok", "closed_full", "closed_excl", "closed_busy"}  # LSF's bhosts manual
+    assert all(P.host_down(r) is (r.status.lower() not in named_up) for r in rows)
     assert {r.status for r in rows if P.host_busy(r)} == {"closed_Full", "closed_Excl", "closed_Busy"}
     assert P.host_down(HostRow("h", "closed"))  # a bare `closed` with no slot counts: reason unknown, down
 

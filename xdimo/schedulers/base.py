@@ -99,10 +99,6 @@ class HostRow:
     gpu_models: tuple[str, ...] = field(default=())
     ngpus: int | None = None
 
-    @property
-    def usable(self) -> bool:
-        return self.status.lower() in ("ok", "closed_full", "closed_excl", "closed_busy")
-
 
 @dataclass(frozen=True)
 class JobStatus:

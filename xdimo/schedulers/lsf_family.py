@@ -356,10 +356,9 @@ class LSFFamilyScheduler:
 
     def host_health(self, held_on: dict[str, dict[str, int]]) -> dict[str, tuple[P.PoolHealth | None, str]]:
         """Pool name -> (its listed hosts' health, a note for `source`), for the pools that list hosts: ONE
-        hosts call for all. Without an answer the cluster file's capacity stands, and the note says so."""
+        hosts call for all (also made where a pool lists none: a down host no pool names is warned of). Without
+        an answer the cluster file's capacity stands, and the note says so."""
         listed = [p for p in self.cluster.pools.values() if p.hosts]
-        if not listed:
-            return {}
         name = self.commands.hosts[0]
         try:
             if shutil.which(name) is None:
@@ -368,9 +367,12 @@ class LSFFamilyScheduler:
             # one call, not two), never hosts(), which on JH adds `jhosts attrib -w` and one `-l` per host.
             rows = self.status_rows()
         except SchedulerError as exc:
-            self.warn_once(f"no host status ({exc}): pool capacity from the cluster file")
+            if listed:
+                self.warn_once(f"no host status ({exc}): pool capacity from the cluster file")
             return {p.name: (None, f"; host status unknown ({exc}): capacity from the cluster file")
                     for p in listed}
+        if len(listed) < len(self.cluster.pools):
+            self.warn_unlisted_down(rows)
         out: dict[str, tuple[P.PoolHealth | None, str]] = {}
         for p in listed:
             h = P.pool_health(p.hosts, p.per_node, p.cards, rows, held_on.get(p.queue_name))
@@ -382,6 +384,19 @@ class LSFFamilyScheduler:
                                f"cards / {p.per_node} per node")
             out[p.name] = (h, f"; {name} -w: {h.describe()}")
         return out
+
+    def warn_unlisted_down(self, rows: list[HostRow]) -> None:
+        """A down host that no pool's `hosts:` names is invisible to the card count: if it is a GPU host of a
+        pool that lists none, its cards still count as free, and a run sent there would pend. Say so."""
+        patterns = [h for p in self.cluster.pools.values() for h in p.hosts]
+        down = tuple(r for r in rows if P.host_down(r) and not any(P.match_host(r.name, h) for h in patterns))
+        if not down:
+            return
+        bare = ", ".join(p.name for p in self.cluster.pools.values() if not p.hosts)
+        where = Path(self.cluster.path).name or "the cluster file"
+        self.warn_once(f"`{self.commands.hosts[0]} -w`: {P.PoolHealth(down=down).describe()}, in no pool's "
+                       f"`hosts:`; if it serves {bare}, its cards still count as free: list the pool's hosts "
+                       f"(`hosts: [name-*]`, `cards_per_node:`) in {where}")
 
     def job_gpus(self, row: P.JobRow) -> int:
         """A job's GPUs: the site's gpu field when configured, else its slots / cpu_per_gpu rounded up."""
