@@ -80,6 +80,24 @@ def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None,
     return out
 
 
+QUEUED_STATES = (JobState.PENDING, JobState.SUBMITTING, JobState.UNKNOWN)
+
+
+def still_queued(scheduler: Scheduler, runs: list[LedgerRun]) -> list[LedgerRun]:
+    """Those of the ledger's queued ``runs`` (PENDING, SUBMITTING) the scheduler still queues, asked now and
+    written nowhere: what a real submit's refresh would leave queued, for a dry run or `plan --live`, which
+    change nothing. A run without a job id, one the answer leaves out, and all of them on a failed poll stay."""
+    jobs = [LedgerJob(r.run_id, r.job_id, r.log_dir, r.pool, r.gpus) for r in runs if r.job_id]
+    if not jobs:
+        return runs
+    try:
+        statuses = scheduler.poll(jobs)
+    except XdimoError:
+        return runs
+    return [r for r in runs if not r.job_id or (s := statuses.get(r.job_id)) is None or s.unlisted
+            or s.state in QUEUED_STATES]
+
+
 def recheck_lost(run: LedgerRun, now: float | None = None) -> bool:
     """A run marked LOST recently: ask about it again (its job by id; without one, by the run's name)."""
     ended = run.ended_at or run.updated_at

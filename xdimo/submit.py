@@ -23,7 +23,7 @@ from xdimo.errors import CommandNotRun, PendingLimitError, SchedulerError, Submi
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.matrix import Matrix
 from xdimo.plan import Batch, cards_up, choose_batch, free_for_new_jobs, queued_gpus
-from xdimo.poll import refresh
+from xdimo.poll import refresh, still_queued
 from xdimo.render import render_script
 from xdimo.rules import pending_room
 from xdimo.schedulers import get_scheduler
@@ -169,6 +169,8 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
             result.cards_unread = str(exc)  # a dry run still shows its scripts, as offline `plan` shows waves
             pools = PoolStatus.from_cluster_file(cluster, "scheduler not read")
         pending = runs(cluster=cluster.name, states=(JobState.PENDING, JobState.SUBMITTING))
+        if dry_run:  # not refreshed: which of them are still queued, asked without writing it down
+            pending = still_queued(scheduler, pending)
         pending_now = max(len(pending), sum(p.pending_jobs for p in pools))
         free = free_for_new_jobs(pools, queued_gpus((r.pool, r.gpus) for r in pending))
         result.up = cards_up(pools)

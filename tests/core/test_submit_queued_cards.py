@@ -219,3 +219,43 @@ def test_pending_jobs_the_scheduler_lists_keep_their_cards_too() -> None:
     assert free_for_new_jobs(pools, {"a": 4}) == {"a": 0}
     assert free_for_new_jobs([PoolStatus("a", "h200", 8, 0, 0, pending_gpus=2)], {"a": 4}) == {"a": 4}
 
+
+
+class Dispatched(Undispatched):
+    """The earlier jobs have started since the ledger last looked: the poll says RUNNING."""
+
+    def poll(self, jobs: list[LedgerJob]) -> dict[str, JobStatus]:
+        return {j.job_id: JobStatus(JobState.RUNNING) for j in jobs}
+
+
+def test_a_dry_run_and_plan_live_ask_whether_the_queued_jobs_still_wait(workspace, monkeypatch) -> None:
+    """They write nothing, so they never refreshed: jobs that had started since the last poll still took
+    cards from wave 1 (a real submit refreshes first and saw them free). Asked now, written nowhere."""
+    ws = Workspace.open(str(workspace))
+    install(monkeypatch, Undispatched())
+    path = _six_runs(workspace)
+    submit_once(ws, ws.load_cluster("local"), load_matrix(path))
+    fake = Dispatched()
+    install(monkeypatch, fake)
+    monkeypatch.setattr("xdimo.cli.plan.get_scheduler", lambda cluster, root: fake)
+    dry = submit_once(ws, ws.load_cluster("local"), load_matrix(path), dry_run=True)
+    assert len(dry.batch.start) == 2  # no card left to jobs that run (the pool's `used` counts those)
+    data = json.loads(CliRunner().invoke(cli, ["--workdir", str(workspace), "plan", str(path), "--live",
+                                               "--json"]).output)
+    assert data["queued_gpus"] == {} and len(data["batches"][0]) == 2
+    assert len(ws.ledger.runs(states=(JobState.PENDING,))) == 3  # nothing written
+
+
+def test_a_failed_poll_leaves_the_queued_jobs_queued(workspace, monkeypatch) -> None:
+    from xdimo.errors import SchedulerError
+    from xdimo.poll import still_queued
+
+    class Down(Undispatched):
+        def poll(self, jobs: list[LedgerJob]) -> dict[str, JobStatus]:
+            raise SchedulerError("jjobs: connection refused")
+
+    ws = Workspace.open(str(workspace))
+    install(monkeypatch, Undispatched())
+    submit_once(ws, ws.load_cluster("local"), load_matrix(_six_runs(workspace)))
+    queued = ws.ledger.runs(states=(JobState.PENDING,))
+    assert still_queued(Down(), queued) == queued

@@ -10,9 +10,10 @@ from xdimo.cli.common import App, table, verb, workload
 from xdimo.config import Cluster
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import ASSUMED_MFU, WavePlan, check_matrix, estimate_hours, live_waves, queued_gpus, waves
+from xdimo.poll import still_queued
 from xdimo.rules import cpu_slots
 from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import JobState, PoolStatus
+from xdimo.schedulers.base import JobState, PoolStatus, Scheduler
 from xdimo.spec import RunSpec
 from xdimo.workspace import Workspace
 
@@ -42,13 +43,14 @@ def plan(app: App, matrix: str, live: bool) -> None:
     cluster = app.cluster
     m = load_matrix(app.ws.matrix_path(matrix))
     check_matrix(m, cluster)
-    pools = get_scheduler(cluster, app.ws.root).pools() if live else []
+    scheduler = get_scheduler(cluster, app.ws.root) if live else None
+    pools = scheduler.pools() if scheduler else []
     warnings: list[str] = list(m.warnings)
     # live: what `submit` would do now, so the runs the ledger already has are not planned again
     in_ledger = submitted(app.ws, m.name, warnings) if live else {}
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
-    queued = queued_here(app.ws, cluster.name) if live and in_ledger_file(app.ws) else {}
+    queued = queued_here(app.ws, scheduler, cluster.name) if scheduler and in_ledger_file(app.ws) else {}
     queued = {p.name: n for p in pools if (n := max(queued.get(p.name, 0), p.pending_gpus))}  # as submit counts
     todo = [s for s in m.runs if s.run_id not in in_ledger]
     wp = live_waves(todo, cluster, pools, queued) if live else waves(todo, cluster)
@@ -83,11 +85,11 @@ def in_ledger_file(ws: Workspace) -> bool:
     return ws.ledger_path.exists() if ws.ledger_named or not ws.located else True
 
 
-def queued_here(ws: Workspace, cluster: str) -> dict[str, int]:
-    """Pool -> GPUs of this cluster's queued runs (PENDING, SUBMITTING) as the ledger last saw them: `submit`
-    leaves their cards to them (plan.free_for_new_jobs), so wave 1 does too."""
+def queued_here(ws: Workspace, scheduler: Scheduler, cluster: str) -> dict[str, int]:
+    """Pool -> GPUs of this cluster's queued runs (PENDING, SUBMITTING) the scheduler still queues (asked now,
+    nothing written): `submit` leaves their cards to them (plan.free_for_new_jobs), so wave 1 does too."""
     runs = ws.ledger.runs(cluster=cluster, states=(JobState.PENDING, JobState.SUBMITTING))
-    return queued_gpus((r.pool, r.gpus) for r in runs)
+    return queued_gpus((r.pool, r.gpus) for r in still_queued(scheduler, runs))
 
 
 def plan_text(m: Matrix, cluster: Cluster, data: list[dict[str, Any]], wp: WavePlan, pools: list[PoolStatus],
