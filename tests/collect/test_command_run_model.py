@@ -67,3 +67,12 @@ def test_its_run_json_can_name_the_model(tmp_path: Path) -> None:
     (spec,) = specs(tmp_path, {"command": "train.py"})
     (rec,) = ledger_records([command_run(tmp_path, spec, "Latte-L/2")], tmp_path / "logs", Cache(None))
     assert rec.model == "Latte-L/2" and rec.flops_per_sample
+
+
+def test_run_ids_are_pinned() -> None:
+    """Ledgers hold these ids: a new RunSpec field (with a default) must not re-hash every run, or `submit`
+    would send a whole matrix again. Ids as every release since the ledger's first computed them."""
+    assert RunSpec(matrix="m", pool="p").run_id == "m-8baa9d6e"
+    assert RunSpec(matrix="m", pool="p", command="train.py", model_given=False).run_id == "m-931fe5ba"
+    assert RunSpec(matrix="t", pool="gpu_h200", gpus=4, moe="4E2A", model="Latte-L/2",
+                   train_args=(("workers", "4"),), env=("A=1",)).run_id == "t-930b942c"

@@ -109,8 +109,8 @@ def wait_child(proc: subprocess.Popen[bytes], killed: dict[str, bool]) -> int:
         except subprocess.TimeoutExpired:
             pass
         if killed["flag"]:
-            deadline = deadline or time.time() + KILL_GRACE_S
-            if time.time() > deadline:
+            deadline = deadline or time.monotonic() + KILL_GRACE_S  # a clock step must not cut the grace
+            if time.monotonic() > deadline:
                 kill_tree(proc.pid)
 
 

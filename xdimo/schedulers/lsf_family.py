@@ -456,7 +456,8 @@ def settle_from_logs(log_dir: Path, job_id: str, row: P.JobRow | None, gone: boo
     code = read_exit_marker(log_dir)
     if code is not None:
         return JobStatus(state_for_exit(code), code, f"marker: exit {code}", hosts)
-    recent = out_file.exists() and (now or time.time()) - out_file.stat().st_mtime < grace_s
+    mtime = _mtime(out_file)
+    recent = mtime is not None and (now or time.time()) - mtime < grace_s
     if row is not None:
         state = P.map_state(row.stat)
         if state is not JobState.DONE and recent:  # the exit code (and whether it was a kill) may still come
@@ -497,6 +498,14 @@ def _answered(answer: P.JobsAnswer) -> bool:
     caller refuses to count on: understood()), or a definite 'none' / 'not found'. An answer of nothing at all
     is none of these (the tools never give it; LSFFamilyScheduler.silent)."""
     return bool(answer.rows or answer.header_only or answer.no_jobs or answer.not_found or answer.unparsed)
+
+
+def _mtime(path: Path) -> float | None:
+    """A log's modification time; None where it is gone (removed between two looks: no race, no traceback)."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 def _read(path: Path) -> str:

@@ -19,7 +19,6 @@ from xdimo.collect.tables.labels import hw as hw_of
 from xdimo.collect.tables.model_table import run_setup, setup_text
 
 _PEAK_HEADER = re.compile(r"峰值|peak", re.I)
-_PREC = re.compile(r"(?<![A-Za-z0-9])(FP8|FP16|BF16|TF32|FP32)(?![A-Za-z0-9])", re.I)
 _PFLOPS = re.compile(r"PFLOP", re.I)
 
 
@@ -34,11 +33,6 @@ def other_runs(rec: RunRecord, runs: Sequence[RunRecord]) -> list[RunRecord]:
     key = (rec.model, rec.moe or None, hw_of(rec), rec.gpus, rec.nodes)
     return sorted((r for r in runs if r is not rec and r.has_metrics
                    and (r.model, r.moe or None, hw_of(r), r.gpus, r.nodes) == key), key=lambda r: r.run_id)
-
-
-def other_setups(rec: RunRecord, runs: Sequence[RunRecord]) -> list[RunRecord]:
-    """Of ``other_runs``, those at another setup than ``rec``'s: the runs the row could have shown instead."""
-    return [r for r in other_runs(rec, runs) if run_setup(r) != run_setup(rec)]
 
 
 def peak_columns(table: SheetTable) -> list[int]:
@@ -73,12 +67,6 @@ def peak_conflicts(table: SheetTable, cells: list[str], rec: RunRecord) -> list[
         return []
     return [(table.header[j], cells[j].strip()) for j in peak_columns(table)
             if j < len(cells) and peak_of(cells[j]) is not None and not same_peak(cells[j], rec.peak_tflops)]
-
-
-def peak_precision(header: str, cell: str) -> str:
-    """The precision a peak cell (or else its header) names: ``FP16`` from ``硬件浮点峰值(FP16)``; "" for none."""
-    m = _PREC.search(cell) or _PREC.search(header)
-    return m.group(1).upper() if m else ""
 
 
 def peak_used(rec: RunRecord) -> str:
