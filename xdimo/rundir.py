@@ -106,24 +106,44 @@ class RunDir:
     def prepare(self, earlier_attempt: int | None = None) -> None:
         """The folder exists (schedulers open their output files there) and holds no earlier attempt's exit
         marker or wall-time record, which would settle the new attempt. With ``earlier_attempt``, that attempt's
-        figures move to ``attempt-<N>/``: kept, but no longer shown as the new attempt's while it waits or runs.
-        Raises OSError."""
+        end records and figures move to ``attempt-<N>/``: kept (its exact wall time with them), but no longer
+        shown as the new attempt's while it waits or runs; without it, end records left there are removed. A
+        move that fails puts back what had moved and raises OSError (hand_over then sends nothing)."""
         self.path.mkdir(parents=True, exist_ok=True)
-        for end_record in (self.marker, self.wall_file):
-            end_record.unlink(missing_ok=True)
-        written = [f for f in (self.metrics, self.run_json) if f.exists()]
-        if earlier_attempt is not None and written:
-            archive = self.attempt_dir(earlier_attempt)
+        end_records = (self.marker, self.wall_file)
+        if earlier_attempt is None:
+            for end_record in end_records:
+                end_record.unlink(missing_ok=True)
+            return
+        earlier = [f for f in (*end_records, *self._figures) if f.exists()]
+        if not earlier:
+            return
+        archive = self.attempt_dir(earlier_attempt)
+        moved: list[Path] = []
+        try:
             archive.mkdir(exist_ok=True)
-            for f in written:
+            for f in earlier:
                 f.rename(archive / f.name)
+                moved.append(f)
+        except OSError:
+            for f in moved:  # back where they were: the earlier attempt is still the latest, nothing is sent
+                with contextlib.suppress(OSError):
+                    (archive / f.name).rename(f)
+            with contextlib.suppress(OSError):
+                archive.rmdir()
+            raise
+
+    @property
+    def _figures(self) -> tuple[Path, ...]:
+        return (self.metrics, self.run_json)
 
     def restore(self, earlier_attempt: int) -> None:
-        """Undo prepare's move (the scheduler refused the new attempt, so nothing of it was written)."""
+        """Undo prepare's move (the scheduler refused the new attempt, so nothing of it was written): the earlier
+        attempt, still the run's latest, gets its figures and end records (job.exit, job.wall) back."""
         archive = self.attempt_dir(earlier_attempt)
         if not archive.is_dir():
             return
-        for f in (self.metrics, self.run_json):
+        for f in (self.marker, self.wall_file, *self._figures):
             kept = archive / f.name
             if kept.exists() and not f.exists():
                 kept.rename(f)

@@ -63,6 +63,16 @@ def test_an_earlier_attempts_job_id_shows_its_output(workspace: Path, capsys: py
     assert list(data["files"].values()) == ["attempt one says hello\n"]
 
 
+def test_an_earlier_attempt_without_metrics_is_not_said_to_have_them(workspace: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """attempt-N/ also keeps an attempt's end records (job.exit, job.wall): a folder alone is no metrics."""
+    ws = jh_workspace(workspace)
+    spec = resubmitted_run(ws)
+    (ws.run_dir(spec.run_id).attempt_dir(1) / "metrics.jsonl").unlink()
+    code, _, err = in_process(workspace, capsys, "logs", "112")
+    assert code == 0 and "attempt 1 (DONE)" in err and "metrics are in" not in err
+
+
 def test_the_current_job_and_unknown_ids_are_as_before(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ws = jh_workspace(workspace)
     spec = resubmitted_run(ws)

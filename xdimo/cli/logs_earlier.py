@@ -83,7 +83,8 @@ def earlier_header(e: EarlierJob) -> str:
     now = (f"; the run is now attempt {run.attempt}, job {run.job_id or '-'} ({run.state.value}): "
            f"`xdimo-jobs logs {run.run_id}`")
     archive = RunDir(e.log_dir).attempt_dir(e.attempt) if e.attempt else None
-    figures = f"; that attempt's metrics are in {archive}" if archive and archive.is_dir() else ""
+    figures = f"; that attempt's metrics are in {archive}" if archive and RunDir(archive).metrics.is_file() \
+        else ""  # an attempt that ended before training archives only its end records (job.exit, job.wall)
     return f"job {e.job_id} is run {run.run_id}'s {which}{ended}{now}{figures}"
 
 

@@ -18,7 +18,7 @@ from xdimo.collect.read import legacy, legacy_record
 from xdimo.collect.read.cache import Cache, signature
 from xdimo.collect.read.parse import EVAL_JSON, RunFiles, digest_run_dir, record_from_files
 from xdimo.collect.tables.lang import note
-from xdimo.ledger import WALL_SCHEDULER, AttemptJob, attempts_in
+from xdimo.ledger import WALL_JOB_SCRIPT, WALL_SCHEDULER, AttemptJob, attempts_in
 from xdimo.rundir import RunDir
 from xdimo.schedulers.base import JobState
 from xdimo.schedulers.lsf_parse import parse_summary
@@ -109,6 +109,19 @@ def record_for(base: RunRecord, files: RunFiles, folder: Path, run_dir: Path,
     return rec
 
 
+def recorded_wall(run: LedgerRunLike, run_dir: Path) -> tuple[float | None, float | None]:
+    """(the scheduler's span, the job script's span) of the run's latest attempt: the one the ledger recorded as it
+    settled the run (ledger.settled_wall), the figure `status` shows, whichever source it names; where it recorded
+    none (a run still active, settled before the ledger kept it, or with neither known then), job.wall as the
+    run's folder has it now."""
+    wall, source = getattr(run, "wall_s", None), getattr(run, "wall_source", None)
+    if wall is not None and source == WALL_SCHEDULER:
+        return wall, None
+    if wall is not None and source == WALL_JOB_SCRIPT:
+        return None, wall
+    return None, RunDir(run_dir).script_wall_s()
+
+
 def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
                    pool_gpu: dict[tuple[str, str], str] | None = None,
                    history: History | None = None) -> list[RunRecord]:
@@ -122,9 +135,9 @@ def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
         if not run_dir.is_absolute():
             run_dir = logs_dir.parent / run_dir
         base = base_record(run, (pool_gpu or {}).get((run.cluster, run.pool), ""))
-        scheduler_wall = getattr(run, "wall_s", None) if getattr(run, "wall_source", None) == WALL_SCHEDULER else None
+        scheduler_wall, script_wall = recorded_wall(run, run_dir)
         rec = record_for(base, run_files(run_dir, cache), run_dir, run_dir, (run.started_at, run.ended_at),
-                         RunDir(run_dir).script_wall_s(), scheduler_wall)
+                         script_wall, scheduler_wall)
         if rec.steady is None:
             rec = with_earlier_attempt(rec, run, run_dir, logs_dir, cache, history)
         out.append(rec)
@@ -165,7 +178,7 @@ def with_earlier_attempt(rec: RunRecord, run: LedgerRunLike, run_dir: Path, logs
     base.job_id = job.job_id or ""  # not known (no history): the attempt's run.json may name it, never the latest's
     base.state = job.state.value if job.state else ""
     base.exit_code = 0 if job.state is JobState.DONE else None
-    earlier = record_for(base, files, folder, run_dir, (job.started, job.ended))
+    earlier = record_for(base, files, folder, run_dir, (job.started, job.ended), RunDir(folder).script_wall_s())
     earlier.job_id, earlier.attempt = job.job_id or earlier.job_id, n  # the ledger's job over its run.json's
     earlier.notes.append(note("rec_earlier_used", **said))
     return earlier
