@@ -11,10 +11,14 @@ The one place every backend (JH, LSF, Slurm) runs its scheduler's tools. API:
   no output at all, or a daemon/connection hiccup message) is retried up to ``retries`` times with
   exponential back-off and jitter. A definite refusal (e.g. ``待提交任务数达上限``) is not transient, so it
   is returned at once: resubmitting a refused job could double-submit once the refusal clears.
-- A timeout is retried like a transient failure; when the last attempt also times out it raises
-  SchedulerError. A missing executable raises SchedulerError at once (no retry can fix PATH).
-- Submitting is not idempotent: a backend passes ``retries=0`` (or a ``transient`` that only accepts
-  answers where the scheduler certainly did nothing) for the submit command.
+- A timeout is retried like a transient failure when ``retry_timeouts`` is true (the default: right for a
+  query, which changes nothing); when the last attempt also times out it raises SchedulerTimeout. With
+  ``retry_timeouts=False`` the first timeout raises SchedulerTimeout at once: a command that timed out may
+  have acted all the same (a loaded controller that took the job and answered late), and ``transient`` never
+  sees a timeout, so it cannot vouch for one. A missing executable raises SchedulerError at once (no retry
+  can fix PATH).
+- Submitting is not idempotent: a backend passes ``retries=0``, or ``retry_timeouts=False`` with a
+  ``transient`` that only accepts answers where the scheduler certainly did nothing, for the submit command.
 - The command runs in its own session: a timeout (or Ctrl-C) kills its whole process group, so a wrapper
   script's children do not outlive it.
 - Control characters in the answer (a misbehaving tool's binary noise) are replaced before any parser or
@@ -100,8 +104,10 @@ def run_command(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    retry_timeouts: bool = True,
 ) -> CommandResult:
-    """Run ``argv`` (no shell), feeding ``stdin``; retry transient failures ``retries`` times."""
+    """Run ``argv`` (no shell), feeding ``stdin``; retry transient failures ``retries`` times, and timeouts too
+    unless ``retry_timeouts`` is false (a command that may have acted though it timed out: a submit)."""
     argv = tuple(str(a) for a in argv)
     attempt = 0
     while True:
@@ -109,6 +115,9 @@ def run_command(
         result = _run_once(argv, stdin, timeout, env, cwd, attempt)
         if result is not None and not transient(result):
             return result
+        if result is None and not retry_timeouts:
+            raise SchedulerTimeout(f"`{_show(argv)}` timed out after {timeout:g} s (not retried: it may have "
+                                   "acted all the same)")
         if attempt > retries:
             if result is None:
                 raise SchedulerTimeout(f"`{_show(argv)}` timed out after {timeout:g} s ({attempt} attempts)")

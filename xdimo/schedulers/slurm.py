@@ -3,7 +3,9 @@ for a run's live jobs before a submission, scancel.
 
 A thin runner over the pure parsers in slurm_parse.py. Every command goes through the shared runner
 (timeout + retry on transient failure); sbatch is retried only when it certainly never reached slurmctld,
-because a retry after a socket timeout could submit the job twice.
+because a retry after a socket timeout could submit the job twice. An sbatch that outlives SUBMIT_TIMEOUT
+is never run again either (slurmctld may have taken the job and answered late): the run stays SUBMITTING,
+and reconcile finds its job by name (:meth:`find`).
 
 submitit serves where the workload is a Python function rather than a script: :meth:`submit_function`
 hands it to submitit's executor with the same partition / GPU / CPU rules, the job's files under
@@ -80,8 +82,10 @@ class SlurmScheduler:
         """``sbatch --parsable`` with the script on stdin; the job's output folder must exist first."""
         self._run_dir(run).path.mkdir(parents=True, exist_ok=True)
         partition = self.cluster.pool(run.pool).queue_name
+        # A timeout is no answer: the job may exist, so it is not sent again (SchedulerTimeout: the ledger keeps the
+        # run SUBMITTING). Only an answer saying slurmctld was never reached is retried.
         result = run_command(["sbatch", "--parsable"], stdin=script, timeout=SUBMIT_TIMEOUT, retries=2,
-                             transient=_submit_unreached, cwd=str(self.root))
+                             transient=_submit_unreached, retry_timeouts=False, cwd=str(self.root))
         job_id = sp.parse_sbatch_id(result.stdout) if result.ok else None
         if job_id is None:
             if result.ok:
@@ -158,13 +162,22 @@ class SlurmScheduler:
 
     def find(self, run_id: str) -> list[str]:
         """Every job of this user named `run_id` in the queue or, failing that, in a week of accounting, oldest
-        first. This user's only: a colleague running the same matrix has the same run ids."""
+        first. This user's only: a colleague running the same matrix has the same run ids.
+
+        `[]` settles a SUBMITTING run LOST (reconcile), so it comes only from answers that say "none": a failed
+        sacct (slurmdbd down) or an sacct line that is not a job raises SchedulerError, as a failed or unreadable
+        squeue does, and the run stays SUBMITTING for the next poll. A cluster without accounting at all (sacct:
+        "accounting storage is disabled") has nothing more to say than squeue: its answer stands."""
         live = self._query(["squeue", "-h", "--me", "-t", "all", f"--name={run_id}", "-o", sp.SQUEUE_FORMAT])
         ids = list(readable_squeue(live.stdout, "tell whether a job of the run was submitted"))  # as the LSF family
         if not ids:
             argv = ["sacct", "-n", "-P", "-X", "-S", "now-7days", f"--name={run_id}", "-o", sp.SACCT_FIELDS]
             done = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query, env=_query_env())
-            ids = list(sp.parse_sacct(done.stdout)) if done.ok else []
+            if not done.ok:
+                if sp.sacct_disabled(done.output):
+                    return []
+                raise command_error(done)
+            ids = list(readable_sacct(done.stdout, "tell whether a job of the run was submitted"))
         return sorted(set(ids), key=lambda i: (len(i), i))
 
     def live_jobs(self, run_id: str) -> list[str]:
@@ -216,6 +229,16 @@ def readable_squeue(output: str, purpose: str) -> dict[str, sp.SlurmJob]:
         raise SchedulerError(f"squeue answered nothing readable: {excerpt(output)}")
     if answer.unread:
         raise SchedulerError(f"squeue answered a line that is not a job: {excerpt(answer.unread[0])}; "
+                             f"cannot {purpose}")
+    return answer.rows
+
+
+def readable_sacct(output: str, purpose: str) -> dict[str, sp.SlurmJob]:
+    """sacct's rows, when every line of its answer is one (``-n``: no header; nothing at all is "no job"). A
+    line that is not a row may be the job asked about: SchedulerError, so that nothing is settled on it."""
+    answer = sp.read_sacct(output)
+    if answer.unread:
+        raise SchedulerError(f"sacct answered a line that is not a job: {excerpt(answer.unread[0])}; "
                              f"cannot {purpose}")
     return answer.rows
 

@@ -365,6 +365,15 @@ def parse_sacct(output: str) -> dict[str, SlurmJob]:
     return read_sacct(output).rows
 
 
+_ACCOUNTING_DISABLED = re.compile(r"accounting storage is disabled", re.IGNORECASE)
+
+
+def sacct_disabled(output: str) -> bool:
+    """sacct's answer on a cluster without accounting (AccountingStorageType none: "Slurm accounting storage is
+    disabled", exit 1): no outage that a later try could outlast, but no accounting at all."""
+    return bool(_ACCOUNTING_DISABLED.search(output))
+
+
 # --- scancel --------------------------------------------------------------------------------------------
 
 def scancel_outcome(output: str) -> str:
