@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from xdimo.errors import KillUnconfirmed, XdimoError
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.poll import refresh
-from xdimo.reconcile import adopt_job, settled_without_job, submitter_gone
+from xdimo.reconcile import adopt_job, settle_without_job, submitter_gone
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import ACTIVE_STATES, JobState, Scheduler
 from xdimo.workspace import Workspace
@@ -61,8 +61,8 @@ def kill_runs(ws: Workspace, runs: list[LedgerRun] | None = None, *, cluster: st
     return out
 
 
-def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun) -> LedgerRun | None:
-    """Kill one active run's job; None when no job exists (the run is then LOST)."""
+def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun, *, again: bool = True) -> LedgerRun | None:
+    """Kill one active run's job; None when no job exists (the run is then LOST, or ended)."""
     job_id = run.job_id or adopt_job(ledger, scheduler, run)
     if not job_id:  # SUBMITTING, and the scheduler lists no job under its name
         if not submitter_gone(ledger, run):  # a live submitter may be waiting for jsub's answer now
@@ -71,7 +71,12 @@ def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun) -> LedgerRun 
                     else "in a minute")
             raise XdimoError(f"being submitted ({age:.0f} s ago) and no job is listed under its name yet: "
                              f"kill it again {when}")
-        ledger.update(run.run_id, settled_without_job(run))  # LOST, unless its job ran and ended already
+        if not settle_without_job(ledger, run):  # LOST, unless its job ran and ended already
+            # Another process wrote the run since it was read (a `status` adopted its job, or settled it): act
+            # on the row as it is now, so a job adopted meanwhile is killed, not reported as nothing to kill.
+            now = ledger.get(run.run_id)
+            if again and now.state.active:
+                return kill_one(ledger, scheduler, now, again=False)
         return None
     ledger.record_kill(run.run_id, job_id)  # first: a job killed before the ledger knows would end FAILED
     try:

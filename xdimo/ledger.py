@@ -14,7 +14,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -144,6 +144,10 @@ class LedgerRun:
                              "edited by hand?)") from None
         return cls(**values)
 
+    def still(self, state: JobState | None, attempt: int | None) -> bool:
+        """Whether this row is in ``state`` and ``attempt`` (None: any)."""
+        return (state is None or self.state == state) and (attempt is None or self.attempt == attempt)
+
     def to_dict(self) -> dict[str, Any]:
         d = {c: getattr(self, c) for c in COLUMNS if c not in INTERNAL_COLUMNS}
         d["state"] = self.state.value
@@ -200,16 +204,33 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
 
     if all(name in have() for name, _ in ADDED_COLUMNS):
         return
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _transaction(db):
         present = have()
         for name, kind in ADDED_COLUMNS:
             if name not in present:
                 db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Undo the open transaction, if SQLite has not already: on SQLITE_FULL, SQLITE_IOERR and the like it rolls
+    back by itself, and a ROLLBACK then fails ("cannot rollback - no transaction is active"). Called while the
+    error that ended the transaction propagates: a failing ROLLBACK never takes that error's place."""
+    if db.in_transaction:
+        with suppress(XdimoError, sqlite3.Error):
+            db.execute("ROLLBACK")
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on ``db``: committed if the block ends normally, else rolled back and the block's
+    error raised (a full disk: "ledger PATH: database or disk is full", not the rollback's complaint)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        _rollback(db)  # a COMMIT that failed may leave the transaction open: never leave it so
         raise
-    db.execute("COMMIT")
 
 
 def settled_wall(log_dir: str, status: JobStatus) -> tuple[float | None, str]:
@@ -271,14 +292,8 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(self.db) as db:
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
 
     @contextmanager
     def submit_lock(self, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
@@ -342,15 +357,24 @@ class Ledger:
             self._event(db, spec.run_id, JobState.SUBMITTING, None, f"attempt {attempt}")
         return previous
 
-    def record_submitted(self, run_id: str, job_id: str) -> None:
+    def record_submitted(self, run_id: str, job_id: str, expect_state: JobState | None = None,
+                         expect_attempt: int | None = None) -> bool:
+        """Record the job the scheduler took for this run (PENDING). False, and nothing written, when the row is
+        no longer in ``expect_state`` or attempt ``expect_attempt`` (given by a reconciler that read the run
+        earlier: another process may have adopted or settled it since, and that must not be undone)."""
         now = time.time()
         with self.transaction() as db:
+            if expect_state is not None or expect_attempt is not None:
+                row = self._fetch_one(db, "run_id = ?", (run_id,))
+                if row is None or not row.still(expect_state, expect_attempt):
+                    return False
             db.execute("UPDATE runs SET state = ?, job_id = ?, submitted_at = ?, updated_at = ?, started_at = NULL,"
                        " ended_at = NULL, exit_code = NULL, reason = '', wall_s = NULL, wall_source = NULL,"
                        " missing_since = NULL"
                        " WHERE run_id = ?",
                        (JobState.PENDING.value, job_id, now, now, run_id))
             self._event(db, run_id, JobState.PENDING, job_id, "submitted")
+        return True
 
     def record_kill(self, run_id: str, job_id: str) -> None:
         """`kill` asked the scheduler to stop this job: how it then ends is KILLED, whatever the exit code."""
@@ -398,21 +422,44 @@ class Ledger:
                        (run_id, time.time(), REFUSED_EVENT, None, why[:500]))
 
     def update(self, run_id: str, status: JobStatus, job_id: str | None = None,
-               missing_since: float | None = None, expect_state: JobState | None = None) -> bool:
+               missing_since: float | None = None, expect_state: JobState | None = None,
+               expect_attempt: int | None = None) -> bool:
         """Apply a polled status; returns True when the state changed (and records it in the history).
 
         With `job_id`, a status that belongs to an earlier attempt (the run was resubmitted since the poll
         began) is ignored rather than written over the new attempt. A terminal status records the job's own
         wall time once (settled_wall: the scheduler's times, else job.wall), so `status` reads no file for it.
         `missing_since` is kept with the status (poll.py's hold on LOST); any other status clears it.
-        `expect_state`: write only if the row is still in this state (a hold restates the state the poll began
-        from: another process may have settled the run since, and that must not be undone)."""
+        `expect_state` (and `expect_attempt`): write only if the row is still in this state (attempt) (a hold
+        restates the state the poll began from, and a stuck SUBMITTING run is settled as it was read: another
+        process may have settled the run, or adopted its job, since, and that must not be undone).
+
+        job.wall is read before the write transaction, never inside it: a read that stalls (a log folder on a
+        slow NFS server) must not hold the ledger's write lock, which every other CLI then waits on."""
+        walls: dict[str, tuple[float | None, str]] = {}  # log folder -> settled_wall read there
+        while True:
+            if status.state.terminal:
+                row = self._fetch_one(self.db, "run_id = ?", (run_id,))
+                if row is None:
+                    return False
+                if row.log_dir not in walls:
+                    walls[row.log_dir] = settled_wall(row.log_dir, status)  # outside the transaction
+            written = self._update(run_id, status, job_id, missing_since, expect_state, expect_attempt, walls)
+            if written is not None:
+                return written
+            # the row's log folder changed between the read and the transaction (resubmitted there): read again
+
+    def _update(self, run_id: str, status: JobStatus, job_id: str | None, missing_since: float | None,
+                expect_state: JobState | None, expect_attempt: int | None,
+                walls: dict[str, tuple[float | None, str]]) -> bool | None:
+        """update's transaction; None (nothing written) when a terminal status's wall was read in another folder
+        than the row's now."""
         now = time.time()
         with self.transaction() as db:
             row = self._fetch_one(db, "run_id = ?", (run_id,))
             if row is None or (job_id is not None and row.job_id != job_id):
                 return False
-            if expect_state is not None and row.state != expect_state:
+            if not row.still(expect_state, expect_attempt):
                 return False
             changed = row.state != status.state
             started = started_time(row.started_at, status, now)
@@ -423,7 +470,12 @@ class Ledger:
                 ended = None
             else:
                 ended = now if status.state.terminal and row.ended_at is None else row.ended_at
-            wall, source = settled_wall(row.log_dir, status) if status.state.terminal else (None, None)
+            wall: float | None = None
+            source: str | None = None
+            if status.state.terminal:
+                if row.log_dir not in walls:
+                    return None
+                wall, source = walls[row.log_dir]
             db.execute("UPDATE runs SET state = ?, exit_code = ?, reason = ?, started_at = ?, ended_at = ?,"
                        " updated_at = ?, wall_s = ?, wall_source = ?, missing_since = ? WHERE run_id = ?",
                        (status.state.value, status.exit_code, status.reason, started, ended, now, wall, source,

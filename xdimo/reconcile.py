@@ -36,7 +36,14 @@ def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[Ledge
         if not submitter_gone(ledger, run):
             continue
         if adopt_job(ledger, scheduler, run) is None:
-            ledger.update(run.run_id, settled_without_job(run))
+            settle_without_job(ledger, run)
+
+
+def settle_without_job(ledger: Ledger, run: LedgerRun) -> bool:
+    """Settle a stuck SUBMITTING ``run`` that has no job (settled_without_job), as it was read: False, and
+    nothing written, if the row has changed since (another `status` or `kill` adopted its job or settled it
+    first; its word stands, and the caller acts on the row as it is now)."""
+    return ledger.update(run.run_id, settled_without_job(run), expect_state=run.state, expect_attempt=run.attempt)
 
 
 def settled_without_job(run: LedgerRun) -> JobStatus:
@@ -75,8 +82,11 @@ def adopt_job(ledger: Ledger, scheduler: Scheduler, run: LedgerRun) -> str | Non
         live = set(scheduler.live_jobs(run.run_id))
         ours = [job_id for job_id in fresh if job_id in live or job_id in ours]
     if ours:
-        ledger.record_submitted(run.run_id, ours[-1])
-        return ours[-1]
+        if ledger.record_submitted(run.run_id, ours[-1], expect_state=run.state, expect_attempt=run.attempt):
+            return ours[-1]
+        # another process adopted (or settled) the run since it was read: the row's job is the one, if active
+        now = ledger.get(run.run_id)
+        return now.job_id if now.state.active and now.attempt == run.attempt else None
     return None
 
 
