@@ -70,7 +70,12 @@ def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None,
             if cluster_name not in schedulers:
                 schedulers[cluster_name] = get_scheduler(ws.load_cluster(cluster_name), ws.root)
             scheduler = schedulers[cluster_name]
-            reconcile_submitting(ledger, scheduler, [r for r in active if not r.job_id])
+            try:
+                reconcile_submitting(ledger, scheduler, [r for r in active if not r.job_id])
+            except SchedulerTimeout:
+                raise  # a hanging scheduler: the poll would wait as long
+            except XdimoError as exc:  # a stuck submission not found now (sacct down) stops no other run's poll
+                out.failures.append(f"cluster {cluster_name}: {exc}")
             polled = [ledger.get(r.run_id) for r in active]
             out.changes += poll_cluster(ledger, scheduler, [r for r in polled if r.job_id])
         except XdimoError as exc:
