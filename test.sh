@@ -19,7 +19,9 @@ fi
 
 slurm_up=0
 if [ -x scripts/slurm-ci.sh ] && [ "${XDIMO_NO_SLURM:-0}" != 1 ]; then
-  if scripts/slurm-ci.sh up; then
+  if scripts/slurm-ci.sh status >/dev/null 2>&1; then
+    echo "test.sh: Slurm already up: used, and left up (test.sh stops only a Slurm it started)" >&2
+  elif scripts/slurm-ci.sh up; then
     slurm_up=1
   elif [ "${CI:-}" = true ]; then
     echo "test.sh: Slurm did not come up under CI; the Slurm tests will fail rather than skip" >&2
