@@ -23,7 +23,7 @@ INT_KEYS = {"gpus": 1, "nodes": 1, "local_batch": 1, "grad_accum": 1, "steps": 1
             "image_size": 8, "log_every": 1, "cpus": 1, "walltime_min": 1}
 OPTIONAL_INT_KEYS = ("cpus", "walltime_min")  # null means "the cluster's default"
 STR_KEYS = ("model", "pool", "data", "command", "label")
-RUN_KEYS = {f.name for f in fields(RunSpec)} - {"matrix"}
+RUN_KEYS = {f.name for f in fields(RunSpec)} - {"matrix", "model_given"}  # model_given: set from `model:`
 TOP_KEYS = {"name", "description", "defaults", "matrix", "runs"}
 # Shell control syntax in `command`: torchrun starts the command as a program, but the job script's shell would
 # read these first (`a; b` makes the job's exit code b's, hiding a failed run), so they are refused outright.

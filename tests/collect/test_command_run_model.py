@@ -76,3 +76,14 @@ def test_run_ids_are_pinned() -> None:
     assert RunSpec(matrix="m", pool="p", command="train.py", model_given=False).run_id == "m-931fe5ba"
     assert RunSpec(matrix="t", pool="gpu_h200", gpus=4, moe="4E2A", model="Latte-L/2",
                    train_args=(("workers", "4"),), env=("A=1",)).run_id == "t-930b942c"
+
+
+def test_model_given_is_no_matrix_key(tmp_path: Path) -> None:
+    from xdimo.errors import ConfigError
+
+    try:
+        specs(tmp_path, {"command": "train.py", "model_given": False})
+    except ConfigError as exc:
+        assert "unknown key 'model_given'" in str(exc)
+    else:
+        raise AssertionError("model_given was accepted as a matrix key")
