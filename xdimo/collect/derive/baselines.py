@@ -116,16 +116,18 @@ def baseline_for(rec: RunRecord, runs: RunSet, *, gpus: int = 1) -> RunRecord | 
     """The ``gpus``-card run on the same hardware and model that ``rec`` is compared with; None if there is none.
 
     It must run the same workload (precision, frames, image size, model shape): a tf32 or a shrunk 1-card run
-    is no baseline for a bf16 4-card run. The local batch may differ (speedup is by samples/s, seed 000), but
-    the same local batch is preferred, then one that ended well (state_rank), then the smallest batch (the user's
-    "baseline" scripts run bs 1).
+    is no baseline for a bf16 4-card run. One of ``rec``'s own matrix is preferred (its study, not another
+    that happens to share the workload: the demo's 1-card run was the baseline of a study copied from it). The
+    local batch may differ (speedup is by samples/s, seed 000), but the same local batch is preferred, then one
+    that ended well (state_rank), then the smallest batch (the user's "baseline" scripts run bs 1).
     """
     if unknown_hardware(rec):
         return None
     pool = [r for r in runs.baselines.get(baseline_key(rec, gpus), ()) if same_gpu(r, rec)]
     if not pool:
         return None
-    return min(pool, key=lambda r: (r.local_batch != rec.local_batch, state_rank(r), r.local_batch or 0, r.run_id))
+    return min(pool, key=lambda r: (r.matrix != rec.matrix, r.local_batch != rec.local_batch, state_rank(r),
+                                    r.local_batch or 0, r.run_id))
 
 
 def study_baseline(group: Sequence[RunRecord], runs: RunSet, gpus: int) -> RunRecord | None:
