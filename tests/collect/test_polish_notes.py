@@ -108,7 +108,7 @@ def test_a_failed_again_shows_the_earlier_done_attempt(workspace: Path) -> None:
     assert "| 2.00 |" in row and "1.0(基准)" in row  # attempt 1's steps/s, the 1-card baseline again
     assert "暂无指标（状态 KILLED）" not in out.stdout
     assert (f"`{run_id}`：所列为第 1 次尝试（作业 112，状态 DONE）的数据（logs/{run_id}/attempt-1/）；"
-            "第 2 次尝试（作业 118）以 KILLED 结束，没有指标") in out.stdout
+            "第 2 次尝试（作业 118）以 KILLED 结束，没有稳态指标") in out.stdout
     data = json.loads(run_cli(workspace, "collect", "--no-refresh", "--matrix", "demo", "--json").stdout)
     rec = next(r for r in data["runs"] if r["run_id"] == run_id)
     assert (rec["state"], rec["job_id"], rec["figures_attempt"]) == ("DONE", "112", 1)
@@ -122,8 +122,8 @@ def test_while_the_new_attempt_runs_its_row_waits_and_names_the_earlier_figures(
     out = run_cli(workspace, "collect", "--no-refresh", "--matrix", "demo", "--lang", "en").stdout
     row = next(line for line in out.splitlines() if line.startswith("| Latte-T/2 | 1×"))
     assert "| TBD |" in row
-    assert (f"`{run_id}`: attempt 2 is RUNNING, no metrics yet; attempt 1's figures (job 112, state DONE) are in "
-            f"logs/{run_id}/attempt-1/, not in this table") in out
+    assert (f"`{run_id}`: attempt 2 is RUNNING, no steady figures yet; attempt 1's figures (job 112, state DONE) "
+            f"are in logs/{run_id}/attempt-1/, not in this table") in out
 
 
 def test_a_done_attempt_wins_over_a_later_failed_one(tmp_path: Path) -> None:
@@ -152,3 +152,15 @@ def test_a_done_attempt_wins_over_a_later_failed_one(tmp_path: Path) -> None:
     assert (rec.attempt, rec.job_id, rec.state, rec.steady.steps_per_s) == (1, "1", "DONE", 1.0)
     (plain,) = ledger_records([run], tmp_path / "logs", Cache(None))  # no history: the latest attempt's figures
     assert (plain.attempt, plain.steady.steps_per_s) == (2, 3.0)
+
+
+def test_a_kill_during_warm_up_does_not_hide_the_earlier_done_attempt(workspace: Path) -> None:
+    """The latest attempt was killed after its warm-up intervals only: the row showed `待填(仅预热 6.37)` while
+    attempt 1's DONE figures sat in attempt-1/."""
+    run_id = resubmitted(workspace, JobState.KILLED)
+    write_run_dir(workspace / "logs" / run_id, gpus=1, steps_per_s=6.37, model="Latte-T/2", moe=None,
+                  gpu_name="cpu", peak=None, pool="local", run_id=run_id, intervals=2, warmup=2)
+    out = run_cli(workspace, "collect", "--no-refresh", "--matrix", "demo")
+    row = next(line for line in out.stdout.splitlines() if line.startswith("| Latte-T/2 | 1×"))
+    assert "| 2.00 |" in row and "仅预热" not in row
+    assert "以 KILLED 结束，没有稳态指标" in out.stdout

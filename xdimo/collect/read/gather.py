@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from xdimo.collect.derive.facts import enrich
 from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.derive.steady import has_steady
 from xdimo.collect.derive.wall_time import job_wall
 from xdimo.collect.read import legacy, legacy_record
 from xdimo.collect.read.cache import Cache, signature
@@ -138,7 +139,7 @@ def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
         scheduler_wall, script_wall = recorded_wall(run, run_dir)
         rec = record_for(base, run_files(run_dir, cache), run_dir, run_dir, (run.started_at, run.ended_at),
                          script_wall, scheduler_wall)
-        if rec.steady is None:
+        if not has_steady(rec):  # no metrics, or warm-up only (a kill before its figures settled)
             rec = with_earlier_attempt(rec, run, run_dir, logs_dir, cache, history)
         out.append(rec)
     return out
@@ -150,17 +151,17 @@ attempt_jobs = attempts_in  # attempt number -> its job, from a run's events: th
 
 def with_earlier_attempt(rec: RunRecord, run: LedgerRunLike, run_dir: Path, logs_dir: Path, cache: Cache,
                          history: History | None) -> RunRecord:
-    """``rec`` (the latest attempt, without metrics), or the figures of an earlier attempt of the same run (the same
-    spec: the run id is its hash) that has them, a DONE one before the others, the latest first; while the latest
-    attempt may still run, ``rec`` with a note naming them. Without ``history`` an earlier attempt's job and state
-    are not known: its record has neither (never the latest attempt's)."""
+    """``rec`` (the latest attempt, without steady metrics), or the steady figures of an earlier attempt of the
+    same run (the same spec: the run id is its hash) that has them, a DONE one before the others, the latest
+    first; while the latest attempt may still run, ``rec`` with a note naming them. Without ``history`` an
+    earlier attempt's job and state are not known: its record has neither (never the latest attempt's)."""
     latest = getattr(run, "attempt", None) or 1
     found = []
     for folder in run_dir.glob("attempt-*"):
         m = _ATTEMPT_DIR.fullmatch(folder.name)
         if m and int(m.group(1)) < latest and folder.is_dir():
             files = run_files(folder, cache)
-            if files.steady is not None:
+            if files.steady is not None and not files.steady.warmup_only:
                 found.append((int(m.group(1)), folder, files))
     if not found:
         return rec

@@ -143,9 +143,9 @@ TEXT: dict[str, dict[str, str]] = {
         "rec_run_json": "run.json：{field} {value} 不可用，已忽略",
         # A resubmitted run whose latest attempt has no figures: an earlier attempt's (logs/<run>/attempt-N/).
         "rec_earlier_used": "所列为第 {n} 次尝试（作业 {job}，状态 {state}）的数据（{dir}）；"
-                            "第 {now} 次尝试（作业 {now_job}）以 {now_state} 结束，没有指标",
-        "rec_earlier_waiting": "第 {now} 次尝试状态 {now_state}，暂无指标；第 {n} 次尝试（作业 {job}，状态 {state}）"
-                               "的数据在 {dir}，未计入本表",
+                            "第 {now} 次尝试（作业 {now_job}）以 {now_state} 结束，没有稳态指标",
+        "rec_earlier_waiting": "第 {now} 次尝试状态 {now_state}，暂无稳态指标；"
+                               "第 {n} 次尝试（作业 {job}，状态 {state}）的数据在 {dir}，未计入本表",
         "runs_attempt": "第 {n} 次尝试的数据",
         # --table runs: seed 001's 历史实验（参考）, one row per run.
         "runs_title": "历史实验（参考）",
@@ -339,8 +339,8 @@ TEXT: dict[str, dict[str, str]] = {
         "rec_stray": "{n} lines carry metric fields but no '(step=N)' prefix, so none was read (first: '{example}')",
         "rec_run_json": "run.json: {field} {value} is not usable; ignored",
         "rec_earlier_used": "figures of attempt {n} (job {job}, state {state}; {dir}): attempt {now} (job "
-                            "{now_job}) ended {now_state} without metrics",
-        "rec_earlier_waiting": "attempt {now} is {now_state}, no metrics yet; attempt {n}'s figures (job {job}, "
+                            "{now_job}) ended {now_state} without steady figures",
+        "rec_earlier_waiting": "attempt {now} is {now_state}, no steady figures yet; attempt {n}'s figures (job {job}, "
                                "state {state}) are in {dir}, not in this table",
         "runs_attempt": "figures of attempt {n}",
         "runs_title": "Runs (reference)",
