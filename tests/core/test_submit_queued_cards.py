@@ -259,3 +259,28 @@ def test_a_failed_poll_leaves_the_queued_jobs_queued(workspace, monkeypatch) -> 
     submit_once(ws, ws.load_cluster("local"), load_matrix(_six_runs(workspace)))
     queued = ws.ledger.runs(states=(JobState.PENDING,))
     assert still_queued(Down(), queued) == queued
+
+
+def test_a_dry_run_labels_each_script_and_names_the_held_runs(workspace, monkeypatch) -> None:
+    """Five scripts and '4 would start now, 1 would wait, 1 held' did not say which was which."""
+    ws = Workspace.open(str(workspace))
+    fake = Undispatched()
+    monkeypatch.setattr(fake, "pools", lambda: [PoolStatus("local", "cpu", 4, 0, 0)])
+    install(monkeypatch, fake)
+    result = submit_once(ws, ws.load_cluster("local"), load_matrix(_six_runs(workspace)), dry_run=True)
+    text = describe(result, "six", dry_run=True)
+    (waiting,), (held,) = result.batch.wait, result.batch.held
+    assert f"# ---- {waiting.run_id} (would wait: the pending slot) ----" in text
+    assert text.count("(would start now) ----") == 4
+    assert f"held: {held.run_id}" in text
+
+
+def test_after_a_failed_hand_over_no_later_batch_is_advised(workspace, monkeypatch) -> None:
+    """`command not found: jsub` came after '5 run(s) wait for a later batch: ... --batch next'."""
+    ws = Workspace.open(str(workspace))
+    fake = RefusesSecond()
+    monkeypatch.setattr(fake, "pools", lambda: [PoolStatus("local", "cpu", 4, 0, 0)])
+    install(monkeypatch, fake)
+    result = submit_once(ws, ws.load_cluster("local"), load_matrix(_six_runs(workspace)))
+    result.failed = "demo-1: command not found: jsub (not submitted)"
+    assert "later batch" not in describe(result, "six", dry_run=False)

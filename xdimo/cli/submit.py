@@ -96,11 +96,15 @@ def again_command(app: App, *args: str) -> str:
 def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str = "") -> str:
     lines = []
     if dry_run:
+        waits = {s.run_id for s in result.batch.wait}
         for run_id, script in result.scripts.items():
-            lines += [f"# ---- {run_id} ----", script.rstrip(), ""]
+            when = "would wait: the pending slot" if run_id in waits else "would start now"
+            lines += [f"# ---- {run_id} ({when}) ----", script.rstrip(), ""]
         cards = " (by the cluster file's cards: the scheduler could not be read)" if result.cards_unread else ""
         lines.append(f"dry run: {len(result.batch.start)} would start now, {len(result.batch.wait)} would wait, "
                      f"{len(result.batch.held)} held for a later batch{cards}; nothing was submitted")
+        if result.batch.held:
+            lines.append(f"held: {', '.join(s.run_id for s in result.batch.held)}")
         lines += [f"warning: {line}" for line in result.script_problems]
         lines += [result.blocked_line()] if result.batch.blocked else []
     for s in result.submitted:
@@ -111,7 +115,7 @@ def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str
     if result.already:
         lines.append(f"{len(result.already)} run(s) of {matrix} are already in the ledger (see `status`; "
                      "`--again` resubmits ended ones)")
-    if result.later and not dry_run:
+    if result.later and not dry_run and not result.failed:  # after a failed hand-over, the error comes first
         next_command = next_command or f"xdimo-jobs submit {matrix} --batch next"
         lines.append(f"{len(result.later)} run(s) wait for a later batch: "
                      f"`{next_command}` when cards free up, or `--batch all`")
