@@ -120,3 +120,12 @@ def test_the_schedulers_times_say_ran_and_the_legend_says_whose(tmp_path: Path) 
     text = render(ledger.runs(), ledger.count_by_state())
     assert "0:01:30 ran" in text and "0:00:10 ran" in text
     assert "time: ran = the scheduler's own start and end or the job script's own clock\n" in text
+
+
+def test_active_with_every_run_ended_says_so(tmp_path: Path) -> None:
+    """`status --active` printed an empty table and '... not shown (--all)' as if --all were missing."""
+    ledger = Ledger(tmp_path / "l.sqlite")
+    three_runs(ledger, tmp_path)
+    text = render([], ledger.count_by_state())
+    assert text.startswith("no active runs; 3 run(s): ") and "`status --all` lists them" in text
+    assert "not shown" not in text and "run " not in text.splitlines()[0][:4]

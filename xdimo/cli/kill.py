@@ -30,8 +30,8 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
 
     \b
     Examples:
-      xdimo-jobs kill 10061                     # a scheduler job id
-      xdimo-jobs kill demo-1a2b3c4d             # a run id
+      xdimo-jobs kill demo-5a4dab58             # a run id (`status` lists them; this is the demo's)
+      xdimo-jobs kill 10061                     # a scheduler job id, from `status`'s job column
       xdimo-jobs --cluster xdimo-jh kill 10061  # a job id two clusters share
       xdimo-jobs kill --all --matrix hw-4gpu
     """

@@ -148,6 +148,9 @@ def render(runs: list[LedgerRun], counts: dict[str, int], empty: Callable[[], st
     asked once, only when a run is SUBMITTING."""
     if not counts:
         return empty() if empty else "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
+    if not runs:  # `--active` with every run ended: no empty table, and not the --all hint as if it were missing
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        return f"no active runs; {sum(counts.values())} run(s): {summary} (`status --all` lists them)"
     now = time.time()
     rows, sources = [], set()
     submitter: list[bool] = []  # submit_in_progress(), once asked
