@@ -380,10 +380,18 @@ def fmt(row: Row) -> str:
     windows = "/".join(f"{w:.2f}" for w in row.window_samples_per_s)
     return (f"{row.model:16s} bs {row.batch:3d} rc {row.recompute:2d} | {row.steps_per_s:7.3f} steps/s "
             f"{row.samples_per_s:8.2f} samples/s (windows {windows}, spread {100 * row.spread:.1f}%) "
-            f"{row.tflops:8.2f} TFLOP/s MFU {mfu} | peak {row.peak_gib:6.2f} GiB, reserved {row.reserved_gib:6.2f} "
-            f"(static {row.static_gib:5.2f} with grads, {row.grads_at_peak_gib:4.2f} of them at the peak, "
-            f"{row.act_gib_per_sample:5.2f}/sample; fits 80GB bs {row.fit_80gb}, 48GB bs {row.fit_48gb}) "
+            f"{row.tflops:8.2f} TFLOP/s MFU {mfu} | {memory_text(row)} "
             f"| compile {row.compile_s:6.1f} s | loss {row.loss:.4f}")
+
+
+def memory_text(row: Row) -> str:
+    """The memory figures; on CPU (no CUDA allocator: nothing measured) a plain n/a, not zeros that read as
+    a measurement."""
+    if row.peak_gib == 0 and row.reserved_gib == 0:
+        return "memory n/a (no CUDA allocator)"
+    return (f"peak {row.peak_gib:6.2f} GiB, reserved {row.reserved_gib:6.2f} "
+            f"(static {row.static_gib:5.2f} with grads, {row.grads_at_peak_gib:4.2f} of them at the peak, "
+            f"{row.act_gib_per_sample:5.2f}/sample; fits 80GB bs {row.fit_80gb}, 48GB bs {row.fit_48gb})")
 
 
 def error_row(text: str, args: argparse.Namespace, error: str) -> Row:

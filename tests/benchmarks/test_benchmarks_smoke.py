@@ -28,6 +28,7 @@ def test_train_step_benchmark_smoke(tmp_path):
     rows = tmp_path / "rows.jsonl"
     text = run("benchmarks/train_step.py", "--steps", "2", "--warmup", "1", "--windows", "3", "--json", str(rows))
     assert "samples/s" in text and "Latte-T/2" in text and "spread" in text
+    assert "memory n/a (no CUDA allocator)" in text and "fits 80GB bs 0" not in text  # no zeros as a measurement
     row = json.loads(rows.read_text().splitlines()[0])
     assert len(row["window_samples_per_s"]) == 3 and row["samples_per_s"] > 0 and row["spread"] >= 0
 
