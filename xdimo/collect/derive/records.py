@@ -81,6 +81,8 @@ class RunRecord:
     # in a table's language by lang.note_text.
     notes: list[str] = field(default_factory=list)
     attempt: int | None = None  # the earlier attempt (logs/<run>/attempt-N/) the figures are from; None: the latest
+    ran_from: float | None = None  # epoch s: when the job was seen running (the ledger's polls), for overlaps
+    ran_to: float | None = None
 
     @property
     def has_metrics(self) -> bool:

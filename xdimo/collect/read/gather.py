@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from xdimo.collect.derive.contention import shared_cores_with
 from xdimo.collect.derive.facts import enrich
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.derive.steady import has_steady
@@ -105,6 +106,7 @@ def record_for(base: RunRecord, files: RunFiles, folder: Path, run_dir: Path,
     rec = record_from_files(base, files, folder)
     rec.wall_s, rec.wall_source = job_wall(summary if summary is not None else scheduler_wall_s, *polled,
                                            files.elapsed_s, script_wall_s)
+    rec.ran_from, rec.ran_to = polled
     peak_absent = "peak_tflops" in files.run_json and files.run_json["peak_tflops"] is None
     enrich(rec, peak_is_known_absent=peak_absent)
     return rec
@@ -142,6 +144,10 @@ def ledger_records(runs: Iterable[LedgerRunLike], logs_dir: Path, cache: Cache,
         if not has_steady(rec):  # no metrics, or warm-up only (a kill before its figures settled)
             rec = with_earlier_attempt(rec, run, run_dir, logs_dir, cache, history)
         out.append(rec)
+    for rec in out:
+        if rec.has_metrics and (beside := shared_cores_with(rec, out)):
+            names = ", ".join(f"`{r.run_id}`" for r in beside[:3]) + (" ..." if len(beside) > 3 else "")
+            rec.notes.append(note("rec_shared_cores", others=names))
     return out
 
 

@@ -146,6 +146,8 @@ TEXT: dict[str, dict[str, str]] = {
                             "第 {now} 次尝试（作业 {now_job}）以 {now_state} 结束，没有稳态指标",
         "rec_earlier_waiting": "第 {now} 次尝试状态 {now_state}，暂无稳态指标；"
                                "第 {n} 次尝试（作业 {job}，状态 {state}）的数据在 {dir}，未计入本表",
+        "rec_shared_cores": "与 {others} 同时在本机 CPU 上训练：进程争用同一批 CPU 核，吞吐与加速比偏低"
+                            "（逐个运行方得真实数值）",
         "runs_attempt": "第 {n} 次尝试的数据",
         # --table runs: seed 001's 历史实验（参考）, one row per run.
         "runs_title": "历史实验（参考）",
@@ -342,6 +344,9 @@ TEXT: dict[str, dict[str, str]] = {
                             "{now_job}) ended {now_state} without steady figures",
         "rec_earlier_waiting": "attempt {now} is {now_state}, no steady figures yet; attempt {n}'s figures (job {job}, "
                                "state {state}) are in {dir}, not in this table",
+        "rec_shared_cores": "trained on this machine's CPU at the same time as {others}: the processes shared its "
+                            "cores, so throughput and speedup are understated (`xdimo-jobs demo --matrix NAME` "
+                            "runs a matrix one run at a time)",
         "runs_attempt": "figures of attempt {n}",
         "runs_title": "Runs (reference)",
         "runs_cols": "Hardware|GPUs|Global batch|Steps/s|Achieved TFLOP/s|MFU|Notes",
