@@ -44,3 +44,7 @@ class KillUnconfirmed(SchedulerError):
 
 class NotFoundError(XdimoError):
     """A run id or job id that the ledger does not know."""
+
+
+class RunIdCollision(ConfigError):
+    """Two different specs share a run id (8 hex digits of a hash): the ledger's run is not this one."""

@@ -2,8 +2,10 @@
 
 Who writes what there: the job script (``job.exit``, ``job.wall``), the scheduler (``<job>.output`` and
 ``<job>.error``, its ``%J`` names), the local runner (``job-<job>.sh``, ``runner-<job>.log``), the reference
-workload (``run.json``, ``metrics.jsonl``) and submitit (``submitit/``). The job templates get the scheduler's
-output paths from here (render's ``output_file``, ``error_file``: ``output("%J")``, the scheduler's job-id pattern).
+workload (``run.json``, ``metrics.jsonl``), submitit (``submitit/``) and `submit` (``.submit.lock``, which it holds
+while it hands the run over, whatever the ledger; ``attempt-<N>/`` and ``unrecorded-<N>/``: earlier jobs' files).
+The job templates get the scheduler's output paths from here (render's ``output_file``, ``error_file``:
+``output("%J")``, the scheduler's job-id pattern).
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ METRICS = "metrics.jsonl"  # the workload's one line per log interval
 OUTPUT_SUFFIX = ".output"  # the job's stdout: <job_id>.output
 ERROR_SUFFIX = ".error"  # the job's stderr: <job_id>.error
 RUNNER_LOG_PREFIX = "runner-"  # the local runner's own stderr: runner-<job_id>.log
+# `submit` holds this file's lock from its check for a live job of the run to the ledger's record of the job it
+# handed over: two submits of one run through two ledgers take turns, and the second sees the first's job.
+SUBMIT_LOCK = ".submit.lock"
+ATTEMPT_PREFIX = "attempt-"  # attempt-<N>/: an earlier attempt's figures and end records (the ledger's count)
+UNRECORDED_PREFIX = "unrecorded-"  # unrecorded-<N>/: the files of jobs that no ledger here records
 
 
 def script_wall_s(run_folder: str | os.PathLike[str]) -> float | None:
@@ -97,11 +104,16 @@ class RunDir:
         """The local runner's own stderr for this job."""
         return self.path / f"{RUNNER_LOG_PREFIX}{job_id}.log"
 
+    @property
+    def submit_lock_file(self) -> Path:
+        """The file `submit` locks around this run's hand-over (see SUBMIT_LOCK); it lives as long as the folder."""
+        return self.path / SUBMIT_LOCK
+
     # -- one attempt after another: a resubmitted run starts with a clean folder, its earlier figures kept
 
     def attempt_dir(self, attempt: int) -> Path:
         """Where attempt ``attempt``'s figures go once the run is submitted again."""
-        return self.path / f"attempt-{attempt}"
+        return self.path / f"{ATTEMPT_PREFIX}{attempt}"
 
     def prepare(self, earlier_attempt: int | None = None) -> None:
         """The folder exists (schedulers open their output files there) and holds no earlier attempt's exit
@@ -147,5 +159,48 @@ class RunDir:
             kept = archive / f.name
             if kept.exists() and not f.exists():
                 kept.rename(f)
+        with contextlib.suppress(OSError):  # gone when empty; kept when it holds anything else
+            archive.rmdir()
+
+    # -- files of a job the ledger does not record (a lost ledger, another --ledger): kept, never overwritten
+
+    def left_by_a_job(self) -> list[Path]:
+        """The figures and end records a job of this run left here (run.json, metrics.jsonl, job.exit, job.wall)."""
+        if not self.path.is_dir():  # a new run's (one look each, on a shared file system too)
+            return []
+        return [f for f in (*self._figures, self.marker, self.wall_file) if f.exists()]
+
+    def set_aside(self) -> Path | None:
+        """Move what earlier jobs left here (figures, end records, ``attempt-<N>/`` folders) to the first free
+        ``unrecorded-<N>/``, for a ledger that records none of them: its attempts count from 1 again, and their
+        archives must not land on those folders. Returns the folder (None: nothing to move). A move that fails
+        puts back what had moved and raises OSError, as prepare does."""
+        earlier = self.left_by_a_job() + sorted(p for p in self.path.glob(f"{ATTEMPT_PREFIX}*") if p.is_dir())
+        if not earlier:
+            return None
+        n = 1
+        while (self.path / f"{UNRECORDED_PREFIX}{n}").exists():
+            n += 1
+        archive = self.path / f"{UNRECORDED_PREFIX}{n}"
+        moved: list[Path] = []
+        try:
+            archive.mkdir()
+            for f in earlier:
+                f.rename(archive / f.name)
+                moved.append(f)
+        except OSError:
+            self._move_back(archive, moved)
+            raise
+        return archive
+
+    def put_back(self, archive: Path) -> None:
+        """Undo set_aside (the scheduler refused the new job, so the earlier files are still the run's latest)."""
+        self._move_back(archive, [self.path / p.name for p in archive.iterdir()] if archive.is_dir() else [])
+
+    def _move_back(self, archive: Path, moved: list[Path]) -> None:
+        for f in moved:
+            with contextlib.suppress(OSError):
+                if not f.exists():
+                    (archive / f.name).rename(f)
         with contextlib.suppress(OSError):  # gone when empty; kept when it holds anything else
             archive.rmdir()

@@ -1,8 +1,15 @@
 """Submit a matrix in batches, honouring the rules; the ledger records intent before and the job id after.
 
 Submissions hold the ledger's submit lock, so two concurrent `submit`s serialise and never submit a run twice
-(the second sees the first's rows). Ctrl-C is held back while one job is being handed to the scheduler, so the
-ledger never ends up with a job the scheduler has but the ledger does not know.
+(the second sees the first's rows). Two ledgers (a mistyped --ledger) do not share that lock: each hand-over also
+holds the run's own lock (logs/<run>/.submit.lock) from its check for a live job of the run to the ledger's record
+of the job, so the second waits and then sees the first's job. Ctrl-C is held back while one job is being handed
+to the scheduler, so the ledger never ends up with a job the scheduler has but the ledger does not know.
+
+A run the ledger does not have, whose folder holds an earlier job's figures or end records (a lost or another
+ledger), ran before: it is not handed over again without `--again`, which first moves those files to
+logs/<run>/unrecorded-<N>/. A run id the ledger has for another spec (8 hex digits of a hash can collide) is an
+error, never "already in the ledger".
 
 `--batch all` rides out a scheduler outage while it only reads (the pools and pending counts): it warns and
 tries again next cycle. A failure while handing a job over stops it at once: whether the job exists is unknown.
@@ -10,6 +17,7 @@ tries again next cycle. A failure while handing a job over stops it at once: whe
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import signal
 import time
@@ -19,16 +27,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xdimo.config import Cluster
-from xdimo.errors import CommandNotRun, PendingLimitError, SchedulerError, SubmitRefused, XdimoError
-from xdimo.ledger import Ledger, LedgerRun
+from xdimo.errors import CommandNotRun, PendingLimitError, RunIdCollision, SchedulerError, SubmitRefused, XdimoError
+from xdimo.ledger import Ledger, LedgerRun, lock_soon
 from xdimo.matrix import Matrix
 from xdimo.plan import Batch, cards_up, choose_batch, free_for_new_jobs, queued_gpus
 from xdimo.poll import refresh, still_queued
 from xdimo.render import render_script
 from xdimo.rules import pending_room
+from xdimo.rundir import RunDir
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, PoolStatus, Scheduler
-from xdimo.spec import RunSpec
+from xdimo.spec import NOT_IDENTITY, RunSpec
 from xdimo.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -73,6 +82,8 @@ class SubmitResult:
     ended: set[str] = field(default_factory=set)  # the matrix's runs the ledger had as ended (after the refresh)
     script_problems: list[str] = field(default_factory=list)  # a dry run's scripts the scheduler would refuse
     up: dict[str, int] = field(default_factory=dict)  # pool -> cards on hosts that are up, as this batch saw them
+    # Runs the ledger does not have whose folders hold an earlier job's files: not handed over without --again.
+    unrecorded: list[str] = field(default_factory=list)
 
     def blocked_line(self) -> str:
         """The held runs only a host coming back can start: more GPUs than their pool has up now."""
@@ -101,11 +112,13 @@ class SubmitResult:
             "blocked_by_down_hosts": [s.run_id for s in self.batch.blocked],
             "later": self.later,  # held, refused and untried: what a later `submit --batch next` sends
             "already_in_ledger": self.already,
+            "ran_before_unrecorded": self.unrecorded,
             "refused": self.refused,
             "failed": self.failed,
             "pending_slot_held_by": self.pending_slot,
             "failures": [self.failed] if self.failed else [],  # a list, as `kill --json` gives its "failed"
-            "warnings": ([self.cards_warning()] if self.cards_unread else []) + self.script_problems,
+            "warnings": ([self.cards_warning()] if self.cards_unread else []) + self.script_problems
+                        + ([unrecorded_line(self.unrecorded)] if self.unrecorded else []),
         }
 
     def cards_warning(self) -> str:
@@ -133,12 +146,21 @@ def signals_deferred() -> Iterator[None]:
             signal.raise_signal(caught[0])
 
 
+def unrecorded_line(run_ids: list[str]) -> str:
+    shown = ", ".join(run_ids[:5]) + (f" and {len(run_ids) - 5} more" if len(run_ids) > 5 else "")
+    return (f"{len(run_ids)} run(s) ran before, though this ledger does not have them (a lost ledger, or another "
+            f"--ledger?): their logs/<run>/ hold a job's run.json, metrics.jsonl or job.exit; not submitted twice "
+            f"(`--again` runs them again, the earlier files kept in logs/<run>/unrecorded-<N>/): {shown}")
+
+
 def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: bool = False,
                 again: bool = False, scheduler: Scheduler | None = None,
-                submitted_here: set[str] | None = None, ended_before: set[str] | None = None) -> SubmitResult:
+                submitted_here: set[str] | None = None, ended_before: set[str] | None = None,
+                warned: set[str] | None = None) -> SubmitResult:
     """One batch: what starts now on free cards, plus what may wait under max_pending.
 
-    `again` resubmits runs that have ended, except those in `submitted_here` (this session's own)."""
+    `again` resubmits runs that have ended, except those in `submitted_here` (this session's own). Runs that ran
+    before unknown to the ledger are warned about once (`warned`: those already warned about, `--batch all`)."""
     scheduler = scheduler or get_scheduler(cluster, ws.root)
     ledger = ws.ledger
     result = SubmitResult()
@@ -161,6 +183,15 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
         known = {r.run_id: r for r in runs(matrix=matrix.name)}
         result.ended = {r.run_id for r in known.values() if r.state.terminal}
         todo, result.already = runs_to_submit(matrix, known, again, submitted_here or set(), ended_before)
+        if not again:  # with --again they go, their earlier files set aside (hand_over)
+            result.unrecorded = [s.run_id for s in todo if s.run_id not in known
+                                 and ws.run_dir(s.run_id).left_by_a_job()]
+            todo = [s for s in todo if s.run_id not in result.unrecorded]
+            new = [r for r in result.unrecorded if warned is None or r not in warned]
+            if new:
+                log.warning("warning: %s", unrecorded_line(new))
+                if warned is not None:
+                    warned.update(new)
         try:
             pools = scheduler.pools()
         except SchedulerError as exc:  # nothing handed over yet: the caller may retry
@@ -183,7 +214,7 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
             if dry_run:
                 result.scripts[spec.run_id] = script
                 result.script_problems += script_problem(scheduler, spec, script)
-            elif not submit_one(ws, scheduler, cluster, spec, script, result):
+            elif not submit_one(ws, scheduler, cluster, spec, script, result, again=again):
                 result.untried = result.batch.submit[i + 1:]
                 break
     return result
@@ -210,6 +241,8 @@ def runs_to_submit(matrix: Matrix, known: dict[str, LedgerRun], again: bool,
     todo, already = [], []
     for spec in matrix.runs:
         old = known.get(spec.run_id)
+        if old is not None:
+            refuse_a_collision(old, spec)
         if old is None or (again and old.state.terminal and spec.run_id not in submitted_here
                            and (ended_before is None or spec.run_id in ended_before)):
             todo.append(spec)
@@ -218,12 +251,60 @@ def runs_to_submit(matrix: Matrix, known: dict[str, LedgerRun], again: bool,
     return todo, already
 
 
+def identity(spec: RunSpec) -> dict[str, Any]:
+    """What the run id is a hash of: the spec less the fields that only say how it is shown."""
+    return {k: v for k, v in spec.to_dict().items() if k not in NOT_IDENTITY}
+
+
+def refuse_a_collision(old: LedgerRun, spec: RunSpec) -> None:
+    """The ledger's run under ``spec``'s id must be ``spec``: a run id keeps 8 hex digits of a hash, so two specs
+    of one matrix name may share one, and the second would pass for "already in the ledger" and never run."""
+    try:
+        stored = old.spec
+    except (ValueError, TypeError):  # a row this version cannot read back: nothing to compare
+        return
+    if stored == spec:  # the fast answer (a dataclass's == leaves out the fields that are not identity)
+        return
+    if stored.run_id != old.run_id:  # hashed by another scheme (hand-edited?): its spec says nothing of the id
+        return
+    theirs, ours = identity(stored), identity(spec)
+    if theirs == ours:
+        return
+    differ = sorted(k for k in theirs.keys() | ours.keys() if theirs.get(k) != ours.get(k))
+
+    def settings(d: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {d.get(k)!r}" for k in differ)
+
+    raise RunIdCollision(f"run id {spec.run_id} collides: the ledger's run has {settings(theirs)}, this one "
+                         f"{settings(ours)}; rename the matrix (its runs then get new ids)")
+
+
+@contextmanager
+def run_lock(run_dir: RunDir, run_id: str) -> Iterator[None]:
+    """The run's own lock, whatever the ledger (see SUBMIT_LOCK in rundir): taken before the check for a live job,
+    released once the job's id is in the ledger. Its file is made with the run's folder."""
+    try:
+        run_dir.path.mkdir(parents=True, exist_ok=True)
+        handle = open(run_dir.submit_lock_file, "a")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:  # nothing was sent, nothing recorded
+        raise XdimoError(f"cannot prepare its log folder {run_dir.path} ({exc.strerror or exc})") from None
+    with handle:
+        if not lock_soon(handle):
+            log.warning("waiting for another submit of %s (through another ledger?) to hand it over ...", run_id)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def submit_one(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSpec, script: str,
-               result: SubmitResult) -> bool:
+               result: SubmitResult, again: bool = False) -> bool:
     """Hand one run over and add it to ``result``; False (and why, in ``result``) when the batch stops here."""
     try:
-        refuse_a_second_job(scheduler, spec)
-        job_id = hand_over(ws, scheduler, cluster, spec, script)
+        with run_lock(ws.run_dir(spec.run_id), spec.run_id):
+            refuse_a_second_job(scheduler, spec)
+            job_id = hand_over(ws, scheduler, cluster, spec, script, again=again)
     except PendingLimitError as exc:
         result.refused, result.refused_run = str(exc), spec.run_id
         return False
@@ -266,19 +347,37 @@ def failure_line(ledger: Ledger, spec: RunSpec, exc: BaseException, result: Subm
     return f"{spec.run_id}: {exc} (not submitted)"
 
 
-def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSpec, script: str) -> str:
-    """Intent, then the scheduler's command, then the job id: each step its own transaction."""
+def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSpec, script: str, *,
+              again: bool = False) -> str:
+    """Intent, then the scheduler's command, then the job id: each step its own transaction.
+
+    A run the ledger does not have whose folder holds an earlier job's files (a lost or another ledger) is not
+    sent without ``again``; with it, those files move to ``unrecorded-<N>/`` first (back, if the scheduler says
+    no)."""
     ledger = ws.ledger
     with signals_deferred():
         previous = ledger.record_intent(spec, cluster.name, script, str(ws.log_dir(spec.run_id)))
         run_dir = ws.run_dir(spec.run_id)
         earlier = previous.attempt if previous is not None else None
+        aside = None
+        left = run_dir.left_by_a_job() if previous is None else []
+        if left and not again:  # its job ended since this batch was planned: it ran, so it is not sent again
+            ledger.record_refused(spec.run_id, previous, "ran before, unknown to this ledger")
+            raise XdimoError(f"{run_dir.path} holds {', '.join(f.name for f in left)} of a job this ledger does not "
+                             "have (another --ledger?): it ran; `--again` runs it again")
         try:
+            if previous is None:
+                aside = run_dir.set_aside()
             run_dir.prepare(earlier)
         except OSError as exc:  # nothing was sent: a definite no, so the intent is undone
+            if aside is not None:
+                run_dir.put_back(aside)
             ledger.record_refused(spec.run_id, previous, f"log folder: {exc}")
             raise XdimoError(f"cannot prepare its log folder {ws.log_dir(spec.run_id)} ({exc.strerror or exc})"
                              ) from None
+        if aside is not None:
+            log.warning("warning: %s: the files of an earlier job this ledger does not have are kept in %s/",
+                        spec.run_id, aside)
         # Only a definite no (a refusal, or a command that never started) undoes the intent. Any other failure
         # leaves the SUBMITTING row: whether the scheduler took the job is unknown, so `status` shows it and it
         # is never submitted twice.
@@ -288,6 +387,8 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
             ledger.record_refused(spec.run_id, previous, str(exc))
             if earlier is not None:  # the earlier attempt stays the run's latest: its figures come back
                 run_dir.restore(earlier)
+            if aside is not None:  # so do an unrecorded job's
+                run_dir.put_back(aside)
             raise
         try:
             ledger.record_submitted(spec.run_id, job_id)
@@ -306,12 +407,13 @@ def submit_all(ws: Workspace, cluster: Cluster, matrix: Matrix, *, again: bool =
     `poll_s`, up to MAX_FAILED_CYCLES in a row; any failure of a hand-over ends the loop at once."""
     scheduler = get_scheduler(cluster, ws.root)
     mine: set[str] = set()
+    warned: set[str] = set()  # runs that ran before unknown to the ledger, warned about once
     ended_first: set[str] | None = None  # --again: the runs ended at the first cycle, the only ones it resubmits
     failed = 0
     while True:
         try:
             result = submit_once(ws, cluster, matrix, again=again, scheduler=scheduler, submitted_here=mine,
-                                 ended_before=ended_first)
+                                 ended_before=ended_first, warned=warned)
         except ReadFailed as exc:
             failed += 1
             if failed >= MAX_FAILED_CYCLES:
