@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +111,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; any failure is one ConfigError line naming the file."""
+    """Read a YAML mapping; any failure is one ConfigError line naming the file. A FIFO (or a device) is refused
+    before it is read: reading one would wait forever, or without end."""
+    kind = not_regular_file(path)
+    if kind:
+        raise ConfigError(f"{path}: not a regular file ({kind})")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -133,6 +138,20 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
+
+
+def not_regular_file(path: Path) -> str | None:
+    """What ``path`` is when it exists and is not a regular file ("a FIFO", "a character device", "a folder"; a
+    symlink followed); None for a regular file, nothing there, or what cannot be looked at (the read says why)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((kind for test, kind in kinds if test(mode)), "not a file")
 
 
 def refuse_unknown_keys(path: Path | str, data: dict[str, Any], known: tuple[str, ...], prefix: str = "",
@@ -179,6 +198,18 @@ class _Checker:
             raise self.fail(key, "a non-empty string", v)
         return v
 
+    def optional_text(self, key: str, numbers: bool = False) -> str:
+        """A string key that may be left out (or null): ""; given, a non-empty string (a list would render as its
+        Python text in the job script). ``numbers``: an integer is fine too (an account number), as its text."""
+        v = self.data.get(key)
+        if v is None:
+            return ""
+        if numbers and isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        if not isinstance(v, str) or not v.strip():
+            raise self.fail(key, "a non-empty string" + (" or an integer" if numbers else ""), v)
+        return v
+
     def integer(self, key: str, default: int | None = None, minimum: int = 0, maximum: int = MAX_INT) -> int:
         v = self.data.get(key, default)
         expected = int_problem(v, minimum, maximum)
@@ -201,7 +232,9 @@ class _Checker:
             raise self.fail(key, "true or false", self.data[key])
 
     def lines(self, key: str) -> tuple[str, ...]:
-        v = self.data.get(key) or []
+        v = self.data.get(key)
+        if v is None:
+            v = []
         if isinstance(v, str):
             v = [v]
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
@@ -222,6 +255,10 @@ def load_cluster(path: Path, templates: Path | None = None) -> Cluster:
     raw_pools = data.get("pools")
     if not isinstance(raw_pools, dict) or not raw_pools:
         raise c.fail("pools", "a mapping of pool name to {gpu, cards}", raw_pools)
+    for key in raw_pools:
+        if key is None or isinstance(key, bool) or not str(key).strip():  # `~:` would be a pool named "None"
+            raise ConfigError(f"{path}: key 'pools': {key!r} is no pool name (expected a queue name such as "
+                              "gpu_h200)")
     pools = {str(key): _load_pool(path, str(key), spec, scheduler) for key, spec in raw_pools.items()}
     options = data.get("options") or {}
     if not isinstance(options, dict):
@@ -231,6 +268,7 @@ def load_cluster(path: Path, templates: Path | None = None) -> Cluster:
         refuse_unknown_keys(path, options, known, prefix="options.",
                             none_known=f"scheduler {scheduler} and its job template read no options")
     _check_options(_Checker(path, options, prefix="options."))
+    workdir = c.optional_text("workdir")
     for checker, key in ((c, "launcher"), (_Checker(path, options, prefix="options."), "launcher")):
         _check_launcher(checker, key, scheduler)
     return Cluster(
@@ -241,7 +279,7 @@ def load_cluster(path: Path, templates: Path | None = None) -> Cluster:
         max_pending=c.integer("max_pending", 1, minimum=0),
         setup=c.lines("setup"),
         python=c.text("python", "python"),
-        workdir=str(data.get("workdir") or ""),
+        workdir=workdir,
         launcher=str(data.get("launcher") or ""),
         options=options,
         path=str(path),
@@ -372,6 +410,10 @@ def _keys_read(text: str) -> set[str] | None:
     return None if any(id(n) not in accounted for n in uses) else keys
 
 
+OPTION_TEXT_KEYS = ("jobs_gpu_field", "user", "launcher_args", "account", "qos")
+OPTION_NUMBER_KEYS = ("user", "account", "qos")  # `account: 12345` is that account's text
+
+
 def _check_options(c: _Checker) -> None:
     """The backend knobs the schedulers read (lsf_family, jh, lsf, slurm template): bad values fail at load, not
     with a ValueError in the middle of a submit. Keys nothing reads are refused before (option_keys)."""
@@ -381,6 +423,9 @@ def _check_options(c: _Checker) -> None:
         c.integer("retries", maximum=100)
     for key in ("jobs_o_format", "host_gpu_models"):
         c.flag(key)
+    for key in OPTION_TEXT_KEYS:  # pasted into a command line or the job script as they are
+        if key in c.data:
+            c.optional_text(key, numbers=key in OPTION_NUMBER_KEYS)
     if "sbatch" in c.data:
         v = c.data["sbatch"]
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
@@ -401,13 +446,13 @@ def _load_pool(path: Path, name: str, spec: Any, scheduler: str) -> Pool:
     if per_node and cards % per_node:
         raise c.fail("cards_per_node", f"a divisor of cards ({cards})", per_node)
     hosts = _pool_hosts(c, spec.get("hosts"), cards, per_node)
-    queue = spec.get("queue") or ""
+    queue = spec.get("queue")  # null is no queue of its own; "", 0 or false are no queue name
     for key, value in (("", name), ("queue", queue)):
-        if value and not (isinstance(value, str) and QUEUE_NAME.fullmatch(value)):
+        if value is not None and not (isinstance(value, str) and QUEUE_NAME.fullmatch(value)):
             # it becomes `#JSUB -q NAME`: `gpu h200` would send the job to queue `gpu`
             raise ConfigError(f"{path}: key 'pools.{name}{'.' + key if key else ''}': expected a queue name "
                               f"(letters, digits, '_', '-', '.'), got {value!r}")
-    return Pool(name=name, gpu_model=gpu, cards=cards, taken=taken, cards_per_node=per_node, queue=queue,
+    return Pool(name=name, gpu_model=gpu, cards=cards, taken=taken, cards_per_node=per_node, queue=queue or "",
                 hosts=hosts)
 
 

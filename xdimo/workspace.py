@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xdimo.config import Cluster, load_cluster
+from xdimo.config import Cluster, load_cluster, not_regular_file
 from xdimo.errors import ConfigError
 from xdimo.rundir import RunDir, logs_dir_in
 
@@ -59,6 +59,7 @@ class Workspace:
         if not ledger_path.parent.is_dir():
             # A mistyped location would be a new, empty ledger: every run submitted again. Say so instead.
             raise ConfigError(f"{where} {given}: no folder {ledger_path.parent} (create it, or fix the path)")
+        refuse_non_file(ledger_path, f"{where} {given}")
         return cls(root=root, ledger_path=ledger_path, ledger_named=f"{where} {given}", located=located)
 
     @property
@@ -113,6 +114,7 @@ class Workspace:
     def ledger(self) -> Ledger:
         from xdimo.ledger import Ledger
 
+        refuse_non_file(self.ledger_path, self.ledger_named or f"ledger {self.ledger_path}")
         return Ledger(self.ledger_path)
 
     def existing_ledger(self) -> Ledger:
@@ -129,6 +131,14 @@ class Workspace:
         if not self.located and not self.ledger_named and not self.ledger_path.exists():
             raise ConfigError(no_workspace(self.root))
         return self.ledger
+
+
+def refuse_non_file(path: Path, named: str) -> None:
+    """A ledger path that is a FIFO, a device or a folder: SQLite would fail on it with "disk I/O error" and leave
+    a -journal file beside it. Said as what it is, before SQLite opens anything."""
+    kind = not_regular_file(path)
+    if kind:
+        raise ConfigError(f"{named}: not a regular file ({kind}); the ledger is an SQLite file (give a file path)")
 
 
 def no_workspace(cwd: Path) -> str:

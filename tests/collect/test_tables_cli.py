@@ -33,11 +33,16 @@ def test_json_with_nothing_to_collect_is_still_data(workspace: Path, tmp_path: P
 
 
 def test_plots_with_nothing_to_plot_create_nothing(workspace: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "a" / "b" / "c"
-    out = run_cli(workspace, "collect", "--no-refresh", "--plots", str(folder))
+    out = run_cli(workspace, "collect", "--no-refresh", "--plots", str(tmp_path / "p"))
     assert out.returncode == 0, out.stderr
-    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "p").exists()
     assert "nothing to plot" in out.stderr and "0 PNG" not in out.stderr
+
+
+def test_plots_under_a_missing_parent_are_refused(workspace: Path, tmp_path: Path) -> None:
+    out = run_cli(workspace, "collect", "--no-refresh", "--plots", str(tmp_path / "a" / "b" / "c"))
+    assert out.returncode == 2 and "(create it first)" in out.stderr
+    assert not (tmp_path / "a").exists()
 
 
 def test_write_plots_makes_its_folder_only_for_a_plot(tmp_path: Path) -> None:

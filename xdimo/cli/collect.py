@@ -18,7 +18,8 @@ from xdimo.collect.tables.labels import hw
 from xdimo.collect.tables.lang import LANGS
 from xdimo.collect.tables.table import DEFAULT_HW_BASELINE
 from xdimo.collect.write import formats
-from xdimo.collect.write.atomic import require_folder, write_atomic, write_target
+from xdimo.collect.write.atomic import check_target, write_atomic, write_target
+from xdimo.config import not_regular_file
 from xdimo.errors import XdimoError
 
 MAX_BASELINE_GPUS = 4096  # --baseline-gpus above this is a typo, not a study
@@ -45,7 +46,7 @@ NOTHING = "no runs to collect (submit a matrix first, or point --logs at existin
                    "to collect, JSON is still data ({\"tables\": [], \"runs\": []}); markdown and CSV have no "
                    "empty form, so no file is written and collect exits 2.")
 @click.option("--plots", "plots", metavar="DIR", callback=lambda c, p, v: non_empty(p, v),
-              help="Write PNG plots into DIR.")
+              help="Write PNG plots into DIR (made if missing; the folder it is in must exist).")
 @click.option("--fill", "fill", metavar="SHEET.md", callback=lambda c, p, v: non_empty(p, v),
               help="Fill the 待填 cells of your own markdown sheet in place (backup SHEET.md.bak); the report "
                    "(stderr, or --json's fill) names the run that filled each row.")
@@ -104,7 +105,11 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
     except ValueError as exc:
         raise XdimoError(f"--table: {exc}") from None
     if out:
-        require_folder(write_target(Path(out), "--out"), "--out")
+        check_target(Path(out), "--out")
+    if plots:
+        check_plots_folder(plots)
+    if fill:
+        check_sheet(fill)
     cache = Cache(None if no_cache else app.ws.logs_dir / ".collect-cache")
     found = gather_rows(Where(app.ws, app.cluster_name), matrix, logs, cache, refresh_first=not no_refresh,
                         every_version=every_version, legacy_precision=legacy_precision)
@@ -136,6 +141,26 @@ def hardware_named(name: str, runs: list[RunRecord]) -> str:
     if match is None and labels and name != DEFAULT_HW_BASELINE:
         raise XdimoError(f"--hw-baseline {name}: no run on that hardware (the runs have: {', '.join(labels)})")
     return match or name
+
+
+def check_plots_folder(folder: str) -> None:
+    """``--plots DIR``: an existing folder, or one to make in an existing folder (as --out, a typo in the path
+    must not create a tree of folders somewhere unexpected). Checked before anything is polled or written."""
+    path = Path(folder)
+    if path.exists():
+        if not path.is_dir():
+            raise XdimoError(f"--plots {folder}: not a folder")
+    elif path.is_symlink():
+        raise XdimoError(f"--plots {folder}: a symlink to nothing ({path.readlink()})")
+    elif not path.parent.is_dir():
+        raise XdimoError(f"--plots {folder}: no folder {path.parent} (create it first)")
+
+
+def check_sheet(sheet: str) -> None:
+    """``--fill SHEET``: a FIFO would hang the read, a device be replaced by the write: refused before any work."""
+    kind = not_regular_file(write_target(Path(sheet), "--fill"))
+    if kind:
+        raise XdimoError(f"--fill {sheet}: not a regular file ({kind}); nothing written")
 
 
 def draw_plots(runs: list[RunRecord], folder: str, lang: str, baseline_gpus: int | None) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from xdimo.config import Cluster
+from xdimo.errors import NotFoundError, XdimoError
 from xdimo.spec import RunSpec
 from xdimo.workspace import Workspace
 
@@ -25,6 +26,11 @@ class App:
     ledger_path: str | None = None
     cluster_name: str | None = None
     json: bool = False
+
+    def __post_init__(self) -> None:
+        for option, value in (("--cluster", self.cluster_name), ("--workdir", self.workdir),
+                              ("--ledger", self.ledger_path)):
+            refuse_empty(option, value)
 
     @cached_property
     def ws(self) -> Workspace:
@@ -49,6 +55,8 @@ def _merge(ctx: click.Context, cluster: str | None, as_json: bool, workdir: str 
            ledger: str | None = None) -> App:
     """The group's options (before the verb) with the verb's own (after it): the later one wins."""
     app = ctx.ensure_object(App)
+    for option, value in (("--cluster", cluster), ("--workdir", workdir), ("--ledger", ledger)):
+        refuse_empty(option, value)
     if cluster:
         app.cluster_name = cluster
     if as_json:
@@ -60,6 +68,29 @@ def _merge(ctx: click.Context, cluster: str | None, as_json: bool, workdir: str 
     if workdir or ledger:
         app.__dict__.pop("ws", None)  # a workspace opened before (none is, yet) must not outlive its options
     return app
+
+
+def refuse_empty(option: str, value: str | None) -> None:
+    """`--cluster ""` (a variable that was not set) must not silently mean the default (local, this folder, the
+    default ledger): the user named something and got another."""
+    if value is not None and not value.strip():
+        raise XdimoError(f"{option}: an empty value (leave the option out for the default)")
+
+
+ID_PARAMS = ("ident", "ids")  # logs ID, kill ID...: run ids, prefixes and job ids, looked up in the ledger
+
+
+def text_ident(ident: str) -> str:
+    """``ident`` when it can be a run id or job id. Bytes that are not UTF-8 (the shell passes them as they are,
+    Python holds them as surrogates) are in no id, and SQLite cannot even be asked for them: "no run or job",
+    with those bytes escaped so the line prints on any terminal."""
+    try:
+        ident.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = ident.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise NotFoundError(f"no run or job '{shown}' (not UTF-8 text: no run id or job id has those bytes)") \
+            from None
+    return ident
 
 
 def verb(func: F) -> F:
@@ -75,6 +106,10 @@ def verb(func: F) -> F:
     @click.pass_context
     def wrapper(ctx: click.Context, cluster: str | None, as_json: bool, workdir: str | None, ledger: str | None,
                 **kwargs: Any) -> Any:
+        for name in ID_PARAMS:
+            value = kwargs.get(name)
+            for ident in (value,) if isinstance(value, str) else value or ():
+                text_ident(ident)
         return func(_merge(ctx, cluster, as_json, workdir, ledger), **kwargs)
 
     wrapper.__name__ = func.__name__
@@ -139,17 +174,24 @@ def progress_done() -> None:
 MAX_INTERVAL_S = 86_400.0  # a day: beyond it a poll interval is a typo (and time.sleep overflows near 1e10)
 
 
-class PollSeconds(click.FloatRange):
-    """Seconds between polls (status --interval, submit --poll): finite, 0.1 to a day. A plain range check
-    lets nan through (nan < 0.1 is false), and the verb then fails after its first poll or batch."""
+class Seconds(click.FloatRange):
+    """A number of seconds in [minimum, maximum], finite. A plain range check lets nan through (nan < 0.1 is
+    false), and the verb then fails (or waits forever) long after the typo."""
 
     name = "number of seconds"
 
-    def __init__(self) -> None:
-        super().__init__(min=0.1, max=MAX_INTERVAL_S)
+    def __init__(self, minimum: float, maximum: float) -> None:
+        super().__init__(min=minimum, max=maximum)
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
         seconds = super().convert(value, param, ctx)
         if not math.isfinite(seconds):
-            self.fail(f"{value!r} is not a number of seconds (0.1 to {MAX_INTERVAL_S:g})", param, ctx)
+            self.fail(f"{value!r} is not a number of seconds ({self.min:g} to {self.max:g})", param, ctx)
         return seconds
+
+
+class PollSeconds(Seconds):
+    """Seconds between polls (status --interval, submit --poll): finite, 0.1 to a day."""
+
+    def __init__(self) -> None:
+        super().__init__(0.1, MAX_INTERVAL_S)

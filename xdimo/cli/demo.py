@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from xdimo.cli.common import App, progress, progress_done, verb
+from xdimo.cli.common import MAX_INTERVAL_S, App, Seconds, progress, progress_done, verb
 from xdimo.config import Cluster
 from xdimo.errors import XdimoError
 from xdimo.follow import follow
@@ -29,8 +29,8 @@ PROGRESS_S = 1.0  # seconds between polls while waiting for a run (this machine:
 @click.command()
 @click.option("--matrix", "matrix_arg", default="demo", show_default=True, help="The matrix to run.")
 @click.option("--plots", "plots_dir", default="plots", show_default=True, help="Where the PNG plots go.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True,
-              help="Seconds to wait for each run before giving up.")
+@click.option("--timeout", type=Seconds(1, MAX_INTERVAL_S), default=600, show_default=True, metavar="SECONDS",
+              help="Seconds to wait for each run before giving up (1 to a day).")
 @verb
 def demo(app: App, matrix_arg: str, plots_dir: str, timeout: float) -> None:
     """Run a small scaling study on this machine and print seed 000's table 1 for it.

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shlex
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
 from xdimo.cli.common import App, verb
+from xdimo.config import not_regular_file
 from xdimo.errors import XdimoError
 from xdimo.rundir import logs_dir_in
 from xdimo.workspace import PACKAGE_DATA, Workspace, queue_dir_in
@@ -54,6 +56,8 @@ def target(app: App, directory: str | None) -> str:
     if app.ledger_path:
         raise XdimoError("init takes no --ledger: it makes the workspace's queue/ folder, and `submit` starts the "
                          "ledger (give --ledger to submit and the verbs after it)")
+    if directory is not None and not directory.strip():  # `init "$DIR"` with DIR unset: not the current folder
+        raise XdimoError("init: an empty DIR (leave it out, or give `.`, for the current folder)")
     if directory is None:
         return app.workdir or "."
     after = click.get_current_context().params.get("workdir")  # the verb's own option, not the group's
@@ -110,29 +114,68 @@ class Copied:
     own: set[str] = field(default_factory=set)
 
 
-def _copy_defaults(root: Path, force: bool) -> Copied:
-    """Copy the packaged clusters/ and jobs/ into root (keeping existing files unless force, and with force a
-    FILE.bak of each edited file it replaces); make queue/, logs/."""
-    done = Copied()
+def _defaults() -> list[tuple[Path, Path]]:
+    """(packaged file, its path in a workspace) for each default file."""
+    files = []
     for folder in ("clusters", "jobs"):
         source = PACKAGE_DATA / folder
         if not source.is_dir():
             raise XdimoError(f"the installed package has no default {folder}/ ({source})")
         for src in sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            rel = Path(folder) / src.relative_to(source)
-            dst = root / rel
-            if dst.exists() and not force:
-                done.kept.append(str(dst))
-                if not _same(dst, src):
-                    done.own.add(rel.as_posix())
-                continue
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            if dst.exists() and dst.read_bytes() != src.read_bytes():  # --force over the user's edits: keep them
-                shutil.copyfile(dst, dst.with_name(dst.name + ".bak"))
-                done.backups.append(str(dst.with_name(dst.name + ".bak")))
-            shutil.copyfile(src, dst)
-            done.copied.append(str(dst))
-    for folder in (queue_dir_in(root), logs_dir_in(root)):
+            files.append((src, Path(folder) / src.relative_to(source)))
+    return files
+
+
+def _preflight(root: Path, files: list[Path], folders: list[Path]) -> None:
+    """What would stop the copy half-way, found before anything is written (a half-made workspace is worse than
+    none): a folder on the way that is a file or a dangling symlink; a file to write (or, ``files`` holding
+    them, its FILE.bak) that is a folder, a FIFO or a device (reading a FIFO to compare it would hang). Paths
+    are relative to root."""
+    seen: set[Path] = set()
+    for rel in [*files, *(folder / "-" for folder in folders)]:  # a folder's parents and itself
+        for folder in reversed(rel.parents[:-1]):  # clusters, jobs, jobs/templates, ... (not root itself)
+            if folder not in seen:
+                seen.add(folder)
+                _refuse(root, root / folder, "not a folder", lambda p: p.is_dir())
+    for rel in files:
+        _refuse(root, root / rel, "", lambda p: not_regular_file(p) is None)
+
+
+def _refuse(root: Path, path: Path, what: str, fine: Callable[[Path], bool]) -> None:
+    """An error naming ``path`` when it is a dangling symlink, or exists and is not ``fine``."""
+    if path.is_symlink() and not path.exists():
+        problem = f"a symlink to nothing ({path.readlink()})"
+    elif path.exists() and not fine(path):
+        problem = what or f"not a regular file ({not_regular_file(path)})"
+    else:
+        return
+    raise XdimoError(f"cannot make a workspace in {root}: {path} is {problem}; nothing written")
+
+
+def _copy_defaults(root: Path, force: bool) -> Copied:
+    """Copy the packaged clusters/ and jobs/ into root (keeping existing files unless force, and with force a
+    FILE.bak of each edited file it replaces); make queue/, logs/. All is checked (_preflight) before the first
+    write."""
+    done = Copied()
+    files = _defaults()
+    folders = [queue_dir_in(root), logs_dir_in(root)]
+    rels = [rel for _, rel in files]
+    backups = [rel.with_name(rel.name + ".bak") for rel in rels] if force else []
+    _preflight(root, rels + backups, [f.relative_to(root) for f in folders])
+    for src, rel in files:
+        dst = root / rel
+        if dst.exists() and not force:
+            done.kept.append(str(dst))
+            if not _same(dst, src):
+                done.own.add(rel.as_posix())
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if dst.exists() and dst.read_bytes() != src.read_bytes():  # --force over the user's edits: keep them
+            shutil.copyfile(dst, dst.with_name(dst.name + ".bak"))
+            done.backups.append(str(dst.with_name(dst.name + ".bak")))
+        shutil.copyfile(src, dst)
+        done.copied.append(str(dst))
+    for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
     return done
 

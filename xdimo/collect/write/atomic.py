@@ -10,6 +10,7 @@ import contextlib
 import os
 from pathlib import Path
 
+from xdimo.config import not_regular_file
 from xdimo.errors import XdimoError
 
 
@@ -19,6 +20,7 @@ def write_atomic(path: Path, data: bytes, what: str = "") -> None:
     label = f"{what} {path}" if what else str(path)
     path = write_target(path, what)
     require_folder(path, what)
+    require_regular(path, what)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_bytes(data)
@@ -69,6 +71,24 @@ def require_folder(path: Path, what: str = "") -> None:
     if not path.parent.is_dir():
         label = f"{what} {path}" if what else str(path)
         raise XdimoError(f"{label}: no folder {path.parent} (create it first)")
+
+
+def check_target(path: Path, what: str = "") -> Path:
+    """What write_atomic will refuse, checked before any work (``collect --out`` before polling): a missing
+    folder, a target that is not a regular file. Returns the file the write will change (a symlink's target)."""
+    target = write_target(path, what)
+    require_folder(target, what)
+    require_regular(target, what)
+    return target
+
+
+def require_regular(path: Path, what: str = "") -> None:
+    """Refuse an existing target that is not a regular file: os.replace would swap a device or a FIFO for a
+    regular file (run as root, `--out /dev/null` would replace the system's /dev/null)."""
+    kind = not_regular_file(path)
+    if kind:
+        label = f"{what} {path}" if what else str(path)
+        raise XdimoError(f"{label}: not a regular file ({kind}); nothing written (give a file path)")
 
 
 def _discard(tmp: Path) -> None:

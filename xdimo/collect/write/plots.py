@@ -24,6 +24,8 @@ from xdimo.collect.tables.lang import TEXT, t
 from xdimo.collect.tables.model_table import table2_settings
 from xdimo.collect.tables.pick import pick_run
 from xdimo.collect.write import fonts
+from xdimo.collect.write.atomic import require_regular
+from xdimo.errors import XdimoError
 
 MAX_COMBINED_LOSS = 12  # more curves than this on one axis is a plate of spaghetti
 ZH_GLYPHS = fonts.needed_glyphs(v for k, v in TEXT["zh"].items() if k.startswith("plot_"))
@@ -40,7 +42,8 @@ def _pyplot() -> Any:
 
 def _save(fig: Any, path: Path) -> Path:
     """Atomic: a reader never sees half a PNG."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)  # `collect --plots` checked its folder's parent exists
+    require_regular(path, "--plots")  # os.replace would swap a FIFO or a device for the PNG
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
     try:
         fig.savefig(tmp, dpi=120, bbox_inches="tight")
@@ -262,6 +265,7 @@ def write_plots(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en",
     """Every plot the runs can fill, in ``lang`` if a font can draw it (else English, and ``note`` says why);
     speedups against table 1's baseline (``baseline_gpus``: ``collect --baseline-gpus``). ``out_dir`` is made only
     when a plot is written into it: where there is nothing to plot, nothing is created."""
+    check_targets(runs, out_dir)
     font = fonts.plot_font(lang, ZH_GLYPHS)
     with _pyplot().rc_context(font.rc()), fonts.quiet_weight_substitution():  # for these plots only
         written = [plot_speedup(runs, out_dir / "speedup.png", font.lang, baseline_gpus),
@@ -271,6 +275,23 @@ def write_plots(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en",
     if font.note and written:  # why the plots are English: said of plots that exist
         (note or _stderr)(font.note)
     return written
+
+
+PLOT_FILES = ("speedup.png", "efficiency.png", "models.png", "loss.png")
+
+
+def check_targets(runs: Sequence[RunRecord], out_dir: Path) -> None:
+    """Before any plot is drawn, nothing a plot would replace may be a FIFO, a device or a folder: os.replace
+    would swap it for the PNG, and a refusal at that plot would leave the plots before it new."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise XdimoError(f"--plots {out_dir}: not a folder")
+    loss = out_dir / "loss"
+    if loss.exists() and not loss.is_dir():
+        raise XdimoError(f"--plots {out_dir}: {loss} is not a folder; nothing written")
+    targets = [out_dir / name for name in PLOT_FILES]
+    targets += [loss / f"{r.run_id}.png" for r in runs if r.loss_curve]
+    for path in targets:
+        require_regular(path, "--plots")
 
 
 def _stderr(message: str) -> None:
