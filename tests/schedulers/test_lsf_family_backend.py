@@ -257,8 +257,8 @@ def test_a_down_host_shrinks_its_pool(kind: str, fake: Path, tmp_path: Path) -> 
     pools = multi_pools(kind, fake, tmp_path, host_status={"multin02": "unavail"})
     m = pools["gpu_multi"]
     assert (m.total, m.down, m.used, m.free, m.down_hosts) == (16, 8, 0, 8, ("multin02",))
-    hosts_cmd = "jhosts" if kind == "jh" else "bhosts"
-    assert m.source == f"{jobs_source(kind)}; {hosts_cmd} -w: 1 host down: multin02 (unavail)"
+    hosts_call = "jhosts -w" if kind == "jh" else "bhosts -X -w"
+    assert m.source == f"{jobs_source(kind)}; {hosts_call}: 1 host down: multin02 (unavail)"
     assert (pools["gpu_h200"].down, pools["gpu_h200"].source) == (0, jobs_source(kind))  # it lists no hosts
     up = multi_pools(kind, fake, tmp_path)["gpu_multi"]
     assert (up.down, up.free) == (0, 16) and up.source.endswith("-w: 2 hosts up")
@@ -319,8 +319,8 @@ def test_hosts_after_pools_reuses_their_host_call(kind: str, fake: Path, tmp_pat
     sched.pools()
     rows = sched.hosts()  # `hosts --nodes`: the same snapshot, not a second `jhosts -w`
     assert "multin02" in [r.name for r in rows]
-    hosts_cmd = "jhosts" if kind == "jh" else "bhosts"
-    assert calls.count([hosts_cmd, "-w"]) == 1
+    hosts_argv = ["jhosts", "-w"] if kind == "jh" else ["bhosts", "-X", "-w"]
+    assert calls.count(hosts_argv) == 1
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -368,8 +368,8 @@ def test_a_down_host_no_pool_names_is_warned_of(kind: str, fake: Path, tmp_path:
     write_config(fake, queues=MULTI, others=[], host_status={"multin02": "unavail"})
     with caplog.at_level(logging.WARNING):
         pools = {p.name: p for p in KINDS[kind][0](cluster(kind), tmp_path).pools()}
-    hosts_cmd = "jhosts" if kind == "jh" else "bhosts"
-    assert f"`{hosts_cmd} -w`: 1 host down: multin02 (unavail), in no pool's `hosts:`" in caplog.text
+    hosts_call = "jhosts -w" if kind == "jh" else "bhosts -X -w"
+    assert f"`{hosts_call}`: 1 host down: multin02 (unavail), in no pool's `hosts:`" in caplog.text
     assert "gpu_h200, gpu_6000ada, gpu_pro6000" in caplog.text
     assert all(p.down == 0 for p in pools.values())  # a warning: no pool to take its cards from
 

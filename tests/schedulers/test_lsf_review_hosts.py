@@ -46,7 +46,7 @@ def counted(kind: type, tmp_path: Path, jobs: str, hosts: str, monkeypatch: pyte
         calls.append(argv)
         if argv[0] in ("jjobs", "bjobs"):
             return CommandResult(tuple(argv), 0, jobs, "")
-        if argv[1:] == ["-w"]:
+        if argv[1:] in (["-w"], ["-X", "-w"]):  # jhosts -w / bhosts -X -w
             return CommandResult(tuple(argv), 0, hosts, "")
         if argv[1:3] == ["attrib", "-w"]:
             return CommandResult(tuple(argv), 0, (FIX / "jh_attrib_w.txt").read_text(), "")
@@ -74,7 +74,7 @@ def test_a_pools_cycle_with_listed_hosts_asks_the_hosts_command_once(kind: type,
         assert (pool.used, pool.down) == (4, 0) and pool.source.endswith(f"-w: {N_HOSTS} hosts up")
     hosts_cmd = "jhosts" if kind is JHScheduler else "bhosts"
     assert [c[0] for c in calls] == [be.commands.jobs[0], hosts_cmd] * 3
-    assert all(c[1:] == ["-w"] for c in calls if c[0] == hosts_cmd)  # no `attrib`, no `-gpu`
+    assert all(c[1:] == list(be.hosts_args) for c in calls if c[0] == hosts_cmd)  # no `attrib`, no `-gpu`
 
 
 def test_a_header_only_jobs_answer_and_the_pool_health_share_one_hosts_call(tmp_path: Path,

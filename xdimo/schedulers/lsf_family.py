@@ -11,10 +11,11 @@ A thin runner (runner.run_command) over the pure parsers in lsf_parse.py / jh_pa
   line that is no job, or with nothing at all (exit 0), is a SchedulerError: it settles nothing.
 - live_jobs: ONE `jjobs -J NAME` (no -a: unfinished jobs only) before a submission.
 - pools: ONE `jjobs -u all` call; GPUs in use per queue = sum over jobs holding slots (RUN, suspended,
-  UNKWN) of the job's GPU field when the site's `-o` has one (options.jobs_gpu_field), else of
+  UNKWN; on LSF also ZOMBI) of the job's GPU field when the site's `-o` has one (options.jobs_gpu_field), else of
   ceil(slots / cpu_per_gpu) from EXEC_HOST (the site rule is slots = cpu_per_gpu x GPUs). Pools that list
-  `hosts` in the cluster file (the queue-to-host map is not documented for JH) add ONE `jhosts -w` call:
-  a listed host whose status admits no job takes its cards out of the pool (PoolStatus.down).
+  `hosts` in the cluster file (the queue-to-host map is not documented for JH) add ONE `jhosts -w` call
+  (`bhosts -X -w` on LSF): a listed host whose status admits no job takes its cards out of the pool
+  (PoolStatus.down).
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class LSFFamilyScheduler:
     commands = Commands(("bsub",), ("bjobs",), ("bhosts",), ("bkill",), "#BSUB")
     poll_interval: float | None = None  # a shared scheduler: watchers back off (backoff.PollBackoff)
     job_id_pattern = "%J"  # bsub's (and jsub's) -o / -e pattern for the job id
+    hosts_args: tuple[str, ...] = ("-w",)  # the host status call: `jhosts -w` (LSF adds -X: lsf.py)
+    # Job states whose slots and GPUs count as in use (pools()); LSF adds ZOMBI (lsf.py)
+    holding_states: frozenset[str] = P.HOLDING
 
     def __init__(self, cluster: Cluster, root: Path) -> None:
         self.cluster = cluster
@@ -87,12 +91,20 @@ class LSFFamilyScheduler:
 
     def run(self, argv: list[str], stdin: str | None = None, retries: int | None = None,
             env: dict[str, str] | None = None) -> CommandResult:
-        return run_command(argv, stdin=stdin, timeout=self.timeout, env=env,
-                           retries=self.retries if retries is None else retries)
+        return run_command(argv, stdin=stdin, timeout=self.timeout, env=self.command_env() if env is None else env,
+                           retries=self.retries if retries is None else retries, transient=self.transient)
+
+    def transient(self, res: CommandResult) -> bool:
+        """A failed answer that says the scheduler could not be reached this time (retried; not a format)."""
+        return looks_transient(res)
+
+    def command_env(self) -> dict[str, str] | None:
+        """Environment for every scheduler command: queries, kills and the submit (None: inherit)."""
+        return None
 
     def submit_env(self) -> dict[str, str] | None:
         """Environment for the submit command (None: inherit)."""
-        return None
+        return self.command_env()
 
     def jobs_argv(self, extra: list[str], o_format: bool) -> list[str]:
         argv = list(self.commands.jobs) + extra
@@ -113,7 +125,7 @@ class LSFFamilyScheduler:
                 return answer
             if res.ok and not res.output.strip():
                 raise self.silent(res)  # says nothing about `-o`: no second call
-            if res.output.strip() and looks_transient(res):  # "cannot connect" & co: unreachable, not a format
+            if res.output.strip() and self.transient(res):  # "cannot connect" & co: unreachable, not a format
                 raise command_error(res)
             refused = res
         res = self.run(self.jobs_argv(extra, False))
@@ -267,8 +279,13 @@ class LSFFamilyScheduler:
         res = self.run(list(self.commands.kill) + [job_id])
         text = res.output
         if GONE_RE.search(text):
-            # "not found" / "No unfinished job" / "already finished": it ended on its own; poll settles it.
-            log.info("%s %s: %s", self.commands.kill[-1], job_id, excerpt(text))
+            # "No matching job found" / "not found" / "already finished": no kill was sent, the job had ended (or
+            # left the queue) before it. Not an error (nothing is left to kill; poll settles the run), but not a
+            # kill either: said on stderr, as the scheduler put it, since `kill` reports every job it was asked
+            # about as "kill sent" (xdimo/cli/kill.py).
+            command = " ".join(self.commands.kill)
+            log.warning("job %s: the scheduler no longer knows it (`%s %s`: %s): it ended already, no kill was "
+                        "sent; `status` settles the run", job_id, command, job_id, excerpt(text))
             return
         if not res.ok:
             raise command_error(res)
@@ -308,7 +325,7 @@ class LSFFamilyScheduler:
         mine_pending_gpus: dict[str, int] = {}
         my_pending_ids: list[str] = []
         for row in answer.rows:
-            if row.stat in P.HOLDING:
+            if row.stat in self.holding_states:
                 gpus = self.job_gpus(row)
                 used[row.queue] = used.get(row.queue, 0) + gpus
                 on = held_on.setdefault(row.queue, {})
@@ -338,21 +355,23 @@ class LSFFamilyScheduler:
         at all" (`No unfinished job found`), and a header alone is also what a loaded UniScheduler answers for
         jobs it does list. Counting no card in use on that would start runs on cards that are taken, so the
         hosts command decides: no job on any host confirms it (a note for `source`), else SchedulerError."""
-        jobs, hosts = self.commands.jobs[0], self.commands.hosts[0]
+        jobs, hosts = self.commands.jobs[0], self.hosts_call
         said = f"`{jobs} -u all` answered a header and no job line (with no job it says `No unfinished job found`)"
         try:
-            rows = self.host_status() if shutil.which(hosts) else None  # fresh: it decides "no job at all"
+            # fresh: it decides "no job at all"
+            rows = self.host_status() if shutil.which(self.commands.hosts[0]) else None
         except SchedulerError as exc:
-            raise SchedulerError(f"{said}, and `{hosts} -w` failed too ({exc}): cannot count the cards in use") \
+            raise SchedulerError(f"{said}, and `{hosts}` failed too ({exc}): cannot count the cards in use") \
                 from None
         if rows is None:
-            raise SchedulerError(f"{said}, and {hosts} is not on PATH to confirm it: cannot count the cards in use")
+            raise SchedulerError(f"{said}, and {self.commands.hosts[0]} is not on PATH to confirm it: cannot count "
+                                 "the cards in use")
         busy = [r for r in rows if r.njobs is None or r.njobs > 0 or (r.run or 0) > 0]
         if not rows or busy:
             seen = f"jobs on {len(busy)} host(s), e.g. {busy[0].name}" if busy else "it lists no host"
-            raise SchedulerError(f"{said}, and `{hosts} -w` does not confirm it ({seen}): cannot count the cards "
+            raise SchedulerError(f"{said}, and `{hosts}` does not confirm it ({seen}): cannot count the cards "
                                  "in use; try again in a minute")
-        return f"; no job: {hosts} -w shows none on {len(rows)} host(s)"
+        return f"; no job: {hosts} shows none on {len(rows)} host(s)"
 
     def host_health(self, held_on: dict[str, dict[str, int]]) -> dict[str, tuple[P.PoolHealth | None, str]]:
         """Pool name -> (its listed hosts' health, a note for `source`), for the pools that list hosts: ONE
@@ -377,12 +396,12 @@ class LSFFamilyScheduler:
         for p in listed:
             h = P.pool_health(p.hosts, p.per_node, p.cards, rows, held_on.get(p.queue_name))
             if h.unmatched:
-                self.warn_once(f"pool {p.name}: no host in `{name} -w` matches {', '.join(h.unmatched)} "
+                self.warn_once(f"pool {p.name}: no host in `{self.hosts_call}` matches {', '.join(h.unmatched)} "
                                "(capacity unchanged)")
             if h.matched > p.cards // p.per_node:
                 self.warn_once(f"pool {p.name}: its hosts match {h.matched} hosts, more than its {p.cards} "
                                f"cards / {p.per_node} per node")
-            out[p.name] = (h, f"; {name} -w: {h.describe()}")
+            out[p.name] = (h, f"; {self.hosts_call}: {h.describe()}")
         return out
 
     def warn_unlisted_down(self, rows: list[HostRow]) -> None:
@@ -394,7 +413,7 @@ class LSFFamilyScheduler:
             return
         bare = ", ".join(p.name for p in self.cluster.pools.values() if not p.hosts)
         where = Path(self.cluster.path).name or "the cluster file"
-        self.warn_once(f"`{self.commands.hosts[0]} -w`: {P.PoolHealth(down=down).describe()}, in no pool's "
+        self.warn_once(f"`{self.hosts_call}`: {P.PoolHealth(down=down).describe()}, in no pool's "
                        f"`hosts:`; if it serves {bare}, its cards still count as free: list the pool's hosts "
                        f"(`hosts: [name-*]`, `cards_per_node:`) in {where}")
 
@@ -421,9 +440,14 @@ class LSFFamilyScheduler:
             return list(self._host_rows[1])
         return self.host_status()
 
+    @property
+    def hosts_call(self) -> str:
+        """The host status command as run and as messages name it: `jhosts -w`, `bhosts -X -w`."""
+        return " ".join(self.commands.hosts + self.hosts_args)
+
     def host_status(self) -> list[HostRow]:
-        """`jhosts -w` / `bhosts -w`: one call, remembered for hosts()."""
-        res = self.run(list(self.commands.hosts) + ["-w"])
+        """`jhosts -w` / `bhosts -X -w`: one call, remembered for hosts()."""
+        res = self.run(list(self.commands.hosts) + list(self.hosts_args))
         rows = list(P.parse_hosts(res.output))
         if not rows and not res.ok:
             raise command_error(res)
