@@ -16,7 +16,7 @@ from typing import Any
 from xdimo.config import MAX_INT, closest, int_problem, read_yaml, refuse_unknown_keys
 from xdimo.errors import ConfigError
 from xdimo.spec import PARALLEL_CHOICES, PRECISION_CHOICES, RunSpec, parse_moe
-from xdimo.train.flags import is_switch, workload_flags
+from xdimo.train.flags import is_switch, shape_problem, value_problem, workload_flags
 
 # Integer keys and their minimum; every one is at most MAX_INT (10**9: a bigger step count or batch is a typo).
 INT_KEYS = {"gpus": 1, "nodes": 1, "local_batch": 1, "grad_accum": 1, "steps": 1, "frames": 1,
@@ -279,6 +279,9 @@ class _RowChecker:
         problem = _value_problem(action, text)
         if problem:
             raise ConfigError(f"{where}: {flag} expects {problem}, got {value!r}")
+        problem = value_problem(dest, action.type(text) if callable(action.type) else text)
+        if problem:  # the workload's own range (flags.py: the one table the run checks too)
+            raise ConfigError(f"{where}: {problem}")
         return text
 
     def data(self, source: str) -> None:
@@ -321,11 +324,15 @@ def check_command(path: Path, where: str, command: str) -> None:
                           "script, or setup lines in 'env'")
 
 
-def check_model(path: Path | str, where: str, spec: RunSpec) -> None:
-    """The model must be in the registry and fit the clip shape (torch-free registry)."""
-    from xdimo.train.registry import ClipShape, check_shape, get_model
+SHAPE_FLAGS = ("depth", "hidden", "heads")  # train_args that reshape the model (flags.shape_problem)
 
-    try:
-        check_shape(get_model(spec.model, spec.moe), ClipShape(spec.frames, spec.image_size))
-    except ValueError as exc:
-        raise ConfigError(f"{path}: {where} key 'model': {exc}") from None
+
+def check_model(path: Path | str, where: str, spec: RunSpec) -> None:
+    """The model must be in the registry and fit the clip shape, with the --depth/--hidden/--heads train_args
+    applied, as the workload checks it (flags.shape_problem, torch-free)."""
+    overrides = {name.replace("-", "_"): int(value) for name, value in spec.train_args
+                 if name.replace("-", "_") in SHAPE_FLAGS}
+    problem = shape_problem(spec.model, spec.moe, spec.frames, spec.image_size, **overrides)
+    if problem:
+        keys = "'model'" + "".join(f", 'train_args.{k}'" for k in overrides)
+        raise ConfigError(f"{path}: {where} key{'s' if overrides else ''} {keys}: {problem}")

@@ -1,16 +1,23 @@
 """The reference workload's command-line flags, torch-free: ``python -m xdimo.train`` parses its arguments
 with this parser, and ``xdimo-jobs plan``/``submit`` check a matrix's ``train_args`` against the same flags
-(names, which are switches, types and choices) without loading torch.
+(names, which are switches, types, choices and ranges) without loading torch.
+
+The ranges (``value_problem``) and the model shape the flags make together (``shape_problem``) are checked here
+only: TrainConfig.validate and the matrix check both call them, so a value plan accepts is one the run accepts.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from xdimo.spec import PARALLEL_CHOICES, PRECISION_CHOICES
+from xdimo.train.registry import ClipShape, ModelConfig, check_shape, get_model
 from xdimo.train.speed import ATTENTION_KERNELS, COMPILE_SCOPES, RESIDUAL_DTYPES
 
 
@@ -20,6 +27,13 @@ def _moe(text: str) -> str | None:
 
 def _opt_float(text: str) -> float | None:
     return None if text.lower() in ("", "none", "null") else float(text)
+
+
+def _run_dir(text: str) -> Path:
+    # Path("") is ".": an empty --run-dir (an unset shell variable) would write the run into the current folder
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, got an empty path")
+    return Path(text)
 
 
 class Parser(argparse.ArgumentParser):
@@ -34,7 +48,7 @@ def parser(description: str | None = None) -> argparse.ArgumentParser:
     p = Parser(prog="python -m xdimo.train", description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     a = p.add_argument
-    a("--run-dir", type=Path, required=True, help="where run.json, metrics.jsonl and checkpoints go")
+    a("--run-dir", type=_run_dir, required=True, help="where run.json, metrics.jsonl and checkpoints go")
     a("--model", default="Latte-S/2", help="registry name, e.g. Latte-L/2 (see `xdimo-jobs models`)")
     a("--moe", type=_moe, default=None, help="NEkA (e.g. 4E2A) or none")
     a("--parallel", choices=PARALLEL_CHOICES, default="ddp")
@@ -88,3 +102,82 @@ def workload_flags() -> dict[str, argparse.Action]:
 def is_switch(action: argparse.Action) -> bool:
     """A flag that takes no value (``--tensorboard``): store_true and the like."""
     return action.nargs == 0
+
+
+# ---------------------------------------------------------------------------------------------------- ranges
+
+# Integer flags and their minimum (a bool is no integer here).
+INT_MIN = {"local_batch": 1, "grad_accum": 1, "steps": 1, "log_every": 1, "frames": 1, "image_size": 1,
+           "warmup_steps": 0, "lr_base_batch": 0, "ckpt_every": 0, "clip_after": 0, "seed": 0,
+           "warmup_intervals": 0, "nccl_timeout_s": 1, "recompute_blocks": -1}
+# Integer flags whose default is None ("the model's" / "by the data source"), and their minimum.
+OPTIONAL_INT_MIN = {"workers": 0, "depth": 1, "hidden": 1, "heads": 1}
+# Upper bounds, and how the message says them. The seed: torch seeds a generator with an unsigned 64-bit value
+# (the loop reduces the per-step seeds it derives to 64 bits; the data sampler adds the epoch to the seed, hence
+# 2**63, not 2**64). The NCCL/gloo timeout: torch counts it in nanoseconds in an int64 (10**10 s already
+# overflows); 10**9 s, 31 years, was measured to work with gloo.
+INT_MAX = {"seed": (2**63 - 1, "< 2**63"), "nccl_timeout_s": (10**9, "<= 10**9 (31 years)")}
+# Float flags: (low, high, low allowed); +inf is allowed for --clip-grad only (no clipping).
+FLOAT_RANGE = {"lr": (0.0, math.inf, False), "weight_decay": (0.0, math.inf, True), "ema_decay": (0.0, 1.0, True),
+               "clip_grad": (0.0, math.inf, False), "moe_aux_weight": (0.0, math.inf, True),
+               "capacity_factor": (0.0, math.inf, False)}
+INFINITE_OK = {"clip_grad"}
+
+
+def value_problem(dest: str, value: Any) -> str | None:
+    """Why the parsed ``value`` of the flag ``dest`` (``local_batch``) is one no run can use, in one line naming
+    the flag (``--local-batch must be an integer >= 1, got 0``); None when it is fine or the flag has no range."""
+    flag = f"--{dest.replace('_', '-')}"
+    if dest in INT_MIN:
+        low = INT_MIN[dest]
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            return f"{flag} must be an integer >= {low}, got {value!r}"
+    elif dest in OPTIONAL_INT_MIN:
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool):
+            return f"{flag} must be an integer, got {value!r}"
+        if value < OPTIONAL_INT_MIN[dest]:
+            return f"{flag} must be >= {OPTIONAL_INT_MIN[dest]}, got {value}"
+    if dest in INT_MAX and isinstance(value, int) and value > INT_MAX[dest][0]:
+        return f"{flag} must be {INT_MAX[dest][1]}, got {value}"
+    if dest in FLOAT_RANGE and value is not None:
+        low, high, low_ok = FLOAT_RANGE[dest]
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return f"{flag} must be a number, got {value!r}"
+        if not math.isfinite(value) and not (dest in INFINITE_OK and value == math.inf):
+            return f"{flag} must be a finite number, got {value}"
+        if value < low or (value == low and not low_ok) or value > high:
+            interval = f"{'[' if low_ok else '('}{low:g}, {high:g}]" if math.isfinite(high) else \
+                (f">= {low:g}" if low_ok else f"> {low:g}")
+            return f"{flag} must be {'in ' if math.isfinite(high) else ''}{interval}, got {value:g}"
+    return None
+
+
+def check_values(values: dict[str, Any]) -> None:
+    """Raise ValueError, one line naming the flag, for the first value in ``values`` (flag dest -> parsed
+    value) outside its range (value_problem)."""
+    for dest, value in values.items():
+        problem = value_problem(dest, value)
+        if problem:
+            raise ValueError(problem)
+
+
+def model_config(model: str, moe: str | None, depth: int | None = None, hidden: int | None = None,
+                 heads: int | None = None) -> ModelConfig:
+    """The registry entry ``model`` with MLP ``moe`` and the --depth/--hidden/--heads overrides (torch-free;
+    raises ValueError for an unknown model or MoE)."""
+    cfg = get_model(model, moe)
+    overrides = {k: v for k, v in (("depth", depth), ("hidden", hidden), ("heads", heads)) if v is not None}
+    return replace(cfg, **overrides) if overrides else cfg
+
+
+def shape_problem(model: str, moe: str | None, frames: int, image_size: int, depth: int | None = None,
+                  hidden: int | None = None, heads: int | None = None) -> str | None:
+    """Why no model can be built from these flags together (an unknown model, an image size the patch does not
+    divide, a hidden size the heads do not split), in one line; None when they fit."""
+    try:
+        check_shape(model_config(model, moe, depth, hidden, heads), ClipShape(frames, image_size))
+    except ValueError as exc:
+        return str(exc)
+    return None

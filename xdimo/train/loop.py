@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,11 +28,13 @@ from torch import nn
 
 from xdimo.errors import XdimoError
 from xdimo.hardware import match_gpu, mfu, peak_tflops
+from xdimo.rundir import METRICS, RUN_JSON
+from xdimo.train import flags
 from xdimo.train.diffusion import GaussianDiffusion, create_diffusion
 from xdimo.train.flops import tokens_per_sample, train_flops_per_sample
-from xdimo.train.metrics_writer import MetricsWriter, Trackers, git_rev, job_id_from_env
+from xdimo.train.metrics_writer import MetricsWriter, Trackers, check_run_dir, git_rev, job_id_from_env
 from xdimo.train.models import Latte, build_model
-from xdimo.train.registry import ClipShape, ModelConfig, get_model, param_counts
+from xdimo.train.registry import ClipShape, ModelConfig, param_counts
 from xdimo.train.speed import SpeedOptions
 from xdimo.train.speed import apply as apply_speed
 
@@ -90,43 +92,22 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ValueError, one line naming the flag, for a setting no run can use (checked at construction)."""
-        at_least = {"local_batch": 1, "grad_accum": 1, "steps": 1, "log_every": 1, "frames": 1, "image_size": 1,
-                    "warmup_steps": 0, "lr_base_batch": 0, "ckpt_every": 0, "clip_after": 0, "seed": 0,
-                    "warmup_intervals": 0, "nccl_timeout_s": 1, "recompute_blocks": -1}
-        for name, low in at_least.items():
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
-        if self.workers is not None and self.workers < 0:
-            raise ValueError(f"--workers must be >= 0, got {self.workers}")
-        for name in ("depth", "hidden", "heads"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"--{name} must be >= 1, got {value}")
-        floats = [("lr", self.lr, 0.0, math.inf, False), ("weight_decay", self.weight_decay, 0.0, math.inf, True),
-                  ("ema_decay", self.ema_decay, 0.0, 1.0, True), ("clip_grad", self.clip_grad, 0.0, math.inf, False),
-                  ("moe_aux_weight", self.moe_aux_weight, 0.0, math.inf, True)]
-        if self.capacity_factor is not None:
-            floats.append(("capacity_factor", self.capacity_factor, 0.0, math.inf, False))
-        for name, value, low, high, low_ok in floats:
-            flag = f"--{name.replace('_', '-')}"
-            if not math.isfinite(value) and not (name == "clip_grad" and value == math.inf):
-                raise ValueError(f"{flag} must be a finite number, got {value}")
-            if value < low or (value == low and not low_ok) or value > high:
-                interval = f"{'[' if low_ok else '('}{low:g}, {high:g}]" if math.isfinite(high) else \
-                    (f">= {low:g}" if low_ok else f"> {low:g}")
-                raise ValueError(f"{flag} must be {'in ' if math.isfinite(high) else ''}{interval}, got {value:g}")
+        """Raise ValueError, one line naming the flag, for a setting no run can use (checked at construction, so
+        before anything is written): each value's range and the model shape they make together (the checks of
+        flags.py, which a matrix's train_args go through too)."""
+        flags.check_values({name: getattr(self, name) for name in (*flags.INT_MIN, *flags.OPTIONAL_INT_MIN,
+                                                                   *flags.FLOAT_RANGE)})
+        problem = flags.shape_problem(self.model, self.moe, self.frames, self.image_size, self.depth, self.hidden,
+                                      self.heads)
+        if problem:
+            raise ValueError(problem)
 
     @property
     def trackers(self) -> Trackers:
         return Trackers(self.tensorboard, self.wandb, self.wandb_project)
 
     def model_config(self) -> ModelConfig:
-        cfg = get_model(self.model, self.moe)
-        overrides = {k: v for k, v in (("depth", self.depth), ("hidden", self.hidden), ("heads", self.heads))
-                     if v is not None}
-        return replace(cfg, **overrides) if overrides else cfg
+        return flags.model_config(self.model, self.moe, self.depth, self.hidden, self.heads)
 
     @property
     def clip(self) -> ClipShape:
@@ -226,7 +207,9 @@ def lr_at(cfg: TrainConfig, step: int, global_batch: int) -> float:
 
 def step_generator(seed: int, rank: int, step: int, micro: int, device: torch.device) -> torch.Generator:
     g = torch.Generator(device=device)
-    g.manual_seed(((seed * 1_000_003 + rank) * 1_000_003 + step) * 1_009 + micro)
+    # a generator takes an unsigned 64-bit seed: the mix is reduced to 64 bits (a seed above 18282 overflowed it;
+    # every mix that fitted is unchanged, so are the runs made with it)
+    g.manual_seed((((seed * 1_000_003 + rank) * 1_000_003 + step) * 1_009 + micro) % 2**64)
     return g
 
 
@@ -341,15 +324,51 @@ def read_checkpoint(path: Path, meta: dict[str, Any] | None = None) -> dict[str,
     one line. One written before checkpoints carried them is read as before (load_checkpoint checks its fit)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # a truncated or foreign file: pickle, zip and EOF errors alike
-        raise XdimoError(f"cannot read checkpoint {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-                         " (move it away to start over)") from None
+    except Exception as e:  # a truncated or foreign file, or a folder: pickle, zip, EOF and OS errors alike
+        raise unreadable(path, str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+    problem = checkpoint_problem(state)
+    if problem:
+        raise unreadable(path, problem)
     saved = state.get("meta") or {}
     differ = [f"{k} {saved[k]} (now {v})" for k, v in (meta or {}).items() if k in saved and saved[k] != v]
     if differ:
         raise XdimoError(f"checkpoint {path} is of another run: {', '.join(differ)}; resume with its settings "
                          "or use a new --run-dir")
     return state
+
+
+def unreadable(path: Path, why: str) -> XdimoError:
+    return XdimoError(f"cannot read checkpoint {path}: {why} (move it away to start over)")
+
+
+# What save_checkpoint writes, by the type load_checkpoint needs of it.
+CHECKPOINT_KEYS = {"step": int, "elapsed_s": (int, float), "model": dict, "optimizer": dict, "ema": list}
+
+
+def checkpoint_problem(state: Any) -> str | None:
+    """Why ``state`` (what torch.load read) is not a checkpoint save_checkpoint wrote (None: it is one)."""
+    if not isinstance(state, dict):
+        return f"it holds a {type(state).__name__}, not a checkpoint of this workload"
+    for key, kind in CHECKPOINT_KEYS.items():
+        if key not in state:
+            return f"it has no {key!r}: not a checkpoint of this workload"
+        if not isinstance(state[key], kind) or isinstance(state[key], bool):
+            return f"its {key!r} is a {type(state[key]).__name__}: not a checkpoint of this workload"
+    if state["step"] < 0:
+        return f"its step is {state['step']}"
+    if not isinstance(state.get("meta") or {}, dict):
+        return f"its 'meta' is a {type(state['meta']).__name__}: not a checkpoint of this workload"
+    return None
+
+
+def check_run_files(run_dir: Path, ckpt: Path) -> None:
+    """Refuse, before run.json is written, what would fail a write only once the run has trained: a folder
+    where the run writes a file, a file where it keeps its checkpoints."""
+    if (ckpt.parent.exists() or ckpt.parent.is_symlink()) and not ckpt.parent.is_dir():
+        raise XdimoError(f"{ckpt.parent} is not a folder, and the run saves its checkpoints there (move it away)")
+    for path in (run_dir / RUN_JSON, run_dir / METRICS, ckpt, ckpt.with_suffix(".tmp")):
+        if path.is_dir():
+            raise XdimoError(f"{path} is a folder where the run writes a file (move it away)")
 
 
 def load_checkpoint(path: Path | dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer, ema: Ema,
@@ -368,8 +387,13 @@ def load_checkpoint(path: Path | dict[str, Any], model: nn.Module, opt: torch.op
                       or "Unexpected key" in line), lines[0] if lines else "")
         raise XdimoError(f"the checkpoint does not fit this model ({first[:200]}); resume with its settings "
                          "or use a new --run-dir") from None
-    dcp_sd.set_optimizer_state_dict(model, opt, state["optimizer"], options=opts)
-    ema.load(state["ema"])
+    try:
+        dcp_sd.set_optimizer_state_dict(model, opt, state["optimizer"], options=opts)
+        ema.load(state["ema"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # the model fitted, its optimiser or EMA do not
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise XdimoError(f"the checkpoint's optimiser or EMA state does not fit this model ({first[:200]}); "
+                         "resume with its settings or use a new --run-dir") from None
     return int(state["step"]), float(state["elapsed_s"])
 
 
@@ -488,6 +512,8 @@ def optimizer_step(params: list[torch.Tensor], opt: torch.optim.Optimizer, ema: 
 
 def train(cfg: TrainConfig) -> int:
     """Run training; returns the process exit code (0, or 128+signal after a signal checkpoint)."""
+    # every rank, before any process group: a rank that went on alone would die in its first collective
+    check_run_dir(cfg.run_dir)
     d = setup_distributed(cfg)
     writer = MetricsWriter(cfg.run_dir, enabled=d.main, trackers=cfg.trackers)
     stop = StopSignal()
@@ -539,8 +565,14 @@ def start(cfg: TrainConfig, d: Dist, writer: MetricsWriter) -> Session:
     # the data first: a cache that does not fit fails before run.json and before the model is built
     dataset = open_dataset(cfg.data, cfg.frames, cfg.clip.latent_size, mcfg.in_channels)
     ckpt = cfg.run_dir / "checkpoints" / CKPT_NAME
-    # and the checkpoint: one of another run is refused before run.json is rewritten
-    resumed = read_checkpoint(ckpt, checkpoint_meta(cfg, d)) if cfg.resume and ckpt.is_file() else None
+    # and the checkpoint: one of another run, or no checkpoint at all (a folder, a foreign file), is refused
+    # before run.json is rewritten
+    present = ckpt.exists() or ckpt.is_symlink()
+    resumed = read_checkpoint(ckpt, checkpoint_meta(cfg, d)) if cfg.resume and present else None
+    check_run_files(cfg.run_dir, ckpt)  # every rank: see train
+    # and the data loader: a batch larger than a rank's share of the data is refused here too
+    workers = cfg.workers if cfg.workers is not None else (0 if cfg.data == "synthetic" else 4)
+    loader = make_loader(dataset, cfg.local_batch, d.rank, d.world, cfg.seed, workers)
     info = run_info(cfg, mcfg, d)
     info["data_stride"] = getattr(dataset, "stride", None)  # a latent cache's, from its index.json
     writer.write_run(info)
@@ -556,8 +588,6 @@ def start(cfg: TrainConfig, d: Dist, writer: MetricsWriter) -> Session:
         if d.main:
             print(f"resumed from {ckpt} at step {step}", flush=True)
 
-    workers = cfg.workers if cfg.workers is not None else (0 if cfg.data == "synthetic" else 4)
-    loader = make_loader(dataset, cfg.local_batch, d.rank, d.world, cfg.seed, workers)
     rates = Rates(info["global_batch"], info["flops_per_sample"], info["tokens_per_sample"], info["peak_tflops"],
                   mcfg.experts > 0)
     return Session(model, [p for p in model.parameters() if p.requires_grad], opt, ema, create_diffusion(),

@@ -16,6 +16,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -165,6 +166,26 @@ def open_sinks(run_dir: Path, trackers: Trackers, info: dict[str, Any]) -> list[
     return sinks
 
 
+def check_run_dir(run_dir: Path) -> None:
+    """Make sure the run can create ``run_dir`` (or write in it), or raise one XdimoError line naming --run-dir
+    (an existing file, /proc, a read-only folder): before a model is built, not at the first write, and without
+    leaving anything behind (the folder itself is made by the first write)."""
+    if (run_dir.exists() or run_dir.is_symlink()) and not run_dir.is_dir():
+        raise XdimoError(f"--run-dir {run_dir} exists and is not a folder")
+    folder = run_dir.absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise XdimoError(f"--run-dir {run_dir}: {folder} is not a folder")
+    try:  # os.access says yes to root on a read-only mount or in /proc: only a write tells (a random name: every
+        # rank of every node checks, maybe in the same shared folder at once)
+        os.rmdir(tempfile.mkdtemp(prefix=".xdimo-write-check-", dir=folder))
+    except OSError as e:
+        why = e.strerror or str(e) or type(e).__name__
+        where = "write in it" if folder == run_dir.absolute() else f"create it in {folder}"
+        raise XdimoError(f"--run-dir {run_dir}: cannot {where} ({why})") from None
+
+
 @dataclass
 class MetricsWriter:
     run_dir: Path
@@ -174,7 +195,7 @@ class MetricsWriter:
 
     def __post_init__(self) -> None:
         if self.enabled:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            check_run_dir(self.run_dir)
 
     @property
     def metrics_path(self) -> Path:
@@ -183,6 +204,7 @@ class MetricsWriter:
     def write_run(self, info: dict[str, Any]) -> None:
         if not self.enabled:
             return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.run_dir / "run.json.tmp"
         tmp.write_text(json.dumps({k: _finite(v) for k, v in info.items()}, indent=2) + "\n")
         tmp.replace(self.run_dir / RUN_JSON)
@@ -196,6 +218,7 @@ class MetricsWriter:
         if not self.enabled:
             return
         line = json.dumps({k: _finite(v) for k, v in row.items()})
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         with self.metrics_path.open("a") as f:
             f.write(line + "\n")
             f.flush()
