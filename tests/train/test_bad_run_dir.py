@@ -188,3 +188,16 @@ def test_the_per_step_seed_is_unchanged_where_it_fitted_and_reduced_where_not():
     assert biggest == 2**63 - 1
     step_generator(biggest, 1023, 10**9, 10**3, cpu)  # the largest seed --seed accepts is one torch takes
     torch.manual_seed(biggest)
+
+
+def test_help_shows_every_default_and_no_default_none() -> None:
+    """--steps, --precision, ... had no help text, so argparse showed no default; --workers said its default
+    twice ('... otherwise) (default: None)'); the required --run-dir showed '(default: None)'."""
+    from xdimo.train.flags import parser
+
+    text = parser().format_help()
+    assert "(default: None)" not in text
+    for flag, default in (("--steps", "100"), ("--precision", "bf16"), ("--local-batch", "1"),
+                          ("--frames", "16"), ("--image-size", "256"), ("--lr", "0.0001"), ("--seed", "0")):
+        block = text.split(f"  {flag} ", 1)[1].split("\n  --", 1)[0]
+        assert f"(default: {default})" in " ".join(block.split()), flag

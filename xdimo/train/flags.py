@@ -44,38 +44,48 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+class DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default after its help; none for a switch, a required flag or a None default (its help says
+    what none means), where argparse would print `(default: None)`."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.required or action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parser(description: str | None = None) -> argparse.ArgumentParser:
-    p = Parser(prog="python -m xdimo.train", description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(prog="python -m xdimo.train", description=description, formatter_class=DefaultsShown)
     a = p.add_argument
     a("--run-dir", type=_run_dir, required=True, help="where run.json, metrics.jsonl and checkpoints go")
     a("--model", default="Latte-S/2", help="registry name, e.g. Latte-L/2 (see `xdimo-jobs models`)")
     a("--moe", type=_moe, default=None, help="NEkA (e.g. 4E2A) or none")
-    a("--parallel", choices=PARALLEL_CHOICES, default="ddp")
-    a("--local-batch", type=int, default=1)
-    a("--grad-accum", type=int, default=1)
-    a("--steps", type=int, default=100)
-    a("--precision", choices=PRECISION_CHOICES, default="bf16")
+    a("--parallel", choices=PARALLEL_CHOICES, default="ddp", help="data parallelism across the ranks torchrun starts")
+    a("--local-batch", type=int, default=1, help="samples per rank per micro-step")
+    a("--grad-accum", type=int, default=1, help="micro-steps per optimizer step")
+    a("--steps", type=int, default=100, help="optimizer steps to train")
+    a("--precision", choices=PRECISION_CHOICES, default="bf16",
+      help="bf16 autocast (on CPU far slower than fp32: use fp32 there), tf32 or fp32 matmuls")
     a("--data", default="synthetic", help="'synthetic' or a latent cache folder")
-    a("--frames", type=int, default=16)
-    a("--image-size", type=int, default=256)
-    a("--log-every", type=int, default=10)
+    a("--frames", type=int, default=16, help="frames per clip")
+    a("--image-size", type=int, default=256, help="frame size in pixels (latents are 1/8 of it)")
+    a("--log-every", type=int, default=10, help="steps per metrics.jsonl line (one loss sync each)")
     a("--resume", action="store_true", help="continue from <run-dir>/checkpoints/last.pt if present")
     a("--depth", type=int, help="override the model's depth (reduced test/demo shapes)")
     a("--hidden", type=int, help="override the hidden size")
     a("--heads", type=int, help="override the number of heads")
-    a("--lr", type=float, default=1e-4)
+    a("--lr", type=float, default=1e-4, help="AdamW learning rate")
     a("--lr-base-batch", type=int, default=0, help=">0: --lr is for this global batch; scale linearly")
-    a("--warmup-steps", type=int, default=0)
-    a("--weight-decay", type=float, default=0.0)
-    a("--ema-decay", type=float, default=0.9999)
-    a("--clip-grad", type=float, default=0.1)
+    a("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up steps")
+    a("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
+    a("--ema-decay", type=float, default=0.9999, help="decay of the EMA copy of the weights")
+    a("--clip-grad", type=float, default=0.1, help="gradient-norm clip (inf: none)")
     a("--clip-after", type=int, default=20000, help="clip gradients from this step on")
-    a("--moe-aux-weight", type=float, default=0.01)
+    a("--moe-aux-weight", type=float, default=0.01, help="weight of the MoE load-balancing loss")
     a("--capacity-factor", type=_opt_float, default=None, help="MoE expert capacity factor (none: no drops)")
-    a("--seed", type=int, default=0)
+    a("--seed", type=int, default=0, help="seed of the model init, noise and data order")
     a("--ckpt-every", type=int, default=0, help="checkpoint every N steps (0: at the end and on signals)")
-    a("--workers", type=int, default=None, help="data loader workers (default: 0 synthetic, 4 otherwise)")
+    a("--workers", type=int, default=None, help="data loader workers (none: 0 for synthetic data, 4 otherwise)")
     a("--compile", choices=COMPILE_SCOPES, default="auto",
       help="torch.compile each block (auto: on CUDA; on = blocks), the whole model, or nothing")
     a("--recompute-blocks", type=int, default=0, help="activation checkpointing of the first N blocks (-1 all)")
@@ -85,7 +95,7 @@ def parser(description: str | None = None) -> argparse.ArgumentParser:
     a("--residual", choices=RESIDUAL_DTYPES, default="bf16",
       help="dtype of the residual stream under bf16 autocast (bf16: Megatron's default)")
     a("--inductor-tuning", action="store_true", help="coordinate-descent tuning of the compiled kernels")
-    a("--nccl-timeout-s", type=int, default=1800)
+    a("--nccl-timeout-s", type=int, default=1800, help="seconds a collective may wait before the run fails")
     a("--warmup-intervals", type=int, default=2, help="log intervals marked warm-up in metrics.jsonl")
     a("--tensorboard", action="store_true", help="also write TensorBoard events to <run-dir>/tensorboard")
     a("--wandb", action="store_true", help="also log to Weights & Biases, offline, under <run-dir>/wandb")
