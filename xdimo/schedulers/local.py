@@ -29,6 +29,12 @@ from xdimo.schedulers.marker import read_exit_marker, state_for_exit
 from xdimo.spec import RunSpec
 from xdimo.workspace import queue_dir_in
 
+# A record whose runner has not written its pid yet: the submitter saves the record, then starts the runner, then
+# records the runner's pid, and the runner records it itself as it starts. A submitter killed (or out of disk) in
+# between leaves a record without a pid while its runner lives. So such a record whose runner was started (its log
+# is there) counts as live for this long after it was made; after that, a runner that never recorded itself is gone.
+RUNNER_START_GRACE_S = 30.0
+
 
 @dataclass
 class LocalJob:
@@ -151,9 +157,15 @@ def unusable(exc: OSError, lock: Path) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` whole; on a failure (ENOSPC, EIO) the old file stays and no temp file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def start_time(pid: int | None) -> int | None:
@@ -175,7 +187,12 @@ def alive(pid: int | None, started: int | None = None) -> bool:
     return now is not None and (started is None or now == started)
 
 
-def runner_alive(job: LocalJob) -> bool:
+def runner_alive(job: LocalJob, now: float | None = None) -> bool:
+    """Is the job's runner running? A record without a runner pid is being started (RUNNER_START_GRACE_S):
+    live while young if its runner was started (its log exists), else dead."""
+    if job.runner_pid is None:
+        young = (now or time.time()) - job.submitted_at < RUNNER_START_GRACE_S
+        return young and RunDir(Path(job.log_dir)).runner_log(job.job_id).exists()
     return alive(job.runner_pid, job.runner_start)
 
 
@@ -194,39 +211,55 @@ class LocalScheduler:
         self.state = LocalState(root)
 
     def pools(self) -> list[PoolStatus]:
+        """Cards and pending jobs per pool, from the live records: one whose runner (and job) are gone holds no
+        card and no pending slot, whatever state it was left in (the runner's rule: runner.first_in_line)."""
         jobs = [j for j in self.state.snapshot() if not JobState(j.state).terminal]
         out = []
         for pool in self.cluster.pools.values():
             mine = [j for j in jobs if j.pool == pool.name]
             out.append(PoolStatus(
                 name=pool.name, gpu_model=pool.gpu_model, total=pool.cards, taken=pool.taken,
-                used=sum(j.gpus for j in mine if j.state == JobState.RUNNING.value),
-                pending_jobs=sum(1 for j in mine if j.state == JobState.PENDING.value),
+                used=sum(j.gpus for j in mine if j.state == JobState.RUNNING.value and holds_cards(j)),
+                pending_jobs=sum(1 for j in mine if j.state == JobState.PENDING.value and runner_alive(j)),
                 source="local job records"))
         return out
 
     def submit(self, script: str, run: RunSpec) -> str:
+        """Record the job, start its runner, record the runner's pid. A failure before the runner starts (the
+        disk full, a folder not writable, no python) leaves nothing behind and is CommandNotRun: nothing was
+        sent. After it started, a record that cannot be completed is a SchedulerError saying so (the runner
+        records its own pid as it starts, so `status` finds the job by its name)."""
         run_dir = RunDir.in_workspace(self.root, run.run_id)
-        run_dir.path.mkdir(parents=True, exist_ok=True)
         with self.state.locked() as st:
-            job_id = st.next_id()
-            script_path = run_dir.job_script(job_id)
-            script_path.write_text(script)
-            job = LocalJob(job_id=job_id, run_id=run.run_id, pool=run.pool, gpus=run.gpus,
-                           script=str(script_path), log_dir=str(run_dir.path), cluster=self.cluster.name)
-            st.save(job)
+            job_id: str | None = None
             try:
+                run_dir.path.mkdir(parents=True, exist_ok=True)
+                job_id = st.next_id()
+                script_path = run_dir.job_script(job_id)
+                script_path.write_text(script)
+                job = LocalJob(job_id=job_id, run_id=run.run_id, pool=run.pool, gpus=run.gpus,
+                               script=str(script_path), log_dir=str(run_dir.path), cluster=self.cluster.name)
+                st.save(job)
                 with open(run_dir.runner_log(job_id), "w") as runner_log:
                     proc = subprocess.Popen(
                         [sys.executable, "-m", "xdimo.schedulers.local_runner", str(self.root), job_id],
                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=runner_log,
                         start_new_session=True, close_fds=True, cwd=str(self.root), env=runner_env())
             except OSError as exc:
-                (st.jobs_dir / f"{job_id}.json").unlink(missing_ok=True)
-                raise CommandNotRun(f"cannot start the local runner: {exc}") from None
+                if job_id is not None:  # no runner: its record, script and log go (the id stays used)
+                    for path in (st.jobs_dir / f"{job_id}.json", run_dir.job_script(job_id),
+                                 run_dir.runner_log(job_id)):
+                        with contextlib.suppress(OSError):
+                            path.unlink(missing_ok=True)
+                raise CommandNotRun(f"cannot start the local job ({os_reason(exc)}); nothing was started"
+                                    ) from None
             job.runner_pid, job.runner_start = proc.pid, start_time(proc.pid)
-            st.save(job)
-        return job_id
+            try:
+                st.save(job)
+            except OSError as exc:
+                raise SchedulerError(f"local job {job_id} was started but its record could not be written "
+                                     f"({os_reason(exc)})") from None
+        return job.job_id
 
     def poll(self, jobs: list[LedgerJob]) -> dict[str, JobStatus]:
         out = {}
@@ -238,27 +271,29 @@ class LocalScheduler:
                     out[lj.job_id] = settle_from_marker(Path(lj.log_dir))
                     continue
                 state = JobState(job.state)
-                if not state.terminal and not runner_alive(job):
-                    state = self._settle_orphan(st, job)
+                if not state.terminal and not runner_alive(job) and not child_alive(job):
+                    out[lj.job_id] = self._settle_orphan(st, job)
+                    continue
                 reason = "waiting for cards" if state == JobState.PENDING else ""
                 if state == JobState.RUNNING and not runner_alive(job):
                     reason = "runner gone; the job itself still runs"
+                if state == JobState.LOST:  # settled by an earlier poll (only _settle_orphan writes LOST)
+                    reason = LOST_REASON
                 out[lj.job_id] = JobStatus(state, job.exit_code, reason)
         return out
 
     @staticmethod
-    def _settle_orphan(st: LocalState, job: LocalJob) -> JobState:
-        """The runner died without recording an end (SIGKILL, reboot). A job still running keeps its cards;
-        otherwise a requested kill, or the script's exit marker, decides."""
-        if child_alive(job):
-            return JobState(job.state)
+    def _settle_orphan(st: LocalState, job: LocalJob) -> JobStatus:
+        """The runner died without recording an end (SIGKILL, reboot), and the job script is not running: a
+        requested kill, or the script's exit marker, decides (a job that never started wrote no marker)."""
+        started = job.state != JobState.PENDING.value
+        status = settle_from_marker(Path(job.log_dir)) if started else JobStatus(JobState.LOST, None, LOST_REASON)
         if job.kill_requested:
-            job.state = JobState.KILLED.value
-        else:
-            status = settle_from_marker(Path(job.log_dir))
-            job.state, job.exit_code = status.state.value, status.exit_code
+            why = "exit code from its marker" if status.exit_code is not None else "no exit marker"
+            status = JobStatus(JobState.KILLED, status.exit_code, f"killed after its runner had ended ({why})")
+        job.state, job.exit_code = status.state.value, status.exit_code
         st.save(job)
-        return JobState(job.state)
+        return status
 
     def kill(self, job_id: str) -> None:
         with self.state.locked() as st:
@@ -267,8 +302,10 @@ class LocalScheduler:
                 return
             job.kill_requested = True
             st.save(job)
-        # The runner forwards the signal to the job and records KILLED; without a runner, signal the job.
-        target = job.runner_pid if runner_alive(job) else (job.child_pid if child_alive(job) else None)
+        # The runner forwards the signal to the job and records KILLED; without a runner, signal the job. A
+        # runner still starting (no pid yet) finds kill_requested when it first looks.
+        target = job.runner_pid if job.runner_pid and runner_alive(job) else (
+            job.child_pid if child_alive(job) else None)
         if target:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(target, signal.SIGTERM)  # each leads its own process group
@@ -305,10 +342,26 @@ def runner_env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)))
 
 
+def holds_cards(job: LocalJob) -> bool:
+    """A RUNNING record's cards are taken while its runner or its job script lives."""
+    return runner_alive(job) or child_alive(job)
+
+
+def os_reason(exc: OSError) -> str:
+    """An OSError as `path: reason`, as the records' other messages say it (a failed rename: its target, not the
+    temporary file)."""
+    why = exc.strerror or str(exc)
+    where = exc.filename2 or exc.filename
+    return f"{where}: {why}" if where else why
+
+
+LOST_REASON = "no runner and no exit marker"
+
+
 def settle_from_marker(log_dir: Path) -> JobStatus:
     """A job without a live runner or record: its script's exit-code marker decides (the rule every backend
     shares: marker.state_for_exit), else it is LOST."""
     code = read_exit_marker(log_dir)
     if code is None:
-        return JobStatus(JobState.LOST, None, "no runner and no exit marker")
+        return JobStatus(JobState.LOST, None, LOST_REASON)
     return JobStatus(state_for_exit(code), code, "settled from the exit marker")

@@ -20,7 +20,7 @@ import psutil
 from xdimo.config import Cluster
 from xdimo.rundir import RunDir
 from xdimo.schedulers.base import JobState
-from xdimo.schedulers.local import LocalJob, LocalState, runner_alive, start_time
+from xdimo.schedulers.local import LocalJob, LocalState, holds_cards, runner_alive, start_time
 from xdimo.schedulers.marker import shell_exit_code, state_for_exit
 
 POLL_S = 0.5
@@ -30,8 +30,10 @@ KILL_GRACE_S = 70
 
 
 def free_cards(jobs: list[LocalJob], job: LocalJob, cluster_cards: int, taken: int) -> list[int]:
-    """Card indices of the job's pool that no running job holds; the first `taken` are never handed out."""
-    busy = {c for j in jobs if j.pool == job.pool and j.state == JobState.RUNNING.value for c in j.cards}
+    """Card indices of the job's pool that no running job holds; the first `taken` are never handed out. A record
+    left RUNNING by a runner that died with its job (SIGKILL, reboot) holds none."""
+    busy = {c for j in jobs if j.pool == job.pool and j.state == JobState.RUNNING.value and holds_cards(j)
+            for c in j.cards}
     return [c for c in range(taken, cluster_cards) if c not in busy]
 
 
@@ -63,8 +65,9 @@ def wait_for_cards(state: LocalState, job_id: str, cards: int, taken: int) -> Lo
 
 def run(root: Path, job_id: str) -> int:
     state = LocalState(root)
-    with state.locked() as st:
-        job = st.load(job_id)
+    job = record_self(state, job_id)
+    if job is None:
+        return 0
     cluster = load_cluster_for(root, job)
     pool = cluster.pools[job.pool]
     killed = {"flag": False}
@@ -130,6 +133,20 @@ def kill_tree(pid: int) -> None:
 def signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
+
+
+def record_self(state: LocalState, job_id: str) -> LocalJob | None:
+    """Write this runner's pid into the job's record first thing, so the job counts as live even if its submitter
+    died (or ran out of disk) before recording it. None: the record was settled as ended before this runner
+    came up (it was too slow to start), and the job must not run."""
+    with state.locked() as st:
+        job = st.load(job_id)
+        if JobState(job.state).terminal:
+            return None
+        me = os.getpid()
+        job.runner_pid, job.runner_start = me, start_time(me)
+        st.save(job)
+        return job
 
 
 def record_child(state: LocalState, job_id: str, pid: int) -> None:
