@@ -235,18 +235,23 @@ class RunFiles:
     elapsed_s: float | None = None  # the last interval's elapsed time: the training wall time
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
     eval: dict[str, Any] = field(default_factory=dict)
+    # metrics.jsonl lines that gave no throughput (not JSON, or no positive finite steps_per_s), and the first
+    # such line: a file of them must not read as "no metrics yet"
+    unusable_lines: int = 0
+    first_unusable: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_json": self.run_json, "steady": vars(self.steady) if self.steady else None,
                 "last_step": self.last_step, "elapsed_s": self.elapsed_s, "loss_curve": self.loss_curve,
-                "eval": self.eval}
+                "eval": self.eval, "unusable_lines": self.unusable_lines, "first_unusable": self.first_unusable}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunFiles:
         steady = Steady.from_dict(d["steady"]) if d.get("steady") else None
         curve = [(int(s), float(v)) for s, v in d.get("loss_curve") or ()]
         return cls(run_json=d.get("run_json") or {}, steady=steady, last_step=d.get("last_step"),
-                   elapsed_s=d.get("elapsed_s"), loss_curve=curve, eval=d.get("eval") or {})
+                   elapsed_s=d.get("elapsed_s"), loss_curve=curve, eval=d.get("eval") or {},
+                   unusable_lines=d.get("unusable_lines") or 0, first_unusable=d.get("first_unusable") or "")
 
 
 def digest_series(series: Series) -> tuple[Steady | None, int | None, float | None, list[tuple[int, float]]]:
@@ -260,9 +265,33 @@ def digest_series(series: Series) -> tuple[Steady | None, int | None, float | No
 
 
 def digest_run_dir(run_dir: Path) -> RunFiles:
-    steady, last, elapsed, curve = digest_series(read_metrics(run_dir / METRICS))
+    try:
+        text = (run_dir / METRICS).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    steady, last, elapsed, curve = digest_series(series_from_objects(_objects(text)))
+    unusable = unusable_lines(text)
     return RunFiles(run_json=read_json(run_dir / RUN_JSON), steady=steady, last_step=last, elapsed_s=elapsed,
-                    loss_curve=curve, eval=read_json(run_dir / EVAL_JSON))
+                    loss_curve=curve, eval=read_json(run_dir / EVAL_JSON), unusable_lines=len(unusable),
+                    first_unusable=unusable[0][:80] if unusable else "")
+
+
+def unusable_lines(text: str) -> list[str]:
+    """The metrics.jsonl lines with no throughput to read: not a JSON object, or no positive finite
+    steps_per_s (a run's last line cut short while it writes is one of them)."""
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            out.append(line.strip())
+            continue
+        rate = _num(obj.get("steps_per_s")) if isinstance(obj, dict) else None
+        if rate is None or rate <= 0:
+            out.append(line.strip())
+    return out
 
 
 def apply_eval(rec: RunRecord, info: dict[str, Any]) -> None:
@@ -281,6 +310,8 @@ def record_from_files(base: RunRecord, files: RunFiles, run_dir: Path | str = ""
     if rec.wall_s is None and files.elapsed_s is not None:
         rec.wall_s, rec.wall_source = files.elapsed_s, "log"
     apply_eval(rec, files.eval)
+    if files.unusable_lines and files.steady is None:  # else "no metrics yet", with a file full of them
+        rec.notes.append(note("rec_metrics_unusable", n=files.unusable_lines, line=repr(files.first_unusable)))
     if run_dir:
         rec.log_paths = [str(run_dir)]
     return rec

@@ -141,6 +141,7 @@ TEXT: dict[str, dict[str, str]] = {
         "rec_stray_one": "1 行带指标字段但没有 '(step=N)' 前缀，未读取（该行：'{example}'）",
         "rec_stray": "{n} 行带指标字段但没有 '(step=N)' 前缀，均未读取（第一行：'{example}'）",
         "rec_run_json": "run.json：{field} {value} 不可用，已忽略",
+        "rec_metrics_unusable": "metrics.jsonl 有 {n} 行读不出吞吐（如 {line}），故无数据",
         # A resubmitted run whose latest attempt has no figures: an earlier attempt's (logs/<run>/attempt-N/).
         "rec_earlier_used": "所列为第 {n} 次尝试（作业 {job}，状态 {state}）的数据（{dir}）；"
                             "第 {now} 次尝试（作业 {now_job}）以 {now_state} 结束，没有稳态指标",
@@ -340,6 +341,8 @@ TEXT: dict[str, dict[str, str]] = {
                          "'{example}')",
         "rec_stray": "{n} lines carry metric fields but no '(step=N)' prefix, so none was read (first: '{example}')",
         "rec_run_json": "run.json: {field} {value} is not usable; ignored",
+        "rec_metrics_unusable": "metrics.jsonl has {n} line(s) with no throughput to read (e.g. {line}): no "
+                                "figures from it",
         "rec_earlier_used": "figures of attempt {n} (job {job}, state {state}; {dir}): attempt {now} (job "
                             "{now_job}) ended {now_state} without steady figures",
         "rec_earlier_waiting": "attempt {now} is {now_state}, no steady figures yet; attempt {n}'s figures (job {job}, "
