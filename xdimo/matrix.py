@@ -49,7 +49,9 @@ def load_matrix(path: Path) -> Matrix:
     refuse_unknown_keys(path, data, tuple(sorted(TOP_KEYS)))
     name = matrix_name(path, data.get("name"))
     defaults = _mapping(path, "defaults", data.get("defaults") or {})
+    refuse_unknown_run_keys(path, "defaults", defaults)  # said there, not at the first row it reached
     axes = _mapping(path, "matrix", data.get("matrix") or {})
+    refuse_unknown_run_keys(path, "matrix", axes)
     extra = data.get("runs") or []
     if not isinstance(extra, list):
         raise ConfigError(f"{path}: key 'runs': expected a list of run mappings, got {extra!r}")

@@ -96,3 +96,13 @@ def test_the_range_checks_load_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(REPO), timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_an_unknown_key_under_defaults_or_matrix_is_said_there(tmp_path: Path) -> None:
+    """A typo under defaults: was reported at `matrix{'gpus': 1}`, the first row it reached."""
+    for section, body in (("defaults", "defaults: {pool: local, stpes: 3}\nmatrix: {gpus: [1]}\n"),
+                          ("matrix", "defaults: {pool: local}\nmatrix: {gpu: [1]}\n")):
+        path = tmp_path / "t.yaml"
+        path.write_text("name: t\n" + body)
+        with pytest.raises(ConfigError, match=rf": {section}: unknown key '(stpes|gpu)'.*did you mean"):
+            load_matrix(path)
