@@ -57,3 +57,12 @@ def test_json_lists_the_users_files_and_why_the_demo_would_fail(tmp_path: Path) 
     data = json.loads(out)
     assert data["kept_own"] == ["clusters/local.yaml"]
     assert "must say `scheduler: local`" in data["demo_problem"]
+
+
+def test_force_is_advised_only_when_files_were_kept(tmp_path: Path) -> None:
+    target = tmp_path / "study"
+    _, first, _ = init(tmp_path, target)
+    _, again, _ = init(tmp_path, target)
+    _, forced, _ = init(tmp_path, target, "--force")
+    assert "use --force" not in first and "use --force" not in forced  # it was given
+    assert "kept (use --force to overwrite)" in again

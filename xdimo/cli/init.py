@@ -72,8 +72,8 @@ DEMO_FILES = {"jobs/demo.yaml", "clusters/local.yaml"}  # what `xdimo-jobs demo`
 def _text(root: Path, directory: str, done: Copied, demo_problem: str | None) -> str:
     own = done.own
     saved = f"; your edited versions saved as FILE.bak: {', '.join(done.backups)}" if done.backups else ""
-    lines = [f"workspace {root}: {len(done.copied)} file(s) written, {len(done.kept)} kept (use --force to "
-             f"overwrite){saved}"]
+    hint = " (use --force to overwrite)" if done.kept else ""  # none kept: --force was given, or nothing was there
+    lines = [f"workspace {root}: {len(done.copied)} file(s) written, {len(done.kept)} kept{hint}{saved}"]
     if own:  # the user's own files, not a default copied earlier: name them, they are what the verbs will read
         lines.append(f"kept your own (differ from the defaults): {', '.join(sorted(own))}")
     cd = "" if root == Path.cwd().resolve() else f"cd {shlex.quote(directory)} && "
