@@ -69,19 +69,6 @@ class Case:
 # -- the four backends --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def sleeper() -> Iterator[Callable[[], subprocess.Popen]]:
-    """Live processes to stand for a local job's runner; all stopped at the end."""
-    procs: list[subprocess.Popen] = []
-
-    def start() -> subprocess.Popen:
-        procs.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]))
-        return procs[-1]
-
-    yield start
-    for p in procs:
-        p.kill()
-        p.wait()
 
 
 def local_record(st: LocalState, job_id: str, run_id: str, state: JobState, runner: int | None = None,

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,19 +43,6 @@ def dead_pid() -> int:
                               text=True, check=True).stdout)
 
 
-@pytest.fixture
-def sleeper() -> Iterator[Callable[[], subprocess.Popen]]:
-    """Live processes to stand for a runner or a job script; all stopped at the end."""
-    procs: list[subprocess.Popen] = []
-
-    def start() -> subprocess.Popen:
-        procs.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]))
-        return procs[-1]
-
-    yield start
-    for p in procs:
-        p.kill()
-        p.wait()
 
 
 @pytest.fixture
