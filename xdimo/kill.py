@@ -1,4 +1,5 @@
-"""Kill runs through their own cluster's scheduler; the ledger records the request before the command.
+"""Kill runs through their own cluster's scheduler; the ledger records the request before the command, and
+withdraws it when the scheduler answers that it no longer knows the job (nothing was killed).
 
 What is active is decided on a fresh poll, not on the ledger's last view (kill_runs)."""
 
@@ -19,6 +20,9 @@ from xdimo.workspace import Workspace
 @dataclass
 class KillResult:
     killed: list[LedgerRun] = field(default_factory=list)  # a kill was sent to their jobs
+    # The scheduler no longer knew their jobs (they had ended before the kill): nothing was killed, the request
+    # was withdrawn, and the polls settle them by their own evidence (marker, summary, accounting).
+    gone: list[LedgerRun] = field(default_factory=list)
     ended: list[LedgerRun] = field(default_factory=list)  # nothing to kill: they had ended already
     settled: list[LedgerRun] = field(default_factory=list)  # SUBMITTING with no job to kill: settled now (LOST)
     failed: list[str] = field(default_factory=list)  # one line a run: why its kill failed (or was not confirmed)
@@ -49,6 +53,9 @@ def kill_runs(ws: Workspace, runs: list[LedgerRun] | None = None, *, cluster: st
             if run.cluster not in schedulers:
                 schedulers[run.cluster] = get_scheduler(ws.load_cluster(run.cluster), ws.root)
             killed = kill_one(ledger, schedulers[run.cluster], run)
+        except JobGone as gone:
+            out.gone.append(gone.run)
+            continue
         except XdimoError as exc:
             job_id = ledger.get(run.run_id).job_id  # adopted before the failure, maybe
             out.failed.append(f"{run.run_id} (job {job_id or '?'}): {exc}")
@@ -57,12 +64,14 @@ def kill_runs(ws: Workspace, runs: list[LedgerRun] | None = None, *, cluster: st
             out.settled.append(ledger.get(run.run_id))
         else:
             out.killed.append(killed)
-    refresh(ws, ledger, out.killed, schedulers)
+    refresh(ws, ledger, out.killed + out.gone, schedulers)
+    out.gone = [ledger.get(r.run_id) for r in out.gone]  # as that poll left them: `kill` says what they are now
     return out
 
 
 def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun, *, again: bool = True) -> LedgerRun | None:
-    """Kill one active run's job; None when no job exists (the run is then LOST, or ended)."""
+    """Kill one active run's job; None when no job exists (the run is then LOST, or ended). Raises JobGone when
+    the scheduler no longer knows the job (nothing was killed; the kill request is withdrawn)."""
     job_id = run.job_id or adopt_job(ledger, scheduler, run)
     if not job_id:  # SUBMITTING, and the scheduler lists no job under its name
         if not submitter_gone(ledger, run):  # a live submitter may be waiting for jsub's answer now
@@ -78,12 +87,29 @@ def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun, *, again: boo
             if again and now.state.active:
                 return kill_one(ledger, scheduler, now, again=False)
         return None
+    # An earlier `kill` of this job whose request stands (sent, or unconfirmed): it is not this kill's to withdraw.
+    asked_before = (run.run_id, job_id) in ledger.kill_requested([run.run_id])
     ledger.record_kill(run.run_id, job_id)  # first: a job killed before the ledger knows would end FAILED
     try:
-        scheduler.kill(job_id)
+        sent = scheduler.kill(job_id)
     except KillUnconfirmed:
         raise  # the request stays recorded: if the job did end by it, the polls call it KILLED
     except XdimoError as exc:
         ledger.record_kill_failed(run.run_id, job_id, str(exc))
         raise
+    if sent is False:  # (None, from a backend that does not say, counts as sent)
+        # The scheduler no longer knows the job: it ended (or left the queue) before this kill, which stopped
+        # nothing. Withdrawn, so the polls settle the run by its own evidence (a job that vanished is no KILLED).
+        if not asked_before:
+            ledger.record_kill_failed(run.run_id, job_id, "the scheduler no longer knew the job: nothing killed")
+        raise JobGone(ledger.get(run.run_id), job_id)
     return ledger.get(run.run_id)
+
+
+class JobGone(XdimoError):
+    """kill_one: the scheduler no longer knows the run's job (it had ended); nothing was killed."""
+
+    def __init__(self, run: LedgerRun, job_id: str) -> None:
+        super().__init__(f"job {job_id} (run {run.run_id}): the scheduler no longer knows it (it had ended); "
+                         "nothing was killed; `status` settles the run")
+        self.run = run

@@ -26,7 +26,9 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
 
     The scheduler is asked first which runs are still active. On JH/LSF a kill counts as sent only when the
     answer says so (`Job <N> is being terminated`); any other answer is an error (exit 2) naming the command to
-    check with, and the request stays in the ledger, so a job that did end by it is recorded KILLED.
+    check with, and the request stays in the ledger, so a job that did end by it is recorded KILLED. A job the
+    scheduler no longer knows (`No matching job found`, Slurm's `Invalid job id specified`) had ended before the
+    kill: nothing was killed, it is said so (exit 0), and the run ends as its job did, not KILLED.
 
     \b
     Examples:
@@ -53,12 +55,16 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
     for failure in result.poll_failures:  # which runs are active was decided on the ledger's last view
         click.echo(f"warning: could not poll {failure}: decided on the ledger's last view", err=True)
     killed, skipped, failed = result.killed, result.ended + result.settled, result.failed
-    empty = "" if failed else "no active runs"
+    empty = "" if failed or result.gone else "no active runs"
     app.emit({"killed": [describe(r) for r in killed], "skipped": [r.run_id for r in skipped],
+              # the scheduler no longer knew their jobs (they had ended): nothing was killed, the request withdrawn
+              "gone": [describe(r) | {"state": r.state.value, "exit_code": r.exit_code} for r in result.gone],
               "skipped_runs": [describe(r) | {"state": r.state.value, "exit_code": r.exit_code} for r in skipped],
               # "failures": a list, as in `submit --json`; "warnings": clusters that could not be polled first
               "failed": failed, "failures": failed, "warnings": result.poll_failures},
              lambda: "\n".join([f"kill sent to job {r.job_id} ({r.run_id}) on {r.cluster}" for r in killed]
+                               + [f"job {r.job_id} (run {r.run_id}): the scheduler no longer knows it (it had "
+                                  f"ended); nothing was killed; {settled_by(r)}" for r in result.gone]
                                + [f"{r.run_id}: already {outcome(r)}, nothing to kill" for r in result.ended]
                                + [f"{r.run_id}: no job listed under its name, now {outcome(r)}, nothing to kill"
                                   for r in result.settled]) or empty)
@@ -96,6 +102,11 @@ def once_each(runs: list[LedgerRun]) -> list[LedgerRun]:
 
 def describe(run: LedgerRun) -> dict[str, str | None]:
     return {"run_id": run.run_id, "job_id": run.job_id, "cluster": run.cluster}
+
+
+def settled_by(run: LedgerRun) -> str:
+    """What became of a run whose job the scheduler no longer knew: the poll after the kill may have settled it."""
+    return f"now {outcome(run)}" if not run.state.active else "`status` settles the run"
 
 
 def outcome(run: LedgerRun) -> str:

@@ -141,7 +141,12 @@ class Scheduler(Protocol):
         """States of many jobs with ONE scheduler call; keyed by job id."""
         ...
 
-    def kill(self, job_id: str) -> None:
+    def kill(self, job_id: str) -> bool:
+        """Ask the scheduler to stop the job. True: a kill was sent (the job was still known to it). False: the
+        scheduler definitely no longer knows the job as one to stop (it ended, or left the queue, before the
+        kill: LSF's `No matching job found`, Slurm's `Invalid job id specified`, a local record already
+        settled), so nothing was killed and the run must end by its own evidence, not as KILLED. Raises
+        SchedulerError when the kill failed, KillUnconfirmed when an answer leaves it unclear."""
         ...
 
     def find(self, run_id: str) -> list[str]:

@@ -295,11 +295,16 @@ class LocalScheduler:
         st.save(job)
         return status
 
-    def kill(self, job_id: str) -> None:
+    def kill(self, job_id: str) -> bool:
+        """False: nothing to kill. No record of the job, a record already settled, or one whose runner and job
+        script are both gone (it ended, whatever the record says: the next poll settles it by its marker)."""
         with self.state.locked() as st:
-            job = st.load(job_id)
-            if JobState(job.state).terminal:
-                return
+            try:
+                job = st.load(job_id)
+            except NotFoundError:
+                return False
+            if JobState(job.state).terminal or not (runner_alive(job) or child_alive(job)):
+                return False
             job.kill_requested = True
             st.save(job)
         # The runner forwards the signal to the job and records KILLED; without a runner, signal the job. A
@@ -309,6 +314,7 @@ class LocalScheduler:
         if target:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(target, signal.SIGTERM)  # each leads its own process group
+        return True
 
     def find(self, run_id: str) -> list[str]:
         """Every local job of a run, oldest first: reconciles a run whose submitter died before recording

@@ -275,18 +275,16 @@ class LSFFamilyScheduler:
         """A job in a final state, or no longer listed: its -o summary, else its marker, else LOST."""
         return settle_from_logs(Path(job.log_dir), job.job_id, row, gone, self.settle_grace_s)
 
-    def kill(self, job_id: str) -> None:
+    def kill(self, job_id: str) -> bool:
         res = self.run(list(self.commands.kill) + [job_id])
         text = res.output
         if GONE_RE.search(text):
             # "No matching job found" / "not found" / "already finished": no kill was sent, the job had ended (or
-            # left the queue) before it. Not an error (nothing is left to kill; poll settles the run), but not a
-            # kill either: said on stderr, as the scheduler put it, since `kill` reports every job it was asked
-            # about as "kill sent" (xdimo/cli/kill.py).
+            # left the queue) before it. Not an error (nothing is left to kill), but no kill either: False, so
+            # the caller withdraws its request and the polls settle the run by its own evidence (xdimo/kill.py).
             command = " ".join(self.commands.kill)
-            log.warning("job %s: the scheduler no longer knows it (`%s %s`: %s): it ended already, no kill was "
-                        "sent; `status` settles the run", job_id, command, job_id, excerpt(text))
-            return
+            log.info("`%s %s` answered %s: no kill was sent", command, job_id, excerpt(text))
+            return False
         if not res.ok:
             raise command_error(res)
         if not kill_acknowledged(text, job_id):
@@ -298,6 +296,7 @@ class LSFFamilyScheduler:
                                   f"the kill may not have been sent; check with `{self.commands.jobs[0]} {job_id}` "
                                   "that the job ends (kill it again if not)")
         log.info("%s %s: %s", self.commands.kill[-1], job_id, excerpt(text))
+        return True
 
     def jobs_command_found(self) -> bool:
         """Whether `jjobs` / `bjobs` is on PATH. Without it (a laptop's --dry-run, `hosts` off the login node)

@@ -193,14 +193,15 @@ class SlurmScheduler:
 
     # --- kill -----------------------------------------------------------------------------------------
 
-    def kill(self, job_id: str) -> None:
+    def kill(self, job_id: str) -> bool:
         # Without -v scancel says nothing at all when the job is unknown or already over.
         result = run_command(["scancel", "-v", job_id], timeout=QUERY_TIMEOUT, transient=_transient_query)
         outcome = sp.scancel_outcome(result.output)
         if outcome == "error" or (not result.ok and outcome != "unknown"):
             raise command_error(result)
         # "finished" (it ended before the signal came) and "unknown" (Slurm has forgotten it: it ended long
-        # ago) are not errors: the ledger knew the job id, and the next poll settles the run.
+        # ago) are not errors, but nothing was killed: False, and the next poll settles the run by its own end.
+        return outcome == "ok"
 
     # --- hosts ----------------------------------------------------------------------------------------
 
