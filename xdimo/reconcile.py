@@ -2,6 +2,11 @@
 kill -9, a lost ssh). Their job is found by its name (the run id) once the submitter is surely gone, or the run
 is settled without one (LOST, or from its exit marker).
 
+"Surely gone" includes the scheduler's submit command: it runs in its own session, so killing its submitter does
+not stop it, and a slow sbatch may hand the job over minutes after its submitter died. It inherits the run's
+submit lock (logs/<run>/.submit.lock, see xdimo.submit.run_lock), so while that lock is held the run stays
+SUBMITTING (noted so), and once it is seen free the scheduler gets SUBMIT_SETTLE_S to list the job it took.
+
 `poll.refresh` (behind `status`, `submit`, `logs -f`) reconciles them before each poll; `kill` does for the run it
 is asked to kill.
 """
@@ -17,7 +22,8 @@ from xdimo.schedulers.base import JobState, JobStatus, Scheduler
 from xdimo.schedulers.marker import read_exit_marker, state_for_exit
 
 # A SUBMITTING row older than this lost its submitter mid-hand-over (crash, kill -9): look for the job by name.
-# Longer than any backend's submit command may take (timeout x tries), so a live submitter is never overtaken.
+# Longer than any backend's submit command may take (timeout x tries), so a live submitter is never overtaken;
+# a submit command that outlived its submitter is waited for however long it takes (the run's lock is held).
 SUBMIT_GRACE_S = 600.0
 # Sooner when the ledger's submit lock is free (its holder is gone), after this long: time for a job the dead
 # submitter's scheduler command did hand over to show up in the scheduler's listing.
@@ -33,7 +39,10 @@ def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[Ledge
         if run.state is JobState.LOST:  # marked LOST before its job showed up (a slow or orphaned jsub)
             adopt_job(ledger, scheduler, run)
             continue
-        if not submitter_gone(ledger, run):
+        verdict = submitter_verdict(ledger, run)
+        if verdict is COMMAND_JUST_ENDED:  # a job it handed over may be listed already: adopted now, if so
+            adopt_job(ledger, scheduler, run)
+        if verdict is not GONE:
             continue
         if adopt_job(ledger, scheduler, run) is None:
             settle_without_job(ledger, run)
@@ -57,11 +66,60 @@ def settled_without_job(run: LedgerRun) -> JobStatus:
                                                   "recorded, and the scheduler no longer lists it)")
 
 
+# The notes (the row's reason) of a SUBMITTING run whose submit command outlives its submitter, and once that
+# command has ended: each is written with the time it was seen, which restarts the settle window.
+COMMAND_RUNS = "its submit command still runs"
+COMMAND_ENDED = "its submit command has ended"
+
+
+# submitter_verdict's answers: its submitter (or its submit command) may still record or hand over a job; its
+# submit command has just been seen ended (a job it handed over may be listed now, but none yet is no proof);
+# gone (what the scheduler lists under the run's name now is all there is).
+WAITING, COMMAND_JUST_ENDED, GONE = "waiting", "command just ended", "gone"
+
+
 def submitter_gone(ledger: Ledger, run: LedgerRun, now: float | None = None) -> bool:
-    """Whether a SUBMITTING run's submitter can no longer record a job id: the grace period has passed, or the
-    submit lock is free and the scheduler has had time to list what it took."""
-    age = (now or time.time()) - run.updated_at
-    return age >= SUBMIT_GRACE_S or (age >= SUBMIT_SETTLE_S and not ledger.submit_in_progress())
+    """Whether a SUBMITTING run's submitter can no longer record a job id, nor its scheduler command hand a job
+    over (submitter_verdict, which notes a run whose submit command outlives its submitter)."""
+    return submitter_verdict(ledger, run, now) is GONE
+
+
+def submitter_verdict(ledger: Ledger, run: LedgerRun, now: float | None = None) -> str:
+    """GONE when the grace period has passed, or the ledger's submit lock is free and the scheduler has had time
+    to list what it took; and the run's own submit lock is free (a submit command that outlived its submitter
+    holds it, see xdimo.submit.run_lock).
+
+    While that lock is held the run is WAITING, however old: it is noted so (COMMAND_RUNS), which also restarts
+    the settle window. The first time the lock is seen free after that, the answer is COMMAND_JUST_ENDED and the
+    note says the command has ended (COMMAND_ENDED): a job the command handed over may be adopted at once, but
+    the run is not settled without one before SUBMIT_SETTLE_S more, time for the scheduler to list it."""
+    now = now or time.time()
+    age = now - run.updated_at
+    if not (age >= SUBMIT_GRACE_S or (age >= SUBMIT_SETTLE_S and not ledger.submit_in_progress())):
+        return WAITING
+    run_dir = RunDir(Path(run.log_dir)) if run.log_dir else None
+    if run_dir is not None and run_dir.submit_lock_held():
+        lock = run_dir.submit_lock_file
+        note(ledger, run, f"{COMMAND_RUNS}, though its submitter may be gone ({lock} is held, seen at "
+                          f"{clock(now)}): its job is looked for under the run's name once that command ends "
+                          f"(`fuser -v {lock}` names it)")
+        return WAITING
+    if run.reason.startswith(COMMAND_RUNS):
+        note(ledger, run, f"{COMMAND_ENDED} (seen at {clock(now)}): a poll from {clock(now + SUBMIT_SETTLE_S)} "
+                          "looks for its job under the run's name (none: LOST, unless its job left an exit code)")
+        return COMMAND_JUST_ENDED
+    return GONE
+
+
+def note(ledger: Ledger, run: LedgerRun, text: str) -> None:
+    """Write ``text`` as a still-SUBMITTING run's reason (its updated_at, the settle window's start, is now), unless
+    the row has changed since it was read (its job adopted, or the run settled, by another process)."""
+    ledger.update(run.run_id, JobStatus(JobState.SUBMITTING, None, text), expect_state=JobState.SUBMITTING,
+                  expect_attempt=run.attempt)
+
+
+def clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at))
 
 
 def adopt_job(ledger: Ledger, scheduler: Scheduler, run: LedgerRun) -> str | None:

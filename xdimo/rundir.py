@@ -11,6 +11,7 @@ The job templates get the scheduler's output paths from here (render's ``output_
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import math
 import os
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ OUTPUT_SUFFIX = ".output"  # the job's stdout: <job_id>.output
 ERROR_SUFFIX = ".error"  # the job's stderr: <job_id>.error
 RUNNER_LOG_PREFIX = "runner-"  # the local runner's own stderr: runner-<job_id>.log
 # `submit` holds this file's lock from its check for a live job of the run to the ledger's record of the job it
-# handed over: two submits of one run through two ledgers take turns, and the second sees the first's job.
+# handed over: two submits of one run through two ledgers take turns, and the second sees the first's job. The
+# scheduler's submit command inherits it (runner.held_by_commands): an sbatch that outlives its killed submitter
+# still holds it, and reconcile does not settle the run while it is held (RunDir.submit_lock_held).
 SUBMIT_LOCK = ".submit.lock"
 ATTEMPT_PREFIX = "attempt-"  # attempt-<N>/: an earlier attempt's figures and end records (the ledger's count)
 UNRECORDED_PREFIX = "unrecorded-"  # unrecorded-<N>/: the files of jobs that no ledger here records
@@ -108,6 +111,25 @@ class RunDir:
     def submit_lock_file(self) -> Path:
         """The file `submit` locks around this run's hand-over (see SUBMIT_LOCK); it lives as long as the folder."""
         return self.path / SUBMIT_LOCK
+
+    def submit_lock_held(self) -> bool:
+        """Whether some process holds the run's submit lock now: a `submit` handing the run over, or the
+        scheduler command one started, which may outlive it (see SUBMIT_LOCK). A lock file that does not exist
+        (nor its folder) is free, and so is one that cannot be opened (no submit could have locked it either);
+        nothing is created. Probed shared, so probes running at once never take each other for a holder."""
+        try:
+            handle = open(self.submit_lock_file)  # noqa: SIM115 (closed by the with below)
+        except OSError:
+            return False
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            except OSError:  # a file system without locks: submit could not have locked it
+                return False
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
 
     # -- one attempt after another: a resubmitted run starts with a clean folder, its earlier figures kept
 

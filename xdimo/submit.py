@@ -3,8 +3,11 @@
 Submissions hold the ledger's submit lock, so two concurrent `submit`s serialise and never submit a run twice
 (the second sees the first's rows). Two ledgers (a mistyped --ledger) do not share that lock: each hand-over also
 holds the run's own lock (logs/<run>/.submit.lock) from its check for a live job of the run to the ledger's record
-of the job, so the second waits and then sees the first's job. Ctrl-C is held back while one job is being handed
-to the scheduler, so the ledger never ends up with a job the scheduler has but the ledger does not know.
+of the job, so the second waits and then sees the first's job. The scheduler's submit command inherits that lock
+(runner.held_by_commands): a submitter killed while its sbatch still runs leaves the lock held until the sbatch
+ends, and reconcile keeps the run SUBMITTING until then (its job is adopted, never sent a second time). Ctrl-C
+is held back while one job is being handed to the scheduler, so the ledger never ends up with a job the scheduler
+has but the ledger does not know.
 
 A run the ledger does not have, whose folder holds an earlier job's figures or end records (a lost or another
 ledger), ran before: it is not handed over again without `--again`, which first moves those files to
@@ -37,6 +40,7 @@ from xdimo.rules import pending_room
 from xdimo.rundir import RunDir
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, PoolStatus, Scheduler
+from xdimo.schedulers.runner import held_by_commands
 from xdimo.spec import NOT_IDENTITY, RunSpec
 from xdimo.workspace import Workspace
 
@@ -280,9 +284,11 @@ def refuse_a_collision(old: LedgerRun, spec: RunSpec) -> None:
 
 
 @contextmanager
-def run_lock(run_dir: RunDir, run_id: str) -> Iterator[None]:
+def run_lock(run_dir: RunDir, run_id: str) -> Iterator[int]:
     """The run's own lock, whatever the ledger (see SUBMIT_LOCK in rundir): taken before the check for a live job,
-    released once the job's id is in the ledger. Its file is made with the run's folder."""
+    released once the job's id is in the ledger. Its file is made with the run's folder. Yields the lock's file
+    descriptor, for the scheduler's submit command to inherit (hand_over): the lock then lasts as long as that
+    command, should it outlive this process."""
     try:
         run_dir.path.mkdir(parents=True, exist_ok=True)
         handle = open(run_dir.submit_lock_file, "a")  # noqa: SIM115 (closed by the with below)
@@ -293,7 +299,7 @@ def run_lock(run_dir: RunDir, run_id: str) -> Iterator[None]:
             log.warning("waiting for another submit of %s (through another ledger?) to hand it over ...", run_id)
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            yield handle.fileno()
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -302,9 +308,9 @@ def submit_one(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunS
                result: SubmitResult, again: bool = False) -> bool:
     """Hand one run over and add it to ``result``; False (and why, in ``result``) when the batch stops here."""
     try:
-        with run_lock(ws.run_dir(spec.run_id), spec.run_id):
+        with run_lock(ws.run_dir(spec.run_id), spec.run_id) as lock_fd:
             refuse_a_second_job(scheduler, spec)
-            job_id = hand_over(ws, scheduler, cluster, spec, script, again=again)
+            job_id = hand_over(ws, scheduler, cluster, spec, script, again=again, lock_fd=lock_fd)
     except PendingLimitError as exc:
         result.refused, result.refused_run = str(exc), spec.run_id
         return False
@@ -348,12 +354,14 @@ def failure_line(ledger: Ledger, spec: RunSpec, exc: BaseException, result: Subm
 
 
 def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSpec, script: str, *,
-              again: bool = False) -> str:
+              again: bool = False, lock_fd: int | None = None) -> str:
     """Intent, then the scheduler's command, then the job id: each step its own transaction.
 
     A run the ledger does not have whose folder holds an earlier job's files (a lost or another ledger) is not
     sent without ``again``; with it, those files move to ``unrecorded-<N>/`` first (back, if the scheduler says
-    no)."""
+    no). ``lock_fd`` (run_lock's) is inherited by the scheduler's submit command: a submit command that outlives
+    this process (kill -9 while sbatch waits on a loaded controller) keeps the run's lock held, so reconcile
+    waits for its job rather than settling the run LOST."""
     ledger = ws.ledger
     with signals_deferred():
         previous = ledger.record_intent(spec, cluster.name, script, str(ws.log_dir(spec.run_id)))
@@ -382,7 +390,8 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
         # leaves the SUBMITTING row: whether the scheduler took the job is unknown, so `status` shows it and it
         # is never submitted twice.
         try:
-            job_id = scheduler.submit(script, spec)
+            with held_by_commands(lock_fd) if lock_fd is not None else nullcontext():
+                job_id = scheduler.submit(script, spec)
         except (SubmitRefused, CommandNotRun) as exc:
             ledger.record_refused(spec.run_id, previous, str(exc))
             if earlier is not None:  # the earlier attempt stays the run's latest: its figures come back

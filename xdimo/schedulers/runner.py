@@ -20,7 +20,10 @@ The one place every backend (JH, LSF, Slurm) runs its scheduler's tools. API:
 - Submitting is not idempotent: a backend passes ``retries=0``, or ``retry_timeouts=False`` with a
   ``transient`` that only accepts answers where the scheduler certainly did nothing, for the submit command.
 - The command runs in its own session: a timeout (or Ctrl-C) kills its whole process group, so a wrapper
-  script's children do not outlive it.
+  script's children do not outlive it. Nothing kills it when its caller is killed (SIGKILL, a lost ssh): an
+  sbatch may then still hand its job over after its caller died. ``with held_by_commands(fd):`` makes the
+  commands started inside inherit ``fd`` (the run's submit lock), so the lock stays held for as long as such an
+  orphan lives, and reconcile waits for it (see xdimo.submit.run_lock).
 - Control characters in the answer (a misbehaving tool's binary noise) are replaced before any parser or
   message sees them; quote answers in messages with ``xdimo.text.excerpt`` (the first line, capped) or
   ``xdimo.text.one_line`` (all of it on one line, capped), and a failed command with :func:`command_error`.
@@ -36,7 +39,9 @@ import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from xdimo.errors import CommandNotRun, SchedulerError, SchedulerTimeout
@@ -53,6 +58,21 @@ TRANSIENT_PATTERNS = re.compile(
     re.IGNORECASE,
 )
 REAP_S = 5.0  # after killing a timed-out group, how long to wait for its pipes to close
+# File descriptors the commands run_command starts inherit (held_by_commands); every other one is closed there.
+_HELD_FDS: ContextVar[tuple[int, ...]] = ContextVar("xdimo_held_fds", default=())
+
+
+@contextmanager
+def held_by_commands(*fds: int) -> Iterator[None]:
+    """The commands run_command starts in this block inherit ``fds`` (open file descriptors, e.g. a held lock):
+    a lock taken with flock stays held while any process has its descriptor open, so it outlives a caller that
+    is killed while its command still runs (the command is in its own session: nothing kills it then)."""
+    token = _HELD_FDS.set(_HELD_FDS.get() + tuple(fds))
+    try:
+        yield
+    finally:
+        _HELD_FDS.reset(token)
+
 
 
 @dataclass(frozen=True)
@@ -134,7 +154,8 @@ def _run_once(argv: tuple[str, ...], stdin: str | None, timeout: float, env: Map
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True)
+                                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
+                                pass_fds=_HELD_FDS.get())
     except FileNotFoundError:
         raise CommandNotRun(f"command not found: {argv[0]} (is the scheduler's client on PATH?)") from None
     except PermissionError:
