@@ -3,6 +3,9 @@
 Intent is recorded BEFORE the scheduler is called (state SUBMITTING) and the job id AFTER it, each in its own
 transaction, so a crash in between leaves a visible SUBMITTING row, never a forgotten job. WAL mode lets
 `status` read while a `submit` writes; a file lock serialises whole submissions across processes.
+
+A ledger that cannot be written here (an archived study on a read-only mount, another user's folder) is opened
+read-only by the verbs that only show runs (Ledger(read_only_ok=True)): they show its last known states.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 from xdimo.errors import NotFoundError, XdimoError
 from xdimo.rundir import script_wall_s
@@ -131,18 +135,28 @@ class LedgerRun:
 
     @cached_property
     def spec(self) -> RunSpec:
-        return RunSpec.from_dict(json.loads(self.spec_json))
+        return spec_of(self.run_id, self.spec_json)
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> LedgerRun:
+        """A row as read from the ledger, every column checked (a row edited by hand: one line naming the run
+        and the column, never an internal error deep in a verb, nor a run left out of the table)."""
         values = dict(zip(COLUMNS, row, strict=True))
+        run_id = values["run_id"]
+        if not isinstance(run_id, str):
+            raise bad_row(repr(run_id), "run_id", f"{run_id!r} is not text")
+        for column, (types, nullable, what) in _COLUMN_TYPES.items():
+            value = values[column]
+            if not (value is None and nullable) and (not isinstance(value, types) or isinstance(value, bool)):
+                raise bad_row(run_id, column, f"{shown(value)} is not {what}")
         values["spec_json"] = values.pop("spec")
         try:
             values["state"] = JobState(values["state"])
         except ValueError:
-            raise XdimoError(f"ledger row {values['run_id']}: unknown state {values['state']!r} (was the ledger "
-                             "edited by hand?)") from None
-        return cls(**values)
+            raise bad_row(run_id, "state", f"unknown state {values['state']!r}") from None
+        run = cls(**values)
+        run.__dict__["spec"] = spec_of(run_id, run.spec_json)  # checked now, parsed once (cached_property's slot)
+        return run
 
     def still(self, state: JobState | None, attempt: int | None) -> bool:
         """Whether this row is in ``state`` and ``attempt`` (None: any)."""
@@ -151,8 +165,89 @@ class LedgerRun:
     def to_dict(self) -> dict[str, Any]:
         d = {c: getattr(self, c) for c in COLUMNS if c not in INTERNAL_COLUMNS}
         d["state"] = self.state.value
-        d["spec"] = json.loads(self.spec_json)
+        d["spec"] = json.loads(self.spec_json)  # as stored (spec_of has checked it is a run spec)
         return d
+
+
+def bad_row(run_id: str, column: str, problem: str) -> XdimoError:
+    """The one error every reader gives for a row it cannot take (see LedgerRun.from_row)."""
+    return XdimoError(f"ledger row {run_id}: {problem} in column {column} (was the ledger edited by hand?)")
+
+
+def shown(value: Any, width: int = 40) -> str:
+    """A cell's value for an error line: repr, cut to ``width`` characters."""
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 4] + "...'"
+
+
+# What each column other than spec and state must hold (SQLite keeps whatever a hand edit put there): its
+# Python types as read, whether NULL is allowed, and how the error says it.
+_TEXT, _INT, _REAL = ((str,), "text"), ((int,), "an integer"), ((int, float), "a number")
+_COLUMN_TYPES: dict[str, tuple[tuple[type, ...], bool, str]] = {
+    **{c: (_TEXT[0], False, _TEXT[1]) for c in ("matrix", "cluster", "pool", "script", "log_dir", "reason")},
+    **{c: (_TEXT[0], True, _TEXT[1] + " or NULL") for c in ("job_id", "wall_source")},
+    **{c: (_INT[0], False, _INT[1]) for c in ("gpus", "attempt")},
+    "exit_code": (_INT[0], True, _INT[1] + " or NULL"),
+    **{c: (_REAL[0], False, _REAL[1]) for c in ("created_at", "updated_at")},
+    **{c: (_REAL[0], True, _REAL[1] + " or NULL")
+       for c in ("submitted_at", "started_at", "ended_at", "wall_s", "missing_since")},
+}
+
+# RunSpec's fields as a spec column may hold them (its JSON): the types by the field's annotation, and those a
+# spec must have (no default).
+_SPEC_TYPES = {"str": ((str,), "a string"), "int": ((int,), "an integer"), "bool": ((bool,), "true or false"),
+               "str | None": ((str, type(None)), "a string or null"),
+               "int | None": ((int, type(None)), "an integer or null"),
+               "tuple[str, ...]": ((list,), "a list"), "tuple[tuple[str, str], ...]": ((list,), "a list")}
+_SPEC_FIELDS = {f.name: _SPEC_TYPES[str(f.type)] for f in fields(RunSpec) if str(f.type) in _SPEC_TYPES}
+_SPEC_REQUIRED = tuple(f.name for f in fields(RunSpec) if f.default is f.default_factory)  # both MISSING
+
+
+def spec_of(run_id: str, text: Any) -> RunSpec:
+    """A row's spec column as a RunSpec; anything else (not JSON, not an object, a field missing or of the wrong
+    type) is bad_row's one line."""
+    def bad(problem: str) -> XdimoError:
+        return bad_row(run_id, "spec", problem)
+
+    if not isinstance(text, str):
+        raise bad(f"{shown(text)} is not text")
+    try:
+        d = json.loads(text)
+    except ValueError:
+        raise bad(f"{shown(text)} is not JSON") from None
+    if not isinstance(d, dict):
+        raise bad(f"{shown(text)} is not a run spec (a JSON object)")
+    missing = [name for name in _SPEC_REQUIRED if name not in d]
+    if missing:
+        raise bad(f"a run spec without {', '.join(repr(m) for m in missing)}")
+    for name, (types, what) in _SPEC_FIELDS.items():
+        value = d.get(name)
+        if name in d and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            raise bad(f"spec field {name!r} is {shown(value)}, not {what},")
+    for name in ("env", "train_args"):
+        for item in d.get(name) or ():
+            ok = isinstance(item, str) if name == "env" else (
+                isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item))
+            if not ok:
+                raise bad(f"spec field {name!r} holds {shown(item)}, not "
+                          + ("a string" if name == "env" else "a [flag, value] pair of strings"))
+    try:
+        return RunSpec.from_dict(d)
+    except (TypeError, ValueError) as exc:
+        raise bad(f"not a run spec ({exc})") from None
+
+
+def unwritable(path: Path) -> str:
+    """Why the ledger ``path`` cannot be written here ("" if it can, or it does not exist): the file, or the folder
+    its -wal, -shm and lock files go in (os.access says a read-only mount is so even to root)."""
+    if not path.exists() or (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        return ""
+    with suppress(OSError):
+        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return "it is on a read-only file system"
+    if not os.access(path, os.W_OK):
+        return "the file is not writable"
+    return f"its folder {path.parent} is not writable"
 
 
 class _Connection(sqlite3.Connection):
@@ -160,10 +255,11 @@ class _Connection(sqlite3.Connection):
     disk, a file made read-only or corrupted under us), not as an internal error with no path."""
 
     path: Path
+    columns: str  # COLUMNS as this connection selects them (a read-only one reads columns it lacks as NULL)
 
     def failure(self, exc: sqlite3.Error) -> XdimoError:
-        hint = "" if os.access(self.path, os.W_OK) else f"; {self.path} is not writable"
-        return XdimoError(f"ledger {self.path}: {exc}{hint}")
+        why = unwritable(self.path)
+        return XdimoError(f"ledger {self.path}: {exc}" + (f"; {why}" if why else ""))
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         try:
@@ -221,7 +317,7 @@ def _rollback(db: sqlite3.Connection) -> None:
 
 
 @contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def _transaction(db: _Connection) -> Iterator[_Connection]:
     """One write transaction on ``db``: committed if the block ends normally, else rolled back and the block's
     error raised (a full disk: "ledger PATH: database or disk is full", not the rollback's complaint)."""
     db.execute("BEGIN IMMEDIATE")
@@ -259,31 +355,85 @@ def started_time(recorded: float | None, status: JobStatus, now: float) -> float
 
 
 class Ledger:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only_ok: bool = False) -> None:
         self.path = path
-        self._db: sqlite3.Connection | None = None
+        self._db: _Connection | None = None
         self._holding_submit_lock = False
+        # Whether a ledger that cannot be written here may be opened read-only (the verbs that only show runs).
+        self.read_only_ok = read_only_ok
+        self._read_only = ""  # why it was opened read-only; "" when it was not
 
     @property
     def _lock_path(self) -> Path:
         return self.path.with_name(self.path.name + ".submit.lock")
 
     @property
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> _Connection:
         if self._db is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None, factory=_Connection)
-                db.path = self.path
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.executescript(SCHEMA)
-                _add_missing_columns(db)
-            except (sqlite3.Error, OSError) as exc:
-                hint = "" if os.access(self.path.parent, os.W_OK) else f"; {self.path.parent} is not writable"
-                raise XdimoError(f"ledger {self.path}: cannot open ({exc}{hint})") from None
-            self._db = db
+            unwritable = self.unwritable() if self.read_only_ok and self.path.is_file() else ""
+            self._db = self._open_read_only(unwritable) if unwritable else self._open()
         return self._db
+
+    @property
+    def read_only(self) -> str:
+        """Why the ledger was opened read-only ("" if it was not): the verbs that show runs say so once, and
+        poll nothing (a poll's answer could not be recorded). Opens it."""
+        self.db  # noqa: B018 (opened as it can be)
+        return self._read_only
+
+    def unwritable(self) -> str:
+        """Why this ledger cannot be written here ("" if it can): see unwritable."""
+        return unwritable(self.path)
+
+    def _open(self) -> _Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, factory=_Connection)
+            db.path = self.path
+            db.execute("PRAGMA journal_mode=WAL")
+            # FULL, not WAL's usual NORMAL: NORMAL syncs the WAL only at checkpoints, so an OS crash or a power
+            # loss can roll back transactions that were committed, and a committed intent (SUBMITTING, written
+            # before the scheduler is called) or job id must survive anything the job does. The ledger writes
+            # once per state change: an fsync each costs nothing that matters.
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(SCHEMA)
+            _add_missing_columns(db)
+        except (sqlite3.Error, OSError) as exc:
+            hint = "" if os.access(self.path.parent, os.W_OK) else f"; {self.path.parent} is not writable"
+            raise XdimoError(f"ledger {self.path}: cannot open ({exc}{hint})") from None
+        db.columns = ", ".join(COLUMNS)
+        return db
+
+    def _open_read_only(self, why: str) -> _Connection:
+        """The ledger opened read-only (``why``: what cannot be written). SQLite reads a WAL ledger read-only
+        only where it can open (or make) its -shm file; in a folder that cannot be written and has none (the
+        file alone was archived, or its last user closed it cleanly), the file is read as immutable: nothing can
+        change it from here. Its columns added since it was written read as NULL (no migration is written)."""
+        folder_writable = os.access(self.path.parent, os.W_OK)
+        db: _Connection | None = None
+        for query in ("mode=ro",) if folder_writable else ("mode=ro", "immutable=1"):
+            try:
+                db = sqlite3.connect(f"file:{quote(str(self.path))}?{query}", uri=True, timeout=30,
+                                     isolation_level=None, factory=_Connection)
+                db.path = self.path
+                have = {row[1] for row in db.execute("PRAGMA table_info(runs)").fetchall()}
+                break
+            except (sqlite3.Error, XdimoError) as exc:
+                if db is not None:
+                    db.close()
+                    db = None
+                error = exc
+        if db is None:
+            raise XdimoError(f"ledger {self.path}: cannot open it read-only ({error}); {why}") from None
+        if not have:
+            db.close()
+            raise XdimoError(f"ledger {self.path}: not a ledger (it has no runs table); {why}")
+        wal = self.path.with_name(self.path.name + "-wal")
+        if query.startswith("immutable") and wal.is_file() and wal.stat().st_size:
+            why += f"; its {wal.name} cannot be read without writing: its latest changes may be missing"
+        db.columns = ", ".join(c if c in have else f"NULL AS {c}" for c in COLUMNS)
+        self._read_only = why
+        return db
 
     def close(self) -> None:
         if self._db is not None:
@@ -291,7 +441,7 @@ class Ledger:
             self._db = None
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[_Connection]:
         with _transaction(self.db) as db:
             yield db
 
@@ -492,19 +642,20 @@ class Ledger:
     # -- reads ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _fetch_one(db: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> LedgerRun | None:
-        row = db.execute(f"SELECT {', '.join(COLUMNS)} FROM runs WHERE {where}", args).fetchone()
+    def _fetch_one(db: _Connection, where: str, args: tuple[Any, ...]) -> LedgerRun | None:
+        row = db.execute(f"SELECT {db.columns} FROM runs WHERE {where}", args).fetchone()
         return LedgerRun.from_row(row) if row else None
 
     def runs(self, cluster: str | None = None, matrix: str | None = None,
              states: tuple[JobState, ...] | None = None, limit: int | None = None) -> list[LedgerRun]:
         """Runs oldest first; with `limit`, the most recently updated ones (still oldest first)."""
         where, args = self._where(cluster, matrix, states)
+        columns = self.db.columns
         if limit is not None:
-            sql = (f"SELECT * FROM (SELECT {', '.join(COLUMNS)} FROM runs WHERE {where} ORDER BY updated_at DESC "
+            sql = (f"SELECT * FROM (SELECT {columns} FROM runs WHERE {where} ORDER BY updated_at DESC "
                    f"LIMIT {int(limit)}) ORDER BY created_at, run_id")
         else:
-            sql = f"SELECT {', '.join(COLUMNS)} FROM runs WHERE {where} ORDER BY created_at, run_id"
+            sql = f"SELECT {columns} FROM runs WHERE {where} ORDER BY created_at, run_id"
         return [LedgerRun.from_row(r) for r in self.db.execute(sql, args)]
 
     @staticmethod
@@ -529,14 +680,14 @@ class Ledger:
         if run:
             return run
         where, args = ("job_id = ? AND cluster = ?", (ident, cluster)) if cluster else ("job_id = ?", (ident,))
-        rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM runs WHERE {where}", args).fetchall()
+        rows = db.execute(f"SELECT {db.columns} FROM runs WHERE {where}", args).fetchall()
         if len(rows) > 1:
             clusters = ", ".join(sorted({r[COLUMNS.index("cluster")] for r in rows}))
             raise NotFoundError(f"job {ident} is known on clusters {clusters}: give --cluster, or the run id")
         if rows:
             return LedgerRun.from_row(rows[0])
         # a prefix, case-sensitive like run ids themselves (LIKE would fold case)
-        rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM runs WHERE substr(run_id, 1, ?) = ? "
+        rows = db.execute(f"SELECT {db.columns} FROM runs WHERE substr(run_id, 1, ?) = ? "
                           "ORDER BY run_id LIMIT ?", (len(ident), ident, SHOW_MATCHES + 1)).fetchall() if ident else []
         if len(rows) == 1:
             return LedgerRun.from_row(rows[0])
@@ -548,9 +699,18 @@ class Ledger:
         raise NotFoundError(f"no run or job {ident!r} in the ledger {self.path}")
 
     def count_by_state(self, cluster: str | None = None, matrix: str | None = None) -> dict[str, int]:
+        """Runs by state. A state no run can be in (a row edited by hand) is that row's error, as reading the
+        row would give it: a count that names it would hide the run from every table (they select by state)."""
         where, args = self._where(cluster, matrix, None)
         rows = self.db.execute(f"SELECT state, count(*) FROM runs WHERE {where} GROUP BY state", args)
-        return dict(rows.fetchall())
+        counts = dict(rows.fetchall())
+        unknown = [state for state in counts if state not in _STATES]
+        if unknown:
+            marks = ", ".join("?" * len(unknown))
+            run_id, state = self.db.execute(f"SELECT run_id, state FROM runs WHERE {where} AND state IN ({marks}) "
+                                            "ORDER BY run_id LIMIT 1", (*args, *unknown)).fetchone()
+            raise bad_row(run_id, "state", f"unknown state {state!r}")
+        return counts
 
     def clusters(self) -> list[str]:
         """The clusters the ledger has runs on, sorted."""

@@ -40,6 +40,9 @@ class Workspace:
     ledger_path: Path
     ledger_named: str = ""  # "--ledger PATH" / "XDIMO_LEDGER PATH" as the user gave it; "" for the default
     located: bool = True  # False: no --workdir and no clusters/ from the current folder up (root is that folder)
+    # Set by the verbs that only show runs (status, logs, collect) before the ledger is opened: a ledger that
+    # cannot be written here is then opened read-only (Ledger.read_only says why), not refused.
+    read_only_ok: bool = False
 
     @classmethod
     def open(cls, workdir: str | None = None, ledger: str | None = None) -> Workspace:
@@ -115,7 +118,16 @@ class Workspace:
         from xdimo.ledger import Ledger
 
         refuse_non_file(self.ledger_path, self.ledger_named or f"ledger {self.ledger_path}")
-        return Ledger(self.ledger_path)
+        return Ledger(self.ledger_path, read_only_ok=self.read_only_ok)
+
+    def ledger_unwritable(self) -> str:
+        """Why the ledger would be opened read-only (a verb that only shows runs, an existing ledger file that
+        cannot be written here), "" if it would not; opens nothing (a verb decides whether to poll by it)."""
+        from xdimo.ledger import Ledger
+
+        if not self.read_only_ok or not self.ledger_path.is_file():
+            return ""
+        return Ledger(self.ledger_path).unwritable()
 
     def existing_ledger(self) -> Ledger:
         """The ledger, for the verbs that read runs (status, kill, logs, collect). A ledger the user named that

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from xdimo.cli.common import App, verb
+from xdimo.cli.common import App, read_only_line, verb
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.read.cache import Cache
 from xdimo.collect.read.sources import Where, fill_baseline_notes, gather_rows, missing_baseline_warnings
@@ -111,10 +111,14 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
     if fill:
         check_sheet(fill)
     cache = Cache(None if no_cache else app.ws.logs_dir / ".collect-cache")
-    found = gather_rows(Where(app.ws, app.cluster_name), matrix, logs, cache, refresh_first=not no_refresh,
+    app.ws.read_only_ok = True  # a ledger that cannot be written here is read as it is, and not polled first
+    found = gather_rows(Where(app.ws, app.cluster_name), matrix, logs, cache,
+                        refresh_first=not no_refresh and not app.ws.ledger_unwritable(),
                         every_version=every_version, legacy_precision=legacy_precision)
     runs = found.runs
     hw_baseline = hardware_named(hw_baseline, found.all)
+    if "ledger" in app.ws.__dict__ and app.ws.ledger.read_only:  # the ledger was read (not --logs alone)
+        note(f"warning: {read_only_line(str(app.ws.ledger_path), app.ws.ledger.read_only)}")
     for line in found.warnings + missing_baseline_warnings(runs, baseline_gpus) + \
             (fill_baseline_notes(runs, baseline_gpus) if fill else []):
         note(line)

@@ -117,6 +117,12 @@ def verb(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def read_only_line(path: str, why: str) -> str:
+    """What status, logs -f and collect say of a ledger opened read-only (Ledger.read_only: ``why``)."""
+    return (f"ledger {path} cannot be written here ({why}): read as it was last written; no scheduler was "
+            "polled, nothing updated")
+
+
 class StoppedFollowing(Exception):  # noqa: N818 (not an error: the normal way to stop following)
     """Ctrl-C while following (`logs -f`, `status --watch`): what the verb had to say is said; the entry point
     exits 130 (the shell's convention for SIGINT) with a short "stopped following", not an error line."""

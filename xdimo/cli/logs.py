@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from xdimo.cli.common import App, StoppedFollowing, verb
+from xdimo.cli.common import App, StoppedFollowing, read_only_line, verb
 from xdimo.cli.logs_earlier import find_earlier_job, show_earlier
 from xdimo.cli.logs_progress import Progress
 from xdimo.cli.logs_tail import JSON_MAX_BYTES, Tail, echo_new, file_texts, log_files
@@ -42,6 +42,7 @@ def logs(app: App, ident: str, follow: bool, err: bool) -> None:
       xdimo-jobs logs 10061
       xdimo-jobs logs demo-1a2b -f
     """
+    app.ws.read_only_ok = True  # a ledger that cannot be written here is read as it is
     ledger = app.ws.existing_ledger()
     try:
         run = ledger.get(ident, cluster=app.cluster_name)
@@ -51,6 +52,10 @@ def logs(app: App, ident: str, follow: bool, err: bool) -> None:
             raise
         show_earlier(app, earlier, follow, err)
         return
+    if follow and ledger.read_only:  # following polls the run's scheduler, and its answer could not be recorded
+        if run.state.active:
+            click.echo(f"warning: not following: {read_only_line(str(ledger.path), ledger.read_only)}", err=True)
+        follow = False
     files = log_files(Path(run.log_dir), run.job_id, err)
     held = held_output(app, run)
     if app.json:

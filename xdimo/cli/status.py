@@ -10,7 +10,17 @@ from typing import Any
 
 import click
 
-from xdimo.cli.common import App, PollSeconds, StoppedFollowing, progress, progress_done, table, verb, workload
+from xdimo.cli.common import (
+    App,
+    PollSeconds,
+    StoppedFollowing,
+    progress,
+    progress_done,
+    read_only_line,
+    table,
+    verb,
+    workload,
+)
 from xdimo.cli.matrix_arg import matrix_in_ledger
 from xdimo.errors import XdimoError
 from xdimo.follow import follow, poll_every
@@ -49,6 +59,7 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
       xdimo-jobs status --watch                 # until every run has ended
       xdimo-jobs status --matrix hw-4gpu --json
     """
+    app.ws.read_only_ok = True  # a ledger that cannot be written here is shown as it is, not polled
     ledger = app.ws.existing_ledger()
     if matrix:  # a name the ledger has no run of is a typo (or a matrix not submitted): said, not an empty table
         matrix = matrix_in_ledger(app.ws, ledger, matrix, app.cluster_name)
@@ -67,8 +78,8 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
         ended = ledger.runs(cluster=app.cluster_name, matrix=matrix, states=tuple(TERMINAL_STATES), limit=RECENT)
         return sorted(live() + ended, key=lambda r: (r.created_at, r.run_id))
 
-    failures = refresh(app.ws, ledger, polled()).failures
-    if watch:
+    failures = unpolled(ledger, live()) if ledger.read_only else refresh(app.ws, ledger, polled()).failures
+    if watch and not ledger.read_only:
         try:
             failures = watch_until_ended(app, ledger, live, interval, polled)
         except KeyboardInterrupt:  # Ctrl-C: the normal way to stop watching
@@ -80,6 +91,16 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
              lambda: render(shown(), counts, lambda: nothing(ledger, app.cluster_name), ledger.submit_in_progress))
     if failures:  # the table shows the last known states; the exit code says they may be stale
         raise XdimoError("could not poll " + "; ".join(failures))
+
+
+def unpolled(ledger: Ledger, active: list[LedgerRun]) -> list[str]:
+    """A ledger opened read-only: nothing is polled (a poll's answer could not be recorded). With active runs that
+    is a poll that failed (the failures status ends with: exit 2 after the table, whose states may be stale);
+    without, one warning line (an archived study: its states are final)."""
+    if active:
+        return [f"{len(active)} active run(s): {read_only_line(str(ledger.path), ledger.read_only)}"]
+    click.echo(f"warning: {read_only_line(str(ledger.path), ledger.read_only)}", err=True)
+    return []
 
 
 def stopped_watching(app: App, shown: Callable[[], list[LedgerRun]]) -> None:
