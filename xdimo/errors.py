@@ -48,3 +48,12 @@ class NotFoundError(XdimoError):
 
 class RunIdCollision(ConfigError):
     """Two different specs share a run id (8 hex digits of a hash): the ledger's run is not this one."""
+
+
+class StopSignal(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (an ssh drop) that a submit held until its hand-over was recorded: stopped like Ctrl-C,
+    with the report of what went through, and the signal's exit code (128 + signum)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

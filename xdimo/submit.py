@@ -30,7 +30,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xdimo.config import Cluster
-from xdimo.errors import CommandNotRun, PendingLimitError, RunIdCollision, SchedulerError, SubmitRefused, XdimoError
+from xdimo.errors import (
+    CommandNotRun,
+    PendingLimitError,
+    RunIdCollision,
+    SchedulerError,
+    StopSignal,
+    SubmitRefused,
+    XdimoError,
+)
 from xdimo.ledger import Ledger, LedgerRun, lock_soon
 from xdimo.matrix import Matrix
 from xdimo.plan import Batch, cards_up, choose_batch, free_for_new_jobs, queued_gpus
@@ -77,7 +85,12 @@ class SubmitResult:
     scripts: dict[str, str] = field(default_factory=dict)  # run id -> script, for --dry-run
     refused: str = ""  # the site's pending-limit refusal, if it came
     failed: str = ""  # a hand-over that failed (or Ctrl-C): the batch stopped there; one line, the run named
-    interrupted: bool = False  # the stop was Ctrl-C (exit 130 once the result is reported)
+    interrupted: bool = False  # the stop was Ctrl-C (exit 130 once the result is reported), or a signal:
+    stop_signal: int = 0  # SIGTERM/SIGHUP's number (exit 128 + it); 0 for Ctrl-C
+
+    def stop(self) -> KeyboardInterrupt:
+        """What to raise, once the result is reported, for the stop that cut this submit short."""
+        return StopSignal(self.stop_signal) if self.stop_signal else KeyboardInterrupt()
     poll_failures: list[str] = field(default_factory=list)  # clusters whose runs could not be polled first
     pending_slot: list[str] = field(default_factory=list)  # what holds the pending room when runs are held
     cards_unread: str = ""  # a dry run whose scheduler could not be read (why): planned from the cluster file
@@ -144,10 +157,8 @@ def signals_deferred() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if caught:
-            if caught[0] == signal.SIGINT:
-                raise KeyboardInterrupt
-            signal.raise_signal(caught[0])
+        if caught:  # stopped as Ctrl-C is, so the runs that went through are still reported
+            raise KeyboardInterrupt if caught[0] == signal.SIGINT else StopSignal(caught[0])
 
 
 def unrecorded_line(run_ids: list[str]) -> str:
@@ -317,6 +328,7 @@ def submit_one(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunS
     except (XdimoError, KeyboardInterrupt) as exc:  # stop here, and still report what went through
         result.failed = failure_line(ws.ledger, spec, exc, result)
         result.interrupted = isinstance(exc, KeyboardInterrupt)
+        result.stop_signal = getattr(exc, "signum", 0)
         return False
     result.submitted.append(Submitted(spec, job_id, spec in result.batch.start))
     return True
@@ -343,11 +355,12 @@ def failure_line(ledger: Ledger, spec: RunSpec, exc: BaseException, result: Subm
     unknown = ("whether the scheduler took it is unknown: `status` finds it by name, and it is never submitted "
                "twice")
     if isinstance(exc, KeyboardInterrupt):
+        how = f"stopped ({signal.Signals(exc.signum).name})" if isinstance(exc, StopSignal) else "interrupted (Ctrl-C)"
         if row is not None and row.job_id and row.state.active:
             result.submitted.append(Submitted(spec, row.job_id, spec in result.batch.start))
         elif row is not None and row.state is JobState.SUBMITTING:  # its hand-over failed while Ctrl-C waited
-            return f"interrupted (Ctrl-C) while handing over {spec.run_id}: {unknown}; the runs after it are not"
-        return "interrupted (Ctrl-C): the runs above are submitted and in the ledger; the rest are not"
+            return f"{how} while handing over {spec.run_id}: {unknown}; the runs after it are not"
+        return f"{how}: the runs above are submitted and in the ledger; the rest are not"
     if row is not None and row.state is JobState.SUBMITTING:
         return f"{spec.run_id}: {exc} ({unknown})"
     return f"{spec.run_id}: {exc} (not submitted)"
@@ -439,7 +452,7 @@ def submit_all(ws: Workspace, cluster: Cluster, matrix: Matrix, *, again: bool =
         if progress:
             progress(result, result.remaining)
         if result.interrupted:
-            raise KeyboardInterrupt
+            raise result.stop()
         if result.failed:
             raise HandOverFailed(result.failed)
         if not result.remaining:

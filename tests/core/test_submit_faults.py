@@ -152,3 +152,52 @@ def test_a_scheduler_command_not_on_path_submits_nothing_and_leaves_no_stuck_row
     assert result.submitted == [] and "command not found: jsub" in result.failed
     assert "(not submitted)" in result.failed and "unknown" not in result.failed
     assert ws.ledger.runs(matrix="one") == []
+
+
+def test_sigterm_held_during_a_hand_over_stops_like_ctrl_c_and_reports(workspace: Path, monkeypatch) -> None:
+    """SIGTERM/SIGHUP (a scheduler's or an ssh drop's) mid-batch ended the process silently after the hand-over
+    it waited for: the runs that went through were not reported. Now they are, and the exit code is 143."""
+    import signal
+
+    from xdimo.cli.submit import describe
+    from xdimo.errors import StopSignal
+
+    class TermedDuringFirst(Flaky):
+        def submit(self, script: str, run: RunSpec) -> str:
+            if not self.submits:
+                signal.raise_signal(signal.SIGTERM)  # held back until this hand-over is recorded
+            return super().submit(script, run)
+
+    install(monkeypatch, TermedDuringFirst())
+    ws = Workspace.open(str(workspace))
+    m = load_matrix(two_runs(workspace))
+    result = submit_once(ws, ws.load_cluster("local"), m)
+    assert result.interrupted and result.stop_signal == signal.SIGTERM
+    assert [s.spec.run_id for s in result.submitted] == [m.runs[0].run_id]
+    assert result.failed.startswith("stopped (SIGTERM): the runs above are submitted")
+    assert f"submitted {m.runs[0].run_id} as job" in describe(result, "two", dry_run=False)
+    stop = result.stop()
+    assert isinstance(stop, StopSignal) and stop.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is given back
+
+
+def test_the_cli_exits_128_plus_the_signal_with_one_line(monkeypatch, capsys) -> None:
+    import signal
+
+    from xdimo import cli as cli_module
+    from xdimo.errors import StopSignal
+
+    def stopped(**_kw):
+        raise StopSignal(signal.SIGHUP)
+
+    monkeypatch.setattr(cli_module.cli, "main", stopped)
+    cli_module.RUNNING["verb"] = "submit"
+    try:
+        cli_module.main(["submit", "demo"])
+    except SystemExit as exc:
+        assert exc.code == 128 + signal.SIGHUP
+    else:
+        raise AssertionError("main returned without an exit code")
+    err = capsys.readouterr().err
+    assert err.strip() == "error: stopped by SIGHUP; the ledger is consistent (`submit --batch next` carries on)"
+    cli_module.RUNNING["verb"] = None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 
 import click
 
 from xdimo import __version__
 from xdimo.cli.common import App, StoppedFollowing
-from xdimo.errors import XdimoError
+from xdimo.errors import StopSignal, XdimoError
 
 # verb -> its one-line help; the module xdimo/cli/<verb>.py defines a click command with the verb's name.
 # The lines live here so `xdimo-jobs --help` lists the verbs without importing any of them.
@@ -77,12 +78,13 @@ def cli(ctx: click.Context, cluster: str | None, workdir: str | None, ledger: st
 RUNNING: dict[str, str | None] = {"verb": None}  # the verb being run, for the Ctrl-C line
 
 
-def interrupted() -> str:
-    """What Ctrl-C says: the ledger's writes are transactions, so it is consistent whatever the verb; only a
-    submit has runs left to carry on with."""
+def interrupted(signum: int = 0) -> str:
+    """What Ctrl-C (or a SIGTERM/SIGHUP a submit held) says: the ledger's writes are transactions, so it is
+    consistent whatever the verb; only a submit has runs left to carry on with."""
+    how = f"stopped by {signal.Signals(signum).name}" if signum else "interrupted"
     if RUNNING["verb"] == "submit":
-        return "interrupted; the ledger is consistent (`submit --batch next` carries on)"
-    return "interrupted; the ledger is consistent"
+        return f"{how}; the ledger is consistent (`submit --batch next` carries on)"
+    return f"{how}; the ledger is consistent"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     except XdimoError as exc:
         fail(str(exc), 2)
     except click.exceptions.Abort as exc:  # click turns Ctrl-C into Abort
+        if isinstance(exc.__context__, StopSignal):
+            fail(interrupted(exc.__context__.signum), 128 + exc.__context__.signum)
         if isinstance(exc.__context__, KeyboardInterrupt):
             fail(interrupted(), 130)
         fail("aborted", 130)
@@ -105,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(exc.format_message(), exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except StopSignal as exc:
+        fail(interrupted(exc.signum), 128 + exc.signum)
     except KeyboardInterrupt:
         fail(interrupted(), 130)
     except BrokenPipeError:

@@ -56,7 +56,7 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s:
              lambda: describe(result, m.name, dry_run, again_command(app, "submit", matrix, "--batch", "next",
                                                                           *(["--again"] if again else []))))
     if result.interrupted:  # after the report: the runs that went through are said first
-        raise KeyboardInterrupt
+        raise result.stop()
     if result.failed:
         raise XdimoError(result.failed)
 
