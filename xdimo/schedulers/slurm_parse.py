@@ -89,19 +89,25 @@ def expand_hostlist(text: str) -> list[str]:
     return hosts
 
 
-def _split_top(text: str) -> list[str]:
-    """Split on commas that are not inside brackets."""
+def _split_outside(text: str, opening: str, closing: str) -> list[str]:
+    """``text`` split on the commas outside ``opening``...``closing`` pairs (``gpu[01-02],gpu03``,
+    ``gpu:a100:4(S:0-1),mps:0``); the pieces as they are, empty ones included."""
     items, depth, start = [], 0, 0
     for i, ch in enumerate(text):
-        if ch == "[":
+        if ch == opening:
             depth += 1
-        elif ch == "]":
+        elif ch == closing:
             depth -= 1
         elif ch == "," and depth == 0:
             items.append(text[start:i])
             start = i + 1
     items.append(text[start:])
-    return [s for s in items if s]
+    return items
+
+
+def _split_top(text: str) -> list[str]:
+    """A host list's items: split on commas that are not inside brackets."""
+    return [s for s in _split_outside(text, "[", "]") if s]
 
 
 def _expand_one(item: str) -> list[str]:
@@ -142,16 +148,8 @@ def gres_count(text: str, name: str = GPU_GRES) -> int:
 
 
 def _split_gres(text: str) -> list[str]:
-    items, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            items.append(text[start:i].strip())
-            start = i + 1
-    items.append(text[start:].strip())
+    """A gres string's items: split on commas outside parentheses; ``(null)`` is none."""
+    items = (s.strip() for s in _split_outside(text, "(", ")"))
     return [s for s in items if s and s != "(null)"]
 
 
