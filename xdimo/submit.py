@@ -88,9 +88,6 @@ class SubmitResult:
     interrupted: bool = False  # the stop was Ctrl-C (exit 130 once the result is reported), or a signal:
     stop_signal: int = 0  # SIGTERM/SIGHUP's number (exit 128 + it); 0 for Ctrl-C
 
-    def stop(self) -> KeyboardInterrupt:
-        """What to raise, once the result is reported, for the stop that cut this submit short."""
-        return StopSignal(self.stop_signal) if self.stop_signal else KeyboardInterrupt()
     poll_failures: list[str] = field(default_factory=list)  # clusters whose runs could not be polled first
     pending_slot: list[str] = field(default_factory=list)  # what holds the pending room when runs are held
     cards_unread: str = ""  # a dry run whose scheduler could not be read (why): planned from the cluster file
@@ -101,6 +98,10 @@ class SubmitResult:
     up: dict[str, int] = field(default_factory=dict)  # pool -> cards on hosts that are up, as this batch saw them
     # Runs the ledger does not have whose folders hold an earlier job's files: not handed over without --again.
     unrecorded: list[str] = field(default_factory=list)
+
+    def stop(self) -> KeyboardInterrupt:
+        """What to raise, once the result is reported, for the stop that cut this submit short."""
+        return StopSignal(self.stop_signal) if self.stop_signal else KeyboardInterrupt()
 
     def blocked_line(self) -> str:
         """The held runs only a host coming back can start: more GPUs than their pool has up now."""

@@ -425,7 +425,8 @@ class LSFFamilyScheduler:
         `submit --batch all` polls through one), not one per poll."""
         if message not in self._warned:
             self._warned.add(message)
-            log.warning("%s", message)
+            # no logging handler is set: Python's last resort prints the bare message, so the word goes in it
+            log.warning("%s", message if message.startswith("warning:") else f"warning: {message}")
 
     def hosts(self) -> list[HostRow]:
         """Hosts and their status (`jhosts -w` / `bhosts -w`; subclasses add GPU models): the rows pools()
