@@ -24,8 +24,16 @@ from xdimo.errors import CommandNotRun, SchedulerError
 from xdimo.rundir import RunDir
 from xdimo.schedulers import local as local_mod
 from xdimo.schedulers.base import JobState, LedgerJob
-from xdimo.schedulers.local import RUNNER_START_GRACE_S, LocalJob, LocalScheduler, LocalState, runner_alive, start_time
-from xdimo.schedulers.local_runner import first_in_line, free_cards
+from xdimo.schedulers.local import (
+    RUNNER_START_GRACE_S,
+    LocalJob,
+    LocalScheduler,
+    LocalState,
+    first_in_line,
+    free_cards,
+    runner_alive,
+    start_time,
+)
 from xdimo.spec import RunSpec
 from xdimo.submit import hand_over
 from xdimo.workspace import Workspace
@@ -136,7 +144,8 @@ def test_a_record_too_young_to_have_its_runner_pid_is_live(be: LocalScheduler, t
     assert runner_alive(job)
     assert be.live_jobs(job.run_id) == ["5"]
     (status,) = be.poll([LedgerJob(job.run_id, "5", str(log_dir))]).values()
-    assert (status.state, status.reason) == (JobState.PENDING, "waiting for cards")
+    # the pool's cards are free: its runner, coming up, takes them (not "waiting for cards", as if none were)
+    assert (status.state, status.reason) == (JobState.PENDING, "starting")
     assert be.state.load("5").state == JobState.PENDING.value  # not settled as LOST
     assert be.pools()[0].pending_jobs == 1
     assert not runner_alive(job, now=job.submitted_at + RUNNER_START_GRACE_S + 1)  # it never came up

@@ -274,13 +274,23 @@ class LocalScheduler:
                 if not state.terminal and not runner_alive(job) and not child_alive(job):
                     out[lj.job_id] = self._settle_orphan(st, job)
                     continue
-                reason = "waiting for cards" if state == JobState.PENDING else ""
+                reason = self._pending_reason(st, job) if state == JobState.PENDING else ""
                 if state == JobState.RUNNING and not runner_alive(job):
                     reason = "runner gone; the job itself still runs"
                 if state == JobState.LOST:  # settled by an earlier poll (only _settle_orphan writes LOST)
                     reason = LOST_REASON
                 out[lj.job_id] = JobStatus(state, job.exit_code, reason)
         return out
+
+    def _pending_reason(self, st: LocalState, job: LocalJob) -> str:
+        """Why a pending job waits: its cards, or nothing (its runner, which looks every half second, has not yet
+        taken the cards free for it: "starting", where "waiting for cards" read as if none were free)."""
+        pool = self.cluster.pools.get(job.pool)
+        if pool is None:
+            return "waiting for cards"
+        jobs = st.all()
+        ready = first_in_line(jobs, job) and len(free_cards(jobs, job, pool.cards, pool.taken)) >= job.gpus
+        return "starting" if ready else "waiting for cards"
 
     @staticmethod
     def _settle_orphan(st: LocalState, job: LocalJob) -> JobStatus:
@@ -346,6 +356,22 @@ def runner_env() -> dict[str, str]:
     package_parent = str(Path(__file__).resolve().parents[2])
     paths = [package_parent, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     return dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)))
+
+
+def free_cards(jobs: list[LocalJob], job: LocalJob, cluster_cards: int, taken: int) -> list[int]:
+    """Card indices of the job's pool that no running job holds; the first `taken` are never handed out. A record
+    left RUNNING by a runner that died with its job (SIGKILL, reboot) holds none."""
+    busy = {c for j in jobs if j.pool == job.pool and j.state == JobState.RUNNING.value and holds_cards(j)
+            for c in j.cards}
+    return [c for c in range(taken, cluster_cards) if c not in busy]
+
+
+def first_in_line(jobs: list[LocalJob], job: LocalJob) -> bool:
+    """Strict FIFO per pool: an older pending job of the same pool goes first (no starvation); one whose
+    runner has died waits for nothing and holds no one up."""
+    older = [j for j in jobs if j.pool == job.pool and j.state == JobState.PENDING.value
+             and int(j.job_id) < int(job.job_id) and not j.kill_requested and runner_alive(j)]
+    return not older
 
 
 def holds_cards(job: LocalJob) -> bool:

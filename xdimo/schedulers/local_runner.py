@@ -20,29 +20,13 @@ import psutil
 from xdimo.config import Cluster
 from xdimo.rundir import RunDir
 from xdimo.schedulers.base import JobState
-from xdimo.schedulers.local import LocalJob, LocalState, holds_cards, runner_alive, start_time
+from xdimo.schedulers.local import LocalJob, LocalState, first_in_line, free_cards, start_time
 from xdimo.schedulers.marker import shell_exit_code, state_for_exit
 
 POLL_S = 0.5
 # After a kill, how long the job may take to checkpoint before the runner SIGKILLs it: longer than the grace torchrun
 # gives its workers (render.STOP_GRACE_S, a test keeps them in order), so torchrun ends them itself first.
 KILL_GRACE_S = 70
-
-
-def free_cards(jobs: list[LocalJob], job: LocalJob, cluster_cards: int, taken: int) -> list[int]:
-    """Card indices of the job's pool that no running job holds; the first `taken` are never handed out. A record
-    left RUNNING by a runner that died with its job (SIGKILL, reboot) holds none."""
-    busy = {c for j in jobs if j.pool == job.pool and j.state == JobState.RUNNING.value and holds_cards(j)
-            for c in j.cards}
-    return [c for c in range(taken, cluster_cards) if c not in busy]
-
-
-def first_in_line(jobs: list[LocalJob], job: LocalJob) -> bool:
-    """Strict FIFO per pool: an older pending job of the same pool goes first (no starvation); one whose
-    runner has died waits for nothing and holds no one up."""
-    older = [j for j in jobs if j.pool == job.pool and j.state == JobState.PENDING.value
-             and int(j.job_id) < int(job.job_id) and not j.kill_requested and runner_alive(j)]
-    return not older
 
 
 def wait_for_cards(state: LocalState, job_id: str, cards: int, taken: int) -> LocalJob | None:
