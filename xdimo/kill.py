@@ -75,6 +75,10 @@ def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun, *, again: boo
     job_id = run.job_id or adopt_job(ledger, scheduler, run)
     if not job_id:  # SUBMITTING, and the scheduler lists no job under its name
         if not submitter_gone(ledger, run):  # a live submitter may be waiting for jsub's answer now
+            now = ledger.get(run.run_id)
+            if now.reason:  # reconcile's word on it (its submit command still runs, named by its lock)
+                raise XdimoError(f"being submitted, and no job is listed under its name yet ({now.reason}): "
+                                 "kill it again once its job is listed")
             age = time.time() - run.updated_at
             when = ("once the `submit` holding the ledger's lock ends" if ledger.submit_in_progress()
                     else "in a minute")

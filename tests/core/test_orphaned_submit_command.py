@@ -183,6 +183,7 @@ def test_kill_does_not_settle_a_run_whose_orphaned_sbatch_still_runs(fake_slurm:
     out = kill_runs(ws, [ws.ledger.get(RUN.run_id)])
     assert out.settled == [] and out.killed == []
     assert len(out.failed) == 1 and "being submitted" in out.failed[0]
+    assert "(0 s ago)" not in out.failed[0] and COMMAND_RUNS in out.failed[0]  # why, not a fresh-looking age
     row = ws.ledger.get(RUN.run_id)
     assert (row.state, row.job_id) == (JobState.SUBMITTING, None)
     assert row.reason.startswith(COMMAND_RUNS)
