@@ -77,3 +77,13 @@ def test_a_ledger_row_whose_spec_is_not_under_its_id_is_not_taken_for_a_collisio
     ws.ledger.db.execute("UPDATE runs SET spec = ?", (json.dumps(spec),))
     result = submit_once(ws, ws.load_cluster("local"), write(workspace, "v2.yaml", SECOND))
     assert result.already == ["m_huge-ec433b3b"] and fake.submits == 1
+
+
+def test_plan_live_says_it_too(first_submitted, workspace: Path, monkeypatch) -> None:
+    """`plan --live` called the colliding run "already in the ledger" (RUNNING, with the other run's settings)."""
+    ws, fake = first_submitted
+    write(workspace, "v2.yaml", SECOND)
+    monkeypatch.setattr("xdimo.cli.plan.get_scheduler", lambda cluster, root: fake)
+    out = CliRunner().invoke(cli, ["--workdir", str(workspace), "plan", "v2", "--live"])
+    assert isinstance(out.exception, RunIdCollision) and "local_batch 74" in str(out.exception)
+    assert "already" not in out.output

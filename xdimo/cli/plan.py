@@ -15,6 +15,7 @@ from xdimo.rules import cpu_slots
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, PoolStatus, Scheduler
 from xdimo.spec import RunSpec
+from xdimo.submit import refuse_a_collision
 from xdimo.workspace import Workspace
 
 HEADERS = ["run", "model", "pool", "gpus", "cpus", "nodes", "parallel", "global batch", "steps", "wave", "est GPU-h"]
@@ -48,6 +49,7 @@ def plan(app: App, matrix: str, live: bool) -> None:
     warnings: list[str] = list(m.warnings)
     # live: what `submit` would do now, so the runs the ledger already has are not planned again
     in_ledger = submitted(app.ws, m.name, warnings) if live else {}
+    refuse_collisions(app.ws, m, in_ledger)
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
     queued = queued_here(app.ws, scheduler, cluster.name) if scheduler and in_ledger_file(app.ws) else {}
@@ -77,6 +79,14 @@ def submitted(ws: Workspace, matrix: str, warnings: list[str]) -> dict[str, str]
                             "run was submitted")
         return {}
     return {r.run_id: r.state.value for r in ws.ledger.runs(matrix=matrix)}
+
+
+def refuse_collisions(ws: Workspace, m: Matrix, in_ledger: dict[str, str]) -> None:
+    """A run id the ledger has for another spec is the error `submit` gives (RunIdCollision), not "already in
+    the ledger": 8 hex digits of a hash can collide."""
+    for spec in m.runs:
+        if spec.run_id in in_ledger:
+            refuse_a_collision(ws.ledger.get(spec.run_id), spec)
 
 
 def in_ledger_file(ws: Workspace) -> bool:
