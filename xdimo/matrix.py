@@ -74,14 +74,17 @@ def load_matrix(path: Path) -> Matrix:
         raise ConfigError(f"{path}: no runs: give a 'matrix' of axes or a list of 'runs'")
     specs: list[RunSpec] = []
     warnings: list[str] = []
-    seen: dict[str, tuple[str, dict[str, Any]]] = {}  # run id -> the row that first made it
+    seen: dict[str, tuple[str, dict[str, Any], RunSpec]] = {}  # run id -> the row that first made it, its spec
     for where, row in rows:
         spec = make_spec(path, where, name, row, warnings)
         if spec.run_id in seen:  # the same spec twice is the same run: one of the rows is a mistake
-            first, first_row = seen[spec.run_id]
+            first, first_row, first_spec = seen[spec.run_id]
+            if first_spec != spec:  # two specs, one id: 8 hex digits of a hash collided (about 1 in 4e9 pairs)
+                raise ConfigError(f"{path}: {where} and {first} are different runs whose run ids collide "
+                                  f"({spec.run_id}); rename the matrix (every run id changes) or change one of them")
             raise ConfigError(f"{path}: {where} is the same run as {first}: both expand to the same resolved spec "
                               f"({spec.run_id}); {same_run_why(first_row, row)}: change a setting or drop one of them")
-        seen[spec.run_id] = (where, row)
+        seen[spec.run_id] = (where, row, spec)
         specs.append(spec)
     return Matrix(name=name, path=str(path), runs=tuple(specs), description=str(data.get("description") or ""),
                   warnings=tuple(dict.fromkeys(warnings)))

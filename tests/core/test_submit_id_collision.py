@@ -87,3 +87,16 @@ def test_plan_live_says_it_too(first_submitted, workspace: Path, monkeypatch) ->
     out = CliRunner().invoke(cli, ["--workdir", str(workspace), "plan", "v2", "--live"])
     assert isinstance(out.exception, RunIdCollision) and "local_batch 74" in str(out.exception)
     assert "already" not in out.output
+
+
+def test_two_rows_of_one_matrix_whose_ids_collide_are_said_to(tmp_path: Path) -> None:
+    """Inside one matrix the error said the two rows "resolve to the same setting": they do not."""
+    from xdimo.errors import ConfigError
+
+    path = tmp_path / "m_huge.yaml"
+    path.write_text(yaml.safe_dump({"name": "m_huge", "defaults": DEFAULTS, "runs": [FIRST, SECOND]}))
+    with pytest.raises(ConfigError, match=r"runs\[1\] and runs\[0\] are different runs whose run ids collide"):
+        load_matrix(path)
+    path.write_text(yaml.safe_dump({"name": "m_huge", "defaults": DEFAULTS, "runs": [FIRST, FIRST]}))
+    with pytest.raises(ConfigError, match="is the same run as runs"):  # a true repeat keeps its message
+        load_matrix(path)
