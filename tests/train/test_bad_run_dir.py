@@ -201,3 +201,30 @@ def test_help_shows_every_default_and_no_default_none() -> None:
                           ("--frames", "16"), ("--image-size", "256"), ("--lr", "0.0001"), ("--seed", "0")):
         block = text.split(f"  {flag} ", 1)[1].split("\n  --", 1)[0]
         assert f"(default: {default})" in " ".join(block.split()), flag
+
+
+def test_a_checkpoint_save_that_fails_leaves_no_half_file_and_keeps_the_last(tmp_path, monkeypatch) -> None:
+    """A full disk mid-save left checkpoints/last.tmp behind and ended in an OS traceback."""
+    import errno
+
+    import torch
+    from torch import nn
+
+    from xdimo.errors import XdimoError
+    from xdimo.train import loop
+
+    model = nn.Linear(2, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    d = loop.Dist(rank=0, local_rank=0, world=1, local_world=1, device=torch.device("cpu"))
+    path = tmp_path / "checkpoints" / "last.pt"
+    loop.save_checkpoint(path, 1, 1.0, model, opt, loop.Ema(model, 0.9), d)
+    good = path.read_bytes()
+
+    def full_disk(state, target):
+        target.write_bytes(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(loop.torch, "save", full_disk)
+    with pytest.raises(XdimoError, match=r"cannot save checkpoint .*No space left on device.*previous one"):
+        loop.save_checkpoint(path, 2, 2.0, model, opt, loop.Ema(model, 0.9), d)
+    assert not path.with_suffix(".tmp").exists() and path.read_bytes() == good

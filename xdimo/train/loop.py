@@ -313,8 +313,13 @@ def save_checkpoint(path: Path, step: int, elapsed: float, model: nn.Module, opt
     if d.main:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(path)
+        try:
+            torch.save(state, tmp)
+            tmp.replace(path)
+        except (OSError, RuntimeError) as e:  # a full disk (torch says it as RuntimeError): no half file left
+            tmp.unlink(missing_ok=True)
+            raise XdimoError(f"cannot save checkpoint {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                             f" (the previous one, if any, is kept)") from None
     if d.world > 1:
         dist.barrier()
 
