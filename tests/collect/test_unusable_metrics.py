@@ -38,3 +38,11 @@ def test_good_rows_with_one_cut_line_say_nothing(tmp_path: Path) -> None:
 def test_no_file_is_no_note(tmp_path: Path) -> None:
     rec = record_from_files(RunRecord(run_id="r"), digest_run_dir(tmp_path), tmp_path)
     assert rec.notes == []
+
+
+def test_a_run_json_naming_another_run_does_not_rename_the_ledgers_run(tmp_path: Path) -> None:
+    """collect trusted run.json's run_id over the ledger's: the row was named `someone-else`."""
+    (tmp_path / "run.json").write_text(json.dumps({"run_id": "someone-else", "model": "Latte-L/2"}))
+    rec = record_from_files(RunRecord(run_id="m-1234abcd", source="ledger"), digest_run_dir(tmp_path), tmp_path)
+    assert rec.run_id == "m-1234abcd" and rec.model == "Latte-L/2"
+    assert any("run_id 'someone-else' is not usable" in n for n in rec.notes)

@@ -212,6 +212,10 @@ def apply_run_json(rec: RunRecord, info: dict[str, Any]) -> None:
         if key not in info:
             continue
         value = info[key]
+        if key == "run_id" and rec.source == "ledger" and rec.run_id and value != rec.run_id:
+            # the ledger names its own run (a run.json copied in, or edited): its row stays under its id
+            rec.notes.append(note("rec_run_json", field=key, value=repr(str(value)[:40])))
+            continue
         if value is None:
             if key in NULL_MEANS_NONE:
                 setattr(rec, attr, None)
