@@ -36,6 +36,14 @@ def _six_runs(workspace) -> Path:
     return path
 
 
+def six_on_four_cards(workspace, monkeypatch, fake: Flaky, dry_run: bool = False):
+    """One submit of the six runs to ``fake`` with 4 cards free: 4 start, 1 waits, 1 is held."""
+    ws = Workspace.open(str(workspace))
+    monkeypatch.setattr(fake, "pools", lambda: [PoolStatus("local", "cpu", 4, 0, 0)])
+    install(monkeypatch, fake)
+    return submit_once(ws, ws.load_cluster("local"), load_matrix(_six_runs(workspace)), dry_run=dry_run)
+
+
 def test_free_cards_for_new_jobs_leave_the_queued_jobs_theirs() -> None:
     pools = [PoolStatus("a", "h200", 5, 0, 1), PoolStatus("b", "6000ada", 8, 1, 0)]
     assert free_for_new_jobs(pools, queued_gpus([("a", 2), ("a", 1), ("b", 4)])) == {"a": 1, "b": 3}
@@ -96,11 +104,7 @@ class RefusesSecond(Flaky):
 
 
 def test_after_a_refusal_every_run_not_handed_over_is_left_for_later(workspace, monkeypatch) -> None:
-    ws = Workspace.open(str(workspace))
-    fake = RefusesSecond()
-    monkeypatch.setattr(fake, "pools", lambda: [PoolStatus("local", "cpu", 4, 0, 0)])
-    install(monkeypatch, fake)
-    result = submit_once(ws, ws.load_cluster("local"), load_matrix(_six_runs(workspace)))
+    result = six_on_four_cards(workspace, monkeypatch, RefusesSecond())
     assert len(result.batch.start) == 4 and len(result.batch.wait) == 1 and len(result.batch.held) == 1
     assert len(result.submitted) == 1 and result.refused
     later = result.later
@@ -263,11 +267,7 @@ def test_a_failed_poll_leaves_the_queued_jobs_queued(workspace, monkeypatch) -> 
 
 def test_a_dry_run_labels_each_script_and_names_the_held_runs(workspace, monkeypatch) -> None:
     """Five scripts and '4 would start now, 1 would wait, 1 held' did not say which was which."""
-    ws = Workspace.open(str(workspace))
-    fake = Undispatched()
-    monkeypatch.setattr(fake, "pools", lambda: [PoolStatus("local", "cpu", 4, 0, 0)])
-    install(monkeypatch, fake)
-    result = submit_once(ws, ws.load_cluster("local"), load_matrix(_six_runs(workspace)), dry_run=True)
+    result = six_on_four_cards(workspace, monkeypatch, Undispatched(), dry_run=True)
     text = describe(result, "six", dry_run=True)
     (waiting,), (held,) = result.batch.wait, result.batch.held
     assert f"# ---- {waiting.run_id} (would wait: the pending slot) ----" in text
@@ -277,10 +277,6 @@ def test_a_dry_run_labels_each_script_and_names_the_held_runs(workspace, monkeyp
 
 def test_after_a_failed_hand_over_no_later_batch_is_advised(workspace, monkeypatch) -> None:
     """`command not found: jsub` came after '5 run(s) wait for a later batch: ... --batch next'."""
-    ws = Workspace.open(str(workspace))
-    fake = RefusesSecond()
-    monkeypatch.setattr(fake, "pools", lambda: [PoolStatus("local", "cpu", 4, 0, 0)])
-    install(monkeypatch, fake)
-    result = submit_once(ws, ws.load_cluster("local"), load_matrix(_six_runs(workspace)))
+    result = six_on_four_cards(workspace, monkeypatch, RefusesSecond())
     result.failed = "demo-1: command not found: jsub (not submitted)"
     assert "later batch" not in describe(result, "six", dry_run=False)
