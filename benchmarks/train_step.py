@@ -37,7 +37,7 @@ from xdimo.train.flops import tokens_per_sample, train_flops_per_sample  # noqa:
 from xdimo.train.loop import Ema, micro_step, optimizer_step, set_precision  # noqa: E402
 from xdimo.train.models import build_model  # noqa: E402
 from xdimo.train.registry import ClipShape, check_shape, get_model, param_counts  # noqa: E402
-from xdimo.train.speed import ATTENTION_KERNELS, COMPILE_SCOPES, SpeedOptions  # noqa: E402
+from xdimo.train.speed import COMPILE_SCOPES, TEMPORAL_CHOICES, SpeedOptions  # noqa: E402
 from xdimo.train.speed import apply as apply_speed  # noqa: E402
 
 CARDS_GIB = {"80GB": 79.0, "48GB": 47.0}  # usable memory of an H100/H200-class 80 GB and RTX 6000 Ada card
@@ -287,18 +287,25 @@ KERNEL_KINDS = (("gemm", ("nvjet", "gemm", "cutlass", "sm90_xmma", "cublas")),
 
 
 def kernel_shares(events) -> str:
-    """Device time of the profiled steps by kind of kernel, from their names (a coarse map of the time)."""
+    """Device time of the profiled steps by kind of kernel, from their names (a coarse map of the time).
+    Kernels only: the CPU-side rows carry their kernels' device time too (aten ops, Inductor's launchers, which
+    share the kernel's name, and "Command Buffer Full", the host waiting for room in the launch queue); counting
+    them counted the Triton kernels twice (the 2026-11-24 profile's shares were wrong so)."""
+    from torch.autograd import DeviceType
+
     totals: dict[str, float] = {}
     for e in events:
         t = getattr(e, "self_device_time_total", 0.0)
-        if t <= 0 or e.key.startswith(("aten::", "cuda", "Torch", "Compiled", "autograd", "## ")):
-            continue  # CPU-side ops carry their kernels' time too; count kernels only
+        if t <= 0 or getattr(e, "device_type", None) != DeviceType.CUDA:
+            continue
         name = e.key.lower()
         kind = next((k for k, marks in KERNEL_KINDS if any(m in name for m in marks)), "other")
         totals[kind] = totals.get(kind, 0.0) + t
-    whole = sum(totals.values()) or 1.0
-    return "kernel time: " + ", ".join(f"{k} {v / whole:.1%}" for k, v in sorted(totals.items(),
-                                                                              key=lambda kv: -kv[1]))
+    if not totals:
+        return "kernel time: n/a (the profile has no device kernel rows)"
+    whole = sum(totals.values())
+    return f"kernel time ({whole / 1e3:.1f} ms): " + ", ".join(
+        f"{k} {v / whole:.1%}" for k, v in sorted(totals.items(), key=lambda kv: -kv[1]))
 
 
 SDPA_FLAGS = {"cudnn": "enable_cudnn_sdp", "flash": "enable_flash_sdp", "efficient": "enable_mem_efficient_sdp",
@@ -400,11 +407,12 @@ def error_row(text: str, args: argparse.Namespace, error: str) -> Row:
                args.residual, error=error)
 
 
-def write_json(path: Path | None, name: str, args: argparse.Namespace, row: Row) -> None:
+def write_json(path: Path | None, name: str, args: argparse.Namespace, row: Row, device: torch.device) -> None:
     if path:
+        temporal = speed_options(args).temporal_kernel(device)  # what ran, not "auto"
         with path.open("a") as f:
             f.write(json.dumps({"device": name, "torch": torch.__version__, "label": args.label,
-                                "argv": sys.argv[1:], **asdict(row)}) + "\n")
+                                "argv": sys.argv[1:], "temporal_attention": temporal, **asdict(row)}) + "\n")
 
 
 def main() -> None:
@@ -425,7 +433,7 @@ def main() -> None:
     p.add_argument("--memory-cap-gib", type=float, help="cap the caching allocator (e.g. 47: a 48 GB card)")
     p.add_argument("--recompute", type=int, default=0, help="activation checkpointing of N blocks (-1: all)")
     p.add_argument("--sdpa", default="auto", choices=("auto", *SDPA_FLAGS), help="attention backend")
-    p.add_argument("--temporal-attention", default="matmul", choices=ATTENTION_KERNELS)
+    p.add_argument("--temporal-attention", default="auto", choices=TEMPORAL_CHOICES)
     p.add_argument("--attention", action="store_true", help="time each SDPA backend on each row's shapes")
     p.add_argument("--profile", action="store_true", help="print the top kernels of 3 more steps per row")
     p.add_argument("--json", type=Path, help="also append each row as JSON to this file")
@@ -452,14 +460,15 @@ def main() -> None:
         for text in rows:
             row = error_row(text, args, f"ValueError: {e}")
             print(fmt(row), flush=True)
-            write_json(args.json, name, args, row)
+            write_json(args.json, name, args, row, device)
         sys.exit(2)
     if cuda and args.memory_cap_gib:  # what a smaller card would hold: an allocation past it raises OOM
         total = torch.cuda.get_device_properties(device).total_memory
         torch.cuda.set_per_process_memory_fraction(min(1.0, args.memory_cap_gib * 2**30 / total), device)
     pick_sdpa(args.sdpa)
     print(f"device {name} | torch {torch.__version__} | {args.precision} | sdpa {args.sdpa} | "
-          f"temporal {args.temporal_attention} | residual {args.residual} | compile {args.compile}"
+          f"temporal {speed_options(args).temporal_kernel(device)} | residual {args.residual} | "
+          f"compile {args.compile}"
           f"{' +tuning' if args.inductor_tuning else ''} {' '.join(args.inductor)} | "
           f"clip {args.frames}x{args.image_size}^2 "
           f"| {args.windows} x {args.steps} timed steps after {args.warmup}", flush=True)
@@ -475,7 +484,7 @@ def main() -> None:
             continue
         row = run_row(text, args, device)
         print(fmt(row), flush=True)
-        write_json(args.json, name, args, row)
+        write_json(args.json, name, args, row, device)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ def test_train_step_benchmark_smoke(tmp_path):
     assert "memory n/a (no CUDA allocator)" in text and "fits 80GB bs 0" not in text  # no zeros as a measurement
     row = json.loads(rows.read_text().splitlines()[0])
     assert len(row["window_samples_per_s"]) == 3 and row["samples_per_s"] > 0 and row["spread"] >= 0
+    assert row["temporal_attention"] == "matmul" and "| temporal matmul |" in text  # what auto ran on the CPU
 
 
 def test_train_step_attention_table_smoke():
@@ -109,3 +110,19 @@ def test_sweep_plans_fit_a_call_and_stop_rows_at_the_deadline(tmp_path):
     assert rc is None and seconds < 30 and "started" in (tmp_path / "slow.log").read_text()
     text = run("benchmarks/sweep.py", "smoke", "--out", str(tmp_path), "--budget-s", "1")
     assert "not run (too little of the 1 s budget left): 1 T/2 default" in text
+
+
+def test_kernel_shares_count_each_kernel_once_and_no_host_rows():
+    from types import SimpleNamespace as Event
+
+    from torch.autograd import DeviceType
+
+    cpu, cuda = DeviceType.CPU, DeviceType.CUDA
+    events = [Event(key="aten::mm", self_device_time_total=600.0, device_type=cpu),
+              Event(key="nvjet_sm90_tst_256x128", self_device_time_total=600.0, device_type=cuda),
+              Event(key="Command Buffer Full", self_device_time_total=500.0, device_type=cpu),
+              Event(key="triton_poi_fused_gelu_4", self_device_time_total=300.0, device_type=cpu),  # launcher
+              Event(key="triton_poi_fused_gelu_4", self_device_time_total=300.0, device_type=cuda),
+              Event(key="cudnn_generated_fort_native_sdpa", self_device_time_total=100.0, device_type=cuda)]
+    text = load("train_step").kernel_shares(events)
+    assert text == "kernel time (1.0 ms): gemm 60.0%, fused (triton) 30.0%, attention 10.0%"

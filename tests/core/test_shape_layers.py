@@ -67,7 +67,7 @@ def test_the_workload_s_choices_are_the_shared_constants() -> None:
     choices = {a.dest: tuple(a.choices) for a in parser()._actions if a.choices}
     assert choices["parallel"] == PARALLEL_CHOICES and choices["precision"] == PRECISION_CHOICES
     assert choices["compile"] == speed.COMPILE_SCOPES and "on" in speed.COMPILE_SCOPES
-    assert choices["temporal_attention"] == speed.ATTENTION_KERNELS
+    assert choices["temporal_attention"] == speed.TEMPORAL_CHOICES
     assert choices["residual"] == speed.RESIDUAL_DTYPES
 
 

@@ -101,3 +101,22 @@ def test_a_bf16_run_with_the_bf16_residual_tracks_the_fp32_loss_curve(tmp_path):
     assert len(bf16) == len(fp32) == 8
     assert fp32[0] > 2 * fp32[-1]  # it learns (0.95 -> 0.29 when written), so the curves can differ
     assert bf16 == pytest.approx(fp32, rel=0.02)  # measured within 0.3% at every point
+
+
+def test_auto_temporal_attention_is_the_matmuls_off_cuda_and_reported_as_what_ran():
+    opts = SpeedOptions(compile="off")
+    assert opts.temporal_attention == "auto" and opts.temporal_kernel(CPU) == "matmul"
+    model = apply(_model(), opts, CPU)
+    assert {b.attn.kernel for b in model.blocks if b.temporal} == {"matmul"}
+    used = opts.used(CPU, "bf16", 4)
+    assert used["temporal_attention"] == "matmul" and used["temporal_attention_requested"] == "auto"
+    assert SpeedOptions(temporal_attention="reduce").temporal_kernel(CPU) == "reduce"  # an explicit choice stands
+
+
+def test_auto_temporal_attention_is_the_triton_kernel_on_cuda(monkeypatch):
+    from xdimo.train import short_attention
+
+    monkeypatch.setattr(short_attention, "usable", lambda device: True)
+    assert SpeedOptions().temporal_kernel(torch.device("cuda")) == "triton"
+    monkeypatch.setattr(short_attention, "usable", lambda device: False)  # no triton package: still runs
+    assert SpeedOptions().temporal_kernel(torch.device("cuda")) == "matmul"

@@ -18,7 +18,7 @@ from typing import Any
 
 from xdimo.spec import PARALLEL_CHOICES, PRECISION_CHOICES
 from xdimo.train.registry import ClipShape, ModelConfig, check_shape, get_model
-from xdimo.train.speed import ATTENTION_KERNELS, COMPILE_SCOPES, RESIDUAL_DTYPES
+from xdimo.train.speed import COMPILE_SCOPES, RESIDUAL_DTYPES, TEMPORAL_CHOICES
 
 
 def _moe(text: str) -> str | None:
@@ -89,12 +89,13 @@ def parser(description: str | None = None) -> argparse.ArgumentParser:
     a("--compile", choices=COMPILE_SCOPES, default="auto",
       help="torch.compile each block (auto: on CUDA; on = blocks), the whole model, or nothing")
     a("--recompute-blocks", type=int, default=0, help="activation checkpointing of the first N blocks (-1 all)")
-    a("--temporal-attention", choices=ATTENTION_KERNELS, default="matmul",
-      help="attention of the temporal blocks (16 frames): explicit matmuls, broadcast sums, our Triton kernel "
-           "(CUDA), or fused SDPA")
+    a("--temporal-attention", choices=TEMPORAL_CHOICES, default="auto",
+      help="attention of the temporal blocks (16 frames): auto (our Triton kernel on CUDA, explicit matmuls "
+           "elsewhere), explicit matmuls, broadcast sums, the Triton kernel, or fused SDPA")
     a("--residual", choices=RESIDUAL_DTYPES, default="bf16",
       help="dtype of the residual stream under bf16 autocast (bf16: Megatron's default)")
-    a("--inductor-tuning", action="store_true", help="coordinate-descent tuning of the compiled kernels")
+    a("--inductor-tuning", action="store_true",
+      help="coordinate-descent tuning of the compiled kernels (H100: +2.5%% step speed, 2 min more compile)")
     a("--nccl-timeout-s", type=int, default=1800, help="seconds a collective may wait before the run fails")
     a("--warmup-intervals", type=int, default=2, help="log intervals marked warm-up in metrics.jsonl")
     a("--tensorboard", action="store_true", help="also write TensorBoard events to <run-dir>/tensorboard")

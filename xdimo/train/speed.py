@@ -1,7 +1,8 @@
 """The speed knobs of the workload, applied in one place so the training loop and benchmarks/train_step.py run
-the same model. benchmarks/RESULTS.md records what each was measured at on an H100: compile per block and the
-matmul temporal attention were; the bf16 residual stream is Megatron's default and cuts bytes, and it awaits
-its GPU measurement (benchmarks/sweep.py explore).
+the same model. benchmarks/RESULTS.md records what each was measured at on an H100 (2026-11-24, one session,
+same card): against the matmul temporal attention, our Triton kernel gave +5.1% samples/s on Latte-L/2 and
+broadcast sums -20.5%; the bf16 residual stream +2.5% against fp32; Inductor's coordinate-descent tuning +2.8%
+for a compile of 163 s instead of 40 s (so it stays opt-in: it pays back only after about 13k steps).
 
 None of them changes the function the model computes beyond rounding: recomputed blocks give the same
 gradients, the temporal-attention kernel is a choice between two exact formulations, a bf16 residual stream
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 COMPILE_SCOPES = ("auto", "on", "blocks", "model", "off")
 # The temporal blocks' attention (models.attend): fused SDPA, explicit matmuls, broadcast sums, our Triton kernel.
 ATTENTION_KERNELS = ("sdpa", "matmul", "reduce", "triton")
+# What --temporal-attention accepts: auto is the fastest measured that the device runs (temporal_kernel).
+TEMPORAL_CHOICES = ("auto", *ATTENTION_KERNELS)
 RESIDUAL_DTYPES = ("bf16", "fp32")  # the residual stream's dtype under bf16 autocast
 
 
@@ -32,13 +35,13 @@ RESIDUAL_DTYPES = ("bf16", "fp32")  # the residual stream's dtype under bf16 aut
 class SpeedOptions:
     compile: str = "auto"  # COMPILE_SCOPES
     recompute_blocks: int = 0  # activation checkpointing of the first N blocks (-1: all)
-    temporal_attention: str = "matmul"  # ATTENTION_KERNELS: the 16-frame temporal attention
+    temporal_attention: str = "auto"  # TEMPORAL_CHOICES: the 16-frame temporal attention
     residual: str = "bf16"  # RESIDUAL_DTYPES: dtype of the residual stream under bf16 autocast
     inductor_tuning: bool = False  # Inductor's coordinate-descent tuning of its fused kernels (slower compile)
 
     def __post_init__(self) -> None:
         for name, value, choices in (("compile", self.compile, COMPILE_SCOPES),
-                                     ("temporal attention", self.temporal_attention, ATTENTION_KERNELS),
+                                     ("temporal attention", self.temporal_attention, TEMPORAL_CHOICES),
                                      ("residual", self.residual, RESIDUAL_DTYPES)):
             if value not in choices:
                 raise ValueError(f"unknown {name} {value!r} (choose from {', '.join(choices)})")
@@ -48,6 +51,15 @@ class SpeedOptions:
             return "blocks" if device.type == "cuda" else "off"
         return {"on": "blocks"}.get(self.compile, self.compile)
 
+    def temporal_kernel(self, device: torch.device) -> str:
+        """The kernel that runs: auto is our Triton kernel on CUDA (fastest on the H100, RESULTS.md) and the
+        explicit matmuls elsewhere (the CPU; Triton's interpreter is for tests only, and slow)."""
+        if self.temporal_attention != "auto":
+            return self.temporal_attention
+        from xdimo.train import short_attention
+
+        return "triton" if device.type == "cuda" and short_attention.usable(device) else "matmul"
+
     def used(self, device: torch.device, precision: str, depth: int) -> dict[str, Any]:
         """What ran, for run.json's ``speed`` block (what was asked can differ: ``auto`` compiles nothing on
         the CPU, ``on`` is ``blocks``, and the residual dtype has no effect without bf16 autocast)."""
@@ -55,7 +67,8 @@ class SpeedOptions:
         n = depth if self.recompute_blocks < 0 else min(self.recompute_blocks, depth)
         residual_applies = precision == "bf16"  # models.Latte casts the stream only under autocast
         return {"compile": scope, "compile_requested": self.compile,
-                "recompute_blocks": n, "temporal_attention": self.temporal_attention,
+                "recompute_blocks": n, "temporal_attention": self.temporal_kernel(device),
+                "temporal_attention_requested": self.temporal_attention,
                 "residual": self.residual if residual_applies else None,
                 "residual_requested": self.residual,
                 "residual_note": None if residual_applies else
@@ -65,7 +78,8 @@ class SpeedOptions:
 
 def apply(model: Latte, opts: SpeedOptions, device: torch.device) -> Latte:
     """Set ``opts`` on ``model`` (in place) and compile it as asked; returns the model."""
-    if opts.temporal_attention == "triton":
+    temporal = opts.temporal_kernel(device)
+    if temporal == "triton":
         from xdimo.train import short_attention
 
         if not short_attention.usable(device):
@@ -73,7 +87,7 @@ def apply(model: Latte, opts: SpeedOptions, device: torch.device) -> Latte:
     n = len(model.blocks) if opts.recompute_blocks < 0 else opts.recompute_blocks
     model.recompute = set(range(min(n, len(model.blocks))))
     for block in model.blocks:
-        block.attn.kernel = opts.temporal_attention if block.temporal else "sdpa"
+        block.attn.kernel = temporal if block.temporal else "sdpa"
     model.low_precision_residual = opts.residual == "bf16"
     scope = opts.compile_scope(device)
     if scope != "off" and opts.inductor_tuning:
