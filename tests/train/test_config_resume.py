@@ -78,3 +78,15 @@ def test_an_unreadable_checkpoint_is_one_line(trained, tmp_path, capsys):
     assert main(["--run-dir", str(run), "--steps", "3", "--resume", *TINY]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: cannot read checkpoint"), err
+
+
+def test_a_fresh_start_keeps_the_earlier_checkpoint_aside(trained, tmp_path, capsys):
+    run = _copy(trained, tmp_path)
+    ckpts = run / "checkpoints"
+    before = (ckpts / "last.pt").read_bytes()
+    (ckpts / "last.prev-1.pt").write_bytes(b"an even earlier one")  # taken: the next free number is used
+    assert main(["--run-dir", str(run), "--steps", "1", *TINY]) == 0  # no --resume: starts at step 0
+    assert (ckpts / "last.prev-2.pt").read_bytes() == before
+    assert (ckpts / "last.prev-1.pt").read_bytes() == b"an even earlier one"
+    assert torch.load(ckpts / "last.pt", weights_only=False)["step"] == 1  # the new run's own
+    assert "kept as last.prev-2.pt" in capsys.readouterr().out

@@ -376,6 +376,15 @@ def check_run_files(run_dir: Path, ckpt: Path) -> None:
             raise XdimoError(f"{path} is a folder where the run writes a file (move it away)")
 
 
+def keep_aside(ckpt: Path) -> Path:
+    """Rename ``ckpt`` to the first free ``<stem>.prev-<N><suffix>`` beside it; returns the new path."""
+    n = 1
+    while (kept := ckpt.with_name(f"{ckpt.stem}.prev-{n}{ckpt.suffix}")).exists() or kept.is_symlink():
+        n += 1
+    ckpt.rename(kept)
+    return kept
+
+
 def load_checkpoint(path: Path | dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer, ema: Ema,
                     meta: dict[str, Any] | None = None) -> tuple[int, float]:
     """Load a checkpoint (a path, or the state read_checkpoint returned) into the model, optimiser and EMA;
@@ -575,6 +584,10 @@ def start(cfg: TrainConfig, d: Dist, writer: MetricsWriter) -> Session:
     present = ckpt.exists() or ckpt.is_symlink()
     resumed = read_checkpoint(ckpt, checkpoint_meta(cfg, d)) if cfg.resume and present else None
     check_run_files(cfg.run_dir, ckpt)  # every rank: see train
+    if present and not cfg.resume and d.main:  # a fresh start would overwrite it at its first save
+        kept = keep_aside(ckpt)
+        print(f"{ckpt} holds an earlier run's checkpoint and this run starts at step 0 (no --resume): "
+              f"kept as {kept.name}", flush=True)
     # and the data loader: a batch larger than a rank's share of the data is refused here too
     workers = cfg.workers if cfg.workers is not None else (0 if cfg.data == "synthetic" else 4)
     loader = make_loader(dataset, cfg.local_batch, d.rank, d.world, cfg.seed, workers)
