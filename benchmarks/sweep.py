@@ -12,6 +12,7 @@ than its estimate is skipped and listed, not half-run. The table at the end is t
     python benchmarks/sweep.py explore3 --out $OUT        # persistent TMA GEMMs, full max-autotune
     python benchmarks/sweep.py final --out $OUT           # the issue's 80 GB table, with the defaults
     python benchmarks/sweep.py final48 --out $OUT         # ...and the 48 GB card's
+    python benchmarks/sweep.py repro48 --out $OUT         # the 2026-11-24 crash, again and with blocking launches
     python benchmarks/sweep.py final --out $OUT -- --inductor-tuning   # flags after -- go to every row
     python benchmarks/sweep.py final --out $OUT --only XL/2 --only S/2   # only the rows whose label has one
     python benchmarks/sweep.py final --dry-run            # the plan and its estimated seconds, nothing run
@@ -40,9 +41,11 @@ class Entry:
     est_s: int  # expected wall seconds on the H100 (process start, compile, 3 + 2x10 steps): a row starts only
     # with at least this much of the budget left. Rows measured before: about 10 s start, 30-40 s compile per
     # model and block scope, 0.35 s per L/2 step at batch 16; the autotuning and whole-model rows are guesses.
+    env: tuple[tuple[str, str], ...] = ()  # set in the row's process (CUDA_LAUNCH_BLOCKING=1, say)
 
 
 L2 = ["--rows", "Latte-L/2@16"]
+REPRO48 = ["--memory-cap-gib", "47", "--recompute", "-1", "--rows", "Latte-XL/2@14", "Latte-L/2:4E2A@10"]
 # Each stage's first row is its baseline (the summary's "vs row 1" compares rows of the same model and batch
 # with it), so a stage run on another machine or after a cold start still compares like with like.
 STAGES: dict[str, list[Entry]] = {
@@ -84,6 +87,13 @@ STAGES: dict[str, list[Entry]] = {
         *(Entry(f"48 GB card, no recompute: {row}", ["--memory-cap-gib", "47", "--rows", row], est)
           for row, est in (("Latte-L/2@10", 50), ("Latte-XL/2@7", 55), ("Latte-L/2:4E2A@4", 80))),
     ],
+    # The 2026-11-24 crash (RESULTS.md): the same two rows in one process, again and with blocking launches (the
+    # traceback then names the kernel), and the MoE row alone without the cap. Not timings.
+    "repro48": [
+        Entry("repro: XL/2@14 then 4E2A@10, all recomputed, 47 GiB", REPRO48, 150),
+        Entry("repro: the same, CUDA_LAUNCH_BLOCKING=1", REPRO48, 210, (("CUDA_LAUNCH_BLOCKING", "1"),)),
+        Entry("repro: 4E2A@10 all recomputed, no cap", ["--recompute", "-1", "--rows", "Latte-L/2:4E2A@10"], 90),
+    ],
     "smoke": [
         Entry("T/2 default", ["--rows", "Latte-T/2@2", "--steps", "2", "--warmup", "1"], 5),
         Entry("T/2 reduce", ["--rows", "Latte-T/2@2", "--steps", "2", "--warmup", "1", "--temporal-attention",
@@ -113,12 +123,14 @@ def _die_with_parent() -> None:
         pass
 
 
-def run_row(argv: list[str], log: Path, timeout: float) -> tuple[int | None, float]:
-    """Run one row with its output in ``log``; returns (exit code, None if stopped at ``timeout``; seconds).
-    The row runs in its own process group, so a stop also ends Inductor's compile workers."""
+def run_row(argv: list[str], log: Path, timeout: float, env: dict[str, str] | None = None) -> tuple[int | None, float]:
+    """Run one row with its output in ``log`` (and ``env`` added to its environment); returns (exit code, None if
+    stopped at ``timeout``; seconds). The row runs in its own process group, so a stop also ends Inductor's
+    compile workers."""
     t0 = time.monotonic()
     with log.open("w") as f:
         proc = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, **(env or {})},
                                 preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         try:
             rc: int | None = proc.wait(timeout=max(timeout, 1.0))
@@ -134,6 +146,10 @@ def run_row(argv: list[str], log: Path, timeout: float) -> tuple[int | None, flo
                 except subprocess.TimeoutExpired:
                     continue
     return rc, time.monotonic() - t0
+
+
+def env_words(entry: Entry) -> str:
+    return "".join(f"{k}={v} " for k, v in entry.env)
 
 
 def tail(path: Path, n: int) -> list[str]:
@@ -159,9 +175,9 @@ def run_stage(stage: str, out: Path, budget_s: float, extra: list[str], only: li
         log = out / f"{stage}-{i}.log"
         argv = [sys.executable, str(HERE / "train_step.py"), *entry.args, *extra, "--json", str(rows_file),
                 "--label", entry.label]
-        print(f"## [{i}] {entry.label}: {' '.join(argv[2:])}", flush=True)
+        print(f"## [{i}] {entry.label}: {env_words(entry)}{' '.join(argv[2:])}", flush=True)
         seen = len(rows_file.read_text().splitlines()) if rows_file.exists() else 0
-        rc, seconds = run_row(argv, log, left)
+        rc, seconds = run_row(argv, log, left, dict(entry.env))
         new = [json.loads(line) for line in rows_file.read_text().splitlines()[seen:]] if rows_file.exists() else []
         for r in new:
             r["row"] = i
@@ -241,7 +257,7 @@ def main() -> None:
                 + "; ".join(e.label for e in STAGES[args.stage]))
     if args.dry_run:
         for i, e in entries:
-            print(f"{args.stage}-{i}  ~{e.est_s:3d} s  {e.label}: {' '.join(e.args + argv[cut + 1:])}")
+            print(f"{args.stage}-{i}  ~{e.est_s:3d} s  {e.label}: {env_words(e)}{' '.join(e.args + argv[cut + 1:])}")
         print(f"estimated {sum(e.est_s for _, e in entries)} s (budget {args.budget_s:.0f} s)")
         return
     if args.out is None:

@@ -100,7 +100,7 @@ def test_sweep_only_runs_the_matching_rows_and_keeps_their_numbers(tmp_path):
 
 def test_sweep_plans_fit_a_call_and_stop_rows_at_the_deadline(tmp_path):
     sweep = load("sweep")
-    for stage in ("explore", "explore2", "explore3", "final", "final48"):  # a call is at most 600 s
+    for stage in ("explore", "explore2", "explore3", "final", "final48", "repro48"):  # a call is at most 600 s
         assert sum(e.est_s for e in sweep.STAGES[stage]) <= 480, stage
     assert any("all blocks recomputed" in e.label for e in sweep.STAGES["final48"])
     text = run("benchmarks/sweep.py", "final", "--dry-run", "--only", "XL/2")
@@ -126,3 +126,12 @@ def test_kernel_shares_count_each_kernel_once_and_no_host_rows():
               Event(key="cudnn_generated_fort_native_sdpa", self_device_time_total=100.0, device_type=cuda)]
     text = load("train_step").kernel_shares(events)
     assert text == "kernel time (1.0 ms): gemm 60.0%, fused (triton) 30.0%, attention 10.0%"
+
+
+def test_a_sweep_row_runs_with_its_entry_s_environment(tmp_path):
+    sweep = load("sweep")
+    log = tmp_path / "row.log"
+    argv = [sys.executable, "-c", "import os; print(os.environ['CUDA_LAUNCH_BLOCKING'], os.environ['PATH'] != '')"]
+    rc, _ = sweep.run_row(argv, log, 30, {"CUDA_LAUNCH_BLOCKING": "1"})
+    assert rc == 0 and log.read_text().split() == ["1", "True"]  # added to the environment, not replacing it
+    assert dict(next(e for e in sweep.STAGES["repro48"] if e.env).env) == {"CUDA_LAUNCH_BLOCKING": "1"}
