@@ -111,3 +111,20 @@ def test_without_a_gpu_or_triton_the_option_is_a_one_line_error(tmp_path, monkey
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "error: --temporal-attention triton needs a CUDA GPU and the triton package"
+
+
+def test_the_probe_passes_the_kernel_where_it_computes_the_matmuls_result():
+    assert sa._probe(DEVICE, torch.float32 if DEVICE.type == "cpu" else torch.bfloat16) is None
+
+
+def test_the_probe_refuses_a_kernel_that_fails_or_computes_something_else(monkeypatch):
+    real = sa.short_attention
+    monkeypatch.setattr(sa, "short_attention", lambda qkv, scale: real(qkv, scale) * 1.1)
+    assert "output differs from the matmuls" in sa._probe(DEVICE, torch.float32)
+
+    def broken(qkv, scale):
+        raise RuntimeError("PTX for sm_120 not supported\nmore")
+
+    monkeypatch.setattr(sa, "short_attention", broken)
+    why = sa._probe(DEVICE, torch.float32)
+    assert why.startswith("the Triton kernel failed on") and why.endswith("RuntimeError: PTX for sm_120 not supported")

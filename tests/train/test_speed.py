@@ -113,10 +113,15 @@ def test_auto_temporal_attention_is_the_matmuls_off_cuda_and_reported_as_what_ra
     assert SpeedOptions(temporal_attention="reduce").temporal_kernel(CPU) == "reduce"  # an explicit choice stands
 
 
-def test_auto_temporal_attention_is_the_triton_kernel_on_cuda(monkeypatch):
+def test_auto_temporal_attention_is_the_triton_kernel_on_cuda_where_its_probe_passes(monkeypatch):
     from xdimo.train import short_attention
 
-    monkeypatch.setattr(short_attention, "usable", lambda device: True)
-    assert SpeedOptions().temporal_kernel(torch.device("cuda")) == "triton"
-    monkeypatch.setattr(short_attention, "usable", lambda device: False)  # no triton package: still runs
-    assert SpeedOptions().temporal_kernel(torch.device("cuda")) == "matmul"
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(short_attention, "probe", lambda device: None)
+    assert SpeedOptions().temporal_kernel(cuda) == "triton"
+    assert SpeedOptions().used(cuda, "bf16", 4)["temporal_attention_note"] is None
+    why = "the Triton kernel failed on cuda: RuntimeError: no sm_120 support"
+    monkeypatch.setattr(short_attention, "probe", lambda device: why)  # an untested GPU: still trains
+    assert SpeedOptions().temporal_kernel(cuda) == "matmul"
+    assert SpeedOptions().used(cuda, "bf16", 4)["temporal_attention_note"] == why
+    assert SpeedOptions(temporal_attention="triton").temporal_kernel(cuda) == "triton"  # asked for: no probe

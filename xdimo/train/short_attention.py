@@ -32,6 +32,48 @@ def usable(device: torch.device) -> bool:
     return triton is not None and (device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1")
 
 
+_PROBED: dict[str, str | None] = {}
+
+
+def probe(device: torch.device, dtype: torch.dtype = torch.bfloat16) -> str | None:
+    """None if the kernel runs on ``device`` and matches the matmul formulation forward and backward; else why
+    not, in a few words. Measured on an H100 only: on another GPU (Ada, Blackwell) or another Triton it may fail
+    to compile or, worse, compute something else, so ``--temporal-attention auto`` asks this first (once per
+    device and dtype: two small launches, compiled anyway by the first step)."""
+    key = f"{device}/{dtype}"
+    if key not in _PROBED:
+        _PROBED[key] = _probe(device, dtype)
+    return _PROBED[key]
+
+
+def _probe(device: torch.device, dtype: torch.dtype) -> str | None:
+    if not usable(device):
+        return "needs a CUDA GPU and the triton package"
+    g = torch.Generator(device=device).manual_seed(0)
+    qkv = torch.randn(4, 16, 3, 2, 64, device=device, generator=g).to(dtype)
+    grad = torch.randn(4, 16, 2, 64, device=device, generator=g).to(dtype)
+    scale = 64 ** -0.5
+    try:
+        with torch.enable_grad():
+            mine = qkv.clone().requires_grad_()
+            out = short_attention(mine, scale)
+            out.backward(grad)
+    except Exception as e:  # noqa: BLE001 - any failure (no compiler for this GPU, a Triton bug) means "not here"
+        first = (str(e).strip().splitlines() or [""])[0][:120]  # one line: it ends up in a warning and run.json
+        return f"the Triton kernel failed on {device}: {type(e).__name__}: {first}"
+    with torch.enable_grad():
+        ref = qkv.double().requires_grad_()
+        q, k, v = (t.transpose(1, 2) for t in ref.unbind(2))
+        want = (torch.softmax(q @ k.transpose(-1, -2) * scale, -1) @ v).transpose(1, 2)
+        want.backward(grad.double())
+    tol = 1e-4 if dtype == torch.float32 else 3e-2  # bf16 operands: 1e-3..1e-2 relative (METHOD.md-style check)
+    for name, got, exp in (("output", out, want), ("gradient", mine.grad, ref.grad)):
+        err = ((got.double() - exp).norm() / exp.norm()).item()
+        if not err < tol:  # NaN fails too
+            return f"the Triton kernel's {name} differs from the matmuls on {device} (relative error {err:.2g})"
+    return None
+
+
 if triton is not None:
 
     @triton.jit

@@ -14,6 +14,7 @@ from here before anything heavy loads (torch is only needed by ``apply``'s argum
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,13 +53,22 @@ class SpeedOptions:
         return {"on": "blocks"}.get(self.compile, self.compile)
 
     def temporal_kernel(self, device: torch.device) -> str:
-        """The kernel that runs: auto is our Triton kernel on CUDA (fastest on the H100, RESULTS.md) and the
-        explicit matmuls elsewhere (the CPU; Triton's interpreter is for tests only, and slow)."""
+        """The kernel that runs: auto is our Triton kernel on CUDA (fastest on the H100, RESULTS.md) where it
+        passes its probe, and the explicit matmuls elsewhere (the CPU: Triton's interpreter is for tests only)."""
         if self.temporal_attention != "auto":
             return self.temporal_attention
+        return "matmul" if self.triton_refused(device) else "triton"
+
+    def triton_refused(self, device: torch.device) -> str | None:
+        """Why ``auto`` does not run the Triton kernel on ``device`` (None: it does). Off CUDA it is the
+        interpreter's (tests only); on CUDA the kernel must pass short_attention.probe on this GPU."""
+        if self.temporal_attention != "auto":
+            return None
+        if device.type != "cuda":
+            return f"not on {device.type}"
         from xdimo.train import short_attention
 
-        return "triton" if device.type == "cuda" and short_attention.usable(device) else "matmul"
+        return short_attention.probe(device)
 
     def used(self, device: torch.device, precision: str, depth: int) -> dict[str, Any]:
         """What ran, for run.json's ``speed`` block (what was asked can differ: ``auto`` compiles nothing on
@@ -69,6 +79,7 @@ class SpeedOptions:
         return {"compile": scope, "compile_requested": self.compile,
                 "recompute_blocks": n, "temporal_attention": self.temporal_kernel(device),
                 "temporal_attention_requested": self.temporal_attention,
+                "temporal_attention_note": self.triton_refused(device),
                 "residual": self.residual if residual_applies else None,
                 "residual_requested": self.residual,
                 "residual_note": None if residual_applies else
@@ -79,6 +90,9 @@ class SpeedOptions:
 def apply(model: Latte, opts: SpeedOptions, device: torch.device) -> Latte:
     """Set ``opts`` on ``model`` (in place) and compile it as asked; returns the model."""
     temporal = opts.temporal_kernel(device)
+    refused = opts.triton_refused(device)
+    if refused and device.type == "cuda":  # auto fell back on a GPU: say why, once per model built
+        print(f"warning: --temporal-attention auto runs the matmuls: {refused}", file=sys.stderr, flush=True)
     if temporal == "triton":
         from xdimo.train import short_attention
 
