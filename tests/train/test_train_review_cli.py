@@ -74,7 +74,7 @@ class _Dev:
 
 
 def test_the_speed_block_says_what_ran():
-    assert SpeedOptions(compile="on").used(_Dev("cuda"), "bf16", 4)["compile"] == "blocks"
+    assert SpeedOptions(compile="on", temporal_attention="matmul").used(_Dev("cuda"), "bf16", 4)["compile"] == "blocks"
     auto_cpu = SpeedOptions().used(_Dev("cpu"), "bf16", 4)
     assert auto_cpu["compile"] == "off" and auto_cpu["compile_requested"] == "auto"
     assert auto_cpu["residual"] == "bf16" and auto_cpu["residual_note"] is None
