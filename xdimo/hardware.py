@@ -9,6 +9,8 @@ API (stable; collect imports it):
 - ``match_gpu(name) -> GpuSpec | None``: from ``torch.cuda.get_device_name()`` / ``nvidia-smi`` strings
   ("NVIDIA H100 80GB HBM3") or a cluster pool's model ("RTX 6000 Ada", "H200", "pro6000").
 - ``peak_tflops(gpu, precision) -> float | None``: ``gpu`` a GpuSpec or a name; precision bf16|fp16|tf32|fp32.
+  None for an unknown GPU, and for a precision the GPU has no tensor cores for (a V100 has no BF16 or TF32):
+  ``lacks_precision`` tells the two apart, so a report can say why MFU is missing. Never a made-up peak.
 - ``achieved_tflops(flops_per_sample, samples_per_s, gpus)`` and ``mfu(achieved, peak) -> float | None``.
 - ``local_gpus() -> tuple[str, ...]``: this machine's GPU names through NVML (pynvml, imported only when called:
   by a ``scheduler: local`` cluster file's ``cards: auto`` / ``gpu: auto``); () without a driver or GPUs.
@@ -27,16 +29,19 @@ PRECISIONS = ("bf16", "fp16", "tf32", "fp32")
 class GpuSpec:
     key: str  # short stable id, e.g. "h100-sxm"
     name: str  # human name, e.g. "H100 SXM"
-    bf16: float  # dense TFLOP/s, FP32 accumulate (also the FP16 figure)
-    tf32: float
+    bf16: float | None  # dense TFLOP/s, FP32 accumulate (also FP16's, unless fp16 is set); None: no BF16 tensor cores
+    tf32: float | None  # None: no TF32 tensor cores (before Ampere)
     fp32: float  # CUDA cores, no tensor cores
     memory_gib: float
     source: str
+    fp16: float | None = None  # only where FP16 differs from bf16 (Volta: FP16 tensor cores, no BF16 ones)
 
-    def peak(self, precision: str) -> float:
+    def peak(self, precision: str) -> float | None:
+        """Dense peak at ``precision``; None where this GPU has no tensor cores for it (never a made-up one)."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        return {"bf16": self.bf16, "fp16": self.bf16, "tf32": self.tf32, "fp32": self.fp32}[precision]
+        fp16 = self.fp16 if self.fp16 is not None else self.bf16
+        return {"bf16": self.bf16, "fp16": fp16, "tf32": self.tf32, "fp32": self.fp32}[precision]
 
 
 # Order matters for matching: more specific names (NVL, PCIe, PRO) are tried before their families.
@@ -68,6 +73,18 @@ GPUS: tuple[GpuSpec, ...] = (
     # runs it at half rate; PyTorch accumulates in FP32, pytorch#123157). TF32 82.6, FP32 82.6.
     GpuSpec("rtx-4090", "RTX 4090", 165.2, 82.6, 82.6, 24,
             "NVIDIA Ada Lovelace whitepaper (FP32 accumulate rate), dense"),
+    # NVIDIA V100 datasheet (volta-v100-datasheet-update-us-1165301-r5): Volta's tensor cores run FP16 with FP32
+    # accumulate only: no BF16, no TF32 (None: no peak, so no MFU, never a guessed one). V100S PCIe: 130 / 16.4.
+    GpuSpec("v100s-pcie", "V100S PCIe", None, None, 16.4, 32,
+            "NVIDIA V100 datasheet (V100S PCIe: 130 FP16 tensor, 16.4 FP32)", fp16=130.0),
+    # V100 PCIe (16 or 32 GB, same clocks): 112 FP16 tensor, 14 FP32.
+    GpuSpec("v100-pcie", "V100 PCIe", None, None, 14.0, 32,
+            "NVIDIA V100 datasheet (PCIe: 112 FP16 tensor, 14 FP32)", fp16=112.0),
+    # V100 SXM2 ("V100 for NVLink"), 16 and 32 GB: 125 FP16 tensor, 15.7 FP32. DGX-2's SXM3 is read as SXM2.
+    GpuSpec("v100-sxm-16gb", "V100 SXM2 16GB", None, None, 15.7, 16,
+            "NVIDIA V100 datasheet (SXM2/NVLink: 125 FP16 tensor, 15.7 FP32)", fp16=125.0),
+    GpuSpec("v100-sxm", "V100 SXM2 32GB", None, None, 15.7, 32,
+            "NVIDIA V100 datasheet (SXM2/NVLink: 125 FP16 tensor, 15.7 FP32)", fp16=125.0),
 )
 
 # (pattern over the normalised name, key). Normalisation lowercases and turns every non-alphanumeric run
@@ -83,6 +100,12 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     (r"(rtx ?)?6000 ?ada", "rtx-6000-ada"),
     (r"a100", "a100"),
     (r"(rtx ?)?4090", "rtx-4090"),
+    # nvidia-smi "Tesla V100-SXM2-32GB", "Tesla V100-PCIE-16GB", "Tesla V100S-PCIE-32GB"; bhosts -gpu
+    # "TeslaV100_SXM2_32GB"; pools "V100", "gpu_v100", "gpu_v100_16gb". A bare V100 is the SXM2 32 GB part.
+    (r"(tesla ?)?v100s( ?(pcie|pci e))?", "v100s-pcie"),
+    (r"(tesla ?)?v100 ?(pcie|pci e)", "v100-pcie"),
+    (r"(tesla ?)?v100( ?sxm\d?)? ?16 ?gb?", "v100-sxm-16gb"),
+    (r"(tesla ?)?v100", "v100-sxm"),
 )
 _BY_KEY = {g.key: g for g in GPUS}
 
@@ -104,10 +127,22 @@ def match_gpu(name: str | None) -> GpuSpec | None:
     return None
 
 
+def _spec(gpu: GpuSpec | str | None) -> GpuSpec | None:
+    return match_gpu(gpu) if isinstance(gpu, str) or gpu is None else gpu
+
+
 def peak_tflops(gpu: GpuSpec | str | None, precision: str) -> float | None:
-    """Dense peak TFLOP/s of ``gpu`` at ``precision``; None when the GPU is unknown (e.g. CPU)."""
-    spec = match_gpu(gpu) if isinstance(gpu, str) or gpu is None else gpu
+    """Dense peak TFLOP/s of ``gpu`` at ``precision``; None when the GPU is unknown (e.g. CPU) or has no tensor
+    cores for ``precision`` (a V100 at bf16 or tf32: lacks_precision)."""
+    spec = _spec(gpu)
     return spec.peak(precision) if spec else None
+
+
+def lacks_precision(gpu: GpuSpec | str | None, precision: str) -> bool:
+    """Whether ``gpu`` is a known GPU that has no peak at ``precision`` (Volta: no BF16, no TF32 tensor cores),
+    as opposed to an unknown GPU; False for an unknown GPU or precision."""
+    spec = _spec(gpu)
+    return spec is not None and precision in PRECISIONS and spec.peak(precision) is None
 
 
 def achieved_tflops(flops_per_sample: float, samples_per_s: float, gpus: int = 1) -> float:

@@ -7,11 +7,12 @@ as a fixture without code changes.
 
 from __future__ import annotations
 
+import calendar
 import math
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -366,7 +367,7 @@ class JobSummary:
     job_id: str = ""
     hosts: tuple[HostSlots, ...] = ()  # in the order given, repeated hosts merged
     queue: str = ""
-    # The cluster's naive local times read as UTC: only differences are meaningful (and no DST jump).
+    # Epoch seconds: the cluster's naive local times read in this machine's zone (_parse_time), as time.time().
     started_at: float | None = None
     ended_at: float | None = None
     cpu_time_s: float | None = None
@@ -474,13 +475,24 @@ def _memory_gib(text: str) -> float | None:
 
 
 def _parse_time(raw: str) -> float | None:
-    """JH writes ``2025-06-30 20:32:46``, LSF ``Mon Oct 22 09:22:03 2023`` (the cluster's local time)."""
+    """JH writes ``2025-06-30 20:32:46``, LSF ``Mon Oct 22 09:22:03 2023``: the cluster's local time, no zone.
+
+    xdimo runs on the cluster's login node, so that is this machine's zone: read as local time with its DST, as
+    slurm_parse.slurm_time reads Slurm's, giving true epoch seconds (comparable with time.time(); a span across a
+    DST change is its real length). A zone the line names (``%Z``) is kept: UTC/GMT is read as UTC, a local zone's
+    DST name (CEST) settles the hour the clocks repeat. An out-of-range date -> None."""
     raw = " ".join(raw.split())
     for fmt in TIME_FORMATS:
         try:
-            return datetime.strptime(raw, fmt).replace(tzinfo=timezone.utc).timestamp()
+            parsed = time.strptime(raw, fmt)
         except ValueError:
             continue
+        try:
+            if (parsed.tm_zone or "").upper() in ("UTC", "GMT"):
+                return float(calendar.timegm(parsed))
+            return time.mktime(parsed)
+        except (OverflowError, ValueError):
+            return None
     return None
 
 

@@ -15,7 +15,8 @@ UNKNOWN_HARDWARE = "?"  # the label of a run whose pool and GPU are both unknown
 # label a pool of that GPU gets (gpu_h100 -> H100, gpu_6000ada -> 6000ada); other models by their table name.
 GPU_LABELS = {"h200-sxm": "H200", "h200-nvl": "H200 NVL", "h100-sxm": "H100", "h100-nvl": "H100 NVL",
               "h100-pcie": "H100 PCIe", "rtx-pro-6000": "pro6000", "rtx-6000-ada": "6000ada", "a100": "A100",
-              "rtx-4090": "4090"}
+              "rtx-4090": "4090", "v100-sxm": "V100", "v100-sxm-16gb": "V100", "v100-pcie": "V100 PCIe",
+              "v100s-pcie": "V100S"}
 
 
 def gpu_model(name: str) -> str | None:
@@ -25,8 +26,9 @@ def gpu_model(name: str) -> str | None:
 
 
 def family(model: str) -> str:
-    """A GPU model without its form factor (h200-nvl -> h200): a pool named gpu_h200 holds H200 NVL cards as well."""
-    return re.sub(r"-(sxm|nvl|pcie)$", "", model)
+    """A GPU model without its form factor or memory size (h200-nvl -> h200, v100-sxm-16gb -> v100): a pool named
+    gpu_h200 holds H200 NVL cards as well."""
+    return re.sub(r"-(sxm|nvl|pcie)(-\d+gb)?$", "", model)
 
 
 def reported_elsewhere(pool: str, gpu_name: str) -> str | None:

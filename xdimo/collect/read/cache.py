@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-VERSION = 8  # bump when what is cached changes shape or meaning
+VERSION = 9  # bump when what is cached changes shape or meaning
 
 
 def file_sig(path: Path) -> list[int] | None:

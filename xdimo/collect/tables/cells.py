@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from xdimo import hardware
 from xdimo.collect.derive import steady, throughput
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.tables.lang import t
@@ -25,13 +26,23 @@ def is_cpu(rec: RunRecord) -> bool:
     return rec.gpu_name.lower() in ("cpu", "") and rec.peak_tflops is None and rec.source != "legacy"
 
 
+def lacks_peak(rec: RunRecord) -> bool:
+    """A known GPU with no tensor cores for the precision run (a V100 at BF16 or TF32): no peak, ever, so no MFU."""
+    return rec.peak_tflops is None and hardware.lacks_precision(rec.gpu_name, rec.precision or "bf16")
+
+
+def no_peak_ever(rec: RunRecord) -> bool:
+    """No peak will ever come (—, not 待填): a CPU run, or a GPU without tensor cores for the precision run."""
+    return is_cpu(rec) or lacks_peak(rec)
+
+
 def mfu_text(rec: RunRecord, lang: str) -> str:
     """Corrected MFU; the old log's own figure beside it; — where there is no GPU peak."""
     if not rec.has_metrics:
         return t(lang, "tbd")
     value = throughput.mfu(rec)
     if value is None:
-        return t(lang, "na") if is_cpu(rec) else t(lang, "tbd")
+        return t(lang, "na") if no_peak_ever(rec) else t(lang, "tbd")
     text = pct(value, "")
     if rec.steady and rec.steady.logged_mfu is not None:
         text += f" ({t(lang, 'logged', v=pct(rec.steady.logged_mfu, ''))})"

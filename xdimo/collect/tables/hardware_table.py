@@ -9,7 +9,7 @@ from typing import Any
 from xdimo.collect.derive import baselines, facts, throughput
 from xdimo.collect.derive.hardware_label import unknown_hardware
 from xdimo.collect.derive.records import RunRecord
-from xdimo.collect.tables.cells import f2, is_cpu, mfu_text, millions
+from xdimo.collect.tables.cells import f2, mfu_text, millions, no_peak_ever
 from xdimo.collect.tables.labels import (
     batch_text,
     hw,
@@ -158,7 +158,7 @@ def mem_text(rec: RunRecord, lang: str) -> str:
 
 def peak_text(rec: RunRecord, lang: str) -> str:
     if rec.peak_tflops is None:
-        return t(lang, "na") if is_cpu(rec) else t(lang, "tbd")
+        return t(lang, "na") if no_peak_ever(rec) else t(lang, "tbd")
     return f"{rec.peak_tflops:g} {t(lang, 'per_gpu')}({rec.precision.upper()})"
 
 

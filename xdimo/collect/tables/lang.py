@@ -59,6 +59,7 @@ TEXT: dict[str, dict[str, str]] = {
         "note_mfu": "MFU = samples/s × 每样本训练 FLOPs ÷ (卡数 × 所用精度的稠密峰值)，不截断。",
         "note_peak": "{gpu}：{prec} 峰值 {peak} TFLOP/s",
         "note_cpu": "CPU 运行无 GPU 峰值，MFU 记为 —。",
+        "note_no_peak_prec": "{hw} 没有 {prec} 张量核心，无 {prec} 峰值：MFU 记为 —。",
         "note_legacy_mfu": "括号内为原日志自报的 MFU（按 FP32 峰值、乘加计数、截断在 100% 算得），仅供对照。",
         "note_speedup": "加速比 = 本配置 Samples/s ÷ 同硬件同模型 1 卡 Samples/s（迭代相同数据量）；"
                         "理想加速比 = 卡数；并行效率 = 加速比 ÷ 理想加速比。",
@@ -179,8 +180,10 @@ TEXT: dict[str, dict[str, str]] = {
         "plot_eff_title_n": "并行效率 = 加速比 ÷ 理想加速比",
         "plot_no_peak": "CPU 运行无 GPU 峰值：MFU 不适用",
         "plot_no_peak_hw": "{hw} 的峰值未知：MFU 无法计算",
+        "plot_no_peak_prec": "{hw} 没有 {prec} 张量核心：无 {prec} 峰值，MFU 无法计算",
         "plot_no_flops": "模型每样本 FLOPs 未知：MFU 无法计算",
         "plot_peak_unknown": "峰值未知",
+        "plot_no_prec_peak": "无 {prec} 峰值",
         "plot_na": "—",
         "plot_mfu_y": "MFU（占所用精度稠密峰值的 %）",
         "plot_mfu_title": "各模型 MFU",
@@ -247,6 +250,7 @@ TEXT: dict[str, dict[str, str]] = {
                     "never clamped.",
         "note_peak": "{gpu}: {prec} peak {peak} TFLOP/s",
         "note_cpu": "CPU runs have no GPU peak: MFU shown as —.",
+        "note_no_peak_prec": "{hw} has no {prec} tensor cores, so no {prec} peak: MFU shown as —.",
         "note_legacy_mfu": "In brackets: the MFU the old log reported (FP32 peak, multiply-adds, clamped at "
                            "100%), for comparison only.",
         "note_speedup": "Speedup = Samples/s of this config / Samples/s of the 1-GPU run of the same model on the "
@@ -378,8 +382,10 @@ TEXT: dict[str, dict[str, str]] = {
         "plot_eff_title_n": "Parallel efficiency = speedup / ideal speedup",
         "plot_no_peak": "no GPU peak (CPU runs): MFU not applicable",
         "plot_no_peak_hw": "peak of {hw} unknown: no MFU",
+        "plot_no_peak_prec": "{hw} has no {prec} tensor cores: no {prec} peak, no MFU",
         "plot_no_flops": "model FLOPs per sample unknown: no MFU",
         "plot_peak_unknown": "peak unknown",
+        "plot_no_prec_peak": "no {prec} peak",
         "plot_na": "n/a",
         "plot_mfu_y": "MFU (% of dense peak at the precision run)",
         "plot_mfu_title": "MFU by model",

@@ -12,7 +12,7 @@ from xdimo.collect.derive.facts import enrich
 from xdimo.collect.derive.hardware_label import unknown_hardware
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.derive.steady import has_steady
-from xdimo.collect.tables.cells import is_cpu
+from xdimo.collect.tables.cells import is_cpu, lacks_peak
 from xdimo.collect.tables.labels import cards, hw
 from xdimo.collect.tables.lang import note_text, t
 from xdimo.schedulers.base import JobState
@@ -120,6 +120,8 @@ def mfu_notes(runs: Sequence[RunRecord], lang: str) -> list[str]:
     notes += [t(lang, "note_peak", gpu=g, prec=p.upper(), peak=f"{v:g}") for g, p, v in peaks]
     if any(is_cpu(r) and r.has_metrics for r in runs):
         notes.append(t(lang, "note_cpu"))
+    lacking = sorted({(hw(r), (r.precision or "bf16").upper()) for r in runs if lacks_peak(r) and r.has_metrics})
+    notes += [t(lang, "note_no_peak_prec", hw=h, prec=p) for h, p in lacking]
     if any(r.steady and r.steady.logged_mfu is not None for r in runs):
         notes.append(t(lang, "note_legacy_mfu"))
     return notes

@@ -18,7 +18,7 @@ from typing import Any
 
 from xdimo.collect.derive import baselines, throughput
 from xdimo.collect.derive.records import RunRecord
-from xdimo.collect.tables.cells import is_cpu
+from xdimo.collect.tables.cells import is_cpu, lacks_peak
 from xdimo.collect.tables.labels import hw, hw_sort_key, model_display, model_sort_key, workload_text
 from xdimo.collect.tables.lang import TEXT, t
 from xdimo.collect.tables.model_table import table2_settings
@@ -208,16 +208,22 @@ def _percent_formatter() -> Any:
 
 
 def no_mfu_label(rec: RunRecord, lang: str) -> str:
-    """A bar without an MFU: not applicable on a CPU; on a GPU whose peak nobody knows, says so."""
+    """A bar without an MFU: not applicable on a CPU; on a GPU without tensor cores for the precision run, or whose
+    peak nobody knows, says so."""
     if is_cpu(rec) or rec.peak_tflops is not None:
         return t(lang, "plot_na")
+    if lacks_peak(rec):
+        return t(lang, "plot_no_prec_peak", prec=(rec.precision or "bf16").upper())
     return t(lang, "plot_peak_unknown")
 
 
 def no_mfu_captions(runs: Sequence[RunRecord], lang: str) -> list[str]:
-    """Why no bar has an MFU: CPU runs have no GPU peak; a GPU whose peak nobody knows is named as such."""
+    """Why no bar has an MFU: CPU runs have no GPU peak; a GPU without tensor cores for the precision run, and one
+    whose peak nobody knows, are named as such."""
     lines = [t(lang, "plot_no_peak")] if any(is_cpu(r) for r in runs) else []
-    unknown = sorted({hw(r) for r in runs if not is_cpu(r) and r.peak_tflops is None})
+    lacking = sorted({(hw(r), (r.precision or "bf16").upper()) for r in runs if lacks_peak(r)})
+    lines += [t(lang, "plot_no_peak_prec", hw=h, prec=p) for h, p in lacking]
+    unknown = sorted({hw(r) for r in runs if not is_cpu(r) and r.peak_tflops is None and not lacks_peak(r)})
     if unknown:
         lines.append(t(lang, "plot_no_peak_hw", hw=", ".join(unknown)))
     if any(not is_cpu(r) and r.peak_tflops is not None for r in runs):  # a peak, but no FLOPs to put over it
