@@ -87,12 +87,14 @@ STAGES: dict[str, list[Entry]] = {
         *(Entry(f"48 GB card, no recompute: {row}", ["--memory-cap-gib", "47", "--rows", row], est)
           for row, est in (("Latte-L/2@10", 50), ("Latte-XL/2@7", 55), ("Latte-L/2:4E2A@4", 80))),
     ],
-    # The 2026-11-24 crash (RESULTS.md): the same two rows in one process, again and with blocking launches (the
-    # traceback then names the kernel), and the MoE row alone without the cap. Not timings.
+    # The 2026-11-24 crash (RESULTS.md): the same two rows in one process again, with the matmuls instead of the
+    # Triton kernel (is it the kernel?), and with blocking launches (the traceback then names the kernel).
     "repro48": [
-        Entry("repro: XL/2@14 then 4E2A@10, all recomputed, 47 GiB", REPRO48, 150),
-        Entry("repro: the same, CUDA_LAUNCH_BLOCKING=1", REPRO48, 210, (("CUDA_LAUNCH_BLOCKING", "1"),)),
-        Entry("repro: 4E2A@10 all recomputed, no cap", ["--recompute", "-1", "--rows", "Latte-L/2:4E2A@10"], 90),
+        Entry("repro: XL/2@14 then 4E2A@10, all recomputed, 47 GiB, Triton", [*REPRO48, "--temporal-attention",
+                                                                             "triton"], 150),
+        Entry("repro: the same with the matmuls", [*REPRO48, "--temporal-attention", "matmul"], 150),
+        Entry("repro: Triton, CUDA_LAUNCH_BLOCKING=1", [*REPRO48, "--temporal-attention", "triton"], 170,
+              (("CUDA_LAUNCH_BLOCKING", "1"),)),
     ],
     "smoke": [
         Entry("T/2 default", ["--rows", "Latte-T/2@2", "--steps", "2", "--warmup", "1"], 5),

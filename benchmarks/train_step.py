@@ -67,6 +67,8 @@ class Row:
     window_samples_per_s: list[float] = field(default_factory=list)  # each timed window's samples/s
     spread: float = 0.0  # (fastest - slowest window) / mean: differences between rows below this are noise
     error: str = ""
+    temporal: str = ""  # the temporal-attention kernel that ran (auto settled)
+    temporal_note: str | None = None  # why auto did not run the Triton kernel
 
 
 def speed_options(args: argparse.Namespace) -> SpeedOptions:
@@ -188,8 +190,11 @@ def measure(model_name: str, moe: str | None, batch: int, args: argparse.Namespa
     cfg = get_model(model_name, moe)
     clip = ClipShape(args.frames, args.image_size)
     label = cfg.label
-    opts = speed_options(args)
-    row = Row(label, batch, args.recompute, args.precision, opts.compile_scope(device), args.residual)
+    opts = speed_options(args).settle(device, args.precision, cfg.hidden // cfg.heads)
+    row = Row(label, batch, args.recompute, args.precision, opts.compile_scope(device), args.residual,
+              temporal=opts.temporal_kernel(device), temporal_note=opts.temporal_note)
+    if device.type == "cuda" and opts.temporal_note:
+        print(f"note: --temporal-attention auto runs the matmuls: {opts.temporal_note}", flush=True)
     torch.manual_seed(0)
     model = apply_speed(build_model(cfg, clip, device=device), opts, device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -385,7 +390,8 @@ def fmt(row: Row) -> str:
         return f"{row.model:16s} bs {row.batch:3d}  {row.error}"
     mfu = f"{100 * row.mfu:5.1f}%" if row.mfu is not None else "   - "
     windows = "/".join(f"{w:.2f}" for w in row.window_samples_per_s)
-    return (f"{row.model:16s} bs {row.batch:3d} rc {row.recompute:2d} | {row.steps_per_s:7.3f} steps/s "
+    return (f"{row.model:16s} bs {row.batch:3d} rc {row.recompute:2d} {row.temporal:6s} | "
+            f"{row.steps_per_s:7.3f} steps/s "
             f"{row.samples_per_s:8.2f} samples/s (windows {windows}, spread {100 * row.spread:.1f}%) "
             f"{row.tflops:8.2f} TFLOP/s MFU {mfu} | {memory_text(row)} "
             f"| compile {row.compile_s:6.1f} s | loss {row.loss:.4f}")
@@ -407,12 +413,11 @@ def error_row(text: str, args: argparse.Namespace, error: str) -> Row:
                args.residual, error=error)
 
 
-def write_json(path: Path | None, name: str, args: argparse.Namespace, row: Row, device: torch.device) -> None:
+def write_json(path: Path | None, name: str, args: argparse.Namespace, row: Row) -> None:
     if path:
-        temporal = speed_options(args).temporal_kernel(device)  # what ran, not "auto"
         with path.open("a") as f:
             f.write(json.dumps({"device": name, "torch": torch.__version__, "label": args.label,
-                                "argv": sys.argv[1:], "temporal_attention": temporal, **asdict(row)}) + "\n")
+                                "argv": sys.argv[1:], **asdict(row)}) + "\n")
 
 
 def main() -> None:
@@ -460,15 +465,14 @@ def main() -> None:
         for text in rows:
             row = error_row(text, args, f"ValueError: {e}")
             print(fmt(row), flush=True)
-            write_json(args.json, name, args, row, device)
+            write_json(args.json, name, args, row)
         sys.exit(2)
     if cuda and args.memory_cap_gib:  # what a smaller card would hold: an allocation past it raises OOM
         total = torch.cuda.get_device_properties(device).total_memory
         torch.cuda.set_per_process_memory_fraction(min(1.0, args.memory_cap_gib * 2**30 / total), device)
     pick_sdpa(args.sdpa)
     print(f"device {name} | torch {torch.__version__} | {args.precision} | sdpa {args.sdpa} | "
-          f"temporal {speed_options(args).temporal_kernel(device)} | residual {args.residual} | "
-          f"compile {args.compile}"
+          f"temporal {args.temporal_attention} | residual {args.residual} | compile {args.compile}"
           f"{' +tuning' if args.inductor_tuning else ''} {' '.join(args.inductor)} | "
           f"clip {args.frames}x{args.image_size}^2 "
           f"| {args.windows} x {args.steps} timed steps after {args.warmup}", flush=True)
@@ -484,7 +488,7 @@ def main() -> None:
             continue
         row = run_row(text, args, device)
         print(fmt(row), flush=True)
-        write_json(args.json, name, args, row, device)
+        write_json(args.json, name, args, row)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ def test_train_step_benchmark_smoke(tmp_path):
     assert "memory n/a (no CUDA allocator)" in text and "fits 80GB bs 0" not in text  # no zeros as a measurement
     row = json.loads(rows.read_text().splitlines()[0])
     assert len(row["window_samples_per_s"]) == 3 and row["samples_per_s"] > 0 and row["spread"] >= 0
-    assert row["temporal_attention"] == "matmul" and "| temporal matmul |" in text  # what auto ran on the CPU
+    assert row["temporal"] == "matmul" and row["temporal_note"] == "not on cpu"  # what auto ran on the CPU, and why
+    assert "| temporal auto |" in text and " matmul | " in text
 
 
 def test_train_step_attention_table_smoke():

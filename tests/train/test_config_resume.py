@@ -90,3 +90,20 @@ def test_a_fresh_start_keeps_the_earlier_checkpoint_aside(trained, tmp_path, cap
     assert (ckpts / "last.prev-1.pt").read_bytes() == b"an even earlier one"
     assert torch.load(ckpts / "last.pt", weights_only=False)["step"] == 1  # the new run's own
     assert "kept as last.prev-2.pt" in capsys.readouterr().out
+
+
+def test_a_fresh_start_that_dies_before_its_first_save_leaves_the_checkpoint_where_resume_looks(trained, tmp_path,
+                                                                                               monkeypatch):
+    from xdimo.train import loop
+
+    run = _copy(trained, tmp_path)
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+
+    def no_model(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(loop, "build", no_model)
+    with pytest.raises(RuntimeError):
+        main(["--run-dir", str(run), "--steps", "1", *TINY])
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt"]
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before

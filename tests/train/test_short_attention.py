@@ -113,8 +113,12 @@ def test_without_a_gpu_or_triton_the_option_is_a_one_line_error(tmp_path, monkey
     assert err[-1] == "error: --temporal-attention triton needs a CUDA GPU and the triton package"
 
 
-def test_the_probe_passes_the_kernel_where_it_computes_the_matmuls_result():
-    assert sa._probe(DEVICE, torch.float32 if DEVICE.type == "cpu" else torch.bfloat16) is None
+@pytest.mark.parametrize("head_dim", [64, 72])  # L/2's and XL/2's heads (72: padded to 128 lanes, masked)
+def test_the_probe_passes_the_kernel_where_it_computes_the_matmuls_result(head_dim):
+    dtype = torch.float32 if DEVICE.type == "cpu" else torch.bfloat16
+    assert sa._probe(DEVICE, dtype, head_dim) is None
+    with torch.inference_mode():  # a caller's inference mode does not make the backward fail
+        assert sa._probe(DEVICE, dtype, head_dim) is None
 
 
 def test_the_probe_refuses_a_kernel_that_fails_or_computes_something_else(monkeypatch):

@@ -113,15 +113,50 @@ def test_auto_temporal_attention_is_the_matmuls_off_cuda_and_reported_as_what_ra
     assert SpeedOptions(temporal_attention="reduce").temporal_kernel(CPU) == "reduce"  # an explicit choice stands
 
 
-def test_auto_temporal_attention_is_the_triton_kernel_on_cuda_where_its_probe_passes(monkeypatch):
+def _cuda(monkeypatch, capability=(9, 0), probe=None):
+    """A CUDA device for SpeedOptions on this CPU machine: its capability and the kernel's probe answer."""
     from xdimo.train import short_attention
 
-    cuda = torch.device("cuda")
-    monkeypatch.setattr(short_attention, "probe", lambda device: None)
-    assert SpeedOptions().temporal_kernel(cuda) == "triton"
-    assert SpeedOptions().used(cuda, "bf16", 4)["temporal_attention_note"] is None
-    why = "the Triton kernel failed on cuda: RuntimeError: no sm_120 support"
-    monkeypatch.setattr(short_attention, "probe", lambda device: why)  # an untested GPU: still trains
-    assert SpeedOptions().temporal_kernel(cuda) == "matmul"
-    assert SpeedOptions().used(cuda, "bf16", 4)["temporal_attention_note"] == why
-    assert SpeedOptions(temporal_attention="triton").temporal_kernel(cuda) == "triton"  # asked for: no probe
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(short_attention, "probe", lambda device, dtype, head_dim: probe)
+    return torch.device("cuda")
+
+
+def test_auto_takes_the_triton_kernel_where_it_was_timed_and_its_probe_passes(monkeypatch):
+    cuda = _cuda(monkeypatch)
+    opts = SpeedOptions().settle(cuda, "bf16", 72)
+    assert opts.temporal_kernel(cuda) == "triton" and opts.temporal_note is None
+    used = opts.used(cuda, "bf16", 4)
+    assert used["temporal_attention"] == "triton" and used["temporal_attention_note"] is None
+
+
+@pytest.mark.parametrize(("capability", "precision", "probe", "why"), [
+    ((8, 9), "bf16", None, "timed on Hopper (sm_90) only (this GPU: sm_89)"),  # the user's RTX 6000 Ada
+    ((12, 0), "bf16", None, "timed on Hopper (sm_90) only (this GPU: sm_120)"),  # RTX PRO 6000 Blackwell
+    ((9, 0), "tf32", None, "timed in bf16 only (this run: tf32)"),
+    ((9, 0), "bf16", "the Triton kernel failed on cuda: RuntimeError: x", "the Triton kernel failed on cuda: "
+                                                                           "RuntimeError: x"),
+])
+def test_auto_keeps_the_matmuls_where_the_kernel_is_unmeasured_or_refused(monkeypatch, capability, precision,
+                                                                         probe, why):
+    cuda = _cuda(monkeypatch, capability, probe)
+    opts = SpeedOptions().settle(cuda, precision, 64)
+    assert (opts.temporal_kernel(cuda), opts.temporal_note) == ("matmul", why)
+    assert opts.used(cuda, precision, 4)["temporal_attention_note"] == why
+    assert SpeedOptions(temporal_attention="triton").settle(cuda, precision, 64).temporal_kernel(cuda) == "triton"
+
+
+def test_every_rank_takes_the_matmuls_if_any_rank_refused(monkeypatch):
+    cuda = _cuda(monkeypatch)  # this rank's GPU passes
+    opts = SpeedOptions().settle(cuda, "bf16", 64, any_rank=lambda refused: True)
+    assert opts.temporal_kernel(cuda) == "matmul"
+    assert opts.temporal_note == "another rank's GPU refused the Triton kernel"
+    votes = []
+    SpeedOptions(temporal_attention="matmul").settle(cuda, "bf16", 64, any_rank=votes.append)
+    assert votes == []  # an explicit choice needs no vote: every rank has it from the same flags
+
+
+def test_apply_puts_the_settled_kernel_on_the_temporal_blocks(monkeypatch):
+    opts = SpeedOptions(compile="off").settle(_cuda(monkeypatch, (8, 9)), "bf16", 8)
+    model = apply(_model(), opts, CPU)  # the settled choice is what counts, wherever the model sits
+    assert [b.attn.kernel for b in model.blocks] == ["sdpa", "matmul", "sdpa", "matmul"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import resource
+import shutil
 import signal
 import sys
 import time
@@ -247,11 +248,12 @@ def _local_like(full: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------------------------- model
 
-def build(cfg: TrainConfig, d: Dist) -> tuple[nn.Module, Latte]:
-    """The model for this rank, wrapped for its parallelism; returns (wrapped, inner Latte)."""
+def build(cfg: TrainConfig, d: Dist, speed: SpeedOptions) -> tuple[nn.Module, Latte]:
+    """The model for this rank, wrapped for its parallelism; returns (wrapped, inner Latte). ``speed``: the run's
+    options settled on every rank (settle_speed)."""
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     model = build_model(cfg.model_config(), cfg.clip, capacity_factor=cfg.capacity_factor).to(d.device)
-    apply_speed(model, cfg.speed, d.device)
+    apply_speed(model, speed, d.device)
     if cfg.parallel == "fsdp" and d.world > 1:
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
         # fp32 master weights; under bf16 autocast the matmuls still run in bf16.
@@ -301,8 +303,9 @@ def checkpoint_meta(cfg: TrainConfig, d: Dist) -> dict[str, Any]:
 
 
 def save_checkpoint(path: Path, step: int, elapsed: float, model: nn.Module, opt: torch.optim.Optimizer,
-                    ema: Ema, d: Dist, meta: dict[str, Any] | None = None) -> None:
-    """Full (unsharded) states, written by rank 0 atomically; collective: every rank calls it."""
+                    ema: Ema, d: Dist, meta: dict[str, Any] | None = None, keep_earlier: bool = False) -> None:
+    """Full (unsharded) states, written by rank 0 atomically; collective: every rank calls it. With
+    ``keep_earlier``, a checkpoint already at ``path`` (an earlier run's) is kept as ``last.prev-N.pt``."""
     from torch.distributed.checkpoint import state_dict as dcp_sd
 
     opts = dcp_sd.StateDictOptions(full_state_dict=True, cpu_offload=True)
@@ -312,6 +315,10 @@ def save_checkpoint(path: Path, step: int, elapsed: float, model: nn.Module, opt
              "ema": ema.state()}
     if d.main:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if keep_earlier and path.exists():
+            kept = keep_aside(path)
+            print(f"{path} held an earlier run's checkpoint and this run started at step 0 (no --resume): "
+                  f"kept as {kept.name}", flush=True)
         tmp = path.with_suffix(".tmp")
         try:
             torch.save(state, tmp)
@@ -377,12 +384,24 @@ def check_run_files(run_dir: Path, ckpt: Path) -> None:
 
 
 def keep_aside(ckpt: Path) -> Path:
-    """Rename ``ckpt`` to the first free ``<stem>.prev-<N><suffix>`` beside it; returns the new path."""
+    """Keep ``ckpt`` under the first free ``<stem>.prev-<N><suffix>`` beside it; returns that path. A hard link
+    takes the name atomically (two runs in one folder cannot pick the same one) and leaves ``ckpt`` in place
+    until the new save replaces it; a filesystem without links gets an exclusive copy."""
     n = 1
-    while (kept := ckpt.with_name(f"{ckpt.stem}.prev-{n}{ckpt.suffix}")).exists() or kept.is_symlink():
-        n += 1
-    ckpt.rename(kept)
-    return kept
+    while True:
+        kept = ckpt.with_name(f"{ckpt.stem}.prev-{n}{ckpt.suffix}")
+        try:
+            os.link(ckpt, kept)
+            return kept
+        except FileExistsError:
+            n += 1
+        except OSError:  # no hard links here (some FUSE and object-store mounts)
+            try:
+                with ckpt.open("rb") as src, kept.open("xb") as dst:
+                    shutil.copyfileobj(src, dst, 16 << 20)
+                return kept
+            except FileExistsError:
+                n += 1
 
 
 def load_checkpoint(path: Path | dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer, ema: Ema,
@@ -413,7 +432,7 @@ def load_checkpoint(path: Path | dict[str, Any], model: nn.Module, opt: torch.op
 
 # --------------------------------------------------------------------------------------------- metrics
 
-def run_info(cfg: TrainConfig, mcfg: ModelConfig, d: Dist) -> dict[str, Any]:
+def run_info(cfg: TrainConfig, mcfg: ModelConfig, d: Dist, speed: SpeedOptions) -> dict[str, Any]:
     counts = param_counts(mcfg, cfg.clip)
     gpu_name = torch.cuda.get_device_name(d.device) if d.device.type == "cuda" else "cpu"
     global_batch = cfg.local_batch * d.world * cfg.grad_accum
@@ -437,7 +456,7 @@ def run_info(cfg: TrainConfig, mcfg: ModelConfig, d: Dist) -> dict[str, Any]:
         "steps": cfg.steps, "data": cfg.data, "lr": lr_at(cfg, 10**9, global_batch),
         "mem_peak_scope": MEM_PEAK_SCOPE,  # mem_peak_gib / mem_reserved_gib: rank 0's peak since its start
         # how the figures were obtained, as they ran: compile scope used on this device, residual dtype, ...
-        "speed": cfg.speed.used(d.device, cfg.precision, mcfg.depth),
+        "speed": speed.used(d.device, cfg.precision, mcfg.depth),
         "torch_version": torch.__version__, "git_rev": git_rev(Path(__file__).parent),
         "extra": cfg.extra,
     }
@@ -557,6 +576,7 @@ class Session:
     rates: Rates
     step: int = 0
     elapsed_before: float = 0.0  # training seconds of the runs this one resumes
+    keep_earlier: bool = False  # the checkpoint file holds an earlier run's: keep it aside at the first save
 
 
 @dataclass(frozen=True)
@@ -568,6 +588,24 @@ class Rates:
     tokens_per_sample: int
     peak_tflops: float | None
     moe: bool
+
+
+def settle_speed(cfg: TrainConfig, mcfg: ModelConfig, d: Dist) -> SpeedOptions:
+    """The run's speed options with auto made concrete, the same on every rank (a DDP/FSDP job must not mix
+    kernels); rank 0 says why auto did not take the Triton kernel on a GPU."""
+
+    def any_rank(refused: bool) -> bool:
+        if d.world == 1:
+            return refused
+        vote = torch.tensor([int(refused)], dtype=torch.int64)
+        dist.all_reduce(vote, op=dist.ReduceOp.MAX, group=d.flag_group)
+        return bool(vote.item())
+
+    speed = cfg.speed.settle(d.device, cfg.precision, mcfg.hidden // mcfg.heads, any_rank)
+    if d.main and d.device.type == "cuda" and speed.temporal_note:
+        print(f"note: --temporal-attention auto runs the matmuls: {speed.temporal_note}", file=sys.stderr,
+              flush=True)
+    return speed
 
 
 def start(cfg: TrainConfig, d: Dist, writer: MetricsWriter) -> Session:
@@ -584,19 +622,16 @@ def start(cfg: TrainConfig, d: Dist, writer: MetricsWriter) -> Session:
     present = ckpt.exists() or ckpt.is_symlink()
     resumed = read_checkpoint(ckpt, checkpoint_meta(cfg, d)) if cfg.resume and present else None
     check_run_files(cfg.run_dir, ckpt)  # every rank: see train
-    if present and not cfg.resume and d.main:  # a fresh start would overwrite it at its first save
-        kept = keep_aside(ckpt)
-        print(f"{ckpt} holds an earlier run's checkpoint and this run starts at step 0 (no --resume): "
-              f"kept as {kept.name}", flush=True)
     # and the data loader: a batch larger than a rank's share of the data is refused here too
     workers = cfg.workers if cfg.workers is not None else (0 if cfg.data == "synthetic" else 4)
     loader = make_loader(dataset, cfg.local_batch, d.rank, d.world, cfg.seed, workers)
-    info = run_info(cfg, mcfg, d)
+    speed = settle_speed(cfg, mcfg, d)
+    info = run_info(cfg, mcfg, d, speed)
     info["data_stride"] = getattr(dataset, "stride", None)  # a latent cache's, from its index.json
     writer.write_run(info)
     writer.open_trackers(info)
 
-    model, inner = build(cfg, d)
+    model, inner = build(cfg, d, speed)
     opt = make_optimizer(cfg, model, d)
     ema = Ema(inner, cfg.ema_decay)
     step, elapsed_before = 0, 0.0
@@ -608,8 +643,12 @@ def start(cfg: TrainConfig, d: Dist, writer: MetricsWriter) -> Session:
 
     rates = Rates(info["global_batch"], info["flops_per_sample"], info["tokens_per_sample"], info["peak_tflops"],
                   mcfg.experts > 0)
+    # A fresh start over an earlier run's checkpoint keeps it at its first save (not before: a run that dies
+    # first leaves it where --resume looks).
+    keep_earlier = present and not cfg.resume
     return Session(model, [p for p in model.parameters() if p.requires_grad], opt, ema, create_diffusion(),
-                   batches(loader, start_step=step * cfg.grad_accum), ckpt, rates, step, elapsed_before)
+                   batches(loader, start_step=step * cfg.grad_accum), ckpt, rates, step, elapsed_before,
+                   keep_earlier)
 
 
 def train_step(cfg: TrainConfig, d: Dist, s: Session, acc: Interval) -> tuple[float, torch.Tensor | None]:
@@ -675,7 +714,8 @@ def _train(cfg: TrainConfig, d: Dist, stop: StopSignal, writer: MetricsWriter) -
             wait_for(d.device)
             t_save = time.perf_counter()
             save_checkpoint(s.ckpt, s.step, s.elapsed_before + t_save - t_start, s.model, s.opt, s.ema, d,
-                            checkpoint_meta(cfg, d))
+                            checkpoint_meta(cfg, d), keep_earlier=s.keep_earlier)
+            s.keep_earlier = False
             # checkpoint time is not training throughput; the steps since the last log row keep their time
             t_last += time.perf_counter() - t_save
         if signum:
