@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
+from xdimo.atomic import replacing
 from xdimo.errors import XdimoError
 from xdimo.train.data import (
     SampleKey,
@@ -284,16 +285,13 @@ def encode(vae: Any, pixels: torch.Tensor, scale: float) -> tuple[torch.Tensor, 
 
 
 def save_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with replacing(path) as tmp, open(tmp, "wb") as f:
         np.save(f, array)
-    os.replace(tmp, path)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
 
 
 def prepare_partial(partial: Path, settings: dict) -> set[int]:

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from xdimo.atomic import replacing
+
 VERSION = 9  # bump when what is cached changes shape or meaning
 
 
@@ -57,10 +59,9 @@ class Cache:
         if self.root is None:
             return
         path = self._path(key)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps({"v": VERSION, "key": key, "sig": sig, "data": data}), encoding="utf-8")
-            os.replace(tmp, path)
+            with replacing(path) as tmp:
+                tmp.write_text(json.dumps({"v": VERSION, "key": key, "sig": sig, "data": data}), encoding="utf-8")
         except OSError:
-            tmp.unlink(missing_ok=True)  # a read-only or full disk: collect still works, only slower
+            pass  # a read-only or full disk: collect still works, only slower

@@ -9,13 +9,12 @@ without one the plots are English and say so once.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from xdimo.atomic import replacing
 from xdimo.collect.derive import baselines, throughput
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.tables.cells import is_cpu, lacks_peak
@@ -44,14 +43,8 @@ def _save(fig: Any, path: Path) -> Path:
     """Atomic: a reader never sees half a PNG."""
     path.parent.mkdir(parents=True, exist_ok=True)  # `collect --plots` checked its folder's parent exists
     require_regular(path, "--plots")  # os.replace would swap a FIFO or a device for the PNG
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    try:
+    with replacing(path, keep_suffix=True) as tmp:  # no half-written PNG left behind (a full disk, Ctrl-C)
         fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):  # no half-written PNG left behind (a full disk, Ctrl-C)
-            tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
