@@ -32,7 +32,10 @@ POOL_KEYS = ("gpu", "cards", "taken", "cards_per_node", "queue", "hosts")
 # workspace renders with (template_option_keys), so a key nothing reads is refused instead of silently ignored.
 _LSF_FAMILY_OPTIONS = ("timeout_s", "retries", "jobs_o_format", "jobs_gpu_field", "user", "settle_grace_s",
                        "host_gpu_models", "launcher")
-BACKEND_OPTION_KEYS = {"jh": _LSF_FAMILY_OPTIONS, "lsf": _LSF_FAMILY_OPTIONS, "slurm": ("launcher",), "local": ()}
+# kill_grace_s: LSF only (lsf.py: `bkill -s USR1`, then the plain bkill); JH documents no signal for `jctrl kill`.
+BACKEND_OPTION_KEYS = {"jh": _LSF_FAMILY_OPTIONS, "lsf": (*_LSF_FAMILY_OPTIONS, "kill_grace_s"),
+                       "slurm": ("launcher",), "local": ()}
+KILL_GRACE_MAX_S = 3600  # `kill` waits this long in the foreground at most: more is a typo, not a checkpoint
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "data" / "jobs" / "templates"
 _DICT_METHODS = frozenset(name for name in dir(dict) if not name.startswith("_"))  # `options.items` is no key
 _TEMPLATE_INCLUDE = re.compile(r"""{%-?\s*(?:include|import|extends|from)\s+["']([^"']+)["']""")
@@ -419,6 +422,7 @@ def _check_options(c: _Checker) -> None:
     with a ValueError in the middle of a submit. Keys nothing reads are refused before (option_keys)."""
     c.number("timeout_s", 0, above=True)
     c.number("settle_grace_s", 0)
+    _check_kill_grace(c)
     if "retries" in c.data:
         c.integer("retries", maximum=100)
     for key in ("jobs_o_format", "host_gpu_models"):
@@ -430,6 +434,15 @@ def _check_options(c: _Checker) -> None:
         v = c.data["sbatch"]
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             raise c.fail("sbatch", "a list of #SBATCH lines", v)
+
+
+def _check_kill_grace(c: _Checker) -> None:
+    """Seconds `kill` gives an LSF job to save its checkpoint after USR1 (0: plain bkill at once)."""
+    if "kill_grace_s" not in c.data:
+        return
+    v = c.data["kill_grace_s"]
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= KILL_GRACE_MAX_S:  # NaN fails too
+        raise c.fail("kill_grace_s", f"seconds from 0 to {KILL_GRACE_MAX_S} (0: no grace, bkill at once)", v)
 
 
 def _load_pool(path: Path, name: str, spec: Any, scheduler: str) -> Pool:

@@ -30,7 +30,7 @@ class FakeScheduler:
     def poll(self, jobs: list[LedgerJob]) -> dict[str, JobStatus]:
         return {j.job_id: JobStatus(self.answer, self.exit_code) for j in jobs}
 
-    def kill(self, job_id: str) -> None:
+    def kill(self, job_id: str, *, now: bool = False) -> None:
         pass
 
     def find(self, run_id: str) -> list[str]:

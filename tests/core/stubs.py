@@ -42,7 +42,7 @@ class Flaky:
             raise SchedulerError("`jjobs -a` failed (exit 1): cannot connect to the cluster")
         return {j.job_id: JobStatus(JobState.RUNNING) for j in jobs}
 
-    def kill(self, job_id: str) -> None:
+    def kill(self, job_id: str, *, now: bool = False) -> None:
         pass
 
     def live_jobs(self, run_id: str) -> list[str]:

@@ -85,7 +85,7 @@ class StubScheduler:
     def live_jobs(self, run_id: str) -> list[str]:
         return [j for j in self.find(run_id) if j not in self.ended]
 
-    def kill(self, job_id: str) -> None:
+    def kill(self, job_id: str, *, now: bool = False) -> None:
         self.killed.append(job_id)
 
     def poll(self, jobs: list) -> dict[str, JobStatus]:
@@ -198,7 +198,7 @@ def test_a_failed_kill_does_not_say_no_active_runs(workspace: Path, monkeypatch:
     ledger.record_submitted(run.run_id, "110")
 
     class Refusing(StubScheduler):
-        def kill(self, job_id: str) -> None:
+        def kill(self, job_id: str, *, now: bool = False) -> None:
             raise XdimoError("`jctrl kill 110` failed (exit 255)")
 
     monkeypatch.setattr("xdimo.kill.get_scheduler", lambda cluster, root: Refusing({}))

@@ -154,7 +154,7 @@ class Vanished:
             return {j.job_id: JobStatus(JobState.RUNNING) for j in jobs}
         return {j.job_id: self.after for j in jobs}
 
-    def kill(self, job_id: str) -> bool:
+    def kill(self, job_id: str, *, now: bool = False) -> bool:
         self.kills.append(job_id)
         return self.sent
 

@@ -34,7 +34,7 @@ class Answers:
         self.polls += 1
         return {j.job_id: self.status for j in jobs}
 
-    def kill(self, job_id: str) -> None:
+    def kill(self, job_id: str, *, now: bool = False) -> None:
         self.killed.append(job_id)
 
 

@@ -33,7 +33,7 @@ class Sched:
     def live_jobs(self, run_id: str) -> list[str]:
         return self.listed
 
-    def kill(self, job_id: str) -> None:
+    def kill(self, job_id: str, *, now: bool = False) -> None:
         self.killed.append(job_id)
 
 

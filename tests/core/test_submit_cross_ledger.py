@@ -59,7 +59,7 @@ class SlowSite:
     def poll(self, jobs: list[LedgerJob]) -> dict[str, JobStatus]:
         return {j.job_id: JobStatus(JobState.PENDING) for j in jobs}
 
-    def kill(self, job_id: str) -> None:
+    def kill(self, job_id: str, *, now: bool = False) -> None:
         pass
 
 

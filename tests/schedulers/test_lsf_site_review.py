@@ -153,11 +153,13 @@ def test_jh_gets_no_warning_lines(ws: Workspace) -> None:
 # -- 3. bkill: "No matching job found" is no kill ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("now", [False, True])
 @pytest.mark.parametrize("answer", ["Job <141>: No matching job found", "Job <141>: Job has already finished"])
-def test_a_kill_of_a_job_the_scheduler_no_longer_knows_says_so(answer: str, tmp_path: Path) -> None:
+def test_a_kill_of_a_job_the_scheduler_no_longer_knows_says_so(answer: str, now: bool, tmp_path: Path) -> None:
     be, calls = scripted(LSFScheduler, lsf_cluster(), tmp_path, lambda argv: (255, answer))
-    assert be.kill("141") is False  # no error (nothing is left to kill), and no kill: `kill` says so on stdout
-    assert calls == [["bkill", "141"]]
+    assert be.kill("141", now=now) is False  # no error (nothing is left to kill), and no kill: `kill` says so
+    # the first command of a kill (USR1 for its checkpoint; --now: the plain bkill) finds it gone: nothing follows
+    assert calls == [["bkill", "141"] if now else ["bkill", "-s", "USR1", "141"]]
 
 
 def test_a_kill_sent_says_nothing_more(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

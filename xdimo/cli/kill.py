@@ -16,8 +16,10 @@ from xdimo.ledger import Ledger, LedgerRun
 @click.argument("ids", nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Kill every active run (of --cluster, if given).")
 @click.option("--matrix", metavar="NAME", help="With --all: only the runs of this matrix.")
+@click.option("--now", is_flag=True, help="LSF: no grace to save a checkpoint, the plain bkill at once (elsewhere "
+              "the kill is sent at once anyway).")
 @verb
-def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -> None:
+def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None, now: bool) -> None:
     """Kill runs by run id (or a unique prefix) or scheduler job id.
 
     A run still SUBMITTING (its submitter died before the scheduler's answer was recorded) has no job id: the
@@ -30,12 +32,21 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
     scheduler no longer knows (`No matching job found`, Slurm's `Invalid job id specified`) had ended before the
     kill: nothing was killed, it is said so (exit 0), and the run ends as its job did, not KILLED.
 
+    On LSF a running job first gets `bkill -s USR1`: it saves its checkpoint at its next step and exits. `kill`
+    waits for that (a line on stderr every few seconds) up to `kill_grace_s` seconds, set under `options:` in the
+    cluster file (default 60; e.g. `kill_grace_s: 180` for a large checkpoint on slow NFS; 0: no grace), then
+    sends the plain `bkill` if the job still runs. --now skips the grace. Ctrl-C in the grace stops waiting: the
+    USR1 was sent and the kill is recorded; kill it again (or with --now) to end it. JH's `jctrl kill` and
+    Slurm's scancel (SIGTERM, then KillWait) are sent at once.
+
     \b
     Examples:
-      xdimo-jobs kill demo-5a4dab58             # a run id (`status` lists them; this is the demo's)
-      xdimo-jobs kill 10061                     # a scheduler job id, from `status`'s job column
-      xdimo-jobs --cluster xdimo-jh kill 10061  # a job id two clusters share
+      xdimo-jobs kill demo-5a4dab58                  # a run id (`status` lists them; this is the demo's)
+      xdimo-jobs kill 10061                          # a scheduler job id, from `status`'s job column
+      xdimo-jobs --cluster xdimo-jh kill 10061       # a job id two clusters share
       xdimo-jobs kill --all --matrix hw-4gpu
+      xdimo-jobs --cluster lsf-example kill 4711     # LSF: USR1, up to kill_grace_s, then bkill
+      xdimo-jobs --cluster lsf-example kill --now 4711   # LSF: bkill at once, no checkpoint
     """
     ledger = app.ws.existing_ledger()
     if ids and everything:
@@ -51,23 +62,29 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None) -
     if matrix:  # a typo is an error naming the matrices, not "no active runs"
         matrix = matrix_in_ledger(app.ws, ledger, matrix, app.cluster_name)
     runs = None if everything else once_each([named_run(app, ledger, i) for i in ids])  # all found first
-    result = kill_runs(app.ws, runs, cluster=app.cluster_name, matrix=matrix)
+    result = kill_runs(app.ws, runs, cluster=app.cluster_name, matrix=matrix, now=now)
     for failure in result.poll_failures:  # which runs are active was decided on the ledger's last view
         click.echo(f"warning: could not poll {failure}: decided on the ledger's last view", err=True)
     killed, skipped, failed = result.killed, result.ended + result.settled, result.failed
-    empty = "" if failed or result.gone else "no active runs"
+    empty = "" if failed or result.gone or result.interrupted else "no active runs"
     app.emit({"killed": [describe(r) for r in killed], "skipped": [r.run_id for r in skipped],
               # the scheduler no longer knew their jobs (they had ended): nothing was killed, the request withdrawn
               "gone": [describe(r) | {"state": r.state.value, "exit_code": r.exit_code} for r in result.gone],
               "skipped_runs": [describe(r) | {"state": r.state.value, "exit_code": r.exit_code} for r in skipped],
               # "failures": a list, as in `submit --json`; "warnings": clusters that could not be polled first
-              "failed": failed, "failures": failed, "warnings": result.poll_failures},
+              "failed": failed, "failures": failed, "warnings": result.poll_failures,
+              "interrupted": result.interrupted or None},  # Ctrl-C in an LSF kill's grace: what to do next
              lambda: "\n".join([f"kill sent to job {r.job_id} ({r.run_id}) on {r.cluster}" for r in killed]
                                + [f"job {r.job_id} (run {r.run_id}): the scheduler no longer knows it (it had "
                                   f"ended); nothing was killed; {settled_by(r)}" for r in result.gone]
                                + [f"{r.run_id}: already {outcome(r)}, nothing to kill" for r in result.ended]
                                + [f"{r.run_id}: no job listed under its name, now {outcome(r)}, nothing to kill"
                                   for r in result.settled]) or empty)
+    if result.interrupted:  # after what was sent: the run it stopped at, then exit 130 as every verb's Ctrl-C
+        if failed:
+            click.echo("error: could not kill " + "; ".join(failed), err=True)
+        click.echo(result.interrupted, err=True)
+        raise KeyboardInterrupt
     if failed:
         raise XdimoError("could not kill " + "; ".join(failed))
 

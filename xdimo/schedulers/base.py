@@ -118,6 +118,11 @@ class JobStatus:
     unlisted: bool = False
 
 
+class KillInterrupted(KeyboardInterrupt):
+    """Ctrl-C while Scheduler.kill waited out its grace: the first signal was sent (the ledger's kill request,
+    recorded before it, stands) and the hard kill was not. The message says so and what to do next."""
+
+
 class Scheduler(Protocol):
     """One backend per scheduler; the CLI only ever talks to this."""
 
@@ -141,12 +146,15 @@ class Scheduler(Protocol):
         """States of many jobs with ONE scheduler call; keyed by job id."""
         ...
 
-    def kill(self, job_id: str) -> bool:
+    def kill(self, job_id: str, *, now: bool = False) -> bool:
         """Ask the scheduler to stop the job. True: a kill was sent (the job was still known to it). False: the
         scheduler definitely no longer knows the job as one to stop (it ended, or left the queue, before the
         kill: LSF's `No matching job found`, Slurm's `Invalid job id specified`, a local record already
         settled), so nothing was killed and the run must end by its own evidence, not as KILLED. Raises
-        SchedulerError when the kill failed, KillUnconfirmed when an answer leaves it unclear."""
+        SchedulerError when the kill failed, KillUnconfirmed when an answer leaves it unclear.
+        A backend may first give the job a grace to save its checkpoint (LSF: `bkill -s USR1`, then the plain
+        bkill once the grace is over); ``now`` skips it. Ctrl-C in that grace raises KillInterrupted. Backends
+        that kill at once anyway (Slurm, local) take ``now`` and ignore it."""
         ...
 
     def find(self, run_id: str) -> list[str]:

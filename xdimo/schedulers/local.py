@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from xdimo.atomic import replacing
 from xdimo.config import Cluster
 from xdimo.errors import CommandNotRun, NotFoundError, SchedulerError
 from xdimo.rundir import RunDir
@@ -158,14 +159,8 @@ def unusable(exc: OSError, lock: Path) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` whole; on a failure (ENOSPC, EIO) the old file stays and no temp file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(path) as tmp:
         tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise
 
 
 def start_time(pid: int | None) -> int | None:
@@ -305,7 +300,7 @@ class LocalScheduler:
         st.save(job)
         return status
 
-    def kill(self, job_id: str) -> bool:
+    def kill(self, job_id: str, *, now: bool = False) -> bool:  # now: no grace here to skip
         """False: nothing to kill. No record of the job, a record already settled, or one whose runner and job
         script are both gone (it ended, whatever the record says: the next poll settles it by its marker)."""
         with self.state.locked() as st:

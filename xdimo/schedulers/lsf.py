@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import sys
+import time
 
+from xdimo.errors import KillUnconfirmed, SchedulerError
 from xdimo.schedulers import lsf_parse as P
-from xdimo.schedulers.base import HostRow
-from xdimo.schedulers.lsf_family import Commands, LSFFamilyScheduler
-from xdimo.schedulers.runner import CommandResult, looks_transient
+from xdimo.schedulers.base import HostRow, KillInterrupted
+from xdimo.schedulers.lsf_family import GONE_RE, Commands, LSFFamilyScheduler, kill_acknowledged
+from xdimo.schedulers.runner import CommandResult, command_error, looks_transient
+from xdimo.text import excerpt
+
+log = logging.getLogger(__name__)
 
 # What a batch command prints each time it cannot get an answer from mbatchd and would try again (IBM LSF 10.1,
 # "Customize batch command messages"; lsf.conf LSB_MBD_BUSY_MSG "LSF is processing your request. Please wait...",
@@ -18,6 +25,17 @@ from xdimo.schedulers.runner import CommandResult, looks_transient
 # back-off, `retries`), not taken for a `bjobs -o` the site does not know or for a failed bkill. (bsub is never
 # retried: LSFFamilyScheduler.submit.)
 RETRY_MSG_RE = re.compile(r"Please\s+wait", re.IGNORECASE)
+
+# `kill`: plain bkill sends SIGINT, SIGTERM, then SIGKILL JOB_TERMINATE_INTERVAL later (lsb.params, 10 s by default;
+# IBM LSF 10.1, bkill): too short to write a checkpoint of several GB to NFS. `bkill -s USR1` sends that signal
+# alone and kills nothing ("-s signal_value | signal_name": the name without SIG; answer `Job <N> is being
+# signaled`); the workload saves at its next step and exits 138 (xdimo/train/loop.py StopSignal). The plain bkill
+# follows if the job still runs once the grace is over. Default: torchrun's own wait for its signalled workers
+# (render.STOP_GRACE_S); `kill_grace_s` in the cluster file, `kill --now` for none.
+KILL_GRACE_S = 60.0
+KILL_POLL_S = 5.0  # between two `bjobs` of the job during the grace (1, 2, 4 s first)
+# What may still be saving: wait on. Any other live state cannot save now (pending, suspended): bkill at once.
+STILL_RUNNING = frozenset({"RUN", "UNKWN", "UNKNOWN"})
 
 
 class LSFScheduler(LSFFamilyScheduler):
@@ -65,3 +83,79 @@ class LSFScheduler(LSFFamilyScheduler):
         return [HostRow(r.name, r.status, r.max_slots, r.njobs, r.run,
                         gpu_models=tuple(by_host.get(r.name, ())),
                         ngpus=len(by_host[r.name]) if r.name in by_host else None) for r in rows]
+
+    # -- kill: USR1, a grace to save the checkpoint, then the plain bkill ------------------------------------
+
+    def kill(self, job_id: str, *, now: bool = False) -> bool:
+        grace = 0.0 if now else float(self.cluster.options.get("kill_grace_s", KILL_GRACE_S))
+        if grace <= 0:
+            return super().kill(job_id)
+        signalled = self.signal_checkpoint(job_id)
+        if signalled is False:  # the job had ended: nothing was sent (xdimo/kill.py withdraws the request)
+            return False
+        if signalled is None:  # USR1 not taken (a pending job has nothing to save): the plain bkill decides
+            return super().kill(job_id)
+        start = time.monotonic()
+        try:
+            if self.wait_for_checkpoint(job_id, grace, start):
+                return True  # it ended in the grace: the USR1 ended it, no hard kill needed
+        except KeyboardInterrupt:
+            raise KillInterrupted(f"job {job_id}: interrupted {time.monotonic() - start:.0f} s into its {grace:g} s "
+                                  "grace: USR1 was sent and it may still be saving its checkpoint; no bkill "
+                                  "followed") from None
+        return self.kill_after_signal(job_id)
+
+    def signal_checkpoint(self, job_id: str) -> bool | None:
+        """`bkill -s USR1 N`. True: signalled; False: the job had ended (nothing sent); None: another answer (a
+        pending job cannot be signalled), for the plain bkill to decide. LSF unreachable: raises, nothing sent."""
+        res = self.run(["bkill", "-s", "USR1", job_id])
+        if GONE_RE.search(res.output):
+            log.info("`bkill -s USR1 %s` answered %s: no signal was sent", job_id, excerpt(res.output))
+            return False
+        if kill_acknowledged(res.output, job_id):
+            return True
+        if not res.ok and self.transient(res):
+            raise command_error(res)
+        log.info("`bkill -s USR1 %s` answered %s: sending the plain bkill at once", job_id, excerpt(res.output))
+        return None
+
+    def wait_for_checkpoint(self, job_id: str, grace: float, start: float) -> bool:
+        """Poll `bjobs -a N` every few seconds until the job leaves RUN or ``grace`` seconds have passed since
+        ``start``, a line on stderr each time. True: it ended (or left the queue); False: it is still there."""
+        step = 1.0  # a job that ends at once is seen at once; then every KILL_POLL_S
+        while (waited := time.monotonic() - start) < grace:
+            self.progress(f"job {job_id}: USR1 sent, waiting for its checkpoint ({waited:.0f} s of {grace:g})")
+            time.sleep(min(step, grace - waited))
+            step = min(KILL_POLL_S, step * 2)
+            where = self.after_signal(job_id)
+            if where != "running":
+                return where == "ended"
+        return False
+
+    def after_signal(self, job_id: str) -> str:
+        """"ended", "running" (or may be: a failed or unclear answer, UNKWN) or "stopped" (pending, suspended)."""
+        try:
+            answer = self.query_jobs(["-a", job_id])
+        except SchedulerError as exc:  # asked again at the next step; the plain bkill's answer decides at the end
+            log.info("`bjobs -a %s` during the kill grace: %s", job_id, exc)
+            return "running"
+        row = answer.by_id().get(job_id)
+        if row is None:
+            return "ended" if answer.gone(job_id) and not answer.unparsed else "running"
+        if row.stat in P.FINAL:
+            return "ended"
+        return "running" if row.stat in STILL_RUNNING else "stopped"
+
+    def kill_after_signal(self, job_id: str) -> bool:
+        """The plain bkill once the grace is over. The USR1 went through, so a kill was sent whatever this one
+        answers: a job that ended meanwhile is True, and a failure is KillUnconfirmed (the ledger's request
+        stays: if the job ends by the USR1 it is KILLED), never a withdrawn request."""
+        try:
+            super().kill(job_id)
+        except SchedulerError as exc:
+            raise KillUnconfirmed(f"`bkill -s USR1 {job_id}` was sent; the bkill after the grace: {exc}") from None
+        return True
+
+    def progress(self, line: str) -> None:
+        """A progress line of the kill grace, on stderr (stdout stays the verb's answer, --json included)."""
+        print(line, file=sys.stderr, flush=True)

@@ -275,7 +275,9 @@ class LSFFamilyScheduler:
         """A job in a final state, or no longer listed: its -o summary, else its marker, else LOST."""
         return settle_from_logs(Path(job.log_dir), job.job_id, row, gone, self.settle_grace_s)
 
-    def kill(self, job_id: str) -> bool:
+    def kill(self, job_id: str, *, now: bool = False) -> bool:
+        """The plain kill (`jctrl kill N` / `bkill N`). ``now`` changes nothing here: JH documents no signal
+        option for `jctrl kill` (scheduler-formats.md); LSF gives the job a grace first (lsf.py)."""
         res = self.run(list(self.commands.kill) + [job_id])
         text = res.output
         if GONE_RE.search(text):

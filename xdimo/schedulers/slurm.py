@@ -193,7 +193,7 @@ class SlurmScheduler:
 
     # --- kill -----------------------------------------------------------------------------------------
 
-    def kill(self, job_id: str) -> bool:
+    def kill(self, job_id: str, *, now: bool = False) -> bool:  # now: scancel has no grace of ours
         # Without -v scancel says nothing at all when the job is unknown or already over.
         result = run_command(["scancel", "-v", job_id], timeout=QUERY_TIMEOUT, transient=_transient_query)
         outcome = sp.scancel_outcome(result.output)
