@@ -9,7 +9,8 @@ API (stable; collect imports it):
 - ``match_gpu(name) -> GpuSpec | None``: from ``torch.cuda.get_device_name()`` / ``nvidia-smi`` strings
   ("NVIDIA H100 80GB HBM3") or a cluster pool's model ("RTX 6000 Ada", "H200", "pro6000").
 - ``peak_tflops(gpu, precision) -> float | None``: ``gpu`` a GpuSpec or a name; precision bf16|fp16|tf32|fp32.
-  None for an unknown GPU, and for a precision the GPU has no tensor cores for (a V100 has no BF16 or TF32):
+  None for an unknown GPU, and for a precision the GPU cannot run at its own rate (a V100 has no BF16; its "TF32"
+  runs in FP32 and gets the FP32 peak):
   ``lacks_precision`` tells the two apart, so a report can say why MFU is missing. Never a made-up peak.
 - ``achieved_tflops(flops_per_sample, samples_per_s, gpus)`` and ``mfu(achieved, peak) -> float | None``.
 - ``local_gpus() -> tuple[str, ...]``: this machine's GPU names through NVML (pynvml, imported only when called:
@@ -30,7 +31,7 @@ class GpuSpec:
     key: str  # short stable id, e.g. "h100-sxm"
     name: str  # human name, e.g. "H100 SXM"
     bf16: float | None  # dense TFLOP/s, FP32 accumulate (also FP16's, unless fp16 is set); None: no BF16 tensor cores
-    tf32: float | None  # None: no TF32 tensor cores (before Ampere)
+    tf32: float  # before Ampere (no TF32 units) the FP32 figure: the matmuls then run in FP32
     fp32: float  # CUDA cores, no tensor cores
     memory_gib: float
     source: str
@@ -74,16 +75,18 @@ GPUS: tuple[GpuSpec, ...] = (
     GpuSpec("rtx-4090", "RTX 4090", 165.2, 82.6, 82.6, 24,
             "NVIDIA Ada Lovelace whitepaper (FP32 accumulate rate), dense"),
     # NVIDIA V100 datasheet (volta-v100-datasheet-update-us-1165301-r5): Volta's tensor cores run FP16 with FP32
-    # accumulate only: no BF16, no TF32 (None: no peak, so no MFU, never a guessed one). V100S PCIe: 130 / 16.4.
-    GpuSpec("v100s-pcie", "V100S PCIe", None, None, 16.4, 32,
+    # accumulate only: no BF16 (None: no peak, so no MFU, never a guessed one). No TF32 either: PyTorch's TF32
+    # switch does nothing there and the matmuls run in FP32 on the CUDA cores, so a "tf32" run's peak is the FP32
+    # figure (the precision actually run). V100S PCIe: 130 / 16.4.
+    GpuSpec("v100s-pcie", "V100S PCIe", None, 16.4, 16.4, 32,
             "NVIDIA V100 datasheet (V100S PCIe: 130 FP16 tensor, 16.4 FP32)", fp16=130.0),
     # V100 PCIe (16 or 32 GB, same clocks): 112 FP16 tensor, 14 FP32.
-    GpuSpec("v100-pcie", "V100 PCIe", None, None, 14.0, 32,
+    GpuSpec("v100-pcie", "V100 PCIe", None, 14.0, 14.0, 32,
             "NVIDIA V100 datasheet (PCIe: 112 FP16 tensor, 14 FP32)", fp16=112.0),
     # V100 SXM2 ("V100 for NVLink"), 16 and 32 GB: 125 FP16 tensor, 15.7 FP32. DGX-2's SXM3 is read as SXM2.
-    GpuSpec("v100-sxm-16gb", "V100 SXM2 16GB", None, None, 15.7, 16,
+    GpuSpec("v100-sxm-16gb", "V100 SXM2 16GB", None, 15.7, 15.7, 16,
             "NVIDIA V100 datasheet (SXM2/NVLink: 125 FP16 tensor, 15.7 FP32)", fp16=125.0),
-    GpuSpec("v100-sxm", "V100 SXM2 32GB", None, None, 15.7, 32,
+    GpuSpec("v100-sxm", "V100 SXM2 32GB", None, 15.7, 15.7, 32,
             "NVIDIA V100 datasheet (SXM2/NVLink: 125 FP16 tensor, 15.7 FP32)", fp16=125.0),
 )
 
@@ -133,13 +136,13 @@ def _spec(gpu: GpuSpec | str | None) -> GpuSpec | None:
 
 def peak_tflops(gpu: GpuSpec | str | None, precision: str) -> float | None:
     """Dense peak TFLOP/s of ``gpu`` at ``precision``; None when the GPU is unknown (e.g. CPU) or has no tensor
-    cores for ``precision`` (a V100 at bf16 or tf32: lacks_precision)."""
+    cores for ``precision`` (a V100 at bf16: lacks_precision)."""
     spec = _spec(gpu)
     return spec.peak(precision) if spec else None
 
 
 def lacks_precision(gpu: GpuSpec | str | None, precision: str) -> bool:
-    """Whether ``gpu`` is a known GPU that has no peak at ``precision`` (Volta: no BF16, no TF32 tensor cores),
+    """Whether ``gpu`` is a known GPU that has no peak at ``precision`` (Volta: no BF16 tensor cores),
     as opposed to an unknown GPU; False for an unknown GPU or precision."""
     spec = _spec(gpu)
     return spec is not None and precision in PRECISIONS and spec.peak(precision) is None

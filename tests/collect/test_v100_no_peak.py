@@ -1,4 +1,4 @@
-"""A V100 pool (clusters/lsf-example.yaml's gpu_v100): Volta has no BF16 or TF32 tensor cores, so a bf16 or tf32 run
+"""A V100 pool (clusters/lsf-example.yaml's gpu_v100): Volta has no BF16 tensor cores, so a bf16 run
 there has no peak and no MFU: its cells say — (never 待填, which would wait for a figure that cannot come) and a note
 says why; an fp32 run there has the FP32 peak and its MFU."""
 
@@ -56,12 +56,13 @@ def test_a_bf16_run_on_a_v100_pool_has_no_mfu_and_says_why(tmp_path: Path, lang:
 
 def test_a_pool_named_only_v100_gets_the_same_cells() -> None:
     """A ledger run of the cluster file's pool before its run.json is read: gpu_name is the pool's "V100"."""
+    bf16 = record("b1", 1, 0.5, pool="gpu_v100", gpu_name="V100", precision="bf16")
     tf32 = record("t1", 1, 0.5, pool="gpu_v100", gpu_name="V100", precision="tf32")
     fp32 = record("f1", 1, 0.5, pool="gpu_v100", gpu_name="V100", precision="fp32")
-    assert tf32.peak_tflops is None and fp32.peak_tflops == 15.7
-    (hw,) = report.build_tables([tf32], "hw", "en")
+    assert bf16.peak_tflops is None and tf32.peak_tflops == fp32.peak_tflops == 15.7  # Volta's "TF32" is FP32
+    (hw,) = report.build_tables([bf16], "hw", "en")
     assert hw.rows[0][3] == "—" and hw.rows[0][5] == "—"  # the peak and MFU columns
-    assert "V100 has no TF32 tensor cores, so no TF32 peak: MFU shown as —." in hw.notes
+    assert "V100 has no BF16 tensor cores, so no BF16 peak: MFU shown as —." in hw.notes
 
 
 def test_the_mfu_plot_says_why_a_v100_bar_is_missing() -> None:

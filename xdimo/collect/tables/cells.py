@@ -27,7 +27,7 @@ def is_cpu(rec: RunRecord) -> bool:
 
 
 def lacks_peak(rec: RunRecord) -> bool:
-    """A known GPU with no tensor cores for the precision run (a V100 at BF16 or TF32): no peak, ever, so no MFU."""
+    """A known GPU with no tensor cores for the precision run (a V100 at BF16): no peak, ever, so no MFU."""
     return rec.peak_tflops is None and hardware.lacks_precision(rec.gpu_name, rec.precision or "bf16")
 
 
