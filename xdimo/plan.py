@@ -37,6 +37,19 @@ def estimate_hours(spec: RunSpec, gpu_model: str) -> float | None:
     return seconds / 3600
 
 
+def estimate_note(spec: RunSpec, gpu_model: str) -> str | None:
+    """Why estimate_hours has no figure for the run (None: it has one), in a few words for `plan`'s total."""
+    from xdimo.hardware import lacks_precision, peak_tflops
+
+    if spec.command:
+        return "a command of its own (its FLOPs are unknown)"
+    if lacks_precision(gpu_model, spec.precision):
+        return f"{gpu_model} has no {spec.precision.upper()} peak"
+    if not peak_tflops(gpu_model, spec.precision):
+        return f"no known peak for GPU {gpu_model!r}" if gpu_model else "the pool names no GPU"
+    return None
+
+
 @dataclass
 class WavePlan:
     """`plan`'s batches: the runs each wave starts, and those no wave can start while hosts stay down."""

@@ -135,3 +135,18 @@ def test_models_text_states_the_clip_its_flops_assume() -> None:
     small = CliRunner().invoke(models, ["--model", "Latte-S/2", "--moe", "dense", "--frames", "8",
                                         "--image-size", "128"])
     assert "8-frame 128x128 clip (latents 8 x 16 x 16)" in small.output
+
+
+def test_the_total_says_why_some_runs_have_no_estimate() -> None:
+    from xdimo.cli.plan import total_line
+    from xdimo.plan import estimate_note
+    from xdimo.spec import RunSpec
+
+    v100_bf16 = RunSpec(matrix="m", pool="gpu_v100", model="Latte-S/2", gpus=1, precision="bf16")
+    assert estimate_note(v100_bf16, "V100") == "V100 has no BF16 peak"
+    assert estimate_note(RunSpec(matrix="m", pool="p", model="Latte-S/2", gpus=1), "P100") == \
+        "no known peak for GPU 'P100'"
+    assert estimate_note(RunSpec(matrix="m", pool="p", model="Latte-S/2", gpus=1, precision="fp32"), "V100") is None
+    planned = [{"est_gpu_hours": 2.0, "est_note": None}, {"est_gpu_hours": None, "est_note": "V100 has no BF16 peak"},
+               {"est_gpu_hours": None, "est_note": "V100 has no BF16 peak"}]
+    assert "; 2 run(s) without an estimate (V100 has no BF16 peak);" in total_line(planned, False)

@@ -9,7 +9,16 @@ import click
 from xdimo.cli.common import App, table, verb, workload
 from xdimo.config import Cluster
 from xdimo.matrix import Matrix, load_matrix
-from xdimo.plan import ASSUMED_MFU, WavePlan, check_matrix, estimate_hours, live_waves, queued_gpus, waves
+from xdimo.plan import (
+    ASSUMED_MFU,
+    WavePlan,
+    check_matrix,
+    estimate_hours,
+    estimate_note,
+    live_waves,
+    queued_gpus,
+    waves,
+)
 from xdimo.poll import still_queued
 from xdimo.rules import cpu_slots
 from xdimo.schedulers import get_scheduler
@@ -135,7 +144,8 @@ def total_line(planned: list[dict[str, Any]], some_in_ledger: bool) -> str | Non
         return None
     what = f" for the {len(planned)} run(s) not in the ledger" if some_in_ledger else ""
     missing = len(planned) - len(known)
-    unknown = f"; {missing} run(s) without an estimate" if missing else ""
+    why = sorted({d["est_note"] for d in planned if d["est_gpu_hours"] is None and d.get("est_note")})
+    unknown = f"; {missing} run(s) without an estimate" + (f" ({', '.join(why)})" if why else "") if missing else ""
     return (f"estimated total{what}: {fmt_gpu_time(sum(known))} (assumes {ASSUMED_MFU:.0%} MFU of each pool's "
             f"dense peak{unknown}; `collect` reports measured figures)")
 
@@ -143,14 +153,16 @@ def total_line(planned: list[dict[str, Any]], some_in_ledger: bool) -> str | Non
 def planned_run(s: RunSpec, cluster: Cluster, wave: int | None, ledger_state: str | None) -> dict[str, Any]:
     """One run of the plan, as --json prints it (the text table shows a subset). ``batch`` is its wave;
     ``state`` (and the older ``ledger_state``) its state in the ledger with --live, else None."""
-    hours = estimate_hours(s, cluster.pool(s.pool).gpu_model)
+    gpu = cluster.pool(s.pool).gpu_model
+    hours = estimate_hours(s, gpu)
     gpu_hours = None if hours is None else hours * s.gpus
     return {"run_id": s.run_id, "model": s.model_name, "workload": workload(s), "pool": s.pool, "gpus": s.gpus,
             "nodes": s.nodes,
             "cpus": cpu_slots(cluster, s), "parallel": s.parallel, "local_batch": s.local_batch,
             "global_batch": s.global_batch, "steps": s.steps, "precision": s.precision, "batch": wave,
             "ledger_state": ledger_state, "state": ledger_state,  # `state`, as status --json names it
-            "est_hours": hours, "est_gpu_hours": gpu_hours}
+            "est_hours": hours, "est_gpu_hours": gpu_hours,
+            "est_note": None if hours is not None else estimate_note(s, gpu)}  # why there is no estimate
 
 
 def fmt_hours(hours: float | None) -> str:
