@@ -341,9 +341,10 @@ def refuse_a_second_job(scheduler: Scheduler, spec: RunSpec) -> None:
     write into the same log folder."""
     live = scheduler.live_jobs(spec.run_id)
     if live:
-        raise XdimoError(f"job {', '.join(live)} of this run is still pending or running on the scheduler, "
-                         "though this ledger does not have it active (another ledger: --ledger / XDIMO_LEDGER? "
-                         "a run marked LOST by a wrong answer: `status` follows it again); not submitted twice")
+        raise XdimoError(f"job {', '.join(live)} of this run is still pending or running on the scheduler (or an "
+                         "LSF ZOMBI holds its cards), though this ledger does not have it active (another ledger: "
+                         "--ledger / XDIMO_LEDGER? a run marked LOST by a wrong answer: `status` follows it again); "
+                         "not submitted twice")
 
 
 def failure_line(ledger: Ledger, spec: RunSpec, exc: BaseException, result: SubmitResult) -> str:

@@ -322,6 +322,17 @@ def test_lsf_family_final_rows_are_not_live(kind: str, tmp_path: Path, monkeypat
     assert be.live_jobs(RUN) == ["10068"]
 
 
+@pytest.mark.parametrize(("kind", "live"), [("jh", ["10068"]), ("lsf", ["10068", "10071"])])
+def test_a_zombie_job_is_live_on_lsf(kind: str, live: list[str], tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """LSF's ZOMBI (killed while its host was unreachable) holds its cards and may come back: `submit --again` must
+    not put a second job beside it. JH lists ZOMBI among its final states."""
+    rows = fixture("jh_jjobs_o_name.txt").replace("10071|me|RUN", "10071|me|ZOMBI").replace("10069|me|SSUSP",
+                                                                                             "10069|me|EXIT")
+    be, _ = scripted_family(kind, tmp_path, monkeypatch, 0, rows)
+    assert be.live_jobs(RUN) == live
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_lsf_family_default_table(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     be, fake = scripted_family(kind, tmp_path, monkeypatch, 0, fixture("lsf_bjobs_w_name.txt"), jobs_o_format=False)

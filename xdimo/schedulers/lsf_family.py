@@ -268,7 +268,9 @@ class LSFFamilyScheduler:
             found = ", ".join(sorted(answer.not_found))
             raise SchedulerError(f"`{name} -J {run_id}` answered about other jobs ({found} not found), "
                                  "not about this name: cannot tell whether a job of the run is queued")
-        rows = [r for r in answer.rows if r.name == run_id and r.stat not in P.FINAL]
+        # A state that still holds its cards counts as live even where it reads final: LSF's ZOMBI (its host
+        # unreachable) may come back and go on writing the run's folder, so no second job may join it.
+        rows = [r for r in answer.rows if r.name == run_id and (r.stat not in P.FINAL or r.stat in self.holding_states)]
         return sorted({r.job_id for r in rows}, key=_id_key)
 
     def settle(self, job: LedgerJob, row: P.JobRow | None, gone: bool) -> JobStatus:
