@@ -66,7 +66,7 @@ def test_lsf_family_kill_of_a_job_it_no_longer_knows_is_false(kind: type, code: 
 @pytest.mark.parametrize("kind", [LSFScheduler, JHScheduler])
 def test_lsf_family_kill_that_was_sent_is_true(kind: type, tmp_path: Path) -> None:
     be, _ = lsf_family(kind, tmp_path, 0, "Job <141> is being terminated")
-    assert be.kill("141") is True
+    assert be.kill("141", now=True) is True  # the plain bkill's answer (LSF's USR1 grace: test_lsf_kill_grace)
 
 
 def scancel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, code: int, stderr: str) -> slurm.SlurmScheduler:
