@@ -90,8 +90,9 @@ def parser(description: str | None = None) -> argparse.ArgumentParser:
       help="torch.compile each block (auto: on CUDA; on = blocks), the whole model, or nothing")
     a("--recompute-blocks", type=int, default=0, help="activation checkpointing of the first N blocks (-1 all)")
     a("--temporal-attention", choices=TEMPORAL_CHOICES, default="auto",
-      help="attention of the temporal blocks (16 frames): auto (our Triton kernel on CUDA, explicit matmuls "
-           "elsewhere), explicit matmuls, broadcast sums, the Triton kernel, or fused SDPA")
+      help="attention of the temporal blocks (16 frames): auto (our Triton kernel for bf16 on Hopper GPUs, "
+           "where it was timed, if a probe at start passes; explicit matmuls elsewhere), explicit matmuls, "
+           "broadcast sums, the Triton kernel, or fused SDPA")
     a("--residual", choices=RESIDUAL_DTYPES, default="bf16",
       help="dtype of the residual stream under bf16 autocast (bf16: Megatron's default)")
     a("--inductor-tuning", action="store_true",

@@ -78,7 +78,7 @@ class TrainConfig:
     # Speed knobs (speed.SpeedOptions; benchmarks/RESULTS.md says which defaults were measured on a GPU).
     compile: str = "auto"  # auto (blocks on CUDA) | blocks | model | off ("on": blocks)
     recompute_blocks: int = 0  # activation checkpointing of the first N blocks (-1: all)
-    temporal_attention: str = "auto"  # auto (triton on CUDA, else matmul) | matmul | reduce | triton | sdpa
+    temporal_attention: str = "auto"  # auto (speed.SpeedOptions.settle) | matmul | reduce | triton | sdpa
     residual: str = "bf16"  # bf16 | fp32 residual stream under bf16 autocast
     inductor_tuning: bool = False
     nccl_timeout_s: int = 1800
