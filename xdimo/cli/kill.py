@@ -46,7 +46,7 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None, n
       xdimo-jobs --cluster xdimo-jh kill 10061       # a job id two clusters share
       xdimo-jobs kill --all --matrix hw-4gpu
       xdimo-jobs --cluster lsf-example kill 4711     # LSF: USR1, up to kill_grace_s, then bkill
-      xdimo-jobs --cluster lsf-example kill --now 4711   # LSF: bkill at once, no checkpoint
+      xdimo-jobs --cluster lsf-example kill --now 4711   # LSF: bkill at once (a checkpoint gets LSF's 10 s)
     """
     ledger = app.ws.existing_ledger()
     if ids and everything:
