@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from xdimo.errors import SchedulerError
+from xdimo.matrix import Matrix, load_matrix
 from xdimo.poll import refresh
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
 from xdimo.spec import RunSpec
@@ -61,6 +62,13 @@ def install(monkeypatch, fake: Flaky) -> None:
     monkeypatch.setattr("xdimo.submit.get_scheduler", lambda cluster, root: fake)
     monkeypatch.setattr("xdimo.poll.get_scheduler", lambda cluster, root: fake)
 
+
+
+def two_runs_on_flaky(workspace: Path, monkeypatch) -> tuple[Flaky, Workspace, Matrix]:
+    """The usual start: a Flaky scheduler installed, the workspace opened and the two-run matrix loaded."""
+    fake = Flaky()
+    install(monkeypatch, fake)
+    return fake, Workspace.open(str(workspace)), load_matrix(two_runs(workspace))
 
 
 def wait_ended(ws: Workspace, timeout: float = 30) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.collect.helpers import FakeLedgerRun, write_run_dir
-from tests.core.stubs import Flaky, install, two_runs
+from tests.core.stubs import Flaky, install, two_runs, two_runs_on_flaky
 from xdimo.cli.status import run_clock
 from xdimo.collect.derive.wall_time import gpu_hours
 from xdimo.collect.read.cache import Cache
@@ -92,10 +92,7 @@ def settled(ws: Workspace, spec: RunSpec) -> RunDir:
 
 def test_a_refused_again_keeps_job_wall_and_job_exit(workspace: Path, monkeypatch) -> None:
     """The everyday refusal (the pending limit): the DONE run keeps its exact wall time and its marker."""
-    fake = Flaky()
-    install(monkeypatch, fake)
-    ws = Workspace.open(str(workspace))
-    m = load_matrix(two_runs(workspace))
+    fake, ws, m = two_runs_on_flaky(workspace, monkeypatch)
     submit_once(ws, ws.load_cluster("local"), m)
     rd = settled(ws, m.runs[0])
     fake.submit_error = SubmitRefused("Pending job threshold reached")

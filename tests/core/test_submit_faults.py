@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from tests.conftest import REPO
-from tests.core.stubs import Flaky, install, two_runs
+from tests.core.stubs import Flaky, install, two_runs, two_runs_on_flaky
 from xdimo.cli import cli
 from xdimo.errors import SchedulerError
 from xdimo.matrix import load_matrix
@@ -49,10 +49,7 @@ def test_the_cli_prints_the_submitted_runs_then_the_one_line_error(workspace: Pa
 
 def test_a_log_folder_that_cannot_be_made_refuses_the_run_and_leaves_no_stuck_row(workspace: Path,
                                                                                  monkeypatch) -> None:
-    fake = Flaky()
-    install(monkeypatch, fake)
-    ws = Workspace.open(str(workspace))
-    m = load_matrix(two_runs(workspace))
+    fake, ws, m = two_runs_on_flaky(workspace, monkeypatch)
     ws.log_dir(m.runs[0].run_id).parent.mkdir(parents=True, exist_ok=True)
     ws.log_dir(m.runs[0].run_id).write_text("a file where the run's folder goes")
     result = submit_once(ws, ws.load_cluster("local"), m)
@@ -65,10 +62,7 @@ def test_a_run_whose_job_still_runs_unknown_to_this_ledger_is_not_submitted_twic
                                                                                    monkeypatch) -> None:
     """A mistyped --ledger (a fresh, empty one) or a run marked LOST by one wrong answer: the scheduler still
     lists its job under the run's name, so a second job is refused; the runs before it go through."""
-    fake = Flaky()
-    install(monkeypatch, fake)
-    ws = Workspace.open(str(workspace))
-    m = load_matrix(two_runs(workspace))
+    fake, ws, m = two_runs_on_flaky(workspace, monkeypatch)
     fake.live[m.runs[1].run_id] = ["77"]
     result = submit_once(ws, ws.load_cluster("local"), m)
     assert [s.spec.run_id for s in result.submitted] == [m.runs[0].run_id] and fake.submits == 1
@@ -99,10 +93,7 @@ def test_ctrl_c_held_back_during_a_hand_over_that_then_fails_names_the_uncertain
 def test_a_resubmitted_run_keeps_its_earlier_figures_apart(workspace: Path, monkeypatch) -> None:
     """`submit --again`: while the new attempt waits or runs, the old attempt's metrics must not pass for its
     figures; they move to attempt-<N>/ and are kept."""
-    fake = Flaky()
-    install(monkeypatch, fake)
-    ws = Workspace.open(str(workspace))
-    m = load_matrix(two_runs(workspace))
+    fake, ws, m = two_runs_on_flaky(workspace, monkeypatch)
     first = m.runs[0].run_id
     submit_once(ws, ws.load_cluster("local"), m)
     run_dir = ws.run_dir(first)
@@ -122,10 +113,7 @@ def test_a_refused_resubmission_leaves_the_earlier_figures_where_they_were(works
     from xdimo.errors import SubmitRefused
     from xdimo.schedulers.base import JobStatus
 
-    fake = Flaky()
-    install(monkeypatch, fake)
-    ws = Workspace.open(str(workspace))
-    m = load_matrix(two_runs(workspace))
+    fake, ws, m = two_runs_on_flaky(workspace, monkeypatch)
     submit_once(ws, ws.load_cluster("local"), m)
     run_dir = ws.run_dir(m.runs[0].run_id)
     run_dir.metrics.write_text('{"step": 10}\n')
