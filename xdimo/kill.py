@@ -6,14 +6,24 @@ What is active is decided on a fresh poll, not on the ledger's last view (kill_r
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from xdimo.errors import KillUnconfirmed, XdimoError
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.poll import refresh
 from xdimo.reconcile import adopt_job, settle_without_job, submitter_gone
 from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import ACTIVE_STATES, JobState, KillInterrupted, Scheduler
+from xdimo.schedulers.base import (
+    ACTIVE_STATES,
+    JobState,
+    KillAnswer,
+    KillInterrupted,
+    KillNotRecorded,
+    Scheduler,
+    kill_many,
+)
 from xdimo.workspace import Workspace
 
 
@@ -27,8 +37,8 @@ class KillResult:
     settled: list[LedgerRun] = field(default_factory=list)  # SUBMITTING with no job to kill: settled now (LOST)
     failed: list[str] = field(default_factory=list)  # one line a run: why its kill failed (or was not confirmed)
     poll_failures: list[str] = field(default_factory=list)  # clusters not polled first: decided on the ledger
-    # Ctrl-C in a kill's grace (LSF: after USR1, before the plain bkill): what was sent, what to do; the runs
-    # after it were not reached. Its kill request stays recorded. "" when not interrupted.
+    # Ctrl-C in a kill's grace (LSF: after USR1, before the plain bkill): the jobs signalled (their kill requests
+    # stay recorded), what to do, and the runs not reached (no command sent). "" when not interrupted.
     interrupted: str = ""
 
 
@@ -37,9 +47,10 @@ def kill_runs(ws: Workspace, runs: list[LedgerRun] | None = None, *, cluster: st
     """Kill the given runs, or (``runs`` None: `kill --all`) every run of ``cluster``/``matrix`` that is active.
     What is active is decided on one poll made first, through the backends that then kill and poll again:
     a run the scheduler lists again after a wrong answer (LOST lately, poll.recheck_lost) is killed, one that
-    ended since the last poll is reported so. A failure is recorded and the others go on; Ctrl-C in a kill's
-    grace stops there (``interrupted``), reporting the runs before it. ``now``: no grace to save a checkpoint
-    first (Scheduler.kill; LSF)."""
+    ended since the last poll is reported so. The runs with a job are killed in one batch per cluster
+    (base.kill_many: on LSF their graces overlap). A failure is recorded and the others go on; Ctrl-C in a
+    grace stops there (``interrupted``), reporting the kills over before it. ``now``: no grace to save a
+    checkpoint first (Scheduler.kill; LSF)."""
     ledger = ws.ledger
     out = KillResult()
     schedulers: dict[str, Scheduler] = {}
@@ -49,35 +60,112 @@ def kill_runs(ws: Workspace, runs: list[LedgerRun] | None = None, *, cluster: st
     # Runs still SUBMITTING are left to kill_one, which finds their job by name (no reconcile here).
     out.poll_failures = refresh(ws, ledger, [r for r in runs if r.job_id], schedulers).failures
     runs = [ledger.get(r.run_id) for r in runs]
+    if not every:  # --all names no ended run: it is no news that they ended
+        out.ended = [r for r in runs if not r.state.active]
     unreadable: dict[str, str] = {}  # cluster -> why its file cannot be read (a bad kill_grace_s, ...)
-    for n, run in enumerate(runs):
-        if not run.state.active:
-            if not every:  # --all names no ended run: it is no news that they ended
-                out.ended.append(run)
-            continue
-        try:
-            if run.cluster not in schedulers:
-                schedulers[run.cluster] = load_backend(ws, run.cluster, unreadable)
-            killed = kill_one(ledger, schedulers[run.cluster], run, now=now)
-        except KillInterrupted as stop:  # Ctrl-C in the grace: the request stays recorded; the rest not reached
-            out.interrupted = interrupted_note(run, stop, [r for r in runs[n + 1:] if r.state.active])
+    steps = kill_steps([r for r in runs if r.state.active])
+    for n, step in enumerate(steps):
+        halt = kill_step(ws, ledger, step, schedulers, unreadable, out, now=now)
+        if halt is not None:  # Ctrl-C in a grace: the requests stay recorded; the rest not reached
+            left = halt.unreached + [r for later in steps[n + 1:] for r in later]
+            out.interrupted = interrupted_note(halt.signalled, halt.stop, left)
             out.poll_failures = not_said(out.poll_failures, unreadable)
             return out
-        except JobGone as gone:
-            out.gone.append(gone.run)
-            continue
-        except XdimoError as exc:
-            job_id = ledger.get(run.run_id).job_id  # adopted before the failure, maybe
-            out.failed.append(f"{run.run_id} (job {job_id or '?'}): {exc}")
-            continue
-        if killed is None:
-            out.settled.append(ledger.get(run.run_id))
-        else:
-            out.killed.append(killed)
     out.poll_failures = not_said(out.poll_failures, unreadable)
     refresh(ws, ledger, out.killed + out.gone, schedulers)
     out.gone = [ledger.get(r.run_id) for r in out.gone]  # as that poll left them: `kill` says what they are now
     return out
+
+
+def kill_steps(runs: list[LedgerRun]) -> list[list[LedgerRun]]:
+    """The runs in the order to kill them: those with a job, one batch per cluster (placed where its first run
+    is); a run still SUBMITTING alone, for kill_one to find its job by name."""
+    steps: list[list[LedgerRun]] = []
+    batches: dict[str, list[LedgerRun]] = {}
+    for run in runs:
+        batch = batches.get(run.cluster, [])
+        if not run.job_id or any(r.job_id == run.job_id for r in batch):  # (one job id twice: a batch of its own)
+            steps.append([run])
+        elif batch:
+            batch.append(run)
+        else:
+            batches[run.cluster] = [run]
+            steps.append(batches[run.cluster])
+    return steps
+
+
+@dataclass
+class Halt:
+    """Ctrl-C in a kill's grace: the runs it left signalled (their requests stay recorded), those of the same
+    step never reached (no command, no request)."""
+
+    stop: KillInterrupted
+    signalled: list[LedgerRun]
+    unreached: list[LedgerRun] = field(default_factory=list)
+
+
+def kill_step(ws: Workspace, ledger: Ledger, step: list[LedgerRun], schedulers: dict[str, Scheduler],
+              unreadable: dict[str, str], out: KillResult, *, now: bool) -> Halt | None:
+    """Kill one step of kill_steps, each run's outcome into ``out``; a Halt on Ctrl-C in a grace."""
+    try:
+        if step[0].cluster not in schedulers:
+            schedulers[step[0].cluster] = load_backend(ws, step[0].cluster, unreadable)
+    except XdimoError as exc:
+        out.failed += [failure(ledger, run, exc) for run in step]
+        return None
+    scheduler = schedulers[step[0].cluster]
+    if step[0].job_id:
+        return kill_batch(ledger, scheduler, step, out, now=now)
+    try:
+        tally(out, ledger, step[0], kill_one, ledger, scheduler, step[0], now=now)
+    except KillInterrupted as stop:
+        return Halt(stop, step)
+    return None
+
+
+def kill_batch(ledger: Ledger, scheduler: Scheduler, runs: list[LedgerRun], out: KillResult, *,
+               now: bool) -> Halt | None:
+    """Kill runs of one cluster that have a job, with ONE kill_many: each request recorded right before its
+    job's first command, each answer taken as kill_one takes it (kill_answered)."""
+    by_job = {r.job_id: r for r in runs if r.job_id}
+    # Earlier `kill`s whose requests stand (sent, or unconfirmed): not this kill's to withdraw.
+    asked_before = ledger.kill_requested([r.run_id for r in runs])
+    halt = None
+    try:
+        answers = kill_many(scheduler, list(by_job), now=now,
+                            before=lambda job_id: ledger.record_kill(by_job[job_id].run_id, job_id))
+    except KillInterrupted as stop:
+        answers = stop.answers
+        halt = Halt(stop, [by_job[j] for j in stop.signalled if j in by_job],
+                    [r for j, r in by_job.items() if j not in answers and j not in stop.signalled])
+    for job_id, run in by_job.items():  # in the order given, not the order the answers came in
+        if job_id in answers:
+            asked = (run.run_id, job_id) in asked_before
+            tally(out, ledger, run, kill_answered, ledger, run, job_id, answers[job_id], asked)
+    return halt
+
+
+def tally(out: KillResult, ledger: Ledger, run: LedgerRun, kill: Callable[..., LedgerRun | None],
+          *args: Any, **kwargs: Any) -> None:
+    """``kill(*args, **kwargs)`` for ``run``, its outcome into ``out``: killed, gone (JobGone), failed (an
+    XdimoError) or settled (None: no job to kill). KillInterrupted goes through."""
+    try:
+        killed = kill(*args, **kwargs)
+    except JobGone as gone:
+        out.gone.append(gone.run)
+    except XdimoError as exc:
+        out.failed.append(failure(ledger, run, exc))
+    else:
+        if killed is None:
+            out.settled.append(ledger.get(run.run_id))
+        else:
+            out.killed.append(killed)
+
+
+def failure(ledger: Ledger, run: LedgerRun, exc: XdimoError) -> str:
+    """One line of KillResult.failed."""
+    job_id = ledger.get(run.run_id).job_id  # adopted before the failure, maybe
+    return f"{run.run_id} (job {job_id or '?'}): {exc}"
 
 
 def load_backend(ws: Workspace, cluster: str, unreadable: dict[str, str]) -> Scheduler:
@@ -125,13 +213,21 @@ def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun, *, again: boo
     asked_before = (run.run_id, job_id) in ledger.kill_requested([run.run_id])
     ledger.record_kill(run.run_id, job_id)  # first: a job killed before the ledger knows would end FAILED
     try:
-        sent = scheduler.kill(job_id, now=now)
-    except KillUnconfirmed:
-        raise  # the request stays recorded: if the job did end by it, the polls call it KILLED
+        sent: KillAnswer = scheduler.kill(job_id, now=now) is not False  # None, from a backend that does not say
     except XdimoError as exc:
-        ledger.record_kill_failed(run.run_id, job_id, str(exc))
-        raise
-    if sent is False:  # (None, from a backend that does not say, counts as sent)
+        sent = exc
+    return kill_answered(ledger, run, job_id, sent, asked_before)
+
+
+def kill_answered(ledger: Ledger, run: LedgerRun, job_id: str, sent: KillAnswer, asked_before: bool) -> LedgerRun:
+    """What one job's kill answer leaves in the ledger, whose request was recorded before the command; the run as
+    it is then. Raises the error (a refused kill withdraws the request; KillUnconfirmed keeps it: if the job did
+    end by it, the polls call it KILLED), and JobGone when the scheduler no longer knew the job."""
+    if isinstance(sent, XdimoError):
+        if not isinstance(sent, (KillUnconfirmed, KillNotRecorded)):  # (nothing recorded, nothing to undo)
+            ledger.record_kill_failed(run.run_id, job_id, str(sent))
+        raise sent
+    if not sent:
         # The scheduler no longer knows the job: it ended (or left the queue) before this kill, which stopped
         # nothing. Withdrawn, so the polls settle the run by its own evidence (a job that vanished is no KILLED).
         if not asked_before:
@@ -140,15 +236,25 @@ def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun, *, again: boo
     return ledger.get(run.run_id)
 
 
-def interrupted_note(run: LedgerRun, stop: KillInterrupted, left: list[LedgerRun]) -> str:
-    """What `kill` says on Ctrl-C in a grace: what was sent (the request stays recorded), what to do next, and
+def interrupted_note(signalled: list[LedgerRun], stop: KillInterrupted, left: list[LedgerRun]) -> str:
+    """What `kill` says on Ctrl-C in a grace: what was sent (the requests stay recorded), what to do next, and
     the runs not reached."""
-    note = (f"{stop} (run {run.run_id}); its kill is recorded: `xdimo-jobs kill {run.run_id}` signals it and "
-            f"waits again, `xdimo-jobs kill --now {run.run_id}` ends it at once")
+    ids = " ".join(r.run_id for r in signalled)
+    if len(signalled) == 1:
+        note = (f"{stop} (run {ids}); its kill is recorded: `xdimo-jobs kill {ids}` signals it and waits again, "
+                f"`xdimo-jobs kill --now {ids}` ends it at once")
+    else:
+        note = (f"{stop} (runs {shown(signalled)}); their kills are recorded: `xdimo-jobs kill {ids}` signals them "
+                f"and waits again, `xdimo-jobs kill --now {ids}` ends them at once")
     if left:
-        shown = ", ".join(r.run_id for r in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
-        note += f"; not reached, still to kill: {shown}"
+        note += f"; not reached, still to kill: {shown(left)}"
     return note
+
+
+def shown(runs: list[LedgerRun], most: int = 5) -> str:
+    """Run ids for a message: the first ``most``, then how many more."""
+    more = f" and {len(runs) - most} more" if len(runs) > most else ""
+    return ", ".join(r.run_id for r in runs[:most]) + more
 
 
 class JobGone(XdimoError):

@@ -12,8 +12,9 @@ from tests.conftest import run_cli
 from tests.core.test_bad_input_ledger import StubScheduler, age, intent
 from tests.core.test_cli_bad_input import assert_one_line_error
 from xdimo.cli import cli
+from xdimo.kill import interrupted_note
 from xdimo.ledger import Ledger
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobState, JobStatus, KillInterrupted
 
 
 def ended(ledger: Ledger, workspace: Path, status: JobStatus, **spec: object) -> str:
@@ -70,3 +71,24 @@ def test_matrix_with_ids_is_refused(workspace: Path) -> None:
     assert_one_line_error(run_cli(workspace, "kill", run.run_id, "--matrix", "other"), "--matrix goes with --all")
     row = ledger.get(run.run_id)
     assert (row.state, ledger.kill_requested([run.run_id])) == (JobState.PENDING, set())  # nothing was killed
+
+
+def test_the_ctrl_c_note_names_every_signalled_run_and_those_not_reached(tmp_path: Path) -> None:
+    """LSF's shared grace (kill_many): every run it signalled is named, in full in the commands to run next."""
+    ledger = Ledger(tmp_path / "l.sqlite")
+    runs = [ledger.get(intent(ledger, tmp_path, gpus=1, steps=n).run_id) for n in range(1, 10)]
+    signalled, left = runs[:7], runs[7:]
+    ids = [r.run_id for r in runs]
+    note = interrupted_note(signalled, KillInterrupted("jobs 1, 2, 3, 4, 5, 6, 7: interrupted"), left)
+    named = " ".join(ids[:7])
+    assert note == (f"jobs 1, 2, 3, 4, 5, 6, 7: interrupted (runs {', '.join(ids[:5])} and 2 more); their kills "
+                    f"are recorded: `xdimo-jobs kill {named}` signals them and waits again, `xdimo-jobs kill --now "
+                    f"{named}` ends them at once; not reached, still to kill: {ids[7]}, {ids[8]}")
+
+
+def test_the_ctrl_c_note_for_one_run_is_as_it_was(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite")
+    run = ledger.get(intent(ledger, tmp_path, gpus=1).run_id)
+    assert interrupted_note([run], KillInterrupted("job 1: interrupted"), []) == (
+        f"job 1: interrupted (run {run.run_id}); its kill is recorded: `xdimo-jobs kill {run.run_id}` signals it "
+        f"and waits again, `xdimo-jobs kill --now {run.run_id}` ends it at once")

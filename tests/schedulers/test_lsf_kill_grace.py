@@ -241,8 +241,10 @@ def test_ctrl_c_in_the_grace_keeps_the_request_and_says_what_to_do(tmp_path: Pat
     (tmp_path / "queue").mkdir()
     ws = Workspace(tmp_path, tmp_path / "queue" / "ledger.sqlite")
     specs = [RunSpec(matrix="m", pool="gpu_h200"), RunSpec(matrix="m", pool="gpu_h200", steps=10)]
-    for spec, job in zip(specs, ("141", "142"), strict=True):
-        ws.ledger.record_intent(spec, "fake-lsf", "#!/bin/bash\n", str(tmp_path / "logs" / spec.run_id))
+    # one run on each cluster: the second one's kill comes after the first one's grace (kill_runs: one batch a
+    # cluster), and Ctrl-C in that grace leaves it unreached
+    for spec, job, where in zip(specs, ("141", "142"), ("fake-lsf", "other-lsf"), strict=True):
+        ws.ledger.record_intent(spec, where, "#!/bin/bash\n", str(tmp_path / "logs" / spec.run_id))
         ws.ledger.record_submitted(spec.run_id, job)
     listing = f"{O_HEADER}\n" + "".join(f"{j}|me|RUN|gpu_h200|8*h1|{s.run_id}\n"
                                         for s, j in zip(specs, ("141", "142"), strict=True))

@@ -35,8 +35,9 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None, n
     On LSF a running job first gets `bkill -s USR1`: it saves its checkpoint at its next step and exits. `kill`
     waits for that (a line on stderr every few seconds) up to `kill_grace_s` seconds, set under `options:` in the
     cluster file (default 60; e.g. `kill_grace_s: 180` for a large checkpoint on slow NFS; 0: no grace), then
-    sends the plain `bkill` if the job still runs. --now skips the grace. Ctrl-C in the grace stops waiting: the
-    USR1 was sent and the kill is recorded; kill it again (or with --now) to end it. JH's `jctrl kill` and
+    sends the plain `bkill` if the job still runs. Several runs (`--all`) share one grace: every one gets its
+    USR1 first. --now skips the grace. Ctrl-C in the grace stops waiting: the USR1s were sent and the kills are
+    recorded (the message names the runs); kill them again (or with --now) to end them. JH's `jctrl kill` and
     Slurm's scancel (SIGTERM, then KillWait) are sent at once.
 
     \b

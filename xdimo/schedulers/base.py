@@ -5,11 +5,13 @@ Backends are thin runners over pure parse functions; states are normalised to Jo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
 from xdimo.config import Cluster
+from xdimo.errors import XdimoError
 from xdimo.spec import RunSpec
 
 
@@ -118,9 +120,37 @@ class JobStatus:
     unlisted: bool = False
 
 
+# One job's answer to a kill (kill_many): True sent, False the scheduler no longer knew the job (nothing sent), or
+# the error Scheduler.kill would have raised for it (SchedulerError, KillUnconfirmed).
+KillAnswer = bool | XdimoError
+
+
+class KillNotRecorded(XdimoError):
+    """kill_many: ``before`` (the ledger's record of the request) failed for this job, so no command was sent to
+    it; the others go on."""
+
+
 class KillInterrupted(KeyboardInterrupt):
-    """Ctrl-C while Scheduler.kill waited out its grace: the first signal was sent (the ledger's kill request,
-    recorded before it, stands) and the hard kill was not. The message says so and what to do next."""
+    """Ctrl-C while Scheduler.kill (or kill_many) waited out its grace: the first signal was sent (the ledger's
+    kill request, recorded before it, stands) and the hard kill was not. The message says so and what to do next.
+    From kill_many: ``signalled``, the jobs left so (USR1 sent, no hard kill); ``answers``, the jobs whose kill
+    was over before it; a job in neither was not reached (no command, no request recorded)."""
+
+    def __init__(self, message: str, signalled: tuple[str, ...] = (),
+                 answers: dict[str, KillAnswer] | None = None) -> None:
+        super().__init__(message)
+        self.signalled = signalled
+        self.answers = dict(answers or {})
+
+
+class KillsMany(Protocol):
+    """What a backend whose kill waits out a grace adds (LSF): kill several jobs with their graces overlapping,
+    not one after the other (kill_many below uses it where a backend has it). Not part of Scheduler: a backend
+    that kills at once is served by the loop over kill()."""
+
+    def kill_many(self, job_ids: list[str], *, now: bool = False,
+                  before: Callable[[str], None]) -> dict[str, KillAnswer]:
+        ...
 
 
 class Scheduler(Protocol):
@@ -173,3 +203,42 @@ class Scheduler(Protocol):
     def hosts(self) -> list[HostRow]:
         """Per-host rows for `hosts --nodes`; an empty list where the backend has no per-host view."""
         ...
+
+
+def kill_many(scheduler: Scheduler, job_ids: list[str], *, now: bool = False,
+              before: Callable[[str], None] = lambda job_id: None) -> dict[str, KillAnswer]:
+    """Kill every job in ``job_ids``; each one's answer as Scheduler.kill gives it (True, False) or raises it (the
+    XdimoError), so one failure does not stop the others. ``before(job_id)`` runs right before the job's first
+    command (the ledger records the kill request there: a job never reached has none). Through the backend's own
+    kill_many where it has one (KillsMany: LSF's graces overlap), else kill() one job after the other. Ctrl-C in a
+    grace raises KillInterrupted, saying which jobs were signalled and which kills were over."""
+    batch = getattr(scheduler, "kill_many", None)
+    if batch is not None:
+        return batch(job_ids, now=now, before=before)
+    return kill_each(lambda job_id: scheduler.kill(job_id, now=now), job_ids, before)
+
+
+def kill_each(kill: Callable[[str], bool | None], job_ids: list[str],
+              before: Callable[[str], None]) -> dict[str, KillAnswer]:
+    """``kill`` for one job after the other (None, from a backend that does not say, counts as sent)."""
+    answers: dict[str, KillAnswer] = {}
+    for job_id in job_ids:
+        if (refused := recorded(before, job_id)) is not None:
+            answers[job_id] = refused
+            continue
+        try:
+            answers[job_id] = kill(job_id) is not False
+        except KillInterrupted as stop:  # a backend with a grace and no kill_many: this job was signalled
+            raise KillInterrupted(str(stop), (job_id,), answers) from None
+        except XdimoError as exc:
+            answers[job_id] = exc
+    return answers
+
+
+def recorded(before: Callable[[str], None], job_id: str) -> KillNotRecorded | None:
+    """``before(job_id)``; its failure as the job's answer (no command may follow an unrecorded request)."""
+    try:
+        before(job_id)
+    except XdimoError as exc:
+        return KillNotRecorded(f"the kill request could not be recorded, so nothing was sent: {exc}")
+    return None

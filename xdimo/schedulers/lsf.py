@@ -7,11 +7,12 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Sequence
 
-from xdimo.errors import KillUnconfirmed, SchedulerError
+from xdimo.errors import KillUnconfirmed, SchedulerError, XdimoError
 from xdimo.schedulers import lsf_parse as P
-from xdimo.schedulers.base import HostRow, KillInterrupted
-from xdimo.schedulers.lsf_family import GONE_RE, Commands, LSFFamilyScheduler, kill_acknowledged
+from xdimo.schedulers.base import HostRow, KillAnswer, KillInterrupted, kill_each, recorded
+from xdimo.schedulers.lsf_family import GONE_RE, MAX_IDS, Commands, LSFFamilyScheduler, kill_acknowledged
 from xdimo.schedulers.runner import CommandResult, command_error, looks_transient
 from xdimo.text import excerpt
 
@@ -84,26 +85,55 @@ class LSFScheduler(LSFFamilyScheduler):
                         gpu_models=tuple(by_host.get(r.name, ())),
                         ngpus=len(by_host[r.name]) if r.name in by_host else None) for r in rows]
 
-    # -- kill: USR1, a grace to save the checkpoint, then the plain bkill ------------------------------------
+    # -- kill: USR1 to every job, one grace for all of them, then the plain bkill ------------------------------
 
     def kill(self, job_id: str, *, now: bool = False) -> bool:
+        answer = self.kill_many([job_id], now=now)[job_id]
+        if isinstance(answer, XdimoError):
+            raise answer
+        return answer
+
+    def kill_many(self, job_ids: list[str], *, now: bool = False,
+                  before: Callable[[str], None] = lambda job_id: None) -> dict[str, KillAnswer]:
+        """`bkill -s USR1` to every job first, then ONE grace for all those signalled (a `bjobs -a` of those
+        still saving every few seconds), then the plain bkill for those still running once it is over: n jobs
+        take one grace, not n. Each job's answer is the one kill() gives it alone (base.kill_many). Ctrl-C
+        before the last plain bkill raises KillInterrupted naming the jobs signalled and not bkilled."""
         grace = 0.0 if now else float(self.cluster.options.get("kill_grace_s", KILL_GRACE_S))
         if grace <= 0:
-            return super().kill(job_id)
-        signalled = self.signal_checkpoint(job_id)
-        if signalled is False:  # the job had ended: nothing was sent (xdimo/kill.py withdraws the request)
-            return False
-        if signalled is None:  # USR1 not taken (a pending job has nothing to save): the plain bkill decides
-            return super().kill(job_id)
-        start = time.monotonic()
+            return kill_each(super().kill, job_ids, before)
+        answers: dict[str, KillAnswer] = {}
+        reached: list[str] = []
+        start: float | None = None
         try:
-            if self.wait_for_checkpoint(job_id, grace, start):
-                return True  # it ended in the grace: the USR1 ended it, no hard kill needed
+            for job_id in job_ids:
+                if (refused := recorded(before, job_id)) is not None:
+                    answers[job_id] = refused
+                    continue
+                reached.append(job_id)
+                if (answer := self.signal_one(job_id)) is not None:
+                    answers[job_id] = answer
+            start = time.monotonic()
+            self.wait_for_checkpoints([j for j in reached if j not in answers], grace, start, answers)
         except KeyboardInterrupt:
-            raise KillInterrupted(f"job {job_id}: interrupted {time.monotonic() - start:.0f} s into its {grace:g} s "
-                                  "grace: USR1 was sent and it may still be saving its checkpoint; no bkill "
-                                  "followed") from None
-        return self.kill_after_signal(job_id)
+            left = tuple(j for j in reached if j not in answers)
+            if not left:
+                raise
+            waited = None if start is None else time.monotonic() - start
+            raise KillInterrupted(grace_interrupted(left, grace, waited), left, answers) from None
+        return answers
+
+    def signal_one(self, job_id: str) -> KillAnswer | None:
+        """USR1 to one job. None: signalled (it waits out the grace). Else its answer: False when it had ended
+        (nothing sent: xdimo/kill.py withdraws the request), the plain bkill's where USR1 was not taken (a
+        pending job has nothing to save), or the error (LSF unreachable: nothing sent)."""
+        try:
+            sent = self.signal_checkpoint(job_id)
+            if sent is None:
+                return super().kill(job_id)
+            return None if sent else False
+        except XdimoError as exc:
+            return exc
 
     def signal_checkpoint(self, job_id: str) -> bool | None:
         """`bkill -s USR1 N`. True: signalled; False: the job had ended (nothing sent); None: another answer (a
@@ -119,43 +149,80 @@ class LSFScheduler(LSFFamilyScheduler):
         log.info("`bkill -s USR1 %s` answered %s: sending the plain bkill at once", job_id, excerpt(res.output))
         return None
 
-    def wait_for_checkpoint(self, job_id: str, grace: float, start: float) -> bool:
-        """Poll `bjobs -a N` every few seconds until the job leaves RUN or ``grace`` seconds have passed since
-        ``start``, a line on stderr each time. True: it ended (or left the queue); False: it is still there."""
+    def wait_for_checkpoints(self, job_ids: list[str], grace: float, start: float,
+                             answers: dict[str, KillAnswer]) -> None:
+        """Poll `bjobs -a` of the jobs still saving every few seconds until each has left RUN or ``grace``
+        seconds have passed since ``start``, a line on stderr each time. A job that ended (or left the queue)
+        needs no bkill: its answer is True. One that cannot save now (pending, suspended) gets the plain bkill at
+        once; those still running get it once the grace is over."""
+        waiting = list(job_ids)
         step = 1.0  # a job that ends at once is seen at once; then every KILL_POLL_S
-        while (waited := time.monotonic() - start) < grace:
-            self.progress(f"job {job_id}: USR1 sent, waiting for its checkpoint ({waited:.0f} s of {grace:g})")
+        while waiting and (waited := time.monotonic() - start) < grace:
+            self.progress(f"{jobs_named(waiting)}: USR1 sent, waiting for {its(waiting)} checkpoint"
+                          f"{'' if len(waiting) == 1 else 's'} ({waited:.0f} s of {grace:g})")
             time.sleep(min(step, grace - waited))
             step = min(KILL_POLL_S, step * 2)
-            where = self.after_signal(job_id)
-            if where != "running":
-                return where == "ended"
-        return False
+            where = self.after_signal(waiting)
+            for job_id in [j for j in waiting if where[j] != "running"]:
+                answers[job_id] = True if where[job_id] == "ended" else self.kill_after_signal(job_id)
+                waiting.remove(job_id)
+        for job_id in waiting:
+            answers[job_id] = self.kill_after_signal(job_id)
 
-    def after_signal(self, job_id: str) -> str:
-        """"ended", "running" (or may be: a failed or unclear answer, UNKWN) or "stopped" (pending, suspended)."""
+    def after_signal(self, job_ids: list[str]) -> dict[str, str]:
+        """Each job's "ended", "running" (or may be: a failed or unclear answer, UNKWN) or "stopped" (pending,
+        suspended), from ONE `bjobs -a ID...` (`-u all` past MAX_IDS ids, as poll())."""
         try:
-            answer = self.query_jobs(["-a", job_id])
+            answer = self.query_jobs(["-a"] + (job_ids if len(job_ids) <= MAX_IDS else ["-u", "all"]))
         except SchedulerError as exc:  # asked again at the next step; the plain bkill's answer decides at the end
-            log.info("`bjobs -a %s` during the kill grace: %s", job_id, exc)
-            return "running"
-        row = answer.by_id().get(job_id)
-        if row is None:
-            return "ended" if answer.gone(job_id) and not answer.unparsed else "running"
-        if row.stat in P.FINAL:
-            return "ended"
-        return "running" if row.stat in STILL_RUNNING else "stopped"
+            log.info("`bjobs -a %s` during the kill grace: %s", " ".join(job_ids), exc)
+            return dict.fromkeys(job_ids, "running")
+        rows = answer.by_id()
+        return {job_id: after_signal_state(answer, rows.get(job_id), job_id) for job_id in job_ids}
 
-    def kill_after_signal(self, job_id: str) -> bool:
+    def kill_after_signal(self, job_id: str) -> KillAnswer:
         """The plain bkill once the grace is over. The USR1 went through, so a kill was sent whatever this one
         answers: a job that ended meanwhile is True, and a failure is KillUnconfirmed (the ledger's request
         stays: if the job ends by the USR1 it is KILLED), never a withdrawn request."""
         try:
             super().kill(job_id)
         except SchedulerError as exc:
-            raise KillUnconfirmed(f"`bkill -s USR1 {job_id}` was sent; the bkill after the grace: {exc}") from None
+            return KillUnconfirmed(f"`bkill -s USR1 {job_id}` was sent; the bkill after the grace: {exc}")
         return True
 
     def progress(self, line: str) -> None:
         """A progress line of the kill grace, on stderr (stdout stays the verb's answer, --json included)."""
         print(line, file=sys.stderr, flush=True)
+
+
+def after_signal_state(answer: P.JobsAnswer, row: P.JobRow | None, job_id: str) -> str:
+    """"ended", "running" or "stopped" for one job of a `bjobs -a` answer (LSFScheduler.after_signal)."""
+    if row is None:
+        return "ended" if answer.gone(job_id) and not answer.unparsed else "running"
+    if row.stat in P.FINAL:
+        return "ended"
+    return "running" if row.stat in STILL_RUNNING else "stopped"
+
+
+def grace_interrupted(job_ids: tuple[str, ...], grace: float, waited: float | None) -> str:
+    """What Ctrl-C before the plain bkill left: the USR1 sent to ``job_ids`` (``waited``: seconds into the grace;
+    None: while USR1 was still being sent, so the last one may not have gone), no bkill."""
+    one = len(job_ids) == 1
+    they, saving = ("it", f"{its(job_ids)} checkpoint") if one else ("they", f"{its(job_ids)} checkpoints")
+    if waited is None:
+        return (f"{jobs_named(job_ids)}: interrupted while USR1 was being sent, before {its(job_ids)} {grace:g} s "
+                f"grace: {they} may be saving {saving}; no bkill followed")
+    return (f"{jobs_named(job_ids)}: interrupted {min(waited, grace):.0f} s into {its(job_ids)} {grace:g} s grace: "
+            f"USR1 was sent and {they} may still be saving {saving}; no bkill followed")
+
+
+def jobs_named(job_ids: Sequence[str], shown: int = 8) -> str:
+    """`job 141` / `jobs 141, 142` (`and N more` past ``shown``)."""
+    if len(job_ids) == 1:
+        return f"job {job_ids[0]}"
+    more = f" and {len(job_ids) - shown} more" if len(job_ids) > shown else ""
+    return "jobs " + ", ".join(job_ids[:shown]) + more
+
+
+def its(job_ids: Sequence[str]) -> str:
+    return "its" if len(job_ids) == 1 else "their"
