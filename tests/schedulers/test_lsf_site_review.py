@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from xdimo.config import Cluster, Pool
-from xdimo.errors import SchedulerError
+from xdimo.errors import SchedulerError, SubmitRefused
 from xdimo.render import render_script
 from xdimo.schedulers.base import JobState, LedgerJob
 from xdimo.schedulers.jh import JHScheduler
@@ -261,3 +261,17 @@ echo "{O_HEADER}"; echo "141|me|RUN|gpu|8*gpu-a100-01|r1"
     be = LSFScheduler(lsf_cluster(retries=1, timeout_s=10), tmp_path)
     status = be.poll([LedgerJob("r1", "141", str(tmp_path / "logs" / "r1"))])["141"]
     assert status.state is JobState.RUNNING and be.use_o_format
+
+
+@pytest.mark.parametrize("said", ["LSF is processing your request. Please wait...",
+                                  "Cannot connect to LSF. Please wait...", "LSF is down. Please wait..."])
+def test_bsub_giving_up_on_mbatchd_is_no_refusal(tmp_path: Path, said: str) -> None:
+    """bsub (LSB_NTRIES=1) gave up waiting for mbatchd's answer: a busy mbatchd may have queued the job all the
+    same, so the run's fate is unknown (SchedulerError: the ledger keeps it SUBMITTING and finds its job by
+    name), never SubmitRefused (the intent undone, the run free to be sent again: a second job)."""
+    be, calls = scripted(LSFScheduler, lsf_cluster(), tmp_path, lambda argv: (255, said))
+    run = RunSpec(matrix="m", pool="gpu", gpus=1)
+    with pytest.raises(SchedulerError) as err:
+        be.submit(f"#!/bin/bash\n#BSUB -J {run.run_id}\n#BSUB -o {tmp_path}/o/%J.out\n", run)
+    assert not isinstance(err.value, SubmitRefused) and calls[0][0] == "bsub"
+    assert "gave no job id" in str(err.value) and said in str(err.value)

@@ -169,7 +169,7 @@ class LSFFamilyScheduler:
         name = self.commands.submit[0]
         if answer.pending_limit:
             raise PendingLimitError(self.pending_limit_message(run, answer))
-        if res.returncode != 0 and res.output.strip() and not looks_transient(res):
+        if res.returncode != 0 and res.output.strip() and not self.transient(res):
             raise SubmitRefused(f"{name} refused run {run.run_id} (exit {res.returncode}): "
                                 f"{answer.first_problem}")
         # We cannot tell whether the job exists: the ledger keeps the run as SUBMITTING, never resubmits it.
