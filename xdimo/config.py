@@ -177,11 +177,12 @@ def closest(word: str, known: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
-def int_problem(v: Any, minimum: int, maximum: int = MAX_INT) -> str | None:
-    """What an integer key expected, when ``v`` is not one in [minimum, maximum]; None when it is."""
+def int_problem(v: Any, minimum: int, maximum: int | None = MAX_INT) -> str | None:
+    """What an integer key expected, when ``v`` is not one in [minimum, maximum] (None: no maximum); None when
+    it is."""
     if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
         return f"an integer >= {minimum}"
-    if v > maximum:
+    if maximum is not None and v > maximum:
         return f"an integer <= {maximum}"
     return None
 

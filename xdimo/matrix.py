@@ -16,11 +16,14 @@ from typing import Any
 from xdimo.config import MAX_INT, closest, int_problem, read_yaml, refuse_unknown_keys
 from xdimo.errors import ConfigError
 from xdimo.spec import PARALLEL_CHOICES, PRECISION_CHOICES, RunSpec, parse_moe
-from xdimo.train.flags import is_switch, shape_problem, value_problem, workload_flags
+from xdimo.train.flags import WORKLOAD_INT_FLAGS, int_range, is_switch, shape_problem, value_problem, workload_flags
 
-# Integer keys and their minimum; every one is at most MAX_INT (10**9: a bigger step count or batch is a typo).
-INT_KEYS = {"gpus": 1, "nodes": 1, "local_batch": 1, "grad_accum": 1, "steps": 1, "frames": 1,
-            "image_size": 8, "log_every": 1, "cpus": 1, "walltime_min": 1}
+# Integer keys -> (minimum, maximum). The scheduler's: at least 1, at most MAX_INT (10**9 cards or minutes is a
+# typo). The workload's (local_batch ... log_every) become its flags, so theirs is the flag's own range
+# (flags.int_range: the one table `python -m xdimo.train` checks too).
+SCHEDULER_INT_KEYS = ("gpus", "nodes", "cpus", "walltime_min")
+INT_KEYS: dict[str, tuple[int, int | None]] = {**dict.fromkeys(SCHEDULER_INT_KEYS, (1, MAX_INT)),
+                                               **{k: int_range(k) for k in WORKLOAD_INT_FLAGS}}
 OPTIONAL_INT_KEYS = ("cpus", "walltime_min")  # null means "the cluster's default"
 STR_KEYS = ("model", "pool", "data", "command", "label")
 RUN_KEYS = {f.name for f in fields(RunSpec)} - {"matrix", "model_given"}  # model_given: set from `model:`
@@ -184,9 +187,9 @@ class _RowChecker:
 
     def ints(self) -> dict[str, Any]:
         out = {}
-        for key, minimum in INT_KEYS.items():
+        for key, (minimum, maximum) in INT_KEYS.items():
             if key in self.row and not (key in OPTIONAL_INT_KEYS and self.row[key] is None):
-                expected = int_problem(self.row[key], minimum, MAX_INT)
+                expected = int_problem(self.row[key], minimum, maximum)
                 if expected:
                     raise self.fail(key, expected)
                 out[key] = self.row[key]

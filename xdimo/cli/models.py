@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 import click
 
 from xdimo.cli.common import App, verb
-from xdimo.config import MAX_INT
 from xdimo.errors import ConfigError
+from xdimo.train.flags import int_range
 from xdimo.train.flops import train_flops_per_sample
 from xdimo.train.registry import ClipShape, ModelConfig, check_shape, get_model, model_names, param_counts
 
@@ -78,10 +78,11 @@ def _table(rows: list[ModelRow], clip: ClipShape) -> str:
 @click.option("--model", "names", multiple=True, metavar="NAME", help="Only this model (repeatable).")
 @click.option("--moe", "moes", multiple=True, metavar="NEkA",
               help="MLP variant (repeatable): NEkA or 'dense'. Default: dense, plus 4E2A and 2E1A on /2.")
-# The same bounds as a matrix's frames and image_size (xdimo/matrix.py INT_KEYS).
-@click.option("--frames", type=click.IntRange(1, MAX_INT), default=16, show_default=True,
+# The bounds of the workload's --frames and --image-size (flags.int_range: a matrix checks the same); the shape
+# check (registry.check_shape) then asks for a multiple of 8 x the patch.
+@click.option("--frames", type=click.IntRange(*int_range("frames")), default=16, show_default=True,
               help="Clip frames for the counts.")
-@click.option("--image-size", type=click.IntRange(8, MAX_INT), default=256, show_default=True,
+@click.option("--image-size", type=click.IntRange(*int_range("image_size")), default=256, show_default=True,
               help="Clip side in pixels (latents are 1/8).")
 @verb
 def models(app: App, names: tuple[str, ...], moes: tuple[str, ...], frames: int, image_size: int) -> None:

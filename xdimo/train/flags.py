@@ -16,7 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from xdimo.spec import PARALLEL_CHOICES, PRECISION_CHOICES
+from xdimo.config import MAX_INT
+from xdimo.spec import PARALLEL_CHOICES, PRECISION_CHOICES, WORKLOAD_FIELDS
 from xdimo.train.registry import ClipShape, ModelConfig, check_shape, get_model
 from xdimo.train.speed import COMPILE_SCOPES, RESIDUAL_DTYPES, TEMPORAL_CHOICES
 
@@ -118,22 +119,37 @@ def is_switch(action: argparse.Action) -> bool:
 
 # ---------------------------------------------------------------------------------------------------- ranges
 
-# Integer flags and their minimum (a bool is no integer here).
-INT_MIN = {"local_batch": 1, "grad_accum": 1, "steps": 1, "log_every": 1, "frames": 1, "image_size": 1,
+# Integer flags and their minimum (a bool is no integer here). The one copy of these ranges: a matrix row's
+# local_batch ... log_every (spec.WORKLOAD_FIELDS) become these flags, and matrix.py checks them with int_range.
+INT_MIN = {"local_batch": 1, "grad_accum": 1, "steps": 1, "log_every": 1, "frames": 1,
+           # 1, not 8: shape_problem then asks for a multiple of 8 x the patch (16 on /2), which says more
+           "image_size": 1,
            "warmup_steps": 0, "lr_base_batch": 0, "ckpt_every": 0, "clip_after": 0, "seed": 0,
            "warmup_intervals": 0, "nccl_timeout_s": 1, "recompute_blocks": -1}
+# The integer flags a matrix row sets as run keys (render passes them from the spec).
+WORKLOAD_INT_FLAGS = tuple(k for k in WORKLOAD_FIELDS if k in INT_MIN)
 # Integer flags whose default is None ("the model's" / "by the data source"), and their minimum.
 OPTIONAL_INT_MIN = {"workers": 0, "depth": 1, "hidden": 1, "heads": 1}
 # Upper bounds, and how the message says them. The seed: torch seeds a generator with an unsigned 64-bit value
 # (the loop reduces the per-step seeds it derives to 64 bits; the data sampler adds the epoch to the seed, hence
 # 2**63, not 2**64). The NCCL/gloo timeout: torch counts it in nanoseconds in an int64 (10**10 s already
 # overflows); 10**9 s, 31 years, was measured to work with gloo.
-INT_MAX = {"seed": (2**63 - 1, "< 2**63"), "nccl_timeout_s": (10**9, "<= 10**9 (31 years)")}
+INT_MAX = {"seed": (2**63 - 1, "< 2**63"), "nccl_timeout_s": (10**9, "<= 10**9 (31 years)"),
+           # The counts a matrix row sets: config.MAX_INT, as every count in a matrix (10**9 steps is 31 years at a
+           # step a second; a batch, clip or log interval that large is a typo, and would fail only once queued).
+           **{k: (MAX_INT, f"an integer <= {MAX_INT}") for k in WORKLOAD_INT_FLAGS}}
 # Float flags: (low, high, low allowed); +inf is allowed for --clip-grad only (no clipping).
 FLOAT_RANGE = {"lr": (0.0, math.inf, False), "weight_decay": (0.0, math.inf, True), "ema_decay": (0.0, 1.0, True),
                "clip_grad": (0.0, math.inf, False), "moe_aux_weight": (0.0, math.inf, True),
                "capacity_factor": (0.0, math.inf, False)}
 INFINITE_OK = {"clip_grad"}
+
+
+def int_range(dest: str) -> tuple[int, int | None]:
+    """The integer flag ``dest``'s smallest and largest value (None: no upper bound); KeyError for a flag that
+    is no integer."""
+    low = INT_MIN[dest] if dest in INT_MIN else OPTIONAL_INT_MIN[dest]
+    return low, INT_MAX[dest][0] if dest in INT_MAX else None
 
 
 def value_problem(dest: str, value: Any) -> str | None:
