@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import getpass
+import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import suppress
+from pathlib import Path
 
 import pytest
 
@@ -22,3 +28,25 @@ def sleeper() -> Iterator[Callable[[], subprocess.Popen]]:
     for p in procs:
         p.kill()
         p.wait()
+
+
+FAKES = Path(__file__).resolve().parents[1] / "fakes"
+
+
+@pytest.fixture
+def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Path]]:
+    """The scheduler double (tests/fakes: bsub, bjobs, bkill, bhosts) first on PATH; call it with the site's
+    config (``max_pending``, ``queues``) to get its state folder. Its jobs still running at the end are killed."""
+    state = tmp_path / "state"
+
+    def make(**config: object) -> Path:
+        state.mkdir()
+        (state / "config.json").write_text(json.dumps({"user": getpass.getuser(), **config}))
+        monkeypatch.setenv("XDIMO_FAKE_STATE", str(state))
+        monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")
+        return state
+
+    yield make
+    for pid in (state / "jobs").glob("*.pid"):
+        with suppress(ProcessLookupError, ValueError, PermissionError):
+            os.killpg(int(pid.read_text()), signal.SIGKILL)

@@ -7,9 +7,7 @@ a signal does); the answer tests script the commands' answers."""
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import time
 from pathlib import Path
 
@@ -31,14 +29,8 @@ WAITING = "USR1 sent, waiting for its checkpoint"
 
 
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    state = tmp_path / "state"
-    state.mkdir()
-    cfg = {"user": getpass.getuser(), "max_pending": 1, "queues": {"gpu_h200": {"cards": 5}}}
-    (state / "config.json").write_text(json.dumps(cfg))
-    monkeypatch.setenv("XDIMO_FAKE_STATE", str(state))
-    monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")
-    return state
+def fake(fake_site) -> Path:  # noqa: ANN001
+    return fake_site(max_pending=1, queues={"gpu_h200": {"cards": 5}})
 
 
 def backend(tmp_path: Path, **options: object) -> LSFScheduler:

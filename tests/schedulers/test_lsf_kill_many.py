@@ -7,12 +7,8 @@ scheduler double (tests/fakes); the order of the calls it records is what is ass
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import signal
 import time
-from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -35,17 +31,8 @@ SLOW, QUICK = SAVES.format(s=30), SAVES.format(s=0.2)
 
 
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    state = tmp_path / "state"
-    state.mkdir()
-    cfg = {"user": getpass.getuser(), "max_pending": 8, "queues": {"gpu_h200": {"cards": 5}}}
-    (state / "config.json").write_text(json.dumps(cfg))
-    monkeypatch.setenv("XDIMO_FAKE_STATE", str(state))
-    monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")
-    yield state
-    for pid in (state / "jobs").glob("*.pid"):  # the double's jobs still saving: gone with the test
-        with suppress(ProcessLookupError, ValueError, PermissionError):
-            os.killpg(int(pid.read_text()), signal.SIGKILL)
+def fake(fake_site) -> Path:  # noqa: ANN001
+    return fake_site(max_pending=8, queues={"gpu_h200": {"cards": 5}})
 
 
 @pytest.fixture
