@@ -6,8 +6,12 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import REPO
+from xdimo.train.flops import train_flops_per_sample
+from xdimo.train.registry import ClipShape, get_model, model_names
 
 
 def run(*argv: str, rc: int = 0) -> str:
@@ -136,3 +140,23 @@ def test_a_sweep_row_runs_with_its_entry_s_environment(tmp_path):
     rc, _ = sweep.run_row(argv, log, 30, {"CUDA_LAUNCH_BLOCKING": "1"})
     assert rc == 0 and log.read_text().split() == ["1", "True"]  # added to the environment, not replacing it
     assert dict(next(e for e in sweep.STAGES["repro48"] if e.env).env) == {"CUDA_LAUNCH_BLOCKING": "1"}
+
+
+def test_gemm_ceiling_smoke():
+    text = run("benchmarks/gemm_ceiling.py", "--reps", "2")
+    assert "Latte-T/2 @ 2, fp32, 4x64x64" in text and "experts" not in text
+    assert "spatial attention" in text and "temporal attention" in text and "patch embed" in text
+    assert "no MFU bound (no GPU peak)" in text  # no bound made up on the CPU
+    moe = run("benchmarks/gemm_ceiling.py", "--reps", "1", "--rows", "Latte-T/2:4E2A@1", "Latte-Q/2@1")
+    assert "experts fc1" in moe and "4 groups" in moe and "Latte-Q/2@1: unknown model" in moe
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(model_names()), st.sampled_from([None, "2E1A", "4E2A", "8E2A"]), st.integers(1, 64),
+       st.integers(1, 32), st.sampled_from([64, 128, 256, 512]))
+def test_gemm_ceiling_times_exactly_the_flops_mfu_divides(model, moe, batch, frames, image_size):
+    """The ops it times add up to flops.py's FLOPs for the step: its bound and train_step's MFU share a numerator."""
+    gc = load("gemm_ceiling")
+    cfg, clip = get_model(model, moe), ClipShape(frames, image_size)
+    assume(image_size % (8 * cfg.patch) == 0)
+    assert sum(op.flops for op in gc.step_ops(cfg, clip, batch)) == train_flops_per_sample(cfg, clip) * batch
