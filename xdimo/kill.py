@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from xdimo.errors import KillUnconfirmed, XdimoError
 from xdimo.ledger import Ledger, LedgerRun
@@ -117,7 +116,7 @@ def kill_step(ws: Workspace, ledger: Ledger, step: list[LedgerRun], schedulers: 
     if step[0].job_id:
         return kill_batch(ledger, scheduler, step, out, now=now)
     try:
-        tally(out, ledger, step[0], kill_one, ledger, scheduler, step[0], now=now)
+        tally(out, ledger, step[0], lambda: kill_one(ledger, scheduler, step[0], now=now))
     except KillInterrupted as stop:
         return Halt(stop, step)
     return None
@@ -131,8 +130,17 @@ def kill_batch(ledger: Ledger, scheduler: Scheduler, runs: list[LedgerRun], out:
     # Earlier `kill`s whose requests stand (sent, or unconfirmed): not this kill's to withdraw.
     asked_before = ledger.kill_requested([r.run_id for r in runs])
     halt = None
+    unwithdrawn: dict[str, XdimoError] = {}  # the ledger failed to withdraw: said as that run's failure
+
+    def answered(job_id: str, answer: KillAnswer) -> None:  # at once: not after a grace shared with others
+        asked = (by_job[job_id].run_id, job_id) in asked_before
+        try:
+            withdraw_unsent(ledger, by_job[job_id], job_id, answer, asked)
+        except XdimoError as exc:  # the others go on
+            unwithdrawn[job_id] = exc
+
     try:
-        answers = kill_many(scheduler, list(by_job), now=now,
+        answers = kill_many(scheduler, list(by_job), now=now, answered=answered,
                             before=lambda job_id: ledger.record_kill(by_job[job_id].run_id, job_id))
     except KillInterrupted as stop:
         answers = stop.answers
@@ -140,17 +148,17 @@ def kill_batch(ledger: Ledger, scheduler: Scheduler, runs: list[LedgerRun], out:
                     [r for j, r in by_job.items() if j not in answers and j not in stop.signalled])
     for job_id, run in by_job.items():  # in the order given, not the order the answers came in
         if job_id in answers:
-            asked = (run.run_id, job_id) in asked_before
-            tally(out, ledger, run, kill_answered, ledger, run, job_id, answers[job_id], asked)
+            answer = unwithdrawn.get(job_id, answers[job_id])
+            tally(out, ledger, run, lambda run=run, job_id=job_id, answer=answer: kill_outcome(ledger, run, job_id,
+                                                                                               answer))
     return halt
 
 
-def tally(out: KillResult, ledger: Ledger, run: LedgerRun, kill: Callable[..., LedgerRun | None],
-          *args: Any, **kwargs: Any) -> None:
-    """``kill(*args, **kwargs)`` for ``run``, its outcome into ``out``: killed, gone (JobGone), failed (an
-    XdimoError) or settled (None: no job to kill). KillInterrupted goes through."""
+def tally(out: KillResult, ledger: Ledger, run: LedgerRun, outcome: Callable[[], LedgerRun | None]) -> None:
+    """``outcome()``, the run after its kill, into ``out``: killed, gone (JobGone), failed (an XdimoError) or
+    settled (None: no job to kill). KillInterrupted goes through."""
     try:
-        killed = kill(*args, **kwargs)
+        killed = outcome()
     except JobGone as gone:
         out.gone.append(gone.run)
     except XdimoError as exc:
@@ -216,36 +224,45 @@ def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun, *, again: boo
         sent: KillAnswer = scheduler.kill(job_id, now=now) is not False  # None, from a backend that does not say
     except XdimoError as exc:
         sent = exc
-    return kill_answered(ledger, run, job_id, sent, asked_before)
+    withdraw_unsent(ledger, run, job_id, sent, asked_before)
+    return kill_outcome(ledger, run, job_id, sent)
 
 
-def kill_answered(ledger: Ledger, run: LedgerRun, job_id: str, sent: KillAnswer, asked_before: bool) -> LedgerRun:
-    """What one job's kill answer leaves in the ledger, whose request was recorded before the command; the run as
-    it is then. Raises the error (a refused kill withdraws the request; KillUnconfirmed keeps it: if the job did
-    end by it, the polls call it KILLED), and JobGone when the scheduler no longer knew the job."""
+def withdraw_unsent(ledger: Ledger, run: LedgerRun, job_id: str, sent: KillAnswer, asked_before: bool) -> None:
+    """Withdraw the request recorded before the command where nothing was sent: the scheduler refused the kill
+    (KillUnconfirmed keeps it: if the job did end by it, the polls call it KILLED; KillNotRecorded has none), or
+    no longer knew the job (unless an earlier kill's request stands: not this kill's to withdraw). A job that
+    vanished is no KILLED: the polls settle the run by its own evidence."""
     if isinstance(sent, XdimoError):
-        if not isinstance(sent, (KillUnconfirmed, KillNotRecorded)):  # (nothing recorded, nothing to undo)
+        if not isinstance(sent, (KillUnconfirmed, KillNotRecorded)):
             ledger.record_kill_failed(run.run_id, job_id, str(sent))
+    elif not sent and not asked_before:
+        ledger.record_kill_failed(run.run_id, job_id, "the scheduler no longer knew the job: nothing killed")
+
+
+def kill_outcome(ledger: Ledger, run: LedgerRun, job_id: str, sent: KillAnswer) -> LedgerRun:
+    """The run as one job's kill answer left it; raises the error, and JobGone when the scheduler no longer knew
+    the job (nothing was killed)."""
+    if isinstance(sent, XdimoError):
         raise sent
     if not sent:
-        # The scheduler no longer knows the job: it ended (or left the queue) before this kill, which stopped
-        # nothing. Withdrawn, so the polls settle the run by its own evidence (a job that vanished is no KILLED).
-        if not asked_before:
-            ledger.record_kill_failed(run.run_id, job_id, "the scheduler no longer knew the job: nothing killed")
         raise JobGone(ledger.get(run.run_id), job_id)
     return ledger.get(run.run_id)
 
 
 def interrupted_note(signalled: list[LedgerRun], stop: KillInterrupted, left: list[LedgerRun]) -> str:
-    """What `kill` says on Ctrl-C in a grace: what was sent (the requests stay recorded), what to do next, and
-    the runs not reached."""
+    """What `kill` says on Ctrl-C: what was sent (the requests stay recorded), what to do next, and the runs not
+    reached."""
     ids = " ".join(r.run_id for r in signalled)
-    if len(signalled) == 1:
-        note = (f"{stop} (run {ids}); its kill is recorded: `xdimo-jobs kill {ids}` signals it and waits again, "
+    again = "signals {} and waits again" if stop.grace else "sends {} again"
+    if not signalled:
+        note = str(stop)
+    elif len(signalled) == 1:
+        note = (f"{stop} (run {ids}); its kill is recorded: `xdimo-jobs kill {ids}` {again.format('it')}, "
                 f"`xdimo-jobs kill --now {ids}` ends it at once")
     else:
-        note = (f"{stop} (runs {shown(signalled)}); their kills are recorded: `xdimo-jobs kill {ids}` signals them "
-                f"and waits again, `xdimo-jobs kill --now {ids}` ends them at once")
+        note = (f"{stop} (runs {shown(signalled)}); their kills are recorded: `xdimo-jobs kill {ids}` "
+                f"{again.format('them')}, `xdimo-jobs kill --now {ids}` ends them at once")
     if left:
         note += f"; not reached, still to kill: {shown(left)}"
     return note

@@ -17,7 +17,8 @@ from xdimo.config import Cluster, Pool
 from xdimo.errors import XdimoError
 from xdimo.kill import KillResult, kill_runs
 from xdimo.ledger import Ledger, LedgerRun
-from xdimo.schedulers.base import KillInterrupted, KillNotRecorded, kill_many
+from xdimo.poll import refresh
+from xdimo.schedulers.base import JobState, KillInterrupted, KillNotRecorded, kill_many
 from xdimo.schedulers.jh import JHScheduler
 from xdimo.schedulers.lsf import LSFScheduler
 from xdimo.schedulers.runner import CommandResult
@@ -310,3 +311,112 @@ def test_kill_reports_a_run_whose_request_was_not_recorded_and_kills_the_others(
     assert result.failed[0].startswith(f"{runs[1].run_id} (job {jobs[1]}): the kill request could not be "
                                        "recorded, so nothing was sent: ledger ")
     assert requested(ws, runs) == {runs[0].run_id, runs[2].run_id}
+
+
+# -- each answer reaches the ledger at once (review of the first version) -------------------------------------------
+
+
+def add_run(ws: Workspace, job_id: str, steps: int) -> LedgerRun:
+    """A run in the ledger as submitted with ``job_id`` (no job on the double unless it made one)."""
+    spec = RunSpec(matrix="m", pool="gpu_h200", steps=steps)
+    ws.ledger.record_intent(spec, "fake-lsf", "#!/bin/bash\n", str(ws.root / "logs" / spec.run_id))
+    ws.ledger.record_submitted(spec.run_id, job_id)
+    return ws.ledger.get(spec.run_id)
+
+
+def answering(answers: dict[str, object], running: set[str]):  # noqa: ANN201
+    """A backend ``run``: bjobs lists ``running`` as RUN; ``answers[job]`` is each bkill's answer for that job (its
+    output, or an exception to raise); the others are acknowledged."""
+    sent: list[list[str]] = []
+
+    def run(argv: list[str], **kw: object) -> CommandResult:
+        sent.append(list(argv))
+        if argv[0] == "bkill":
+            said = answers.get(argv[-1])
+            if isinstance(said, BaseException):
+                raise said
+            if isinstance(said, str):
+                return CommandResult(tuple(argv), 255, "", said)
+            verb = "signaled" if "-s" in argv else "terminated"
+            return CommandResult(tuple(argv), 0, f"Job <{argv[-1]}> is being {verb}", "")
+        ids = [a for a in argv[1:] if a.isdigit()]
+        rows = "".join(f"{j}|me|RUN|gpu_h200|8*h1|r\n" for j in ids if j in running)
+        gone = "".join(f"Job <{j}> is not found\n" for j in ids if j not in running)
+        return CommandResult(tuple(argv), 255 if gone else 0, f"JOBID|USER|STAT|QUEUE|EXEC_HOST|JOB_NAME\n{rows}", gone)
+
+    return run, sent
+
+
+def test_a_status_during_the_grace_does_not_call_a_vanished_job_killed(ws: Workspace, fake: Path) -> None:
+    """The request of a job `bkill -s USR1` no longer knows is withdrawn at that answer, not after the shared
+    grace: a `status` in another terminal meanwhile would settle its run KILLED, nothing having been killed."""
+    first, second = start(ws, fake, [SLOW, SLOW])
+    vanished = add_run(ws, "999", steps=7)
+
+    def another_terminals_status(line: str) -> None:
+        other = Ledger(ws.ledger_path)
+        refresh(ws, other, [other.get(vanished.run_id)], {})
+
+    ws.be.progress = another_terminals_status  # type: ignore[attr-defined]
+    result = kill(ws, [first, vanished, second])
+    assert ids(result.gone) == [vanished.run_id]
+    assert Ledger(ws.ledger_path).get(vanished.run_id).state is not JobState.KILLED
+
+
+GONE, DENIED = "Job <141>: No matching job found", "Job <141>: User permission denied"
+
+
+@pytest.mark.parametrize("said", [GONE, DENIED])
+def test_ctrl_c_in_a_later_plain_kill_keeps_the_earlier_answers(ws: Workspace, said: str) -> None:
+    """`--now` (and every JH/Slurm/local kill) goes job by job: Ctrl-C in the second one's command withdraws the
+    first one's request all the same (nothing was killed by it), and the note names the second run."""
+    first, second = add_run(ws, "141", 1), add_run(ws, "142", 2)
+    ws.be.run, sent = answering({"141": said, "142": KeyboardInterrupt()}, running={"141", "142"})  # type: ignore[attr-defined]
+    result = kill(ws, [first, second], now=True)
+    assert [a for a in sent if a[0] == "bkill"] == plain("141", "142")
+    assert requested(ws, [first, second]) == {second.run_id}  # 142's command may have gone: its request stands
+    assert result.interrupted.startswith(f"job 142: interrupted while its kill was being sent (it may have gone) "
+                                         f"(run {second.run_id}); its kill is recorded: `xdimo-jobs kill "
+                                         f"{second.run_id}` sends it again")
+    assert (ids(result.gone) if said == GONE else [f.split(" ")[0] for f in result.failed]) == [first.run_id]
+
+
+@pytest.mark.parametrize("said", [GONE, DENIED])
+def test_ctrl_c_while_recording_a_later_request_keeps_the_earlier_answers(
+        ws: Workspace, said: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the ledger records the second request (BEGIN IMMEDIATE waits for another process's write):
+    the first job's answer is applied, the second job gets no command and is named not reached."""
+    first, second = add_run(ws, "141", 1), add_run(ws, "142", 2)
+    ws.be.run, sent = answering({"141": said}, running={"141", "142"})  # type: ignore[attr-defined]
+    record = Ledger.record_kill
+
+    def ctrl_c_on_142(self: Ledger, run_id: str, job_id: str) -> None:
+        if job_id == "142":
+            raise KeyboardInterrupt
+        record(self, run_id, job_id)
+
+    monkeypatch.setattr(Ledger, "record_kill", ctrl_c_on_142)
+    result = kill(ws, [first, second])
+    assert all(a[-1] != "142" for a in sent if a[0] == "bkill")
+    assert requested(ws, [first, second]) == set()
+    assert result.interrupted == f"interrupted before the next kill was sent; not reached, still to kill: " \
+                                 f"{second.run_id}"
+
+
+def test_ctrl_c_in_the_plain_bkill_after_the_grace_says_it_may_have_gone(tmp_path: Path) -> None:
+    be = backend(tmp_path, grace=1.5)
+    run, sent = answering({}, running={"141"})
+
+    def ctrl_c_in_the_plain_bkill(argv: list[str], **kw: object) -> CommandResult:
+        if argv == ["bkill", "141"]:
+            sent.append(argv)
+            raise KeyboardInterrupt
+        return run(argv, **kw)
+
+    be.run = ctrl_c_in_the_plain_bkill  # type: ignore[method-assign]
+    be.progress = lambda line: None  # type: ignore[method-assign]
+    with pytest.raises(KillInterrupted) as stop:
+        be.kill("141")
+    assert ["bkill", "141"] in sent
+    assert str(stop.value) == ("job 141: interrupted after its 1.5 s grace, while the plain bkill was being sent: "
+                               "it may have gone; USR1 was sent and it may still be saving its checkpoint")

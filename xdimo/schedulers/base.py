@@ -137,10 +137,25 @@ class KillInterrupted(KeyboardInterrupt):
     was over before it; a job in neither was not reached (no command, no request recorded)."""
 
     def __init__(self, message: str, signalled: tuple[str, ...] = (),
-                 answers: dict[str, KillAnswer] | None = None) -> None:
+                 answers: dict[str, KillAnswer] | None = None, *, grace: bool = True) -> None:
         super().__init__(message)
         self.signalled = signalled
         self.answers = dict(answers or {})
+        self.grace = grace  # False: stopped in a plain kill command (no grace), which may have gone
+
+
+class KillAnswers(dict[str, KillAnswer]):
+    """Each job's kill answer, handed to ``on_answer`` the moment it is known: the ledger withdraws a request
+    the scheduler refused (or whose job was gone) at once, not after a grace shared with other jobs, in which a
+    `status` would take the standing request as the reason the job ended."""
+
+    def __init__(self, on_answer: Callable[[str, KillAnswer], None]) -> None:
+        super().__init__()
+        self.on_answer = on_answer
+
+    def __setitem__(self, job_id: str, answer: KillAnswer) -> None:
+        super().__setitem__(job_id, answer)
+        self.on_answer(job_id, answer)
 
 
 class KillsMany(Protocol):
@@ -148,8 +163,8 @@ class KillsMany(Protocol):
     not one after the other (kill_many below uses it where a backend has it). Not part of Scheduler: a backend
     that kills at once is served by the loop over kill()."""
 
-    def kill_many(self, job_ids: list[str], *, now: bool = False,
-                  before: Callable[[str], None]) -> dict[str, KillAnswer]:
+    def kill_many(self, job_ids: list[str], *, now: bool = False, before: Callable[[str], None],
+                  answered: Callable[[str, KillAnswer], None]) -> dict[str, KillAnswer]:
         ...
 
 
@@ -206,37 +221,48 @@ class Scheduler(Protocol):
 
 
 def kill_many(scheduler: Scheduler, job_ids: list[str], *, now: bool = False,
-              before: Callable[[str], None] = lambda job_id: None) -> dict[str, KillAnswer]:
-    """Kill every job in ``job_ids``; each one's answer as Scheduler.kill gives it (True, False) or raises it (the
-    XdimoError), so one failure does not stop the others. ``before(job_id)`` runs right before the job's first
-    command (the ledger records the kill request there: a job never reached has none). Through the backend's own
-    kill_many where it has one (KillsMany: LSF's graces overlap), else kill() one job after the other. Ctrl-C in a
-    grace raises KillInterrupted, saying which jobs were signalled and which kills were over."""
+              before: Callable[[str], None] = lambda job_id: None,
+              answered: Callable[[str, KillAnswer], None] = lambda job_id, answer: None) -> dict[str, KillAnswer]:
+    """Kill every job in ``job_ids``; each one's answer as Scheduler.kill gives it (True, False), or the XdimoError
+    it would raise, so one failure does not stop the others. ``before(job_id)`` runs right before the job's first
+    command (the ledger records the kill request there: a job never reached has none); ``answered(job_id,
+    answer)`` as soon as that job's answer is known. Through the backend's own kill_many where it has one
+    (KillsMany: LSF's graces overlap), else kill() one job after the other. Ctrl-C raises KillInterrupted, saying
+    which jobs were signalled and which kills were over."""
     batch = getattr(scheduler, "kill_many", None)
     if batch is not None:
-        return batch(job_ids, now=now, before=before)
-    return kill_each(lambda job_id: scheduler.kill(job_id, now=now), job_ids, before)
+        return batch(job_ids, now=now, before=before, answered=answered)
+    return kill_each(lambda job_id: scheduler.kill(job_id, now=now), job_ids, before, answered)
 
 
-def kill_each(kill: Callable[[str], bool | None], job_ids: list[str],
-              before: Callable[[str], None]) -> dict[str, KillAnswer]:
+def kill_each(kill: Callable[[str], bool | None], job_ids: list[str], before: Callable[[str], None],
+              answered: Callable[[str, KillAnswer], None]) -> dict[str, KillAnswer]:
     """``kill`` for one job after the other (None, from a backend that does not say, counts as sent)."""
-    answers: dict[str, KillAnswer] = {}
+    answers = KillAnswers(answered)
     for job_id in job_ids:
-        if (refused := recorded(before, job_id)) is not None:
+        try:
+            refused = unrecorded(before, job_id)
+        except KeyboardInterrupt:
+            raise KillInterrupted(f"interrupted before job {job_id}'s kill was sent", (), answers,
+                                  grace=False) from None
+        if refused is not None:
             answers[job_id] = refused
             continue
         try:
             answers[job_id] = kill(job_id) is not False
         except KillInterrupted as stop:  # a backend with a grace and no kill_many: this job was signalled
             raise KillInterrupted(str(stop), (job_id,), answers) from None
+        except KeyboardInterrupt:  # in its command: it may have gone, and its request stands
+            raise KillInterrupted(f"job {job_id}: interrupted while its kill was being sent (it may have gone)",
+                                  (job_id,), answers, grace=False) from None
         except XdimoError as exc:
             answers[job_id] = exc
     return answers
 
 
-def recorded(before: Callable[[str], None], job_id: str) -> KillNotRecorded | None:
-    """``before(job_id)``; its failure as the job's answer (no command may follow an unrecorded request)."""
+def unrecorded(before: Callable[[str], None], job_id: str) -> KillNotRecorded | None:
+    """``before(job_id)``; None once it recorded the request, else why not, as the job's answer (no command may
+    follow an unrecorded request)."""
     try:
         before(job_id)
     except XdimoError as exc:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from xdimo.errors import KillUnconfirmed, SchedulerError, XdimoError
 from xdimo.schedulers import lsf_parse as P
-from xdimo.schedulers.base import HostRow, KillAnswer, KillInterrupted, kill_each, recorded
+from xdimo.schedulers.base import HostRow, KillAnswer, KillAnswers, KillInterrupted, kill_each, unrecorded
 from xdimo.schedulers.lsf_family import GONE_RE, MAX_IDS, Commands, LSFFamilyScheduler, kill_acknowledged
 from xdimo.schedulers.runner import CommandResult, command_error, looks_transient
 from xdimo.text import excerpt
@@ -94,33 +94,39 @@ class LSFScheduler(LSFFamilyScheduler):
         return answer
 
     def kill_many(self, job_ids: list[str], *, now: bool = False,
-                  before: Callable[[str], None] = lambda job_id: None) -> dict[str, KillAnswer]:
+                  before: Callable[[str], None] = lambda job_id: None,
+                  answered: Callable[[str, KillAnswer], None] = lambda job_id, answer: None) -> dict[str, KillAnswer]:
         """`bkill -s USR1` to every job first, then ONE grace for all those signalled (a `bjobs -a` of those
         still saving every few seconds), then the plain bkill for those still running once it is over: n jobs
-        take one grace, not n. Each job's answer is the one kill() gives it alone (base.kill_many). Ctrl-C
-        before the last plain bkill raises KillInterrupted naming the jobs signalled and not bkilled."""
+        take one grace, not n. Each job's answer is the one kill() gives it alone (base.kill_many), handed to
+        ``answered`` as soon as it is known. Ctrl-C raises KillInterrupted naming the jobs signalled and not
+        bkilled, and saying in which phase it came."""
         grace = 0.0 if now else float(self.cluster.options.get("kill_grace_s", KILL_GRACE_S))
         if grace <= 0:
-            return kill_each(super().kill, job_ids, before)
-        answers: dict[str, KillAnswer] = {}
+            return kill_each(super().kill, job_ids, before, answered)
+        answers = KillAnswers(answered)
         reached: list[str] = []
         start: float | None = None
+        bkilling = False
         try:
             for job_id in job_ids:
-                if (refused := recorded(before, job_id)) is not None:
+                if (refused := unrecorded(before, job_id)) is not None:
                     answers[job_id] = refused
                     continue
                 reached.append(job_id)
                 if (answer := self.signal_one(job_id)) is not None:
                     answers[job_id] = answer
             start = time.monotonic()
-            self.wait_for_checkpoints([j for j in reached if j not in answers], grace, start, answers)
+            still = self.wait_for_checkpoints([j for j in reached if j not in answers], grace, start, answers)
+            bkilling = True
+            for job_id in still:
+                answers[job_id] = self.kill_after_signal(job_id)
         except KeyboardInterrupt:
             left = tuple(j for j in reached if j not in answers)
             if not left:
-                raise
+                raise KillInterrupted("interrupted before the next kill was sent", (), answers, grace=False) from None
             waited = None if start is None else time.monotonic() - start
-            raise KillInterrupted(grace_interrupted(left, grace, waited), left, answers) from None
+            raise KillInterrupted(grace_interrupted(left, grace, waited, bkilling), left, answers) from None
         return answers
 
     def signal_one(self, job_id: str) -> KillAnswer | None:
@@ -150,11 +156,11 @@ class LSFScheduler(LSFFamilyScheduler):
         return None
 
     def wait_for_checkpoints(self, job_ids: list[str], grace: float, start: float,
-                             answers: dict[str, KillAnswer]) -> None:
+                             answers: dict[str, KillAnswer]) -> list[str]:
         """Poll `bjobs -a` of the jobs still saving every few seconds until each has left RUN or ``grace``
         seconds have passed since ``start``, a line on stderr each time. A job that ended (or left the queue)
         needs no bkill: its answer is True. One that cannot save now (pending, suspended) gets the plain bkill at
-        once; those still running get it once the grace is over."""
+        once. Returns those still running once the grace is over (for the plain bkill)."""
         waiting = list(job_ids)
         step = 1.0  # a job that ends at once is seen at once; then every KILL_POLL_S
         while waiting and (waited := time.monotonic() - start) < grace:
@@ -166,8 +172,7 @@ class LSFScheduler(LSFFamilyScheduler):
             for job_id in [j for j in waiting if where[j] != "running"]:
                 answers[job_id] = True if where[job_id] == "ended" else self.kill_after_signal(job_id)
                 waiting.remove(job_id)
-        for job_id in waiting:
-            answers[job_id] = self.kill_after_signal(job_id)
+        return waiting
 
     def after_signal(self, job_ids: list[str]) -> dict[str, str]:
         """Each job's "ended", "running" (or may be: a failed or unclear answer, UNKWN) or "stopped" (pending,
@@ -204,16 +209,22 @@ def after_signal_state(answer: P.JobsAnswer, row: P.JobRow | None, job_id: str) 
     return "running" if row.stat in STILL_RUNNING else "stopped"
 
 
-def grace_interrupted(job_ids: tuple[str, ...], grace: float, waited: float | None) -> str:
-    """What Ctrl-C before the plain bkill left: the USR1 sent to ``job_ids`` (``waited``: seconds into the grace;
-    None: while USR1 was still being sent, so the last one may not have gone), no bkill."""
+def grace_interrupted(job_ids: tuple[str, ...], grace: float, waited: float | None, bkilling: bool = False) -> str:
+    """What Ctrl-C before the plain bkills were over left: the USR1 sent to ``job_ids`` (``waited``: seconds into
+    the grace; None: while USR1 was still being sent, so the last one may not have gone); ``bkilling``: the grace
+    was over and the plain bkills were being sent, so one may have gone."""
     one = len(job_ids) == 1
     they, saving = ("it", f"{its(job_ids)} checkpoint") if one else ("they", f"{its(job_ids)} checkpoints")
+    named = jobs_named(job_ids)
     if waited is None:
-        return (f"{jobs_named(job_ids)}: interrupted while USR1 was being sent, before {its(job_ids)} {grace:g} s "
-                f"grace: {they} may be saving {saving}; no bkill followed")
-    return (f"{jobs_named(job_ids)}: interrupted {min(waited, grace):.0f} s into {its(job_ids)} {grace:g} s grace: "
-            f"USR1 was sent and {they} may still be saving {saving}; no bkill followed")
+        return (f"{named}: interrupted while USR1 was being sent, before {its(job_ids)} {grace:g} s grace: {they} "
+                f"may be saving {saving}; no bkill followed")
+    if bkilling:
+        return (f"{named}: interrupted after {its(job_ids)} {grace:g} s grace, while the plain bkill was being sent: "
+                f"it may have gone; USR1 was sent and {they} may still be saving {saving}")
+    # int(): never "2 s into its 1.5 s grace"
+    return (f"{named}: interrupted {int(min(waited, grace))} s into {its(job_ids)} {grace:g} s grace: USR1 was sent "
+            f"and {they} may still be saving {saving}; no bkill followed")
 
 
 def jobs_named(job_ids: Sequence[str], shown: int = 8) -> str:
@@ -225,4 +236,5 @@ def jobs_named(job_ids: Sequence[str], shown: int = 8) -> str:
 
 
 def its(job_ids: Sequence[str]) -> str:
+    """The possessive for one job or several."""
     return "its" if len(job_ids) == 1 else "their"
