@@ -62,11 +62,11 @@ def kill_runs(ws: Workspace, runs: list[LedgerRun] | None = None, *, cluster: st
     if not every:  # --all names no ended run: it is no news that they ended
         out.ended = [r for r in runs if not r.state.active]
     unreadable: dict[str, str] = {}  # cluster -> why its file cannot be read (a bad kill_grace_s, ...)
-    steps = kill_steps([r for r in runs if r.state.active])
-    for n, step in enumerate(steps):
-        halt = kill_step(ws, ledger, step, schedulers, unreadable, out, now=now)
+    groups = kill_order([r for r in runs if r.state.active])
+    for n, group in enumerate(groups):
+        halt = kill_group(ws, ledger, group, schedulers, unreadable, out, now=now)
         if halt is not None:  # Ctrl-C in a grace: the requests stay recorded; the rest not reached
-            left = halt.unreached + [r for later in steps[n + 1:] for r in later]
+            left = halt.unreached + [r for later in groups[n + 1:] for r in later]
             out.interrupted = interrupted_note(halt.signalled, halt.stop, left)
             out.poll_failures = not_said(out.poll_failures, unreadable)
             return out
@@ -76,49 +76,49 @@ def kill_runs(ws: Workspace, runs: list[LedgerRun] | None = None, *, cluster: st
     return out
 
 
-def kill_steps(runs: list[LedgerRun]) -> list[list[LedgerRun]]:
+def kill_order(runs: list[LedgerRun]) -> list[list[LedgerRun]]:
     """The runs in the order to kill them: those with a job, one batch per cluster (placed where its first run
     is); a run still SUBMITTING alone, for kill_one to find its job by name."""
-    steps: list[list[LedgerRun]] = []
+    groups: list[list[LedgerRun]] = []
     batches: dict[str, list[LedgerRun]] = {}
     for run in runs:
         batch = batches.get(run.cluster, [])
         if not run.job_id or any(r.job_id == run.job_id for r in batch):  # (one job id twice: a batch of its own)
-            steps.append([run])
+            groups.append([run])
         elif batch:
             batch.append(run)
         else:
             batches[run.cluster] = [run]
-            steps.append(batches[run.cluster])
-    return steps
+            groups.append(batches[run.cluster])
+    return groups
 
 
 @dataclass
 class Halt:
     """Ctrl-C in a kill's grace: the runs it left signalled (their requests stay recorded), those of the same
-    step never reached (no command, no request)."""
+    group never reached (no command, no request)."""
 
     stop: KillInterrupted
     signalled: list[LedgerRun]
     unreached: list[LedgerRun] = field(default_factory=list)
 
 
-def kill_step(ws: Workspace, ledger: Ledger, step: list[LedgerRun], schedulers: dict[str, Scheduler],
-              unreadable: dict[str, str], out: KillResult, *, now: bool) -> Halt | None:
-    """Kill one step of kill_steps, each run's outcome into ``out``; a Halt on Ctrl-C in a grace."""
+def kill_group(ws: Workspace, ledger: Ledger, group: list[LedgerRun], schedulers: dict[str, Scheduler],
+               unreadable: dict[str, str], out: KillResult, *, now: bool) -> Halt | None:
+    """Kill one group of kill_order, each run's outcome into ``out``; a Halt on Ctrl-C in a grace."""
     try:
-        if step[0].cluster not in schedulers:
-            schedulers[step[0].cluster] = load_backend(ws, step[0].cluster, unreadable)
+        if group[0].cluster not in schedulers:
+            schedulers[group[0].cluster] = load_backend(ws, group[0].cluster, unreadable)
     except XdimoError as exc:
-        out.failed += [failure(ledger, run, exc) for run in step]
+        out.failed += [failure(ledger, run, exc) for run in group]
         return None
-    scheduler = schedulers[step[0].cluster]
-    if step[0].job_id:
-        return kill_batch(ledger, scheduler, step, out, now=now)
+    scheduler = schedulers[group[0].cluster]
+    if group[0].job_id:
+        return kill_batch(ledger, scheduler, group, out, now=now)
     try:
-        tally(out, ledger, step[0], lambda: kill_one(ledger, scheduler, step[0], now=now))
+        tally(out, ledger, group[0], lambda: kill_one(ledger, scheduler, group[0], now=now))
     except KillInterrupted as stop:
-        return Halt(stop, step)
+        return Halt(stop, group)
     return None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from xdimo.config import Cluster
 from xdimo.errors import XdimoError
@@ -158,6 +158,7 @@ class KillAnswers(dict[str, KillAnswer]):
         self.on_answer(job_id, answer)
 
 
+@runtime_checkable
 class KillsMany(Protocol):
     """What a backend whose kill waits out a grace adds (LSF): kill several jobs with their graces overlapping,
     not one after the other (kill_many below uses it where a backend has it). Not part of Scheduler: a backend
@@ -229,9 +230,8 @@ def kill_many(scheduler: Scheduler, job_ids: list[str], *, now: bool = False,
     answer)`` as soon as that job's answer is known. Through the backend's own kill_many where it has one
     (KillsMany: LSF's graces overlap), else kill() one job after the other. Ctrl-C raises KillInterrupted, saying
     which jobs were signalled and which kills were over."""
-    batch = getattr(scheduler, "kill_many", None)
-    if batch is not None:
-        return batch(job_ids, now=now, before=before, answered=answered)
+    if isinstance(scheduler, KillsMany):
+        return scheduler.kill_many(job_ids, now=now, before=before, answered=answered)
     return kill_each(lambda job_id: scheduler.kill(job_id, now=now), job_ids, before, answered)
 
 

@@ -114,7 +114,7 @@ class LSFScheduler(LSFFamilyScheduler):
                     answers[job_id] = refused
                     continue
                 reached.append(job_id)
-                if (answer := self.signal_one(job_id)) is not None:
+                if (answer := self.signal_or_answer(job_id)) is not None:
                     answers[job_id] = answer
             start = time.monotonic()
             still = self.wait_for_checkpoints([j for j in reached if j not in answers], grace, start, answers)
@@ -129,7 +129,7 @@ class LSFScheduler(LSFFamilyScheduler):
             raise KillInterrupted(grace_interrupted(left, grace, waited, bkilling), left, answers) from None
         return answers
 
-    def signal_one(self, job_id: str) -> KillAnswer | None:
+    def signal_or_answer(self, job_id: str) -> KillAnswer | None:
         """USR1 to one job. None: signalled (it waits out the grace). Else its answer: False when it had ended
         (nothing sent: xdimo/kill.py withdraws the request), the plain bkill's where USR1 was not taken (a
         pending job has nothing to save), or the error (LSF unreachable: nothing sent)."""
