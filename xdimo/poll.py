@@ -15,10 +15,12 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from xdimo.errors import SchedulerTimeout, XdimoError
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.reconcile import reconcile_submitting
+from xdimo.rundir import RunDir
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, Scheduler
 from xdimo.workspace import Workspace
@@ -131,9 +133,28 @@ def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) 
                 continue  # asked again (LOST_RECHECK_S) and still not listed: nothing new
             status, missing_since = hold_unlisted(run, status, now)
             expect = run.state  # a hold restates what we read: not over a state another process wrote since
+        status = note_no_room(run, status)
         if ledger.update(run.run_id, status, job_id=run.job_id, missing_since=missing_since, expect_state=expect):
             changes.append(Change(run.run_id, run.job_id or "", run.state, status.state))
     return changes
+
+
+# The ends a full disk or quota leads to: the job fails at its next write, and its exit marker may be lost too.
+ROOM_CHECKED = (JobState.FAILED, JobState.LOST)
+
+
+def note_no_room(run: LedgerRun, status: JobStatus) -> JobStatus:
+    """``status`` with a note saying the run's folder has no room left (a full disk or quota, in the system's
+    words) when the run ends FAILED or LOST now and its folder is found so (RunDir.no_room, once per run: not on
+    later polls): the user learns what to free, not only that it failed. Checked as the run is settled because
+    the job's own words (a traceback) need the room that is missing."""
+    if status.state not in ROOM_CHECKED or status.state is run.state or not run.log_dir:
+        return status
+    why = RunDir(Path(run.log_dir)).no_room()
+    if why is None:
+        return status
+    note = f"no room to write in its run folder now ({why})"
+    return replace(status, reason=f"{status.reason}; {note}" if status.reason else note)
 
 
 def hold_unlisted(run: LedgerRun, status: JobStatus, now: float) -> tuple[JobStatus, float | None]:

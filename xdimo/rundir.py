@@ -1,9 +1,11 @@
 """The layout of one run's folder, ``<workspace>/logs/<run_id>/``: the one place that knows its file names.
 
-Who writes what there: the job script (``job.exit``, ``job.wall``), the scheduler (``<job>.output`` and
-``<job>.error``, its ``%J`` names), the local runner (``job-<job>.sh``, ``runner-<job>.log``), the reference
-workload (``run.json``, ``metrics.jsonl``), submitit (``submitit/``) and `submit` (``.submit.lock``, which it holds
-while it hands the run over, whatever the ledger; ``attempt-<N>/`` and ``unrecorded-<N>/``: earlier jobs' files).
+Who writes what there: the job script (``job.exit``, ``job.wall``: reserved blank as it starts, written in place as
+it ends), the scheduler (``<job>.output`` and ``<job>.error``, its ``%J`` names), the local runner (``job-<job>.sh``,
+``runner-<job>.log``), the reference workload (``run.json``, ``metrics.jsonl``), submitit (``submitit/``), `submit`
+(``.submit.lock``, which it holds while it hands the run over, whatever the ledger; ``attempt-<N>/`` and
+``unrecorded-<N>/``: earlier jobs' files) and `status` (``.xdimo-room-*``, removed at once: whether the folder of a
+run that ended FAILED or LOST has room left, no_room).
 The job templates get the scheduler's output paths from here (render's ``output_file``, ``error_file``:
 ``output("%J")``, the scheduler's job-id pattern).
 """
@@ -11,9 +13,11 @@ The job templates get the scheduler's output paths from here (render's ``output_
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +48,42 @@ def script_wall_s(run_folder: str | os.PathLike[str]) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return end - start if math.isfinite(end - start) and end >= start else None
+
+
+# A write that fails with one of these found no room: a full file system, or the user's quota on a shared one.
+NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+ROOM_PROBE_BYTES = 4096  # a block of most file systems: what the next write of a job in the folder needs
+
+
+def no_room_words(exc: OSError) -> str | None:
+    """The system's words for a write that found no room ("No space left on device", "Disk quota exceeded");
+    None for any other failure."""
+    if exc.errno not in NO_ROOM_ERRNOS:
+        return None
+    return exc.strerror or os.strerror(exc.errno)
+
+
+def no_room(folder: str | os.PathLike[str]) -> str | None:
+    """Why nothing more can be written in ``folder`` now, when that is a full disk or quota (no_room_words): found
+    by writing a block to a temporary file there, synced (NFS reports a full quota only as the data reaches the
+    server), then removed. None when it has room, and when the write fails for another reason (no such folder, a
+    read-only mount: not this question)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".xdimo-room-", dir=folder)
+    except OSError as exc:  # an inode quota, or a folder that is not there
+        return no_room_words(exc)
+    try:
+        try:
+            os.write(fd, bytes(ROOM_PROBE_BYTES))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        return no_room_words(exc)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+    return None
 
 
 def logs_dir_in(root: Path) -> Path:
@@ -102,6 +142,10 @@ class RunDir:
         """The job script's own start to end (``job.wall``: "<start> <end>" epoch seconds, written as it ends):
         exact, where the ledger only has the times its polls saw; None while it runs or if unreadable."""
         return script_wall_s(self.path)
+
+    def no_room(self) -> str | None:
+        """Why nothing more can be written in this folder now, if that is a full disk or quota (no_room)."""
+        return no_room(self.path)
 
     def runner_log(self, job_id: str) -> Path:
         """The local runner's own stderr for this job."""

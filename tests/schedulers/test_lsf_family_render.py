@@ -62,7 +62,7 @@ def test_jh_single_node_is_what_the_user_writes(ws: Workspace) -> None:
                       f"--run-dir {ws.root}/logs/{spec.run_id} --model Latte-S/2 --moe 4E2A --parallel ddp "
                       "--local-batch 4 --grad-accum 1 --steps 2000 --precision bf16 --data synthetic --frames 16 "
                       "--image-size 256 --log-every 10"]
-    assert lines[-2:] == [f"echo \"$rc\" > {ws.root}/logs/{spec.run_id}/job.exit", 'exit "$rc"']
+    assert lines[-2:] == [f"printf '%-12s\\n' \"$rc\" 1<> {ws.root}/logs/{spec.run_id}/job.exit", 'exit "$rc"']
     assert len(text.encode()) < 4096
 
 

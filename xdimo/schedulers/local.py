@@ -297,7 +297,8 @@ class LocalScheduler:
             why = "exit code from its marker" if status.exit_code is not None else "no exit marker"
             status = JobStatus(JobState.KILLED, status.exit_code, f"killed after its runner had ended ({why})")
         job.state, job.exit_code = status.state.value, status.exit_code
-        st.save(job)
+        with contextlib.suppress(OSError):  # a full disk (what ended the runner): the next poll settles it alike
+            st.save(job)
         return status
 
     def kill(self, job_id: str, *, now: bool = False) -> bool:  # now: no grace here to skip

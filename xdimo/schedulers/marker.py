@@ -1,9 +1,12 @@
 """The exit marker every job script writes as its last act, and the one rule that turns an exit code into a state.
 
-Every template ends ``echo "$rc" > <log_dir>/job.exit``. A job that left the scheduler's queue without a better
-witness (an LSF/JH summary, Slurm accounting, the local runner's record) is settled from it, by every backend
-the same way: the same externally killed job is KILLED on every scheduler, never FAILED on one and KILLED on
-another.
+Every template writes ``<log_dir>/job.exit`` twice: blank as the job starts (a fixed-width line of spaces, which
+reads as no exit code yet), and the exit code as its last act, over those bytes in place (printf at the same
+width, redirected with ``1<>``: no truncation). So the last write needs no new block: a disk or quota that filled
+while the job ran cannot lose its exit code (jobs/templates/_reserve_end_records.sh.j2 and
+_write_end_records.sh.j2; job.wall likewise). A job that left the scheduler's queue without a better witness (an
+LSF/JH summary, Slurm accounting, the local runner's record) is settled from it, by every backend the same way:
+the same externally killed job is KILLED on every scheduler, never FAILED on one and KILLED on another.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ _MARKER_RE = re.compile(r"\s*(-?\d{1,12})\s*$")  # a bounded number: a 5000-digi
 
 
 def parse_marker(text: str) -> int | None:
-    """The exit code in a marker file's text; None for anything that is not one integer."""
+    """The exit code in a marker file's text; None for anything that is not one integer (the blank line a job
+    reserves as it starts, too)."""
     m = _MARKER_RE.match(text)
     return int(m.group(1)) if m else None
 

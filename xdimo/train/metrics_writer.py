@@ -11,6 +11,7 @@ off by default: each gets the same interval rows, renamed to the ``train/...`` t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -202,12 +203,19 @@ class MetricsWriter:
         return self.run_dir / METRICS
 
     def write_run(self, info: dict[str, Any]) -> None:
+        """Replace run.json whole; a write that fails (a full disk or quota) leaves no half temp file taking the
+        room, and is one XdimoError line in the system's words."""
         if not self.enabled:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.run_dir / "run.json.tmp"
-        tmp.write_text(json.dumps({k: _finite(v) for k, v in info.items()}, indent=2) + "\n")
-        tmp.replace(self.run_dir / RUN_JSON)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({k: _finite(v) for k, v in info.items()}, indent=2) + "\n")
+            tmp.replace(self.run_dir / RUN_JSON)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise XdimoError(f"cannot write {self.run_dir / RUN_JSON}: {os_words(e)}") from None
 
     def open_trackers(self, info: dict[str, Any]) -> None:
         """Open the asked-for extra sinks (rank 0); W&B's config is run.json's content."""
@@ -218,11 +226,15 @@ class MetricsWriter:
         if not self.enabled:
             return
         line = json.dumps({k: _finite(v) for k, v in row.items()})
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with self.metrics_path.open("a") as f:
-            f.write(line + "\n")
-            f.flush()
-        print(summary_line(row), flush=True)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            append_whole(self.metrics_path, (line + "\n").encode())
+        except OSError as e:  # a full disk or quota: training on would only lose its figures and its checkpoint
+            raise XdimoError(f"cannot append to {self.metrics_path}: {os_words(e)}") from None
+        try:
+            print(summary_line(row), flush=True)
+        except OSError as e:  # the job's output file, on the same full disk as a rule
+            raise XdimoError(f"cannot write the job's output: {os_words(e)}") from None
         self._to_sinks(tracker_scalars(row), int(row["step"]))
 
     def _to_sinks(self, scalars: dict[str, float], step: int) -> None:
@@ -244,6 +256,29 @@ class MetricsWriter:
                 sink.close()
             except Exception as e:  # closing the others still matters
                 print(f"warning: closing {type(sink).__name__} failed ({e})", file=sys.stderr, flush=True)
+
+
+def os_words(e: OSError) -> str:
+    """An OSError as the system says it ("No space left on device", "Disk quota exceeded")."""
+    return e.strerror or str(e) or type(e).__name__
+
+
+def append_whole(path: Path, data: bytes) -> None:
+    """Append ``data`` to ``path`` whole or not at all: a write that a full disk or quota cuts short is taken back,
+    so the file never ends in half a line (the OSError is raised)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            rest = memoryview(data)
+            while rest:
+                rest = rest[os.write(fd, rest):]
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
 
 
 def summary_line(row: dict[str, Any]) -> str:

@@ -1,0 +1,161 @@
+"""The end records every job script writes (job.exit, the marker every backend settles a job by, and job.wall): their
+bytes are reserved as the job starts and overwritten in place as it ends (jobs/templates/_reserve_end_records.sh.j2,
+_write_end_records.sh.j2), so a disk or quota that fills while the job runs cannot lose its exit code. It did: the
+script's last `echo "$rc" > job.exit` made an empty file on the full disk, and the run, which had failed, was LOST.
+
+The scripts are run by bash with a stand-in for the launch. The full disk itself is a 1 MiB tmpfs mounted in a user
+and mount namespace of the test's own (`unshare -Urm`: no root needed where user namespaces are allowed); the test
+skips where it cannot mount one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from xdimo.config import Cluster, Pool
+from xdimo.render import render_script
+from xdimo.rundir import MARKER, WALL_FILE, script_wall_s
+from xdimo.schedulers.marker import parse_marker, read_exit_marker
+from xdimo.spec import RunSpec
+from xdimo.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+KINDS = ["local", "jh", "lsf", "slurm"]
+
+# Stands in for the launch (torchrun's python, or srun): keeps what the end records hold while the job runs,
+# fills the run's disk when asked, and fails with exit 3.
+LAUNCH = """#!/bin/bash
+cp "$XDIMO_LOG_DIR/job.exit" "$XDIMO_LOG_DIR/job.wall" "$SEEN/" 2>/dev/null
+stat -c %i "$XDIMO_LOG_DIR/job.exit" > "$SEEN/inode" 2>/dev/null
+if [ -n "$FILL" ]; then dd if=/dev/zero of="$XDIMO_LOG_DIR/filler" bs=64k 2>/dev/null; fi
+exit 3
+"""
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    root = tmp_path / "ws"
+    (root / "clusters").mkdir(parents=True)
+    shutil.copy(REPO / "clusters" / "slurm-local.yaml", root / "clusters")
+    shutil.copytree(REPO / "jobs" / "templates", root / "jobs" / "templates")
+    return Workspace.open(str(root))
+
+
+def render(ws: Workspace, kind: str, nodes: int = 1, python: str = "python") -> tuple[str, Path]:
+    """The kind's rendered script for a run, and the run's folder as the script names it."""
+    if kind == "slurm":
+        cluster = replace(ws.load_cluster("slurm-local"), python=python)
+        spec = RunSpec(matrix="t", pool="gpu_6000ada", gpus=4 * nodes, nodes=nodes)
+    else:
+        pools = {"p": Pool("p", "cpu" if kind == "local" else "H200", 16, cards_per_node=8, queue="gpu")}
+        cluster = Cluster(name=f"site-{kind}", scheduler=kind, pools=pools, python=python)
+        spec = RunSpec(matrix="t", pool="p", gpus=8 * nodes, nodes=nodes)
+    return render_script(spec, cluster, ws), ws.log_dir(spec.run_id).resolve()
+
+
+def launch_lines(script: str) -> list[int]:
+    lines = script.splitlines()
+    return [i for i, line in enumerate(lines) if "torch.distributed.run" in line or line.startswith("srun ")]
+
+
+@pytest.mark.parametrize(("kind", "nodes"), [("local", 1), *[(k, n) for k in KINDS[1:] for n in (1, 2)]])
+def test_every_script_reserves_its_end_records_and_ends_over_them_in_place(ws: Workspace, kind: str,
+                                                                           nodes: int) -> None:
+    script, log_dir = render(ws, kind, nodes)
+    lines = script.splitlines()
+    first_launch, last_launch = launch_lines(script)[0], launch_lines(script)[-1]
+    for name in (MARKER, WALL_FILE):
+        path = str(log_dir / name)
+        at = [(i, part) for i, line in enumerate(lines) for part in line.split("; ") if part.endswith(path)]
+        writes = [re.fullmatch(rf"\s*printf '(%-\d+s\\n)' .+ (>|1<>) {re.escape(path)}", part) for _, part in at]
+        assert all(writes), at
+        at = [i for i, _ in at]
+        assert at[0] < first_launch and writes[0].group(2) == ">"  # reserved before the job's program starts
+        assert at[-1] > last_launch and all(w.group(2) == "1<>" for w in writes[1:])  # then only in place
+        assert len({w.group(1) for w in writes}) == 1  # at one width: the last write needs no new byte
+
+
+def run_script(ws: Workspace, kind: str, tmp_path: Path, fill: bool = False,
+               namespace: list[str] | None = None) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
+    """Run the kind's script with the stand-in launch; returns bash's result, the run folder, and the folder
+    holding what the end records were while the job ran."""
+    bin_dir, seen = tmp_path / "bin", tmp_path / "seen"
+    bin_dir.mkdir()
+    seen.mkdir()
+    launch = bin_dir / "launch"
+    launch.write_text(LAUNCH)
+    launch.chmod(0o755)
+    for tool, text in (("srun", LAUNCH), ("scontrol", "#!/bin/bash\necho node1\n")):
+        (bin_dir / tool).write_text(text)
+        (bin_dir / tool).chmod(0o755)
+    script, log_dir = render(ws, kind, python=str(launch))
+    (tmp_path / "job.sh").write_text(script)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SEEN": str(seen),
+           "SLURM_JOB_ID": "7", "SLURM_NNODES": "1", "SLURM_JOB_NODELIST": "node1", "FILL": "1" if fill else ""}
+    if namespace is None:
+        log_dir.mkdir(parents=True)  # as submit makes it (the local and Slurm scripts make it themselves too)
+        argv = ["bash", str(tmp_path / "job.sh")]
+    else:
+        log_dir.parent.mkdir(parents=True)  # logs/, where the namespace mounts its tmpfs
+        argv = [*namespace, str(log_dir), str(tmp_path / "job.sh")]
+    done = subprocess.run(argv, env=env, cwd=ws.root, capture_output=True, text=True, timeout=60)
+    return done, log_dir, seen
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_reserved_records_read_as_not_ended_until_the_job_ends(ws: Workspace, tmp_path: Path, kind: str) -> None:
+    done, log_dir, seen = run_script(ws, kind, tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert (seen / MARKER).exists() and (seen / WALL_FILE).exists()  # there while the job ran...
+    assert read_exit_marker(seen) is None and script_wall_s(seen) is None  # ...and no exit code or time yet
+    assert read_exit_marker(log_dir) == 3 and script_wall_s(log_dir) is not None
+    for name in (MARKER, WALL_FILE):  # written over the reserved bytes, not grown
+        assert (log_dir / name).stat().st_size == (seen / name).stat().st_size
+    assert (log_dir / MARKER).stat().st_ino == int((seen / "inode").read_text())
+
+
+# -- a real full disk -------------------------------------------------------------------------------------------------
+
+# Run in a namespace of its own: mount a 1 MiB tmpfs over the workspace's logs/, run the job script, show its end
+# records (the tmpfs and what is on it go with the namespace).
+IN_NAMESPACE = """
+logs=$(dirname "$1")
+mount -t tmpfs -o size=1m tmpfs "$logs" || exit 99
+mkdir -p "$1"
+bash "$2"
+echo "rc=$?"
+echo "exit=$(cat "$1/job.exit")"
+echo "wall=$(cat "$1/job.wall")"
+echo "free=$(df --output=avail "$logs" | tail -n 1)"
+"""
+
+
+def namespace_or_skip(tmp_path: Path) -> list[str]:
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) to mount a small tmpfs")
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    tried = subprocess.run(["unshare", "-Urm", "mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)],
+                           capture_output=True, text=True, timeout=30)
+    if tried.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs in a user namespace here: {tried.stderr.strip()}")
+    return ["unshare", "-Urm", "bash", "-c", IN_NAMESPACE, "in-namespace"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_disk_that_fills_while_the_job_runs_keeps_its_exit_code(ws: Workspace, tmp_path: Path, kind: str) -> None:
+    namespace = namespace_or_skip(tmp_path)
+    done, _, _ = run_script(ws, kind, tmp_path, fill=True, namespace=namespace)
+    said = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    assert said.get("rc") == "3", done.stdout + done.stderr
+    assert said["free"].strip() == "0"  # the disk was full as the script wrote its end records
+    assert parse_marker(said["exit"]) == 3  # was "": the run LOST, not FAILED
+    start, end = (int(w) for w in said["wall"].split())
+    assert end >= start
