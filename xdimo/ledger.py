@@ -25,7 +25,7 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from xdimo.errors import NotFoundError, XdimoError
-from xdimo.rundir import script_wall_s
+from xdimo.rundir import no_room, script_wall_s
 from xdimo.schedulers.base import JobState, JobStatus
 from xdimo.spec import RunSpec
 
@@ -250,6 +250,14 @@ def unwritable(path: Path) -> str:
     return f"its folder {path.parent} is not writable"
 
 
+def no_room_note(path: Path) -> str:
+    """"no room left in its folder (Disk quota exceeded)" when the ledger's folder is full: SQLite says a full
+    disk as "disk I/O error" where its -shm file cannot grow, which names no cause. A write probe: only once a
+    statement has failed."""
+    why = no_room(path.parent)
+    return f"no room left in its folder ({why})" if why else ""
+
+
 class _Connection(sqlite3.Connection):
     """A connection whose every statement, and every row read, fails as one XdimoError naming the ledger (a full
     disk, a file made read-only or corrupted under us), not as an internal error with no path."""
@@ -258,7 +266,7 @@ class _Connection(sqlite3.Connection):
     columns: str  # COLUMNS as this connection selects them (a read-only one reads columns it lacks as NULL)
 
     def failure(self, exc: sqlite3.Error) -> XdimoError:
-        why = unwritable(self.path)
+        why = unwritable(self.path) or no_room_note(self.path)
         return XdimoError(f"ledger {self.path}: {exc}" + (f"; {why}" if why else ""))
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
@@ -399,7 +407,9 @@ class Ledger:
             db.executescript(SCHEMA)
             _add_missing_columns(db)
         except (sqlite3.Error, OSError) as exc:
-            hint = "" if os.access(self.path.parent, os.W_OK) else f"; {self.path.parent} is not writable"
+            hint = no_room_note(self.path) if os.access(self.path.parent, os.W_OK) else \
+                f"{self.path.parent} is not writable"
+            hint = f"; {hint}" if hint else ""
             raise XdimoError(f"ledger {self.path}: cannot open ({exc}{hint})") from None
         db.columns = ", ".join(COLUMNS)
         return db

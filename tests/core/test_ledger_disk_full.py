@@ -111,3 +111,24 @@ def test_a_full_disk_while_an_old_ledger_gains_its_new_columns_is_that_error(tmp
     with pytest.raises(XdimoError) as caught:
         Ledger(path).runs()
     assert str(caught.value) == f"ledger {path}: {FULL}"
+
+
+def test_a_failed_statement_in_a_full_folder_names_the_cause(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite says a quota that stops its -shm file growing as "disk I/O error": the folder's state says why."""
+    ledger = Ledger(tmp_path / "l.sqlite")
+    cap_at_current_size(ledger)
+    probed: list[Path] = []
+    monkeypatch.setattr(ledger_module, "no_room", lambda folder: probed.append(folder) or "Disk quota exceeded")
+    with pytest.raises(XdimoError) as caught:
+        intent(ledger, tmp_path, "x" * 200_000)
+    assert str(caught.value) == f"ledger {ledger.path}: {FULL}; no room left in its folder (Disk quota exceeded)"
+    assert probed == [tmp_path]
+
+
+def test_a_ledger_that_cannot_be_opened_in_a_full_folder_says_so(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "l.sqlite").write_bytes(b"not a database, and no room to fix it")
+    monkeypatch.setattr(ledger_module, "no_room", lambda folder: "No space left on device")
+    with pytest.raises(XdimoError) as caught:
+        Ledger(tmp_path / "l.sqlite").runs()
+    assert str(caught.value).endswith("; no room left in its folder (No space left on device)")
