@@ -5,17 +5,14 @@ Pure: no scheduler, no files.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from xdimo.config import Cluster
 from xdimo.matrix import Matrix
 from xdimo.rules import check_run, pending_room
+from xdimo.schedulers.base import PoolStatus
 from xdimo.spec import RunSpec
-
-if TYPE_CHECKING:
-    from xdimo.schedulers.base import PoolStatus
 
 # Planning assumption for time estimates only; measured figures replace it in `collect`.
 ASSUMED_MFU = 0.30
@@ -50,12 +47,69 @@ def estimate_note(spec: RunSpec, gpu_model: str) -> str | None:
     return None
 
 
+# pool -> the free cards on each of its up hosts (PoolStatus.host_free); a pool left out: its hosts are unknown
+HostCards = Mapping[str, Sequence[int]]
+
+
+def placement(host_free: Sequence[int], nodes: int, per_node: int) -> tuple[int, ...] | None:
+    """Indices of the ``nodes`` hosts a run of ``per_node`` cards on each goes to; None: no such hosts now.
+
+    Best fit: the hosts with the fewest free cards that still hold ``per_node``, so the big holes stay for big
+    runs (a single-node run is nodes=1: one host with all its cards, LSF's span[hosts=1])."""
+    if per_node <= 0:
+        return ()
+    fit = sorted((free, i) for i, free in enumerate(host_free) if free >= per_node)
+    return tuple(i for _, i in fit[:nodes]) if len(fit) >= nodes else None
+
+
+@dataclass(frozen=True)
+class Room:
+    """A pool's room for one wave: its free cards in all and, where known, the free cards of each host."""
+
+    cards: int
+    hosts: tuple[int, ...] | None = None
+
+    def after(self, spec: RunSpec) -> Room | None:
+        """The room left once ``spec`` starts here; None where it does not fit (too few cards in all, or no
+        ``spec.nodes`` hosts with ``spec.gpus_per_node`` free each)."""
+        if spec.gpus > self.cards:
+            return None
+        if self.hosts is None:
+            return Room(self.cards - spec.gpus)
+        at = placement(self.hosts, spec.nodes, spec.gpus_per_node)
+        if at is None:
+            return None
+        hosts = list(self.hosts)
+        for i in at:
+            hosts[i] -= spec.gpus_per_node
+        return Room(self.cards - spec.gpus, tuple(hosts))
+
+    def short_on_hosts(self, spec: RunSpec) -> str | None:
+        """Why ``spec`` does not start here though the pool has its cards in all ("4 free in gpu_a100 but at most
+        2 on one host"); None where the total is short too, or it fits."""
+        if self.hosts is None or spec.gpus > self.cards or self.after(spec) is not None:
+            return None
+        if spec.nodes == 1:
+            return f"{self.cards} free in {spec.pool} but at most {max(self.hosts, default=0)} on one host"
+        have = sum(1 for free in self.hosts if free >= spec.gpus_per_node)
+        return (f"{self.cards} free in {spec.pool} but {have} host(s) with {spec.gpus_per_node} free, "
+                f"{spec.nodes} needed")
+
+
+def rooms(cards: Mapping[str, int], hosts: HostCards | None) -> dict[str, Room]:
+    """Pool -> its Room: ``cards`` in all, with each host's free cards where ``hosts`` has the pool."""
+    known = hosts or {}
+    return {pool: Room(n, tuple(known[pool]) if pool in known else None) for pool, n in cards.items()}
+
+
 @dataclass
 class WavePlan:
     """`plan`'s batches: the runs each wave starts, and those no wave can start while hosts stay down."""
 
     waves: list[list[RunSpec]]
     blocked: list[RunSpec] = field(default_factory=list)  # more GPUs than their pool has up
+    # run id -> why it is not in wave 1 though its pool has its cards in all (no host has them: Room.short_on_hosts)
+    short_on_hosts: dict[str, str] = field(default_factory=dict)
 
     def wave_of(self) -> dict[str, int]:
         """Run id -> its 1-based wave (blocked runs have none)."""
@@ -63,31 +117,43 @@ class WavePlan:
 
 
 def waves(runs: list[RunSpec], cluster: Cluster, capacity: Mapping[str, int] | None = None,
-          free_now: Mapping[str, int] | None = None) -> WavePlan:
+          free_now: Mapping[str, int] | None = None, *, hosts_up: HostCards | None = None,
+          hosts_free_now: HostCards | None = None) -> WavePlan:
     """The batches the runs go in if each wave ends before the next starts.
 
     Every wave fills ``capacity`` (pool -> cards; default: the cluster file's usable cards; live: less the
     cards of down hosts), except the first, which fills ``free_now`` when given (the cards free right now, so
-    it may start nothing). A run larger than its pool's capacity is blocked: no wave could ever start it."""
+    it may start nothing). ``hosts_up`` / ``hosts_free_now``: the same per host, for the pools whose hosts are
+    known (a run is placed on hosts there: choose_batch). A run that its pool's capacity cannot hold is blocked:
+    no wave could ever start it."""
     cap = dict(capacity) if capacity is not None else {p.name: p.usable for p in cluster.pools.values()}
-    blocked = [s for s in runs if s.gpus > cap.get(s.pool, 0)]
-    left = [s for s in runs if s.gpus <= cap.get(s.pool, 0)]
+    full = rooms(cap, hosts_up)
+    never = [full.get(s.pool, Room(0)).after(s) is None for s in runs]
+    blocked = [s for s, no in zip(runs, never, strict=True) if no]
+    left = [s for s, no in zip(runs, never, strict=True) if not no]
     out: list[list[RunSpec]] = []
-    free = free_now
+    short: dict[str, str] = {}
+    first = True
     while left:
-        batch = choose_batch(left, cap if free is None else free, cluster, pending_now=0, up=cap)
+        now = first and free_now is not None
+        batch = choose_batch(left, free_now if now else cap, cluster, pending_now=0, up=cap,
+                             hosts=hosts_free_now if now else hosts_up, up_hosts=hosts_up)
+        if first:
+            short = batch.short_on_hosts
         out.append(batch.start)
         started = {s.run_id for s in batch.start}
         left = [s for s in left if s.run_id not in started]
-        free = None
-    return WavePlan(out, blocked)
+        first = False
+    return WavePlan(out, blocked, short)
 
 
 def live_waves(runs: list[RunSpec], cluster: Cluster, pools: list[PoolStatus],
                queued: Mapping[str, int] | None = None) -> WavePlan:
-    """`plan --live`: wave 1 on the cards free now for a new job (see free_for_new_jobs); later waves on the cards
-    that are up."""
-    return waves(runs, cluster, capacity=cards_up(pools), free_now=free_for_new_jobs(pools, queued or {}))
+    """`plan --live`: wave 1 on the cards free now for a new job (see free_for_new_jobs), placed on hosts where the
+    pool's hosts are known; later waves on the cards that are up."""
+    queued = queued or {}
+    return waves(runs, cluster, capacity=cards_up(pools), free_now=free_for_new_jobs(pools, queued),
+                 hosts_up=hosts_up(pools), hosts_free_now=hosts_free_for_new_jobs(pools, queued))
 
 
 def cards_up(pools: list[PoolStatus]) -> dict[str, int]:
@@ -107,6 +173,18 @@ def free_for_new_jobs(pools: list[PoolStatus], queued: Mapping[str, int]) -> dic
     A queued job that has in fact started is subtracted twice until the next poll: that can hold a run back,
     never send one that cannot start."""
     return {p.name: max(0, p.free - max(queued.get(p.name, 0), p.pending_gpus)) for p in pools}
+
+
+def hosts_up(pools: list[PoolStatus]) -> dict[str, tuple[int, ...]]:
+    """Pool -> the cards of each up host (PoolStatus.host_cards), for the pools whose hosts are known."""
+    return {p.name: p.host_cards for p in pools if p.host_cards is not None}
+
+
+def hosts_free_for_new_jobs(pools: list[PoolStatus], queued: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
+    """free_for_new_jobs per host, for the pools whose hosts are known: the cards your queued jobs take first are
+    not known to be on any one host, so they come off the hosts with the most free (PoolStatus.level_down)."""
+    return {p.name: PoolStatus.level_down(p.host_free, max(queued.get(p.name, 0), p.pending_gpus))
+            for p in pools if p.host_free is not None}
 
 
 def queued_gpus(runs: Iterable[tuple[str, int]]) -> dict[str, int]:
@@ -132,6 +210,8 @@ class Batch:
     held: list[RunSpec] = field(default_factory=list)  # not submitted this time (no cards, no pending room)
     # of those held, the runs larger than their pool's cards up: only a host coming back lets them start
     blocked: list[RunSpec] = field(default_factory=list)
+    # run id -> why a run that did not start has its pool's cards in all but no host has them (Room.short_on_hosts)
+    short_on_hosts: dict[str, str] = field(default_factory=dict)
 
     @property
     def submit(self) -> list[RunSpec]:
@@ -145,7 +225,8 @@ def run_hours(spec: RunSpec, cluster: Cluster) -> float:
 
 
 def choose_batch(todo: list[RunSpec], free: Mapping[str, int], cluster: Cluster, pending_now: int,
-                 up: Mapping[str, int] | None = None) -> Batch:
+                 up: Mapping[str, int] | None = None, *, hosts: HostCards | None = None,
+                 up_hosts: HostCards | None = None) -> Batch:
     """Fill the free cards longest-estimated run first (then most GPUs first), then add up to the pending room
     of the rest, longest first too; equal runs keep matrix order.
 
@@ -156,23 +237,33 @@ def choose_batch(todo: list[RunSpec], free: Mapping[str, int], cluster: Cluster,
     it should be the longest left. Where no run has an estimate (a CPU pool, custom commands) the order is
     first-fit-decreasing by GPUs and the waiting runs are in matrix order, as before.
 
-    ``up`` (pool -> cards on hosts that are up): a run larger than that waits for a host to come back, however
-    long that is, so it never takes the pending room (it is held) while a run that can start sooner could."""
-    free = dict(free)
+    ``hosts`` (pool -> free cards on each host, where known): a run starts only where it can be placed, on one
+    host (``nodes`` hosts for a multi-node run) with its cards free (Room.after, best fit); placing it lowers
+    those hosts for the runs after it. A pool it does not name is planned on its total alone.
+
+    ``up`` (pool -> cards on hosts that are up; ``up_hosts`` the same per host): a run larger than that waits for
+    a host to come back, however long that is, so it never takes the pending room (it is held) while a run that
+    can start sooner could."""
+    room = rooms(free, hosts)
     batch = Batch()
     rest: list[RunSpec] = []
     hours = {s.run_id: run_hours(s, cluster) for s in todo}
     for spec in sorted(todo, key=lambda s: (-hours[s.run_id], -s.gpus)):  # stable: ties keep matrix order
-        if free.get(spec.pool, 0) >= spec.gpus:
+        here = room.get(spec.pool, Room(0))
+        left = here.after(spec)
+        if left is not None:
             batch.start.append(spec)
-            free[spec.pool] -= spec.gpus
-        else:
-            rest.append(spec)
+            room[spec.pool] = left
+            continue
+        rest.append(spec)
+        if (why := here.short_on_hosts(spec)) is not None:
+            batch.short_on_hosts[spec.run_id] = why
     order = {s.run_id: i for i, s in enumerate(todo)}
     rest.sort(key=lambda s: (-hours[s.run_id], order[s.run_id]))
-    room = pending_room(cluster, pending_now)
-    can_wait = [s for s in rest if up is None or s.gpus <= up.get(s.pool, 0)]
-    batch.wait = can_wait[:room]
+    pending = pending_room(cluster, pending_now)
+    ever = rooms(up, up_hosts) if up is not None else None
+    can_wait = [s for s in rest if ever is None or ever.get(s.pool, Room(0)).after(s) is not None]
+    batch.wait = can_wait[:pending]
     batch.held = [s for s in rest if s not in batch.wait]
     batch.blocked = [s for s in rest if s not in can_wait]
     batch.start.sort(key=lambda s: order[s.run_id])

@@ -41,7 +41,15 @@ from xdimo.errors import (
 )
 from xdimo.ledger import Ledger, LedgerRun, lock_soon
 from xdimo.matrix import Matrix
-from xdimo.plan import Batch, cards_up, choose_batch, free_for_new_jobs, queued_gpus
+from xdimo.plan import (
+    Batch,
+    cards_up,
+    choose_batch,
+    free_for_new_jobs,
+    hosts_free_for_new_jobs,
+    hosts_up,
+    queued_gpus,
+)
 from xdimo.poll import refresh, still_queued
 from xdimo.render import render_script
 from xdimo.rules import pending_room
@@ -219,9 +227,12 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
         if dry_run:  # not refreshed: which of them are still queued, asked without writing it down
             pending = still_queued(scheduler, pending)
         pending_now = max(len(pending), sum(p.pending_jobs for p in pools))
-        free = free_for_new_jobs(pools, queued_gpus((r.pool, r.gpus) for r in pending))
+        queued = queued_gpus((r.pool, r.gpus) for r in pending)
+        free = free_for_new_jobs(pools, queued)
         result.up = cards_up(pools)
-        result.batch = choose_batch(todo, free, cluster, pending_now, up=result.up)
+        # where a pool's hosts are known, a run starts now only if one host (its nodes' hosts) has its cards free
+        result.batch = choose_batch(todo, free, cluster, pending_now, up=result.up,
+                                    hosts=hosts_free_for_new_jobs(pools, queued), up_hosts=hosts_up(pools))
         if result.batch.held and not pending_room(cluster, pending_now):
             result.pending_slot = [f"{r.run_id} (job {r.job_id})" if r.job_id else r.run_id for r in pending] \
                 or [f"{pending_now} pending job(s) of yours on the scheduler"]

@@ -9,6 +9,7 @@ import click
 
 from xdimo.cli.common import App, table, verb
 from xdimo.schedulers import get_scheduler
+from xdimo.schedulers.base import PoolStatus
 
 
 @click.command()
@@ -37,11 +38,15 @@ def hosts(app: App, nodes: bool) -> None:
         data["hosts"] = [asdict(h) for h in host_rows]
 
     def text() -> str:
-        rows = [(p.name, p.gpu_model, p.total, p.taken, p.down, p.used, p.free, p.pending_jobs) for p in pools]
+        # where the pools' hosts are known, the most free on one host: what a single-node run can get
+        by_host = any(p.host_free is not None for p in pools)
+        rows = [(p.name, p.gpu_model, p.total, p.taken, p.down, p.used, p.free)
+                + ((host_free_text(p),) if by_host else ()) + (p.pending_jobs,) for p in pools]
         common = shared_source([p.source for p in pools if p.source])
         lines = [
             f"cluster {cluster.name} ({cluster.scheduler})",
-            table(["pool", "gpu", "cards", "taken", "down", "in use", "free", "my pending"], rows),
+            table(["pool", "gpu", "cards", "taken", "down", "in use", "free"]
+                  + (["largest free on one host"] if by_host else []) + ["my pending"], rows),
             f"rules: CPU slots = {cluster.cpu_per_gpu} x GPUs; at most {cluster.max_pending} pending job(s)"
             + (f"; usage from {common}" if common else ""),
         ]
@@ -55,6 +60,15 @@ def hosts(app: App, nodes: bool) -> None:
         return "\n".join(lines)
 
     app.emit(data, text)
+
+
+def host_free_text(pool: PoolStatus) -> str:
+    """``2 (free per host: 2 2 1 0)``; "-" where the pool's hosts are unknown (no `hosts:` in the cluster file).
+    A pool of many hosts shows its largest few."""
+    if pool.host_free is None:
+        return "-"
+    shown = " ".join(map(str, pool.host_free[:8])) + (" ..." if len(pool.host_free) > 8 else "")
+    return f"{pool.largest_on_one_host} (free per host: {shown or 'no host up'})"
 
 
 def shared_source(sources: list[str]) -> str:

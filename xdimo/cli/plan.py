@@ -75,6 +75,7 @@ def plan(app: App, matrix: str, live: bool) -> None:
     if live:
         out["live"] = [p.to_dict() for p in pools]  # the same shape as `hosts --json`
         out["queued_gpus"] = queued  # pool -> cards wave 1 leaves to your queued jobs
+        out["short_on_hosts"] = wp.short_on_hosts  # run id -> why it waits though its pool has the cards in all
     app.emit(out, lambda: plan_text(m, cluster, data, wp, pools, in_ledger, live, queued))
 
 
@@ -121,11 +122,16 @@ def plan_text(m: Matrix, cluster: Cluster, data: list[dict[str, Any]], wp: WaveP
     lines += [f"live: {p.name} {p.free} of {p.total} cards free"
               + (f", {p.down} down ({', '.join(p.down_hosts)})" if p.down else "")
               + (f", {queued[p.name]} go to your queued jobs first" if queued.get(p.name) else "")
+              + (f", at most {p.largest_on_one_host} on one host" if p.host_free is not None else "")
               + f" [{p.source}]" for p in pools]
     for i, w in enumerate(wp.waves):
         when = " (starts now)" if live and i == 0 else ""
         runs = ", ".join(f"{s.run_id} ({s.gpus}x {s.pool})" for s in w) or "nothing: no run fits the free cards"
         lines.append(f"wave {i + 1}{when}: {runs}")
+    by_id = {s.run_id: s for s in m.runs}
+    lines += [f"not now, no host has the cards: {rid} ({by_id[rid].gpus}x {by_id[rid].pool}"
+              + (f", {by_id[rid].nodes} nodes" if by_id[rid].nodes > 1 else "") + f"): {why}"
+              for rid, why in wp.short_on_hosts.items() if live and rid in by_id]
     if in_ledger:
         lines.append(f"already in the ledger: {len(in_ledger)} run(s), not planned again (`status` shows them; "
                      "`submit --again` resubmits the ended ones)")

@@ -5,7 +5,7 @@ Backends are thin runners over pure parse functions; states are normalised to Jo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
@@ -56,6 +56,33 @@ class PoolStatus:
     # GPUs of this user's pending jobs in the pool, as the scheduler lists them (jobs of another ledger or cluster
     # file, or sent by hand, included): cards those jobs take before a job sent now
     pending_gpus: int = 0
+    # Free cards on each up host of the pool, largest first: a single-node job (LSF's span[hosts=1], one host on JH
+    # and Slurm) needs its cards on ONE host, however many the pool has free in all. None: unknown (a pool without
+    # `hosts:` and `cards_per_node` in the cluster file, no host status, a backend that cannot say); then only the
+    # pool's `free` counts. Already less the pool's `taken` cards (see level_down). A host closed by its work
+    # (closed_Full/Excl/Busy) admits no job now: 0 here, though `free` counts its idle cards.
+    host_free: tuple[int, ...] | None = None
+    # The cards of each of those up hosts, in use or not (less `taken` likewise), largest first: what a later wave
+    # can place on once the jobs there end. None exactly where host_free is.
+    host_cards: tuple[int, ...] | None = None
+
+    @property
+    def largest_on_one_host(self) -> int | None:
+        """The most free cards on one host; None where the hosts are unknown."""
+        return None if self.host_free is None else max(self.host_free, default=0)
+
+    @staticmethod
+    def level_down(host_free: Sequence[int], cards: int) -> tuple[int, ...]:
+        """``host_free`` less ``cards`` whose host is unknown (a pool's `taken`, cards a queued job takes first),
+        taken one at a time from the host with the most free. The conservative choice: this leaves the smallest
+        largest hole any placement of those cards could, so a single-node run said to fit fits wherever they
+        really are (for several runs at once, or a multi-node run, it is a close guess, not a bound). Largest
+        first."""
+        free = sorted(host_free, reverse=True)
+        for _ in range(min(max(0, cards), sum(free))):
+            free[0] -= 1
+            free.sort(reverse=True)  # hosts are few (a pool's nodes); clarity over a heap
+        return tuple(free)
 
     @property
     def free(self) -> int:
@@ -75,7 +102,10 @@ class PoolStatus:
         """The pool as every verb's --json prints it (`hosts`, `plan --live`): one set of keys."""
         return {"pool": self.name, "gpu": self.gpu_model, "cards": self.total, "taken": self.taken,
                 "down": self.down, "down_hosts": list(self.down_hosts), "used": self.used, "free": self.free,
-                "my_pending": self.pending_jobs, "my_pending_gpus": self.pending_gpus, "source": self.source}
+                "my_pending": self.pending_jobs, "my_pending_gpus": self.pending_gpus, "source": self.source,
+                "host_free": None if self.host_free is None else list(self.host_free),
+                "host_cards": None if self.host_cards is None else list(self.host_cards),
+                "largest_on_one_host": self.largest_on_one_host}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ A thin runner (runner.run_command) over the pure parsers in lsf_parse.py / jh_pa
   ceil(slots / cpu_per_gpu) from EXEC_HOST (the site rule is slots = cpu_per_gpu x GPUs). Pools that list
   `hosts` in the cluster file (the queue-to-host map is not documented for JH) add ONE `jhosts -w` call
   (`bhosts -X -w` on LSF): a listed host whose status admits no job takes its cards out of the pool
-  (PoolStatus.down).
+  (PoolStatus.down), and each up host's free cards (cards_per_node less the GPUs jobs hold there by EXEC_HOST)
+  are PoolStatus.host_free, for the planner to place a single-node run on one host.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ import re
 import shlex
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from xdimo.config import Cluster
+from xdimo.config import Cluster, Pool
 from xdimo.errors import KillUnconfirmed, PendingLimitError, SchedulerError, SubmitRefused
 from xdimo.rundir import RunDir
 from xdimo.schedulers import lsf_parse as P
@@ -345,12 +347,14 @@ class LSFFamilyScheduler:
         health = self.host_health(held_on)
         out = []
         for p in self.cluster.pools.values():
-            h, note = health.get(p.name, (None, ""))
+            ph = health.get(p.name, PoolHosts())
+            h = ph.health
             out.append(PoolStatus(name=p.name, gpu_model=p.gpu_model, total=p.cards, taken=p.taken,
                                   used=used.get(p.queue_name, 0), pending_jobs=mine_pending.get(p.queue_name, 0),
-                                  source=source + note, down=h.down_cards if h else 0,
+                                  source=source + ph.note, down=h.down_cards if h else 0,
                                   down_hosts=h.down_hosts if h else (),
-                                  pending_gpus=mine_pending_gpus.get(p.queue_name, 0)))
+                                  pending_gpus=mine_pending_gpus.get(p.queue_name, 0), host_free=ph.free,
+                                  host_cards=ph.cards))
         return out
 
     def confirm_no_jobs(self) -> str:
@@ -376,10 +380,11 @@ class LSFFamilyScheduler:
                                  "in use; try again in a minute")
         return f"; no job: {hosts} shows none on {len(rows)} host(s)"
 
-    def host_health(self, held_on: dict[str, dict[str, int]]) -> dict[str, tuple[P.PoolHealth | None, str]]:
-        """Pool name -> (its listed hosts' health, a note for `source`), for the pools that list hosts: ONE
-        hosts call for all (also made where a pool lists none: a down host no pool names is warned of). Without
-        an answer the cluster file's capacity stands, and the note says so."""
+    def host_health(self, held_on: dict[str, dict[str, int]]) -> dict[str, PoolHosts]:
+        """Pool name -> (its listed hosts' health, a note for `source`, the free cards on each of its up hosts),
+        for the pools that list hosts: ONE hosts call for all (also made where a pool lists none: a down host no
+        pool names is warned of). Without an answer the cluster file's capacity stands, the hosts' free cards are
+        unknown (None), and the note says so."""
         listed = [p for p in self.cluster.pools.values() if p.hosts]
         name = self.commands.hosts[0]
         try:
@@ -391,11 +396,12 @@ class LSFFamilyScheduler:
         except SchedulerError as exc:
             if listed:
                 self.warn_once(f"no host status ({exc}): pool capacity from the cluster file")
-            return {p.name: (None, f"; host status unknown ({exc}): capacity from the cluster file")
+            return {p.name: PoolHosts(note=f"; host status unknown ({exc}): capacity from the cluster file")
                     for p in listed}
         if len(listed) < len(self.cluster.pools):
             self.warn_unlisted_down(rows)
-        out: dict[str, tuple[P.PoolHealth | None, str]] = {}
+        held = held_anywhere(held_on)
+        out: dict[str, PoolHosts] = {}
         for p in listed:
             h = P.pool_health(p.hosts, p.per_node, p.cards, rows, held_on.get(p.queue_name))
             if h.unmatched:
@@ -404,7 +410,7 @@ class LSFFamilyScheduler:
             if h.matched > p.cards // p.per_node:
                 self.warn_once(f"pool {p.name}: its hosts match {h.matched} hosts, more than its {p.cards} "
                                f"cards / {p.per_node} per node")
-            out[p.name] = (h, f"; {self.hosts_call}: {h.describe()}")
+            out[p.name] = PoolHosts(h, f"; {self.hosts_call}: {h.describe()}", *hosts_room(p, rows, held))
         return out
 
     def warn_unlisted_down(self, rows: list[HostRow]) -> None:
@@ -457,6 +463,43 @@ class LSFFamilyScheduler:
             raise command_error(res)
         self._host_rows = (time.monotonic(), rows)
         return rows
+
+
+# -- free cards per host ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PoolHosts:
+    """What a pool's listed hosts say (host_health): their health, a note for PoolStatus.source, and the free and
+    total cards on each up host (PoolStatus.host_free, host_cards; None: unknown)."""
+
+    health: P.PoolHealth | None = None
+    note: str = ""
+    free: tuple[int, ...] | None = None
+    cards: tuple[int, ...] | None = None
+
+
+def held_anywhere(held_on: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    """queue -> host -> GPUs  ->  host (lower case: names are case-insensitive) -> GPUs held there by jobs of any
+    queue: a host that serves two queues has the cards of both's jobs in use."""
+    out: dict[str, int] = {}
+    for hosts in held_on.values():
+        for host, n in hosts.items():
+            out[host.lower()] = out.get(host.lower(), 0) + n
+    return out
+
+
+def hosts_room(pool: Pool, rows: list[HostRow], held: Mapping[str, int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(free, total) cards on each up host the pool's `hosts:` match (PoolStatus.host_free, host_cards): a host has
+    cards_per_node, free less the GPUs jobs hold there; a host closed by its work (closed_Full/Excl/Busy) admits
+    no job now: 0 free. A down host is left out (its cards are in PoolStatus.down). The pool's `taken` cards sit
+    on hosts the cluster file does not name: PoolStatus.level_down takes them from the hosts with the most free
+    cards (the conservative choice)."""
+    up: dict[str, HostRow] = {}
+    for row in rows:
+        if any(P.match_host(row.name, h) for h in pool.hosts) and not P.host_down(row):
+            up.setdefault(row.name.lower(), row)
+    free = [0 if P.host_busy(r) else max(0, pool.per_node - held.get(name, 0)) for name, r in up.items()]
+    return PoolStatus.level_down(free, pool.taken), PoolStatus.level_down([pool.per_node] * len(up), pool.taken)
 
 
 # -- settling a job from its logs ---------------------------------------------------------------------------

@@ -66,6 +66,7 @@ class SlurmScheduler:
                 known = ", ".join(sorted(parts)) or "none"
                 raise SchedulerError(f"pool {pool.name}: Slurm has no partition {pool.queue_name!r} "
                                      f"(sinfo shows: {known}); fix {self.cluster.path}")
+            host_free, host_cards = nodes_room(nodes.rows, pool.queue_name, pool.taken)
             note = part.down_note()
             down = f"; {note}" if note else ""
             out.append(PoolStatus(name=pool.name, gpu_model=pool.gpu_model, total=part.total,
@@ -73,7 +74,8 @@ class SlurmScheduler:
                                   pending_jobs=pending.get(pool.queue_name, 0),
                                   source="sinfo GresUsed (all users)" + down, down=part.down,
                                   down_hosts=tuple(part.down_nodes),
-                                  pending_gpus=pending_gpus.get(pool.queue_name, 0)))
+                                  pending_gpus=pending_gpus.get(pool.queue_name, 0),
+                                  host_free=host_free, host_cards=host_cards))
         return out
 
     # --- submit ---------------------------------------------------------------------------------------
@@ -220,6 +222,25 @@ class SlurmScheduler:
         if not result.ok:
             raise command_error(result)
         return result
+
+
+def nodes_room(rows: list[sp.NodeRow], partition: str, taken: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(free, total) GPUs on each available node of the partition (PoolStatus.host_free, host_cards), from the
+    rows pools() already read (``sinfo -N``: Gres and GresUsed of all users; no further call). An ``allocated``
+    node has every CPU given out, so Slurm starts nothing more there whatever its GPUs: 0 free. A node that admits
+    no job is left out (PoolStatus.down has it); ``taken`` cards as the LSF family's (PoolStatus.level_down)."""
+    seen: set[str] = set()  # the first row of a node listed twice decides, as in partition_gpus
+    free: list[int] = []
+    cards: list[int] = []
+    for row in rows:
+        if row.partition != partition or row.node in seen:
+            continue
+        seen.add(row.node)
+        if row.available:
+            allocated = row.state.strip().lower().rstrip("*~#!%$@^-+") == "allocated"
+            free.append(0 if allocated else max(0, row.gpus - row.gpus_used))
+            cards.append(row.gpus)
+    return PoolStatus.level_down(free, taken), PoolStatus.level_down(cards, taken)
 
 
 def readable_squeue(output: str, purpose: str) -> dict[str, sp.SlurmJob]:
