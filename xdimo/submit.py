@@ -118,6 +118,12 @@ class SubmitResult:
         runs = ", ".join(f"{s.run_id} ({s.gpus} x {s.pool}, {self.up.get(s.pool, 0)} up)" for s in self.batch.blocked)
         return f"waiting for a down host (more GPUs than the pool has up now; freed cards do not help): {runs}"
 
+    def short_on_hosts_line(self) -> str:
+        """The held runs whose pool has their cards in all but on no one host (Batch.short_on_hosts)."""
+        why = [f"{s.run_id} ({self.batch.short_on_hosts[s.run_id]})" for s in self.batch.held
+               if s.run_id in self.batch.short_on_hosts]
+        return f"not now, no host has the cards: {'; '.join(why)}" if why else ""
+
     @property
     def later(self) -> list[str]:
         """Run ids still to submit: those held back, the one the site refused (it comes again next time) and the

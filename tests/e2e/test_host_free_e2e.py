@@ -50,3 +50,14 @@ def test_plan_live_says_why_and_hosts_shows_each_hosts_free_cards(site: harness.
     assert next(line for line in hosts if line.startswith("gpu_h200")).count(" - ") >= 1  # no hosts: unknown
     pools = {p["pool"]: p for p in site.cli_json("hosts")["pools"]}
     assert pools["gpu_multi"]["host_free"] == [2, 2] and pools["gpu_h200"]["host_free"] is None
+
+
+def test_submit_says_why_a_held_run_is_not_sent(site: harness.FakeSite) -> None:
+    """Two 4-GPU runs where no host has 4 free: one takes the pending slot, the other is held, and `submit` says
+    it is the hosts, not the pool's total, that hold it back."""
+    busy_hosts(site)
+    site.write_matrix("split2", {"defaults": {"model": "Latte-S/2", "pool": "gpu_multi", "data": "synthetic"},
+                                 "runs": [{"gpus": 4, "steps": 40}, {"gpus": 4, "steps": 30}]})
+    text = site.cli("submit", "split2", "--batch", "first", "--dry-run").stdout
+    held = next(line for line in text.splitlines() if line.startswith("held: ")).removeprefix("held: ")
+    assert f"not now, no host has the cards: {held} (4 free in gpu_multi but at most 2 on one host)" in text

@@ -107,6 +107,7 @@ def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str
             lines.append(f"held: {', '.join(s.run_id for s in result.batch.held)}")
         lines += [f"warning: {line}" for line in result.script_problems]
         lines += [result.blocked_line()] if result.batch.blocked else []
+        lines += [line] if (line := result.short_on_hosts_line()) else []
     for s in result.submitted:
         lines.append(f"submitted {s.spec.run_id} as job {s.job_id}: {workload(s.spec)}, {s.spec.gpus} x "
                      f"{s.spec.pool} ({'starts now' if s.starts_now else 'waits for cards'})")
@@ -123,6 +124,7 @@ def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str
             lines.append(f"the pending slot (max_pending) is held by {', '.join(result.pending_slot)}")
         if result.batch.blocked:
             lines.append(result.blocked_line())
+        lines += [line] if (line := result.short_on_hosts_line()) else []
     if not lines and not result.failed:  # a failed hand-over is the error line that follows, not "nothing"
         lines.append("nothing to submit")
     return "\n".join(lines)
