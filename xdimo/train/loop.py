@@ -550,16 +550,49 @@ def train(cfg: TrainConfig) -> int:
     d = setup_distributed(cfg)
     writer = MetricsWriter(cfg.run_dir, enabled=d.main, trackers=cfg.trackers)
     stop = StopSignal()
+    finished = False
     try:
         code = _train(cfg, d, stop, writer)
-        if d.world > 1:
-            dist.barrier()  # no rank tears its sockets down while another still talks (gloo aborts)
+        finished = True  # every rank got here with the same code (the loss and the stop vote are all-reduced)
         return code
     finally:
         writer.close()  # the extra sinks flush at the end, on a signal stop and on errors alike
         stop.restore()
-        if d.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+        end_distributed(d, finished)
+
+
+# The last barriers' handles: never dropped while the process runs (last_barrier says why).
+_LAST_BARRIERS: list[dist.Work] = []
+
+
+def end_distributed(d: Dist, finished: bool) -> None:
+    """Tear the process groups down; after a finished run, only once every rank is done with them (last_barrier).
+    After an error no barrier: another rank may never come to it."""
+    if d.world == 1 or not dist.is_initialized():
+        return
+    if finished:
+        last_barrier(d)
+    dist.destroy_process_group()
+
+
+def last_barrier(d: Dist) -> None:
+    """Every rank meets before any tears its sockets down (gloo aborts a peer still talking to it), and no gloo
+    thread is left to free a tensor while the interpreter shuts down.
+
+    Gloo runs collectives on threads of its own, and the thread that ran one frees it, tensors included, after the
+    caller was woken. Freeing a tensor that Python has seen takes the GIL; a thread that gets the GIL once the
+    interpreter is finalising is ended inside that C++ destructor: std::terminate, and a rank whose run finished
+    dies of SIGABRT ("terminate called without an active exception"; pytorch/pytorch#190489). destroy_process_group
+    would join those threads, but it does not end a group something still holds, and something does (under FSDP2,
+    the DeviceMeshes in DTensor's caches, among others). A gloo barrier holds, weakly, every collective its threads
+    have not let go of when it is issued: while the barrier lives, their letting go frees nothing. So its handle is
+    kept until the interpreter exits, and the main thread frees what it holds then.
+    """
+    if d.device.type == "cuda":
+        dist.barrier()  # the default group is NCCL's; the gloo one is the flag group
+    work = dist.barrier(group=d.flag_group, async_op=True)  # on the CPU, the default group
+    work.wait()
+    _LAST_BARRIERS.append(work)
 
 
 @dataclass
