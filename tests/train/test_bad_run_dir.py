@@ -220,11 +220,25 @@ def test_a_checkpoint_save_that_fails_leaves_no_half_file_and_keeps_the_last(tmp
     loop.save_checkpoint(path, 1, 1.0, model, opt, loop.Ema(model, 0.9), d)
     good = path.read_bytes()
 
+    written = []
+
     def full_disk(state, target):
-        target.write_bytes(b"half a checkpoint")
+        target.write(b"half a checkpoint")
+        written.append(target)
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(loop.torch, "save", full_disk)
     with pytest.raises(XdimoError, match=r"cannot save checkpoint .*No space left on device.*previous one"):
         loop.save_checkpoint(path, 2, 2.0, model, opt, loop.Ema(model, 0.9), d)
     assert not path.with_suffix(".tmp").exists() and path.read_bytes() == good
+    assert written[0].closed  # closed before the unlink: on a full disk an open file frees no room
+
+    # torch's own words for a full disk name no cause ("unexpected pos"): the folder's state says it
+    def torch_full_disk(state, target):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 2274432 vs 2274384")
+
+    monkeypatch.setattr(loop.torch, "save", torch_full_disk)
+    monkeypatch.setattr(loop, "no_room", lambda folder: "Disk quota exceeded")
+    with pytest.raises(XdimoError, match=r"^cannot save checkpoint .*last.pt: Disk quota exceeded \(the previous"):
+        loop.save_checkpoint(path, 3, 3.0, model, opt, loop.Ema(model, 0.9), d)
+    assert path.read_bytes() == good

@@ -29,7 +29,7 @@ from torch import nn
 
 from xdimo.errors import XdimoError
 from xdimo.hardware import match_gpu, mfu, peak_tflops
-from xdimo.rundir import METRICS, RUN_JSON
+from xdimo.rundir import METRICS, RUN_JSON, no_room
 from xdimo.train import flags
 from xdimo.train.diffusion import GaussianDiffusion, create_diffusion
 from xdimo.train.flops import tokens_per_sample, train_flops_per_sample
@@ -321,12 +321,16 @@ def save_checkpoint(path: Path, step: int, elapsed: float, model: nn.Module, opt
                   f"kept as {kept.name}", flush=True)
         tmp = path.with_suffix(".tmp")
         try:
-            torch.save(state, tmp)
+            # Our own file object, closed by the with even when the write fails: torch.save given a path keeps
+            # a failed writer's file open, so the unlink below would free no room on a full disk.
+            with open(tmp, "wb") as f:
+                torch.save(state, f)
             tmp.replace(path)
         except (OSError, RuntimeError) as e:  # a full disk (torch says it as RuntimeError): no half file left
             tmp.unlink(missing_ok=True)
-            raise XdimoError(f"cannot save checkpoint {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-                             f" (the previous one, if any, is kept)") from None
+            # torch's words for a full disk ("unexpected pos 2274432 vs 2274384") name no cause: the folder does
+            why = no_room(path.parent) or (str(e).splitlines()[0] if str(e) else type(e).__name__)
+            raise XdimoError(f"cannot save checkpoint {path}: {why} (the previous one, if any, is kept)") from None
     if d.world > 1:
         dist.barrier()
 
