@@ -112,11 +112,14 @@ class SubmitResult:
         return StopSignal(self.stop_signal) if self.stop_signal else KeyboardInterrupt()
 
     def blocked_line(self) -> str:
-        """The held runs only a host coming back can start: more GPUs than their pool has up now."""
+        """The held runs only a host coming back can start: more GPUs than their pool has up now, or more than its
+        hosts up can hold (a single-node run larger than any one host, a multi-node run with too few hosts)."""
         if not self.batch.blocked:
             return ""
-        runs = ", ".join(f"{s.run_id} ({s.gpus} x {s.pool}, {self.up.get(s.pool, 0)} up)" for s in self.batch.blocked)
-        return f"waiting for a down host (more GPUs than the pool has up now; freed cards do not help): {runs}"
+        runs = ", ".join(f"{s.run_id} ({s.gpus} x {s.pool}, {self.up.get(s.pool, 0)} up"
+                         f"{'' if s.gpus > self.up.get(s.pool, 0) else ' but not on the hosts it needs'})"
+                         for s in self.batch.blocked)
+        return f"waiting for a down host (its pool's hosts up cannot hold it; freed cards do not help): {runs}"
 
     def short_on_hosts_line(self) -> str:
         """The held runs whose pool has their cards in all but on no one host (Batch.short_on_hosts)."""

@@ -152,3 +152,19 @@ def test_hosts_big_enough_plan_as_the_pool_total(gpus: list[int], free: int, n_h
         assert (placed.start, placed.wait, placed.held, placed.blocked) == (flat.start, flat.wait, flat.held,
                                                                              flat.blocked)
         assert placed.short_on_hosts == {}
+
+
+def test_submit_names_a_run_its_hosts_up_cannot_hold() -> None:
+    """A single-node run of 8 in a pool of 16 cards up on 4-card hosts: not "more GPUs than the pool has up"."""
+    from xdimo.plan import Batch, choose_batch
+    from xdimo.submit import SubmitResult
+
+    cluster = Cluster(name="c", scheduler="lsf", pools={"p": Pool("p", "H100", 16, cards_per_node=4)})
+    big, small = RunSpec(matrix="m", pool="p", gpus=8), RunSpec(matrix="m", pool="p", gpus=20)
+    batch = choose_batch([big, small], {"p": 16}, cluster, pending_now=0, up={"p": 16},
+                         hosts={"p": (4, 4, 4, 4)}, up_hosts={"p": (4, 4, 4, 4)})
+    assert {s.run_id for s in batch.blocked} == {big.run_id, small.run_id}
+    line = SubmitResult(batch=Batch(blocked=batch.blocked), up={"p": 16}).blocked_line()
+    assert line.startswith("waiting for a down host (its pool's hosts up cannot hold it; freed cards do not help): ")
+    assert f"{big.run_id} (8 x p, 16 up but not on the hosts it needs)" in line
+    assert f"{small.run_id} (20 x p, 16 up)" in line

@@ -167,7 +167,7 @@ def test_a_run_larger_than_the_cards_up_is_said_to_wait_for_a_host(workspace, mo
     assert [s.gpus for s in result.batch.start] == [1] and [s.gpus for s in result.batch.blocked] == [2]
     text = describe(result, "big", dry_run=False)
     assert "1 run(s) wait for a later batch" in text
-    assert "waiting for a down host (more GPUs than the pool has up now; freed cards do not help): big-" in text
+    assert "waiting for a down host (its pool's hosts up cannot hold it; freed cards do not help): big-" in text
     assert "(2 x local, 1 up)" in text
     assert result.to_dict()["blocked_by_down_hosts"] == [result.batch.blocked[0].run_id]
 
