@@ -50,8 +50,10 @@ def test_jh_single_node_is_what_the_user_writes(ws: Workspace) -> None:
     lines = text.splitlines()
     assert lines[0] == "#!/bin/bash"
     head = directives(text, "#JSUB")
-    assert head == {"-J": spec.run_id, "-q": "gpu_h200", "-n": "32", "-gpgpu": "4", "-cwd": str(ws.root),
-                    "-o": f"{ws.root}/logs/{spec.run_id}/%J.output", "-e": f"{ws.root}/logs/{spec.run_id}/%J.error"}
+    # the user's directives, plus the one host the planner placed it on (slots anywhere would split the run)
+    assert head == {"-J": spec.run_id, "-q": "gpu_h200", "-n": "32", "-gpgpu": "4", "-R": '"span[hosts=1]"',
+                    "-cwd": str(ws.root), "-o": f"{ws.root}/logs/{spec.run_id}/%J.output",
+                    "-e": f"{ws.root}/logs/{spec.run_id}/%J.error"}
     assert set(head) <= JSUB_LINE_OPTIONS
     # directives come first, before any command (the scheduler stops reading them at the first command)
     first_cmd = next(i for i, ln in enumerate(lines) if ln and not ln.startswith("#"))
