@@ -56,12 +56,12 @@ def kill_runs(ws: Workspace, runs: list[LedgerRun] | None = None, *, cluster: st
     every = runs is None
     if runs is None:
         runs = ledger.runs(cluster=cluster, matrix=matrix, states=(*ACTIVE_STATES, JobState.LOST))
-    # Runs still SUBMITTING are left to kill_one, which finds their job by name (no reconcile here).
+    # Runs still SUBMITTING have no job to poll: their scheduler is asked for it by name (adopt_submitting).
     out.poll_failures = refresh(ws, ledger, [r for r in runs if r.job_id], schedulers).failures
-    runs = [ledger.get(r.run_id) for r in runs]
+    unreadable: dict[str, str] = {}  # cluster -> why its file cannot be read (a bad kill_grace_s, ...)
+    runs = adopt_submitting(ws, ledger, [ledger.get(r.run_id) for r in runs], schedulers, unreadable)
     if not every:  # --all names no ended run: it is no news that they ended
         out.ended = [r for r in runs if not r.state.active]
-    unreadable: dict[str, str] = {}  # cluster -> why its file cannot be read (a bad kill_grace_s, ...)
     groups = kill_order([r for r in runs if r.state.active])
     for n, group in enumerate(groups):
         halt = kill_group(ws, ledger, group, schedulers, unreadable, out, now=now)
@@ -76,9 +76,29 @@ def kill_runs(ws: Workspace, runs: list[LedgerRun] | None = None, *, cluster: st
     return out
 
 
+def adopt_submitting(ws: Workspace, ledger: Ledger, runs: list[LedgerRun], schedulers: dict[str, Scheduler],
+                     unreadable: dict[str, str]) -> list[LedgerRun]:
+    """``runs``, each still SUBMITTING one with the job its scheduler lists under its name (adopt_job) where there
+    is one: it then joins its cluster's one kill batch (on LSF, one grace shared) instead of waiting out a grace
+    of its own after the others'. A run with no such job, or whose scheduler cannot be asked, stays as it is:
+    kill_one tries again and says why (or settles it: no job to kill)."""
+    out = []
+    for run in runs:
+        if not run.job_id and run.state.active:
+            try:
+                if run.cluster not in schedulers:
+                    schedulers[run.cluster] = load_backend(ws, run.cluster, unreadable)
+                if adopt_job(ledger, schedulers[run.cluster], run):
+                    run = ledger.get(run.run_id)
+            except XdimoError:
+                pass  # kill_one asks again, and its failure is the run's one line
+        out.append(run)
+    return out
+
+
 def kill_order(runs: list[LedgerRun]) -> list[list[LedgerRun]]:
     """The runs in the order to kill them: those with a job, one batch per cluster (placed where its first run
-    is); a run still SUBMITTING alone, for kill_one to find its job by name."""
+    is); a run still SUBMITTING (no job listed under its name a moment ago) alone, for kill_one."""
     groups: list[list[LedgerRun]] = []
     batches: dict[str, list[LedgerRun]] = {}
     for run in runs:

@@ -420,3 +420,24 @@ def test_ctrl_c_in_the_plain_bkill_after_the_grace_says_it_may_have_gone(tmp_pat
     assert ["bkill", "141"] in sent
     assert str(stop.value) == ("job 141: interrupted after its 1.5 s grace, while the plain bkill was being sent: "
                                "it may have gone; USR1 was sent and it may still be saving its checkpoint")
+
+
+def test_a_run_still_submitting_whose_job_runs_shares_the_grace(ws: Workspace, fake: Path) -> None:
+    """A run whose jsub answer never reached the ledger (SUBMITTING) but whose job runs: `kill` adopts the job by
+    its name first, so it is signalled with the others. Before, it came alone after their grace, with its own."""
+    runs = start(ws, fake, [SLOW] * 2)
+    spec = RunSpec(matrix="m", pool="gpu_h200", steps=999)
+    log_dir = ws.root / "logs" / spec.run_id
+    script = (f"#!/bin/bash\n#BSUB -J {spec.run_id}\n#BSUB -q gpu_h200\n#BSUB -n 8\n#BSUB -gpu \"num=1\"\n"
+              f"#BSUB -o {log_dir}/%J.output\n{SLOW}\n")
+    ws.ledger.record_intent(spec, "fake-lsf", script, str(log_dir))
+    lost_answer = ws.be.submit(script, spec)  # type: ignore[attr-defined]  # the ledger never hears it
+    wait_for(lambda: (fake / "jobs" / f"{lost_answer}.pid").exists())
+    time.sleep(0.3)
+    submitting = ws.ledger.get(spec.run_id)
+    assert submitting.state is JobState.SUBMITTING and not submitting.job_id
+    result = kill(ws, [submitting, *runs])
+    jobs = [lost_answer, *(r.job_id for r in runs)]
+    assert calls(fake, "bkill") == usr1(*jobs) + plain(*jobs)  # one grace for the three
+    assert ids(result.killed) == [spec.run_id, *ids(runs)] and not result.failed
+    assert ws.ledger.get(spec.run_id).job_id == lost_answer
