@@ -209,51 +209,85 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
 
     with nullcontext() if dry_run else ledger.submit_lock(on_wait=waiting):  # a dry run writes nothing, no lock
         if not dry_run:  # the states the decisions rest on are this moment's (a dry run changes nothing)
-            polled = refresh(ws, ledger, ledger.runs(cluster=cluster.name))
-            result.poll_failures = polled.failures
-            if cluster.name in polled.timed_out:  # a hanging scheduler: asking for cards would wait out as long
-                raise ReadFailed(polled.failures[0])
-        known = {r.run_id: r for r in runs(matrix=matrix.name)}
-        result.ended = {r.run_id for r in known.values() if r.state.terminal}
-        todo, result.already = runs_to_submit(matrix, known, again, submitted_here or set(), ended_before)
-        if not again:  # with --again they go, their earlier files set aside (hand_over)
-            result.unrecorded = [s.run_id for s in todo if s.run_id not in known
-                                 and ws.run_dir(s.run_id).left_by_a_job()]
-            todo = [s for s in todo if s.run_id not in result.unrecorded]
-            new = [r for r in result.unrecorded if warned is None or r not in warned]
-            if new:
-                log.warning("warning: %s", unrecorded_line(new))
-                if warned is not None:
-                    warned.update(new)
-        try:
-            pools = scheduler.pools()
-        except SchedulerError as exc:  # nothing handed over yet: the caller may retry
-            if not dry_run:
-                raise ReadFailed(str(exc)) from exc
-            result.cards_unread = str(exc)  # a dry run still shows its scripts, as offline `plan` shows waves
-            pools = PoolStatus.from_cluster_file(cluster, "scheduler not read")
+            poll_first(ws, cluster, result)
+        todo = runs_this_batch(ws, matrix, runs(matrix=matrix.name), result, again=again,
+                               submitted_here=submitted_here or set(), ended_before=ended_before, warned=warned)
+        pools = read_pools(scheduler, cluster, result, dry_run)
         pending = runs(cluster=cluster.name, states=(JobState.PENDING, JobState.SUBMITTING))
         if dry_run:  # not refreshed: which of them are still queued, asked without writing it down
             pending = still_queued(scheduler, pending)
-        pending_now = max(len(pending), sum(p.pending_jobs for p in pools))
-        queued = queued_gpus((r.pool, r.gpus) for r in pending)
-        free = free_for_new_jobs(pools, queued)
-        result.up = cards_up(pools)
-        # where a pool's hosts are known, a run starts now only if one host (its nodes' hosts) has its cards free
-        result.batch = choose_batch(todo, free, cluster, pending_now, up=result.up,
-                                    hosts=hosts_free_for_new_jobs(pools, queued), up_hosts=hosts_up(pools))
-        if result.batch.held and not pending_room(cluster, pending_now):
-            result.pending_slot = [f"{r.run_id} (job {r.job_id})" if r.job_id else r.run_id for r in pending] \
-                or [f"{pending_now} pending job(s) of yours on the scheduler"]
-        for i, spec in enumerate(result.batch.submit):
-            script = render_script(spec, cluster, ws)
-            if dry_run:
-                result.scripts[spec.run_id] = script
-                result.script_problems += script_problem(scheduler, spec, script)
-            elif not submit_one(ws, scheduler, cluster, spec, script, result, again=again):
-                result.untried = result.batch.submit[i + 1:]
-                break
+        choose(cluster, todo, pools, pending, result)
+        send_batch(ws, scheduler, cluster, result, dry_run=dry_run, again=again)
     return result
+
+
+def poll_first(ws: Workspace, cluster: Cluster, result: SubmitResult) -> None:
+    """Poll the cluster's runs before deciding; a scheduler that hangs is a ReadFailed (asking it for cards would
+    wait out as long)."""
+    polled = refresh(ws, ws.ledger, ws.ledger.runs(cluster=cluster.name))
+    result.poll_failures = polled.failures
+    if cluster.name in polled.timed_out:
+        raise ReadFailed(polled.failures[0])
+
+
+def runs_this_batch(ws: Workspace, matrix: Matrix, recorded: list[LedgerRun], result: SubmitResult, *,
+                    again: bool, submitted_here: set[str], ended_before: set[str] | None,
+                    warned: set[str] | None) -> list[RunSpec]:
+    """The matrix's runs still to submit (runs_to_submit); without ``again``, less those whose folders hold an
+    earlier job's files the ledger does not know (result.unrecorded, each warned about once)."""
+    known = {r.run_id: r for r in recorded}
+    result.ended = {r.run_id for r in known.values() if r.state.terminal}
+    todo, result.already = runs_to_submit(matrix, known, again, submitted_here, ended_before)
+    if again:  # with --again they go, their earlier files set aside (hand_over)
+        return todo
+    result.unrecorded = [s.run_id for s in todo if s.run_id not in known and ws.run_dir(s.run_id).left_by_a_job()]
+    new = [r for r in result.unrecorded if warned is None or r not in warned]
+    if new:
+        log.warning("warning: %s", unrecorded_line(new))
+        if warned is not None:
+            warned.update(new)
+    return [s for s in todo if s.run_id not in result.unrecorded]
+
+
+def read_pools(scheduler: Scheduler, cluster: Cluster, result: SubmitResult, dry_run: bool) -> list[PoolStatus]:
+    """The pools' cards now. A scheduler that cannot say is a ReadFailed (nothing handed over yet: the caller may
+    retry); a dry run goes on with the cluster file's cards, as offline `plan` does (result.cards_unread)."""
+    try:
+        return scheduler.pools()
+    except SchedulerError as exc:
+        if not dry_run:
+            raise ReadFailed(str(exc)) from exc
+        result.cards_unread = str(exc)
+        return PoolStatus.from_cluster_file(cluster, "scheduler not read")
+
+
+def choose(cluster: Cluster, todo: list[RunSpec], pools: list[PoolStatus], pending: list[LedgerRun],
+           result: SubmitResult) -> None:
+    """result.batch from the cards free for a new job and the pending slots left (result.pending_slot: who holds
+    them, where runs wait for one)."""
+    pending_now = max(len(pending), sum(p.pending_jobs for p in pools))
+    queued = queued_gpus((r.pool, r.gpus) for r in pending)
+    result.up = cards_up(pools)
+    # where a pool's hosts are known, a run starts now only if one host (its nodes' hosts) has its cards free
+    result.batch = choose_batch(todo, free_for_new_jobs(pools, queued), cluster, pending_now, up=result.up,
+                                hosts=hosts_free_for_new_jobs(pools, queued), up_hosts=hosts_up(pools))
+    if result.batch.held and not pending_room(cluster, pending_now):
+        result.pending_slot = [f"{r.run_id} (job {r.job_id})" if r.job_id else r.run_id for r in pending] \
+            or [f"{pending_now} pending job(s) of yours on the scheduler"]
+
+
+def send_batch(ws: Workspace, scheduler: Scheduler, cluster: Cluster, result: SubmitResult, *, dry_run: bool,
+               again: bool) -> None:
+    """Render and hand over the batch's runs in order (a dry run keeps the scripts and what the scheduler would
+    refuse in them); the first hand-over that stops the batch leaves the rest untried."""
+    for i, spec in enumerate(result.batch.submit):
+        script = render_script(spec, cluster, ws)
+        if dry_run:
+            result.scripts[spec.run_id] = script
+            result.script_problems += script_problem(scheduler, spec, script)
+        elif not submit_one(ws, scheduler, cluster, spec, script, result, again=again):
+            result.untried = result.batch.submit[i + 1:]
+            return
 
 
 def script_problem(scheduler: Scheduler, spec: RunSpec, script: str) -> list[str]:
