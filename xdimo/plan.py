@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from xdimo.config import Cluster
+from xdimo.config import Cluster, Pool
 from xdimo.matrix import Matrix
 from xdimo.rules import check_run, pending_room
 from xdimo.schedulers.base import PoolStatus
@@ -96,6 +96,27 @@ class Room:
                 f"{spec.nodes} needed")
 
 
+def file_hosts(cluster: Cluster) -> dict[str, tuple[int, ...]]:
+    """Pool -> the cards of each host the cluster file implies, for the pools that give ``cards_per_node``
+    (pool_file_hosts); a pool without it is one host of all its cards: planned on its total, as always."""
+    return {p.name: pool_file_hosts(p) for p in cluster.pools.values() if p.cards_per_node}
+
+
+def pool_file_hosts(pool: Pool) -> tuple[int, ...]:
+    """``cards // cards_per_node`` hosts of ``cards_per_node`` cards each, less the pool's ``taken`` cards, largest
+    first.
+
+    The file does not say which hosts hold the taken cards, so they come off the hosts with the most free, one
+    card at a time (PoolStatus.level_down, as `plan --live` and `submit` take them off the hosts they see): the
+    smallest largest hole any placement of them leaves, so a single-node run planned on one host fits wherever
+    they really are; a run larger than that is never planned (blocked), though it may start if they happen to
+    share a host. For several runs at once, or a multi-node run, it is a close guess, not a bound. (Filling whole
+    hosts with them instead would promise a full host the file cannot guarantee.)"""
+    if pool.cards_per_node <= 0:
+        return (pool.usable,)
+    return PoolStatus.level_down((pool.cards_per_node,) * (pool.cards // pool.cards_per_node), pool.taken)
+
+
 def rooms(cards: Mapping[str, int], hosts: HostCards | None) -> dict[str, Room]:
     """Pool -> its Room: ``cards`` in all, with each host's free cards where ``hosts`` has the pool."""
     known = hosts or {}
@@ -124,9 +145,13 @@ def waves(runs: list[RunSpec], cluster: Cluster, capacity: Mapping[str, int] | N
     Every wave fills ``capacity`` (pool -> cards; default: the cluster file's usable cards; live: less the
     cards of down hosts), except the first, which fills ``free_now`` when given (the cards free right now, so
     it may start nothing). ``hosts_up`` / ``hosts_free_now``: the same per host, for the pools whose hosts are
-    known (a run is placed on hosts there: choose_batch). A run that its pool's capacity cannot hold is blocked:
-    no wave could ever start it."""
+    known (a run is placed on hosts there: choose_batch). Without ``hosts_up`` (offline) the hosts are those the
+    cluster file implies (file_hosts: pools with cards_per_node, their taken cards off the hosts with the most
+    free); a first wave on ``free_now`` without ``hosts_free_now`` is planned on the pool totals. A run that its
+    pool's capacity (or hosts) cannot hold is blocked: no wave could ever start it."""
     cap = dict(capacity) if capacity is not None else {p.name: p.usable for p in cluster.pools.values()}
+    if hosts_up is None:  # offline: a single-node run still needs one host with its cards
+        hosts_up = file_hosts(cluster)
     full = rooms(cap, hosts_up)
     never = [full.get(s.pool, Room(0)).after(s) is None for s in runs]
     blocked = [s for s, no in zip(runs, never, strict=True) if no]

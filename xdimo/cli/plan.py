@@ -15,6 +15,7 @@ from xdimo.plan import (
     check_matrix,
     estimate_hours,
     estimate_note,
+    file_hosts,
     live_waves,
     queued_gpus,
     waves,
@@ -41,7 +42,9 @@ def plan(app: App, matrix: str, live: bool) -> None:
 
     Nothing is submitted. A wave is one `submit --batch` of runs that start together; the waves assume each
     one ends before the next starts, longest-estimated runs first. Without --live they also assume every
-    usable card of the cluster file is free (an offline plan, no scheduler call).
+    usable card of the cluster file is free (an offline plan, no scheduler call); where a pool gives
+    cards_per_node, a run is placed on its cards // cards_per_node hosts (one host for a single-node run),
+    the pool's taken cards assumed off the hosts with the most free.
 
     \b
     Examples:
@@ -75,7 +78,9 @@ def plan(app: App, matrix: str, live: bool) -> None:
     if live:
         out["live"] = [p.to_dict() for p in pools]  # the same shape as `hosts --json`
         out["queued_gpus"] = queued  # pool -> cards wave 1 leaves to your queued jobs
-        out["short_on_hosts"] = wp.short_on_hosts  # run id -> why it waits though its pool has the cards in all
+    else:  # pool -> the free cards of each host the cluster file implies (cards_per_node), as planned on
+        out["file_hosts"] = {pool: list(h) for pool, h in file_hosts(cluster).items()}
+    out["short_on_hosts"] = wp.short_on_hosts  # run id -> why it is not in wave 1 though its pool has the cards
     app.emit(out, lambda: plan_text(m, cluster, data, wp, pools, in_ledger, live, queued))
 
 
@@ -124,22 +129,45 @@ def plan_text(m: Matrix, cluster: Cluster, data: list[dict[str, Any]], wp: WaveP
               + (f", {queued[p.name]} go to your queued jobs first" if queued.get(p.name) else "")
               + (f", at most {p.largest_on_one_host} on one host" if p.host_free is not None else "")
               + f" [{p.source}]" for p in pools]
+    lines += [] if live else file_hosts_lines(cluster, {s.pool for s in m.runs})
     for i, w in enumerate(wp.waves):
         when = " (starts now)" if live and i == 0 else ""
         runs = ", ".join(f"{s.run_id} ({s.gpus}x {s.pool})" for s in w) or "nothing: no run fits the free cards"
         lines.append(f"wave {i + 1}{when}: {runs}")
     by_id = {s.run_id: s for s in m.runs}
-    lines += [f"not now, no host has the cards: {rid} ({by_id[rid].gpus}x {by_id[rid].pool}"
-              + (f", {by_id[rid].nodes} nodes" if by_id[rid].nodes > 1 else "") + f"): {why}"
-              for rid, why in wp.short_on_hosts.items() if live and rid in by_id]
+    short = "not now, no host has the cards" if live else "not in wave 1, no host has the cards left"
+    lines += [f"{short}: {rid} ({shape(by_id[rid])}): {why}" for rid, why in wp.short_on_hosts.items() if rid in by_id]
     if in_ledger:
         lines.append(f"already in the ledger: {len(in_ledger)} run(s), not planned again (`status` shows them; "
                      "`submit --again` resubmits the ended ones)")
     if wp.blocked:
-        lines.append("waiting for a down host (more GPUs than its pool has up): "
-                     + ", ".join(f"{s.run_id} ({s.gpus}x {s.pool})" for s in wp.blocked))
+        # offline no host is down: the rules let only the taken cards, on hosts unknown, block a run
+        why = ("waiting for a down host (more GPUs than its pool has up)" if live else
+               "never planned: the pool's taken cards may leave no host(s) with its cards (see hosts: above)")
+        lines.append(f"{why}: " + ", ".join(f"{s.run_id} ({shape(s)})" for s in wp.blocked))
     total = total_line([d for d in data if d["ledger_state"] is None], bool(in_ledger))
     return "\n".join(lines + ([total] if total else []))
+
+
+def shape(s: RunSpec) -> str:
+    """A run's size as `plan` names it: "4x gpu_a100", "8x gpu_a100, 2 nodes"."""
+    return f"{s.gpus}x {s.pool}" + (f", {s.nodes} nodes" if s.nodes > 1 else "")
+
+
+def file_hosts_lines(cluster: Cluster, used: set[str]) -> list[str]:
+    """Offline, for each pool the runs use that the cluster file splits into hosts (cards_per_node): the hosts
+    the waves are placed on and, where the pool has taken cards, where they are assumed to be."""
+    out = []
+    for name, free in file_hosts(cluster).items():
+        pool = cluster.pools[name]
+        n = pool.cards // pool.cards_per_node
+        if name not in used or n < 2:  # one host: its total is the plan, as without cards_per_node
+            continue
+        taken = (f"; its {pool.taken} taken card(s) are on hosts the cluster file does not name, assumed off the "
+                 f"hosts with the most free: {' '.join(map(str, free))} free" if pool.taken else "")
+        out.append(f"hosts: {name} {n} x {pool.cards_per_node} cards (cards_per_node): a single-node run needs "
+                   f"its cards on one host{taken}")
+    return out
 
 
 def total_line(planned: list[dict[str, Any]], some_in_ledger: bool) -> str | None:
