@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from xdimo.config import Cluster, Pool
+from xdimo.config import Cluster
 from xdimo.matrix import Matrix
 from xdimo.rules import check_run, pending_room
 from xdimo.schedulers.base import PoolStatus
@@ -97,24 +97,10 @@ class Room:
 
 
 def file_hosts(cluster: Cluster) -> dict[str, tuple[int, ...]]:
-    """Pool -> the cards of each host the cluster file implies, for the pools that give ``cards_per_node``
-    (pool_file_hosts); a pool without it is one host of all its cards: planned on its total, as always."""
-    return {p.name: pool_file_hosts(p) for p in cluster.pools.values() if p.cards_per_node}
-
-
-def pool_file_hosts(pool: Pool) -> tuple[int, ...]:
-    """``cards // cards_per_node`` hosts of ``cards_per_node`` cards each, less the pool's ``taken`` cards, largest
-    first.
-
-    The file does not say which hosts hold the taken cards, so they come off the hosts with the most free, one
-    card at a time (PoolStatus.level_down, as `plan --live` and `submit` take them off the hosts they see): the
-    smallest largest hole any placement of them leaves, so a single-node run planned on one host fits wherever
-    they really are; a run larger than that is never planned (blocked), though it may start if they happen to
-    share a host. For several runs at once, or a multi-node run, it is a close guess, not a bound. (Filling whole
-    hosts with them instead would promise a full host the file cannot guarantee.)"""
-    if pool.cards_per_node <= 0:
-        return (pool.usable,)
-    return PoolStatus.level_down((pool.cards_per_node,) * (pool.cards // pool.cards_per_node), pool.taken)
+    """Pool -> the free cards of each host the cluster file implies, for the pools that give ``cards_per_node``
+    (PoolStatus.file_hosts: the taken cards off the hosts with the most free); a pool without it is one host of
+    all its cards: planned on its total, as always."""
+    return {p.name: hosts for p in cluster.pools.values() if (hosts := PoolStatus.file_hosts(p)) is not None}
 
 
 def rooms(cards: Mapping[str, int], hosts: HostCards | None) -> dict[str, Room]:

@@ -1,6 +1,6 @@
 """Offline `plan` (and any waves() call without hosts_up) places runs on the hosts the cluster file implies
 where a pool gives cards_per_node: cards // cards_per_node hosts of cards_per_node each, the pool's taken cards
-off the hosts with the most free (plan.pool_file_hosts). Pools without cards_per_node plan on their total."""
+off the hosts with the most free (PoolStatus.file_hosts). Pools without cards_per_node plan on their total."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import run_cli
 from xdimo.config import Cluster, Pool
-from xdimo.plan import file_hosts, pool_file_hosts, waves
+from xdimo.plan import file_hosts, waves
+from xdimo.schedulers.base import PoolStatus
 from xdimo.spec import RunSpec
 
 
@@ -32,16 +33,16 @@ def gpus_of(plan_waves: list[list[RunSpec]]) -> list[list[int]]:
 # -- the derivation ------------------------------------------------------------------------------------------
 
 def test_hosts_come_from_cards_per_node() -> None:
-    assert pool_file_hosts(Pool("p", "H100", 8, cards_per_node=4)) == (4, 4)
-    assert pool_file_hosts(Pool("p", "H100", 8, cards_per_node=8)) == (8,)
-    assert pool_file_hosts(Pool("p", "H100", 8)) == (8,)  # no cards_per_node: one host of all its cards
+    assert PoolStatus.file_hosts(Pool("p", "H100", 8, cards_per_node=4)) == (4, 4)
+    assert PoolStatus.file_hosts(Pool("p", "H100", 8, cards_per_node=8)) == (8,)
+    assert PoolStatus.file_hosts(Pool("p", "H100", 8)) is None  # no cards_per_node: planned on its total
 
 
 def test_taken_cards_come_off_the_hosts_with_the_most_free() -> None:
     """Never a whole host promised that the file cannot guarantee: 2 taken on 2 x 4 may be one on each host."""
-    assert pool_file_hosts(Pool("p", "H100", 8, taken=1, cards_per_node=4)) == (4, 3)
-    assert pool_file_hosts(Pool("p", "H100", 8, taken=2, cards_per_node=4)) == (3, 3)
-    assert pool_file_hosts(Pool("p", "H100", 12, taken=5, cards_per_node=4)) == (3, 2, 2)
+    assert PoolStatus.file_hosts(Pool("p", "H100", 8, taken=1, cards_per_node=4)) == (4, 3)
+    assert PoolStatus.file_hosts(Pool("p", "H100", 8, taken=2, cards_per_node=4)) == (3, 3)
+    assert PoolStatus.file_hosts(Pool("p", "H100", 12, taken=5, cards_per_node=4)) == (3, 2, 2)
 
 
 def test_only_pools_with_cards_per_node_get_hosts() -> None:
@@ -117,7 +118,7 @@ def site_and_runs(draw: st.DrawFn) -> tuple[Cluster, list[RunSpec]]:
 def test_no_wave_overfills_a_host_and_every_run_is_planned_once(case: tuple[Cluster, list[RunSpec]]) -> None:
     site, todo = case
     pool = site.pools["p"]
-    hosts = pool_file_hosts(pool)
+    hosts = PoolStatus.file_hosts(pool)
     plan = waves(todo, site)
     planned = [s.run_id for w in plan.waves for s in w] + [s.run_id for s in plan.blocked]
     assert sorted(planned) == sorted(s.run_id for s in todo)  # every run exactly once
@@ -202,3 +203,14 @@ def test_offline_plan_of_a_pool_without_cards_per_node_is_unchanged(workspace: P
     assert out.returncode == 0, out.stderr
     assert len(plan_json(ws, "flat")["batches"]) == 1  # type: ignore[arg-type]
     assert "hosts:" not in out.stdout and "no host has" not in out.stdout
+
+
+def test_a_dry_run_submit_off_the_login_node_places_runs_as_plan_does(workspace: Path) -> None:
+    """No jjobs on PATH (a laptop): submit answers from the cluster file (PoolStatus.from_cluster_file), and places
+    runs on its hosts too. Before, it started 3+3+2 on 2 hosts of 4 together, where `plan` said two waves."""
+    ws = site_workspace(workspace)
+    out = run_cli(ws, "--cluster", "site", "submit", "three", "--batch", "first", "--dry-run", "--json")
+    assert out.returncode == 0, out.stderr
+    assert "jjobs is not on PATH" in out.stderr
+    data = json.loads(out.stdout)
+    assert plan_json(ws, "three")["batches"][0] == data["start"]  # type: ignore[index]  # the 2-GPU run waits

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
-from xdimo.config import Cluster
+from xdimo.config import Cluster, Pool
 from xdimo.errors import XdimoError
 from xdimo.spec import RunSpec
 
@@ -95,8 +95,22 @@ class PoolStatus:
     def from_cluster_file(cls, cluster: Cluster, why: str) -> list[PoolStatus]:
         """The pools as the cluster file has them, no scheduler asked (``why``: for `source`): every usable card
         free, no pending job."""
-        return [cls(p.name, p.gpu_model, p.cards, p.taken, 0, source=f"cluster file ({why})")
-                for p in cluster.pools.values()]
+        return [cls(p.name, p.gpu_model, p.cards, p.taken, 0, source=f"cluster file ({why})",
+                    host_free=cls.file_hosts(p), host_cards=cls.file_hosts(p)) for p in cluster.pools.values()]
+
+    @classmethod
+    def file_hosts(cls, pool: Pool) -> tuple[int, ...] | None:
+        """The free cards of each host the cluster file implies: ``cards // cards_per_node`` hosts of
+        ``cards_per_node`` cards, less the pool's ``taken`` cards; None without cards_per_node (one host of all
+        its cards: planned on its total).
+
+        The file does not say which hosts hold the taken cards, so they come off the hosts with the most free
+        (level_down, as where the hosts are seen): a single-node run planned on one host fits wherever they
+        really are; a run larger than that is never planned, though it may start if they happen to share a host.
+        (Filling whole hosts with them instead would promise a full host the file cannot guarantee.)"""
+        if not pool.cards_per_node:
+            return None
+        return cls.level_down((pool.cards_per_node,) * (pool.cards // pool.cards_per_node), pool.taken)
 
     def to_dict(self) -> dict[str, Any]:
         """The pool as every verb's --json prints it (`hosts`, `plan --live`): one set of keys."""
