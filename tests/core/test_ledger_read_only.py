@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import xdimo.cli.logs
+import xdimo.cli.plan
 import xdimo.cli.status
 import xdimo.ledger
 import xdimo.poll
@@ -72,7 +73,7 @@ def read_only(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_poll(*args: object, **kwargs: object) -> None:
         raise AssertionError("a ledger that cannot be written was polled")
 
-    for module in (xdimo.cli.status, xdimo.cli.logs, xdimo.poll):
+    for module in (xdimo.cli.status, xdimo.cli.logs, xdimo.cli.plan, xdimo.poll):
         monkeypatch.setattr(module, "refresh", no_poll)
 
 
@@ -151,6 +152,18 @@ def test_collect_of_a_read_only_ledger_collects_without_polling(workspace: Path,
         assert sum(READ_ONLY in line for line in err) == 1, err
 
 
+def test_a_dry_run_and_a_live_plan_read_a_read_only_ledger(workspace: Path, read_only: None,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """They write nothing, so a ledger that cannot be written does not stop them (before: `unable to open
+    database file`, exit 2); a live plan polls nothing and says its states are as last written."""
+    make_study(workspace, running=True)
+    code, out, err = cli(capsys, workspace, "submit", "demo", "--dry-run")
+    assert code == 0 and "#!/bin/bash" in out, err
+    code, out, err = cli(capsys, workspace, "plan", "demo", "--live")
+    assert code == 0 and "wave 1" in out, err
+    one_warning(err)
+
+
 def test_a_read_only_ledger_refuses_writes_and_reads_an_old_schema_without_migrating(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An archived study from before the wall_s columns: read as NULL, nothing added to the file."""
@@ -208,14 +221,14 @@ def test_a_read_only_mount_is_read_by_status_logs_and_collect_and_refused_by_sub
     mount.mkdir()
     verbs = {"status": ["status"], "json": ["status", "--json"], "logs": ["logs", first],
              "collect": ["collect", "--no-refresh", "--json"], "kill": ["kill", "--all"],
-             "submit": ["submit", "demo"]}
+             "submit": ["submit", "demo"], "dry": ["submit", "demo", "--dry-run"], "plan": ["plan", "demo", "--live"]}
     done = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, "-c", MOUNTED,
                            str(workspace), str(mount), json.dumps(verbs)], capture_output=True, text=True,
                           cwd=str(REPO), timeout=600)
     if done.returncode != 0 and "mount" in done.stderr:
         pytest.skip(f"cannot bind-mount read-only here: {done.stderr.strip().splitlines()[-1]}")
     got = json.loads(done.stdout)
-    for name in ("status", "json", "logs", "collect"):
+    for name in ("status", "json", "logs", "collect", "dry", "plan"):  # reading, or writing nothing
         code, _, err = got[name]
         assert code == 0, (name, err)
         assert "Traceback" not in err

@@ -233,8 +233,9 @@ class Dispatched(Undispatched):
 
 
 def test_a_dry_run_and_plan_live_ask_whether_the_queued_jobs_still_wait(workspace, monkeypatch) -> None:
-    """They write nothing, so they never refreshed: jobs that had started since the last poll still took
-    cards from wave 1 (a real submit refreshes first and saw them free). Asked now, written nowhere."""
+    """A dry run writes nothing, so it never refreshed: jobs that had started since the last poll still took
+    cards from wave 1 (a real submit refreshes first and saw them free). Asked now, written nowhere. `plan --live`
+    polls first, as status does."""
     ws = Workspace.open(str(workspace))
     install(monkeypatch, Undispatched())
     path = _six_runs(workspace)
@@ -244,10 +245,12 @@ def test_a_dry_run_and_plan_live_ask_whether_the_queued_jobs_still_wait(workspac
     monkeypatch.setattr("xdimo.cli.plan.get_scheduler", lambda cluster, root: fake)
     dry = submit_once(ws, ws.load_cluster("local"), load_matrix(path), dry_run=True)
     assert len(dry.batch.start) == 2  # no card left to jobs that run (the pool's `used` counts those)
+    assert len(ws.ledger.runs(states=(JobState.PENDING,))) == 3  # the dry run wrote nothing
     data = json.loads(CliRunner().invoke(cli, ["--workdir", str(workspace), "plan", str(path), "--live",
                                                "--json"]).output)
     assert data["queued_gpus"] == {} and len(data["batches"][0]) == 2
-    assert len(ws.ledger.runs(states=(JobState.PENDING,))) == 3  # nothing written
+    # plan --live polls first, as status does (the states it shows are this moment's): written, as status writes
+    assert {r["state"] for r in data["runs"] if r["state"]} == {"RUNNING"}
 
 
 def test_a_failed_poll_leaves_the_queued_jobs_queued(workspace, monkeypatch) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from xdimo.cli.common import App, table, verb, workload
+from xdimo.cli.common import App, read_only_line, table, verb, workload
 from xdimo.config import Cluster
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import (
@@ -20,10 +20,10 @@ from xdimo.plan import (
     queued_gpus,
     waves,
 )
-from xdimo.poll import still_queued
+from xdimo.poll import refresh, still_queued
 from xdimo.rules import cpu_slots
 from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import JobState, PoolStatus, Scheduler
+from xdimo.schedulers.base import ACTIVE_STATES, JobState, PoolStatus, Scheduler
 from xdimo.spec import RunSpec
 from xdimo.submit import refuse_a_collision
 from xdimo.workspace import Workspace
@@ -35,7 +35,8 @@ HEADERS = ["run", "model", "pool", "gpus", "cpus", "nodes", "parallel", "global 
 @click.argument("matrix")
 @click.option("--live", is_flag=True, help="Plan what `submit` would do now: wave 1 is what starts on the free "
               "cards (less those your queued jobs take first), a down host's cards are left out of every wave, "
-              "and runs already in the ledger are skipped.")
+              "and runs already in the ledger are skipped (shown with their state, polled first as `status` "
+              "does).")
 @verb
 def plan(app: App, matrix: str, live: bool) -> None:
     """Expand MATRIX (jobs/NAME.yaml or a path) into runs, check the site rules, show the waves.
@@ -59,6 +60,8 @@ def plan(app: App, matrix: str, live: bool) -> None:
     scheduler = get_scheduler(cluster, app.ws.root) if live else None
     pools = scheduler.pools() if scheduler else []
     warnings: list[str] = list(m.warnings)
+    if live and in_ledger_file(app.ws):  # the states shown (and the queued cards) are this moment's, as submit's
+        warnings += poll_first(app.ws, cluster.name)
     # live: what `submit` would do now, so the runs the ledger already has are not planned again
     in_ledger = submitted(app.ws, m.name, warnings) if live else {}
     refuse_collisions(app.ws, m, in_ledger)
@@ -82,6 +85,16 @@ def plan(app: App, matrix: str, live: bool) -> None:
         out["file_hosts"] = {pool: list(h) for pool, h in file_hosts(cluster).items()}
     out["short_on_hosts"] = wp.short_on_hosts  # run id -> why it is not in wave 1 though its pool has the cards
     app.emit(out, lambda: plan_text(m, cluster, data, wp, pools, in_ledger, live, queued))
+
+
+def poll_first(ws: Workspace, cluster: str) -> list[str]:
+    """Poll the cluster's active runs, as `status` does; the warnings to show: the poll's failures, or that a
+    ledger that cannot be written here is shown as last polled (nothing is polled: no answer could be kept)."""
+    ws.read_only_ok = True
+    if why := ws.ledger_unwritable():
+        return [read_only_line(str(ws.ledger_path), why)]
+    ledger = ws.ledger
+    return refresh(ws, ledger, ledger.runs(cluster=cluster, states=(*ACTIVE_STATES, JobState.LOST))).failures
 
 
 def submitted(ws: Workspace, matrix: str, warnings: list[str]) -> dict[str, str]:

@@ -40,6 +40,7 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s:
       xdimo-jobs --cluster xdimo-jh submit jobs/table1-scaling.yaml --batch all   # Ctrl-C is safe
     """
     cluster = app.cluster
+    app.ws.read_only_ok = dry_run  # a dry run writes nothing: a ledger it cannot write is read as it is
     m = load_matrix(app.ws.matrix_path(matrix))
     check_matrix(m, cluster)
     for line in m.warnings:  # on stderr, before anything is sent: the scripts on stdout stay the scripts
