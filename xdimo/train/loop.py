@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -305,7 +305,10 @@ def checkpoint_meta(cfg: TrainConfig, d: Dist) -> dict[str, Any]:
 def save_checkpoint(path: Path, step: int, elapsed: float, model: nn.Module, opt: torch.optim.Optimizer,
                     ema: Ema, d: Dist, meta: dict[str, Any] | None = None, keep_earlier: bool = False) -> None:
     """Full (unsharded) states, written by rank 0 atomically; collective: every rank calls it. With
-    ``keep_earlier``, a checkpoint already at ``path`` (an earlier run's) is kept as ``last.prev-N.pt``."""
+    ``keep_earlier``, a checkpoint already at ``path`` (an earlier run's) is kept as ``last.prev-N.pt``.
+
+    Alone, a write that fails raises its error (XdimoError, one line, for a full disk); with several ranks, rank 0
+    says it in one ``error:`` line and every rank exits 2 (end_every_rank_if_failed)."""
     from torch.distributed.checkpoint import state_dict as dcp_sd
 
     opts = dcp_sd.StateDictOptions(full_state_dict=True, cpu_offload=True)
@@ -313,26 +316,63 @@ def save_checkpoint(path: Path, step: int, elapsed: float, model: nn.Module, opt
              "model": dcp_sd.get_model_state_dict(model, options=opts),
              "optimizer": dcp_sd.get_optimizer_state_dict(model, opt, options=opts),
              "ema": ema.state()}
+    failure: Exception | None = None
     if d.main:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if keep_earlier and path.exists():
-            kept = keep_aside(path)
-            print(f"{path} held an earlier run's checkpoint and this run started at step 0 (no --resume): "
-                  f"kept as {kept.name}", flush=True)
-        tmp = path.with_suffix(".tmp")
         try:
-            # Our own file object, closed by the with even when the write fails: torch.save given a path keeps
-            # a failed writer's file open, so the unlink below would free no room on a full disk.
-            with open(tmp, "wb") as f:
-                torch.save(state, f)
-            tmp.replace(path)
-        except (OSError, RuntimeError) as e:  # a full disk (torch says it as RuntimeError): no half file left
-            tmp.unlink(missing_ok=True)
-            # torch's words for a full disk ("unexpected pos 2274432 vs 2274384") name no cause: the folder does
-            why = no_room(path.parent) or (str(e).splitlines()[0] if str(e) else type(e).__name__)
-            raise XdimoError(f"cannot save checkpoint {path}: {why} (the previous one, if any, is kept)") from None
+            write_checkpoint(path, state, keep_earlier)
+        except Exception as e:  # whatever it is, the other ranks must hear of it before rank 0 leaves
+            failure = e
     if d.world > 1:
-        dist.barrier()
+        end_every_rank_if_failed(d, failure)
+    elif failure is not None:
+        raise failure
+
+
+# The handles of the votes on a failed save, kept until the interpreter exits (see end_every_rank_if_failed).
+_FAILED_SAVE_VOTES: list[dist.Work] = []
+
+
+def end_every_rank_if_failed(d: Dist, failure: Exception | None) -> None:
+    """Every rank learns whether rank 0's write failed (``failure``: its error) and if so exits 2, the cause said
+    once, by rank 0. The vote, on the flag group as StopSignal.agreed's, is also the save's closing barrier: a plain
+    barrier that rank 0 left for its error held the others (gloo's failed as rank 0 exited, a traceback per rank;
+    NCCL's, on another node than rank 0's, may wait out the group's timeout)."""
+    if isinstance(failure, XdimoError):
+        # said before the vote: once the others hear of it they exit, and torchrun then ends rank 0 (SIGTERM)
+        print(f"error: {failure}", file=sys.stderr, flush=True)
+    vote = torch.tensor([int(failure is not None)], dtype=torch.int64)
+    work = dist.all_reduce(vote, op=dist.ReduceOp.MAX, group=d.flag_group, async_op=True)
+    work.wait()
+    if not vote.item():
+        return
+    # exiting now: gloo's thread must not be the one to free the vote while the interpreter ends (last_barrier)
+    _FAILED_SAVE_VOTES.append(work)
+    if failure is not None and not isinstance(failure, XdimoError):
+        raise failure  # not one we know: its traceback (the other ranks end quietly)
+    raise SystemExit(2)  # quietly: the error line is out
+
+
+def write_checkpoint(path: Path, state: dict[str, Any], keep_earlier: bool) -> None:
+    """Rank 0's part of save_checkpoint: ``state`` written to ``path`` through a temporary file beside it, so a
+    failed write leaves the previous checkpoint whole; a failure is one XdimoError line naming the cause."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if keep_earlier and path.exists():
+        kept = keep_aside(path)
+        print(f"{path} held an earlier run's checkpoint and this run started at step 0 (no --resume): "
+              f"kept as {kept.name}", flush=True)
+    tmp = path.with_suffix(".tmp")
+    try:
+        # Our own file object, closed by the with even when the write fails: torch.save given a path keeps
+        # a failed writer's file open, so the unlink below would free no room on a full disk.
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+        tmp.replace(path)
+    except (OSError, RuntimeError) as e:  # a full disk (torch says it as RuntimeError): no half file left
+        with suppress(OSError):  # a folder in the way is not ours to remove, and must not hide the cause
+            tmp.unlink(missing_ok=True)
+        # torch's words for a full disk ("unexpected pos 2274432 vs 2274384") name no cause: the folder does
+        why = no_room(path.parent) or (str(e).splitlines()[0] if str(e) else type(e).__name__)
+        raise XdimoError(f"cannot save checkpoint {path}: {why} (the previous one, if any, is kept)") from None
 
 
 def read_checkpoint(path: Path, meta: dict[str, Any] | None = None) -> dict[str, Any]:
