@@ -177,11 +177,17 @@ class StopSignal:
 
     def agreed(self, d: Dist) -> int:
         """The signal any rank received (0: none); every rank must stop together, so they vote."""
-        if d.world == 1:
-            return self.signum
-        vote = torch.tensor([self.signum], dtype=torch.int64)
-        dist.all_reduce(vote, op=dist.ReduceOp.MAX, group=d.flag_group)
-        return int(vote.item())
+        return largest_on_any_rank(d, self.signum)
+
+
+def largest_on_any_rank(d: Dist, flag: int) -> int:
+    """The largest ``flag`` any rank holds, on every rank: a vote on the (CPU) flag group, so the ranks take one
+    branch together (a rank alone on a branch that skips a collective holds the others in theirs)."""
+    if d.world == 1:
+        return flag
+    vote = torch.tensor([flag], dtype=torch.int64)
+    dist.all_reduce(vote, op=dist.ReduceOp.MAX, group=d.flag_group)
+    return int(vote.item())
 
 
 # --------------------------------------------------------------------------------------------- numerics
@@ -672,11 +678,7 @@ def settle_speed(cfg: TrainConfig, mcfg: ModelConfig, d: Dist) -> SpeedOptions:
     kernels); rank 0 says why auto did not take the Triton kernel on a GPU."""
 
     def any_rank(refused: bool) -> bool:
-        if d.world == 1:
-            return refused
-        vote = torch.tensor([int(refused)], dtype=torch.int64)
-        dist.all_reduce(vote, op=dist.ReduceOp.MAX, group=d.flag_group)
-        return bool(vote.item())
+        return bool(largest_on_any_rank(d, int(refused)))
 
     speed = cfg.speed.settle(d.device, cfg.precision, mcfg.hidden // mcfg.heads, any_rank)
     if d.main and d.device.type == "cuda" and speed.temporal_note:
@@ -783,8 +785,9 @@ def _train(cfg: TrainConfig, d: Dist, stop: StopSignal, writer: MetricsWriter) -
                                s.rates)
             row["warmup"] = interval_index < warm
             writer.log(row)
-            if row["loss"] is None or not math.isfinite(row["loss"]):
-                print(f"error: loss is not finite at step {s.step}", file=sys.stderr, flush=True)
+            if row["loss"] is None or not math.isfinite(row["loss"]):  # the ranks' mean: every rank ends here
+                if d.main:  # said once, not once per rank
+                    print(f"error: loss is not finite at step {s.step}", file=sys.stderr, flush=True)
                 return 3
             acc, t_last, interval_index = Interval.zero(d.device), time.perf_counter(), interval_index + 1
         if signum or (cfg.ckpt_every and s.step % cfg.ckpt_every == 0) or s.step == cfg.steps:
