@@ -55,7 +55,8 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s:
     data["warnings"] = list(m.warnings) + data["warnings"]
     app.emit({**data, "dry_run": dry_run, "scripts": result.scripts if dry_run else {}},
              lambda: describe(result, m.name, dry_run, again_command(app, "submit", matrix, "--batch", "next",
-                                                                          *(["--again"] if again else []))))
+                                                                          *(["--again"] if again else [])),
+                              again))
     if result.interrupted:  # after the report: the runs that went through are said first
         raise result.stop()
     if result.failed:
@@ -94,7 +95,19 @@ def again_command(app: App, *args: str) -> str:
     return shlex.join([*words, *args])
 
 
-def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str = "") -> str:
+def already_line(result: SubmitResult, matrix: str, again: bool) -> str:
+    """The runs the ledger has that this submit leaves; with --again, those not ended are named as such (the flag
+    was given: suggesting it would mislead)."""
+    active = [r for r in result.already if r not in result.ended]
+    if again and active:
+        return (f"{len(active)} run(s) of {matrix} have not ended, so --again leaves them (see `status`; "
+                f"`xdimo-jobs kill` one first to run it again now): {', '.join(active[:5])}"
+                + (f" and {len(active) - 5} more" if len(active) > 5 else ""))
+    return (f"{len(result.already)} run(s) of {matrix} are already in the ledger (see `status`; "
+            "`--again` resubmits ended ones)")
+
+
+def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str = "", again: bool = False) -> str:
     lines = []
     if dry_run:
         waits = {s.run_id for s in result.batch.wait}
@@ -115,8 +128,7 @@ def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str
     if result.refused:
         lines.append(f"the scheduler refused more: {result.refused}")
     if result.already:
-        lines.append(f"{len(result.already)} run(s) of {matrix} are already in the ledger (see `status`; "
-                     "`--again` resubmits ended ones)")
+        lines.append(already_line(result, matrix, again))
     if result.later and not dry_run and not result.failed:  # after a failed hand-over, the error comes first
         next_command = next_command or f"xdimo-jobs submit {matrix} --batch next"
         lines.append(f"{len(result.later)} run(s) wait for a later batch: "
