@@ -150,3 +150,13 @@ def test_the_total_says_why_some_runs_have_no_estimate() -> None:
     planned = [{"est_gpu_hours": 2.0, "est_note": None}, {"est_gpu_hours": None, "est_note": "V100 has no BF16 peak"},
                {"est_gpu_hours": None, "est_note": "V100 has no BF16 peak"}]
     assert "; 2 run(s) without an estimate (V100 has no BF16 peak);" in total_line(planned, False)
+
+
+def test_a_plan_with_no_estimate_at_all_says_why_once() -> None:
+    """The local CPU pool: every est GPU-h cell is `-`; the JSON had the reason, the text said nothing."""
+    from xdimo.cli.plan import fmt_gpu_time, total_line
+
+    planned = [{"est_gpu_hours": None, "est_note": "no known peak for GPU 'cpu'"}] * 2
+    assert total_line(planned, False) == "no GPU-hour estimate: no known peak for GPU 'cpu'"
+    assert total_line([], False) is None
+    assert fmt_gpu_time(1 / 3600) == "1 GPU-second"

@@ -184,14 +184,15 @@ def file_hosts_lines(cluster: Cluster, used: set[str]) -> list[str]:
 
 
 def total_line(planned: list[dict[str, Any]], some_in_ledger: bool) -> str | None:
-    """The estimated GPU time of the runs planned (with --live: those not in the ledger yet); None without any
-    estimate (a CPU pool, custom commands). A study of tiny runs is shown in GPU-seconds, never as 0.00 hours."""
+    """The estimated GPU time of the runs planned (with --live: those not in the ledger yet); without any estimate
+    (a CPU pool, custom commands) why not, or None (no run planned). A study of tiny runs is shown in GPU-seconds,
+    never as 0.00 hours."""
     known = [d["est_gpu_hours"] for d in planned if d["est_gpu_hours"] is not None]
-    if not known:
-        return None
+    why = sorted({d["est_note"] for d in planned if d["est_gpu_hours"] is None and d.get("est_note")})
+    if not known:  # the column is all `-`: say why once
+        return f"no GPU-hour estimate: {'; '.join(why)}" if why else None
     what = f" for the {len(planned)} run(s) not in the ledger" if some_in_ledger else ""
     missing = len(planned) - len(known)
-    why = sorted({d["est_note"] for d in planned if d["est_gpu_hours"] is None and d.get("est_note")})
     unknown = f"; {missing} run(s) without an estimate" + (f" ({', '.join(why)})" if why else "") if missing else ""
     return (f"estimated total{what}: {fmt_gpu_time(sum(known))} (assumes {ASSUMED_MFU:.0%} MFU of each pool's "
             f"dense peak{unknown}; `collect` reports measured figures)")
@@ -223,4 +224,6 @@ def fmt_gpu_time(hours: float) -> str:
     if hours >= 0.005 or hours == 0:
         return f"{hours:.2f} GPU-hours"
     seconds = hours * 3600
-    return f"{seconds:.0f} GPU-seconds" if seconds >= 1 else "under 1 GPU-second"
+    if seconds < 1:
+        return "under 1 GPU-second"
+    return f"{seconds:.0f} GPU-second{'' if round(seconds) == 1 else 's'}"
