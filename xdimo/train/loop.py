@@ -152,9 +152,11 @@ def setup_distributed(cfg: TrainConfig) -> Dist:
     flag_group = None
     if world > 1:
         backend = "nccl" if cuda else "gloo"
-        dist.init_process_group(backend, timeout=timedelta(seconds=cfg.nccl_timeout_s),
-                                device_id=device if cuda else None)
-        flag_group = dist.new_group(backend="gloo") if cuda else dist.group.WORLD
+        timeout = timedelta(seconds=cfg.nccl_timeout_s)
+        dist.init_process_group(backend, timeout=timeout, device_id=device if cuda else None)
+        # the votes (stop signal, a failed save) wait as long as any collective may: a new group's default is
+        # 30 min whatever --nccl-timeout-s says, and a checkpoint save of a large model is waited out in one
+        flag_group = dist.new_group(backend="gloo", timeout=timeout) if cuda else dist.group.WORLD
     return Dist(rank, local_rank, world, local_world, device, flag_group)
 
 
