@@ -29,6 +29,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("kill",),
     ("collect",),
     ("cli",),
+    ("entry",),  # the console script: installs its Ctrl-C handler before it imports cli
 )
 STAGE = {name: i for i, names in enumerate(STAGES) for name in names}
 # Upward imports that are allowed, each for a reason.
