@@ -33,8 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xdimo.hardware import match_gpu, peak_tflops  # noqa: E402
 from xdimo.train.flops import FREQ_EMBED, TRAIN_MULTIPLIER, train_flops_per_sample  # noqa: E402
+from xdimo.train.models import attend  # noqa: E402
 from xdimo.train.moe import grouped_mm  # noqa: E402
 from xdimo.train.registry import ClipShape, ModelConfig, check_shape, get_model  # noqa: E402
+from xdimo.train.speed import SpeedOptions  # noqa: E402
 
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "tf32": torch.float32}
 
@@ -75,19 +77,29 @@ def experts(name: str, rows: int, k: int, n: int, groups: int, count: int) -> Op
     return Op(name, f"{rows} x {k} -> {n} in {groups} groups", count, rows * k * n, make)
 
 
-def attention(name: str, groups: int, heads: int, length: int, head_dim: int, count: int) -> Op:
-    """QK^T and AV over ``groups`` sequences of ``length``: PyTorch's fused attention (flash where it can)."""
+def attention(name: str, groups: int, heads: int, length: int, head_dim: int, count: int,
+              kernel: str = "sdpa") -> Op:
+    """QK^T and AV over ``groups`` sequences of ``length``, by the kernel the model runs (models.Attention):
+    PyTorch's fused attention (flash where it can), the explicit matmuls, or our Triton kernel for short
+    sequences, which takes the packed qkv the model's qkv Linear gives."""
     def make(device: torch.device, dtype: torch.dtype) -> Callable[[], None]:
+        if kernel == "triton":
+            from xdimo.train.short_attention import short_attention
+
+            qkv = torch.randn(groups, length, 3, heads, head_dim, device=device, dtype=dtype, requires_grad=True)
+            dy = torch.randn(groups, length, heads, head_dim, device=device, dtype=dtype)
+            return lambda: short_attention(qkv, head_dim ** -0.5).backward(dy)
         q, k, v = (torch.randn(groups, heads, length, head_dim, device=device, dtype=dtype, requires_grad=True)
                    for _ in range(3))
         dy = torch.randn_like(q)
-        return lambda: F.scaled_dot_product_attention(q, k, v).backward(dy)
+        return lambda: attend(q, k, v, kernel).backward(dy)
     macs = 2 * groups * heads * length * length * head_dim
-    return Op(name, f"{groups} x {heads} heads x {length} tokens x {head_dim}", count, macs, make)
+    return Op(name, f"{groups} x {heads} heads x {length} tokens x {head_dim}, {kernel}", count, macs, make)
 
 
-def step_ops(cfg: ModelConfig, clip: ClipShape, batch: int) -> list[Op]:
-    """Every op flops.py counts in one step of ``batch`` clips, with its count."""
+def step_ops(cfg: ModelConfig, clip: ClipShape, batch: int, kernel: str = "sdpa") -> list[Op]:
+    """Every op flops.py counts in one step of ``batch`` clips, with its count; ``kernel``: the temporal
+    attention's kernel (the spatial one is SDPA's, as in the model)."""
     d, h, depth, p = cfg.hidden, cfg.mlp_hidden, cfg.depth, cfg.patch
     S, Fr = clip.tokens_per_frame(p), clip.frames
     T = batch * S * Fr  # tokens in the batch
@@ -102,7 +114,7 @@ def step_ops(cfg: ModelConfig, clip: ClipShape, batch: int) -> list[Op]:
     else:
         ops += [linear("mlp fc1", T, d, h, depth), linear("mlp fc2", T, h, d, depth)]
     ops += [attention("spatial attention", batch * Fr, cfg.heads, S, head_dim, spatial),
-            attention("temporal attention", batch * S, cfg.heads, Fr, head_dim, temporal),
+            attention("temporal attention", batch * S, cfg.heads, Fr, head_dim, temporal, kernel),
             linear("adaLN (spatial)", batch * Fr, d, 6 * d, spatial),
             linear("adaLN (temporal)", batch * S, d, 6 * d, temporal),
             linear("final adaLN", batch * Fr, d, 2 * d, 1),
@@ -132,12 +144,16 @@ def seconds(fn: Callable[[], None], device: torch.device, reps: int) -> float:
     return statistics.median(times)
 
 
-def measure(text: str, clip: ClipShape, precision: str, device: torch.device, reps: int) -> str:
+def measure(text: str, clip: ClipShape, precision: str, device: torch.device, reps: int,
+            kernel: str = "auto") -> str:
     model, _, batch = text.partition("@")
     name, _, moe = model.partition(":")
     cfg = get_model(name, moe or None)
     check_shape(cfg, clip)
-    ops = step_ops(cfg, clip, int(batch or 1))
+    # auto: the training's own choice for this model (speed.SpeedOptions.settle), so the bound is the model's
+    kernel = SpeedOptions(temporal_attention=kernel).settle(device, precision, cfg.hidden // cfg.heads) \
+        .temporal_kernel(device)
+    ops = step_ops(cfg, clip, int(batch or 1), kernel)
     lines = [f"{cfg.label} @ {int(batch or 1)}, {precision}, {clip.frames}x{clip.image_size}x{clip.image_size}",
              f"{'op':<20} {'shape (one op)':<44} {'count':>5} {'TFLOP/step':>10} {'ms/step':>9} {'TFLOP/s':>8}"]
     total_s = 0.0
@@ -165,18 +181,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=None)
     ap.add_argument("--image-size", type=int, default=None)
     ap.add_argument("--reps", type=int, default=10, help="timed calls per op (the median is kept)")
+    ap.add_argument("--temporal-attention", choices=("auto", "sdpa", "matmul", "triton"), default="auto",
+                    help="the temporal attention's kernel; auto: what the training's auto picks on this device")
     args = ap.parse_args(argv)
     gpu = torch.cuda.is_available()
     device = torch.device("cuda" if gpu else "cpu")
+    precision = args.precision or ("bf16" if gpu else "fp32")
     rows = args.rows or (["Latte-L/2@20", "Latte-XL/2@14", "Latte-L/2:4E2A@10"] if gpu else ["Latte-T/2@2"])
     clip = ClipShape(args.frames or (16 if gpu else 4), args.image_size or (256 if gpu else 64))
-    precision = args.precision or ("bf16" if gpu else "fp32")
     torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
     print(f"device {torch.cuda.get_device_name(device) if gpu else 'cpu'}, torch {torch.__version__}; each op "
           f"forward + backward alone, median of {args.reps}")
     for text in rows:
         try:
-            print("\n" + measure(text, clip, precision, device, args.reps))
+            print("\n" + measure(text, clip, precision, device, args.reps, args.temporal_attention))
         except (ValueError, torch.OutOfMemoryError) as exc:
             print(f"\n{text}: {str(exc).splitlines()[0]}")
     return 0

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -149,6 +150,18 @@ def test_gemm_ceiling_smoke():
     assert "no MFU bound (no GPU peak)" in text  # no bound made up on the CPU
     moe = run("benchmarks/gemm_ceiling.py", "--reps", "1", "--rows", "Latte-T/2:4E2A@1", "Latte-Q/2@1")
     assert "experts fc1" in moe and "4 groups" in moe and "Latte-Q/2@1: unknown model" in moe
+    # the temporal attention is timed by the kernel the model runs: auto is the training's choice (matmul here)
+    assert "4 tokens x 16, matmul" in text
+
+
+@pytest.mark.parametrize("kernel", ["sdpa", "matmul", "triton"])
+def test_gemm_ceiling_times_each_temporal_kernel(kernel):
+    """Each kernel the model may run for the 16-frame axis (Triton's in its interpreter here, fp32) runs forward
+    and backward at the op's shape: the bound is the model's, not SDPA's for a 16-token sequence."""
+    gc = load("gemm_ceiling")
+    op = gc.attention("temporal attention", 6, 2, 4, 16, 1, kernel)
+    gc.seconds(op.run(torch.device("cpu"), torch.float32), torch.device("cpu"), 1)
+    assert op.shape.endswith(kernel)
 
 
 @settings(max_examples=60, deadline=None)
