@@ -24,6 +24,7 @@ import json
 import math
 import sys
 import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -379,6 +380,8 @@ def run_row(text: str, args: argparse.Namespace, device: torch.device) -> Row:
         return measure(model, moe, batch, args, device)
     except Exception as e:  # one failing row (OOM, a kernel missing on this torch) must not hide the rest
         kind = "OOM" if isinstance(e, torch.OutOfMemoryError) else type(e).__name__
+        if kind != "OOM":  # the row keeps one line; where it broke goes to stderr (a CUDA error's op, say)
+            traceback.print_exc()
         return error_row(text, args, f"{kind}: {str(e).splitlines()[0][:300] if str(e) else ''}")
     finally:
         if device.type == "cuda":
