@@ -142,7 +142,8 @@ def test_runs_not_done_are_marked_in_every_table() -> None:
     assert "`a2`：状态" not in notes
     assert sum("`p8`" in n for n in ada.notes) == 1  # its own 暂无指标（状态 PENDING） line, not twice
     cells = {key["run_id"]: row[7] for key, row in zip(ada.keys, ada.rows, strict=True)}
-    assert cells["k1"] == "1.0(基准)" and cells["a2"] == "1.71"  # which run is the baseline does not change
+    # which run is the baseline does not change; a killed one's derived cells are flagged (test_truthful_baseline)
+    assert cells["k1"] == "1.0(基准)" and cells["a2"] == "1.71⚠"
     for kind in ("2", "cost", "runs"):
         text = "\n".join(n for tb in tables if tb.kind == kind for n in tb.notes)
         assert "状态 LOST" in text or "状态 KILLED" in text, kind

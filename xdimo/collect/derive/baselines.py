@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from xdimo.collect.derive import facts
+from xdimo.collect.derive.contention import shared_cores_with
 from xdimo.collect.derive.hardware_label import hardware_label, same_gpu, unknown_hardware
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.derive.throughput import samples_per_s
@@ -89,6 +90,11 @@ class RunSet(Sequence[RunRecord]):
     def card_counts(self) -> dict[GroupKey, list[int]]:
         return card_counts_of(self.baselines)
 
+    @cached_property
+    def contended(self) -> frozenset[int]:
+        """ids of the runs with figures that shared this machine's CPU cores with another run (contention.py)."""
+        return frozenset(id(r) for r in self.runs if r.has_metrics and shared_cores_with(r, self.runs))
+
     def __len__(self) -> int:
         return len(self.runs)
 
@@ -112,22 +118,32 @@ def state_rank(rec: RunRecord) -> int:
         return 3
 
 
+def doubts(rec: RunRecord, runs: RunSet) -> list[str]:
+    """Why ``rec``'s figures make a doubtful baseline: its state where it ended without a normal end (FAILED,
+    KILLED, LOST: figures from before it stopped), ``"contended"`` where it shared this machine's CPU cores with
+    another run (its throughput understated); [] for a clean run."""
+    ended_badly = [rec.state] if state_rank(rec) == 3 else []
+    return ended_badly + (["contended"] if id(rec) in runs.contended else [])
+
+
 def baseline_for(rec: RunRecord, runs: RunSet, *, gpus: int = 1) -> RunRecord | None:
     """The ``gpus``-card run on the same hardware and model that ``rec`` is compared with; None if there is none.
 
     It must run the same workload (precision, frames, image size, model shape): a tf32 or a shrunk 1-card run
-    is no baseline for a bf16 4-card run. One of ``rec``'s own matrix is preferred (its study, not another
-    that happens to share the workload: the demo's 1-card run was the baseline of a study copied from it). The
-    local batch may differ (speedup is by samples/s, seed 000), but the same local batch is preferred, then one
-    that ended well (state_rank), then the smallest batch (the user's "baseline" scripts run bs 1).
+    is no baseline for a bf16 4-card run. A clean run (``doubts``: not ended KILLED/FAILED/LOST, not contended)
+    wins over any doubtful one: a killed run that shared its cores is no 1.0 while a clean one exists. Then one
+    of ``rec``'s own matrix is preferred (its study, not another that happens to share the workload: the demo's
+    1-card run was the baseline of a study copied from it). The local batch may differ (speedup is by samples/s,
+    seed 000), but the same local batch is preferred, then one that ended well (state_rank), then the smallest
+    batch (the user's "baseline" scripts run bs 1).
     """
     if unknown_hardware(rec):
         return None
     pool = [r for r in runs.baselines.get(baseline_key(rec, gpus), ()) if same_gpu(r, rec)]
     if not pool:
         return None
-    return min(pool, key=lambda r: (r.matrix != rec.matrix, r.local_batch != rec.local_batch, state_rank(r),
-                                    r.local_batch or 0, r.run_id))
+    return min(pool, key=lambda r: (len(doubts(r, runs)), r.matrix != rec.matrix, r.local_batch != rec.local_batch,
+                                    state_rank(r), r.local_batch or 0, r.run_id))
 
 
 def study_baseline(group: Sequence[RunRecord], runs: RunSet, gpus: int) -> RunRecord | None:

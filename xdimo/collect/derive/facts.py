@@ -6,6 +6,7 @@ only adapts them to a RunRecord and never guesses: an unknown model or GPU leave
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 
 from xdimo import hardware
@@ -41,6 +42,39 @@ def params(model: str, moe: str | None, frames: int = 16,
            image_size: int = 256) -> registry.ParamCounts | None:
     cfg = model_config(model, moe)
     return registry.param_counts(cfg, clip(frames, image_size)) if cfg else None
+
+
+SHEET_CLIP = registry.ClipShape()  # seed 000's table 2 counts parameters for 16 frames at 256² (its notes do)
+
+
+def at_sheet_clip(rec: RunRecord) -> bool:
+    return (rec.frames or SHEET_CLIP.frames, rec.image_size or SHEET_CLIP.image_size) == \
+        (SHEET_CLIP.frames, SHEET_CLIP.image_size)
+
+
+def run_shape(model: str, moe: str | None, rec: RunRecord | None = None) -> registry.ModelConfig | None:
+    """The registry entry of ``model`` with ``moe`` in the shape ``rec`` ran (run.json's depth/hidden/heads, where
+    an override changed them); None for a model the registry does not know."""
+    cfg = model_config(model, moe)
+    if cfg is None or rec is None:
+        return cfg
+    shape = {k: v for k, v in (("depth", rec.depth), ("hidden", rec.hidden), ("heads", rec.heads)) if v}
+    return replace(cfg, **shape) if shape else cfg
+
+
+def sheet_params(model: str, moe: str | None, rec: RunRecord | None = None) -> tuple[int | None, int | None, str]:
+    """(total, active, clip) parameters as table 2's column gives them: one basis for every row, the sheet's 16
+    frames at 256² (the fixed sin-cos embeddings grow with the clip: dense S/2 is 32,585,120 there and 32,483,744
+    at 4×32²), whatever clip the row's run trained on; ``clip`` "" then. A model the registry does not know has
+    only its run's own count: ``clip`` names that run's clip where it is not the sheet's (``"4×32²"``)."""
+    cfg = run_shape(model, moe, rec)
+    if cfg is not None:
+        counts = registry.param_counts(cfg, SHEET_CLIP)
+        return counts.total, counts.active, ""
+    if rec is None or not rec.params_total:
+        return None, None, ""
+    clip_text = "" if at_sheet_clip(rec) else f"{rec.frames}×{rec.image_size}²"
+    return rec.params_total, rec.params_active, clip_text
 
 
 @cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from xdimo.collect.derive.baselines import RunSet
+from xdimo.collect.derive.facts import sheet_params
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.fill.sheet_cells import TBD_PREFIXES, is_tbd
 from xdimo.collect.fill.sheet_tables import norm_header
@@ -75,8 +76,9 @@ def our_cells(kind: str, rec: RunRecord, runs: RunSet, lang: str) -> dict[str, s
         cols, row = columns(lang, "t1_cols"), table1_row(rec, runs, lang)
     elif kind == "2":
         cols, row = columns(lang, "t2_cols"), table2_row(rec.model, rec.moe, rec, lang)
-        row[2] = millions(rec.params_total) + (
-            f"({t(lang, 'active', v=millions(rec.params_active))})" if rec.moe else "")
+        total, active, clip = sheet_params(rec.model, rec.moe, rec)  # the sheet's 16 frames at 256², as its notes
+        row[2] = (millions(total) + (f"({t(lang, 'active', v=millions(active))})" if rec.moe else "")
+                  + (f"({clip})" if clip else "")) if total else t(lang, "tbd")
     else:
         base = hw_baseline(rec, runs, DEFAULT_HW_BASELINE)
         cols = columns(lang, "hw_cols")

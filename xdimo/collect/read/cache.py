@@ -16,7 +16,7 @@ from typing import Any
 
 from xdimo.atomic import replacing
 
-VERSION = 9  # bump when what is cached changes shape or meaning
+VERSION = 10  # bump when what is cached changes shape or meaning
 
 
 def file_sig(path: Path) -> list[int] | None:

@@ -153,11 +153,47 @@ def read_metrics(path: Path) -> Series:
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from ``path``; {} when missing, unreadable or not an object (a run still starting)."""
+    return read_json_said(path)[0]
+
+
+JSON_PROBLEM_ZH = {"empty": "空文件", "not JSON": "不是 JSON", "not a JSON object": "不是 JSON 对象"}
+
+
+def read_json_said(path: Path) -> tuple[dict[str, Any], str]:
+    """(``read_json``, why a file that is there gave nothing: "not JSON", "not a JSON object", "empty"; "" when
+    it read, or is missing: a run killed before it wrote one is no fault of the file)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}, ""
+    if not text.strip():
+        return {}, "empty"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}, "not JSON"
+    return (data, "") if isinstance(data, dict) else ({}, "not a JSON object")
+
+
+def malformed_lines(text: str) -> tuple[int, int, int]:
+    """(lines that are not a JSON object, the first one's line number, lines that are) in metrics.jsonl; a last
+    line without its newline is a run still writing it, not counted either way."""
+    lines = text.split("\n")
+    if lines and lines[-1].strip():
+        lines.pop()  # a half line: written while we read
+    bad = good = first = 0
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            ok = isinstance(json.loads(line), dict)
+        except ValueError:
+            ok = False
+        good += ok
+        if not ok:
+            bad += 1
+            first = first or number
+    return bad, first, good
 
 
 def downsample(steps: list[int], values: list[Any], limit: int = LOSS_POINTS) -> list[tuple[int, float]]:
@@ -243,11 +279,19 @@ class RunFiles:
     # such line: a file of them must not read as "no metrics yet"
     unusable_lines: int = 0
     first_unusable: str = ""
+    # metrics.jsonl lines that are not a JSON object (skipped; the good ones still count), the first one's line
+    # number and the good lines; run.json's fault where it is there but gave nothing ("not JSON", ...)
+    malformed_lines: int = 0
+    first_malformed: int = 0
+    good_lines: int = 0
+    run_json_problem: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_json": self.run_json, "steady": vars(self.steady) if self.steady else None,
                 "last_step": self.last_step, "elapsed_s": self.elapsed_s, "loss_curve": self.loss_curve,
-                "eval": self.eval, "unusable_lines": self.unusable_lines, "first_unusable": self.first_unusable}
+                "eval": self.eval, "unusable_lines": self.unusable_lines, "first_unusable": self.first_unusable,
+                "malformed_lines": self.malformed_lines, "first_malformed": self.first_malformed,
+                "good_lines": self.good_lines, "run_json_problem": self.run_json_problem}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunFiles:
@@ -255,7 +299,9 @@ class RunFiles:
         curve = [(int(s), float(v)) for s, v in d.get("loss_curve") or ()]
         return cls(run_json=d.get("run_json") or {}, steady=steady, last_step=d.get("last_step"),
                    elapsed_s=d.get("elapsed_s"), loss_curve=curve, eval=d.get("eval") or {},
-                   unusable_lines=d.get("unusable_lines") or 0, first_unusable=d.get("first_unusable") or "")
+                   unusable_lines=d.get("unusable_lines") or 0, first_unusable=d.get("first_unusable") or "",
+                   malformed_lines=d.get("malformed_lines") or 0, first_malformed=d.get("first_malformed") or 0,
+                   good_lines=d.get("good_lines") or 0, run_json_problem=d.get("run_json_problem") or "")
 
 
 def digest_series(series: Series) -> tuple[Steady | None, int | None, float | None, list[tuple[int, float]]]:
@@ -275,9 +321,12 @@ def digest_run_dir(run_dir: Path) -> RunFiles:
         text = ""
     steady, last, elapsed, curve = digest_series(series_from_objects(_objects(text)))
     unusable = unusable_lines(text)
-    return RunFiles(run_json=read_json(run_dir / RUN_JSON), steady=steady, last_step=last, elapsed_s=elapsed,
+    bad, first_bad, good = malformed_lines(text)
+    info, problem = read_json_said(run_dir / RUN_JSON)
+    return RunFiles(run_json=info, steady=steady, last_step=last, elapsed_s=elapsed,
                     loss_curve=curve, eval=read_json(run_dir / EVAL_JSON), unusable_lines=len(unusable),
-                    first_unusable=unusable[0][:80] if unusable else "")
+                    first_unusable=unusable[0][:80] if unusable else "", malformed_lines=bad,
+                    first_malformed=first_bad, good_lines=good, run_json_problem=problem)
 
 
 def unusable_lines(text: str) -> list[str]:
@@ -316,6 +365,12 @@ def record_from_files(base: RunRecord, files: RunFiles, run_dir: Path | str = ""
     apply_eval(rec, files.eval)
     if files.unusable_lines and files.steady is None:  # else "no metrics yet", with a file full of them
         rec.notes.append(note("rec_metrics_unusable", n=files.unusable_lines, line=repr(files.first_unusable)))
+    elif files.malformed_lines:  # figures from the good lines: say the bad ones were skipped, never silently
+        rec.notes.append(note("rec_metrics_malformed", file=str(Path(run_dir) / METRICS) if run_dir else METRICS,
+                              n=files.malformed_lines, line=files.first_malformed, good=files.good_lines))
+    if files.run_json_problem:  # a run.json that is there but gave nothing: the spec's plan stands in for it
+        rec.notes.append(note("rec_run_json_bad", file=str(Path(run_dir) / RUN_JSON) if run_dir else RUN_JSON,
+                              why=files.run_json_problem, why_zh=JSON_PROBLEM_ZH.get(files.run_json_problem, "?")))
     if run_dir:
         rec.log_paths = [str(run_dir)]
     return rec

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from xdimo.collect.derive import baselines, facts, throughput
+from xdimo.collect.derive.contention import on_cpu
 from xdimo.collect.derive.hardware_label import unknown_hardware
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.tables.cells import f2, mfu_text, millions, no_peak_ever
@@ -149,10 +150,13 @@ def hw_row(rec: RunRecord, base: RunRecord | None, show_batch: bool, baseline: s
 
 
 def mem_text(rec: RunRecord, lang: str) -> str:
-    """Allocated peak, with the allocator's reserved peak in brackets where the run logged it."""
+    """Allocated peak, with the allocator's reserved peak in brackets where the run logged it; a CPU run has no GPU
+    memory: what it logged is the process's resident set (train/loop.py memory_gib), and the cell says so."""
     s = rec.steady
     if not s or not s.mem_peak_gib:
         return t(lang, "tbd")
+    if on_cpu(rec):
+        return t(lang, "mem_cpu", v=f"{s.mem_peak_gib:.1f}")
     return f"{s.mem_peak_gib:.1f} GiB" + (f" ({s.mem_reserved_gib:.1f})" if s.mem_reserved_gib else "")
 
 
@@ -194,7 +198,11 @@ def throughput_notes(shown: Sequence[RunRecord], lang: str) -> list[str]:
 
 
 def mem_notes(group: Sequence[RunRecord], lang: str) -> list[str]:
-    notes = [t(lang, "note_mem")]
+    """What the memory column holds: the GPU's allocated peak (where any row is on a GPU), the reserved peak in
+    brackets, and a CPU row's resident set."""
+    notes = [t(lang, "note_mem")] if not all(on_cpu(r) for r in group) else []
     if any(r.steady and r.steady.mem_reserved_gib for r in group):
         notes.append(t(lang, "note_mem_reserved"))
+    if any(on_cpu(r) and r.steady and r.steady.mem_peak_gib for r in group):
+        notes.append(t(lang, "note_mem_cpu"))
     return notes

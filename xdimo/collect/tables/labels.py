@@ -91,7 +91,8 @@ def titles_shared(keys: Iterable[tuple[Hashable, ...]]) -> Counter[tuple[Hashabl
 
 
 # What tells two rows of one table apart when their labels are the same (seed 001's 4×6000ada at bs 1 and at bs 2):
-# the first of these that differ among them, then the next, until every label is its own; the run id last.
+# the first of these that differ among them, then the next, until every label is its own; the matrix's `label:`
+# (else the run id) last.
 DISTINGUISHERS: tuple[Callable[[RunRecord], str], ...] = (
     batch_text,
     lambda r: (r.precision or "?").upper(),
@@ -100,6 +101,7 @@ DISTINGUISHERS: tuple[Callable[[RunRecord], str], ...] = (
     lambda r: f"accum={r.grad_accum}",
     lambda r: f"nodes={r.nodes}",
     lambda r: (r.parallel or "ddp").upper(),
+    lambda r: r.label or r.run_id,  # the matrix's free text (README: "free text in tables"), else the run id
 )
 
 
@@ -107,7 +109,8 @@ def told_apart(runs: Sequence[RunRecord], label: Callable[[RunRecord], Hashable]
     """Per run, what to add to its row's label (``""``, or ``" bs=2"``, ``" bs=1 FP32"``) so that no two rows of
     ``runs`` whose ``label`` is the same read the same: the per-GPU batch first, then precision, clip, model shape,
     gradient accumulation, nodes and parallelism, as far as they differ within the rows sharing a label; where
-    none does, the run id."""
+    none does, the matrix's ``label:`` of each run (its run id where it has none); where labels repeat, the run
+    id."""
     extra = [""] * len(runs)
     groups: dict[Hashable, list[int]] = {}
     for i, r in enumerate(runs):

@@ -56,10 +56,17 @@ TEXT: dict[str, dict[str, str]] = {
         "note_superlinear": "{cards} `{run}`：并行效率 {eff} 超过 100%（超线性，可能但少见）：请核对它与基准 `{base}` "
                             "的 batch、稳态区间与硬件。",
         "note_wide": " ⚠ 波动大",
+        "note_doubtful_base": "基准 {cards} `{run}` 存疑（{why}）：以它为基准的加速比与并行效率标 ⚠，仅供参考；"
+                              "该负载没有正常结束（DONE）且独占 CPU 核的 {n} 卡运行可作基准。",
+        "doubt_state": "状态 {state}，未确认正常结束",
+        "doubt_contended": "与其他运行同时在本机 CPU 上训练，吞吐偏低",
+        "doubt_sep": "；",
         "note_mfu": "MFU = samples/s × 每样本训练 FLOPs ÷ (卡数 × 所用精度的稠密峰值)，不截断。",
         "note_peak": "{gpu}：{prec} 峰值 {peak} TFLOP/s",
         "note_cpu": "CPU 运行无 GPU 峰值，MFU 记为 —。",
         "note_no_peak_prec": "{hw} 没有 {prec} 张量核心，无 {prec} 峰值：MFU 记为 —。",
+        "note_no_peak_hw": "{hw} 的峰值未知（xdimo/hardware.py 没有这块 GPU 的峰值，run.json 的 peak_tflops 为 "
+                           "null）：MFU 无法计算，记为待填。",
         "note_legacy_mfu": "括号内为原日志自报的 MFU（按 FP32 峰值、乘加计数、截断在 100% 算得），仅供对照。",
         "note_speedup": "加速比 = 本配置 Samples/s ÷ 同硬件同模型 1 卡 Samples/s（迭代相同数据量）；"
                         "理想加速比 = 卡数；并行效率 = 加速比 ÷ 理想加速比。",
@@ -106,6 +113,9 @@ TEXT: dict[str, dict[str, str]] = {
         "note_state_ended": "{cards} `{run}`：状态 {state}（未确认正常结束），所列为它停止前日志中的数据。",
         "note_mem": "显存占用 = rank 0 上 PyTorch 分配的峰值（torch.cuda.max_memory_allocated），"
                     "低于 nvidia-smi 所见：后者还含分配器缓存与 CUDA 上下文。",
+        "mem_cpu": "内存 {v} GiB（CPU RSS）",
+        "note_mem_cpu": "CPU 运行没有显存：其显存占用栏为 rank 0 进程的常驻内存峰值（RSS，含 Python 与数据），"
+                        "不是 torch.cuda.max_memory_allocated，不能与 GPU 行相比。",
         "note_mem_reserved": "括号内为分配器保留的峰值（torch.cuda.max_memory_reserved），更接近 nvidia-smi"
                              "（仍不含 CUDA 上下文）。",
         "note_wall_summary": "本次实测GPU小时的墙钟取自调度器作业摘要（作业实际开始到结束）：{rows}",
@@ -123,6 +133,8 @@ TEXT: dict[str, dict[str, str]] = {
                             "不跨 batch 比较。",
         "t2_setup": "各行取同一设置的运行：{setup}（每卡 batch、精度、帧数×分辨率），模型之间才可比。",
         "t2_off_setup": "{row} `{run}`：没有上述设置的运行，本行为 {setup}，与其他行不可直接比较。",
+        "t2_params_basis": "具体参数的参数量统一按用户表格的 16 帧、256² 计（固定的 sin-cos 位置/时间嵌入随片段大小"
+                           "变化），不是按本表运行的片段（{clips}）：那样算得的数略有不同。",
         # collect --matrix: every row the matrix plans, those without a run yet 待填.
         "note_grid": "按矩阵 `{matrix}` 的计划列出全部行：{n} 行等待运行结果（{planned} 个尚未提交，"
                      "{waiting} 个已提交、暂无指标），其单元格为待填，不作基准、不进绘图。",
@@ -143,6 +155,10 @@ TEXT: dict[str, dict[str, str]] = {
         "rec_stray": "{n} 行带指标字段但没有 '(step=N)' 前缀，均未读取（第一行：'{example}'）",
         "rec_run_json": "run.json：{field} {value} 不可用，已忽略",
         "rec_metrics_unusable": "metrics.jsonl 有 {n} 行读不出吞吐（如 {line}），故无数据",
+        "rec_metrics_malformed": "{file}：{n} 行不是有效的 JSON（第一处在第 {line} 行），已跳过；"
+                                 "数据取自其余 {good} 行",
+        "rec_run_json_bad": "{file} 无法读取（{why_zh}），已忽略：卡数、batch、模型等取自矩阵的计划，"
+                            "不是运行自己的记录",
         # A resubmitted run whose latest attempt has no figures: an earlier attempt's (logs/<run>/attempt-N/).
         "rec_earlier_used": "所列为第 {n} 次尝试（作业 {job}，状态 {state}）的数据（{dir}）；"
                             "第 {now} 次尝试（作业 {now_job}）以 {now_state} 结束，没有稳态指标",
@@ -246,11 +262,19 @@ TEXT: dict[str, dict[str, str]] = {
         "note_superlinear": "{cards} `{run}`: parallel efficiency {eff} is above 100% (superlinear: possible but "
                             "rare): check its batch, steady intervals and hardware against the baseline `{base}`.",
         "note_wide": " ⚠ wide spread",
+        "note_doubtful_base": "Baseline {cards} `{run}` is doubtful ({why}): the speedups and efficiencies against "
+                              "it are marked ⚠, for reference only; this workload has no {n}-GPU run that ended "
+                              "DONE and trained alone to be the baseline.",
+        "doubt_state": "state {state}, no normal end on record",
+        "doubt_contended": "it shared this machine's CPU cores with another run, so its throughput is understated",
+        "doubt_sep": "; ",
         "note_mfu": "MFU = samples/s x train FLOPs per sample / (GPUs x dense peak of the precision run); "
                     "never clamped.",
         "note_peak": "{gpu}: {prec} peak {peak} TFLOP/s",
         "note_cpu": "CPU runs have no GPU peak: MFU shown as —.",
         "note_no_peak_prec": "{hw} has no {prec} tensor cores, so no {prec} peak: MFU shown as —.",
+        "note_no_peak_hw": "Peak of {hw} unknown (xdimo/hardware.py has no peak for this GPU; run.json's "
+                           "peak_tflops is null): no MFU, shown as TBD.",
         "note_legacy_mfu": "In brackets: the MFU the old log reported (FP32 peak, multiply-adds, clamped at "
                            "100%), for comparison only.",
         "note_speedup": "Speedup = Samples/s of this config / Samples/s of the 1-GPU run of the same model on the "
@@ -303,6 +327,10 @@ TEXT: dict[str, dict[str, str]] = {
                             "before it stopped.",
         "note_mem": "GPU memory = PyTorch's allocated peak on rank 0 (torch.cuda.max_memory_allocated), below "
                     "what nvidia-smi shows: that includes the allocator's cache and the CUDA context.",
+        "mem_cpu": "RAM {v} GiB (CPU RSS)",
+        "note_mem_cpu": "CPU runs have no GPU memory: their GPU memory cell is rank 0's peak resident set (RSS, "
+                        "Python and data included), not torch.cuda.max_memory_allocated; not comparable with GPU "
+                        "rows.",
         "note_mem_reserved": "In brackets: the allocator's reserved peak (torch.cuda.max_memory_reserved), closer "
                              "to nvidia-smi (the CUDA context still excluded).",
         "note_wall_summary": "GPU-hours of this run from the scheduler's job summary (actual start to end): {rows}",
@@ -324,6 +352,9 @@ TEXT: dict[str, dict[str, str]] = {
         "t2_setup": "Every row is a run at one setup: {setup} (per-GPU batch, precision, frames×size), so models "
                     "compare.",
         "t2_off_setup": "{row} `{run}`: no run at that setup; this row is {setup}, not directly comparable.",
+        "t2_params_basis": "Parameter counts are all for the sheet's 16 frames at 256² (the fixed sin-cos "
+                           "position/time embeddings grow with the clip), not for the clip these runs trained on "
+                           "({clips}), where they differ slightly.",
         "note_grid": "Every row matrix `{matrix}` plans is listed: {n} row(s) wait for runs ({planned} not submitted, "
                      "{waiting} submitted without metrics yet); their cells are TBD and they enter no baseline or "
                      "plot.",
@@ -347,6 +378,10 @@ TEXT: dict[str, dict[str, str]] = {
         "rec_run_json": "run.json: {field} {value} is not usable; ignored",
         "rec_metrics_unusable": "metrics.jsonl has {n} line(s) with no throughput to read (e.g. {line}): no "
                                 "figures from it",
+        "rec_metrics_malformed": "{file}: {n} line(s) are not valid JSON (first at line {line}), skipped; the "
+                                 "figures are from the other {good} line(s)",
+        "rec_run_json_bad": "{file} could not be read ({why}): ignored, the GPUs, batch, model etc. are the "
+                            "matrix's plan, not the run's own record",
         "rec_earlier_used": "figures of attempt {n} (job {job}, state {state}; {dir}): attempt {now} (job "
                             "{now_job}) ended {now_state} without steady figures",
         "rec_earlier_waiting": "attempt {now} is {now_state}, no steady figures yet; attempt {n}'s figures (job {job}, "

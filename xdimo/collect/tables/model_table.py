@@ -154,6 +154,9 @@ def setting_notes(group: Sequence[RunRecord], picked: dict[ModelKey, RunRecord |
     """The S/2 row's parameter count, evaluation, the common setup and the rows off it, the runs left out."""
     dense_s2 = facts.params("Latte-S/2", None)
     notes = [t(lang, "note_s2", dense=f"{dense_s2.total:,}" if dense_s2 else "?"), t(lang, "note_eval")]
+    clips = sorted({(r.frames, r.image_size) for r in picked.values() if r and not facts.at_sheet_clip(r)})
+    if clips:  # the column's counts are at the sheet's clip, not at the one these runs trained on
+        notes.append(t(lang, "t2_params_basis", clips=", ".join(f"{f}×{size}²" for f, size in clips)))
     ref = common_setup(group)
     if ref is not None:
         notes.append(t(lang, "t2_setup", setup=setup_text(ref)))
@@ -179,12 +182,12 @@ def structure_text(model: str, moe: str | None, lang: str) -> str:
 
 
 def params_text(model: str, moe: str | None, rec: RunRecord | None, lang: str) -> str:
-    cfg = facts.model_config(model, moe)
-    counts = facts.params(model, moe)
-    total = rec.params_total if rec and rec.params_total else (counts.total if counts else None)
-    active = rec.params_active if rec and rec.params_active else (counts.active if counts else None)
+    """Parameter count (at the sheet's 16 frames, 256²: facts.sheet_params) and the key shape, as the seed writes
+    them."""
+    cfg = facts.run_shape(model, moe, rec)
+    total, active, clip = facts.sheet_params(model, moe, rec)
     if cfg is None:
-        return millions(total) or t(lang, "tbd")
+        return (millions(total) + (f"({clip})" if clip else "")) or t(lang, "tbd")
     sep = t(lang, "sep")
     if not moe:
         shape = f"depth={cfg.depth}, hidden={cfg.hidden}, heads={cfg.heads}, patch={cfg.patch}"

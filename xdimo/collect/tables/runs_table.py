@@ -64,9 +64,10 @@ def tflops_text(tflops: float) -> str:
 
 
 def notes_text(rec: RunRecord, lang: str) -> str:
-    """Precision and model; multi-node or FSDP; then the steady state's intervals, a wide spread and the earlier
-    attempt they are from, or why the row has no figures yet."""
-    words = [rec.precision.upper() or "?", model_display(rec.model, rec.moe)]
+    """The run's ``label:``, precision and model; multi-node or FSDP; then the steady state's intervals, a wide
+    spread and the earlier attempt they are from, or why the row has no figures yet."""
+    words = [rec.label] if rec.label else []  # the matrix's free text, what the user calls the run
+    words += [rec.precision.upper() or "?", model_display(rec.model, rec.moe)]
     if rec.nodes > 1 or rec.parallel == "fsdp":
         words.append(parallel_text(rec, lang))
     s = rec.steady

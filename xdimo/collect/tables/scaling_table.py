@@ -60,7 +60,8 @@ def hardware_table(letter: str, label: str, group: Sequence[RunRecord], runs: ba
     notes = grid_notes(group, runs, lang) + [t(lang, key) for key in (*general, "note_t1_derived")] + \
         unknown_hw_notes(group, lang) + \
         counts + baseline_notes(group, runs, lang, baseline_gpus) + mfu_notes(group, lang) + \
-        comparison_notes(group, runs, lang, baseline_gpus) + steady_notes(group, lang) + \
+        comparison_notes(group, runs, lang, baseline_gpus) + doubt_notes(group, runs, lang, baseline_gpus) + \
+        steady_notes(group, lang) + \
         state_notes(group, lang, without_metrics=False) + run_notes(group, lang)
     rows = [table1_row(r, runs, lang, baseline_gpus) for r in group]
     for row, extra in zip(rows, told_apart(group, lambda r: (r.model, r.moe, cards(r), r.nodes, r.parallel)),
@@ -87,8 +88,9 @@ def speedup_cells(rec: RunRecord, runs: baselines.RunSet, lang: str,
         return t(lang, "baseline"), "100%", base
     if not baselines.scaling_point(rec, base):  # a rerun at the baseline's own count: no scaling point
         return t(lang, "na"), t(lang, "na"), base
-    eff = pct(baselines.efficiency(rec, base), tbd) + ("⚠" if baselines.superlinear(rec, base) else "")
-    return f2(baselines.speedup(rec, base), tbd), eff, base
+    doubt = "⚠" if baselines.doubts(base, runs) else ""  # doubt_notes says why
+    eff = pct(baselines.efficiency(rec, base), tbd) + ("⚠" if doubt or baselines.superlinear(rec, base) else "")
+    return f2(baselines.speedup(rec, base), tbd) + doubt, eff, base
 
 
 def ideal_text(gpus: int, base_gpus: int) -> str:
@@ -143,6 +145,22 @@ def comparison_notes(group: Sequence[RunRecord], runs: baselines.RunSet, lang: s
         elif baselines.superlinear(r, base):
             notes.append(t(lang, "note_superlinear", cards=cards(r), run=r.run_id, eff=eff.rstrip("⚠"),
                            base=base.run_id))
+    return notes
+
+
+def doubt_notes(group: Sequence[RunRecord], runs: baselines.RunSet, lang: str,
+                baseline_gpus: int | None) -> list[str]:
+    """One line per doubtful baseline (baselines.doubts: ended without a normal end, or contended) that rows of
+    ``group`` are compared with: it is 1.0 only for want of a clean run, so their ⚠ cells are not to be trusted."""
+    notes, seen = [], set()
+    for r in group:
+        _, _, base = speedup_cells(r, runs, lang, baseline_gpus)
+        if base is None or base is r or id(base) in seen or not (why := baselines.doubts(base, runs)):
+            continue
+        seen.add(id(base))
+        reasons = t(lang, "doubt_sep").join(
+            t(lang, "doubt_contended") if w == "contended" else t(lang, "doubt_state", state=w) for w in why)
+        notes.append(t(lang, "note_doubtful_base", cards=cards(base), run=base.run_id, why=reasons, n=base.gpus))
     return notes
 
 

@@ -12,7 +12,7 @@ from xdimo.collect.derive.facts import enrich
 from xdimo.collect.derive.hardware_label import unknown_hardware
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.derive.steady import has_steady
-from xdimo.collect.tables.cells import is_cpu, lacks_peak
+from xdimo.collect.tables.cells import is_cpu, lacks_peak, no_peak_ever
 from xdimo.collect.tables.labels import cards, hw
 from xdimo.collect.tables.lang import note_text, t
 from xdimo.schedulers.base import JobState
@@ -56,6 +56,8 @@ class Builder(NamedTuple):
 def row_key(rec: RunRecord) -> dict[str, Any]:
     key = {"run_id": rec.run_id, "hardware": hw(rec), "gpus": rec.gpus, "nodes": rec.nodes,
            "model": rec.model, "moe": rec.moe, "local_batch": rec.local_batch, "pool": rec.pool}
+    if rec.label:
+        key["label"] = rec.label
     return {**key, "planned": True} if is_planned(rec) else key
 
 
@@ -122,9 +124,19 @@ def mfu_notes(runs: Sequence[RunRecord], lang: str) -> list[str]:
         notes.append(t(lang, "note_cpu"))
     lacking = sorted({(hw(r), (r.precision or "bf16").upper()) for r in runs if lacks_peak(r) and r.has_metrics})
     notes += [t(lang, "note_no_peak_prec", hw=h, prec=p) for h, p in lacking]
+    unknown = sorted({(hw(r), r.gpu_name or "?") for r in runs if peak_unknown(r)})
+    if unknown:  # MFU 待填 for want of the GPU's peak, not of a run
+        notes.append(t(lang, "note_no_peak_hw", hw=t(lang, "base_sep").join(f"{h} ({g})" for h, g in unknown)))
     if any(r.steady and r.steady.logged_mfu is not None for r in runs):
         notes.append(t(lang, "note_legacy_mfu"))
     return notes
+
+
+def peak_unknown(rec: RunRecord) -> bool:
+    """A run with figures on a known GPU whose dense peak nobody knows (run.json's peak_tflops null, none in
+    xdimo/hardware.py): its MFU cell waits (待填) for a peak, not for a run."""
+    return (rec.has_metrics and not is_planned(rec) and rec.peak_tflops is None and not no_peak_ever(rec)
+            and not unknown_hardware(rec) and throughput.mfu(rec) is None)  # unknown_hw_notes says that one
 
 
 def run_notes(runs: Sequence[RunRecord], lang: str) -> list[str]:

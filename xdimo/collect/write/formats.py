@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,8 +51,16 @@ def render_md(tables: Sequence[Table], notes: bool = True) -> str:
     return "\n".join(out)
 
 
+FLAG = "⚠"  # a cell's flag (a wide spread, a superlinear efficiency, a doubtful baseline): the notes say which
+_UNIT = re.compile(r"^(-?\d[\d,]*(?:\.\d+)?)(h|x)$")  # the cost table's 1.59h, 3.20x
+_GROUPED = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")  # 6,306
+
+
 def render_csv(tables: Sequence[Table]) -> str:
-    """One CSV block per table; with several, each is preceded by a ``# title`` line and a blank line."""
+    """One CSV block per table that a spreadsheet reads: its cells as numbers where they are one (the flag ⚠ moved
+    out of ``3.90⚠`` into a last column naming the flagged columns, ``6,306`` as 6306, ``1.59h`` as 1.59 under a
+    header that names the unit), then its notes, one row each (the ⚠ legends, "projected, not measured"), after a
+    first cell ``注``/``note``. With several tables, each is preceded by a ``# title`` line and a blank line."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     for i, tb in enumerate(tables):
@@ -59,9 +68,42 @@ def render_csv(tables: Sequence[Table]) -> str:
             if i:
                 buf.write("\n")
             buf.write(f"# {tb.title}\n")
-        writer.writerow(tb.columns)
-        writer.writerows(tb.rows)
+        header, rows = csv_cells(tb)
+        writer.writerow(header)
+        writer.writerows(rows)
+        marker = "注" if any(ord(ch) >= 0x3000 for ch in tb.title) else "note"  # the table's language
+        writer.writerows([marker, note] for note in tb.notes)
     return buf.getvalue()
+
+
+def csv_cells(tb: Table) -> tuple[list[str], list[list[str]]]:
+    """A table's header and rows as CSV gives them (``render_csv``)."""
+    units = [column_unit([row[j] for row in tb.rows if j < len(row)]) for j in range(len(tb.columns))]
+    header = [col + (f" ({unit})" if unit else "") for col, unit in zip(tb.columns, units, strict=True)]
+    flagged = any(cell.endswith(FLAG) for row in tb.rows for cell in row)
+    rows = []
+    for row in tb.rows:
+        cells, flags = [], []
+        for col, cell, unit in zip(tb.columns, row, units, strict=False):
+            if cell.endswith(FLAG):
+                flags.append(col)
+            cells.append(csv_number(cell.removesuffix(FLAG), unit))
+        rows.append(cells + (["; ".join(flags)] if flagged else []))
+    return header + ([FLAG] if flagged else []), rows
+
+
+def column_unit(cells: Sequence[str]) -> str:
+    """The one unit (``h``, ``x``) a column's figures carry, where they all carry the same; else ""."""
+    units = {m.group(2) for cell in cells if (m := _UNIT.match(cell.removesuffix(FLAG)))}
+    return units.pop() if len(units) == 1 else ""
+
+
+def csv_number(cell: str, unit: str) -> str:
+    """``cell`` as a spreadsheet reads a number: ``6,306`` -> 6306, ``1.59h`` -> 1.59 under a column of hours;
+    anything else (``待填``, ``1.0(基准)``, ``85.6%``, which spreadsheets read as a percentage) as it is."""
+    if unit and (m := _UNIT.match(cell)) and m.group(2) == unit:
+        cell = m.group(1)
+    return cell.replace(",", "") if _GROUPED.match(cell) else cell
 
 
 # -- JSON --------------------------------------------------------------------------------------------
@@ -110,6 +152,8 @@ def run_speed(rec: RunRecord, runs: baselines.RunSet, baseline_gpus: int | None 
         "achieved_tflops_per_gpu": throughput.achieved_tflops(rec), "peak_tflops": rec.peak_tflops,
         "flops_per_sample": rec.flops_per_sample, "time_10k_steps_s": throughput.time_for_steps(rec, 10_000),
         "baseline_run_id": base.run_id if base else None, "baseline_gpus": n0,
+        # why that baseline is doubtful (its state, "contended"): table 1 marks the derived cells ⚠
+        "baseline_doubts": baselines.doubts(base, runs) if base else [],
         "speedup": baselines.speedup(rec, base) if base and scales else None,
         "ideal_speedup": rec.gpus / n0,
         "efficiency": baselines.efficiency(rec, base) if base and scales else None,
