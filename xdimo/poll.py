@@ -12,15 +12,17 @@ ended), `kill` after it kills, `status` and `logs -f` to show. It imports none o
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from xdimo.errors import SchedulerTimeout, XdimoError
-from xdimo.ledger import Ledger, LedgerRun
+from xdimo.ledger import WALL_JOB_SCRIPT, WALL_SCHEDULER, Ledger, LedgerRun
 from xdimo.reconcile import reconcile_submitting
-from xdimo.rundir import RunDir
+from xdimo.rundir import WALL_FILE, RunDir
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, Scheduler
 from xdimo.workspace import Workspace
@@ -48,11 +50,24 @@ class Change:
     new: JobState
 
 
+@dataclass(frozen=True)
+class RunStart:
+    """When a job this poll saw running started, and whose clock says so (ledger.WALL_SCHEDULER: the
+    scheduler's own start; WALL_JOB_SCRIPT: job.wall's first field, which the script writes as it starts)."""
+
+    job_id: str
+    at: float
+    source: str
+
+
 @dataclass
 class Refresh:
     changes: list[Change] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # one line per cluster that could not be polled
     timed_out: set[str] = field(default_factory=set)  # clusters whose scheduler did not answer in time
+    # run id -> its job's real start, for the runs this poll saw running (or suspended) and could date: `status`
+    # counts their time from it and says whose clock it is (the ledger keeps the time, not its source).
+    starts: dict[str, RunStart] = field(default_factory=dict)
 
 
 def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None,
@@ -79,7 +94,7 @@ def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None,
             except XdimoError as exc:  # a stuck submission not found now (sacct down) stops no other run's poll
                 out.failures.append(f"cluster {cluster_name}: {exc}")
             polled = [ledger.get(r.run_id) for r in active]
-            out.changes += poll_cluster(ledger, scheduler, [r for r in polled if r.job_id])
+            out.changes += poll_cluster(ledger, scheduler, [r for r in polled if r.job_id], out.starts)
         except XdimoError as exc:
             out.failures.append(f"cluster {cluster_name}: {exc}")
             if isinstance(exc, SchedulerTimeout):
@@ -111,7 +126,10 @@ def recheck_lost(run: LedgerRun, now: float | None = None) -> bool:
     return run.state is JobState.LOST and (now or time.time()) - ended < LOST_RECHECK_S
 
 
-def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) -> list[Change]:
+def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun],
+                 starts: dict[str, RunStart] | None = None) -> list[Change]:
+    """One poll of ``active``'s jobs, written to the ledger; the changes. ``starts`` gets the real start of each
+    job seen running (run_start), which the ledger also records as its start."""
     if not active:
         return []
     jobs = [LedgerJob(r.run_id, r.job_id or "", r.log_dir, r.pool, r.gpus) for r in active]
@@ -134,9 +152,49 @@ def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun]) 
             status, missing_since = hold_unlisted(run, status, now)
             expect = run.state  # a hold restates what we read: not over a state another process wrote since
         status = note_no_room(run, status)
+        start = run_start(run, status, now)
+        if start is not None:
+            status = replace(status, started_at=start.at)
+            if starts is not None:
+                starts[run.run_id] = start
         if ledger.update(run.run_id, status, job_id=run.job_id, missing_since=missing_since, expect_state=expect):
             changes.append(Change(run.run_id, run.job_id or "", run.state, status.state))
     return changes
+
+
+# States whose job has started (a suspended one keeps its start: its clock runs on).
+STARTED_STATES = (JobState.RUNNING, JobState.SUSPENDED)
+# job.wall is written by the job's node, whose clock may run a little ahead of this one; a start older than the
+# run's submission by more than this is an earlier job's record, not this one's.
+CLOCK_SKEW_S = 60.0
+
+
+def run_start(run: LedgerRun, status: JobStatus, now: float) -> RunStart | None:
+    """When ``run``'s job, which ``status`` says has started, really started: the scheduler's own start where
+    the poll gave one (JobStatus.started_at: squeue's, `-o start_time`'s, the local runner's record), as a settled
+    run's time prefers the scheduler's; else job.wall's first field, the job script's own clock. None: neither
+    (the first poll that saw it run dates it: Ledger.update), or a time after ``now``."""
+    if status.state not in STARTED_STATES or not run.job_id:
+        return None
+    given = status.started_at
+    if given is not None and 0 < given <= now:
+        return RunStart(run.job_id, given, WALL_SCHEDULER)
+    script = script_start(run.log_dir) if run.log_dir else None
+    earliest = (run.submitted_at or 0.0) - CLOCK_SKEW_S
+    if script is not None and earliest <= script <= now:
+        return RunStart(run.job_id, script, WALL_JOB_SCRIPT)
+    return None
+
+
+def script_start(log_dir: str) -> float | None:
+    """job.wall's first field: the epoch second the job script started (the template writes it as the job
+    starts, the end after it at the end); None while there is none."""
+    try:
+        with open(os.path.join(log_dir, WALL_FILE), "rb") as handle:
+            start = float(handle.read(256).split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return start if math.isfinite(start) and start > 0 else None
 
 
 # The ends a full disk or quota leads to: the job fails at its next write, and its exit marker may be lost too.

@@ -156,10 +156,11 @@ def test_the_o_fallback_warning_names_the_setting_that_stops_the_retry(tmp_path:
                                                                       caplog: pytest.LogCaptureFixture) -> None:
     default = ("JOBID   USER    STAT  QUEUE      FROM_HOST   EXEC_HOST   JOB_NAME   SUBMIT_TIME\n"
                "237  root  RUN  gpu_h200  login01  32*h1  r1  Oct 22 09:22\n")
-    be, calls = jh(tmp_path, [(255, "jjobs: illegal option -o"), (0, default)])
+    refused = (255, "jjobs: illegal option -o")
+    be, calls = jh(tmp_path, [refused, refused, (0, default)])  # -o, -o without start_time, then -w
     with caplog.at_level(logging.WARNING):
         be.pools()
-    assert "-o" in calls[0] and "-w" in calls[1]
+    assert "-o" in calls[0] and "-o" in calls[1] and "-w" in calls[2]
     assert "set `jobs_o_format: false` under `options:` in clusters/c.yaml" in caplog.text
     assert "for the rest of this command" in caplog.text
 

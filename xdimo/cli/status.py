@@ -25,7 +25,7 @@ from xdimo.cli.matrix_arg import matrix_in_ledger
 from xdimo.errors import XdimoError
 from xdimo.follow import follow, poll_every
 from xdimo.ledger import WALL_JOB_SCRIPT, WALL_SCHEDULER, Ledger, LedgerRun
-from xdimo.poll import Refresh, refresh
+from xdimo.poll import Refresh, RunStart, refresh
 from xdimo.reconcile import SUBMIT_GRACE_S, SUBMIT_SETTLE_S
 from xdimo.rules import cpu_slots_for_gpus
 from xdimo.rundir import script_wall_s
@@ -49,9 +49,9 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
     """Poll the schedulers (once per cluster, for all active runs) and show the runs in the ledger.
 
     Runs act on their own cluster as stored in the ledger; --cluster only filters. The time column says where
-    each time comes from (a legend line under the table): the scheduler's or the job script's own clock, the
-    polls, or the submission. --json lists every selected run, with time_s and time_source (scheduler,
-    job_script, polls, submitted).
+    each time comes from (a legend line under the table): the scheduler's or the job script's own clock (a
+    running job's from its real start, however late it was first polled), the polls, or the submission. --json
+    lists every selected run, with time_s and time_source (scheduler, job_script, polls, submitted).
 
     \b
     Examples:
@@ -78,17 +78,23 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
         ended = ledger.runs(cluster=app.cluster_name, matrix=matrix, states=tuple(TERMINAL_STATES), limit=RECENT)
         return sorted(live() + ended, key=lambda r: (r.created_at, r.run_id))
 
-    failures = unpolled(ledger, live()) if ledger.read_only else refresh(app.ws, ledger, polled()).failures
+    starts: dict[str, RunStart] = {}  # the last poll's real starts of running jobs (run_clock)
+    if ledger.read_only:
+        failures = unpolled(ledger, live())
+    else:
+        first = refresh(app.ws, ledger, polled())
+        failures, starts = first.failures, first.starts
     if watch and not ledger.read_only:
         try:
-            failures = watch_until_ended(app, ledger, live, interval, polled)
+            failures = watch_until_ended(app, ledger, live, interval, polled, starts)
         except KeyboardInterrupt:  # Ctrl-C: the normal way to stop watching
-            stopped_watching(app, shown)
+            stopped_watching(app, shown, starts)
             raise StoppedFollowing from None
 
     counts = ledger.count_by_state(cluster=app.cluster_name, matrix=matrix)
-    app.emit(lambda: runs_json(app.ws, shown()),
-             lambda: render(shown(), counts, lambda: nothing(ledger, app.cluster_name), ledger.submit_in_progress))
+    app.emit(lambda: runs_json(app.ws, shown(), starts),
+             lambda: render(shown(), counts, lambda: nothing(ledger, app.cluster_name), ledger.submit_in_progress,
+                            starts))
     if failures:  # the table shows the last known states; the exit code says they may be stale
         raise XdimoError("could not poll " + "; ".join(failures))
 
@@ -103,7 +109,8 @@ def unpolled(ledger: Ledger, active: list[LedgerRun]) -> list[str]:
     return []
 
 
-def stopped_watching(app: App, shown: Callable[[], list[LedgerRun]]) -> None:
+def stopped_watching(app: App, shown: Callable[[], list[LedgerRun]],
+                     starts: dict[str, RunStart] | None = None) -> None:
     """`status --watch` stopped by Ctrl-C: the progress line is ended, and with --json the runs as the last poll
     left them are printed (a script reading stdout gets valid JSON, not nothing); nothing when the ledger cannot
     be read now."""
@@ -111,16 +118,18 @@ def stopped_watching(app: App, shown: Callable[[], list[LedgerRun]]) -> None:
     if not app.json:
         return
     try:
-        data = runs_json(app.ws, shown())
+        data = runs_json(app.ws, shown(), starts)
     except (XdimoError, sqlite3.Error):
         return
     app.emit(data, "")
 
 
 def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRun]],
-                      interval: float | None, polled: Callable[[], list[LedgerRun]] | None = None) -> list[str]:
+                      interval: float | None, polled: Callable[[], list[LedgerRun]] | None = None,
+                      starts: dict[str, RunStart] | None = None) -> list[str]:
     """Poll (``polled``, default ``live``) until nothing is ``live``, printing each change; a scheduler that
     fails is reported and asked again next time. The caller has just refreshed: the first poll waits.
+    ``starts`` is kept to the last poll's (Refresh.starts).
 
     On a terminal the "next poll" line is redrawn at every poll; elsewhere (a log file, a pipe) it is printed
     first, after a poll that printed a change or a warning, and when the number of active runs changes, so
@@ -133,6 +142,9 @@ def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRu
         if beat.poll is not None:
             failures = report(beat.poll)
             news = bool(beat.poll.changes or beat.poll.failures)
+            if starts is not None:
+                starts.clear()
+                starts.update(beat.poll.starts)
         if not beat.ended and (news or len(beat.runs) != said or sys.stderr.isatty()):
             said = len(beat.runs)
             progress(f"{said} run(s) still active; next poll in {fmt_wait(beat.wait)} s")
@@ -163,10 +175,11 @@ def nothing(ledger: Ledger, cluster: str | None) -> str:
 
 
 def render(runs: list[LedgerRun], counts: dict[str, int], empty: Callable[[], str] | None = None,
-           submit_in_progress: Callable[[], bool] | None = None) -> str:
+           submit_in_progress: Callable[[], bool] | None = None,
+           starts: dict[str, RunStart] | None = None) -> str:
     """The table; ``empty`` says why there is none (called only then: it may read the whole ledger).
     ``submit_in_progress`` (Ledger.submit_in_progress) tells a SUBMITTING run's note whether its submitter lives;
-    asked once, only when a run is SUBMITTING."""
+    asked once, only when a run is SUBMITTING. ``starts``: the last poll's (run_clock)."""
     if not counts:
         return empty() if empty else "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
     if not runs:  # `--active` with every run ended: no empty table, and not the --all hint as if it were missing
@@ -176,15 +189,16 @@ def render(runs: list[LedgerRun], counts: dict[str, int], empty: Callable[[], st
     rows, sources = [], set()
     submitter: list[bool] = []  # submit_in_progress(), once asked
     for r in runs:
-        seconds, source = run_clock(r, now)
-        sources.add(source)
+        seconds, source = run_clock(r, now, (starts or {}).get(r.run_id))
+        label = label_key(r, source)
+        sources.add(label)
         note = r.reason
         if r.state is JobState.SUBMITTING and not note:
             if not submitter:
                 submitter.append(submit_in_progress() if submit_in_progress else False)
             note = submitting_note(r, now, submitter[0])
         rows.append((r.run_id, r.job_id or "-", r.state.value, r.cluster, r.pool, r.gpus,
-                     workload(r.spec), time_cell(seconds, source), "" if r.exit_code is None else r.exit_code,
+                     workload(r.spec), time_cell(seconds, label), "" if r.exit_code is None else r.exit_code,
                      note))
     total = sum(counts.values())
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
@@ -217,20 +231,27 @@ def submitting_note(run: LedgerRun, now: float, submitting: bool) -> str:
 
 
 # Where a run's time comes from, in `status --json` (time_source) and as the label after the time in the table.
-# An ended run's exact time is the one the ledger recorded as it was settled (ledger.settled_wall).
+# An ended run's exact time is the one the ledger recorded as it was settled (ledger.settled_wall); a running
+# one's counts from its real start, as this status's poll read it (poll.run_start), and says whose clock that is.
 SCHEDULER, JOB_SCRIPT, POLLS, SUBMITTED = WALL_SCHEDULER, WALL_JOB_SCRIPT, "polls", "submitted"
-TIME_LABELS = {SCHEDULER: "ran", JOB_SCRIPT: "ran", POLLS: "polled", SUBMITTED: "since submit"}
+# The table's labels for a running job's start (not time_source values: --json says scheduler / job_script).
+SCHEDULER_START, SCRIPT_START = "scheduler_start", "job_script_start"
+TIME_LABELS = {SCHEDULER: "ran", JOB_SCRIPT: "ran", SCHEDULER_START: "by scheduler", SCRIPT_START: "by script",
+               POLLS: "polled", SUBMITTED: "since submit"}
 TIME_MEANING = {SCHEDULER: "the scheduler's own start and end", JOB_SCRIPT: "the job script's own clock",
+                SCHEDULER_START: "running since the scheduler's own start time",
+                SCRIPT_START: "running since the job script's own start (job.wall)",
                 POLLS: "as the polls saw it start (and end), up to a poll interval late",
                 SUBMITTED: "since submission, no start seen"}
 
 
-def run_clock(run: LedgerRun, now: float) -> tuple[float | None, str | None]:
+def run_clock(run: LedgerRun, now: float, start: RunStart | None = None) -> tuple[float | None, str | None]:
     """A run's time in seconds and where it comes from: an ended run's own start to end as the ledger recorded it
     when it was settled (the scheduler's times, else the job script's job.wall; for a run settled before the
-    ledger recorded them, job.wall is read now); else the times the polls saw (started to ended, or to now),
-    which lag the job by up to a poll interval; else, never seen running, the time since submission (to its end,
-    or to now). (None, None) for a run not handed over yet."""
+    ledger recorded them, job.wall is read now); an active run's ``start`` (its job's real start as this status's
+    poll read it: the scheduler's, else job.wall's) to now; else the times the polls saw (started to ended, or to
+    now), which lag the job by up to a poll interval where no poll could date its start; else, never seen
+    running, the time since submission (to its end, or to now). (None, None) for a run not handed over yet."""
     if run.state.terminal:
         if run.wall_source is None:  # settled by an earlier version: its job.wall, if the script wrote one
             exact, source = script_wall_s(run.log_dir), JOB_SCRIPT
@@ -238,6 +259,8 @@ def run_clock(run: LedgerRun, now: float) -> tuple[float | None, str | None]:
             exact, source = run.wall_s, run.wall_source
         if exact is not None and source in TIME_LABELS:
             return exact, source
+    elif start is not None and start.job_id == run.job_id:
+        return max(0.0, now - start.at), start.source
     if run.started_at:
         return max(0.0, (run.ended_at or now) - run.started_at), POLLS
     if run.submitted_at:
@@ -245,19 +268,26 @@ def run_clock(run: LedgerRun, now: float) -> tuple[float | None, str | None]:
     return None, None
 
 
-def time_cell(seconds: float | None, source: str | None) -> str:
-    return "-" if seconds is None or source is None else f"{fmt_duration(seconds)} {TIME_LABELS[source]}"
+def label_key(run: LedgerRun, source: str | None) -> str | None:
+    """The TIME_LABELS key for ``source`` (run_clock's): a job still running says it counts from a start."""
+    if run.state.terminal:
+        return source
+    return {SCHEDULER: SCHEDULER_START, JOB_SCRIPT: SCRIPT_START}.get(source or "", source)
 
 
-def runs_json(ws: Workspace, runs: list[LedgerRun]) -> list[dict[str, Any]]:
-    """The ledger's rows, with each run's time (time_s, time_source: see run_clock) and its spec's CPU slots as
-    its job asks for them (a spec leaves cpus null for the site rule: the cluster file says how many, as `plan`
-    shows; null when that file cannot be read now)."""
+def time_cell(seconds: float | None, label: str | None) -> str:
+    return "-" if seconds is None or label is None else f"{fmt_duration(seconds)} {TIME_LABELS[label]}"
+
+
+def runs_json(ws: Workspace, runs: list[LedgerRun], starts: dict[str, RunStart] | None = None) -> list[dict[str, Any]]:
+    """The ledger's rows, with each run's time (time_s, time_source: see run_clock; ``starts``, the last poll's)
+    and its spec's CPU slots as its job asks for them (a spec leaves cpus null for the site rule: the cluster file
+    says how many, as `plan` shows; null when that file cannot be read now)."""
     now, slots = time.time(), CpuSlots(ws)
     out = []
     for r in runs:
         d = r.to_dict()
-        seconds, d["time_source"] = run_clock(r, now)
+        seconds, d["time_source"] = run_clock(r, now, (starts or {}).get(r.run_id))
         d["time_s"] = None if seconds is None else round(seconds, 1)
         if d["spec"].get("cpus") is None:
             d["spec"]["cpus"] = slots(r)

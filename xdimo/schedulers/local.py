@@ -176,6 +176,31 @@ def start_time(pid: int | None) -> int | None:
     return None if fields_after_name[0] == "Z" else int(fields_after_name[19])
 
 
+def job_started_at(job: LocalJob, now: float | None = None) -> float | None:
+    """When the runner started the job script, in epoch seconds: the record's ``child_start`` (clock ticks
+    since boot) counted back from now by the time since boot. None before the runner recorded it, or off Linux."""
+    uptime = seconds_since_boot()
+    if job.child_start is None or uptime is None:
+        return None
+    return ticks_to_epoch(job.child_start, uptime, time.time() if now is None else now)
+
+
+def ticks_to_epoch(ticks: int, uptime: float, now: float, hz: int | None = None) -> float:
+    """A process start in clock ticks since boot (/proc/PID/stat) as epoch seconds, given the time since boot
+    and the epoch now (both read now: a clock stepped since boot does not shift it)."""
+    hz = hz or os.sysconf("SC_CLK_TCK")
+    return now - max(0.0, uptime - ticks / hz)
+
+
+def seconds_since_boot() -> float | None:
+    """/proc/uptime's first field (the clock /proc/PID/stat start times count on); None where it is missing."""
+    try:
+        with open("/proc/uptime") as handle:
+            return float(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def alive(pid: int | None, started: int | None = None) -> bool:
     """Is this our process still running? With `started`, a pid the kernel reused for another is not."""
     now = start_time(pid)
@@ -274,7 +299,8 @@ class LocalScheduler:
                     reason = "runner gone; the job itself still runs"
                 if state == JobState.LOST:  # settled by an earlier poll (only _settle_orphan writes LOST)
                     reason = LOST_REASON
-                out[lj.job_id] = JobStatus(state, job.exit_code, reason)
+                started = job_started_at(job) if state == JobState.RUNNING else None
+                out[lj.job_id] = JobStatus(state, job.exit_code, reason, started_at=started)
         return out
 
     def _pending_reason(self, st: LocalState, job: LocalJob) -> str:

@@ -45,6 +45,9 @@ from xdimo.text import excerpt, one_line
 log = logging.getLogger(__name__)
 
 O_FIELDS = ("jobid", "user", "stat", "queue", "exec_host", "job_name")  # job_name last: it may hold '|'
+# A running job's start, asked with the fields above (LSF 10.1 documents it for `bjobs -o`; JH's manual lists no
+# fields, so a refused `jjobs -o` is asked again without it: query_o).
+START_FIELD = "start_time"
 MAX_IDS = 200  # above this, one `-u all -a` answer is cheaper than a long argv
 HOST_ROWS_REUSE_S = 5.0  # `hosts --nodes` lists the rows pools() fetched a moment ago instead of asking again
 GONE_RE = re.compile(r"is\s+not\s+found|No\s+(unfinished|matching)\s+job|already\s+finished|has\s+already",
@@ -80,6 +83,7 @@ class LSFFamilyScheduler:
         self.retries = int(opts.get("retries", 2))
         self.use_o_format = bool(opts.get("jobs_o_format", True))
         self.gpu_field = str(opts.get("jobs_gpu_field") or "")
+        self.start_field = START_FIELD  # "" once the site's `-o` refused it
         self.user = str(opts.get("user") or _whoami())
         self.settle_grace_s = float(opts.get("settle_grace_s", 120))
         self._host_rows: tuple[float, list[HostRow]] | None = None  # (monotonic time, rows) of the last call
@@ -111,7 +115,8 @@ class LSFFamilyScheduler:
     def jobs_argv(self, extra: list[str], o_format: bool) -> list[str]:
         argv = list(self.commands.jobs) + extra
         if o_format:
-            fields = O_FIELDS[:-1] + ((self.gpu_field,) if self.gpu_field else ()) + O_FIELDS[-1:]
+            optional = tuple(f for f in (self.start_field, self.gpu_field) if f)
+            fields = O_FIELDS[:-1] + optional + O_FIELDS[-1:]
             return argv + ["-o", P.jobs_o_format(fields)]
         return argv + ["-w"]
 
@@ -121,15 +126,9 @@ class LSFFamilyScheduler:
         that cannot be reached is reported as the failure it is, and the next call tries `-o` again."""
         refused = None
         if self.use_o_format:
-            res = self.run(self.jobs_argv(extra, True))
-            answer = P.parse_jobs_delimited(res.output)
-            if _answered(answer):
+            answer, refused = self.query_o(extra)
+            if answer is not None:
                 return answer
-            if res.ok and not res.output.strip():
-                raise self.silent(res)  # says nothing about `-o`: no second call
-            if res.output.strip() and self.transient(res):  # "cannot connect" & co: unreachable, not a format
-                raise command_error(res)
-            refused = res
         res = self.run(self.jobs_argv(extra, False))
         answer = P.parse_jobs_default(res.output)
         if not _answered(answer):
@@ -141,6 +140,32 @@ class LSFFamilyScheduler:
                         "skip that try (and this warning)", self.commands.jobs[0], excerpt(refused.output), where)
             self.use_o_format = False
         return answer
+
+    def query_o(self, extra: list[str]) -> tuple[P.JobsAnswer | None, CommandResult]:
+        """The `-o` call: its answer, or None and the refusal. A refusal is asked again without the start field
+        (JH's manual lists no `-o` fields, and a site may refuse it without naming it), which the rest of this
+        command keeps where that answers: a field we added must never cost the site its `-o` answers."""
+        answer, res = self.query_o_once(extra)
+        if answer is None and self.start_field:
+            self.start_field = ""
+            answer, res = self.query_o_once(extra)
+            if answer is not None:
+                log.info("`%s -o` does not know %s: running jobs' times come from their job.wall",
+                         self.commands.jobs[0], START_FIELD)
+            else:
+                self.start_field = START_FIELD  # not what refused `-o`: the next command asks again
+        return answer, res
+
+    def query_o_once(self, extra: list[str]) -> tuple[P.JobsAnswer | None, CommandResult]:
+        res = self.run(self.jobs_argv(extra, True))
+        answer = P.parse_jobs_delimited(res.output)
+        if _answered(answer):
+            return answer, res
+        if res.ok and not res.output.strip():
+            raise self.silent(res)  # says nothing about `-o`: no second call
+        if res.output.strip() and self.transient(res):  # "cannot connect" & co: unreachable, not a format
+            raise command_error(res)
+        return None, res
 
     def silent(self, res: CommandResult) -> SchedulerError:
         """An answer of nothing at all with exit 0. The tools never give it: with no job to list they say
@@ -232,7 +257,7 @@ class LSFFamilyScheduler:
         for job in jobs:
             row = rows.get(job.job_id)
             if row is not None and row.stat not in P.FINAL:
-                out[job.job_id] = JobStatus(row.state, reason=row.stat, hosts=row.hosts)
+                out[job.job_id] = JobStatus(row.state, reason=row.stat, hosts=row.hosts, started_at=row.started_at)
             else:
                 # Gone only where the answer says so: an id it names as not found, or one its whole listing
                 # leaves out. An answer that names only some ids leaves the others UNKNOWN (asked again).

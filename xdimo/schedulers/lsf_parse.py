@@ -147,6 +147,7 @@ class JobRow:
     name: str = ""
     gpus: int | None = None  # from a gpu field of `-o` where the site has one; None = judge from slots
     name_truncated: bool = False  # default format without -w cuts long names to `*tail`
+    started_at: float | None = None  # `-o start_time` (parse_start_time); None: not started, or not asked
 
     @property
     def state(self) -> JobState:
@@ -263,12 +264,12 @@ def _row_from(r: dict) -> JobRow:
     name = r["name"]
     return JobRow(job_id=r["id"], stat=r["stat"].upper(), queue=r["queue"], user=r["user"],
                   exec_hosts=parse_exec_host(r["exec"]), name=name, gpus=r.get("gpus"),
-                  name_truncated=name.startswith("*"))
+                  name_truncated=name.startswith("*"), started_at=r.get("start"))
 
 
 # `-o` field names as the tools print them in the header, mapped to our row keys.
 O_FIELDS = {"JOBID": "id", "USER": "user", "STAT": "stat", "QUEUE": "queue", "EXEC_HOST": "exec",
-            "JOB_NAME": "name", "GPU_NUM": "gpus", "NGPUS": "gpus", "GPUS": "gpus"}
+            "JOB_NAME": "name", "GPU_NUM": "gpus", "NGPUS": "gpus", "GPUS": "gpus", "START_TIME": "start"}
 
 
 def parse_jobs_delimited(text: str, delimiter: str = "|") -> JobsAnswer:
@@ -309,8 +310,49 @@ def _delimited_row(keys: list[str], values: list[str]) -> JobRow | None:
     gpus = _int(gpus_text)
     r = {"id": got["id"], "user": got.get("user", ""), "stat": got.get("stat", ""),
          "queue": got.get("queue", ""), "exec": "" if got.get("exec", "-") == "-" else got.get("exec", ""),
-         "name": got.get("name", ""), "gpus": gpus}
+         "name": got.get("name", ""), "gpus": gpus, "start": parse_start_time(got.get("start", ""))}
     return _row_from(r)
+
+
+# `-o start_time`: LSF 10.1 prints ``Sep 19 14:59:12 2026`` (public scripts parse it so); JH documents no `-o`
+# field list, so the forms its other answers use read too: its summary's ``2025-06-30 20:32:46`` and its
+# table's ``Mar 30 15:40`` (no year). ``-`` (not started) and anything else: None.
+YEARLESS_FORMATS = ("%b %d %H:%M:%S", "%b %d %H:%M")
+
+
+def parse_start_time(text: str, now: float | None = None) -> float | None:
+    """A job's start as `-o start_time` prints it -> epoch seconds (the cluster's local time, as _parse_time).
+    A date without a year is the latest such date not after ``now`` (a day's slack for the zone): this year's,
+    else last year's."""
+    raw = " ".join(text.split())
+    if not raw or raw == "-":
+        return None
+    full = _parse_time(raw)
+    if full is not None:
+        return full
+    now = time.time() if now is None else now
+    for fmt in YEARLESS_FORMATS:
+        try:
+            parsed = time.strptime(f"{time.localtime(now).tm_year} {raw}", f"%Y {fmt}")
+        except ValueError:
+            continue
+        try:
+            at = time.mktime(parsed)
+        except (OverflowError, ValueError):
+            return None
+        if at > now + 86400:
+            return _last_year(parsed)
+        return at
+    return None
+
+
+def _last_year(parsed: time.struct_time) -> float | None:
+    """The same date and time a year earlier (29 February has none: None)."""
+    try:
+        return time.mktime(time.strptime(time.strftime(f"{parsed.tm_year - 1} %m %d %H:%M:%S", parsed),
+                                          "%Y %m %d %H:%M:%S"))
+    except (OverflowError, ValueError):
+        return None
 
 
 def jobs_o_format(fields: Iterable[str], delimiter: str = "|") -> str:
