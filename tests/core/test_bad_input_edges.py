@@ -214,7 +214,8 @@ def test_a_cluster_that_cannot_be_reached_is_not_a_format_problem(tmp_path: Path
 
 
 def test_o_format_kept_when_the_default_table_fails_too(tmp_path: Path) -> None:
-    be, calls = scripted_jh(tmp_path, [(255, "jjobs: something odd"), (255, "jjobs: something odd")])
+    odd = (255, "jjobs: something odd")
+    be, calls = scripted_jh(tmp_path, [odd, odd, odd])  # -o, -o without start_time, -w
     with pytest.raises(SchedulerError, match="something odd"):
         be.query_jobs(["-u", "all"])
-    assert be.use_o_format and len(calls) == 2  # the next call tries -o again
+    assert be.use_o_format and len(calls) == 3  # the next call tries -o again
