@@ -18,15 +18,15 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
 from xdimo.errors import NotFoundError, XdimoError
-from xdimo.rundir import no_room, script_wall_s
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.rundir import RecordedFolder, Rehomed, logs_dir_in, no_room, rehome, script_wall_s
+from xdimo.schedulers.base import ACTIVE_STATES, JobState, JobStatus
 from xdimo.spec import RunSpec
 
 SCHEMA = """
@@ -363,13 +363,20 @@ def started_time(recorded: float | None, status: JobStatus, now: float) -> float
 
 
 class Ledger:
-    def __init__(self, path: Path, read_only_ok: bool = False) -> None:
+    def __init__(self, path: Path, read_only_ok: bool = False, home: Path | None = None,
+                 on_moved: Callable[[Rehomed], None] | None = None) -> None:
         self.path = path
         self._db: _Connection | None = None
         self._holding_submit_lock = False
         # Whether a ledger that cannot be written here may be opened read-only (the verbs that only show runs).
         self.read_only_ok = read_only_ok
         self._read_only = ""  # why it was opened read-only; "" when it was not
+        # The workspace root whose own ledger this is (None: a ledger named elsewhere, whose folders are read as
+        # recorded). Rows recorded under another root are read from here as rehome decides, once per process:
+        # the same row is read from the same folder all along (a followed run does not change folders as it ends).
+        self.home = home
+        self.on_moved = on_moved  # told once, as the ledger is opened, when some rows are read from here
+        self.rehomed: Rehomed | None = None
 
     @property
     def _lock_path(self) -> Path:
@@ -380,7 +387,30 @@ class Ledger:
         if self._db is None:
             unwritable = self.unwritable() if self.read_only_ok and self.path.is_file() else ""
             self._db = self._open_read_only(unwritable) if unwritable else self._open()
+            if self.home is not None and self.rehomed is None:
+                self._rehome(self._db, self.home)
         return self._db
+
+    def _rehome(self, db: _Connection, home: Path) -> None:
+        """Decide where the rows recorded under another root than ``home`` are read (rundir.rehome), before any
+        transaction: it lists folders, which must never hold the write lock. A row another process writes later
+        under another root is read as recorded (this ledger shared from elsewhere, not a move)."""
+        prefix = f"{logs_dir_in(home)}/"  # compared here, not bound in SQL: a path SQLite cannot take stays a path
+        rows = db.execute("SELECT run_id, log_dir, state FROM runs").fetchall()  # whole: nothing open while listing
+        self.rehomed = rehome(home, (RecordedFolder(r, d, s in _ACTIVE) for r, d, s in rows
+                                     if isinstance(r, str) and isinstance(d, str) and not d.startswith(prefix)))
+        if self.rehomed.roots and self.on_moved is not None:
+            self.on_moved(self.rehomed)
+
+    def _run(self, row: tuple[Any, ...]) -> LedgerRun:
+        """A row as a LedgerRun, its log_dir the folder this workspace reads it from (see _rehome)."""
+        run = LedgerRun.from_row(row)
+        folder = self.rehomed.folders.get((run.run_id, run.log_dir)) if self.rehomed else None
+        if folder is None:
+            return run
+        moved = replace(run, log_dir=folder)
+        moved.__dict__["spec"] = run.spec  # parsed once
+        return moved
 
     @property
     def read_only(self) -> str:
@@ -651,10 +681,9 @@ class Ledger:
 
     # -- reads ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def _fetch_one(db: _Connection, where: str, args: tuple[Any, ...]) -> LedgerRun | None:
+    def _fetch_one(self, db: _Connection, where: str, args: tuple[Any, ...]) -> LedgerRun | None:
         row = db.execute(f"SELECT {db.columns} FROM runs WHERE {where}", args).fetchone()
-        return LedgerRun.from_row(row) if row else None
+        return self._run(row) if row else None
 
     def runs(self, cluster: str | None = None, matrix: str | None = None,
              states: tuple[JobState, ...] | None = None, limit: int | None = None) -> list[LedgerRun]:
@@ -666,7 +695,7 @@ class Ledger:
                    f"LIMIT {int(limit)}) ORDER BY created_at, run_id")
         else:
             sql = f"SELECT {columns} FROM runs WHERE {where} ORDER BY created_at, run_id"
-        return [LedgerRun.from_row(r) for r in self.db.execute(sql, args)]
+        return [self._run(r) for r in self.db.execute(sql, args)]
 
     @staticmethod
     def _where(cluster: str | None, matrix: str | None,
@@ -695,12 +724,12 @@ class Ledger:
             clusters = ", ".join(sorted({r[COLUMNS.index("cluster")] for r in rows}))
             raise NotFoundError(f"job {ident} is known on clusters {clusters}: give --cluster, or the run id")
         if rows:
-            return LedgerRun.from_row(rows[0])
+            return self._run(rows[0])
         # a prefix, case-sensitive like run ids themselves (LIKE would fold case)
         rows = db.execute(f"SELECT {db.columns} FROM runs WHERE substr(run_id, 1, ?) = ? "
                           "ORDER BY run_id LIMIT ?", (len(ident), ident, SHOW_MATCHES + 1)).fetchall() if ident else []
         if len(rows) == 1:
-            return LedgerRun.from_row(rows[0])
+            return self._run(rows[0])
         if rows:
             ids = [r[COLUMNS.index("run_id")] for r in rows]
             more = ", ..." if len(ids) > SHOW_MATCHES else ""
@@ -753,6 +782,7 @@ class AttemptJob:
 
 _ATTEMPT_NOTE = re.compile(r"attempt ([0-9]+)\b")  # record_intent's SUBMITTING note: f"attempt {attempt}"
 _STATES = {s.value: s for s in JobState}
+_ACTIVE = frozenset(s.value for s in ACTIVE_STATES)
 
 
 def attempts_in(events: Iterable[dict[str, Any]]) -> dict[int, AttemptJob]:

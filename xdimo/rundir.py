@@ -18,8 +18,9 @@ import fcntl
 import math
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 LOGS_DIR = "logs"  # under the workspace root: one folder per run id
 MARKER = "job.exit"  # the script writes its launch's exit code here: a job that left the queue is settled by it
@@ -270,3 +271,111 @@ class RunDir:
                     (archive / f.name).rename(f)
         with contextlib.suppress(OSError):  # gone when empty; kept when it holds anything else
             archive.rmdir()
+
+
+# -- a workspace moved or copied: its ledger names run folders under the root it had then ------------------------
+
+
+def recorded_root(log_dir: str, run_id: str) -> str | None:
+    """The workspace root a ledger row's folder names when it is ``<root>/logs/<run_id>`` (what `submit` records,
+    absolute); None for any other folder (a relative or hand-made one is read as it is)."""
+    path = PurePosixPath(log_dir)
+    if not path.is_absolute() or path.name != run_id or path.parent.name != LOGS_DIR:
+        return None
+    return str(path.parent.parent)
+
+
+@dataclass(frozen=True)
+class RecordedFolder:
+    """A ledger row as far as where its files are goes."""
+
+    run_id: str
+    log_dir: str  # as the ledger recorded it
+    active: bool  # its job may still run: it writes where its script says, the recorded folder
+
+
+@dataclass
+class FormerRoot:
+    """A root the ledger names run folders under that is not the workspace's own now, and what was made of them."""
+
+    root: str
+    still_there: bool  # its logs/ folder is there: the workspace was copied from it (else moved)
+    rebased: int = 0  # runs that ended: read from here
+    active_there: int = 0  # active runs read in the recorded folder until they end (their jobs write there)
+    active_gone: int = 0  # active runs whose recorded folder is gone: their end records have nowhere to go
+    elsewhere: int = 0  # ended runs with no folder here: read where recorded
+
+    @property
+    def former_home(self) -> bool:
+        """The workspace itself was here. A root with only runs that have no folder here is another workspace
+        sharing this ledger (`--ledger` pointed at it from there): its runs are read where they are, unsaid."""
+        return bool(self.rebased or self.active_there or self.active_gone)
+
+
+@dataclass
+class Rehomed:
+    """Where the runs a ledger recorded under former roots are read: (run id, recorded folder) -> folder."""
+
+    home: Path
+    folders: dict[tuple[str, str], str]
+    roots: list[FormerRoot]  # the former homes, in the order first met
+
+
+def folder_names(folder: str) -> frozenset[str] | None:
+    """The names in ``folder`` (one listing, however many runs); None when it cannot be listed (gone)."""
+    try:
+        return frozenset(os.listdir(folder))
+    except OSError:
+        return None
+
+
+def rehome(home: Path, rows: Iterable[RecordedFolder],
+           names_in: Callable[[str], frozenset[str] | None] = folder_names,
+           realpath: Callable[[str], str] = os.path.realpath) -> Rehomed:
+    """Where a workspace at ``home`` reads the run folders its own ledger recorded under another root
+    (``<old>/logs/<run_id>``): see place. An old root that resolves to ``home`` (a link left where the workspace
+    was) is the same place: nothing changes. Each logs/ folder is listed once, however many runs it holds."""
+    own = str(logs_dir_in(home))
+    here: frozenset[str] | None = None  # listed at the first row from elsewhere: most ledgers have none
+    folders: dict[tuple[str, str], str] = {}
+    roots: dict[str, tuple[FormerRoot, frozenset[str]] | None] = {}
+    for row in rows:
+        root = recorded_root(row.log_dir, row.run_id)
+        if root is None or root == str(home):
+            continue
+        if root not in roots:
+            roots[root] = None if realpath(root) == str(home) else former_root(root, names_in)
+        if (seen := roots[root]) is None:
+            continue
+        if here is None:
+            here = names_in(own) or frozenset()
+        folder = place(row, seen[0], seen[1], here, own)
+        if folder != row.log_dir:
+            folders[(row.run_id, row.log_dir)] = folder
+    formers = [seen[0] for seen in roots.values() if seen is not None and seen[0].former_home]
+    return Rehomed(home, folders, formers)
+
+
+def former_root(root: str, names_in: Callable[[str], frozenset[str] | None]) -> tuple[FormerRoot, frozenset[str]]:
+    """A root the ledger names, and the run folders its logs/ holds now (none: the workspace moved away)."""
+    names = names_in(str(PurePosixPath(root) / LOGS_DIR))
+    return FormerRoot(root, still_there=names is not None), names or frozenset()
+
+
+def place(row: RecordedFolder, former: FormerRoot, there: frozenset[str], here: frozenset[str], own: str) -> str:
+    """The folder ``row``'s run is read from (and counted in ``former``). A run that ended: this workspace's own
+    (a copy reads its own files, a moved one finds them), unless only the recorded root has it. An active run:
+    the recorded folder while it is there, since its job writes where its script says; else this workspace's,
+    where what the job holds open went with the move (the end records it writes by name have nowhere to go)."""
+    mine = str(PurePosixPath(own) / row.run_id)
+    if row.run_id in there and row.run_id not in here:
+        former.elsewhere += 1
+        return row.log_dir
+    if row.active and row.run_id in there:
+        former.active_there += 1
+        return row.log_dir
+    if row.active:
+        former.active_gone += 1
+    else:
+        former.rebased += 1
+    return mine

@@ -2,11 +2,14 @@
 
 It is the current directory or the nearest parent with a clusters/ folder; --workdir overrides. The ledger
 may live elsewhere (--ledger / XDIMO_LEDGER) because SQLite WAL is unsafe on the NFS that logs/ sits on.
+A workspace moved or copied elsewhere reads the run folders its own ledger recorded under the old root from its
+own logs/ (Ledger's home, rundir.rehome); a ledger kept elsewhere is read as recorded.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -14,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from xdimo.config import Cluster, load_cluster, not_regular_file
 from xdimo.errors import ConfigError
-from xdimo.rundir import RunDir, logs_dir_in
+from xdimo.rundir import Rehomed, RunDir, logs_dir_in
 
 if TYPE_CHECKING:
     from xdimo.ledger import Ledger
@@ -43,6 +46,9 @@ class Workspace:
     # Set by the verbs that only show runs (status, logs, collect) before the ledger is opened: a ledger that
     # cannot be written here is then opened read-only (Ledger.read_only says why), not refused.
     read_only_ok: bool = False
+    # Told once, as the ledger is opened, that its run folders were recorded under another root (the workspace
+    # was moved or copied) and are read from here (the CLI says it on stderr).
+    on_moved: Callable[[Rehomed], None] | None = None
 
     @classmethod
     def open(cls, workdir: str | None = None, ledger: str | None = None) -> Workspace:
@@ -118,7 +124,15 @@ class Workspace:
         from xdimo.ledger import Ledger
 
         refuse_non_file(self.ledger_path, self.ledger_named or f"ledger {self.ledger_path}")
-        return Ledger(self.ledger_path, read_only_ok=self.read_only_ok)
+        home = self.root if self.owns_ledger else None
+        return Ledger(self.ledger_path, read_only_ok=self.read_only_ok, home=home, on_moved=self.on_moved)
+
+    @property
+    def owns_ledger(self) -> bool:
+        """Whether the ledger is this workspace's own (queue/ledger.sqlite in it, named or not): only then are the
+        run folders it recorded under another root (a move, a copy) read from here. A ledger kept elsewhere may
+        be shared by several workspaces: its folders are read where recorded."""
+        return self.ledger_path == queue_dir_in(self.root) / "ledger.sqlite"
 
     def ledger_unwritable(self) -> str:
         """Why the ledger would be opened read-only (a verb that only shows runs, an existing ledger file that

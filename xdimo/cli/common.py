@@ -8,12 +8,14 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from xdimo.config import Cluster
 from xdimo.errors import NotFoundError, XdimoError
+from xdimo.rundir import Rehomed, logs_dir_in
 from xdimo.spec import RunSpec
 from xdimo.workspace import Workspace
 
@@ -34,7 +36,9 @@ class App:
 
     @cached_property
     def ws(self) -> Workspace:
-        return Workspace.open(self.workdir, self.ledger_path)
+        ws = Workspace.open(self.workdir, self.ledger_path)
+        ws.on_moved = lambda rehomed: click.echo(f"warning: {moved_line(rehomed)}", err=True)
+        return ws
 
     @property
     def cluster(self) -> Cluster:
@@ -121,6 +125,36 @@ def read_only_line(path: str, why: str) -> str:
     """What status, logs -f and collect say of a ledger opened read-only (Ledger.read_only: ``why``)."""
     return (f"ledger {path} cannot be written here ({why}): read as it was last written; no scheduler was "
             "polled, nothing updated")
+
+
+def moved_line(rehomed: Rehomed) -> str:
+    """The one line saying a workspace's ledger recorded its run folders under another root (it was moved or
+    copied): where they are read now, and what becomes of the runs still active (their jobs write where their
+    scripts say, the old root)."""
+    moved = ", ".join(r.root for r in rehomed.roots if not r.still_there)
+    copied = ", ".join(r.root for r in rehomed.roots if r.still_there)
+    how = " and ".join(f"{what} from {roots}" for what, roots in (("moved", moved), ("copied", copied)) if roots)
+    line = f"the workspace was {how}; run folders read from here ({logs_dir_in(rehomed.home)})"
+    there = [r for r in rehomed.roots if r.active_there]
+    if there:
+        n = sum(r.active_there for r in there)
+        line += (f"; {n_runs(n)} still active read in {', '.join(str(logs_dir_in(Path(r.root))) for r in there)} "
+                 "until they end (their jobs write there)")
+    gone = [r for r in rehomed.roots if r.active_gone]
+    if gone:
+        n = sum(r.active_gone for r in gone)
+        links = "; ".join(f"ln -s {rehomed.home} {r.root}" for r in gone)
+        line += (f"; {n_runs(n)} still active: {'its job writes' if n == 1 else 'their jobs write'} the end records "
+                 f"under the old folder, which is gone (`{links}` lets them land here; else only the scheduler's "
+                 "listing can settle them, and one it no longer lists ends LOST)")
+    elsewhere = sum(r.elsewhere for r in rehomed.roots)
+    if elsewhere:
+        line += f"; {n_runs(elsewhere)} with no folder here read where recorded"
+    return line
+
+
+def n_runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 class StoppedFollowing(Exception):  # noqa: N818 (not an error: the normal way to stop following)
