@@ -18,6 +18,7 @@ import yaml
 
 from xdimo import hardware
 from xdimo.errors import ConfigError
+from xdimo.text import one_line
 
 SCHEDULER_KINDS = ("local", "jh", "lsf", "slurm")
 # The per-node launchers the shipped templates know (jh/lsf: _per_node_launch.sh.j2; slurm: srun). Anything
@@ -108,7 +109,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 key = self.construct_object(key_node)
                 if key in first:
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r} (first on line {first[key]})", key_node.start_mark)
+                        None, None, f"duplicate key {shown(key)} (first on line {first[key]})", key_node.start_mark)
                 first[key] = key_node.start_mark.line + 1
         super().flatten_mapping(node)
 
@@ -138,9 +139,54 @@ def read_yaml(path: Path) -> dict[str, Any]:
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{path}:{where} malformed YAML: {problem}") from None
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty (or only comments): expected a mapping (key: value lines)")
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(f"{path}: expected a mapping (key: value lines) at the top level, got {top_kind(data)}")
     return data
+
+
+SHOWN_CHARS = 200  # a value quoted in a message is cut here: a pasted list of 1000 hosts is not the point
+SHOWN_DEPTH = 4  # deeper, "...": a YAML alias can make a list that holds itself
+
+
+def shown(value: Any, depth: int = 0) -> str:
+    """A value read from a YAML file as the file would write it, for a message: `null`, `true`, `[1, 'a']`,
+    `{gpu: 'H200', cards: 8}`, `2024-01-01`; never Python's None, True, {'gpu': ...} or datetime.date(...)."""
+    if depth > SHOWN_DEPTH:
+        return "..."
+    if value is None or isinstance(value, bool):
+        text = {None: "null", True: "true", False: "false"}[value]
+    elif isinstance(value, str):
+        text = repr(value)  # quoted: '' and ' x' must be seen; a newline shows as \n
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        text = "[" + ", ".join(shown(v, depth + 1) for v in value) + "]"
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{key_text(k)}: {shown(v, depth + 1)}" for k, v in value.items()) + "}"
+    elif isinstance(value, (bytes, bytearray)):
+        text = f"binary data ({len(value)} bytes)"
+    else:  # int, float, date, datetime: their text is YAML's
+        text = str(value)
+    return text if depth else one_line(text, SHOWN_CHARS)
+
+
+def got(value: Any) -> str:
+    """What a message says was found: an empty value (`key:` with nothing after it) in words, else ``shown``."""
+    return "an empty value" if value is None else shown(value)
+
+
+def key_text(key: Any) -> str:
+    """A mapping key as written: `null:` is a key YAML reads as None, `1:` as the integer 1."""
+    return shown(key) if key is None or isinstance(key, bool) else str(key)
+
+
+def top_kind(data: Any) -> str:
+    """What a YAML document that is no mapping holds, in words (a message quotes no whole file)."""
+    if isinstance(data, list):
+        return f"a list of {len(data)} item(s)"
+    if isinstance(data, str):
+        return f"the text {shown(data)}"
+    return shown(data)
 
 
 def not_regular_file(path: Path) -> str | None:
@@ -161,7 +207,7 @@ def refuse_unknown_keys(path: Path | str, data: dict[str, Any], known: tuple[str
                         none_known: str = "") -> None:
     """A typo'd key (``cpus_per_gpu``) would be lost silently: name it, the keys that exist and the closest one.
     ``none_known`` is what to say when no key is valid here."""
-    unknown = sorted(str(k) for k in data if k not in known)
+    unknown = sorted(key_text(k) for k in data if k not in known)
     if not unknown:
         return
     expected = f"expected: {', '.join(sorted(known))}" if known else none_known or "no keys expected here"
@@ -193,8 +239,10 @@ class _Checker:
     def __init__(self, path: Path | str, data: dict[str, Any], prefix: str = "") -> None:
         self.path, self.data, self.prefix = path, data, prefix
 
-    def fail(self, key: str, expected: str, got: Any) -> ConfigError:
-        return ConfigError(f"{self.path}: key '{self.prefix}{key}': expected {expected}, got {got!r}")
+    def fail(self, key: str, expected: str, value: Any) -> ConfigError:
+        if key not in self.data:  # left out: "got null" would be a value nobody wrote
+            return ConfigError(f"{self.path}: key '{self.prefix}{key}' is missing: expected {expected}")
+        return ConfigError(f"{self.path}: key '{self.prefix}{key}': expected {expected}, got {got(value)}")
 
     def text(self, key: str, default: str | None = None) -> str:
         v = self.data.get(key, default)
@@ -253,15 +301,15 @@ def load_cluster(path: Path, templates: Path | None = None) -> Cluster:
     c = _Checker(path, data)
     refuse_unknown_keys(path, data, CLUSTER_KEYS)
     name = _cluster_name(c, path)
-    scheduler = c.text("scheduler")
-    if scheduler not in SCHEDULER_KINDS:
+    scheduler = data.get("scheduler")
+    if not isinstance(scheduler, str) or scheduler not in SCHEDULER_KINDS:
         raise c.fail("scheduler", "one of " + "|".join(SCHEDULER_KINDS), scheduler)
     raw_pools = data.get("pools")
     if not isinstance(raw_pools, dict) or not raw_pools:
         raise c.fail("pools", "a mapping of pool name to {gpu, cards}", raw_pools)
     for key in raw_pools:
         if key is None or isinstance(key, bool) or not str(key).strip():  # `~:` would be a pool named "None"
-            raise ConfigError(f"{path}: key 'pools': {key!r} is no pool name (expected a queue name such as "
+            raise ConfigError(f"{path}: key 'pools': {shown(key)} is no pool name (expected a queue name such as "
                               "gpu_h200)")
     pools = {str(key): _load_pool(path, str(key), spec, scheduler) for key, spec in raw_pools.items()}
     options = data.get("options") or {}
@@ -304,7 +352,7 @@ def _cluster_name(c: _Checker, path: Path) -> str:
     if name is None:
         return path.stem
     if not isinstance(name, str) or name != path.stem:
-        raise ConfigError(f"{path}: key 'name': {name!r} differs from the file name {path.stem!r} (runs are found "
+        raise ConfigError(f"{path}: key 'name': {shown(name)} differs from the file name {path.stem!r} (runs are found "
                           f"again as clusters/NAME.yaml: rename the file or set name: {path.stem})")
     return name
 
@@ -448,7 +496,7 @@ def _check_kill_grace(c: _Checker) -> None:
 
 def _load_pool(path: Path, name: str, spec: Any, scheduler: str) -> Pool:
     if not isinstance(spec, dict):
-        raise ConfigError(f"{path}: key 'pools.{name}': expected a mapping with gpu and cards, got {spec!r}")
+        raise ConfigError(f"{path}: key 'pools.{name}': expected a mapping with gpu and cards, got {got(spec)}")
     c = _Checker(path, spec, prefix=f"pools.{name}.")
     refuse_unknown_keys(path, spec, POOL_KEYS, prefix=f"pools.{name}.")
     cards = _pool_cards(c, scheduler)
@@ -465,7 +513,7 @@ def _load_pool(path: Path, name: str, spec: Any, scheduler: str) -> Pool:
         if value is not None and not (isinstance(value, str) and QUEUE_NAME.fullmatch(value)):
             # it becomes `#JSUB -q NAME`: `gpu h200` would send the job to queue `gpu`
             raise ConfigError(f"{path}: key 'pools.{name}{'.' + key if key else ''}': expected a queue name "
-                              f"(letters, digits, '_', '-', '.'), got {value!r}")
+                              f"(letters, digits, '_', '-', '.'), got {got(value)}")
     return Pool(name=name, gpu_model=gpu, cards=cards, taken=taken, cards_per_node=per_node, queue=queue or "",
                 hosts=hosts)
 

@@ -84,6 +84,6 @@ def test_model_given_is_no_matrix_key(tmp_path: Path) -> None:
     try:
         specs(tmp_path, {"command": "train.py", "model_given": False})
     except ConfigError as exc:
-        assert "unknown key 'model_given'" in str(exc)
+        assert "unknown key 'defaults.model_given'" in str(exc)
     else:
         raise AssertionError("model_given was accepted as a matrix key")

@@ -205,7 +205,7 @@ def test_identical_runs_that_differ_only_in_label_are_refused(tmp_path):
 def test_a_matrix_row_repeated_in_runs_is_refused(tmp_path):
     message = matrix_error(tmp_path, {"defaults": {"pool": "p", "model": "Latte-T/2"},
                                       "matrix": {"gpus": [1, 2]}, "runs": [{"gpus": 2}]})
-    assert "runs[0] is the same run as matrix{'gpus': 2}" in message
+    assert "runs[0] is the same run as the matrix's run {gpus: 2}" in message
     for path in sorted((REPO / "jobs").glob("*.yaml")):  # the shipped matrices have no such rows
         assert load_matrix(path).runs
 
@@ -244,9 +244,9 @@ def test_experts_are_capped():
 
 
 @pytest.mark.parametrize("run, needle", [
-    ({"moe": "99999999999E1A"}, "'moe': moe '99999999999E1A' has more than 256 experts"),
-    ({"steps": 10**29}, "'steps': expected an integer <= 1000000000"),
-    ({"local_batch": 10**10}, "'local_batch': expected an integer <= 1000000000"),
+    ({"moe": "99999999999E1A"}, "key 'runs[0].moe': moe '99999999999E1A' has more than 256 experts"),
+    ({"steps": 10**29}, "key 'runs[0].steps': expected an integer <= 1000000000"),
+    ({"local_batch": 10**10}, "key 'runs[0].local_batch': expected an integer <= 1000000000"),
 ])
 def test_absurd_sizes_in_a_matrix(tmp_path, run, needle):
     data = {"defaults": {"pool": "p", "model": "Latte-T/2"}, "runs": [run]}

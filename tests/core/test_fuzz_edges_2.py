@@ -139,7 +139,7 @@ def cluster(tmp_path: Path, **extra: object) -> Path:
     ({"options": {"launcher_args": ["-x", "Y"]}}, "key 'options.launcher_args': expected a non-empty string"),
     ({"options": {"account": ["a"]}}, "key 'options.account': expected a non-empty string or an integer"),
     ({"options": {"qos": True}}, "key 'options.qos': expected a non-empty string or an integer"),
-    ({"pools": {None: {"gpu": "H200", "cards": 8}}}, "key 'pools': None is no pool name"),
+    ({"pools": {None: {"gpu": "H200", "cards": 8}}}, "key 'pools': null is no pool name"),
     ({"pools": {"gpu": {"gpu": "H200", "cards": 8, "queue": False}}}, "key 'pools.gpu.queue': expected a queue"),
     ({"pools": {"gpu": {"gpu": "H200", "cards": 8, "queue": ""}}}, "key 'pools.gpu.queue': expected a queue"),
 ])

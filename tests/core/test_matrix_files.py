@@ -49,7 +49,7 @@ def test_shell_syntax_in_command_is_refused_at_load(tmp_path, command) -> None:
         load_matrix(path)
     message = str(caught.value)
     assert "\n" not in message
-    assert str(path) in message and "key 'command'" in message and "program torchrun starts" in message
+    assert str(path) in message and "key 'runs[0].command'" in message and "program torchrun starts" in message
 
 
 

@@ -182,7 +182,7 @@ def test_render_passes_the_spec_s_fields_as_before():
 @pytest.mark.parametrize("value", ["Synthetic", "SYNTHETIC"])
 def test_a_miscased_synthetic_is_refused(tmp_path, value):
     message = error(tmp_path, data=value)
-    assert "key 'data'" in message and "did you mean synthetic?" in message
+    assert "key 'defaults.data'" in message and "did you mean synthetic?" in message
 
 
 def test_a_data_folder_missing_here_is_a_warning_not_an_error(tmp_path):
@@ -226,14 +226,15 @@ def test_a_file_name_in_another_script_is_refused_too(tmp_path):
 # 4. did you mean -----------------------------------------------------------------------------------------------
 
 def test_an_unknown_run_key_gets_a_suggestion(tmp_path):
-    assert "unknown key 'stpes'" in (m := error(tmp_path, stpes=5)) and "did you mean 'steps'?" in m
-    assert "unknown key 'gpu'" in (m := error(tmp_path, file={"name": "m", "defaults": BASE, "matrix": {"gpu": [1]}}))
+    assert "unknown key 'defaults.stpes'" in (m := error(tmp_path, stpes=5)) and "did you mean 'steps'?" in m
+    m = error(tmp_path, file={"name": "m", "defaults": BASE, "matrix": {"gpu": [1]}})
+    assert "unknown key 'matrix.gpu'" in m
     assert "did you mean 'gpus'?" in m
 
 
 def test_a_workload_flag_as_a_run_key_points_to_train_args(tmp_path):
     message = error(tmp_path, workers=0)
-    assert "unknown key 'workers'" in message and "put it under train_args" in message
+    assert "unknown key 'defaults.workers'" in message and "put it under train_args" in message
 
 
 def test_an_unknown_top_level_key_gets_a_suggestion(tmp_path):
@@ -251,7 +252,7 @@ def test_a_repeated_axis_value_names_the_key_not_labels(tmp_path):
 
 def test_axis_values_written_differently_that_resolve_alike_name_the_key(tmp_path):
     message = error(tmp_path, file={"name": "m", "defaults": BASE, "matrix": {"moe": [None, "dense"]}})
-    assert "same resolved spec" in message and "'moe' (None vs 'dense')" in message and "label" not in message
+    assert "same resolved spec" in message and "'moe' (null vs 'dense')" in message and "label" not in message
 
 
 def test_a_label_only_difference_still_says_labels_are_not_identity(tmp_path):

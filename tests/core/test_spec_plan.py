@@ -86,15 +86,15 @@ def test_cpu_rule_and_fit():
     ("name: x\nmatrix: [1, 2", "malformed YAML"),
     ("- a\n- b\n", "expected a mapping"),
     ({"matrix": {"gpus": [1]}, "defaults": {"pool": "p", "model": "Latte-Q/2"}}, "unknown model"),
-    ({"matrix": {"gpus": [0]}, "defaults": {"pool": "p"}}, "'gpus': expected an integer >= 1"),
-    ({"matrix": {"gpus": [-2]}, "defaults": {"pool": "p"}}, "'gpus': expected an integer >= 1"),
+    ({"matrix": {"gpus": [0]}, "defaults": {"pool": "p"}}, r"'matrix\.gpus\[0\]': expected an integer >= 1, got 0"),
+    ({"matrix": {"gpus": [-2]}, "defaults": {"pool": "p"}}, r"'matrix\.gpus\[0\]': expected an integer >= 1, got -2"),
     ({"matrix": {"gpus": [1]}}, "no 'pool'"),
-    ({"matrix": {"gpus": [1]}, "defaults": {"pool": "p", "colour": 1}}, "unknown key 'colour'"),
+    ({"matrix": {"gpus": [1]}, "defaults": {"pool": "p", "colour": 1}}, "unknown key 'defaults.colour'"),
     ({"matrix": {"gpus": []}, "defaults": {"pool": "p"}}, "non-empty list"),
     ({"defaults": {"pool": "p"}}, "no runs"),
-    ({"runs": [{"pool": "p", "moe": "lots"}]}, "'moe'"),
-    ({"runs": [{"pool": "p", "precision": "fp8"}]}, "'precision'"),
-    ({"runs": [{"pool": "p", "steps": "many"}]}, "'steps'"),
+    ({"runs": [{"pool": "p", "moe": "lots"}]}, r"key 'runs\[0\]\.moe'"),
+    ({"runs": [{"pool": "p", "precision": "fp8"}]}, r"key 'runs\[0\]\.precision'"),
+    ({"runs": [{"pool": "p", "steps": "many"}]}, r"key 'runs\[0\]\.steps'"),
 ])
 def test_bad_matrix_files_give_one_line_naming_file_and_key(tmp_path, data, message):
     path = write(tmp_path, data)

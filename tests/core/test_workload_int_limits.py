@@ -71,7 +71,7 @@ def test_each_limit_is_the_same_and_said_in_one_line_naming_the_key_or_flag(key:
         matrix, cli = matrix_problem(key, bad), cli_problem(key, bad)
         assert matrix is not None and cli is not None
         assert "\n" not in matrix + cli
-        assert matrix.startswith(f"m.yaml: runs[0] key '{key}': expected an integer "), matrix
+        assert matrix.startswith(f"m.yaml: key 'runs[0].{key}': expected an integer "), matrix
         assert cli.startswith(f"--{key.replace('_', '-')} must be an integer "), cli
         assert matrix.endswith(f"got {bad!r}") and cli.endswith(f"got {bad}")
     assert matrix_problem(key, high) is None and cli_problem(key, high) is None
@@ -81,8 +81,8 @@ def test_image_size_under_8_gets_the_shape_rule_from_both() -> None:
     """No minimum of 8 any more: the shape check says what is wanted (a multiple of 16 on a /2 model)."""
     matrix, cli = matrix_problem("image_size", 4), cli_problem("image_size", 4)
     assert cli == "image size 4 must be a multiple of 16 for Latte-T/2"
-    assert matrix == f"{PATH}: runs[0] key 'model': {cli}"
-    assert matrix_problem("image_size", 0) == f"{PATH}: runs[0] key 'image_size': expected an integer >= 1, got 0"
+    assert matrix == f"{PATH}: key 'runs[0].image_size': {cli}"
+    assert matrix_problem("image_size", 0) == f"{PATH}: key 'runs[0].image_size': expected an integer >= 1, got 0"
 
 
 @pytest.mark.parametrize("value", [1, 4])
