@@ -204,10 +204,12 @@ def planned_run(s: RunSpec, cluster: Cluster, wave: int | None, ledger_state: st
     gpu = cluster.pool(s.pool).gpu_model
     hours = estimate_hours(s, gpu)
     gpu_hours = None if hours is None else hours * s.gpus
+    # a command of the user's own is launched as written: the workload's settings are not passed to it (None: `-`)
+    own = None if s.command else s
     return {"run_id": s.run_id, "model": s.model_name, "workload": workload(s), "pool": s.pool, "gpus": s.gpus,
-            "nodes": s.nodes,
-            "cpus": cpu_slots(cluster, s), "parallel": s.parallel, "local_batch": s.local_batch,
-            "global_batch": s.global_batch, "steps": s.steps, "precision": s.precision, "batch": wave,
+            "nodes": s.nodes, "cpus": cpu_slots(cluster, s), "parallel": own and own.parallel,
+            "local_batch": own and own.local_batch, "global_batch": own and own.global_batch,
+            "steps": own and own.steps, "precision": own and own.precision, "batch": wave,
             "ledger_state": ledger_state, "state": ledger_state,  # `state`, as status --json names it
             "est_hours": hours, "est_gpu_hours": gpu_hours,
             "est_note": None if hours is not None else estimate_note(s, gpu)}  # why there is no estimate
