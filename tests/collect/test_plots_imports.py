@@ -43,3 +43,26 @@ def test_two_workloads_of_one_model_are_two_lines() -> None:
     pts = {k: p for k, (_, p) in plots.scaling_series(runs).items()}
     assert sorted(pts) == ["6000ada [BF16, 16×256²]", "6000ada [TF32, 16×256²]"]
     assert all([g for g, *_ in line] == [1, 2] for line in pts.values())
+
+
+def test_nothing_to_plot_loads_no_matplotlib(tmp_path: Path) -> None:
+    """`collect --plots` over runs with no figures yet (a study just submitted) draws nothing: it must not pay
+    matplotlib's import (0.3 s of a 0.7 s command, measured) to find that out."""
+    code = ("import sys; from pathlib import Path; from tests.collect.helpers import record; "
+            "from xdimo.collect.write import plots; r = record('a1', 1, 1.46); r.steady = None; r.loss_curve = []; "
+            f"assert plots.write_plots([r], Path({str(tmp_path)!r})) == []; "
+            "sys.exit('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_collect_of_old_logs_outside_a_workspace_leaves_nothing_behind(tmp_path: Path) -> None:
+    """`collect --logs DIR` from a folder that is no workspace reads and writes nothing there: before, it made
+    ./logs/.collect-cache/<hash>.json in whatever folder it was run from."""
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    logs = REPO / "tests" / "collect" / "fixtures" / "jh"
+    out = subprocess.run([sys.executable, "-m", "xdimo.cli", "collect", "--logs", str(logs), "--table", "runs"],
+                         cwd=here, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert list(here.iterdir()) == []

@@ -110,7 +110,8 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
         check_plots_folder(plots)
     if fill:
         check_sheet(fill)
-    cache = Cache(None if no_cache else app.ws.logs_dir / ".collect-cache")
+    # outside a workspace (`--logs` from any folder) no cache: a read must leave no logs/ behind in the folder
+    cache = Cache(None if no_cache or not app.ws.located else app.ws.logs_dir / ".collect-cache")
     app.ws.read_only_ok = True  # a ledger that cannot be written here is read as it is, and not polled first
     found = gather_rows(Where(app.ws, app.cluster_name), matrix, logs, cache,
                         refresh_first=not no_refresh and not app.ws.ledger_unwritable(),

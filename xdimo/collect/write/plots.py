@@ -265,6 +265,8 @@ def write_plots(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en",
     speedups against table 1's baseline (``baseline_gpus``: ``collect --baseline-gpus``). ``out_dir`` is made only
     when a plot is written into it: where there is nothing to plot, nothing is created."""
     check_targets(runs, out_dir)
+    if not any(r.has_metrics or r.loss_curve for r in runs):  # nothing to draw: matplotlib (0.3 s) not loaded
+        return []
     font = fonts.plot_font(lang, ZH_GLYPHS)
     with _pyplot().rc_context(font.rc()), fonts.quiet_weight_substitution():  # for these plots only
         written = [plot_speedup(runs, out_dir / "speedup.png", font.lang, baseline_gpus),
