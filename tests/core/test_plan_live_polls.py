@@ -29,3 +29,20 @@ def test_a_live_plan_shows_runs_that_ended_since_the_last_poll_as_ended(workspac
 
 def exit_written(path: Path) -> bool:
     return path.exists() and bool(path.read_text().strip())  # reserved blank at the start, the code at the end
+
+
+def test_runs_of_an_earlier_version_of_the_matrix_are_not_already_in_the_ledger(workspace: Path) -> None:
+    """The matrix file changed since it was submitted: its old runs stay in the ledger under its name, but they
+    are not runs this plan would submit (it said `already in the ledger: 2 run(s)` for a file of one run)."""
+    import yaml
+
+    path = workspace / "jobs" / "grow.yaml"
+    path.write_text(yaml.safe_dump({"name": "grow", "defaults": {"pool": "local"}, "runs": [{"steps": 5},
+                                                                                           {"steps": 6}]}))
+    assert run_cli(workspace, "submit", "grow", "--batch", "first").returncode == 0
+    path.write_text(yaml.safe_dump({"name": "grow", "defaults": {"pool": "local"}, "runs": [{"steps": 5},
+                                                                                           {"steps": 7}]}))
+    planned = run_cli(workspace, "--json", "plan", "grow", "--live")
+    assert planned.returncode == 0, planned.stderr
+    data = json.loads(planned.stdout)
+    assert len(data["already"]) == 1 and {r["run_id"] for r in data["runs"]} >= set(data["already"])

@@ -63,7 +63,7 @@ def plan(app: App, matrix: str, live: bool) -> None:
     if live and in_ledger_file(app.ws):  # the states shown (and the queued cards) are this moment's, as submit's
         warnings += poll_first(app.ws, cluster.name)
     # live: what `submit` would do now, so the runs the ledger already has are not planned again
-    in_ledger = submitted(app.ws, m.name, warnings) if live else {}
+    in_ledger = submitted(app.ws, m, warnings) if live else {}
     refuse_collisions(app.ws, m, in_ledger)
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
@@ -97,16 +97,18 @@ def poll_first(ws: Workspace, cluster: str) -> list[str]:
     return refresh(ws, ledger, ledger.runs(cluster=cluster, states=(*ACTIVE_STATES, JobState.LOST))).failures
 
 
-def submitted(ws: Workspace, matrix: str, warnings: list[str]) -> dict[str, str]:
-    """The matrix's runs in the ledger, by run id, with their state. A ledger the user named (--ledger,
-    XDIMO_LEDGER) that has no file is planned as empty and said in ``warnings``; it is not created: a typo
-    must not leave a new ledger behind, and only `submit` starts one."""
+def submitted(ws: Workspace, m: Matrix, warnings: list[str]) -> dict[str, str]:
+    """The matrix's runs in the ledger, by run id, with their state: those of the file as it is now (a run an
+    earlier version of it had is not one this plan would submit, so it is not "already" here). A ledger the user
+    named (--ledger, XDIMO_LEDGER) that has no file is planned as empty and said in ``warnings``; it is not
+    created: a typo must not leave a new ledger behind, and only `submit` starts one."""
     if not in_ledger_file(ws):
         if ws.ledger_named:
             warnings.append(f"{ws.ledger_named}: no ledger file at {ws.ledger_path} (a typo?): planned as if no "
                             "run was submitted")
         return {}
-    return {r.run_id: r.state.value for r in ws.ledger.runs(matrix=matrix)}
+    ids = {s.run_id for s in m.runs}
+    return {r.run_id: r.state.value for r in ws.ledger.runs(matrix=m.name) if r.run_id in ids}
 
 
 def refuse_collisions(ws: Workspace, m: Matrix, in_ledger: dict[str, str]) -> None:
