@@ -42,3 +42,12 @@ def test_runs_table_notes_the_label() -> None:
     (plain,) = report.build_tables([record("r-2", 1, 1.46)], "runs")
     assert plain.rows[0][-1].startswith("BF16；")
     assert json_data([tb], [])["tables"][0]["keys"][0]["label"] == "baseline.sh"
+
+
+def test_a_one_gpu_run_is_single_before_and_after_its_run_json() -> None:
+    """The ledger's spec says `ddp` (the matrix default), the run's own run.json `single` (one process): read
+    from the ledger alone, a 1-GPU run is `single` too, so a run without figures does not get a row of its own."""
+    from xdimo.collect.read.gather import planned_parallel
+
+    assert planned_parallel("ddp", 1) == "single" and planned_parallel("fsdp", 1) == "single"
+    assert planned_parallel("ddp", 2) == "ddp" and planned_parallel("fsdp", 8) == "fsdp"

@@ -56,8 +56,15 @@ def base_record(run: LedgerRunLike, gpu_model: str = "") -> RunRecord:
         gpu_name=gpu_model, job_id=run.job_id or "", state=str(state or ""), exit_code=run.exit_code,
         model=spec.known_model, moe=spec.moe, frames=spec.frames, image_size=spec.image_size, precision=spec.precision,
         gpus=spec.gpus, nodes=spec.nodes, local_batch=spec.local_batch, grad_accum=spec.grad_accum,
-        global_batch=spec.global_batch, parallel=spec.parallel, wall_s=None, label=spec.label,
+        global_batch=spec.global_batch, parallel=planned_parallel(spec.parallel, spec.gpus), wall_s=None,
+        label=spec.label,
     )
+
+
+def planned_parallel(parallel: str, gpus: int) -> str:
+    """The parallelism a run records for itself: one process is "single" whatever the matrix said (the loop
+    writes run.json so), so a 1-GPU run with figures and one without stay one row of a table."""
+    return "single" if gpus == 1 else parallel
 
 
 SUMMARY_TAIL_BYTES = 16_384  # the scheduler appends its summary at the end of the -o file
