@@ -397,7 +397,7 @@ class Ledger:
         under another root is read as recorded (this ledger shared from elsewhere, not a move)."""
         prefix = f"{logs_dir_in(home)}/"  # compared here, not bound in SQL: a path SQLite cannot take stays a path
         rows = db.execute("SELECT run_id, log_dir, state FROM runs").fetchall()  # whole: nothing open while listing
-        self.rehomed = rehome(home, (RecordedFolder(r, d, s in _ACTIVE) for r, d, s in rows
+        self.rehomed = rehome(home, (RecordedFolder(r, d, s in _ACTIVE, s == JobState.LOST.value) for r, d, s in rows
                                      if isinstance(r, str) and isinstance(d, str) and not d.startswith(prefix)))
         if self.rehomed.roots and self.on_moved is not None:
             self.on_moved(self.rehomed)

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 LOGS_DIR = "logs"  # under the workspace root: one folder per run id
 MARKER = "job.exit"  # the script writes its launch's exit code here: a job that left the queue is settled by it
-WALL_FILE = "job.wall"  # "<start> <end>" epoch seconds, written by the script at its end: exact GPU-hours
+WALL_FILE = "job.wall"  # "<start> <end>" epoch seconds: the start written as the job starts, the end at its end
 RUN_JSON = "run.json"  # the workload's description of the run (collect.parse reads it)
 METRICS = "metrics.jsonl"  # the workload's one line per log interval
 OUTPUT_SUFFIX = ".output"  # the job's stdout: <job_id>.output
@@ -292,6 +292,7 @@ class RecordedFolder:
     run_id: str
     log_dir: str  # as the ledger recorded it
     active: bool  # its job may still run: it writes where its script says, the recorded folder
+    revisable: bool = False  # LOST: its job is asked about again, and may come back writing there too
 
 
 @dataclass
@@ -329,9 +330,19 @@ def folder_names(folder: str) -> frozenset[str] | None:
         return None
 
 
+def has_end_record(folder: str) -> bool:
+    """Whether the job script wrote its exit code into ``folder``'s job.exit (reserved blank at the start)."""
+    try:
+        text = RunDir(Path(folder)).marker.read_text(errors="replace").strip()
+    except OSError:
+        return False
+    return text.lstrip("-").isdigit()
+
+
 def rehome(home: Path, rows: Iterable[RecordedFolder],
            names_in: Callable[[str], frozenset[str] | None] = folder_names,
-           realpath: Callable[[str], str] = os.path.realpath) -> Rehomed:
+           realpath: Callable[[str], str] = os.path.realpath,
+           ended_in: Callable[[str], bool] = has_end_record) -> Rehomed:
     """Where a workspace at ``home`` reads the run folders its own ledger recorded under another root
     (``<old>/logs/<run_id>``): see place. An old root that resolves to ``home`` (a link left where the workspace
     was) is the same place: nothing changes. Each logs/ folder is listed once, however many runs it holds."""
@@ -349,7 +360,7 @@ def rehome(home: Path, rows: Iterable[RecordedFolder],
             continue
         if here is None:
             here = names_in(own) or frozenset()
-        folder = place(row, seen[0], seen[1], here, own)
+        folder = place(row, seen[0], seen[1], here, own, ended_in)
         if folder != row.log_dir:
             folders[(row.run_id, row.log_dir)] = folder
     formers = [seen[0] for seen in roots.values() if seen is not None and seen[0].former_home]
@@ -362,16 +373,21 @@ def former_root(root: str, names_in: Callable[[str], frozenset[str] | None]) -> 
     return FormerRoot(root, still_there=names is not None), names or frozenset()
 
 
-def place(row: RecordedFolder, former: FormerRoot, there: frozenset[str], here: frozenset[str], own: str) -> str:
-    """The folder ``row``'s run is read from (and counted in ``former``). A run that ended: this workspace's own
-    (a copy reads its own files, a moved one finds them), unless only the recorded root has it. An active run:
-    the recorded folder while it is there, since its job writes where its script says; else this workspace's,
-    where what the job holds open went with the move (the end records it writes by name have nowhere to go)."""
+def place(row: RecordedFolder, former: FormerRoot, there: frozenset[str], here: frozenset[str], own: str,
+          ended_in: Callable[[str], bool] = has_end_record) -> str:
+    """The folder ``row``'s run is read from (and counted in ``former``). A run with no folder here: where
+    recorded (another workspace's, sharing this ledger, even one deleted since). A run that ended: this
+    workspace's own (a moved one finds its files), except in a copy whose folder has no end record where the
+    recorded one has: the copy was taken while the job ran, and its end went to the original. An active run (or
+    a LOST one, asked about again) in a copy: the recorded folder, since its job writes where its script says;
+    an active one whose recorded folder is gone: this workspace's, where what the job holds open went with the
+    move (the end records it writes by name have nowhere to go)."""
     mine = str(PurePosixPath(own) / row.run_id)
-    if row.run_id in there and row.run_id not in here:
+    if row.run_id not in here:
         former.elsewhere += 1
         return row.log_dir
-    if row.active and row.run_id in there:
+    if row.run_id in there and (row.active or row.revisable
+                                or (not ended_in(mine) and ended_in(row.log_dir))):
         former.active_there += 1
         return row.log_dir
     if row.active:

@@ -135,7 +135,8 @@ def test_runs_under_several_roots() -> None:
         ("/a", False, 1, 0, 0), ("/b", False, 0, 0, 1), ("/c", True, 1, 1, 0)]
     line = moved_line(done)
     assert line.startswith("the workspace was moved from /a, /b and copied from /c; run folders read from here "
-                           "(/home/logs); 1 run still active read in /c/logs until they end")
+                           "(/home/logs); 1 run read in /c/logs (their jobs write there: still active, or ended after the "
+                           "copy was taken)")
     assert "`ln -s /home /b`" in line and "\n" not in line
 
 
@@ -171,8 +172,8 @@ def test_a_job_running_in_a_copied_workspace_is_settled_where_it_writes(tmp_path
     copy = tmp_path / "copy"
     shutil.copytree(site.ws, copy, symlinks=True)
     running = cli(site, copy, "status", "--all")
-    assert (f"copied from {site.ws}; run folders read from here ({copy / 'logs'}); 1 run still active read in "
-            f"{site.ws / 'logs'} until they end") in running.stderr
+    assert (f"copied from {site.ws}; run folders read from here ({copy / 'logs'}); 1 run read in "
+            f"{site.ws / 'logs'} (their jobs write there: still active") in running.stderr
     end_unlisted(site, job_id)
     (run,) = json.loads(cli(site, copy, "status", "--all", "--json").stdout)
     assert (run["state"], run["exit_code"]) == ("DONE", 0) and run["reason"].startswith("summary"), run

@@ -138,8 +138,8 @@ def moved_line(rehomed: Rehomed) -> str:
     there = [r for r in rehomed.roots if r.active_there]
     if there:
         n = sum(r.active_there for r in there)
-        line += (f"; {n_runs(n)} still active read in {', '.join(str(logs_dir_in(Path(r.root))) for r in there)} "
-                 "until they end (their jobs write there)")
+        line += (f"; {n_runs(n)} read in {', '.join(str(logs_dir_in(Path(r.root))) for r in there)} (their jobs "
+                 "write there: still active, or ended after the copy was taken)")
     gone = [r for r in rehomed.roots if r.active_gone]
     if gone:
         n = sum(r.active_gone for r in gone)
