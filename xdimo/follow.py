@@ -14,6 +14,7 @@ from xdimo.ledger import Ledger, LedgerRun
 from xdimo.poll import Refresh, refresh
 from xdimo.schedulers import poll_interval
 from xdimo.schedulers.backoff import PollBackoff
+from xdimo.schedulers.base import Scheduler
 from xdimo.workspace import Workspace
 
 
@@ -87,7 +88,8 @@ def follow(ws: Workspace, ledger: Ledger, select: Callable[[], list[LedgerRun]],
            hurry: Callable[[], bool] | None = None, asked: Callable[[], list[LedgerRun]] | None = None,
            clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
            refresh: Callable[..., Refresh] = refresh,
-           poll_every: Callable[..., float | None] = poll_every) -> Iterator[Beat]:
+           poll_every: Callable[..., float | None] = poll_every,
+           schedulers: dict[str, Scheduler] | None = None) -> Iterator[Beat]:
     """Refresh ``select()``'s runs until none is active, yielding a Beat at every wake-up (the last one is
     ``ended``). The caller acts between sleeps (prints the changes, reads files, checks its deadline) and may
     stop iterating at any time.
@@ -104,7 +106,10 @@ def follow(ws: Workspace, ledger: Ledger, select: Callable[[], list[LedgerRun]],
         the back-off over. Asked at every wake-up until then.
     asked: the runs handed to refresh when they are more than ``select``'s (status re-asks lately LOST ones).
     clock, sleep, refresh, poll_every: the real ones unless the caller stands in for them (tests do).
+    schedulers: the backends by cluster, shared with the caller's own polls (poll.refresh).
     """
+    # one backend per cluster for every poll: what it learns (a `-o` field the site refuses) holds to the end
+    schedulers = {} if schedulers is None else schedulers
     start, runs = clock(), select()
     pace, hurried = Pace(interval or poll_every(ws, runs)), once(hurry)
     wait = pace.delay(runs) if wait_first else 0.0
@@ -112,7 +117,7 @@ def follow(ws: Workspace, ledger: Ledger, select: Callable[[], list[LedgerRun]],
     while True:
         result, sign = None, hurried()
         if due or sign:
-            result = refresh(ws, ledger, (asked or select)())
+            result = refresh(ws, ledger, (asked or select)(), schedulers)
             runs = select()
             wait = pace.delay(runs, sign)
             next_at = clock() + wait

@@ -49,7 +49,7 @@ class World:
     def select(self) -> list[SimpleNamespace]:
         return list(self.runs.values())
 
-    def refresh(self, ws: object, ledger: object, runs: list[SimpleNamespace]) -> Refresh:
+    def refresh(self, ws: object, ledger: object, runs: list[SimpleNamespace], schedulers: object = None) -> Refresh:
         self.asked.append((self.clock.now, [r.run_id for r in runs]))
         out = Refresh()
         for r in runs:

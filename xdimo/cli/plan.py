@@ -61,7 +61,7 @@ def plan(app: App, matrix: str, live: bool) -> None:
     pools = scheduler.pools() if scheduler else []
     warnings: list[str] = list(m.warnings)
     if live and in_ledger_file(app.ws):  # the states shown (and the queued cards) are this moment's, as submit's
-        warnings += poll_first(app.ws, cluster.name)
+        warnings += poll_first(app.ws, cluster.name, scheduler)
     # live: what `submit` would do now, so the runs the ledger already has are not planned again
     in_ledger = submitted(app.ws, m, warnings) if live else {}
     refuse_collisions(app.ws, m, in_ledger)
@@ -87,14 +87,17 @@ def plan(app: App, matrix: str, live: bool) -> None:
     app.emit(out, lambda: plan_text(m, cluster, data, wp, pools, in_ledger, live, queued))
 
 
-def poll_first(ws: Workspace, cluster: str) -> list[str]:
-    """Poll the cluster's active runs, as `status` does; the warnings to show: the poll's failures, or that a
+def poll_first(ws: Workspace, cluster: str, scheduler: Scheduler | None) -> list[str]:
+    """Poll the cluster's active runs, as `status` does, through ``scheduler`` (the backend that read the pools:
+    what it learnt, a `-o` field the site refuses, holds); the warnings to show: the poll's failures, or that a
     ledger that cannot be written here is shown as last polled (nothing is polled: no answer could be kept)."""
     ws.read_only_ok = True
     if why := ws.ledger_unwritable():
         return [read_only_line(str(ws.ledger_path), why)]
     ledger = ws.ledger
-    return refresh(ws, ledger, ledger.runs(cluster=cluster, states=(*ACTIVE_STATES, JobState.LOST))).failures
+    backends = {cluster: scheduler} if scheduler is not None else {}
+    return refresh(ws, ledger, ledger.runs(cluster=cluster, states=(*ACTIVE_STATES, JobState.LOST)),
+                   backends).failures
 
 
 def submitted(ws: Workspace, m: Matrix, warnings: list[str]) -> dict[str, str]:

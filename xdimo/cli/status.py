@@ -29,7 +29,7 @@ from xdimo.poll import Refresh, RunStart, refresh
 from xdimo.reconcile import SUBMIT_GRACE_S, SUBMIT_SETTLE_S
 from xdimo.rules import cpu_slots_for_gpus
 from xdimo.rundir import script_wall_s
-from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES, JobState
+from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES, JobState, Scheduler
 from xdimo.workspace import Workspace
 
 RECENT = 30  # ended runs shown without --all (the summary line counts every run)
@@ -79,14 +79,15 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
         return sorted(live() + ended, key=lambda r: (r.created_at, r.run_id))
 
     starts: dict[str, RunStart] = {}  # the last poll's real starts of running jobs (run_clock)
+    schedulers: dict[str, Scheduler] = {}  # one backend per cluster for every poll of this command
     if ledger.read_only:
         failures = unpolled(ledger, live())
     else:
-        first = refresh(app.ws, ledger, polled())
+        first = refresh(app.ws, ledger, polled(), schedulers)
         failures, starts = first.failures, first.starts
     if watch and not ledger.read_only:
         try:
-            failures = watch_until_ended(app, ledger, live, interval, polled, starts)
+            failures = watch_until_ended(app, ledger, live, interval, polled, starts, schedulers)
         except KeyboardInterrupt:  # Ctrl-C: the normal way to stop watching
             stopped_watching(app, shown, starts)
             raise StoppedFollowing from None
@@ -126,7 +127,8 @@ def stopped_watching(app: App, shown: Callable[[], list[LedgerRun]],
 
 def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRun]],
                       interval: float | None, polled: Callable[[], list[LedgerRun]] | None = None,
-                      starts: dict[str, RunStart] | None = None) -> list[str]:
+                      starts: dict[str, RunStart] | None = None,
+                      schedulers: dict[str, Scheduler] | None = None) -> list[str]:
     """Poll (``polled``, default ``live``) until nothing is ``live``, printing each change; a scheduler that
     fails is reported and asked again next time. The caller has just refreshed: the first poll waits.
     ``starts`` is kept to the last poll's (Refresh.starts).
@@ -137,7 +139,7 @@ def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRu
     failures: list[str] = []
     said = None  # the active count the last "next poll" line gave, off a terminal
     for beat in follow(app.ws, ledger, live, interval=interval, wait_first=True, asked=polled,
-                       sleep=time.sleep, refresh=refresh, poll_every=poll_every):
+                       sleep=time.sleep, refresh=refresh, poll_every=poll_every, schedulers=schedulers):
         news = False
         if beat.poll is not None:
             failures = report(beat.poll)
