@@ -168,7 +168,7 @@ def interrupt(*args: object, **kwargs: object) -> None:
 def test_ctrl_c_stops_status_watch_quietly_and_json_gets_the_last_state(
         workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     ws, spec = running_run(workspace)
-    monkeypatch.setattr(status_cli, "refresh", lambda ws, ledger, runs: Refresh())
+    monkeypatch.setattr(status_cli, "refresh", lambda ws, ledger, runs, schedulers=None: Refresh())
     monkeypatch.setattr(status_cli, "watch_until_ended", interrupt)
     code, out, err = in_process(workspace, capsys, "status", "--watch", "--json")
     assert code == 130
@@ -184,7 +184,7 @@ def test_ctrl_c_stops_logs_follow_quietly(workspace: Path, capsys: pytest.Captur
 
     ws, spec = running_run(workspace)
     ws.run_dir(spec.run_id).output("9").write_text("step 1\n")
-    monkeypatch.setattr(logs_cli, "refresh", lambda ws, ledger, runs: Refresh())
+    monkeypatch.setattr(logs_cli, "refresh", lambda ws, ledger, runs, schedulers=None: Refresh())
     monkeypatch.setattr(logs_cli, "time", SimpleNamespace(monotonic=time.monotonic, sleep=interrupt))
     code, out, err = in_process(workspace, capsys, "logs", spec.run_id, "-f")
     assert (code, out, err.strip()) == (130, "step 1\n", "stopped following")
@@ -215,7 +215,7 @@ def test_follow_of_a_pending_run_says_so_once_then_follows(tmp_path: Path, monke
     def sleep(seconds: float) -> None:
         clock.now += seconds
 
-    def refresh(ws: object, ledger: object, runs: list) -> Refresh:
+    def refresh(ws: object, ledger: object, runs: list, schedulers: object = None) -> Refresh:
         polls.append(run.state)
         if len(polls) == 3:
             run.state = JobState.RUNNING

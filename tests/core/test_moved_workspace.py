@@ -135,8 +135,8 @@ def test_runs_under_several_roots() -> None:
         ("/a", False, 1, 0, 0), ("/b", False, 0, 0, 1), ("/c", True, 1, 1, 0)]
     line = moved_line(done)
     assert line.startswith("the workspace was moved from /a, /b and copied from /c; run folders read from here "
-                           "(/home/logs); 1 run read in /c/logs (their jobs write there: still active, or ended after the "
-                           "copy was taken)")
+                           "(/home/logs); 1 run read in /c/logs (their jobs write there: still active, or ended "
+                           "after the copy was taken)")
     assert "`ln -s /home /b`" in line and "\n" not in line
 
 

@@ -148,7 +148,7 @@ def test_follow_prints_each_new_metrics_row_then_the_output(tmp_path: Path, monk
         else:
             output.write_text("the whole output, at the end\n")
 
-    def refresh(ws: object, ledger: object, runs: list) -> Refresh:
+    def refresh(ws: object, ledger: object, runs: list, schedulers: object = None) -> Refresh:
         if output.exists():
             run.state = JobState.DONE
         return Refresh()

@@ -163,7 +163,7 @@ def _follow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: float | None
     run = SimpleNamespace(run_id="r0", job_id="7", log_dir=str(log_dir), cluster="c", pool="p",
                           state=JobState.RUNNING)
 
-    def refresh(ws: object, ledger: object, runs: list) -> Refresh:
+    def refresh(ws: object, ledger: object, runs: list, schedulers: object = None) -> Refresh:
         asked.append(clock.now)
         if clock.now >= ends_at:
             run.state = JobState.DONE

@@ -1,7 +1,7 @@
-"""`-o start_time` and the retry without it (found by a review). A backend learns that its site's `-o` refuses the field for
-the rest of one command, but `status --watch` (follow) and `plan --live` poll through a fresh backend each time,
-so a site whose `-o` answers only without start_time is asked twice on every poll: two jobs commands where there
-was one (peers' lesson: ONE command per cluster per poll)."""
+"""`-o start_time` and the retry without it (found by a review). A backend learns that its site's `-o` refuses
+the field for the rest of one command, and `status --watch` (follow) and `plan --live` poll through that one backend,
+so a site whose `-o` answers only without start_time is asked once per poll after the first (peers' lesson: ONE
+command per cluster per poll)."""
 
 from __future__ import annotations
 

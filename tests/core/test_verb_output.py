@@ -118,7 +118,7 @@ def follow_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytes
             with open(error, "ab") as handle:
                 handle.write(pending.pop(0))
 
-    def refresh(ws: object, ledger: object, runs: list) -> Refresh:
+    def refresh(ws: object, ledger: object, runs: list, schedulers: object = None) -> Refresh:
         if not pending:
             run.state = JobState.DONE
         return Refresh()
