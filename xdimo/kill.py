@@ -59,7 +59,7 @@ def kill_runs(ws: Workspace, runs: list[LedgerRun] | None = None, *, cluster: st
     # Runs still SUBMITTING have no job to poll: their scheduler is asked for it by name (adopt_submitting).
     out.poll_failures = refresh(ws, ledger, [r for r in runs if r.job_id], schedulers).failures
     unreadable: dict[str, str] = {}  # cluster -> why its file cannot be read (a bad kill_grace_s, ...)
-    runs = adopt_submitting(ws, ledger, [ledger.get(r.run_id) for r in runs], schedulers, unreadable)
+    runs = adopt_submitting(ws, ledger, [ledger.get(r.run_id) for r in runs], schedulers, unreadable, out)
     if not every:  # --all names no ended run: it is no news that they ended
         out.ended = [r for r in runs if not r.state.active]
     groups = kill_order([r for r in runs if r.state.active])
@@ -77,11 +77,12 @@ def kill_runs(ws: Workspace, runs: list[LedgerRun] | None = None, *, cluster: st
 
 
 def adopt_submitting(ws: Workspace, ledger: Ledger, runs: list[LedgerRun], schedulers: dict[str, Scheduler],
-                     unreadable: dict[str, str]) -> list[LedgerRun]:
+                     unreadable: dict[str, str], result: KillResult) -> list[LedgerRun]:
     """``runs``, each still SUBMITTING one with the job its scheduler lists under its name (adopt_job) where there
     is one: it then joins its cluster's one kill batch (on LSF, one grace shared) instead of waiting out a grace
-    of its own after the others'. A run with no such job, or whose scheduler cannot be asked, stays as it is:
-    kill_one tries again and says why (or settles it: no job to kill)."""
+    of its own after the others'. A run with no such job stays as it is (kill_one settles it: no job to kill);
+    one whose scheduler cannot be asked (a hung one: its timeout waited out once) is a failure in ``result`` and
+    left out, not asked again."""
     out = []
     for run in runs:
         if not run.job_id and run.state.active:
@@ -90,8 +91,9 @@ def adopt_submitting(ws: Workspace, ledger: Ledger, runs: list[LedgerRun], sched
                     schedulers[run.cluster] = load_backend(ws, run.cluster, unreadable)
                 if adopt_job(ledger, schedulers[run.cluster], run):
                     run = ledger.get(run.run_id)
-            except XdimoError:
-                pass  # kill_one asks again, and its failure is the run's one line
+            except XdimoError as exc:
+                result.failed.append(failure(ledger, run, exc))
+                continue
         out.append(run)
     return out
 
