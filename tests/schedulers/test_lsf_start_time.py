@@ -10,32 +10,17 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.scripted import scripted_jh
-from xdimo.config import Cluster, Pool
 from xdimo.schedulers import lsf_parse as P
 from xdimo.schedulers.base import JobState, LedgerJob
 from xdimo.schedulers.jh import JHScheduler
 from xdimo.schedulers.lsf import LSFScheduler
-from xdimo.schedulers.runner import CommandResult
 
 FIX = Path(__file__).parent / "fixtures"
 NOV23 = time.mktime((2026, 11, 23, 14, 24, 41, 0, 0, -1))
 
 
 def answers(kind: type, tmp_path: Path, replies: list[tuple[int, str]]) -> tuple[object, list[list[str]]]:
-    if kind is JHScheduler:
-        return scripted_jh(tmp_path, replies)
-    be = LSFScheduler(Cluster(name="c", scheduler="lsf", pools={"gpu_h200": Pool("gpu_h200", "H200", 5)},
-                              options={"retries": 0}), tmp_path)
-    calls: list[list[str]] = []
-
-    def run(argv: list[str], stdin: str | None = None, retries: int | None = None,
-            env: dict[str, str] | None = None) -> CommandResult:
-        code, text = replies[len(calls)]
-        calls.append(argv)
-        return CommandResult(tuple(argv), code, "", text)
-
-    be.run = run  # type: ignore[method-assign]
-    return be, calls
+    return scripted_jh(tmp_path, replies, kind=kind)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
