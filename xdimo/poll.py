@@ -12,8 +12,6 @@ ended), `kill` after it kills, `status` and `logs -f` to show. It imports none o
 
 from __future__ import annotations
 
-import math
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -22,7 +20,7 @@ from pathlib import Path
 from xdimo.errors import SchedulerTimeout, XdimoError
 from xdimo.ledger import WALL_JOB_SCRIPT, WALL_SCHEDULER, Ledger, LedgerRun
 from xdimo.reconcile import reconcile_submitting
-from xdimo.rundir import WALL_FILE, RunDir
+from xdimo.rundir import RunDir, script_start
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, Scheduler
 from xdimo.workspace import Workspace
@@ -184,17 +182,6 @@ def run_start(run: LedgerRun, status: JobStatus, now: float) -> RunStart | None:
     if script is not None and earliest <= script <= now:
         return RunStart(run.job_id, script, WALL_JOB_SCRIPT)
     return None
-
-
-def script_start(log_dir: str) -> float | None:
-    """job.wall's first field: the epoch second the job script started (the template writes it as the job
-    starts, the end after it at the end); None while there is none."""
-    try:
-        with open(os.path.join(log_dir, WALL_FILE), "rb") as handle:
-            start = float(handle.read(256).split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return start if math.isfinite(start) and start > 0 else None
 
 
 # The ends a full disk or quota leads to: the job fails at its next write, and its exit marker may be lost too.

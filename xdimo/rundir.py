@@ -39,16 +39,34 @@ ATTEMPT_PREFIX = "attempt-"  # attempt-<N>/: an earlier attempt's figures and en
 UNRECORDED_PREFIX = "unrecorded-"  # unrecorded-<N>/: the files of jobs that no ledger here records
 
 
-def script_wall_s(run_folder: str | os.PathLike[str]) -> float | None:
-    """RunDir.script_wall_s for a folder given as the ledger stores it: no Path built (`status --json` asks it of
-    every ended run, 10,000 of them in a big ledger)."""
+def wall_words(run_folder: str | os.PathLike[str]) -> list[bytes]:
+    """job.wall's fields ("<start>", then "<end>" once the job ended); [] where there is no such file. A folder
+    given as the ledger stores it: no Path built (`status --json` asks of every ended run, 10,000 in a big one)."""
     try:
         with open(os.path.join(run_folder, WALL_FILE), "rb") as f:
-            words = f.read(256).split()
+            return f.read(256).split()
+    except OSError:
+        return []
+
+
+def script_wall_s(run_folder: str | os.PathLike[str]) -> float | None:
+    """RunDir.script_wall_s for a folder given as the ledger stores it."""
+    try:
+        words = wall_words(run_folder)
         start, end = float(words[0]), float(words[1])
-    except (OSError, ValueError, IndexError):
+    except (ValueError, IndexError):
         return None
     return end - start if math.isfinite(end - start) and end >= start else None
+
+
+def script_start(run_folder: str | os.PathLike[str]) -> float | None:
+    """job.wall's first field: the epoch second the job script started (written as the job starts); None while
+    there is none."""
+    try:
+        start = float(wall_words(run_folder)[0])
+    except (ValueError, IndexError):
+        return None
+    return start if math.isfinite(start) and start > 0 else None
 
 
 # A write that fails with one of these found no room: a full file system, or the user's quota on a shared one.
