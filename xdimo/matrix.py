@@ -17,6 +17,7 @@ from typing import Any
 
 from xdimo.config import MAX_INT, closest, got, int_problem, key_text, read_yaml, refuse_unknown_keys, shown
 from xdimo.errors import ConfigError
+from xdimo.rundir import find_root
 from xdimo.spec import PARALLEL_CHOICES, PRECISION_CHOICES, RunSpec, parse_moe
 from xdimo.train.flags import WORKLOAD_INT_FLAGS, int_range, is_switch, shape_problem, value_problem, workload_flags
 from xdimo.train.registry import PATCHES, VAE_DOWNSAMPLE
@@ -100,10 +101,8 @@ def load_matrix(path: Path, workdir: Path | None = None) -> Matrix:
 
 
 def workspace_of(path: Path) -> Path | None:
-    """The workspace a matrix file sits in (the nearest folder upwards with clusters/, as workspace.find_root,
-    a later stage): where its jobs start unless the cluster file sets workdir."""
-    start = path.resolve().parent
-    return next((folder for folder in (start, *start.parents) if (folder / "clusters").is_dir()), None)
+    """The workspace a matrix file sits in: where its jobs start unless the cluster file sets workdir."""
+    return find_root(path.resolve().parent)
 
 
 def _section(path: Path, data: dict[str, Any], key: str) -> dict[str, Any]:

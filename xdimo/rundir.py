@@ -110,6 +110,12 @@ def logs_dir_in(root: Path) -> Path:
     return root / LOGS_DIR
 
 
+def find_root(start: Path) -> Path | None:
+    """The workspace ``start`` is in: the nearest folder upwards with a clusters/ folder (here, a leaf, so the
+    matrix stage can ask it too: where a matrix's jobs start)."""
+    return next((folder for folder in (start, *start.parents) if (folder / "clusters").is_dir()), None)
+
+
 @dataclass(frozen=True)
 class RunDir:
     """One run's folder and the paths of what is written there."""

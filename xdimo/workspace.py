@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from xdimo.config import Cluster, load_cluster, not_regular_file
 from xdimo.errors import ConfigError
-from xdimo.rundir import Rehomed, RunDir, logs_dir_in
+from xdimo.rundir import Rehomed, RunDir, find_root, logs_dir_in
 
 if TYPE_CHECKING:
     from xdimo.ledger import Ledger
@@ -28,13 +28,6 @@ PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 def queue_dir_in(root: Path) -> Path:
     """The workspace's queue folder: the ledger (by default) and the local scheduler's job records."""
     return root / "queue"
-
-
-def find_root(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        if (folder / "clusters").is_dir():
-            return folder
-    return None
 
 
 @dataclass
