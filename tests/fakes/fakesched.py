@@ -8,6 +8,7 @@ State lives in the folder named by $XDIMO_FAKE_STATE:
                  "vanish": "not_found",       # how a hidden id is answered: not_found | header_only | empty
                                               # | garbage (every listing gains a line that is no job)
                  "o_format": true,            # false: `-o` is refused like an old site would
+                 "o_refuse": ["start_time"],  # `-o` fields the site does not know: an `-o` naming one is refused
                  "extra_pending": 0,          # pending jobs the limit counts that no listing shows
                  "host_status": {"h200n01": "unavail"},  # a host's `-w` STATUS: nothing starts there
                  "hosts_fail": false}         # the hosts command fails (no answer at all)
@@ -490,7 +491,11 @@ def main_jobs(flavour: str, argv: list[str]) -> int:
             print("jjobs: illegal option -- o" if flavour == "jh" else "bjobs: illegal option -- o",
                   file=sys.stderr)  # invented: an old site without -o
             return 255
-        text = format_o(rows, a["o"])
+        unknown = refused_field(cfg, a["o"])
+        if unknown:  # invented wording (the shape the backend's scripted tests use): no row printed, exit 255
+            print(f"{unknown}: Illegal field name.", file=sys.stderr)
+            return 255
+        text = format_o(flavour, rows, a["o"])
     else:
         text = format_default(flavour, rows, a["wide"])
     if missing and vanish == "header_only" and not rows:
@@ -525,13 +530,32 @@ def split_o(o: str) -> tuple[list[str], str]:
     return fields, delim
 
 
-def format_o(rows: list[dict], o: str) -> str:
+def refused_field(cfg: dict, o: str) -> str | None:
+    """The first `-o` field the site's config says it does not know (o_refuse), if the call names one."""
+    refuse = {f.lower() for f in cfg.get("o_refuse", [])}
+    return next((f for f in split_o(o)[0] if f.lower() in refuse), None)
+
+
+# `-o start_time`: LSF 10.1's form (`Sep 19 14:59:12 2026`); JH documents no `-o` fields, so the double prints the
+# form of JH's job summary (`2025-06-30 20:32:46`, the one dated line JH prints with seconds and a year).
+START_FORMATS = {"lsf": "%b %d %H:%M:%S %Y", "jh": "%Y-%m-%d %H:%M:%S"}
+
+
+def start_time_o(flavour: str, job: dict) -> str:
+    """A started job's start in the flavour's form; `-` for a job that never started (pending, killed pending)."""
+    at = job.get("started_at")
+    if at is None or job["stat"] in ("PEND", "PSUSP"):
+        return "-"
+    return time.strftime(START_FORMATS[flavour], time.localtime(at))
+
+
+def format_o(flavour: str, rows: list[dict], o: str) -> str:
     fields, delim = split_o(o)
     lines = [delim.join(f.upper() for f in fields)]
     for j in rows:
         values = {"jobid": j["id"], "user": j["user"], "stat": j["stat"], "queue": j["queue"],
                   "exec_host": exec_host_o(j), "job_name": j["name"], "gpu_num": str(j.get("gpus", "-")),
-                  "from_host": "login01"}
+                  "from_host": "login01", "start_time": start_time_o(flavour, j)}
         lines.append(delim.join(values.get(f, "-") for f in fields))
     return "\n".join(lines)
 
