@@ -61,9 +61,14 @@ class Row:
     places: dict[str, str]  # key -> "defaults.steps", "matrix.gpus[1]", "runs[2].steps"
 
 
-def load_matrix(path: Path, workdir: Path | None = None) -> Matrix:
+# load_matrix's default folder for a relative `command` program: the workspace holding the matrix file
+BESIDE_THE_FILE = Path("<the matrix file's workspace>")
+
+
+def load_matrix(path: Path, workdir: Path | None = BESIDE_THE_FILE) -> Matrix:
     """``workdir``: the folder a job starts in, where a relative `command` program is looked for (a warning when
-    it is not there); default: the workspace holding the matrix file."""
+    it is not there); default: the workspace holding the matrix file; None: a folder not on this machine (such a
+    program is not looked for)."""
     data = read_yaml(path)
     refuse_unknown_keys(path, data, tuple(sorted(TOP_KEYS)))
     name = matrix_name(path, data.get("name"))
@@ -80,7 +85,7 @@ def load_matrix(path: Path, workdir: Path | None = None) -> Matrix:
     rows = matrix_rows(defaults, axes) + [run_row(path, i, defaults, run) for i, run in enumerate(extra or [])]
     if not rows:
         raise ConfigError(f"{path}: no runs: give a 'matrix' of axes or a list of 'runs'")
-    root = workdir if workdir is not None else workspace_of(path)
+    root = workspace_of(path) if workdir is BESIDE_THE_FILE else workdir
     specs: list[RunSpec] = []
     warnings: list[str] = []
     seen: dict[str, tuple[Row, RunSpec]] = {}  # run id -> the row that first made it, its spec

@@ -95,6 +95,25 @@ def test_plan_warns_of_a_command_whose_script_is_not_there(workspace: Path) -> N
     assert "key 'runs[2].command': 'train.py' is no file here" in warnings[1]
 
 
+def test_a_command_is_looked_for_where_the_clusters_jobs_start(workspace: Path, tmp_path: Path) -> None:
+    """A cluster file with `workdir:` starts its jobs there: plan looks for `./train.sh` there, not in the
+    workspace; a workdir that is not on this machine (planned from a laptop) says nothing of the script."""
+    jobs_start = tmp_path / "project"
+    jobs_start.mkdir()
+    (jobs_start / "train.sh").write_text("#!/bin/sh\n")
+    (jobs_start / "train.sh").chmod(0o755)
+    local = yaml.safe_load((workspace / "clusters" / "local.yaml").read_text())
+    write(workspace / "clusters", {**local, "name": "away", "workdir": str(jobs_start)}, "away.yaml")
+    write(workspace / "clusters", {**local, "name": "far", "workdir": "/nowhere/on/this/machine"}, "far.yaml")
+    write(workspace / "jobs", {"name": "x", "defaults": {"pool": "local"}, "runs": [{"command": "./train.sh"}]},
+          "x.yaml")
+    for cluster in ("away", "far"):
+        out = run_cli(workspace, "--cluster", cluster, "plan", "x")
+        assert out.returncode == 0 and "warning" not in out.stderr, (cluster, out.stderr)
+    out = run_cli(workspace, "plan", "x")  # the local cluster: jobs start in the workspace, which has none
+    assert "'./train.sh' is no file here" in out.stderr
+
+
 def test_a_script_that_is_not_executable_is_a_warning(tmp_path: Path) -> None:
     (tmp_path / "clusters").mkdir()
     (tmp_path / "run.sh").write_text("#!/bin/sh\n")

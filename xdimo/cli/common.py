@@ -165,6 +165,15 @@ class StoppedFollowing(Exception):  # noqa: N818 (not an error: the normal way t
 COMMAND_WIDTH = 32  # a custom command in a table cell or a one-line summary, at most this many characters
 
 
+def job_folder(cluster: Cluster, root: Path) -> Path | None:
+    """Where the cluster's jobs start (its `workdir`, else the workspace), where a matrix's relative `command`
+    program is looked for; None where that folder is not on this machine (nothing can be said from here)."""
+    if not cluster.workdir:
+        return root
+    folder = Path(cluster.workdir).expanduser()
+    return folder if folder.is_dir() else None
+
+
 def workload(spec: RunSpec) -> str:
     """What a run trains, for tables and one-line summaries: the reference model (``Latte-S/2``), or for a run
     with its own ``command`` that command, shortened (its spec's model is a default it does not run)."""

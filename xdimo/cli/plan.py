@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from xdimo.cli.common import App, read_only_line, table, verb, workload
+from xdimo.cli.common import App, job_folder, read_only_line, table, verb, workload
 from xdimo.config import Cluster
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import (
@@ -55,7 +55,7 @@ def plan(app: App, matrix: str, live: bool) -> None:
       xdimo-jobs plan jobs/hw-4gpu.yaml --cluster xdimo-jh --json
     """
     cluster = app.cluster
-    m = load_matrix(app.ws.matrix_path(matrix))
+    m = load_matrix(app.ws.matrix_path(matrix), workdir=job_folder(cluster, app.ws.root))
     check_matrix(m, cluster)
     scheduler = get_scheduler(cluster, app.ws.root) if live else None
     pools = scheduler.pools() if scheduler else []

@@ -6,7 +6,7 @@ import shlex
 
 import click
 
-from xdimo.cli.common import App, PollSeconds, progress, progress_done, verb, workload
+from xdimo.cli.common import App, PollSeconds, job_folder, progress, progress_done, verb, workload
 from xdimo.errors import XdimoError
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import check_matrix
@@ -41,7 +41,7 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s:
     """
     cluster = app.cluster
     app.ws.read_only_ok = dry_run  # a dry run writes nothing: a ledger it cannot write is read as it is
-    m = load_matrix(app.ws.matrix_path(matrix))
+    m = load_matrix(app.ws.matrix_path(matrix), workdir=job_folder(cluster, app.ws.root))
     check_matrix(m, cluster)
     for line in m.warnings:  # on stderr, before anything is sent: the scripts on stdout stay the scripts
         progress(f"warning: {line}")
