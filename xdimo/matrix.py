@@ -11,7 +11,8 @@ import itertools
 import os
 import re
 import shlex
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,8 @@ class Matrix:
     # What may be wrong but is not refused (a data folder missing here, a flag the workload does not know):
     # the verbs that load a matrix to plan or submit it show these.
     warnings: tuple[str, ...] = ()
+    # run id -> where the file wrote it (`runs[2]`, `the matrix's run {gpus: 8}`): a site rule's error names it
+    origins: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ def load_matrix(path: Path, workdir: Path | None = BESIDE_THE_FILE) -> Matrix:
         seen[spec.run_id] = (row, spec)
         specs.append(spec)
     return Matrix(name=name, path=str(path), runs=tuple(specs), description=about,
+                  origins={run_id: row.label for run_id, (row, _) in seen.items()},
                   warnings=tuple(dict.fromkeys(warnings)))
 
 

@@ -208,8 +208,9 @@ def queued_gpus(runs: Iterable[tuple[str, int]]) -> dict[str, int]:
 
 def check_matrix(matrix: Matrix, cluster: Cluster) -> None:
     """Every run must be able to start on the cluster some day (else: an error now, not a hang later)."""
-    for spec in matrix.runs:
-        check_run(cluster, spec, where=matrix.path)
+    for spec in matrix.runs:  # the error names the file and the run's place in it (runs[2]), then the run
+        origin = matrix.origins.get(spec.run_id)
+        check_run(cluster, spec, where=f"{matrix.path}: {origin}" if origin else matrix.path)
 
 
 @dataclass

@@ -129,7 +129,7 @@ def test_unknown_pool_names_the_matrix_and_the_run(tmp_path):
     with pytest.raises(ConfigError) as info:
         check_matrix(matrix, JH_CLUSTER)
     message = str(info.value)
-    assert message.startswith(f"{path}: run {matrix.runs[0].run_id}")
+    assert message.startswith(f"{path}: runs[0]: run {matrix.runs[0].run_id}")  # the place in the file, then the run
     assert "unknown pool 'nope'" in message and "gpu_a100, gpu_h200" in message and "clusters/jh.yaml" not in message
 
 

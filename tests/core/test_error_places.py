@@ -279,3 +279,16 @@ def check_loaded_or_refused(load: Any, path: Path) -> None:
         lines = list(getattr(loaded, "warnings", ()))
     for line in lines:
         assert "\n" not in line and not PYTHON_WORDS.search(line), line
+
+
+def test_a_site_rule_error_names_the_runs_place_in_the_file(workspace: Path) -> None:
+    """A run that can never fit its pool: the error said the file and the run's hash id only; now also where the
+    file wrote it (runs[1], or the axes' combination), as the key errors do."""
+    write(workspace / "jobs", {"name": "big", "defaults": {"pool": "local"}, "runs": [{"steps": 5}, {"gpus": 9}]},
+          "big.yaml")
+    write(workspace / "jobs", {"name": "ax", "defaults": {"pool": "local"}, "matrix": {"gpus": [1, 4]}}, "ax.yaml")
+    for name, place in (("big", "runs[1]"), ("ax", "the matrix's run {gpus: 4}")):
+        out = run_cli(workspace, "plan", name)
+        assert out.returncode == 2 and out.stderr.startswith(
+            f"error: {workspace}/jobs/{name}.yaml: {place}: run {name}-"), out.stderr
+        assert "could never start" in out.stderr and len(out.stderr.strip().splitlines()) == 1
