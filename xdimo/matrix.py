@@ -316,8 +316,8 @@ class _RowChecker:
         flags = self.row["train_args"]
         if not isinstance(flags, dict) or not all(isinstance(k, str) for k in flags):
             raise self.fail("train_args", "a mapping of flag name to value")
-        if self.row.get("command") is not None:  # the user's own program: train_args are not passed to it
-            return {"train_args": tuple(sorted((k, str(x)) for k, x in flags.items()))}
+        if self.row.get("command") is not None:  # the user's own program: flags appended as written (render)
+            return {"train_args": tuple(sorted((k, self.command_flag(k, x)) for k, x in flags.items()))}
         out: dict[str, str] = {}
         for key, value in flags.items():
             name = key.lstrip("-")  # `--workers: 0` means the flag --workers
@@ -327,6 +327,14 @@ class _RowChecker:
             if flag is not None:
                 out[name] = flag
         return {"train_args": tuple(sorted(out.items()))}
+
+    def command_flag(self, key: str, value: Any) -> str:
+        """One train_args entry of a `command:` run, kept as str() as ever (a run's id hashes it): a scalar only,
+        since a mapping or a list would reach the user's program as Python text."""
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{self.path}: key '{self.place('train_args')}.{key}': expected a string, number, "
+                              f"true/false or null (passed as --{key.lstrip('-')} <value>), got {got(value)}")
+        return str(value)
 
     def workload_flag(self, key: str, name: str, value: Any) -> str | None:
         """One train_args entry checked against the reference workload's own flags: its value as passed

@@ -48,14 +48,31 @@ def workload_args(spec: RunSpec, log_dir: Path) -> list[str]:
     return args
 
 
+def command_args(train_args: tuple[tuple[str, str], ...]) -> list[str]:
+    """A `command:` run's train_args as flags after its command, keys as written (`lr` -> --lr, `--lr` stays):
+    true is the flag alone, false and null leave it out (as for the workload's switches), anything else is
+    `--key value`. The values are the spec's str() of the YAML scalars."""
+    args: list[str] = []
+    for key, value in train_args:
+        flag = key if key.startswith("-") else f"--{key}"
+        if value in ("True", "true", ""):
+            args.append(flag)
+        elif value not in ("False", "false", "None"):
+            args += [flag, value]
+    return args
+
+
 def program(spec: RunSpec, log_dir: Path) -> str:
-    """What torchrun launches: the reference workload, or the user's own command (taken as written). A command
-    that is not a Python script (``train.py ...``) or module (``-m pkg ...``) runs as it is (torchrun's
-    --no-python): torchrun would hand ``sleep 60`` or ``./train.sh`` to python, and every job would fail."""
+    """What torchrun launches: the reference workload, or the user's own command (as written, then its
+    train_args as flags). A command that is not a Python script (``train.py ...``) or module (``-m pkg ...``) runs
+    as it is (torchrun's --no-python): torchrun would hand ``sleep 60`` or ``./train.sh`` to python, and every
+    job would fail."""
     if spec.command:
         first = (shlex.split(spec.command) or [""])[0]
         python_program = not first or first.endswith(".py") or first in ("-m", "--module")
-        return spec.command if python_program else f"--no-python {spec.command}"
+        flags = command_args(spec.train_args)  # quoted; the command itself stays as the user wrote it
+        command = f"{spec.command} {shlex.join(flags)}" if flags else spec.command
+        return command if python_program else f"--no-python {command}"
     return shlex.join(workload_args(spec, log_dir))
 
 

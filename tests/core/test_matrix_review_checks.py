@@ -15,7 +15,7 @@ import yaml
 from tests.conftest import run_cli
 from xdimo.errors import ConfigError
 from xdimo.matrix import Matrix, load_matrix
-from xdimo.render import workload_args
+from xdimo.render import program, workload_args
 from xdimo.spec import WORKLOAD_FIELDS, RunSpec
 from xdimo.train.flags import parser
 
@@ -152,9 +152,26 @@ def test_a_flag_given_twice_is_refused(tmp_path):
 
 def test_train_args_of_a_user_command_are_kept_as_written(tmp_path):
     """With a `command`, train_args are no workload flags (the script is the user's, taken as written): no checks,
-    and the spec keeps them exactly as before."""
+    and the spec keeps them exactly as before (a run's id hashes them)."""
     spec = matrix(tmp_path, {"wrkers": 0, "--steps": 1, "tensorboard": False}, command="train.py --x 1").runs[0]
     assert spec.train_args == (("--steps", "1"), ("tensorboard", "False"), ("wrkers", "0"))
+
+
+def test_a_user_command_gets_its_train_args_as_flags(tmp_path):
+    """They used to be kept in the spec and never passed: two runs that differed by `lr` ran the same command."""
+    spec = matrix(tmp_path, {"lr": 1e-4, "--warmup_steps": 5, "fp16": True, "tensorboard": False, "name": "a b",
+                             "resume": None}, command="train.py --x 1").runs[0]
+    launched = program(spec, Path("/logs/x"))
+    assert launched.startswith("train.py --x 1 ")
+    assert shlex.split(launched)[3:] == ["--warmup_steps", "5", "--fp16", "--lr", "0.0001", "--name", "a b"]
+    bare = matrix(tmp_path, command="bash run.sh $HOME").runs[0]
+    assert program(bare, Path("/logs/x")) == "--no-python bash run.sh $HOME"  # the user's words untouched
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, [1, 2]])
+def test_a_user_command_s_train_arg_must_be_a_scalar(tmp_path, value):
+    message = error(tmp_path, {"opt": value}, command="train.py")
+    assert "key 'defaults.train_args.opt': expected a string, number, true/false or null" in message
 
 
 @pytest.mark.parametrize(("train_args", "flags"), [
