@@ -18,9 +18,13 @@ import fcntl
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 LOGS_DIR = "logs"  # under the workspace root: one folder per run id
 MARKER = "job.exit"  # the script writes its launch's exit code here: a job that left the queue is settled by it
@@ -325,6 +329,7 @@ class FormerRoot:
 
     root: str
     still_there: bool  # its logs/ folder is there: the workspace was copied from it (else moved)
+    silent: bool = False  # its file system did not answer within ROOT_ANSWER_S (a dead mount): read as moved
     rebased: int = 0  # runs that ended: read from here
     active_there: int = 0  # active runs read in the recorded folder until they end (their jobs write there)
     active_gone: int = 0  # active runs whose recorded folder is gone: their end records have nowhere to go
@@ -343,7 +348,7 @@ class Rehomed:
 
     home: Path
     folders: dict[tuple[str, str], str]
-    roots: list[FormerRoot]  # the former homes, in the order first met
+    roots: list[FormerRoot]  # the former homes (and the roots that did not answer), in the order first met
 
 
 def folder_names(folder: str) -> frozenset[str] | None:
@@ -379,7 +384,7 @@ def rehome(home: Path, rows: Iterable[RecordedFolder],
         if root is None or root == str(home):
             continue
         if root not in roots:
-            roots[root] = None if realpath(root) == str(home) else former_root(root, names_in)
+            roots[root] = former_root(root, home, names_in, realpath)
         if (seen := roots[root]) is None:
             continue
         if here is None:
@@ -387,14 +392,49 @@ def rehome(home: Path, rows: Iterable[RecordedFolder],
         folder = place(row, seen[0], seen[1], here, own, ended_in)
         if folder != row.log_dir:
             folders[(row.run_id, row.log_dir)] = folder
-    formers = [seen[0] for seen in roots.values() if seen is not None and seen[0].former_home]
+    formers = [seen[0] for seen in roots.values() if seen is not None and (seen[0].former_home or seen[0].silent)]
     return Rehomed(home, folders, formers)
 
 
-def former_root(root: str, names_in: Callable[[str], frozenset[str] | None]) -> tuple[FormerRoot, frozenset[str]]:
-    """A root the ledger names, and the run folders its logs/ holds now (none: the workspace moved away)."""
-    names = names_in(str(PurePosixPath(root) / LOGS_DIR))
+# Every verb opens the ledger and so asks about every old root it names: one on a dead hard-mounted NFS server
+# would hang them all, so each is given this long to answer, then read as gone (the workspace moved from it).
+ROOT_ANSWER_S = 5.0
+
+
+def former_root(root: str, home: Path, names_in: Callable[[str], frozenset[str] | None],
+                realpath: Callable[[str], str]) -> tuple[FormerRoot, frozenset[str]] | None:
+    """A root the ledger names, and the run folders its logs/ holds now (none: the workspace moved away); None
+    when it is ``home`` under another name (a link left where the workspace was)."""
+    answer = answered_within(ROOT_ANSWER_S, lambda: (realpath(root), names_in(str(PurePosixPath(root) / LOGS_DIR))))
+    if answer is None:
+        return FormerRoot(root, still_there=False, silent=True), frozenset()
+    resolved, names = answer
+    if resolved == str(home):
+        return None
     return FormerRoot(root, still_there=names is not None), names or frozenset()
+
+
+def answered_within(seconds: float, ask: Callable[[], _T]) -> _T | None:
+    """``ask()``'s answer, or None when it has none within ``seconds``. It is asked in a daemon thread, left
+    behind if it hangs (a call stuck in the kernel cannot be interrupted; the verb goes on without it); what it
+    raises is raised here."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, ask()))
+        except BaseException as exc:  # noqa: BLE001 (handed to the caller's thread, raised there)
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=target, daemon=True, name="xdimo-root-probe")
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        return None
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 def place(row: RecordedFolder, former: FormerRoot, there: frozenset[str], here: frozenset[str], own: str,

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import yaml
 
 from tests.collect.helpers import write_run_dir
 from tests.conftest import REPO, make_workspace, run_cli
+from xdimo import rundir
 from xdimo.cli.common import moved_line
 from xdimo.rundir import RecordedFolder, rehome
 
@@ -138,6 +140,33 @@ def test_runs_under_several_roots() -> None:
                            "(/home/logs); 1 run read in /c/logs (their jobs write there: still active, or ended "
                            "after the copy was taken)")
     assert "`ln -s /home /b`" in line and "\n" not in line
+
+
+def test_an_old_root_that_does_not_answer_is_read_as_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every verb opens the ledger, and so asks about each old root it names: one on a dead hard-mounted NFS
+    server would hang them all. It is given ROOT_ANSWER_S, then read as gone and said."""
+    monkeypatch.setattr(rundir, "ROOT_ANSWER_S", 0.2)
+    stuck = threading.Event()  # set at the end, so the probe thread left behind ends too
+
+    def names_in(folder: str) -> frozenset[str] | None:
+        if folder == "/dead/logs":
+            stuck.wait(30)
+        return frozenset({"r1"}) if folder == "/home/logs" else None
+
+    rows = [RecordedFolder("r1", "/dead/logs/r1", False), RecordedFolder("r2", "/dead/logs/r2", False)]
+    try:
+        done = rehome(Path("/home"), rows, names_in, lambda root: root)
+    finally:
+        stuck.set()
+    assert done.folders == {("r1", "/dead/logs/r1"): "/home/logs/r1"}  # r2 has no folder here: read as recorded
+    assert [(r.root, r.silent, r.rebased, r.elsewhere) for r in done.roots] == [("/dead", True, 1, 1)]
+    assert moved_line(done).startswith("/dead did not answer within 0.2 s (a dead mount?) and is read as gone")
+
+
+def test_what_the_probe_raises_is_raised_to_the_caller() -> None:
+    with pytest.raises(PermissionError):
+        rundir.answered_within(5, lambda: (_ for _ in ()).throw(PermissionError("no")))
+    assert rundir.answered_within(5, lambda: 7) == 7
 
 
 # -- a job still running when the workspace moved: the fake JH/LSF site ---------------------------------------

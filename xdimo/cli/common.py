@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from xdimo import rundir
 from xdimo.config import Cluster
 from xdimo.errors import NotFoundError, XdimoError
 from xdimo.rundir import Rehomed, logs_dir_in
@@ -131,10 +132,15 @@ def moved_line(rehomed: Rehomed) -> str:
     """The one line saying a workspace's ledger recorded its run folders under another root (it was moved or
     copied): where they are read now, and what becomes of the runs still active (their jobs write where their
     scripts say, the old root)."""
-    moved = ", ".join(r.root for r in rehomed.roots if not r.still_there)
+    moved = ", ".join(r.root for r in rehomed.roots if not r.still_there and not r.silent)
     copied = ", ".join(r.root for r in rehomed.roots if r.still_there)
+    silent = ", ".join(r.root for r in rehomed.roots if r.silent)
     how = " and ".join(f"{what} from {roots}" for what, roots in (("moved", moved), ("copied", copied)) if roots)
-    line = f"the workspace was {how}; run folders read from here ({logs_dir_in(rehomed.home)})"
+    line = f"the workspace was {how}; " if how else ""
+    if silent:
+        line += (f"{silent} did not answer within {rundir.ROOT_ANSWER_S:g} s (a dead mount?) and is read as gone "
+                 "(the runs recorded there are read from here where they have a folder); ")
+    line += f"run folders read from here ({logs_dir_in(rehomed.home)})"
     there = [r for r in rehomed.roots if r.active_there]
     if there:
         n = sum(r.active_there for r in there)
