@@ -24,7 +24,6 @@ class Steady:
     mem_peak_gib: float | None = None  # torch.cuda.max_memory_allocated on rank 0
     mem_reserved_gib: float | None = None  # torch.cuda.max_memory_reserved on rank 0 (allocator cache included)
     logged_mfu: float | None = None  # what the run's own log claimed (legacy logs), a fraction
-    logged_samples_per_s: float | None = None
 
     @property
     def warmup_only(self) -> bool:

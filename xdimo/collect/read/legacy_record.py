@@ -108,13 +108,11 @@ def to_record(facts: LogFacts, ctx: LegacyContext | None = None) -> RunRecord:
                                       samples_per_s=[i.samples_per_s for i in iv],
                                       tokens_per_s=[i.tokens_per_s for i in iv],
                                       logged_mfu=[i.mfu for i in iv])
-    if rec.steady:
-        rec.steady.logged_samples_per_s = rec.steady.samples_per_s
-        # A logged tokens/s may be per rank and count tokens its own way: for a model collect knows, tokens/s
-        # is counted (samples/s x tokens per sample) as samples/s is (steps/s x global batch); the log's
-        # figure only fills in where collect cannot count.
-        if model and tokens_per_sample(model, rec.frames, rec.image_size):
-            rec.steady.tokens_per_s = None
+    # A logged tokens/s may be per rank and count tokens its own way: for a model collect knows, tokens/s is
+    # counted (samples/s x tokens per sample) as samples/s is (steps/s x global batch); the log's figure only
+    # fills in where collect cannot count.
+    if rec.steady and model and tokens_per_sample(model, rec.frames, rec.image_size):
+        rec.steady.tokens_per_s = None
     _explain(facts, rec)
     rec.last_step = iv[-1].step if iv else None
     rec.loss_curve = downsample([i.step for i in iv], [i.loss for i in iv])

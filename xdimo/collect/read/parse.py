@@ -37,7 +37,6 @@ class Series:
     mem_peak_gib: list[float | None] = field(default_factory=list)
     mem_reserved_gib: list[float | None] = field(default_factory=list)
     warmup: list[bool | None] = field(default_factory=list)
-    logged_samples_per_s: list[float | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.step)
