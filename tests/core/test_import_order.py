@@ -23,7 +23,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("ledger",),
     ("plan", "render"),
     ("reconcile",),
-    ("poll",),
+    ("poll", "run_time"),  # run_time: a run's time from the ledger row and the poll's start
     ("follow",),
     ("submit",),
     ("kill",),

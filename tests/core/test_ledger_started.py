@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from xdimo.cli.status import run_clock
 from xdimo.ledger import Ledger, started_time
+from xdimo.run_time import run_clock
 from xdimo.schedulers.base import JobState, JobStatus
 from xdimo.spec import RunSpec
 

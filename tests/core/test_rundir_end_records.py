@@ -10,13 +10,13 @@ import pytest
 
 from tests.collect.helpers import FakeLedgerRun, write_run_dir
 from tests.core.stubs import Flaky, install, two_runs, two_runs_on_flaky
-from xdimo.cli.status import run_clock
 from xdimo.collect.derive.wall_time import gpu_hours
 from xdimo.collect.read.cache import Cache
 from xdimo.collect.read.gather import ledger_records
 from xdimo.errors import SubmitRefused
 from xdimo.ledger import WALL_JOB_SCRIPT
 from xdimo.matrix import load_matrix
+from xdimo.run_time import run_clock
 from xdimo.rundir import RunDir
 from xdimo.schedulers.base import JobState, JobStatus
 from xdimo.spec import RunSpec

@@ -12,9 +12,10 @@ from pathlib import Path
 from tests.conftest import run_cli
 from tests.core.test_bad_input_ledger import intent
 from tests.core.test_cli_local import write_matrix
-from xdimo.cli.status import render, run_clock
+from xdimo.cli.status import render
 from xdimo.ledger import Ledger
 from xdimo.poll import RunStart, poll_cluster, run_start, script_start
+from xdimo.run_time import run_clock
 from xdimo.schedulers.base import JobState, JobStatus, LedgerJob
 from xdimo.schedulers.local import ticks_to_epoch
 

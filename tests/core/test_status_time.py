@@ -9,8 +9,9 @@ from pathlib import Path
 
 from tests.conftest import REPO, run_cli
 from tests.core.test_bad_input_ledger import intent
-from xdimo.cli.status import render, run_clock
+from xdimo.cli.status import render
 from xdimo.ledger import Ledger
+from xdimo.run_time import run_clock
 from xdimo.schedulers.base import JobState, JobStatus
 from xdimo.spec import RunSpec
 
@@ -73,7 +74,7 @@ def test_status_json_gives_the_time_its_source_and_the_cpu_slots(workspace: Path
 
 def test_an_ended_runs_time_is_read_from_the_ledger_not_its_folder(tmp_path: Path, monkeypatch) -> None:
     """Recorded as each run was settled: `status` opens no job.wall (10,000 of them in a big ledger)."""
-    from xdimo.cli import status as status_cli
+    from xdimo import run_time
 
     ledger = Ledger(tmp_path / "l.sqlite")
     _, _, ended = three_runs(ledger, tmp_path)
@@ -84,7 +85,7 @@ def test_an_ended_runs_time_is_read_from_the_ledger_not_its_folder(tmp_path: Pat
     def no_file(folder: object) -> None:
         raise AssertionError(f"status read {folder}")
 
-    monkeypatch.setattr(status_cli, "script_wall_s", no_file)
+    monkeypatch.setattr(run_time, "script_wall_s", no_file)
     assert run_clock(ledger.get(ended.run_id), now=4000) == (65.0, "job_script")
     (tmp_path / "logs" / lost.run_id).mkdir(parents=True)
     (tmp_path / "logs" / lost.run_id / "job.wall").write_text("1 2\n")  # too late: the ledger said none

@@ -253,8 +253,8 @@ def test_submit_failed_is_not_nothing_to_submit() -> None:
 def test_status_shows_an_ended_runs_time_by_its_job_scripts_own_clock(tmp_path) -> None:
     """The polls saw the run start late and end late (a 5 s job showed 0:00:19 on Slurm); job.wall is exact."""
     from tests.core.test_bad_input_ledger import intent
-    from xdimo.cli.status import run_clock
     from xdimo.ledger import Ledger
+    from xdimo.run_time import run_clock
 
     ledger = Ledger(tmp_path / "l.sqlite")
     timed, untimed = intent(ledger, tmp_path, gpus=1), intent(ledger, tmp_path, gpus=2)

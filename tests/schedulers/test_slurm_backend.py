@@ -301,9 +301,10 @@ def test_a_marker_that_overrides_accounting_keeps_its_times(backend, tmp_path: P
 def test_status_says_ran_by_slurms_clock_for_a_job_killed_before_it_wrote_job_wall(backend, tmp_path: Path) -> None:
     """scancel kills the batch script before its last lines: no job.wall, no marker. Accounting's Start and End
     are the run's time in the ledger, and `status` labels it `ran` (the scheduler's own start and end)."""
-    from xdimo.cli.status import render, run_clock
+    from xdimo.cli.status import render
     from xdimo.ledger import Ledger
     from xdimo.poll import poll_cluster
+    from xdimo.run_time import run_clock
 
     ledger = Ledger(tmp_path / "l.sqlite")
     spec = RunSpec(matrix="t", pool="gpu_h200", gpus=1)
