@@ -207,12 +207,13 @@ def alive(pid: int | None, started: int | None = None) -> bool:
     return now is not None and (started is None or now == started)
 
 
-def runner_alive(job: LocalJob, now: float | None = None) -> bool:
+def runner_alive(job: LocalJob, now: float | None = None, folder: str | None = None) -> bool:
     """Is the job's runner running? A record without a runner pid is being started (RUNNER_START_GRACE_S):
-    live while young if its runner was started (its log exists), else dead."""
+    live while young if its runner was started (its log exists in ``folder``, the run's folder where the ledger
+    reads it now, by default the one recorded at submit), else dead."""
     if job.runner_pid is None:
         young = (now or time.time()) - job.submitted_at < RUNNER_START_GRACE_S
-        return young and RunDir(Path(job.log_dir)).runner_log(job.job_id).exists()
+        return young and RunDir(Path(folder or job.log_dir)).runner_log(job.job_id).exists()
     return alive(job.runner_pid, job.runner_start)
 
 
@@ -291,8 +292,11 @@ class LocalScheduler:
                     out[lj.job_id] = settle_from_marker(Path(lj.log_dir))
                     continue
                 state = JobState(job.state)
-                if not state.terminal and not runner_alive(job) and not child_alive(job):
-                    out[lj.job_id] = self._settle_orphan(st, job)
+                # the run's folder where the ledger reads it now: a workspace moved since the submit (rehome)
+                # holds it there, and the record still names the old place
+                folder = lj.log_dir or job.log_dir
+                if not state.terminal and not runner_alive(job, folder=folder) and not child_alive(job):
+                    out[lj.job_id] = self._settle_orphan(st, job, Path(folder))
                     continue
                 reason = self._pending_reason(st, job) if state == JobState.PENDING else ""
                 if state == JobState.RUNNING and not runner_alive(job):
@@ -314,11 +318,12 @@ class LocalScheduler:
         return "starting" if ready else "waiting for cards"
 
     @staticmethod
-    def _settle_orphan(st: LocalState, job: LocalJob) -> JobStatus:
+    def _settle_orphan(st: LocalState, job: LocalJob, folder: Path) -> JobStatus:
         """The runner died without recording an end (SIGKILL, reboot), and the job script is not running: a
-        requested kill, or the script's exit marker, decides (a job that never started wrote no marker)."""
+        requested kill, or the script's exit marker in ``folder`` (the run's folder, where the ledger reads it
+        now), decides (a job that never started wrote no marker)."""
         started = job.state != JobState.PENDING.value
-        status = settle_from_marker(Path(job.log_dir)) if started else JobStatus(JobState.LOST, None, LOST_REASON)
+        status = settle_from_marker(folder) if started else JobStatus(JobState.LOST, None, LOST_REASON)
         if job.kill_requested:
             why = "exit code from its marker" if status.exit_code is not None else "no exit marker"
             status = JobStatus(JobState.KILLED, status.exit_code, f"killed after its runner had ended ({why})")

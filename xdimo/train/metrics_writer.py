@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from xdimo.errors import XdimoError
 from xdimo.rundir import METRICS, RUN_JSON
 
+RUN_JSON_TMP = f"{RUN_JSON}.tmp"
 JOB_ID_VARS = ("XDIMO_JOB_ID", "LSB_JOBID", "JH_JOBID", "SLURM_JOB_ID")
 
 
@@ -193,6 +194,7 @@ class MetricsWriter:
     enabled: bool = True  # False on ranks other than 0
     trackers: Trackers = field(default_factory=Trackers)
     sinks: list[Sink] = field(default_factory=list)
+    _fd: int | None = field(default=None, init=False, repr=False)  # the run folder, open (see _folder)
 
     def __post_init__(self) -> None:
         if self.enabled:
@@ -202,20 +204,52 @@ class MetricsWriter:
     def metrics_path(self) -> Path:
         return self.run_dir / METRICS
 
+    def _folder(self) -> int:
+        """The run folder, made and opened at the first write; every file is written relative to it, so a
+        workspace moved (`mv`, same file system) while the run trains gets every later write in its new place, and
+        the old path is not made again (README's `ln -s NEW OLD` stays possible). A folder removed meanwhile (or
+        moved to another file system: a copy, then a removal) is made again where the run started, as before."""
+        if self._fd is not None and not removed(self._fd):
+            return self._fd
+        if self._fd is not None:
+            print(f"warning: the run folder {self.run_dir} was removed while the run trained; making it again",
+                  file=sys.stderr, flush=True)
+            self._close_folder()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.run_dir, os.O_RDONLY | os.O_DIRECTORY)
+        return self._fd
+
+    def _here(self) -> Path:
+        """Where the run folder is now (it may have moved since it was opened), for messages."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                now = os.readlink(f"/proc/self/fd/{self._fd}")  # Linux; elsewhere the path it started at
+                if now.startswith("/") and not now.endswith(" (deleted)"):
+                    return Path(now)
+        return self.run_dir
+
+    def _close_folder(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
     def write_run(self, info: dict[str, Any]) -> None:
         """Replace run.json whole; a write that fails (a full disk or quota) leaves no half temp file taking the
         room, and is one XdimoError line in the system's words."""
         if not self.enabled:
             return
-        tmp = self.run_dir / "run.json.tmp"
+        data = (json.dumps({k: _finite(v) for k, v in info.items()}, indent=2) + "\n").encode()
+        fd = None
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps({k: _finite(v) for k, v in info.items()}, indent=2) + "\n")
-            tmp.replace(self.run_dir / RUN_JSON)
+            fd = self._folder()
+            write_new(RUN_JSON_TMP, data, fd)
+            os.replace(RUN_JSON_TMP, RUN_JSON, src_dir_fd=fd, dst_dir_fd=fd)
         except OSError as e:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            raise XdimoError(f"cannot write {self.run_dir / RUN_JSON}: {os_words(e)}") from None
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(RUN_JSON_TMP, dir_fd=fd)
+            raise XdimoError(f"cannot write {self._here() / RUN_JSON}: {os_words(e)}") from None
 
     def open_trackers(self, info: dict[str, Any]) -> None:
         """Open the asked-for extra sinks (rank 0); W&B's config is run.json's content."""
@@ -227,10 +261,9 @@ class MetricsWriter:
             return
         line = json.dumps({k: _finite(v) for k, v in row.items()})
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            append_whole(self.metrics_path, (line + "\n").encode())
+            append_whole(METRICS, (line + "\n").encode(), self._folder())
         except OSError as e:  # a full disk or quota: training on would only lose its figures and its checkpoint
-            raise XdimoError(f"cannot append to {self.metrics_path}: {os_words(e)}") from None
+            raise XdimoError(f"cannot append to {self._here() / METRICS}: {os_words(e)}") from None
         try:
             print(summary_line(row), flush=True)
         except OSError as e:  # the job's output file, on the same full disk as a rule
@@ -249,7 +282,9 @@ class MetricsWriter:
                 self.sinks.remove(sink)
 
     def close(self) -> None:
-        """Flush and close the extra sinks (at the end, on a signal stop, and on errors); safe to repeat."""
+        """Flush and close the extra sinks and the run folder (at the end, on a signal stop, and on errors); safe
+        to repeat."""
+        self._close_folder()
         sinks, self.sinks = self.sinks, []
         for sink in sinks:
             try:
@@ -263,16 +298,38 @@ def os_words(e: OSError) -> str:
     return e.strerror or str(e) or type(e).__name__
 
 
-def append_whole(path: Path, data: bytes) -> None:
-    """Append ``data`` to ``path`` whole or not at all: a write that a full disk or quota cuts short is taken back,
-    so the file never ends in half a line (the OSError is raised)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+def removed(fd: int) -> bool:
+    """Whether the folder open as ``fd`` was removed (no name links to it any more; a stale NFS handle too)."""
+    try:
+        return os.fstat(fd).st_nlink == 0
+    except OSError:
+        return True
+
+
+def write_all(fd: int, data: bytes) -> None:
+    rest = memoryview(data)
+    while rest:
+        rest = rest[os.write(fd, rest):]
+
+
+def write_new(path: str | Path, data: bytes, dir_fd: int | None = None) -> None:
+    """``path`` (relative to the folder open as ``dir_fd``, if given) made or emptied, then ``data`` written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666, dir_fd=dir_fd)
+    try:
+        write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
+def append_whole(path: str | Path, data: bytes, dir_fd: int | None = None) -> None:
+    """Append ``data`` to ``path`` (relative to the folder open as ``dir_fd``, if given) whole or not at all: a
+    write that a full disk or quota cuts short is taken back, so the file never ends in half a line (the OSError
+    is raised)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666, dir_fd=dir_fd)
     try:
         start = os.fstat(fd).st_size
         try:
-            rest = memoryview(data)
-            while rest:
-                rest = rest[os.write(fd, rest):]
+            write_all(fd, data)
         except OSError:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, start)
