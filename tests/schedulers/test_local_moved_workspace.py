@@ -64,3 +64,19 @@ def test_a_young_record_whose_runner_log_moved_is_starting_not_lost(workspace: P
     (status,) = be.poll([LedgerJob("run-5", "5", str(moved))]).values()
     assert (status.state, status.reason) == (JobState.PENDING, "starting")
     assert be.state.load("5").state == JobState.PENDING.value
+
+
+def test_a_runner_whose_workspace_moved_records_the_end_in_the_new_place(workspace: Path, tmp_path: Path) -> None:
+    """The runner finds its queue through its working folder: after `mv`, the end record lands in the moved
+    workspace's queue, and the old root is not made again (its `mkdir` of the queue folder used to)."""
+    matrix = write_matrix(workspace, [{"gpus": 1, "train_args": {"standin-sleep": "2"}}], name="moving")
+    out = run_cli(workspace, "submit", matrix, "--batch", "first", "--json")
+    assert out.returncode == 0, out.stderr
+    (sub,) = json.loads(out.stdout)["submitted"]
+    wait_for("the job script", lambda: child_alive(LocalState(workspace).load(sub["job_id"])))
+    runner = LocalState(workspace).load(sub["job_id"]).runner_pid
+    moved = tmp_path / "moved"
+    workspace.rename(moved)
+    wait_for("the runner's end", lambda: not os.path.exists(f"/proc/{runner}"), timeout=60)
+    assert not workspace.exists()
+    assert JobState(LocalState(moved).load(sub["job_id"]).state).terminal

@@ -156,4 +156,8 @@ def load_cluster_for(root: Path, job: LocalJob) -> Cluster:
 
 
 if __name__ == "__main__":
-    sys.exit(run(Path(sys.argv[1]), sys.argv[2]))
+    # The queue is found through the working folder, the workspace (LocalScheduler.submit starts the runner there),
+    # not by name: a workspace moved while the job runs gets the job's end in its new place, and the old root is
+    # not made again where the README says to put an `ln -s NEW OLD`.
+    os.chdir(sys.argv[1])
+    sys.exit(run(Path(os.curdir), sys.argv[2]))
