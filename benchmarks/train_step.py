@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from xdimo.hardware import match_gpu, peak_tflops  # noqa: E402
 from xdimo.train.diffusion import create_diffusion  # noqa: E402
 from xdimo.train.flops import tokens_per_sample, train_flops_per_sample  # noqa: E402
-from xdimo.train.loop import Ema, micro_step, optimizer_step, set_precision  # noqa: E402
+from xdimo.train.loop import micro_step, optimizer_step  # noqa: E402
 from xdimo.train.models import build_model  # noqa: E402
+from xdimo.train.optim import Ema, set_precision  # noqa: E402
 from xdimo.train.registry import ClipShape, check_shape, get_model, param_counts  # noqa: E402
 from xdimo.train.speed import COMPILE_SCOPES, TEMPORAL_CHOICES, SpeedOptions  # noqa: E402
 from xdimo.train.speed import apply as apply_speed  # noqa: E402

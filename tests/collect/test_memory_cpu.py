@@ -1,4 +1,4 @@
-"""On CPU the memory column holds the process's resident set (train/loop.py memory_gib), not
+"""On CPU the memory column holds the process's resident set (train/device.py memory_gib), not
 torch.cuda.max_memory_allocated: the cell and the note under the table say so (run.json's gpu_name is "cpu")."""
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def ended(be: LSFScheduler, job: str, tmp_path: Path) -> tuple[JobState, int | N
     return status().state, status().exit_code
 
 
-# A workload that saves for ``s`` seconds on USR1 and exits 138 (xdimo/train/loop.py StopSignal, in shell).
+# A workload that saves for ``s`` seconds on USR1 and exits 138 (xdimo/train/stop.py StopRequests, in shell).
 SAVES = "trap 'sleep {s}; exit 138' USR1\nsleep 60 & wait $!\nsleep 60 & wait $!"
 
 

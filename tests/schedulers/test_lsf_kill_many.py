@@ -26,7 +26,7 @@ from xdimo.spec import RunSpec
 from xdimo.workspace import Workspace
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
-# A workload that saves for ``s`` seconds on USR1 and exits 138 (xdimo/train/loop.py StopSignal, in shell).
+# A workload that saves for ``s`` seconds on USR1 and exits 138 (xdimo/train/stop.py StopRequests, in shell).
 SAVES = "trap 'sleep {s}; exit 138' USR1\nsleep 60 & wait $!\nsleep 60 & wait $!"
 SLOW, QUICK = SAVES.format(s=30), SAVES.format(s=0.2)
 

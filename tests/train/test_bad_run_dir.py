@@ -211,13 +211,15 @@ def test_a_checkpoint_save_that_fails_leaves_no_half_file_and_keeps_the_last(tmp
     from torch import nn
 
     from xdimo.errors import XdimoError
-    from xdimo.train import loop
+    from xdimo.train import checkpoint
+    from xdimo.train.distributed import Dist
+    from xdimo.train.optim import Ema
 
     model = nn.Linear(2, 2)
     opt = torch.optim.AdamW(model.parameters())
-    d = loop.Dist(rank=0, local_rank=0, world=1, local_world=1, device=torch.device("cpu"))
+    d = Dist(rank=0, local_rank=0, world=1, local_world=1, device=torch.device("cpu"))
     path = tmp_path / "checkpoints" / "last.pt"
-    loop.save_checkpoint(path, 1, 1.0, model, opt, loop.Ema(model, 0.9), d)
+    checkpoint.save_checkpoint(path, 1, 1.0, model, opt, Ema(model, 0.9), d)
     good = path.read_bytes()
 
     written = []
@@ -227,9 +229,9 @@ def test_a_checkpoint_save_that_fails_leaves_no_half_file_and_keeps_the_last(tmp
         written.append(target)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(loop.torch, "save", full_disk)
+    monkeypatch.setattr(checkpoint.torch, "save", full_disk)
     with pytest.raises(XdimoError, match=r"cannot save checkpoint .*No space left on device.*previous one"):
-        loop.save_checkpoint(path, 2, 2.0, model, opt, loop.Ema(model, 0.9), d)
+        checkpoint.save_checkpoint(path, 2, 2.0, model, opt, Ema(model, 0.9), d)
     assert not path.with_suffix(".tmp").exists() and path.read_bytes() == good
     assert written[0].closed  # closed before the unlink: on a full disk an open file frees no room
 
@@ -237,8 +239,8 @@ def test_a_checkpoint_save_that_fails_leaves_no_half_file_and_keeps_the_last(tmp
     def torch_full_disk(state, target):
         raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 2274432 vs 2274384")
 
-    monkeypatch.setattr(loop.torch, "save", torch_full_disk)
-    monkeypatch.setattr(loop, "no_room", lambda folder: "Disk quota exceeded")
+    monkeypatch.setattr(checkpoint.torch, "save", torch_full_disk)
+    monkeypatch.setattr(checkpoint, "no_room", lambda folder: "Disk quota exceeded")
     with pytest.raises(XdimoError, match=r"^cannot save checkpoint .*last.pt: Disk quota exceeded \(the previous"):
-        loop.save_checkpoint(path, 3, 3.0, model, opt, loop.Ema(model, 0.9), d)
+        checkpoint.save_checkpoint(path, 3, 3.0, model, opt, Ema(model, 0.9), d)
     assert path.read_bytes() == good

@@ -118,13 +118,15 @@ def test_a_folder_where_the_save_writes_is_one_error_line_and_stays(tmp_path: Pa
     from torch import nn
 
     from xdimo.errors import XdimoError
-    from xdimo.train import loop
+    from xdimo.train import checkpoint
+    from xdimo.train.distributed import Dist
+    from xdimo.train.optim import Ema
 
     model = nn.Linear(2, 2)
     opt = torch.optim.AdamW(model.parameters())
-    d = loop.Dist(rank=0, local_rank=0, world=1, local_world=1, device=torch.device("cpu"))
+    d = Dist(rank=0, local_rank=0, world=1, local_world=1, device=torch.device("cpu"))
     path = tmp_path / "checkpoints" / "last.pt"
     path.with_suffix(".tmp").mkdir(parents=True)
     with pytest.raises(XdimoError, match=r"^cannot save checkpoint .*last.pt: .*Is a directory.* is kept\)$"):
-        loop.save_checkpoint(path, 1, 1.0, model, opt, loop.Ema(model, 0.9), d)
+        checkpoint.save_checkpoint(path, 1, 1.0, model, opt, Ema(model, 0.9), d)
     assert path.with_suffix(".tmp").is_dir() and not path.exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xdimo.train.__main__ import main
-from xdimo.train.loop import TrainConfig
+from xdimo.train.run_config import TrainConfig
 
 SMALL = ["--model", "Latte-T/2", "--frames", "4", "--image-size", "64", "--precision", "fp32", "--compile", "off",
          "--parallel", "single"]

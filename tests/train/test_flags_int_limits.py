@@ -9,7 +9,7 @@ import pytest
 from xdimo.config import MAX_INT
 from xdimo.train import flags
 from xdimo.train.__main__ import main
-from xdimo.train.loop import TrainConfig
+from xdimo.train.run_config import TrainConfig
 
 SMALL = ["--model", "Latte-T/2", "--frames", "4", "--image-size", "64", "--precision", "fp32", "--compile", "off",
          "--parallel", "single"]

@@ -25,7 +25,8 @@ RANK_SCRIPT = textwrap.dedent("""
     import torch
     import torch.distributed as dist
 
-    from xdimo.train.loop import TrainConfig, end_distributed, setup_distributed
+    from xdimo.train.distributed import end_distributed, setup_distributed
+    from xdimo.train.run_config import TrainConfig
 
     d = setup_distributed(TrainConfig(run_dir=Path(sys.argv[1]), parallel="ddp"))
     # under FSDP2, DTensor's caches hold the group past destroy_process_group, so its threads live on; as here

@@ -64,7 +64,7 @@ def test_a_step_lost_to_a_dead_worker_after_the_signal_still_checkpoints(tmp_pat
 
     def dying(cfg, d, s, acc):
         if s.step == 3:
-            os.kill(os.getpid(), signal.SIGTERM)  # handled by StopSignal: sets the flag
+            os.kill(os.getpid(), signal.SIGTERM)  # handled by StopRequests: sets the flag
             raise RuntimeError("DataLoader worker (pid 1234) is killed by signal: Terminated.")
         return real(cfg, d, s, acc)
 
@@ -89,9 +89,9 @@ def test_a_worker_error_without_a_signal_is_not_swallowed(tmp_path, monkeypatch)
 
 def test_workers_ignore_exactly_the_signals_the_loop_handles():
     from xdimo.train.data import STOP_SIGNALS, ignore_stop_signals
-    from xdimo.train.loop import StopSignal
+    from xdimo.train.stop import StopRequests
 
-    assert set(STOP_SIGNALS) == set(StopSignal.SIGNALS) >= {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1}
+    assert set(STOP_SIGNALS) == set(StopRequests.SIGNALS) >= {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1}
     before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     try:
         ignore_stop_signals(0)

@@ -30,7 +30,7 @@ RETRY_MSG_RE = re.compile(r"Please\s+wait", re.IGNORECASE)
 # `kill`: plain bkill sends SIGINT, SIGTERM, then SIGKILL JOB_TERMINATE_INTERVAL later (lsb.params, 10 s by default;
 # IBM LSF 10.1, bkill): too short to write a checkpoint of several GB to NFS. `bkill -s USR1` sends that signal
 # alone and kills nothing ("-s signal_value | signal_name": the name without SIG; answer `Job <N> is being
-# signaled`); the workload saves at its next step and exits 138 (xdimo/train/loop.py StopSignal). The plain bkill
+# signaled`); the workload saves at its next step and exits 138 (xdimo/train/stop.py StopRequests). The plain bkill
 # follows if the job still runs once the grace is over. Default: torchrun's own wait for its signalled workers
 # (render.STOP_GRACE_S); `kill_grace_s` in the cluster file, `kill --now` for none.
 KILL_GRACE_S = 60.0

@@ -30,7 +30,7 @@ def parse(argv: list[str]):
     args, unknown = parser().parse_known_args(argv)  # --help and a bad choice exit here, before torch loads
     refuse_typos(unknown)
     extra = _pairs(unknown)
-    from xdimo.train.loop import TrainConfig  # torch is imported here
+    from xdimo.train.run_config import TrainConfig  # pure Python: torch loads only to train
 
     return TrainConfig(**{k: v for k, v in vars(args).items()}, extra=extra)
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         from xdimo.train.metrics_writer import check_trackers
 
         check_trackers(cfg.trackers)  # a missing package fails here, before any process group or model
-        from xdimo.train.loop import train
+        from xdimo.train.loop import train  # torch is imported here
 
         return train(cfg)
     except (XdimoError, ValueError) as e:

@@ -35,7 +35,7 @@ VIDEO_SUFFIXES = (".mp4", ".avi")
 
 SampleKey = tuple[int, int, int]  # (index, epoch, seed)
 
-# What schedulers and terminals send to ask a run to stop (loop.StopSignal handles them in the main process).
+# What schedulers and terminals send to ask a run to stop (stop.StopRequests handles them in the main process).
 # Slurm, LSF, a local kill of the process group and Ctrl-C reach every process of the job, loader workers
 # included: a worker must ignore them, or the main process dies of "DataLoader worker exited unexpectedly"
 # before it can write its checkpoint.

@@ -346,7 +346,7 @@ def summary_line(row: dict[str, Any]) -> str:
              f"{row['tflops_per_gpu']:.3g} TFLOP/s/gpu"]
     if row.get("mfu") is not None:
         parts.append(f"MFU {100 * row['mfu']:.1f}%")
-    parts.append(f"mem peak {row['mem_peak_gib']:.2f} GiB")  # since the start (loop.memory_gib), not per interval
+    parts.append(f"mem peak {row['mem_peak_gib']:.2f} GiB")  # since the start (device.memory_gib), not per interval
     if row.get("moe_balance") is not None:
         parts.append(f"moe_balance {row['moe_balance']:.3f}")
     if row.get("warmup"):

@@ -151,7 +151,7 @@ def hw_row(rec: RunRecord, base: RunRecord | None, show_batch: bool, baseline: s
 
 def mem_text(rec: RunRecord, lang: str) -> str:
     """Allocated peak, with the allocator's reserved peak in brackets where the run logged it; a CPU run has no GPU
-    memory: what it logged is the process's resident set (train/loop.py memory_gib), and the cell says so."""
+    memory: what it logged is the process's resident set (train/device.py memory_gib), and the cell says so."""
     s = rec.steady
     if not s or not s.mem_peak_gib:
         return t(lang, "tbd")
