@@ -35,8 +35,8 @@ def fill_ledger(root: Path, n: int, settled_before: bool = False) -> None:
     reads no file); ``settled_before``: as an earlier version left them, none recorded (status reads each run's
     job.wall, written here as their job scripts did)."""
     from xdimo.ledger import COLUMNS, WALL_JOB_SCRIPT, Ledger
-    from xdimo.schedulers.base import JobState
     from xdimo.spec import RunSpec
+    from xdimo.states import JobState
 
     ledger = Ledger(root / "queue" / "ledger.sqlite")
     now = time.time()

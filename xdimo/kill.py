@@ -14,15 +14,8 @@ from xdimo.ledger import Ledger, LedgerRun
 from xdimo.poll import refresh
 from xdimo.reconcile import adopt_job, settle_without_job, submitter_gone
 from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import (
-    ACTIVE_STATES,
-    JobState,
-    KillAnswer,
-    KillInterrupted,
-    KillNotRecorded,
-    Scheduler,
-    kill_many,
-)
+from xdimo.schedulers.base import KillAnswer, KillInterrupted, KillNotRecorded, Scheduler, kill_many
+from xdimo.states import ACTIVE_STATES, JobState
 from xdimo.workspace import Workspace
 
 

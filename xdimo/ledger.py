@@ -26,8 +26,9 @@ from urllib.parse import quote
 
 from xdimo.errors import NotFoundError, XdimoError
 from xdimo.rundir import RecordedFolder, Rehomed, logs_dir_in, no_room, rehome, script_wall_s
-from xdimo.schedulers.base import ACTIVE_STATES, JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import ACTIVE_STATES, JobState
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

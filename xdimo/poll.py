@@ -22,7 +22,8 @@ from xdimo.ledger import WALL_JOB_SCRIPT, WALL_SCHEDULER, Ledger, LedgerRun
 from xdimo.reconcile import reconcile_submitting
 from xdimo.rundir import RunDir, script_start
 from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, Scheduler
+from xdimo.schedulers.base import JobStatus, LedgerJob, Scheduler
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 # LOST is a conclusion from a scheduler's answer, and one flaky answer (an empty listing, a controller restart)

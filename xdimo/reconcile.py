@@ -18,8 +18,9 @@ from pathlib import Path
 
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.rundir import RunDir
-from xdimo.schedulers.base import JobState, JobStatus, Scheduler
+from xdimo.schedulers.base import JobStatus, Scheduler
 from xdimo.schedulers.marker import read_exit_marker, state_for_exit
+from xdimo.states import JobState
 
 # A SUBMITTING row older than this lost its submitter mid-hand-over (crash, kill -9): look for the job by name.
 # Longer than any backend's submit command may take (timeout x tries), so a live submitter is never overtaken;

@@ -55,9 +55,10 @@ from xdimo.render import render_script
 from xdimo.rules import pending_room
 from xdimo.rundir import RunDir
 from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import JobState, PoolStatus, Scheduler
+from xdimo.schedulers.base import PoolStatus, Scheduler
 from xdimo.schedulers.runner import held_by_commands
 from xdimo.spec import NOT_IDENTITY, RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from xdimo.collect.derive.facts import enrich
 from xdimo.collect.derive.records import RunRecord, Steady
-from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 # Seed 000, table 1-A: 6000ada, Latte-L/2-MoE, local batch 1: 1 card 1.46 steps/s, 2 cards 1.25, 4 cards 1.15.
 SEED_1A = ((1, 1.46), (2, 1.25), (4, 1.15))

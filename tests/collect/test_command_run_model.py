@@ -14,8 +14,8 @@ from xdimo.collect.read.cache import Cache
 from xdimo.collect.read.gather import ledger_records
 from xdimo.collect.tables.table import planned_record
 from xdimo.matrix import load_matrix
-from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 
 def specs(tmp_path: Path, row: dict) -> list[RunSpec]:

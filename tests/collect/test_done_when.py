@@ -17,8 +17,9 @@ from xdimo.collect.tables import report
 from xdimo.collect.write import formats
 from xdimo.config import load_cluster
 from xdimo.ledger import Ledger
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 REPO = Path(__file__).resolve().parents[2]
 JH = REPO / "clusters" / "xdimo-jh.yaml"

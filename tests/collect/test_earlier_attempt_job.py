@@ -10,8 +10,8 @@ from pathlib import Path
 from tests.collect.helpers import FakeLedgerRun, write_run_dir
 from xdimo.collect.read.cache import Cache
 from xdimo.collect.read.gather import ledger_records
-from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 
 def failed_again(tmp_path: Path) -> FakeLedgerRun:

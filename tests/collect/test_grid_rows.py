@@ -18,8 +18,9 @@ from xdimo.collect.write import formats, plots
 from xdimo.config import load_cluster
 from xdimo.ledger import Ledger
 from xdimo.matrix import load_matrix
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 JH = load_cluster(REPO / "clusters" / "xdimo-jh.yaml")
 TBD4 = ["待填"] * 4

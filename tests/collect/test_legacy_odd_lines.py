@@ -9,8 +9,8 @@ import pytest
 from tests.collect.samples import SUMMARY
 from tests.conftest import run_cli
 from xdimo.collect.read.legacy import LogFacts, job_id_from_name, parse_log_text
-from xdimo.schedulers.base import JobState
 from xdimo.schedulers.lsf_parse import parse_summary
+from xdimo.states import JobState
 
 STEP = ("(step=0000100/epoch=0003) Loss: 0.1234 | GradNorm: 0.5678 | Steps/Sec: 1.46 | Samples/s: 1.46 | "
         "Achieved: 79.71 TFLOPs/s | MFU: 87.50%")

@@ -18,8 +18,9 @@ from xdimo.collect.tables.lang import TEXT, Note, note, note_text
 from xdimo.ledger import Ledger
 from xdimo.matrix import load_matrix
 from xdimo.rundir import RunDir
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 REPO = Path(__file__).resolve().parents[2]
 FIX = Path(__file__).parent / "fixtures"

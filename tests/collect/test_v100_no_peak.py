@@ -17,7 +17,7 @@ from xdimo.collect.read.gather import ledger_records
 from xdimo.collect.tables import report
 from xdimo.collect.write import plots
 from xdimo.matrix import load_matrix
-from xdimo.schedulers.base import JobState
+from xdimo.states import JobState
 
 
 def v100_run(tmp_path: Path, precision: str, peak: float | None) -> FakeLedgerRun:

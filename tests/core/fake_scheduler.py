@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.base import JobStatus, LedgerJob, PoolStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 

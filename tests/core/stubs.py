@@ -10,8 +10,9 @@ import yaml
 from xdimo.errors import SchedulerError
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.poll import refresh
-from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.base import JobStatus, LedgerJob, PoolStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 

@@ -14,8 +14,9 @@ from tests.core.test_verb_output import in_process
 from xdimo.cli import logs as logs_cli
 from xdimo.cli import logs_tail
 from xdimo.ledger import Ledger, attempts_in
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 
 def test_a_refused_resubmission_gives_the_run_back_to_the_attempt_before(tmp_path: Path) -> None:

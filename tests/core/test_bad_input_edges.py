@@ -22,9 +22,10 @@ from xdimo.collect.read.parse import RunFiles, record_from_files
 from xdimo.collect.tables import labels, report
 from xdimo.collect.write import atomic
 from xdimo.errors import SchedulerError, XdimoError
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.schedulers.runner import run_command
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.text import excerpt
 from xdimo.workspace import Workspace
 

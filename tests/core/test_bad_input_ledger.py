@@ -14,8 +14,9 @@ from tests.core.test_cli_bad_input import assert_one_line_error
 from xdimo.cli import cli
 from xdimo.errors import NotFoundError, XdimoError
 from xdimo.ledger import Ledger
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 
 def intent(ledger: Ledger, tmp_path: Path, **spec: object) -> RunSpec:

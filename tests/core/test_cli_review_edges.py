@@ -24,9 +24,10 @@ from xdimo.errors import SchedulerError
 from xdimo.ledger import Ledger
 from xdimo.poll import Refresh
 from xdimo.schedulers import local as local_mod
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.schedulers.local import LocalJob, LocalState
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.submit import Submitted
 from xdimo.workspace import Workspace, find_root
 

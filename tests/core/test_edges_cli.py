@@ -10,8 +10,9 @@ from tests.core.stubs import Flaky, install, two_runs
 from tests.core.test_bad_input_ledger import StubScheduler
 from tests.core.test_submit_faults import SecondTimesOut
 from tests.core.test_verb_output import in_process as cli
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 

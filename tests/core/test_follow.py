@@ -15,8 +15,8 @@ from xdimo.cli import status as status_cli
 from xdimo.errors import SchedulerError, XdimoError
 from xdimo.follow import Beat, follow
 from xdimo.poll import Change, Refresh
-from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 

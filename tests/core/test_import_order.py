@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "xdimo"
 
 # Stages in the order data flows; a module may import its own stage and earlier ones.
 STAGES: tuple[tuple[str, ...], ...] = (
-    ("errors", "text", "atomic", "hardware", "spec", "rundir"),  # leaves: no xdimo import of their own
+    ("errors", "text", "atomic", "hardware", "spec", "rundir", "states"),  # leaves: no xdimo import of their own
     ("config",),
     ("rules",),
     ("train",),  # the workload: models, FLOPs, the loop; the planner reads its registry

@@ -14,7 +14,8 @@ from tests.core.test_cli_bad_input import assert_one_line_error
 from xdimo.cli import cli
 from xdimo.kill import interrupted_note
 from xdimo.ledger import Ledger
-from xdimo.schedulers.base import JobState, JobStatus, KillInterrupted
+from xdimo.schedulers.base import JobStatus, KillInterrupted
+from xdimo.states import JobState
 
 
 def ended(ledger: Ledger, workspace: Path, status: JobStatus, **spec: object) -> str:

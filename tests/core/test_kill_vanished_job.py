@@ -21,11 +21,12 @@ from xdimo.kill import JobGone, kill_one, kill_runs
 from xdimo.ledger import Ledger
 from xdimo.poll import refresh
 from xdimo.schedulers import slurm
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.schedulers.jh import JHScheduler
 from xdimo.schedulers.local import LocalJob, LocalScheduler, LocalState
 from xdimo.schedulers.lsf import LSFScheduler
 from xdimo.schedulers.runner import CommandResult
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,8 +4,9 @@ import pytest
 
 from xdimo.errors import NotFoundError, XdimoError
 from xdimo.ledger import Ledger
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 
 @pytest.fixture

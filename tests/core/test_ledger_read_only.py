@@ -24,8 +24,9 @@ from tests.conftest import REPO
 from xdimo.cli import main
 from xdimo.errors import XdimoError
 from xdimo.ledger import COLUMNS, Ledger
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 READ_ONLY = "it is on a read-only file system"
 LEDGER = Path("queue") / "ledger.sqlite"

@@ -10,8 +10,9 @@ import pytest
 
 from xdimo.ledger import Ledger, started_time
 from xdimo.run_time import run_clock
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 
 @pytest.fixture

@@ -28,9 +28,9 @@ from xdimo.ledger import Ledger
 from xdimo.poll import refresh
 from xdimo.reconcile import COMMAND_ENDED, COMMAND_RUNS, SUBMIT_GRACE_S, SUBMIT_SETTLE_S
 from xdimo.rundir import RunDir
-from xdimo.schedulers.base import JobState
 from xdimo.schedulers.runner import held_by_commands, run_command
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 JOB_ID = "4242"

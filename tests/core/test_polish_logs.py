@@ -13,8 +13,9 @@ import pytest
 from tests.conftest import REPO
 from tests.core.test_verb_output import FakeClock, follow_logs, in_process
 from xdimo.poll import Refresh
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 

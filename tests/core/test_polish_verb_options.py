@@ -9,8 +9,9 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from tests.core.test_verb_output import in_process
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 

@@ -19,8 +19,9 @@ import xdimo.rundir as rundir
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.poll import poll_cluster
 from xdimo.rundir import RunDir, no_room
-from xdimo.schedulers.base import JobState, JobStatus, LedgerJob
+from xdimo.schedulers.base import JobStatus, LedgerJob
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 FULL = "no room to write in its run folder now (No space left on device)"
 

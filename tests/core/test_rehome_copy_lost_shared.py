@@ -56,8 +56,9 @@ def test_a_lost_run_still_rechecked_is_read_where_its_job_writes(tmp_path: Path)
     ACTIVE_STATES only) and a copy reads it from its own snapshot: a job that comes back is settled there."""
     from xdimo.ledger import Ledger
     from xdimo.poll import recheck_lost
-    from xdimo.schedulers.base import JobState, JobStatus
+    from xdimo.schedulers.base import JobStatus
     from xdimo.spec import RunSpec
+    from xdimo.states import JobState
 
     original, copy = tmp_path / "ws", tmp_path / "copy"
     spec = RunSpec(matrix="m", pool="local", gpus=1)

@@ -13,8 +13,9 @@ from xdimo import poll
 from xdimo.kill import kill_runs
 from xdimo.ledger import Ledger
 from xdimo.poll import LOST_AFTER_S, poll_cluster
-from xdimo.schedulers.base import JobState, JobStatus, LedgerJob
+from xdimo.schedulers.base import JobStatus, LedgerJob
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 GONE = JobStatus(JobState.LOST, reason="left the queue without a summary or marker", unlisted=True)

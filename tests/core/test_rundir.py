@@ -14,10 +14,11 @@ from xdimo import render, rundir
 from xdimo.collect.read import parse
 from xdimo.rundir import RunDir
 from xdimo.schedulers import job_id_pattern, marker
-from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.base import LedgerJob
 from xdimo.schedulers.local import LocalJob, LocalScheduler
 from xdimo.schedulers.local_runner import load_cluster_for
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace, queue_dir_in
 
 ROOT = Path("/ws")

@@ -18,8 +18,9 @@ from xdimo.ledger import WALL_JOB_SCRIPT
 from xdimo.matrix import load_matrix
 from xdimo.run_time import run_clock
 from xdimo.rundir import RunDir
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.submit import submit_once
 from xdimo.workspace import Workspace
 

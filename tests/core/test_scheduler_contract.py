@@ -17,7 +17,8 @@ from xdimo.cli import logs as logs_cli
 from xdimo.cli import status as status_cli
 from xdimo.poll import Refresh
 from xdimo.schedulers import BACKENDS, backend_class, get_scheduler, poll_interval
-from xdimo.schedulers.base import HostRow, JobState, Scheduler
+from xdimo.schedulers.base import HostRow, Scheduler
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,8 +14,9 @@ import xdimo.reconcile as reconcile
 from xdimo.kill import kill_one
 from xdimo.ledger import WALL_JOB_SCRIPT, Ledger, LedgerRun
 from xdimo.reconcile import reconcile_submitting
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 
 class Sched:

@@ -12,7 +12,7 @@ from tests.core.test_bad_input_ledger import StubScheduler, age, intent
 from xdimo.ledger import Ledger
 from xdimo.poll import refresh
 from xdimo.reconcile import SUBMIT_SETTLE_S, adopt_job, reconcile_submitting
-from xdimo.schedulers.base import JobState
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 

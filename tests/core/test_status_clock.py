@@ -16,8 +16,9 @@ from xdimo.cli.status import render
 from xdimo.ledger import Ledger
 from xdimo.poll import RunStart, poll_cluster, run_start, script_start
 from xdimo.run_time import run_clock
-from xdimo.schedulers.base import JobState, JobStatus, LedgerJob
+from xdimo.schedulers.base import JobStatus, LedgerJob
 from xdimo.schedulers.local import ticks_to_epoch
+from xdimo.states import JobState
 
 
 class Answers:

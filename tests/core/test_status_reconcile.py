@@ -14,9 +14,10 @@ from xdimo.matrix import Matrix
 from xdimo.poll import refresh
 from xdimo.reconcile import SUBMIT_GRACE_S
 from xdimo.render import render_script
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.schedulers.local import LocalScheduler
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.submit import submit_once
 from xdimo.workspace import Workspace
 

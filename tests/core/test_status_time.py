@@ -12,8 +12,9 @@ from tests.core.test_bad_input_ledger import intent
 from xdimo.cli.status import render
 from xdimo.ledger import Ledger
 from xdimo.run_time import run_clock
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 
 def three_runs(ledger: Ledger, root: Path) -> tuple[RunSpec, RunSpec, RunSpec]:

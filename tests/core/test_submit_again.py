@@ -10,8 +10,8 @@ from tests.core.fake_scheduler import FakeScheduler, install
 from tests.core.stubs import wait_ended
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.poll import refresh
-from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.submit import submit_all, submit_once
 from xdimo.workspace import Workspace
 

@@ -16,8 +16,9 @@ import pytest
 
 from xdimo.matrix import Matrix
 from xdimo.rundir import SUBMIT_LOCK
-from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.base import JobStatus, LedgerJob, PoolStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 SPEC = RunSpec(matrix="twin", pool="local", model="Latte-T/2")

@@ -13,8 +13,8 @@ from tests.core.stubs import Flaky, install, two_runs, two_runs_on_flaky
 from xdimo.cli import cli
 from xdimo.errors import SchedulerError
 from xdimo.matrix import load_matrix
-from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.submit import submit_once
 from xdimo.workspace import Workspace
 

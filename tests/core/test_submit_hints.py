@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from tests.core.stubs import Flaky, install, two_runs
 from xdimo.cli import cli
-from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.base import JobStatus, LedgerJob, PoolStatus
+from xdimo.states import JobState
 
 
 class FullAndPending(Flaky):

@@ -17,7 +17,8 @@ from xdimo.cli.submit import describe
 from xdimo.errors import PendingLimitError, SchedulerTimeout
 from xdimo.matrix import load_matrix
 from xdimo.plan import choose_batch, free_for_new_jobs, queued_gpus
-from xdimo.schedulers.base import JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.base import JobStatus, LedgerJob, PoolStatus
+from xdimo.states import JobState
 from xdimo.submit import ReadFailed, submit_once
 from xdimo.workspace import Workspace
 

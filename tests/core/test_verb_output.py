@@ -22,8 +22,9 @@ from xdimo.errors import XdimoError
 from xdimo.follow import Beat
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.poll import Refresh
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.submit import SubmitResult
 from xdimo.workspace import Workspace
 

@@ -26,9 +26,10 @@ from tests.schedulers.test_lsf_family_backend import KINDS, cluster, script, spe
 from xdimo.config import load_cluster
 from xdimo.errors import SchedulerError
 from xdimo.schedulers import BACKENDS, backend_class, lsf_family, slurm
-from xdimo.schedulers.base import JobState, LedgerJob, Scheduler
+from xdimo.schedulers.base import LedgerJob, Scheduler
 from xdimo.schedulers.local import LocalJob, LocalScheduler, LocalState, start_time
 from xdimo.schedulers.runner import CommandResult
+from xdimo.states import JobState
 
 REPO = Path(__file__).resolve().parents[2]
 FAKES = REPO / "tests" / "fakes"

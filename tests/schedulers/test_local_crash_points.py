@@ -23,7 +23,7 @@ import pytest
 from xdimo.errors import CommandNotRun, SchedulerError
 from xdimo.rundir import RunDir
 from xdimo.schedulers import local as local_mod
-from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.base import LedgerJob
 from xdimo.schedulers.local import (
     RUNNER_START_GRACE_S,
     LocalJob,
@@ -35,6 +35,7 @@ from xdimo.schedulers.local import (
     start_time,
 )
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.submit import hand_over
 from xdimo.workspace import Workspace
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from xdimo.rundir import RunDir
-from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.base import LedgerJob
 from xdimo.schedulers.local import LocalJob, LocalScheduler, LocalState, start_time
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 

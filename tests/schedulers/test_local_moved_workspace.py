@@ -16,9 +16,10 @@ from pathlib import Path
 from tests.conftest import run_cli
 from tests.core.test_cli_local import write_matrix
 from xdimo.rundir import RunDir
-from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.base import LedgerJob
 from xdimo.schedulers.local import LocalJob, LocalScheduler, LocalState, child_alive, runner_alive
 from xdimo.schedulers.marker import read_exit_marker
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 

@@ -7,9 +7,10 @@ import signal
 import time
 
 from xdimo.render import render_script
-from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.base import LedgerJob
 from xdimo.schedulers.local import LocalScheduler, child_alive, runner_alive
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 

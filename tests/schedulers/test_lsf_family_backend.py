@@ -15,11 +15,12 @@ import pytest
 
 from xdimo.config import Cluster, Pool
 from xdimo.errors import PendingLimitError, SubmitRefused
-from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.base import LedgerJob
 from xdimo.schedulers.jh import JHScheduler
 from xdimo.schedulers.lsf import LSFScheduler
 from xdimo.schedulers.lsf_family import settle_from_logs
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 KINDS = {"jh": (JHScheduler, "#JSUB", "-gpgpu 4"), "lsf": (LSFScheduler, "#BSUB", '-gpu "num=4"')}

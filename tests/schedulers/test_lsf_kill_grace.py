@@ -17,11 +17,12 @@ from xdimo.config import Cluster, Pool, load_cluster
 from xdimo.errors import ConfigError, KillUnconfirmed
 from xdimo.kill import kill_runs
 from xdimo.ledger import Ledger
-from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.base import LedgerJob
 from xdimo.schedulers.jh import JHScheduler
 from xdimo.schedulers.lsf import LSFScheduler
 from xdimo.schedulers.runner import CommandResult
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"

@@ -18,11 +18,12 @@ from xdimo.errors import XdimoError
 from xdimo.kill import KillResult, kill_runs
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.poll import refresh
-from xdimo.schedulers.base import JobState, KillInterrupted, KillNotRecorded, kill_many
+from xdimo.schedulers.base import KillInterrupted, KillNotRecorded, kill_many
 from xdimo.schedulers.jh import JHScheduler
 from xdimo.schedulers.lsf import LSFScheduler
 from xdimo.schedulers.runner import CommandResult
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"

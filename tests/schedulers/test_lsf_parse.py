@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from xdimo.schedulers import lsf_parse as P
-from xdimo.schedulers.base import JobState
+from xdimo.states import JobState
 
 FIX = Path(__file__).parent / "fixtures"
 

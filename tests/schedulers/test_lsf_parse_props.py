@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from xdimo.schedulers import jh_parse
 from xdimo.schedulers import lsf_parse as P
-from xdimo.schedulers.base import JobState
+from xdimo.states import JobState
 
 HOST = st.from_regex(r"[a-z][a-z0-9\-]{0,11}[0-9]", fullmatch=True)
 WORD = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.\-]{0,9}", fullmatch=True)

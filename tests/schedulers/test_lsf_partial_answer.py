@@ -19,8 +19,9 @@ import pytest
 from tests.schedulers.test_lsf_family_backend import KINDS, cluster, fake, script, spec, wait_for  # noqa: F401
 from xdimo.schedulers import lsf_family
 from xdimo.schedulers import lsf_parse as P
-from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.base import LedgerJob
 from xdimo.schedulers.runner import CommandResult
+from xdimo.states import JobState
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -16,11 +16,12 @@ import pytest
 from xdimo.config import Cluster, Pool
 from xdimo.errors import SchedulerError, SubmitRefused
 from xdimo.render import render_script
-from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.base import LedgerJob
 from xdimo.schedulers.jh import JHScheduler
 from xdimo.schedulers.lsf import LSFScheduler
 from xdimo.schedulers.runner import CommandResult
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,9 +11,10 @@ import pytest
 
 from tests.fakes.scripted import scripted_jh
 from xdimo.schedulers import lsf_parse as P
-from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.base import LedgerJob
 from xdimo.schedulers.jh import JHScheduler
 from xdimo.schedulers.lsf import LSFScheduler
+from xdimo.states import JobState
 
 FIX = Path(__file__).parent / "fixtures"
 NOV23 = time.mktime((2026, 11, 23, 14, 24, 41, 0, 0, -1))

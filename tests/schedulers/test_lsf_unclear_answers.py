@@ -12,10 +12,11 @@ import pytest
 from tests.fakes.scripted import scripted_jh
 from xdimo.errors import KillUnconfirmed, PendingLimitError, SchedulerError
 from xdimo.schedulers import lsf_parse as P
-from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.base import LedgerJob
 from xdimo.schedulers.jh import JHScheduler
 from xdimo.schedulers.lsf_family import settle_from_logs
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 FIXTURES = Path(__file__).parent / "fixtures"
 O_HEADER = "JOBID|USER|STAT|QUEUE|EXEC_HOST|JOB_NAME"

@@ -9,7 +9,7 @@ import pytest
 
 from xdimo import rundir
 from xdimo.schedulers import lsf_parse, slurm_parse
-from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.base import LedgerJob
 from xdimo.schedulers.local import LocalScheduler, settle_from_marker
 from xdimo.schedulers.lsf_family import settle_from_logs
 from xdimo.schedulers.marker import (
@@ -22,6 +22,7 @@ from xdimo.schedulers.marker import (
 )
 from xdimo.schedulers.slurm import settle as slurm_settle
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 # exit code -> the state every backend settles a job with that marker as

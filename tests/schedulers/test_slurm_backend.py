@@ -16,9 +16,10 @@ from xdimo.config import load_cluster
 from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
 from xdimo.schedulers import slurm
 from xdimo.schedulers import slurm_parse as sp
-from xdimo.schedulers.base import JobState, LedgerJob
+from xdimo.schedulers.base import LedgerJob
 from xdimo.schedulers.runner import CommandResult
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"

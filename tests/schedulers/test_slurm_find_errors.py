@@ -16,8 +16,8 @@ from xdimo.poll import refresh
 from xdimo.reconcile import SUBMIT_GRACE_S
 from xdimo.rundir import RunDir
 from xdimo.schedulers import slurm_parse as sp
-from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
 backend = slurm_tests.backend  # the scripted-runner fixture: SlurmScheduler over fixed answers

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
 from xdimo.schedulers import slurm_parse as sp
-from xdimo.schedulers.base import JobState
+from xdimo.states import JobState
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

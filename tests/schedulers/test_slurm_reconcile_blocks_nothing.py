@@ -11,9 +11,9 @@ from tests.schedulers.test_slurm_find_errors import DBD_DOWN, slurm_workspace
 from xdimo.poll import refresh
 from xdimo.reconcile import SUBMIT_GRACE_S
 from xdimo.schedulers import slurm
-from xdimo.schedulers.base import JobState
 from xdimo.schedulers.runner import CommandResult
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 
 def test_a_stuck_submission_blocks_no_other_runs_poll(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,8 +13,9 @@ from tests.schedulers.test_slurm_backend import _job, fixture
 from xdimo.ledger import Ledger
 from xdimo.plan import cards_up, free_for_new_jobs
 from xdimo.schedulers import slurm_parse as sp
-from xdimo.schedulers.base import JobState, JobStatus
+from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 backend = slurm_tests.backend  # the scripted-runner fixture: SlurmScheduler over fixture answers
 

@@ -15,9 +15,9 @@ from xdimo.errors import SchedulerTimeout
 from xdimo.poll import refresh
 from xdimo.reconcile import SUBMIT_GRACE_S
 from xdimo.schedulers import runner, slurm
-from xdimo.schedulers.base import JobState
 from xdimo.schedulers.runner import run_command
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.submit import SubmitResult, failure_line, hand_over
 from xdimo.workspace import Workspace
 

@@ -18,8 +18,8 @@ from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import check_matrix
 from xdimo.rundir import RunDir
 from xdimo.schedulers import poll_interval
-from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.submit import submit_once
 from xdimo.workspace import Workspace
 

@@ -18,8 +18,8 @@ from xdimo.follow import poll_every
 from xdimo.ledger import Ledger, LedgerRun
 from xdimo.poll import refresh
 from xdimo.rundir import RunDir
-from xdimo.schedulers.base import JobState
 from xdimo.schedulers.marker import read_exit_marker
+from xdimo.states import JobState
 
 TAIL_S = 1.0  # between reads of the job's files with --follow (the scheduler is asked at its own pace)
 # Schedulers that write a job's -o file only when the job ends (LSF spools stdout; the fake says so too), and the

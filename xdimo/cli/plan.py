@@ -23,8 +23,9 @@ from xdimo.plan import (
 from xdimo.poll import refresh, still_queued
 from xdimo.rules import cpu_slots
 from xdimo.schedulers import get_scheduler
-from xdimo.schedulers.base import ACTIVE_STATES, JobState, PoolStatus, Scheduler
+from xdimo.schedulers.base import PoolStatus, Scheduler
 from xdimo.spec import RunSpec
+from xdimo.states import ACTIVE_STATES, JobState
 from xdimo.submit import refuse_a_collision
 from xdimo.workspace import Workspace
 

@@ -29,7 +29,8 @@ from xdimo.poll import Refresh, RunStart, refresh
 from xdimo.reconcile import SUBMIT_GRACE_S, SUBMIT_SETTLE_S
 from xdimo.rules import cpu_slots_for_gpus
 from xdimo.run_time import TIME_LABELS, TIME_MEANING, label_key, run_clock
-from xdimo.schedulers.base import ACTIVE_STATES, TERMINAL_STATES, JobState, Scheduler
+from xdimo.schedulers.base import Scheduler
+from xdimo.states import ACTIVE_STATES, TERMINAL_STATES, JobState
 from xdimo.workspace import Workspace
 
 RECENT = 30  # ended runs shown without --all (the summary line counts every run)

@@ -1,43 +1,19 @@
 """The one small interface every scheduler backend implements, and the types it speaks.
 
-Backends are thin runners over pure parse functions; states are normalised to JobState.
+Backends are thin runners over pure parse functions; states are normalised to JobState (xdimo/states.py: a
+leaf, since the ledger, status and collect speak it too without any scheduler).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
 from xdimo.config import Cluster, Pool
 from xdimo.errors import XdimoError
 from xdimo.spec import RunSpec
-
-
-class JobState(str, Enum):
-    SUBMITTING = "SUBMITTING"  # intent recorded in the ledger, scheduler not yet answered
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    SUSPENDED = "SUSPENDED"  # not a failure (PSUSP/USUSP/SSUSP)
-    DONE = "DONE"
-    FAILED = "FAILED"
-    KILLED = "KILLED"
-    UNKNOWN = "UNKNOWN"  # LSF/JH UNKWN: not terminal, ask again later
-    LOST = "LOST"  # gone from the queue with no summary or marker to settle it
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL_STATES
-
-    @property
-    def active(self) -> bool:
-        """Holds or waits for cards (or may: UNKNOWN, SUBMITTING)."""
-        return self in ACTIVE_STATES
-
-
-TERMINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.KILLED, JobState.LOST})
-ACTIVE_STATES = (JobState.SUBMITTING, JobState.PENDING, JobState.RUNNING, JobState.SUSPENDED, JobState.UNKNOWN)
+from xdimo.states import JobState
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ from xdimo.atomic import replacing
 from xdimo.config import Cluster
 from xdimo.errors import CommandNotRun, NotFoundError, SchedulerError
 from xdimo.rundir import RunDir
-from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.base import HostRow, JobStatus, LedgerJob, PoolStatus
 from xdimo.schedulers.marker import read_exit_marker, state_for_exit
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.workspace import queue_dir_in
 
 # A record whose runner has not written its pid yet: the submitter saves the record, then starts the runner, then

@@ -19,9 +19,9 @@ import psutil
 
 from xdimo.config import Cluster
 from xdimo.rundir import RunDir
-from xdimo.schedulers.base import JobState
 from xdimo.schedulers.local import LocalJob, LocalState, first_in_line, free_cards, start_time
 from xdimo.schedulers.marker import shell_exit_code, state_for_exit
+from xdimo.states import JobState
 
 POLL_S = 0.5
 # After a kill, how long the job may take to checkpoint before the runner SIGKILLs it: longer than the grace torchrun

@@ -36,10 +36,11 @@ from xdimo.config import Cluster, Pool
 from xdimo.errors import KillUnconfirmed, PendingLimitError, SchedulerError, SubmitRefused
 from xdimo.rundir import RunDir
 from xdimo.schedulers import lsf_parse as P
-from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.base import HostRow, JobStatus, LedgerJob, PoolStatus
 from xdimo.schedulers.marker import read_exit_marker, state_for_exit
 from xdimo.schedulers.runner import CommandResult, command_error, looks_transient, run_command
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.text import excerpt, one_line
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from xdimo.schedulers.base import HostRow as HostRow  # moved to base; re-exported for the parsers' users
-from xdimo.schedulers.base import JobState
 from xdimo.schedulers.marker import KILL_EXIT_CODES as KILL_EXIT_CODES  # the one exit-code rule (marker.py)
 from xdimo.schedulers.marker import parse_marker as parse_marker  # re-exported: `P.parse_marker` callers
+from xdimo.states import JobState
 
 # -- states -------------------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from xdimo.rundir import MARKER as MARKER  # re-exported: the name lives with the rest of the run folder's layout
 from xdimo.rundir import RunDir
-from xdimo.schedulers.base import JobState
+from xdimo.states import JobState
 
 # Exit codes 128+N of the signals a scheduler's kill sequence sends (SIGINT, then SIGTERM): a job that died of
 # one of these was stopped on request. SIGKILL (137) is also the OOM killer's and a memory limit's signal, so

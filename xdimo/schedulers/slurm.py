@@ -24,10 +24,11 @@ from xdimo.errors import ConfigError, SchedulerError
 from xdimo.rules import cpu_slots
 from xdimo.rundir import RunDir
 from xdimo.schedulers import slurm_parse as sp
-from xdimo.schedulers.base import HostRow, JobState, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.base import HostRow, JobStatus, LedgerJob, PoolStatus
 from xdimo.schedulers.marker import KILL_EXIT_CODES, read_exit_marker, state_for_exit
 from xdimo.schedulers.runner import CommandResult, command_error, looks_transient, run_command
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 from xdimo.text import excerpt
 
 QUERY_TIMEOUT = 60.0

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
-from xdimo.schedulers.base import HostRow, JobState
+from xdimo.schedulers.base import HostRow
+from xdimo.states import JobState
 
 # The exact formats the backend asks for; the parsers below read these and nothing else. The times come last
 # (squeue %S start, %e end; sacct Start, End), so an answer in the earlier form without them still reads.

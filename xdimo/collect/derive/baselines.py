@@ -17,7 +17,7 @@ from xdimo.collect.derive.contention import shared_cores_with
 from xdimo.collect.derive.hardware_label import hardware_label, same_gpu, unknown_hardware
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.derive.throughput import samples_per_s
-from xdimo.schedulers.base import JobState
+from xdimo.states import JobState
 
 Workload = tuple[str, int, int, int | None, int | None, int | None]
 

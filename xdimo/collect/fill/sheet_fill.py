@@ -87,7 +87,7 @@ from xdimo.collect.tables.model_table import common_setup, run_setup, setup_text
 from xdimo.collect.tables.pick import ended_well
 from xdimo.collect.write.atomic import write_atomic, write_target
 from xdimo.errors import XdimoError
-from xdimo.schedulers.base import JobState
+from xdimo.states import JobState
 
 
 @dataclass

@@ -22,9 +22,9 @@ from xdimo.collect.read.parse import EVAL_JSON, RunFiles, digest_run_dir, record
 from xdimo.collect.tables.lang import note
 from xdimo.ledger import WALL_JOB_SCRIPT, WALL_SCHEDULER, AttemptJob, attempts_in
 from xdimo.rundir import RunDir
-from xdimo.schedulers.base import JobState
 from xdimo.schedulers.lsf_parse import parse_summary
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 
 class LedgerRunLike(Protocol):

@@ -15,8 +15,8 @@ from xdimo.collect.derive.steady import has_steady
 from xdimo.collect.tables.cells import is_cpu, lacks_peak, no_peak_ever
 from xdimo.collect.tables.labels import cards, hw
 from xdimo.collect.tables.lang import note_text, t
-from xdimo.schedulers.base import JobState
 from xdimo.spec import RunSpec
+from xdimo.states import JobState
 
 DEFAULT_HW_BASELINE = "6000ada"
 PLANNED = "planned"  # RunRecord.source of a row a matrix plans that the ledger has no run for yet
