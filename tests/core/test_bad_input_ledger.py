@@ -257,6 +257,25 @@ def test_init_force_keeps_the_users_edits_as_bak(tmp_path: Path) -> None:
     assert (ws / "clusters" / "xdimo-jh.yaml.bak").read_text() == mine and edited.read_text() != mine
 
 
+def test_a_second_init_force_keeps_the_first_backup(tmp_path: Path) -> None:
+    """The audit's loss: edit, --force (edit 1 saved in .bak), edit again, --force: .bak held only edit 2, while
+    each run said the edits were saved. The second backup goes to the first free FILE.bak.N; a backup that
+    already holds these very edits is reused."""
+    ws = tmp_path / "ws"
+    assert CliRunner().invoke(cli, ["init", str(ws)]).exit_code == 0
+    edited = ws / "clusters" / "xdimo-jh.yaml"
+    packaged = edited.read_text()
+    saved = []
+    for edit in ("# edit 1\n", "# edit 2\n", "# edit 2\n"):
+        edited.write_text(packaged + edit)
+        result = CliRunner().invoke(cli, ["--json", "init", str(ws), "--force"])
+        assert result.exit_code == 0, result.output
+        saved += json.loads(result.output)["backups"]
+    assert saved == [f"{edited}.bak", f"{edited}.bak.1", f"{edited}.bak.1"]
+    assert Path(saved[0]).read_text().endswith("# edit 1\n") and Path(saved[1]).read_text().endswith("# edit 2\n")
+    assert not Path(f"{edited}.bak.2").exists()
+
+
 def test_a_ledger_failing_after_it_opened_is_one_line_naming_it(workspace: Path) -> None:
     """A disk that fills or a file made read-only under a running tool: an error naming the ledger, never an
     internal error."""

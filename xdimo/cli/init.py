@@ -19,7 +19,8 @@ from xdimo.workspace import PACKAGE_DATA, Workspace, queue_dir_in
 
 @click.command()
 @click.argument("directory", metavar="[DIR]", required=False)
-@click.option("--force", is_flag=True, help="Overwrite files that already exist (an edited one is kept as FILE.bak).")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist (an edited one is kept as FILE.bak, "
+              "or FILE.bak.N where an earlier --force left one).")
 @verb
 def init(app: App, directory: str | None, force: bool) -> None:
     """Create a workspace in DIR (default: --workdir, else the current folder): clusters/, jobs/ (with
@@ -171,13 +172,26 @@ def _copy_defaults(root: Path, force: bool) -> Copied:
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
         if dst.exists() and dst.read_bytes() != src.read_bytes():  # --force over the user's edits: keep them
-            shutil.copyfile(dst, dst.with_name(dst.name + ".bak"))
-            done.backups.append(str(dst.with_name(dst.name + ".bak")))
+            backup = backup_name(dst)
+            if not backup.exists():  # else it already holds these very edits
+                shutil.copyfile(dst, backup)
+            done.backups.append(str(backup))
         shutil.copyfile(src, dst)
         done.copied.append(str(dst))
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
     return done
+
+
+def backup_name(edited: Path) -> Path:
+    """Where --force keeps ``edited``: FILE.bak, or the first free FILE.bak.N when an earlier --force's backup holds
+    other edits (a second --force must not overwrite the first's); an existing backup with these very edits is
+    reused."""
+    candidate, n = edited.with_name(edited.name + ".bak"), 0
+    while candidate.exists() and not _same(candidate, edited):
+        n += 1
+        candidate = edited.with_name(f"{edited.name}.bak.{n}")
+    return candidate
 
 
 def _same(kept: Path, packaged: Path) -> bool:
