@@ -176,7 +176,22 @@ def environment(templates: Path) -> jinja2.Environment:
         autoescape=False,  # shell, not HTML: quoting is explicit (the `q` filter)
     )
     env.filters["q"] = lambda v: shlex.quote(str(v))
+    env.filters["dq"] = directive_quoted
     return env
+
+
+def directive_quoted(value: object) -> str:
+    """``value`` inside the double quotes of a #SBATCH line, where sbatch reads `\\"` as `"` (an unescaped one ends
+    the quoting and is dropped: a workspace at `ws "x"` sent the job's output to `ws x/...`, which does not exist,
+    and the job failed with no output anywhere). Checked against Slurm 22.05. Refused, in one line: a line break
+    (a directive is one line) and a backslash (in an output path, slurmd takes it to mean "no %j substitution" and
+    drops it: the job fails to launch)."""
+    text = str(value)
+    for char, name in (("\n", "line break"), ("\r", "line break"), ("\\", "backslash")):
+        if char in text:
+            raise ConfigError(f"{text!r}: a {name} cannot be written in a #SBATCH line (Slurm cannot take it in an "
+                              "output path or option; rename the folder)")
+    return text.replace('"', '\\"')
 
 
 def render_script(spec: RunSpec, cluster: Cluster, ws: Workspace) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from xdimo.config import load_cluster
+from xdimo.errors import ConfigError
 from xdimo.render import render_script
 from xdimo.spec import RunSpec
 from xdimo.workspace import Workspace
@@ -99,3 +100,24 @@ def test_script_launches_torchrun_through_srun_and_writes_the_marker(ws: Workspa
     assert "--nnodes=2" in launch and "--nproc_per_node=4" in launch and "--rdzv_backend=c10d" in launch
     assert "--rdzv_endpoint=gpu07:29734" in launch and "--rdzv_id=1234" in launch
     assert launch[-4:] == ["train.py", "--config", "a", "b.yaml"]  # the user's command, as written
+
+
+@pytest.mark.parametrize(("folder", "problem"), [('ws "q"', None), ("ws \\ b", "backslash"),
+                                                 ("ws\nb", "line break")])
+def test_a_quote_in_an_sbatch_path_is_escaped_and_what_slurm_cannot_take_is_refused(
+        tmp_path: Path, folder: str, problem: str | None) -> None:
+    """sbatch reads `\\"` inside a quoted #SBATCH value as `"` (an unescaped one is dropped); slurmd reads a
+    backslash in an output path as "no %j substitution" and drops it. tests/slurm runs both on a real Slurm."""
+    root = tmp_path / folder
+    (root / "clusters").mkdir(parents=True)
+    shutil.copy(REPO / "clusters" / "slurm-local.yaml", root / "clusters")
+    shutil.copytree(REPO / "jobs" / "templates", root / "jobs" / "templates")
+    space = Workspace.open(str(root))
+    spec = RunSpec(matrix="m", pool="gpu_h200", gpus=1)
+    cluster = load_cluster(root / "clusters" / "slurm-local.yaml")
+    if problem is None:
+        script = render_script(spec, cluster, space)
+        assert f'#SBATCH --output="{str(root).replace(chr(34), chr(92) + chr(34))}/logs/' in script
+        return
+    with pytest.raises(ConfigError, match=f"a {problem} cannot be written in a #SBATCH line"):
+        render_script(spec, cluster, space)

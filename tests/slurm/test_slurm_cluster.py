@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,37 @@ def test_find_reconciles_a_job_whose_id_was_never_recorded(ws: Path) -> None:
     assert scheduler.find(spec.run_id)[-1] == job_id  # newest last (earlier test runs reuse the name)
     assert scheduler.find("find-00000000") == []
     scheduler.kill(job_id)
+
+
+def slurm_workspace(folder: Path) -> Cli:
+    (folder / "clusters").mkdir(parents=True)
+    shutil.copy(REPO / "clusters" / "slurm-local.yaml", folder / "clusters")
+    shutil.copytree(REPO / "jobs" / "templates", folder / "jobs" / "templates")
+    write_matrix(folder, "quoted", """
+name: quoted
+defaults: {model: Latte-T/2, parallel: ddp, gpus: 1, steps: 1, data: synthetic, command: "echo hello from the job"}
+matrix: {pool: [gpu_h200]}
+""")
+    return Cli(folder)
+
+
+def test_a_workspace_path_holding_quotes_gets_its_job_output(tmp_path: Path) -> None:
+    """sbatch drops an unescaped `"` inside a quoted #SBATCH value: a workspace at `sl "dq" ws` got a job whose
+    output went to `sl dq ws/...`, a folder that does not exist, so the job failed with no output anywhere."""
+    cli = slurm_workspace(tmp_path / 'sl "dq" ws')
+    (sub,) = cli.json("submit", "quoted", "--batch", "first")["submitted"]
+    wait_until(lambda: cli.runs()[sub["run_id"]]["state"] in TERMINAL, "the job to end", 60)
+    run = cli.runs()[sub["run_id"]]
+    output = cli.ws / "logs" / sub["run_id"] / f"{sub['job_id']}.output"
+    assert run["state"] == "DONE", run
+    assert "hello from the job" in output.read_text()
+
+
+def test_a_workspace_path_holding_a_backslash_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    """slurmd reads a backslash in an output path as "no %j substitution" and drops it: the job fails to launch
+    (JobLaunchFailure, no output). Refused in one line instead, and nothing is recorded."""
+    cli = slurm_workspace(tmp_path / "sl \\ ws")
+    done = cli.run("submit", "quoted", "--batch", "first", check=False)
+    assert done.returncode != 0 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "a backslash cannot be written in a #SBATCH line" in done.stderr
+    assert cli.json("status") == []
