@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 _SPLIT = re.compile(r"(?<!\\)\|")
-_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+# GFM's delimiter row: each cell one dash or more, colons for alignment (`|-|:-:|` as well as `|---|---|`)
+_SEPARATOR = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 _BR = re.compile(r"<br\s*/?>", re.I)
 # Headers the user writes for one of our columns (after norm_header): seed 002's speed columns.
 HEADER_ALIASES = (("iter/s", "steps/s"), ("it/s", "steps/s"), ("data/s", "samples/s"))

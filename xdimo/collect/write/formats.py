@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from xdimo.collect.derive import baselines, facts, steady, throughput, wall_time
@@ -62,7 +62,7 @@ def render_csv(tables: Sequence[Table]) -> str:
     header that names the unit), then its notes, one row each (the ⚠ legends, "projected, not measured"), after a
     first cell ``注``/``note``. With several tables, each is preceded by a ``# title`` line and a blank line."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = RowWriter(buf)
     for i, tb in enumerate(tables):
         if len(tables) > 1:
             if i:
@@ -74,6 +74,23 @@ def render_csv(tables: Sequence[Table]) -> str:
         marker = "注" if any(ord(ch) >= 0x3000 for ch in tb.title) else "note"  # the table's language
         writer.writerows([marker, note] for note in tb.notes)
     return buf.getvalue()
+
+
+class RowWriter:
+    """csv.writer with "\n" line ends, except that a row with a bare carriage return in a cell (a label or note
+    pasted from elsewhere) is written fully quoted: csv quotes only the characters of its own line end, and a
+    reader would split that row in two."""
+
+    def __init__(self, buf: io.StringIO) -> None:
+        self.plain = csv.writer(buf, lineterminator="\n")
+        self.quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def writerow(self, row: Sequence[str]) -> None:
+        (self.quoted if any("\r" in str(cell) for cell in row) else self.plain).writerow(row)
+
+    def writerows(self, rows: Iterable[Sequence[str]]) -> None:
+        for row in rows:
+            self.writerow(row)
 
 
 def csv_cells(tb: Table) -> tuple[list[str], list[list[str]]]:
