@@ -11,7 +11,7 @@ import yaml
 from tests.collect.helpers import FakeLedgerRun, write_run_dir
 from xdimo.collect.derive.throughput import mfu
 from xdimo.collect.read.cache import Cache
-from xdimo.collect.read.gather import ledger_records
+from xdimo.collect.read.gather import base_record, ledger_records
 from xdimo.collect.tables.table import planned_record
 from xdimo.matrix import load_matrix
 from xdimo.spec import RunSpec
@@ -87,3 +87,14 @@ def test_model_given_is_no_matrix_key(tmp_path: Path) -> None:
         assert "unknown key 'defaults.model_given'" in str(exc)
     else:
         raise AssertionError("model_given was accepted as a matrix key")
+
+
+def test_the_workloads_batch_and_precision_are_unknown_for_a_command_run(tmp_path: Path) -> None:
+    """They are never passed to the user's program (plan shows `-`): `collect --table runs` used to show the spec's
+    defaults, global batch 1 and BF16, as if measured."""
+    (mine,) = specs(tmp_path, {"command": "train.py"})
+    (reference,) = specs(tmp_path, {})
+    rec = base_record(FakeLedgerRun(spec=mine, log_dir=str(tmp_path), state=JobState.PENDING))
+    assert (rec.precision, rec.local_batch, rec.global_batch) == ("", None, None)
+    rec = base_record(FakeLedgerRun(spec=reference, log_dir=str(tmp_path), state=JobState.PENDING))
+    assert (rec.precision, rec.local_batch, rec.global_batch) == ("bf16", 1, 1)

@@ -48,16 +48,20 @@ class LedgerRunLike(Protocol):
 
 
 def base_record(run: LedgerRunLike, gpu_model: str = "") -> RunRecord:
-    """What the ledger knows of a run before reading its files: the spec as planned."""
+    """What the ledger knows of a run before reading its files: the spec as planned. A `command:` run is the
+    user's own program, to which the workload's batch and precision are never passed (plan shows `-`): they stay
+    unknown unless its run.json says them, never the spec's defaults."""
     spec = run.spec
     state = getattr(run.state, "value", run.state)
+    own = None if spec.command else spec  # the settings the reference workload is given
     return RunRecord(
         run_id=run.run_id, source="ledger", matrix=run.matrix, cluster=run.cluster, pool=run.pool,
         gpu_name=gpu_model, job_id=run.job_id or "", state=str(state or ""), exit_code=run.exit_code,
-        model=spec.known_model, moe=spec.moe, frames=spec.frames, image_size=spec.image_size, precision=spec.precision,
-        gpus=spec.gpus, nodes=spec.nodes, local_batch=spec.local_batch, grad_accum=spec.grad_accum,
-        global_batch=spec.global_batch, parallel=planned_parallel(spec.parallel, spec.gpus), wall_s=None,
-        label=spec.label,
+        model=spec.known_model, moe=spec.moe, frames=spec.frames, image_size=spec.image_size,
+        precision=own.precision if own else "", gpus=spec.gpus, nodes=spec.nodes,
+        local_batch=own.local_batch if own else None, grad_accum=own.grad_accum if own else 1,
+        global_batch=own.global_batch if own else None, parallel=planned_parallel(spec.parallel, spec.gpus),
+        wall_s=None, label=spec.label,
     )
 
 
