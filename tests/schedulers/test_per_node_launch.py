@@ -79,10 +79,13 @@ def _signal_once_both_nodes_run(tmp_path: Path, kind: str, sig: int) -> tuple[in
     return proc.returncode, err, log_dir
 
 
-def test_a_signal_to_the_job_script_reaches_every_node(tmp_path: Path) -> None:
-    code, err, log_dir = _signal_once_both_nodes_run(tmp_path, "lsf", signal.SIGINT)  # bkill's first signal
-    assert code == 143, err  # the held nodes were stopped by SIGTERM; none was left waiting
-    assert (log_dir / "job.exit").read_text().strip() == "143"
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_the_job_script_reaches_every_node(tmp_path: Path, sig: int, code: int) -> None:
+    """bkill's first signal is SIGINT, then SIGTERM: each reaches every node as SIGTERM (none is left waiting),
+    and the job's exit code names the signal the script got, as a single-node job's does (it said 143 for both)."""
+    got, err, log_dir = _signal_once_both_nodes_run(tmp_path, "lsf", sig)
+    assert got == code, err
+    assert (log_dir / "job.exit").read_text().strip() == str(code)
 
 
 @pytest.mark.parametrize(("gpus", "warned"), [(8, True), (16, False)])
