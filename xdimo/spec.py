@@ -15,7 +15,7 @@ from typing import Any
 
 PARALLEL_CHOICES = ("single", "ddp", "fsdp")
 PRECISION_CHOICES = ("bf16", "tf32", "fp32")
-MOE_PATTERN = re.compile(r"^([1-9]\d*)E([1-9]\d*)A$")
+MOE_PATTERN = re.compile(r"([1-9]\d*)E([1-9]\d*)A")  # whole text only (fullmatch: `$` would let "4E2A\n" by)
 MAX_EXPERTS = 256  # the largest MoE layers in use have a few hundred experts; past that it is a typo
 # The RunSpec fields the reference workload gets as flags (``--local-batch 2``), in argv order; a None is left out.
 # A matrix's train_args may not set them again: the last flag would win, and the job would not be its spec.
@@ -104,7 +104,7 @@ def parse_moe(moe: str | None) -> tuple[int, int] | None:
     """``"4E2A"`` -> (4, 2); None -> None. Raises ValueError on anything else."""
     if moe is None:
         return None
-    m = MOE_PATTERN.match(moe)
+    m = MOE_PATTERN.fullmatch(moe)
     if not m:
         raise ValueError(f"moe must look like 4E2A (N experts, k active), got {moe!r}")
     n, k = int(m.group(1)), int(m.group(2))
