@@ -52,17 +52,47 @@ def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[Ledge
 def settle_without_job(ledger: Ledger, run: LedgerRun) -> bool:
     """Settle a stuck SUBMITTING ``run`` that has no job (settled_without_job), as it was read: False, and
     nothing written, if the row has changed since (another `status` or `kill` adopted its job or settled it
-    first; its word stands, and the caller acts on the row as it is now)."""
-    return ledger.update(run.run_id, settled_without_job(run), expect_state=run.state, expect_attempt=run.attempt)
+    first; its word stands, and the caller acts on the row as it is now). An earlier job's files its hand-over
+    left in place go to their archive first (set_earlier_aside), so the settled run's wall time is not theirs."""
+    aside = set_earlier_aside(ledger, run)
+    return ledger.update(run.run_id, settled_without_job(run, aside), expect_state=run.state,
+                         expect_attempt=run.attempt)
 
 
-def settled_without_job(run: LedgerRun) -> JobStatus:
+def set_earlier_aside(ledger: Ledger, run: LedgerRun) -> Path | None:
+    """A submitter killed between the ledger's intent and its hand-over's prepare left the earlier attempt's
+    figures and end records in place: moved where prepare puts them (attempt-<N>/, or unrecorded-<N>/ for a job
+    this ledger never had), so neither `status` nor `collect` reads them as this attempt's. Only files written
+    before this attempt's intent move; a row changed since it was read, or a move that fails, moves nothing
+    (settled_without_job still tells them apart). Returns the archive they went to (None: nothing moved)."""
+    if not run.log_dir:
+        return None
+    now = ledger.get(run.run_id)
+    if not now.still(JobState.SUBMITTING, run.attempt) or now.created_at != run.created_at:
+        return None
+    try:
+        return RunDir(Path(run.log_dir)).archive_before(run.created_at, run.attempt - 1 if run.attempt > 1 else None)
+    except OSError:
+        return None
+
+
+def settled_without_job(run: LedgerRun, aside: Path | None = None) -> JobStatus:
     """A SUBMITTING run the scheduler lists no job for: LOST, unless its job ran and ended already (the scheduler
-    forgets finished jobs): an exit marker in its log folder is this attempt's, since the hand-over removed the
-    last one before calling the scheduler."""
-    code = read_exit_marker(run.log_dir)
+    forgets finished jobs), which its exit marker says. Only a marker written after this attempt's intent is
+    its job's: one written before is an earlier job's, left in place by a hand-over killed before it moved it
+    away (prepare); that attempt never reached the scheduler. The ledger's clock against the file system's:
+    an earlier job's marker is older than the intent by at least a poll of the scheduler, this attempt's newer
+    by at least its job's run, both far more than the clocks of synced hosts differ. ``aside``: where
+    set_earlier_aside moved such files (said in the reason)."""
+    run_dir = RunDir(Path(run.log_dir)) if run.log_dir else None
+    earlier = run_dir is not None and run_dir.marker in run_dir.written_before(run.created_at)
+    code = None if run_dir is None or earlier else read_exit_marker(run.log_dir)
     if code is None:
-        return JobStatus(JobState.LOST, None, "no live job under its name, and none wrote into its folder")
+        why = ("an exit marker in its folder is an earlier job's (written before this attempt was recorded)"
+               if earlier else "none wrote into its folder")
+        if aside is not None:
+            why += f"; its submitter died before handing it over: the earlier job's files are in {aside.name}/"
+        return JobStatus(JobState.LOST, None, f"no live job under its name, and {why}")
     return JobStatus(state_for_exit(code), code, "settled from the job's marker file (its job id was never "
                                                   "recorded, and the scheduler no longer lists it)")
 

@@ -223,17 +223,21 @@ class RunDir:
                 end_record.unlink(missing_ok=True)
             return
         earlier = [f for f in (*end_records, *self._figures) if f.exists()]
-        if not earlier:
-            return
-        archive = self.attempt_dir(earlier_attempt)
+        if earlier:
+            self._move_into(self.attempt_dir(earlier_attempt), earlier)
+
+    @staticmethod
+    def _move_into(archive: Path, files: list[Path]) -> None:
+        """Move ``files`` into ``archive`` (made if need be); a move that fails puts back what had moved (the
+        earlier attempt is still the latest, nothing is sent) and raises OSError."""
         moved: list[Path] = []
         try:
             archive.mkdir(exist_ok=True)
-            for f in earlier:
+            for f in files:
                 f.rename(archive / f.name)
                 moved.append(f)
         except OSError:
-            for f in moved:  # back where they were: the earlier attempt is still the latest, nothing is sent
+            for f in moved:
                 with contextlib.suppress(OSError):
                     (archive / f.name).rename(f)
             with contextlib.suppress(OSError):
@@ -257,6 +261,30 @@ class RunDir:
         with contextlib.suppress(OSError):  # gone when empty; kept when it holds anything else
             archive.rmdir()
 
+    # -- a hand-over cut short (kill -9 between the ledger's intent and prepare): the files here are an earlier job's
+
+    def written_before(self, since: float) -> list[Path]:
+        """The figures and end records here last written before ``since`` (epoch seconds: the ledger's time of an
+        attempt's intent). None of them is that attempt's: its job is handed over after the intent, and the
+        job script writes its exit marker and wall time in place as it ends (a write sets the time)."""
+        return [f for f in self.left_by_a_job() if _mtime(f) < since]
+
+    def archive_before(self, since: float, earlier_attempt: int | None) -> Path | None:
+        """Do what a hand-over cut short before prepare left undone: written_before(since) moves to
+        ``attempt-<earlier_attempt>/``, or with None (the ledger's first attempt: a job no ledger here records)
+        to the first free ``unrecorded-<N>/``, with the ``attempt-<N>/`` folders. Returns the folder (None: nothing
+        to move); a move that fails puts back what had moved and raises OSError."""
+        earlier = self.written_before(since)
+        if earlier_attempt is not None:
+            archive = self.attempt_dir(earlier_attempt)
+        else:
+            earlier += sorted(p for p in self.path.glob(f"{ATTEMPT_PREFIX}*") if p.is_dir())
+            archive = self._free_unrecorded()
+        if not earlier:
+            return None
+        self._move_into(archive, earlier)
+        return archive
+
     # -- files of a job the ledger does not record (a lost ledger, another --ledger): kept, never overwritten
 
     def left_by_a_job(self) -> list[Path]:
@@ -273,10 +301,7 @@ class RunDir:
         earlier = self.left_by_a_job() + sorted(p for p in self.path.glob(f"{ATTEMPT_PREFIX}*") if p.is_dir())
         if not earlier:
             return None
-        n = 1
-        while (self.path / f"{UNRECORDED_PREFIX}{n}").exists():
-            n += 1
-        archive = self.path / f"{UNRECORDED_PREFIX}{n}"
+        archive = self._free_unrecorded()
         moved: list[Path] = []
         try:
             archive.mkdir()
@@ -287,6 +312,12 @@ class RunDir:
             self._move_back(archive, moved)
             raise
         return archive
+
+    def _free_unrecorded(self) -> Path:
+        n = 1
+        while (self.path / f"{UNRECORDED_PREFIX}{n}").exists():
+            n += 1
+        return self.path / f"{UNRECORDED_PREFIX}{n}"
 
     def put_back(self, archive: Path) -> None:
         """Undo set_aside (the scheduler refused the new job, so the earlier files are still the run's latest)."""
@@ -299,6 +330,14 @@ class RunDir:
                     (archive / f.name).rename(f)
         with contextlib.suppress(OSError):  # gone when empty; kept when it holds anything else
             archive.rmdir()
+
+
+def _mtime(path: Path) -> float:
+    """When ``path`` was last written; infinitely late when it cannot be read (gone: written before nothing)."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return math.inf
 
 
 # -- a workspace moved or copied: its ledger names run folders under the root it had then ------------------------

@@ -26,7 +26,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xdimo.config import Cluster
@@ -107,6 +107,9 @@ class SubmitResult:
     up: dict[str, int] = field(default_factory=dict)  # pool -> cards on hosts that are up, as this batch saw them
     # Runs the ledger does not have whose folders hold an earlier job's files: not handed over without --again.
     unrecorded: list[str] = field(default_factory=list)
+    # Runs the ledger has whose latest attempt never reached the scheduler (never_taken): sent again as new runs
+    # are, without --again. Run id -> why.
+    resent: dict[str, str] = field(default_factory=dict)
 
     def stop(self) -> KeyboardInterrupt:
         """What to raise, once the result is reported, for the stop that cut this submit short."""
@@ -148,6 +151,7 @@ class SubmitResult:
             "blocked_by_down_hosts": [s.run_id for s in self.batch.blocked],
             "later": self.later,  # held, refused and untried: what a later `submit --batch next` sends
             "already_in_ledger": self.already,
+            "sent_again": self.resent,  # run id -> why: its latest attempt never reached the scheduler
             "ran_before_unrecorded": self.unrecorded,
             "refused": self.refused,
             "failed": self.failed,
@@ -239,6 +243,8 @@ def runs_this_batch(ws: Workspace, matrix: Matrix, recorded: list[LedgerRun], re
     known = {r.run_id: r for r in recorded}
     result.ended = {r.run_id for r in known.values() if r.state.terminal}
     todo, result.already = runs_to_submit(matrix, known, again, submitted_here, ended_before)
+    result.resent = {s.run_id: never_taken_line(known[s.run_id]) for s in todo
+                     if s.run_id in known and never_taken(known[s.run_id])}
     if again:  # with --again they go, their earlier files set aside (hand_over)
         return todo
     result.unrecorded = [s.run_id for s in todo if s.run_id not in known and ws.run_dir(s.run_id).left_by_a_job()]
@@ -308,18 +314,51 @@ def runs_to_submit(matrix: Matrix, known: dict[str, LedgerRun], again: bool,
     """The matrix's runs this submit may hand over, and the ids of those the ledger already has. A run the
     ledger has goes again only with ``again``, once it has ended, and not if this session submitted it; with
     ``ended_before`` (`--batch all`: the runs ended at its first cycle), only if it had ended then: a run that
-    finishes while the loop waits is done, not to be run twice."""
+    finishes while the loop waits is done, not to be run twice. A run whose latest attempt never reached the
+    scheduler (never_taken) goes again as a new run does, without ``again``: nothing of it ran."""
     todo, already = [], []
     for spec in matrix.runs:
         old = known.get(spec.run_id)
         if old is not None:
             refuse_a_collision(old, spec)
-        if old is None or (again and old.state.terminal and spec.run_id not in submitted_here
-                           and (ended_before is None or spec.run_id in ended_before)):
+        if old is None or (spec.run_id not in submitted_here and (
+                never_taken(old) or (again and old.state.terminal
+                                     and (ended_before is None or spec.run_id in ended_before)))):
             todo.append(spec)
         else:
             already.append(spec.run_id)
     return todo, already
+
+
+def never_taken(run: LedgerRun) -> bool:
+    """Whether ``run``'s latest attempt ended without the scheduler ever taking a job for it: LOST or FAILED with
+    no job id and no exit code (its submitter died before the hand-over, or reconcile found no job under its
+    name, nor an exit marker of this attempt). A run settled from its exit marker ran: it has an exit code."""
+    return run.state in (JobState.LOST, JobState.FAILED) and not run.job_id and run.exit_code is None
+
+
+def never_taken_line(run: LedgerRun) -> str:
+    """Why a never_taken run is sent again, for the plan and the report."""
+    return (f"attempt {run.attempt} ended {run.state.value} with no job: the scheduler never took it"
+            + (f" ({run.reason})" if run.reason else ""))
+
+
+def pick_runs(matrix: Matrix, picked: tuple[str, ...]) -> Matrix:
+    """``matrix`` narrowed to the runs ``picked`` names (run ids, or unique prefixes of them); the whole matrix
+    for none. An id that names no run of it, or several, is an error, before anything is sent."""
+    if not picked:
+        return matrix
+    ids = [s.run_id for s in matrix.runs]
+    chosen: set[str] = set()
+    for ident in picked:
+        hits = [i for i in ids if i == ident] or [i for i in ids if ident and i.startswith(ident)]
+        if len(hits) != 1:
+            shown = ", ".join(hits[:5] if hits else ids[:5]) + (" ..." if len(hits or ids) > 5 else "")
+            what = (f"is ambiguous: it starts {shown}" if hits
+                    else f"is no run of matrix {matrix.name} (its runs: {shown})")
+            raise XdimoError(f"--run {ident!r} {what}")
+        chosen.add(hits[0])
+    return replace(matrix, runs=tuple(s for s in matrix.runs if s.run_id in chosen))
 
 
 def identity(spec: RunSpec) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from xdimo.errors import XdimoError
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import check_matrix
 from xdimo.schedulers import poll_interval
-from xdimo.submit import SubmitResult, Submitted, submit_all, submit_once
+from xdimo.submit import SubmitResult, Submitted, pick_runs, submit_all, submit_once
 
 
 @click.command()
@@ -22,15 +22,21 @@ from xdimo.submit import SubmitResult, Submitted, submit_all, submit_once
                    "that cannot be read is warned about and asked again next time).")
 @click.option("--dry-run", is_flag=True, help="Print the job scripts; submit nothing, change nothing. With the "
               "scheduler unreadable, planned from the cluster file's cards (a warning says so).")
-@click.option("--again", is_flag=True, help="Resubmit runs the ledger already has, if they have ended.")
+@click.option("--again", is_flag=True, help="Resubmit runs the ledger already has, if they have ended (with "
+              "--run, only those).")
+@click.option("--run", "picked", multiple=True, metavar="RUN_ID",
+              help="Only this run of MATRIX (its id from `status`, or a unique start of it); repeat for more.")
 @click.option("--poll", "poll_s", type=PollSeconds(), default=None, metavar="SECONDS",
               help="Seconds between tries with --batch all (default: 2 locally, 20 on a real scheduler).")
 @verb
-def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s: float | None) -> None:
+def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, picked: tuple[str, ...],
+           poll_s: float | None) -> None:
     """Submit the runs of MATRIX in batches that fit the free cards and the pending limit.
 
     Each run is recorded in the ledger before the scheduler is called and its job id after, so nothing is
-    lost or submitted twice; a second `submit` on the same ledger waits for this one (and says so).
+    lost or submitted twice; a second `submit` on the same ledger waits for this one (and says so). A run
+    whose last attempt never reached the scheduler (LOST or FAILED with no job id: its submitter died first)
+    is sent again like a new run, without --again; the output says which and why.
 
     \b
     Examples:
@@ -38,11 +44,13 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s:
       xdimo-jobs --cluster xdimo-jh submit jobs/hw-4gpu.yaml --batch first --dry-run
       xdimo-jobs --cluster xdimo-jh submit jobs/hw-4gpu.yaml --batch next
       xdimo-jobs --cluster xdimo-jh submit jobs/table1-scaling.yaml --batch all   # Ctrl-C is safe
+      xdimo-jobs submit demo --again --run demo-1a2b3c4d --run demo-5e6f   # just these two, again
     """
     cluster = app.cluster
     app.ws.read_only_ok = dry_run  # a dry run writes nothing: a ledger it cannot write is read as it is
     m = load_matrix(app.ws.matrix_path(matrix), workdir=job_folder(cluster, app.ws.root))
     check_matrix(m, cluster)
+    m = pick_runs(m, picked)
     for line in m.warnings:  # on stderr, before anything is sent: the scripts on stdout stay the scripts
         progress(f"warning: {line}")
     if mode == "all" and not dry_run:
@@ -55,7 +63,8 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, poll_s:
     data["warnings"] = list(m.warnings) + data["warnings"]
     app.emit({**data, "dry_run": dry_run, "scripts": result.scripts if dry_run else {}},
              lambda: describe(result, m.name, dry_run, again_command(app, "submit", matrix, "--batch", "next",
-                                                                          *(["--again"] if again else [])),
+                                                                          *(["--again"] if again else []),
+                                                                          *run_words(picked)),
                               again))
     if result.interrupted:  # after the report: the runs that went through are said first
         raise result.stop()
@@ -85,6 +94,11 @@ def submit_every_batch(app: App, m: Matrix, again: bool, interval: float) -> Non
              f"all runs of {m.name} are submitted ({len(submitted)} this time); follow with `{watch}`")
 
 
+def run_words(picked: tuple[str, ...]) -> list[str]:
+    """The --run options given, as the next command repeats them."""
+    return [word for run_id in picked for word in ("--run", run_id)]
+
+
 def again_command(app: App, *args: str) -> str:
     """The command a hint tells the user to run next, as they would type it here: with the `--workdir`,
     `--cluster` and `--ledger` they gave, and the matrix as they named it (a path or a name)."""
@@ -107,6 +121,16 @@ def already_line(result: SubmitResult, matrix: str, again: bool) -> str:
             "`--again` resubmits ended ones)")
 
 
+def resent_line(result: SubmitResult, dry_run: bool) -> str:
+    """The runs this batch takes up again although the ledger has them (their last attempt never reached the
+    scheduler), and why; those held for a later batch said as such."""
+    sent = {s.spec.run_id for s in result.submitted} | ({s.run_id for s in result.batch.submit} if dry_run else set())
+    lines = [f"  {run_id}: {why}{'' if run_id in sent else ' (not in this batch)'}"
+             for run_id, why in result.resent.items()]
+    how = "would be sent again" if dry_run else "sent again"
+    return "\n".join([f"{len(lines)} run(s) {how} without --again, as new runs are:", *lines])
+
+
 def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str = "", again: bool = False) -> str:
     lines = []
     if dry_run:
@@ -127,6 +151,8 @@ def describe(result: SubmitResult, matrix: str, dry_run: bool, next_command: str
                      f"{s.spec.pool} ({'starts now' if s.starts_now else 'waits for cards'})")
     if result.refused:
         lines.append(f"the scheduler refused more: {result.refused}")
+    if result.resent:
+        lines.append(resent_line(result, dry_run))
     if result.already:
         lines.append(already_line(result, matrix, again))
     if result.later and not dry_run and not result.failed:  # after a failed hand-over, the error comes first
