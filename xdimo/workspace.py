@@ -103,10 +103,18 @@ class Workspace:
 
     def matrix_path(self, arg: str) -> Path:
         """A matrix given as a path, or as a bare name under jobs/: the workspace's, else (no jobs/ folder,
-        as for clusters) the packaged one. An explicit path never falls back."""
+        as for clusters) the packaged one. A relative path is looked for from the current folder, then from the
+        workspace root: submit's own hint (`--workdir WS submit jobs/x.yaml --batch next`) works from any
+        folder. An explicit path never falls back to jobs/ or the packaged files; one found in neither place is
+        an error naming both."""
         path = Path(arg)
-        if path.exists() or path.suffix in (".yaml", ".yml"):
+        if path.exists():
             return path
+        beside = self.root / path  # an absolute path stays itself
+        if beside.is_file():
+            return beside
+        if path.suffix in (".yaml", ".yml"):
+            return missing_matrix(path, self.root)
         own = self.jobs_dir / f"{arg}.yaml"
         if own.exists() or self.jobs_dir.is_dir() or os.sep in arg:
             return own
@@ -158,6 +166,18 @@ def refuse_non_file(path: Path, named: str) -> None:
     kind = not_regular_file(path)
     if kind:
         raise ConfigError(f"{named}: not a regular file ({kind}); the ledger is an SQLite file (give a file path)")
+
+
+def missing_matrix(path: Path, root: Path) -> Path:
+    """A matrix path found neither from the current folder nor from the workspace root: an error naming both;
+    ``path`` itself where they are one place (its reader says "no such file", as for any file)."""
+    try:
+        here = Path.cwd().resolve()
+    except OSError:  # the current folder was removed: only the workspace can be meant
+        here = root
+    if path.is_absolute() or here == root:
+        return path
+    raise ConfigError(f"{path}: no such file, neither in the current folder {here} nor in the workspace {root}")
 
 
 def no_workspace(cwd: Path) -> str:

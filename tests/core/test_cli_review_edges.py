@@ -70,8 +70,11 @@ def listing(folder: Path) -> list[str]:
 def test_verbs_that_read_runs_refuse_outside_a_workspace(bare: Path, capsys: pytest.CaptureFixture[str],
                                                          args: tuple[str, ...]) -> None:
     code, out, err = here(bare, capsys, *args)
-    assert (code, out) == (2, "")
-    assert err.strip().splitlines() == [NO_WORKSPACE.format(bare.resolve())]
+    line = NO_WORKSPACE.format(bare.resolve())
+    # stdout: nothing, or with --json the error as one JSON line (a script gets JSON, not an empty string)
+    said = json.dumps({"error": line.removeprefix("error: "), "exit_code": 2}) + "\n" if "--json" in args else ""
+    assert (code, out) == (2, said)
+    assert err.strip().splitlines() == [line]
     assert listing(bare) == []
 
 
@@ -305,7 +308,7 @@ def test_a_custom_command_is_shown_not_the_default_model(workspace: Path, capsys
     assert workload(spec) == "command: python /opt/mine/train.py --con…"
     assert workload(RunSpec(matrix="t", pool="local")) == "Latte-S/2"
     assert workload(RunSpec(matrix="t", pool="local", command="  ")) == "custom command"
-    line = describe(SimpleNamespace(submitted=[Submitted(spec, "5", True)], refused="", already=[], later=[],
+    line = describe(SimpleNamespace(submitted=[Submitted(spec, "5", True)], refused="", already=[], later=[], resent={},
                                     failed=""), "t", dry_run=False)  # type: ignore[arg-type]
     assert line == f"submitted {spec.run_id} as job 5: command: python /opt/mine/train.py --con…, 1 x local " \
                    "(starts now)"

@@ -38,7 +38,8 @@ def test_status_of_a_matrix_without_runs_says_so_and_lists_the_matrices_it_has(w
     assert err.startswith("error: no runs of matrix 'nosuch' in the ledger ") and err.count("\n") == 1
     assert "matrices with runs: demo, hw-4gpu" in err and "no runs in the ledger (" not in err
     code, out, err = cli(workspace, capsys, "--json", "status", "--matrix", "nosuch")
-    assert code == 2 and out == "" and "no runs of matrix 'nosuch'" in err
+    assert code == 2 and "no runs of matrix 'nosuch'" in err  # and the same line as JSON on stdout, for scripts
+    assert json.loads(out) == {"error": err.strip().removeprefix("error: "), "exit_code": 2}
 
 
 def test_kill_all_of_a_matrix_without_runs_is_an_error_not_nothing_killed(workspace: Path, capsys) -> None:

@@ -29,6 +29,7 @@ class App:
     ledger_path: str | None = None
     cluster_name: str | None = None
     json: bool = False
+    emitted: bool = False  # --json data is on stdout already: a failure after it prints no second object
 
     def __post_init__(self) -> None:
         for option, value in (("--cluster", self.cluster_name), ("--workdir", self.workdir),
@@ -50,6 +51,7 @@ class App:
         if self.json:
             data = data() if callable(data) else data
             click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+            self.emitted = True
         else:
             out = text() if callable(text) else text
             if out:  # nothing to say (e.g. every kill failed: the error line follows) is no blank line
@@ -111,15 +113,46 @@ def verb(func: F) -> F:
     @click.pass_context
     def wrapper(ctx: click.Context, cluster: str | None, as_json: bool, workdir: str | None, ledger: str | None,
                 **kwargs: Any) -> Any:
-        for name in ID_PARAMS:
-            value = kwargs.get(name)
-            for ident in (value,) if isinstance(value, str) else value or ():
-                text_ident(ident)
-        return func(_merge(ctx, cluster, as_json, workdir, ledger), **kwargs)
+        app = ctx.ensure_object(App)
+        try:
+            for name in ID_PARAMS:
+                value = kwargs.get(name)
+                for ident in (value,) if isinstance(value, str) else value or ():
+                    text_ident(ident)
+            return func(_merge(ctx, cluster, as_json, workdir, ledger), **kwargs)
+        except (XdimoError, click.ClickException) as exc:
+            if as_json or app.json:
+                echo_json_error(app, exc)
+            raise
 
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper  # type: ignore[return-value]
+
+
+XDIMO_ERROR_EXIT = 2  # the entry point's exit code for an XdimoError (xdimo.cli.main)
+
+
+def error_line(exc: XdimoError | click.ClickException) -> tuple[str, int]:
+    """The line the entry point prints after ``error:`` for ``exc`` (the message's first line), and its exit
+    code, as xdimo.cli.main and fail give them."""
+    if isinstance(exc, click.ClickException):
+        message, code = exc.format_message(), exc.exit_code
+    else:
+        message, code = str(exc), XDIMO_ERROR_EXIT
+    return (message.strip().splitlines()[0] if message.strip() else "failed"), code
+
+
+def echo_json_error(app: App, exc: XdimoError | click.ClickException) -> None:
+    """A verb that fails under --json: `{"error": LINE, "exit_code": N}` on one stdout line, so a script reading
+    stdout gets JSON, not an empty string (the `error:` line still goes to stderr). A verb that printed its own
+    JSON before failing (status after a failed poll, kill or submit with some failures) keeps that alone: stdout
+    stays one JSON document."""
+    if app.emitted:
+        return
+    line, code = error_line(exc)
+    click.echo(json.dumps({"error": line, "exit_code": code}, ensure_ascii=False))
+    app.emitted = True
 
 
 def read_only_line(path: str, why: str) -> str:

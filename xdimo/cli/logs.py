@@ -42,6 +42,9 @@ def logs(app: App, ident: str, follow: bool, err: bool) -> None:
       xdimo-jobs logs 10061
       xdimo-jobs logs demo-1a2b -f
     """
+    if follow and app.json:  # --json is one object of whole files: a stream of them would be another shape
+        raise XdimoError("-f and --json do not go together: --json prints a run's output once, as one JSON object "
+                         "(run `logs --json` again for more, or follow without --json)")
     app.ws.read_only_ok = True  # a ledger that cannot be written here is read as it is
     ledger = app.ws.existing_ledger()
     try:

@@ -40,8 +40,10 @@ RECENT = 30  # ended runs shown without --all (the summary line counts every run
 @click.option("--active", is_flag=True, help="Only runs that hold or wait for cards.")
 @click.option("--all", "show_all", is_flag=True, help=f"Every run (default: active ones and the {RECENT} "
               "most recently ended).")
-@click.option("--watch", is_flag=True, help="Poll until every active run has ended, printing each change (Ctrl-C stops "
-              "watching: exit 130; with --json the runs as last polled are printed).")
+@click.option("--watch", is_flag=True, help="Poll until every active run has ended, printing each change (on a "
+              "terminal the table comes first too). With no active run it ends at once, exit 0 (an empty ledger "
+              "says \"no runs in the ledger yet\"). Ctrl-C stops watching: exit 130; with --json the runs as last "
+              "polled are printed.")
 @click.option("--interval", type=PollSeconds(), default=None, metavar="SECONDS",
               help="Seconds between polls with --watch (default: 2 locally; on a scheduler 20 s growing to "
                    "3 min while nothing changes).")
@@ -53,6 +55,9 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
     each time comes from (a legend line under the table): the scheduler's or the job script's own clock (a
     running job's from its real start, however late it was first polled), the polls, or the submission. --json
     lists every selected run, with time_s and time_source (scheduler, job_script, polls, submitted).
+
+    Exit codes: 0 every scheduler answered (also with no runs); 2 a poll failed (the table shows the last known
+    states, which may be stale) or bad input; 130 Ctrl-C (stops --watch).
 
     \b
     Examples:
@@ -87,6 +92,9 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
         first = refresh(app.ws, ledger, polled(), schedulers)
         failures, starts = first.failures, first.starts
     if watch and not ledger.read_only:
+        if not app.json and stdout_is_terminal() and live():  # job ids and states while the watch runs
+            click.echo(render(shown(), ledger.count_by_state(cluster=app.cluster_name, matrix=matrix),
+                              submit_in_progress=ledger.submit_in_progress, starts=starts))
         try:
             failures = watch_until_ended(app, ledger, live, interval, polled, starts, schedulers)
         except KeyboardInterrupt:  # Ctrl-C: the normal way to stop watching
@@ -95,10 +103,16 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
 
     counts = ledger.count_by_state(cluster=app.cluster_name, matrix=matrix)
     app.emit(lambda: runs_json(app.ws, shown(), starts),
-             lambda: render(shown(), counts, lambda: nothing(ledger, app.cluster_name), ledger.submit_in_progress,
-                            starts))
+             lambda: render(shown(), counts, lambda: nothing(ledger, app.cluster_name, watch),
+                            ledger.submit_in_progress, starts))
     if failures:  # the table shows the last known states; the exit code says they may be stale
         raise XdimoError("could not poll " + "; ".join(failures))
+
+
+def stdout_is_terminal() -> bool:
+    """Whether the table goes to a terminal: only there does --watch show it first too (stdout in a pipe or a
+    file stays the one table, as the runs ended)."""
+    return sys.stdout.isatty()
 
 
 def unpolled(ledger: Ledger, active: list[LedgerRun]) -> list[str]:
@@ -161,20 +175,30 @@ def fmt_wait(seconds: float) -> str:
 
 def report(result: Refresh) -> list[str]:
     """Print one poll's changes and failures; return the failures."""
-    for change in result.changes:
+    for change in result.changes:  # lines that stay: on a terminal the next "next poll" line must not erase them
         progress(f"{change.run_id} (job {change.job_id}): {change.old.value} -> {change.new.value}")
+        progress_done()
     for line in result.failures:
         progress(f"warning: could not poll {line}; trying again")
+        progress_done()
     return result.failures
 
 
-def nothing(ledger: Ledger, cluster: str | None) -> str:
+def nothing(ledger: Ledger, cluster: str | None, watch: bool = False) -> str:
     """What `status` says when it has no run to show: an empty ledger, or none on ``--cluster`` (its runs are
-    elsewhere: not an error, as `collect --cluster` and `kill --all --cluster` take it)."""
+    elsewhere: not an error, as `collect --cluster` and `kill --all --cluster` take it). ``watch``: --watch, which
+    ends at once (exit 0) with nothing to watch; said as such, above all while a first submit is still handing
+    its runs over (they are not in the ledger yet)."""
     if cluster and ledger.count_by_state():
         others = ledger.clusters()
-        return f"no runs on cluster {cluster!r} in the ledger (its runs are on cluster {', '.join(others)})"
-    return "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
+        line = f"no runs on cluster {cluster!r} in the ledger (its runs are on cluster {', '.join(others)})"
+        return line + ("; nothing to watch" if watch else "")
+    if not watch:
+        return "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
+    if ledger.submit_in_progress():
+        return ("no runs in the ledger yet, so nothing to watch: a submit is running and its runs appear as it "
+                "hands them over (`xdimo-jobs status --watch` again in a moment)")
+    return "no runs in the ledger yet, so nothing to watch (try `xdimo-jobs submit MATRIX --batch first`)"
 
 
 def render(runs: list[LedgerRun], counts: dict[str, int], empty: Callable[[], str] | None = None,
