@@ -26,7 +26,7 @@ class KillResult:
     # was withdrawn, and the polls settle them by their own evidence (marker, summary, accounting).
     gone: list[LedgerRun] = field(default_factory=list)
     ended: list[LedgerRun] = field(default_factory=list)  # nothing to kill: they had ended already
-    settled: list[LedgerRun] = field(default_factory=list)  # SUBMITTING with no job to kill: settled now (LOST)
+    settled: list[LedgerRun] = field(default_factory=list)  # SUBMITTING with no job to kill: settled now (KILLED)
     failed: list[str] = field(default_factory=list)  # one line a run: why its kill failed (or was not confirmed)
     poll_failures: list[str] = field(default_factory=list)  # clusters not polled first: decided on the ledger
     # Ctrl-C in a kill's grace (LSF: after USR1, before the plain bkill): the jobs signalled (their kill requests
@@ -211,7 +211,7 @@ def not_said(poll_failures: list[str], unreadable: dict[str, str]) -> list[str]:
 
 def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun, *, again: bool = True,
              now: bool = False) -> LedgerRun | None:
-    """Kill one active run's job; None when no job exists (the run is then LOST, or ended). Raises JobGone when
+    """Kill one active run's job; None when no job exists (the run is then KILLED, or ended). Raises JobGone when
     the scheduler no longer knows the job (nothing was killed; the kill request is withdrawn)."""
     job_id = run.job_id or adopt_job(ledger, scheduler, run)
     if not job_id:  # SUBMITTING, and the scheduler lists no job under its name
@@ -225,7 +225,7 @@ def kill_one(ledger: Ledger, scheduler: Scheduler, run: LedgerRun, *, again: boo
                     else "in a minute")
             raise XdimoError(f"being submitted ({age:.0f} s ago) and no job is listed under its name yet: "
                              f"kill it again {when}")
-        if not settle_without_job(ledger, run):  # LOST, unless its job ran and ended already
+        if not settle_without_job(ledger, run, killed=True):  # KILLED, unless its job ran and ended already
             # Another process wrote the run since it was read (a `status` adopted its job, or settled it): act
             # on the row as it is now, so a job adopted meanwhile is killed, not reported as nothing to kill.
             current = ledger.get(run.run_id)

@@ -49,14 +49,18 @@ def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[Ledge
             settle_without_job(ledger, run)
 
 
-def settle_without_job(ledger: Ledger, run: LedgerRun) -> bool:
+def settle_without_job(ledger: Ledger, run: LedgerRun, killed: bool = False) -> bool:
     """Settle a stuck SUBMITTING ``run`` that has no job (settled_without_job), as it was read: False, and
     nothing written, if the row has changed since (another `status` or `kill` adopted its job or settled it
     first; its word stands, and the caller acts on the row as it is now). An earlier job's files its hand-over
-    left in place go to their archive first (set_earlier_aside), so the settled run's wall time is not theirs."""
+    left in place go to their archive first (set_earlier_aside), so the settled run's wall time is not theirs.
+    ``killed``: `kill` asked for it, so a run with no job ends KILLED, not LOST (`submit` sends a LOST run with
+    no job again; a killed one stays killed until `--again`)."""
     aside = set_earlier_aside(ledger, run)
-    return ledger.update(run.run_id, settled_without_job(run, aside), expect_state=run.state,
-                         expect_attempt=run.attempt)
+    status = settled_without_job(run, aside)
+    if killed and status.state == JobState.LOST:
+        status = JobStatus(JobState.KILLED, None, status.reason)
+    return ledger.update(run.run_id, status, expect_state=run.state, expect_attempt=run.attempt)
 
 
 def set_earlier_aside(ledger: Ledger, run: LedgerRun) -> Path | None:

@@ -17,6 +17,7 @@ from xdimo.ledger import Ledger
 from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
 from xdimo.states import JobState
+from xdimo.submit import never_taken
 
 
 def intent(ledger: Ledger, tmp_path: Path, **spec: object) -> RunSpec:
@@ -115,8 +116,10 @@ def test_killing_a_submitting_run_kills_the_job_listed_under_its_name(workspace:
     assert (row.job_id, row.state) == ("111", JobState.KILLED)  # `submit --again` may now resubmit it safely
 
 
-def test_killing_a_submitting_run_the_scheduler_never_saw_marks_it_lost(workspace: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_killing_a_submitting_run_the_scheduler_never_saw_marks_it_killed(workspace: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """KILLED, not LOST: `submit` sends a run that ended LOST with no job again (the scheduler never took it), but
+    one the user killed stays killed until `submit --again`."""
     ledger = Ledger(workspace / "queue" / "ledger.sqlite")
     run = intent(ledger, workspace, gpus=1)
     age(ledger, run.run_id, 3600)  # its submitter died an hour ago
@@ -124,7 +127,8 @@ def test_killing_a_submitting_run_the_scheduler_never_saw_marks_it_lost(workspac
     result = kill_with(stub, workspace, monkeypatch, run.run_id)
     assert result.exit_code == 0 and stub.killed == []
     assert json.loads(result.output)["skipped"] == [run.run_id]
-    assert Ledger(workspace / "queue" / "ledger.sqlite").get(run.run_id).state == JobState.LOST
+    assert Ledger(workspace / "queue" / "ledger.sqlite").get(run.run_id).state == JobState.KILLED
+    assert not never_taken(Ledger(workspace / "queue" / "ledger.sqlite").get(run.run_id))
 
 
 def test_a_run_being_submitted_right_now_is_not_marked_lost(workspace: Path,
@@ -155,7 +159,7 @@ def test_a_free_submit_lock_means_the_submitter_is_gone_after_a_minute(workspace
     age(ledger, run.run_id, SUBMIT_SETTLE_S + 1)
     result = kill_with(StubScheduler({}), workspace, monkeypatch, run.run_id)
     assert result.exit_code == 0, result.output
-    assert Ledger(workspace / "queue" / "ledger.sqlite").get(run.run_id).state == JobState.LOST
+    assert Ledger(workspace / "queue" / "ledger.sqlite").get(run.run_id).state == JobState.KILLED
 
 
 def test_a_held_submit_lock_means_a_live_submitter_and_kill_waits(workspace: Path,

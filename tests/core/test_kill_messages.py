@@ -54,14 +54,14 @@ def test_killing_an_ended_run_says_its_state(workspace: Path, monkeypatch: pytes
     assert (data["skipped_runs"][0]["state"], data["skipped_runs"][0]["exit_code"]) == ("DONE", 0)
 
 
-def test_killing_a_submitting_run_with_no_job_says_it_is_lost_now(workspace: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_killing_a_submitting_run_with_no_job_says_it_is_killed_now(workspace: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     ledger = Ledger(workspace / "queue" / "ledger.sqlite")
     run = intent(ledger, workspace, gpus=1)
     age(ledger, run.run_id, 3600)  # its submitter died an hour ago
     result = kill(workspace, monkeypatch, run.run_id)
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == (f"{run.run_id}: no job listed under its name, now LOST (no live job under its "
+    assert result.output.strip() == (f"{run.run_id}: no job listed under its name, now KILLED (no live job under its "
                                      "name, and none wrote into its folder), nothing to kill")
 
 

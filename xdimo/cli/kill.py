@@ -23,7 +23,7 @@ def kill(app: App, ids: tuple[str, ...], everything: bool, matrix: str | None, n
     """Kill runs by run id (or a unique prefix) or scheduler job id.
 
     A run still SUBMITTING (its submitter died before the scheduler's answer was recorded) has no job id: the
-    job the scheduler lists under the run's name is killed; if it lists none, the run is marked LOST (or, while
+    job the scheduler lists under the run's name is killed; if it lists none, the run is marked KILLED (or, while
     its submitter is alive or the scheduler may not list the job yet, the kill is refused: try again in a minute).
 
     The scheduler is asked first which runs are still active. On JH/LSF a kill counts as sent only when the
