@@ -23,6 +23,7 @@ from xdimo.reconcile import reconcile_submitting
 from xdimo.rundir import RunDir, script_start
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import JobStatus, LedgerJob, Scheduler
+from xdimo.schedulers.runner import NoAnswer
 from xdimo.states import JobState
 from xdimo.workspace import Workspace
 
@@ -94,6 +95,9 @@ def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None,
                 out.failures.append(f"cluster {cluster_name}: {exc}")
             polled = [ledger.get(r.run_id) for r in active]
             out.changes += poll_cluster(ledger, scheduler, [r for r in polled if r.job_id], out.starts)
+        except NoAnswer as exc:  # the jobs' own files may have settled some: those changes stand
+            out.changes += exc.changes
+            out.failures.append(f"cluster {cluster_name}: {exc}")
         except XdimoError as exc:
             out.failures.append(f"cluster {cluster_name}: {exc}")
             if isinstance(exc, SchedulerTimeout):
@@ -132,7 +136,22 @@ def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun],
     if not active:
         return []
     jobs = [LedgerJob(r.run_id, r.job_id or "", r.log_dir, r.pool, r.gpus) for r in active]
-    statuses = scheduler.poll(jobs)
+    unanswered = None
+    try:
+        statuses = scheduler.poll(jobs)
+    except NoAnswer as exc:  # no answer about these jobs: write only what their own files settled, then fail
+        statuses, unanswered = exc.settled, exc
+    changes = settle_statuses(ledger, active, statuses, starts)
+    if unanswered is not None:
+        unanswered.changes = changes  # refresh reports them with the failure
+        raise unanswered
+    return changes
+
+
+def settle_statuses(ledger: Ledger, active: list[LedgerRun], statuses: dict[str, JobStatus],
+                    starts: dict[str, RunStart] | None) -> list[Change]:
+    """Write one poll's ``statuses`` (job id -> status) to ``active``'s runs; the changes. A run whose job the
+    statuses leave out is untouched."""
     killed = ledger.kill_requested([r.run_id for r in active])
     now = time.time()
     changes = []

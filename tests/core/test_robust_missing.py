@@ -14,6 +14,7 @@ from xdimo.kill import kill_runs
 from xdimo.ledger import Ledger
 from xdimo.poll import LOST_AFTER_S, poll_cluster
 from xdimo.schedulers.base import JobStatus, LedgerJob
+from xdimo.schedulers.runner import NoAnswer
 from xdimo.spec import RunSpec
 from xdimo.states import JobState
 from xdimo.workspace import Workspace
@@ -172,3 +173,28 @@ def test_a_hold_does_not_undo_what_another_process_settled_meanwhile(tmp_path: P
     poll_cluster(ledger, Answers(GONE), [seen])  # type: ignore[arg-type]
     after = ledger.get(run_id)
     assert (after.state, after.exit_code, after.missing_since) == (JobState.DONE, 0, None)
+
+
+class Silent(Answers):
+    """A scheduler whose answer names none of the jobs: NoAnswer, with what the jobs' own files settled."""
+
+    def __init__(self, settled: dict[str, JobStatus]) -> None:
+        super().__init__(GONE)
+        self.settled = settled
+
+    def poll(self, jobs: list[LedgerJob]) -> dict[str, JobStatus]:
+        self.polls += 1
+        raise NoAnswer("answered nothing about the jobs asked: taken as no answer", self.settled)
+
+
+def test_no_answer_settles_nothing_but_the_jobs_own_evidence(tmp_path: Path, clock: list[float]) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite")
+    quiet, done = running(ledger, tmp_path, gpus=1), running(ledger, tmp_path, gpus=2)
+    scheduler = Silent({ledger.get(done).job_id: JobStatus(JobState.DONE, 0, "marker: exit 0")})
+    for _ in range(3):
+        with pytest.raises(NoAnswer) as caught:
+            poll_cluster(ledger, scheduler, [ledger.get(r) for r in (quiet, done) if ledger.get(r).state.active])
+        clock[0] += LOST_AFTER_S
+    assert [c.new for c in caught.value.changes] == [] and ledger.get(done).state is JobState.DONE
+    quiet_run = ledger.get(quiet)
+    assert quiet_run.state is JobState.RUNNING and quiet_run.missing_since is None  # no "not listed" clock

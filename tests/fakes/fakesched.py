@@ -7,6 +7,8 @@ State lives in the folder named by $XDIMO_FAKE_STATE:
                  "hidden": ["12"],            # ids the jobs command pretends not to know (a vanished job)
                  "vanish": "not_found",       # how a hidden id is answered: not_found | header_only | empty
                                               # | garbage (every listing gains a line that is no job)
+                 "jobs_fault": "noise",       # the jobs (and hosts) command misbehaves: noise (a site wrapper's
+                                              # warning on stderr first) | hang | garbage | binary (stdout)
                  "o_format": true,            # false: `-o` is refused like an old site would
                  "o_refuse": ["start_time"],  # `-o` fields the site does not know: an `-o` naming one is refused
                  "extra_pending": 0,          # pending jobs the limit counts that no listing shows
@@ -478,9 +480,31 @@ def exec_host_o(job: dict) -> str:
     return ":".join(f"{per}*{h}" for h in job["hosts"])
 
 
+def site_fault(cfg: dict) -> int | None:
+    """config "jobs_fault": what a misbehaving site's jobs/hosts command does first (invented text, the shapes
+    of the fault review's wrappers); an exit code where that is all it answers, None where the real answer
+    follows."""
+    fault = cfg.get("jobs_fault")
+    if fault == "noise":
+        print("WARNING: license server slow", file=sys.stderr)
+    elif fault == "hang":
+        time.sleep(3600)
+    elif fault == "garbage":
+        print("ksjdf 1234 %%% <<garbage>> \u00ff\u00ff\nsecond line")
+        return 0
+    elif fault == "binary":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(b"\x7fELF\x02\x01\x01\x00\x00\x00" + bytes(range(128, 256)) + b"/lib64/ld-linux\n")
+        return 0
+    return None
+
+
 def main_jobs(flavour: str, argv: list[str]) -> int:
     st = State()
     cfg = st.config
+    fault = site_fault(cfg)
+    if fault is not None:
+        return fault
     with st.locked():
         tick(st)
     a = parse_jobs_args(argv)
@@ -641,6 +665,8 @@ def send_signal(st: State, job: dict, name: str) -> int:
 def main_hosts(flavour: str, argv: list[str]) -> int:
     st = State()
     cfg = st.config
+    if cfg.get("jobs_fault") == "noise":
+        print("WARNING: license server slow", file=sys.stderr)
     with st.locked():
         tick(st)
         jobs = st.jobs()

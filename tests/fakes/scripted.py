@@ -25,7 +25,7 @@ def scripted_jh(tmp_path: Path, answers: list[tuple[int, str]], *, gpus: int = 5
             env: dict[str, str] | None = None) -> CommandResult:
         code, text = answers[len(calls)]
         calls.append(argv)
-        return CommandResult(tuple(argv), code, "", text)
+        return CommandResult(tuple(argv), code, text, "")  # notices read on stdout too: the parsers find them
 
     be.run = run  # type: ignore[method-assign]
     return be, calls  # type: ignore[return-value]

@@ -58,11 +58,19 @@ def test_not_found_answer_is_news_not_retried(tmp_path: Path) -> None:
     assert "is not found" in res.stderr and res.attempts == 1
 
 
-def test_timeout_retried_then_raises(tmp_path: Path) -> None:
+def test_a_timeout_ends_the_tries(tmp_path: Path) -> None:
+    """One timeout is one error after `timeout` s: a hung jjobs took 3 x 60 s + back-off before its error."""
+    with pytest.raises(SchedulerTimeout, match="timed out after 0.3 s \\(not retried\\)"):
+        run_command(_script(tmp_path, "import time; time.sleep(30)\n"), timeout=0.3, retries=2,
+                    sleep=lambda s: pytest.fail("slept before a retry"))
+    assert _calls(tmp_path) == 1
+
+
+def test_timeout_retried_when_asked_then_raises(tmp_path: Path) -> None:
     waits: list[float] = []
     with pytest.raises(SchedulerTimeout, match="timed out after 0.3 s \\(2 attempts\\)"):
         run_command(_script(tmp_path, "import time; time.sleep(30)\n"), timeout=0.3, retries=1,
-                    sleep=waits.append)
+                    sleep=waits.append, retry_timeouts=True)
     assert len(waits) == 1 and _calls(tmp_path) == 2
 
 

@@ -20,7 +20,7 @@ from tests.schedulers.test_lsf_family_backend import KINDS, cluster, fake, scrip
 from xdimo.schedulers import lsf_family
 from xdimo.schedulers import lsf_parse as P
 from xdimo.schedulers.base import LedgerJob
-from xdimo.schedulers.runner import CommandResult
+from xdimo.schedulers.runner import CommandResult, NoAnswer
 from xdimo.states import JobState
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -65,8 +65,6 @@ def test_an_answer_that_names_some_ids_settles_only_those() -> None:
 
 
 @pytest.mark.parametrize(("name", "parse"), [
-    ("jh_jjobs_header_only.txt", P.parse_jobs_default),  # UniScheduler's answer for a vanished job
-    ("jh_jjobs_o_header_only.txt", P.parse_jobs_delimited),
     ("jh_jjobs_no_unfinished.txt", P.parse_jobs_default),
     ("jh_jjobs_o.txt", P.parse_jobs_delimited),  # a listing without notices: what it leaves out is gone
     ("lsf_bjobs_default.txt", P.parse_jobs_default),
@@ -74,6 +72,15 @@ def test_an_answer_that_names_some_ids_settles_only_those() -> None:
 def test_a_whole_listing_settles_what_it_leaves_out(name: str, parse) -> None:  # noqa: ANN001
     answer = parse(fixture(name))
     assert answer.complete and answer.gone("4242")
+
+
+@pytest.mark.parametrize(("name", "parse"), [
+    ("jh_jjobs_header_only.txt", P.parse_jobs_default),  # UniScheduler's answer for a vanished job, and for
+    ("jh_jjobs_o_header_only.txt", P.parse_jobs_delimited),  # live ones when it is loaded: it names no job
+])
+def test_a_header_alone_says_nothing_and_settles_nothing(name: str, parse) -> None:  # noqa: ANN001
+    answer = parse(fixture(name))
+    assert answer.says_nothing and not answer.complete and not answer.gone("4242")
 
 
 def test_every_id_named_not_found_is_gone() -> None:
@@ -117,11 +124,17 @@ def test_every_named_job_is_settled_and_its_summary_decides(kind: str, tmp_path:
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-@pytest.mark.parametrize(("code", "name"), [(0, "jh_jjobs_o_header_only.txt"), (0, "jh_jjobs_o.txt")])
-def test_a_whole_listing_still_settles_a_job_it_leaves_out(kind: str, code: int, name: str, tmp_path: Path,
+def test_a_whole_listing_still_settles_a_job_it_leaves_out(kind: str, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    states = poll(kind, tmp_path, monkeypatch, Scripted(code, fixture(name)), ["10061", "555"])
+    states = poll(kind, tmp_path, monkeypatch, Scripted(0, fixture("jh_jjobs_o.txt")), ["10061", "555"])
     assert states["555"] is JobState.LOST
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_header_alone_for_every_id_is_no_answer(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The audit: a header alone for 5 running jobs made all 5 LOST after the grace, exit 0, no word."""
+    with pytest.raises(NoAnswer, match="taken as no answer; 2 job"):
+        poll(kind, tmp_path, monkeypatch, Scripted(0, fixture("jh_jjobs_o_header_only.txt")), ["10061", "555"])
 
 
 # -- the same through the scheduler double, as the fault review ran it -------------------------------------------

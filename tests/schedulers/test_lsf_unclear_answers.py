@@ -15,6 +15,7 @@ from xdimo.schedulers import lsf_parse as P
 from xdimo.schedulers.base import LedgerJob
 from xdimo.schedulers.jh import JHScheduler
 from xdimo.schedulers.lsf_family import settle_from_logs
+from xdimo.schedulers.runner import NoAnswer
 from xdimo.spec import RunSpec
 from xdimo.states import JobState
 
@@ -73,10 +74,13 @@ def test_a_name_query_with_a_line_that_is_not_a_job_is_no_answer(tmp_path: Path,
         getattr(be, call)("r")
 
 
-def test_a_header_alone_leaves_the_job_out_and_says_so(tmp_path: Path) -> None:
+def test_a_header_alone_is_no_answer_about_the_job(tmp_path: Path) -> None:
+    """A header alone names no job: it proves none gone (a loaded UniScheduler answers so for live jobs)."""
     be = jh(tmp_path, [(0, f"{O_HEADER}\n")])
-    status = be.poll([LedgerJob("r", "10061", str(tmp_path / "r"))])["10061"]
-    assert (status.state, status.unlisted) == (JobState.LOST, True)  # poll.py holds it back (LOST_AFTER_S)
+    with pytest.raises(NoAnswer, match=r"`jjobs -a 10061` answered a header and no line about the 1 job\(s\) "
+                                       r"asked .*taken as no answer") as caught:
+        be.poll([LedgerJob("r", "10061", str(tmp_path / "r"))])
+    assert caught.value.settled == {}
 
 
 @pytest.mark.parametrize("call", ["poll", "pools", "find", "live_jobs"])

@@ -28,7 +28,7 @@ import re
 import shlex
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from xdimo.rundir import RunDir
 from xdimo.schedulers import lsf_parse as P
 from xdimo.schedulers.base import HostRow, JobStatus, LedgerJob, PoolStatus
 from xdimo.schedulers.marker import read_exit_marker, state_for_exit
-from xdimo.schedulers.runner import CommandResult, command_error, looks_transient, run_command
+from xdimo.schedulers.runner import CommandResult, NoAnswer, command_error, looks_transient, run_command, said
 from xdimo.spec import RunSpec
 from xdimo.states import JobState
 from xdimo.text import excerpt, one_line
@@ -131,14 +131,16 @@ class LSFFamilyScheduler:
             if answer is not None:
                 return answer
         res = self.run(self.jobs_argv(extra, False))
-        answer = P.parse_jobs_default(res.output)
+        answer = self.read_jobs(res, P.parse_jobs_default)
         if not _answered(answer):
-            raise self.silent(res) if res.ok and not res.output.strip() else command_error(res)
+            if res.ok and not res.output.strip():
+                raise self.silent(res)
+            raise command_error(res) if refused is None else self.neither(refused, res)
         if refused is not None:
             where = self.cluster.path or f"clusters/{self.cluster.name}.yaml"
             log.warning("`%s -o` not understood (%s); using the default format for the rest of this command. "
                         "Every command tries `-o` first: set `jobs_o_format: false` under `options:` in %s to "
-                        "skip that try (and this warning)", self.commands.jobs[0], excerpt(refused.output), where)
+                        "skip that try (and this warning)", self.commands.jobs[0], said(refused.output, 200), where)
             self.use_o_format = False
         return answer
 
@@ -157,9 +159,28 @@ class LSFFamilyScheduler:
                 self.start_field = START_FIELD  # not what refused `-o`: the next command asks again
         return answer, res
 
+    def read_jobs(self, res: CommandResult, parse: Callable[[str], P.JobsAnswer]) -> P.JobsAnswer:
+        """A jobs answer: rows from stdout only; stderr adds the tools' notices (`Job <N> is not found`, `No
+        unfinished job found`). Other stderr text (a site wrapper's "WARNING: license server slow") is no job
+        and blocks nothing: one warning per command, where the command answered."""
+        answer, other = P.with_stderr(parse(res.stdout), res.stderr)
+        if other and _answered(answer):
+            self.warn_once(f"`{self.commands.jobs[0]}` also said on stderr: {said(' / '.join(other), 200)} "
+                           "(ignored: jobs are read from stdout)")
+        return answer
+
+    def neither(self, refused: CommandResult, res: CommandResult) -> SchedulerError:
+        """Both forms of the jobs call answered something that is no jobs listing: each command with its own
+        answer (the fallback is not to blame for what `-o` said)."""
+        return SchedulerError(f"neither jobs listing could be read: {self.answered(refused)}; then "
+                              f"{self.answered(res)}")
+
+    def answered(self, res: CommandResult) -> str:
+        return f"`{_short_argv(res.argv)}` answered (exit {res.returncode}) {said(res.output, 150)}"
+
     def query_o_once(self, extra: list[str]) -> tuple[P.JobsAnswer | None, CommandResult]:
         res = self.run(self.jobs_argv(extra, True))
-        answer = P.parse_jobs_delimited(res.output)
+        answer = self.read_jobs(res, P.parse_jobs_delimited)
         if _answered(answer):
             return answer, res
         if res.ok and not res.output.strip():
@@ -172,9 +193,7 @@ class LSFFamilyScheduler:
         """An answer of nothing at all with exit 0. The tools never give it: with no job to list they say
         `No unfinished job found` (stderr), for an id they do not know `Job <N> is not found`; so it is no
         "none" (a job or a card in use may hide behind it), and settles nothing."""
-        before = ("",) + res.argv[:-1]
-        shown = " ".join("..." if prev == "-o" else word for prev, word in zip(before, res.argv, strict=True))
-        return SchedulerError(f"`{one_line(shown, 200)}` answered nothing at all (exit 0; with no job it says "
+        return SchedulerError(f"`{_short_argv(res.argv)}` answered nothing at all (exit 0; with no job it says "
                               "`No unfinished job found`): taken as no answer")
 
     # -- the Scheduler protocol -----------------------------------------------------------------------
@@ -251,8 +270,13 @@ class LSFFamilyScheduler:
         extra = ["-a"] + (ids if len(ids) <= MAX_IDS else ["-u", "all"])
         # A line we cannot read may be one of these jobs: the whole answer settles nothing (the caller reports
         # the failure and the ledger keeps what it had).
-        answer = self.understood(self.query_jobs(extra), " ".join(extra[:3]) + (" ..." if len(extra) > 3 else ""),
-                                 "tell which jobs are still queued")
+        shown = " ".join(extra[:3]) + (" ..." if len(extra) > 3 else "")
+        answer = self.understood(self.query_jobs(extra), shown, "tell which jobs are still queued")
+        if answer.says_nothing:
+            unanswered = self.no_answer(jobs, shown)
+            if set(unanswered.settled) < set(ids):
+                raise unanswered
+            return unanswered.settled  # every job settled by its own files: nothing was left to the answer
         rows = answer.by_id()
         out = {}
         for job in jobs:
@@ -265,12 +289,23 @@ class LSFFamilyScheduler:
                 out[job.job_id] = self.settle(job, row, gone=answer.gone(job.job_id))
         return out
 
+    def no_answer(self, jobs: list[LedgerJob], args: str) -> NoAnswer:
+        """A jobs answer that names none of ``jobs`` and says nothing of them (a header alone): no answer. A
+        loaded UniScheduler gives it for jobs it still runs, so it proves none gone; only what a job's own files
+        say (the scheduler's summary, the exit marker) settles it, and the rest keep their state."""
+        statuses = {j.job_id: self.settle(j, None, gone=False) for j in jobs}
+        settled = {i: st for i, st in statuses.items() if st.state is not JobState.UNKNOWN}
+        left = len(statuses) - len(settled)
+        return NoAnswer(f"`{self.commands.jobs[0]} {args}` answered a header and no line about the {len(statuses)} "
+                        f"job(s) asked (no row, no `Job <N> is not found`): taken as no answer; {left} job(s) keep "
+                        "their run's last state", settled)
+
     def understood(self, answer: P.JobsAnswer, args: str, purpose: str) -> P.JobsAnswer:
         """``answer`` when every line of it was read; a line that is not a job, a header or a notice may be a
         job we cannot see (a scheduler hiccup, a format change), so counting without it would be a guess."""
         if answer.unparsed:
             raise SchedulerError(f"`{self.commands.jobs[0]} {args}` answered a line that is not a job: "
-                                 f"{excerpt(answer.unparsed[0])}; cannot {purpose}")
+                                 f"{said(answer.unparsed[0], 200)}; cannot {purpose}")
         return answer
 
     def find(self, run_id: str) -> list[str]:
@@ -484,7 +519,7 @@ class LSFFamilyScheduler:
     def host_status(self) -> list[HostRow]:
         """`jhosts -w` / `bhosts -X -w`: one call, remembered for hosts()."""
         res = self.run(list(self.commands.hosts) + list(self.hosts_args))
-        rows = list(P.parse_hosts(res.output))
+        rows = list(P.parse_hosts(res.stdout))  # stderr holds no host (a wrapper's warning would read as one)
         if not rows and not res.ok:
             raise command_error(res)
         self._host_rows = (time.monotonic(), rows)
@@ -588,6 +623,12 @@ def output_dirs(script: str, directive: str) -> list[Path]:
             elif flag == "-cwd":
                 cwd = value
     return [(Path(cwd) / f).parent if cwd and not os.path.isabs(f) else Path(f).parent for f in files]
+
+
+def _short_argv(argv: tuple[str, ...]) -> str:
+    """A jobs command as messages name it: its `-o` field list shown as `...`."""
+    before = ("",) + argv[:-1]
+    return one_line(" ".join("..." if prev == "-o" else word for prev, word in zip(before, argv, strict=True)), 200)
 
 
 def _answered(answer: P.JobsAnswer) -> bool:

@@ -12,7 +12,7 @@ import math
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -183,11 +183,18 @@ class JobsAnswer:
     def complete(self) -> bool:
         """The answer is a whole listing of what was asked: a job it does not list is gone.
 
-        A table (rows, or a header alone: UniScheduler's answer for a vanished job) or ``No ... job found``,
-        with no per-id notice. LSF answers a list of ids with a row for each job it knows and one ``Job <N> is
-        not found`` line for each it does not (stderr, exit 255): once an answer names ids as not found, an id
-        it neither lists nor names was not answered at all (a cut-off or partial answer); it is not gone."""
-        return bool(self.rows or self.header_only or self.no_jobs) and not self.not_found and not self.unparsed
+        Rows, or ``No ... job found``, with no per-id notice. A header alone is not one: it names no job
+        (says_nothing), and a loaded UniScheduler answers so for jobs it still runs. LSF answers a list of ids
+        with a row for each job it knows and one ``Job <N> is not found`` line for each it does not (stderr,
+        exit 255): once an answer names ids as not found, an id it neither lists nor names was not answered at
+        all (a cut-off or partial answer); it is not gone."""
+        return bool(self.rows or self.no_jobs) and not self.not_found and not self.unparsed
+
+    @property
+    def says_nothing(self) -> bool:
+        """No row, no notice, no unreadable line: a header alone (or nothing). It names no job, so it proves no
+        job gone: a loaded UniScheduler answers so for jobs it still runs (a poll takes it as no answer)."""
+        return not (self.rows or self.not_found or self.no_jobs or self.unparsed)
 
     def gone(self, job_id: str) -> bool:
         """The scheduler no longer knows ``job_id``: it says so, or its whole listing leaves the job out."""
@@ -208,6 +215,17 @@ HOST_TOKEN_RE = re.compile(r"^(\d+\*)?\*?[A-Za-z0-9][\w.\-]*(:(\d+\*)?[\w.\-]+)*
 
 def _notices(text: str) -> tuple[frozenset[str], bool]:
     return frozenset(NOT_FOUND_RE.findall(text)), bool(NO_JOBS_RE.search(text))
+
+
+def with_stderr(answer: JobsAnswer, stderr: str) -> tuple[JobsAnswer, tuple[str, ...]]:
+    """``answer`` (read from stdout alone) with the notices ``stderr`` adds (`Job <N> is not found`, `No
+    unfinished job found`), and the stderr lines that are none of them (a site wrapper's banner, a warning):
+    text there is never a row, so it neither adds nor hides a job."""
+    not_found, no_jobs = _notices(stderr)
+    other = tuple(line.strip() for line in stderr.splitlines()
+                  if line.strip() and not (NOT_FOUND_RE.search(line) or NO_JOBS_RE.search(line)))
+    merged = replace(answer, not_found=answer.not_found | not_found, no_jobs=answer.no_jobs or no_jobs)
+    return merged, other
 
 
 def parse_jobs_default(text: str) -> JobsAnswer:

@@ -11,12 +11,12 @@ The one place every backend (JH, LSF, Slurm) runs its scheduler's tools. API:
   no output at all, or a daemon/connection hiccup message) is retried up to ``retries`` times with
   exponential back-off and jitter. A definite refusal (e.g. ``待提交任务数达上限``) is not transient, so it
   is returned at once: resubmitting a refused job could double-submit once the refusal clears.
-- A timeout is retried like a transient failure when ``retry_timeouts`` is true (the default: right for a
-  query, which changes nothing); when the last attempt also times out it raises SchedulerTimeout. With
-  ``retry_timeouts=False`` the first timeout raises SchedulerTimeout at once: a command that timed out may
-  have acted all the same (a loaded controller that took the job and answered late), and ``transient`` never
-  sees a timeout, so it cannot vouch for one. A missing executable raises SchedulerError at once (no retry
-  can fix PATH).
+- A timeout ends the command's tries: the first one raises SchedulerTimeout after ``timeout`` seconds (the
+  cluster file's ``timeout_s``, "per scheduler command"). A scheduler that did not answer in that time would
+  make every retry wait as long again (a hung `jjobs` took 3 min before its error), and a command that timed
+  out may have acted all the same (a loaded controller that took the job and answered late); ``transient``
+  never sees a timeout, so it cannot vouch for one. ``retry_timeouts=True`` retries them all the same (no
+  caller does). A missing executable raises SchedulerError at once (no retry can fix PATH).
 - Submitting is not idempotent: a backend passes ``retries=0``, or ``retry_timeouts=False`` with a
   ``transient`` that only accepts answers where the scheduler certainly did nothing, for the submit command.
 - The command runs in its own session: a timeout (or Ctrl-C) kills its whole process group, so a wrapper
@@ -43,8 +43,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from xdimo.errors import CommandNotRun, SchedulerError, SchedulerTimeout
+from xdimo.schedulers.base import JobStatus
 from xdimo.text import clean, excerpt, one_line
 
 log = logging.getLogger(__name__)
@@ -124,10 +126,10 @@ def run_command(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    retry_timeouts: bool = True,
+    retry_timeouts: bool = False,
 ) -> CommandResult:
-    """Run ``argv`` (no shell), feeding ``stdin``; retry transient failures ``retries`` times, and timeouts too
-    unless ``retry_timeouts`` is false (a command that may have acted though it timed out: a submit)."""
+    """Run ``argv`` (no shell), feeding ``stdin``; retry transient failures ``retries`` times (a timeout too only
+    with ``retry_timeouts``: a hung scheduler hangs again, and a submit may have acted though it timed out)."""
     argv = tuple(str(a) for a in argv)
     attempt = 0
     while True:
@@ -136,8 +138,7 @@ def run_command(
         if result is not None and not transient(result):
             return result
         if result is None and not retry_timeouts:
-            raise SchedulerTimeout(f"`{_show(argv)}` timed out after {timeout:g} s (not retried: it may have "
-                                   "acted all the same)")
+            raise SchedulerTimeout(f"`{_show(argv)}` timed out after {timeout:g} s (not retried)")
         if attempt > retries:
             if result is None:
                 raise SchedulerTimeout(f"`{_show(argv)}` timed out after {timeout:g} s ({attempt} attempts)")
@@ -190,8 +191,46 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
 def command_error(result: CommandResult, limit: int = 300) -> SchedulerError:
     """The error for a scheduler command that failed: the command, its exit status and all it said, on one
     line (its first line alone can hide the reason: ``scancel -v`` talks before it fails)."""
-    said = one_line(result.output, limit) or "(no output)"
-    return SchedulerError(f"`{one_line(shlex.join(result.argv), 400)}` failed (exit {result.returncode}): {said}")
+    return SchedulerError(f"`{shown_argv(result.argv)}` failed (exit {result.returncode}): "
+                          f"{said(result.output, limit)}")
+
+
+class NoAnswer(SchedulerError):
+    """A poll's answer that names none of the jobs asked about and says nothing of them (a header alone; an
+    empty squeue and an empty sacct): no answer, so it settles nothing and starts no "not listed" clock.
+    ``settled``: the jobs their own evidence settles all the same (the summary the scheduler appended to the
+    job's output file, the job's exit marker), which poll.poll_cluster writes before it reports the failure."""
+
+    def __init__(self, message: str, settled: Mapping[str, JobStatus] | None = None) -> None:
+        super().__init__(message)
+        self.settled = dict(settled or {})
+        self.changes: list[Any] = []  # poll.poll_cluster: what writing ``settled`` changed (poll.Change)
+
+
+# U+FFFD: what clean() and the decoder put for a control character or a byte that is no text
+NOT_TEXT = "\ufffd"
+BINARY_SHARE = 0.2  # an answer with more non-text than this is binary: said as such, not quoted
+
+
+def said(text: str, limit: int = 300) -> str:
+    """What a command answered, for a one-line message: its text on one line, capped, each run of bytes that
+    are no text shown as ``<N bytes not text>``; an answer that is mostly not text (a binary written to
+    stdout) as its size and its first readable words only."""
+    flat = one_line(text, 100_000)
+    if not flat:
+        return "(no output)"
+    bad = flat.count(NOT_TEXT)
+    if bad >= 8 and bad > BINARY_SHARE * len(flat):
+        words = [w for w in re.findall(r"[\w./:-]{3,}", flat.replace(NOT_TEXT, " "))][:6]
+        return f"binary output ({len(text)} characters, {bad} not text){': ' + ' '.join(words) if words else ''}"
+    marked = re.sub(f"{NOT_TEXT}+", lambda m: f"<{len(m.group(0))} byte{'s' if len(m.group(0)) > 1 else ''} "
+                    "not text>", flat)
+    return one_line(marked, limit)
+
+
+def shown_argv(argv: Sequence[str]) -> str:
+    """A command as a message quotes it (shell-quoted, one line)."""
+    return one_line(shlex.join(argv), 400)
 
 
 def _show(argv: Sequence[str]) -> str:

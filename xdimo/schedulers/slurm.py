@@ -26,7 +26,7 @@ from xdimo.rundir import RunDir
 from xdimo.schedulers import slurm_parse as sp
 from xdimo.schedulers.base import HostRow, JobStatus, LedgerJob, PoolStatus
 from xdimo.schedulers.marker import KILL_EXIT_CODES, read_exit_marker, state_for_exit
-from xdimo.schedulers.runner import CommandResult, command_error, looks_transient, run_command
+from xdimo.schedulers.runner import CommandResult, NoAnswer, command_error, looks_transient, run_command
 from xdimo.spec import RunSpec
 from xdimo.states import JobState
 from xdimo.text import excerpt
@@ -130,10 +130,15 @@ class SlurmScheduler:
         by_id = {j.job_id: j for j in jobs if j.job_id}
         if not by_id:
             return {}
-        live = self._squeue(list(by_id))
+        live, spoke = self._squeue(list(by_id))
         active = {i: row for i, row in live.items() if i in by_id and not row.state.terminal}
         left = [i for i in by_id if i not in active]
         finished, accounting_ok = self._sacct(left) if left else ({}, True)
+        if not (live or spoke or finished) and accounting_ok:
+            unanswered = no_answer(list(by_id.values()))
+            if len(unanswered.settled) < len(by_id):
+                raise unanswered
+            return unanswered.settled  # every job settled by its marker: nothing was left to the answer
         out = {}
         for job_id, job in by_id.items():
             if job_id in active:
@@ -144,14 +149,15 @@ class SlurmScheduler:
                 out[job_id] = settle(job, finished.get(job_id) or live.get(job_id), accounting_ok)
         return out
 
-    def _squeue(self, ids: list[str]) -> dict[str, sp.SlurmJob]:
+    def _squeue(self, ids: list[str]) -> tuple[dict[str, sp.SlurmJob], bool]:
+        """squeue's rows for ``ids``, and whether it said that it does not know one (``Invalid job id``)."""
         argv = ["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", sp.SQUEUE_FORMAT]
         result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query, env=_query_env())
         if not result.ok:
             if sp.squeue_no_such_job(result.output):
-                return {}
+                return {}, True
             raise command_error(result)
-        return readable_squeue(result.stdout, "tell which jobs are still queued")
+        return readable_squeue(result.stdout, "tell which jobs are still queued"), False
 
     def _sacct(self, ids: list[str]) -> tuple[dict[str, sp.SlurmJob], bool]:
         argv = ["sacct", "-n", "-P", "-X", "-j", ",".join(ids), "-o", sp.SACCT_FIELDS]
@@ -264,6 +270,14 @@ def readable_sacct(output: str, purpose: str) -> dict[str, sp.SlurmJob]:
         raise SchedulerError(f"sacct answered a line that is not a job: {excerpt(answer.unread[0])}; "
                              f"cannot {purpose}")
     return answer.rows
+
+
+def no_answer(jobs: list[LedgerJob]) -> NoAnswer:
+    """An empty squeue (exit 0, not `Invalid job id`) and an empty sacct for every job asked: neither names one,
+    so neither proves one gone (a controller restart, an accounting lag). Only a job's exit marker settles it."""
+    settled = {j.job_id: st for j in jobs if (st := settle(j, None, accounting_ok=False)).state is not JobState.UNKNOWN}
+    return NoAnswer(f"squeue and sacct answered nothing about the {len(jobs)} job(s) asked (no row, no `Invalid job "
+                    f"id`): taken as no answer; {len(jobs) - len(settled)} job(s) keep their run's last state", settled)
 
 
 def settle(job: LedgerJob, row: sp.SlurmJob | None, accounting_ok: bool) -> JobStatus:
