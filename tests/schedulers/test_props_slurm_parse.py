@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -188,7 +187,6 @@ def test_parse_pending_agrees_with_a_plain_count(jobs: list[tuple[list[str], int
     assert sp.parse_pending_partitions("\n".join(lines)) == want_counts
 
 
-@pytest.mark.xfail(strict=True, reason="parse_pending: str.isdigit() accepts '²', then int('²') raises ValueError")
 @FAST
 @given(NOISE)
 @example("gpu_a|gres:gpu:1|²")

@@ -340,8 +340,9 @@ YEARLESS_FORMATS = ("%b %d %H:%M:%S", "%b %d %H:%M")
 
 def parse_start_time(text: str, now: float | None = None) -> float | None:
     """A job's start as `-o start_time` prints it -> epoch seconds (the cluster's local time, as _parse_time).
-    A date without a year is the latest such date not after ``now`` (a day's slack for the zone): this year's,
-    else last year's."""
+    A date without a year is the latest such moment not after ``now`` (a day's slack for the zone): next year's
+    just after New Year where the cluster's zone is ahead, else this year's, else the last year that has it
+    (29 February: up to eight years back)."""
     raw = " ".join(text.split())
     if not raw or raw == "-":
         return None
@@ -349,28 +350,22 @@ def parse_start_time(text: str, now: float | None = None) -> float | None:
     if full is not None:
         return full
     now = time.time() if now is None else now
-    for fmt in YEARLESS_FORMATS:
-        try:
-            parsed = time.strptime(f"{time.localtime(now).tm_year} {raw}", f"%Y {fmt}")
-        except ValueError:
-            continue
-        try:
-            at = time.mktime(parsed)
-        except (OverflowError, ValueError):
-            return None
-        if at > now + 86400:
-            return _last_year(parsed)
-        return at
+    year = time.localtime(now).tm_year
+    for candidate in range(year + 1, year - 9, -1):  # latest first
+        at = _yearless_in(raw, candidate)
+        if at is not None and at <= now + 86400:
+            return at
     return None
 
 
-def _last_year(parsed: time.struct_time) -> float | None:
-    """The same date and time a year earlier (29 February has none: None)."""
-    try:
-        return time.mktime(time.strptime(time.strftime(f"{parsed.tm_year - 1} %m %d %H:%M:%S", parsed),
-                                          "%Y %m %d %H:%M:%S"))
-    except (OverflowError, ValueError):
-        return None
+def _yearless_in(raw: str, year: int) -> float | None:
+    """``raw`` (a yearless start) in ``year``; None where no format reads it or that year has no such date."""
+    for fmt in YEARLESS_FORMATS:
+        try:
+            return time.mktime(time.strptime(f"{year} {raw}", f"%Y {fmt}"))
+        except (ValueError, OverflowError):
+            continue
+    return None
 
 
 def jobs_o_format(fields: Iterable[str], delimiter: str = "|") -> str:

@@ -528,7 +528,7 @@ def parse_pending(output: str) -> tuple[dict[str, int], dict[str, int]]:
     for line in output.splitlines():
         fields = line.strip().split("|")
         tres = re.sub(r"\bgres[:/]", "", fields[1]) if len(fields) > 1 else ""  # gres:gpu:2, gres/gpu:2 -> gpu:2
-        nodes = int(fields[2]) if len(fields) > 2 and fields[2].strip().isdigit() else 1
+        nodes = int(fields[2]) if len(fields) > 2 and re.fullmatch(r"[0-9]+", fields[2].strip()) else 1  # not "²"
         n = gres_count(tres.strip()) * nodes
         for part in fields[0].strip().split(","):
             if part:
