@@ -49,6 +49,19 @@ def test_a_failing_verb_under_json_prints_its_error_as_json(workspace: Path, arg
     assert plain.returncode == 2 and plain.stdout == "" and plain.stderr.startswith("error: ")
 
 
+@pytest.mark.parametrize("args", [("status", "--nope"), ("plan",), ("collect", "--logs", "/nonexistent/x"),
+                                  ("submit", "m", "--batch", "sideways")], ids=lambda a: " ".join(a))
+def test_a_usage_error_under_json_prints_its_error_as_json(workspace: Path, args: tuple[str, ...]) -> None:
+    """Click refuses these before the verb runs (an unknown option, a missing argument, an option's own check):
+    the entry point prints the error object, once."""
+    for argv in (("--json", *args), (*args, "--json")):
+        out = run_cli(workspace, *argv)
+        assert out.returncode == 2
+        json_error(out.returncode, out.stdout, out.stderr)
+    plain = run_cli(workspace, *args)
+    assert plain.returncode == 2 and plain.stdout == ""
+
+
 @pytest.mark.parametrize("args", [("hosts",), ("plan", "two", "--live"), ("submit", "two", "--batch", "first")],
                          ids=lambda a: " ".join(a))
 def test_a_scheduler_that_cannot_be_reached_is_json_too(workspace: Path, capsys: pytest.CaptureFixture[str],

@@ -10,7 +10,7 @@ import sys
 import click
 
 from xdimo import __version__
-from xdimo.cli.common import App, StoppedFollowing
+from xdimo.cli.common import STDOUT, App, StoppedFollowing, echo_error_object
 from xdimo.errors import StopSignal, XdimoError
 
 # verb -> its one-line help; the module xdimo/cli/<verb>.py defines a click command with the verb's name.
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("stopped following", err=True)
         sys.exit(130)
     except XdimoError as exc:
+        json_error(argv, str(exc), 2)
         fail(str(exc), 2)
     except click.exceptions.Abort as exc:  # click turns Ctrl-C into Abort
         if isinstance(exc.__context__, StopSignal):
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(exc.ctx.get_help() if exc.ctx else "try xdimo-jobs --help")
         sys.exit(0)
     except click.ClickException as exc:
+        json_error(argv, exc.format_message(), exc.exit_code)
         fail(exc.format_message(), exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -121,9 +123,19 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"internal error: {type(exc).__name__}: {exc} (set XDIMO_DEBUG=1 for the traceback)", 3)
 
 
+def json_error(argv: list[str] | None, message: str, code: int) -> None:
+    """Under --json, the error object on stdout for a failure no verb reported (a usage error, an option's own
+    check: click raises them before the verb runs); a verb's failures print theirs (common.echo_json_error)."""
+    if "--json" in (sys.argv[1:] if argv is None else argv) and not STDOUT.had_json:
+        echo_error_object(first_line(message), code)
+
+
+def first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else "failed"
+
+
 def fail(message: str, code: int) -> None:
-    first = message.strip().splitlines()[0] if message.strip() else "failed"
-    click.echo(f"error: {first}", err=True)
+    click.echo(f"error: {first_line(message)}", err=True)
     sys.exit(code)
 
 

@@ -52,6 +52,7 @@ class App:
             data = data() if callable(data) else data
             click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
             self.emitted = True
+            STDOUT.had_json = True
         else:
             out = text() if callable(text) else text
             if out:  # nothing to say (e.g. every kill failed: the error line follows) is no blank line
@@ -151,8 +152,20 @@ def echo_json_error(app: App, exc: XdimoError | click.ClickException) -> None:
     if app.emitted:
         return
     line, code = error_line(exc)
-    click.echo(json.dumps({"error": line, "exit_code": code}, ensure_ascii=False))
+    echo_error_object(line, code)
     app.emitted = True
+
+
+class STDOUT:  # noqa: N801 (a process-wide fact, read by the entry point)
+    """Whether this process printed a JSON document on stdout: a usage error under --json, which click raises
+    before any verb (and its App) runs, gets its error object from the entry point only if none was printed."""
+
+    had_json = False
+
+
+def echo_error_object(line: str, code: int) -> None:
+    click.echo(json.dumps({"error": line, "exit_code": code}, ensure_ascii=False))
+    STDOUT.had_json = True
 
 
 def read_only_line(path: str, why: str) -> str:
