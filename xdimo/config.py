@@ -35,7 +35,7 @@ _LSF_FAMILY_OPTIONS = ("timeout_s", "retries", "jobs_o_format", "jobs_gpu_field"
                        "host_gpu_models", "launcher")
 # kill_grace_s: LSF only (lsf.py: `bkill -s USR1`, then the plain bkill); JH documents no signal for `jctrl kill`.
 BACKEND_OPTION_KEYS = {"jh": _LSF_FAMILY_OPTIONS, "lsf": (*_LSF_FAMILY_OPTIONS, "kill_grace_s"),
-                       "slurm": ("launcher",), "local": ()}
+                       "slurm": ("launcher", "timeout_s"), "local": ()}
 KILL_GRACE_MAX_S = 3600  # `kill` waits this long in the foreground at most: more is a typo, not a checkpoint
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "data" / "jobs" / "templates"
 _DICT_METHODS = frozenset(name for name in dir(dict) if not name.startswith("_"))  # `options.items` is no key

@@ -374,3 +374,18 @@ def test_find_refuses_a_squeue_line_it_cannot_read(backend) -> None:
     with pytest.raises(SchedulerError, match="squeue answered nothing readable"):
         sched.find(RUN.run_id)
     assert fake.names() == ["squeue"]  # no sacct: the live answer was no answer
+
+
+def test_the_cluster_files_timeout_s_is_each_querys_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`options: {timeout_s: N}` was JH/LSF's only: Slurm's queries waited a hard-coded 60 s."""
+    text = (REPO / "clusters" / "slurm-local.yaml").read_text()
+    (tmp_path / "clusters").mkdir()
+    path = tmp_path / "clusters" / "slurm-local.yaml"
+    path.write_text(text.replace("options: {}", "options: {timeout_s: 7}", 1))
+    fake = FakeRunner({"squeue": (0, "", ""), "sacct": (0, "", ""), "scancel": (0, "", "")})
+    monkeypatch.setattr(slurm, "run_command", fake)
+    sched = slurm.SlurmScheduler(load_cluster(path), tmp_path)
+    sched.kill("5")
+    assert [kwargs["timeout"] for _, kwargs in fake.calls] == [7.0]
+    default = slurm.SlurmScheduler(load_cluster(REPO / "clusters" / "slurm-local.yaml"), tmp_path)
+    assert default.query_timeout == slurm.QUERY_TIMEOUT

@@ -43,6 +43,8 @@ class SlurmScheduler:
     def __init__(self, cluster: Cluster, root: Path) -> None:
         self.cluster = cluster
         self.root = root
+        # the cluster file's `options: {timeout_s: N}`, per query (squeue, sacct, sinfo, scancel), as on JH/LSF
+        self.query_timeout = float(cluster.options.get("timeout_s", QUERY_TIMEOUT))
 
     # --- pools ----------------------------------------------------------------------------------------
 
@@ -152,7 +154,7 @@ class SlurmScheduler:
     def _squeue(self, ids: list[str]) -> tuple[dict[str, sp.SlurmJob], bool]:
         """squeue's rows for ``ids``, and whether it said that it does not know one (``Invalid job id``)."""
         argv = ["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", sp.SQUEUE_FORMAT]
-        result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query, env=_query_env())
+        result = run_command(argv, timeout=self.query_timeout, retries=2, transient=_transient_query, env=_query_env())
         if not result.ok:
             if sp.squeue_no_such_job(result.output):
                 return {}, True
@@ -161,7 +163,7 @@ class SlurmScheduler:
 
     def _sacct(self, ids: list[str]) -> tuple[dict[str, sp.SlurmJob], bool]:
         argv = ["sacct", "-n", "-P", "-X", "-j", ",".join(ids), "-o", sp.SACCT_FIELDS]
-        result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query, env=_query_env())
+        result = run_command(argv, timeout=self.query_timeout, retries=2, transient=_transient_query, env=_query_env())
         if not result.ok:
             return {}, False  # accounting off or slurmdbd down: fall back on the markers
         answer = sp.read_sacct(result.stdout)
@@ -181,7 +183,8 @@ class SlurmScheduler:
         ids = list(readable_squeue(live.stdout, "tell whether a job of the run was submitted"))  # as the LSF family
         if not ids:
             argv = ["sacct", "-n", "-P", "-X", "-S", "now-7days", f"--name={run_id}", "-o", sp.SACCT_FIELDS]
-            done = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query, env=_query_env())
+            done = run_command(argv, timeout=self.query_timeout, retries=2, transient=_transient_query,
+                               env=_query_env())
             if not done.ok:
                 if sp.sacct_disabled(done.output):
                     return []
@@ -204,7 +207,7 @@ class SlurmScheduler:
 
     def kill(self, job_id: str, *, now: bool = False) -> bool:  # now: scancel has no grace of ours
         # Without -v scancel says nothing at all when the job is unknown or already over.
-        result = run_command(["scancel", "-v", job_id], timeout=QUERY_TIMEOUT, transient=_transient_query)
+        result = run_command(["scancel", "-v", job_id], timeout=self.query_timeout, transient=_transient_query)
         outcome = sp.scancel_outcome(result.output)
         if outcome == "error" or (not result.ok and outcome != "unknown"):
             raise command_error(result)
@@ -225,7 +228,7 @@ class SlurmScheduler:
         return RunDir.in_workspace(self.root, run.run_id).resolved()
 
     def _query(self, argv: list[str]) -> CommandResult:
-        result = run_command(argv, timeout=QUERY_TIMEOUT, retries=2, transient=_transient_query, env=_query_env())
+        result = run_command(argv, timeout=self.query_timeout, retries=2, transient=_transient_query, env=_query_env())
         if not result.ok:
             raise command_error(result)
         return result
