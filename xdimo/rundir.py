@@ -39,6 +39,7 @@ RUNNER_LOG_PREFIX = "runner-"  # the local runner's own stderr: runner-<job_id>.
 # scheduler's submit command inherits it (runner.held_by_commands): an sbatch that outlives its killed submitter
 # still holds it, and reconcile does not settle the run while it is held (RunDir.submit_lock_held).
 SUBMIT_LOCK = ".submit.lock"
+MTIME_SLACK_S = 2.0  # RunDir.written_before: how much older than an intent a file must be to be an earlier job's
 ATTEMPT_PREFIX = "attempt-"  # attempt-<N>/: an earlier attempt's figures and end records (the ledger's count)
 UNRECORDED_PREFIX = "unrecorded-"  # unrecorded-<N>/: the files of jobs that no ledger here records
 
@@ -266,8 +267,11 @@ class RunDir:
     def written_before(self, since: float) -> list[Path]:
         """The figures and end records here last written before ``since`` (epoch seconds: the ledger's time of an
         attempt's intent). None of them is that attempt's: its job is handed over after the intent, and the
-        job script writes its exit marker and wall time in place as it ends (a write sets the time)."""
-        return [f for f in self.left_by_a_job() if _mtime(f) < since]
+        job script writes its exit marker and wall time in place as it ends (a write sets the time). With
+        MTIME_SLACK_S: a file system that keeps whole seconds (or a file server's clock a little behind) dates a job
+        that failed within a second of its intent before it; an earlier attempt's files are older by a poll at
+        least (it had to be seen ended before it went again)."""
+        return [f for f in self.left_by_a_job() if _mtime(f) < since - MTIME_SLACK_S]
 
     def archive_before(self, since: float, earlier_attempt: int | None) -> Path | None:
         """Do what a hand-over cut short before prepare left undone: written_before(since) moves to

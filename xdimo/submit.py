@@ -330,11 +330,20 @@ def runs_to_submit(matrix: Matrix, known: dict[str, LedgerRun], again: bool,
     return todo, already
 
 
-def never_taken(run: LedgerRun) -> bool:
+# A run settled with no job is sent again only this long after: meanwhile every poll asks for a job under its
+# name (poll.recheck_lost), and adopts one a slow or flaky scheduler lists late; a submit that settled it itself
+# (its poll first) must not hand over a second job on the same answer that found none.
+RESEND_AFTER_S = 600
+
+
+def never_taken(run: LedgerRun, now: float | None = None) -> bool:
     """Whether ``run``'s latest attempt ended without the scheduler ever taking a job for it: LOST or FAILED with
     no job id and no exit code (its submitter died before the hand-over, or reconcile found no job under its
-    name, nor an exit marker of this attempt). A run settled from its exit marker ran: it has an exit code."""
-    return run.state in (JobState.LOST, JobState.FAILED) and not run.job_id and run.exit_code is None
+    name, nor an exit marker of this attempt), settled at least RESEND_AFTER_S ago. A run settled from its exit
+    marker ran: it has an exit code."""
+    settled = run.ended_at or run.updated_at
+    return (run.state in (JobState.LOST, JobState.FAILED) and not run.job_id and run.exit_code is None
+            and (time.time() if now is None else now) - settled >= RESEND_AFTER_S)
 
 
 def never_taken_line(run: LedgerRun) -> str:

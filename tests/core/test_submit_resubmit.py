@@ -21,7 +21,7 @@ from xdimo.rundir import RunDir
 from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
 from xdimo.states import JobState
-from xdimo.submit import pick_runs, submit_once
+from xdimo.submit import RESEND_AFTER_S, pick_runs, submit_once
 from xdimo.workspace import Workspace
 
 A, B = RunSpec(matrix="m", pool="local", gpus=1), RunSpec(matrix="m", pool="local", gpus=2)
@@ -36,6 +36,13 @@ def age(ws: Workspace, seconds: float) -> None:
     """Every row's last write this long ago: reconcile takes its submitter for gone."""
     with ws.ledger.transaction() as db:
         db.execute("UPDATE runs SET updated_at = updated_at - ?", (seconds,))
+
+
+def settled_long_ago(ws: Workspace) -> None:
+    """Every ended row settled RESEND_AFTER_S ago: a run with no job is sent again from then on."""
+    with ws.ledger.transaction() as db:
+        db.execute("UPDATE runs SET updated_at = updated_at - ?, ended_at = ended_at - ?",
+                   (RESEND_AFTER_S + 1, RESEND_AFTER_S + 1))
 
 
 def ended_well(ws: Workspace, spec: RunSpec, at: float) -> RunDir:
@@ -92,6 +99,10 @@ def test_an_earlier_marker_is_not_this_attempts_even_where_it_cannot_be_moved(wo
     assert status.state is JobState.LOST and "earlier job's" in status.reason
     os.utime(RunDir(Path(run.log_dir)).marker, (run.created_at + 5, run.created_at + 5))  # its own job's end
     assert settled_without_job(run).state is JobState.DONE
+    # a file system keeping whole seconds dates a job that failed within a second of its intent before it
+    truncated = float(int(run.created_at)) - 0.5
+    os.utime(RunDir(Path(run.log_dir)).marker, (truncated, truncated))
+    assert settled_without_job(run).state is JobState.DONE
 
 
 def lost_before_the_scheduler_took_it(ws: Workspace, spec: RunSpec) -> None:
@@ -110,6 +121,9 @@ def test_batch_next_sends_a_run_the_scheduler_never_took_again(workspace: Path, 
     refresh(ws, ws.ledger)
     assert (ws.ledger.get(B.run_id).state, ws.ledger.get(B.run_id).job_id) == (JobState.LOST, None)
     assert ws.ledger.get(A.run_id).state is JobState.DONE
+    soon = submit_once(ws, cluster, MATRIX, scheduler=fake)  # just settled: its job may yet be listed late
+    assert soon.submitted == [] and soon.resent == {}
+    settled_long_ago(ws)
     result = submit_once(ws, cluster, MATRIX, scheduler=fake)  # --batch next, no --again
     assert [s.spec.run_id for s in result.submitted] == [B.run_id]  # not A: it ran
     assert result.already == [A.run_id] and list(result.resent) == [B.run_id]
@@ -152,6 +166,7 @@ def demo_rows(workspace: Path, lost: bool) -> list[RunSpec]:
             ws.ledger.update(spec.run_id, JobStatus(JobState.DONE, 0))
         else:
             ws.ledger.update(spec.run_id, JobStatus(JobState.LOST, None, "no live job under its name"))
+    settled_long_ago(ws)
     return specs
 
 

@@ -75,12 +75,26 @@ def test_a_name_query_with_a_line_that_is_not_a_job_is_no_answer(tmp_path: Path,
 
 
 def test_a_header_alone_is_no_answer_about_the_job(tmp_path: Path) -> None:
-    """A header alone names no job: it proves none gone (a loaded UniScheduler answers so for live jobs)."""
-    be = jh(tmp_path, [(0, f"{O_HEADER}\n")])
-    with pytest.raises(NoAnswer, match=r"`jjobs -a 10061` answered a header and no line about the 1 job\(s\) "
+    """A header alone for the ids asked, and again for the whole listing, names no job: it proves none gone (a
+    loaded UniScheduler answers so for live jobs)."""
+    be = jh(tmp_path, [(0, f"{O_HEADER}\n"), (0, f"{O_HEADER}\n")])
+    with pytest.raises(NoAnswer, match=r"`jjobs -a -u all` answered a header and no line about the 1 job\(s\) "
                                        r"asked .*taken as no answer") as caught:
         be.poll([LedgerJob("r", "10061", str(tmp_path / "r"))])
     assert caught.value.settled == {}
+
+
+def test_a_header_alone_for_the_ids_is_checked_against_the_whole_listing(tmp_path: Path) -> None:
+    """UniScheduler also answers a header alone for a job it no longer lists (dpdispatcher): taken as no answer
+    for good, a job that left no summary and no marker (a lost node) stayed RUNNING forever. The whole listing,
+    asked once more, lists another job and leaves this one out: it is gone (held, then LOST, as any job gone)."""
+    other = f"{O_HEADER}\n20001|bob|RUN|gpu_h200|node1|theirs\n"
+    be = jh(tmp_path, [(0, f"{O_HEADER}\n"), (0, other)])
+    (status,) = be.poll([LedgerJob("r", "10061", str(tmp_path / "r"))]).values()
+    assert status.unlisted and status.state is not JobState.RUNNING
+    be = jh(tmp_path, [(0, f"{O_HEADER}\n"), (0, f"{O_HEADER}\n10061|me|RUN|gpu_h200|node2|r\n")])
+    (status,) = be.poll([LedgerJob("r", "10061", str(tmp_path / "r"))]).values()
+    assert status.state is JobState.RUNNING  # the ids' answer was the flaky one
 
 
 @pytest.mark.parametrize("call", ["poll", "pools", "find", "live_jobs"])

@@ -272,6 +272,13 @@ class LSFFamilyScheduler:
         # the failure and the ledger keeps what it had).
         shown = " ".join(extra[:3]) + (" ..." if len(extra) > 3 else "")
         answer = self.understood(self.query_jobs(extra), shown, "tell which jobs are still queued")
+        if answer.says_nothing and len(ids) <= MAX_IDS:
+            # A header alone for the ids asked: UniScheduler's answer for jobs it no longer lists (dpdispatcher),
+            # and a loaded one's for jobs it still runs. The whole listing tells them apart: one that lists other
+            # jobs and leaves these out is complete, so they are gone (a job no file settles is then held for
+            # poll.LOST_AFTER_S, and asked about again for a day); a header alone again is no answer.
+            shown = "-a -u all"
+            answer = self.understood(self.query_jobs(["-a", "-u", "all"]), shown, "tell which jobs are still queued")
         if answer.says_nothing:
             unanswered = self.no_answer(jobs, shown)
             if set(unanswered.settled) < set(ids):
