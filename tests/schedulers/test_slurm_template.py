@@ -117,7 +117,8 @@ def test_a_quote_in_an_sbatch_path_is_escaped_and_what_slurm_cannot_take_is_refu
     cluster = load_cluster(root / "clusters" / "slurm-local.yaml")
     if problem is None:
         script = render_script(spec, cluster, space)
-        assert f'#SBATCH --output="{str(root).replace(chr(34), chr(92) + chr(34))}/logs/' in script
+        escaped = str(root).replace('"', '\\"')
+        assert f'#SBATCH --output="{escaped}/logs/' in script
         return
     with pytest.raises(ConfigError, match=f"a {problem} cannot be written in a #SBATCH line"):
         render_script(spec, cluster, space)
