@@ -312,7 +312,24 @@ def test_lsf_family_answers(kind: str, code: int, stdout: str, stderr: str, expe
                             monkeypatch: pytest.MonkeyPatch) -> None:
     be, fake = scripted_family(kind, tmp_path, monkeypatch, code, stdout, stderr)
     assert be.live_jobs(RUN) == expected
-    assert len(fake.calls) == 1
+    header_only = stdout == fixture("jh_jjobs_o_header_only.txt")  # checked against the whole listing (named)
+    assert len(fake.calls) == (2 if header_only else 1)
+    if header_only:
+        assert fake.calls[1][:3] == (be.commands.jobs[0], "-u", "all")
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("call", ["live_jobs", "find"])
+def test_a_header_alone_for_the_name_is_checked_against_the_whole_listing(
+        kind: str, call: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loaded UniScheduler answers a header alone for jobs it still runs: taken as "no job", the run's second
+    job was handed over while its first ran (the review's double submit). The whole listing names them."""
+    be, fake = scripted_family(kind, tmp_path, monkeypatch, 0, fixture("jh_jjobs_o_header_only.txt"))
+    whole = fixture("jh_jjobs_o_name.txt").replace("hw-4gpu-5e6f7a8b", RUN)
+    answers = iter([fixture("jh_jjobs_o_header_only.txt"), whole])
+    monkeypatch.setattr(lsf_family, "run_command", lambda argv, **kw: fake(argv, **kw) and CommandResult(
+        tuple(argv), 0, next(answers), ""))
+    assert getattr(be, call)(RUN) == ["10068", "10069", "10071"]
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

@@ -318,22 +318,32 @@ class LSFFamilyScheduler:
     def find(self, run_id: str) -> list[str]:
         """Every job the scheduler still lists under the name `run_id` (job names are run ids), oldest
         first: reconciles a run whose submitter died between the scheduler's answer and the ledger's write."""
-        answer = self.understood(self.query_jobs(["-a", "-J", run_id]), f"-a -J {run_id}",
-                                 "tell whether a job of the run was submitted")
+        answer = self.named(run_id, ["-a"], "tell whether a job of the run was submitted")
         rows = [r for r in answer.rows if r.name == run_id]
         return sorted({r.job_id for r in rows}, key=_id_key)
+
+    def named(self, run_id: str, extra: list[str], purpose: str) -> P.JobsAnswer:
+        """The jobs answer about the name ``run_id`` (`-J NAME`). A header alone there is UniScheduler's answer
+        for a name it no longer lists, and a loaded one's for jobs it still runs: the whole listing (`-u all`),
+        asked once more, tells them apart (its rows are filtered by name as these are). With no job of anyone's
+        queued, that too is a header alone: then there is none."""
+        answer = self.understood(self.query_jobs([*extra, "-J", run_id]), f"{' '.join(extra)} -J {run_id}".strip(),
+                                 purpose)
+        if not answer.header_only:
+            return answer
+        return self.understood(self.query_jobs([*extra, "-u", "all"]), f"{' '.join(extra)} -u all".strip(), purpose)
 
     def live_jobs(self, run_id: str) -> list[str]:
         """This user's unfinished jobs named `run_id` (pending, running, suspended, UNKWN), oldest first, from
         ONE `jjobs -J NAME` / `bjobs -J NAME` (without -a the tools list unfinished jobs only; a final row is
-        left out all the same). `[]` where the jobs command is not on PATH (a laptop's --dry-run, as pools()),
-        or where the answer says there is none: `No unfinished job found`, a header alone, or `Job <NAME> is
-        not found` (LSF's answer for a name no job has). Anything else raises SchedulerError."""
+        left out all the same; a header alone is checked against the whole listing: named). `[]` where the jobs
+        command is not on PATH (a laptop's --dry-run, as pools()), or where the answer says there is none: `No
+        unfinished job found`, a header alone (for the whole listing too), or `Job <NAME> is not found` (LSF's
+        answer for a name no job has). Anything else raises SchedulerError."""
         name = self.commands.jobs[0]
         if not self.jobs_command_found():
             return []
-        answer = self.understood(self.query_jobs(["-J", run_id]), f"-J {run_id}",
-                                 "tell whether a job of the run is queued")
+        answer = self.named(run_id, [], "tell whether a job of the run is queued")
         if not (answer.rows or answer.no_jobs or answer.header_only or run_id in answer.not_found):
             found = ", ".join(sorted(answer.not_found))
             raise SchedulerError(f"`{name} -J {run_id}` answered about other jobs ({found} not found), "
