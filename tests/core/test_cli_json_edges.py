@@ -201,7 +201,7 @@ def test_watch_changes_stay_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> No
     term = Terminal()
     monkeypatch.setattr(sys, "stderr", term)
     status_cli.report(Refresh(changes=[Change("r1", "9", JobState.PENDING, JobState.RUNNING)],
-                              failures=["cluster x: down"]))
+                              failures=["cluster x: down"]), [])
     status_cli.progress("1 run(s) still active; next poll in 2 s")
     assert term.getvalue() == ("\r\033[Kr1 (job 9): PENDING -> RUNNING\n\r\033[Kwarning: could not poll cluster x: "
                                "down; trying again\n\r\033[K1 run(s) still active; next poll in 2 s")

@@ -232,7 +232,21 @@ def test_status_watch_off_a_terminal_prints_the_wait_once(monkeypatch: pytest.Mo
                      "r1 (job 5): RUNNING -> DONE",
                      "1 run(s) still active; next poll in 0.1 s",
                      "warning: could not poll local: down; trying again",
-                     "1 run(s) still active; next poll in 0.1 s"]
+                     "1 run(s) still active; next poll in 0.1 s",
+                     "polled again: the scheduler answers"]
+
+
+def test_status_watch_says_a_lasting_failure_once_and_its_end(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A scheduler down for an hour is one warning, not one every poll (180 s apart at most, but forever)."""
+    down = [beat(1, Refresh(failures=["local: down"])) for _ in range(30)]
+    beats = down + [beat(1, Refresh(failures=["local: refused"])), beat(1, Refresh()), beat(1, Refresh()),
+                    beat(0, Refresh(), 0.0, ended=True)]
+    lines = watch_err(monkeypatch, capsys, beats).split("\n")[:-1]
+    assert lines == ["warning: could not poll local: down; trying again", "1 run(s) still active; next poll in 0.1 s",
+                     "warning: could not poll local: refused; trying again",
+                     "1 run(s) still active; next poll in 0.1 s",
+                     "polled again: the scheduler answers", "1 run(s) still active; next poll in 0.1 s"]
 
 
 def test_status_watch_on_a_terminal_updates_its_line(monkeypatch: pytest.MonkeyPatch,

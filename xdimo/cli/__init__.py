@@ -10,6 +10,7 @@ import sys
 import click
 
 from xdimo import __version__
+from xdimo.cli.argv import asks_json
 from xdimo.cli.common import STDOUT, App, StoppedFollowing, echo_error_object
 from xdimo.errors import StopSignal, XdimoError
 
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
 def json_error(argv: list[str] | None, message: str, code: int) -> None:
     """Under --json, the error object on stdout for a failure no verb reported (a usage error, an option's own
     check: click raises them before the verb runs); a verb's failures print theirs (common.echo_json_error)."""
-    if "--json" in (sys.argv[1:] if argv is None else argv) and not STDOUT.had_json:
+    if asks_json(cli, sys.argv[1:] if argv is None else argv) and not STDOUT.had_json:
         echo_error_object(first_line(message), code)
 
 

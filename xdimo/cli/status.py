@@ -157,8 +157,8 @@ def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRu
                        sleep=time.sleep, refresh=refresh, poll_every=poll_every, schedulers=schedulers):
         news = False
         if beat.poll is not None:
-            failures = report(beat.poll)
-            news = bool(beat.poll.changes or beat.poll.failures)
+            news = bool(beat.poll.changes) or beat.poll.failures != failures
+            failures = report(beat.poll, failures)
             if starts is not None:
                 starts.clear()
                 starts.update(beat.poll.starts)
@@ -173,14 +173,19 @@ def fmt_wait(seconds: float) -> str:
     return f"{seconds:.2g}" if seconds < 10 else f"{seconds:.0f}"
 
 
-def report(result: Refresh) -> list[str]:
-    """Print one poll's changes and failures; return the failures."""
+def report(result: Refresh, before: list[str]) -> list[str]:
+    """Print one poll's changes, and its failures that the poll ``before`` did not have (a scheduler down for an
+    hour is one warning, not one a poll), and that polling works again; return the failures."""
+    if before and not result.failures:
+        progress("polled again: the scheduler answers")
+        progress_done()
     for change in result.changes:  # lines that stay: on a terminal the next "next poll" line must not erase them
         progress(f"{change.run_id} (job {change.job_id}): {change.old.value} -> {change.new.value}")
         progress_done()
     for line in result.failures:
-        progress(f"warning: could not poll {line}; trying again")
-        progress_done()
+        if line not in before:
+            progress(f"warning: could not poll {line}; trying again")
+            progress_done()
     return result.failures
 
 
