@@ -445,12 +445,32 @@ def check_command(path: Path, place: str, command: str) -> None:
     if not bad:
         try:
             shlex.split(command)
+            hash_at = comment_start(command)
+            if hash_at is not None:  # would swallow the train_args flags and the script's words after it
+                problem = f"a shell comment {command[hash_at:]!r}"
         except ValueError as exc:  # an unclosed quote would swallow the rest of the job script
             problem = f"{exc}"
     if problem:
         raise ConfigError(f"{path}: key '{place}': {problem} in {command!r}: it is the program torchrun "
                           "starts (a Python script and its arguments), not a shell line; put shell steps in that "
                           "script, or setup lines in 'env'")
+
+
+def comment_start(line: str) -> int | None:
+    """Where bash would start a comment in ``line``: an unquoted, unescaped ``#`` that begins a word."""
+    quote, escaped = "", False
+    for i, ch in enumerate(line):
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            return i
+    return None
 
 
 SHAPE_FLAGS = ("depth", "hidden", "heads")  # train_args that reshape the model (flags.shape_problem)

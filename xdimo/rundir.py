@@ -375,7 +375,7 @@ class FormerRoot:
     silent: bool = False  # its file system did not answer within ROOT_ANSWER_S (a dead mount): read as moved
     rebased: int = 0  # runs that ended: read from here
     active_there: int = 0  # active runs read in the recorded folder until they end (their jobs write there)
-    active_gone: int = 0  # active runs whose recorded folder is gone: their end records have nowhere to go
+    active_gone: int = 0  # active runs whose recorded folder is gone: moved with it (what their jobs hold open)
     elsewhere: int = 0  # ended runs with no folder here: read where recorded
 
     @property
@@ -487,8 +487,8 @@ def place(row: RecordedFolder, former: FormerRoot, there: frozenset[str], here: 
     workspace's own (a moved one finds its files), except in a copy whose folder has no end record where the
     recorded one has: the copy was taken while the job ran, and its end went to the original. An active run (or
     a LOST one, asked about again) in a copy: the recorded folder, since its job writes where its script says;
-    an active one whose recorded folder is gone: this workspace's, where what the job holds open went with the
-    move (the end records it writes by name have nowhere to go)."""
+    an active one whose recorded folder is gone: this workspace's, where what the job holds open (its end records,
+    figures and checkpoints) went with the move."""
     mine = str(PurePosixPath(own) / row.run_id)
     if row.run_id not in here:
         former.elsewhere += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import yaml
 
 from tests.conftest import run_cli
 from xdimo.errors import ConfigError
-from xdimo.matrix import load_matrix
+from xdimo.matrix import comment_start, load_matrix
 from xdimo.workspace import PACKAGE_DATA, Workspace
 
 
@@ -42,7 +43,8 @@ def command_matrix(tmp_path: Path, command: str) -> Path:
 @pytest.mark.parametrize("command", ["echo hi; sleep 3; echo bye", "train.py && echo ok", "train.py | tee x",
                                      "train.py &", "train.py > out.txt", "train.py < in.txt",
                                      "train.py --at `date`", "train.py --at $(date)", "train.py\necho ok",
-                                     "train.py --name 'unclosed"])
+                                     "train.py --name 'unclosed", "train.py --lr 1e-4 # the fast one",
+                                     "train.py 'a b' #note"])
 def test_shell_syntax_in_command_is_refused_at_load(tmp_path, command) -> None:
     path = command_matrix(tmp_path, command)
     with pytest.raises(ConfigError) as caught:
@@ -54,7 +56,7 @@ def test_shell_syntax_in_command_is_refused_at_load(tmp_path, command) -> None:
 
 
 @pytest.mark.parametrize("command", ["train.py --config configs/ffs/x.yaml", "sleeper.py 600",
-                                     "$HOME/train.py --lr 1e-4 --name 'a b'"])
+                                     "$HOME/train.py --lr 1e-4 --name 'a b'", "train.py --tag=a#b --note '#x' \\#y"])
 def test_a_program_and_its_arguments_load(tmp_path, command) -> None:
     assert load_matrix(command_matrix(tmp_path, command)).runs[0].command == command
 
@@ -63,3 +65,12 @@ def test_a_program_and_its_arguments_load(tmp_path, command) -> None:
 def test_the_shipped_matrices_load() -> None:
     for path in sorted((PACKAGE_DATA / "jobs").glob("*.yaml")):
         assert load_matrix(path).runs
+
+
+@pytest.mark.parametrize("command", ["train.py --lr 1e-4 # fast", "train.py --tag=a#b", "train.py '#x' \\#y #z",
+                                     'train.py "a\\" #" #z', "#train.py", "train.py\t#z"])
+def test_a_comment_is_found_where_bash_finds_it(command: str) -> None:
+    """A comment would swallow the train_args flags and the descriptor closings the script puts after the command:
+    found as bash finds it (bash itself says which words it keeps)."""
+    kept = subprocess.run(["bash", "-c", f"printf '%s\\n' {command} END"], capture_output=True, text=True).stdout
+    assert (comment_start(command) is None) == kept.endswith("END\n")

@@ -1,6 +1,7 @@
 """A workspace moved (`mv ws1 ws2`) or copied (`cp -a ws1 ws3`) reads the run folders under its own root, though
-its ledger recorded them under the old one; a ledger named elsewhere is read as recorded; a job still running
-writes where its script says (the old root), and is settled from there, or the user is told how it can be."""
+its ledger recorded them under the old one; a ledger named elsewhere is read as recorded; a job still running in
+a copy writes where its script says (the old root), and is settled from there; in a moved one the scheduler still
+writes its output file under the old root, and the user is told how it can land here."""
 
 from __future__ import annotations
 
@@ -216,8 +217,9 @@ def test_a_job_running_in_a_moved_workspace_is_said_then_settled_through_a_link(
     site.ws.rename(moved)
     running = cli(site, moved, "status", "--all")
     (line,) = warnings(running.stderr)
-    assert f"1 run still active: its job writes the end records under the old folder, which is gone " \
-           f"(`ln -s {moved} {site.ws}` lets them land here" in line
+    assert "1 run still active: its job writes the end records here (through the folder opened as it started), " \
+           f"but the scheduler writes the job's output file under the old folder, which is gone " \
+           f"(`ln -s {moved} {site.ws}` lets it land here)" in line
     os.symlink(moved, site.ws)  # what the line says to do
     end_unlisted(site, job_id)
     settled = cli(site, moved, "status", "--all", "--json")

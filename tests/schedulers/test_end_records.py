@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,21 +66,37 @@ def launch_lines(script: str) -> list[int]:
     return [i for i, line in enumerate(lines) if "torch.distributed.run" in line or line.startswith("srun ")]
 
 
+FDS = {WALL_FILE: 7, MARKER: 8}  # the descriptors each script keeps its end records open on
+
+
+def statement_at(lines: list[str], i: int) -> str:
+    """Line ``i`` and the lines it continues on (a trailing backslash), as one."""
+    j = i
+    while lines[j].endswith("\\"):
+        j += 1
+    return " ".join(lines[i:j + 1])
+
+
 @pytest.mark.parametrize(("kind", "nodes"), [("local", 1), *[(k, n) for k in KINDS[1:] for n in (1, 2)]])
 def test_every_script_reserves_its_end_records_and_ends_over_them_in_place(ws: Workspace, kind: str,
                                                                            nodes: int) -> None:
     script, log_dir = render(ws, kind, nodes)
     lines = script.splitlines()
-    first_launch, last_launch = launch_lines(script)[0], launch_lines(script)[-1]
-    for name in (MARKER, WALL_FILE):
+    launches = launch_lines(script)
+    # both opened once reserved, before the job's program starts, and never inherited by it
+    opened = lines.index(f"exec 7<> {log_dir / WALL_FILE} 8<> {log_dir / MARKER}")
+    assert opened < launches[0]
+    assert all(re.search(r" 7>&- 8>&-( &)?$", statement_at(lines, i)) for i in launches), script
+    for name, fd in FDS.items():
         path = str(log_dir / name)
-        at = [(i, part) for i, line in enumerate(lines) for part in line.split("; ") if part.endswith(path)]
-        writes = [re.fullmatch(rf"\s*printf '(%-\d+s\\n)' .+ (>|1<>) {re.escape(path)}", part) for _, part in at]
-        assert all(writes), at
-        at = [i for i, _ in at]
-        assert at[0] < first_launch and writes[0].group(2) == ">"  # reserved before the job's program starts
-        assert at[-1] > last_launch and all(w.group(2) == "1<>" for w in writes[1:])  # then only in place
-        assert len({w.group(1) for w in writes}) == 1  # at one width: the last write needs no new byte
+        named = [(i, part) for i, line in enumerate(lines) for part in line.split("; ") if path in part]
+        assert [i for i, _ in named] == [opened - 1, opened]  # by name: the reservation, then the exec alone
+        reserved = re.fullmatch(rf"printf '(%-\d+s\\n)' .+ > {re.escape(path)}", named[0][1])
+        ends = [(i, re.fullmatch(rf"\s*printf '(%-\d+s\\n)' .+ >&{fd}", line.split("; ")[0]))
+                for i, line in enumerate(lines) if line.split("; ")[0].endswith(f">&{fd}")]
+        assert reserved and ends and all(m for _, m in ends), (named, ends)
+        assert ends[-1][0] > launches[-1]  # the end, written through the descriptor...
+        assert {m.group(1) for _, m in ends} == {reserved.group(1)}  # ...at the reserved width: no new byte
 
 
 def run_script(ws: Workspace, kind: str, tmp_path: Path, fill: bool = False,
@@ -120,6 +137,62 @@ def test_the_reserved_records_read_as_not_ended_until_the_job_ends(ws: Workspace
         assert (log_dir / name).stat().st_size == (seen / name).stat().st_size
     assert (log_dir / MARKER).stat().st_ino == int((seen / "inode").read_text())
 
+
+
+# -- a workspace moved while the job runs ------------------------------------------------------------------------------
+
+# Stands in for the cluster's python: as torchrun (`-m ...`), says it started and which of the script's descriptors it
+# inherited, holds until told to end, and fails with exit 3; anything else (the multi-node port probe) fails at once.
+HELD = """#!/bin/bash
+[ "$1" = -m ] || exit 1
+for fd in 7 8; do [ -e /proc/$$/fd/$fd ] && echo "$fd" >> "$XDIMO_FAKE_STATE/inherited"; done
+touch "$XDIMO_FAKE_STATE/started-$$"
+while [ ! -e "$XDIMO_FAKE_STATE/end" ]; do sleep 0.05; done
+exit 3
+"""
+SRUN = '#!/bin/bash\nwhile [ "${1#--}" != "$1" ]; do shift; done\nexec "$@"\n'  # runs its command, here
+
+
+def started(state: Path) -> int:
+    return len(list(state.glob("started-*")))
+
+
+@pytest.mark.parametrize(("kind", "nodes"), [("local", 1), ("jh", 1), ("jh", 2), ("lsf", 1), ("lsf", 2), ("slurm", 1)])
+def test_a_workspace_moved_while_the_job_runs_gets_its_end_records(ws: Workspace, tmp_path: Path, kind: str,
+                                                                   nodes: int) -> None:
+    """They were written by name as the job ended: into a folder that was no longer there, so the moved run kept
+    its blank reservation and read as LOST, not FAILED."""
+    bin_dir, state = tmp_path / "bin", tmp_path / "state"
+    bin_dir.mkdir()
+    state.mkdir()
+    for tool, text in (("python", HELD), ("srun", SRUN), ("scontrol", "#!/bin/bash\necho node1\n")):
+        (bin_dir / tool).write_text(text)
+        (bin_dir / tool).chmod(0o755)
+    script, log_dir = render(ws, kind, nodes, python=str(bin_dir / "python"))
+    (tmp_path / "job.sh").write_text(script)
+    log_dir.mkdir(parents=True)  # as submit makes it
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{REPO / 'tests' / 'fakes'}{os.pathsep}{os.environ['PATH']}",
+           "XDIMO_FAKE_STATE": str(state), "SLURM_JOB_ID": "7", "SLURM_NNODES": "1", "SLURM_JOB_NODELIST": "node1",
+           "JH_HOSTS": "nodeA 64 nodeB 64", "LSB_MCPU_HOSTS": "nodeA 64 nodeB 64"}
+    job = subprocess.Popen(["bash", str(tmp_path / "job.sh")], env=env, cwd=ws.root, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while started(state) < nodes:
+            assert time.monotonic() < deadline and job.poll() is None, "the job's program did not start"
+            time.sleep(0.05)
+        moved = tmp_path / "moved"
+        ws.root.rename(moved)
+        (state / "end").touch()
+        _, err = job.communicate(timeout=60)
+    finally:
+        (state / "end").touch()  # a held program ends, whatever failed
+        job.kill()
+    assert job.returncode == 3, err
+    now = moved / log_dir.relative_to(ws.root)
+    assert read_exit_marker(now) == 3 and script_wall_s(now) is not None, err
+    assert not ws.root.exists()  # nothing made again at the old path
+    assert not (state / "inherited").exists()  # the program never held the end records open
 
 # -- a real full disk -------------------------------------------------------------------------------------------------
 

@@ -219,7 +219,8 @@ def test_a_checkpoint_save_that_fails_leaves_no_half_file_and_keeps_the_last(tmp
     opt = torch.optim.AdamW(model.parameters())
     d = Dist(rank=0, local_rank=0, world=1, local_world=1, device=torch.device("cpu"))
     path = tmp_path / "checkpoints" / "last.pt"
-    checkpoint.save_checkpoint(path, 1, 1.0, model, opt, Ema(model, 0.9), d)
+    ckpt = checkpoint.CheckpointFile(path)
+    checkpoint.save_checkpoint(ckpt, 1, 1.0, model, opt, Ema(model, 0.9), d)
     good = path.read_bytes()
 
     written = []
@@ -231,7 +232,7 @@ def test_a_checkpoint_save_that_fails_leaves_no_half_file_and_keeps_the_last(tmp
 
     monkeypatch.setattr(checkpoint.torch, "save", full_disk)
     with pytest.raises(XdimoError, match=r"cannot save checkpoint .*No space left on device.*previous one"):
-        checkpoint.save_checkpoint(path, 2, 2.0, model, opt, Ema(model, 0.9), d)
+        checkpoint.save_checkpoint(ckpt, 2, 2.0, model, opt, Ema(model, 0.9), d)
     assert not path.with_suffix(".tmp").exists() and path.read_bytes() == good
     assert written[0].closed  # closed before the unlink: on a full disk an open file frees no room
 
@@ -242,5 +243,5 @@ def test_a_checkpoint_save_that_fails_leaves_no_half_file_and_keeps_the_last(tmp
     monkeypatch.setattr(checkpoint.torch, "save", torch_full_disk)
     monkeypatch.setattr(checkpoint, "no_room", lambda folder: "Disk quota exceeded")
     with pytest.raises(XdimoError, match=r"^cannot save checkpoint .*last.pt: Disk quota exceeded \(the previous"):
-        checkpoint.save_checkpoint(path, 3, 3.0, model, opt, Ema(model, 0.9), d)
+        checkpoint.save_checkpoint(ckpt, 3, 3.0, model, opt, Ema(model, 0.9), d)
     assert path.read_bytes() == good

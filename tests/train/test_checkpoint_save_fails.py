@@ -128,5 +128,5 @@ def test_a_folder_where_the_save_writes_is_one_error_line_and_stays(tmp_path: Pa
     path = tmp_path / "checkpoints" / "last.pt"
     path.with_suffix(".tmp").mkdir(parents=True)
     with pytest.raises(XdimoError, match=r"^cannot save checkpoint .*last.pt: .*Is a directory.* is kept\)$"):
-        checkpoint.save_checkpoint(path, 1, 1.0, model, opt, Ema(model, 0.9), d)
+        checkpoint.save_checkpoint(checkpoint.CheckpointFile(path), 1, 1.0, model, opt, Ema(model, 0.9), d)
     assert path.with_suffix(".tmp").is_dir() and not path.exists()

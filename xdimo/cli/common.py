@@ -197,8 +197,8 @@ def moved_line(rehomed: Rehomed) -> str:
         n = sum(r.active_gone for r in gone)
         links = "; ".join(f"ln -s {rehomed.home} {r.root}" for r in gone)
         line += (f"; {n_runs(n)} still active: {'its job writes' if n == 1 else 'their jobs write'} the end records "
-                 f"under the old folder, which is gone (`{links}` lets them land here; else only the scheduler's "
-                 "listing can settle them, and one it no longer lists ends LOST)")
+                 f"here (through the folder opened as it started), but the scheduler writes the job's output file "
+                 f"under the old folder, which is gone (`{links}` lets it land here)")
     elsewhere = sum(r.elsewhere for r in rehomed.roots)
     if elsewhere:
         line += f"; {n_runs(elsewhere)} with no folder here read where recorded"

@@ -2,7 +2,8 @@
 
 Every template writes ``<log_dir>/job.exit`` twice: blank as the job starts (a fixed-width line of spaces, which
 reads as no exit code yet), and the exit code as its last act, over those bytes in place (printf at the same
-width, redirected with ``1<>``: no truncation). So the last write needs no new block: a disk or quota that filled
+width, through a descriptor opened at offset 0 after the blank write: no truncation, and the file is found even if
+its workspace was moved meanwhile). So the last write needs no new block: a disk or quota that filled
 while the job ran cannot lose its exit code (jobs/templates/_reserve_end_records.sh.j2 and
 _write_end_records.sh.j2; job.wall likewise). A job that left the scheduler's queue without a better witness (an
 LSF/JH summary, Slurm accounting, the local runner's record) is settled from it, by every backend the same way:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from torch import nn
 from xdimo.errors import XdimoError
 from xdimo.rundir import METRICS, RUN_JSON, no_room
 from xdimo.train.distributed import Dist
+from xdimo.train.metrics_writer import folder_now, os_words, removed
 from xdimo.train.optim import Ema
 from xdimo.train.run_config import TrainConfig
 
@@ -44,10 +47,51 @@ def checkpoint_meta(cfg: TrainConfig, d: Dist) -> dict[str, Any]:
             "capacity_factor": cfg.capacity_factor}
 
 
-def save_checkpoint(path: Path, step: int, elapsed: float, model: nn.Module, opt: torch.optim.Optimizer,
+@dataclass
+class CheckpointFile:
+    """Where rank 0 saves the run's checkpoint: ``path`` as the run started (where --resume reads it), and its folder
+    held open from the run's start (``open``): every save goes through that descriptor, so a workspace moved (`mv`,
+    same file system) while the run trains gets its checkpoints in the new place, and the old path is not made again
+    (README's `ln -s NEW OLD` stays possible). A folder removed meanwhile is made again where the run started."""
+
+    path: Path
+    _fd: int | None = field(default=None, init=False, repr=False)
+
+    def open(self) -> int:
+        """The checkpoint folder's descriptor: the folder made and opened at the first call (the run's start)."""
+        if self._fd is not None and not removed(self._fd):
+            return self._fd
+        if self._fd is not None:
+            print(f"warning: the checkpoint folder {self.path.parent} was removed while the run trained; making it "
+                  "again", file=sys.stderr, flush=True)
+            self.close()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as e:
+            raise XdimoError(f"cannot open the checkpoint folder {self.path.parent}: {os_words(e)}") from None
+        return self._fd
+
+    def now(self) -> Path:
+        """Where the checkpoint is now (its folder may have moved since it was opened), for messages."""
+        return folder_now(self._fd, self.path.parent) / self.path.name
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with suppress(OSError):
+                os.close(fd)
+
+
+def in_folder(fd: int) -> Callable[[str, int], int]:
+    """An ``opener`` for open(): names relative to the folder open as ``fd``."""
+    return lambda name, flags: os.open(name, flags, 0o666, dir_fd=fd)
+
+
+def save_checkpoint(ckpt: CheckpointFile, step: int, elapsed: float, model: nn.Module, opt: torch.optim.Optimizer,
                     ema: Ema, d: Dist, meta: dict[str, Any] | None = None, keep_earlier: bool = False) -> None:
     """Full (unsharded) states, written by rank 0 atomically; collective: every rank calls it. With
-    ``keep_earlier``, a checkpoint already at ``path`` (an earlier run's) is kept as ``last.prev-N.pt``.
+    ``keep_earlier``, a checkpoint already at ``ckpt`` (an earlier run's) is kept as ``last.prev-N.pt``.
 
     Alone, a write that fails raises its error (XdimoError, one line, for a full disk); with several ranks, rank 0
     says it in one ``error:`` line and every rank exits 2 (end_every_rank_if_failed)."""
@@ -61,7 +105,7 @@ def save_checkpoint(path: Path, step: int, elapsed: float, model: nn.Module, opt
     failure: Exception | None = None
     if d.main:
         try:
-            write_checkpoint(path, state, keep_earlier)
+            write_checkpoint(ckpt, state, keep_earlier)
         except Exception as e:  # whatever it is, the other ranks must hear of it before rank 0 leaves
             failure = e
     if d.world > 1:
@@ -94,27 +138,38 @@ def end_every_rank_if_failed(d: Dist, failure: Exception | None) -> None:
     raise SystemExit(2)  # quietly: the error line is out
 
 
-def write_checkpoint(path: Path, state: dict[str, Any], keep_earlier: bool) -> None:
-    """Rank 0's part of save_checkpoint: ``state`` written to ``path`` through a temporary file beside it, so a
-    failed write leaves the previous checkpoint whole; a failure is one XdimoError line naming the cause."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if keep_earlier and path.exists():
-        kept = keep_aside(path)
-        print(f"{path} held an earlier run's checkpoint and this run started at step 0 (no --resume): "
-              f"kept as {kept.name}", flush=True)
-    tmp = path.with_suffix(".tmp")
+def write_checkpoint(ckpt: CheckpointFile, state: dict[str, Any], keep_earlier: bool) -> None:
+    """Rank 0's part of save_checkpoint: ``state`` written to ``ckpt`` (in its open folder) through a temporary
+    file beside it, so a failed write leaves the previous checkpoint whole; a failure is one XdimoError line
+    naming the cause."""
+    folder = ckpt.open()
+    name, tmp = ckpt.path.name, ckpt.path.with_suffix(".tmp").name
+    if keep_earlier and exists(name, folder):
+        kept = keep_aside(name, folder)
+        print(f"{ckpt.now()} held an earlier run's checkpoint and this run started at step 0 (no --resume): "
+              f"kept as {kept}", flush=True)
     try:
         # Our own file object, closed by the with even when the write fails: torch.save given a path keeps
         # a failed writer's file open, so the unlink below would free no room on a full disk.
-        with open(tmp, "wb") as f:
+        with open(tmp, "wb", opener=in_folder(folder)) as f:
             torch.save(state, f)
-        tmp.replace(path)
+        os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
     except (OSError, RuntimeError) as e:  # a full disk (torch says it as RuntimeError): no half file left
         with suppress(OSError):  # a folder in the way is not ours to remove, and must not hide the cause
-            tmp.unlink(missing_ok=True)
+            os.unlink(tmp, dir_fd=folder)
+        where = ckpt.now()
         # torch's words for a full disk ("unexpected pos 2274432 vs 2274384") name no cause: the folder does
-        why = no_room(path.parent) or (str(e).splitlines()[0] if str(e) else type(e).__name__)
-        raise XdimoError(f"cannot save checkpoint {path}: {why} (the previous one, if any, is kept)") from None
+        why = no_room(where.parent) or (str(e).splitlines()[0] if str(e) else type(e).__name__)
+        raise XdimoError(f"cannot save checkpoint {where}: {why} (the previous one, if any, is kept)") from None
+
+
+def exists(name: str, folder: int) -> bool:
+    """Whether ``name`` is in the folder open as ``folder`` (a link to nothing is not, as Path.exists says)."""
+    try:
+        os.stat(name, dir_fd=folder)
+        return True
+    except OSError:
+        return False
 
 
 def read_checkpoint(path: Path, meta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -169,21 +224,24 @@ def check_run_files(run_dir: Path, ckpt: Path) -> None:
             raise XdimoError(f"{path} is a folder where the run writes a file (move it away)")
 
 
-def keep_aside(ckpt: Path) -> Path:
-    """Keep ``ckpt`` under the first free ``<stem>.prev-<N><suffix>`` beside it; returns that path. A hard link
-    takes the name atomically (two runs in one folder cannot pick the same one) and leaves ``ckpt`` in place
-    until the new save replaces it; a filesystem without links gets an exclusive copy."""
+def keep_aside(name: str, folder: int) -> str:
+    """Keep the checkpoint ``name`` (in the folder open as ``folder``) under the first free
+    ``<stem>.prev-<N><suffix>`` beside it; returns that name. A hard link takes the name atomically (two runs in one
+    folder cannot pick the same one) and leaves the checkpoint in place until the new save replaces it; a
+    filesystem without links gets an exclusive copy."""
+    stem, suffix = os.path.splitext(name)
     n = 1
     while True:
-        kept = ckpt.with_name(f"{ckpt.stem}.prev-{n}{ckpt.suffix}")
+        kept = f"{stem}.prev-{n}{suffix}"
         try:
-            os.link(ckpt, kept)
+            os.link(name, kept, src_dir_fd=folder, dst_dir_fd=folder)
             return kept
         except FileExistsError:
             n += 1
         except OSError:  # no hard links here (some FUSE and object-store mounts)
             try:
-                with ckpt.open("rb") as src, kept.open("xb") as dst:
+                with open(name, "rb", opener=in_folder(folder)) as src, \
+                        open(kept, "xb", opener=in_folder(folder)) as dst:
                     shutil.copyfileobj(src, dst, 16 << 20)
                 return kept
             except FileExistsError:

@@ -29,6 +29,7 @@ from torch import nn
 from xdimo.hardware import match_gpu, mfu, peak_tflops
 from xdimo.train.checkpoint import (
     CKPT_NAME,
+    CheckpointFile,
     check_run_files,
     checkpoint_meta,
     load_checkpoint,
@@ -170,14 +171,16 @@ def train(cfg: TrainConfig) -> int:
     check_run_dir(cfg.run_dir)
     d = setup_distributed(cfg)
     writer = MetricsWriter(cfg.run_dir, enabled=d.main, trackers=cfg.trackers)
+    ckpt = CheckpointFile(cfg.run_dir / "checkpoints" / CKPT_NAME)
     stop = StopRequests()
     finished = False
     try:
-        code = _train(cfg, d, stop, writer)
+        code = _train(cfg, d, stop, writer, ckpt)
         finished = True  # every rank got here with the same code (the loss and the stop vote are all-reduced)
         return code
     finally:
         writer.close()  # the extra sinks flush at the end, on a signal stop and on errors alike
+        ckpt.close()
         stop.restore()
         end_distributed(d, finished)
 
@@ -192,7 +195,7 @@ class Session:
     ema: Ema
     diffusion: GaussianDiffusion
     stream: Iterator[torch.Tensor]
-    ckpt: Path
+    ckpt: CheckpointFile
     rates: Rates
     step: int = 0
     elapsed_before: float = 0.0  # training seconds of the runs this one resumes
@@ -224,7 +227,7 @@ def settle_speed(cfg: TrainConfig, mcfg: ModelConfig, d: Dist) -> SpeedOptions:
     return speed
 
 
-def start(cfg: TrainConfig, d: Dist, writer: MetricsWriter) -> Session:
+def start(cfg: TrainConfig, d: Dist, writer: MetricsWriter, ckpt: CheckpointFile) -> Session:
     """Build the model and optimiser, resume from the checkpoint if asked, open the data stream at the step."""
     from xdimo.train.data import batches, make_loader, open_dataset
 
@@ -232,12 +235,11 @@ def start(cfg: TrainConfig, d: Dist, writer: MetricsWriter) -> Session:
     mcfg = cfg.model_config()
     # the data first: a cache that does not fit fails before run.json and before the model is built
     dataset = open_dataset(cfg.data, cfg.frames, cfg.clip.latent_size, mcfg.in_channels)
-    ckpt = cfg.run_dir / "checkpoints" / CKPT_NAME
     # and the checkpoint: one of another run, or no checkpoint at all (a folder, a foreign file), is refused
     # before run.json is rewritten
-    present = ckpt.exists() or ckpt.is_symlink()
-    resumed = read_checkpoint(ckpt, checkpoint_meta(cfg, d)) if cfg.resume and present else None
-    check_run_files(cfg.run_dir, ckpt)  # every rank: see train
+    present = ckpt.path.exists() or ckpt.path.is_symlink()
+    resumed = read_checkpoint(ckpt.path, checkpoint_meta(cfg, d)) if cfg.resume and present else None
+    check_run_files(cfg.run_dir, ckpt.path)  # every rank: see train
     # and the data loader: a batch larger than a rank's share of the data is refused here too
     workers = cfg.workers if cfg.workers is not None else (0 if cfg.data == "synthetic" else 4)
     loader = make_loader(dataset, cfg.local_batch, d.rank, d.world, cfg.seed, workers)
@@ -255,13 +257,15 @@ def start(cfg: TrainConfig, d: Dist, writer: MetricsWriter) -> Session:
         step, elapsed_before = load_checkpoint(resumed, model, opt, ema)
         del resumed
         if d.main:
-            print(f"resumed from {ckpt} at step {step}", flush=True)
+            print(f"resumed from {ckpt.path} at step {step}", flush=True)
 
     rates = Rates(info["global_batch"], info["flops_per_sample"], info["tokens_per_sample"], info["peak_tflops"],
                   mcfg.experts > 0)
     # A fresh start over an earlier run's checkpoint keeps it at its first save (not before: a run that dies
     # first leaves it where --resume looks).
     keep_earlier = present and not cfg.resume
+    if d.main:  # held open from now on: the saves land in it even if the workspace moves (CheckpointFile)
+        ckpt.open()
     return Session(model, [p for p in model.parameters() if p.requires_grad], opt, ema, create_diffusion(),
                    batches(loader, start_step=step * cfg.grad_accum), ckpt, rates, step, elapsed_before,
                    keep_earlier)
@@ -290,8 +294,8 @@ def train_step(cfg: TrainConfig, d: Dist, s: Session, acc: Interval) -> tuple[fl
     return lr, grad_norm
 
 
-def _train(cfg: TrainConfig, d: Dist, stop: StopRequests, writer: MetricsWriter) -> int:
-    s = start(cfg, d, writer)
+def _train(cfg: TrainConfig, d: Dist, stop: StopRequests, writer: MetricsWriter, ckpt: CheckpointFile) -> int:
+    s = start(cfg, d, writer, ckpt)
     n_intervals = math.ceil(max(cfg.steps - s.step, 0) / cfg.log_every)
     warm = min(cfg.warmup_intervals, max(n_intervals - 1, 1))
     acc = Interval.zero(d.device)
@@ -337,7 +341,7 @@ def _train(cfg: TrainConfig, d: Dist, stop: StopRequests, writer: MetricsWriter)
             t_last += time.perf_counter() - t_save
         if signum:
             if d.main:
-                print(f"signal {signum}: checkpoint at step {s.step} written to {s.ckpt}; stopping", flush=True)
+                print(f"signal {signum}: checkpoint at step {s.step} written to {s.ckpt.now()}; stopping", flush=True)
             return 128 + signum
     return 0
 

@@ -221,12 +221,7 @@ class MetricsWriter:
 
     def _here(self) -> Path:
         """Where the run folder is now (it may have moved since it was opened), for messages."""
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                now = os.readlink(f"/proc/self/fd/{self._fd}")  # Linux; elsewhere the path it started at
-                if now.startswith("/") and not now.endswith(" (deleted)"):
-                    return Path(now)
-        return self.run_dir
+        return folder_now(self._fd, self.run_dir)
 
     def _close_folder(self) -> None:
         fd, self._fd = self._fd, None
@@ -296,6 +291,17 @@ class MetricsWriter:
 def os_words(e: OSError) -> str:
     """An OSError as the system says it ("No space left on device", "Disk quota exceeded")."""
     return e.strerror or str(e) or type(e).__name__
+
+
+def folder_now(fd: int | None, started: Path) -> Path:
+    """Where the folder open as ``fd`` is now (moved since it was opened?), for messages; ``started`` where unknown
+    (not open, removed, or not Linux)."""
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            now = os.readlink(f"/proc/self/fd/{fd}")
+            if now.startswith("/") and not now.endswith(" (deleted)"):
+                return Path(now)
+    return started
 
 
 def removed(fd: int) -> bool:
