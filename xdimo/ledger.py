@@ -530,8 +530,9 @@ class Ledger:
 
     # -- writes --------------------------------------------------------------------------------
 
-    def record_intent(self, spec: RunSpec, cluster: str, script: str, log_dir: str) -> LedgerRun | None:
-        """Mark a run SUBMITTING before the scheduler is called. Returns the row it replaces (a resubmission)."""
+    def record_intent(self, spec: RunSpec, cluster: str, script: str, log_dir: str, note: str = "") -> LedgerRun | None:
+        """Mark a run SUBMITTING before the scheduler is called, with ``note`` as its reason (in the same
+        transaction: see start_hand_over). Returns the row it replaces (a resubmission)."""
         now = time.time()
         with self.transaction() as db:
             previous = self._fetch_one(db, "run_id = ?", (spec.run_id,))
@@ -541,12 +542,23 @@ class Ledger:
             db.execute("DELETE FROM runs WHERE run_id = ?", (spec.run_id,))
             db.execute(
                 "INSERT INTO runs (run_id, matrix, cluster, pool, gpus, spec, script, log_dir, state, attempt,"
-                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (spec.run_id, spec.matrix, cluster, spec.pool, spec.gpus, json.dumps(spec.to_dict()), script,
-                 log_dir, JobState.SUBMITTING.value, attempt, now, now),
+                 log_dir, JobState.SUBMITTING.value, attempt, note, now, now),
             )
             self._event(db, spec.run_id, JobState.SUBMITTING, None, f"attempt {attempt}")
         return previous
+
+    def start_hand_over(self, run_id: str, attempt: int) -> bool:
+        """Clear the intent's note as the run's submit command is about to start (from then on whether the
+        scheduler took it is unknown). False, and nothing written, when the row is no longer this attempt's
+        SUBMITTING one: another command settled or killed it meanwhile, so it must not be sent."""
+        with self.transaction() as db:
+            row = self._fetch_one(db, "run_id = ?", (run_id,))
+            if row is None or not row.still(JobState.SUBMITTING, attempt):
+                return False
+            db.execute("UPDATE runs SET reason = '', updated_at = ? WHERE run_id = ?", (time.time(), run_id))
+        return True
 
     def record_submitted(self, run_id: str, job_id: str, expect_state: JobState | None = None,
                          expect_attempt: int | None = None) -> bool:

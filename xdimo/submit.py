@@ -51,6 +51,7 @@ from xdimo.plan import (
     queued_gpus,
 )
 from xdimo.poll import refresh, still_queued
+from xdimo.reconcile import NEVER_HANDED_OVER, intent_note, never_handed_over, with_listed_jobs
 from xdimo.render import render_script
 from xdimo.rules import pending_room
 from xdimo.rundir import RunDir
@@ -219,8 +220,9 @@ def submit_once(ws: Workspace, cluster: Cluster, matrix: Matrix, *, dry_run: boo
                                submitted_here=submitted_here or set(), ended_before=ended_before, warned=warned)
         pools = read_pools(scheduler, cluster, result, dry_run)
         pending = runs(cluster=cluster.name, states=(JobState.PENDING, JobState.SUBMITTING))
-        if dry_run:  # not refreshed: which of them are still queued, asked without writing it down
-            pending = still_queued(scheduler, pending)
+        if dry_run:  # not refreshed: which of them are still queued (a dead submitter's run by the job listed
+            # under its name, as the real submit's poll adopts it), asked without writing it down
+            pending = still_queued(scheduler, pending if no_ledger else with_listed_jobs(ledger, scheduler, pending))
         choose(cluster, todo, pools, pending, result)
         send_batch(ws, scheduler, cluster, result, dry_run=dry_run, again=again)
     return result
@@ -348,8 +350,10 @@ def never_taken(run: LedgerRun, now: float | None = None) -> bool:
 
 def never_taken_line(run: LedgerRun) -> str:
     """Why a never_taken run is sent again, for the plan and the report."""
-    return (f"attempt {run.attempt} ended {run.state.value} with no job: the scheduler never took it"
-            + (f" ({run.reason})" if run.reason else ""))
+    ended = f"attempt {run.attempt} ended {run.state.value} with no job"
+    if run.reason.startswith(NEVER_HANDED_OVER):  # known, where the rest is inferred from a listing
+        return f"{ended}: {run.reason}"
+    return f"{ended}: the scheduler never took it" + (f" ({run.reason})" if run.reason else "")
 
 
 def pick_runs(matrix: Matrix, picked: tuple[str, ...]) -> Matrix:
@@ -459,6 +463,9 @@ def failure_line(ledger: Ledger, spec: RunSpec, exc: BaseException, result: Subm
         row = None
     unknown = ("whether the scheduler took it is unknown: `status` finds it by name, and it is never submitted "
                "twice")
+    if row is not None and never_handed_over(row):  # stopped before its submit command started: known, not unknown
+        unknown = ("it was not handed to the scheduler (its submit command never started): `status` settles it "
+                   "once this submit has ended, and `submit` sends it again")
     if isinstance(exc, KeyboardInterrupt):
         how = f"stopped ({signal.Signals(exc.signum).name})" if isinstance(exc, StopSignal) else "interrupted (Ctrl-C)"
         if row is not None and row.job_id and row.state.active:
@@ -482,7 +489,10 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
     waits for its job rather than settling the run LOST."""
     ledger = ws.ledger
     with signals_deferred():
-        previous = ledger.record_intent(spec, cluster.name, script, str(ws.log_dir(spec.run_id)))
+        # Noted until the submit command starts: a submitter that dies before leaves a run known never handed over.
+        previous = ledger.record_intent(spec, cluster.name, script, str(ws.log_dir(spec.run_id)),
+                                        note=intent_note(time.time()))
+        attempt = previous.attempt + 1 if previous is not None else 1
         run_dir = ws.run_dir(spec.run_id)
         earlier = previous.attempt if previous is not None else None
         aside = None
@@ -504,9 +514,13 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
         if aside is not None:
             log.warning("warning: %s: the files of an earlier job this ledger does not have are kept in %s/",
                         spec.run_id, aside)
-        # Only a definite no (a refusal, or a command that never started) undoes the intent. Any other failure
-        # leaves the SUBMITTING row: whether the scheduler took the job is unknown, so `status` shows it and it
-        # is never submitted twice.
+        # From here whether the scheduler takes the job is unknown until its id is recorded: the note goes (`status`
+        # says it was handed over, and reconcile looks for its job by name). Only a definite no (a refusal, or a
+        # command that never started) undoes the intent. Any other failure leaves the SUBMITTING row, so `status`
+        # shows it and it is never submitted twice.
+        if not ledger.start_hand_over(spec.run_id, attempt):  # `kill`, or a reconcile that took us for dead
+            raise XdimoError(f"{spec.run_id} was settled by another command (`kill`, or a `status` that took this "
+                             "submit for dead) while its hand-over was prepared: not submitted")
         try:
             with held_by_commands(lock_fd) if lock_fd is not None else nullcontext():
                 job_id = scheduler.submit(script, spec)

@@ -184,17 +184,33 @@ def test_submit_in_progress_sees_other_holders_not_its_own(tmp_path: Path) -> No
     assert not ledger.submit_in_progress()
 
 
-def test_status_adopts_a_dead_submitters_job_after_the_settle_time(workspace: Path) -> None:
+def test_status_adopts_a_dead_submitters_job_at_once_and_settles_without_one_after_the_settle_time(
+        workspace: Path) -> None:
+    """The ledger's submit lock is free: its submitter is gone, so a job listed under the run's name is adopted at
+    once (until then `submit` counted its cards twice: in use in the scheduler's listing and as a queued run). None
+    listed is no proof before SUBMIT_SETTLE_S (the scheduler may not list it yet); after it, LOST."""
     from xdimo.reconcile import SUBMIT_SETTLE_S, reconcile_submitting
 
     ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    taken, never = intent(ledger, workspace, gpus=1), intent(ledger, workspace, gpus=2)
+    listed = StubScheduler({taken.run_id: ["7"]})
+    reconcile_submitting(ledger, listed, [ledger.get(taken.run_id), ledger.get(never.run_id)])
+    assert (ledger.get(taken.run_id).state, ledger.get(taken.run_id).job_id) == (JobState.PENDING, "7")
+    assert ledger.get(never.run_id).state is JobState.SUBMITTING  # none listed yet: no proof
+    age(ledger, never.run_id, SUBMIT_SETTLE_S + 1)
+    reconcile_submitting(ledger, listed, [ledger.get(never.run_id)])
+    assert ledger.get(never.run_id).state is JobState.LOST
+
+
+def test_status_leaves_a_live_submitters_run_to_it(workspace: Path) -> None:
+    """The ledger's submit lock is held: its submitter records the job id itself; nothing is asked or adopted."""
+    from xdimo.reconcile import reconcile_submitting
+
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
     run = intent(ledger, workspace, gpus=1)
-    young = ledger.get(run.run_id)
-    reconcile_submitting(ledger, StubScheduler({run.run_id: ["7"]}), [young])
-    assert ledger.get(run.run_id).job_id is None  # the scheduler may not list it yet
-    age(ledger, run.run_id, SUBMIT_SETTLE_S + 1)
-    reconcile_submitting(ledger, StubScheduler({run.run_id: ["7"]}), [ledger.get(run.run_id)])
-    assert ledger.get(run.run_id).job_id == "7"
+    with Ledger(ledger.path).submit_lock():
+        reconcile_submitting(ledger, StubScheduler({run.run_id: ["7"]}), [ledger.get(run.run_id)])
+    assert (ledger.get(run.run_id).state, ledger.get(run.run_id).job_id) == (JobState.SUBMITTING, None)
 
 
 def test_a_failed_kill_does_not_say_no_active_runs(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:

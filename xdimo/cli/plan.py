@@ -8,6 +8,7 @@ import click
 
 from xdimo.cli.common import App, job_folder, read_only_line, table, verb, workload
 from xdimo.config import Cluster
+from xdimo.ledger import LedgerRun
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import (
     ASSUMED_MFU,
@@ -21,12 +22,13 @@ from xdimo.plan import (
     waves,
 )
 from xdimo.poll import refresh, still_queued
+from xdimo.reconcile import with_listed_jobs
 from xdimo.rules import cpu_slots
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import PoolStatus, Scheduler
 from xdimo.spec import RunSpec
 from xdimo.states import ACTIVE_STATES, JobState
-from xdimo.submit import refuse_a_collision
+from xdimo.submit import never_taken, never_taken_line, refuse_a_collision
 from xdimo.workspace import Workspace
 
 HEADERS = ["run", "model", "pool", "gpus", "cpus", "nodes", "parallel", "global batch", "steps", "wave", "est GPU-h"]
@@ -37,7 +39,8 @@ HEADERS = ["run", "model", "pool", "gpus", "cpus", "nodes", "parallel", "global 
 @click.option("--live", is_flag=True, help="Plan what `submit` would do now: wave 1 is what starts on the free "
               "cards (less those your queued jobs take first), a down host's cards are left out of every wave, "
               "and runs already in the ledger are skipped (shown with their state, polled first as `status` "
-              "does).")
+              "does), except those `submit` sends again (their last attempt never reached the scheduler), "
+              "planned and marked `again`.")
 @verb
 def plan(app: App, matrix: str, live: bool) -> None:
     """Expand MATRIX (jobs/NAME.yaml or a path) into runs, check the site rules, show the waves.
@@ -61,58 +64,67 @@ def plan(app: App, matrix: str, live: bool) -> None:
     scheduler = get_scheduler(cluster, app.ws.root) if live else None
     pools = scheduler.pools() if scheduler else []
     warnings: list[str] = list(m.warnings)
+    polled = False
     if live and in_ledger_file(app.ws):  # the states shown (and the queued cards) are this moment's, as submit's
-        warnings += poll_first(app.ws, cluster.name, scheduler)
-    # live: what `submit` would do now, so the runs the ledger already has are not planned again
-    in_ledger = submitted(app.ws, m, warnings) if live else {}
+        polled, failures = poll_first(app.ws, cluster.name, scheduler)
+        warnings += failures
+    # live: what `submit` would do now, so the runs the ledger already has are not planned again, except those it
+    # sends again without --again (never_taken: their last attempt never reached the scheduler)
+    rows = submitted(app.ws, m, warnings) if live else {}
+    in_ledger = {run_id: r.state.value for run_id, r in rows.items()}
+    again = {run_id: never_taken_line(r) for run_id, r in rows.items() if never_taken(r)}
+    already = {run_id: state for run_id, state in in_ledger.items() if run_id not in again}
     refuse_collisions(app.ws, m, in_ledger)
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
-    queued = queued_here(app.ws, scheduler, cluster.name) if scheduler and in_ledger_file(app.ws) else {}
+    queued = queued_here(app.ws, scheduler, cluster.name, polled) if scheduler and in_ledger_file(app.ws) else {}
     queued = {p.name: n for p in pools if (n := max(queued.get(p.name, 0), p.pending_gpus))}  # as submit counts
-    todo = [s for s in m.runs if s.run_id not in in_ledger]
+    todo = [s for s in m.runs if s.run_id not in already]
     wp = live_waves(todo, cluster, pools, queued) if live else waves(todo, cluster)
     wave_of = wp.wave_of()
-    data = [planned_run(s, cluster, wave_of.get(s.run_id), in_ledger.get(s.run_id)) for s in m.runs]
+    data = [planned_run(s, cluster, wave_of.get(s.run_id), in_ledger.get(s.run_id), s.run_id in again)
+            for s in m.runs]
     # JSON keys stay as scripts know them: a run's "batch" and the top-level "batches" are its wave and the waves
     out: dict[str, Any] = {"matrix": m.name, "cluster": cluster.name, "runs": data,
                            "batches": [[s.run_id for s in w] for w in wp.waves],
-                           "blocked": [s.run_id for s in wp.blocked], "already": in_ledger, "assumed_mfu": ASSUMED_MFU,
-                           "warnings": warnings}
+                           "blocked": [s.run_id for s in wp.blocked], "already": already,
+                           "sent_again": again,  # run id -> why, as `submit --json` names them
+                           "assumed_mfu": ASSUMED_MFU, "warnings": warnings}
     if live:
         out["live"] = [p.to_dict() for p in pools]  # the same shape as `hosts --json`
         out["queued_gpus"] = queued  # pool -> cards wave 1 leaves to your queued jobs
     else:  # pool -> the free cards of each host the cluster file implies (cards_per_node), as planned on
         out["file_hosts"] = {pool: list(h) for pool, h in file_hosts(cluster).items()}
     out["short_on_hosts"] = wp.short_on_hosts  # run id -> why it is not in wave 1 though its pool has the cards
-    app.emit(out, lambda: plan_text(m, cluster, data, wp, pools, in_ledger, live, queued))
+    app.emit(out, lambda: plan_text(m, cluster, data, wp, pools, already, live, queued, again))
 
 
-def poll_first(ws: Workspace, cluster: str, scheduler: Scheduler | None) -> list[str]:
+def poll_first(ws: Workspace, cluster: str, scheduler: Scheduler | None) -> tuple[bool, list[str]]:
     """Poll the cluster's active runs, as `status` does, through ``scheduler`` (the backend that read the pools:
-    what it learnt, a `-o` field the site refuses, holds); the warnings to show: the poll's failures, or that a
-    ledger that cannot be written here is shown as last polled (nothing is polled: no answer could be kept)."""
+    what it learnt, a `-o` field the site refuses, holds): whether it polled, and the warnings to show: the poll's
+    failures, or that a ledger that cannot be written here is shown as last polled (nothing is polled: no answer
+    could be kept)."""
     ws.read_only_ok = True
     if why := ws.ledger_unwritable():
-        return [read_only_line(str(ws.ledger_path), why)]
+        return False, [read_only_line(str(ws.ledger_path), why)]
     ledger = ws.ledger
     backends = {cluster: scheduler} if scheduler is not None else {}
-    return refresh(ws, ledger, ledger.runs(cluster=cluster, states=(*ACTIVE_STATES, JobState.LOST)),
-                   backends).failures
+    return True, refresh(ws, ledger, ledger.runs(cluster=cluster, states=(*ACTIVE_STATES, JobState.LOST)),
+                         backends).failures
 
 
-def submitted(ws: Workspace, m: Matrix, warnings: list[str]) -> dict[str, str]:
-    """The matrix's runs in the ledger, by run id, with their state: those of the file as it is now (a run an
-    earlier version of it had is not one this plan would submit, so it is not "already" here). A ledger the user
-    named (--ledger, XDIMO_LEDGER) that has no file is planned as empty and said in ``warnings``; it is not
-    created: a typo must not leave a new ledger behind, and only `submit` starts one."""
+def submitted(ws: Workspace, m: Matrix, warnings: list[str]) -> dict[str, LedgerRun]:
+    """The matrix's runs in the ledger, by run id: those of the file as it is now (a run an earlier version of it
+    had is not one this plan would submit, so it is not "already" here). A ledger the user named (--ledger,
+    XDIMO_LEDGER) that has no file is planned as empty and said in ``warnings``; it is not created: a typo must
+    not leave a new ledger behind, and only `submit` starts one."""
     if not in_ledger_file(ws):
         if ws.ledger_named:
             warnings.append(f"{ws.ledger_named}: no ledger file at {ws.ledger_path} (a typo?): planned as if no "
                             "run was submitted")
         return {}
     ids = {s.run_id for s in m.runs}
-    return {r.run_id: r.state.value for r in ws.ledger.runs(matrix=m.name) if r.run_id in ids}
+    return {r.run_id: r for r in ws.ledger.runs(matrix=m.name) if r.run_id in ids}
 
 
 def refuse_collisions(ws: Workspace, m: Matrix, in_ledger: dict[str, str]) -> None:
@@ -129,17 +141,22 @@ def in_ledger_file(ws: Workspace) -> bool:
     return ws.ledger_path.exists() if ws.ledger_named or not ws.located else True
 
 
-def queued_here(ws: Workspace, scheduler: Scheduler, cluster: str) -> dict[str, int]:
+def queued_here(ws: Workspace, scheduler: Scheduler, cluster: str, polled: bool) -> dict[str, int]:
     """Pool -> GPUs of this cluster's queued runs (PENDING, SUBMITTING) the scheduler still queues (asked now,
-    nothing written): `submit` leaves their cards to them (plan.free_for_new_jobs), so wave 1 does too."""
+    nothing written): `submit` leaves their cards to them (plan.free_for_new_jobs), so wave 1 does too. Not
+    ``polled`` (a ledger that cannot be written), a dead submitter's run is asked about by its job listed under
+    its name, as the poll would have adopted it: a job running already holds cards the listing counts in use."""
     runs = ws.ledger.runs(cluster=cluster, states=(JobState.PENDING, JobState.SUBMITTING))
+    if not polled:
+        runs = with_listed_jobs(ws.ledger, scheduler, runs)
     return queued_gpus((r.pool, r.gpus) for r in still_queued(scheduler, runs))
 
 
 def plan_text(m: Matrix, cluster: Cluster, data: list[dict[str, Any]], wp: WavePlan, pools: list[PoolStatus],
-              in_ledger: dict[str, str], live: bool, queued: dict[str, int]) -> str:
+              in_ledger: dict[str, str], live: bool, queued: dict[str, int], again: dict[str, str]) -> str:
+    """``in_ledger``: the runs not planned, by their state; ``again``: the runs in the ledger planned again, why."""
     rows = [(d["run_id"], d["workload"], d["pool"], d["gpus"], d["cpus"], d["nodes"], d["parallel"], d["global_batch"],
-             d["steps"], d["batch"] or d["ledger_state"], fmt_hours(d["est_gpu_hours"])) for d in data]
+             d["steps"], wave_cell(d), fmt_hours(d["est_gpu_hours"])) for d in data]
     lines = [f"matrix {m.name}: {len(m.runs)} runs on cluster {cluster.name}; every rule holds "
              f"(CPU slots = {cluster.cpu_per_gpu} x GPUs, GPUs fit their pool, max {cluster.max_pending} pending)",
              table(HEADERS, rows)]
@@ -156,6 +173,9 @@ def plan_text(m: Matrix, cluster: Cluster, data: list[dict[str, Any]], wp: WaveP
     by_id = {s.run_id: s for s in m.runs}
     short = "not now, no host has the cards" if live else "not in wave 1, no host has the cards left"
     lines += [f"{short}: {rid} ({shape(by_id[rid])}): {why}" for rid, why in wp.short_on_hosts.items() if rid in by_id]
+    if again:
+        lines += [f"{len(again)} run(s) `submit` would send again without --again, as new runs are (wave column "
+                  "`again`):", *(f"  {run_id}: {why}" for run_id, why in again.items())]
     if in_ledger:
         lines.append(f"already in the ledger: {len(in_ledger)} run(s), not planned again (`status` shows them; "
                      "`submit --again` resubmits the ended ones)")
@@ -164,8 +184,15 @@ def plan_text(m: Matrix, cluster: Cluster, data: list[dict[str, Any]], wp: WaveP
         why = ("waiting for a down host (more GPUs than its pool has up)" if live else
                "never planned: the pool's taken cards may leave no host(s) with its cards (see hosts: above)")
         lines.append(f"{why}: " + ", ".join(f"{s.run_id} ({shape(s)})" for s in wp.blocked))
-    total = total_line([d for d in data if d["ledger_state"] is None], bool(in_ledger))
+    total = total_line([d for d in data if d["ledger_state"] is None or d["again"]], bool(in_ledger))
     return "\n".join(lines + ([total] if total else []))
+
+
+def wave_cell(d: dict[str, Any]) -> Any:
+    """The wave column: a run's wave, else its state in the ledger; a run planned again marked so ("1 again")."""
+    if not d["again"]:
+        return d["batch"] or d["ledger_state"]
+    return f"{d['batch']} again" if d["batch"] else "again"
 
 
 def shape(s: RunSpec) -> str:
@@ -190,23 +217,26 @@ def file_hosts_lines(cluster: Cluster, used: set[str]) -> list[str]:
 
 
 def total_line(planned: list[dict[str, Any]], some_in_ledger: bool) -> str | None:
-    """The estimated GPU time of the runs planned (with --live: those not in the ledger yet); without any estimate
-    (a CPU pool, custom commands) why not, or None (no run planned). A study of tiny runs is shown in GPU-seconds,
-    never as 0.00 hours."""
+    """The estimated GPU time of the runs planned (with --live: those not in the ledger yet, and those sent again);
+    without any estimate (a CPU pool, custom commands) why not, or None (no run planned). A study of tiny runs is
+    shown in GPU-seconds, never as 0.00 hours."""
     known = [d["est_gpu_hours"] for d in planned if d["est_gpu_hours"] is not None]
     why = sorted({d["est_note"] for d in planned if d["est_gpu_hours"] is None and d.get("est_note")})
     if not known:  # the column is all `-`: say why once
         return f"no GPU-hour estimate: {'; '.join(why)}" if why else None
-    what = f" for the {len(planned)} run(s) not in the ledger" if some_in_ledger else ""
+    what = f" for the {len(planned)} run(s) planned" if some_in_ledger else ""
     missing = len(planned) - len(known)
     unknown = f"; {missing} run(s) without an estimate" + (f" ({', '.join(why)})" if why else "") if missing else ""
     return (f"estimated total{what}: {fmt_gpu_time(sum(known))} (assumes {ASSUMED_MFU:.0%} MFU of each pool's "
             f"dense peak{unknown}; `collect` reports measured figures)")
 
 
-def planned_run(s: RunSpec, cluster: Cluster, wave: int | None, ledger_state: str | None) -> dict[str, Any]:
+def planned_run(s: RunSpec, cluster: Cluster, wave: int | None, ledger_state: str | None,
+                again: bool = False) -> dict[str, Any]:
     """One run of the plan, as --json prints it (the text table shows a subset). ``batch`` is its wave;
-    ``state`` (and the older ``ledger_state``) its state in the ledger with --live, else None."""
+    ``state`` (and the older ``ledger_state``) its state in the ledger with --live, else None; ``again``: a run
+    the ledger has that is planned all the same, as `submit` sends it again (its last attempt never reached the
+    scheduler)."""
     gpu = cluster.pool(s.pool).gpu_model
     hours = estimate_hours(s, gpu)
     gpu_hours = None if hours is None else hours * s.gpus
@@ -215,7 +245,7 @@ def planned_run(s: RunSpec, cluster: Cluster, wave: int | None, ledger_state: st
     return {"run_id": s.run_id, "model": s.model_name, "workload": workload(s), "pool": s.pool, "gpus": s.gpus,
             "nodes": s.nodes, "cpus": cpu_slots(cluster, s), "parallel": own and own.parallel,
             "local_batch": own and own.local_batch, "global_batch": own and own.global_batch,
-            "steps": own and own.steps, "precision": own and own.precision, "batch": wave,
+            "steps": own and own.steps, "precision": own and own.precision, "batch": wave, "again": again,
             "ledger_state": ledger_state, "state": ledger_state,  # `state`, as status --json names it
             "est_hours": hours, "est_gpu_hours": gpu_hours,
             "est_note": None if hours is not None else estimate_note(s, gpu)}  # why there is no estimate
