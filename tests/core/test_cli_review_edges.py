@@ -275,11 +275,11 @@ def test_a_submitting_run_has_a_note(workspace: Path, capsys: pytest.CaptureFixt
     with ledger.submit_lock():  # a live submitter holds the lock
         code, out, err = in_process(workspace, capsys, "status")
     assert code == 0, err
-    assert f"handed over at {handed}; its job id is being confirmed" in out
+    assert f"handed to the submit command at {handed}; its job id is being confirmed" in out
     code, out, err = in_process(workspace, capsys, "status")  # the lock free: its submitter stopped
     assert code == 0, err
-    assert f"handed over at {handed}; its submitter stopped before recording the job id: a poll from " in out
-    assert "looks for its job under the run's name (none: LOST" in out
+    assert f"handed to the submit command at {handed}; its submitter stopped before recording the job id: each " \
+           "poll looks for its job under the run's name (none from " in out
 
 
 def test_submitting_note_once_its_submitter_is_gone() -> None:

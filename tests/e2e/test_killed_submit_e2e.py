@@ -102,7 +102,7 @@ def test_a_submit_killed_before_the_hand_over_is_said_never_handed_over(held: ha
     before = len(site.calls())  # the killed submit's own check for a live job of the run
 
     text = site.cli("status", "--all").stdout  # its submitter is gone: settled at once, not after a minute
-    assert "handed over at" not in text and "never handed to the scheduler" in text, text
+    assert "handed to the submit command at" not in text and "never handed to the scheduler" in text, text
     run = site.runs()[run_id]
     assert (run["state"], run["job_id"]) == ("LOST", None)
     assert run["reason"].startswith("never handed to the scheduler: its submitter stopped after recording the "

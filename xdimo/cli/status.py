@@ -246,20 +246,22 @@ def render(runs: list[LedgerRun], counts: dict[str, int], empty: Callable[[], st
 
 
 def submitting_note(run: LedgerRun, now: float, submitting: bool) -> str:
-    """Why a run is SUBMITTING (handed to its scheduler, its job id not recorded yet) and what comes of it, by
-    reconcile's rule: while its submitter holds the ledger's submit lock (``submitting``) and for
-    SUBMIT_GRACE_S at most, the submitter records the id; once the lock is free for SUBMIT_SETTLE_S (or the grace
-    has passed) a poll adopts the job the scheduler lists under the run's name, or settles the run without one
-    (LOST, unless its job left an exit marker)."""
+    """Why a run is SUBMITTING (handed to its scheduler's submit command, whether the scheduler took it unknown
+    until its job id is recorded) and what comes of it, by reconcile's rule: while its submitter holds the ledger's
+    submit lock (``submitting``) and for SUBMIT_GRACE_S at most, the submitter records the id; once it is gone every
+    poll adopts the job the scheduler lists under the run's name, and one SUBMIT_SETTLE_S after the hand-over (or
+    the grace) with none settles the run without it (LOST, unless its job left an exit marker)."""
     handed = time.strftime("%H:%M:%S", time.localtime(run.updated_at))
     age = now - run.updated_at
     if submitting and age < SUBMIT_GRACE_S:
-        return f"handed over at {handed}; its job id is being confirmed"
-    settle = "looks for its job under the run's name (none: LOST, unless its job left an exit code)"
+        return f"handed to the submit command at {handed}; its job id is being confirmed"
     if age < SUBMIT_SETTLE_S and not submitting:
         at = time.strftime("%H:%M:%S", time.localtime(run.updated_at + SUBMIT_SETTLE_S))
-        return f"handed over at {handed}; its submitter stopped before recording the job id: a poll from {at} {settle}"
-    return f"handed over at {handed}; its submitter is gone: the next poll {settle}"
+        return (f"handed to the submit command at {handed}; its submitter stopped before recording the job id: "
+                f"each poll looks for its job under the run's name (none from {at}: LOST, unless its job left an "
+                "exit code)")
+    return (f"handed to the submit command at {handed}; its submitter is gone: the next poll looks for its job "
+            "under the run's name (none: LOST, unless its job left an exit code)")
 
 
 def time_cell(seconds: float | None, label: str | None) -> str:
