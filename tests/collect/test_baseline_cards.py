@@ -131,8 +131,8 @@ def test_seed_004_against_8_cards() -> None:
     cost, cmp = cost_table.build(runs, "zh", TableOptions(cost_steps=100_000))
     assert cost.rows[1][5] == "1.10x"  # 976 / 888 GPU-hours
     assert cmp.title == "相比8卡（基准）（Latte-L/2-MoE(4E2A)，6000ada）"
-    assert cmp.columns == ["配置", "加速比", "时间节省", "成本增加", "性价比"]
-    assert by_cards(cmp)["8×6000ada"] == ["8×6000ada", "1.0(基准)", "0%", "+0%", "1.00"]
+    assert cmp.columns == ["配置", "加速比", "时间节省", "成本增加", "并行效率"]
+    assert by_cards(cmp)["8×6000ada"] == ["8×6000ada", "1.0(基准)", "0%", "+0%", "100%"]
     assert by_cards(cmp)["16×6000ada"][1:4] == ["1.82x", "45%", "+10%"]  # seed 004: 1.8x, 45%, +10%
     forced = cost_table.build(runs, "zh", TableOptions(cost_steps=100_000, baseline_gpus=16))
     assert forced[0].rows[1][5] == "1.00x(基准)" and by_cards(forced[1])["16×6000ada"][1] == "1.0(基准)"
@@ -221,7 +221,7 @@ def test_cost_comparisons_follow_the_baseline(specs: list, forced: int | None) -
         n0 = int(tb.id.rsplit("-vs", 1)[1])
         assert n0 > 1 and (forced is None or n0 == forced)
         base_rows = [row for row in tb.rows if row[1] == "1.0(基准)"]
-        assert len(base_rows) == 1 and base_rows[0][2:] == ["0%", "+0%", "1.00"]
+        assert len(base_rows) == 1 and base_rows[0][2:] == ["0%", "+0%", "100%"]
         assert all(key["gpus"] == n0 for key, row in zip(tb.keys, tb.rows, strict=True) if row[1] == "1.0(基准)")
 
 

@@ -108,15 +108,18 @@ def peak(gpu_name: str, precision: str) -> float | None:
         return None
 
 
-def enrich(rec: RunRecord, *, peak_is_known_absent: bool = False) -> None:
-    """Fill what the registry and the peak table know and the run's own files did not say."""
+def enrich(rec: RunRecord) -> None:
+    """Fill what the registry and the peak table know and the run's own files did not say. A peak run.json gives
+    as null is not taken for "none": the test doubles, a `command:` script and older workloads write null for GPUs
+    xdimo/hardware.py knows, whose peak it then is (gather notes where it came from); a GPU it does not know, a
+    CPU, or a precision without tensor cores (a V100 at BF16) still has none."""
     if rec.model:
         counts = params(rec.model, rec.moe, rec.frames, rec.image_size)
         if counts and rec.params_total is None:
             rec.params_total, rec.params_active = counts.total, counts.active
         if rec.flops_per_sample is None:
             rec.flops_per_sample = train_flops(rec.model, rec.moe, rec.frames, rec.image_size)
-    if rec.peak_tflops is None and not peak_is_known_absent and rec.gpu_name:
+    if rec.peak_tflops is None and rec.gpu_name:
         rec.peak_tflops = peak(rec.gpu_name, rec.precision)
     if rec.global_batch is None and rec.local_batch and rec.gpus:
         rec.global_batch = rec.local_batch * rec.gpus * (rec.grad_accum or 1)

@@ -111,6 +111,17 @@ def has_steady(rec: RunRecord) -> bool:
     return rec.steady is not None and not rec.steady.warmup_only
 
 
+def one_interval(rec: RunRecord) -> bool:
+    """Whether ``rec``'s steady figure rests on a single interval past warm-up (a short run's tail): no spread to
+    tell a steady rate from a stray one, so it is flagged as a wide spread is."""
+    return has_steady(rec) and rec.steady is not None and rec.steady.intervals == 1
+
+
+def flagged(rec: RunRecord) -> bool:
+    """Whether ``rec``'s steady Steps/s is marked ⚠: a wide spread, or one interval only."""
+    return wide_spread(rec) or one_interval(rec)
+
+
 def spread_text(rec: RunRecord) -> str:
     """The spread as the notes write it: ``4.2%``; ``—`` where it is unknown (one steady interval, or none)."""
     s = rec.steady

@@ -49,21 +49,32 @@ def mfu_text(rec: RunRecord, lang: str) -> str:
     return text
 
 
+def sig_text(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits, trailing zeros kept, so the figures of a column read alike: ``22.1``
+    beside ``9.66``, ``0.0400`` beside ``0.0347``, a short run's ``0.00139`` GPU-hours (never ``0.00``); from
+    10^(digits-1) up the whole number, grouped (``1,056``)."""
+    if not math.isfinite(x) or x == 0:
+        return f"{x:.{digits - 1}f}"
+    rounded = float(f"{x:.{digits - 1}e}")  # 9.996 -> 10.0: its decimals are those of 10
+    if abs(rounded) >= 10 ** (digits - 1):
+        return f"{x:,.0f}"
+    return f"{rounded:.{digits - 1 - math.floor(math.log10(abs(rounded)))}f}"
+
+
 def rate_text(x: float) -> str:
-    """A rate as the tables write it: two decimals (``1.46``, ``0.80``), and below 1 at least three significant
-    digits (``0.267``, ``0.0267``: two decimals would print 0.03, 12% off), zeros past the second decimal dropped."""
-    if not x > 0 or x >= 1 or not math.isfinite(x):
+    """A rate as the tables write it: two decimals from 0.1 up, as the seeds do (``1.46``, ``12.50``, seed 002's
+    ``0.81``), and below 0.1 three significant digits, zeros kept (``0.0400`` beside ``0.0347``: two decimals would
+    print 0.03, 12% off)."""
+    if not x > 0 or x >= 0.1 or not math.isfinite(x):
         return f"{x:.2f}"
-    text = f"{x:.{max(2, 2 - math.floor(math.log10(x)))}f}"
-    whole, _, frac = text.partition(".")
-    return f"{whole}.{frac[:2]}{frac[2:].rstrip('0')}"
+    return sig_text(x)
 
 
 def steps_text(rec: RunRecord, tbd: str, lang: str = "") -> str:
-    """Steady steps/s (⚠ where the spread is wide); a run with only warm-up intervals has none: ``tbd``, or in a
-    table's language ``lang`` 待填(仅预热 x), its last warm-up reading marked as such."""
+    """Steady steps/s (⚠ where the spread is wide, or unknown: one interval); a run with only warm-up intervals has
+    none: ``tbd``, or in a table's language ``lang`` 待填(仅预热 x), its last warm-up reading marked as such."""
     if not rec.steady:
         return tbd
     if rec.steady.warmup_only:
         return t(lang, "warmup_only", v=rate_text(rec.steady.steps_per_s)) if lang else tbd
-    return rate_text(rec.steady.steps_per_s) + ("⚠" if steady.wide_spread(rec) else "")
+    return rate_text(rec.steady.steps_per_s) + ("⚠" if steady.flagged(rec) else "")

@@ -1,7 +1,9 @@
 """Seed 004's cost table (``--table cost``): per hardware, model and workload, what a fixed number of steps costs
 in GPU-hours at each GPU count, relative to the fewest cards (or ``--baseline-gpus N``), beside the GPU-hours the run
 really took. Where that baseline is more than one card, seed 004's 相比N卡（基准） table follows: speedup, time saved,
-cost increase and cost-effectiveness against it, for the same amount of data (table 1's speedup)."""
+cost increase and parallel efficiency against it, for the same amount of data (table 1's speedup). Seed 004's own
+性价比 column is stars, a judgement with no definition (its 48卡 ⭐⭐⭐⭐⭐ over 64卡 weighs speed against cost): it is
+not computed, the table's note says how each column is."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 from xdimo.collect.derive import baselines, steady, throughput, wall_time
 from xdimo.collect.derive.hardware_label import UNKNOWN_HARDWARE, unknown_hardware
 from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.tables.cells import pct, sig_text
 from xdimo.collect.tables.labels import (
     cards,
     hw,
@@ -22,10 +25,35 @@ from xdimo.collect.tables.labels import (
     titles_shared,
     told_apart,
 )
-from xdimo.collect.tables.lang import columns, t
+from xdimo.collect.tables.lang import TEXT, columns, t
 from xdimo.collect.tables.table import Table, TableOptions, row_key, state_notes, unknown_hw_notes
 
 WALL_SOURCES = ("summary", "script", "ledger", "log")
+
+# The comparison table's columns and note, which tables/lang.py does not hold yet (another engineer edits it now):
+# put into its TEXT, to move there (replacing cmp_cols and note_cmp, whose 性价比 this table no longer shows).
+CMP_WORDS = {
+    "zh": {
+        "cmp_eff_cols": "配置|加速比|时间节省|成本增加|并行效率",
+        "note_cmp_eff": "以 {base} 为基准，按相同数据量比较（同表一）：加速比 = Samples/s ÷ 基准 Samples/s；"
+                        "时间节省 = 1 − 1/加速比；成本增加 = (卡数 ÷ {n}) ÷ 加速比 − 1（相同数据量所需 GPU 小时"
+                        "比基准多出的比例）；并行效率 = 加速比 ÷ (卡数 ÷ {n}) = 1 ÷ (1 + 成本增加)，基准为 100%。"
+                        "原表的“性价比”星级是主观评价，没有定义，本表不计算：多花的成本换来多少加速，"
+                        "请据加速比与成本增加自行权衡。",
+    },
+    "en": {
+        "cmp_eff_cols": "Config|Speedup|Time saved|Cost increase|Parallel efficiency",
+        "note_cmp_eff": "Baseline {base}, compared for the same amount of data (as table 1): speedup = Samples/s / "
+                        "the baseline's; time saved = 1 - 1/speedup; cost increase = (GPUs / {n}) / speedup - 1 (the "
+                        "GPU-hours the same data takes, over the baseline's); parallel efficiency = speedup / (GPUs / "
+                        "{n}) = 1 / (1 + cost increase), 100% for the baseline. Seed 004's 性价比 (cost-effectiveness) "
+                        "stars are a judgement with no definition and are not computed: weigh the speedup against the "
+                        "cost increase.",
+    },
+}
+for _lang, _words in CMP_WORDS.items():
+    for _key, _text in _words.items():
+        TEXT[_lang].setdefault(_key, _text)
 
 
 def applies(runs: Sequence[RunRecord]) -> bool:
@@ -111,38 +139,41 @@ def comparison_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord
     _, _, _, label, model, moe = key
     title = t(lang, "cmp_title", n=n0, model=model_display(model, moe), hw=label)
     names = row_names(group)
-    notes = [t(lang, "note_cmp", base=base_name(group, names, base), n=n0)]
+    notes = [t(lang, "note_cmp_eff", base=base_name(group, names, base), n=n0)]
     if len({r.global_batch for r in group}) > 1:
         notes.append(t(lang, "note_cmp_batch"))
     notes += state_notes(group, lang)
-    return Table(id=table_id, kind="cost", title=titled(title, group[0], several), columns=columns(lang, "cmp_cols"),
+    return Table(id=table_id, kind="cost", title=titled(title, group[0], several),
+                 columns=columns(lang, "cmp_eff_cols"),
                  rows=[[name, *comparison_row(r, base, lang)[1:]] for r, name in zip(group, names, strict=True)],
                  notes=notes, keys=[row_key(r) for r in group])
 
 
 def comparisons(rec: RunRecord, base: RunRecord) -> tuple[float, float, float, float] | None:
-    """(speedup, time saved, cost increase, cost-effectiveness) of ``rec`` against ``base`` for the same data:
-    speedup s by samples/s; time saved 1 - 1/s; relative GPU-hours (n/n0)/s, the increase that minus 1; and
-    cost-effectiveness s over the relative GPU-hours. None where a throughput is missing."""
+    """(speedup, time saved, cost increase, parallel efficiency) of ``rec`` against ``base`` for the same data:
+    speedup s by samples/s; time saved 1 - 1/s; relative GPU-hours (n/n0)/s, the increase that minus 1; and the
+    efficiency s / (n/n0), the inverse of the relative GPU-hours. None where a throughput is missing."""
     s = baselines.speedup(rec, base)
     if not s or not rec.gpus or not base.gpus:
         return None
     relative = baselines.ideal_speedup(rec, base) / s
-    return s, 1 - 1 / s, relative - 1, s / relative
+    return s, 1 - 1 / s, relative - 1, 1 / relative
 
 
 def comparison_row(rec: RunRecord, base: RunRecord, lang: str) -> list[str]:
     if rec is base:
-        return [cards(rec), t(lang, "baseline"), "0%", "+0%", "1.00"]
+        return [cards(rec), t(lang, "baseline"), "0%", "+0%", "100%"]
     figures = comparisons(rec, base)
     if figures is None:
         return [cards(rec)] + [t(lang, "tbd")] * 4
-    s, saved, more, worth = figures
-    return [cards(rec), f"{s:.2f}x", f"{saved:.0%}", f"{more:+.0%}", f"{worth:.2f}"]
+    s, saved, more, efficiency = figures
+    return [cards(rec), f"{s:.2f}x", f"{saved:.0%}", f"{more:+.0%}", pct(efficiency, "")]
 
 
 def hours(h: float) -> str:
-    return f"{h:.0f}" if h >= 10 else f"{h:.2f}"
+    """Hours to three significant digits, as every figure of a column: ``22.1`` beside ``9.66``, a short run's
+    ``0.00139`` (not ``0.00``), ``1,056``."""
+    return sig_text(h)
 
 
 def cost_row(rec: RunRecord, base_cost: float | None, steps: int, lang: str, n0: int = 1,
@@ -156,7 +187,7 @@ def cost_row(rec: RunRecord, base_cost: float | None, steps: int, lang: str, n0:
         relative = t(lang, "tbd") if base_cost is not None else t(lang, "no_base_n", n=n0)
     return [cards(rec), str(rec.nodes), str(rec.gpus), f"{hours(wall_h)}h", hours(cost),
             f"{cost / base_cost:.2f}x" if base_cost else relative,
-            f"{rec.steady.steps_per_s * 3600:,.0f}", hours(measured) if measured else t(lang, "tbd")]
+            sig_text(rec.steady.steps_per_s * 3600), hours(measured) if measured else t(lang, "tbd")]
 
 
 def cost_notes(group: Sequence[RunRecord], base: RunRecord | None, steps: int, lang: str, n0: int = 1,

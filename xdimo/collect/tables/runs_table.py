@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from xdimo.collect.derive import baselines, steady, throughput
 from xdimo.collect.derive.records import RunRecord
-from xdimo.collect.tables.cells import mfu_text, steps_text
+from xdimo.collect.tables.cells import mfu_text, sig_text, steps_text
 from xdimo.collect.tables.labels import hw, model_display, parallel_text, sort_by_hardware, told_apart
 from xdimo.collect.tables.lang import columns, t
 from xdimo.collect.tables.table import (
@@ -59,8 +59,9 @@ def runs_row(rec: RunRecord, lang: str) -> list[str]:
 
 
 def tflops_text(tflops: float) -> str:
-    """One decimal, as seed 001 writes it; three significant digits below 1 (a CPU run's 0.00412, not 0.0)."""
-    return f"{tflops:.1f}" if tflops >= 1 else f"{tflops:.3g}"
+    """One decimal, as seed 001 writes it; three significant digits below 1, zeros kept (a CPU run's 0.00412, not
+    0.0; 0.0400 beside 0.0347)."""
+    return f"{tflops:.1f}" if tflops >= 1 else sig_text(tflops) if tflops > 0 else f"{tflops:g}"
 
 
 def notes_text(rec: RunRecord, lang: str) -> str:

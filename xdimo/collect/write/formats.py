@@ -182,6 +182,7 @@ def run_steady(rec: RunRecord) -> dict[str, Any]:
     s = rec.steady
     return {
         "spread": s.spread if s else None, "wide_spread": steady.wide_spread(rec),
+        "one_interval": steady.one_interval(rec),  # a steady figure from one interval: no spread, flagged ⚠
         "intervals": s.intervals if s else 0, "warmup_intervals": s.warmup if s else 0,
         "warmup_only": bool(s and s.warmup_only),
         "warmup_steps_per_s": s.steps_per_s if s and s.warmup_only else None,  # provisional, not a steady figure
