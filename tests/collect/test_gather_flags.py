@@ -162,7 +162,7 @@ def test_three_significant_digits(value: float, text: str) -> None:
 
 
 def test_rates_below_1_keep_their_zeros() -> None:
-    assert [rate_text(x) for x in (1.46, 0.04, 0.0347, 0.8)] == ["1.46", "0.0400", "0.0347", "0.80"]  # as seed 002: 0.81
+    assert [rate_text(x) for x in (1.46, 0.04, 0.0347, 0.8)] == ["1.46", "0.0400", "0.0347", "0.80"]  # seed 002: 0.81
 
 
 def test_cost_hours_read_alike_and_a_short_run_is_not_zero() -> None:
