@@ -1,6 +1,9 @@
 """Which run another is compared with, and how they compare: the workload a comparison holds fixed, the baseline
 run (table 1's: the same hardware at 1 card, or the study's fewest cards), speedup and parallel efficiency.
 
+A speedup holds the per-GPU (local) batch fixed too (seed 000's 相同 batch 设置): a bs=4 run over a bs=1 one-card
+run measures the batch as much as the cards (266.7% "efficiency"), so a run of another local batch is no baseline.
+
 Every lookup goes through a RunSet: the report's runs with their baseline index, built once, so a table stays linear
 in the runs. Pure functions.
 """
@@ -31,17 +34,20 @@ def workload(rec: RunRecord) -> Workload:
     return (rec.precision.lower(), rec.frames, rec.image_size, shape[0], shape[1], shape[2])
 
 
-BaselineKey = tuple[str, str, str | None, int, Workload]
+BaselineKey = tuple[str, str, str | None, int, Workload, int | None]  # ..., gpus, workload, local batch
 BaselineIndex = dict[BaselineKey, list[RunRecord]]
 
 
-def baseline_key(rec: RunRecord, gpus: int) -> BaselineKey:
-    return (hardware_label(rec.pool, rec.gpu_name), rec.model, rec.moe or None, gpus, workload(rec))
+def baseline_key(rec: RunRecord, gpus: int, hardware: str | None = None) -> BaselineKey:
+    """Where ``rec``'s ``gpus``-card baseline is looked up: on ``hardware`` (default its own), same model, MoE,
+    workload and local batch."""
+    label = hardware if hardware is not None else hardware_label(rec.pool, rec.gpu_name)
+    return (label, rec.model, rec.moe or None, gpus, workload(rec), rec.local_batch)
 
 
 def baseline_index(runs: Sequence[RunRecord]) -> BaselineIndex:
-    """(hardware, model, moe, gpus, workload) -> runs with a throughput on known hardware: built once, so a table
-    is linear."""
+    """(hardware, model, moe, gpus, workload, local batch) -> runs with a throughput on known hardware: built once,
+    so a table is linear."""
     index: BaselineIndex = {}
     for r in runs:
         if r.has_metrics and samples_per_s(r) and not unknown_hardware(r):
@@ -49,21 +55,21 @@ def baseline_index(runs: Sequence[RunRecord]) -> BaselineIndex:
     return index
 
 
-GroupKey = tuple[str, str, str | None, Workload]  # a baseline key without its card count: one scaling study
+GroupKey = tuple[str, str, str | None, Workload, int | None]  # a baseline key without its card count: one study
 
 
 def group_key(rec: RunRecord) -> GroupKey:
-    """The scaling study ``rec`` belongs to: hardware, model, MoE and workload (everything but the card count)."""
-    hw_label, model, moe, _, load = baseline_key(rec, rec.gpus)
-    return (hw_label, model, moe, load)
+    """The scaling study ``rec`` belongs to: hardware, model, MoE, workload and local batch (all but the cards)."""
+    hw_label, model, moe, _, load, batch = baseline_key(rec, rec.gpus)
+    return (hw_label, model, moe, load, batch)
 
 
 def card_counts_of(index: BaselineIndex) -> dict[GroupKey, list[int]]:
     """Per scaling study, the card counts that have a run with a throughput, smallest first."""
     counts: dict[GroupKey, set[int]] = {}
-    for hw_label, model, moe, gpus, load in index:
+    for hw_label, model, moe, gpus, load, batch in index:
         if gpus and gpus >= 1:
-            counts.setdefault((hw_label, model, moe, load), set()).add(gpus)
+            counts.setdefault((hw_label, model, moe, load, batch), set()).add(gpus)
     return {key: sorted(v) for key, v in counts.items()}
 
 
@@ -129,21 +135,19 @@ def doubts(rec: RunRecord, runs: RunSet) -> list[str]:
 def baseline_for(rec: RunRecord, runs: RunSet, *, gpus: int = 1) -> RunRecord | None:
     """The ``gpus``-card run on the same hardware and model that ``rec`` is compared with; None if there is none.
 
-    It must run the same workload (precision, frames, image size, model shape): a tf32 or a shrunk 1-card run
-    is no baseline for a bf16 4-card run. A clean run (``doubts``: not ended KILLED/FAILED/LOST, not contended)
-    wins over any doubtful one: a killed run that shared its cores is no 1.0 while a clean one exists. Then one
-    of ``rec``'s own matrix is preferred (its study, not another that happens to share the workload: the demo's
-    1-card run was the baseline of a study copied from it). The local batch may differ (speedup is by samples/s,
-    seed 000), but the same local batch is preferred, then one that ended well (state_rank), then the smallest
-    batch (the user's "baseline" scripts run bs 1).
+    It must run the same workload (precision, frames, image size, model shape) and the same local batch: a tf32,
+    a shrunk or a bs=1 1-card run is no baseline for a bf16 4-card run at bs 4 (seed 000 fixes 相同 batch 设置).
+    A clean run (``doubts``: not ended KILLED/FAILED/LOST, not contended) wins over any doubtful one: a killed run
+    that shared its cores is no 1.0 while a clean one exists. Then one of ``rec``'s own matrix is preferred (its
+    study, not another that happens to share the workload: the demo's 1-card run was the baseline of a study copied
+    from it), then one that ended well (state_rank).
     """
     if unknown_hardware(rec):
         return None
     pool = [r for r in runs.baselines.get(baseline_key(rec, gpus), ()) if same_gpu(r, rec)]
     if not pool:
         return None
-    return min(pool, key=lambda r: (len(doubts(r, runs)), r.matrix != rec.matrix, r.local_batch != rec.local_batch,
-                                    state_rank(r), r.local_batch or 0, r.run_id))
+    return min(pool, key=lambda r: (len(doubts(r, runs)), r.matrix != rec.matrix, state_rank(r), r.run_id))
 
 
 def study_baseline(group: Sequence[RunRecord], runs: RunSet, gpus: int) -> RunRecord | None:
@@ -165,9 +169,9 @@ def baseline_gpus(rec: RunRecord, runs: RunSet, forced: int | None = None) -> in
     """The card count ``rec``'s speedup and efficiency are against.
 
     ``forced`` (``collect --baseline-gpus N``) is that count, whether or not a run of it exists. Otherwise 1 where
-    the scaling study (hardware, model, workload) has a 1-card run; where it has none but was measured at two card
-    counts or more, its smallest count (seed 002's 8 -> 32 cards, seed 004's tables against 8 cards); else 1 (a
-    lone count compares with nothing: the cell says the 1-card baseline is missing).
+    the scaling study (hardware, model, workload, local batch) has a 1-card run; where it has none but was measured
+    at two card counts or more, its smallest count (seed 002's 8 -> 32 cards, seed 004's tables against 8 cards);
+    else 1 (a lone count compares with nothing: the cell says the 1-card baseline is missing).
     """
     if forced is not None:
         return forced
@@ -192,9 +196,11 @@ def missing_baselines(runs: RunSet, gpus: int) -> list[RunRecord]:
 
 
 def workload_mismatch(rec: RunRecord, other: RunRecord) -> list[str]:
-    """The workload fields in which ``other`` differs from ``rec`` (for a note on a missing baseline)."""
-    names = ("precision", "frames", "image_size", "depth", "hidden", "heads")
-    return [n for n, a, b in zip(names, workload(rec), workload(other), strict=True) if a != b]
+    """The fields a baseline must share in which ``other`` differs from ``rec`` (for a note on a missing
+    baseline): the workload's, then the local batch."""
+    names = ("precision", "frames", "image_size", "depth", "hidden", "heads", "local batch")
+    mine, theirs = (*workload(rec), rec.local_batch), (*workload(other), other.local_batch)
+    return [n for n, a, b in zip(names, mine, theirs, strict=True) if a != b]
 
 
 def speedup(rec: RunRecord, base: RunRecord) -> float | None:

@@ -14,7 +14,7 @@ from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.fill.sheet_cells import TBD_PREFIXES, is_tbd
 from xdimo.collect.fill.sheet_tables import norm_header
 from xdimo.collect.tables.cells import millions
-from xdimo.collect.tables.hardware_table import hw_baseline, hw_row
+from xdimo.collect.tables.hardware_table import doubtful_base, hw_baseline, hw_row
 from xdimo.collect.tables.lang import columns, t
 from xdimo.collect.tables.model_table import table2_row
 from xdimo.collect.tables.scaling_table import speedup_cells, table1_row
@@ -83,6 +83,8 @@ def our_cells(kind: str, rec: RunRecord, runs: RunSet, lang: str) -> dict[str, s
         base = hw_baseline(rec, runs, DEFAULT_HW_BASELINE)
         cols = columns(lang, "hw_cols")
         row = hw_row(rec, base, False, DEFAULT_HW_BASELINE, lang)
+        if doubtful_base(rec, base, runs):  # the summary shows it ⚠ (its note names the run): not for the sheet
+            row[DERIVED["hw"][0]] = t(lang, "tbd")
     return dict(zip(cols, row, strict=True))
 
 

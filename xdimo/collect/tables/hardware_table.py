@@ -1,5 +1,7 @@
 """Seed 001's summary (``--table hw``): one model at one GPU count across hardware, a row per hardware and
-per-GPU batch, each row's speedup against the baseline hardware (6000ada) at the same batch."""
+per-GPU batch, each row's speedup against the baseline hardware (6000ada) at the same batch; a speedup against a
+doubtful baseline run (baselines.doubts: ended KILLED/FAILED/LOST, or shared its CPU cores) is marked ⚠ and a note
+names that run, as table 1 does."""
 
 from __future__ import annotations
 
@@ -83,23 +85,37 @@ def summary_table(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord
     picked = pick_cells(group)
     shown = [rec for _, rec in picked]
     bases = [hw_baseline(r, runs, baseline) for r in shown]
+    doubtful = [doubtful_base(r, b, runs) for r, b in zip(shown, bases, strict=True)]
     show_batch = len({r.local_batch for r in shown}) > 1
     return Table(
         id=table_id, kind="hw", title=titled(t(lang, "hw_title", gpus=gpus, model=model_display(model, moe)),
                                              shown[0], several),
         columns=columns(lang, "hw_cols"),
-        rows=[hw_row(r, base, show_batch, baseline, lang) for r, base in zip(shown, bases, strict=True)],
-        notes=grid_notes(shown, runs, lang) + summary_notes(picked, bases, baseline, lang),
+        rows=[hw_row(r, base, show_batch, baseline, lang, doubt=d)
+              for r, base, d in zip(shown, bases, doubtful, strict=True)],
+        notes=grid_notes(shown, runs, lang)
+        + summary_notes(picked, bases, baseline, lang, doubt_notes(shown, bases, runs, baseline, lang)),
         keys=[row_key(r) for r in shown])
 
 
-def summary_notes(picked: Picked, bases: Sequence[RunRecord | None], baseline: str, lang: str) -> list[str]:
+def summary_notes(picked: Picked, bases: Sequence[RunRecord | None], baseline: str, lang: str,
+                  doubts: Sequence[str] = ()) -> list[str]:
+    """``doubts``: the lines naming doubtful baseline runs (``doubt_notes``), after those on missing ones."""
     shown = [rec for _, rec in picked]
     return ([t(lang, "note_hw", hw=baseline), t(lang, "hw_same_batch", hw=baseline), t(lang, "note_params")]
-            + throughput_notes(shown, lang)
-            + unknown_hw_notes(shown, lang) + missing_base_notes(shown, bases, baseline, lang)
+            + params_clip_notes(shown, lang) + throughput_notes(shown, lang)
+            + unknown_hw_notes(shown, lang) + missing_base_notes(shown, bases, baseline, lang) + list(doubts)
             + pick_notes([(hw_cell(rec), c, rec) for c, rec in picked], lang) + mem_notes(shown, lang)
             + mfu_notes(shown, lang) + state_notes(shown, lang) + run_notes(shown, lang))
+
+
+def params_clip_notes(shown: Sequence[RunRecord], lang: str) -> list[str]:
+    """Where a row's run trained on another clip than the sheets' 16 frames at 256²: its parameter count is at its
+    own clip (the fixed sin-cos embeddings grow with it), so table 2, which counts at 16×256², shows another."""
+    clips = sorted({(r.frames, r.image_size) for r in shown if r.params_total and not facts.at_sheet_clip(r)})
+    if not clips:
+        return []
+    return [t(lang, "hw_params_clip", clips=", ".join(f"{f}×{size}²" for f, size in clips))]
 
 
 def missing_base_notes(shown: Sequence[RunRecord], bases: Sequence[RunRecord | None], baseline: str,
@@ -126,15 +142,37 @@ def hw_baseline(rec: RunRecord, runs: baselines.RunSet, baseline: str) -> RunRec
     """
     if unknown_hardware(rec):  # nobody knows which card it ran on: compared with none
         return None
-    key = (baseline, rec.model, rec.moe or None, rec.gpus, baselines.workload(rec))
-    return pick_run([r for r in runs.baselines.get(key, []) if r.local_batch == rec.local_batch])
+    return pick_run(runs.baselines.get(baselines.baseline_key(rec, rec.gpus, hardware=baseline), []))
+
+
+def doubtful_base(rec: RunRecord, base: RunRecord | None, runs: baselines.RunSet) -> bool:
+    """Whether ``rec``'s speedup is against a baseline run other than itself that baselines.doubts questions."""
+    return base is not None and base is not rec and bool(baselines.doubts(base, runs))
+
+
+def doubt_notes(shown: Sequence[RunRecord], bases: Sequence[RunRecord | None], runs: baselines.RunSet,
+                baseline: str, lang: str) -> list[str]:
+    """One line per doubtful baseline run the rows' ⚠ speedups are against: which run, and why."""
+    notes, seen = [], set()
+    for r, base in zip(shown, bases, strict=True):
+        if not doubtful_base(r, base, runs) or id(base) in seen:
+            continue
+        assert base is not None  # doubtful_base said so
+        seen.add(id(base))
+        why = t(lang, "doubt_sep").join(t(lang, "doubt_contended") if w == "contended" else
+                                        t(lang, "doubt_state", state=w) for w in baselines.doubts(base, runs))
+        notes.append(t(lang, "hw_doubtful_base", row=hw_cell(base), run=base.run_id, why=why, hw=baseline,
+                       batch=batch_text(base).removeprefix("bs=")))
+    return notes
 
 
 def hw_cell(rec: RunRecord) -> str:
     return f"{rec.pool or hw(rec)} {batch_text(rec)}"
 
 
-def hw_row(rec: RunRecord, base: RunRecord | None, show_batch: bool, baseline: str, lang: str) -> list[str]:
+def hw_row(rec: RunRecord, base: RunRecord | None, show_batch: bool, baseline: str, lang: str,
+           doubt: bool = False) -> list[str]:
+    """``doubt``: ``base`` is a doubtful run (``doubtful_base``): the speedup is marked ⚠."""
     tbd = t(lang, "tbd")
     name = hw_cell(rec) if show_batch else (rec.pool or hw(rec))
     if base is None and rec.has_metrics and unknown_hardware(rec):
@@ -144,7 +182,7 @@ def hw_row(rec: RunRecord, base: RunRecord | None, show_batch: bool, baseline: s
     elif base is rec:
         speed = t(lang, "baseline")
     else:
-        speed = f2(baselines.speedup(rec, base), tbd)
+        speed = f2(baselines.speedup(rec, base), tbd) + ("⚠" if doubt else "")
     return [name, millions(rec.params_total) or tbd, mem_text(rec, lang), peak_text(rec, lang),
             throughput_text(rec, lang), mfu_text(rec, lang), speed]
 

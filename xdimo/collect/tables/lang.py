@@ -83,6 +83,15 @@ TEXT: dict[str, dict[str, str]] = {
         "note_base_match": "1 卡基准须与本配置同精度、同帧数与分辨率、同模型形状（depth/hidden/heads）；"
                            "local batch 可以不同（按 Samples/s 比），优先取相同 local batch 的 1 卡运行。",
         "note_no_base_workload": "{cards} `{run}`：同硬件同模型的 {n} 卡运行与本配置的 {fields} 不同，不作基准。",
+        # Table 1's baseline holds the local batch fixed too (seed 000: 相同 batch 设置).
+        "note_no_base_batch": "{cards} `{run}`：每卡 batch={batch} 没有 {n} 卡运行；同硬件同负载的其他运行是 "
+                              "bs={have}，不跨 batch 比较，加速比与并行效率待填。",
+        "note_base_batch": "1 卡基准须与本配置同每卡 batch（local batch，即“相同 batch 设置”）、同精度、同帧数与"
+                           "分辨率、同模型形状（depth/hidden/heads）；没有这样的 1 卡运行，加速比与并行效率待填，"
+                           "表下注明原因，不跨 batch 比较。",
+        "note_base_batch_n": "基准须与本配置同每卡 batch（local batch）、同精度、同帧数与分辨率、同模型形状"
+                             "（depth/hidden/heads）；没有这样的基准运行，加速比与并行效率待填，表下注明原因，"
+                             "不跨 batch 比较。",
         # A workload whose speedups are against a run of more than one card (no 1-card run, or --baseline-gpus).
         "note_speedup_n": "加速比 = 本配置 Samples/s ÷ 同硬件同模型基准运行的 Samples/s（迭代相同数据量）；"
                           "理想加速比 = 卡数 ÷ 基准卡数；并行效率 = 加速比 ÷ 理想加速比。",
@@ -131,6 +140,10 @@ TEXT: dict[str, dict[str, str]] = {
                          "运行相比；{hw} 的每个 batch 各为 1.0(基准)。",
         "hw_no_batch_base": "{row} `{run}`：{hw} 没有每卡 batch={batch} 的同负载运行（只有 bs={have}），"
                             "不跨 batch 比较。",
+        "hw_params_clip": "模型参数按各行运行自身的片段（{clips}）计算；表二按用户表格的 16 帧、256² 计："
+                          "固定的 sin-cos 位置/时间嵌入随片段变化，同一模型在两表中的参数量略有不同。",
+        "hw_doubtful_base": "基准 {row} `{run}` 存疑（{why}）：以它为基准的加速比标 ⚠，仅供参考，--fill 不写入；"
+                            "{hw} 没有每卡 batch={batch}、正常结束（DONE）且独占 CPU 核的同负载运行可作基准。",
         "t2_setup": "各行取同一设置的运行：{setup}（每卡 batch、精度、帧数×分辨率），模型之间才可比。",
         "t2_off_setup": "{row} `{run}`：没有上述设置的运行，本行为 {setup}，与其他行不可直接比较。",
         "t2_params_basis": "具体参数的参数量统一按用户表格的 16 帧、256² 计（固定的 sin-cos 位置/时间嵌入随片段大小"
@@ -295,6 +308,15 @@ TEXT: dict[str, dict[str, str]] = {
                            "same local batch is preferred.",
         "note_no_base_workload": "{cards} `{run}`: the {n}-GPU runs of this model on this hardware differ in "
                                  "{fields}: no baseline.",
+        "note_no_base_batch": "{cards} `{run}`: no {n}-GPU run at per-GPU batch {batch}; the other runs of this "
+                              "workload on this hardware are bs={have}, and batches are not compared: speedup and "
+                              "efficiency TBD.",
+        "note_base_batch": "A 1-GPU baseline must run the same per-GPU (local) batch, precision, frames, image size "
+                           "and model shape (depth/hidden/heads) (the same batch setup); where no 1-GPU run does, "
+                           "speedup and efficiency are TBD and a note says why: batches are not compared.",
+        "note_base_batch_n": "A baseline must run the same per-GPU (local) batch, precision, frames, image size and "
+                             "model shape (depth/hidden/heads); where no run does, speedup and efficiency are TBD "
+                             "and a note says why: batches are not compared.",
         "note_speedup_n": "Speedup = Samples/s of this config / Samples/s of the baseline run of the same model "
                           "on the same hardware (same amount of data); ideal = GPUs / the baseline's GPUs; "
                           "efficiency = speedup / ideal.",
@@ -349,6 +371,12 @@ TEXT: dict[str, dict[str, str]] = {
                          "image size and model shape; each batch's {hw} row is 1.0.",
         "hw_no_batch_base": "{row} `{run}`: {hw} has no run at per-GPU batch {batch} of this workload (only "
                             "bs={have}); batches are not compared with each other.",
+        "hw_params_clip": "Model params are counted at the clip each row's run trained on ({clips}), not at the "
+                          "sheet's 16 frames at 256² table 2 uses: the fixed sin-cos position/time embeddings grow "
+                          "with the clip, so one model's count differs slightly between the two tables.",
+        "hw_doubtful_base": "Baseline {row} `{run}` is doubtful ({why}): the speedups against it are marked ⚠, for "
+                            "reference only, and --fill does not write them; {hw} has no run of this workload at "
+                            "per-GPU batch {batch} that ended DONE and trained alone to be the baseline.",
         "t2_setup": "Every row is a run at one setup: {setup} (per-GPU batch, precision, frames×size), so models "
                     "compare.",
         "t2_off_setup": "{row} `{run}`: no run at that setup; this row is {setup}, not directly comparable.",

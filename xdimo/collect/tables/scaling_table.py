@@ -1,6 +1,6 @@
 """Seed 000's table 1 (``--table 1``): one table per hardware (表一-A, -B, -C), a row per run, its speedup and
-parallel efficiency against the 1-card run of the same model and workload on that hardware; where that workload has
-no 1-card run, against its fewest-card run (seed 002's 8 -> 32 cards), or the count ``--baseline-gpus`` names
+parallel efficiency against the 1-card run of the same model, workload and local batch on that hardware; where that
+study has no 1-card run, against its fewest-card run (seed 002's 8 -> 32 cards), or the count ``--baseline-gpus`` names
 (baselines.baseline_gpus). A baseline of more than one card is said in a note under the table."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from xdimo.collect.derive.hardware_label import unknown_hardware
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.tables.cells import f2, mfu_text, pct, steps_text
 from xdimo.collect.tables.labels import (
+    batch_text,
     cards,
     hw,
     hw_sort_key,
@@ -56,7 +57,7 @@ def hardware_table(letter: str, label: str, group: Sequence[RunRecord], runs: ba
                    lang: str, baseline_gpus: int | None = None) -> Table:
     """``baseline_gpus``: the card count every row is compared with; None: baselines.baseline_gpus's rule."""
     counts = base_count_notes(group, runs, lang, baseline_gpus)
-    general = ("note_speedup_n", "note_base_match_n") if counts else ("note_speedup", "note_base_match")
+    general = ("note_speedup_n", "note_base_batch_n") if counts else ("note_speedup", "note_base_batch")
     notes = grid_notes(group, runs, lang) + [t(lang, key) for key in (*general, "note_t1_derived")] + \
         unknown_hw_notes(group, lang) + \
         counts + baseline_notes(group, runs, lang, baseline_gpus) + mfu_notes(group, lang) + \
@@ -171,18 +172,21 @@ def base_count_notes(group: Sequence[RunRecord], runs: baselines.RunSet, lang: s
     for r in group:
         if steady.has_steady(r) and not unknown_hardware(r):  # no baseline at all: unknown_hw_notes says why
             studies.setdefault(baselines.group_key(r), []).append(r)
-    loads: dict[tuple[str, str | None], int] = {}
-    for _, model, moe, _ in studies:
-        loads[(model, moe)] = loads.get((model, moe), 0) + 1
+    loads: dict[tuple[str, str | None], set[baselines.Workload]] = {}
+    batches: dict[tuple[str, str | None], set[int | None]] = {}
+    for _, model, moe, load, batch in studies:
+        loads.setdefault((model, moe), set()).add(load)
+        batches.setdefault((model, moe), set()).add(batch)
     notes = []
     for key, members in studies.items():
         n0 = baselines.baseline_gpus(members[0], runs, baseline_gpus)
         if n0 == 1:
             continue
-        _, model, moe, _ = key
-        name = model_display(model, moe)
-        if loads[(model, moe)] > 1:
-            name += f" [{workload_text(members[0])}]"
+        _, model, moe, _, _ = key
+        # studies of one model that differ in workload or local batch: the name says which this one is
+        which = ([workload_text(members[0])] if len(loads[(model, moe)]) > 1 else []) + \
+            ([batch_text(members[0])] if len(batches[(model, moe)]) > 1 else [])
+        name = model_display(model, moe) + (f" [{', '.join(which)}]" if which else "")
         bases = list({id(b): b for r in members if (b := baselines.baseline_for(r, runs, gpus=n0))}.values())
         if not bases:
             notes.append(t(lang, "note_base_missing", model=name, n=n0))
@@ -196,19 +200,27 @@ def base_count_notes(group: Sequence[RunRecord], runs: baselines.RunSet, lang: s
 def baseline_notes(group: Sequence[RunRecord], runs: baselines.RunSet, lang: str,
                    baseline_gpus: int | None = 1) -> list[str]:
     """Why a row has no baseline when a run of the baseline's card count of the same model on the same hardware
-    exists (another workload)."""
+    exists (another workload or local batch), or, where none does, when the same workload was measured at another
+    local batch (a table-2 run at bs=4 beside table 1's bs=1 study): batches are not compared."""
     at_count: dict[tuple[str, str, str | None, int], list[RunRecord]] = {}
+    batches: dict[tuple[str, str, str | None, baselines.Workload], set[int | None]] = {}
     for r in runs:
         if throughput.samples_per_s(r):
             at_count.setdefault((hw(r), r.model, r.moe or None, r.gpus), []).append(r)
+            batches.setdefault((hw(r), r.model, r.moe or None, baselines.workload(r)), set()).add(r.local_batch)
     notes = []
     for r in group:
         if not steady.has_steady(r) or unknown_hardware(r):
             continue
         n0 = baselines.baseline_gpus(r, runs, baseline_gpus)
-        others = at_count.get((hw(r), r.model, r.moe or None, n0))
-        if not others or baselines.baseline_for(r, runs, gpus=n0) is not None:
+        if baselines.baseline_for(r, runs, gpus=n0) is not None:
             continue
-        diff = sorted({f for o in others for f in baselines.workload_mismatch(r, o)})
-        notes.append(t(lang, "note_no_base_workload", cards=cards(r), run=r.run_id, fields=", ".join(diff), n=n0))
+        if others := at_count.get((hw(r), r.model, r.moe or None, n0)):
+            diff = sorted({f for o in others for f in baselines.workload_mismatch(r, o)})
+            notes.append(t(lang, "note_no_base_workload", cards=cards(r), run=r.run_id, fields=", ".join(diff),
+                           n=n0))
+        elif have := batches.get((hw(r), r.model, r.moe or None, baselines.workload(r)), set()) - {r.local_batch}:
+            notes.append(t(lang, "note_no_base_batch", cards=cards(r), run=r.run_id, n=n0,
+                           batch=batch_text(r).removeprefix("bs="),
+                           have=", ".join(sorted("?" if b is None else str(b) for b in have))))
     return notes

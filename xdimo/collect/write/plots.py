@@ -18,7 +18,14 @@ from xdimo.atomic import replacing
 from xdimo.collect.derive import baselines, throughput
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.tables.cells import is_cpu, lacks_peak
-from xdimo.collect.tables.labels import hw, hw_sort_key, model_display, model_sort_key, workload_text
+from xdimo.collect.tables.labels import (
+    batch_text,
+    hw,
+    hw_sort_key,
+    model_display,
+    model_sort_key,
+    workload_text,
+)
 from xdimo.collect.tables.lang import TEXT, t
 from xdimo.collect.tables.model_table import table2_settings
 from xdimo.collect.tables.pick import pick_run
@@ -49,34 +56,99 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 Point = tuple[int, float, float, str]  # (gpus, speedup, efficiency, run_id)
+Scaled = tuple[RunRecord, float, float, RunRecord]  # a run with a speedup and efficiency, and its baseline
+LineKey = tuple[baselines.GroupKey, str]  # one study, and the parallelism of its line ("" where it has one)
 
 
 def scaling_series(runs: Sequence[RunRecord], baseline_gpus: int | None = None) -> dict[str, tuple[int, list[Point]]]:
-    """hardware/model[/workload] -> (n0, [(gpus, speedup, efficiency, run_id)]): the runs that have table 1's
-    baseline (baselines.scaling_baseline: the 1-card run, else the study's fewest-card run, or the ``baseline_gpus``
-    -card one), and that baseline's card count n0, one per line (a line is one study: hardware, model, workload).
-    The workload is named only where one hardware and model have several."""
-    out: dict[str, tuple[int, list[Point]]] = {}
-    runs = baselines.RunSet.of(runs)
-    points = []
+    """hardware/model[/workload][/batch][/parallelism] -> (n0, [(gpus, speedup, efficiency, run_id)]): the runs that
+    have table 1's baseline (baselines.scaling_baseline: the 1-card run of the same workload and local batch, else
+    the study's fewest-card run, or the ``baseline_gpus``-card one), and that baseline's card count n0.
+
+    A line is one study (hardware, model, workload, local batch: what a speedup holds fixed), split by parallelism
+    where its runs use several (DDP and FSDP rows of table 1, each line through the study's baseline point). A line
+    has one point per card count: of several runs there (a rerun, one that failed), the one a table cell shows
+    (``pick_run``: DONE first), never a vertical stroke, nor a bar that hides another. Where one hardware and model
+    have several lines, the label says what tells them apart (workload, batch, parallelism)."""
+    lines = study_lines(scaled_runs(baselines.RunSet.of(runs), baseline_gpus))
+    labels = line_labels({key: members[0][0] for key, members in lines.items()})
+    out = {labels[key]: (members[0][3].gpus, one_per_count(members)) for key, members in lines.items()}
+    return dict(sorted(out.items(), key=lambda kv: hw_sort_key(kv[0].split(" ")[0])))
+
+
+def scaled_runs(runs: baselines.RunSet, baseline_gpus: int | None) -> list[Scaled]:
+    """The runs with a speedup and an efficiency against table 1's baseline, with that baseline."""
+    out = []
     for r in runs:
         base = baselines.scaling_baseline(r, runs, baseline_gpus) if r.has_metrics else None
         s = baselines.speedup(r, base) if base else None
         e = baselines.efficiency(r, base) if base else None
         if base is not None and s is not None and e is not None:
-            points.append((r, s, e, base.gpus))
-    several_models = len({(r.model, r.moe) for r, *_ in points}) > 1
-    workloads: dict[tuple, set] = {}  # one line per workload: a bf16 and a tf32 study of one model differ
-    for r, *_ in points:
-        workloads.setdefault((hw(r), r.model, r.moe), set()).add(baselines.workload(r))
-    for r, s, e, n0 in points:
-        key = f"{hw(r)} {model_display(r.model, r.moe)}" if several_models else hw(r)
-        if len(workloads[(hw(r), r.model, r.moe)]) > 1:
-            key += f" [{workload_text(r)}]"
-        out.setdefault(key, (n0, []))[1].append((r.gpus, s, e, r.run_id))
-    for _, pts in out.values():
-        pts.sort()
-    return dict(sorted(out.items(), key=lambda kv: hw_sort_key(kv[0].split(" ")[0])))
+            out.append((r, s, e, base))
+    return out
+
+
+def study_lines(scaled: Sequence[Scaled]) -> dict[LineKey, list[Scaled]]:
+    """The points by line: a study's multi-card runs by parallelism where they use several; its baseline's point
+    and its single-card points (no parallelism) on each of its lines."""
+    parallels: dict[baselines.GroupKey, set[str]] = {}
+    for r, _, _, base in scaled:
+        if r is not base and line_parallel(r):
+            parallels.setdefault(baselines.group_key(r), set()).add(line_parallel(r))
+    lines: dict[LineKey, list[Scaled]] = {}
+    shared = []
+    for point in scaled:
+        r, _, _, base = point
+        study = baselines.group_key(r)
+        if r is base or not line_parallel(r):
+            shared.append(point)
+        else:
+            lines.setdefault((study, line_parallel(r) if len(parallels[study]) > 1 else ""), []).append(point)
+    for point in shared:
+        study = baselines.group_key(point[0])
+        for key in [k for k in lines if k[0] == study] or [(study, "")]:
+            lines.setdefault(key, []).append(point)
+    return lines
+
+
+def line_parallel(rec: RunRecord) -> str:
+    """The parallelism a run's line is drawn for: "" for one card (none to tell apart)."""
+    return "" if rec.gpus == 1 or rec.parallel == "single" else (rec.parallel or "ddp")
+
+
+def line_labels(lines: dict[LineKey, RunRecord]) -> dict[LineKey, str]:
+    """Each line's label (``lines``: a run of each): its hardware, the model where there are several, and what
+    tells the lines of one hardware and model apart (workload, batch, parallelism) where they differ."""
+    several_models = len({(r.model, r.moe) for r in lines.values()}) > 1
+    by_model: dict[tuple, list[baselines.GroupKey]] = {}
+    for study, _ in lines:
+        by_model.setdefault(study[:3], []).append(study)
+    labels = {}
+    for (study, parallel), rec in lines.items():
+        same = by_model[study[:3]]
+        which = [workload_text(rec)] if len({o[3] for o in same}) > 1 else []
+        which += [batch_text(rec)] if len({o[4] for o in same}) > 1 else []
+        which += [parallel.upper()] if parallel else []
+        label = f"{hw(rec)} {model_display(rec.model, rec.moe)}" if several_models else hw(rec)
+        labels[(study, parallel)] = label + (f" [{', '.join(which)}]" if which else "")
+    return labels
+
+
+def one_per_count(members: Sequence[Scaled]) -> list[Point]:
+    """One point per card count: the baseline at its own count, elsewhere the run ``pick_run`` shows (of the
+    baselines too, where runs of two matrices each have their own)."""
+    by_count: dict[int, list[RunRecord]] = {}
+    figures = {id(r): (s, e) for r, s, e, _ in members}
+    for r, *_ in members:
+        by_count.setdefault(r.gpus, []).append(r)
+    own = {id(r) for r, _, _, base in members if r is base}
+    points = []
+    for gpus, group in by_count.items():
+        shown = pick_run([r for r in group if id(r) in own] or group)
+        if shown is not None:
+            s, e = figures[id(shown)]
+            points.append((gpus, s, e, shown.run_id))
+    return sorted(points)
 
 
 def plot_speedup(runs: Sequence[RunRecord], path: Path, lang: str = "en",
