@@ -1,9 +1,11 @@
 """Which run fills a row of the user's sheet: one matcher per kind of table fill knows.
 
-Table 1 rows by their card cell (cards, nodes, hardware) and model, table 2 rows by model and layout among the
-runs of the one setting that compares the most models, seed 001's summary rows by hardware (and the heading's
-card count). A matcher answers the run, None (no run for the row), "ambiguous" (several), or a reason the row
-stays 待填 that fill reports, so that a row is never filled with a run of another variant.
+Table 1 rows by their card cell (cards, nodes, hardware), model (the registry's shape), 并行方式 and precision
+(where the row or its heading names one), table 2 rows by model and layout among the runs of the one setting that
+compares the most models, seed 001's summary rows by hardware (and the heading's card count). A matcher answers the
+run, None (no run for the row), "ambiguous" (several), or a reason the row stays 待填 that fill reports (the runs
+there and what each lacks), so that a row is never filled with a run of another variant, nor with one of two runs
+that differ in what the row does not say (DDP and FSDP under a row without a 并行方式).
 """
 
 from __future__ import annotations
@@ -13,9 +15,20 @@ from collections.abc import Callable, Sequence
 
 from xdimo.collect.derive.baselines import RunSet
 from xdimo.collect.derive.records import RunRecord
-from xdimo.collect.fill.sheet_cells import CARDS, CARDS_FORMS, HEADING_GPUS, layout_words, norm_hw
+from xdimo.collect.fill.sheet_cells import CARDS, CARDS_FORMS, HEADING_GPUS, is_tbd, layout_words, norm_hw
 from xdimo.collect.fill.sheet_tables import SheetTable, batch_col, find_col, norm_header
-from xdimo.collect.fill.want import Want, add_layout, add_params, add_shape, heading_want, model_want
+from xdimo.collect.fill.want import (
+    Want,
+    add_layout,
+    add_parallel,
+    add_params,
+    add_precision,
+    add_shape,
+    heading_want,
+    model_want,
+    nodes_fit,
+    run_parallel,
+)
 from xdimo.collect.tables.labels import hw as hw_of
 from xdimo.collect.tables.labels import sort_runs
 from xdimo.collect.tables.model_table import table2_settings
@@ -25,11 +38,16 @@ Matcher = Callable[[SheetTable, list[str], Sequence[RunRecord]], "RunRecord | No
 
 
 def unique(cands: list[RunRecord]) -> RunRecord | None | str:
-    """The one run, None for none, or "ambiguous" when several different models match."""
+    """The one run, None for none, "ambiguous" when several different models match, or why not when they differ
+    in parallelism: pick_run ranks runs of one variant (state, batch), never DDP against FSDP."""
     if not cands:
         return None
     if len({(r.model, r.moe) for r in cands}) > 1:
         return "ambiguous"
+    if len({run_parallel(r) for r in cands}) > 1:
+        return ("runs of different parallelism fit it: " + "; ".join(
+            f"`{r.run_id}` {run_parallel(r)}" for r in sort_runs(cands))
+            + ": say which in a 并行方式 cell (DDP 单机, FSDP 单机), or narrow with --matrix")
     return pick_run(cands)
 
 
@@ -45,13 +63,7 @@ def choose(want: Want, runs: Sequence[RunRecord]) -> RunRecord | None | str:
     if not near:
         return None
     return (f"no run of the variant it names ({want.describe()}); runs there: "
-            + ", ".join(want.run_text(r) for r in sort_runs(near)))
-
-
-def nodes_fit(rec: RunRecord, nodes: int) -> bool:
-    """A row's ``2 x 8``: the run's nodes. A legacy log without the scheduler's host list says 1 node for want
-    of knowing, so there a multi-node row goes by the card count alone."""
-    return rec.nodes == nodes or (nodes > 1 and rec.nodes == 1 and rec.source == "legacy")
+            + "; ".join(want.run_text(r) for r in sort_runs(near)))
 
 
 def match_t1(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> RunRecord | None | str:
@@ -68,9 +80,28 @@ def match_t1(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> 
     bi = batch_col(header)
     if bi is not None and re.fullmatch(r"\d+", cells[bi].strip()):
         want.local_batch = int(cells[bi])
+    if why := row_setup(want, table, cells):
+        return why
     base = [r for r in runs if r.gpus == gpus and norm_hw(hw_of(r)) == hw and r.has_metrics
             and (per_node is None or nodes_fit(r, first))]
     return choose(want, base)
+
+
+def row_setup(want: Want, table: SheetTable, cells: list[str]) -> str:
+    """Narrow ``want`` by what a table-1 row says of how it ran: its 并行方式 cell, its precision (a precision
+    column, else the model cell's ``BF16``, else the table's heading); a reason where a cell cannot be read."""
+    pi = find_col(table.header, "并行方式", "Parallelism", "Parallel")
+    if pi is not None and (why := add_parallel(want, cells[pi])):
+        return why
+    ci = find_col(table.header, "精度", "Precision", "dtype")
+    if ci is not None and cells[ci].strip() and not is_tbd(cells[ci]):
+        return add_precision(want, cells[ci], cell=True)
+    mi = find_col(table.header, "模型", "Model")
+    for text in ([cells[mi]] if mi is not None else []) + [table.heading]:
+        add_precision(want, text, cell=False)
+        if want.precision:
+            break
+    return ""
 
 
 def match_t2(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> RunRecord | None | str:

@@ -33,6 +33,23 @@ def model_display(model: str, moe: str | None) -> str:
     return f"{model}-MoE({moe})" if moe else (model or "?")
 
 
+def shape_overrides(rec: RunRecord) -> list[str]:
+    """The model-shape fields the run changed from its registry model (``["depth=2", "hidden=64", "heads=4"]``,
+    a matrix's ``train_args``); none for the model's own shape, or a model the registry does not know."""
+    cfg = facts.model_config(rec.model, rec.moe)
+    if cfg is None:
+        return []
+    _, _, _, depth, hidden, heads = baselines.workload(rec)
+    return [f"{k}={v}" for k, v, own in (("depth", depth, cfg.depth), ("hidden", hidden, cfg.hidden),
+                                         ("heads", heads, cfg.heads)) if v != own]
+
+
+def run_model(rec: RunRecord) -> str:
+    """A run's model as the tables label it: ``model_display``, plus the shape it overrode
+    (``Latte-L/2-MoE(4E2A) depth=2 hidden=64 heads=4``): a reduced run never reads as the full model."""
+    return " ".join([model_display(rec.model, rec.moe), *shape_overrides(rec)])
+
+
 def model_code(model: str) -> str:
     return model.removeprefix("Latte-")
 

@@ -1,4 +1,6 @@
-"""Which run a cell shows when several compete for it, and the note that names the runs it left out."""
+"""Which run a cell shows when several compete for it, and the note that names the runs it left out (with their
+parallelism where they differ in it: pick_run ranks state and batch, and the note must not hide that a DDP run was
+shown over an FSDP one)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 
 from xdimo.collect.derive import baselines, throughput
 from xdimo.collect.derive.records import RunRecord
-from xdimo.collect.tables.labels import batch_text
+from xdimo.collect.tables.labels import batch_text, parallel_text
 from xdimo.collect.tables.lang import t
 
 
@@ -37,13 +39,24 @@ def pick_run(runs: Sequence[RunRecord]) -> RunRecord | None:
     return min(ordered, key=pick_key) if ordered else None
 
 
-def listed(runs: Sequence[RunRecord]) -> str:
-    return ", ".join(f"`{r.run_id}` ({batch_text(r)})" for r in runs)
+def run_item(rec: RunRecord, lang: str, parallel: bool = False) -> str:
+    """A run as a pick note names it: `a` (bs=1), or with ``parallel`` `a` (bs=1, FSDP 单机)."""
+    return f"`{rec.run_id}` ({batch_text(rec)}" + (f", {parallel_text(rec, lang)})" if parallel else ")")
+
+
+def listed(runs: Sequence[RunRecord], lang: str = "en", parallel: bool = False) -> str:
+    return ", ".join(run_item(r, lang, parallel) for r in runs)
 
 
 def pick_notes(cells: Sequence[tuple[str, Sequence[RunRecord], RunRecord | None]], lang: str) -> list[str]:
-    """One line per cell that several runs competed for: which run it shows and which it left out."""
-    lines = [t(lang, "pick_cell", cell=cell, run=f"`{rec.run_id}` ({batch_text(rec)})",
-               others=listed(sorted((r for r in runs if r is not rec), key=lambda r: r.run_id)))
-             for cell, runs, rec in cells if rec is not None and len(runs) > 1]
+    """One line per cell that several runs competed for: which run it shows and which it left out, with their
+    parallelism where it differs among them."""
+    lines = []
+    for cell, runs, rec in cells:
+        if rec is None or len(runs) < 2:
+            continue
+        parallel = len({parallel_text(r, lang) for r in runs}) > 1
+        others = sorted((r for r in runs if r is not rec), key=lambda r: r.run_id)
+        lines.append(t(lang, "pick_cell", cell=cell, run=run_item(rec, lang, parallel),
+                       others=listed(others, lang, parallel)))
     return [t(lang, "pick_rule")] + lines if lines else []
