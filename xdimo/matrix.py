@@ -457,19 +457,24 @@ def check_command(path: Path, place: str, command: str) -> None:
 
 
 def comment_start(line: str) -> int | None:
-    """Where bash would start a comment in ``line``: an unquoted, unescaped ``#`` that begins a word."""
-    quote, escaped = "", False
+    """Where bash would start a comment in ``line``: an unquoted, unescaped ``#`` that begins a word (at the start,
+    or after an unquoted, unescaped blank). Quotes: '...', "..." and $'...' (in which a backslash escapes)."""
+    quote, escaped, word_start, last = "", False, True, ""
     for i, ch in enumerate(line):
+        plain = ""  # the character as an unquoted, unescaped one ("" where it is not)
         if escaped:
             escaped = False
         elif ch == "\\" and quote != "'":
             escaped = True
         elif quote:
-            quote = "" if ch == quote else quote
+            quote = "" if ch == quote[-1] else quote
         elif ch in "'\"":
-            quote = ch
-        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            quote = "$'" if ch == "'" and last == "$" else ch
+        elif ch == "#" and word_start:
             return i
+        else:
+            plain = ch
+        word_start, last = plain.isspace(), plain
     return None
 
 

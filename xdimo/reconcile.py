@@ -45,7 +45,7 @@ def reconcile_submitting(ledger: Ledger, scheduler: Scheduler, stuck: list[Ledge
     over. A run never handed over (never_handed_over) has no job to look for."""
     for run in stuck:
         if run.state is JobState.LOST:  # marked LOST before its job showed up (a slow or orphaned jsub)
-            if not run.reason.startswith(NEVER_HANDED_OVER):
+            if not settled_unsent(run):
                 adopt_job(ledger, scheduler, run)
             continue
         verdict = submitter_verdict(ledger, run)
@@ -135,6 +135,12 @@ def intent_note(at: float) -> str:
 def never_handed_over(run: LedgerRun) -> bool:
     """Whether a SUBMITTING ``run``'s submit command was never started (its intent note stands)."""
     return run.state is JobState.SUBMITTING and run.reason.startswith(NOT_HANDED_OVER)
+
+
+def settled_unsent(run: LedgerRun) -> bool:
+    """Whether ``run`` was settled LOST as never handed over: known to have no job (none to look for, nothing to
+    wait for before it is sent again)."""
+    return run.state is JobState.LOST and not run.job_id and run.reason.startswith(NEVER_HANDED_OVER)
 
 
 # submitter_verdict's answers: its submitter (or its submit command) may still record or hand over a job; its
@@ -230,8 +236,12 @@ def with_listed_jobs(ledger: Ledger, scheduler: Scheduler, runs: list[LedgerRun]
     ledger it cannot write, which count queued runs' cards without a poll. Without it such a run's job, running
     already, has its cards counted twice: in use in the scheduler's listing, and as a queued run. A run whose job
     cannot be told now (none listed yet, the scheduler failed) stays as it is: queued."""
-    stuck = [r for r in runs if r.state is JobState.SUBMITTING and not r.job_id and not never_handed_over(r)]
-    if not stuck or ledger.submit_in_progress():
+    if ledger.submit_in_progress():
+        return runs
+    # a run never handed over whose submitter is gone is settled LOST by the real submit's poll: no cards, no slot
+    runs = [r for r in runs if not never_handed_over(r)]
+    stuck = [r for r in runs if r.state is JobState.SUBMITTING and not r.job_id]
+    if not stuck:
         return runs
     found: dict[str, str] = {}
     for run in stuck:

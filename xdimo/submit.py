@@ -51,7 +51,7 @@ from xdimo.plan import (
     queued_gpus,
 )
 from xdimo.poll import refresh, still_queued
-from xdimo.reconcile import NEVER_HANDED_OVER, intent_note, never_handed_over, with_listed_jobs
+from xdimo.reconcile import intent_note, never_handed_over, settled_unsent, with_listed_jobs
 from xdimo.render import render_script
 from xdimo.rules import pending_room
 from xdimo.rundir import RunDir
@@ -341,8 +341,10 @@ RESEND_AFTER_S = 600
 def never_taken(run: LedgerRun, now: float | None = None) -> bool:
     """Whether ``run``'s latest attempt ended without the scheduler ever taking a job for it: LOST or FAILED with
     no job id and no exit code (its submitter died before the hand-over, or reconcile found no job under its
-    name, nor an exit marker of this attempt), settled at least RESEND_AFTER_S ago. A run settled from its exit
-    marker ran: it has an exit code."""
+    name, nor an exit marker of this attempt), settled at least RESEND_AFTER_S ago (one known never handed over: at
+    once). A run settled from its exit marker ran: it has an exit code."""
+    if settled_unsent(run):  # its submit command never started: no job can turn up, nothing to wait for
+        return True
     settled = run.ended_at or run.updated_at
     return (run.state in (JobState.LOST, JobState.FAILED) and not run.job_id and run.exit_code is None
             and (time.time() if now is None else now) - settled >= RESEND_AFTER_S)
@@ -351,7 +353,7 @@ def never_taken(run: LedgerRun, now: float | None = None) -> bool:
 def never_taken_line(run: LedgerRun) -> str:
     """Why a never_taken run is sent again, for the plan and the report."""
     ended = f"attempt {run.attempt} ended {run.state.value} with no job"
-    if run.reason.startswith(NEVER_HANDED_OVER):  # known, where the rest is inferred from a listing
+    if settled_unsent(run):  # known, where the rest is inferred from a listing
         return f"{ended}: {run.reason}"
     return f"{ended}: the scheduler never took it" + (f" ({run.reason})" if run.reason else "")
 

@@ -239,7 +239,7 @@ def test_status_watch_prints_each_change_and_each_failure(workspace: Path, monke
     assert status_cli.watch_until_ended(SimpleNamespace(ws=ws), ws.ledger, live, None) == []  # the last poll's
     still = "1 run(s) still active; next poll in 2 s"
     assert lines == [still, "warning: could not poll cluster local: `jjobs -a` failed (exit 1): cannot connect to "
-                            "the cluster; trying again", still, "polled again: the scheduler answers",
+                            "the cluster; trying again", still, "polled again: cluster local answers",
                      f"{spec.run_id} (job 101): PENDING -> RUNNING",
                      still, f"{spec.run_id} (job 101): RUNNING -> DONE"]
     assert clock.slept == [2.0, 2.0, 2.0]

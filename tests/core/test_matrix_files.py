@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import run_cli
 from xdimo.errors import ConfigError
@@ -68,9 +71,28 @@ def test_the_shipped_matrices_load() -> None:
 
 
 @pytest.mark.parametrize("command", ["train.py --lr 1e-4 # fast", "train.py --tag=a#b", "train.py '#x' \\#y #z",
-                                     'train.py "a\\" #" #z', "#train.py", "train.py\t#z"])
+                                     'train.py "a\\" #" #z', "#train.py", "train.py\t#z",
+                                     "sleep.py --title=run\\ #1", "train.py $'it\\'s' #x"])
 def test_a_comment_is_found_where_bash_finds_it(command: str) -> None:
     """A comment would swallow the train_args flags and the descriptor closings the script puts after the command:
     found as bash finds it (bash itself says which words it keeps)."""
-    kept = subprocess.run(["bash", "-c", f"printf '%s\\n' {command} END"], capture_output=True, text=True).stdout
-    assert (comment_start(command) is None) == kept.endswith("END\n")
+    assert (comment_start(command) is None) == bash_keeps_the_end(command)
+
+
+def bash_keeps_the_end(command: str) -> bool:
+    """Whether a word after ``command`` reaches its program (no comment swallowed it); None: bash refuses it."""
+    done = subprocess.run(["bash", "-c", f"printf '%s\\n' {command} END"], capture_output=True, text=True)
+    return done.stdout.endswith("END\n")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=" #\\'\"$a", min_size=1, max_size=8))
+def test_comment_start_agrees_with_bash(command: str) -> None:
+    """Every line of quotes, escapes, blanks and hashes that bash can parse (a closed quote): the same answer."""
+    try:
+        shlex.split(command)
+    except ValueError:
+        return  # an unclosed quote: check_command refuses it before comment_start matters
+    if subprocess.run(["bash", "-n", "-c", f"printf '%s\\n' {command} END"], capture_output=True).returncode:
+        return
+    assert (comment_start(command) is None) == bash_keeps_the_end(command), command

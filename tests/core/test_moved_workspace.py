@@ -217,9 +217,10 @@ def test_a_job_running_in_a_moved_workspace_is_said_then_settled_through_a_link(
     site.ws.rename(moved)
     running = cli(site, moved, "status", "--all")
     (line,) = warnings(running.stderr)
-    assert "1 run still active: its job writes the end records here (through the folder opened as it started), " \
-           f"but the scheduler writes the job's output file under the old folder, which is gone " \
-           f"(`ln -s {moved} {site.ws}` lets it land here)" in line
+    assert "1 run still active under the old folder, which is gone: a job script of this version writes its end " \
+           "records here (through the folder it opened as it started), but an older one's, and JH's or LSF's " \
+           f"output file with the job's summary, go to the old path (`ln -s {moved} {site.ws}` lets them land " \
+           "here)" in line
     os.symlink(moved, site.ws)  # what the line says to do
     end_unlisted(site, job_id)
     settled = cli(site, moved, "status", "--all", "--json")

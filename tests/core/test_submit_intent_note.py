@@ -23,7 +23,7 @@ from xdimo.rundir import RunDir
 from xdimo.schedulers.base import JobStatus
 from xdimo.spec import RunSpec
 from xdimo.states import JobState
-from xdimo.submit import SubmitResult, failure_line, hand_over
+from xdimo.submit import SubmitResult, failure_line, hand_over, never_taken, never_taken_line
 from xdimo.workspace import Workspace
 
 
@@ -143,8 +143,21 @@ def test_a_dry_run_counts_a_dead_submitters_job_by_the_job_listed_under_its_name
     note_intent(ledger, never.run_id, 1, intent_note(0.0))
     runs = ledger.runs()
     found = {r.run_id: r.job_id for r in with_listed_jobs(ledger, Listing({taken.run_id: ["7"]}), runs)}
-    assert found == {taken.run_id: "7", unlisted.run_id: None, never.run_id: None}
+    # never handed over, its submitter gone: the real submit's poll settles it LOST, so it holds no cards either
+    assert found == {taken.run_id: "7", unlisted.run_id: None}
     assert ledger.get(taken.run_id).job_id is None  # written nowhere
-    assert with_listed_jobs(ledger, Listing({}, fail=True), runs) == runs  # cannot tell: queued, as it was
+    assert with_listed_jobs(ledger, Listing({}, fail=True), runs) == [r for r in runs if r.run_id != never.run_id]
     with Ledger(ledger.path).submit_lock():  # a live submitter records its own job
         assert with_listed_jobs(ledger, Listing({taken.run_id: ["7"]}), runs) == runs
+
+
+def test_a_run_known_never_handed_over_is_sent_again_at_once(workspace: Path) -> None:
+    """The 10 minutes before a LOST run is sent again leave time for a late job to be listed under its name; a run
+    whose submit command never started has none to wait for (and the submitter's error line says it is sent again)."""
+    ledger = Ledger(workspace / "queue" / "ledger.sqlite")
+    spec = intent(ledger, workspace, gpus=1)
+    note_intent(ledger, spec.run_id, 1, intent_note(0.0))
+    reconcile_submitting(ledger, Unasked({}), [ledger.get(spec.run_id)])
+    run = ledger.get(spec.run_id)
+    assert run.state is JobState.LOST and never_taken(run, now=run.updated_at)
+    assert never_taken_line(run).endswith(run.reason)

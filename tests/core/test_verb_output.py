@@ -233,7 +233,17 @@ def test_status_watch_off_a_terminal_prints_the_wait_once(monkeypatch: pytest.Mo
                      "1 run(s) still active; next poll in 0.1 s",
                      "warning: could not poll local: down; trying again",
                      "1 run(s) still active; next poll in 0.1 s",
-                     "polled again: the scheduler answers"]
+                     "polled again: local answers"]
+
+
+def test_status_watch_says_each_cluster_that_answers_again(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    beats = [beat(1, Refresh(failures=["cluster a: down", "cluster b: down"])),
+             beat(1, Refresh(failures=["cluster b: down"])), beat(0, Refresh(), 0.0, ended=True)]
+    lines = [x for x in watch_err(monkeypatch, capsys, beats).split("\n") if x.startswith(("polled", "warning"))]
+    assert lines == ["warning: could not poll cluster a: down; trying again",
+                     "warning: could not poll cluster b: down; trying again",
+                     "polled again: cluster a answers", "polled again: cluster b answers"]
 
 
 def test_status_watch_says_a_lasting_failure_once_and_its_end(monkeypatch: pytest.MonkeyPatch,
@@ -246,7 +256,7 @@ def test_status_watch_says_a_lasting_failure_once_and_its_end(monkeypatch: pytes
     assert lines == ["warning: could not poll local: down; trying again", "1 run(s) still active; next poll in 0.1 s",
                      "warning: could not poll local: refused; trying again",
                      "1 run(s) still active; next poll in 0.1 s",
-                     "polled again: the scheduler answers", "1 run(s) still active; next poll in 0.1 s"]
+                     "polled again: local answers", "1 run(s) still active; next poll in 0.1 s"]
 
 
 def test_status_watch_on_a_terminal_updates_its_line(monkeypatch: pytest.MonkeyPatch,

@@ -49,14 +49,16 @@ def ws(tmp_path: Path) -> Workspace:
     return Workspace.open(str(root))
 
 
-def render(ws: Workspace, kind: str, nodes: int = 1, python: str = "python") -> tuple[str, Path]:
-    """The kind's rendered script for a run, and the run's folder as the script names it."""
+def render(ws: Workspace, kind: str, nodes: int = 1, python: str = "python",
+           setup: tuple[str, ...] = ()) -> tuple[str, Path]:
+    """The kind's rendered script for a run (the cluster's ``setup`` lines first), and the run's folder as the
+    script names it."""
     if kind == "slurm":
-        cluster = replace(ws.load_cluster("slurm-local"), python=python)
+        cluster = replace(ws.load_cluster("slurm-local"), python=python, setup=setup)
         spec = RunSpec(matrix="t", pool="gpu_6000ada", gpus=4 * nodes, nodes=nodes)
     else:
         pools = {"p": Pool("p", "cpu" if kind == "local" else "H200", 16, cards_per_node=8, queue="gpu")}
-        cluster = Cluster(name=f"site-{kind}", scheduler=kind, pools=pools, python=python)
+        cluster = Cluster(name=f"site-{kind}", scheduler=kind, pools=pools, python=python, setup=setup)
         spec = RunSpec(matrix="t", pool="p", gpus=8 * nodes, nodes=nodes)
     return render_script(spec, cluster, ws), ws.log_dir(spec.run_id).resolve()
 
@@ -66,7 +68,7 @@ def launch_lines(script: str) -> list[int]:
     return [i for i, line in enumerate(lines) if "torch.distributed.run" in line or line.startswith("srun ")]
 
 
-FDS = {WALL_FILE: 7, MARKER: 8}  # the descriptors each script keeps its end records open on
+FDS = {WALL_FILE: "xdimo_wall", MARKER: "xdimo_exit"}  # the variables holding the descriptors bash picked for them
 
 
 def statement_at(lines: list[str], i: int) -> str:
@@ -83,16 +85,19 @@ def test_every_script_reserves_its_end_records_and_ends_over_them_in_place(ws: W
     script, log_dir = render(ws, kind, nodes)
     lines = script.splitlines()
     launches = launch_lines(script)
-    # both opened once reserved, before the job's program starts, and never inherited by it
-    opened = lines.index(f"exec 7<> {log_dir / WALL_FILE} 8<> {log_dir / MARKER}")
-    assert opened < launches[0]
-    assert all(re.search(r" 7>&- 8>&-( &)?$", statement_at(lines, i)) for i in launches), script
-    for name, fd in FDS.items():
+    # each opened once reserved, on a descriptor of its own (/dev/null if it cannot be), before the job's program
+    # starts, and never inherited by it
+    assert all(re.search(r" \{xdimo_wall\}>&- \{xdimo_exit\}>&-( &)?$", statement_at(lines, i)) for i in launches)
+    for name, var in FDS.items():
         path = str(log_dir / name)
+        opened = lines.index(f"exec {{{var}}}<> {path} || exec {{{var}}}> /dev/null")
+        assert opened < launches[0]
         named = [(i, part) for i, line in enumerate(lines) for part in line.split("; ") if path in part]
-        assert [i for i, _ in named] == [opened - 1, opened]  # by name: the reservation, then the exec alone
+        reservation = opened - (1 if name == WALL_FILE else 2)
+        assert [i for i, _ in named] == [reservation, opened]  # by name: the reservation, then its exec alone
         reserved = re.fullmatch(rf"printf '(%-\d+s\\n)' .+ > {re.escape(path)}", named[0][1])
-        ends = [(i, re.fullmatch(rf"\s*printf '(%-\d+s\\n)' .+ >&{fd}", line.split("; ")[0]))
+        fd = f'"${var}"'
+        ends = [(i, re.fullmatch(rf"\s*printf '(%-\d+s\\n)' .+ >&{re.escape(fd)}", line.split("; ")[0]))
                 for i, line in enumerate(lines) if line.split("; ")[0].endswith(f">&{fd}")]
         assert reserved and ends and all(m for _, m in ends), (named, ends)
         assert ends[-1][0] > launches[-1]  # the end, written through the descriptor...
@@ -145,7 +150,10 @@ def test_the_reserved_records_read_as_not_ended_until_the_job_ends(ws: Workspace
 # inherited, holds until told to end, and fails with exit 3; anything else (the multi-node port probe) fails at once.
 HELD = """#!/bin/bash
 [ "$1" = -m ] || exit 1
-for fd in 7 8; do [ -e /proc/$$/fd/$fd ] && echo "$fd" >> "$XDIMO_FAKE_STATE/inherited"; done
+for fd in /proc/$$/fd/*; do
+  case "$(readlink "$fd")" in */job.exit|*/job.wall) echo "$fd" >> "$XDIMO_FAKE_STATE/inherited";; esac
+done
+[ -z "$SITE_LOCK" ] || flock -n "$SITE_LOCK" true || echo held > "$XDIMO_FAKE_STATE/lock"
 touch "$XDIMO_FAKE_STATE/started-$$"
 while [ ! -e "$XDIMO_FAKE_STATE/end" ]; do sleep 0.05; done
 exit 3
@@ -157,25 +165,58 @@ def started(state: Path) -> int:
     return len(list(state.glob("started-*")))
 
 
-@pytest.mark.parametrize(("kind", "nodes"), [("local", 1), ("jh", 1), ("jh", 2), ("lsf", 1), ("lsf", 2), ("slurm", 1)])
-def test_a_workspace_moved_while_the_job_runs_gets_its_end_records(ws: Workspace, tmp_path: Path, kind: str,
-                                                                   nodes: int) -> None:
-    """They were written by name as the job ended: into a folder that was no longer there, so the moved run kept
-    its blank reservation and read as LOST, not FAILED."""
+def start_held(ws: Workspace, tmp_path: Path, kind: str, nodes: int = 1, setup: tuple[str, ...] = (),
+               extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], Path, Path]:
+    """Start the kind's script with HELD as its program; returns the job, the run folder and HELD's state folder."""
     bin_dir, state = tmp_path / "bin", tmp_path / "state"
     bin_dir.mkdir()
     state.mkdir()
     for tool, text in (("python", HELD), ("srun", SRUN), ("scontrol", "#!/bin/bash\necho node1\n")):
         (bin_dir / tool).write_text(text)
         (bin_dir / tool).chmod(0o755)
-    script, log_dir = render(ws, kind, nodes, python=str(bin_dir / "python"))
+    script, log_dir = render(ws, kind, nodes, python=str(bin_dir / "python"), setup=setup)
     (tmp_path / "job.sh").write_text(script)
-    log_dir.mkdir(parents=True)  # as submit makes it
+    log_dir.mkdir(parents=True, exist_ok=True)  # as submit makes it
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{REPO / 'tests' / 'fakes'}{os.pathsep}{os.environ['PATH']}",
            "XDIMO_FAKE_STATE": str(state), "SLURM_JOB_ID": "7", "SLURM_NNODES": "1", "SLURM_JOB_NODELIST": "node1",
-           "JH_HOSTS": "nodeA 64 nodeB 64", "LSB_MCPU_HOSTS": "nodeA 64 nodeB 64"}
+           "JH_HOSTS": "nodeA 64 nodeB 64", "LSB_MCPU_HOSTS": "nodeA 64 nodeB 64", **(extra_env or {})}
     job = subprocess.Popen(["bash", str(tmp_path / "job.sh")], env=env, cwd=ws.root, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
+    return job, log_dir, state
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_setup_lines_own_descriptors_reach_the_program(ws: Workspace, tmp_path: Path, kind: str) -> None:
+    """A site's `exec 8>lock; flock 8` in `setup:` holds its lock for the job: the end records once took
+    descriptors 7 and 8 over (and closed them for the program), so the lock was gone before the program began."""
+    lock = tmp_path / "site.lock"
+    job, log_dir, state = start_held(ws, tmp_path, kind, setup=(f"exec 8>{lock} && flock -n 8 || exit 9",),
+                                     extra_env={"SITE_LOCK": str(lock)})
+    (state / "end").touch()
+    _, err = job.communicate(timeout=60)
+    assert job.returncode == 3, err
+    assert (state / "lock").read_text() == "held\n"  # the program found the site's lock taken
+    assert read_exit_marker(log_dir) == 3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_job_wall_that_cannot_be_opened_keeps_the_exit_code(ws: Workspace, tmp_path: Path, kind: str) -> None:
+    """One `exec` for both once lost job.exit with job.wall: the run read LOST, not FAILED."""
+    _, log_dir = render(ws, kind)
+    (log_dir / WALL_FILE).mkdir(parents=True)  # in the way of the job's wall record
+    job, log_dir, state = start_held(ws, tmp_path, kind)
+    (state / "end").touch()
+    _, err = job.communicate(timeout=60)
+    assert job.returncode == 3, err
+    assert read_exit_marker(log_dir) == 3
+
+
+@pytest.mark.parametrize(("kind", "nodes"), [("local", 1), ("jh", 1), ("jh", 2), ("lsf", 1), ("lsf", 2), ("slurm", 1)])
+def test_a_workspace_moved_while_the_job_runs_gets_its_end_records(ws: Workspace, tmp_path: Path, kind: str,
+                                                                   nodes: int) -> None:
+    """They were written by name as the job ended: into a folder that was no longer there, so the moved run kept
+    its blank reservation and read as LOST, not FAILED."""
+    job, log_dir, state = start_held(ws, tmp_path, kind, nodes)
     try:
         deadline = time.monotonic() + 30
         while started(state) < nodes:

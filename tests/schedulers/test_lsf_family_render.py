@@ -63,8 +63,8 @@ def test_jh_single_node_is_what_the_user_writes(ws: Workspace) -> None:
     assert launch == [f"python -m torch.distributed.run --standalone --nnodes=1 --nproc_per_node=4 -m xdimo.train "
                       f"--run-dir {ws.root}/logs/{spec.run_id} --model Latte-S/2 --moe 4E2A --parallel ddp "
                       "--local-batch 4 --grad-accum 1 --steps 2000 --precision bf16 --data synthetic --frames 16 "
-                      "--image-size 256 --log-every 10 7>&- 8>&-"]  # without the end records' descriptors
-    assert lines[-2:] == ["printf '%-12s\\n' \"$rc\" >&8", 'exit "$rc"']  # job.exit, open since the start
+                      "--image-size 256 --log-every 10 {xdimo_wall}>&- {xdimo_exit}>&-"]  # end records' fds closed
+    assert lines[-2:] == ["printf '%-12s\\n' \"$rc\" >&\"$xdimo_exit\"", 'exit "$rc"']  # job.exit, open since the start
     assert len(text.encode()) < 4096
 
 

@@ -196,9 +196,10 @@ def moved_line(rehomed: Rehomed) -> str:
     if gone:
         n = sum(r.active_gone for r in gone)
         links = "; ".join(f"ln -s {rehomed.home} {r.root}" for r in gone)
-        line += (f"; {n_runs(n)} still active: {'its job writes' if n == 1 else 'their jobs write'} the end records "
-                 f"here (through the folder opened as it started), but the scheduler writes the job's output file "
-                 f"under the old folder, which is gone (`{links}` lets it land here)")
+        line += (f"; {n_runs(n)} still active under the old folder, which is gone: a job script of this version "
+                 "writes its end records here (through the folder it opened as it started), but an older one's, and "
+                 f"JH's or LSF's output file with the job's summary, go to the old path (`{links}` lets them land "
+                 "here)")
     elsewhere = sum(r.elsewhere for r in rehomed.roots)
     if elsewhere:
         line += f"; {n_runs(elsewhere)} with no folder here read where recorded"

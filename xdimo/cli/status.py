@@ -168,6 +168,11 @@ def watch_until_ended(app: App, ledger: Ledger, live: Callable[[], list[LedgerRu
     return failures
 
 
+def where(failure: str) -> str:
+    """The cluster a poll failure names (poll.refresh writes "cluster NAME: why")."""
+    return failure.split(": ", 1)[0]
+
+
 def fmt_wait(seconds: float) -> str:
     """0.1, 2, 2.5, 23, 180: what --interval was given, whole seconds from 10 on (the back-off's jitter)."""
     return f"{seconds:.2g}" if seconds < 10 else f"{seconds:.0f}"
@@ -175,10 +180,12 @@ def fmt_wait(seconds: float) -> str:
 
 def report(result: Refresh, before: list[str]) -> list[str]:
     """Print one poll's changes, and its failures that the poll ``before`` did not have (a scheduler down for an
-    hour is one warning, not one a poll), and that polling works again; return the failures."""
-    if before and not result.failures:
-        progress("polled again: the scheduler answers")
-        progress_done()
+    hour is one warning, not one a poll), and each cluster that answers again; return the failures."""
+    failing = {where(line) for line in result.failures}
+    for cluster in dict.fromkeys(where(line) for line in before):
+        if cluster not in failing:
+            progress(f"polled again: {cluster} answers")
+            progress_done()
     for change in result.changes:  # lines that stay: on a terminal the next "next poll" line must not erase them
         progress(f"{change.run_id} (job {change.job_id}): {change.old.value} -> {change.new.value}")
         progress_done()
