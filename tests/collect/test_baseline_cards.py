@@ -82,7 +82,7 @@ def test_forced_baseline_count() -> None:
     rows = [r[7:] for r in table1(runs, baseline_gpus=2).rows]
     assert rows[1] == ["1.0(基准)", "1", "100%"]
     assert rows[2] == ["1.84", "2", "92.0%"]  # 4.60 / 2.50
-    assert rows[0] == ["0.58", "0.5", "116.8%"]  # fewer cards than the baseline: n / n0 < 1
+    assert rows[0] == ["0.58", "0.500", "116.8%"]  # fewer cards than the baseline: n / n0 < 1
     assert table1(runs, baseline_gpus=1).rows == table1(runs).rows
 
 
@@ -220,9 +220,12 @@ def test_cost_comparisons_follow_the_baseline(specs: list, forced: int | None) -
             continue
         n0 = int(tb.id.rsplit("-vs", 1)[1])
         assert n0 > 1 and (forced is None or n0 == forced)
-        base_rows = [row for row in tb.rows if row[1] == "1.0(基准)"]
-        assert len(base_rows) == 1 and base_rows[0][2:] == ["0%", "+0%", "100%"]
-        assert all(key["gpus"] == n0 for key, row in zip(tb.keys, tb.rows, strict=True) if row[1] == "1.0(基准)")
+        based = [(key, row) for key, row in zip(tb.keys, tb.rows, strict=True) if row[1] == "1.0(基准)"]
+        batches = [key["local_batch"] for key, _ in based]  # one baseline per local batch: none across batches
+        assert based and len(batches) == len(set(batches))
+        assert all(key["gpus"] == n0 and row[2:] == ["0%", "+0%", "100%"] for key, row in based)
+        compared = {key["local_batch"] for key, row in zip(tb.keys, tb.rows, strict=True) if row[1].endswith("x")}
+        assert compared <= set(batches)
 
 
 def test_the_json_run_figures_use_the_same_baseline_as_the_table() -> None:

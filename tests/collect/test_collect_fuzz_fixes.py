@@ -258,8 +258,9 @@ def test_cli_table_is_checked_before_the_runs(workspace: Path, tmp_path: Path) -
 
 
 def test_ideal_text_small_values() -> None:
-    assert ideal_text(1, 16) == "0.062" and ideal_text(1, 4096) == "0.00024"
-    assert ideal_text(1, 8) == "0.12" and ideal_text(3, 2) == "1.5" and ideal_text(32, 8) == "4"
+    assert ideal_text(1, 16) == "0.0625" and ideal_text(1, 4096) == "0.000244"
+    assert ideal_text(1, 8) == "0.125" and ideal_text(3, 2) == "1.5" and ideal_text(32, 8) == "4"
+    assert [ideal_text(g, 8) for g in (2, 4)] == ["0.250", "0.500"]  # three significant digits below 1, read alike
     assert ideal_text(4, 1) == "4"
 
 

@@ -80,7 +80,9 @@ class RunRecord:
     # in a table's language by lang.note_text.
     notes: list[str] = field(default_factory=list)
     attempt: int | None = None  # the earlier attempt (logs/<run>/attempt-N/) the figures are from; None: the latest
-    ran_from: float | None = None  # epoch s: when the job was seen running (the ledger's polls), for overlaps
+    # epoch s: when the job ran, on one clock, for overlaps (contention.py): job.wall's start and end where the job
+    # script wrote both, else when the ledger's polls saw it start and end (gather.ran_span)
+    ran_from: float | None = None
     ran_to: float | None = None
 
     @property

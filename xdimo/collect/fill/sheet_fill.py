@@ -12,10 +12,11 @@ A derived cell (table 1's speedup and parallel efficiency, the summary's speedup
 it comes from are the ones the sheet shows: the row's own steps/s, samples/s (or throughput) are the run's (filled
 now, or the user's that agree), and so are those of the row naming the baseline run, where the sheet has one;
 else it stays 待填 and ``skipped`` says which figures differ (the user's 1.90 steps/s beside our 2.00 would make
-a speedup of figures from two sources), and so does table 1's where its baseline run is doubtful (baselines.doubts:
-ended KILLED, FAILED or LOST, or shared its CPU cores with another run). Of several runs for a row, one that ended
-DONE wins (tables/pick.py); a row filled from a run that did not (FAILED, KILLED, LOST, still running) gets a note
-under its table naming the row, the run and its state, and a line in ``FillResult.warnings``.
+a speedup of figures from two sources), and so does one whose baseline run is doubtful, in table 1 as in the
+summary (baselines.doubts: ended KILLED, FAILED or LOST, or shared its CPU cores with another run). Of several runs
+for a row, one that ended DONE wins (tables/pick.py); a row filled from a run that did not (FAILED, KILLED, LOST,
+still running) gets a note under its table naming the row, the run and its state, and a line in
+``FillResult.warnings``.
 
 Fill also says what a filled row rests on (checks.py). ``FillResult.sources`` names the run that filled each row
 (run id, batch, precision, clip, state) and the other runs that row could have taken; where those are of another
@@ -319,9 +320,10 @@ class SheetFill:
         base = baseline_of(tf.kind, rec, self.runs)
         if base is None or base is rec:  # no baseline: our cell is 待填 anyway; the baseline itself: 1.0(基准)
             return None
-        if tf.kind == "1" and (doubts := baselines.doubts(base, self.runs)):  # table 1 marks these ⚠
+        if doubts := baselines.doubts(base, self.runs):  # table 1 and the summary mark these ⚠
+            table = "table 1" if tf.kind == "1" else "summary table"
             return (f"its baseline run `{base.run_id}` is doubtful ({', '.join(doubts)}: no clean run that ended "
-                    "DONE and trained alone); collect's table 1 shows the figure marked ⚠")
+                    f"DONE and trained alone); collect's {table} shows the figure marked ⚠")
         if bad := self.disagree(tf, self.out[i], our_cells(tf.kind, rec, self.runs, tf.cell_lang)):
             return (f"the row's own {shown(bad, 1)} are not those of run `{rec.run_id}` ({batch_text(rec)}: "
                     f"{shown(bad, 2)}), which the speedup would come from; fill it by hand, or set the row's "

@@ -82,9 +82,7 @@ def our_cells(kind: str, rec: RunRecord, runs: RunSet, lang: str) -> dict[str, s
     else:
         base = hw_baseline(rec, runs, DEFAULT_HW_BASELINE)
         cols = columns(lang, "hw_cols")
-        row = hw_row(rec, base, False, DEFAULT_HW_BASELINE, lang)
-        if doubtful_base(rec, base, runs):  # the summary shows it ⚠ (its note names the run): not for the sheet
-            row[DERIVED["hw"][0]] = t(lang, "tbd")
+        row = hw_row(rec, base, False, DEFAULT_HW_BASELINE, lang, doubt=doubtful_base(rec, base, runs))  # as shown
     return dict(zip(cols, row, strict=True))
 
 

@@ -20,36 +20,12 @@ from xdimo.collect.derive.wall_time import job_wall
 from xdimo.collect.read import legacy, legacy_record
 from xdimo.collect.read.cache import Cache, signature
 from xdimo.collect.read.parse import EVAL_JSON, RunFiles, digest_run_dir, record_from_files
-from xdimo.collect.tables.lang import TEXT, Note, note
+from xdimo.collect.tables.lang import Note, note
 from xdimo.ledger import WALL_JOB_SCRIPT, WALL_SCHEDULER, AttemptJob, attempts_in
 from xdimo.rundir import RunDir, wall_words
 from xdimo.schedulers.lsf_parse import parse_summary
 from xdimo.spec import RunSpec
 from xdimo.states import JobState
-
-# The notes this module adds that tables/lang.py does not hold yet (another engineer edits it now): put into its
-# TEXT so that a table shows them in its own language (note_text). They belong in lang.py.
-NOTE_WORDS = {
-    "zh": {
-        "rec_peak_table": "run.json 的 peak_tflops 为 null 或缺失：MFU 的峰值取自 xdimo/hardware.py（{gpu} {prec} "
-                          "稠密峰值 {peak} TFLOP/s）",
-        "rec_peak_table_bf16": "run.json 的 peak_tflops 为 null 或缺失：MFU 的峰值取自 xdimo/hardware.py（{gpu} {prec} "
-                               "稠密峰值 {peak} TFLOP/s）；该运行未记精度，按 BF16 计",
-        "rec_one_interval": "⚠ 稳态数据只有 1 个区间（除去预热 {w} 个）：没有波动可言，无从判断是否已稳定；"
-                            "多跑一些步数方得可靠数值",
-    },
-    "en": {
-        "rec_peak_table": "run.json's peak_tflops is null or missing: MFU takes xdimo/hardware.py's peak ({gpu} "
-                          "{prec} dense {peak} TFLOP/s)",
-        "rec_peak_table_bf16": "run.json's peak_tflops is null or missing: MFU takes xdimo/hardware.py's peak ({gpu} "
-                               "{prec} dense {peak} TFLOP/s); the run does not say its precision, BF16 is assumed",
-        "rec_one_interval": "⚠ steady figures from one interval only ({w} warm-up excluded): no spread to judge them "
-                            "by; a longer run gives a figure to trust",
-    },
-}
-for _lang, _words in NOTE_WORDS.items():
-    for _key, _text in _words.items():
-        TEXT[_lang].setdefault(_key, _text)
 
 
 class LedgerRunLike(Protocol):

@@ -216,7 +216,9 @@ _RUN_JSON_FIELDS = {
     "grad_accum": "grad_accum", "global_batch": "global_batch", "parallel": "parallel", "frames": "frames",
     "image_size": "image_size", "depth": "depth", "hidden": "hidden", "heads": "heads",
 }
-# Keys where an explicit null in run.json is meaningful (no peak on CPU) and must not be filled in later.
+# Keys whose explicit null in run.json clears the value rather than keeping what was there. A null peak is not
+# final: facts.enrich then takes xdimo/hardware.py's peak for a GPU it knows (the run's notes say so), so it stays
+# None only where there is none (a CPU run, a GPU without tensor cores for the precision, a GPU nobody knows).
 NULL_MEANS_NONE = ("peak_tflops",)
 
 

@@ -15,7 +15,7 @@ from xdimo.collect.derive import baselines
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.read.cache import Cache
 from xdimo.collect.read.gather import ledger_records, legacy_context, legacy_records
-from xdimo.collect.tables.labels import hw, model_display, workload_text
+from xdimo.collect.tables.labels import batch_text, hw, model_display, workload_text
 from xdimo.collect.tables.table import planned_record
 from xdimo.config import Cluster, load_cluster
 from xdimo.errors import XdimoError
@@ -222,14 +222,20 @@ def from_logs(clusters_dir: Path, logs: Sequence[str], cache: Cache, precision: 
 
 
 def missing_baseline_warnings(runs: Sequence[RunRecord], gpus: int | None) -> list[str]:
-    """One line naming the workloads that have no run of the --baseline-gpus count (their cells say so); none
-    without --baseline-gpus."""
+    """One line naming the workloads that have no run of the --baseline-gpus count (their cells say so), each with
+    its local batch where studies of its model on its hardware differ in batch; none without --baseline-gpus."""
     if gpus is None or not runs:
         return []
-    missing = baselines.missing_baselines(baselines.RunSet.of(runs), gpus)
+    every = baselines.RunSet.of(runs)
+    missing = baselines.missing_baselines(every, gpus)
     if not missing:
         return []
-    what = "; ".join(f"{hw(r)} {model_display(r.model, r.moe)} [{workload_text(r)}]" for r in missing)
+    batches: dict[tuple[str, str, str | None], set[int | None]] = {}
+    for study in every.card_counts:  # (hardware, model, moe, workload, local batch)
+        batches.setdefault(study[:3], set()).add(study[4])
+    what = "; ".join(f"{hw(r)} {model_display(r.model, r.moe)} [{workload_text(r)}"
+                     + (f", {batch_text(r)}]" if len(batches[baselines.group_key(r)[:3]]) > 1 else "]")
+                     for r in missing)
     return [f"warning: --baseline-gpus {gpus}: no {gpus}-card run of {what}; their speedups are "
             f"待填(缺{gpus}卡基准)"]
 

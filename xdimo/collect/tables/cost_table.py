@@ -25,36 +25,10 @@ from xdimo.collect.tables.labels import (
     titles_shared,
     told_apart,
 )
-from xdimo.collect.tables.lang import TEXT, columns, t
+from xdimo.collect.tables.lang import columns, t
 from xdimo.collect.tables.table import Table, TableOptions, row_key, state_notes, unknown_hw_notes
 
 WALL_SOURCES = ("summary", "script", "ledger", "log")
-
-# The comparison table's columns and note, which tables/lang.py does not hold yet (another engineer edits it now):
-# put into its TEXT, to move there (replacing cmp_cols and note_cmp, whose 性价比 this table no longer shows).
-CMP_WORDS = {
-    "zh": {
-        "cmp_eff_cols": "配置|加速比|时间节省|成本增加|并行效率",
-        "note_cmp_eff": "以 {base} 为基准，按相同数据量比较（同表一）：加速比 = Samples/s ÷ 基准 Samples/s；"
-                        "时间节省 = 1 − 1/加速比；成本增加 = (卡数 ÷ {n}) ÷ 加速比 − 1（相同数据量所需 GPU 小时"
-                        "比基准多出的比例）；并行效率 = 加速比 ÷ (卡数 ÷ {n}) = 1 ÷ (1 + 成本增加)，基准为 100%。"
-                        "原表的“性价比”星级是主观评价，没有定义，本表不计算：多花的成本换来多少加速，"
-                        "请据加速比与成本增加自行权衡。",
-    },
-    "en": {
-        "cmp_eff_cols": "Config|Speedup|Time saved|Cost increase|Parallel efficiency",
-        "note_cmp_eff": "Baseline {base}, compared for the same amount of data (as table 1): speedup = Samples/s / "
-                        "the baseline's; time saved = 1 - 1/speedup; cost increase = (GPUs / {n}) / speedup - 1 (the "
-                        "GPU-hours the same data takes, over the baseline's); parallel efficiency = speedup / (GPUs / "
-                        "{n}) = 1 / (1 + cost increase), 100% for the baseline. Seed 004's 性价比 (cost-effectiveness) "
-                        "stars are a judgement with no definition and are not computed: weigh the speedup against the "
-                        "cost increase.",
-    },
-}
-for _lang, _words in CMP_WORDS.items():
-    for _key, _text in _words.items():
-        TEXT[_lang].setdefault(_key, _text)
-
 
 def applies(runs: Sequence[RunRecord]) -> bool:
     """Where one model on one hardware was measured at two GPU counts or more."""
@@ -102,7 +76,8 @@ def cost_tables(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord],
     n0, base = group_baseline(group, options.baseline_gpus, runs)
     tables = [cost_of(table_id, key, group, several, options.cost_steps, lang, n0, base)]
     if n0 > 1 and base is not None and len({r.gpus for r in group}) >= 2:
-        tables.append(comparison_of(f"{table_id}-vs{n0}", key, group, several, lang, n0, base))
+        every = runs if runs is not None else baselines.RunSet.of(group)
+        tables.append(comparison_of(f"{table_id}-vs{n0}", key, group, several, lang, n0, base, every))
     return tables
 
 
@@ -134,19 +109,50 @@ def base_name(group: Sequence[RunRecord], names: Sequence[str], base: RunRecord)
 
 
 def comparison_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], several: bool, lang: str,
-                  n0: int, base: RunRecord) -> Table:
-    """Seed 004's 相比N卡（基准）: each run against the workload's ``n0``-card run, for the same amount of data."""
+                  n0: int, base: RunRecord, runs: baselines.RunSet) -> Table:
+    """Seed 004's 相比N卡（基准）: each run against the workload's ``n0``-card run, for the same amount of data; a
+    run of another local batch against its own batch's ``n0``-card run (``row_baseline``), or none."""
     _, _, _, label, model, moe = key
     title = t(lang, "cmp_title", n=n0, model=model_display(model, moe), hw=label)
     names = row_names(group)
+    bases = [row_baseline(r, base, runs, n0) for r in group]
     notes = [t(lang, "note_cmp_eff", base=base_name(group, names, base), n=n0)]
+    notes += batch_base_notes(group, names, bases, base, lang, n0)
     if len({r.global_batch for r in group}) > 1:
         notes.append(t(lang, "note_cmp_batch"))
     notes += state_notes(group, lang)
+    rows = [[name, *comparison_row(r, b, lang, n0)[1:]] for r, name, b in zip(group, names, bases, strict=True)]
     return Table(id=table_id, kind="cost", title=titled(title, group[0], several),
-                 columns=columns(lang, "cmp_eff_cols"),
-                 rows=[[name, *comparison_row(r, base, lang)[1:]] for r, name in zip(group, names, strict=True)],
-                 notes=notes, keys=[row_key(r) for r in group])
+                 columns=columns(lang, "cmp_eff_cols"), rows=rows, notes=notes, keys=[row_key(r) for r in group])
+
+
+def row_baseline(rec: RunRecord, base: RunRecord, runs: baselines.RunSet, n0: int) -> RunRecord | None:
+    """The ``n0``-card run ``rec``'s row is compared with: ``base`` where ``rec`` runs its local batch, else the
+    ``n0``-card run of ``rec``'s own batch (baselines.baseline_for, as table 1), or None: a bs=4 run over a bs=2
+    baseline measures the batch as much as the cards (seed 002's 16 cards at bs=4 read 216.9%)."""
+    if baselines.baseline_key(rec, n0) == baselines.baseline_key(base, n0):
+        return base
+    return baselines.baseline_for(rec, runs, gpus=n0)
+
+
+def batch_base_notes(group: Sequence[RunRecord], names: Sequence[str], bases: Sequence[RunRecord | None],
+                     base: RunRecord, lang: str, n0: int) -> list[str]:
+    """Rows of another local batch than ``base``'s: which rows are against their own batch's baseline, or that a
+    row has none. ``names``: the rows' 配置 cells."""
+    notes: list[str] = []
+    against: dict[int, tuple[RunRecord, list[str]]] = {}  # a baseline -> the rows against it
+    for r, name, b in zip(group, names, bases, strict=True):
+        if b is None:
+            notes.append(t(lang, "note_cmp_no_batch", cards=name, run=r.run_id, n=n0, batch=batch_value(r),
+                           have=batch_value(base)))
+        elif b is not base and r is not b:
+            against.setdefault(id(b), (b, []))[1].append(f"{name} `{r.run_id}`")
+    return notes + [t(lang, "note_cmp_batch_base", rows=t(lang, "base_sep").join(rows), batch=batch_value(b),
+                      base=base_name(group, names, b)) for b, rows in against.values()]
+
+
+def batch_value(rec: RunRecord) -> str:
+    return "?" if rec.local_batch is None else str(rec.local_batch)
 
 
 def comparisons(rec: RunRecord, base: RunRecord) -> tuple[float, float, float, float] | None:
@@ -160,7 +166,10 @@ def comparisons(rec: RunRecord, base: RunRecord) -> tuple[float, float, float, f
     return s, 1 - 1 / s, relative - 1, 1 / relative
 
 
-def comparison_row(rec: RunRecord, base: RunRecord, lang: str) -> list[str]:
+def comparison_row(rec: RunRecord, base: RunRecord | None, lang: str, n0: int = 1) -> list[str]:
+    """``base`` None: no ``n0``-card run of ``rec``'s local batch to compare with."""
+    if base is None:
+        return [cards(rec), t(lang, "no_base_n", n=n0)] + [t(lang, "tbd")] * 3
     if rec is base:
         return [cards(rec), t(lang, "baseline"), "0%", "+0%", "100%"]
     figures = comparisons(rec, base)

@@ -12,7 +12,6 @@ LANGS = ("zh", "en")
 TEXT: dict[str, dict[str, str]] = {
     "zh": {
         "tbd": "待填",
-        "no_base1": "待填(缺1卡基准)",
         "no_base_hw": "待填(缺{hw}基准)",
         "no_base_n": "待填(缺{n}卡基准)",
         "baseline": "1.0(基准)",
@@ -80,8 +79,6 @@ TEXT: dict[str, dict[str, str]] = {
                      "3600；本次实测 GPU小时 = 总GPU × 作业实际墙钟时间。",
         "cost_base": "1.00x(基准)",
         "note_run": "`{run}`：{note}",
-        "note_base_match": "1 卡基准须与本配置同精度、同帧数与分辨率、同模型形状（depth/hidden/heads）；"
-                           "local batch 可以不同（按 Samples/s 比），优先取相同 local batch 的 1 卡运行。",
         "note_no_base_workload": "{cards} `{run}`：同硬件同模型的 {n} 卡运行与本配置的 {fields} 不同，不作基准。",
         # Table 1's baseline holds the local batch fixed too (seed 000: 相同 batch 设置).
         "note_no_base_batch": "{cards} `{run}`：每卡 batch={batch} 没有 {n} 卡运行；同硬件同负载的其他运行是 "
@@ -95,8 +92,6 @@ TEXT: dict[str, dict[str, str]] = {
         # A workload whose speedups are against a run of more than one card (no 1-card run, or --baseline-gpus).
         "note_speedup_n": "加速比 = 本配置 Samples/s ÷ 同硬件同模型基准运行的 Samples/s（迭代相同数据量）；"
                           "理想加速比 = 卡数 ÷ 基准卡数；并行效率 = 加速比 ÷ 理想加速比。",
-        "note_base_match_n": "基准须与本配置同精度、同帧数与分辨率、同模型形状（depth/hidden/heads）；local batch "
-                             "可以不同（按 Samples/s 比），优先取相同 local batch 的基准运行。",
         "note_base_n": "{model} 以 {base} 为基准（{why}）：加速比 = 本配置 Samples/s ÷ 该 {n} 卡运行 Samples/s，"
                        "理想加速比 = 卡数 ÷ {n}，并行效率 = 加速比 ÷ 理想加速比，均相对 {n} 卡基准，不是相对 1 卡。",
         "why_fewest": "该负载没有 1 卡运行，取卡数最少的运行",
@@ -105,12 +100,18 @@ TEXT: dict[str, dict[str, str]] = {
         "base_sep": "、",
         # Seed 004's 相比N卡（基准） table after a cost table whose baseline is more than one card.
         "cmp_title": "相比{n}卡（基准）（{model}，{hw}）",
-        "cmp_cols": "配置|加速比|时间节省|成本增加|性价比",
-        "note_cmp": "以 {base} 为基准，按相同数据量比较（同表一）：加速比 = Samples/s ÷ 基准 Samples/s；"
-                    "时间节省 = 1 − 1/加速比；成本增加 = (卡数 ÷ {n}) ÷ 加速比 − 1（相同数据量的 GPU 小时）；"
-                    "性价比 = 加速比 ÷ (1 + 成本增加)，基准为 1.00。",
+        "cmp_eff_cols": "配置|加速比|时间节省|成本增加|并行效率",
+        "note_cmp_eff": "以 {base} 为基准，按相同数据量比较（同表一）：加速比 = Samples/s ÷ 基准 Samples/s；"
+                        "时间节省 = 1 − 1/加速比；成本增加 = (卡数 ÷ {n}) ÷ 加速比 − 1（相同数据量所需 GPU 小时"
+                        "比基准多出的比例）；并行效率 = 加速比 ÷ (卡数 ÷ {n}) = 1 ÷ (1 + 成本增加)，基准为 100%。"
+                        "原表的“性价比”星级是主观评价，没有定义，本表不计算：多花的成本换来多少加速，"
+                        "请据加速比与成本增加自行权衡。",
         "note_cmp_batch": "各配置 global_batch 不同：本表按相同数据量比较，上表的训练时间与相对成本按相同步数，"
                           "两者不同。",
+        # Rows of another local batch than the baseline's (seed 000's 相同 batch 设置 holds here too).
+        "note_cmp_batch_base": "{rows}：每卡 batch={batch}，以同 batch 的 {base} 为基准，不跨 batch 比较。",
+        "note_cmp_no_batch": "{cards} `{run}`：每卡 batch={batch} 没有 {n} 卡运行（基准是 bs={have}），不跨 batch "
+                             "比较，本行比较待填。",
         "note_cmp_missing": "没有 {n} 卡运行（--baseline-gpus {n}）：比较待填。",
         "note_cost_nobase": "训练时间 = {steps} ÷ 稳态 Steps/s（按稳态速度推算，非实测）；GPU小时数 = 总GPU × "
                             "训练时间；每小时步数 = 稳态 Steps/s × 3600；本次实测 GPU小时 = 总GPU × 作业实际墙钟时间。",
@@ -179,6 +180,12 @@ TEXT: dict[str, dict[str, str]] = {
                                "第 {n} 次尝试（作业 {job}，状态 {state}）的数据在 {dir}，未计入本表",
         "rec_shared_cores": "与 {others} 同时在本机 CPU 上训练：进程争用同一批 CPU 核，吞吐与加速比偏低"
                             "（逐个运行方得真实数值）",
+        "rec_peak_table": "run.json 的 peak_tflops 为 null 或缺失：MFU 的峰值取自 xdimo/hardware.py（{gpu} {prec} "
+                          "稠密峰值 {peak} TFLOP/s）",
+        "rec_peak_table_bf16": "run.json 的 peak_tflops 为 null 或缺失：MFU 的峰值取自 xdimo/hardware.py（{gpu} {prec} "
+                               "稠密峰值 {peak} TFLOP/s）；该运行未记精度，按 BF16 计",
+        "rec_one_interval": "⚠ 稳态数据只有 1 个区间（除去预热 {w} 个）：没有波动可言，无从判断是否已稳定；"
+                            "多跑一些步数方得可靠数值",
         "runs_attempt": "第 {n} 次尝试的数据",
         # --table runs: seed 001's 历史实验（参考）, one row per run.
         "runs_title": "历史实验（参考）",
@@ -225,7 +232,6 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "en": {
         "tbd": "TBD",
-        "no_base1": "TBD (no 1-GPU baseline)",
         "no_base_hw": "TBD (no {hw} baseline)",
         "no_base_n": "TBD (no {n}-GPU baseline)",
         "baseline": "1.0 (baseline)",
@@ -303,9 +309,6 @@ TEXT: dict[str, dict[str, str]] = {
                      "per hour = steady Steps/s x 3600; GPU-hours of this run = GPUs x the job's actual wall time.",
         "cost_base": "1.00x (baseline)",
         "note_run": "`{run}`: {note}",
-        "note_base_match": "A 1-GPU baseline must run the same precision, frames, image size and model shape "
-                           "(depth/hidden/heads); its local batch may differ (the ratio is by samples/s), the "
-                           "same local batch is preferred.",
         "note_no_base_workload": "{cards} `{run}`: the {n}-GPU runs of this model on this hardware differ in "
                                  "{fields}: no baseline.",
         "note_no_base_batch": "{cards} `{run}`: no {n}-GPU run at per-GPU batch {batch}; the other runs of this "
@@ -320,9 +323,6 @@ TEXT: dict[str, dict[str, str]] = {
         "note_speedup_n": "Speedup = Samples/s of this config / Samples/s of the baseline run of the same model "
                           "on the same hardware (same amount of data); ideal = GPUs / the baseline's GPUs; "
                           "efficiency = speedup / ideal.",
-        "note_base_match_n": "A baseline must run the same precision, frames, image size and model shape "
-                             "(depth/hidden/heads); its local batch may differ (the ratio is by samples/s), the "
-                             "same local batch is preferred.",
         "note_base_n": "{model}: baseline {base} ({why}): speedup = Samples/s of this config / Samples/s of that "
                        "{n}-GPU run, ideal = GPUs / {n}, efficiency = speedup / ideal, all relative to the {n}-GPU "
                        "baseline, not to 1 GPU.",
@@ -331,12 +331,19 @@ TEXT: dict[str, dict[str, str]] = {
         "note_base_missing": "{model}: no {n}-GPU run (--baseline-gpus {n}): speedup and efficiency TBD.",
         "base_sep": ", ",
         "cmp_title": "Compared with {n} GPUs (baseline) ({model}, {hw})",
-        "cmp_cols": "Config|Speedup|Time saved|Cost increase|Cost-effectiveness",
-        "note_cmp": "Baseline {base}, compared for the same amount of data (as table 1): speedup = Samples/s / the "
-                    "baseline's; time saved = 1 - 1/speedup; cost increase = (GPUs / {n}) / speedup - 1 (GPU-hours "
-                    "for the same data); cost-effectiveness = speedup / (1 + cost increase), 1.00 for the baseline.",
+        "cmp_eff_cols": "Config|Speedup|Time saved|Cost increase|Parallel efficiency",
+        "note_cmp_eff": "Baseline {base}, compared for the same amount of data (as table 1): speedup = Samples/s / "
+                        "the baseline's; time saved = 1 - 1/speedup; cost increase = (GPUs / {n}) / speedup - 1 (the "
+                        "GPU-hours the same data takes, over the baseline's); parallel efficiency = speedup / (GPUs / "
+                        "{n}) = 1 / (1 + cost increase), 100% for the baseline. Seed 004's 性价比 (cost-effectiveness) "
+                        "stars are a judgement with no definition and are not computed: weigh the speedup against the "
+                        "cost increase.",
         "note_cmp_batch": "Global batches differ: this table compares the same data, the table above's time and "
                           "relative cost the same number of steps; the two differ.",
+        "note_cmp_batch_base": "{rows}: per-GPU batch {batch}, against {base} of the same batch: batches are not "
+                               "compared.",
+        "note_cmp_no_batch": "{cards} `{run}`: no {n}-GPU run at per-GPU batch {batch} (the baseline is bs={have}), "
+                             "and batches are not compared: this row's comparisons are TBD.",
         "note_cmp_missing": "No {n}-GPU run (--baseline-gpus {n}): comparisons TBD.",
         "note_cost_nobase": "Time = {steps} / steady Steps/s (projected from the steady rate, not measured); "
                             "GPU-hours = GPUs x time; steps per hour = steady Steps/s x 3600; GPU-hours of this run "
@@ -417,6 +424,12 @@ TEXT: dict[str, dict[str, str]] = {
         "rec_shared_cores": "trained on this machine's CPU at the same time as {others}: the processes shared its "
                             "cores, so throughput and speedup are understated (`xdimo-jobs demo --matrix NAME` "
                             "runs a matrix one run at a time)",
+        "rec_peak_table": "run.json's peak_tflops is null or missing: MFU takes xdimo/hardware.py's peak ({gpu} "
+                          "{prec} dense {peak} TFLOP/s)",
+        "rec_peak_table_bf16": "run.json's peak_tflops is null or missing: MFU takes xdimo/hardware.py's peak ({gpu} "
+                               "{prec} dense {peak} TFLOP/s); the run does not say its precision, BF16 is assumed",
+        "rec_one_interval": "⚠ steady figures from one interval only ({w} warm-up excluded): no spread to judge them "
+                            "by; a longer run gives a figure to trust",
         "runs_attempt": "figures of attempt {n}",
         "runs_title": "Runs (reference)",
         "runs_cols": "Hardware|GPUs|Global batch|Steps/s|Achieved TFLOP/s|MFU|Notes",

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from xdimo.collect.derive import baselines, steady, throughput
 from xdimo.collect.derive.hardware_label import unknown_hardware
 from xdimo.collect.derive.records import RunRecord
-from xdimo.collect.tables.cells import f2, mfu_text, pct, steps_text
+from xdimo.collect.tables.cells import f2, mfu_text, pct, sig_text, steps_text
 from xdimo.collect.tables.labels import (
     batch_text,
     cards,
@@ -95,13 +95,15 @@ def speedup_cells(rec: RunRecord, runs: baselines.RunSet, lang: str,
 
 
 def ideal_text(gpus: int, base_gpus: int) -> str:
-    """n / n0 as the column writes it: ``4``, ``1.5``; the card count itself against one card."""
+    """n / n0 as the column writes it: ``4``, ``1.5``; the card count itself against one card. Below 1 (fewer cards
+    than a ``--baseline-gpus`` baseline) three significant digits, zeros kept, so the column reads alike: ``0.125``
+    beside ``0.250`` and ``0.500`` (two decimals would print 1/8 as 0.12), ``0.0625`` for 1/16."""
     if base_gpus == 1 or not gpus:
         return str(gpus or "?")
     x = gpus / base_gpus
     if x.is_integer():
         return f"{x:.0f}"
-    return f"{x:.2f}".rstrip("0").rstrip(".") if x >= 0.1 else f"{x:.2g}"  # 1/16 -> 0.062, never "0"
+    return f"{x:.2f}".rstrip("0").rstrip(".") if x > 1 else sig_text(x)
 
 
 def table1_row(rec: RunRecord, runs: baselines.RunSet, lang: str, baseline_gpus: int | None = 1) -> list[str]:
