@@ -215,3 +215,11 @@ def test_a_pick_note_names_the_parallelism_where_the_runs_differ_in_it() -> None
     same = [record("d4", 4, 1.2), record("e4", 4, 1.0)]
     lines = pick.pick_notes([("4×6000ada", same, pick.pick_run(same))], "zh")
     assert any("`e4` (bs=1)" in line for line in lines) and not any("单机" in line for line in lines)
+
+
+def test_printed_tables_label_a_shrunk_run_with_its_override() -> None:
+    """Table 1 printed `Latte-L/2-MoE(4E2A)` for a depth=2 run (the audit's finding 3): only fill's report said so."""
+    from tests.collect.test_baseline_cards import table1
+
+    tb = table1([shrunk(record("s1", 1, 90.0)), shrunk(record("s2", 2, 79.5))])
+    assert {row[0] for row in tb.rows} == {"Latte-L/2-MoE(4E2A) depth=2 hidden=64 heads=4"}

@@ -18,8 +18,8 @@ from xdimo.collect.tables.labels import (
     cards,
     hw,
     hw_sort_key,
-    model_display,
     model_sort_key,
+    run_model,
     sort_runs,
     titled,
     titles_shared,
@@ -85,7 +85,7 @@ def cost_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], sev
             lang: str, n0: int, base: RunRecord | None) -> Table:
     _, _, _, label, model, moe = key
     base_cost = base.gpus * throughput.time_for_steps(base, steps) / 3600 if base else None
-    title = t(lang, "cost_title", model=model_display(model, moe), hw=label, steps=f"{steps:,}")
+    title = t(lang, "cost_title", model=run_model(group[0]), hw=label, steps=f"{steps:,}")
     names = row_names(group, lambda r: (cards(r), r.nodes))
     rows = [cost_row(r, base_cost, steps, lang, n0, label) for r in group]
     for row, name, r in zip(rows, names, group, strict=True):
@@ -113,7 +113,7 @@ def comparison_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord
     """Seed 004's 相比N卡（基准）: each run against the workload's ``n0``-card run, for the same amount of data; a
     run of another local batch against its own batch's ``n0``-card run (``row_baseline``), or none."""
     _, _, _, label, model, moe = key
-    title = t(lang, "cmp_title", n=n0, model=model_display(model, moe), hw=label)
+    title = t(lang, "cmp_title", n=n0, model=run_model(group[0]), hw=label)
     names = row_names(group)
     bases = [row_baseline(r, base, runs, n0) for r in group]
     notes = [t(lang, "note_cmp_eff", base=base_name(group, names, base), n=n0)]

@@ -17,8 +17,8 @@ from xdimo.collect.tables.labels import (
     batch_text,
     hw,
     hw_sort_key,
-    model_display,
     model_sort_key,
+    run_model,
     titled,
     titles_shared,
 )
@@ -88,7 +88,7 @@ def summary_table(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord
     doubtful = [doubtful_base(r, b, runs) for r, b in zip(shown, bases, strict=True)]
     show_batch = len({r.local_batch for r in shown}) > 1
     return Table(
-        id=table_id, kind="hw", title=titled(t(lang, "hw_title", gpus=gpus, model=model_display(model, moe)),
+        id=table_id, kind="hw", title=titled(t(lang, "hw_title", gpus=gpus, model=run_model(shown[0])),
                                              shown[0], several),
         columns=columns(lang, "hw_cols"),
         rows=[hw_row(r, base, show_batch, baseline, lang, doubt=d)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from xdimo.collect.derive import baselines, steady, throughput
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.tables.cells import mfu_text, sig_text, steps_text
-from xdimo.collect.tables.labels import hw, model_display, parallel_text, sort_by_hardware, told_apart
+from xdimo.collect.tables.labels import hw, parallel_text, run_model, sort_by_hardware, told_apart
 from xdimo.collect.tables.lang import columns, t
 from xdimo.collect.tables.table import (
     Table,
@@ -68,7 +68,7 @@ def notes_text(rec: RunRecord, lang: str) -> str:
     """The run's ``label:``, precision and model; multi-node or FSDP; then the steady state's intervals, a wide
     spread and the earlier attempt they are from, or why the row has no figures yet."""
     words = [rec.label] if rec.label else []  # the matrix's free text, what the user calls the run
-    words += [rec.precision.upper() or "?", model_display(rec.model, rec.moe)]
+    words += [rec.precision.upper() or "?", run_model(rec)]
     if rec.nodes > 1 or rec.parallel == "fsdp":
         words.append(parallel_text(rec, lang))
     s = rec.steady

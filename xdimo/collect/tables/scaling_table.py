@@ -18,6 +18,7 @@ from xdimo.collect.tables.labels import (
     hw_sort_key,
     model_display,
     parallel_text,
+    run_model,
     sort_runs,
     told_apart,
     workload_text,
@@ -65,7 +66,7 @@ def hardware_table(letter: str, label: str, group: Sequence[RunRecord], runs: ba
         steady_notes(group, lang) + \
         state_notes(group, lang, without_metrics=False) + run_notes(group, lang)
     rows = [table1_row(r, runs, lang, baseline_gpus) for r in group]
-    for row, extra in zip(rows, told_apart(group, lambda r: (r.model, r.moe, cards(r), r.nodes, r.parallel)),
+    for row, extra in zip(rows, told_apart(group, lambda r: (run_model(r), cards(r), r.nodes, r.parallel)),
                           strict=True):
         row[1] += extra  # two 4×6000ada rows of one model: 4×6000ada bs=1, 4×6000ada bs=2
     return Table(id=f"1-{letter}", kind="1", title=t(lang, "t1_title", letter=letter, hw=label),
@@ -112,7 +113,7 @@ def table1_row(rec: RunRecord, runs: baselines.RunSet, lang: str, baseline_gpus:
     tbd = t(lang, "tbd")
     speed, eff, _ = speedup_cells(rec, runs, lang, baseline_gpus)
     t10k = throughput.time_for_steps(rec, 10_000)
-    return [model_display(rec.model, rec.moe), cards(rec), parallel_text(rec, lang), steps_text(rec, tbd, lang),
+    return [run_model(rec), cards(rec), parallel_text(rec, lang), steps_text(rec, tbd, lang),
             f2(throughput.samples_per_s(rec), tbd), mfu_text(rec, lang), f"{t10k:.0f}" if t10k else tbd,
             speed, ideal_text(rec.gpus, baselines.baseline_gpus(rec, runs, baseline_gpus)), eff]
 

@@ -24,6 +24,7 @@ from xdimo.collect.tables.labels import (
     hw_sort_key,
     model_display,
     model_sort_key,
+    run_model,
     workload_text,
 )
 from xdimo.collect.tables.lang import TEXT, t
@@ -130,7 +131,7 @@ def line_labels(lines: dict[LineKey, RunRecord]) -> dict[LineKey, str]:
         which = [workload_text(rec)] if len({o[3] for o in same}) > 1 else []
         which += [batch_text(rec)] if len({o[4] for o in same}) > 1 else []
         which += [parallel.upper()] if parallel else []
-        label = f"{hw(rec)} {model_display(rec.model, rec.moe)}" if several_models else hw(rec)
+        label = f"{hw(rec)} {run_model(rec)}" if several_models else hw(rec)
         labels[(study, parallel)] = label + (f" [{', '.join(which)}]" if which else "")
     return labels
 
@@ -316,7 +317,7 @@ def plot_loss(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en") -> lis
     for r in curves:
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
         ax.plot([s for s, _ in r.loss_curve], [v for _, v in r.loss_curve], ".-" if len(r.loss_curve) < 30 else "-")
-        _loss_axes(ax, f"{r.run_id}: {model_display(r.model, r.moe)}, {r.gpus}x{hw(r)}", lang)
+        _loss_axes(ax, f"{r.run_id}: {run_model(r)}, {r.gpus}x{hw(r)}", lang)
         try:
             written.append(_save(fig, out_dir / "loss" / f"{r.run_id}.png"))
         finally:
@@ -325,7 +326,7 @@ def plot_loss(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en") -> lis
         fig, ax = plt.subplots(figsize=(7.2, 4.8))
         for r in curves:
             ax.plot([s for s, _ in r.loss_curve], [v for _, v in r.loss_curve],
-                    label=f"{r.gpus}x{hw(r)} {model_display(r.model, r.moe)}")
+                    label=f"{r.gpus}x{hw(r)} {run_model(r)}")
         _loss_axes(ax, t(lang, "plot_loss_title"), lang)
         ax.legend(fontsize=8)
         try:
