@@ -23,6 +23,7 @@ from xdimo.collect.read.gather import ledger_records, ran_span
 from xdimo.collect.tables import cost_table, report
 from xdimo.collect.tables.cells import rate_text, sig_text, steps_text
 from xdimo.collect.tables.lang import note_text
+from xdimo.collect.tables.runs_table import tflops_text
 from xdimo.collect.tables.table import TableOptions
 from xdimo.collect.write import formats
 from xdimo.schedulers.local import LocalScheduler
@@ -200,3 +201,10 @@ def test_the_comparison_shows_parallel_efficiency_and_says_how(lang: str) -> Non
     for column in cmp.columns[1:]:
         assert column.lower() in how.lower()  # every column's formula
     assert "性价比" in how  # and why the seed's stars are not there
+
+
+@pytest.mark.parametrize(("value", "rate", "tflops"), [(0.09996, "0.10", "0.100"), (0.1, "0.10", "0.100"),
+                                                      (0.9996, "1.00", "1.0"), (1.0, "1.00", "1.0")])
+def test_the_format_is_chosen_on_the_rounded_value(value: float, rate: str, tflops: str) -> None:
+    """0.09996 once read 0.100 beside 0.1's 0.10, and 0.9996 TFLOP/s 1.00 beside 1.0's 1.0."""
+    assert (rate_text(value), tflops_text(value)) == (rate, tflops)

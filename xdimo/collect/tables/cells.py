@@ -65,7 +65,7 @@ def rate_text(x: float) -> str:
     """A rate as the tables write it: two decimals from 0.1 up, as the seeds do (``1.46``, ``12.50``, seed 002's
     ``0.81``), and below 0.1 three significant digits, zeros kept (``0.0400`` beside ``0.0347``: two decimals would
     print 0.03, 12% off)."""
-    if not x > 0 or x >= 0.1 or not math.isfinite(x):
+    if not x > 0 or not math.isfinite(x) or float(f"{x:.2e}") >= 0.1:  # rounded first: 0.09996 reads 0.10
         return f"{x:.2f}"
     return sig_text(x)
 

@@ -7,6 +7,7 @@ Achieved TFLOP/s is all the run's GPUs together, as seed 001's own rows are (its
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from xdimo.collect.derive import baselines, steady, throughput
@@ -61,7 +62,9 @@ def runs_row(rec: RunRecord, lang: str) -> list[str]:
 def tflops_text(tflops: float) -> str:
     """One decimal, as seed 001 writes it; three significant digits below 1, zeros kept (a CPU run's 0.00412, not
     0.0; 0.0400 beside 0.0347)."""
-    return f"{tflops:.1f}" if tflops >= 1 else sig_text(tflops) if tflops > 0 else f"{tflops:g}"
+    if tflops <= 0 or not math.isfinite(tflops):
+        return f"{tflops:g}"
+    return f"{tflops:.1f}" if float(f"{tflops:.2e}") >= 1 else sig_text(tflops)  # rounded first: 0.9996 reads 1.0
 
 
 def notes_text(rec: RunRecord, lang: str) -> str:
