@@ -153,8 +153,8 @@ def queued_here(ws: Workspace, scheduler: Scheduler, cluster: str, polled: bool)
 
 
 def plan_text(m: Matrix, cluster: Cluster, data: list[dict[str, Any]], wp: WavePlan, pools: list[PoolStatus],
-              in_ledger: dict[str, str], live: bool, queued: dict[str, int], again: dict[str, str]) -> str:
-    """``in_ledger``: the runs not planned, by their state; ``again``: the runs in the ledger planned again, why."""
+              already: dict[str, str], live: bool, queued: dict[str, int], again: dict[str, str]) -> str:
+    """``already``: the runs in the ledger not planned, by state; ``again``: those planned again, and why."""
     rows = [(d["run_id"], d["workload"], d["pool"], d["gpus"], d["cpus"], d["nodes"], d["parallel"], d["global_batch"],
              d["steps"], wave_cell(d), fmt_hours(d["est_gpu_hours"])) for d in data]
     lines = [f"matrix {m.name}: {len(m.runs)} runs on cluster {cluster.name}; every rule holds "
@@ -176,15 +176,15 @@ def plan_text(m: Matrix, cluster: Cluster, data: list[dict[str, Any]], wp: WaveP
     if again:
         lines += [f"{len(again)} run(s) `submit` would send again without --again, as new runs are (wave column "
                   "`again`):", *(f"  {run_id}: {why}" for run_id, why in again.items())]
-    if in_ledger:
-        lines.append(f"already in the ledger: {len(in_ledger)} run(s), not planned again (`status` shows them; "
+    if already:
+        lines.append(f"already in the ledger: {len(already)} run(s), not planned again (`status` shows them; "
                      "`submit --again` resubmits the ended ones)")
     if wp.blocked:
         # offline no host is down: the rules let only the taken cards, on hosts unknown, block a run
         why = ("waiting for a down host (more GPUs than its pool has up)" if live else
                "never planned: the pool's taken cards may leave no host(s) with its cards (see hosts: above)")
         lines.append(f"{why}: " + ", ".join(f"{s.run_id} ({shape(s)})" for s in wp.blocked))
-    total = total_line([d for d in data if d["ledger_state"] is None or d["again"]], bool(in_ledger))
+    total = total_line([d for d in data if d["ledger_state"] is None or d["again"]], bool(already))
     return "\n".join(lines + ([total] if total else []))
 
 
