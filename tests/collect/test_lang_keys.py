@@ -17,7 +17,6 @@ LANG = SRC / "collect" / "tables" / "lang.py"
 # Where code names a key: t(lang, "key"), columns(lang, "key"), note("key"), and a run note's key given by name.
 USES = (re.compile(r"\b(?:t|columns)\(\s*\w+,\s*[\"'](\w+)[\"']"), re.compile(r"\bnote\(\s*\"(\w+)\""),
         re.compile(r"\"(rec_\w+)\""))
-OPTIONAL = re.compile(r"\"(\w+)\" in TEXT\[")  # read only where lang.py has it (fill/note.py's fill_mfu_others)
 DYNAMIC = re.compile(r"\bt\(\s*\w+,\s*f\"(\w+)\{")  # t(lang, f"note_wall_{src}"): a family of keys
 
 
@@ -42,8 +41,8 @@ def test_both_languages_hold_the_same_keys() -> None:
 
 def test_every_key_code_reads_is_in_lang_py() -> None:
     src = code()
-    used = {m for pattern in USES for m in pattern.findall(src)} - set(OPTIONAL.findall(src))
-    assert {"rec_peak_table", "rec_one_interval", "cmp_eff_cols", "note_cmp_eff"} <= used
+    used = {m for pattern in USES for m in pattern.findall(src)}
+    assert {"rec_peak_table", "rec_one_interval", "cmp_eff_cols", "note_cmp_eff", "fill_mfu_others"} <= used
     assert used - own_text()["zh"] == set()
 
 

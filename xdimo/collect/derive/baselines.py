@@ -2,7 +2,8 @@
 run (table 1's: the same hardware at 1 card, or the study's fewest cards), speedup and parallel efficiency.
 
 A speedup holds the per-GPU (local) batch fixed too (seed 000's 相同 batch 设置): a bs=4 run over a bs=1 one-card
-run measures the batch as much as the cards (266.7% "efficiency"), so a run of another local batch is no baseline.
+run measures the batch as much as the cards (266.7% "efficiency"), so a run of another local batch is no baseline;
+nor is one of another gradient accumulation (its global batch differs: ``batch_of``).
 
 Every lookup goes through a RunSet: the report's runs with their baseline index, built once, so a table stays linear
 in the runs. Pure functions.
@@ -19,6 +20,7 @@ from xdimo.collect.derive import facts
 from xdimo.collect.derive.contention import shared_cores_with
 from xdimo.collect.derive.hardware_label import hardware_label, same_gpu, unknown_hardware
 from xdimo.collect.derive.records import RunRecord
+from xdimo.collect.derive.steady import one_interval
 from xdimo.collect.derive.throughput import samples_per_s
 from xdimo.states import JobState
 
@@ -34,20 +36,41 @@ def workload(rec: RunRecord) -> Workload:
     return (rec.precision.lower(), rec.frames, rec.image_size, shape[0], shape[1], shape[2])
 
 
-BaselineKey = tuple[str, str, str | None, int, Workload, int | None]  # ..., gpus, workload, local batch
+Batch = tuple[int | None, int]  # (per-GPU batch, gradient accumulation steps)
+
+
+def batch_of(rec: RunRecord) -> Batch:
+    """The batch setting a speedup holds fixed: the per-GPU batch and the gradient accumulation. A run that
+    accumulates 4 micro-batches per step takes 4x the samples per step of one that does not (its global batch),
+    so at one per-GPU batch the two are still no baseline for each other."""
+    return (rec.local_batch, rec.grad_accum or 1)
+
+
+Parallelism = tuple[str, int]  # ("single", 1), or (ddp | fsdp, nodes)
+
+
+def parallelism(rec: RunRecord) -> Parallelism:
+    """How a run spread over its cards: one card, or DDP/FSDP on so many nodes (run.json's ``parallel`` and
+    ``nodes``); a run of several cards that does not say was DDP (as labels.parallel_text writes it)."""
+    if rec.gpus == 1 or rec.parallel == "single":
+        return ("single", 1)
+    return ((rec.parallel or "ddp").lower(), rec.nodes or 1)
+
+
+BaselineKey = tuple[str, str, str | None, int, Workload, Batch]  # ..., gpus, workload, batch setting
 BaselineIndex = dict[BaselineKey, list[RunRecord]]
 
 
 def baseline_key(rec: RunRecord, gpus: int, hardware: str | None = None) -> BaselineKey:
     """Where ``rec``'s ``gpus``-card baseline is looked up: on ``hardware`` (default its own), same model, MoE,
-    workload and local batch."""
+    workload, local batch and gradient accumulation (``batch_of``)."""
     label = hardware if hardware is not None else hardware_label(rec.pool, rec.gpu_name)
-    return (label, rec.model, rec.moe or None, gpus, workload(rec), rec.local_batch)
+    return (label, rec.model, rec.moe or None, gpus, workload(rec), batch_of(rec))
 
 
 def baseline_index(runs: Sequence[RunRecord]) -> BaselineIndex:
-    """(hardware, model, moe, gpus, workload, local batch) -> runs with a throughput on known hardware: built once,
-    so a table is linear."""
+    """(hardware, model, moe, gpus, workload, batch setting) -> runs with a throughput on known hardware: built
+    once, so a table is linear."""
     index: BaselineIndex = {}
     for r in runs:
         if r.has_metrics and samples_per_s(r) and not unknown_hardware(r):
@@ -55,11 +78,12 @@ def baseline_index(runs: Sequence[RunRecord]) -> BaselineIndex:
     return index
 
 
-GroupKey = tuple[str, str, str | None, Workload, int | None]  # a baseline key without its card count: one study
+GroupKey = tuple[str, str, str | None, Workload, Batch]  # a baseline key without its card count: one study
 
 
 def group_key(rec: RunRecord) -> GroupKey:
-    """The scaling study ``rec`` belongs to: hardware, model, MoE, workload and local batch (all but the cards)."""
+    """The scaling study ``rec`` belongs to: hardware, model, MoE, workload and batch setting (all but the
+    cards)."""
     hw_label, model, moe, _, load, batch = baseline_key(rec, rec.gpus)
     return (hw_label, model, moe, load, batch)
 
@@ -124,20 +148,27 @@ def state_rank(rec: RunRecord) -> int:
         return 3
 
 
+ONE_INTERVAL = "one_interval"
+CONTENDED = "contended"
+
+
 def doubts(rec: RunRecord, runs: RunSet) -> list[str]:
     """Why ``rec``'s figures make a doubtful baseline: its state where it ended without a normal end (FAILED,
-    KILLED, LOST: figures from before it stopped), ``"contended"`` where it shared this machine's CPU cores with
-    another run (its throughput understated); [] for a clean run."""
+    KILLED, LOST: figures from before it stopped), ``"one_interval"`` where its steady figure rests on one interval
+    (steady.one_interval: no spread to tell a steady rate from a stray one), ``"contended"`` where it shared this
+    machine's CPU cores with another run (its throughput understated); [] for a clean run."""
     ended_badly = [rec.state] if state_rank(rec) == 3 else []
-    return ended_badly + (["contended"] if id(rec) in runs.contended else [])
+    return (ended_badly + ([ONE_INTERVAL] if one_interval(rec) else [])
+            + ([CONTENDED] if id(rec) in runs.contended else []))
 
 
 def baseline_for(rec: RunRecord, runs: RunSet, *, gpus: int = 1) -> RunRecord | None:
     """The ``gpus``-card run on the same hardware and model that ``rec`` is compared with; None if there is none.
 
-    It must run the same workload (precision, frames, image size, model shape) and the same local batch: a tf32,
-    a shrunk or a bs=1 1-card run is no baseline for a bf16 4-card run at bs 4 (seed 000 fixes 相同 batch 设置).
-    A clean run (``doubts``: not ended KILLED/FAILED/LOST, not contended) wins over any doubtful one: a killed run
+    It must run the same workload (precision, frames, image size, model shape) and the same batch setting (local
+    batch and gradient accumulation): a tf32, a shrunk, a bs=1 or an accumulating 1-card run is no baseline for a
+    bf16 4-card run at bs 4 without accumulation (seed 000 fixes 相同 batch 设置). A clean run (``doubts``: not
+    ended KILLED/FAILED/LOST, more than one steady interval, not contended) wins over any doubtful one: a killed run
     that shared its cores is no 1.0 while a clean one exists. Then one of ``rec``'s own matrix is preferred (its
     study, not another that happens to share the workload: the demo's 1-card run was the baseline of a study copied
     from it), then one that ended well (state_rank).
@@ -169,7 +200,7 @@ def baseline_gpus(rec: RunRecord, runs: RunSet, forced: int | None = None) -> in
     """The card count ``rec``'s speedup and efficiency are against.
 
     ``forced`` (``collect --baseline-gpus N``) is that count, whether or not a run of it exists. Otherwise 1 where
-    the scaling study (hardware, model, workload, local batch) has a 1-card run; where it has none but was measured
+    the scaling study (hardware, model, workload, batch setting) has a 1-card run; where it has none but was measured
     at two card counts or more, its smallest count (seed 002's 8 -> 32 cards, seed 004's tables against 8 cards);
     else 1 (a lone count compares with nothing: the cell says the 1-card baseline is missing).
     """
@@ -197,9 +228,9 @@ def missing_baselines(runs: RunSet, gpus: int) -> list[RunRecord]:
 
 def workload_mismatch(rec: RunRecord, other: RunRecord) -> list[str]:
     """The fields a baseline must share in which ``other`` differs from ``rec`` (for a note on a missing
-    baseline): the workload's, then the local batch."""
-    names = ("precision", "frames", "image_size", "depth", "hidden", "heads", "local batch")
-    mine, theirs = (*workload(rec), rec.local_batch), (*workload(other), other.local_batch)
+    baseline): the workload's, then the local batch and the gradient accumulation."""
+    names = ("precision", "frames", "image_size", "depth", "hidden", "heads", "local batch", "grad_accum")
+    mine, theirs = (*workload(rec), *batch_of(rec)), (*workload(other), *batch_of(other))
     return [n for n, a, b in zip(names, mine, theirs, strict=True) if a != b]
 
 

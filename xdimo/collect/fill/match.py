@@ -16,7 +16,15 @@ from collections.abc import Callable, Sequence
 from xdimo.collect.derive.baselines import RunSet
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.fill.sheet_cells import CARDS, CARDS_FORMS, HEADING_GPUS, is_tbd, layout_words, norm_hw
-from xdimo.collect.fill.sheet_tables import SheetTable, batch_col, find_col, norm_header
+from xdimo.collect.fill.sheet_tables import (
+    SheetTable,
+    accum_col,
+    batch_col,
+    find_col,
+    global_batch_col,
+    norm_header,
+    whole_number,
+)
 from xdimo.collect.fill.want import (
     Want,
     add_layout,
@@ -77,14 +85,20 @@ def match_t1(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> 
     gpus = first * int(per_node) if per_node else first  # "2 x 8 4090": 2 nodes of 8 cards
     mi = find_col(header, "模型", "Model")
     want = model_want(cells[mi]) if mi is not None and cells[mi].strip() else heading_want(table.heading)
-    bi = batch_col(header)
-    if bi is not None and re.fullmatch(r"\d+", cells[bi].strip()):
-        want.local_batch = int(cells[bi])
+    add_batches(want, table, cells)
     if why := row_setup(want, table, cells):
         return why
     base = [r for r in runs if r.gpus == gpus and norm_hw(hw_of(r)) == hw and r.has_metrics
             and (per_node is None or nodes_fit(r, first))]
     return choose(want, base)
+
+
+def add_batches(want: Want, table: SheetTable, cells: list[str]) -> None:
+    """Narrow ``want`` by the row's batch cells: its local batch, its gradient accumulation and its global batch
+    (seed 002's global_batch_size): a run that accumulates has another global batch at the same per-GPU batch."""
+    for col, name in ((batch_col, "local_batch"), (accum_col, "grad_accum"), (global_batch_col, "global_batch")):
+        if (i := col(table.header)) is not None and (n := whole_number(cells[i])) is not None:
+            setattr(want, name, n)
 
 
 def row_setup(want: Want, table: SheetTable, cells: list[str]) -> str:
@@ -135,20 +149,35 @@ def table2_group(runs: Sequence[RunRecord]) -> list[RunRecord] | None | str:
 
 
 def match_hw(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> RunRecord | None | str:
+    """Seed 001's summary row: its hardware's runs (at the heading's card count), of the model its parameter cell
+    names, at the batch its batch cell names; where several batches ran and the sheet's text names one for this
+    hardware (seed 001's method: bs=4 on the H200, bs=2 on the 48 GB cards), at that batch (``named_batch``)."""
     hi = find_col(table.header, "硬件", "Hardware")
     if hi is None:
         return None
-    hw = norm_hw(cells[hi])
-    cands = [r for r in runs if norm_hw(hw_of(r)) == hw and r.has_metrics]
+    cands = [r for r in runs if norm_hw(hw_of(r)) == norm_hw(cells[hi]) and r.has_metrics]
     if g := HEADING_GPUS.search(table.heading):
         cands = [r for r in cands if r.gpus == int(g.group(1))]
     want = Want()
     pi = find_col(table.header, "模型参数", "Model params")
     if pi is not None:
         add_params(want, cells[pi])  # "75.14M": that model's runs only, never another's for want of one
-    if want.params is None:
+    add_batches(want, table, cells)
+    if want.local_batch is None and (named := named_batch(table, cells)) is not None:
+        cands = [r for r in cands if r.local_batch == named] or cands  # none at it: as if not named (fill says so)
+    if want.params is None and want.local_batch is None:
         return unique(cands)
     return choose(want, cands)
+
+
+def named_batch(table: SheetTable, cells: list[str]) -> int | None:
+    """The per-GPU batch the sheet's text names for a summary row's hardware (sheet_tables.named_batches), where
+    the row has no batch cell of its own."""
+    hi = find_col(table.header, "硬件", "Hardware")
+    bi = batch_col(table.header)
+    if hi is None or (bi is not None and whole_number(cells[bi]) is not None):
+        return None
+    return table.batches.get(norm_hw(cells[hi]))
 
 
 MATCHERS: dict[str, Matcher] = {"1": match_t1, "2": match_t2, "hw": match_hw}

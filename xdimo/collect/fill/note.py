@@ -17,7 +17,7 @@ from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.fill.sheet_cells import has_figure
 from xdimo.collect.fill.sheet_tables import SheetTable, find_col, norm_header, split_cells
 from xdimo.collect.tables.labels import hw as hw_of
-from xdimo.collect.tables.lang import TEXT, t
+from xdimo.collect.tables.lang import t
 
 
 def row_label(kind: str, table: SheetTable, cells: list[str]) -> str:
@@ -40,8 +40,9 @@ def peak_label(rec: RunRecord, lang: str) -> str:
 @dataclass
 class NoteTemplate:
     """lang.py's MFU note cut where fill writes and reads it: ``head {rows} middle {peaks} end others``; ``others``
-    is the sentence that the column's other MFU cells are not fill's (with its leading space in English), said only
-    where the table holds such cells."""
+    is the sentence that the column's other MFU cells are not fill's (``fill_mfu_others``, with its leading space in
+    English), said only where the table holds such cells. A note an older fill wrote, with the sentence inside
+    ``fill_mfu_note``, reads the same."""
 
     head: str
     middle: str
@@ -54,12 +55,8 @@ def note_template(lang: str) -> NoteTemplate:
     head, rest = text.split("{rows}", 1)
     middle, after = rest.split("{peaks}", 1)
     end, after = after[:1], after[1:]
-    if "{others}" in after:  # the sentence in a key of its own
-        gap, _, tail = after.partition("{others}")
-        others = gap + (t(lang, "fill_mfu_others") if "fill_mfu_others" in TEXT[lang] else "") + tail
-    else:  # the sentence written into the note's text, after the peaks' full stop
-        others = after
-    return NoteTemplate(head, middle, end, others)
+    gap, _, tail = after.partition("{others}")
+    return NoteTemplate(head, middle, end, gap + t(lang, "fill_mfu_others") + tail)
 
 
 @dataclass
@@ -259,6 +256,24 @@ SOURCE_NOTE: NoteTexts = {
            "precision, frames×size); each shows one (preferring in turn: a throughput, ended DONE, the smallest "
            "per-GPU batch): ", ".", "; "),
 }
+
+
+NAMED_NOTE: NoteTexts = {
+    "zh": ("注（xdimo-jobs --fill）：以下行按表格文字为该硬件写明的每卡 batch 取运行：", "。", "；"),
+    "en": ("Note (xdimo-jobs --fill): these rows take the run at the per-GPU batch the sheet's text names for their "
+           "hardware: ", ".", "; "),
+}
+
+
+def named_item(row: str, used: str, others: Sequence[str], named: int, found: bool, lang: str) -> str:
+    """``gpu_h200 取 `b`（bs=4, …）（表格写明 bs=4），未用 `a`（bs=1, …）``; where no run of the ``named`` batch
+    has figures (``found`` False), that the row shows another batch."""
+    if lang == "zh":
+        said = f"（表格写明 bs={named}）" if found else f"：没有表格写明的 bs={named} 的运行，取了另一 batch"
+        rest = f"，未用 {'、'.join(zh_parens(o) for o in others)}" if others else ""
+        return f"{row} 取 {zh_parens(used)}{said}{rest}"
+    said = f" (the sheet names bs={named})" if found else f": no run at the bs={named} the sheet names, another batch"
+    return f"{row} shows {used}{said}" + (f", not {' or '.join(others)}" if others else "")
 
 
 def peak_item(row: str, col: str, cell: str, rec: RunRecord, lang: str) -> str:

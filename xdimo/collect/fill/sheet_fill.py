@@ -13,10 +13,10 @@ it comes from are the ones the sheet shows: the row's own steps/s, samples/s (or
 now, or the user's that agree), and so are those of the row naming the baseline run, where the sheet has one;
 else it stays 待填 and ``skipped`` says which figures differ (the user's 1.90 steps/s beside our 2.00 would make
 a speedup of figures from two sources), and so does one whose baseline run is doubtful, in table 1 as in the
-summary (baselines.doubts: ended KILLED, FAILED or LOST, or shared its CPU cores with another run). Of several runs
-for a row, one that ended DONE wins (tables/pick.py); a row filled from a run that did not (FAILED, KILLED, LOST,
-still running) gets a note under its table naming the row, the run and its state, and a line in
-``FillResult.warnings``.
+summary (baselines.doubts: ended KILLED, FAILED or LOST, one steady interval, or shared its CPU cores with another
+run). Of several runs for a row, one that ended DONE wins (tables/pick.py); a row filled from a run that did not
+(FAILED, KILLED, LOST, still running) gets a note under its table naming the row, the run and its state, and a line
+in ``FillResult.warnings``.
 
 Fill also says what a filled row rests on (checks.py). ``FillResult.sources`` names the run that filled each row
 (run id, batch, precision, clip, state) and the other runs that row could have taken; where those are of another
@@ -47,11 +47,13 @@ from pathlib import Path
 from xdimo.collect.derive import baselines
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.fill.checks import other_runs, peak_conflicts, peak_used, run_text
-from xdimo.collect.fill.match import MATCHERS, table2_group
+from xdimo.collect.fill.match import MATCHERS, named_batch, table2_group
 from xdimo.collect.fill.note import (
+    NAMED_NOTE,
     PEAK_NOTE,
     SETUP_NOTE,
     SOURCE_NOTE,
+    named_item,
     peak_item,
     peak_label,
     put_list_note,
@@ -86,6 +88,7 @@ from xdimo.collect.fill.values import (
 from xdimo.collect.tables.labels import batch_text
 from xdimo.collect.tables.model_table import common_setup, run_setup, setup_text
 from xdimo.collect.tables.pick import ended_well
+from xdimo.collect.tables.table import DEFAULT_HW_BASELINE
 from xdimo.collect.write.atomic import write_atomic, write_target
 from xdimo.errors import XdimoError
 from xdimo.states import JobState
@@ -138,9 +141,11 @@ class TableFill:
     peak_items: list[str] = field(default_factory=list)  # rows whose peak cell is not their MFU's peak
     setup_items: list[str] = field(default_factory=list)  # table 2: rows at another setup than the others
     source_items: list[str] = field(default_factory=list)  # rows whose run was picked over runs of other setups
+    named_items: list[str] = field(default_factory=list)  # summary rows at the batch the sheet names (or not found)
 
     def notes(self) -> bool:
-        return bool(self.mfu_rows or self.state_items or self.peak_items or self.setup_items or self.source_items)
+        return bool(self.mfu_rows or self.state_items or self.peak_items or self.setup_items or self.source_items
+                    or self.named_items)
 
 
 class SheetFill:
@@ -166,7 +171,7 @@ class SheetFill:
             if tf.state_items:  # after the MFU note: a later fill finds that one right under the table
                 put_state_note(self.out, tf.table, tf.note_lang, list(dict.fromkeys(tf.state_items)))
             for texts, items in ((PEAK_NOTE, tf.peak_items), (SETUP_NOTE, tf.setup_items),
-                                 (SOURCE_NOTE, tf.source_items)):
+                                 (SOURCE_NOTE, tf.source_items), (NAMED_NOTE, tf.named_items)):
                 if items:  # each after the notes above it, in this order
                     put_list_note(self.out, tf.table, tf.note_lang, texts, list(dict.fromkeys(items)))
         if not self.filled and not self.skipped:
@@ -218,11 +223,18 @@ class SheetFill:
         its MFU was computed with, a table-2 row at another setup than the table's."""
         label = row_label(tf.kind, tf.table, cells)
         others = self.passed_over(tf, rec, cells)
+        named = named_batch(tf.table, cells) if tf.kind == "hw" else None
         line = f"line {i + 1}: {label}: run {run_text(rec)}, {rec.state or '?'}"
+        if named is not None:
+            line += (f" (bs={named}, as the sheet names for this hardware)" if rec.local_batch == named else
+                     f" (no run at the bs={named} the sheet names for this hardware)")
         self.sources.append(line + (f"; other runs for this row: {', '.join(run_text(r) for r in others)}"
                                     if others else ""))
         other = [run_text(r) for r in others if run_setup(r) != run_setup(rec)]
-        if other and tf.kind != "2":  # table 2 takes its setting's common setup: SETUP_NOTE names a row off it
+        if named is not None and (other or rec.local_batch != named):  # the batch the sheet names, or not found
+            tf.named_items.append(named_item(label, run_text(rec), other, named, rec.local_batch == named,
+                                             tf.note_lang))
+        elif other and tf.kind != "2":  # table 2 takes its setting's common setup: SETUP_NOTE names a row off it
             tf.source_items.append(source_item(label, run_text(rec), other, tf.note_lang))
         if i in tf.mfu_lines:
             for col, cell in peak_conflicts(tf.table, cells, rec):
@@ -291,6 +303,7 @@ class SheetFill:
         todo = [j for j, h in enumerate(tf.table.header) if norm_header(h) in derived and is_tbd(cells[j])]
         wanted = [j for j in todo if self.new_text(tf, cells[j], tf.table.header[j], ours) not in (None, cells[j])]
         if not wanted:
+            self.no_named_base(tf, i, rec, cells, todo)
             return
         why = self.derived_why(tf, i, rec)
         if why is None:
@@ -299,6 +312,17 @@ class SheetFill:
             return
         names = ", ".join(tf.table.header[j] for j in wanted)
         self.skipped.append(f"line {i + 1}: {row_label(tf.kind, tf.table, cells)}: {names} left 待填: {why}")
+
+    def no_named_base(self, tf: TableFill, i: int, rec: RunRecord, cells: list[str], todo: list[int]) -> None:
+        """A summary row filled at the batch the sheet names for its hardware whose speedup stays 待填 for want of
+        a 6000ada run at that batch: say so (the baseline row may show another batch, which is not compared)."""
+        named = named_batch(tf.table, cells) if tf.kind == "hw" else None
+        if not todo or named is None or rec.local_batch != named or baseline_of(tf.kind, rec, self.runs) is not None:
+            return
+        names = ", ".join(tf.table.header[j] for j in todo)
+        self.skipped.append(f"line {i + 1}: {row_label(tf.kind, tf.table, cells)}: {names} left 待填: no "
+                            f"{DEFAULT_HW_BASELINE} run at {batch_text(rec)} (the batch the sheet names for this "
+                            "hardware) to compare with; batches are not compared with each other")
 
     def new_text(self, tf: TableFill, cell: str, col: str, ours: dict[str, str]) -> str | None:
         key = next((k for k in ours if norm_header(k) == norm_header(col)), None)
@@ -322,8 +346,9 @@ class SheetFill:
             return None
         if doubts := baselines.doubts(base, self.runs):  # table 1 and the summary mark these ⚠
             table = "table 1" if tf.kind == "1" else "summary table"
-            return (f"its baseline run `{base.run_id}` is doubtful ({', '.join(doubts)}: no clean run that ended "
-                    f"DONE and trained alone); collect's {table} shows the figure marked ⚠")
+            why = ", ".join("one steady interval" if w == baselines.ONE_INTERVAL else w for w in doubts)
+            return (f"its baseline run `{base.run_id}` is doubtful ({why}: no clean run that ended DONE, had more "
+                    f"than one steady interval and trained alone); collect's {table} shows the figure marked ⚠")
         if bad := self.disagree(tf, self.out[i], our_cells(tf.kind, rec, self.runs, tf.cell_lang)):
             return (f"the row's own {shown(bad, 1)} are not those of run `{rec.run_id}` ({batch_text(rec)}: "
                     f"{shown(bad, 2)}), which the speedup would come from; fill it by hand, or set the row's "

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from xdimo.collect.fill.sheet_cells import norm_hw
 
 _SPLIT = re.compile(r"(?<!\\)\|")
 # GFM's delimiter row: each cell one dash or more, colons for alignment (`|-|:-:|` as well as `|---|---|`)
@@ -26,6 +28,8 @@ class SheetTable:
     heading: str
     header: list[str]
     rows: list[int]  # indices into the file's lines
+    # the per-GPU batch the sheet's text names for a hardware (norm_hw spelling -> batch): ``named_batches``
+    batches: dict[str, int] = field(default_factory=dict)
 
 
 def split_cells(line: str) -> list[str]:
@@ -51,7 +55,33 @@ def replace_cell(line: str, index: int, new: str) -> str:
     return "|".join(parts) + ending
 
 
+# A clause of the sheet's text that names a batch: ``H200 80GB 用 bs=4``, ``6000ada/pro6000 48GB 用 bs=2`` (seed
+# 001's method section), ``batch_size=2``; with "=" only, so a script name (``bs4.sh(bs4)``) names none.
+_CLAUSES = re.compile(r"[，,；;。\n]|\.\s")
+_NAMED_BATCH = re.compile(r"(?<![A-Za-z_])(?:bs|(?:local_)?batch(?:_size)?)\s*=\s*(\d+)(?!\d)", re.I)
+_HW_WORD = re.compile(r"[A-Za-z0-9_]*\d{3}[A-Za-z0-9_]*")  # H200, 6000ada, pro6000, gpu_h200, 4090 (not 48GB)
+
+
+def named_batches(lines: Sequence[str]) -> dict[str, int]:
+    """The per-GPU batch the sheet's text (outside its tables) names for each hardware: in a clause that names one
+    batch, every hardware it names (seed 001: H200 -> 4, 6000ada -> 2, pro6000 -> 2). A hardware two clauses give
+    different batches is named none."""
+    named: dict[str, set[int]] = {}
+    for line in lines:
+        if line.lstrip().startswith("|"):
+            continue
+        for clause in _CLAUSES.split(line):
+            found = {int(b) for b in _NAMED_BATCH.findall(clause)}
+            if len(found) != 1:
+                continue
+            for word in _HW_WORD.findall(_NAMED_BATCH.sub(" ", clause)):  # "batch=128" names no hardware
+                named.setdefault(norm_hw(word), set()).update(found)
+    return {hw: batch.pop() for hw, batch in named.items() if len(batch) == 1}
+
+
 def find_tables(lines: Sequence[str]) -> list[SheetTable]:
+    """The sheet's markdown tables, each under its heading, with the batches the sheet names (``named_batches``)."""
+    batches = named_batches(lines)
     tables = []
     heading = ""
     i = 0
@@ -60,7 +90,7 @@ def find_tables(lines: Sequence[str]) -> list[SheetTable]:
         if line.lstrip().startswith("#"):
             heading = line.strip()
         if line.lstrip().startswith("|") and i + 1 < len(lines) and _SEPARATOR.match(lines[i + 1]):
-            table = SheetTable(heading=heading, header=split_cells(line), rows=[])
+            table = SheetTable(heading=heading, header=split_cells(line), rows=[], batches=batches)
             i += 2
             while i < len(lines) and lines[i].lstrip().startswith("|"):
                 table.rows.append(i)
@@ -98,6 +128,22 @@ def find_col(header: list[str], *names: str) -> int | None:
 
 def batch_col(header: list[str]) -> int | None:
     return next((i for i, h in enumerate(header) if re.search(r"local_?batch", norm_header(h))), None)
+
+
+def global_batch_col(header: list[str]) -> int | None:
+    """Seed 002's ``global_<br/>batch_size``, seed 004's ``有效<br>Batch``."""
+    return next((i for i, h in enumerate(header) if re.search(r"global_?batch|有效batch", norm_header(h))), None)
+
+
+def accum_col(header: list[str]) -> int | None:
+    """A gradient-accumulation column: seed 004's ``累积<br>步数``, ``grad_accum``."""
+    return next((i for i, h in enumerate(header) if re.search(r"accum|累积", norm_header(h))), None)
+
+
+def whole_number(cell: str) -> int | None:
+    """The number a cell holds alone, or first on its own line (seed 002's ``32<br/><br/>704/32 = 22``)."""
+    m = re.match(r"^\s*(\d+)\s*(?:<br\s*/?>.*)?$", cell, re.I)
+    return int(m.group(1)) if m else None
 
 
 def lang_of(header: list[str]) -> str:

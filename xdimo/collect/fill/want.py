@@ -1,11 +1,11 @@
 """What a row of the user's sheet (or its table's heading) says about the run that may fill it: ``Want``.
 
 A row names a model variant: model and patch, MoE layout or 无MoE, parameter count, depth/hidden/heads/patch,
-local batch; table 1's rows also a parallelism (``单卡``, ``DDP 单机``, ``FSDP 2机``) and, where the row or its
-heading says one, a precision. A named model is the registry's shape unless the row writes another: a run whose
-``train_args`` shrank it (depth=2) is not that model. ``Want`` collects what was said, notes where the row
-contradicts itself (no run can be what it says), and tells whether a run is that variant, or what it lacks;
-match.py picks the run with it.
+local batch, gradient accumulation and global batch (where the row has such cells); table 1's rows also a
+parallelism (``单卡``, ``DDP 单机``, ``FSDP 2机``) and, where the row or its heading says one, a precision. A named
+model is the registry's shape unless the row writes another: a run whose ``train_args`` shrank it (depth=2) is not
+that model. ``Want`` collects what was said, notes where the row contradicts itself (no run can be what it says),
+and tells whether a run is that variant, or what it lacks; match.py picks the run with it.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ class Want:
     params_text: str = ""
     shape: dict[str, int] = field(default_factory=dict)  # depth / hidden / heads / patch the row writes
     local_batch: int | None = None
+    global_batch: int | None = None  # a global_batch_size cell (seed 002): per-GPU batch x GPUs x accumulation
+    grad_accum: int | None = None  # a gradient-accumulation cell (seed 004's 累积步数)
     parallel: str | None = None  # "single" | "ddp" | "fsdp": the row's 并行方式 (table 1)
     nodes: int | None = None  # 单机: 1, "2机": 2
     multi_node: bool = False  # 多机: more than one node, the count not said
@@ -91,6 +93,10 @@ class Want:
             out.append(self.precision.upper())
         if self.local_batch is not None and rec.local_batch != self.local_batch:
             out.append(f"bs={self.local_batch}")
+        if self.grad_accum is not None and (rec.grad_accum or 1) != self.grad_accum:
+            out.append(f"accum={self.grad_accum}")
+        if self.global_batch is not None and rec.global_batch != self.global_batch:
+            out.append(f"global_batch={self.global_batch}")
         return out
 
     def parallel_fits(self, rec: RunRecord) -> bool:
@@ -113,6 +119,8 @@ class Want:
         parts += [self.parallel_text()] if self.parallel or self.nodes or self.multi_node else []
         parts += [self.precision.upper()] if self.precision else []
         parts += [f"bs={self.local_batch}"] if self.local_batch is not None else []
+        parts += [f"accum={self.grad_accum}"] if self.grad_accum is not None else []
+        parts += [f"global_batch={self.global_batch}"] if self.global_batch is not None else []
         return ", ".join(parts)
 
     def run_text(self, rec: RunRecord) -> str:
@@ -122,6 +130,8 @@ class Want:
         text += f" {run_parallel(rec)}" if self.parallel or self.nodes or self.multi_node else ""
         text += f" {(rec.precision or '?').upper()}" if self.precision else ""
         text += f" bs={rec.local_batch}" if self.local_batch is not None else ""
+        text += f" accum={rec.grad_accum or 1}" if self.grad_accum is not None else ""
+        text += f" global_batch={rec.global_batch}" if self.global_batch is not None else ""
         return text + (f" ({', '.join(missed)} wanted)" if (missed := self.misses(rec)) else "")
 
 

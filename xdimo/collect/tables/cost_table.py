@@ -1,7 +1,8 @@
 """Seed 004's cost table (``--table cost``): per hardware, model and workload, what a fixed number of steps costs
 in GPU-hours at each GPU count, relative to the fewest cards (or ``--baseline-gpus N``), beside the GPU-hours the run
 really took. Where that baseline is more than one card, seed 004's 相比N卡（基准） table follows: speedup, time saved,
-cost increase and parallel efficiency against it, for the same amount of data (table 1's speedup). Seed 004's own
+cost increase and parallel efficiency against it, for the same amount of data (table 1's speedup, with table 1's —
+for a rerun at the baseline's count and its ⚠ and note for a doubtful baseline). Seed 004's own
 性价比 column is stars, a judgement with no definition (its 48卡 ⭐⭐⭐⭐⭐ over 64卡 weighs speed against cost): it is
 not computed, the table's note says how each column is."""
 
@@ -15,6 +16,7 @@ from xdimo.collect.derive.hardware_label import UNKNOWN_HARDWARE, unknown_hardwa
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.tables.cells import pct, sig_text
 from xdimo.collect.tables.labels import (
+    batch_text,
     cards,
     hw,
     hw_sort_key,
@@ -26,7 +28,14 @@ from xdimo.collect.tables.labels import (
     told_apart,
 )
 from xdimo.collect.tables.lang import columns, t
-from xdimo.collect.tables.table import Table, TableOptions, row_key, state_notes, unknown_hw_notes
+from xdimo.collect.tables.table import (
+    Table,
+    TableOptions,
+    doubtful_base_notes,
+    row_key,
+    state_notes,
+    unknown_hw_notes,
+)
 
 WALL_SOURCES = ("summary", "script", "ledger", "log")
 
@@ -111,7 +120,9 @@ def base_name(group: Sequence[RunRecord], names: Sequence[str], base: RunRecord)
 def comparison_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], several: bool, lang: str,
                   n0: int, base: RunRecord, runs: baselines.RunSet) -> Table:
     """Seed 004's 相比N卡（基准）: each run against the workload's ``n0``-card run, for the same amount of data; a
-    run of another local batch against its own batch's ``n0``-card run (``row_baseline``), or none."""
+    run of another batch setting against its own batch's ``n0``-card run (``row_baseline``), or none. As in table 1,
+    another run at the baseline's own count (a rerun) is no scaling point (—), and the figures against a doubtful
+    baseline (baselines.doubts) are marked ⚠ with table 1's note naming it."""
     _, _, _, label, model, moe = key
     title = t(lang, "cmp_title", n=n0, model=run_model(group[0]), hw=label)
     names = row_names(group)
@@ -120,10 +131,23 @@ def comparison_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord
     notes += batch_base_notes(group, names, bases, base, lang, n0)
     if len({r.global_batch for r in group}) > 1:
         notes.append(t(lang, "note_cmp_batch"))
+    notes += rerun_notes(group, bases, lang) + doubtful_base_notes(list(zip(group, bases, strict=True)), runs, lang)
     notes += state_notes(group, lang)
-    rows = [[name, *comparison_row(r, b, lang, n0)[1:]] for r, name, b in zip(group, names, bases, strict=True)]
+    rows = [[name, *comparison_row(r, b, lang, n0, doubtful(r, b, runs))[1:]]
+            for r, name, b in zip(group, names, bases, strict=True)]
     return Table(id=table_id, kind="cost", title=titled(title, group[0], several),
                  columns=columns(lang, "cmp_eff_cols"), rows=rows, notes=notes, keys=[row_key(r) for r in group])
+
+
+def doubtful(rec: RunRecord, base: RunRecord | None, runs: baselines.RunSet) -> bool:
+    """Whether ``rec`` is compared with a baseline other than itself that baselines.doubts questions."""
+    return base is not None and base is not rec and bool(baselines.doubts(base, runs))
+
+
+def rerun_notes(group: Sequence[RunRecord], bases: Sequence[RunRecord | None], lang: str) -> list[str]:
+    """Table 1's note on a row at its baseline's own card count that is not the baseline: no scaling point."""
+    return [t(lang, "note_rerun", cards=cards(r), run=r.run_id, base=b.run_id, n=b.gpus)
+            for r, b in zip(group, bases, strict=True) if b is not None and not baselines.scaling_point(r, b)]
 
 
 def row_baseline(rec: RunRecord, base: RunRecord, runs: baselines.RunSet, n0: int) -> RunRecord | None:
@@ -152,7 +176,7 @@ def batch_base_notes(group: Sequence[RunRecord], names: Sequence[str], bases: Se
 
 
 def batch_value(rec: RunRecord) -> str:
-    return "?" if rec.local_batch is None else str(rec.local_batch)
+    return batch_text(rec).removeprefix("bs=")
 
 
 def comparisons(rec: RunRecord, base: RunRecord) -> tuple[float, float, float, float] | None:
@@ -166,17 +190,22 @@ def comparisons(rec: RunRecord, base: RunRecord) -> tuple[float, float, float, f
     return s, 1 - 1 / s, relative - 1, 1 / relative
 
 
-def comparison_row(rec: RunRecord, base: RunRecord | None, lang: str, n0: int = 1) -> list[str]:
-    """``base`` None: no ``n0``-card run of ``rec``'s local batch to compare with."""
+def comparison_row(rec: RunRecord, base: RunRecord | None, lang: str, n0: int = 1, doubt: bool = False) -> list[str]:
+    """``base`` None: no ``n0``-card run of ``rec``'s batch setting to compare with. A run at the baseline's own
+    card count that is not the baseline scales nothing: — as in table 1. ``doubt``: ``base`` is a doubtful run
+    (``doubtful``): every figure against it is marked ⚠, as table 1 marks its speedup and efficiency."""
     if base is None:
         return [cards(rec), t(lang, "no_base_n", n=n0)] + [t(lang, "tbd")] * 3
     if rec is base:
         return [cards(rec), t(lang, "baseline"), "0%", "+0%", "100%"]
+    if not baselines.scaling_point(rec, base):
+        return [cards(rec)] + [t(lang, "na")] * 4
     figures = comparisons(rec, base)
     if figures is None:
         return [cards(rec)] + [t(lang, "tbd")] * 4
     s, saved, more, efficiency = figures
-    return [cards(rec), f"{s:.2f}x", f"{saved:.0%}", f"{more:+.0%}", pct(efficiency, "")]
+    flag = "⚠" if doubt else ""
+    return [cards(rec)] + [f"{v}{flag}" for v in (f"{s:.2f}x", f"{saved:.0%}", f"{more:+.0%}", pct(efficiency, ""))]
 
 
 def hours(h: float) -> str:

@@ -1,7 +1,7 @@
-"""Seed 001's summary (``--table hw``): one model at one GPU count across hardware, a row per hardware and
-per-GPU batch, each row's speedup against the baseline hardware (6000ada) at the same batch; a speedup against a
-doubtful baseline run (baselines.doubts: ended KILLED/FAILED/LOST, or shared its CPU cores) is marked ⚠ and a note
-names that run, as table 1 does."""
+"""Seed 001's summary (``--table hw``): one model at one GPU count across hardware, a row per hardware, batch
+setting and parallelism, each row's speedup against the baseline hardware (6000ada) at the same batch and
+parallelism; a speedup against a doubtful baseline run (baselines.doubts: ended KILLED/FAILED/LOST, one steady
+interval, or shared its CPU cores) is marked ⚠ and a note names that run, as table 1 does."""
 
 from __future__ import annotations
 
@@ -14,19 +14,24 @@ from xdimo.collect.derive.hardware_label import unknown_hardware
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.tables.cells import f2, mfu_text, millions, no_peak_ever
 from xdimo.collect.tables.labels import (
+    batch_order,
     batch_text,
+    batch_value,
     hw,
     hw_sort_key,
     model_sort_key,
+    parallel_text,
     run_model,
     titled,
     titles_shared,
+    told_apart,
 )
 from xdimo.collect.tables.lang import columns, t
 from xdimo.collect.tables.pick import pick_notes, pick_run
 from xdimo.collect.tables.table import (
     Table,
     TableOptions,
+    doubt_reasons,
     grid_notes,
     in_layout,
     mfu_notes,
@@ -37,7 +42,8 @@ from xdimo.collect.tables.table import (
     unknown_hw_notes,
 )
 
-Picked = list[tuple[list[RunRecord], RunRecord]]  # per cell (hardware, batch): its runs and the one it shows
+Picked = list[tuple[list[RunRecord], RunRecord]]  # per cell (hardware, batch, parallelism): its runs, the one shown
+Cell = tuple[str, baselines.Batch, baselines.Parallelism]
 
 
 def applies(runs: baselines.RunSet) -> bool:
@@ -50,10 +56,10 @@ def applies(runs: baselines.RunSet) -> bool:
 
 
 def build(runs: baselines.RunSet, lang: str, options: TableOptions) -> list[Table]:
-    """One table per model, GPU count and workload; one row per hardware and per-GPU batch rather than one per
-    hardware: the user runs each card at bs 1 (their ``baseline.sh``) and at its largest batch (bs 2 on 48 GB,
-    bs 4 on the H200); both are wanted (hardware at equal work, and what each card does at its best), and a
-    speedup only makes sense within one (``hw_baseline``)."""
+    """One table per model, GPU count and workload; one row per hardware, batch setting and parallelism rather than
+    one per hardware: the user runs each card at bs 1 (their ``baseline.sh``) and at its largest batch (bs 2 on
+    48 GB, bs 4 on the H200); both are wanted (hardware at equal work, and what each card does at its best), and a
+    speedup only makes sense within one (``hw_baseline``); a DDP and an FSDP run are two rows for the same reason."""
     groups = comparison_groups(runs)
     shared = titles_shared(groups)
     return [summary_table(f"hw-{n}", key, group, runs, shared[key[:2]] > 1, options.hw_baseline, lang)
@@ -70,13 +76,29 @@ def comparison_groups(runs: Sequence[RunRecord]) -> dict[tuple[Any, ...], list[R
     return across or groups
 
 
+def cell_of(rec: RunRecord) -> Cell:
+    """The summary row a run belongs to: its hardware, batch setting and parallelism (DDP or FSDP, nodes)."""
+    return (hw(rec), baselines.batch_of(rec), baselines.parallelism(rec))
+
+
 def pick_cells(group: Sequence[RunRecord]) -> Picked:
-    """One run per (hardware, per-GPU batch), in the seeds' hardware order, then by batch."""
-    cells: dict[tuple[str, int | None], list[RunRecord]] = {}
+    """One run per (hardware, batch setting, parallelism), in the seeds' hardware order, then by batch and
+    parallelism: pick_run never weighs a DDP run against an FSDP one."""
+    cells: dict[Cell, list[RunRecord]] = {}
     for r in group:
-        cells.setdefault((hw(r), r.local_batch), []).append(r)
+        cells.setdefault(cell_of(r), []).append(r)
     picked = [(c, rec) for c in map(real_first, cells.values()) if (rec := pick_run(c))]
-    return sorted(picked, key=lambda cr: (hw_sort_key(hw(cr[1])), cr[1].local_batch is None, cr[1].local_batch or 0))
+    return sorted(picked, key=lambda cr: (hw_sort_key(hw(cr[1])), batch_order(baselines.batch_of(cr[1])),
+                                          baselines.parallelism(cr[1])))
+
+
+def row_names(shown: Sequence[RunRecord], show_batch: bool) -> tuple[list[str], list[str]]:
+    """(the rows' 硬件 cells, the rows as the notes name them): the pool, its batch where the rows' batches
+    differ (the notes always say it), and where two rows would still read the same, what tells them apart (their
+    parallelism: ``gpu_h200 bs=1 DDP``, ``gpu_h200 bs=1 FSDP``)."""
+    extra = told_apart(shown, lambda r: (r.pool or hw(r), baselines.batch_of(r)))
+    cells = [(hw_cell(r) if show_batch else (r.pool or hw(r))) + e for r, e in zip(shown, extra, strict=True)]
+    return cells, [hw_cell(r) + e for r, e in zip(shown, extra, strict=True)]
 
 
 def summary_table(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], runs: baselines.RunSet,
@@ -86,27 +108,31 @@ def summary_table(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord
     shown = [rec for _, rec in picked]
     bases = [hw_baseline(r, runs, baseline) for r in shown]
     doubtful = [doubtful_base(r, b, runs) for r, b in zip(shown, bases, strict=True)]
-    show_batch = len({r.local_batch for r in shown}) > 1
+    cells, names = row_names(shown, len({baselines.batch_of(r) for r in shown}) > 1)
+    rows = [hw_row(r, base, False, baseline, lang, doubt=d) for r, base, d in zip(shown, bases, doubtful, strict=True)]
+    for row, cell in zip(rows, cells, strict=True):
+        row[0] = cell
+    named = dict(zip(map(id, shown), names, strict=True))
     return Table(
         id=table_id, kind="hw", title=titled(t(lang, "hw_title", gpus=gpus, model=run_model(shown[0])),
                                              shown[0], several),
-        columns=columns(lang, "hw_cols"),
-        rows=[hw_row(r, base, show_batch, baseline, lang, doubt=d)
-              for r, base, d in zip(shown, bases, doubtful, strict=True)],
+        columns=columns(lang, "hw_cols"), rows=rows,
         notes=grid_notes(shown, runs, lang)
-        + summary_notes(picked, bases, baseline, lang, doubt_notes(shown, bases, runs, baseline, lang)),
+        + summary_notes(picked, bases, baseline, lang, doubt_notes(shown, bases, runs, baseline, lang, named), named),
         keys=[row_key(r) for r in shown])
 
 
 def summary_notes(picked: Picked, bases: Sequence[RunRecord | None], baseline: str, lang: str,
-                  doubts: Sequence[str] = ()) -> list[str]:
-    """``doubts``: the lines naming doubtful baseline runs (``doubt_notes``), after those on missing ones."""
+                  doubts: Sequence[str] = (), named: dict[int, str] | None = None) -> list[str]:
+    """``doubts``: the lines naming doubtful baseline runs (``doubt_notes``), after those on missing ones;
+    ``named``: the rows as the notes name them (``row_names``), by id of their run."""
     shown = [rec for _, rec in picked]
+    named = named or {id(r): hw_cell(r) for r in shown}
     return ([t(lang, "note_hw", hw=baseline), t(lang, "hw_same_batch", hw=baseline), t(lang, "note_params")]
             + params_clip_notes(shown, lang) + throughput_notes(shown, lang)
-            + unknown_hw_notes(shown, lang) + missing_base_notes(shown, bases, baseline, lang) + list(doubts)
-            + pick_notes([(hw_cell(rec), c, rec) for c, rec in picked], lang) + mem_notes(shown, lang)
-            + mfu_notes(shown, lang) + state_notes(shown, lang) + run_notes(shown, lang))
+            + unknown_hw_notes(shown, lang) + missing_base_notes(shown, bases, baseline, lang, named)
+            + list(doubts) + pick_notes([(named[id(rec)], c, rec) for c, rec in picked], lang)
+            + mem_notes(shown, lang) + mfu_notes(shown, lang) + state_notes(shown, lang) + run_notes(shown, lang))
 
 
 def params_clip_notes(shown: Sequence[RunRecord], lang: str) -> list[str]:
@@ -119,20 +145,30 @@ def params_clip_notes(shown: Sequence[RunRecord], lang: str) -> list[str]:
 
 
 def missing_base_notes(shown: Sequence[RunRecord], bases: Sequence[RunRecord | None], baseline: str,
-                       lang: str) -> list[str]:
-    """A row without a baseline while the baseline hardware ran this workload, at other batches: says which."""
-    have = sorted({r.local_batch for r in shown if hw(r) == baseline}, key=lambda b: (b is None, b or 0))
-    if not have:
+                       lang: str, named: dict[int, str]) -> list[str]:
+    """A row without a baseline while the baseline hardware ran this workload: at its batch setting but another
+    parallelism (which), or at other batches (which)."""
+    at_base = [r for r in shown if hw(r) == baseline]
+    if not at_base:
         return []
-    have_text = ", ".join("?" if b is None else str(b) for b in have)
-    return [t(lang, "hw_no_batch_base", row=hw_cell(r), run=r.run_id, hw=baseline,
-              batch=batch_text(r).removeprefix("bs="), have=have_text)
-            for r, base in zip(shown, bases, strict=True)
-            if base is None and r.has_metrics and hw(r) != baseline and not unknown_hardware(r)]
+    notes = []
+    for r, base in zip(shown, bases, strict=True):
+        if base is not None or not r.has_metrics or hw(r) == baseline or unknown_hardware(r):
+            continue
+        if same_batch := [b for b in at_base if baselines.batch_of(b) == baselines.batch_of(r)]:
+            notes.append(t(lang, "hw_no_parallel_base", row=named[id(r)], run=r.run_id, hw=baseline,
+                           parallel=parallel_text(r, lang),
+                           have=t(lang, "base_sep").join(dict.fromkeys(parallel_text(b, lang) for b in same_batch))))
+            continue
+        have = sorted({baselines.batch_of(b) for b in at_base}, key=batch_order)
+        notes.append(t(lang, "hw_no_batch_base", row=named[id(r)], run=r.run_id, hw=baseline,
+                       batch=batch_text(r).removeprefix("bs="), have=", ".join(batch_value(b) for b in have)))
+    return notes
 
 
 def hw_baseline(rec: RunRecord, runs: baselines.RunSet, baseline: str) -> RunRecord | None:
-    """The ``baseline``-hardware run ``rec``'s speedup is against: same model, GPUs, workload and per-GPU batch.
+    """The ``baseline``-hardware run ``rec``'s speedup is against: same model, GPUs, workload, batch setting and
+    parallelism (an FSDP row over a DDP baseline would measure the parallelism as much as the card).
 
     Not baselines.baseline_for, whose index it shares: that one looks on ``rec``'s own hardware (table 1's 1-card
     run) and lets the batch differ (seed 000's speedup is by samples/s for the same data). Across hardware the
@@ -142,7 +178,8 @@ def hw_baseline(rec: RunRecord, runs: baselines.RunSet, baseline: str) -> RunRec
     """
     if unknown_hardware(rec):  # nobody knows which card it ran on: compared with none
         return None
-    return pick_run(runs.baselines.get(baselines.baseline_key(rec, rec.gpus, hardware=baseline), []))
+    same = runs.baselines.get(baselines.baseline_key(rec, rec.gpus, hardware=baseline), [])
+    return pick_run([r for r in same if baselines.parallelism(r) == baselines.parallelism(rec)])
 
 
 def doubtful_base(rec: RunRecord, base: RunRecord | None, runs: baselines.RunSet) -> bool:
@@ -151,17 +188,18 @@ def doubtful_base(rec: RunRecord, base: RunRecord | None, runs: baselines.RunSet
 
 
 def doubt_notes(shown: Sequence[RunRecord], bases: Sequence[RunRecord | None], runs: baselines.RunSet,
-                baseline: str, lang: str) -> list[str]:
-    """One line per doubtful baseline run the rows' ⚠ speedups are against: which run, and why."""
+                baseline: str, lang: str, named: dict[int, str] | None = None) -> list[str]:
+    """One line per doubtful baseline run the rows' ⚠ speedups are against: which run (``named``: the rows as the
+    notes name them, by id of their run), and why."""
     notes, seen = [], set()
     for r, base in zip(shown, bases, strict=True):
         if not doubtful_base(r, base, runs) or id(base) in seen:
             continue
         assert base is not None  # doubtful_base said so
         seen.add(id(base))
-        why = t(lang, "doubt_sep").join(t(lang, "doubt_contended") if w == "contended" else
-                                        t(lang, "doubt_state", state=w) for w in baselines.doubts(base, runs))
-        notes.append(t(lang, "hw_doubtful_base", row=hw_cell(base), run=base.run_id, why=why, hw=baseline,
+        why = doubt_reasons(base, runs, lang)
+        row = (named or {}).get(id(base)) or hw_cell(base)
+        notes.append(t(lang, "hw_doubtful_base", row=row, run=base.run_id, why=why, hw=baseline,
                        batch=batch_text(base).removeprefix("bs=")))
     return notes
 

@@ -84,7 +84,20 @@ def parallel_text(rec: RunRecord, lang: str) -> str:
 
 
 def batch_text(rec: RunRecord) -> str:
-    return f"bs={rec.local_batch if rec.local_batch is not None else '?'}"
+    """The batch setting (baselines.batch_of): ``bs=2``, and ``bs=2 accum=4`` for a run that accumulates."""
+    return f"bs={batch_value(baselines.batch_of(rec))}"
+
+
+def batch_value(batch: baselines.Batch) -> str:
+    """A batch setting as a note lists it after ``bs=``: ``2``, ``2 accum=4``, ``?`` where unknown."""
+    local, accum = batch
+    return ("?" if local is None else str(local)) + (f" accum={accum}" if accum > 1 else "")
+
+
+def batch_order(batch: baselines.Batch) -> tuple[bool, int, int]:
+    """Batch settings smallest first, an unknown per-GPU batch last."""
+    local, accum = batch
+    return (local is None, local or 0, accum)
 
 
 def workload_text(rec: RunRecord) -> str:

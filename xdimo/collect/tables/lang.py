@@ -55,10 +55,12 @@ TEXT: dict[str, dict[str, str]] = {
         "note_superlinear": "{cards} `{run}`：并行效率 {eff} 超过 100%（超线性，可能但少见）：请核对它与基准 `{base}` "
                             "的 batch、稳态区间与硬件。",
         "note_wide": " ⚠ 波动大",
-        "note_doubtful_base": "基准 {cards} `{run}` 存疑（{why}）：以它为基准的加速比与并行效率标 ⚠，仅供参考；"
-                              "该负载没有正常结束（DONE）且独占 CPU 核的 {n} 卡运行可作基准。",
+        "note_doubtful_base": "基准 {cards} `{run}` 存疑（{why}）：以它为基准算得的数值（加速比、并行效率等）标 ⚠，"
+                              "仅供参考；该负载没有正常结束（DONE）、稳态多于 1 个区间且独占 CPU 核的 {n} 卡运行可作"
+                              "基准。",
         "doubt_state": "状态 {state}，未确认正常结束",
         "doubt_contended": "与其他运行同时在本机 CPU 上训练，吞吐偏低",
+        "doubt_one_interval": "稳态数据只有 1 个区间，无从判断是否已稳定",
         "doubt_sep": "；",
         "note_mfu": "MFU = samples/s × 每样本训练 FLOPs ÷ (卡数 × 所用精度的稠密峰值)，不截断。",
         "note_peak": "{gpu}：{prec} 峰值 {peak} TFLOP/s",
@@ -83,12 +85,12 @@ TEXT: dict[str, dict[str, str]] = {
         # Table 1's baseline holds the local batch fixed too (seed 000: 相同 batch 设置).
         "note_no_base_batch": "{cards} `{run}`：每卡 batch={batch} 没有 {n} 卡运行；同硬件同负载的其他运行是 "
                               "bs={have}，不跨 batch 比较，加速比与并行效率待填。",
-        "note_base_batch": "1 卡基准须与本配置同每卡 batch（local batch，即“相同 batch 设置”）、同精度、同帧数与"
-                           "分辨率、同模型形状（depth/hidden/heads）；没有这样的 1 卡运行，加速比与并行效率待填，"
-                           "表下注明原因，不跨 batch 比较。",
-        "note_base_batch_n": "基准须与本配置同每卡 batch（local batch）、同精度、同帧数与分辨率、同模型形状"
-                             "（depth/hidden/heads）；没有这样的基准运行，加速比与并行效率待填，表下注明原因，"
-                             "不跨 batch 比较。",
+        "note_base_batch": "1 卡基准须与本配置同每卡 batch（local batch）与梯度累积步数（即“相同 batch 设置”）、"
+                           "同精度、同帧数与分辨率、同模型形状（depth/hidden/heads）；没有这样的 1 卡运行，"
+                           "加速比与并行效率待填，表下注明原因，不跨 batch 比较。",
+        "note_base_batch_n": "基准须与本配置同每卡 batch（local batch）与梯度累积步数、同精度、同帧数与分辨率、"
+                             "同模型形状（depth/hidden/heads）；没有这样的基准运行，加速比与并行效率待填，"
+                             "表下注明原因，不跨 batch 比较。",
         # A workload whose speedups are against a run of more than one card (no 1-card run, or --baseline-gpus).
         "note_speedup_n": "加速比 = 本配置 Samples/s ÷ 同硬件同模型基准运行的 Samples/s（迭代相同数据量）；"
                           "理想加速比 = 卡数 ÷ 基准卡数；并行效率 = 加速比 ÷ 理想加速比。",
@@ -135,17 +137,22 @@ TEXT: dict[str, dict[str, str]] = {
         "note_cost_batch": "各配置 global_batch 不同：相同步数处理的样本数不同，比较相同数据量请看表一的加速比。",
         # Which run fills a cell when several compete for it, and what a row is compared with (tables 2 and hw).
         "pick_rule": "同一格有多个运行时只取一个，依次优先：有吞吐、正常结束（DONE）、每卡 batch（local batch）最小、"
-                     "训练步数最多、run id 最大（表二先只看本表共同设置的运行）。",
+                     "梯度累积步数最少、训练步数最多、run id 最大；不在并行方式之间取舍（汇总表每种并行方式各占一行，"
+                     "表二先只看本表共同设置的运行，含并行方式）。",
         "pick_cell": "{cell}：取 {run}，未用 {others}",
-        "hw_same_batch": "每行的加速比只与同一每卡 batch（local batch）、同精度、同帧数与分辨率、同模型形状的 {hw} "
-                         "运行相比；{hw} 的每个 batch 各为 1.0(基准)。",
+        "hw_same_batch": "每行的加速比只与同一每卡 batch（local batch）与梯度累积、同并行方式、同精度、同帧数与分辨率、"
+                         "同模型形状的 {hw} 运行相比；{hw} 的每个 batch 与并行方式各为 1.0(基准)。",
         "hw_no_batch_base": "{row} `{run}`：{hw} 没有每卡 batch={batch} 的同负载运行（只有 bs={have}），"
                             "不跨 batch 比较。",
+        "hw_no_parallel_base": "{row} `{run}`：{hw} 没有{parallel}的同 batch 同负载运行（只有 {have}），"
+                               "不跨并行方式比较。",
         "hw_params_clip": "模型参数按各行运行自身的片段（{clips}）计算；表二按用户表格的 16 帧、256² 计："
                           "固定的 sin-cos 位置/时间嵌入随片段变化，同一模型在两表中的参数量略有不同。",
         "hw_doubtful_base": "基准 {row} `{run}` 存疑（{why}）：以它为基准的加速比标 ⚠，仅供参考，--fill 不写入；"
-                            "{hw} 没有每卡 batch={batch}、正常结束（DONE）且独占 CPU 核的同负载运行可作基准。",
-        "t2_setup": "各行取同一设置的运行：{setup}（每卡 batch、精度、帧数×分辨率），模型之间才可比。",
+                            "{hw} 没有每卡 batch={batch}、正常结束（DONE）、稳态多于 1 个区间且独占 CPU 核的"
+                            "同负载运行可作基准。",
+        "t2_setup": "各行取同一设置的运行：{setup}（每卡 batch、精度、帧数×分辨率；梯度累积、FSDP 或多机另行写明，"
+                    "未写即不累积、单卡或 DDP 单机），模型之间才可比。",
         "t2_off_setup": "{row} `{run}`：没有上述设置的运行，本行为 {setup}，与其他行不可直接比较。",
         "t2_params_basis": "具体参数的参数量统一按用户表格的 16 帧、256² 计（固定的 sin-cos 位置/时间嵌入随片段大小"
                            "变化），不是按本表运行的片段（{clips}）：那样算得的数略有不同。",
@@ -199,8 +206,9 @@ TEXT: dict[str, dict[str, str]] = {
         # joined by fill_sep; fill/note.py reads a note back through this text, so a second --fill updates, not adds).
         "fill_mfu_note": "注（xdimo-jobs --fill）：MFU 列中由 xdimo-jobs 填入的单元格（{rows}）= samples/s × "
                          "每样本训练 FLOPs ÷ (卡数 × 所用精度的稠密峰值)，不截断；FLOPs 为模型的精确解析计数"
-                         "（xdimo/train/flops.py），所用峰值：{peaks}。该列其余 MFU 不是 xdimo-jobs 填写的，"
-                         "保持原来的算法，不能与上述数值直接比较。",
+                         "（xdimo/train/flops.py），所用峰值：{peaks}。{others}",
+        # said only where the table's MFU column holds figures fill did not write (fill/note.py)
+        "fill_mfu_others": "该列其余 MFU 不是 xdimo-jobs 填写的，保持原来的算法，不能与上述数值直接比较。",
         "fill_peak": "{hw} {prec} {peak} TFLOP/s",
         "fill_sep": "、",
         # Plots: the tables' terms where a table has one (加速比(按Samples/s), 并行效率(%), 卡数, 模型).
@@ -281,11 +289,13 @@ TEXT: dict[str, dict[str, str]] = {
         "note_superlinear": "{cards} `{run}`: parallel efficiency {eff} is above 100% (superlinear: possible but "
                             "rare): check its batch, steady intervals and hardware against the baseline `{base}`.",
         "note_wide": " ⚠ wide spread",
-        "note_doubtful_base": "Baseline {cards} `{run}` is doubtful ({why}): the speedups and efficiencies against "
-                              "it are marked ⚠, for reference only; this workload has no {n}-GPU run that ended "
-                              "DONE and trained alone to be the baseline.",
+        "note_doubtful_base": "Baseline {cards} `{run}` is doubtful ({why}): the figures against it (speedup, "
+                              "efficiency and those from them) are marked ⚠, for reference only; this workload has "
+                              "no {n}-GPU run that ended DONE, had more than one steady interval and trained alone to "
+                              "be the baseline.",
         "doubt_state": "state {state}, no normal end on record",
         "doubt_contended": "it shared this machine's CPU cores with another run, so its throughput is understated",
+        "doubt_one_interval": "its steady figure rests on one interval, too few to tell whether it was steady",
         "doubt_sep": "; ",
         "note_mfu": "MFU = samples/s x train FLOPs per sample / (GPUs x dense peak of the precision run); "
                     "never clamped.",
@@ -314,12 +324,13 @@ TEXT: dict[str, dict[str, str]] = {
         "note_no_base_batch": "{cards} `{run}`: no {n}-GPU run at per-GPU batch {batch}; the other runs of this "
                               "workload on this hardware are bs={have}, and batches are not compared: speedup and "
                               "efficiency TBD.",
-        "note_base_batch": "A 1-GPU baseline must run the same per-GPU (local) batch, precision, frames, image size "
-                           "and model shape (depth/hidden/heads) (the same batch setup); where no 1-GPU run does, "
-                           "speedup and efficiency are TBD and a note says why: batches are not compared.",
-        "note_base_batch_n": "A baseline must run the same per-GPU (local) batch, precision, frames, image size and "
-                             "model shape (depth/hidden/heads); where no run does, speedup and efficiency are TBD "
-                             "and a note says why: batches are not compared.",
+        "note_base_batch": "A 1-GPU baseline must run the same per-GPU (local) batch and gradient accumulation (the "
+                           "same batch setup), precision, frames, image size and model shape (depth/hidden/heads); "
+                           "where no 1-GPU run does, speedup and efficiency are TBD and a note says why: batches are "
+                           "not compared.",
+        "note_base_batch_n": "A baseline must run the same per-GPU (local) batch and gradient accumulation, "
+                             "precision, frames, image size and model shape (depth/hidden/heads); where no run does, "
+                             "speedup and efficiency are TBD and a note says why: batches are not compared.",
         "note_speedup_n": "Speedup = Samples/s of this config / Samples/s of the baseline run of the same model "
                           "on the same hardware (same amount of data); ideal = GPUs / the baseline's GPUs; "
                           "efficiency = speedup / ideal.",
@@ -371,21 +382,26 @@ TEXT: dict[str, dict[str, str]] = {
         "note_cost_batch": "Global batches differ: the same number of steps is a different amount of data; "
                            "for the same data compare table 1's speedup.",
         "pick_rule": "Where several runs compete for one cell, one is shown, preferring in turn: a throughput, "
-                     "ended DONE, the smallest per-GPU (local) batch, the most steps, the highest run id (table 2 "
-                     "first keeps the runs at the table's common setup).",
+                     "ended DONE, the smallest per-GPU (local) batch, the fewest accumulation steps, the most steps, "
+                     "the highest run id; never one parallelism over another (the summary gives each its own row, "
+                     "table 2 first keeps the runs at the table's common setup, parallelism included).",
         "pick_cell": "{cell}: shows {run}, left out {others}",
-        "hw_same_batch": "Each row's speedup is against the {hw} run at the same per-GPU batch, precision, frames, "
-                         "image size and model shape; each batch's {hw} row is 1.0.",
+        "hw_same_batch": "Each row's speedup is against the {hw} run at the same per-GPU batch and accumulation, "
+                         "parallelism, precision, frames, image size and model shape; each batch's and parallelism's "
+                         "{hw} row is 1.0.",
         "hw_no_batch_base": "{row} `{run}`: {hw} has no run at per-GPU batch {batch} of this workload (only "
                             "bs={have}); batches are not compared with each other.",
+        "hw_no_parallel_base": "{row} `{run}`: {hw} has no {parallel} run of this workload at this batch (only "
+                               "{have}); parallelisms are not compared with each other.",
         "hw_params_clip": "Model params are counted at the clip each row's run trained on ({clips}), not at the "
                           "sheet's 16 frames at 256² table 2 uses: the fixed sin-cos position/time embeddings grow "
                           "with the clip, so one model's count differs slightly between the two tables.",
         "hw_doubtful_base": "Baseline {row} `{run}` is doubtful ({why}): the speedups against it are marked ⚠, for "
                             "reference only, and --fill does not write them; {hw} has no run of this workload at "
-                            "per-GPU batch {batch} that ended DONE and trained alone to be the baseline.",
-        "t2_setup": "Every row is a run at one setup: {setup} (per-GPU batch, precision, frames×size), so models "
-                    "compare.",
+                            "per-GPU batch {batch} that ended DONE, had more than one steady interval and trained "
+                            "alone to be the baseline.",
+        "t2_setup": "Every row is a run at one setup: {setup} (per-GPU batch, precision, frames×size; accumulation, "
+                    "FSDP or several nodes where so, else none, one GPU or DDP on one node), so models compare.",
         "t2_off_setup": "{row} `{run}`: no run at that setup; this row is {setup}, not directly comparable.",
         "t2_params_basis": "Parameter counts are all for the sheet's 16 frames at 256² (the fixed sin-cos "
                            "position/time embeddings grow with the clip), not for the clip these runs trained on "
@@ -441,9 +457,9 @@ TEXT: dict[str, dict[str, str]] = {
         "runs_no_metrics": "no metrics yet (state {state})",
         "fill_mfu_note": "Note (xdimo-jobs --fill): the MFU cells xdimo-jobs filled ({rows}) = samples/s x train "
                          "FLOPs per sample / (GPUs x dense peak of the precision run), never clamped; FLOPs are the "
-                         "model's exact analytic count (xdimo/train/flops.py); peaks used: {peaks}. The column's "
-                         "other MFU cells were not written by xdimo-jobs and keep their own definition: do not "
-                         "compare them with these.",
+                         "model's exact analytic count (xdimo/train/flops.py); peaks used: {peaks}. {others}",
+        "fill_mfu_others": "The column's other MFU cells were not written by xdimo-jobs and keep their own "
+                           "definition: do not compare them with these.",
         "fill_peak": "{hw} {prec} {peak} TFLOP/s",
         "fill_sep": ", ",
         "plot_gpus": "GPUs (cards)",

@@ -1,5 +1,6 @@
 """Seed 000's table 2 (``--table 2``): the models side by side in a setting (hardware, GPUs) that ran several,
-each row a run at the setting's common setup (per-GPU batch, precision, clip), so the models compare."""
+each row a run at the setting's common setup (per-GPU batch, precision, clip, accumulation, parallelism), so the
+models compare."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ SEED_TABLE2 = (("Latte-S/2", None), ("Latte-B/2", None), ("Latte-L/2", None), ("
 
 Setting = tuple[str, int]  # (hardware, GPUs)
 ModelKey = tuple[str, str | None]  # (model, moe)
-Setup = tuple[int | None, str, int, int]  # (per-GPU batch, precision, frames, image size)
+# (per-GPU batch, precision, frames, image size, gradient accumulation, parallelism)
+Setup = tuple[int | None, str, int, int, int, baselines.Parallelism]
 
 
 # -- which settings, which runs -----------------------------------------------------------------------
@@ -65,17 +67,27 @@ def setting_groups(runs: baselines.RunSet) -> dict[Setting, list[RunRecord]]:
 
 
 def run_setup(rec: RunRecord) -> Setup:
-    """What table 2 holds fixed across its model rows: per-GPU batch, precision, frames, image size."""
-    return (rec.local_batch, rec.precision.lower(), rec.frames, rec.image_size)
+    """What table 2 holds fixed across its model rows: per-GPU batch, precision, frames, image size, gradient
+    accumulation and parallelism (seed 000's table 2 compares the models, not how they were spread: a DDP and an
+    FSDP run of one model are two setups, and the row takes the common one's)."""
+    return (rec.local_batch, rec.precision.lower(), rec.frames, rec.image_size, rec.grad_accum or 1,
+            baselines.parallelism(rec))
 
 
 def setup_text(setup: Setup) -> str:
-    batch, prec, frames, size = setup
-    return f"bs={batch if batch is not None else '?'}, {prec.upper() or '?'}, {frames}×{size}²"
+    """``bs=4, BF16, 16×256²``, with what is not the usual: ``accum=2`` for runs that accumulate, the parallelism
+    where it is not one card or DDP on one node (``FSDP``, ``DDP nodes=2``)."""
+    batch, prec, frames, size, accum, (kind, nodes) = setup
+    parts = [f"bs={batch if batch is not None else '?'}", prec.upper() or "?", f"{frames}×{size}²"]
+    parts += [f"accum={accum}"] if accum > 1 else []
+    if kind == "fsdp" or nodes > 1:
+        parts.append(kind.upper() + (f" nodes={nodes}" if nodes > 1 else ""))
+    return ", ".join(parts)
 
 
 def common_setup(group: Sequence[RunRecord]) -> Setup | None:
-    """The setup the most models of a setting ran (with metrics, where any has them); ties: the smallest batch.
+    """The setup the most models of a setting ran (with metrics, where any has them); ties: the smallest batch,
+    then precision and clip, the fewest accumulation steps, DDP before FSDP, fewer nodes.
 
     Table 2 compares models "on the same cards with the same settings" (seed 000): its 4xH200 setting also holds
     table 1's 4xH200 run at another batch, which must not slip into the row by run-id order.
@@ -86,7 +98,7 @@ def common_setup(group: Sequence[RunRecord]) -> Setup | None:
         models.setdefault(run_setup(r), set()).add((r.model, r.moe or None))
     if not models:
         return None
-    return min(models, key=lambda s: (-len(models[s]), s[0] is None, s[0] or 0, s[1], s[2], s[3]))
+    return min(models, key=lambda s: (-len(models[s]), s[0] is None, s[0] or 0, s[1], s[2], s[3], s[4], s[5]))
 
 
 def by_model(group: Sequence[RunRecord]) -> dict[ModelKey, list[RunRecord]]:

@@ -1,6 +1,7 @@
 """Which run a cell shows when several compete for it, and the note that names the runs it left out (with their
-parallelism where they differ in it: pick_run ranks state and batch, and the note must not hide that a DDP run was
-shown over an FSDP one)."""
+parallelism where they differ in it: pick_run ranks state and batch, never parallelism, so the tables keep DDP and
+FSDP runs in cells of their own (seed 001's summary a row each, table 2 its common setup's) and the note must not
+hide a run of another parallelism that was left out)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from xdimo.collect.derive import baselines, throughput
 from xdimo.collect.derive.records import RunRecord
-from xdimo.collect.tables.labels import batch_text, parallel_text
+from xdimo.collect.tables.labels import batch_order, batch_text, parallel_text
 from xdimo.collect.tables.lang import t
 
 
@@ -20,7 +21,7 @@ def ended_well(rec: RunRecord) -> bool:
 
 def pick_key(rec: RunRecord) -> tuple[Any, ...]:
     return (0 if throughput.samples_per_s(rec) else 1 if rec.has_metrics else 2, baselines.state_rank(rec),
-            rec.local_batch is None, rec.local_batch or 0, -(rec.last_step or 0))
+            *batch_order(baselines.batch_of(rec)), -(rec.last_step or 0))
 
 
 def pick_run(runs: Sequence[RunRecord]) -> RunRecord | None:
@@ -28,12 +29,13 @@ def pick_run(runs: Sequence[RunRecord]) -> RunRecord | None:
 
     In turn: a run with a throughput (then one with any metrics), one that ended DONE over one still running,
     and that over one that ended FAILED, KILLED or LOST (``baselines.state_rank``: a failed run's figures are from
-    before it stopped, and a rerun that ended well is the one to show), the smallest per-GPU batch, the furthest
-    along, the highest run id. The smallest batch because a row must be of its baseline's workload: table 1's
-    1-card baseline (baselines.baseline_for) and seed 001's 6000ada baseline (the user's ``baseline.sh``) run the
-    smallest batch, and it is the batch every card can run (48 GB cards stop at bs 2, the H200 goes to bs 4).
-    A bigger batch is an MFU knob, not another card: it gets its own row in ``--table hw``, and table 2 first
-    narrows a model's runs to its setting's common batch (``model_table.table2_candidates``).
+    before it stopped, and a rerun that ended well is the one to show), the smallest per-GPU batch, then the fewest
+    accumulation steps, the furthest along, the highest run id. The smallest batch because a row must be of its
+    baseline's workload: table 1's 1-card baseline (baselines.baseline_for) and seed 001's 6000ada baseline (the
+    user's ``baseline.sh``) run the smallest batch, without accumulation, and it is the batch every card can run
+    (48 GB cards stop at bs 2, the H200 goes to bs 4). A bigger batch is an MFU knob, not another card: it gets its
+    own row in ``--table hw``, and table 2 first narrows a model's runs to its setting's common setup
+    (``model_table.table2_candidates``). Parallelism is not ranked: the callers keep DDP and FSDP apart.
     """
     ordered = sorted(runs, key=lambda r: r.run_id, reverse=True)  # min keeps the first: the highest id wins ties
     return min(ordered, key=pick_key) if ordered else None

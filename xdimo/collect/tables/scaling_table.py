@@ -12,7 +12,9 @@ from xdimo.collect.derive.hardware_label import unknown_hardware
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.tables.cells import f2, mfu_text, pct, sig_text, steps_text
 from xdimo.collect.tables.labels import (
+    batch_order,
     batch_text,
+    batch_value,
     cards,
     hw,
     hw_sort_key,
@@ -27,6 +29,7 @@ from xdimo.collect.tables.lang import columns, t
 from xdimo.collect.tables.table import (
     Table,
     TableOptions,
+    doubtful_base_notes,
     grid_notes,
     is_planned,
     mfu_notes,
@@ -154,18 +157,9 @@ def comparison_notes(group: Sequence[RunRecord], runs: baselines.RunSet, lang: s
 
 def doubt_notes(group: Sequence[RunRecord], runs: baselines.RunSet, lang: str,
                 baseline_gpus: int | None) -> list[str]:
-    """One line per doubtful baseline (baselines.doubts: ended without a normal end, or contended) that rows of
-    ``group`` are compared with: it is 1.0 only for want of a clean run, so their ⚠ cells are not to be trusted."""
-    notes, seen = [], set()
-    for r in group:
-        _, _, base = speedup_cells(r, runs, lang, baseline_gpus)
-        if base is None or base is r or id(base) in seen or not (why := baselines.doubts(base, runs)):
-            continue
-        seen.add(id(base))
-        reasons = t(lang, "doubt_sep").join(
-            t(lang, "doubt_contended") if w == "contended" else t(lang, "doubt_state", state=w) for w in why)
-        notes.append(t(lang, "note_doubtful_base", cards=cards(base), run=base.run_id, why=reasons, n=base.gpus))
-    return notes
+    """One line per doubtful baseline (baselines.doubts: ended without a normal end, one steady interval, or
+    contended) that rows of ``group`` are compared with (table.doubtful_base_notes)."""
+    return doubtful_base_notes([(r, speedup_cells(r, runs, lang, baseline_gpus)[2]) for r in group], runs, lang)
 
 
 def base_count_notes(group: Sequence[RunRecord], runs: baselines.RunSet, lang: str,
@@ -206,11 +200,12 @@ def baseline_notes(group: Sequence[RunRecord], runs: baselines.RunSet, lang: str
     exists (another workload or local batch), or, where none does, when the same workload was measured at another
     local batch (a table-2 run at bs=4 beside table 1's bs=1 study): batches are not compared."""
     at_count: dict[tuple[str, str, str | None, int], list[RunRecord]] = {}
-    batches: dict[tuple[str, str, str | None, baselines.Workload], set[int | None]] = {}
+    batches: dict[tuple[str, str, str | None, baselines.Workload], set[baselines.Batch]] = {}
     for r in runs:
         if throughput.samples_per_s(r):
             at_count.setdefault((hw(r), r.model, r.moe or None, r.gpus), []).append(r)
-            batches.setdefault((hw(r), r.model, r.moe or None, baselines.workload(r)), set()).add(r.local_batch)
+            batches.setdefault((hw(r), r.model, r.moe or None, baselines.workload(r)), set()).add(
+                baselines.batch_of(r))
     notes = []
     for r in group:
         if not steady.has_steady(r) or unknown_hardware(r):
@@ -222,8 +217,9 @@ def baseline_notes(group: Sequence[RunRecord], runs: baselines.RunSet, lang: str
             diff = sorted({f for o in others for f in baselines.workload_mismatch(r, o)})
             notes.append(t(lang, "note_no_base_workload", cards=cards(r), run=r.run_id, fields=", ".join(diff),
                            n=n0))
-        elif have := batches.get((hw(r), r.model, r.moe or None, baselines.workload(r)), set()) - {r.local_batch}:
+        elif have := batches.get((hw(r), r.model, r.moe or None, baselines.workload(r)), set()) - {
+                baselines.batch_of(r)}:
             notes.append(t(lang, "note_no_base_batch", cards=cards(r), run=r.run_id, n=n0,
                            batch=batch_text(r).removeprefix("bs="),
-                           have=", ".join(sorted("?" if b is None else str(b) for b in have))))
+                           have=", ".join(batch_value(b) for b in sorted(have, key=batch_order))))
     return notes

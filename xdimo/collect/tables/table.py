@@ -165,6 +165,28 @@ def state_notes(shown: Sequence[RunRecord | None], lang: str, without_metrics: b
     return notes
 
 
+def doubt_reasons(base: RunRecord, runs: baselines.RunSet, lang: str) -> str:
+    """Why ``base`` is a doubtful baseline (baselines.doubts), in words: ``状态 KILLED，未确认正常结束；…``."""
+    words = {baselines.CONTENDED: t(lang, "doubt_contended"), baselines.ONE_INTERVAL: t(lang, "doubt_one_interval")}
+    return t(lang, "doubt_sep").join(words.get(w) or t(lang, "doubt_state", state=w)
+                                     for w in baselines.doubts(base, runs))
+
+
+def doubtful_base_notes(pairs: Sequence[tuple[RunRecord, RunRecord | None]], runs: baselines.RunSet,
+                        lang: str) -> list[str]:
+    """One line per doubtful baseline (baselines.doubts) that a row of ``pairs`` (row, its baseline) is compared
+    with: it is the baseline only for want of a clean run, so the row's ⚠ figures are not to be trusted (table 1
+    and the 相比N卡 table say it alike)."""
+    notes, seen = [], set()
+    for r, base in pairs:
+        if base is None or base is r or id(base) in seen or not baselines.doubts(base, runs):
+            continue
+        seen.add(id(base))
+        notes.append(t(lang, "note_doubtful_base", cards=cards(base), run=base.run_id,
+                       why=doubt_reasons(base, runs, lang), n=base.gpus))
+    return notes
+
+
 def unknown_hw_notes(shown: Sequence[RunRecord | None], lang: str) -> list[str]:
     """Why rows of unknown hardware have no speedup (hardware_label.unknown_hardware): one line, where a table has
     any."""

@@ -169,7 +169,7 @@ def run_speed(rec: RunRecord, runs: baselines.RunSet, baseline_gpus: int | None 
         "achieved_tflops_per_gpu": throughput.achieved_tflops(rec), "peak_tflops": rec.peak_tflops,
         "flops_per_sample": rec.flops_per_sample, "time_10k_steps_s": throughput.time_for_steps(rec, 10_000),
         "baseline_run_id": base.run_id if base else None, "baseline_gpus": n0,
-        # why that baseline is doubtful (its state, "contended"): table 1 marks the derived cells ⚠
+        # why that baseline is doubtful (its state, "one_interval", "contended"): table 1 marks the derived cells ⚠
         "baseline_doubts": baselines.doubts(base, runs) if base else [],
         "speedup": baselines.speedup(rec, base) if base and scales else None,
         "ideal_speedup": rec.gpus / n0,
