@@ -424,14 +424,17 @@ def _keys_read(text: str) -> set[str] | None:
     """The option keys one template names, read off Jinja's own parse of it: ``options.get("k", ...)``,
     ``options["k"]``, ``options.k``, ``"k" in options`` (``options is defined`` names none). None when some use
     of ``options`` is none of these (``options.items()``, ``options | tojson``, ``{% set o = options %}``): it
-    may read any key. Text outside Jinja code, comments and string literals are never uses."""
+    may read any key; None also for a template that does not parse. Text outside Jinja code, comments and string
+    literals are never uses."""
     import jinja2
     from jinja2 import nodes
 
     try:
         tree = jinja2.Environment(trim_blocks=True, lstrip_blocks=True).parse(text)
     except jinja2.TemplateSyntaxError:
-        return set()  # render reports it, with its line
+        # A template that does not parse may read any key: its own error (file:line) is render's to report, and
+        # the commands that render nothing (status, kill) must not fail on a key it was meant to read.
+        return None
     keys: set[str] = set()
     accounted: set[int] = set()  # the `options` names a pattern above explains
 

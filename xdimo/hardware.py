@@ -7,7 +7,8 @@ above 1 means the FLOP count or the peak is wrong, and hiding that is how MFU ta
 
 API (stable; collect imports it):
 - ``match_gpu(name) -> GpuSpec | None``: from ``torch.cuda.get_device_name()`` / ``nvidia-smi`` strings
-  ("NVIDIA H100 80GB HBM3") or a cluster pool's model ("RTX 6000 Ada", "H200", "pro6000").
+  ("NVIDIA H100 80GB HBM3") or a cluster pool's model ("RTX 6000 Ada", "H200", "pro6000"). A name with a word
+  that may name another part ("RTX 4090 D", "Max-Q") is None, never a near-match's peak.
 - ``peak_tflops(gpu, precision) -> float | None``: ``gpu`` a GpuSpec or a name; precision bf16|fp16|tf32|fp32.
   None for an unknown GPU, and for a precision the GPU cannot run at its own rate (a V100 has no BF16; its "TF32"
   runs in FP32 and gets the FP32 peak):
@@ -90,44 +91,81 @@ GPUS: tuple[GpuSpec, ...] = (
             "NVIDIA V100 datasheet (SXM2/NVLink: 125 FP16 tensor, 15.7 FP32)", fp16=125.0),
 )
 
-# (pattern over the normalised name, key). Normalisation lowercases and turns every non-alphanumeric run
-# into one space; patterns allow a missing space, so "NVIDIA RTX 6000 Ada Generation", "gpu_6000ada" and
-# "pro6000" all match.
-_PATTERNS: tuple[tuple[str, str], ...] = (
-    (r"h200 ?nvl", "h200-nvl"),
-    (r"h200", "h200-sxm"),
-    (r"h100 ?nvl", "h100-nvl"),
-    (r"h100 ?(pcie|pci e)", "h100-pcie"),
-    (r"h100", "h100-sxm"),  # "NVIDIA H100 80GB HBM3" is the SXM part
-    (r"(rtx ?)?pro ?6000", "rtx-pro-6000"),
-    (r"(rtx ?)?6000 ?ada", "rtx-6000-ada"),
-    (r"a100", "a100"),
-    (r"(rtx ?)?4090", "rtx-4090"),
+# How a name is read. Normalisation lowercases and turns every non-alphanumeric run into one space
+# ("NVIDIA RTX 6000 Ada Generation", "gpu_6000ada", "Tesla V100-PCIE-16GB"). A name must say exactly one model
+# (a family below); its form words (PCIe, NVL; for the V100 also 16 GB), wherever they stand, pick the part; and
+# every other word must be one that names no other part: vendor, architecture, memory size, "gpu". Any other word
+# makes the name unknown: "RTX 4090 D" (the China-market part), "RTX PRO 6000 Blackwell Max-Q" (a lower-clocked
+# part), "RTX 4090 Laptop", "H100 ... MIG 1g.10gb" (a slice), "gpu_h200_long". Unknown is said as unknown (no
+# MFU, plan says "no known peak"); a near-match would give another part's peak without a word.
+
+
+@dataclass(frozen=True)
+class _Family:
+    model: str  # regex over the normalised name: the words that name the model
+    parts: dict[str, str]  # the name's form words, sorted and space-joined ("" none) -> GpuSpec key; else unknown
+    words: str = ""  # regex: words this model's names also carry (architecture, edition) that name no other part
+
+
+# A PCIe form word changes nothing for cards that are PCIe cards anyway, nor for the A100, whose datasheet gives
+# PCIe and SXM the same peaks; the H100's and V100's PCIe parts are their own entries; there is no H200 PCIe.
+_FAMILIES: tuple[_Family, ...] = (
+    _Family(r"h200", {"": "h200-sxm", "nvl": "h200-nvl"}, r"hopper"),
+    _Family(r"h100", {"": "h100-sxm", "nvl": "h100-nvl", "pcie": "h100-pcie"}, r"hopper"),  # "80GB HBM3": SXM
+    _Family(r"(rtx ?)?pro ?6000", {"": "rtx-pro-6000", "pcie": "rtx-pro-6000"},
+            r"rtx|blackwell|workstation|server|edition"),
+    _Family(r"(rtx ?)?6000 ?ada", {"": "rtx-6000-ada", "pcie": "rtx-6000-ada"}, r"rtx|lovelace"),
+    _Family(r"a100", {"": "a100", "pcie": "a100"}, r"ampere|tesla"),
+    _Family(r"(rtx ?)?4090", {"": "rtx-4090", "pcie": "rtx-4090"}, r"geforce|rtx|ada|lovelace"),
     # nvidia-smi "Tesla V100-SXM2-32GB", "Tesla V100-PCIE-16GB", "Tesla V100S-PCIE-32GB"; bhosts -gpu
     # "TeslaV100_SXM2_32GB"; pools "V100", "gpu_v100", "gpu_v100_16gb". A bare V100 is the SXM2 32 GB part.
-    (r"(tesla ?)?v100s( ?(pcie|pci e))?", "v100s-pcie"),
-    (r"(tesla ?)?v100 ?(pcie|pci e)", "v100-pcie"),
-    (r"(tesla ?)?v100( ?sxm\d?)? ?16 ?gb?", "v100-sxm-16gb"),
-    (r"(tesla ?)?v100", "v100-sxm"),
+    _Family(r"(tesla ?)?v100s", {"": "v100s-pcie", "pcie": "v100s-pcie"}, r"volta|tesla"),
+    _Family(r"(tesla ?)?v100", {"": "v100-sxm", "pcie": "v100-pcie", "16gb": "v100-sxm-16gb",
+                                "16gb pcie": "v100-pcie"}, r"volta|tesla|nvlink"),
 )
+# Form words, wherever they stand in the name ("H100 80GB PCIe", "NVIDIA H100 PCIe", "h100pcie").
+_FORMS = {"pcie": r"pcie|pci e|pci express", "nvl": r"nvl", "16gb": r"16 ?g(i?b)?"}
+# Words any name may carry: vendor, "gpu", memory size and kind, SXM socket, "Generation".
+_NEUTRAL = r"nvidia|gpus?|generation|sxm\d?|\d+ ?g(i?b)?|gb|hbm\d?e?|gddr\d+x?"
 _BY_KEY = {g.key: g for g in GPUS}
 
 
 def _normalise(name: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", name.lower()).split())
+    text = " ".join(re.sub(r"[^a-z0-9]+", " ", name.lower()).split())
+    return re.sub(r"(\d|v100s)(pcie|nvl|sxm)", r"\1 \2", text)  # "h100pcie", "v100sxm2": words of their own
+
+
+@cache
+def _words(alternatives: str) -> re.Pattern[str]:
+    """Whole words (or runs of them) of ``alternatives`` in a normalised name."""
+    return re.compile(rf"(?:^| )(?:{alternatives})(?= |$)")
+
+
+def _part(text: str, family: _Family) -> str | None:
+    """The key of the part ``text`` names within ``family`` (whose model it names once); None for a form the
+    family has no part for, or a word that names none of its parts."""
+    text = _words(family.model).sub(" ", text, count=1)
+    forms = [f for f, rx in _FORMS.items() if (f != "16gb" or any("16gb" in k for k in family.parts))
+             and _words(rx).search(text)]
+    for f in forms:
+        text = _words(_FORMS[f]).sub(" ", text)
+    rest = _words(_NEUTRAL + (f"|{family.words}" if family.words else "")).sub(" ", text)
+    return family.parts.get(" ".join(sorted(forms))) if not rest.strip() else None
 
 
 def match_gpu(name: str | None) -> GpuSpec | None:
-    """The table entry for a device or pool name; None for unknown names and for "cpu"."""
+    """The table entry for a device or pool name; None for unknown names and for "cpu". A name with a word that
+    may name another part ("RTX 4090 D", "... Max-Q ...") is unknown: never another part's peak."""
     if not name:
         return None
     if name in _BY_KEY:
         return _BY_KEY[name]
     text = _normalise(name)
-    for pattern, key in _PATTERNS:
-        if re.search(rf"(^| ){pattern}( |$)", text):
-            return _BY_KEY[key]
-    return None
+    found = [f for f in _FAMILIES if _words(f.model).search(text)]
+    if len(found) != 1 or len(_words(found[0].model).findall(text)) != 1:
+        return None  # no model, or two ("H100/H200")
+    key = _part(text, found[0])
+    return _BY_KEY[key] if key else None
 
 
 def _spec(gpu: GpuSpec | str | None) -> GpuSpec | None:

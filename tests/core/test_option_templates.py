@@ -101,3 +101,12 @@ def test_the_scan_is_cached_until_a_template_changes(tmp_path: Path, monkeypatch
     os.utime(included, ns=(0, 10**18))  # a new mtime, even where the clock's step is coarse
     assert load_cluster(write_cluster(tmp_path, JH, site_knob="x")).options == {"site_knob": "x"}
     assert scans == ["jh", "jh"]
+
+
+def test_a_template_that_does_not_parse_may_read_any_key(tmp_path: Path) -> None:
+    """Audit 4, finding 5: a template with a syntax error is no proof that a key goes unread. The cluster file
+    loads (status and kill render nothing), and rendering reports the template's own error with its line."""
+    templates = workspace_templates(tmp_path)
+    append(templates / "slurm.sh.j2", '#SBATCH --comment={{ options["project"] }\n')
+    assert template_option_keys(templates, "slurm") is None
+    assert load_cluster(write_cluster(tmp_path, SLURM, project="vidgen")).options == {"project": "vidgen"}
