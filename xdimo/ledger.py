@@ -170,6 +170,14 @@ class LedgerRun:
         return d
 
 
+@dataclass(frozen=True)
+class Intent:
+    """What Ledger.record_intent recorded: the attempt it opened, and the row it replaced (None: the run's first)."""
+
+    attempt: int
+    previous: LedgerRun | None
+
+
 def bad_row(run_id: str, column: str, problem: str) -> XdimoError:
     """The one error every reader gives for a row it cannot take (see LedgerRun.from_row)."""
     return XdimoError(f"ledger row {run_id}: {problem} in column {column} (was the ledger edited by hand?)")
@@ -530,9 +538,9 @@ class Ledger:
 
     # -- writes --------------------------------------------------------------------------------
 
-    def record_intent(self, spec: RunSpec, cluster: str, script: str, log_dir: str, note: str = "") -> LedgerRun | None:
+    def record_intent(self, spec: RunSpec, cluster: str, script: str, log_dir: str, note: str = "") -> Intent:
         """Mark a run SUBMITTING before the scheduler is called, with ``note`` as its reason (in the same
-        transaction: see start_hand_over). Returns the row it replaces (a resubmission)."""
+        transaction: see start_hand_over). Returns the attempt it opened and the row it replaces (a resubmission)."""
         now = time.time()
         with self.transaction() as db:
             previous = self._fetch_one(db, "run_id = ?", (spec.run_id,))
@@ -547,7 +555,7 @@ class Ledger:
                  log_dir, JobState.SUBMITTING.value, attempt, note, now, now),
             )
             self._event(db, spec.run_id, JobState.SUBMITTING, None, f"attempt {attempt}")
-        return previous
+        return Intent(attempt, previous)
 
     def start_hand_over(self, run_id: str, attempt: int) -> bool:
         """Clear the intent's note as the run's submit command is about to start (from then on whether the

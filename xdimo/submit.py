@@ -492,9 +492,9 @@ def hand_over(ws: Workspace, scheduler: Scheduler, cluster: Cluster, spec: RunSp
     ledger = ws.ledger
     with signals_deferred():
         # Noted until the submit command starts: a submitter that dies before leaves a run known never handed over.
-        previous = ledger.record_intent(spec, cluster.name, script, str(ws.log_dir(spec.run_id)),
-                                        note=intent_note(time.time()))
-        attempt = previous.attempt + 1 if previous is not None else 1
+        intent = ledger.record_intent(spec, cluster.name, script, str(ws.log_dir(spec.run_id)),
+                                      note=intent_note(time.time()))
+        previous, attempt = intent.previous, intent.attempt
         run_dir = ws.run_dir(spec.run_id)
         earlier = previous.attempt if previous is not None else None
         aside = None

@@ -27,8 +27,9 @@ def test_a_refused_resubmission_gives_the_run_back_to_the_attempt_before(tmp_pat
     ledger.record_intent(spec, "local", "#!/bin/bash\n", str(tmp_path / "logs"))
     ledger.record_submitted(spec.run_id, "112")
     ledger.update(spec.run_id, JobStatus(JobState.LOST))
-    previous = ledger.record_intent(spec, "local", "#!/bin/bash\n", str(tmp_path / "logs"))
-    ledger.record_refused(spec.run_id, previous, "queue closed")
+    intent = ledger.record_intent(spec, "local", "#!/bin/bash\n", str(tmp_path / "logs"))
+    assert intent.attempt == 2
+    ledger.record_refused(spec.run_id, intent.previous, "queue closed")
     ledger.update(spec.run_id, JobStatus(JobState.RUNNING), job_id="112")
     ledger.update(spec.run_id, JobStatus(JobState.DONE, exit_code=0), job_id="112")
     attempts = ledger.attempt_jobs(spec.run_id)
@@ -36,7 +37,8 @@ def test_a_refused_resubmission_gives_the_run_back_to_the_attempt_before(tmp_pat
     assert (attempts[1].job_id, attempts[1].state) == ("112", JobState.DONE)
     assert attempts[1].started is not None and attempts[1].ended is not None
 
-    ledger.record_intent(spec, "local", "#!/bin/bash\n", str(tmp_path / "logs"))  # the refused number again
+    again = ledger.record_intent(spec, "local", "#!/bin/bash\n", str(tmp_path / "logs"))
+    assert again.attempt == 2  # the refused number again
     ledger.record_submitted(spec.run_id, "118")
     attempts = ledger.attempt_jobs(spec.run_id)
     assert [(n, a.job_id, a.state) for n, a in sorted(attempts.items())] == [

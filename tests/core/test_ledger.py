@@ -20,7 +20,8 @@ def spec(gpus=1):
 
 def test_intent_then_job_id_then_states_with_history(ledger):
     s = spec()
-    assert ledger.record_intent(s, "local", "#!/bin/bash\n", "/logs/x") is None
+    intent = ledger.record_intent(s, "local", "#!/bin/bash\n", "/logs/x")
+    assert (intent.attempt, intent.previous) == (1, None)
     (run,) = ledger.runs()
     assert run.state is JobState.SUBMITTING and run.job_id is None
     ledger.record_submitted(s.run_id, "17")
@@ -45,8 +46,9 @@ def test_refusal_restores_the_previous_attempt(ledger):
     ledger.record_intent(s, "local", "", "")
     ledger.record_submitted(s.run_id, "1")
     ledger.update(s.run_id, JobStatus(JobState.FAILED, 1))
-    previous = ledger.record_intent(s, "local", "", "")
-    assert previous is not None and previous.job_id == "1"
+    intent = ledger.record_intent(s, "local", "", "")
+    previous = intent.previous
+    assert intent.attempt == 2 and previous is not None and previous.job_id == "1" and previous.attempt == 1
     ledger.record_refused(s.run_id, previous, "pending limit")
     run = ledger.get(s.run_id)
     assert run.state is JobState.FAILED and run.job_id == "1" and run.attempt == 1
