@@ -43,7 +43,7 @@ def test_the_cli_prints_the_submitted_runs_then_the_one_line_error(workspace: Pa
     two_runs(workspace)
     result = CliRunner().invoke(cli, ["--workdir", str(workspace), "submit", "two", "--json"])
     assert result.exit_code != 0 and "timed out" in str(result.exception)
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)  # stderr has a progress line per hand-over
     assert [s["job_id"] for s in data["submitted"]] == ["101"] and "timed out" in data["failed"]
 
 

@@ -273,6 +273,12 @@ def progress_done() -> None:
         click.echo("", err=True)
 
 
+def progress_clear() -> None:
+    """Erase the progress line on a terminal (what follows says it all); elsewhere its lines stay, as written."""
+    if sys.stderr.isatty():
+        click.echo("\r\033[K", nl=False, err=True)
+
+
 MAX_INTERVAL_S = 86_400.0  # a day: beyond it a poll interval is a typo (and time.sleep overflows near 1e10)
 
 

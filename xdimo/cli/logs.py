@@ -11,6 +11,7 @@ import click
 from xdimo.cli.common import App, StoppedFollowing, read_only_line, verb
 from xdimo.cli.logs_earlier import find_earlier_job, show_earlier
 from xdimo.cli.logs_progress import Progress
+from xdimo.cli.logs_state import fresh_run
 from xdimo.cli.logs_tail import JSON_MAX_BYTES, Tail, echo_new, file_texts, log_files
 from xdimo.errors import NotFoundError, XdimoError
 from xdimo.follow import follow as follow_runs
@@ -37,6 +38,9 @@ HOLDS_OUTPUT = {"lsf": ("LSF", ""), "jh": ("JH", "`jctrl peek` shows a running j
 def logs(app: App, ident: str, follow: bool, err: bool) -> None:
     """Print the output of a run (run id, unique prefix, or scheduler job id).
 
+    A run not ended is polled first (one call to its scheduler, as `status` makes), so the state said is the job's
+    now; where that poll fails, a warning says the state shown is the ledger's last. An ended run is not polled.
+
     \b
     Examples:
       xdimo-jobs logs 10061
@@ -55,6 +59,8 @@ def logs(app: App, ident: str, follow: bool, err: bool) -> None:
             raise
         show_earlier(app, earlier, follow, err)
         return
+    fresh = fresh_run(app, ledger, run, following=follow, refresh=refresh)  # not the ledger's stale state
+    run = fresh.run
     if follow and ledger.read_only:  # following polls the run's scheduler, and its answer could not be recorded
         if run.state.active:
             click.echo(f"warning: not following: {read_only_line(str(ledger.path), ledger.read_only)}", err=True)
@@ -62,10 +68,12 @@ def logs(app: App, ident: str, follow: bool, err: bool) -> None:
     files = log_files(Path(run.log_dir), run.job_id, err)
     held = held_output(app, run)
     if app.json:
-        app.emit(json_data(run, files, held), "")
+        app.emit(json_data(run, files, held, fresh.stale), "")
         return
+    if fresh.stale:  # before the output: what follows may be older than the job
+        click.echo(f"warning: {fresh.stale}", err=True)
     try:
-        shown = print_output(app, ledger, run, files, follow, err, held=held)
+        shown = print_output(app, ledger, run, files, follow, err, held=held, polled=fresh.polled)
     except KeyboardInterrupt:  # Ctrl-C: the normal way to stop following
         if not follow:
             raise
@@ -87,10 +95,12 @@ def held_output(app: App, run: LedgerRun) -> str:
     return f"{name} writes a job's output file only when the job ends" + (f"; {peek}" if peek else "")
 
 
-def json_data(run: LedgerRun, files: list[Path], held: str = "") -> dict[str, Any]:
-    """What --json prints: each file's text, its last JSON_MAX_BYTES at most (a log may be gigabytes)."""
+def json_data(run: LedgerRun, files: list[Path], held: str = "", stale: str = "") -> dict[str, Any]:
+    """What --json prints: each file's text, its last JSON_MAX_BYTES at most (a log may be gigabytes); under
+    "warnings", why "state" may be out of date (``stale``: its scheduler could not be polled)."""
     texts, cut = file_texts(files)
-    out: dict[str, Any] = {"run_id": run.run_id, "job_id": run.job_id, "state": run.state.value, "files": texts}
+    out: dict[str, Any] = {"run_id": run.run_id, "job_id": run.job_id, "state": run.state.value, "files": texts,
+                           "warnings": [stale] if stale else []}
     if cut:
         out["truncated"] = cut
         out["note"] = (f"only the last {JSON_MAX_BYTES >> 20} MiB of {', '.join(cut)} is included; "
@@ -116,14 +126,16 @@ def no_output(run: LedgerRun, held: str = "") -> str:
 
 
 def print_output(app: App, ledger: Ledger, run: LedgerRun, files: list[Path], follow: bool, err: bool,
-                 held: str = "") -> bool:
+                 held: str = "", polled: bool = False) -> bool:
     """Print the files (and with ``follow`` what they gain until the run ends); True when anything was shown.
 
     Following, the files are read every TAIL_S; the scheduler is asked whether the run ended at its backend's
     pace (xdimo.follow.follow), and at once when the job's exit marker appears (the script's last act: its
     end is near). The last read comes after the poll that saw the run end: what the job wrote last is shown.
     While the job's output file is absent or empty but its metrics.jsonl has rows (LSF and JH write the file
-    only when the job ends: ``held``), the latest row is shown instead, and followed, with a note on stderr."""
+    only when the job ends: ``held``), the latest row is shown instead, and followed, with a note on stderr.
+    ``polled``: the caller has just polled the run's scheduler (logs_state.fresh_run): the first poll here waits
+    its interval."""
     tails = {p: Tail() for p in files}
     shown = echo_new(tails, final=not follow)
     progress = Progress.of(run, held)
@@ -136,7 +148,8 @@ def print_output(app: App, ledger: Ledger, run: LedgerRun, files: list[Path], fo
 
     said = shown  # "no output yet (...)" said once, after the first poll, when nothing was shown by then
     for beat in follow_runs(app.ws, ledger, lambda: [ledger.get(run.run_id)], tick=TAIL_S, hurry=marker,
-                            clock=time.monotonic, sleep=time.sleep, refresh=refresh, poll_every=poll_every):
+                            wait_first=polled, clock=time.monotonic, sleep=time.sleep, refresh=refresh,
+                            poll_every=poll_every):
         now = beat.runs[0]
         for p in log_files(Path(now.log_dir), now.job_id, err):
             tails.setdefault(p, Tail())

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
+from typing import Any
 
 import click
 
-from xdimo.cli.common import App, PollSeconds, job_folder, progress, progress_done, verb, workload
+import xdimo.submit as batches
+from xdimo.cli.common import (
+    App,
+    PollSeconds,
+    job_folder,
+    progress,
+    progress_clear,
+    progress_done,
+    verb,
+    workload,
+)
+from xdimo.config import Cluster
 from xdimo.errors import XdimoError
 from xdimo.matrix import Matrix, load_matrix
 from xdimo.plan import check_matrix
 from xdimo.schedulers import poll_interval
+from xdimo.schedulers.base import Scheduler
+from xdimo.spec import RunSpec
 from xdimo.submit import SubmitResult, Submitted, pick_runs, submit_all, submit_once
 
 
@@ -36,7 +51,8 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, picked:
     Each run is recorded in the ledger before the scheduler is called and its job id after, so nothing is
     lost or submitted twice; a second `submit` on the same ledger waits for this one (and says so). A run
     whose last attempt never reached the scheduler (LOST or FAILED with no job id: its submitter died first)
-    is sent again like a new run, without --again; the output says which and why.
+    is sent again like a new run, without --again; the output says which and why. Each run is said on stderr as
+    it is handed over; the batch's report follows once all are.
 
     \b
     Examples:
@@ -56,7 +72,7 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, picked:
     if mode == "all" and not dry_run:
         submit_every_batch(app, m, again, poll_s or poll_interval(cluster) or 20.0)
         return
-    result = submit_once(app.ws, cluster, m, dry_run=dry_run, again=again)
+    result = submit_batch(app, cluster, m, dry_run, again)
     if result.cards_unread:  # on stderr: the scripts on stdout stay the scripts
         progress(f"warning: {result.cards_warning()}")
     data = result.to_dict()
@@ -70,6 +86,53 @@ def submit(app: App, matrix: str, mode: str, dry_run: bool, again: bool, picked:
         raise result.stop()
     if result.failed:
         raise XdimoError(result.failed)
+
+
+def submit_batch(app: App, cluster: Cluster, m: Matrix, dry_run: bool, again: bool) -> SubmitResult:
+    """One batch (`--batch first|next`). Each hand-over is said on stderr as it happens: the batch's report comes
+    only once every run is handed over, and 600 runs at 1-2 s a submit command would be minutes of silence."""
+    if dry_run:  # nothing is handed over
+        return submit_once(app.ws, cluster, m, dry_run=True, again=again)
+    told = Told()
+    # the backend as submit_once makes it (xdimo.submit's get_scheduler: one place to stand one in)
+    scheduler = Announced(batches.get_scheduler(cluster, app.ws.root), told)
+    try:
+        result = submit_once(app.ws, cluster, m, again=again, scheduler=scheduler)
+    except BaseException:
+        if told.count:  # the error starts on a line of its own; the progress line stays (no report follows)
+            progress_done()
+        raise
+    if told.count:  # the report names every run handed over: on a terminal it replaces the progress line
+        progress_clear()
+    return result
+
+
+class Told:
+    """The hand-overs said so far, as progress lines on stderr (on a terminal one line, redrawn)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, spec: RunSpec, job_id: str) -> None:
+        self.count += 1
+        progress(f"handed over {spec.run_id} as job {job_id} ({self.count} so far)")
+
+
+class Announced:
+    """A backend whose hand-overs are told as each returns its job id; everything else is the backend's own.
+    (submit_once has no per-run callback: this stands in for one.)"""
+
+    def __init__(self, scheduler: Scheduler, told: Callable[[RunSpec, str], None]) -> None:
+        self._scheduler = scheduler
+        self._told = told
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._scheduler, name)
+
+    def submit(self, script: str, run: RunSpec) -> str:
+        job_id = self._scheduler.submit(script, run)
+        self._told(run, job_id)
+        return job_id
 
 
 def submit_every_batch(app: App, m: Matrix, again: bool, interval: float) -> None:
