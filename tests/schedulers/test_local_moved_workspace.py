@@ -76,6 +76,9 @@ def test_a_runner_whose_workspace_moved_records_the_end_in_the_new_place(workspa
     (sub,) = json.loads(out.stdout)["submitted"]
     wait_for("the job script", lambda: child_alive(LocalState(workspace).load(sub["job_id"])))
     runner = LocalState(workspace).load(sub["job_id"]).runner_pid
+    # Moved once the workload has made its folder: a move before it would have the stand-in's makedirs of its
+    # (absolute) run dir make the old root again, which is the workload's doing, not the runner's (a flake).
+    wait_for("the workload's start", lambda: (workspace / "logs" / sub["run_id"] / "run.json").exists())
     moved = tmp_path / "moved"
     workspace.rename(moved)
     wait_for("the runner's end", lambda: not os.path.exists(f"/proc/{runner}"), timeout=60)
