@@ -1,7 +1,8 @@
 """Kill runs through their own cluster's scheduler; the ledger records the request before the command, and
 withdraws it when the scheduler answers that it no longer knows the job (nothing was killed).
 
-What is active is decided on a fresh poll, not on the ledger's last view (kill_runs)."""
+What is active is decided on a fresh poll, not on the ledger's last view (kill_runs); a job id that poll finds
+listed for another job (the scheduler's ids restarted) is sent nothing (refuse_others)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 
 from xdimo.errors import KillUnconfirmed, XdimoError
 from xdimo.ledger import Ledger, LedgerRun
-from xdimo.poll import refresh
+from xdimo.poll import OtherJob, refresh
 from xdimo.reconcile import adopt_job, settle_without_job, submitter_gone
 from xdimo.schedulers import get_scheduler
 from xdimo.schedulers.base import KillAnswer, KillInterrupted, KillNotRecorded, Scheduler, kill_many
@@ -50,9 +51,11 @@ def kill_runs(ws: Workspace, runs: list[LedgerRun] | None = None, *, cluster: st
     if runs is None:
         runs = ledger.runs(cluster=cluster, matrix=matrix, states=(*ACTIVE_STATES, JobState.LOST))
     # Runs still SUBMITTING have no job to poll: their scheduler is asked for it by name (adopt_submitting).
-    out.poll_failures = refresh(ws, ledger, [r for r in runs if r.job_id], schedulers).failures
+    first = refresh(ws, ledger, [r for r in runs if r.job_id], schedulers)
+    out.poll_failures = first.failures
     unreadable: dict[str, str] = {}  # cluster -> why its file cannot be read (a bad kill_grace_s, ...)
     runs = adopt_submitting(ws, ledger, [ledger.get(r.run_id) for r in runs], schedulers, unreadable, out)
+    runs = refuse_others(ledger, runs, first.others, out)
     if not every:  # --all names no ended run: it is no news that they ended
         out.ended = [r for r in runs if not r.state.active]
     groups = kill_order([r for r in runs if r.state.active])
@@ -89,6 +92,22 @@ def adopt_submitting(ws: Workspace, ledger: Ledger, runs: list[LedgerRun], sched
                 continue
         out.append(run)
     return out
+
+
+def refuse_others(ledger: Ledger, runs: list[LedgerRun], others: dict[str, OtherJob],
+                  out: KillResult) -> list[LedgerRun]:
+    """``runs`` less the active ones whose job id the poll just found listed for another job (its
+    scheduler's ids restarted): a kill sent to that id would end a stranger's job. Each is a failure in ``out``
+    (one line, nothing sent, no request recorded); the polls settle the run as a job no longer listed."""
+    kept = []
+    for run in runs:
+        other = others.get(run.run_id)
+        if other is not None and run.state.active and run.job_id == other.job_id:
+            out.failed.append(failure(ledger, run, XdimoError(f"{other} (the scheduler's job ids restarted): "
+                                                              "nothing was sent; `status` settles the run")))
+        else:
+            kept.append(run)
+    return kept
 
 
 def kill_order(runs: list[LedgerRun]) -> list[list[LedgerRun]]:

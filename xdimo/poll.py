@@ -60,6 +60,18 @@ class RunStart:
     source: str
 
 
+@dataclass(frozen=True)
+class OtherJob:
+    """A run's job id that the scheduler now lists for another job, named so (its ids restarted: a controller
+    reset, an id wrap): the run's job is gone, and nothing may be sent to that id for the run (`kill`)."""
+
+    job_id: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} is now someone else's job '{self.name}'"
+
+
 @dataclass
 class Refresh:
     changes: list[Change] = field(default_factory=list)
@@ -68,6 +80,8 @@ class Refresh:
     # run id -> its job's real start, for the runs this poll saw running (or suspended) and could date: `status`
     # counts their time from it and says whose clock it is (the ledger keeps the time, not its source).
     starts: dict[str, RunStart] = field(default_factory=dict)
+    # run id -> its job id, listed now for another job (JobStatus.other_job): `kill` sends it nothing.
+    others: dict[str, OtherJob] = field(default_factory=dict)
 
 
 def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None,
@@ -94,7 +108,7 @@ def refresh(ws: Workspace, ledger: Ledger, runs: list[LedgerRun] | None = None,
             except XdimoError as exc:  # a stuck submission not found now (sacct down) stops no other run's poll
                 out.failures.append(f"cluster {cluster_name}: {exc}")
             polled = [ledger.get(r.run_id) for r in active]
-            out.changes += poll_cluster(ledger, scheduler, [r for r in polled if r.job_id], out.starts)
+            out.changes += poll_cluster(ledger, scheduler, [r for r in polled if r.job_id], out.starts, out.others)
         except NoAnswer as exc:  # the jobs' own files may have settled some: those changes stand
             out.changes += exc.changes
             out.failures.append(f"cluster {cluster_name}: {exc}")
@@ -130,9 +144,11 @@ def recheck_lost(run: LedgerRun, now: float | None = None) -> bool:
 
 
 def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun],
-                 starts: dict[str, RunStart] | None = None) -> list[Change]:
+                 starts: dict[str, RunStart] | None = None,
+                 others: dict[str, OtherJob] | None = None) -> list[Change]:
     """One poll of ``active``'s jobs, written to the ledger; the changes. ``starts`` gets the real start of each
-    job seen running (run_start), which the ledger also records as its start."""
+    job seen running (run_start), which the ledger also records as its start; ``others`` each run whose job id
+    the scheduler now lists for another job."""
     if not active:
         return []
     jobs = [LedgerJob(r.run_id, r.job_id or "", r.log_dir, r.pool, r.gpus) for r in active]
@@ -141,6 +157,9 @@ def poll_cluster(ledger: Ledger, scheduler: Scheduler, active: list[LedgerRun],
         statuses = scheduler.poll(jobs)
     except NoAnswer as exc:  # no answer about these jobs: write only what their own files settled, then fail
         statuses, unanswered = exc.settled, exc
+    if others is not None:
+        others.update({r.run_id: OtherJob(r.job_id or "", s.other_job) for r in active
+                       if (s := statuses.get(r.job_id or "")) is not None and s.other_job})
     changes = settle_statuses(ledger, active, statuses, starts)
     if unanswered is not None:
         unanswered.changes = changes  # refresh reports them with the failure
@@ -159,6 +178,7 @@ def settle_statuses(ledger: Ledger, active: list[LedgerRun], statuses: dict[str,
         status = statuses.get(run.job_id or "")
         if status is None:
             continue
+        other = status.other_job  # (a hold below restates the run's state, without it)
         missing_since, expect = None, None
         if (run.run_id, run.job_id) in killed and status.state in ENDED_BY_KILL:
             # Our own kill: a pending job leaves no summary and a slow checkpoint ends in SIGKILL (137);
@@ -170,6 +190,9 @@ def settle_statuses(ledger: Ledger, active: list[LedgerRun], statuses: dict[str,
             status, missing_since = hold_unlisted(run, status, now)
             expect = run.state  # a hold restates what we read: not over a state another process wrote since
         status = note_no_room(run, status)
+        if other:  # why its job counts as gone, though the scheduler lists its id
+            note = str(OtherJob(run.job_id or "", other))
+            status = replace(status, reason=f"{status.reason}; {note}" if status.reason else note)
         start = run_start(run, status, now)
         if start is not None:
             status = replace(status, started_at=start.at)

@@ -69,7 +69,7 @@ def wait_for(predicate, timeout: float = 15.0) -> None:  # noqa: ANN001
 
 
 def poll_one(backend, job_id: str, log_dir: Path):  # noqa: ANN001, ANN201
-    return backend.poll([LedgerJob("r", job_id, str(log_dir))])[job_id]
+    return backend.poll([LedgerJob("t", job_id, str(log_dir))])[job_id]  # the scripts' -J t
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -100,7 +100,7 @@ def test_one_pending_rule_is_a_pending_limit_error(kind: str, fake: Path, tmp_pa
     (fake / "hold").write_text("")
     first = be.submit(script(kind, tmp_path, body=hold), spec())  # runs: 4 of 5 cards
     second = be.submit(script(kind, tmp_path, body=hold), spec())  # waits for cards
-    jobs = [LedgerJob("a", first, str(tmp_path)), LedgerJob("b", second, str(tmp_path))]
+    jobs = [LedgerJob("t", first, str(tmp_path)), LedgerJob("t", second, str(tmp_path))]  # named by -J
     states = be.poll(jobs)
     assert (states[first].state, states[second].state) == (JobState.RUNNING, JobState.PENDING)
     refusal = "待提交任务数达上限" if kind == "jh" else "Pending job threshold reached"

@@ -325,9 +325,9 @@ def add_run(ws: Workspace, job_id: str, steps: int) -> LedgerRun:
     return ws.ledger.get(spec.run_id)
 
 
-def answering(answers: dict[str, object], running: set[str]):  # noqa: ANN201
-    """A backend ``run``: bjobs lists ``running`` as RUN; ``answers[job]`` is each bkill's answer for that job (its
-    output, or an exception to raise); the others are acknowledged."""
+def answering(answers: dict[str, object], running: dict[str, str]):  # noqa: ANN201
+    """A backend ``run``: bjobs lists ``running`` (job id -> its name: its run's id) as RUN; ``answers[job]`` is
+    each bkill's answer for that job (its output, or an exception to raise); the others are acknowledged."""
     sent: list[list[str]] = []
 
     def run(argv: list[str], **kw: object) -> CommandResult:
@@ -341,11 +341,16 @@ def answering(answers: dict[str, object], running: set[str]):  # noqa: ANN201
             verb = "signaled" if "-s" in argv else "terminated"
             return CommandResult(tuple(argv), 0, f"Job <{argv[-1]}> is being {verb}", "")
         ids = [a for a in argv[1:] if a.isdigit()]
-        rows = "".join(f"{j}|me|RUN|gpu_h200|8*h1|r\n" for j in ids if j in running)
+        rows = "".join(f"{j}|me|RUN|gpu_h200|8*h1|{running[j]}\n" for j in ids if j in running)
         gone = "".join(f"Job <{j}> is not found\n" for j in ids if j not in running)
         return CommandResult(tuple(argv), 255 if gone else 0, f"JOBID|USER|STAT|QUEUE|EXEC_HOST|JOB_NAME\n{rows}", gone)
 
     return run, sent
+
+
+def named(*runs: LedgerRun) -> dict[str, str]:
+    """job id -> its name as the scheduler lists it (the run id: render's job_name)."""
+    return {r.job_id or "": r.run_id for r in runs}
 
 
 def test_a_status_during_the_grace_does_not_call_a_vanished_job_killed(ws: Workspace, fake: Path) -> None:
@@ -372,7 +377,7 @@ def test_ctrl_c_in_a_later_plain_kill_keeps_the_earlier_answers(ws: Workspace, s
     """`--now` (and every JH/Slurm/local kill) goes job by job: Ctrl-C in the second one's command withdraws the
     first one's request all the same (nothing was killed by it), and the note names the second run."""
     first, second = add_run(ws, "141", 1), add_run(ws, "142", 2)
-    ws.be.run, sent = answering({"141": said, "142": KeyboardInterrupt()}, running={"141", "142"})  # type: ignore[attr-defined]
+    ws.be.run, sent = answering({"141": said, "142": KeyboardInterrupt()}, running=named(first, second))  # type: ignore[attr-defined]
     result = kill(ws, [first, second], now=True)
     assert [a for a in sent if a[0] == "bkill"] == plain("141", "142")
     assert requested(ws, [first, second]) == {second.run_id}  # 142's command may have gone: its request stands
@@ -388,7 +393,7 @@ def test_ctrl_c_while_recording_a_later_request_keeps_the_earlier_answers(
     """Ctrl-C while the ledger records the second request (BEGIN IMMEDIATE waits for another process's write):
     the first job's answer is applied, the second job gets no command and is named not reached."""
     first, second = add_run(ws, "141", 1), add_run(ws, "142", 2)
-    ws.be.run, sent = answering({"141": said}, running={"141", "142"})  # type: ignore[attr-defined]
+    ws.be.run, sent = answering({"141": said}, running=named(first, second))  # type: ignore[attr-defined]
     record = Ledger.record_kill
 
     def ctrl_c_on_142(self: Ledger, run_id: str, job_id: str) -> None:
@@ -406,7 +411,7 @@ def test_ctrl_c_while_recording_a_later_request_keeps_the_earlier_answers(
 
 def test_ctrl_c_in_the_plain_bkill_after_the_grace_says_it_may_have_gone(tmp_path: Path) -> None:
     be = backend(tmp_path, grace=1.5)
-    run, sent = answering({}, running={"141"})
+    run, sent = answering({}, running={"141": "r"})
 
     def ctrl_c_in_the_plain_bkill(argv: list[str], **kw: object) -> CommandResult:
         if argv == ["bkill", "141"]:

@@ -44,11 +44,15 @@ class Scripted:
         return CommandResult(tuple(argv), self.code, self.stdout, self.stderr)
 
 
+# The fixtures' job names (their runs' ids): a row under another name is another job's (ids restart).
+NAMES = {"103": "hw-4gpu-8901a577", "105": "hw-4gpu-d621f1aa", "10061": "hw-4gpu-1a2b3c4d"}
+
+
 def poll(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: Scripted,
          ids: list[str]) -> dict[str, JobState]:
     monkeypatch.setattr(lsf_family, "run_command", answer)
     be = KINDS[kind][0](cluster(kind, settle_grace_s=0), tmp_path)
-    states = be.poll([LedgerJob(f"r{i}", i, str(tmp_path / i)) for i in ids])
+    states = be.poll([LedgerJob(NAMES.get(i, f"r{i}"), i, str(tmp_path / i)) for i in ids])
     assert len(answer.calls) == 1  # one jobs call for all
     return {i: s.state for i, s in states.items()}
 
@@ -149,7 +153,7 @@ def test_a_partial_answer_from_the_double_loses_no_pending_job(kind: str, fake: 
     try:
         first = be.submit(script(kind, tmp_path, body=hold), spec())  # runs: 4 of 5 cards
         second = be.submit(script(kind, tmp_path, body=hold), spec())  # waits for cards
-        jobs = [LedgerJob("a", first, str(tmp_path)), LedgerJob("b", second, str(tmp_path))]
+        jobs = [LedgerJob("t", first, str(tmp_path)), LedgerJob("t", second, str(tmp_path))]  # -J t
         wrapper = tmp_path / "wrapped"
         wrapper.mkdir()
         tool = wrapper / KINDS[kind][0].commands.jobs[0]

@@ -53,7 +53,8 @@ def test_o_rows_carry_their_start() -> None:
 @pytest.mark.parametrize("kind", [JHScheduler, LSFScheduler])
 def test_poll_asks_the_start_and_gives_it_for_a_running_job(kind: type, tmp_path: Path) -> None:
     be, calls = answers(kind, tmp_path, [(0, (FIX / "lsf_bjobs_o_start.txt").read_text())])
-    got = be.poll([LedgerJob("r1", "1131", str(tmp_path)), LedgerJob("r2", "1132", str(tmp_path))])
+    got = be.poll([LedgerJob("hw-4gpu-8901a577", "1131", str(tmp_path)),
+                   LedgerJob("hw-4gpu-d621f1aa", "1132", str(tmp_path))])
     assert (got["1131"].state, got["1131"].started_at) == (JobState.RUNNING, NOV23)
     assert (got["1132"].state, got["1132"].started_at) == (JobState.PENDING, None)
     fields = calls[0][calls[0].index("-o") + 1].split()

@@ -275,7 +275,8 @@ def test_answers_without_the_time_columns_still_read() -> None:
     assert sacct["1"].state is JobState.DONE and sacct["1"].wall_s is None
 
 
-def test_the_formats_asked_for_end_with_the_times() -> None:
-    assert sp.SQUEUE_FORMAT.split("|")[-2:] == ["%S", "%e"]
-    assert sp.SACCT_FIELDS.split(",")[-2:] == ["Start", "End"]
+def test_the_formats_asked_for_end_with_the_times_then_the_name() -> None:
+    """The name last: it may hold the `|` the other fields are split on."""
+    assert sp.SQUEUE_FORMAT.split("|")[-3:] == ["%S", "%e", "%j"]
+    assert sp.SACCT_FIELDS.split(",")[-3:] == ["Start", "End", "JobName"]
     assert sp.TIME_FORMAT_ENV == {"SLURM_TIME_FORMAT": "standard"}

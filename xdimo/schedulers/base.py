@@ -138,6 +138,17 @@ class JobStatus:
     # answer can be wrong (a header-only or empty listing from a loaded scheduler), so poll.py keeps the run's
     # last state until the job has been missing for a while (poll.LOST_AFTER_S).
     unlisted: bool = False
+    # The scheduler lists the job's id for another job, named so: its ids restarted (a controller reset, an id
+    # wrap) and the run's own job is gone, settled as a job no longer listed is. "" where the answer names the
+    # run's job, or gives no name (an old format, a site whose `-o` lacks it).
+    other_job: str = ""
+
+
+def other_job_name(listed: str, job_name: str) -> str:
+    """``listed`` (the name a scheduler's row gives a job) where it is not ``job_name`` (the run's: its run id,
+    render's job_name); "" where it is, or where either is unknown (blank)."""
+    listed, job_name = listed.strip(), job_name.strip()
+    return listed if listed and job_name and listed != job_name else ""
 
 
 # One job's answer to a kill (kill_many): True sent, False the scheduler no longer knew the job (nothing sent), or

@@ -18,14 +18,14 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from xdimo.atomic import replacing
 from xdimo.config import Cluster
 from xdimo.errors import CommandNotRun, NotFoundError, SchedulerError
 from xdimo.rundir import RunDir
-from xdimo.schedulers.base import HostRow, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.base import HostRow, JobStatus, LedgerJob, PoolStatus, other_job_name
 from xdimo.schedulers.marker import read_exit_marker, state_for_exit
 from xdimo.spec import RunSpec
 from xdimo.states import JobState
@@ -291,6 +291,10 @@ class LocalScheduler:
                     job = st.load(lj.job_id)
                 except NotFoundError:
                     out[lj.job_id] = settle_from_marker(Path(lj.log_dir))
+                    continue
+                other = other_job_name(job.run_id, lj.run_id)
+                if other:  # the id is another run's (queue/local/ reset, another workspace's records): ours is gone
+                    out[lj.job_id] = replace(settle_from_marker(Path(lj.log_dir)), other_job=other)
                     continue
                 state = JobState(job.state)
                 # the run's folder where the ledger reads it now: a workspace moved since the submit (rehome)

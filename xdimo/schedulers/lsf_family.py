@@ -8,7 +8,8 @@ A thin runner (runner.run_command) over the pure parsers in lsf_parse.py / jh_pa
   or left out of a whole listing) is settled from the summary the scheduler appended to its -o file, else
   from the marker file the script wrote, else LOST (JobStatus.unlisted: poll.py keeps the run's state for
   poll.LOST_AFTER_S first); a job a partial answer does not mention is UNKNOWN, unlisted. An answer with a
-  line that is no job, or with nothing at all (exit 0), is a SchedulerError: it settles nothing.
+  line that is no job, or with nothing at all (exit 0), is a SchedulerError: it settles nothing. A row whose
+  JOB_NAME is not the run's (its run id) is another job under a reused id: the run's job is gone, as above.
 - live_jobs: ONE `jjobs -J NAME` (no -a: unfinished jobs only) before a submission.
 - pools: ONE `jjobs -u all` call; GPUs in use per queue = sum over jobs holding slots (RUN, suspended,
   UNKWN; on LSF also ZOMBI) of the job's GPU field when the site's `-o` has one (options.jobs_gpu_field), else of
@@ -29,14 +30,14 @@ import shlex
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from xdimo.config import Cluster, Pool
 from xdimo.errors import KillUnconfirmed, PendingLimitError, SchedulerError, SubmitRefused
 from xdimo.rundir import RunDir
 from xdimo.schedulers import lsf_parse as P
-from xdimo.schedulers.base import HostRow, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.base import HostRow, JobStatus, LedgerJob, PoolStatus, other_job_name
 from xdimo.schedulers.marker import read_exit_marker, state_for_exit
 from xdimo.schedulers.runner import CommandResult, NoAnswer, command_error, looks_transient, run_command, said
 from xdimo.spec import RunSpec
@@ -288,7 +289,10 @@ class LSFFamilyScheduler:
         out = {}
         for job in jobs:
             row = rows.get(job.job_id)
-            if row is not None and row.stat not in P.FINAL:
+            other = other_job(row, job.run_id)
+            if other:  # the id now names another job: the run's own is gone (the scheduler forgot it)
+                out[job.job_id] = replace(self.settle(job, None, gone=True), other_job=other)
+            elif row is not None and row.stat not in P.FINAL:
                 out[job.job_id] = JobStatus(row.state, reason=row.stat, hosts=row.hosts, started_at=row.started_at)
             else:
                 # Gone only where the answer says so: an id it names as not found, or one its whole listing
@@ -581,6 +585,15 @@ def hosts_room(pool: Pool, rows: list[HostRow], held: Mapping[str, int]) -> tupl
 
 
 # -- settling a job from its logs ---------------------------------------------------------------------------
+
+
+def other_job(row: P.JobRow | None, run_id: str) -> str:
+    """The name ``row`` gives a job that is not ``run_id``'s (base.other_job_name): "" for no row, a row without
+    a name, or the run's own. A name cut to ``*tail`` (JOB_NAME past its width) is the run's where its id ends so."""
+    if row is None or (row.name_truncated and run_id.endswith(row.name[1:])):
+        return ""
+    return other_job_name(row.name, run_id)
+
 
 
 def settle_from_logs(log_dir: Path, job_id: str, row: P.JobRow | None, gone: bool,

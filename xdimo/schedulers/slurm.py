@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from xdimo.errors import ConfigError, SchedulerError
 from xdimo.rules import cpu_slots
 from xdimo.rundir import RunDir
 from xdimo.schedulers import slurm_parse as sp
-from xdimo.schedulers.base import HostRow, JobStatus, LedgerJob, PoolStatus
+from xdimo.schedulers.base import HostRow, JobStatus, LedgerJob, PoolStatus, other_job_name
 from xdimo.schedulers.marker import KILL_EXIT_CODES, read_exit_marker, state_for_exit
 from xdimo.schedulers.runner import CommandResult, NoAnswer, command_error, looks_transient, run_command
 from xdimo.spec import RunSpec
@@ -128,14 +129,17 @@ class SlurmScheduler:
 
     def poll(self, jobs: list[LedgerJob]) -> dict[str, JobStatus]:
         """ONE squeue for the jobs still queued or running, ONE sacct for those that left the queue; a job
-        neither knows is settled from the marker its script writes, else LOST (UNKNOWN if sacct is down)."""
+        neither knows is settled from the marker its script writes, else LOST (UNKNOWN if sacct is down). A row
+        whose name is not the run's (its run id) is another job under a reused id (slurmctld's ids restart on a
+        fresh state): it is not the run's job, which is settled as one neither lists."""
         by_id = {j.job_id: j for j in jobs if j.job_id}
         if not by_id:
             return {}
         live, spoke = self._squeue(list(by_id))
-        active = {i: row for i, row in live.items() if i in by_id and not row.state.terminal}
+        active = {i: row for i, row in live.items()
+                  if i in by_id and not row.state.terminal and not other_job_name(row.name, by_id[i].run_id)}
         left = [i for i in by_id if i not in active]
-        finished, accounting_ok = self._sacct(left) if left else ({}, True)
+        finished, accounting_ok = self._sacct(left, {i: by_id[i].run_id for i in left}) if left else ({}, True)
         if not (live or spoke or finished) and accounting_ok:
             unanswered = no_answer(list(by_id.values()))
             if len(unanswered.settled) < len(by_id):
@@ -148,7 +152,9 @@ class SlurmScheduler:
                 out[job_id] = JobStatus(row.state, reason=pending_note(row.reason), hosts=row.hosts,
                                         started_at=row.started_at)
             else:
-                out[job_id] = settle(job, finished.get(job_id) or live.get(job_id), accounting_ok)
+                row, other = own_row(job.run_id, finished.get(job_id), live.get(job_id))
+                status = settle(job, row, accounting_ok)
+                out[job_id] = replace(status, other_job=other) if other else status
         return out
 
     def _squeue(self, ids: list[str]) -> tuple[dict[str, sp.SlurmJob], bool]:
@@ -161,15 +167,17 @@ class SlurmScheduler:
             raise command_error(result)
         return readable_squeue(result.stdout, "tell which jobs are still queued"), False
 
-    def _sacct(self, ids: list[str]) -> tuple[dict[str, sp.SlurmJob], bool]:
+    def _sacct(self, ids: list[str], names: dict[str, str]) -> tuple[dict[str, sp.SlurmJob], bool]:
+        """sacct's record of each of ``ids`` (the one named ``names[id]`` where the id has several), and whether
+        the answer was whole."""
         argv = ["sacct", "-n", "-P", "-X", "-j", ",".join(ids), "-o", sp.SACCT_FIELDS]
         result = run_command(argv, timeout=self.query_timeout, retries=2, transient=_transient_query, env=_query_env())
         if not result.ok:
             return {}, False  # accounting off or slurmdbd down: fall back on the markers
-        answer = sp.read_sacct(result.stdout)
+        answer = sp.read_sacct_records(result.stdout)
         # A line we cannot read may be one of the jobs asked about: the rows read still settle their jobs, but
         # the answer no longer proves a job it leaves out gone (as if accounting were down).
-        return answer.rows, not answer.unread
+        return sp.named_records(answer.rows, names), not answer.unread
 
     def find(self, run_id: str) -> list[str]:
         """Every job of this user named `run_id` in the queue or, failing that, in a week of accounting, oldest
@@ -281,6 +289,17 @@ def no_answer(jobs: list[LedgerJob]) -> NoAnswer:
     settled = {j.job_id: st for j in jobs if (st := settle(j, None, accounting_ok=False)).state is not JobState.UNKNOWN}
     return NoAnswer(f"squeue and sacct answered nothing about the {len(jobs)} job(s) asked (no row, no `Invalid job "
                     f"id`): taken as no answer; {len(jobs) - len(settled)} job(s) keep their run's last state", settled)
+
+
+def own_row(run_id: str, *rows: sp.SlurmJob | None) -> tuple[sp.SlurmJob | None, str]:
+    """The first of ``rows`` (accounting's, then squeue's) that is the run's job (its name, or none given), and "";
+    else None and the name the last one gives the id now. squeue's comes last: slurmdbd records a job just sent as
+    `allocation` until its start reaches it (seen on Slurm 22.05), squeue names it at once."""
+    given = [r for r in rows if r is not None]
+    for row in given:
+        if not other_job_name(row.name, run_id):
+            return row, ""
+    return None, given[-1].name if given else ""
 
 
 def settle(job: LedgerJob, row: sp.SlurmJob | None, accounting_ok: bool) -> JobStatus:

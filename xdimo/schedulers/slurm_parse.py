@@ -17,10 +17,11 @@ from xdimo.errors import PendingLimitError, SchedulerError, SubmitRefused
 from xdimo.schedulers.base import HostRow
 from xdimo.states import JobState
 
-# The exact formats the backend asks for; the parsers below read these and nothing else. The times come last
-# (squeue %S start, %e end; sacct Start, End), so an answer in the earlier form without them still reads.
-SQUEUE_FORMAT = "%i|%T|%r|%N|%S|%e"
-SACCT_FIELDS = "JobIDRaw,State,ExitCode,Reason,NodeList,Start,End"
+# The exact formats the backend asks for; the parsers below read these and nothing else. The times come next
+# (squeue %S start, %e end; sacct Start, End), then the job's name (%j, JobName: last, as it may hold a `|`), so
+# an answer in an earlier form without them still reads (a row without a name: SlurmJob.name "").
+SQUEUE_FORMAT = "%i|%T|%r|%N|%S|%e|%j"
+SACCT_FIELDS = "JobIDRaw,State,ExitCode,Reason,NodeList,Start,End,JobName"
 # How the backend has Slurm print those times, whatever the user's environment says (SLURM_TIME_FORMAT=relative
 # prints "14:24:41"): ISO local time, which slurm_time reads back in the same process environment's zone.
 TIME_FORMAT_ENV = {"SLURM_TIME_FORMAT": "standard"}
@@ -256,6 +257,7 @@ class SlurmJob:
     # summary's; None where Slurm has none or only a forecast (see job_times).
     started_at: float | None = None
     ended_at: float | None = None
+    name: str = ""  # the job's name (squeue %j, sacct JobName); "" where the answer has none
 
     @property
     def wall_s(self) -> float | None:
@@ -275,8 +277,8 @@ def job_times(state: JobState, hosts: tuple[str, ...], start: str, end: str) -> 
     return started, slurm_time(end) if state.terminal and started is not None else None
 
 
-SQUEUE_MIN_FIELDS = 4  # %i|%T|%r|%N (|%S|%e)
-SACCT_MIN_FIELDS = 5  # JobIDRaw|State|ExitCode|Reason|NodeList (|Start|End)
+SQUEUE_MIN_FIELDS = 4  # %i|%T|%r|%N (|%S|%e|%j)
+SACCT_MIN_FIELDS = 5  # JobIDRaw|State|ExitCode|Reason|NodeList (|Start|End|JobName)
 SINFO_MIN_FIELDS = 5  # PartitionName|NodeList|Gres|GresUsed|StateLong
 
 Rows = TypeVar("Rows")
@@ -323,11 +325,13 @@ def _squeue_row(parts: list[str]) -> SlurmJob:
     start, end = (parts[4:6] + ["", ""])[:2]
     reason = "" if reason in ("None", "(null)") else reason
     state, hosts = job_state(raw), tuple(expand_hostlist(nodes))
-    return SlurmJob(job_id, state, raw, reason, hosts, None, *job_times(state, hosts, start, end))
+    return SlurmJob(job_id, state, raw, reason, hosts, None, *job_times(state, hosts, start, end),
+                    name="|".join(parts[6:]))
 
 
 def read_squeue(output: str) -> Answer[dict[str, SlurmJob]]:
-    """``squeue -h -t all -o "%i|%T|%r|%N|%S|%e"`` -> job id -> row (an answer without the times reads too)."""
+    """``squeue -h -t all -o "%i|%T|%r|%N|%S|%e|%j"`` -> job id -> row (an answer without the times or the name
+    reads too)."""
     rows, unread = _read(output, SQUEUE_MIN_FIELDS, _squeue_row)
     return Answer({job.job_id: job for job in rows}, unread)
 
@@ -349,14 +353,34 @@ def _sacct_row(parts: list[str]) -> SlurmJob | None:
     start, end = (parts[5:7] + ["", ""])[:2]
     reason = "" if reason in ("None", "(null)") else reason
     state, hosts = job_state(raw), tuple(expand_hostlist(nodes))
-    return SlurmJob(job_id, state, raw.strip(), reason, hosts, exit_code(code), *job_times(state, hosts, start, end))
+    return SlurmJob(job_id, state, raw.strip(), reason, hosts, exit_code(code), *job_times(state, hosts, start, end),
+                    name="|".join(parts[7:]))
 
 
 def read_sacct(output: str) -> Answer[dict[str, SlurmJob]]:
-    """``sacct -n -P -X -o JobIDRaw,State,ExitCode,Reason,NodeList,Start,End`` -> job id -> row (the last record
-    wins: a requeued job has one per attempt; an answer without Start,End reads too)."""
-    rows, unread = _read(output, SACCT_MIN_FIELDS, _sacct_row)
-    return Answer({job.job_id: job for job in rows}, unread)
+    """``sacct -n -P -X -o JobIDRaw,State,ExitCode,Reason,NodeList,Start,End,JobName`` -> job id -> row (the last
+    record wins: a requeued job has one per attempt; an answer without Start,End or JobName reads too)."""
+    records = read_sacct_records(output)
+    return Answer({job.job_id: job for job in records.rows}, records.unread)
+
+
+def read_sacct_records(output: str) -> Answer[list[SlurmJob]]:
+    """read_sacct's rows in the order sacct gave them, every record kept: an id Slurm gave twice (its ids
+    restarted, the accounting kept) has one record per job, told apart by name (named_records)."""
+    return Answer(*_read(output, SACCT_MIN_FIELDS, _sacct_row))
+
+
+def named_records(records: Iterable[SlurmJob], names: dict[str, str]) -> dict[str, SlurmJob]:
+    """job id -> its last record, preferring one named ``names[id]`` (or with no name) over another job's of the
+    same id. sacct gives the latest job of an id unless asked for duplicates (-D), but accounting that outlived a
+    controller reset holds the run's job and a later one under one id: an answer with both gives the run's."""
+    out: dict[str, SlurmJob] = {}
+    for job in records:
+        wanted = names.get(job.job_id, "")
+        held = out.get(job.job_id)
+        if held is None or not wanted or job.name in ("", wanted) or held.name not in ("", wanted):
+            out[job.job_id] = job
+    return out
 
 
 def parse_sacct(output: str) -> dict[str, SlurmJob]:
