@@ -280,3 +280,26 @@ def choose_batch(todo: list[RunSpec], free: Mapping[str, int], cluster: Cluster,
     batch.blocked = [s for s in rest if s not in can_wait]
     batch.start.sort(key=lambda s: order[s.run_id])
     return batch
+
+
+@dataclass(frozen=True)
+class Unsent:
+    """A matrix file's runs, as the file is now, that the ledger has never had: never submitted, so no poll shows
+    them and a watch that ends with every run DONE has not run the whole study. The ledger stores only a run's
+    matrix name, so this is known only where that matrix's file is (cli/unsent.py finds it)."""
+
+    matrix: str
+    file: str  # the matrix file as `submit` takes it (jobs/NAME.yaml)
+    planned: int  # the runs the file expands to now
+    run_ids: tuple[str, ...]  # those the ledger does not have, in the file's order
+    gone: int  # the ledger's runs of the matrix the file no longer has: it was edited since they were submitted
+    command: str = ""  # what sends them, as the user types it (the CLI's to build)
+
+
+def unsent_runs(m: Matrix, file: str, in_ledger: Iterable[str]) -> Unsent:
+    """``m``'s runs not ``in_ledger`` (the ledger's run ids of the matrix, on any cluster), as `plan --live` and
+    `submit --batch next` tell them apart: by run id, the hash of the resolved spec, so an edited run is a new
+    one and a run the file dropped is no longer planned."""
+    have = set(in_ledger)
+    ids = [s.run_id for s in m.runs]
+    return Unsent(m.name, file, len(ids), tuple(i for i in ids if i not in have), len(have - set(ids)))

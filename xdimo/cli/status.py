@@ -6,7 +6,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,6 +22,7 @@ from xdimo.cli.common import (
     workload,
 )
 from xdimo.cli.matrix_arg import matrix_in_ledger
+from xdimo.cli.unsent import find_unsent, unsent_json, unsent_lines
 from xdimo.errors import XdimoError
 from xdimo.follow import follow, poll_every
 from xdimo.ledger import Ledger, LedgerRun
@@ -32,6 +33,9 @@ from xdimo.run_time import TIME_LABELS, TIME_MEANING, label_key, run_clock
 from xdimo.schedulers.base import Scheduler
 from xdimo.states import ACTIVE_STATES, TERMINAL_STATES, JobState
 from xdimo.workspace import Workspace
+
+if TYPE_CHECKING:
+    from xdimo.plan import Unsent
 
 RECENT = 30  # ended runs shown without --all (the summary line counts every run)
 @click.command()
@@ -55,6 +59,10 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
     each time comes from (a legend line under the table): the scheduler's or the job script's own clock (a
     running job's from its real start, however late it was first polled), the polls, or the submission. --json
     lists every selected run, with time_s and time_source (scheduler, job_script, polls, submitted).
+
+    A matrix whose file in jobs/ has runs the ledger never had (a --batch left them unsent) is named under the
+    table, at the end of --watch too, with the `submit FILE --batch next` that sends them; --json gives each run
+    matrix_unsent (null where the matrix's file is not found: nothing is guessed).
 
     Exit codes: 0 every scheduler answered (also with no runs); 2 a poll failed (the table shows the last known
     states, which may be stale) or bad input; 130 Ctrl-C (stops --watch).
@@ -84,6 +92,9 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
         ended = ledger.runs(cluster=app.cluster_name, matrix=matrix, states=tuple(TERMINAL_STATES), limit=RECENT)
         return sorted(live() + ended, key=lambda r: (r.created_at, r.run_id))
 
+    def unsent() -> dict[str, Unsent]:  # the selected matrices' runs never submitted (read when shown)
+        return find_unsent(app, ledger, app.cluster_name, matrix)
+
     starts: dict[str, RunStart] = {}  # the last poll's real starts of running jobs (run_clock)
     schedulers: dict[str, Scheduler] = {}  # one backend per cluster for every poll of this command
     if ledger.read_only:
@@ -94,17 +105,19 @@ def status(app: App, matrix: str | None, active: bool, show_all: bool, watch: bo
     if watch and not ledger.read_only:
         if not app.json and stdout_is_terminal() and live():  # job ids and states while the watch runs
             click.echo(render(shown(), ledger.count_by_state(cluster=app.cluster_name, matrix=matrix),
-                              submit_in_progress=ledger.submit_in_progress, starts=starts))
+                              submit_in_progress=ledger.submit_in_progress, starts=starts,
+                              unsent=lambda: unsent_lines(unsent())))
         try:
             failures = watch_until_ended(app, ledger, live, interval, polled, starts, schedulers)
         except KeyboardInterrupt:  # Ctrl-C: the normal way to stop watching
-            stopped_watching(app, shown, starts)
+            stopped_watching(app, shown, starts, unsent)
             raise StoppedFollowing from None
 
     counts = ledger.count_by_state(cluster=app.cluster_name, matrix=matrix)
-    app.emit(lambda: runs_json(app.ws, shown(), starts),
+    # the end of --watch too: every run DONE is not the study done while some of its matrix were never sent
+    app.emit(lambda: runs_json(app.ws, shown(), starts, unsent()),
              lambda: render(shown(), counts, lambda: nothing(ledger, app.cluster_name, watch),
-                            ledger.submit_in_progress, starts))
+                            ledger.submit_in_progress, starts, lambda: unsent_lines(unsent())))
     if failures:  # the table shows the last known states; the exit code says they may be stale
         raise XdimoError("could not poll " + "; ".join(failures))
 
@@ -126,7 +139,8 @@ def unpolled(ledger: Ledger, active: list[LedgerRun]) -> list[str]:
 
 
 def stopped_watching(app: App, shown: Callable[[], list[LedgerRun]],
-                     starts: dict[str, RunStart] | None = None) -> None:
+                     starts: dict[str, RunStart] | None = None,
+                     unsent: Callable[[], dict[str, Unsent]] | None = None) -> None:
     """`status --watch` stopped by Ctrl-C: the progress line is ended, and with --json the runs as the last poll
     left them are printed (a script reading stdout gets valid JSON, not nothing); nothing when the ledger cannot
     be read now."""
@@ -134,7 +148,7 @@ def stopped_watching(app: App, shown: Callable[[], list[LedgerRun]],
     if not app.json:
         return
     try:
-        data = runs_json(app.ws, shown(), starts)
+        data = runs_json(app.ws, shown(), starts, unsent() if unsent else None)
     except (XdimoError, sqlite3.Error):
         return
     app.emit(data, "")
@@ -215,15 +229,17 @@ def nothing(ledger: Ledger, cluster: str | None, watch: bool = False) -> str:
 
 def render(runs: list[LedgerRun], counts: dict[str, int], empty: Callable[[], str] | None = None,
            submit_in_progress: Callable[[], bool] | None = None,
-           starts: dict[str, RunStart] | None = None) -> str:
+           starts: dict[str, RunStart] | None = None, unsent: Callable[[], list[str]] | None = None) -> str:
     """The table; ``empty`` says why there is none (called only then: it may read the whole ledger).
     ``submit_in_progress`` (Ledger.submit_in_progress) tells a SUBMITTING run's note whether its submitter lives;
-    asked once, only when a run is SUBMITTING. ``starts``: the last poll's (run_clock)."""
+    asked once, only when a run is SUBMITTING. ``starts``: the last poll's (run_clock). ``unsent``: the lines
+    under the summary on the runs of its matrices never submitted (unsent_lines)."""
     if not counts:
         return empty() if empty else "no runs in the ledger (try `xdimo-jobs submit MATRIX --batch first`)"
+    after = "".join(f"\n{line}" for line in (unsent() if unsent else []))
     if not runs:  # `--active` with every run ended: no empty table, and not the --all hint as if it were missing
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        return f"no active runs; {sum(counts.values())} run(s): {summary} (`status --all` lists them)"
+        return f"no active runs; {sum(counts.values())} run(s): {summary} (`status --all` lists them){after}"
     now = time.time()
     rows, sources = [], set()
     submitter: list[bool] = []  # submit_in_progress(), once asked
@@ -249,7 +265,7 @@ def render(runs: list[LedgerRun], counts: dict[str, int], empty: Callable[[], st
             meanings.setdefault(TIME_LABELS[s], []).append(TIME_MEANING[s])
     legend = [f"{label} = {' or '.join(means)}" for label, means in meanings.items()]
     return table(["run", "job", "state", "cluster", "pool", "gpus", "model", "time", "exit", "note"], rows) \
-        + (f"\ntime: {'; '.join(legend)}" if legend else "") + f"\n{total} run(s): {summary}{more}"
+        + (f"\ntime: {'; '.join(legend)}" if legend else "") + f"\n{total} run(s): {summary}{more}{after}"
 
 
 def submitting_note(run: LedgerRun, now: float, submitting: bool) -> str:
@@ -275,10 +291,13 @@ def time_cell(seconds: float | None, label: str | None) -> str:
     return "-" if seconds is None or label is None else f"{fmt_duration(seconds)} {TIME_LABELS[label]}"
 
 
-def runs_json(ws: Workspace, runs: list[LedgerRun], starts: dict[str, RunStart] | None = None) -> list[dict[str, Any]]:
-    """The ledger's rows, with each run's time (time_s, time_source: see run_clock; ``starts``, the last poll's)
-    and its spec's CPU slots as its job asks for them (a spec leaves cpus null for the site rule: the cluster file
-    says how many, as `plan` shows; null when that file cannot be read now)."""
+def runs_json(ws: Workspace, runs: list[LedgerRun], starts: dict[str, RunStart] | None = None,
+              unsent: dict[str, Unsent] | None = None) -> list[dict[str, Any]]:
+    """The ledger's rows, with each run's time (time_s, time_source: see run_clock; ``starts``, the last poll's),
+    its spec's CPU slots as its job asks for them (a spec leaves cpus null for the site rule: the cluster file
+    says how many, as `plan` shows; null when that file cannot be read now) and its matrix's runs never submitted
+    (``unsent``, by matrix: matrix_unsent, null where its file is not found; a key of each run, as the output is a
+    list scripts read)."""
     now, slots = time.time(), CpuSlots(ws)
     out = []
     for r in runs:
@@ -287,6 +306,7 @@ def runs_json(ws: Workspace, runs: list[LedgerRun], starts: dict[str, RunStart] 
         d["time_s"] = None if seconds is None else round(seconds, 1)
         if d["spec"].get("cpus") is None:
             d["spec"]["cpus"] = slots(r)
+        d["matrix_unsent"] = unsent_json((unsent or {}).get(r.matrix))
         out.append(d)
     return out
 
