@@ -45,8 +45,8 @@ def speed(tb: Table, name: str) -> str:
 def test_hw_speedup_against_a_failed_baseline_is_flagged_and_named() -> None:
     runs = [s2("a1", "6000ada", 1, 8.0, "FAILED", 1), s2("h1", "H200", 1, 8.0), s2("p1", "pro6000", 1, 10.0)]
     tb = hw_table(runs)
-    assert speed(tb, "gpu_6000ada") == "1.0(基准)"
-    assert speed(tb, "gpu_h200") == "1.00⚠" and speed(tb, "gpu_pro6000") == "1.25⚠"
+    assert speed(tb, "6000ada") == "1.0(基准)"
+    assert speed(tb, "H200") == "1.00⚠" and speed(tb, "pro6000") == "1.25⚠"
     doubt = [n for n in tb.notes if "存疑" in n]
     assert len(doubt) == 1 and "`a1`" in doubt[0] and "FAILED" in doubt[0] and "--fill 不写入" in doubt[0]
     en = hw_table(runs, "en")
@@ -57,14 +57,14 @@ def test_hw_a_killed_baseline_of_one_batch_flags_only_that_batch() -> None:
     runs = [s2("a1", "6000ada", 1, 8.0), s2("a2", "6000ada", 2, 16.0, "KILLED", 143),
             s2("p1", "pro6000", 1, 8.0), s2("p2", "pro6000", 2, 16.0)]
     tb = hw_table(runs)
-    assert speed(tb, "gpu_pro6000 bs=1") == "1.00" and speed(tb, "gpu_pro6000 bs=2") == "1.00⚠"
+    assert speed(tb, "pro6000 bs=1") == "1.00" and speed(tb, "pro6000 bs=2") == "1.00⚠"
     (doubt,) = [n for n in tb.notes if "存疑" in n]
-    assert "gpu_6000ada bs=2 `a2`" in doubt and "KILLED" in doubt and "batch=2" in doubt
+    assert "6000ada bs=2 `a2`" in doubt and "KILLED" in doubt and "batch=2" in doubt
 
 
 def test_hw_a_clean_baseline_says_nothing() -> None:
     tb = hw_table([s2("a1", "6000ada", 1, 8.0), s2("h1", "H200", 1, 16.0)])
-    assert speed(tb, "gpu_h200") == "2.00" and not any("存疑" in n for n in tb.notes)
+    assert speed(tb, "H200") == "2.00" and not any("存疑" in n for n in tb.notes)
 
 
 def test_fill_leaves_the_summary_speedup_against_a_failed_baseline(tmp_path: Path) -> None:
@@ -97,7 +97,7 @@ def test_a_failed_baseline_from_the_ledger_is_flagged(tmp_path: Path) -> None:
                                   exit_code=1 if failed else 0))
     records = ledger_records(runs, tmp_path, Cache(None))
     tb = hw_table(records)
-    assert speed(tb, "gpu_h200") == "1.00⚠"
+    assert speed(tb, "H200") == "1.00⚠"
     assert any(specs["6000ada"].run_id in n and "存疑" in n for n in tb.notes)
 
 

@@ -169,7 +169,8 @@ def test_hardware_label_follows_the_gpu_the_run_reported() -> None:
     assert hardware_label("gpu_h200", "NVIDIA H200 NVL") == "H200"
     assert hardware_label("gpu_h100", "NVIDIA H100 PCIe") == "H100"
     assert hardware_label("gpu_6000ada", "NVIDIA RTX PRO 6000 Blackwell Server Edition") == "pro6000"
-    assert hardware_label("gpu_h200", "cpu") == "H200"  # nothing says another GPU: the pool's
+    assert hardware_label("gpu_h200", "cpu") == "CPU"  # a GPU pool's job that trained on the CPU (audit 4)
+    assert hardware_label("local", "cpu") == "local"  # a pool that names no GPU: its own hardware
     assert hardware_label("multi", H100) == "multi"  # a pool that names no GPU keeps its name
     assert hardware_label("", H100) == H100
 

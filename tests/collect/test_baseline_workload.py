@@ -66,7 +66,7 @@ def test_hw_and_cost_tables_compare_one_workload() -> None:
     ada = record("ada-tf32", 4, 1.0, precision="tf32")
     h200 = _h200("h200-bf16", 4, 3.0)
     tb = report.build_tables([ada, h200], "hw")
-    h200_rows = [row for tb_ in tb for row in tb_.rows if row[0] == "gpu_h200"]
+    h200_rows = [row for tb_ in tb for row in tb_.rows if row[0] == "H200"]
     assert h200_rows and all(row[6] == "待填(缺6000ada基准)" for row in h200_rows)
     cells = our_cells("hw", h200, RunSet.of([ada, h200]), "zh")
     assert cells["加速比"] == "待填(缺6000ada基准)"

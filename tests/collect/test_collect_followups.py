@@ -57,10 +57,11 @@ def test_a_row_of_another_batch_is_not_compared_with_the_n_card_baseline(lang: s
 def test_a_batch_with_its_own_n_card_run_is_compared_with_it() -> None:
     cmp, rows = comparison([*seed002(), xl("y8", 8, 0.5, 4)])
     assert rows["x8"][1] == rows["y8"][1] == "1.0(基准)"
-    assert rows["x16"][1:] == ["3.60x", "72%", "-44%", "180.0%"]  # 16 x 0.9 x 4 / (8 x 0.5 x 4)
+    assert rows["x16"][1:] == ["3.60x", "72%", "-44%", "180.0%⚠"]  # 16 x 0.9 x 4 / (8 x 0.5 x 4): superlinear
     assert rows["x32"][1] == "2.46x"  # still against x8
-    (how,) = [n for n in cmp.notes if "`x16`" in n]
+    how, above = [n for n in cmp.notes if "`x16`" in n]
     assert "`y8`" in how and "batch=4" in how
+    assert "180.0%" in above and "`y8`" in above  # table 1's superlinear note, against its own baseline
 
 
 # -- 2. the --baseline-gpus warning names the batch -----------------------------------------------------------------
@@ -118,5 +119,5 @@ def test_speedup_labels_stay_inside_the_axes(case: str, tmp_path: Path, monkeypa
         return path
 
     monkeypatch.setattr(plots, "_save", check)
-    assert plots.plot_speedup(runs, tmp_path / "speedup.png") is not None
+    assert plots.plot_speedup(runs, tmp_path / "speedup.png") == [tmp_path / "speedup.png"]
     assert outside == []

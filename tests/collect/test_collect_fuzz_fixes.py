@@ -68,7 +68,7 @@ def test_unknown_hardware_is_not_compared_across_hardware() -> None:
     runs = [record("a8", 8, 1.0, moe=None), unknown("u8", 8, 2.33)]
     tb = one(report.build_tables(runs, "hw"), "hw")
     speed = {row[0]: row[-1] for row in tb.rows}
-    assert speed == {"gpu_6000ada": "1.0(基准)", "?": "待填(硬件未知)"}
+    assert speed == {"6000ada": "1.0(基准)", "?": "待填(硬件未知)"}
     assert any("硬件未知（" in n for n in tb.notes)
 
 
@@ -188,7 +188,7 @@ def test_speedup_plot_draws_each_studys_ideal_in_its_colour(monkeypatch: pytest.
 
     monkeypatch.setattr(plots, "_save", keep)
     runs = [xl("x8", 8, 0.83), xl("x32", 32, 0.51), record("a1", 1, 1.46), record("a2", 2, 1.25)]
-    assert plots.plot_speedup(runs, tmp_path / "speedup.png") is not None
+    assert plots.plot_speedup(runs, tmp_path / "speedup.png") == [tmp_path / "speedup.png"]
     lines = {line.get_label(): line for line in seen[0].axes[0].get_lines()}
     ideal = lines["6000ada Latte-XL/2: ideal (= GPUs / 8)"]
     assert list(ideal.get_xdata()) == [8, 32] and list(ideal.get_ydata()) == [1.0, 4.0]

@@ -70,7 +70,8 @@ def test_legacy_logs_give_seed_table_1a(tmp_path: Path, official: bool) -> None:
         assert "(日志 87.5%)" in seed_rows(text)["1×6000ada"][5]
 
 
-def test_cli_collect_on_the_ledger(tmp_path: Path) -> None:
+def seed_workspace(tmp_path: Path) -> Path:
+    """A workspace whose ledger holds seed 000's table 1-A runs (and an 8-card run without metrics)."""
     ws = tmp_path / "ws"
     (ws / "clusters").mkdir(parents=True)
     shutil.copy(JH, ws / "clusters" / "xdimo-jh.yaml")
@@ -85,6 +86,11 @@ def test_cli_collect_on_the_ledger(tmp_path: Path) -> None:
             write_run_dir(log_dir, gpus=g, steps_per_s=rate)
             ledger.update(spec.run_id, JobStatus(JobState.DONE, exit_code=0))
     ledger.close()
+    return ws
+
+
+def test_cli_collect_on_the_ledger(tmp_path: Path) -> None:
+    ws = seed_workspace(tmp_path)
     runner = CliRunner()
     result = runner.invoke(cli, ["--workdir", str(ws), "collect", "--no-refresh", "--plots", str(tmp_path / "p")])
     assert result.exit_code == 0, result.output
@@ -93,6 +99,16 @@ def test_cli_collect_on_the_ledger(tmp_path: Path) -> None:
     assert (tmp_path / "p" / "speedup.png").read_bytes()[:4] == b"\x89PNG"
     en = runner.invoke(cli, ["--workdir", str(ws), "collect", "--no-refresh", "--lang", "en", "--format", "csv"])
     assert en.exit_code == 0 and "Speedup (by Samples/s)" in en.output and ",1.71,2,85.6%" in en.output
+
+
+def test_no_loss_plots_leaves_the_loss_curves_out(tmp_path: Path) -> None:
+    ws = seed_workspace(tmp_path)
+    runner = CliRunner()
+    for flags, folder in (([], "all"), (["--no-loss-plots"], "some")):
+        args = ["--workdir", str(ws), "collect", "--no-refresh", "--plots", str(tmp_path / folder), *flags]
+        assert runner.invoke(cli, args).exit_code == 0
+    assert (tmp_path / "some" / "speedup.png").exists() and (tmp_path / "all" / "speedup.png").exists()
+    assert list((tmp_path / "all").rglob("loss*")) and not list((tmp_path / "some").rglob("loss*"))
 
 
 def test_recollect_uses_the_cache(tmp_path: Path) -> None:

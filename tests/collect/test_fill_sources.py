@@ -125,7 +125,7 @@ def test_pick_prefers_a_run_that_ended_done(order: int) -> None:
 def test_hw_table_cell_shows_the_done_run() -> None:
     runs = [s2("a1", "6000ada", 1, 12.0), s2("p1", "pro6000", 1, 16.0), s2("p9", "pro6000", 1, 30.0, "FAILED", 3)]
     (tb,) = report.build_tables(runs, "hw")
-    row = next(r for r in tb.rows if r[0] == "gpu_pro6000")
+    row = next(r for r in tb.rows if r[0] == "pro6000")
     assert row[4].startswith("16.00 samples/s") and row[6] == "1.33"
 
 

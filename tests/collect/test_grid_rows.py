@@ -123,7 +123,7 @@ def test_hw_summary_prefers_a_run_to_a_placeholder() -> None:
     old.run_id = "hw-4gpu-older"
     rows = [old] + [placeholder(s) for s in specs]
     (tb,) = report.build_tables(rows, "hw", grid="hw-4gpu")
-    assert [r[0] for r in tb.rows] == ["gpu_6000ada", "gpu_h200", "gpu_pro6000"]
+    assert [r[0] for r in tb.rows] == ["6000ada", "H200", "pro6000"]
     assert tb.rows[0][-1] == "1.0(基准)" and tb.rows[1][2:] == ["待填", "989 TFLOPs/卡(BF16)", *["待填"] * 3]
     assert tb.keys[0]["run_id"] == "hw-4gpu-older" and not any("未用" in n for n in tb.notes)
 

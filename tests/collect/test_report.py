@@ -78,7 +78,7 @@ def test_hw_table_against_6000ada() -> None:
     runs = [record("a", 4, 2.0, model="Latte-S/2", mem=20.5),
             record("h", 4, 3.0, model="Latte-S/2", pool="gpu_h200", gpu_name="H200")]
     (tb,) = report.build_tables(runs, "hw")
-    assert tb.columns[0] == "硬件" and [r[0] for r in tb.rows] == ["gpu_6000ada", "gpu_h200"]
+    assert tb.columns[0] == "硬件" and [r[0] for r in tb.rows] == ["6000ada", "H200"]
     assert tb.rows[0][1] == "75.14M" and tb.rows[0][2] == "20.5 GiB" and tb.rows[0][6] == "1.0(基准)"
     assert tb.rows[1][3] == "989 TFLOPs/卡(BF16)" and tb.rows[1][6] == "1.50"
     assert tb.rows[0][4] == "8.00 samples/s (32,768 tokens/s)"

@@ -105,12 +105,11 @@ def test_hw_baseline_never_crosses_batch_sizes() -> None:
 def test_hw_table_one_row_per_batch_each_against_its_own_batch() -> None:
     (tb,) = report.build_tables(hw_4gpu(), "hw")
     rows = {r[0]: r for r in tb.rows}
-    assert list(rows) == ["gpu_6000ada bs=1", "gpu_6000ada bs=2", "gpu_h200 bs=1", "gpu_h200 bs=4",
-                          "gpu_pro6000 bs=1", "gpu_pro6000 bs=2"]
+    assert list(rows) == ["6000ada bs=1", "6000ada bs=2", "H200 bs=1", "H200 bs=4", "pro6000 bs=1", "pro6000 bs=2"]
     assert [sps(rows[k]) for k in rows] == ["12.00", "20.80", "20.00", "64.00", "16.00", "25.60"]
-    assert rows["gpu_6000ada bs=1"][6] == rows["gpu_6000ada bs=2"][6] == "1.0(基准)"
-    assert rows["gpu_h200 bs=1"][6] == "1.67" and rows["gpu_pro6000 bs=2"][6] == "1.23"  # 25.6 / 20.8
-    assert rows["gpu_h200 bs=4"][6] == "待填(缺6000ada基准)"  # was 5.33 = 64 / 12
+    assert rows["6000ada bs=1"][6] == rows["6000ada bs=2"][6] == "1.0(基准)"
+    assert rows["H200 bs=1"][6] == "1.67" and rows["pro6000 bs=2"][6] == "1.23"  # 25.6 / 20.8
+    assert rows["H200 bs=4"][6] == "待填(缺6000ada基准)"  # was 5.33 = 64 / 12
     assert any("batch" in n and "`legacy-40006`" in n and "bs=1, 2" in n for n in tb.notes)
     assert any("同一每卡 batch" in n for n in tb.notes)
 
@@ -118,7 +117,7 @@ def test_hw_table_one_row_per_batch_each_against_its_own_batch() -> None:
 def test_hw_table_shows_the_batch_when_hardware_differ_in_it() -> None:
     """One batch per hardware, but not the same one: without bs= the rows would look comparable."""
     (tb,) = report.build_tables([s2("a", "6000ada", 1, 12.0), s2("h", "H200", 4, 64.0)], "hw")
-    assert [r[0] for r in tb.rows] == ["gpu_6000ada bs=1", "gpu_h200 bs=4"]
+    assert [r[0] for r in tb.rows] == ["6000ada bs=1", "H200 bs=4"]
     assert tb.rows[1][6] == "待填(缺6000ada基准)"
 
 
@@ -129,7 +128,7 @@ def test_hw_table_one_cell_several_runs_is_one_row_and_a_note() -> None:
     tables = [report.build_tables(order, "hw")[0] for order in (runs, runs[::-1], runs[2:] + runs[:2])]
     assert all(tb.rows == tables[0].rows and tb.notes == tables[0].notes for tb in tables)
     tb = tables[0]
-    assert [r[0] for r in tb.rows] == ["gpu_6000ada", "gpu_h200"]
+    assert [r[0] for r in tb.rows] == ["6000ada", "H200"]
     assert sps(tb.rows[0]) == "11.00" and tb.rows[0][6] == "1.0(基准)"
     assert sps(tb.rows[1]) == "22.00" and tb.rows[1][6] == "2.00"  # same last step: the highest run id; 22 / 11
     assert [k["run_id"] for k in tb.keys] == ["ada-b", "h-2"]

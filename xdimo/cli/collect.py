@@ -47,6 +47,9 @@ NOTHING = "no runs to collect (submit a matrix first, or point --logs at existin
                    "empty form, so no file is written and collect exits 2.")
 @click.option("--plots", "plots", metavar="DIR", callback=lambda c, p, v: non_empty(p, v),
               help="Write PNG plots into DIR (made if missing; the folder it is in must exist).")
+@click.option("--no-loss-plots", is_flag=True,
+              help="With --plots: leave out the loss curves (loss/<run_id>.png, one per run, and loss.png), most "
+                   "of the time --plots takes for hundreds of runs.")
 @click.option("--fill", "fill", metavar="SHEET.md", callback=lambda c, p, v: non_empty(p, v),
               help="Fill the 待填 cells of your own markdown sheet in place (backup SHEET.md.bak); the report "
                    "(stderr, or --json's fill) names the run that filled each row.")
@@ -68,7 +71,7 @@ NOTHING = "no runs to collect (submit a matrix first, or point --logs at existin
 @click.option("--no-cache", is_flag=True, help="Parse every run again (ignore the per-run cache).")
 @verb
 def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, ...], which: str, lang: str,
-            fmt: str, out: str | None, plots: str | None, fill: str | None, cost_steps: int,
+            fmt: str, out: str | None, plots: str | None, no_loss_plots: bool, fill: str | None, cost_steps: int,
             baseline_gpus: int | None, legacy_precision: str | None, hw_baseline: str, no_refresh: bool,
             no_cache: bool) -> None:
     """Print the user's own tables from the runs' metrics (seed 000's table 1 at least).
@@ -130,7 +133,7 @@ def collect(app: App, matrix: str | None, every_version: bool, logs: tuple[str, 
         raise XdimoError(f"--table: {exc}") from None
     extra: dict[str, Any] = {}
     if plots:
-        extra["plots"] = draw_plots(runs, plots, lang, baseline_gpus)
+        extra["plots"] = draw_plots(runs, plots, lang, baseline_gpus, loss=not no_loss_plots)
     if fill:
         extra["fill"] = fill_sheet(Path(fill), runs, lang if lang_given() else None)
     if found.plan is not None:
@@ -168,12 +171,14 @@ def check_sheet(sheet: str) -> None:
         raise XdimoError(f"--fill {sheet}: not a regular file ({kind}); nothing written")
 
 
-def draw_plots(runs: list[RunRecord], folder: str, lang: str, baseline_gpus: int | None) -> list[str]:
+def draw_plots(runs: list[RunRecord], folder: str, lang: str, baseline_gpus: int | None,
+               loss: bool = True) -> list[str]:
     """The PNG files written into ``folder``; none, and no folder made, where there is nothing to plot."""
     from xdimo.collect.write.plots import write_plots
 
     try:
-        written = [str(p) for p in write_plots(runs, Path(folder), lang, note=note, baseline_gpus=baseline_gpus)]
+        written = [str(p) for p in write_plots(runs, Path(folder), lang, note=note, baseline_gpus=baseline_gpus,
+                                                  loss=loss)]
     except OSError as exc:
         raise XdimoError(f"--plots {folder}: cannot write there ({exc.strerror})") from None
     if written:

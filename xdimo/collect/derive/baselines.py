@@ -18,7 +18,7 @@ from typing import Any
 
 from xdimo.collect.derive import facts
 from xdimo.collect.derive.contention import shared_cores_with
-from xdimo.collect.derive.hardware_label import hardware_label, same_gpu, unknown_hardware
+from xdimo.collect.derive.hardware_label import label_of, same_gpu, unknown_hardware
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.derive.steady import one_interval
 from xdimo.collect.derive.throughput import samples_per_s
@@ -64,7 +64,7 @@ BaselineIndex = dict[BaselineKey, list[RunRecord]]
 def baseline_key(rec: RunRecord, gpus: int, hardware: str | None = None) -> BaselineKey:
     """Where ``rec``'s ``gpus``-card baseline is looked up: on ``hardware`` (default its own), same model, MoE,
     workload, local batch and gradient accumulation (``batch_of``)."""
-    label = hardware if hardware is not None else hardware_label(rec.pool, rec.gpu_name)
+    label = hardware if hardware is not None else label_of(rec)
     return (label, rec.model, rec.moe or None, gpus, workload(rec), batch_of(rec))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from xdimo.collect.derive.hardware_label import cpu_fallback
 from xdimo.collect.derive.records import RunRecord
 
 MIN_SHARED = 0.1  # overlaps under a tenth of a run's span (one finishing as the next starts) do not count
@@ -26,6 +27,12 @@ def on_cpu(rec: RunRecord) -> bool:
     return rec.gpu_name.strip().lower() == "cpu"
 
 
+def local_cpu(rec: RunRecord) -> bool:
+    """Trained on CPU processes in a pool of CPU slots (the local cluster's "cards"). A job of a GPU pool that fell
+    back to the CPU (hardware_label.cpu_fallback) holds the CPU slots its scheduler gave it: not this machine's."""
+    return on_cpu(rec) and not cpu_fallback(rec)
+
+
 def shared_s(a: RunRecord, b: RunRecord) -> float | None:
     """Seconds the spans of ``a`` and ``b`` overlapped (negative: the gap between them); None where one is unknown."""
     if None in (a.ran_from, a.ran_to, b.ran_from, b.ran_to):
@@ -36,12 +43,12 @@ def shared_s(a: RunRecord, b: RunRecord) -> float | None:
 def shared_cores_with(rec: RunRecord, runs: Sequence[RunRecord]) -> list[RunRecord]:
     """The other CPU runs of ``rec``'s cluster whose span overlapped at least MIN_SHARED of ``rec``'s, and more than
     CLOCK_SLACK_S."""
-    if not on_cpu(rec) or rec.ran_from is None or rec.ran_to is None or rec.ran_to <= rec.ran_from:
+    if not local_cpu(rec) or rec.ran_from is None or rec.ran_to is None or rec.ran_to <= rec.ran_from:
         return []
     span = rec.ran_to - rec.ran_from
     out = []
     for other in runs:
-        if other is rec or other.cluster != rec.cluster or not on_cpu(other):
+        if other is rec or other.cluster != rec.cluster or not local_cpu(other):
             continue
         shared = shared_s(rec, other)
         if shared is not None and shared > CLOCK_SLACK_S and shared >= MIN_SHARED * span:

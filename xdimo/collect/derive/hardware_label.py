@@ -10,6 +10,9 @@ from xdimo import hardware
 from xdimo.collect.derive.records import RunRecord
 
 UNKNOWN_HARDWARE = "?"  # the label of a run whose pool and GPU are both unknown (a legacy log without a summary)
+# The label of a run that trained on the CPU in a pool of GPUs (torch saw no CUDA in the job: a CPU-only torch, a
+# driver mismatch): its figures are the node's CPU, never the pool's GPU row, baseline or speedup.
+CPU_LABEL = "CPU"
 
 # A GPU model (xdimo.hardware's key) as the tables name it where a run reported another GPU than its pool's: the
 # label a pool of that GPU gets (gpu_h100 -> H100, gpu_6000ada -> 6000ada); other models by their table name.
@@ -38,17 +41,51 @@ def reported_elsewhere(pool: str, gpu_name: str) -> str | None:
     return reported if reported and pooled and family(reported) != family(pooled) else None
 
 
+def is_cpu_name(name: str) -> bool:
+    """Whether a device or pool GPU name is the CPU (run.json's ``gpu_name`` "cpu", a pool of CPU slots)."""
+    return name.strip().lower() == "cpu"
+
+
+def cpu_in_gpu_pool(pool: str, gpu_name: str, pool_gpu: str = "") -> bool:
+    """Whether a run reported it trained on the CPU (``gpu_name`` "cpu") although its pool holds GPUs: the cluster
+    file gives the pool a GPU model (``pool_gpu``), or the pool's name names one (gpu_6000ada). A pool of CPU slots
+    (the local cluster on a machine without GPUs) is no such pool: its runs are its own hardware."""
+    if not is_cpu_name(gpu_name):
+        return False
+    if pool_gpu.strip() and not is_cpu_name(pool_gpu):
+        return True
+    return gpu_model(pool) is not None
+
+
 @lru_cache(maxsize=4096)
-def hardware_label(pool: str, gpu_name: str = "") -> str:
+def hardware_label(pool: str, gpu_name: str = "", pool_gpu: str = "") -> str:
     """How the user's tables name a pool's hardware: gpu_6000ada -> 6000ada, gpu_h200 -> H200. A run whose GPU
     is another model than its pool's (a mixed pool) is named by the GPU it reported: "NVIDIA H100 80GB HBM3" in
-    gpu_h200 -> H100, so it is never another GPU's row, baseline or speedup."""
+    gpu_h200 -> H100, so it is never another GPU's row, baseline or speedup; one that trained on the CPU in a pool
+    of GPUs (``pool_gpu``: the cluster file's GPU model of the pool) is CPU, for the same reason."""
+    if cpu_in_gpu_pool(pool, gpu_name, pool_gpu):
+        return CPU_LABEL
     if (other := reported_elsewhere(pool, gpu_name)) is not None:
         spec = hardware.match_gpu(other)
         return GPU_LABELS.get(other, spec.name if spec else other)
-    name = pool or gpu_name or UNKNOWN_HARDWARE
-    name = re.sub(r"^gpu[_-]", "", name)
+    return pool_label(pool or gpu_name)
+
+
+def pool_label(name: str) -> str:
+    """A pool's (else a GPU's) own label: without its ``gpu_`` prefix, a model code upper-cased (h200 -> H200,
+    a800 -> A800, l40s -> L40S); any other name as it is (4090d, npu_ascend)."""
+    name = re.sub(r"^gpu[_-]", "", name or UNKNOWN_HARDWARE)
     return name.upper() if re.fullmatch(r"[a-z]\d+[a-z]?", name) else name
+
+
+def label_of(rec: RunRecord) -> str:
+    """``rec``'s hardware as every table names it (``hardware_label``)."""
+    return hardware_label(rec.pool, rec.gpu_name, rec.pool_gpu)
+
+
+def cpu_fallback(rec: RunRecord) -> bool:
+    """``rec`` trained on the CPU although its pool holds GPUs (``cpu_in_gpu_pool``)."""
+    return cpu_in_gpu_pool(rec.pool, rec.gpu_name, rec.pool_gpu)
 
 
 def same_gpu(a: RunRecord, b: RunRecord) -> bool:
@@ -61,4 +98,4 @@ def same_gpu(a: RunRecord, b: RunRecord) -> bool:
 def unknown_hardware(rec: RunRecord) -> bool:
     """Whether nothing says which GPU ``rec`` ran on: two such runs may be on different cards, so neither is ever
     the other's baseline, nor compared with any hardware (their cells say why, never a guess)."""
-    return hardware_label(rec.pool, rec.gpu_name) == UNKNOWN_HARDWARE
+    return label_of(rec) == UNKNOWN_HARDWARE

@@ -44,7 +44,8 @@ class RunRecord:
     matrix: str = ""
     cluster: str = ""
     pool: str = ""  # the scheduler queue / pool name, e.g. gpu_h200
-    gpu_name: str = ""  # device or pool GPU model, e.g. "NVIDIA H200" or "RTX 6000 Ada"
+    gpu_name: str = ""  # device or pool GPU model, e.g. "NVIDIA H200" or "RTX 6000 Ada"; "cpu": trained on the CPU
+    pool_gpu: str = ""  # the pool's GPU model as its cluster file gives it ("cpu" for CPU slots); "" where unknown
     job_id: str = ""
     state: str = ""  # JobState value; "" when unknown (legacy logs without a summary)
     exit_code: int | None = None

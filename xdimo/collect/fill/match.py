@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from xdimo.collect.derive.baselines import RunSet
+from xdimo.collect.derive.hardware_label import cpu_fallback
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.fill.sheet_cells import CARDS, CARDS_FORMS, HEADING_GPUS, is_tbd, layout_words, norm_hw
 from xdimo.collect.fill.sheet_tables import (
@@ -90,7 +91,21 @@ def match_t1(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> 
         return why
     base = [r for r in runs if r.gpus == gpus and norm_hw(hw_of(r)) == hw and r.has_metrics
             and (per_node is None or nodes_fit(r, first))]
+    if not base and (why := on_cpu_instead([r for r in runs if r.gpus == gpus and want.is_model(r)], hw)):
+        return why
     return choose(want, base)
+
+
+def on_cpu_instead(runs: Sequence[RunRecord], hw: str) -> str:
+    """Why a row of hardware ``hw`` (norm_hw) stays 待填 where its only runs were given that hardware's pool but
+    trained on the CPU (hardware_label.cpu_fallback): their figures are the CPU's, never the GPU's; "" where
+    there are none."""
+    cpu = [r for r in sort_runs(runs) if r.has_metrics and cpu_fallback(r) and norm_hw(r.pool) == hw]
+    if not cpu:
+        return ""
+    who = f"run `{cpu[0].run_id}` was" if len(cpu) == 1 else f"runs {', '.join(f'`{r.run_id}`' for r in cpu)} were"
+    return (f"{who} given pool {cpu[0].pool} but trained on the CPU (run.json's gpu_name is \"cpu\": torch saw no "
+            "CUDA in the job): CPU figures, never this GPU's")
 
 
 def add_batches(want: Want, table: SheetTable, cells: list[str]) -> None:
@@ -156,12 +171,16 @@ def match_hw(table: SheetTable, cells: list[str], runs: Sequence[RunRecord]) -> 
     if hi is None:
         return None
     cands = [r for r in runs if norm_hw(hw_of(r)) == norm_hw(cells[hi]) and r.has_metrics]
+    counted = runs
     if g := HEADING_GPUS.search(table.heading):
         cands = [r for r in cands if r.gpus == int(g.group(1))]
+        counted = [r for r in runs if r.gpus == int(g.group(1))]
     want = Want()
     pi = find_col(table.header, "模型参数", "Model params")
     if pi is not None:
         add_params(want, cells[pi])  # "75.14M": that model's runs only, never another's for want of one
+    if not cands and (why := on_cpu_instead([r for r in counted if not want.misses(r)], norm_hw(cells[hi]))):
+        return why
     add_batches(want, table, cells)
     if want.local_batch is None and (named := named_batch(table, cells)) is not None:
         cands = [r for r in cands if r.local_batch == named] or cands  # none at it: as if not named (fill says so)

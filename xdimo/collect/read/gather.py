@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from xdimo.collect.derive.contention import shared_cores_with
 from xdimo.collect.derive.facts import enrich
+from xdimo.collect.derive.hardware_label import cpu_fallback, pool_label
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.derive.steady import has_steady, one_interval
 from xdimo.collect.derive.wall_time import job_wall
@@ -57,8 +58,8 @@ def base_record(run: LedgerRunLike, gpu_model: str = "") -> RunRecord:
     own = None if spec.command else spec  # the settings the reference workload is given
     return RunRecord(
         run_id=run.run_id, source="ledger", matrix=run.matrix, cluster=run.cluster, pool=run.pool,
-        gpu_name=gpu_model, job_id=run.job_id or "", state=str(state or ""), exit_code=run.exit_code,
-        model=spec.known_model, moe=spec.moe, frames=spec.frames, image_size=spec.image_size,
+        gpu_name=gpu_model, pool_gpu=gpu_model, job_id=run.job_id or "", state=str(state or ""),
+        exit_code=run.exit_code, model=spec.known_model, moe=spec.moe, frames=spec.frames, image_size=spec.image_size,
         precision=own.precision if own else "", gpus=spec.gpus, nodes=spec.nodes,
         local_batch=own.local_batch if own else None, grad_accum=own.grad_accum if own else 1,
         global_batch=own.global_batch if own else None, parallel=planned_parallel(spec.parallel, spec.gpus),
@@ -120,7 +121,7 @@ def record_for(base: RunRecord, files: RunFiles, folder: Path, run_dir: Path,
                                            files.elapsed_s, script_wall_s)
     rec.ran_from, rec.ran_to = ran_span(folder, polled)
     enrich(rec)
-    rec.notes += steady_notes(rec) + peak_notes(rec, files.run_json)
+    rec.notes += steady_notes(rec) + peak_notes(rec, files.run_json) + cpu_notes(rec)
     return rec
 
 
@@ -138,6 +139,12 @@ def ran_span(folder: Path, polled: tuple[float | None, float | None]) -> tuple[f
 def steady_notes(rec: RunRecord) -> list[Note]:
     """A steady figure taken from one interval: no spread to judge it by (the Steps/s cells mark it ⚠)."""
     return [note("rec_one_interval", w=rec.steady.warmup)] if one_interval(rec) and rec.steady else []
+
+
+def cpu_notes(rec: RunRecord) -> list[Note]:
+    """A job given a pool of GPUs that trained on the CPU (torch saw no CUDA there): said, since its figures are
+    labelled CPU, not the pool's GPU (hardware_label.cpu_in_gpu_pool)."""
+    return [note("rec_cpu_in_gpu_pool", pool=rec.pool, hw=pool_label(rec.pool))] if cpu_fallback(rec) else []
 
 
 def peak_notes(rec: RunRecord, run_json: dict[str, Any]) -> list[Note]:
@@ -219,7 +226,7 @@ def with_earlier_attempt(rec: RunRecord, run: LedgerRunLike, run_dir: Path, logs
     if getattr(state, "active", False):
         rec.notes.append(note("rec_earlier_waiting", **said))
         return rec
-    base = base_record(run, rec.gpu_name)
+    base = base_record(run, rec.pool_gpu)  # the pool's GPU, not the one the latest attempt reported
     base.job_id = job.job_id or ""  # not known (no history): the attempt's run.json may name it, never the latest's
     base.state = job.state.value if job.state else ""
     base.exit_code = 0 if job.state is JobState.DONE else None

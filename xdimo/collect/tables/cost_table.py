@@ -2,7 +2,8 @@
 in GPU-hours at each GPU count, relative to the fewest cards (or ``--baseline-gpus N``), beside the GPU-hours the run
 really took. Where that baseline is more than one card, seed 004's 相比N卡（基准） table follows: speedup, time saved,
 cost increase and parallel efficiency against it, for the same amount of data (table 1's speedup, with table 1's —
-for a rerun at the baseline's count and its ⚠ and note for a doubtful baseline). Seed 004's own
+for a rerun at the baseline's count, its ⚠ and note for a doubtful baseline and for an efficiency above 100%).
+Seed 004's own
 性价比 column is stars, a judgement with no definition (its 48卡 ⭐⭐⭐⭐⭐ over 64卡 weighs speed against cost): it is
 not computed, the table's note says how each column is."""
 
@@ -21,6 +22,7 @@ from xdimo.collect.tables.labels import (
     hw,
     hw_sort_key,
     model_sort_key,
+    named_row,
     run_model,
     sort_runs,
     titled,
@@ -114,7 +116,7 @@ def row_names(group: Sequence[RunRecord], same: Callable[[RunRecord], Hashable] 
 def base_name(group: Sequence[RunRecord], names: Sequence[str], base: RunRecord) -> str:
     """The baseline row as the notes name it: its 配置 cell and its run id."""
     name = next((n for r, n in zip(group, names, strict=True) if r is base), cards(base))
-    return f"{name} `{base.run_id}`"
+    return f"{named_row(name, base.run_id)} `{base.run_id}`"
 
 
 def comparison_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord], several: bool, lang: str,
@@ -131,7 +133,8 @@ def comparison_of(table_id: str, key: tuple[Any, ...], group: Sequence[RunRecord
     notes += batch_base_notes(group, names, bases, base, lang, n0)
     if len({r.global_batch for r in group}) > 1:
         notes.append(t(lang, "note_cmp_batch"))
-    notes += rerun_notes(group, bases, lang) + doubtful_base_notes(list(zip(group, bases, strict=True)), runs, lang)
+    notes += rerun_notes(group, bases, lang) + superlinear_notes(group, names, bases, lang)
+    notes += doubtful_base_notes(list(zip(group, bases, strict=True)), runs, lang)
     notes += state_notes(group, lang)
     rows = [[name, *comparison_row(r, b, lang, n0, doubtful(r, b, runs))[1:]]
             for r, name, b in zip(group, names, bases, strict=True)]
@@ -148,6 +151,19 @@ def rerun_notes(group: Sequence[RunRecord], bases: Sequence[RunRecord | None], l
     """Table 1's note on a row at its baseline's own card count that is not the baseline: no scaling point."""
     return [t(lang, "note_rerun", cards=cards(r), run=r.run_id, base=b.run_id, n=b.gpus)
             for r, b in zip(group, bases, strict=True) if b is not None and not baselines.scaling_point(r, b)]
+
+
+def superlinear_notes(group: Sequence[RunRecord], names: Sequence[str], bases: Sequence[RunRecord | None],
+                      lang: str) -> list[str]:
+    """Table 1's note on a row whose parallel efficiency is above 100% on more cards than its baseline
+    (baselines.superlinear): flagged ⚠ in the row (``comparison_row``), never clamped."""
+    notes = []
+    for r, name, b in zip(group, names, bases, strict=True):
+        if b is not None and b is not r and baselines.scaling_point(r, b) and baselines.superlinear(r, b):
+            eff = pct(baselines.efficiency(r, b), "")
+            notes.append(t(lang, "note_superlinear", cards=named_row(name, r.run_id), run=r.run_id, eff=eff,
+                           base=b.run_id))
+    return notes
 
 
 def row_baseline(rec: RunRecord, base: RunRecord, runs: baselines.RunSet, n0: int) -> RunRecord | None:
@@ -167,10 +183,10 @@ def batch_base_notes(group: Sequence[RunRecord], names: Sequence[str], bases: Se
     against: dict[int, tuple[RunRecord, list[str]]] = {}  # a baseline -> the rows against it
     for r, name, b in zip(group, names, bases, strict=True):
         if b is None:
-            notes.append(t(lang, "note_cmp_no_batch", cards=name, run=r.run_id, n=n0, batch=batch_value(r),
-                           have=batch_value(base)))
+            notes.append(t(lang, "note_cmp_no_batch", cards=named_row(name, r.run_id), run=r.run_id, n=n0,
+                           batch=batch_value(r), have=batch_value(base)))
         elif b is not base and r is not b:
-            against.setdefault(id(b), (b, []))[1].append(f"{name} `{r.run_id}`")
+            against.setdefault(id(b), (b, []))[1].append(f"{named_row(name, r.run_id)} `{r.run_id}`")
     return notes + [t(lang, "note_cmp_batch_base", rows=t(lang, "base_sep").join(rows), batch=batch_value(b),
                       base=base_name(group, names, b)) for b, rows in against.values()]
 
@@ -193,7 +209,8 @@ def comparisons(rec: RunRecord, base: RunRecord) -> tuple[float, float, float, f
 def comparison_row(rec: RunRecord, base: RunRecord | None, lang: str, n0: int = 1, doubt: bool = False) -> list[str]:
     """``base`` None: no ``n0``-card run of ``rec``'s batch setting to compare with. A run at the baseline's own
     card count that is not the baseline scales nothing: — as in table 1. ``doubt``: ``base`` is a doubtful run
-    (``doubtful``): every figure against it is marked ⚠, as table 1 marks its speedup and efficiency."""
+    (``doubtful``): every figure against it is marked ⚠, as table 1 marks its speedup and efficiency; so is an
+    efficiency above 100% on more cards (superlinear), as table 1 marks it."""
     if base is None:
         return [cards(rec), t(lang, "no_base_n", n=n0)] + [t(lang, "tbd")] * 3
     if rec is base:
@@ -205,7 +222,9 @@ def comparison_row(rec: RunRecord, base: RunRecord | None, lang: str, n0: int = 
         return [cards(rec)] + [t(lang, "tbd")] * 4
     s, saved, more, efficiency = figures
     flag = "⚠" if doubt else ""
-    return [cards(rec)] + [f"{v}{flag}" for v in (f"{s:.2f}x", f"{saved:.0%}", f"{more:+.0%}", pct(efficiency, ""))]
+    above = "⚠" if baselines.superlinear(rec, base) and not doubt else ""  # superlinear_notes says why, as table 1
+    return [cards(rec)] + [f"{v}{flag}" for v in (f"{s:.2f}x", f"{saved:.0%}", f"{more:+.0%}")] + \
+        [f"{pct(efficiency, '')}{flag}{above}"]
 
 
 def hours(h: float) -> str:

@@ -20,6 +20,7 @@ from xdimo.collect.tables.labels import (
     hw,
     hw_sort_key,
     model_sort_key,
+    named_row,
     parallel_text,
     run_model,
     titled,
@@ -93,11 +94,13 @@ def pick_cells(group: Sequence[RunRecord]) -> Picked:
 
 
 def row_names(shown: Sequence[RunRecord], show_batch: bool) -> tuple[list[str], list[str]]:
-    """(the rows' 硬件 cells, the rows as the notes name them): the pool, its batch where the rows' batches
-    differ (the notes always say it), and where two rows would still read the same, what tells them apart (their
-    parallelism: ``gpu_h200 bs=1 DDP``, ``gpu_h200 bs=1 FSDP``)."""
-    extra = told_apart(shown, lambda r: (r.pool or hw(r), baselines.batch_of(r)))
-    cells = [(hw_cell(r) if show_batch else (r.pool or hw(r))) + e for r, e in zip(shown, extra, strict=True)]
+    """(the rows' 硬件 cells, the rows as the notes name them): the hardware as every table names it (table 1's
+    headings, --hw-baseline: ``H200``, not the pool ``gpu_h200``, so a pool has one name everywhere), its batch where
+    the rows' batches differ (the notes always say it), and where two rows would still read the same, what tells
+    them apart (their parallelism: ``H200 bs=1 DDP``, ``H200 bs=1 FSDP``). --fill still fills a sheet's
+    ``gpu_h200`` row: fill/sheet_cells.norm_hw reads both as one."""
+    extra = told_apart(shown, lambda r: (hw(r), baselines.batch_of(r)))
+    cells = [(hw_cell(r) if show_batch else hw(r)) + e for r, e in zip(shown, extra, strict=True)]
     return cells, [hw_cell(r) + e for r, e in zip(shown, extra, strict=True)]
 
 
@@ -147,23 +150,31 @@ def params_clip_notes(shown: Sequence[RunRecord], lang: str) -> list[str]:
 def missing_base_notes(shown: Sequence[RunRecord], bases: Sequence[RunRecord | None], baseline: str,
                        lang: str, named: dict[int, str]) -> list[str]:
     """A row without a baseline while the baseline hardware ran this workload: at its batch setting but another
-    parallelism (which), or at other batches (which)."""
+    parallelism (which), or at other batches (which); where no row is on the baseline hardware, how to pick
+    another (``other_base_hint``)."""
     at_base = [r for r in shown if hw(r) == baseline]
     if not at_base:
-        return []
+        return other_base_hint(shown, baseline, lang)
     notes = []
     for r, base in zip(shown, bases, strict=True):
         if base is not None or not r.has_metrics or hw(r) == baseline or unknown_hardware(r):
             continue
         if same_batch := [b for b in at_base if baselines.batch_of(b) == baselines.batch_of(r)]:
-            notes.append(t(lang, "hw_no_parallel_base", row=named[id(r)], run=r.run_id, hw=baseline,
-                           parallel=parallel_text(r, lang),
+            notes.append(t(lang, "hw_no_parallel_base", row=named_row(named[id(r)], r.run_id), run=r.run_id,
+                           hw=baseline, parallel=parallel_text(r, lang),
                            have=t(lang, "base_sep").join(dict.fromkeys(parallel_text(b, lang) for b in same_batch))))
             continue
         have = sorted({baselines.batch_of(b) for b in at_base}, key=batch_order)
-        notes.append(t(lang, "hw_no_batch_base", row=named[id(r)], run=r.run_id, hw=baseline,
+        notes.append(t(lang, "hw_no_batch_base", row=named_row(named[id(r)], r.run_id), run=r.run_id, hw=baseline,
                        batch=batch_text(r).removeprefix("bs="), have=", ".join(batch_value(b) for b in have)))
     return notes
+
+
+def other_base_hint(shown: Sequence[RunRecord], baseline: str, lang: str) -> list[str]:
+    """No row on the baseline hardware (a site without 6000ada): every speedup would read 待填(缺6000ada基准) with
+    no word of why or what to do; the note names ``--hw-baseline`` and the hardware the rows have."""
+    have = list(dict.fromkeys(hw(r) for r in shown if r.has_metrics and not unknown_hardware(r)))
+    return [t(lang, "hw_base_absent", hw=baseline, have=", ".join(have), first=have[0])] if have else []
 
 
 def hw_baseline(rec: RunRecord, runs: baselines.RunSet, baseline: str) -> RunRecord | None:
@@ -199,20 +210,20 @@ def doubt_notes(shown: Sequence[RunRecord], bases: Sequence[RunRecord | None], r
         seen.add(id(base))
         why = doubt_reasons(base, runs, lang)
         row = (named or {}).get(id(base)) or hw_cell(base)
-        notes.append(t(lang, "hw_doubtful_base", row=row, run=base.run_id, why=why, hw=baseline,
+        notes.append(t(lang, "hw_doubtful_base", row=named_row(row, base.run_id), run=base.run_id, why=why, hw=baseline,
                        batch=batch_text(base).removeprefix("bs=")))
     return notes
 
 
 def hw_cell(rec: RunRecord) -> str:
-    return f"{rec.pool or hw(rec)} {batch_text(rec)}"
+    return f"{hw(rec)} {batch_text(rec)}"
 
 
 def hw_row(rec: RunRecord, base: RunRecord | None, show_batch: bool, baseline: str, lang: str,
            doubt: bool = False) -> list[str]:
     """``doubt``: ``base`` is a doubtful run (``doubtful_base``): the speedup is marked ⚠."""
     tbd = t(lang, "tbd")
-    name = hw_cell(rec) if show_batch else (rec.pool or hw(rec))
+    name = hw_cell(rec) if show_batch else hw(rec)
     if base is None and rec.has_metrics and unknown_hardware(rec):
         speed = t(lang, "no_base_unknown_hw")
     elif base is None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 from xdimo.collect.derive import baselines, facts
-from xdimo.collect.derive.hardware_label import hardware_label
+from xdimo.collect.derive.hardware_label import label_of
 from xdimo.collect.derive.records import RunRecord
 from xdimo.collect.tables.lang import t
 from xdimo.train import registry
@@ -21,7 +21,7 @@ MOE_ORDER = (None, "4E2A", "2E1A")  # the order of seed 000's table 2
 
 
 def hw(rec: RunRecord) -> str:
-    return hardware_label(rec.pool, rec.gpu_name)
+    return label_of(rec)
 
 
 def hw_sort_key(label: str) -> tuple[int, str]:
@@ -62,9 +62,22 @@ def model_sort_key(model: str, moe: str | None) -> tuple[Any, ...]:
     return (size, patch, model or "", moe_rank, moe or "")
 
 
+PARALLEL_ORDER = ("single", "ddp", "fsdp")
+
+
+def run_sort_key(rec: RunRecord) -> tuple[Any, ...]:
+    """The rows' order in every table (table 1 within one hardware): model (the seeds' order), cards, nodes,
+    parallelism (DDP before FSDP), per-GPU batch (an unknown one last), gradient accumulation, precision, clip,
+    then the run id. Each setting of the batch comes before the next, whatever the
+    precision: ``bs=1 BF16``, ``bs=1 FP32``, ``bs=1 accum=2 BF16``, ``bs=1 accum=2 FP32``."""
+    parallel = baselines.parallelism(rec)[0]
+    rank = PARALLEL_ORDER.index(parallel) if parallel in PARALLEL_ORDER else len(PARALLEL_ORDER)
+    return (model_sort_key(rec.model, rec.moe), rec.gpus, rec.nodes, rank, parallel, *batch_order(
+        baselines.batch_of(rec)), rec.precision.lower(), rec.frames, rec.image_size, rec.run_id)
+
+
 def sort_runs(runs: Sequence[RunRecord]) -> list[RunRecord]:
-    return sorted(runs, key=lambda r: (model_sort_key(r.model, r.moe), r.gpus, r.nodes, r.local_batch or 0,
-                                       r.precision, r.run_id))
+    return sorted(runs, key=run_sort_key)
 
 
 def sort_by_hardware(runs: Sequence[RunRecord]) -> list[RunRecord]:
@@ -133,6 +146,13 @@ DISTINGUISHERS: tuple[Callable[[RunRecord], str], ...] = (
     lambda r: (r.parallel or "ddp").upper(),
     lambda r: r.label or r.run_id,  # the matrix's free text (README: "free text in tables"), else the run id
 )
+
+
+def named_row(name: str, run_id: str) -> str:
+    """A row's label as a note names it beside the run id it adds in backticks: without the run id ``told_apart``
+    put at its end where nothing else told two rows apart (``1×6000ada tiny-f8297c51`` -> ``1×6000ada``), so a note
+    reads ``1×6000ada `tiny-f8297c51```, not the id twice."""
+    return name.removesuffix(f" {run_id}")
 
 
 def told_apart(runs: Sequence[RunRecord], label: Callable[[RunRecord], Hashable]) -> list[str]:

@@ -142,6 +142,8 @@ TEXT: dict[str, dict[str, str]] = {
         "pick_cell": "{cell}：取 {run}，未用 {others}",
         "hw_same_batch": "每行的加速比只与同一每卡 batch（local batch）与梯度累积、同并行方式、同精度、同帧数与分辨率、"
                          "同模型形状的 {hw} 运行相比；{hw} 的每个 batch 与并行方式各为 1.0(基准)。",
+        "hw_base_absent": "本表没有 {hw} 的运行，加速比记为待填(缺{hw}基准)：用 --hw-baseline 以本表的另一种硬件为 "
+                          "1.0（本表有：{have}），如 xdimo-jobs collect --table hw --hw-baseline {first}。",
         "hw_no_batch_base": "{row} `{run}`：{hw} 没有每卡 batch={batch} 的同负载运行（只有 bs={have}），"
                             "不跨 batch 比较。",
         "hw_no_parallel_base": "{row} `{run}`：{hw} 没有{parallel}的同 batch 同负载运行（只有 {have}），"
@@ -185,6 +187,10 @@ TEXT: dict[str, dict[str, str]] = {
                             "第 {now} 次尝试（作业 {now_job}）以 {now_state} 结束，没有稳态指标",
         "rec_earlier_waiting": "第 {now} 次尝试状态 {now_state}，暂无稳态指标；"
                                "第 {n} 次尝试（作业 {job}，状态 {state}）的数据在 {dir}，未计入本表",
+        # A job given a pool of GPUs whose torch saw no CUDA (hardware_label.cpu_in_gpu_pool): labelled CPU.
+        "rec_cpu_in_gpu_pool": "作业分到 GPU 队列 {pool}，却在 CPU 上训练（run.json 的 gpu_name 为 cpu：作业里 "
+                               "torch 没有看到 CUDA，如装了 CPU 版 torch、驱动不匹配）：记为 CPU，不是 {hw} 的数据，"
+                               "不作 {hw} 的基准，--fill 也不写入 {hw} 的行",
         "rec_shared_cores": "与 {others} 同时在本机 CPU 上训练：进程争用同一批 CPU 核，吞吐与加速比偏低"
                             "（逐个运行方得真实数值）",
         "rec_peak_table": "run.json 的 peak_tflops 为 null 或缺失：MFU 的峰值取自 xdimo/hardware.py（{gpu} {prec} "
@@ -389,6 +395,9 @@ TEXT: dict[str, dict[str, str]] = {
         "hw_same_batch": "Each row's speedup is against the {hw} run at the same per-GPU batch and accumulation, "
                          "parallelism, precision, frames, image size and model shape; each batch's and parallelism's "
                          "{hw} row is 1.0.",
+        "hw_base_absent": "No run of this table is on {hw}, so its speedups are TBD (no {hw} baseline): "
+                          "--hw-baseline makes another hardware of this table 1.0 (it has: {have}), e.g. "
+                          "xdimo-jobs collect --table hw --hw-baseline {first}.",
         "hw_no_batch_base": "{row} `{run}`: {hw} has no run at per-GPU batch {batch} of this workload (only "
                             "bs={have}); batches are not compared with each other.",
         "hw_no_parallel_base": "{row} `{run}`: {hw} has no {parallel} run of this workload at this batch (only "
@@ -437,6 +446,10 @@ TEXT: dict[str, dict[str, str]] = {
                             "{now_job}) ended {now_state} without steady figures",
         "rec_earlier_waiting": "attempt {now} is {now_state}, no steady figures yet; attempt {n}'s figures (job {job}, "
                                "state {state}) are in {dir}, not in this table",
+        "rec_cpu_in_gpu_pool": "the job was given GPU pool {pool} but trained on the CPU (run.json's gpu_name is "
+                               "\"cpu\": torch saw no CUDA in the job, e.g. a CPU-only torch or a driver "
+                               "mismatch): labelled CPU, not a {hw} figure, no {hw} baseline, and --fill writes it "
+                               "into no {hw} row",
         "rec_shared_cores": "trained on this machine's CPU at the same time as {others}: the processes shared its "
                             "cores, so throughput and speedup are understated (`xdimo-jobs demo --matrix NAME` "
                             "runs a matrix one run at a time)",

@@ -74,8 +74,9 @@ def planned_record(spec: RunSpec, cluster: str = "", gpu_model: str = "") -> Run
     the ledger, from the spec itself; ``gpu_model``: the pool's, from the cluster file (the peak, not the label)."""
     rec = RunRecord(
         run_id=spec.run_id, source=PLANNED, matrix=spec.matrix, cluster=cluster, pool=spec.pool,
-        gpu_name=gpu_model, model=spec.known_model, moe=spec.moe, frames=spec.frames, image_size=spec.image_size,
-        precision=spec.precision, gpus=spec.gpus, nodes=spec.nodes, local_batch=spec.local_batch,
+        gpu_name=gpu_model, pool_gpu=gpu_model, model=spec.known_model, moe=spec.moe, frames=spec.frames,
+        image_size=spec.image_size, precision=spec.precision, gpus=spec.gpus, nodes=spec.nodes,
+        local_batch=spec.local_batch,
         grad_accum=spec.grad_accum, global_batch=spec.global_batch, parallel=spec.parallel, label=spec.label)
     enrich(rec)
     return rec

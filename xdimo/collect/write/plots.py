@@ -1,7 +1,10 @@
 """PNG plots of a study (matplotlib, Agg backend, imported only here and only when plotting).
 
 speedup.png (speedup vs ideal per hardware), efficiency.png (parallel efficiency), models.png (MFU and
-samples/s by model), loss.png (all runs) and loss/<run_id>.png (one per run). Labels follow ``--lang`` in the
+samples/s by model), loss.png (all runs) and loss/<run_id>.png (one per run). A study of many lines is drawn
+MAX_LINES_PER_PLOT lines a page, in table 1's hardware order: speedup.png, speedup-2.png, ... (and efficiency's
+alike), each with its legend under the plot, so that hundreds of runs never squash one plot into a strip of
+legend. Long work says how far it is on stderr (``note``). Labels follow ``--lang`` in the
 tables' own terms, but Chinese only with an installed font that has the glyphs (fonts.py finds it, or
 XDIMO_PLOT_FONT names it): matplotlib's default fonts have none, and a plot of empty boxes helps nobody, so
 without one the plots are English and say so once.
@@ -9,6 +12,7 @@ without one the plots are English and say so once.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +39,10 @@ from xdimo.collect.write.atomic import require_regular
 from xdimo.errors import XdimoError
 
 MAX_COMBINED_LOSS = 12  # more curves than this on one axis is a plate of spaghetti
+MAX_LINES_PER_PLOT = 8  # speedup/efficiency lines per page: a ninth starts speedup-2.png (a legend stays readable)
+LEGEND_INSIDE = 4  # a legend of more entries goes under the plot, in columns, not over the lines
+PROGRESS_FROM = 20  # loss plots from this many on say how far they are, every PROGRESS_EVERY of them
+PROGRESS_EVERY = 50
 LABEL_MARGIN_X, LABEL_MARGIN_Y = 0.15, 0.1  # speedup.png's data margins: a "10.67" label fits right of its point
 ZH_GLYPHS = fonts.needed_glyphs(v for k, v in TEXT["zh"].items() if k.startswith("plot_"))
 
@@ -153,13 +161,44 @@ def one_per_count(members: Sequence[Scaled]) -> list[Point]:
     return sorted(points)
 
 
+Series = dict[str, tuple[int, list[Point]]]  # a line's label -> (its baseline's cards n0, its points)
+
+
+def pages(series: Series) -> list[Series]:
+    """The lines in pages of at most MAX_LINES_PER_PLOT, in their order (table 1's hardware order)."""
+    items = list(series.items())
+    return [dict(items[i:i + MAX_LINES_PER_PLOT]) for i in range(0, len(items), MAX_LINES_PER_PLOT)]
+
+
+def page_path(path: Path, n: int) -> Path:
+    """Page ``n`` (from 1) of a plot: ``speedup.png``, then ``speedup-2.png``, ``speedup-3.png``, ..."""
+    return path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+
+
+def page_title(title: str, n: int, count: int) -> str:
+    return f"{title} ({n}/{count})" if count > 1 else title
+
+
+def legend(ax: Any, entries: int) -> None:
+    """A few entries in the plot; more under it, in two columns (bbox_inches="tight" grows the PNG to hold them)."""
+    if entries <= LEGEND_INSIDE:
+        ax.legend()
+    else:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8)
+
+
 def plot_speedup(runs: Sequence[RunRecord], path: Path, lang: str = "en",
-                 baseline_gpus: int | None = None) -> Path | None:
-    """Speedup per study against ideal: one grey ideal line (= GPUs) where every study is against 1 card, else an
-    ideal line per study (= GPUs / n0, from its baseline) in the study's colour."""
-    series = scaling_series(runs, baseline_gpus)
-    if not series:
-        return None
+                 baseline_gpus: int | None = None) -> list[Path]:
+    """Speedup per study against ideal, MAX_LINES_PER_PLOT studies a page (``page_path``); [] where no run has a
+    speedup."""
+    split = pages(scaling_series(runs, baseline_gpus))
+    return [draw_speedup(page, page_path(path, n), page_title(t(lang, "plot_speedup_title"), n, len(split)), lang)
+            for n, page in enumerate(split, 1)]
+
+
+def draw_speedup(series: Series, path: Path, title: str, lang: str) -> Path:
+    """One page: one grey ideal line (= GPUs) where every study is against 1 card, else an ideal line per study
+    (= GPUs / n0, from its baseline) in the study's colour."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     one_card = all(n0 == 1 for n0, _ in series.values())
@@ -177,13 +216,13 @@ def plot_speedup(runs: Sequence[RunRecord], path: Path, lang: str = "en",
             ax.annotate(f"{y:.2f}", (x, y), textcoords="offset points", xytext=(4, -12), fontsize=8)
     ax.set_xlabel(t(lang, "plot_gpus"))
     ax.set_ylabel(t(lang, "plot_speedup_y" if one_card else "plot_speedup_y_n"))
-    ax.set_title(t(lang, "plot_speedup_title"))
+    ax.set_title(title)
     ax.set_xticks(sorted({g for _, pts in series.values() for g, *_ in pts} | {n0 for n0, _ in series.values()}))
     # Room for the value labels (right of and below each point) inside the axes: at the default 5% the rightmost
     # and the lowest label run over the frame and read as clipped.
     ax.margins(x=LABEL_MARGIN_X, y=LABEL_MARGIN_Y)
     ax.grid(alpha=0.3)
-    ax.legend()
+    legend(ax, len(ax.get_legend_handles_labels()[1]))
     try:
         return _save(fig, path)
     finally:
@@ -191,13 +230,20 @@ def plot_speedup(runs: Sequence[RunRecord], path: Path, lang: str = "en",
 
 
 def plot_efficiency(runs: Sequence[RunRecord], path: Path, lang: str = "en",
-                    baseline_gpus: int | None = None) -> Path | None:
-    """Parallel efficiency per study and card count: speedup over ideal (GPUs / n0, n0 the study's baseline)."""
-    with_n0 = scaling_series(runs, baseline_gpus)
-    if not with_n0:
-        return None
+                    baseline_gpus: int | None = None) -> list[Path]:
+    """Parallel efficiency per study and card count: speedup over ideal (GPUs / n0, n0 the study's baseline),
+    MAX_LINES_PER_PLOT studies a page, as ``plot_speedup``."""
+    split = pages(scaling_series(runs, baseline_gpus))
+    out = []
+    for n, page in enumerate(split, 1):
+        key = "plot_eff_title" if all(n0 == 1 for n0, _ in page.values()) else "plot_eff_title_n"
+        out.append(draw_efficiency(page, page_path(path, n), page_title(t(lang, key), n, len(split)), lang))
+    return out
+
+
+def draw_efficiency(with_n0: Series, path: Path, title: str, lang: str) -> Path:
+    """One page: a bar per study at each card count, the 100% ideal dashed."""
     series = {key: pts for key, (_, pts) in with_n0.items()}
-    one_card = all(n0 == 1 for n0, _ in with_n0.values())
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     gpus = sorted({g for pts in series.values() for g, *_ in pts})
@@ -206,14 +252,17 @@ def plot_efficiency(runs: Sequence[RunRecord], path: Path, lang: str = "en",
         by_g = {g: e * 100 for g, _, e, _ in pts}
         xs = [gpus.index(g) + (i - (len(series) - 1) / 2) * width for g in by_g]
         bars = ax.bar(xs, list(by_g.values()), width=width, label=label)
-        ax.bar_label(bars, fmt="%.1f%%", fontsize=8)
+        # side by side, more than a few bars' labels run into each other: upright, they fit their bar
+        ax.bar_label(bars, fmt="%.1f%%", fontsize=8 if len(series) <= LEGEND_INSIDE else 7,
+                     rotation=0 if len(series) <= LEGEND_INSIDE else 90, padding=2)
     ax.axhline(100, ls="--", color="grey", label=t(lang, "plot_ideal_eff"))
     ax.set_xticks(range(len(gpus)), [str(g) for g in gpus])
     ax.set_xlabel(t(lang, "plot_gpus"))
     ax.set_ylabel(t(lang, "plot_eff_y"))
-    ax.set_title(t(lang, "plot_eff_title" if one_card else "plot_eff_title_n"))
+    ax.set_title(title)
     top = max(e * 100 for pts in series.values() for _, _, e, _ in pts)
-    ax.set_ylim(0, max(115, top * 1.1))  # against a forced baseline of more cards, fewer cards may pass 100%
+    room = 1.1 if len(series) <= LEGEND_INSIDE else 1.25  # an upright label is taller
+    ax.set_ylim(0, max(100 * (room + 0.05), top * room))  # a forced baseline of more cards: fewer pass 100%
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8)
     try:
         return _save(fig, path)
@@ -308,12 +357,16 @@ def _loss_axes(ax: Any, title: str, lang: str) -> None:
     ax.grid(alpha=0.3)
 
 
-def plot_loss(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en") -> list[Path]:
+def plot_loss(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en",
+              note: Callable[[str], None] | None = None) -> list[Path]:
+    """loss/<run_id>.png per run, and loss.png of them all where they are few; from PROGRESS_FROM runs on, ``note``
+    says how far it is (hundreds of them take a minute)."""
     curves = [r for r in runs if len(r.loss_curve) >= 1]
     if not curves:
         return []
     plt = _pyplot()
     written = []
+    progress = Progress(len(curves), note) if len(curves) >= PROGRESS_FROM else None
     for r in curves:
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
         ax.plot([s for s, _ in r.loss_curve], [v for _, v in r.loss_curve], ".-" if len(r.loss_curve) < 30 else "-")
@@ -322,6 +375,8 @@ def plot_loss(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en") -> lis
             written.append(_save(fig, out_dir / "loss" / f"{r.run_id}.png"))
         finally:
             plt.close(fig)
+        if progress:
+            progress.step()
     if len(curves) <= MAX_COMBINED_LOSS:
         fig, ax = plt.subplots(figsize=(7.2, 4.8))
         for r in curves:
@@ -336,38 +391,82 @@ def plot_loss(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en") -> lis
     return written
 
 
+class Progress:
+    """``plots: loss curves 50/600 (loss/<run_id>.png)`` on stderr, at the start and every PROGRESS_EVERY plots."""
+
+    def __init__(self, total: int, note: Callable[[str], None] | None) -> None:
+        self.total, self.done, self.say = total, 0, note or _stderr
+        self.say(f"plots: drawing {total} loss curves (loss/<run_id>.png, one per run) ...")
+
+    def step(self) -> None:
+        self.done += 1
+        if self.done % PROGRESS_EVERY == 0 and self.done < self.total:
+            self.say(f"plots: loss curves {self.done}/{self.total}")
+
+
 def write_plots(runs: Sequence[RunRecord], out_dir: Path, lang: str = "en",
-                note: Callable[[str], None] | None = None, baseline_gpus: int | None = None) -> list[Path]:
+                note: Callable[[str], None] | None = None, baseline_gpus: int | None = None,
+                loss: bool = True) -> list[Path]:
     """Every plot the runs can fill, in ``lang`` if a font can draw it (else English, and ``note`` says why);
-    speedups against table 1's baseline (``baseline_gpus``: ``collect --baseline-gpus``). ``out_dir`` is made only
-    when a plot is written into it: where there is nothing to plot, nothing is created."""
-    check_targets(runs, out_dir)
-    if not any(r.has_metrics or r.loss_curve for r in runs):  # nothing to draw: matplotlib (0.3 s) not loaded
+    speedups against table 1's baseline (``baseline_gpus``: ``collect --baseline-gpus``); ``loss`` False: no loss
+    plots (one PNG per run is most of the time of a study of hundreds). ``out_dir`` is made only when a plot is
+    written into it: where there is nothing to plot, nothing is created."""
+    check_targets(runs, out_dir, loss)
+    if not any(r.has_metrics or (loss and r.loss_curve) for r in runs):  # nothing to draw: matplotlib not loaded
         return []
     font = fonts.plot_font(lang, ZH_GLYPHS)
     with _pyplot().rc_context(font.rc()), fonts.quiet_weight_substitution():  # for these plots only
-        written = [plot_speedup(runs, out_dir / "speedup.png", font.lang, baseline_gpus),
-                   plot_efficiency(runs, out_dir / "efficiency.png", font.lang, baseline_gpus),
-                   plot_models(runs, out_dir / "models.png", font.lang)]
-        written = [p for p in written if p] + plot_loss(runs, out_dir, font.lang)
+        speedup = plot_speedup(runs, out_dir / "speedup.png", font.lang, baseline_gpus)
+        efficiency = plot_efficiency(runs, out_dir / "efficiency.png", font.lang, baseline_gpus)
+        drop_stale_pages(out_dir, "speedup.png", len(speedup))
+        drop_stale_pages(out_dir, "efficiency.png", len(efficiency))
+        if len(speedup) > 1:
+            (note or _stderr)(f"plots: {len(speedup)} speedup and efficiency pages of at most {MAX_LINES_PER_PLOT} "
+                              f"lines each (speedup.png, speedup-2.png, ...)")
+        models = plot_models(runs, out_dir / "models.png", font.lang)
+        written = speedup + efficiency + ([models] if models else [])
+        written += plot_loss(runs, out_dir, font.lang, note) if loss else []
     if font.note and written:  # why the plots are English: said of plots that exist
         (note or _stderr)(font.note)
     return written
 
 
 PLOT_FILES = ("speedup.png", "efficiency.png", "models.png", "loss.png")
+PAGED = ("speedup.png", "efficiency.png")
 
 
-def check_targets(runs: Sequence[RunRecord], out_dir: Path) -> None:
+def extra_pages(out_dir: Path, name: str) -> dict[int, Path]:
+    """The pages after the first of a paged plot already in ``out_dir`` (``speedup-2.png`` ...), by number."""
+    stem, suffix = name.rsplit(".", 1)
+    found = {}
+    for path in out_dir.glob(f"{stem}-*.{suffix}") if out_dir.is_dir() else ():
+        m = re.fullmatch(rf"{re.escape(stem)}-(\d+)\.{suffix}", path.name)
+        if m and int(m.group(1)) >= 2:
+            found[int(m.group(1))] = path
+    return found
+
+
+def drop_stale_pages(out_dir: Path, name: str, kept: int) -> None:
+    """Pages of an earlier, longer study past the ``kept`` just written (speedup-5.png of 5 beside 2 new ones)
+    would read as part of this one: removed, where there is a page 1 to go with."""
+    if not kept:
+        return
+    for n, path in extra_pages(out_dir, name).items():
+        if n > kept:
+            path.unlink(missing_ok=True)
+
+
+def check_targets(runs: Sequence[RunRecord], out_dir: Path, loss: bool = True) -> None:
     """Before any plot is drawn, nothing a plot would replace may be a FIFO, a device or a folder: os.replace
     would swap it for the PNG, and a refusal at that plot would leave the plots before it new."""
     if out_dir.exists() and not out_dir.is_dir():
         raise XdimoError(f"--plots {out_dir}: not a folder")
-    loss = out_dir / "loss"
-    if loss.exists() and not loss.is_dir():
-        raise XdimoError(f"--plots {out_dir}: {loss} is not a folder; nothing written")
+    loss_dir = out_dir / "loss"
+    if loss and loss_dir.exists() and not loss_dir.is_dir():
+        raise XdimoError(f"--plots {out_dir}: {loss_dir} is not a folder; nothing written")
     targets = [out_dir / name for name in PLOT_FILES]
-    targets += [loss / f"{r.run_id}.png" for r in runs if r.loss_curve]
+    targets += [page for name in PAGED for page in extra_pages(out_dir, name).values()]
+    targets += [loss_dir / f"{r.run_id}.png" for r in runs if r.loss_curve] if loss else []
     for path in targets:
         require_regular(path, "--plots")
 
